@@ -1,0 +1,165 @@
+"""The agent's settings: one typed object, read from a TOML file < ``PULI_*`` environment < CLI flags.
+
+Example ``puli-mesh.toml``::
+
+    zk = "zk1:2181,zk2:2181,zk3:2181"
+    cluster = "paris"
+    pools = ["default", "gpu"]
+    slots = 2
+    log_dir = "/var/log/puli-mesh"
+    session_timeout = 10
+
+Every key is also an environment variable (``PULI_ZK``, ``PULI_SLOTS``, ...)
+and a flag of ``puli-mesh agent`` (``--zk``, ``--slots``, ...). This module
+only parses and validates; it does not touch the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from puli_mesh.errors import ConfigError
+
+DEFAULT_PORT = 8004
+
+
+def _default_name() -> str:
+    return socket.gethostname().split(".")[0].lower() or "localhost"
+
+
+@dataclass
+class Settings:
+    """Everything an agent needs to know to join a mesh."""
+
+    zk: str = "127.0.0.1:2181"
+    """ZooKeeper connection string (``host:port[,host:port...]``)."""
+    cluster: str = "default"
+    """Several farms can share one ZooKeeper; each lives under ``/puli-mesh/<cluster>``."""
+    name: str = field(default_factory=_default_name)
+    """This render node's name, unique in the cluster."""
+    host: str = "127.0.0.1"
+    """Address other agents and clients reach this agent at."""
+    port: int = DEFAULT_PORT
+    """Client/coordinator port (ROUTER). The log server listens on ``port + 1``."""
+    slots: int = 1
+    """Commands this agent runs at once."""
+    pools: list[str] = field(default_factory=lambda: ["default"])
+    log_dir: Path = field(default_factory=lambda: Path.home() / ".puli-mesh" / "logs")
+    session_timeout: float = 10.0
+    """ZooKeeper session timeout in seconds (tests use 2)."""
+    heartbeat_interval: float = 1.0
+    """Seconds between heartbeats on the worker <-> coordinator link."""
+    heartbeat_liveness: int = 3
+    """Missed heartbeats before the peer is considered gone (Paranoid Pirate)."""
+    grace_period: float = 30.0
+    """On SIGTERM: seconds running commands may take to finish before they are killed."""
+    retry_delay: float = 20.0
+    """Seconds before an ERROR command with attempts left goes back to READY (Puli: 20)."""
+    lost_grace: float = 0.0
+    """Extra seconds after a node's session expired before its commands are re-queued."""
+    characteristics: dict[str, Any] = field(default_factory=dict)
+    """Extra characteristics matched against task requirements (``softs``...)."""
+    performance: float = 1.0
+    """Performance index: faster nodes are chosen first."""
+
+    def validate(self) -> Settings:
+        """Raise ConfigError naming the first bad value; return self for chaining."""
+        if not self.zk.strip():
+            raise ConfigError("zk is empty: give the ZooKeeper hosts, e.g. --zk 127.0.0.1:2181")
+        if not self.cluster or "/" in self.cluster:
+            raise ConfigError(f"cluster {self.cluster!r} is not a valid name (no '/', not empty)")
+        if not self.name or "/" in self.name:
+            raise ConfigError(f"name {self.name!r} is not a valid node name (no '/', not empty)")
+        if not 1 <= self.port <= 65534:
+            raise ConfigError(f"port {self.port} is out of range 1..65534")
+        if self.slots < 1:
+            raise ConfigError(f"slots must be at least 1, got {self.slots}")
+        if not self.pools:
+            raise ConfigError("pools is empty: a node must belong to at least one pool")
+        if self.session_timeout < 1.0:
+            raise ConfigError(f"session_timeout {self.session_timeout}s is below ZooKeeper's 1s minimum")
+        for attr in ("heartbeat_interval", "grace_period", "retry_delay", "lost_grace"):
+            if getattr(self, attr) < 0:
+                raise ConfigError(f"{attr} must not be negative, got {getattr(self, attr)}")
+        if self.heartbeat_interval <= 0:
+            raise ConfigError("heartbeat_interval must be positive")
+        if self.heartbeat_liveness < 1:
+            raise ConfigError("heartbeat_liveness must be at least 1")
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        """The ZeroMQ endpoint of this agent's ROUTER."""
+        return f"tcp://{self.host}:{self.port}"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _convert(key: str, value: Any) -> Any:
+    """Convert a raw value (TOML or environment string) to the field's type."""
+    kind = _FIELDS[key].type
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "Path":
+            return Path(value).expanduser()
+        if kind == "list[str]":
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+        if kind == "dict[str, Any]":
+            if not isinstance(value, Mapping):
+                raise TypeError("expected a table")
+            return dict(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {key!r}: cannot use {value!r} ({exc})") from exc
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings: defaults < TOML file < ``PULI_*`` environment < overrides (flags).
+
+    ``overrides`` with a value of None are ignored, so CLI flags left unset do
+    not hide the file or the environment.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            raw = tomllib.loads(Path(config_file).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {config_file} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from exc
+        for key, value in raw.items():
+            key = key.replace("-", "_")
+            if key not in _FIELDS:
+                raise ConfigError(f"config file {config_file}: unknown setting {key!r}")
+            values[key] = _convert(key, value)
+    env = os.environ if environ is None else environ
+    for key in _FIELDS:
+        if key == "characteristics":
+            continue
+        raw_env = env.get(f"PULI_{key.upper()}")
+        if raw_env is not None and raw_env != "":
+            values[key] = _convert(key, raw_env)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in _FIELDS:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = _convert(key, value)
+    return Settings(**values).validate()

@@ -1,0 +1,1 @@
+"""The coordinator: Puli's dispatcher. The pure scheduling core and the service around it."""

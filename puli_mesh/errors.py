@@ -1,0 +1,54 @@
+"""The one error hierarchy of ``puli_mesh``.
+
+Every error says what was wrong and, where it can, what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class PuliMeshError(Exception):
+    """Base of every error raised by puli_mesh."""
+
+
+class ConfigError(PuliMeshError):
+    """The settings (file, environment or flags) are invalid."""
+
+
+class ProtocolError(PuliMeshError):
+    """A message could not be decoded or failed validation."""
+
+
+class CoreError(PuliMeshError):
+    """The scheduling core refused an event or an edit."""
+
+
+class InvalidGraphError(CoreError):
+    """A submitted graph representation is malformed."""
+
+
+class UnknownIdError(CoreError):
+    """No graph, task group, task, command or render node has this id or name."""
+
+
+class IllegalTransitionError(CoreError):
+    """The requested edit is not allowed in the current status."""
+
+
+class UnknownLicenceError(CoreError):
+    """A task names a licence the cluster does not define."""
+
+
+class UnknownPoolError(CoreError):
+    """A graph names a pool the cluster does not define."""
+
+
+class ZooKeeperError(PuliMeshError):
+    """ZooKeeper could not be reached or refused an operation."""
+
+
+class NotLeaderError(PuliMeshError):
+    """This agent does not lead; the request must go to the leader."""
+
+
+class FencedError(PuliMeshError):
+    """A newer coordinator epoch exists: this coordinator must step down."""

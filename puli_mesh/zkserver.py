@@ -1,0 +1,149 @@
+"""Start and stop a private, single-node ZooKeeper server (Debian's package).
+
+Used by ``puli-mesh up`` (a local farm on one workstation) and by the test
+fixtures. It runs ``org.apache.zookeeper.server.ZooKeeperServerMain`` from
+``/usr/share/java/zookeeper.jar`` on a loopback port with its own data
+directory. It is not a production ensemble: production runs 3 or 5 servers
+managed by the studio.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kazoo.client import KazooClient
+from kazoo.handlers.threading import KazooTimeoutError
+
+from puli_mesh.errors import ZooKeeperError
+
+log = logging.getLogger(__name__)
+
+ZOOKEEPER_JAR = Path(os.environ.get("PULI_ZOOKEEPER_JAR", "/usr/share/java/zookeeper.jar"))
+INSTALL_HINT = "install Debian's ZooKeeper with `sudo apt-get install zookeeper` (or run `make setup`)"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ZooKeeperServer:
+    """One standalone ZooKeeper process on loopback.
+
+    ``tick_ms`` is small by default so that short session timeouts (1 s and up)
+    are allowed: ZooKeeper only grants sessions between 2 and 20 ticks unless
+    told otherwise, and we set the bounds explicitly.
+    """
+
+    data_dir: Path
+    port: int = 0
+    host: str = "127.0.0.1"
+    tick_ms: int = 500
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def hosts(self) -> str:
+        """The connection string for kazoo (``host:port``)."""
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the server and return once it answers a client session."""
+        java = shutil.which("java")
+        if java is None or not ZOOKEEPER_JAR.exists():
+            raise ZooKeeperError(f"ZooKeeper is not installed ({ZOOKEEPER_JAR} missing): {INSTALL_HINT}")
+        if self.port == 0:
+            self.port = free_port(self.host)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "zoo.cfg"
+        config.write_text(
+            "\n".join(
+                [
+                    f"tickTime={self.tick_ms}",
+                    f"dataDir={self.data_dir / 'data'}",
+                    f"clientPort={self.port}",
+                    f"clientPortAddress={self.host}",
+                    "minSessionTimeout=1000",
+                    "maxSessionTimeout=60000",
+                    "admin.enableServer=false",
+                    "maxClientCnxns=0",
+                    # The journal is ours to keep small; ZooKeeper's own snapshots
+                    # are purged so a long-running local farm does not fill the disk.
+                    "autopurge.snapRetainCount=3",
+                    "autopurge.purgeInterval=1",
+                    "",
+                ]
+            )
+        )
+        log_path = self.data_dir / "zookeeper.out"
+        with open(log_path, "ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    java,
+                    "-Xmx512m",
+                    "-Dzookeeper.admin.enableServer=false",
+                    "-cp",
+                    str(ZOOKEEPER_JAR),
+                    "org.apache.zookeeper.server.ZooKeeperServerMain",
+                    str(config),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        log.info("zookeeper starting on %s (pid %d, data %s)", self.hosts, self.process.pid, self.data_dir)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until a kazoo session can be opened, or raise ZooKeeperError."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                tail = (self.data_dir / "zookeeper.out").read_text(errors="replace")[-2000:]
+                raise ZooKeeperError(f"ZooKeeper exited with code {self.process.returncode}:\n{tail}")
+            client = KazooClient(hosts=self.hosts, timeout=2.0)
+            try:
+                client.start(timeout=1.0)
+                client.get_children("/")
+                return
+            except KazooTimeoutError:
+                continue
+            finally:
+                client.stop()
+                client.close()
+        raise ZooKeeperError(f"ZooKeeper on {self.hosts} did not answer within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL if it lingers)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        log.info("zookeeper on %s stopped", self.hosts)
+
+    def kill(self) -> None:
+        """SIGKILL the server (for chaos tests)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def __enter__(self) -> ZooKeeperServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

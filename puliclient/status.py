@@ -1,0 +1,107 @@
+"""Status numbers, kept exactly as Puli numbered them (see DESIGN.md, "Statuses").
+
+This is the one place where status values are spelled out: the client, the
+scheduling core, the protocol and the CLI all import them from here, so a
+script's ``statusList=[3]`` still means DONE everywhere.
+
+Careful: node and command numbering differ (``NodeStatus.DONE == 3`` but
+``CommandStatus.DONE == 5``). Dependencies use node statuses.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class NodeStatus(IntEnum):
+    """Status of a graph, a task group or a task."""
+
+    BLOCKED = 0
+    READY = 1
+    RUNNING = 2
+    DONE = 3
+    ERROR = 4
+    CANCELED = 5
+    PAUSED = 6
+
+
+class CommandStatus(IntEnum):
+    """Status of one command (one process run on one render node)."""
+
+    BLOCKED = 0
+    READY = 1
+    ASSIGNED = 2
+    RUNNING = 3
+    FINISHING = 4
+    DONE = 5
+    TIMEOUT = 6
+    ERROR = 7
+    CANCELED = 8
+
+
+class RenderNodeStatus(IntEnum):
+    """Status of a render node as the coordinator sees it."""
+
+    UNKNOWN = 0
+    BOOTING = 1
+    PAUSED = 2
+    IDLE = 3
+    ASSIGNED = 4
+    WORKING = 5
+    FINISHING = 6
+
+
+# Puli's module-level constants (``from puliclient import DONE``): node statuses.
+BLOCKED = NodeStatus.BLOCKED
+READY = NodeStatus.READY
+RUNNING = NodeStatus.RUNNING
+DONE = NodeStatus.DONE
+ERROR = NodeStatus.ERROR
+CANCELED = NodeStatus.CANCELED
+PAUSED = NodeStatus.PAUSED
+
+# Puli's CMD_* and NODE_* names, for scripts that used them.
+CMD_BLOCKED = CommandStatus.BLOCKED
+CMD_READY = CommandStatus.READY
+CMD_ASSIGNED = CommandStatus.ASSIGNED
+CMD_RUNNING = CommandStatus.RUNNING
+CMD_FINISHING = CommandStatus.FINISHING
+CMD_DONE = CommandStatus.DONE
+CMD_TIMEOUT = CommandStatus.TIMEOUT
+CMD_ERROR = CommandStatus.ERROR
+CMD_CANCELED = CommandStatus.CANCELED
+
+NODE_BLOCKED = NodeStatus.BLOCKED
+NODE_READY = NodeStatus.READY
+NODE_RUNNING = NodeStatus.RUNNING
+NODE_DONE = NodeStatus.DONE
+NODE_ERROR = NodeStatus.ERROR
+NODE_CANCELED = NodeStatus.CANCELED
+NODE_PAUSED = NodeStatus.PAUSED
+
+CMD_STATUS_NAME = tuple(s.name for s in CommandStatus)
+NODE_STATUS_NAMES = tuple(s.name for s in NodeStatus)
+RN_STATUS_NAMES = ("Unknown", "Booting", "Paused", "Idle", "Assigned", "Working", "Finishing")
+
+FINAL_COMMAND_STATUSES = frozenset(
+    {CommandStatus.DONE, CommandStatus.ERROR, CommandStatus.CANCELED, CommandStatus.TIMEOUT}
+)
+RUNNING_COMMAND_STATUSES = frozenset(
+    {CommandStatus.ASSIGNED, CommandStatus.RUNNING, CommandStatus.FINISHING}
+)
+FINAL_NODE_STATUSES = frozenset({NodeStatus.DONE, NodeStatus.ERROR, NodeStatus.CANCELED})
+
+
+def isFinalStatus(status: int) -> bool:
+    """True for a command status after which the command does not run any more."""
+    return status in FINAL_COMMAND_STATUSES
+
+
+def isRunningStatus(status: int) -> bool:
+    """True for a command status that occupies a render node."""
+    return status in RUNNING_COMMAND_STATUSES
+
+
+def isFinalNodeStatus(status: int) -> bool:
+    """True for a node status that will not change without an edit."""
+    return status in FINAL_NODE_STATUSES

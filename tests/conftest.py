@@ -1,0 +1,32 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from puli_mesh.zkserver import ZooKeeperServer
+
+
+@pytest.fixture(scope="session")
+def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
+    """A real ZooKeeper server (Debian's) on a free loopback port, torn down after the run.
+
+    One server for the whole session keeps the suite fast; tests isolate
+    themselves with their own cluster name (``zk_cluster``).
+    """
+    server = ZooKeeperServer(data_dir=Path(tmp_path_factory.mktemp("zookeeper")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def zk_cluster(request: pytest.FixtureRequest) -> str:
+    """A cluster name unique to this test, so tests sharing one ZooKeeper never collide."""
+    safe = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    return f"t-{safe}-{id(request)}"
