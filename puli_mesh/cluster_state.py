@@ -1,0 +1,158 @@
+"""Small control data a cluster keeps in ZooKeeper: leader pointer, licences, pools, members.
+
+Values are JSON so an operator can read them with ``zkCli.sh``. This module
+reads and writes them; watching them is the caller's business.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+
+from puli_mesh.errors import ConfigError
+from puli_mesh.zkpaths import ClusterPaths
+
+
+@dataclass(frozen=True)
+class LeaderInfo:
+    name: str
+    endpoint: str
+    epoch: int
+
+
+def dump(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True).encode()
+
+
+def load(data: bytes | None) -> Any:
+    if not data:
+        return None
+    try:
+        return json.loads(data.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def parse_leader(data: bytes | None) -> LeaderInfo | None:
+    """The leader znode's content, or None if absent or unreadable."""
+    raw = load(data)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return LeaderInfo(name=str(raw["name"]), endpoint=str(raw["endpoint"]), epoch=int(raw["epoch"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def read_leader(zk: KazooClient, paths: ClusterPaths) -> LeaderInfo | None:
+    try:
+        data, _ = zk.get(paths.leader)
+    except NoNodeError:
+        return None
+    return parse_leader(data)
+
+
+def next_epoch(zk: KazooClient, paths: ClusterPaths) -> int:
+    """Increment the cluster epoch with compare-and-set and return the new value."""
+    zk.ensure_path(paths.base)
+    while True:
+        try:
+            data, stat = zk.get(paths.epoch)
+        except NoNodeError:
+            try:
+                zk.create(paths.epoch, dump(1))
+                return 1
+            except NodeExistsError:
+                continue
+        current = load(data)
+        value = (current if isinstance(current, int) else 0) + 1
+        try:
+            zk.set(paths.epoch, dump(value), version=stat.version)
+            return value
+        except BadVersionError:
+            continue
+
+
+def read_epoch(zk: KazooClient, paths: ClusterPaths) -> int:
+    try:
+        data, _ = zk.get(paths.epoch)
+    except NoNodeError:
+        return 0
+    value = load(data)
+    return value if isinstance(value, int) else 0
+
+
+def validate_name(kind: str, name: str) -> str:
+    if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
+        raise ConfigError(f"{kind} name {name!r} is invalid: use letters, digits, '-', '_' or '.'")
+    return name
+
+
+def set_licence(zk: KazooClient, paths: ClusterPaths, name: str, total: int) -> None:
+    validate_name("licence", name)
+    if total < 0:
+        raise ConfigError(f"licence {name!r}: total must be 0 or more, got {total}")
+    path = paths.licence(name)
+    zk.ensure_path(paths.licences)
+    try:
+        zk.create(path, dump(total))
+    except NodeExistsError:
+        zk.set(path, dump(total))
+
+
+def read_licences(zk: KazooClient, paths: ClusterPaths) -> dict[str, int]:
+    try:
+        names = zk.get_children(paths.licences)
+    except NoNodeError:
+        return {}
+    totals: dict[str, int] = {}
+    for name in sorted(names):
+        try:
+            data, _ = zk.get(paths.licence(name))
+        except NoNodeError:
+            continue
+        value = load(data)
+        if isinstance(value, int):
+            totals[name] = value
+    return totals
+
+
+def define_pool(zk: KazooClient, paths: ClusterPaths, name: str) -> None:
+    validate_name("pool", name)
+    zk.ensure_path(paths.pool(name))
+
+
+def remove_pool(zk: KazooClient, paths: ClusterPaths, name: str) -> bool:
+    try:
+        zk.delete(paths.pool(name))
+        return True
+    except NoNodeError:
+        return False
+
+
+def read_pools(zk: KazooClient, paths: ClusterPaths) -> list[str]:
+    try:
+        return sorted(zk.get_children(paths.pools))
+    except NoNodeError:
+        return []
+
+
+def read_members(zk: KazooClient, paths: ClusterPaths) -> dict[str, dict[str, Any]]:
+    """Every live agent's registration data, by name."""
+    try:
+        names = zk.get_children(paths.nodes)
+    except NoNodeError:
+        return {}
+    members: dict[str, dict[str, Any]] = {}
+    for name in sorted(names):
+        try:
+            data, _ = zk.get(paths.node(name))
+        except NoNodeError:
+            continue
+        value = load(data)
+        members[name] = value if isinstance(value, dict) else {}
+    return members

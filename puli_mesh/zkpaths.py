@@ -1,0 +1,59 @@
+"""Where a cluster keeps its state in ZooKeeper: the one helper that builds those paths.
+
+Layout under ``/puli-mesh/<cluster>``::
+
+    nodes/<name>       ephemeral, one per live agent (endpoint, resources)
+    election/          kazoo Election contenders
+    epoch              persistent counter: the leader's fencing token
+    leader             ephemeral: endpoint and epoch of the coordinator, written once it is ready
+    licences/<name>    persistent: total tokens of one licence
+    pools/<name>       persistent: a pool defined by an operator
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROOT = "/puli-mesh"
+
+
+@dataclass(frozen=True)
+class ClusterPaths:
+    cluster: str
+
+    @property
+    def base(self) -> str:
+        return f"{ROOT}/{self.cluster}"
+
+    @property
+    def nodes(self) -> str:
+        return f"{self.base}/nodes"
+
+    def node(self, name: str) -> str:
+        return f"{self.nodes}/{name}"
+
+    @property
+    def election(self) -> str:
+        return f"{self.base}/election"
+
+    @property
+    def epoch(self) -> str:
+        return f"{self.base}/epoch"
+
+    @property
+    def leader(self) -> str:
+        return f"{self.base}/leader"
+
+    @property
+    def licences(self) -> str:
+        return f"{self.base}/licences"
+
+    def licence(self, name: str) -> str:
+        return f"{self.licences}/{name}"
+
+    @property
+    def pools(self) -> str:
+        return f"{self.base}/pools"
+
+    def pool(self, name: str) -> str:
+        return f"{self.pools}/{name}"

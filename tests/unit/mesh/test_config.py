@@ -1,0 +1,56 @@
+"""Settings: file < environment < flags, and clear errors for bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from puli_mesh.config import load_settings
+from puli_mesh.errors import ConfigError
+
+
+def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text('zk = "zk1:2181"\nslots = 2\npools = ["a", "b"]\ncluster = "paris"\nsession-timeout = 4\n')
+    settings = load_settings(config, environ={"PULI_SLOTS": "3", "PULI_CLUSTER": "lyon"},
+                             overrides={"cluster": "nice", "port": None})
+    assert settings.zk == "zk1:2181"          # file
+    assert settings.pools == ["a", "b"]       # file
+    assert settings.session_timeout == 4.0    # file, dashed key accepted
+    assert settings.slots == 3                # environment beats file
+    assert settings.cluster == "nice"         # flag beats environment
+    assert settings.port == 8004              # unset flag does not hide the default
+
+
+def test_environment_list_is_comma_separated() -> None:
+    assert load_settings(environ={"PULI_POOLS": "gpu, default"}).pools == ["gpu", "default"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"slots": 0}, "slots must be at least 1"),
+        ({"port": 70000}, "port 70000 is out of range"),
+        ({"session_timeout": 0.5}, "below ZooKeeper's 1s minimum"),
+        ({"cluster": "a/b"}, "not a valid name"),
+        ({"slots": "many"}, "cannot use 'many'"),
+        ({"colour": "red"}, "unknown setting 'colour'"),
+    ],
+)
+def test_bad_values_are_named(overrides: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(environ={}, overrides=overrides)
+
+
+def test_bad_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", environ={})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("slots = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(bad, environ={})
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("flavour = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting 'flavour'"):
+        load_settings(unknown, environ={})
