@@ -1,0 +1,578 @@
+"""Running one command on a render node, separate from any socket loop.
+
+Example (what the agent's loop does)::
+
+    ex = CommandExecution(spec, log_dir=Path("/var/log/puli-mesh"), node_name="rn1")
+    ex.start()                          # spawns the watcher; never blocks
+    poller.register(ex.report_fd, zmq.POLLIN)
+    ...                                 # each loop turn:
+    events = ex.read_reports()          # when report_fd is readable
+    events += ex.check(time.monotonic())
+    if ex.finished: send(ex.result)
+
+The child is ``python -m puliclient.commandwatcher --report-fd W``, in its own
+session and process group; it gets the spec as one JSON object on stdin and
+writes one JSON object per line on the report pipe. Its stdout and stderr are
+appended to ``<log_dir>/<cluster>/<task_id>/<command_id>.log``, one header per
+attempt.
+
+Guarantees:
+
+* no method blocks or sleeps, and none raises into the loop because of the
+  command: an unstartable command (unwritable log dir, full disk, missing
+  interpreter) ends at once with an ERROR event;
+* exactly one final ``end`` event per execution, after the watcher is reaped,
+  preceded by every progress event it wrote;
+* the timeout is enforced with the monotonic clock (Puli never did);
+* ``kill()`` takes the whole tree: SIGTERM to the process group and to every
+  descendant collected beforehand (even those that called ``setsid``), then,
+  after a grace period checked in ``check()``, SIGKILL to whatever is left;
+* a watcher that dies without an ``end`` (crash, SIGKILL, bad runner) gives an
+  ERROR with its exit code and the tail of the log; garbage on the report pipe
+  is logged and skipped;
+* when the command ends by itself, what is left in its process group (a
+  forgotten ``&``) is SIGKILLed: a finished command occupies nothing.
+
+Not done here: talking to the coordinator, retries (the coordinator decides),
+licences. Not guaranteed: a process that left the session and was orphaned
+before a kill was asked cannot be found once its parents are gone (see
+``process_tree``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from puli_mesh.node.process_tree import ProcessTree
+from puliclient.status import CommandStatus, isFinalStatus
+
+log = logging.getLogger(__name__)
+
+WATCHER_MODULE = "puliclient.commandwatcher"
+DEFAULT_KILL_GRACE_S = 3.0
+SETTLE_AFTER_SIGKILL_S = 2.0
+"""How long to wait for SIGKILLed processes to vanish before ending anyway."""
+LOG_TAIL_LINES = 20
+MAX_REPORT_LINE = 1024 * 1024
+"""A report line longer than this (without newline) is garbage: dropped."""
+_TAIL_MAX_BYTES = 64 * 1024
+
+EventKind = Literal["started", "completion", "message", "stats", "end"]
+
+
+@dataclass(slots=True)
+class CommandSpec:
+    """What the coordinator's ASSIGN says to run (see ``protocol.SCHEMAS["ASSIGN"]``)."""
+
+    command_id: int
+    attempt: int
+    runner: str
+    arguments: dict[str, Any]
+    environment: dict[str, str]
+    timeout: float | None
+    licences: list[str]
+    cores: int
+    ram_mb: int
+    task_id: int
+    task_name: str
+    graph_id: int
+    user: str
+    name: str
+
+    @classmethod
+    def from_assign(cls, fields: dict[str, Any]) -> CommandSpec:
+        """Build from an ASSIGN message's fields (extra fields such as ``epoch`` are ignored).
+
+        A timeout of None or 0 means none. Raises ``ValueError`` naming the missing field.
+        """
+        try:
+            timeout = fields["timeout"]
+            return cls(
+                command_id=int(fields["command_id"]),
+                attempt=int(fields["attempt"]),
+                runner=str(fields["runner"]),
+                arguments=dict(fields["arguments"]),
+                environment={str(k): str(v) for k, v in dict(fields["environment"]).items()},
+                timeout=float(timeout) if timeout else None,
+                licences=[str(x) for x in fields["licences"]],
+                cores=int(fields["cores"]),
+                ram_mb=int(fields["ram_mb"]),
+                task_id=int(fields["task_id"]),
+                task_name=str(fields["task_name"]),
+                graph_id=int(fields["graph_id"]),
+                user=str(fields["user"]),
+                name=str(fields["name"]),
+            )
+        except KeyError as exc:
+            raise ValueError(f"ASSIGN message lacks the field {exc.args[0]!r}") from None
+
+
+@dataclass(slots=True)
+class ExecutionEvent:
+    """Something that happened to a running command.
+
+    ``value`` holds the payload of started (the pid), completion (float),
+    message (str) and stats (dict) events. ``status``, ``message``,
+    ``completion`` and ``exit_code`` describe an ``end``.
+    """
+
+    command_id: int
+    attempt: int
+    kind: EventKind
+    value: Any = None
+    status: CommandStatus | None = None
+    message: str = ""
+    completion: float = 0.0
+    exit_code: int | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.kind == "end"
+
+
+# ------------------------------------------------------------------------ log files
+def log_path_for(log_dir: Path | str, cluster: str, task_id: int, command_id: int) -> Path:
+    """Where a command's log lives: ``<log_dir>/<cluster>/<task_id>/<command_id>.log``."""
+    if not cluster or "/" in cluster or cluster in (".", ".."):
+        raise ValueError(f"cluster {cluster!r} is not a valid directory name")
+    return Path(log_dir) / cluster / str(int(task_id)) / f"{int(command_id)}.log"
+
+
+def read_log(path: Path | str, offset: int = 0, limit: int = 65536) -> tuple[bytes, int]:
+    """Read up to ``limit`` bytes from ``offset``; returns the chunk and the next offset.
+
+    A negative offset counts from the end (``-65536``: the last 64 KiB). An
+    offset past the end gives ``b""`` and the file's size. Raises
+    ``FileNotFoundError`` if there is no such log.
+    """
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        start = max(0, size + offset) if offset < 0 else min(offset, size)
+        f.seek(start)
+        chunk = f.read(max(0, limit))
+    return chunk, start + len(chunk)
+
+
+def tail_lines(path: Path | str, n: int) -> list[str]:
+    """The last ``n`` lines of a log (decoded, bad bytes replaced), looking at its last 64 KiB.
+
+    Returns ``[]`` if the file does not exist or cannot be read.
+    """
+    if n <= 0:
+        return []
+    try:
+        chunk, _ = read_log(path, -_TAIL_MAX_BYTES, _TAIL_MAX_BYTES)
+    except OSError:
+        return []
+    return chunk.decode("utf-8", errors="replace").splitlines()[-n:]
+
+
+# ------------------------------------------------------------------- report parsing
+def parse_report(line: bytes, command_id: int, attempt: int) -> ExecutionEvent | None:
+    """One line of the report pipe as an event, or None (logged) if it is not a valid report."""
+    try:
+        data = json.loads(line)
+        kind = data["event"]
+        if kind == "completion":
+            return ExecutionEvent(command_id, attempt, "completion", value=float(data["value"]))
+        if kind == "message":
+            return ExecutionEvent(command_id, attempt, "message", value=str(data["value"]))
+        if kind == "stats":
+            if not isinstance(data["value"], dict):
+                raise TypeError("stats value is not an object")
+            return ExecutionEvent(command_id, attempt, "stats", value=data["value"])
+        if kind == "end":
+            return ExecutionEvent(
+                command_id, attempt, "end",
+                status=CommandStatus(int(data["status"])),
+                message=str(data.get("message") or ""),
+                completion=float(data.get("completion") or 0.0),
+            )
+        raise ValueError(f"unknown event {kind!r}")
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("command %d attempt %d: skipping bad report line %.200r (%s)",
+                    command_id, attempt, line, exc)
+        return None
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"{code} ({signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return str(code)
+
+
+# ------------------------------------------------------------------------ execution
+@dataclass(slots=True)
+class _Kill:
+    status: CommandStatus
+    reason: str
+    term_deadline: float
+    reason_wins: bool = True
+    """False when the watcher had reported its end before the kill: its result stands."""
+    sigkill_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Pipes:
+    report_r: int = -1
+    stdin_w: int = -1
+    stdin_pending: bytes = b""
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+class CommandExecution:
+    """One attempt of one command on this node: spawn, watch, time out, kill, report.
+
+    Single-threaded: call it from the loop only. See the module docstring for
+    what it guarantees.
+    """
+
+    def __init__(self, spec: CommandSpec, log_dir: Path | str, node_name: str,
+                 cluster: str = "default", kill_grace: float = DEFAULT_KILL_GRACE_S,
+                 python: str = sys.executable) -> None:
+        self.spec = spec
+        self.log_dir = Path(log_dir)
+        self.node_name = node_name
+        self.cluster = cluster
+        self.kill_grace = kill_grace
+        self.python = python
+        self.log_path: Path | None = None
+        self.pid: int | None = None
+        self.started_at: float | None = None
+        self.completion = 0.0
+        self.result: ExecutionEvent | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._tree: ProcessTree | None = None
+        self._pipes = _Pipes()
+        self._queue: list[ExecutionEvent] = []
+        self._reported_end: ExecutionEvent | None = None
+        self._reported_end_at: float | None = None
+        self._kill: _Kill | None = None
+        try:
+            self.log_path = log_path_for(self.log_dir, cluster, spec.task_id, spec.command_id)
+        except ValueError as exc:
+            log.error("command %d: %s", spec.command_id, exc)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    @property
+    def report_fd(self) -> int:
+        """The report pipe's read end (non-blocking), or -1 once it is closed (EOF or end)."""
+        return self._pipes.report_r
+
+    @property
+    def killing(self) -> bool:
+        return self._kill is not None
+
+    # ----------------------------------------------------------------------- start
+    def start(self) -> None:
+        """Spawn the watcher. Never raises because of the command: failures end it with ERROR."""
+        if self._popen is not None or self.finished:
+            log.warning("command %d attempt %d: start() called twice; ignored",
+                        self.spec.command_id, self.spec.attempt)
+            return
+        try:
+            self._spawn()
+        except Exception as exc:  # noqa: BLE001 - anything here is the command's failure, not ours
+            log.exception("command %d attempt %d could not start", self.spec.command_id,
+                          self.spec.attempt)
+            self._close_pipes()
+            self._finish(CommandStatus.ERROR, f"could not start the command: {exc}", None,
+                         with_tail=False)
+
+    def _spawn(self) -> None:
+        if self.log_path is None:
+            raise ValueError(f"cluster {self.cluster!r} is not a valid directory name")
+        spec = self.spec
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = self._environment()
+        payload = json.dumps({"runner": spec.runner, "arguments": spec.arguments,
+                              "environment": env}).encode()
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        self._pipes.report_r = report_r
+        try:
+            with open(self.log_path, "ab") as logfile:
+                stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+                logfile.write(f"=== puli-mesh: command {spec.command_id} attempt {spec.attempt}"
+                              f" on {self.node_name} at {stamp} ===\n".encode())
+                logfile.flush()
+                self._popen = subprocess.Popen(
+                    [self.python, "-m", WATCHER_MODULE, "--report-fd", str(report_w)],
+                    stdin=subprocess.PIPE, stdout=logfile, stderr=logfile, env=env,
+                    pass_fds=(report_w,), start_new_session=True, close_fds=True,
+                )
+        finally:
+            os.close(report_w)
+        os.set_blocking(report_r, False)
+        self.started_at = time.monotonic()
+        self.pid = self._popen.pid
+        self._tree = ProcessTree(self._popen.pid)
+        assert self._popen.stdin is not None
+        self._pipes.stdin_w = self._popen.stdin.fileno()
+        os.set_blocking(self._pipes.stdin_w, False)
+        self._pipes.stdin_pending = payload
+        self._feed_stdin()
+        log.info("command %d attempt %d started as pid %d on %s, log %s", spec.command_id,
+                 spec.attempt, self.pid, self.node_name, self.log_path)
+        self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "started", value=self.pid))
+
+    def _environment(self) -> dict[str, str]:
+        spec = self.spec
+        env = dict(os.environ)
+        env.update(spec.environment)
+        env.update({
+            "PULI_USER": spec.user,
+            "PULI_COMMAND_ID": str(spec.command_id),
+            "PULI_TASK_ID": str(spec.task_id),
+            "PULI_TASK_NAME": spec.task_name,
+            "PULI_LOG": str(self.log_path),
+            "PULI_ALLOCATED_CORES": str(spec.cores),
+            "PULI_ALLOCATED_MEMORY": str(spec.ram_mb),
+            "PULI_NODE_NAME": self.node_name,
+            "PULI_GRAPH_ID": str(spec.graph_id),
+            "PULI_ATTEMPT": str(spec.attempt),
+        })
+        return env
+
+    def _feed_stdin(self) -> None:
+        """Write what the pipe takes of the spec; the rest goes on the next turn (never blocks)."""
+        pipes = self._pipes
+        if pipes.stdin_w < 0:
+            return
+        try:
+            while pipes.stdin_pending:
+                written = os.write(pipes.stdin_w, pipes.stdin_pending)
+                pipes.stdin_pending = pipes.stdin_pending[written:]
+        except BlockingIOError:
+            return
+        except BrokenPipeError:
+            log.warning("command %d: watcher closed its stdin before reading the spec",
+                        self.spec.command_id)
+        self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        if self._popen is not None and self._popen.stdin is not None:
+            try:
+                self._popen.stdin.close()
+            except OSError:
+                pass
+        self._pipes.stdin_w = -1
+        self._pipes.stdin_pending = b""
+
+    # ---------------------------------------------------------------------- report
+    def read_reports(self) -> list[ExecutionEvent]:
+        """Events parsed from the report pipe so far (and any queued ones). Never blocks."""
+        self._read_pipe()
+        events, self._queue = self._queue, []
+        return events
+
+    def _read_pipe(self) -> None:
+        pipes = self._pipes
+        while pipes.report_r >= 0:
+            try:
+                data = os.read(pipes.report_r, 65536)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                log.warning("command %d: report pipe error: %s", self.spec.command_id, exc)
+                data = b""
+            if not data:  # EOF: stop offering the fd, or a poller would spin on it
+                os.close(pipes.report_r)
+                pipes.report_r = -1
+                break
+            pipes.buffer += data
+            self._parse_buffer()
+        if pipes.report_r < 0 and pipes.buffer:
+            self._parse_line(bytes(pipes.buffer))  # a last line without newline
+            pipes.buffer.clear()
+
+    def _parse_buffer(self) -> None:
+        buf = self._pipes.buffer
+        while (nl := buf.find(b"\n")) >= 0:
+            line = bytes(buf[:nl])
+            del buf[: nl + 1]
+            if line.strip():
+                self._parse_line(line)
+        if len(buf) > MAX_REPORT_LINE:
+            log.warning("command %d: dropping a %d-byte report line without newline",
+                        self.spec.command_id, len(buf))
+            buf.clear()
+
+    def _parse_line(self, line: bytes) -> None:
+        event = parse_report(line, self.spec.command_id, self.spec.attempt)
+        if event is None or self.finished:
+            return
+        if event.kind == "end":
+            if self._reported_end is None:
+                self._reported_end = event
+                self._reported_end_at = time.monotonic()
+            return  # emitted by _finish once the watcher is reaped
+        if event.kind == "completion":
+            self.completion = event.value
+        self._queue.append(event)
+
+    # ----------------------------------------------------------------------- check
+    def check(self, now: float) -> list[ExecutionEvent]:
+        """Feed stdin, enforce the timeout and the kill grace, reap the watcher. Never blocks."""
+        if self.finished or self._popen is None:
+            events, self._queue = self._queue, []
+            return events
+        self._feed_stdin()
+        code = self._popen.poll()
+        if code is None:
+            self._check_running(now)
+        else:
+            self._check_exited(code, now)
+        events, self._queue = self._queue, []
+        return events
+
+    def _check_running(self, now: float) -> None:
+        spec = self.spec
+        assert self.started_at is not None and self._tree is not None
+        if self._kill is None:
+            if spec.timeout and now - self.started_at >= spec.timeout:
+                log.warning("command %d attempt %d timed out after %gs", spec.command_id,
+                            spec.attempt, spec.timeout)
+                self.kill(reason=f"timed out after {spec.timeout:g}s", status=CommandStatus.TIMEOUT)
+            elif (self._reported_end_at is not None
+                  and now - self._reported_end_at >= self.kill_grace):
+                # Reported its end but does not exit: take it down, keep its result.
+                log.warning("command %d: watcher reported its end but still runs; killing it",
+                            spec.command_id)
+                self.kill(reason="watcher did not exit after its end")
+            return
+        if self._kill.sigkill_at is None and now >= self._kill.term_deadline:
+            self._sigkill(now)
+
+    def _check_exited(self, code: int, now: float) -> None:
+        assert self._tree is not None
+        self._read_pipe()
+        self._close_stdin()
+        kill = self._kill
+        if kill is not None:
+            if self._tree.survivors():
+                if kill.sigkill_at is None:
+                    if now < kill.term_deadline:
+                        return  # the watcher went, descendants still have their grace
+                    self._sigkill(now)
+                    return
+                if now - kill.sigkill_at < SETTLE_AFTER_SIGKILL_S:
+                    return
+                log.error("command %d: pids %s survived SIGKILL", self.spec.command_id,
+                          self._tree.survivors())
+        elif self._tree.group_alive():
+            log.warning("command %d left processes in its group; killing them",
+                        self.spec.command_id)
+            self._tree.kill_hard()
+        self._read_pipe()
+        self._close_pipes()
+        self._conclude(code)
+
+    def _conclude(self, code: int) -> None:
+        reported = self._reported_end
+        if self._kill is not None and (reported is None or self._kill.reason_wins):
+            self._finish(self._kill.status, self._kill.reason, code, with_tail=False)
+        elif reported is None:
+            self._finish(CommandStatus.ERROR,
+                         f"command process exited with code {_describe_exit(code)}"
+                         " without reporting an end", code)
+        elif not isFinalStatus(reported.status or 0):
+            self._finish(CommandStatus.ERROR,
+                         f"watcher reported a non-final status {reported.status}"
+                         f" (exit code {_describe_exit(code)})", code, reported.completion)
+        elif reported.status == CommandStatus.ERROR:
+            message = reported.message or f"command failed with exit code {_describe_exit(code)}"
+            self._finish(CommandStatus.ERROR, message, code, reported.completion)
+        else:
+            if (code == 0) != (reported.status == CommandStatus.DONE):
+                log.warning("command %d: watcher reported %s but exited with %s",
+                            self.spec.command_id, reported.status, _describe_exit(code))
+            self._finish(CommandStatus(reported.status), reported.message, code,
+                         reported.completion, with_tail=False)
+
+    # ------------------------------------------------------------------------ kill
+    def kill(self, reason: str = "canceled", status: CommandStatus = CommandStatus.CANCELED,
+             grace: float | None = None) -> None:
+        """Kill the whole tree: SIGTERM now, SIGKILL after ``grace`` seconds (in ``check()``).
+
+        The final event has ``status`` and ``reason`` as message, unless the
+        watcher had already reported its end (then its result stands and only
+        the processes are cleaned up). A second kill only collects new
+        descendants: the first one's status and deadline stay. A kill before
+        start or after the end does nothing.
+        """
+        if self.finished or self._popen is None or self._tree is None:
+            log.info("command %d attempt %d: kill(%s) with nothing running", self.spec.command_id,
+                     self.spec.attempt, reason)
+            return
+        if self._kill is not None:
+            self._tree.collect()
+            return
+        grace = self.kill_grace if grace is None else grace
+        self._kill = _Kill(status, reason, time.monotonic() + grace,
+                           reason_wins=self._reported_end is None)
+        self._tree.collect()  # before signalling: afterwards parents die and children are lost
+        log.info("command %d attempt %d: SIGTERM to group %d and pids %s (%s)",
+                 self.spec.command_id, self.spec.attempt, self._tree.pgid,
+                 self._tree.tracked_pids, reason)
+        self._tree.signal(signal.SIGTERM)
+
+    def _sigkill(self, now: float) -> None:
+        assert self._kill is not None and self._tree is not None
+        self._kill.sigkill_at = now
+        log.warning("command %d attempt %d: still running %gs after SIGTERM; SIGKILL",
+                    self.spec.command_id, self.spec.attempt, self.kill_grace)
+        self._tree.kill_hard()
+
+    # ---------------------------------------------------------------------- finish
+    def _finish(self, status: CommandStatus, message: str, exit_code: int | None,
+                completion: float | None = None, with_tail: bool = True) -> None:
+        spec = self.spec
+        if completion is None:
+            completion = self.completion
+        self.completion = completion
+        if with_tail and self.log_path is not None:
+            tail = "\n".join(tail_lines(self.log_path, LOG_TAIL_LINES))
+            message = f"{message}\n--- last lines of the log ---\n{tail}"
+        self.result = ExecutionEvent(spec.command_id, spec.attempt, "end", status=status,
+                                     message=message, completion=completion,
+                                     exit_code=exit_code)
+        self._queue.append(self.result)
+        self._write_footer(status, exit_code)
+        log.info("command %d attempt %d ended %s (exit code %s)", spec.command_id, spec.attempt,
+                 status.name, exit_code)
+
+    def _write_footer(self, status: CommandStatus, exit_code: int | None) -> None:
+        if self.log_path is None or self._popen is None:
+            return
+        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+        try:
+            with open(self.log_path, "ab") as f:
+                f.write(f"=== puli-mesh: command {self.spec.command_id} attempt"
+                        f" {self.spec.attempt} ended {status.name} (exit code {exit_code})"
+                        f" at {stamp} ===\n".encode())
+        except OSError as exc:
+            log.warning("command %d: cannot write to %s: %s", self.spec.command_id,
+                            self.log_path, exc)
+
+    def _close_pipes(self) -> None:
+        self._close_stdin()
+        if self._pipes.report_r >= 0:
+            os.close(self._pipes.report_r)
+            self._pipes.report_r = -1
