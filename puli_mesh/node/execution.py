@@ -457,6 +457,7 @@ class CommandExecution:
                             spec.command_id)
                 self.kill(reason="watcher did not exit after its end")
             return
+        self._tree.collect()
         if self._kill.sigkill_at is None and now >= self._kill.term_deadline:
             self._sigkill(now)
 
@@ -466,7 +467,8 @@ class CommandExecution:
         self._close_stdin()
         kill = self._kill
         if kill is not None:
-            if self._tree.survivors():
+            self._tree.collect()  # children forked since the kill began
+            if self._tree.survivors() or self._tree.group_alive():
                 if kill.sigkill_at is None:
                     if now < kill.term_deadline:
                         return  # the watcher went, descendants still have their grace
@@ -474,8 +476,9 @@ class CommandExecution:
                     return
                 if now - kill.sigkill_at < SETTLE_AFTER_SIGKILL_S:
                     return
-                log.error("command %d: pids %s survived SIGKILL", self.spec.command_id,
-                          self._tree.survivors())
+                log.error("command %d: pids %s (or members of group %d) survived SIGKILL;"
+                          " ending anyway", self.spec.command_id, self._tree.survivors(),
+                          self._tree.pgid)
         elif self._tree.group_alive():
             log.warning("command %d left processes in its group; killing them",
                         self.spec.command_id)

@@ -55,6 +55,8 @@ class ProcessTree:
         new = 0
         for proc in list(self._tracked.values()):
             try:
+                if not proc.is_running():  # gone, or its pid now names another process
+                    continue
                 children = proc.children(recursive=True)
             except psutil.Error:
                 continue
@@ -81,14 +83,27 @@ class ProcessTree:
                 log.warning("not allowed to signal pid %d of group %d", proc.pid, self.pgid)
 
     def group_alive(self) -> bool:
-        """True while at least one process (zombies included) is in the group."""
+        """True while a process of the group still runs (zombies waiting for a reaper do not)."""
         try:
             os.killpg(self.pgid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
-        return True
+        return bool(self.group_members())
+
+    def group_members(self) -> list[int]:
+        """Pids in the group that are not zombies (a scan of every pid: call it sparingly)."""
+        members: list[int] = []
+        for pid in psutil.pids():
+            try:
+                if os.getpgid(pid) != self.pgid:
+                    continue
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    members.append(pid)
+            except (OSError, psutil.Error):
+                continue
+        return members
 
     def survivors(self) -> list[int]:
         """Pids of tracked processes that are still running (zombies count as gone)."""

@@ -1,0 +1,326 @@
+"""CommandExecution with real watcher processes: done, error, timeout, kill, crash, bad starts.
+
+No process is mocked and nothing sleeps to synchronise: ``drive`` is a tiny
+event loop (select on the report pipe, then read_reports/check) that runs
+until a condition holds or a deadline passes.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from puli_mesh.node.execution import (
+    CommandExecution,
+    CommandSpec,
+    ExecutionEvent,
+    log_path_for,
+    parse_report,
+    read_log,
+    tail_lines,
+)
+from puliclient.status import CommandStatus
+
+DEFAULT_RUNNER = "puliclient.jobs.DefaultCommandRunner"
+
+ASSIGN_FIELDS: dict[str, Any] = {
+    "epoch": 4,
+    "command_id": 42,
+    "attempt": 1,
+    "runner": DEFAULT_RUNNER,
+    "arguments": {"cmd": "true"},
+    "environment": {"PULI_TEST_VAR": "from-the-spec"},
+    "timeout": None,
+    "licences": ["nuke"],
+    "cores": 2,
+    "ram_mb": 1024,
+    "task_id": 7,
+    "task_name": "render_7",
+    "graph_id": 3,
+    "user": "jdoe",
+    "name": "render_7_1_3",
+}
+
+Factory = Callable[..., CommandExecution]
+
+
+def make_spec(**overrides: Any) -> CommandSpec:
+    return CommandSpec.from_assign({**ASSIGN_FIELDS, **overrides})
+
+
+def drive(ex: CommandExecution, until: Callable[[], bool], timeout: float = 20.0,
+          ) -> list[ExecutionEvent]:
+    """Run the loop the agent runs (poll the report fd, read, check) until ``until()``."""
+    events: list[ExecutionEvent] = []
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; events so far: {events}")
+        fd = ex.report_fd
+        select.select([fd] if fd >= 0 else [], [], [], 0.05)
+        events += ex.read_reports()
+        events += ex.check(time.monotonic())
+    return events
+
+
+def gone(proc: psutil.Process) -> bool:
+    """True once a process is dead (a zombie waiting for init to reap it counts as dead)."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def tree_of(ex: CommandExecution) -> list[psutil.Process]:
+    assert ex.pid is not None
+    root = psutil.Process(ex.pid)
+    return [root, *root.children(recursive=True)]
+
+
+@pytest.fixture
+def execution(tmp_path: Path) -> Iterator[Factory]:
+    """Makes executions logging under tmp_path; kills whatever still runs at teardown."""
+    made: list[CommandExecution] = []
+
+    def factory(spec: CommandSpec | None = None, **kwargs: Any) -> CommandExecution:
+        kwargs.setdefault("log_dir", tmp_path / "logs")
+        kwargs.setdefault("node_name", "rn1")
+        ex = CommandExecution(spec or make_spec(), **kwargs)
+        made.append(ex)
+        return ex
+
+    yield factory
+    for ex in made:
+        if ex.pid is not None and not ex.finished:
+            ex.kill(reason="test teardown", grace=0)
+            drive(ex, lambda ex=ex: ex.finished, timeout=10)
+
+
+def run(ex: CommandExecution, timeout: float = 20.0) -> list[ExecutionEvent]:
+    ex.start()
+    return drive(ex, lambda: ex.finished, timeout)
+
+
+# --------------------------------------------------------------------------- specs
+def test_from_assign_ignores_extra_fields_and_treats_zero_timeout_as_none() -> None:
+    spec = make_spec(timeout=0)
+    assert spec.timeout is None
+    assert spec.command_id == 42 and spec.licences == ["nuke"]
+    assert make_spec(timeout=2).timeout == 2.0
+
+
+def test_from_assign_names_a_missing_field() -> None:
+    fields = dict(ASSIGN_FIELDS)
+    del fields["runner"]
+    with pytest.raises(ValueError, match="runner"):
+        CommandSpec.from_assign(fields)
+
+
+# -------------------------------------------------------------------- log helpers
+def test_log_helpers(tmp_path: Path) -> None:
+    path = log_path_for(tmp_path, "paris", 7, 42)
+    assert path == tmp_path / "paris" / "7" / "42.log"
+    with pytest.raises(ValueError):
+        log_path_for(tmp_path, "../etc", 7, 42)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(100)))
+    chunk, offset = read_log(path, 0, 7)
+    assert (chunk, offset) == (b"line 0\n", 7)
+    chunk, offset = read_log(path, offset, 7)
+    assert chunk == b"line 1\n"
+    chunk, end = read_log(path, -8)
+    assert chunk == b"line 99\n" and end == path.stat().st_size
+    assert read_log(path, end + 100) == (b"", end)
+    assert tail_lines(path, 2) == ["line 98", "line 99"]
+    assert tail_lines(tmp_path / "missing.log", 5) == []
+
+
+def test_garbage_report_lines_are_skipped() -> None:
+    assert parse_report(b"not json", 1, 1) is None
+    assert parse_report(b'{"event": "teleport"}', 1, 1) is None
+    assert parse_report(b'{"event": "completion", "value": "half"}', 1, 1) is None
+    assert parse_report(b'{"event": "end", "status": 99}', 1, 1) is None
+    event = parse_report(b'{"event": "end", "status": 5, "message": "ok", "completion": 1}', 1, 2)
+    assert event is not None and event.status == CommandStatus.DONE and event.attempt == 2
+
+
+# ------------------------------------------------------------------------ running
+def test_default_runner_runs_every_frame_with_the_puli_environment(execution: Factory) -> None:
+    spec = make_spec(arguments={
+        "cmd": "echo frame %%MI_FRAME%% $PULI_COMMAND_ID; env | grep -E '^PULI_' | sort",
+        "start": 1, "end": 3,
+    })
+    ex = execution(spec)
+    events = run(ex)
+
+    assert events[0].kind == "started" and events[0].value == ex.pid
+    assert [e.kind for e in events].count("end") == 1 and events[-1] is ex.result
+    assert ex.result is not None
+    assert ex.result.status == CommandStatus.DONE, ex.result.message
+    assert ex.result.completion == pytest.approx(1.0) and ex.completion == pytest.approx(1.0)
+    assert ex.result.exit_code == 0
+    assert any(e.kind == "completion" for e in events)
+    assert ex.report_fd == -1, "the pipe is closed once the command ended"
+
+    assert ex.log_path == log_path_for(ex.log_dir, "default", 7, 42)
+    text = ex.log_path.read_text()
+    for frame in (1, 2, 3):
+        assert f"frame {frame} 42\n" in text
+    expected = {
+        "PULI_USER": "jdoe", "PULI_COMMAND_ID": "42", "PULI_TASK_ID": "7",
+        "PULI_TASK_NAME": "render_7", "PULI_LOG": str(ex.log_path),
+        "PULI_ALLOCATED_CORES": "2", "PULI_ALLOCATED_MEMORY": "1024",
+        "PULI_NODE_NAME": "rn1", "PULI_GRAPH_ID": "3", "PULI_ATTEMPT": "1",
+        "PULI_TEST_VAR": "from-the-spec",
+    }
+    for name, value in expected.items():
+        assert f"{name}={value}\n" in text, name
+
+
+def test_failing_command_ends_in_error_with_the_log_tail(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": "echo about to fail; exit 3"}))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert ex.result.exit_code not in (None, 0)
+    assert "\n--- last lines of the log ---\n" in ex.result.message
+    assert "about to fail" in ex.result.message.split("--- last lines of the log ---")[1]
+
+
+def test_timeout_kills_the_whole_tree(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": "sh -c 'sleep 60 & sleep 60'"}, timeout=1))
+    ex.start()
+    seen: dict[int, psutil.Process] = {}
+
+    def both_sleeps_running() -> bool:
+        try:
+            for proc in tree_of(ex):
+                seen.setdefault(proc.pid, proc)
+        except psutil.NoSuchProcess:
+            pass
+        return sum(1 for p in seen.values() if p.name() == "sleep") >= 2
+
+    drive(ex, both_sleeps_running, timeout=10)
+    started = time.monotonic()
+    drive(ex, lambda: ex.finished)
+
+    assert ex.result is not None and ex.result.status == CommandStatus.TIMEOUT
+    assert ex.result.message == "timed out after 1s"
+    assert time.monotonic() - started < 5, "SIGTERM is enough here, no need for the grace"
+    survivors = [p.pid for p in seen.values() if not gone(p)]
+    assert survivors == []
+
+
+def _kill_tree_with_setsid_grandchild(
+        execution: Factory, tmp_path: Path, prelude: str, grace: float,
+) -> tuple[CommandExecution, list[psutil.Process]]:
+    pidfile = tmp_path / "escapee.pid"
+    cmd = f"{prelude}setsid sleep 60 & echo $! > {pidfile}; sleep 60"
+    ex = execution(make_spec(arguments={"cmd": cmd}))
+    ex.start()
+    drive(ex, lambda: pidfile.exists() and pidfile.read_text().strip() != "", timeout=10)
+    escapee = psutil.Process(int(pidfile.read_text()))
+    drive(ex, lambda: escapee.pid in {p.pid for p in tree_of(ex)}, timeout=10)
+    assert os.getsid(escapee.pid) != os.getsid(ex.pid or 0), "the grandchild left the session"
+    tree = tree_of(ex)
+    ex.kill(grace=grace)
+    drive(ex, lambda: ex.finished)
+    return ex, tree
+
+
+def test_kill_reaches_a_grandchild_that_called_setsid(execution: Factory,
+                                                       tmp_path: Path) -> None:
+    ex, tree = _kill_tree_with_setsid_grandchild(execution, tmp_path, "", grace=3.0)
+    assert ex.result is not None and ex.result.status == CommandStatus.CANCELED
+    assert ex.result.message == "canceled"
+    assert [p.pid for p in tree if not gone(p)] == []
+
+
+def test_kill_falls_back_to_sigkill_after_the_grace(execution: Factory, tmp_path: Path) -> None:
+    # Every shell and sleep of this tree ignores SIGTERM (ignored signals survive exec).
+    ex, tree = _kill_tree_with_setsid_grandchild(execution, tmp_path, "trap '' TERM; ",
+                                                 grace=0.5)
+    assert ex.result is not None and ex.result.status == CommandStatus.CANCELED
+    assert [p.pid for p in tree if not gone(p)] == []
+
+
+def test_kill_with_another_status_and_twice(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": "sleep 60"}))
+    ex.start()
+    ex.kill(reason="node going down", status=CommandStatus.ERROR)
+    ex.kill(reason="canceled by jdoe")  # the first kill's status stays
+    drive(ex, lambda: ex.finished)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert ex.result.message == "node going down"
+    ex.kill()  # after the end: nothing to do, no error
+    assert ex.check(time.monotonic()) == []
+
+
+def test_watcher_killed_without_reporting_an_end(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": "echo shooting the watcher; kill -9 $PPID"}))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert ex.result.exit_code == -signal.SIGKILL
+    assert ex.result.message.startswith("command process exited with code -9")
+    assert "without reporting an end" in ex.result.message
+    assert "shooting the watcher" in ex.result.message
+
+
+def test_runner_that_cannot_be_imported_is_an_error(execution: Factory) -> None:
+    ex = execution(make_spec(runner="no_such_package.NoSuchRunner"))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert ex.result.exit_code not in (None, 0)
+    assert "--- last lines of the log ---" in ex.result.message
+
+
+def test_unwritable_log_dir_gives_an_error_event_not_an_exception(execution: Factory,
+                                                                  tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    ex = execution(log_dir=not_a_dir)
+    ex.start()
+    assert ex.finished and ex.pid is None and ex.report_fd == -1
+    events = ex.check(time.monotonic())
+    assert [e.kind for e in events] == ["end"]
+    assert events[0].status == CommandStatus.ERROR
+    assert "could not start the command" in events[0].message
+    assert ex.check(time.monotonic()) == [] and ex.read_reports() == []
+
+
+def test_every_attempt_appends_its_header_to_the_same_log(execution: Factory) -> None:
+    for attempt in (1, 2):
+        ex = execution(make_spec(attempt=attempt, arguments={"cmd": f"echo attempt {attempt}"}))
+        run(ex)
+        assert ex.result is not None and ex.result.status == CommandStatus.DONE
+    assert ex.log_path is not None
+    lines = ex.log_path.read_text().splitlines()
+    headers = [line for line in lines if line.startswith("=== puli-mesh: command 42 attempt")
+               and " on rn1 at " in line]
+    assert len(headers) == 2
+    assert "attempt 1 on rn1" in headers[0] and "attempt 2 on rn1" in headers[1]
+    assert lines.index("attempt 1") < lines.index("attempt 2")
+
+
+def test_leftover_background_processes_are_killed_when_the_command_ends(
+        execution: Factory, tmp_path: Path) -> None:
+    pidfile = tmp_path / "bg.pid"
+    ex = execution(make_spec(arguments={"cmd": f"sleep 60 & echo $! > {pidfile}"}))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE
+    pid = int(pidfile.read_text())
+
+    def leftover_gone() -> bool:
+        try:
+            return gone(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            return True
+
+    drive(ex, leftover_gone, timeout=5)
