@@ -1,0 +1,212 @@
+"""``Graph``: the unit of submission — a root node plus user, pool and limits.
+
+A graph builds its representation (docs/graph-schema.md) with
+:meth:`Graph.prepareGraphRepresentation`, which expands groups, decomposes
+tasks, pushes group dependencies down and validates; ``save``, ``submit``,
+``loadAndSubmit`` and ``execute`` all start from it. Sending goes through
+:func:`puliclient.submission.submit_representation` only.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from puliclient import local_execution, submission
+from puliclient.errors import ConnectionError, GraphError, GraphExecInterrupt
+from puliclient.node import DEFAULT_END_STATUS, EMPTY, Node
+from puliclient.representation import GraphDumper, validateRepresentation
+from puliclient.status import CommandStatus, NodeStatus
+from puliclient.task import Task
+from puliclient.taskgroup import TaskGroup
+
+log = logging.getLogger(__name__)
+
+
+class Graph:
+    """``Graph(name, root=None, user=None, poolName='default', maxRN=-1, tags={})``.
+
+    Without ``root`` a TaskGroup named after the graph is the root; a given
+    Task or TaskGroup root receives ``tags``. ``user`` defaults to the login
+    name; ``maxRN`` -1 means unbounded.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root: Task | TaskGroup | None = None,
+        user: str | None = None,
+        poolName: str = "default",
+        maxRN: int = -1,
+        tags: Mapping[str, Any] | None = EMPTY,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"a graph name must be a non-empty string, not {name!r}")
+        self.name = name
+        if root is None:
+            root = TaskGroup(name, tags=tags)
+        elif isinstance(root, Task | TaskGroup):
+            root.updateTags(tags or {})
+        else:
+            raise GraphError(f"graph '{name}': root must be a Task or a TaskGroup, not {root!r}")
+        self.root: Task | TaskGroup = root
+        self.user = user or getpass.getuser()
+        self.poolName = poolName
+        self.maxRN = maxRN
+        self.meta: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ building
+    def _root_group(self) -> TaskGroup:
+        if not isinstance(self.root, TaskGroup):
+            raise GraphError(
+                f"graph '{self.name}': its root is the task '{self.root.name}', which cannot "
+                "hold other nodes; build the graph with a TaskGroup root"
+            )
+        return self.root
+
+    def add(self, pElem: Task | TaskGroup) -> Task | TaskGroup:
+        """Attach a Task or TaskGroup to the root; returns it."""
+        root = self._root_group()
+        if isinstance(pElem, Task):
+            return root.addTask(pElem)
+        if isinstance(pElem, TaskGroup):
+            return root.addTaskGroup(pElem)
+        raise GraphError(f"graph '{self.name}': can only add a Task or a TaskGroup, not {pElem!r}")
+
+    def addList(self, pElemList: Iterable[Task | TaskGroup]) -> None:
+        """Attach each node of ``pElemList`` to the root."""
+        for element in pElemList:
+            self.add(element)
+
+    def addNewTask(self, *args: Any, **kwargs: Any) -> Task:
+        """``Task(*args, **kwargs)`` attached to the root."""
+        return self._root_group().addNewTask(*args, **kwargs)
+
+    def addNewTaskGroup(self, *args: Any, **kwargs: Any) -> TaskGroup:
+        """``TaskGroup(*args, **kwargs)`` attached to the root."""
+        return self._root_group().addNewTaskGroup(*args, **kwargs)
+
+    def addNewCallable(
+        self,
+        targetCall: Callable[..., Any],
+        name: str = "",
+        user_args: Sequence[Any] = (),
+        user_kwargs: Mapping[str, Any] | None = EMPTY,
+        **kwargs: Any,
+    ) -> Task:
+        """A task running ``targetCall`` on a render node (see ``TaskGroup.addNewCallable``)."""
+        return self._root_group().addNewCallable(targetCall, name, user_args, user_kwargs,
+                                                 **kwargs)
+
+    def addEdges(self, pEdgeList: Iterable[Sequence[Any]]) -> bool:
+        """Add dependencies: ``[(source, dest), (source, dest, [statuses]), ...]``.
+
+        ``dest`` waits for ``source`` (default [DONE]). ``ConnectionError`` for an
+        edge that is not 2 or 3 items or whose status list is not a list.
+        """
+        for edge in pEdgeList:
+            if isinstance(edge, str) or not isinstance(edge, Sequence) or len(edge) not in (2, 3):
+                raise ConnectionError(
+                    f"graph '{self.name}': an edge is (source, dest) or (source, dest, [statuses]),"
+                    f" not {edge!r}"
+                )
+            source, destination = edge[0], edge[1]
+            statuses = edge[2] if len(edge) == 3 else DEFAULT_END_STATUS
+            if len(edge) == 3 and not isinstance(statuses, list | tuple):
+                raise ConnectionError(
+                    f"graph '{self.name}': the status list of edge {edge!r} must be a list"
+                )
+            if not isinstance(destination, Node):
+                raise ConnectionError(
+                    f"graph '{self.name}': edge destination {destination!r} is not a node"
+                )
+            destination.dependsOn(source, statuses)
+        return True
+
+    def addChain(
+        self, pEdgeChain: Sequence[Node], pEndStatusList: Iterable[int] = DEFAULT_END_STATUS
+    ) -> bool:
+        """Chain nodes: each waits for the previous one in any of ``pEndStatusList``."""
+        if isinstance(pEdgeChain, str) or not isinstance(pEdgeChain, Sequence):
+            raise ConnectionError(f"graph '{self.name}': a chain is a list of nodes")
+        if isinstance(pEndStatusList, str) or not isinstance(pEndStatusList, Iterable):
+            raise ConnectionError(f"graph '{self.name}': the status list must be a list")
+        statuses = list(pEndStatusList)
+        return self.addEdges(
+            [(source, dest, statuses) for source, dest in zip(pEdgeChain[:-1], pEdgeChain[1:], strict=True)]
+        )
+
+    # ------------------------------------------------------------------ representation
+    def prepareGraphRepresentation(self) -> dict[str, Any]:
+        """Expand and decompose everything, push group dependencies down, validate.
+
+        Returns plain data (docs/graph-schema.md). Raises ``GraphError``
+        (``DependencyCycleError`` for a cycle) naming the faulty node.
+        """
+        return GraphDumper(self).dump()
+
+    def save(self, path: str | Path) -> None:
+        """Write the representation as JSON to ``path``.
+
+        Unlike Puli, which saved tasks before decomposition (with empty command
+        lists), the file holds the decomposed, validated representation: it can
+        be executed or submitted as is.
+        """
+        data = self.prepareGraphRepresentation()
+        Path(path).write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+    def submit(self, host: str | None = None, port: int | None = None) -> tuple[str, str]:
+        """Submit to the mesh at ``host:port`` (env PULIHOST/PULIPORT, else puliserver:8004).
+
+        Returns ``(location, message)``; raises ``GraphSubmissionError``.
+        """
+        data = self.prepareGraphRepresentation()
+        resolved_host, resolved_port = submission.resolve_address(host, port)
+        return submission.submit_representation(data, resolved_host, resolved_port)
+
+    @staticmethod
+    def loadAndSubmit(
+        path: str | Path, host: str | None = None, port: int | None = None
+    ) -> tuple[str, str]:
+        """Submit a graph file written by ``save`` (ours or Puli's), after validating it."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise GraphError(f"cannot read graph file {str(path)!r}: {exc}") from exc
+        validateRepresentation(data)
+        resolved_host, resolved_port = submission.resolve_address(host, port)
+        return submission.submit_representation(data, resolved_host, resolved_port)
+
+    # ------------------------------------------------------------------ local execution
+    def execute(self, subprocess: bool = True) -> NodeStatus:
+        """Run the whole graph on this machine, in dependency order; return its final status.
+
+        Each command runs in a ``python -m puliclient.commandwatcher`` subprocess
+        (``subprocess=False``: in this process, as Puli did). See
+        :mod:`puliclient.local_execution` for the rules. Raises
+        ``GraphExecInterrupt`` on Ctrl-C after killing what runs.
+        """
+        data = self.prepareGraphRepresentation()
+        return local_execution.execute_representation(data, in_subprocess=subprocess)
+
+    def execNode(self, pCommand: Mapping[str, Any], subprocess: bool = True) -> CommandStatus:
+        """Run one command (``{"runner", "arguments", "environment", ...}``) as a worker would.
+
+        In a commandwatcher subprocess (output left on stdout/stderr) or, with
+        ``subprocess=False``, in this process. Returns the command status;
+        raises ``GraphExecInterrupt`` on Ctrl-C after killing the command.
+        """
+        run = local_execution.run_in_subprocess if subprocess else local_execution.run_in_process
+        try:
+            return run(pCommand)
+        except KeyboardInterrupt:
+            raise GraphExecInterrupt(
+                f"interrupted while running {pCommand.get('description', pCommand['runner'])!r}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, root={self.root!r})"

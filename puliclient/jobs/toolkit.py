@@ -1,0 +1,155 @@
+"""``RunnerToolkit``: helpers for custom runners (run with a timeout, stream output, mail).
+
+Every process started here runs in its own session so a timeout kills its whole
+tree. These helpers block the calling thread; they do not report completion
+(the runner does, through its callbacks).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shlex
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from email.message import EmailMessage
+from typing import IO, TYPE_CHECKING
+
+from puliclient.errors import CommandError, RunnerTimeoutError
+from puliclient.processes import kill_process_group
+
+if TYPE_CHECKING:
+    from puliclient.graph import Graph
+
+log = logging.getLogger("puli.runner")
+
+OutputCallback = Callable[[str], None]
+TimeoutCallback = Callable[[subprocess.Popen[bytes]], None]
+
+
+def _pump_lines(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
+    for raw in iter(stream.readline, b""):
+        lines.put(raw.decode(errors="replace").rstrip("\n"))
+    lines.put(None)
+
+
+class RunnerToolkit:
+    """Static helpers, as in Puli's ``puliclient.jobs.RunnerToolkit``."""
+
+    @staticmethod
+    def executeWithTimeout(cmd: str, timeout: float) -> int:
+        """Run ``cmd`` in a shell; past ``timeout`` s kill its process group and raise.
+
+        Returns the exit code. Raises ``RunnerTimeoutError`` on timeout.
+        """
+        process = subprocess.Popen(cmd, shell=True, start_new_session=True)
+        try:
+            return process.wait(timeout=timeout if timeout and timeout > 0 else None)
+        except subprocess.TimeoutExpired:
+            kill_process_group(process)
+            raise RunnerTimeoutError(f"command timed out after {timeout} s: {cmd}") from None
+        except BaseException:
+            kill_process_group(process)
+            raise
+
+    @staticmethod
+    def execute(
+        cmd: str,
+        timeout: float = 0,
+        outputCallback: OutputCallback | None = None,
+        timeoutCallback: TimeoutCallback | None = None,
+    ) -> int:
+        """Run ``cmd`` (split with shlex, no shell), stdout and stderr merged.
+
+        Each output line goes to ``outputCallback`` (or to the runner log).
+        While it runs, ``timeoutCallback(process)`` is called every ``timeout``
+        seconds (``timeout <= 0``: never); the callback decides whether to kill
+        it. Returns the exit code; a command that cannot start raises
+        ``CommandError``.
+        """
+        try:
+            process = subprocess.Popen(
+                shlex.split(cmd),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot run {cmd!r}: {exc}") from exc
+        assert process.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        reader = threading.Thread(target=_pump_lines, args=(process.stdout, lines), daemon=True)
+        reader.start()
+        emit = outputCallback or log.info
+        period = timeout if timeout and timeout > 0 else None
+        try:
+            while True:
+                try:
+                    line = lines.get(timeout=period)
+                except queue.Empty:
+                    if timeoutCallback is not None and process.poll() is None:
+                        timeoutCallback(process)
+                    continue
+                if line is None:
+                    break
+                emit(line)
+            return process.wait()
+        except BaseException:
+            kill_process_group(process)
+            raise
+        finally:
+            reader.join(timeout=1.0)
+            process.stdout.close()
+
+    @classmethod
+    def executeWithOutput(cls, cmd: str, outputCallback: OutputCallback | None = None) -> int:
+        """``execute`` without the periodic callback."""
+        return cls.execute(cmd, 0, outputCallback, None)
+
+    @staticmethod
+    def sendMail(
+        subject: str,
+        body: str,
+        toAddress: str,
+        ccAddress: str = "",
+        fromAddress: str = "puliserver",
+        SMTPhost: str = "localhost",
+        SMTPport: int = 25,
+    ) -> None:
+        """Send a plain-text mail through ``SMTPhost`` (Puli defaulted to a Google MX; we
+        default to the local MTA). ``toAddress``/``ccAddress`` may hold several
+        addresses separated by commas. Raises ``CommandError`` if sending fails."""
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = fromAddress
+        message["To"] = toAddress
+        if ccAddress:
+            message["Cc"] = ccAddress
+        message.set_content(body)
+        try:
+            with smtplib.SMTP(SMTPhost, SMTPport, timeout=30) as smtp:
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise CommandError(f"cannot send mail through {SMTPhost}:{SMTPport}: {exc}") from exc
+
+    @staticmethod
+    def runGraphInXterm(graph: Graph, keepWindowOpen: bool = True) -> subprocess.Popen[bytes]:
+        """Save ``graph`` to a temporary file and execute it locally in a new xterm.
+
+        Returns the xterm process. Raises ``NotImplementedError`` when no
+        ``xterm`` is installed.
+        """
+        xterm = shutil.which("xterm")
+        if xterm is None:
+            raise NotImplementedError("runGraphInXterm needs 'xterm', which is not installed")
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            path = handle.name
+        graph.save(path)
+        command = [xterm, *(["-hold"] if keepWindowOpen else []), "-e"]
+        command += [sys.executable, "-m", "puliclient.local_execution", path]
+        return subprocess.Popen(command)

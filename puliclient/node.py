@@ -1,0 +1,99 @@
+"""What Tasks and TaskGroups share: name, arguments, environment, tags, dependencies.
+
+``Node`` is internal; users build :class:`~puliclient.task.Task` and
+:class:`~puliclient.taskgroup.TaskGroup`. Defaults documented as ``{}`` or
+``[DONE]`` are immutable here (``EMPTY``, a tuple) and copied on use, so no
+two nodes ever share a dict by accident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from puliclient.errors import ConnectionError, GraphError
+from puliclient.hierarchical import HierarchicalDict
+from puliclient.status import NodeStatus
+
+if TYPE_CHECKING:
+    from puliclient.taskgroup import TaskGroup
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+DEFAULT_END_STATUS: tuple[int, ...] = (NodeStatus.DONE,)
+
+
+def status_list(statusList: Any, where: str) -> list[int]:
+    """``statusList`` as a list of node-status ints; ``ConnectionError`` if malformed."""
+    if isinstance(statusList, str | bytes) or not isinstance(statusList, Iterable):
+        raise ConnectionError(f"{where}: the status list must be a list, not {statusList!r}")
+    statuses = list(statusList)
+    if not statuses:
+        raise ConnectionError(f"{where}: the status list is empty")
+    for status in statuses:
+        if isinstance(status, bool) or not isinstance(status, int) or status not in set(NodeStatus):
+            raise ConnectionError(
+                f"{where}: {status!r} is not a node status "
+                f"(0..6: {', '.join(s.name for s in NodeStatus)})"
+            )
+    return [int(status) for status in statuses]
+
+
+class Node:
+    """Common part of Task and TaskGroup."""
+
+    def __init__(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        environment: Mapping[str, str] | None,
+        tags: Mapping[str, Any] | None,
+        timer: float | None,
+        priority: int,
+        dispatchKey: int,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"a node name must be a non-empty string, not {name!r}")
+        self.name = name
+        self.parent: TaskGroup | None = None
+        self.arguments = HierarchicalDict(None, arguments)
+        self.environment = HierarchicalDict(None, environment)
+        self.tags: dict[str, Any] = dict(tags or {})
+        self.timer = timer
+        self.priority = priority
+        self.dispatchKey = dispatchKey
+        self.requirements: dict[str, Any] = {}
+        self.maxRN = 0
+        self.dependencies: dict[Node, list[int]] = {}
+
+    def dependsOn(self, node: Node, statusList: Iterable[int] = DEFAULT_END_STATUS) -> None:
+        """Wait until ``node`` is in any of ``statusList`` (node statuses, default [DONE])."""
+        if not isinstance(node, Node):
+            raise ConnectionError(
+                f"'{self.name}' can only depend on a Task or a TaskGroup, not {node!r}"
+            )
+        if node is self:
+            raise ConnectionError(f"'{self.name}' cannot depend on itself")
+        self.dependencies[node] = status_list(statusList, f"dependency of '{self.name}'")
+
+    def updateTags(self, pTags: Mapping[str, Any]) -> None:
+        """Add or overwrite tags."""
+        self.tags.update(pTags)
+
+    def setEnv(self, pEnv: Mapping[str, str]) -> None:
+        """Replace this node's own environment."""
+        self.environment.clear()
+        self.environment.update(pEnv)
+
+    def _attach_to(self, group: TaskGroup) -> None:
+        if self.parent is not None:
+            raise GraphError(
+                f"'{self.name}' already belongs to group '{self.parent.name}'; "
+                "a node has a single parent"
+            )
+        self.parent = group
+        self.arguments.parent = group.arguments
+        self.environment.parent = group.environment
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"

@@ -1,0 +1,85 @@
+"""Killing what a command started: whole process groups and process trees.
+
+Frames are started in their own session (``start_new_session=True``) so one
+``killpg`` reaches everything they forked; a command watcher run as a
+subprocess is killed with its whole tree of descendants (psutil), because its
+frames live in sessions of their own. Both send SIGTERM, give a short grace,
+then SIGKILL. Nothing here decides *when* to kill.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+GRACE_SECONDS = 2.0
+_POLL_SECONDS = 0.02
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def kill_process_group(process: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM the group led by ``process``, SIGKILL it after ``grace`` s, reap ``process``.
+
+    ``process`` must have been started with ``start_new_session=True``: its pid
+    is then its process group id.
+    """
+    pgid = process.pid
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        process.wait()
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        process.poll()  # reap our own child so it stops counting as a group member
+        if not _group_alive(pgid):
+            break
+        time.sleep(_POLL_SECONDS)
+    else:
+        log.warning("process group %d still alive %.1f s after SIGTERM: SIGKILL", pgid, grace)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+
+
+def kill_process_tree(pid: int, grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM ``pid`` and all its descendants, SIGKILL the survivors after ``grace`` s.
+
+    The caller still has to reap ``pid`` if it is its child.
+    """
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _gone, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        log.warning("pid %d still alive %.1f s after SIGTERM: SIGKILL", proc.pid, grace)
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
