@@ -24,19 +24,21 @@ Guarantees:
 * exactly one final ``end`` event per execution, after the watcher is reaped,
   preceded by every progress event it wrote;
 * the timeout is enforced with the monotonic clock (Puli never did);
-* ``kill()`` takes the whole tree: SIGTERM to the process group and to every
-  descendant collected beforehand (even those that called ``setsid``), then,
-  after a grace period checked in ``check()``, SIGKILL to whatever is left;
+* ``kill()`` takes the whole tree: SIGTERM to the process group, to every
+  descendant collected beforehand (even those that called ``setsid``) and to
+  every process carrying this execution's ``PULI_EXECUTION_ID`` (orphans of
+  earlier frames), then, after a grace period checked in ``check()``, SIGKILL
+  to whatever is left; the end comes only once they are gone;
 * a watcher that dies without an ``end`` (crash, SIGKILL, bad runner) gives an
   ERROR with its exit code and the tail of the log; garbage on the report pipe
   is logged and skipped;
-* when the command ends by itself, what is left in its process group (a
-  forgotten ``&``) is SIGKILLed: a finished command occupies nothing.
+* when the command ends by itself, whatever it left running (a forgotten
+  ``&``) is SIGKILLed: a finished command occupies nothing.
 
 Not done here: talking to the coordinator, retries (the coordinator decides),
-licences. Not guaranteed: a process that left the session and was orphaned
-before a kill was asked cannot be found once its parents are gone (see
-``process_tree``).
+licences. Not guaranteed: a process that clears its environment, leaves the
+session and is orphaned cannot be found (see ``process_tree``); a process stuck
+in uninterruptible sleep may outlive its SIGKILL (logged, the end is sent anyway).
 """
 
 from __future__ import annotations
@@ -48,12 +50,13 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from puli_mesh.node.process_tree import ProcessTree
+from puli_mesh.node.process_tree import MARKER_VARIABLE, ProcessTree
 from puliclient.status import CommandStatus, isFinalStatus
 
 log = logging.getLogger(__name__)
@@ -254,6 +257,8 @@ class CommandExecution:
         self.started_at: float | None = None
         self.completion = 0.0
         self.result: ExecutionEvent | None = None
+        self.execution_id = uuid.uuid4().hex
+        """Set as PULI_EXECUTION_ID in the command's environment to find its orphans."""
         self._popen: subprocess.Popen[bytes] | None = None
         self._tree: ProcessTree | None = None
         self._pipes = _Pipes()
@@ -322,7 +327,7 @@ class CommandExecution:
         os.set_blocking(report_r, False)
         self.started_at = time.monotonic()
         self.pid = self._popen.pid
-        self._tree = ProcessTree(self._popen.pid)
+        self._tree = ProcessTree(self._popen.pid, marker=self.execution_id)
         assert self._popen.stdin is not None
         self._pipes.stdin_w = self._popen.stdin.fileno()
         os.set_blocking(self._pipes.stdin_w, False)
@@ -347,6 +352,7 @@ class CommandExecution:
             "PULI_NODE_NAME": self.node_name,
             "PULI_GRAPH_ID": str(spec.graph_id),
             "PULI_ATTEMPT": str(spec.attempt),
+            MARKER_VARIABLE: self.execution_id,
         })
         return env
 
@@ -457,7 +463,7 @@ class CommandExecution:
                             spec.command_id)
                 self.kill(reason="watcher did not exit after its end")
             return
-        self._tree.collect()
+        self._tree.collect(scan_marked=False)
         if self._kill.sigkill_at is None and now >= self._kill.term_deadline:
             self._sigkill(now)
 
@@ -467,25 +473,32 @@ class CommandExecution:
         self._close_stdin()
         kill = self._kill
         if kill is not None:
-            self._tree.collect()  # children forked since the kill began
-            if self._tree.survivors() or self._tree.group_alive():
+            self._tree.collect(scan_marked=False)  # children forked since the kill began
+            survivors = self._tree.survivors()
+            if survivors:
                 if kill.sigkill_at is None:
                     if now < kill.term_deadline:
-                        return  # the watcher went, descendants still have their grace
+                        return  # the watcher went, the rest still has its grace
                     self._sigkill(now)
                     return
                 if now - kill.sigkill_at < SETTLE_AFTER_SIGKILL_S:
                     return
-                log.error("command %d: pids %s (or members of group %d) survived SIGKILL;"
-                          " ending anyway", self.spec.command_id, self._tree.survivors(),
-                          self._tree.pgid)
-        elif self._tree.group_alive():
-            log.warning("command %d left processes in its group; killing them",
-                        self.spec.command_id)
-            self._tree.kill_hard()
+                log.error("command %d: pids %s survived SIGKILL; ending anyway",
+                          self.spec.command_id, survivors)
+        self._sweep()
         self._read_pipe()
         self._close_pipes()
         self._conclude(code)
+
+    def _sweep(self) -> None:
+        """Last look for anything of the command still running (a forgotten ``&``): SIGKILL it."""
+        assert self._tree is not None
+        self._tree.collect()
+        leftovers = self._tree.survivors()
+        if leftovers:
+            log.warning("command %d attempt %d left processes %s running; killing them",
+                        self.spec.command_id, self.spec.attempt, leftovers)
+            self._tree.kill_hard()
 
     def _conclude(self, code: int) -> None:
         reported = self._reported_end

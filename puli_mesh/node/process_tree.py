@@ -1,25 +1,29 @@
 """The processes of one running command, so that a kill takes all of them.
 
 Puli's worker sent SIGTERM to the watcher's pid only, and its children kept
-rendering (see reference/puli-original-behaviour.md, 5.7). Here a command's
-processes are found two ways, because each misses something the other finds:
+rendering (see reference/puli-original-behaviour.md, 5.7). A command's
+processes do not share one process group here: the watcher leads its own
+session, and ``DefaultCommandRunner`` starts every frame in a session of its
+own. So they are found three ways, each catching what the others miss:
 
-* its **process group**: the watcher is started with ``start_new_session=True``,
-  so it leads its own session and group and every child that does not move away
-  is in it; ``os.killpg`` reaches them even after their parent died;
-* its **descendants** as psutil sees them (``children(recursive=True)``),
-  collected *before* signalling, which finds the ones that called ``setsid``
-  or ``setpgid`` and left the group.
+* the watcher's **process group** (``os.killpg``), which reaches its members
+  even after their parent died;
+* the **descendants** of every tracked process as psutil sees them
+  (``children(recursive=True)``), which finds the ones that called ``setsid``;
+* a **marker** in the environment (``PULI_EXECUTION_ID=<random token>``, set
+  for the watcher and inherited by everything it starts), looked up in
+  ``/proc/<pid>/environ``: it finds orphans that were reparented to init, such
+  as a frame's forgotten ``sleep 60 &`` after the frame ended.
 
-Guarantees: ``signal()`` reaches every process of the group and every tracked
-descendant; a tracked pid that was reused by an unrelated process is never
-signalled (psutil checks each process's creation time).
+Guarantees: ``signal()`` reaches the group and every process collected so far;
+a tracked pid that was reused by an unrelated process is never signalled
+(psutil checks each process's creation time); zombies count as gone.
 
-Not guaranteed: a process that left the group *and* whose parent died before
-it was collected is reparented to init and cannot be found (call ``collect()``
-while the tree is intact, i.e. before signalling). The group id could in theory
-be reused once every member is gone; pids wrap around far too slowly for that
-to matter within a kill's grace period.
+Not guaranteed: a process that clears its environment *and* leaves the session
+*and* is orphaned before a ``collect()`` is invisible. The marker scan reads
+every process's environ (a few ms for a few hundred processes), so it runs
+when a command ends or is killed, not continuously. Linux only (``/proc``);
+elsewhere only the group and the descendants are used.
 """
 
 from __future__ import annotations
@@ -32,13 +36,16 @@ import psutil
 
 log = logging.getLogger(__name__)
 
+MARKER_VARIABLE = "PULI_EXECUTION_ID"
+
 
 class ProcessTree:
-    """The process group ``pgid`` plus the descendants of ``root_pid`` found so far."""
+    """The process group of ``root_pid`` plus every process of the command found so far."""
 
-    def __init__(self, root_pid: int, pgid: int | None = None) -> None:
+    def __init__(self, root_pid: int, marker: str | None = None) -> None:
         self.root_pid = root_pid
-        self.pgid = root_pid if pgid is None else pgid
+        self.pgid = root_pid  # the watcher was started with start_new_session=True
+        self._marker = f"{MARKER_VARIABLE}={marker}".encode() if marker else None
         self._tracked: dict[int, psutil.Process] = {}
         try:
             self._tracked[root_pid] = psutil.Process(root_pid)
@@ -50,21 +57,40 @@ class ProcessTree:
         """Every pid collected so far (alive or not)."""
         return sorted(self._tracked)
 
-    def collect(self) -> int:
-        """Add the current descendants of every tracked living process; returns how many are new."""
-        new = 0
+    def collect(self, scan_marked: bool = True) -> int:
+        """Add descendants of living tracked processes (and marked processes); returns new count."""
+        found: list[psutil.Process] = []
         for proc in list(self._tracked.values()):
             try:
-                if not proc.is_running():  # gone, or its pid now names another process
-                    continue
-                children = proc.children(recursive=True)
+                if proc.is_running():  # not gone, and its pid does not name another process
+                    found += proc.children(recursive=True)
             except psutil.Error:
                 continue
-            for child in children:
-                if child.pid not in self._tracked:
-                    self._tracked[child.pid] = child
-                    new += 1
+        if scan_marked:
+            found += self._marked()
+        new = 0
+        for proc in found:
+            if proc.pid not in self._tracked:
+                self._tracked[proc.pid] = proc
+                new += 1
         return new
+
+    def _marked(self) -> list[psutil.Process]:
+        if self._marker is None or not os.path.isdir("/proc"):
+            return []
+        me = os.getpid()
+        marked: list[psutil.Process] = []
+        for pid in psutil.pids():
+            if pid == me or pid in self._tracked:
+                continue
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    environ = f.read()
+                if self._marker in environ.split(b"\0"):
+                    marked.append(psutil.Process(pid))
+            except (OSError, psutil.Error):
+                continue  # gone meanwhile, or not ours to read
+        return marked
 
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the group and to every tracked process still running."""
@@ -82,18 +108,14 @@ class ProcessTree:
             except psutil.AccessDenied:
                 log.warning("not allowed to signal pid %d of group %d", proc.pid, self.pgid)
 
-    def group_alive(self) -> bool:
-        """True while a process of the group still runs (zombies waiting for a reaper do not)."""
+    def group_members(self) -> list[int]:
+        """Pids of the group that are not zombies (a scan of every pid: call it sparingly)."""
         try:
             os.killpg(self.pgid, 0)
         except ProcessLookupError:
-            return False
+            return []
         except PermissionError:
-            return True
-        return bool(self.group_members())
-
-    def group_members(self) -> list[int]:
-        """Pids in the group that are not zombies (a scan of every pid: call it sparingly)."""
+            pass
         members: list[int] = []
         for pid in psutil.pids():
             try:
@@ -106,25 +128,24 @@ class ProcessTree:
         return members
 
     def survivors(self) -> list[int]:
-        """Pids of tracked processes that are still running (zombies count as gone)."""
-        alive: list[int] = []
+        """Pids of the group and tracked processes still running (zombies count as gone)."""
+        alive = set(self.group_members())
         for pid, proc in self._tracked.items():
             try:
                 if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
+                    alive.add(pid)
             except psutil.Error:
                 pass
-        return alive
+        return sorted(alive)
 
-    def kill_hard(self, rounds: int = 5) -> list[int]:
+    def kill_hard(self, rounds: int = 5) -> None:
         """SIGKILL everything, re-collecting between rounds so late forks are caught too.
 
-        Returns the pids still running afterwards (normally none; a process in
-        uninterruptible sleep dies only when its I/O returns).
+        A SIGKILLed process may take a moment to vanish (or longer, in
+        uninterruptible sleep): check ``survivors()`` afterwards.
         """
+        self.collect()
         for _ in range(rounds):
-            self.collect()
             self.signal(signal.SIGKILL)
-            if self.collect() == 0:
+            if self.collect(scan_marked=False) == 0:
                 break
-        return self.survivors()

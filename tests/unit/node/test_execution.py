@@ -324,3 +324,31 @@ def test_leftover_background_processes_are_killed_when_the_command_ends(
             return True
 
     drive(ex, leftover_gone, timeout=5)
+
+
+def test_kill_reaches_an_orphan_left_by_an_earlier_frame(execution: Factory,
+                                                         tmp_path: Path) -> None:
+    # Frame 1 forgets a background sleep and ends (its session's leader is gone, the
+    # sleep is reparented to init); frame 2 is still running when the kill comes.
+    pidfile = tmp_path / "orphan.pid"
+    cmd = (f"if [ %%MI_FRAME%% = 1 ]; then sleep 60 & echo $! > {pidfile}; "
+           "else sleep 60; fi")
+    ex = execution(make_spec(arguments={"cmd": cmd, "start": 1, "end": 2}))
+    ex.start()
+    drive(ex, lambda: ex.completion >= 0.5, timeout=10)
+    orphan = psutil.Process(int(pidfile.read_text()))
+    assert orphan.pid not in {p.pid for p in tree_of(ex)}, "not a descendant any more"
+    ex.kill()
+    drive(ex, lambda: ex.finished)
+    assert ex.result is not None and ex.result.status == CommandStatus.CANCELED
+    assert gone(orphan)
+
+
+def test_a_spec_larger_than_a_pipe_buffer_is_fed_without_blocking(execution: Factory) -> None:
+    padding = "x" * 1_000_000  # a pipe holds 64 KiB: start() must not wait for the watcher
+    ex = execution(make_spec(arguments={"cmd": "true", "padding": padding}))
+    before = time.monotonic()
+    ex.start()
+    assert time.monotonic() - before < 1.0
+    drive(ex, lambda: ex.finished)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
