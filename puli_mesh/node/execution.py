@@ -96,7 +96,7 @@ class CommandSpec:
     def from_assign(cls, fields: dict[str, Any]) -> CommandSpec:
         """Build from an ASSIGN message's fields (extra fields such as ``epoch`` are ignored).
 
-        A timeout of None or 0 means none. Raises ``ValueError`` naming the missing field.
+        A timeout of None, 0 (or below) means none. Raises ``ValueError`` naming the missing field.
         """
         try:
             timeout = fields["timeout"]
@@ -106,7 +106,7 @@ class CommandSpec:
                 runner=str(fields["runner"]),
                 arguments=dict(fields["arguments"]),
                 environment={str(k): str(v) for k, v in dict(fields["environment"]).items()},
-                timeout=float(timeout) if timeout else None,
+                timeout=float(timeout) if timeout and timeout > 0 else None,
                 licences=[str(x) for x in fields["licences"]],
                 cores=int(fields["cores"]),
                 ram_mb=int(fields["ram_mb"]),
@@ -223,6 +223,7 @@ class _Kill:
     status: CommandStatus
     reason: str
     term_deadline: float
+    grace: float
     reason_wins: bool = True
     """False when the watcher had reported its end before the kill: its result stands."""
     sigkill_at: float | None = None
@@ -297,9 +298,21 @@ class CommandExecution:
         except Exception as exc:  # noqa: BLE001 - anything here is the command's failure, not ours
             log.exception("command %d attempt %d could not start", self.spec.command_id,
                           self.spec.attempt)
+            self._abandon_child()
             self._close_pipes()
             self._finish(CommandStatus.ERROR, f"could not start the command: {exc}", None,
                          with_tail=False)
+
+    def _abandon_child(self) -> None:
+        """After a failure past Popen (rare): do not leave a half-started watcher behind."""
+        if self._popen is None or self._popen.poll() is not None:
+            return
+        try:
+            os.killpg(self._popen.pid, signal.SIGKILL)
+            self._popen.wait(timeout=1.0)  # SIGKILLed: this takes milliseconds
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("command %d: could not clean up pid %d: %s", self.spec.command_id,
+                        self._popen.pid, exc)
 
     def _spawn(self) -> None:
         if self.log_path is None:
@@ -541,7 +554,7 @@ class CommandExecution:
             self._tree.collect()
             return
         grace = self.kill_grace if grace is None else grace
-        self._kill = _Kill(status, reason, time.monotonic() + grace,
+        self._kill = _Kill(status, reason, time.monotonic() + grace, grace,
                            reason_wins=self._reported_end is None)
         self._tree.collect()  # before signalling: afterwards parents die and children are lost
         log.info("command %d attempt %d: SIGTERM to group %d and pids %s (%s)",
@@ -553,7 +566,7 @@ class CommandExecution:
         assert self._kill is not None and self._tree is not None
         self._kill.sigkill_at = now
         log.warning("command %d attempt %d: still running %gs after SIGTERM; SIGKILL",
-                    self.spec.command_id, self.spec.attempt, self.kill_grace)
+                    self.spec.command_id, self.spec.attempt, self._kill.grace)
         self._tree.kill_hard()
 
     # ---------------------------------------------------------------------- finish

@@ -114,6 +114,7 @@ def test_from_assign_ignores_extra_fields_and_treats_zero_timeout_as_none() -> N
     spec = make_spec(timeout=0)
     assert spec.timeout is None
     assert spec.command_id == 42 and spec.licences == ["nuke"]
+    assert make_spec(timeout=-5).timeout is None
     assert make_spec(timeout=2).timeout == 2.0
 
 
