@@ -21,7 +21,6 @@ here runs a command.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +29,6 @@ from puliclient.errors import GraphError
 if TYPE_CHECKING:
     from puliclient.task import Task
     from puliclient.taskgroup import TaskGroup
-
-log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:x\s*(\d+)\s*)?)?$")
 
@@ -65,10 +62,6 @@ class DefaultTaskDecomposer(TaskDecomposer):
     def __init__(self, task: Task) -> None:
         super().__init__(task)
         args = task.arguments
-        if args is None:
-            log.warning("task '%s' has no arguments: one empty command", task.name)
-            self.addCommand(f"{task.name}_1_1", {})
-            return
         if (self.START_LABEL in args and self.END_LABEL in args) or self.FRAMESLIST_LABEL in args:
             self.decompose(
                 start=args.get(self.START_LABEL, 1),

@@ -1,0 +1,375 @@
+"""The representation (docs/graph-schema.md): building, push-down, validation, save/load, submit."""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from puliclient import (
+    DONE,
+    ERROR,
+    DependencyCycleError,
+    Graph,
+    GraphError,
+    GraphSubmissionError,
+    Task,
+    TaskGroup,
+)
+from puliclient.representation import validateRepresentation
+from puliclient.submission import resolve_address
+
+
+def sample_graph() -> Graph:
+    graph = Graph("job", user="bob", poolName="linux", maxRN=4)
+    prep = graph.addNewTask("prep", {"cmd": "echo prep"}, environment={"E": "1"})
+    renders = graph.addNewTaskGroup("renders", arguments={"shot": "s1"})
+    renders.addNewTask("beauty", {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 4,
+                                  "packetSize": 2}, lic="mtoa", maxAttempt=2, timer=10.0)
+    sub = renders.addNewTaskGroup("sub")
+    sub.addNewTask("deep", {"cmd": "echo deep"})
+    renders.dependsOn(prep, [DONE, ERROR])
+    return graph
+
+
+def test_top_level_and_node_fields() -> None:
+    data = sample_graph().prepareGraphRepresentation()
+    assert {k: data[k] for k in ("name", "meta", "root", "user", "poolName", "maxRN")} == {
+        "name": "job", "meta": {}, "root": 0, "user": "bob", "poolName": "linux", "maxRN": 4}
+    names = [node["name"] for node in data["tasks"]]
+    assert names == ["job", "prep", "renders", "beauty", "sub", "deep"]
+    root = data["tasks"][0]
+    assert root["type"] == "TaskGroup" and root["tasks"] == [1, 2]
+    assert root["strategy"] == "octopus.dispatcher.strategies.FifoStrategy"
+    assert data["tasks"][2]["tasks"] == [3, 4]  # tasks first, then sub-groups
+    beauty = data["tasks"][3]
+    assert beauty["lic"] == beauty["licence"] == "mtoa"
+    assert beauty["maxAttempt"] == 2 and beauty["timer"] == 10.0
+    assert beauty["runner"] == "puliclient.jobs.DefaultCommandRunner"
+    assert beauty["arguments"] == {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 4,
+                                   "packetSize": 2}
+    assert beauty["commands"][0] == {"description": "beauty_1_2", "type": "command",
+                                     "task": "beauty", "arguments": {
+                                         "cmd": "echo %%MI_FRAME%%", "start": 1, "end": 2,
+                                         "packetSize": 2}}
+    assert data["tasks"][1]["environment"] == {"E": "1"}
+    # own arguments only: the inherited 'shot' is not copied down
+    assert "shot" not in beauty["arguments"] and data["tasks"][2]["arguments"] == {"shot": "s1"}
+
+
+def test_group_dependencies_are_pushed_down_to_every_descendant_task() -> None:
+    data = sample_graph().prepareGraphRepresentation()
+    assert data["tasks"][2]["dependencies"] == [[1, [DONE, ERROR]]]  # the group keeps it
+    assert data["tasks"][3]["dependencies"] == [[1, [DONE, ERROR]]]
+    assert data["tasks"][5]["dependencies"] == [[1, [DONE, ERROR]]]  # nested task too
+    assert data["tasks"][4]["dependencies"] == []  # sub-groups are not rewritten
+
+
+def test_representation_is_plain_data_for_msgpack_and_json() -> None:
+    data = sample_graph().prepareGraphRepresentation()
+    assert msgpack.unpackb(msgpack.packb(data, strict_types=True)) == data
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_tag_shot_and_plan_are_synonyms() -> None:
+    graph = Graph("g", tags={"shot": "s1"})
+    graph.addNewTask("t", {})
+    assert graph.prepareGraphRepresentation()["tasks"][0]["tags"] == {"shot": "s1", "plan": "s1"}
+
+
+def test_task_root_graph() -> None:
+    data = Graph("g", root=Task("only", {"cmd": "true"})).prepareGraphRepresentation()
+    assert data["root"] == 0 and [n["name"] for n in data["tasks"]] == ["only"]
+
+
+def test_preparing_twice_gives_the_same_representation() -> None:
+    graph = sample_graph()
+    assert graph.prepareGraphRepresentation() == graph.prepareGraphRepresentation()
+
+
+# ---------------------------------------------------------------- errors while building
+def test_cycle_raises_with_the_cycle_path() -> None:
+    graph = Graph("g")
+    a, b, c = (graph.addNewTask(n, {}) for n in "abc")
+    graph.addChain([a, b, c])
+    a.dependsOn(c)
+    with pytest.raises(DependencyCycleError, match="'a' -> 'c' -> 'b' -> 'a'"):
+        graph.prepareGraphRepresentation()
+
+
+def test_task_depending_on_its_own_group_is_a_cycle() -> None:
+    graph = Graph("g")
+    group = graph.addNewTaskGroup("grp")
+    task = group.addNewTask("t", {})
+    task.dependsOn(group)
+    with pytest.raises(DependencyCycleError, match="'grp' -> 't' -> 'grp'"):
+        graph.prepareGraphRepresentation()
+
+
+def test_dependency_on_a_node_outside_the_graph() -> None:
+    graph = Graph("g")
+    task = graph.addNewTask("t", {})
+    task.dependsOn(Task("stranger", {}))
+    with pytest.raises(GraphError, match="task 't' depends on 'stranger', which is not in graph"):
+        graph.prepareGraphRepresentation()
+
+
+def test_task_without_commands() -> None:
+    graph = Graph("g")
+    graph.addNewTask("empty", {}, decomposer=None)
+    with pytest.raises(GraphError, match="'empty'.* has no command"):
+        graph.prepareGraphRepresentation()
+
+
+def test_non_plain_argument_names_the_task() -> None:
+    graph = Graph("g")
+    graph.addNewTask("t", {"cmd": object()})
+    with pytest.raises(GraphError, match="task 't' arguments.*not plain data"):
+        graph.prepareGraphRepresentation()
+
+
+def test_negative_max_rn_names_the_node() -> None:
+    graph = Graph("g")
+    graph.addNewTask("t", {}, maxRN=-3)
+    with pytest.raises(GraphError, match="'t'.*maxRN is -3"):
+        graph.prepareGraphRepresentation()
+    with pytest.raises(GraphError, match="graph 'h': maxRN is -2"):
+        Graph("h", maxRN=-2, root=Task("x", {})).prepareGraphRepresentation()
+
+
+def test_wrong_type_names_the_node() -> None:
+    graph = Graph("g")
+    graph.addNewTask("t", {}, ramUse="lots")
+    with pytest.raises(GraphError, match="task node 1 \\('t'\\): 'ramUse' must be int"):
+        graph.prepareGraphRepresentation()
+
+
+# ---------------------------------------------------------------- validating raw data
+@pytest.fixture
+def valid() -> dict[str, Any]:
+    return sample_graph().prepareGraphRepresentation()
+
+
+def mutate(data: dict[str, Any], change: Any) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    change(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda d: d["tasks"][3]["dependencies"].append([5, [DONE]]) or
+         d["tasks"][5]["dependencies"].append([3, [DONE]]),
+         DependencyCycleError, "'beauty' -> 'deep' -> 'beauty'"),
+        (lambda d: d["tasks"][3]["dependencies"].append([99, [DONE]]),
+         GraphError, "'beauty'.*depends on node 99, which is not in the graph"),
+        (lambda d: d["tasks"][3]["dependencies"].append([1, [9]]),
+         GraphError, "'beauty'.*unknown status 9"),
+        (lambda d: d["tasks"][3].update(commands=[]), GraphError, "'beauty'.*has no command"),
+        (lambda d: d["tasks"][3].update(maxRN=-5), GraphError, "'beauty'.*maxRN is -5"),
+        (lambda d: d["tasks"][3].update(dispatchKey="high"), GraphError,
+         "'beauty'.*'dispatchKey' must be int"),
+        (lambda d: d["tasks"][3].update(maxNbCores=True), GraphError,
+         "'beauty'.*'maxNbCores' must be int"),
+        (lambda d: d["tasks"][3].pop("runner"), GraphError, "'beauty'.*missing key 'runner'"),
+        (lambda d: d["tasks"][3].update(environment={"A": 1}), GraphError,
+         "'beauty'.*environment"),
+        (lambda d: d["tasks"][3]["commands"][0].pop("arguments"), GraphError,
+         "'beauty'.*command: missing key 'arguments'"),
+        (lambda d: d["tasks"][2].update(type="Folder"), GraphError, "node 2.*'type' must be"),
+        (lambda d: d["tasks"][2]["tasks"].append(1), GraphError, "'prep'.* already has a parent"),
+        (lambda d: d["tasks"][0]["tasks"].remove(2), GraphError, "'renders'.* not under the root"),
+        (lambda d: d.update(maxRN=-4), GraphError, "graph 'job': maxRN is -4"),
+        (lambda d: d.pop("poolName"), GraphError, "graph: missing key 'poolName'"),
+        (lambda d: d.update(root=7), GraphError, "root 7 is not in the graph"),
+    ],
+)
+def test_validate_representation_errors(
+    valid: dict[str, Any], change: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        validateRepresentation(mutate(valid, change))
+
+
+def test_validate_accepts_unbounded_max_rn_and_optional_keys_missing(
+    valid: dict[str, Any]
+) -> None:
+    def drop_optional(d: dict[str, Any]) -> None:
+        d["maxRN"] = -1
+        for node in d["tasks"]:
+            for key in ("timer", "maxAttempt", "runnerPackages", "watcherPackages"):
+                node.pop(key, None)
+
+    validateRepresentation(mutate(valid, drop_optional))
+
+
+def test_validate_refuses_non_objects() -> None:
+    with pytest.raises(GraphError, match="is an object"):
+        validateRepresentation([])
+
+
+# ---------------------------------------------------------------- save, load, submit
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_save_writes_the_decomposed_representation(tmp_path: Path) -> None:
+    graph = sample_graph()
+    graph.save(tmp_path / "g.json")
+    saved = json.loads((tmp_path / "g.json").read_text())
+    assert saved == graph.prepareGraphRepresentation()
+    assert [c["description"] for c in saved["tasks"][3]["commands"]] == ["beauty_1_2",
+                                                                          "beauty_3_4"]
+
+
+def test_save_validates(tmp_path: Path) -> None:
+    graph = Graph("g")
+    graph.addNewTask("empty", {}, decomposer=None)
+    with pytest.raises(GraphError, match="no command"):
+        graph.save(tmp_path / "g.json")
+    assert not (tmp_path / "g.json").exists()
+
+
+def test_submit_without_a_mesh_raises(closed_port: int) -> None:
+    with pytest.raises(GraphSubmissionError, match=f"no mesh reachable at 127.0.0.1:{closed_port}"):
+        sample_graph().submit("127.0.0.1", closed_port)
+
+
+def test_submit_never_pretends_to_succeed(listening_port: int) -> None:
+    with pytest.raises(GraphSubmissionError, match="mesh protocol not available"):
+        sample_graph().submit("127.0.0.1", listening_port)
+
+
+def test_submit_validates_before_sending(closed_port: int) -> None:
+    graph = Graph("g")
+    a, b = graph.addNewTask("a", {}), graph.addNewTask("b", {})
+    graph.addChain([a, b, a])
+    with pytest.raises(DependencyCycleError):
+        graph.submit("127.0.0.1", closed_port)
+
+
+def test_submit_address_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULIHOST", raising=False)
+    monkeypatch.delenv("PULIPORT", raising=False)
+    assert resolve_address(None, None) == ("puliserver", 8004)
+    monkeypatch.setenv("PULIHOST", "farm")
+    monkeypatch.setenv("PULIPORT", "9000")
+    assert resolve_address(None, None) == ("farm", 9000)
+    assert resolve_address("other", 1) == ("other", 1)
+    monkeypatch.setenv("PULIPORT", "http")
+    with pytest.raises(GraphSubmissionError, match="PULIPORT"):
+        resolve_address(None, None)
+
+
+def test_submit_goes_through_submit_representation(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[dict[str, Any], str, int]] = []
+
+    def fake(data: dict[str, Any], host: str, port: int, timeout: float = 10.0) -> tuple[str, str]:
+        sent.append((data, host, port))
+        return ("loc", "ok")
+
+    monkeypatch.setattr("puliclient.submission.submit_representation", fake)
+    monkeypatch.setenv("PULIHOST", "envhost")
+    monkeypatch.setenv("PULIPORT", "1234")
+    assert sample_graph().submit() == ("loc", "ok")
+    assert sent[0][1:] == ("envhost", 1234) and sent[0][0]["name"] == "job"
+
+
+# A file as Puli 1.7's GraphDumper wrote it once the tasks were decomposed.
+PULI_FILE = {
+    "name": "puli_job", "meta": {}, "root": 0, "user": "jsa", "poolName": "default", "maxRN": -1,
+    "tasks": [
+        {"type": "TaskGroup", "name": "puli_job", "arguments": {}, "environment": {},
+         "dependencies": [], "requirements": {}, "maxRN": 0, "priority": 0, "dispatchKey": 0,
+         "strategy": "octopus.dispatcher.strategies.FifoStrategy", "tasks": [1, 2],
+         "tags": {"prod": "test"}, "timer": None},
+        {"type": "Task", "name": "render", "runner": "puliclient.jobs.DefaultCommandRunner",
+         "arguments": {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 2},
+         "environment": {}, "dependencies": [], "maxRN": 0, "priority": 0, "dispatchKey": 0,
+         "validationExpression": "0", "requirements": {}, "minNbCores": 1, "maxNbCores": 0,
+         "ramUse": 0, "lic": "", "licence": "", "tags": {}, "timer": None,
+         "commands": [{"description": "render_1_1", "type": "command", "task": "render",
+                       "arguments": {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 1}},
+                      {"description": "render_2_2", "type": "command", "task": "render",
+                       "arguments": {"cmd": "echo %%MI_FRAME%%", "start": 2, "end": 2}}]},
+        {"type": "Task", "name": "comp", "runner": "puliclient.jobs.DefaultCommandRunner",
+         "arguments": {"cmd": "echo comp"}, "environment": {}, "dependencies": [[1, [3]]],
+         "maxRN": 0, "priority": 0, "dispatchKey": 0, "validationExpression": "0",
+         "requirements": {}, "minNbCores": 1, "maxNbCores": 0, "ramUse": 0, "lic": "",
+         "licence": "", "tags": {}, "timer": None, "maxAttempt": 1,
+         "runnerPackages": "", "watcherPackages": "",
+         "commands": [{"description": "comp", "type": "command", "task": "comp",
+                       "arguments": {"cmd": "echo comp"}}]},
+    ],
+}
+
+
+def test_puli_saved_file_loads_and_reaches_the_submission(
+    tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "puli.json"
+    path.write_text(json.dumps(PULI_FILE))
+    seen: list[dict[str, Any]] = []
+    real = __import__("puliclient.submission", fromlist=["x"]).submit_representation
+
+    def spy(data: dict[str, Any], host: str, port: int, timeout: float = 10.0) -> tuple[str, str]:
+        seen.append(data)
+        return real(data, host, port, timeout)
+
+    monkeypatch.setattr("puliclient.submission.submit_representation", spy)
+    with pytest.raises(GraphSubmissionError, match="no mesh reachable"):
+        Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
+    assert seen == [PULI_FILE]  # unchanged
+
+
+def test_load_and_submit_validates_and_reports_unreadable_files(
+    tmp_path: Path, closed_port: int
+) -> None:
+    undecomposed = copy.deepcopy(PULI_FILE)
+    undecomposed["tasks"][1]["commands"] = []
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(undecomposed))
+    with pytest.raises(GraphError, match="'render'.*has no command"):
+        Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(GraphError, match="cannot read graph file"):
+        Graph.loadAndSubmit(tmp_path / "bad.json", "127.0.0.1", closed_port)
+
+
+def test_our_saved_file_round_trips_through_load_and_submit(
+    tmp_path: Path, closed_port: int
+) -> None:
+    sample_graph().save(tmp_path / "g.json")
+    with pytest.raises(GraphSubmissionError, match="no mesh reachable"):
+        Graph.loadAndSubmit(tmp_path / "g.json", "127.0.0.1", closed_port)
+
+
+def test_group_in_group_dependency_to_outside_group() -> None:
+    graph = Graph("g")
+    first = graph.addNewTaskGroup("first")
+    first.addNewTask("a", {})
+    second = graph.addNewTaskGroup("second")
+    b = second.addNewTaskGroup("inner").addNewTask("b", {})
+    second.dependsOn(first)
+    data = graph.prepareGraphRepresentation()
+    index = {node["name"]: i for i, node in enumerate(data["tasks"])}
+    assert data["tasks"][index["b"]]["dependencies"] == [[index["first"], [DONE]]]
+    assert isinstance(b, Task) and isinstance(second, TaskGroup)
