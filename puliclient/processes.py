@@ -24,13 +24,18 @@ _POLL_SECONDS = 0.02
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """True while a live (non-zombie) process is in group ``pgid``.
+
+    Scans the process table instead of ``killpg(pgid, 0)``: some kernels keep
+    answering for a group for a while after its last member was reaped.
+    """
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.NoSuchProcess, PermissionError):
+            continue
+    return False
 
 
 def kill_process_group(process: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
