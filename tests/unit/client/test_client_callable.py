@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import clienthelpers
 import pytest
 
-import clienthelpers
 from puliclient import CallableRunner, CommandStatus, Graph, GraphError
 from puliclient.commandwatcher import watch
 

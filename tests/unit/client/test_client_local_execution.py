@@ -1,0 +1,196 @@
+"""Graph.execute and Graph.execNode: dependency order, status lists, retries, timeouts, Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from puliclient import (
+    CANCELED,
+    DONE,
+    ERROR,
+    CommandStatus,
+    Graph,
+    GraphExecInterrupt,
+    NodeStatus,
+)
+
+APPEND = 'echo {line} >> "$LOG"'
+
+
+def three_level_graph(tmp_path: Path) -> tuple[Graph, Path]:
+    """root group → sub-groups → tasks, with chained, group and ERROR-status dependencies."""
+    log = tmp_path / "log"
+    graph = Graph("job", tags={"prod": "test"})
+    graph.root.setEnv({"LOG": str(log)})
+    prep = graph.addNewTaskGroup("prep")
+    prep.addNewTask("setup", {"cmd": APPEND.format(line="setup")})
+    render = graph.addNewTaskGroup("render")
+    frames = render.addNewTask("frames", {
+        "cmd": APPEND.format(line="frame_%%MI_FRAME%%"), "start": 1, "end": 5, "packetSize": 2})
+    flaky_cmd = ('if [ -e "$MARKER" ]; then ' + APPEND.format(line="flaky_ok") + "; else "
+                 'touch "$MARKER"; ' + APPEND.format(line="flaky_fail") + "; exit 3; fi")
+    render.addNewTask("flaky", {"cmd": flaky_cmd}, maxAttempt=2,
+                      environment={"MARKER": str(tmp_path / "marker")})
+    post = render.addNewTaskGroup("post")
+    comp = post.addNewTask("comp", {"cmd": APPEND.format(line="comp")})
+    comp.dependsOn(frames)
+    render.dependsOn(prep)
+    broken = graph.addNewTask("broken", {"cmd": APPEND.format(line="broken") + "; exit 1"})
+    graph.addNewTask("on_error", {"cmd": APPEND.format(line="on_error")}).dependsOn(
+        broken, [ERROR])
+    graph.addNewTask("on_success", {"cmd": APPEND.format(line="on_success")}).dependsOn(broken)
+    final = graph.addNewTask("final", {"cmd": APPEND.format(line="final")})
+    graph.addEdges([(render, final, [DONE])])
+    return graph, log
+
+
+@pytest.mark.parametrize("subprocess", [False, True], ids=["in-process", "subprocess"])
+def test_three_level_graph_runs_in_dependency_order(tmp_path: Path, subprocess: bool) -> None:
+    graph, log = three_level_graph(tmp_path)
+    assert graph.execute(subprocess=subprocess) == NodeStatus.ERROR  # 'broken' failed
+    lines = log.read_text().split()
+    counts = {line: lines.count(line) for line in set(lines)}
+    assert counts == {"setup": 1, "frame_1": 1, "frame_2": 1, "frame_3": 1, "frame_4": 1,
+                      "frame_5": 1, "flaky_fail": 1, "flaky_ok": 1, "comp": 1, "broken": 1,
+                      "on_error": 1, "final": 1}
+    first, last = lines.index, lambda name: len(lines) - 1 - lines[::-1].index(name)
+    frames = [f"frame_{i}" for i in range(1, 6)]
+    # the group dependency of 'render' on 'prep' reached every task inside it
+    assert all(first("setup") < first(name) for name in [*frames, "flaky_fail", "comp"])
+    assert max(last(f) for f in frames) < first("comp")
+    assert first("flaky_fail") < first("flaky_ok")
+    assert first("broken") < first("on_error")
+    assert max(last(name) for name in [*frames, "flaky_ok", "comp"]) < first("final")
+
+
+def test_graph_whose_only_failure_is_retried_successfully_is_done(tmp_path: Path) -> None:
+    marker, out = tmp_path / "marker", tmp_path / "out"
+    graph = Graph("g")
+    graph.addNewTask("flaky", {"cmd": f"echo run >> {out}; test -e {marker} || "
+                                      f"{{ touch {marker}; exit 1; }}"}, maxAttempt=3)
+    assert graph.execute(subprocess=False) == NodeStatus.DONE
+    assert out.read_text().split() == ["run", "run"]  # no third attempt after success
+
+
+def test_attempts_stop_at_max_attempt(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    graph = Graph("g")
+    graph.addNewTask("bad", {"cmd": f"echo run >> {out}; exit 1"}, maxAttempt=3)
+    assert graph.execute(subprocess=False) == NodeStatus.ERROR
+    assert out.read_text().split() == ["run"] * 3
+
+
+def test_unreachable_error_branch_stays_blocked_and_graph_is_done(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    graph = Graph("g")
+    ok = graph.addNewTask("ok", {"cmd": f"echo ok >> {out}"})
+    graph.addNewTask("cleanup", {"cmd": f"echo cleanup >> {out}"}).dependsOn(ok, [ERROR])
+    assert graph.execute(subprocess=False) == NodeStatus.DONE
+    assert out.read_text().split() == ["ok"]
+
+
+def test_downstream_of_a_failure_never_runs_and_does_not_hang(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    graph = Graph("g")
+    a = graph.addNewTask("a", {"cmd": "exit 1"})
+    b = graph.addNewTask("b", {"cmd": f"echo b >> {out}"})
+    c = graph.addNewTask("c", {"cmd": f"echo c >> {out}"})
+    graph.addChain([a, b, c])
+    assert graph.execute(subprocess=False) == NodeStatus.ERROR
+    assert not out.exists()
+
+
+def test_every_dependency_is_checked_not_only_the_first(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    graph = Graph("g")
+    good = graph.addNewTask("good", {"cmd": "true"})
+    bad = graph.addNewTask("bad", {"cmd": "exit 1"})
+    both = graph.addNewTask("both", {"cmd": f"echo both >> {out}"})
+    both.dependsOn(good)
+    both.dependsOn(bad)
+    graph.execute(subprocess=False)
+    assert not out.exists()
+
+
+def test_dependency_on_a_failed_group_with_error_status(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    graph = Graph("g")
+    group = graph.addNewTaskGroup("group")
+    group.addNewTask("fine", {"cmd": "true"})
+    group.addNewTask("fails", {"cmd": "exit 2"})
+    graph.addNewTask("handler", {"cmd": f"echo handled >> {out}"}).dependsOn(group, [ERROR])
+    assert graph.execute(subprocess=False) == NodeStatus.ERROR
+    assert out.read_text().split() == ["handled"]
+
+
+def test_timeout_makes_the_graph_fail(tmp_path: Path) -> None:
+    graph = Graph("g")
+    graph.addNewTask("slow", {"cmd": "sleep 30", "timeout": 1})
+    assert graph.execute(subprocess=False) == NodeStatus.ERROR
+
+
+def test_nearest_argument_and_environment_win(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    graph = Graph("g")
+    graph.root.setEnv({"WHO": "root", "KEEP": "root"})
+    group = graph.addNewTaskGroup("grp", arguments={"cmd": f"echo group >> {out}"},
+                                  environment={"WHO": "group"})
+    group.addNewTask("inherits", {})
+    group.addNewTask("own", {"cmd": f"echo $WHO $KEEP >> {out}"}, environment={"WHO": "task"})
+    assert graph.execute(subprocess=False) == NodeStatus.DONE
+    assert out.read_text().splitlines() == ["group", "task root"]
+
+
+def test_exec_node_in_both_modes(tmp_path: Path) -> None:
+    graph = Graph("g")
+    out = tmp_path / "out"
+    command = {"runner": "puliclient.jobs.DefaultCommandRunner",
+               "arguments": {"cmd": f"echo $X >> {out}"}, "environment": {"X": "x"}}
+    assert graph.execNode(command) == CommandStatus.DONE
+    assert graph.execNode(command, subprocess=False) == CommandStatus.DONE
+    assert out.read_text().split() == ["x", "x"]
+    failing = {"runner": "clienthelpers.OutcomeRunner", "arguments": {"outcome": "timeout"}}
+    assert graph.execNode(failing) == CommandStatus.TIMEOUT
+    assert graph.execNode({"runner": "no.Such", "arguments": {}}) == CommandStatus.ERROR
+
+
+def test_interrupt_in_process_raises_graph_exec_interrupt() -> None:
+    graph = Graph("g")
+    graph.addNewTask("stop", {"outcome": "interrupt"}, runner="clienthelpers.OutcomeRunner")
+    with pytest.raises(GraphExecInterrupt, match="'stop'"):
+        graph.execute(subprocess=False)
+
+
+def _interrupt_main_once(pid_file: Path, main_thread: int) -> threading.Thread:
+    def run() -> None:
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            pass  # bounded by pytest's timeout
+        signal.pthread_kill(main_thread, signal.SIGINT)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("subprocess", [False, True], ids=["in-process", "subprocess"])
+def test_ctrl_c_kills_what_runs(tmp_path: Path, subprocess: bool) -> None:
+    pid_file = tmp_path / "pid"
+    graph = Graph("g")
+    graph.addNewTask("long", {"cmd": f"sleep 30 & echo $! > {pid_file}; wait"})
+    after = graph.addNewTask("after", {"cmd": f"touch {tmp_path / 'after'}"})
+    after.dependsOn(graph.root.tasks[0], [DONE, ERROR, CANCELED])
+    thread = _interrupt_main_once(pid_file, threading.main_thread().ident or 0)
+    with pytest.raises(GraphExecInterrupt, match="'long'"):
+        graph.execute(subprocess=subprocess)
+    thread.join()
+    sleeper = int(pid_file.read_text())
+    try:
+        assert psutil.Process(sleeper).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        pass
+    assert not (tmp_path / "after").exists()
