@@ -1,0 +1,250 @@
+"""Assignment: give a render node with credit the best READY command it may run.
+
+Event-driven; no sweep of the tree. Two entry points:
+
+* :func:`dispatch_node` -- a node asked for work (or got room back): fill its
+  credit from the ready index of its pools;
+* :func:`flush_waiting` -- after any event that may have created runnable work
+  (a command became READY, a command ended, a licence or a maxRN was raised, a
+  timer passed), offer it to the nodes still holding credit, faster first.
+
+One decision costs O(signatures in the node's pools) + O(log jobs) + O(log
+tasks): the queues of the pools are checked once per signature (requirements,
+cores, RAM, licences) and the fair-share heap gives the job. Tasks that cannot
+run for reasons independent of the node are *parked* out of the index the
+first time they are met and woken by the event that frees them: task maxRN
+(a command of the task ends), group maxRN (a command of the group ends), graph
+maxRN (the graph leaves every queue), timers (``tick``), pause (``resume``). A
+waiting-node pass stops early when no queue of the pool has work with free
+licences, and remembers, per pass, node profiles (characteristics + free
+resources) that found nothing, so a thousand idle identical nodes cost one try.
+
+Known cost: waking a folder parked on its maxRN re-inserts every task parked on
+it (O(tasks parked under that folder) per command end under a capped folder).
+
+Not here: statuses (``lifecycle``), the tree's shape.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+
+from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator.decisions import Assign
+from puli_mesh.coordinator.lifecycle import hold_delta, set_command_status
+from puli_mesh.coordinator.pools import SigQueue
+from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
+from puli_mesh.coordinator.state import CoreState
+from puli_mesh.coordinator.tree import (
+    C_ASSIGNED,
+    C_READY,
+    PARK_GROUP_CAP,
+    PARK_TASK_CAP,
+    PARK_TIMER,
+    Command,
+    Running,
+    Task,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _fits(st: CoreState, node: RenderNode, q: SigQueue) -> bool:
+    sig = q.sig
+    ok = node.compat.get(sig.id)
+    if ok is None:
+        ok = node.compat[sig.id] = matches_requirements(sig.requirements, node.characteristics)
+    if not ok:
+        return False
+    free = node.cores - node.used_cores
+    if sig.min_cores > 0:
+        if free < sig.min_cores:
+            return False
+    elif node.used_cores:  # minNbCores 0: the command wants every core free
+        return False
+    if sig.ram_use and min(node.free_ram_mb, node.ram_mb - node.used_ram) < sig.ram_use:
+        return False
+    if sig.licences:
+        lics = st.licences.licences
+        for name in sig.licences:
+            lic = lics[name]
+            if lic.used >= lic.total:
+                return False
+    return True
+
+
+def _task_parked(st: CoreState, task: Task, now: float) -> bool:
+    """Park the task if something other than the node stops it; True if parked."""
+    if task.paused:
+        return True
+    if 0 < task.max_rn <= task.running:
+        task.parked = PARK_TASK_CAP
+        return True
+    g = task.graph
+    p = task.parent
+    while p is not None and p is not g:
+        if 0 < p.max_rn <= p.running:
+            task.parked = PARK_GROUP_CAP
+            p.parked_tasks.append(task)
+            return True
+        p = p.parent
+    if task.eff_timer is not None and task.eff_timer > now:
+        task.parked = PARK_TIMER
+        heapq.heappush(st.timers, (task.eff_timer, task.id))
+        return True
+    return False
+
+
+def _pop_ready(task: Task) -> Command | None:
+    ready = task.ready
+    commands = task.commands
+    while ready:
+        cmd = commands[heapq.heappop(ready)]
+        cmd.queued = False
+        if cmd.status == C_READY:
+            return cmd
+    return None
+
+
+def pick(st: CoreState, node: RenderNode, now: float) -> tuple[Task, Command] | None:
+    """The best READY command this node may run now, removed from the index."""
+    cands: list[SigQueue] = []
+    pools = st.pools
+    for pname in node.pools:
+        pool = pools.get(pname)
+        if pool is None:
+            continue
+        for q in pool.queues.values():
+            if q.heap and _fits(st, node, q):
+                cands.append(q)
+    while cands:
+        best = None
+        best_key = None
+        for q in cands:
+            e = pools_mod.top(q)
+            if e is None:
+                continue
+            # Same job in two signatures: FIFO by task id decides between them.
+            key = (e[0], e[1], e[2], e[3], e[5].tasks[0][0])
+            if best_key is None or key < best_key:
+                best, best_key = e, key
+        if best is None:
+            return None
+        tasks = best[5].tasks
+        while tasks:
+            task = tasks[0][1]
+            if task.counts[C_READY] and not _task_parked(st, task, now):
+                cmd = _pop_ready(task)
+                if cmd is not None:
+                    if not task.counts[C_READY]:
+                        heapq.heappop(tasks)
+                        task.bucketed = False
+                    return task, cmd
+            heapq.heappop(tasks)
+            task.bucketed = False
+        # That bucket is exhausted; its entry is dropped by the next top().
+    return None
+
+
+def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float) -> Running:
+    """Take cores, RAM, licences and a maxRN unit for ``cmd`` on ``node``."""
+    sig = task.sig
+    free = node.cores - node.used_cores
+    cores = min(free, sig.max_cores) if sig.max_cores else free
+    ram = sig.ram_use
+    lic = task.lic
+    if lic:
+        st.licences.reserve(lic, node.name)
+    cmd.run = run = Running(cmd, node, cores, ram, lic, now)
+    node.running[cmd.id] = run
+    node.used_cores += cores
+    node.used_ram += ram
+    hold_delta(task, 1)
+    g = task.graph
+    pools_mod.push_graph(g, st.pools[g.pool])
+    return run
+
+
+def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float) -> Assign:
+    run = reserve(st, node, task, cmd, now)
+    cores, ram, lic = run.cores, run.ram_mb, run.licences
+    g = task.graph
+    cmd.token += 1
+    cmd.start_time = None
+    cmd.end_time = None
+    cmd.message = ""
+    node.credit -= 1
+    set_command_status(st, cmd, C_ASSIGNED, now)
+    arguments = task.merged_args
+    timeout = task.timeout
+    if cmd.args is not None:
+        arguments = dict(arguments)
+        arguments.update(cmd.own_arguments())
+        if "timeout" in arguments:
+            timeout = _timeout(arguments["timeout"])
+    else:
+        arguments = dict(arguments)
+    env = dict(task.merged_env)
+    env["PULI_USER"] = g.user
+    env["PULI_ALLOCATED_CORES"] = str(cores)
+    env["PULI_ALLOCATED_MEMORY"] = str(ram if ram else node.available_ram)
+    return Assign(node.name, cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
+                  cores, ram, task.id, task.name, g.id, g.user, cmd.description)
+
+
+def _timeout(value: object) -> float | None:
+    try:
+        t = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return t if t > 0 else None
+
+
+def dispatch_node(st: CoreState, node: RenderNode, now: float) -> int:
+    """Fill the node's credit; keep it in its pools' waiting lists if credit remains."""
+    n = 0
+    out = st.out
+    while node.can_take_work():
+        got = pick(st, node, now)
+        if got is None:
+            break
+        out.append(assign(st, node, got[0], got[1], now))
+        n += 1
+    if node.can_take_work():
+        for pname in node.pools:
+            pool = st.pools.get(pname)
+            if pool is not None:
+                pool.add_waiting(node.name, node.performance)
+    else:
+        for pname in node.pools:
+            pool = st.pools.get(pname)
+            if pool is not None:
+                pool.remove_waiting(node.name)
+    return n
+
+
+def flush_waiting(st: CoreState, now: float) -> None:
+    """Offer new work to the nodes that hold credit, in the pools where it may be."""
+    while st.dirty_pools:
+        dirty = list(st.dirty_pools)
+        st.dirty_pools.clear()
+        for pname in dirty:
+            pool = st.pools.get(pname)
+            if pool is None or not pool.waiting:
+                continue
+            failed: set[tuple[object, int, int]] = set()
+            for _key, name in list(pool.waiting):
+                if not pool.has_work(st.licences):
+                    break
+                node = st.render_nodes.get(name)
+                if node is None or not node.can_take_work():
+                    pool.remove_waiting(name)
+                    continue
+                profile = (node.profile, node.cores - node.used_cores, node.available_ram)
+                if profile in failed:
+                    continue
+                if dispatch_node(st, node, now) == 0:
+                    failed.add(profile)
+        # Assignments do not create work elsewhere, but parking a graph or a task
+        # never dirties a pool either, so this loop ends.

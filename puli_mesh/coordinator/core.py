@@ -1,0 +1,456 @@
+"""The scheduling core: Puli's dispatcher as a pure state machine. Events in, decisions out.
+
+Example::
+
+    core = SchedulingCore()
+    core.set_licence("shave", 70, now)
+    core.node_joined(RenderNodeInfo("rn1", pools=["default"], cores=8, ram_mb=32000,
+                                    free_ram_mb=30000, slots=2), now)
+    result = core.submit_graph(graph_representation, now)     # SubmitResult
+    decisions = core.request_work("rn1", free_slots=2, now=now)  # [Assign, Assign]
+    core.command_started(a.command_id, a.attempt, now)
+    core.command_update(a.command_id, a.attempt, now, status=CommandStatus.DONE)
+
+Facade (every mutating method returns ``list[Decision]`` -- :class:`Assign` or
+:class:`Kill` -- except ``submit_graph`` which returns a :class:`SubmitResult`
+holding them, and ``reconcile_node``)::
+
+    SchedulingCore(settings: CoreSettings | None = None)
+    submit_graph(representation: dict, now) -> SubmitResult      # InvalidGraphError,
+                                                                 # UnknownPoolError, UnknownLicenceError
+    node_joined(info: RenderNodeInfo, now)
+    reconcile_node(info, running: list[(command_id, attempt)], now)
+        -> (keep: list[int], kill: list[int], decisions)        # a worker (re)joins
+    node_updated(name, now, *, free_ram_mb=None, cores=None, ram_mb=None, slots=None,
+                 pools=None, characteristics=None, performance=None)
+    node_left(name, now)                 # its commands back to READY, no attempt spent
+    request_work(name, free_slots, now)  # credit; unused credit is remembered
+    command_started(command_id, attempt, now)
+    command_update(command_id, attempt, now, *, status=None, completion=None,
+                   message=None, stats=None)
+    tick(now)                            # retries whose delay passed, timers reached
+    pause(node_id, now, kill=False); resume(node_id, now)
+    cancel(node_id, now); restart(node_id, now, errors_only=False)
+    cancel_command(command_id, now); restart_command(command_id, now)
+    set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now)
+    set_pool(graph_id, pool, now); define_pool(name)
+    pause_render_node(name, now, kill=False); resume_render_node(name, now)
+    clear_quarantine(name, now)
+    set_licence(name, total, now); release_licence(name, render_node, now)
+    archive(graph_id, now)
+    # queries (plain data)
+    graphs(); graph_tree(graph_id); node(node_id); command(command_id)
+    render_nodes(); pools(); licences.stats()
+    snapshot() -> dict; SchedulingCore.restore(data, settings=None)
+
+Worker events about an unknown command or an older attempt token are ignored
+(they return ``[]``): they are late results of an assignment that no longer
+stands. Edits on unknown ids raise :class:`UnknownIdError`; edits that make no
+sense in the current state raise :class:`IllegalTransitionError`.
+
+Guarantees: pure (no I/O, no clock, no threads: ``now`` is an argument);
+deterministic (the same events give the same decisions, also after
+``snapshot``/``restore``); never more assignments than a node's credit and
+free slots; licences, maxRN (graph, group, task), pool, requirements, cores,
+RAM, timers, pause and quarantine are respected by every assignment.
+
+Not here: sockets, ZooKeeper, journalling (the service does them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from puli_mesh.coordinator import assignment, dependencies, edits, lifecycle, queries, submission
+from puli_mesh.coordinator import snapshot as snapshot_mod
+from puli_mesh.coordinator.decisions import Decision, SubmitResult
+from puli_mesh.coordinator.licences import LicenseManager
+from puli_mesh.coordinator.pools import Pool
+from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
+from puli_mesh.coordinator.state import CoreSettings, CoreState
+from puli_mesh.coordinator.tree import (
+    C_ASSIGNED,
+    C_BLOCKED,
+    C_CANCELED,
+    C_DONE,
+    C_ERROR,
+    C_FINAL,
+    C_FINISHING,
+    C_HOLDING,
+    C_READY,
+    C_RUNNING,
+    C_TIMEOUT,
+    N_CANCELED,
+    N_DONE,
+    Command,
+    Graph,
+    _Node,
+)
+from puli_mesh.errors import IllegalTransitionError, UnknownIdError
+
+__all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
+
+log = logging.getLogger(__name__)
+
+
+class SchedulingCore:
+    """Events in, decisions out. See the module docstring for the whole facade."""
+
+    def __init__(self, settings: CoreSettings | None = None) -> None:
+        self.settings = settings or CoreSettings()
+        self._st = CoreState(self.settings)
+
+    @property
+    def licences(self) -> LicenseManager:
+        return self._st.licences
+
+    # ------------------------------------------------------------ plumbing
+    def _done(self, now: float) -> list[Decision]:
+        """Settle dependencies, offer new work to waiting nodes, hand out the decisions."""
+        st = self._st
+        while st.dep_queue or st.dirty_pools:
+            dependencies.process(st, now)
+            assignment.flush_waiting(st, now)
+        return st.take_decisions()
+
+    def _node(self, node_id: int) -> _Node:
+        n = self._st.nodes.get(node_id)
+        if n is None:
+            raise UnknownIdError(f"no graph, task group or task has id {node_id}")
+        return n
+
+    def _graph(self, graph_id: int) -> Graph:
+        n = self._node(graph_id)
+        g = n.graph
+        if n is not g and not (g.children and g.children[0] is n):
+            raise UnknownIdError(f"node {graph_id} ({n.name!r}) is not a graph; its graph is "
+                                 f"{g.id}")
+        return g
+
+    def _command(self, command_id: int) -> Command:
+        c = self._st.commands.get(command_id)
+        if c is None:
+            raise UnknownIdError(f"no command has id {command_id}")
+        return c
+
+    def _render_node(self, name: str) -> RenderNode:
+        n = self._st.render_nodes.get(name)
+        if n is None:
+            raise UnknownIdError(f"no render node is called {name!r}")
+        return n
+
+    # --------------------------------------------------------------- graphs
+    def submit_graph(self, representation: dict[str, Any], now: float) -> SubmitResult:
+        st = self._st
+        parents = submission.validate(st, representation)
+        graph, ids = submission.build(st, representation, parents, now)
+        log.info("graph %d %r submitted by %s to pool %s: %d nodes", graph.id, graph.name,
+                 graph.user, graph.pool, len(ids))
+        return SubmitResult(graph.id, ids, self._done(now))
+
+    def archive(self, graph_id: int, now: float) -> list[Decision]:
+        edits.archive(self._st, self._graph(graph_id))
+        return self._done(now)
+
+    # --------------------------------------------------------- render nodes
+    def define_pool(self, name: str) -> list[Decision]:
+        if name not in self._st.pools:
+            self._st.pools[name] = Pool(name)
+            log.info("pool %s defined", name)
+        return []
+
+    def node_joined(self, info: RenderNodeInfo, now: float) -> list[Decision]:
+        self._join(info, now)
+        return self._done(now)
+
+    def _join(self, info: RenderNodeInfo, now: float) -> RenderNode:
+        st = self._st
+        node = st.render_nodes.get(info.name)
+        if node is None:
+            node = st.render_nodes[info.name] = RenderNode(info, now)
+            log.info("render node %s joined: pools %s, %d cores, %d slots", node.name,
+                     ",".join(node.pools), node.cores, node.slots)
+        else:
+            self._leave_pools(node)
+            node.apply_info(info)
+            node.online = True
+            log.info("render node %s joined again", node.name)
+        for p in node.pools:
+            self.define_pool(p)
+            st.pools[p].members[node.name] = node
+        return node
+
+    def _leave_pools(self, node: RenderNode) -> None:
+        for p in node.pools:
+            pool = self._st.pools.get(p)
+            if pool is not None:
+                pool.members.pop(node.name, None)
+                pool.remove_waiting(node.name)
+
+    def reconcile_node(self, info: RenderNodeInfo, running: Iterable[tuple[int, int]],
+                       now: float) -> tuple[list[int], list[int], list[Decision]]:
+        """A worker (re)joins and reports what it runs: keep what is still its own,
+        take back a lost command not given to anyone else yet, kill the rest; what we
+        thought it ran but it does not report is lost (back to READY)."""
+        st = self._st
+        node = self._join(info, now)
+        keep: list[int] = []
+        kill: list[int] = []
+        reported: dict[int, int] = {}
+        for cid, attempt in running:
+            reported[int(cid)] = int(attempt)
+            cmd = st.commands.get(int(cid))
+            if cmd is not None and cmd.token == attempt:
+                if cmd.run is not None and cmd.run.node is node:
+                    keep.append(cmd.id)
+                    continue
+                if (cmd.run is None and cmd.status == C_READY and len(node.running) < node.slots
+                        and st.licences.available(cmd.task.lic)):
+                    assignment.reserve(st, node, cmd.task, cmd, now)
+                    lifecycle.set_command_status(st, cmd, C_RUNNING, now)
+                    keep.append(cmd.id)
+                    log.info("command %d re-attached to %s", cmd.id, node.name)
+                    continue
+            kill.append(int(cid))
+        for cid, run in list(node.running.items()):
+            if reported.get(cid) != run.command.token:
+                lifecycle.requeue(st, run.command, now)
+        return keep, kill, self._done(now)
+
+    def node_updated(self, name: str, now: float, *, free_ram_mb: int | None = None,
+                     cores: int | None = None, ram_mb: int | None = None,
+                     slots: int | None = None, pools: list[str] | None = None,
+                     characteristics: dict[str, Any] | None = None,
+                     performance: float | None = None) -> list[Decision]:
+        node = self._render_node(name)
+        info = RenderNodeInfo(
+            name, list(pools) if pools is not None else list(node.pools),
+            node.cores if cores is None else cores, node.ram_mb if ram_mb is None else ram_mb,
+            node.free_ram_mb if free_ram_mb is None else free_ram_mb,
+            node.slots if slots is None else slots,
+            node.characteristics if characteristics is None else characteristics,
+            node.performance if performance is None else performance)
+        if pools is not None or characteristics is not None or performance is not None:
+            self._leave_pools(node)
+            node.apply_info(info)
+            for p in node.pools:
+                self.define_pool(p)
+                self._st.pools[p].members[node.name] = node
+        else:  # resources only: keep the requirement cache
+            node.cores, node.ram_mb = max(info.cores, 1), info.ram_mb
+            node.free_ram_mb, node.slots = info.free_ram_mb, info.slots
+        node.credit = min(node.credit, max(node.slots - len(node.running), 0))
+        if node.online:
+            assignment.dispatch_node(self._st, node, now)
+        return self._done(now)
+
+    def node_left(self, name: str, now: float) -> list[Decision]:
+        node = self._render_node(name)
+        for run in list(node.running.values()):
+            lifecycle.requeue(self._st, run.command, now)
+        node.online = False
+        node.credit = 0
+        for p in node.pools:
+            pool = self._st.pools.get(p)
+            if pool is not None:
+                pool.remove_waiting(name)
+        log.info("render node %s left; its commands are back to READY", name)
+        return self._done(now)
+
+    def request_work(self, name: str, free_slots: int, now: float) -> list[Decision]:
+        node = self._render_node(name)
+        if not node.online:
+            raise IllegalTransitionError(f"render node {name!r} left the mesh; it must join "
+                                         f"again before it asks for work")
+        node.credit = max(0, min(int(free_slots), node.slots - len(node.running)))
+        assignment.dispatch_node(self._st, node, now)
+        return self._done(now)
+
+    def pause_render_node(self, name: str, now: float, kill: bool = False) -> list[Decision]:
+        node = self._render_node(name)
+        node.paused = True
+        for p in node.pools:
+            pool = self._st.pools.get(p)
+            if pool is not None:
+                pool.remove_waiting(name)
+        if kill:
+            for run in list(node.running.values()):
+                lifecycle.kill_decision(self._st, run.command, "render node paused")
+                lifecycle.requeue(self._st, run.command, now)
+        log.info("render node %s paused%s", name, " (commands killed)" if kill else "")
+        return self._done(now)
+
+    def resume_render_node(self, name: str, now: float) -> list[Decision]:
+        node = self._render_node(name)
+        if not node.paused:
+            raise IllegalTransitionError(f"render node {name!r} is not paused")
+        node.paused = False
+        assignment.dispatch_node(self._st, node, now)
+        return self._done(now)
+
+    def clear_quarantine(self, name: str, now: float) -> list[Decision]:
+        node = self._render_node(name)
+        if not node.quarantined:
+            raise IllegalTransitionError(f"render node {name!r} is not in quarantine")
+        node.quarantined = False
+        node.fail_streak = 0
+        log.info("render node %s out of quarantine", name)
+        assignment.dispatch_node(self._st, node, now)
+        return self._done(now)
+
+    # ------------------------------------------------------------- licences
+    def set_licence(self, name: str, total: int, now: float) -> list[Decision]:
+        self._st.licences.set_total(name, int(total))
+        self._st.mark_all_pools_dirty()
+        return self._done(now)
+
+    def release_licence(self, name: str, render_node: str, now: float) -> list[Decision]:
+        """Early release by a runner (Puli's ``DELETE /licenses/<name>``)."""
+        if self._st.licences.releaseLicenseForRenderNode(name, render_node):
+            for run in self._render_node(render_node).running.values():
+                if name in run.licences:  # that command no longer holds it
+                    run.licences = tuple(x for x in run.licences if x != name)
+                    break
+            self._st.mark_all_pools_dirty()
+        return self._done(now)
+
+    # ------------------------------------------------------- worker events
+    def command_started(self, command_id: int, attempt: int, now: float) -> list[Decision]:
+        cmd = self._st.commands.get(command_id)
+        if cmd is None or cmd.token != attempt or cmd.run is None:
+            log.debug("stale start of command %s attempt %s ignored", command_id, attempt)
+            return []
+        if cmd.status == C_ASSIGNED:
+            cmd.start_time = now
+            lifecycle.set_command_status(self._st, cmd, C_RUNNING, now)
+        return self._done(now)
+
+    def command_update(self, command_id: int, attempt: int, now: float, *,
+                       status: int | None = None, completion: float | None = None,
+                       message: str | None = None,
+                       stats: dict[str, Any] | None = None) -> list[Decision]:
+        st = self._st
+        cmd = st.commands.get(command_id)
+        if cmd is None or cmd.token != attempt or cmd.run is None:
+            log.debug("stale update of command %s attempt %s ignored", command_id, attempt)
+            return []
+        if status is not None:
+            status = int(status)
+            if status in (C_BLOCKED, C_ASSIGNED) or not 0 <= status <= 8:
+                raise IllegalTransitionError(
+                    f"command {command_id}: a worker cannot report status {status}; expected "
+                    f"READY (refused), RUNNING, FINISHING, DONE, TIMEOUT, ERROR or CANCELED")
+        if stats is not None:
+            cmd.stats = dict(stats)
+        if message is not None:
+            cmd.message = message
+        if status == C_READY:  # the worker refused it: not the command's fault
+            lifecycle.requeue(st, cmd, now)
+            return self._done(now)
+        if status in (C_RUNNING, C_FINISHING):
+            if cmd.start_time is None:
+                cmd.start_time = now
+            lifecycle.set_command_status(st, cmd, status, now)
+        if completion is not None and cmd.status in (C_RUNNING, C_FINISHING, C_ERROR, C_TIMEOUT):
+            lifecycle.set_completion(cmd, min(max(float(completion), 0.0), 1.0))
+        if status is not None and status in C_FINAL:
+            log.info("command %d attempt %d ended %s on %s", command_id, attempt,
+                     _CMD_NAMES[status], cmd.run.node.name)
+            lifecycle.finish(st, cmd, status, now, message)
+        else:
+            cmd.update_time = now
+        return self._done(now)
+
+    def tick(self, now: float) -> list[Decision]:
+        lifecycle.retries_due(self._st, now)
+        lifecycle.timers_due(self._st, now)
+        return self._done(now)
+
+    # ------------------------------------------------------------------ edits
+    def pause(self, node_id: int, now: float, kill: bool = False) -> list[Decision]:
+        node = self._node(node_id)
+        if node.status in (N_DONE, N_CANCELED):
+            raise IllegalTransitionError(f"node {node_id} ({node.name!r}) is finished; there "
+                                         f"is nothing to pause")
+        edits.pause(self._st, node, now, kill)
+        return self._done(now)
+
+    def resume(self, node_id: int, now: float) -> list[Decision]:
+        node = self._node(node_id)
+        from puli_mesh.coordinator.tree import iter_nodes
+
+        if not any(n.paused for n in iter_nodes(node)):
+            raise IllegalTransitionError(f"node {node_id} ({node.name!r}) is not paused")
+        edits.resume(self._st, node, now)
+        return self._done(now)
+
+    def cancel(self, node_id: int, now: float) -> list[Decision]:
+        edits.cancel(self._st, self._node(node_id), now)
+        return self._done(now)
+
+    def restart(self, node_id: int, now: float, errors_only: bool = False) -> list[Decision]:
+        edits.restart(self._st, self._node(node_id), now, errors_only)
+        return self._done(now)
+
+    def cancel_command(self, command_id: int, now: float) -> list[Decision]:
+        cmd = self._command(command_id)
+        if not lifecycle.cancel_command(self._st, cmd, now):
+            raise IllegalTransitionError(f"command {command_id} is already "
+                                         f"{_CMD_NAMES[cmd.status]}")
+        return self._done(now)
+
+    def restart_command(self, command_id: int, now: float) -> list[Decision]:
+        cmd = self._command(command_id)
+        if cmd.status in (C_READY, C_BLOCKED) and cmd.attempts == 0:
+            raise IllegalTransitionError(f"command {command_id} never ran; nothing to restart")
+        edits.restart_one(self._st, cmd, now)
+        return self._done(now)
+
+    def set_dispatch_key(self, node_id: int, value: float, now: float) -> list[Decision]:
+        edits.set_dispatch_key(self._st, self._node(node_id), value)
+        return self._done(now)
+
+    def set_max_rn(self, node_id: int, value: int, now: float) -> list[Decision]:
+        edits.set_max_rn(self._st, self._node(node_id), int(value))
+        return self._done(now)
+
+    def set_pool(self, graph_id: int, pool: str, now: float) -> list[Decision]:
+        edits.set_pool(self._st, self._graph(graph_id), pool)
+        return self._done(now)
+
+    # ---------------------------------------------------------------- queries
+    def graphs(self) -> list[dict[str, Any]]:
+        return queries.graphs(self._st)
+
+    def graph_tree(self, graph_id: int) -> dict[str, Any]:
+        return queries.node_view(self._graph(graph_id), True)
+
+    def node(self, node_id: int) -> dict[str, Any]:
+        return queries.node_view(self._node(node_id), True)
+
+    def command(self, command_id: int) -> dict[str, Any]:
+        return queries.command_view(self._command(command_id))
+
+    def render_nodes(self) -> list[dict[str, Any]]:
+        return [queries.render_node_view(n) for n in self._st.render_nodes.values()]
+
+    def pools(self) -> list[dict[str, Any]]:
+        return queries.pools(self._st)
+
+    # ------------------------------------------------------------ durability
+    def snapshot(self) -> dict[str, Any]:
+        return snapshot_mod.dump(self._st)
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], settings: CoreSettings | None = None) -> SchedulingCore:
+        core = cls(settings)
+        snapshot_mod.load(core._st, data)
+        return core
+
+
+_CMD_NAMES = {C_BLOCKED: "BLOCKED", C_READY: "READY", C_ASSIGNED: "ASSIGNED",
+              C_RUNNING: "RUNNING", C_FINISHING: "FINISHING", C_DONE: "DONE",
+              C_TIMEOUT: "TIMEOUT", C_ERROR: "ERROR", C_CANCELED: "CANCELED"}
+_ = C_HOLDING

@@ -1,0 +1,216 @@
+"""Edits on graphs, task groups, tasks and single commands (the CLI's verbs).
+
+* pause: every task of the subtree that is not DONE is paused: its READY
+  commands are not handed out, running ones go on. ``kill=True`` also kills the
+  running ones and puts them back to READY without spending an attempt (Puli's
+  pauseKill).
+* resume: clears the pause of the subtree.
+* cancel: every command that is not DONE becomes CANCELED (running ones are
+  killed; ERROR ones too, so a cancelled graph reads CANCELED and can be
+  archived). Cancelling a subtree that has nothing left to cancel is an
+  ``IllegalTransitionError``.
+* restart: every command of the subtree goes back to READY/BLOCKED with its
+  attempts reset; running ones are killed and run again (a restart means "run
+  this again", usually after fixing the input). ``errors_only`` restarts only
+  ERROR/TIMEOUT commands. Either way the restart cascades to the nodes that
+  depend on the restarted ones (transitively), which get a full restart: their
+  results were computed from the old ones.
+* dispatchKey, maxRN, pool: take effect at once for new assignments; lowering a
+  maxRN never kills anything.
+* archive: only a DONE or CANCELED graph; it leaves the core entirely.
+
+Not here: render-node edits (``core``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from puli_mesh.coordinator import dependencies, lifecycle
+from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator.state import CoreState
+from puli_mesh.coordinator.tree import (
+    C_BLOCKED,
+    C_ERROR,
+    C_HOLDING,
+    C_READY,
+    C_TIMEOUT,
+    N_CANCELED,
+    N_DONE,
+    Command,
+    Folder,
+    Graph,
+    Task,
+    _Node,
+    iter_nodes,
+    iter_tasks,
+)
+from puli_mesh.errors import IllegalTransitionError, UnknownPoolError
+
+log = logging.getLogger(__name__)
+
+
+def pause(st: CoreState, node: _Node, now: float, kill: bool) -> None:
+    for n in iter_nodes(node):
+        n.paused = True
+        if isinstance(n, Task):
+            if kill:
+                for c in n.commands:
+                    if c.status in C_HOLDING:
+                        lifecycle.kill_decision(st, c, "paused")
+                        lifecycle.requeue(st, c, now)
+            lifecycle.refresh_task(st, n, now)
+    log.info("node %d (%s) paused%s", node.id, node.name, " and its commands killed" if kill else "")
+
+
+def resume(st: CoreState, node: _Node, now: float) -> None:
+    for n in iter_nodes(node):
+        n.paused = False
+        if isinstance(n, Task):
+            lifecycle.refresh_task(st, n, now)
+            lifecycle.make_available(st, n)
+    # An ancestor stays "paused" in name only if it has no paused child left.
+    p = node.parent
+    while p is not None:
+        p.paused = False
+        p = p.parent
+    log.info("node %d (%s) resumed", node.id, node.name)
+
+
+def cancel(st: CoreState, node: _Node, now: float) -> None:
+    n = 0
+    for t in iter_tasks(node):
+        for c in t.commands:
+            n += lifecycle.cancel_command(st, c, now)
+    if not n:
+        raise IllegalTransitionError(
+            f"node {node.id} ({node.name!r}) has nothing left to cancel: every command is "
+            f"DONE or CANCELED")
+    log.info("node %d (%s): %d commands canceled", node.id, node.name, n)
+
+
+def restart(st: CoreState, node: _Node, now: float, errors_only: bool) -> int:
+    count = _restart(st, [(node, errors_only)], set(), now)
+    if not count:
+        raise IllegalTransitionError(
+            f"node {node.id} ({node.name!r}) has nothing to restart"
+            + (" (no command in ERROR or TIMEOUT)" if errors_only else " (nothing ran yet)"))
+    log.info("node %d (%s): %d commands restarted%s", node.id, node.name, count,
+             " (errors only)" if errors_only else "")
+    return count
+
+
+def restart_one(st: CoreState, cmd: Command, now: float) -> None:
+    lifecycle.reset_command(st, cmd, now)
+    full: set[int] = set()
+    _restart(st, _dependents_of(cmd.task, full), full, now)
+    log.info("command %d restarted", cmd.id)
+
+
+def _dependents_of(task: Task, full: set[int]) -> list[tuple[_Node, bool]]:
+    """What depends on this task or on a folder holding it: it ran on old results."""
+    out: list[tuple[_Node, bool]] = []
+    for x in [task, *task.ancestors()]:
+        for d in x.rdeps:
+            if d.dependent.id not in full:
+                full.add(d.dependent.id)
+                out.append((d.dependent, False))
+    return out
+
+
+def _restart(st: CoreState, queue: list[tuple[_Node, bool]], full: set[int], now: float) -> int:
+    count = 0
+    while queue:
+        target, only_errors = queue.pop(0)
+        for t in iter_tasks(target):
+            n = 0
+            for c in t.commands:
+                if only_errors:
+                    if c.status not in (C_ERROR, C_TIMEOUT):
+                        continue
+                elif c.status in (C_READY, C_BLOCKED) and c.attempts == 0:
+                    continue  # never ran: nothing to reset
+                lifecycle.reset_command(st, c, now)
+                n += 1
+            if n:
+                count += n
+                queue.extend(_dependents_of(t, full))
+    dependencies.process(st, now)
+    return count
+
+
+def set_dispatch_key(st: CoreState, node: _Node, value: float) -> None:
+    """A graph's dispatchKey is its root node's: setting either sets both."""
+    node.dispatch_key = value
+    g = node.graph
+    if node is not g and not (g.children and g.children[0] is node):
+        return  # inside a job, order is FIFO by id; the value is kept for display
+    if g.children:
+        g.children[0].dispatch_key = value
+    pool = st.pools[g.pool]
+    was_active = g.active
+    pools_mod.set_active(g, pool, False)
+    g.dispatch_key = value
+    pools_mod.set_active(g, pool, was_active)
+    pools_mod.push_graph(g, pool)
+    st.dirty_pools[g.pool] = None
+
+
+def set_max_rn(st: CoreState, node: _Node, value: int) -> None:
+    if value < -1:
+        raise IllegalTransitionError(f"maxRN must be -1, 0 (unbounded) or positive, not {value}")
+    node.max_rn = value
+    g = node.graph
+    pool = st.pools[g.pool]
+    if isinstance(node, Graph):
+        if node.parked and not 0 < value <= node.running:
+            node.parked = False
+        pools_mod.push_graph(node, pool)  # the tier (user-set maxRN first) may have changed
+    elif isinstance(node, Folder):
+        lifecycle.wake_folder(st, node)
+    elif isinstance(node, Task):
+        lifecycle.unpark_task(st, node)
+    st.dirty_pools[g.pool] = None
+
+
+def set_pool(st: CoreState, graph: Graph, pool_name: str) -> None:
+    if pool_name not in st.pools:
+        raise UnknownPoolError(
+            f"pool {pool_name!r} is not defined (known: {', '.join(sorted(st.pools))}); define "
+            f"it with `puli-mesh pools add {pool_name}`")
+    if pool_name == graph.pool:
+        return
+    old = st.pools[graph.pool]
+    pools_mod.detach_graph(graph, old)
+    graph.pool = pool_name
+    graph.parked = False
+    new = st.pools[pool_name]
+    new.graphs[graph.id] = graph
+    pools_mod.set_active(graph, new, graph.n_ready > 0 or graph.running > 0)
+    for t in iter_tasks(graph):
+        lifecycle.make_available(st, t)
+    st.dirty_pools[pool_name] = None
+    log.info("graph %d moved from pool %s to %s", graph.id, old.name, pool_name)
+
+
+def archive(st: CoreState, graph: Graph) -> None:
+    if graph.status not in (N_DONE, N_CANCELED):
+        raise IllegalTransitionError(
+            f"graph {graph.id} ({graph.name!r}) is {_status_name(graph.status)}: only DONE or "
+            f"CANCELED graphs can be archived; cancel it first")
+    pools_mod.detach_graph(graph, st.pools[graph.pool])
+    nodes = iter_nodes(graph)
+    dependencies.remove_graph_edges(nodes)
+    for n in nodes:
+        st.nodes.pop(n.id, None)
+        if isinstance(n, Task):
+            for c in n.commands:
+                st.commands.pop(c.id, None)
+    del st.graphs[graph.id]
+    log.info("graph %d (%s) archived", graph.id, graph.name)
+
+
+def _status_name(status: int) -> str:
+    from puliclient.status import NodeStatus
+
+    return NodeStatus(status).name

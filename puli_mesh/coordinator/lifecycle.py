@@ -1,0 +1,296 @@
+"""Command and node transitions: the only code that changes a status.
+
+Every change goes through :func:`set_command_status` or :func:`set_node_status`,
+which keep the tree's counters exact, propagate statuses up to the graph,
+queue dependency re-checks and put newly READY work into the ready index. The
+rest of the core calls the named transitions below:
+
+* :func:`finish` -- a holding command ended (DONE/ERROR/TIMEOUT/CANCELED):
+  frees its slot, cores, RAM and licences, counts the attempt, schedules an
+  automatic retry (``retry_delay_s``) while attempts remain, updates the node's
+  failure streak (quarantine) and the time-per-frame figures;
+* :func:`requeue` -- the command lost its node (node gone, pause-and-kill,
+  worker refused it): back to READY without spending an attempt;
+* :func:`cancel_command`, :func:`reset_command` -- edits, with a ``Kill``
+  decision when the command holds a node.
+
+Not here: choosing work (``assignment``), dependency bookkeeping
+(``dependencies``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+
+from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator.decisions import Kill
+from puli_mesh.coordinator.state import CoreState
+from puli_mesh.coordinator.tree import (
+    C_BLOCKED,
+    C_CANCELED,
+    C_DONE,
+    C_ERROR,
+    C_READY,
+    C_TIMEOUT,
+    N_FINAL,
+    N_RUNNING,
+    PARK_GROUP_CAP,
+    PARK_NONE,
+    PARK_TASK_CAP,
+    PARK_TIMER,
+    Command,
+    Folder,
+    Task,
+    _Node,
+    folder_status,
+    frames_of,
+    task_status,
+)
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------- statuses
+def set_command_status(st: CoreState, cmd: Command, new: int, now: float) -> None:
+    old = cmd.status
+    if old == new:
+        return
+    task = cmd.task
+    counts = task.counts
+    counts[old] -= 1
+    counts[new] += 1
+    cmd.status = new
+    cmd.update_time = now
+    g = task.graph
+    if new == C_READY:
+        g.n_ready += 1
+        if not g.active:
+            pools_mod.set_active(g, st.pools[g.pool], True)
+        if not cmd.queued:
+            heapq.heappush(task.ready, cmd.idx)
+            cmd.queued = True
+        if not task.bucketed and not st.building:
+            make_available(st, task)
+    elif old == C_READY:
+        g.n_ready -= 1
+        if g.n_ready == 0 and g.running == 0 and not st.building:
+            pools_mod.set_active(g, st.pools[g.pool], False)
+    s = task_status(task)
+    if s != task.status:
+        set_node_status(st, task, s, now)
+
+
+def set_node_status(st: CoreState, node: _Node, new: int, now: float) -> None:
+    old = node.status
+    node.status = new
+    if new == N_RUNNING and node.start_time is None:
+        node.start_time = now
+    node.end_time = now if new in N_FINAL else None
+    if node.rdeps:
+        st.dep_queue.append(node)
+    p = node.parent
+    if p is not None:
+        cc = p.child_counts
+        cc[old] -= 1
+        cc[new] += 1
+        s = folder_status(p)
+        if s != p.status:
+            set_node_status(st, p, s, now)
+
+
+def refresh_task(st: CoreState, task: Task, now: float) -> None:
+    s = task_status(task)
+    if s != task.status:
+        set_node_status(st, task, s, now)
+
+
+def waiting_status(task: Task) -> int:
+    """Where a command of this task goes when it may run again."""
+    return C_BLOCKED if task.blocked else C_READY
+
+
+# ------------------------------------------------------------ ready index
+def make_available(st: CoreState, task: Task) -> None:
+    """Put the task in its pool's ready index if it has READY work and nothing parks it."""
+    if task.bucketed or task.paused or task.parked != PARK_NONE or not task.counts[C_READY]:
+        return
+    g = task.graph
+    pools_mod.add_task(task, st.pools[g.pool])
+    st.dirty_pools[g.pool] = None
+
+
+def wake_folder(st: CoreState, folder: Folder) -> None:
+    """A folder went below its maxRN: its parked tasks may run again."""
+    tasks = folder.parked_tasks
+    folder.parked_tasks = []
+    for t in tasks:
+        if t.parked == PARK_GROUP_CAP:
+            t.parked = PARK_NONE
+            make_available(st, t)
+
+
+def unpark_task(st: CoreState, task: Task) -> None:
+    if task.parked in (PARK_TASK_CAP, PARK_TIMER):
+        task.parked = PARK_NONE
+    make_available(st, task)
+
+
+def timers_due(st: CoreState, now: float) -> None:
+    timers = st.timers
+    while timers and timers[0][0] <= now:
+        _at, tid = heapq.heappop(timers)
+        task = st.nodes.get(tid)
+        if isinstance(task, Task) and task.parked == PARK_TIMER:
+            task.parked = PARK_NONE
+            make_available(st, task)
+
+
+# ---------------------------------------------------------------- holding
+def hold_delta(task: Task, delta: int) -> None:
+    n: _Node | None = task
+    while n is not None:
+        n.running += delta
+        n = n.parent
+
+
+def release_run(st: CoreState, cmd: Command) -> None:
+    """Give back everything the command holds: slot, cores, RAM, licences, maxRN."""
+    run = cmd.run
+    if run is None:
+        return
+    cmd.run = None
+    node = run.node
+    node.running.pop(cmd.id, None)
+    node.used_cores -= run.cores
+    node.used_ram -= run.ram_mb
+    if run.licences:
+        st.licences.release(run.licences, node.name)
+        st.mark_all_pools_dirty()
+    task = cmd.task
+    hold_delta(task, -1)
+    g = task.graph
+    pool = st.pools[g.pool]
+    if task.parked == PARK_TASK_CAP and not 0 < task.max_rn <= task.running:
+        task.parked = PARK_NONE
+        make_available(st, task)
+    p = task.parent
+    while p is not None and p is not g:
+        if p.parked_tasks and not 0 < p.max_rn <= p.running:
+            wake_folder(st, p)
+        p = p.parent
+    if g.parked and not 0 < g.max_rn <= g.running:
+        g.parked = False
+    pools_mod.push_graph(g, pool)
+    if g.running == 0 and g.n_ready == 0:
+        pools_mod.set_active(g, pool, False)
+    st.dirty_pools[g.pool] = None
+    if node.can_take_work():  # it had credit but no room: offer it work again
+        for name in node.pools:
+            pool_n = st.pools.get(name)
+            if pool_n is not None:
+                pool_n.add_waiting(node.name, node.performance)
+            st.dirty_pools[name] = None
+
+
+def set_completion(cmd: Command, value: float) -> None:
+    cmd.task.completion_sum += value - cmd.completion
+    cmd.completion = value
+
+
+def clear_retry(cmd: Command) -> None:
+    if cmd.retry_at is not None:
+        cmd.retry_at = None
+        cmd.task.n_retry -= 1
+
+
+# ------------------------------------------------------------- transitions
+def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | None) -> None:
+    """A holding command ended with a final status."""
+    run = cmd.run
+    node = run.node if run is not None else None
+    started = cmd.start_time if cmd.start_time is not None else (
+        run.assigned_at if run is not None else now)
+    release_run(st, cmd)
+    cmd.end_time = now
+    if message is not None:
+        cmd.message = message
+    task = cmd.task
+    if status == C_DONE:
+        cmd.attempts += 1
+        set_completion(cmd, 1.0)
+        if node is not None:
+            node.fail_streak = 0
+        frames = frames_of(cmd.description)
+        if frames:
+            per_frame = max(now - started, 0.0) / frames
+            n: _Node | None = task
+            while n is not None:
+                n.add_frame_time(frames, per_frame)
+                n = n.parent
+    elif status in (C_ERROR, C_TIMEOUT):
+        cmd.attempts += 1
+        if node is not None:
+            node.fail_streak += 1
+            if node.fail_streak >= st.settings.quarantine_after and not node.quarantined:
+                node.quarantined = True
+                log.warning("render node %s quarantined after %d failures in a row "
+                            "(last: command %d)", node.name, node.fail_streak, cmd.id)
+        if cmd.attempts < task.max_attempt:
+            cmd.retry_at = now + st.settings.retry_delay_s
+            task.n_retry += 1
+            heapq.heappush(st.retries, (cmd.retry_at, cmd.id, cmd.token))
+    set_command_status(st, cmd, status, now)
+
+
+def retries_due(st: CoreState, now: float) -> None:
+    retries = st.retries
+    while retries and retries[0][0] <= now:
+        at, cid, token = heapq.heappop(retries)
+        cmd = st.commands.get(cid)
+        if cmd is None or cmd.retry_at != at or cmd.token != token:
+            continue
+        clear_retry(cmd)
+        set_completion(cmd, 0.0)
+        log.info("command %d retried (attempt %d of %d)", cid, cmd.attempts + 1,
+                 cmd.task.max_attempt)
+        set_command_status(st, cmd, waiting_status(cmd.task), now)
+
+
+def requeue(st: CoreState, cmd: Command, now: float) -> None:
+    """The command lost its node through no fault of its own: READY, no attempt spent."""
+    release_run(st, cmd)
+    set_completion(cmd, 0.0)
+    cmd.start_time = None
+    set_command_status(st, cmd, waiting_status(cmd.task), now)
+
+
+def kill_decision(st: CoreState, cmd: Command, reason: str) -> None:
+    if cmd.run is not None:
+        st.out.append(Kill(cmd.run.node.name, cmd.id, cmd.token, reason))
+
+
+def cancel_command(st: CoreState, cmd: Command, now: float) -> bool:
+    """Cancel one command (kill it if it holds a node). DONE and CANCELED stay."""
+    if cmd.status in (C_DONE, C_CANCELED):
+        return False
+    if cmd.run is not None:
+        kill_decision(st, cmd, "canceled")
+        release_run(st, cmd)
+        cmd.end_time = now
+    clear_retry(cmd)
+    set_command_status(st, cmd, C_CANCELED, now)
+    return True
+
+
+def reset_command(st: CoreState, cmd: Command, now: float) -> None:
+    """Restart: back to READY (or BLOCKED) as if never run; kills it if it runs."""
+    if cmd.run is not None:
+        kill_decision(st, cmd, "restarted")
+        release_run(st, cmd)
+    clear_retry(cmd)
+    cmd.attempts = 0
+    set_completion(cmd, 0.0)
+    cmd.message = ""
+    cmd.start_time = cmd.end_time = None
+    set_command_status(st, cmd, waiting_status(cmd.task), now)

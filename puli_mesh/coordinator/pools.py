@@ -1,0 +1,253 @@
+"""Pools and the per-pool index of ready work (the structure assignment reads).
+
+A render node belongs to one or more pools; a graph runs in the one pool it
+names. The pool ``default`` always exists; other pools exist once defined
+(``define_pool``) or once a node joins declaring them. Submitting to an
+unknown pool is an error (Puli silently created an empty pool).
+
+The ready index, per pool::
+
+    Pool.queues[signature id] -> SigQueue
+        .heap    : lazy min-heap of job entries (fair-share key, version, bucket)
+        .buckets : graph id -> JobBucket
+                       .tasks : min-heap of (task id, task) that have READY commands
+    Task.ready   : min-heap of command indexes (FIFO by id)
+
+A *signature* groups tasks that make the same demands on a render node
+(requirements, cores, RAM, licences). Whether a node can run a signature is
+decided once per signature, not once per task, so a node that matches nothing
+costs O(signatures in its pools) and never a scan of the tasks.
+
+Job ordering (Puli 3.9): jobs with a user-set maxRN (> 0) first, by dispatchKey
+desc then submission order; the other jobs share the pool by dispatchKey:
+weight = dispatchKey - min(dispatchKey of the active jobs) + 1, and the job with
+the fewest holding commands per unit of weight goes first (ties: dispatchKey
+desc, then submission order). Counting commands, not nodes, is what shares
+*slots* when nodes run several commands. This is work conserving: a job may
+exceed its proportional share when the others have nothing this node can run;
+nothing is ever pre-empted to restore the share.
+
+Heaps are lazy: an entry whose graph ``version`` moved on, or whose bucket is
+empty, is dropped when it reaches the top. Every change of a job's key pushes a
+fresh entry; the heap is rebuilt when stale entries outnumber live ones.
+
+Not here: whether a node fits a signature, picking the task (``assignment``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import logging
+from typing import Any
+
+from puli_mesh.coordinator.tree import Graph, Task
+
+log = logging.getLogger(__name__)
+
+
+class Signature:
+    """The demands a task makes on a render node (shared by similar tasks)."""
+
+    __slots__ = ("id", "key", "requirements", "min_cores", "max_cores", "ram_use", "licences")
+
+    def __init__(self, sid: int, key: Any, requirements: dict[str, Any], min_cores: int,
+                 max_cores: int, ram_use: int, licences: tuple[str, ...]) -> None:
+        self.id = sid
+        self.key = key
+        self.requirements = requirements
+        self.min_cores = min_cores
+        self.max_cores = max_cores
+        self.ram_use = ram_use
+        self.licences = licences
+
+
+def signature_key(requirements: dict[str, Any], min_cores: int, max_cores: int, ram_use: int,
+                  licences: tuple[str, ...]) -> tuple[Any, ...]:
+    return (repr(sorted(requirements.items())), min_cores, max_cores, ram_use, licences)
+
+
+class JobBucket:
+    """The tasks of one graph with one signature that have READY commands."""
+
+    __slots__ = ("graph", "queue", "tasks", "queued")
+
+    def __init__(self, graph: Graph, queue: SigQueue) -> None:
+        self.graph = graph
+        self.queue = queue
+        self.tasks: list[tuple[int, Task]] = []
+        self.queued = False  # a live entry for this bucket is in queue.heap
+
+
+class SigQueue:
+    __slots__ = ("sig", "pool", "heap", "buckets")
+
+    def __init__(self, sig: Signature, pool: Pool) -> None:
+        self.sig = sig
+        self.pool = pool
+        self.heap: list[tuple[Any, ...]] = []
+        self.buckets: dict[int, JobBucket] = {}
+
+
+class Pool:
+    __slots__ = ("name", "members", "queues", "waiting", "waiting_keys", "graphs", "dk_counts",
+                 "min_dk")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.members: dict[str, Any] = {}  # render node name -> RenderNode
+        self.queues: dict[int, SigQueue] = {}
+        self.waiting: list[tuple[float, str]] = []  # sorted (-performance, name): nodes with credit
+        self.waiting_keys: dict[str, tuple[float, str]] = {}
+        self.graphs: dict[int, Graph] = {}
+        self.dk_counts: dict[float, int] = {}  # dispatchKey -> active graphs
+        self.min_dk: float = 0
+
+    # --------------------------------------------------------- waiting nodes
+    def add_waiting(self, name: str, performance: float) -> None:
+        if name in self.waiting_keys:
+            return
+        key = (-performance, name)
+        self.waiting_keys[name] = key
+        # Insertion keeps the list sorted: faster nodes are offered work first.
+        bisect.insort(self.waiting, key)
+
+    def remove_waiting(self, name: str) -> None:
+        key = self.waiting_keys.pop(name, None)
+        if key is None:
+            return
+        i = bisect.bisect_left(self.waiting, key)
+        if i < len(self.waiting) and self.waiting[i] == key:
+            del self.waiting[i]
+
+    def has_work(self, licences: Any) -> bool:
+        """Cheap over-approximation: some queue has entries and its licences are free."""
+        for q in self.queues.values():
+            if q.heap and licences.available(q.sig.licences):
+                return True
+        return False
+
+
+# ------------------------------------------------------------------ job keys
+def job_key(graph: Graph, pool: Pool) -> tuple[int, float, float, int]:
+    if graph.max_rn > 0:
+        return (0, 0.0, -graph.dispatch_key, graph.id)
+    weight = graph.dispatch_key - pool.min_dk + 1
+    if weight < 1:
+        weight = 1
+    return (1, graph.running / weight, -graph.dispatch_key, graph.id)
+
+
+def push_graph(graph: Graph, pool: Pool) -> None:
+    """The graph's key changed: make its old entries stale and push fresh ones."""
+    graph.version += 1
+    if graph.parked:
+        for b in graph.buckets.values():
+            b.queued = False
+        return
+    v = graph.version
+    key = job_key(graph, pool)
+    for b in graph.buckets.values():
+        if b.tasks:
+            heap = b.queue.heap
+            heapq.heappush(heap, (*key, v, b))
+            b.queued = True
+            if len(heap) > 64 and len(heap) > 4 * len(b.queue.buckets):
+                compact(b.queue)
+        else:
+            b.queued = False
+
+
+def compact(q: SigQueue) -> None:
+    """Rebuild a heap from its live buckets (drops stale entries)."""
+    entries = []
+    for b in q.buckets.values():
+        g = b.graph
+        if b.tasks and not g.parked:
+            entries.append((*job_key(g, q.pool), g.version, b))
+            b.queued = True
+        else:
+            b.queued = False
+    heapq.heapify(entries)
+    q.heap = entries
+
+
+def add_task(task: Task, pool: Pool) -> None:
+    """Put a task with READY commands into its graph's bucket for its signature."""
+    graph = task.graph
+    sig = task.sig
+    bucket = graph.buckets.get(sig.id)
+    if bucket is None:
+        q = pool.queues.get(sig.id)
+        if q is None:
+            q = pool.queues[sig.id] = SigQueue(sig, pool)
+        bucket = graph.buckets[sig.id] = q.buckets[graph.id] = JobBucket(graph, q)
+    heapq.heappush(bucket.tasks, (task.id, task))
+    task.bucketed = True
+    if not bucket.queued and not graph.parked:
+        heapq.heappush(bucket.queue.heap, (*job_key(graph, pool), graph.version, bucket))
+        bucket.queued = True
+
+
+def top(q: SigQueue) -> tuple[Any, ...] | None:
+    """The best live entry of a queue, dropping stale ones and parking capped graphs."""
+    heap = q.heap
+    while heap:
+        e = heap[0]
+        b = e[5]
+        g = b.graph
+        if e[4] != g.version or g.parked or b.queue is not q:
+            heapq.heappop(heap)
+            continue
+        if not b.tasks:
+            heapq.heappop(heap)
+            b.queued = False
+            continue
+        if 0 < g.max_rn <= g.running:
+            # The graph is at its own maxRN: out of every queue until a command ends.
+            heapq.heappop(heap)
+            g.parked = True
+            for other in g.buckets.values():
+                other.queued = False
+            continue
+        return e
+    return None
+
+
+def set_active(graph: Graph, pool: Pool, active: bool) -> None:
+    """A graph started or stopped having READY/holding commands: update the weights."""
+    if graph.active == active:
+        return
+    graph.active = active
+    dk = graph.dispatch_key
+    counts = pool.dk_counts
+    if active:
+        counts[dk] = counts.get(dk, 0) + 1
+    else:
+        n = counts.get(dk, 0) - 1
+        if n > 0:
+            counts[dk] = n
+        else:
+            counts.pop(dk, None)
+    new_min = min(counts) if counts else 0
+    if new_min != pool.min_dk:
+        pool.min_dk = new_min
+        # Every weight in the pool moved: refresh every job's key (rare: a job
+        # with a new lowest dispatchKey came or went).
+        for g in pool.graphs.values():
+            if g.buckets:
+                push_graph(g, pool)
+
+
+def detach_graph(graph: Graph, pool: Pool) -> None:
+    """Take a graph out of a pool's index (archive, pool change)."""
+    set_active(graph, pool, False)
+    for sid, b in graph.buckets.items():
+        q = pool.queues.get(sid)
+        if q is not None:
+            q.buckets.pop(graph.id, None)
+        for _tid, t in b.tasks:
+            t.bucketed = False
+    graph.buckets = {}
+    graph.version += 1
+    pool.graphs.pop(graph.id, None)

@@ -1,0 +1,147 @@
+"""Plain-data views of the core's state for the CLI and the API.
+
+Everything returned is dicts, lists, str, int, float, bool and None (msgpack
+friendly), built on demand. Statuses are numbers (Puli's) with a ``*_name`` twin.
+Times per frame are in seconds (Puli reported milliseconds).
+
+Not here: filters and formatting (the CLI does them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from puli_mesh.coordinator.render_nodes import RenderNode
+from puli_mesh.coordinator.state import CoreState
+from puli_mesh.coordinator.tree import (
+    C_DONE,
+    C_READY,
+    Command,
+    Folder,
+    Graph,
+    Task,
+    _Node,
+    iter_tasks,
+)
+from puliclient.status import CommandStatus, NodeStatus
+
+
+def _times(n: _Node) -> dict[str, Any]:
+    avg = n.tpf_sum / n.frames_n if n.frames_n else None
+    return {
+        "creation_time": n.creation_time,
+        "start_time": n.start_time,
+        "end_time": n.end_time,
+        "avg_time_per_frame_s": avg,
+        "min_time_per_frame_s": n.tpf_min,
+        "max_time_per_frame_s": n.tpf_max,
+    }
+
+
+def _counts(node: _Node) -> tuple[int, int, int, float]:
+    """(commands, ready, done, completion) of a subtree."""
+    total = ready = done = 0
+    comp = 0.0
+    for t in iter_tasks(node):
+        total += len(t.commands)
+        ready += t.counts[C_READY]
+        done += t.counts[C_DONE]
+        comp += t.completion_sum
+    return total, ready, done, (comp / total if total else 1.0)
+
+
+def node_view(n: _Node, children: bool) -> dict[str, Any]:
+    total, ready, done, completion = _counts(n)
+    out: dict[str, Any] = {
+        "id": n.id,
+        "name": n.name,
+        "type": "Graph" if isinstance(n, Graph) else ("Task" if isinstance(n, Task) else
+                                                      "TaskGroup"),
+        "status": n.status,
+        "status_name": NodeStatus(n.status).name,
+        "completion": completion,
+        "dispatchKey": n.dispatch_key,
+        "priority": n.priority,
+        "maxRN": n.max_rn,
+        "running": n.running,
+        "paused": n.paused,
+        "tags": dict(n.tags),
+        "timer": n.timer,
+        "commandCount": total,
+        "readyCommandCount": ready,
+        "doneCommandCount": done,
+        "dependencies": [
+            {"node": d.source.id, "statuses": sorted(d.statuses), "met": d.met,
+             "unmeetable": d.unmeetable}
+            for d in n.deps
+        ],
+        **_times(n),
+    }
+    if isinstance(n, Graph):
+        out.update(user=n.user, pool=n.pool, meta=dict(n.meta))
+    if isinstance(n, Task):
+        out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
+                   maxNbCores=n.max_cores, ramUse=n.ram_use, maxAttempt=n.max_attempt,
+                   requirements=dict(n.requirements), blocked=n.blocked)
+        if children:
+            out["commands"] = [command_view(c) for c in n.commands]
+    elif children and isinstance(n, Folder):
+        out["children"] = [node_view(c, True) for c in n.children]
+    return out
+
+
+def command_view(c: Command) -> dict[str, Any]:
+    t = c.task
+    return {
+        "id": c.id,
+        "description": c.description,
+        "task_id": t.id,
+        "graph_id": t.graph.id,
+        "status": c.status,
+        "status_name": CommandStatus(c.status).name,
+        "completion": c.completion,
+        "attempts": c.attempts,
+        "max_attempt": t.max_attempt,
+        "attempt_token": c.token,
+        "render_node": c.run.node.name if c.run is not None else None,
+        "arguments": c.own_arguments(),
+        "message": c.message,
+        "stats": dict(c.stats) if c.stats else {},
+        "start_time": c.start_time,
+        "end_time": c.end_time,
+        "update_time": c.update_time,
+        "retry_at": c.retry_at,
+    }
+
+
+def render_node_view(n: RenderNode) -> dict[str, Any]:
+    status = n.status()
+    return {
+        "name": n.name,
+        "status": int(status),
+        "status_name": status.name,
+        "online": n.online,
+        "pools": list(n.pools),
+        "cores": n.cores,
+        "free_cores": n.free_cores,
+        "ram_mb": n.ram_mb,
+        "free_ram_mb": n.free_ram_mb,
+        "reserved_ram_mb": n.used_ram,
+        "slots": n.slots,
+        "credit": n.credit,
+        "characteristics": dict(n.characteristics),
+        "performance": n.performance,
+        "paused": n.paused,
+        "quarantined": n.quarantined,
+        "fail_streak": n.fail_streak,
+        "running": list(n.running),
+    }
+
+
+def graphs(st: CoreState) -> list[dict[str, Any]]:
+    return [node_view(g, False) for g in st.graphs.values()]
+
+
+def pools(st: CoreState) -> list[dict[str, Any]]:
+    return [{"name": p.name, "render_nodes": list(p.members), "graphs": list(p.graphs)}
+            for p in st.pools.values()]

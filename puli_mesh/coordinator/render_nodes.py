@@ -1,0 +1,144 @@
+"""Render nodes as the scheduling core sees them, and requirement matching.
+
+A render node has pools, cores, RAM, slots (how many commands it may run at
+once) and characteristics (``softs``, ``os``...). Each running command reserves
+cores and RAM on it (Puli 3.12):
+
+* ``minNbCores > 0``: at least that many cores must be free; ``0``: all cores
+  must be free (the command wants the whole machine);
+* the command reserves ``min(free cores, maxNbCores)`` cores, or all free cores
+  when ``maxNbCores == 0``; so a default task takes the whole node, and tasks
+  that declare ``maxNbCores`` pack several commands onto a node with slots;
+* ``ramUse > 0``: that many MB must be available and are reserved; available RAM
+  is ``min(reported free RAM, RAM - reserved)``. ``ramUse == 0`` reserves nothing
+  (Puli reserved "all free RAM", which made packing impossible).
+
+Credit: a node receives work only after it asked (``request_work``); ``credit``
+is what it may still take, never more than its free slots.
+
+Quarantine: ``quarantine_after`` failures in a row (ERROR or TIMEOUT; DONE resets
+the streak; lost or killed commands do not count) stop new work until cleared.
+
+Not here: choosing work (``assignment``), liveness (the service decides when a
+node is gone and says ``node_left``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from puli_mesh.coordinator.tree import C_ASSIGNED, C_RUNNING, Running
+from puliclient.status import RenderNodeStatus
+
+
+@dataclass
+class RenderNodeInfo:
+    """What a worker tells about itself when it joins."""
+
+    name: str
+    pools: list[str] = field(default_factory=lambda: ["default"])
+    cores: int = 1
+    ram_mb: int = 0
+    free_ram_mb: int = 0
+    slots: int = 1
+    characteristics: dict[str, Any] = field(default_factory=dict)
+    performance: float = 1.0
+
+
+class RenderNode:
+    __slots__ = ("name", "pools", "cores", "ram_mb", "free_ram_mb", "slots", "characteristics",
+                 "performance", "online", "paused", "quarantined", "fail_streak", "credit",
+                 "running", "used_cores", "used_ram", "compat", "profile", "joined_at")
+
+    def __init__(self, info: RenderNodeInfo, now: float) -> None:
+        self.name = info.name
+        self.running: dict[int, Running] = {}  # command id -> reservation, in assignment order
+        self.used_cores = 0
+        self.used_ram = 0
+        self.paused = False
+        self.quarantined = False
+        self.fail_streak = 0
+        self.credit = 0
+        self.online = True
+        self.joined_at = now
+        self.apply_info(info)
+
+    def apply_info(self, info: RenderNodeInfo) -> None:
+        self.pools: tuple[str, ...] = tuple(dict.fromkeys(info.pools)) or ("default",)
+        self.cores = max(int(info.cores), 1)
+        self.ram_mb = int(info.ram_mb)
+        self.free_ram_mb = int(info.free_ram_mb)
+        self.slots = max(int(info.slots), 0)
+        self.characteristics = dict(info.characteristics)
+        self.characteristics.setdefault("softs", [])
+        self.performance = float(info.performance)
+        self.characteristics_changed()
+
+    def characteristics_changed(self) -> None:
+        self.compat: dict[int, bool] = {}  # signature id -> requirements match (cached)
+        # Nodes with the same profile get the same answer for the same free resources.
+        self.profile = (self.pools, repr(sorted(self.characteristics.items())))
+
+    # ------------------------------------------------------------ capacity
+    @property
+    def free_cores(self) -> int:
+        return self.cores - self.used_cores
+
+    @property
+    def available_ram(self) -> int:
+        return min(self.free_ram_mb, self.ram_mb - self.used_ram)
+
+    def can_take_work(self) -> bool:
+        return (self.online and not self.paused and not self.quarantined and self.credit > 0
+                and len(self.running) < self.slots)
+
+    def status(self) -> RenderNodeStatus:
+        if not self.online:
+            return RenderNodeStatus.UNKNOWN
+        if self.paused:
+            return RenderNodeStatus.PAUSED
+        if not self.running:
+            return RenderNodeStatus.IDLE
+        statuses = {r.command.status for r in self.running.values()}
+        if C_RUNNING in statuses:
+            return RenderNodeStatus.WORKING
+        if C_ASSIGNED in statuses:
+            return RenderNodeStatus.ASSIGNED
+        return RenderNodeStatus.FINISHING
+
+
+def matches_requirements(requirements: dict[str, Any], characteristics: dict[str, Any]) -> bool:
+    """Puli's matching (3.12): ``softs`` all present; other keys must exist; a
+    two-item list ``[a, b]`` means ``a < value < b``; bool and str must be equal;
+    a number is a minimum; a type mismatch fails (unless the requirement is a list)."""
+    for key, req in requirements.items():
+        if key.lower() == "softs":
+            have = {str(s).lower() for s in characteristics.get("softs", []) or []}
+            wanted = req if isinstance(req, list | tuple) else [req]
+            if not all(str(s).lower() in have for s in wanted):
+                return False
+            continue
+        if key not in characteristics:
+            return False
+        value = characteristics[key]
+        if isinstance(req, list | tuple):
+            if len(req) != 2:
+                return False
+            try:
+                if not (req[0] < value < req[1]):
+                    return False
+            except TypeError:
+                return False
+        elif isinstance(req, bool) or isinstance(value, bool):
+            if type(req) is not type(value) or req != value:
+                return False
+        elif isinstance(req, int | float):
+            if not isinstance(value, int | float) or value < req:
+                return False
+        elif isinstance(req, str):
+            if not isinstance(value, str) or value != req:
+                return False
+        elif req != value:
+            return False
+    return True

@@ -1,0 +1,228 @@
+"""The whole core state as plain data, and back.
+
+``dump`` returns dicts/lists/str/int/float/bool/None only (msgpack-able). It
+stores what cannot be derived: the tree with its definitions and edits
+(dispatchKey, maxRN, pause, pool), every command's runtime fields, the render
+nodes with their credit, quarantine and running commands (in assignment
+order), licence totals, pending retries and the id counters. ``load`` rebuilds
+everything else -- counters, statuses, dependency state, licence usage, the
+ready index and the waiting nodes -- with the same code paths as a submit.
+
+Guarantee: after ``load(dump(state))`` the same events give the same decisions.
+The ready index is rebuilt without the "parked" marks of the original; parking
+is a cache that the next pick rediscovers, so it changes no decision.
+
+Not here: writing it anywhere (the journal does), schema migrations (the
+``format`` number is checked).
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from puli_mesh.coordinator import dependencies, submission
+from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator.lifecycle import hold_delta
+from puli_mesh.coordinator.pools import Pool
+from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
+from puli_mesh.coordinator.state import CoreState
+from puli_mesh.coordinator.tree import (
+    Command,
+    Folder,
+    Graph,
+    Running,
+    Task,
+    TaskGroup,
+    _Node,
+    iter_nodes,
+)
+from puli_mesh.errors import CoreError
+
+FORMAT = 1
+
+_NODE_FIELDS = ("name", "dispatch_key", "priority", "max_rn", "tags", "timer", "paused",
+                "arguments", "environment", "requirements", "creation_time", "start_time",
+                "end_time", "frames_n", "tpf_sum", "tpf_min", "tpf_max")
+
+
+def dump(st: CoreState) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "next_node_id": st.next_node_id,
+        "next_command_id": st.next_command_id,
+        "licences": [[lic.name, lic.total] for lic in st.licences.licences.values()],
+        "pools": list(st.pools),
+        "render_nodes": [_dump_rn(n) for n in st.render_nodes.values()],
+        "graphs": [_dump_node(g) for g in st.graphs.values()],
+        "retries": [list(r) for r in st.retries],
+    }
+
+
+def _dump_rn(n: RenderNode) -> dict[str, Any]:
+    return {
+        "name": n.name, "pools": list(n.pools), "cores": n.cores, "ram_mb": n.ram_mb,
+        "free_ram_mb": n.free_ram_mb, "slots": n.slots,
+        "characteristics": _plain(n.characteristics), "performance": n.performance,
+        "online": n.online, "paused": n.paused, "quarantined": n.quarantined,
+        "fail_streak": n.fail_streak, "credit": n.credit, "joined_at": n.joined_at,
+        "running": list(n.running),
+    }
+
+
+def _dump_node(n: _Node) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": n.id, "type": type(n).__name__}
+    for f in _NODE_FIELDS:
+        out[f] = _plain(getattr(n, f))
+    out["deps"] = [[d.source.id, sorted(d.statuses)] for d in n.deps]
+    if isinstance(n, Graph):
+        out.update(user=n.user, pool=n.pool, meta=_plain(n.meta), root_index=n.root_index)
+    if isinstance(n, TaskGroup):
+        out["strategy"] = n.strategy
+    if isinstance(n, Folder):
+        out["children"] = [_dump_node(c) for c in n.children]
+    if isinstance(n, Task):
+        out.update(runner=n.runner, min_cores=n.min_cores, max_cores=n.max_cores,
+                   ram_use=n.ram_use, lic=list(n.lic), max_attempt=n.max_attempt,
+                   cmd_arg_keys=list(n.cmd_arg_keys), validation=n.validation,
+                   packages=list(n.packages))
+        out["commands"] = [_dump_command(c) for c in n.commands]
+    return out
+
+
+def _dump_command(c: Command) -> list[Any]:
+    args: Any = c.args
+    if isinstance(args, tuple):
+        args = _plain(list(args))
+    elif args is not None:
+        args = {"dict": _plain(args)}
+    run = c.run
+    return [c.id, c.description, args, c.status, c.completion, c.attempts, c.token,
+            c.start_time, c.end_time, c.update_time, c.message, _plain(c.stats), c.retry_at,
+            None if run is None else [run.node.name, run.cores, run.ram_mb, list(run.licences),
+                                      run.assigned_at]]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+# --------------------------------------------------------------------- load
+def load(st: CoreState, data: dict[str, Any]) -> None:
+    if data.get("format") != FORMAT:
+        raise CoreError(f"snapshot format {data.get('format')!r} is not {FORMAT}; this core "
+                        f"cannot read it")
+    for name, total in data["licences"]:
+        st.licences.set_total(name, total)
+    for name in data["pools"]:
+        if name not in st.pools:
+            st.pools[name] = Pool(name)
+    now0 = 0.0
+    for d in data["render_nodes"]:
+        info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],
+                              d["slots"], d["characteristics"], d["performance"])
+        n = st.render_nodes[d["name"]] = RenderNode(info, d["joined_at"])
+        n.online, n.paused, n.quarantined = d["online"], d["paused"], d["quarantined"]
+        n.fail_streak, n.credit = d["fail_streak"], d["credit"]
+        for p in n.pools:
+            if p not in st.pools:
+                st.pools[p] = Pool(p)
+            st.pools[p].members[n.name] = n
+    runs: dict[int, tuple[Command, list[Any]]] = {}
+    graphs: list[tuple[Graph, list[_Node]]] = []
+    for gd in data["graphs"]:
+        g = _load_node(gd, None, runs)
+        assert isinstance(g, Graph)
+        nodes = iter_nodes(g)
+        submission.finish_build(st, g, nodes, now0)
+        graphs.append((g, nodes))
+    by_id = st.nodes
+    st.building = True
+    try:
+        for gd in data["graphs"]:
+            _load_deps(gd, by_id)
+    finally:
+        st.building = False
+    for _g, nodes in graphs:
+        for n in nodes:
+            if isinstance(n, Task):
+                n.blocked = dependencies.effectively_blocked(n)
+    # Reservations, in each node's assignment order.
+    for d in data["render_nodes"]:
+        node = st.render_nodes[d["name"]]
+        for cid in d["running"]:
+            cmd, r = runs[cid]
+            run = Running(cmd, node, r[1], r[2], tuple(r[3]), r[4])
+            cmd.run = run
+            node.running[cid] = run
+            node.used_cores += run.cores
+            node.used_ram += run.ram_mb
+            for lic in run.licences:
+                licence = st.licences.licences[lic]
+                licence.used += 1
+                licence.rns[node.name] = licence.rns.get(node.name, 0) + 1
+            hold_delta(cmd.task, 1)
+    for g, nodes in graphs:
+        submission.index_graph(st, g, nodes)
+        pools_mod.push_graph(g, st.pools[g.pool])
+    st.retries = [tuple(r) for r in data["retries"]]  # type: ignore[misc]
+    heapq.heapify(st.retries)
+    st.next_node_id = data["next_node_id"]
+    st.next_command_id = data["next_command_id"]
+    for n in st.render_nodes.values():
+        if n.can_take_work():
+            for p in n.pools:
+                st.pools[p].add_waiting(n.name, n.performance)
+    st.dep_queue.clear()
+    st.dirty_pools.clear()
+
+
+def _load_node(d: dict[str, Any], parent: Folder | None,
+               runs: dict[int, tuple[Command, list[Any]]]) -> _Node:
+    kind = d["type"]
+    n: _Node
+    if kind == "Graph":
+        g = Graph(d["id"], d["name"])
+        g.user, g.pool, g.meta, g.root_index = d["user"], d["pool"], d["meta"], d["root_index"]
+        n = g
+    elif kind == "TaskGroup":
+        n = TaskGroup(d["id"], d["name"], parent)
+        n.strategy = d["strategy"]
+    else:
+        n = Task(d["id"], d["name"], parent)
+    for f in _NODE_FIELDS:
+        setattr(n, f, d[f])
+    if isinstance(n, Folder):
+        n.children = [_load_node(c, n, runs) for c in d["children"]]
+    if isinstance(n, Task):
+        n.runner, n.min_cores, n.max_cores = d["runner"], d["min_cores"], d["max_cores"]
+        n.ram_use, n.lic, n.max_attempt = d["ram_use"], tuple(d["lic"]), d["max_attempt"]
+        n.cmd_arg_keys, n.validation = tuple(d["cmd_arg_keys"]), d["validation"]
+        n.packages = tuple(d["packages"])  # type: ignore[assignment]
+        for idx, row in enumerate(d["commands"]):
+            (cid, desc, args, status, completion, attempts, token, start, end, update, message,
+             stats, retry_at, run) = row
+            if isinstance(args, list):
+                args = tuple(args)
+            elif isinstance(args, dict):
+                args = args["dict"]
+            c = Command(cid, n, idx, desc, args)
+            c.status, c.completion, c.attempts, c.token = status, completion, attempts, token
+            c.start_time, c.end_time, c.update_time = start, end, update
+            c.message, c.stats, c.retry_at = message, stats, retry_at
+            n.commands.append(c)
+            if run is not None:
+                runs[cid] = (c, run)
+    return n
+
+
+def _load_deps(d: dict[str, Any], by_id: dict[int, _Node]) -> None:
+    node = by_id[d["id"]]
+    for src, statuses in d["deps"]:
+        dependencies.install(node, by_id[src], frozenset(statuses))
+    for c in d.get("children", []):
+        _load_deps(c, by_id)

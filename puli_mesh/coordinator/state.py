@@ -1,0 +1,70 @@
+"""The scheduling core's whole state in one object, and its settings.
+
+Every module of the core works on a :class:`CoreState`; only ``core.py`` is
+public. Keeping the state in one place is what makes ``snapshot``/``restore``
+and the invariants checkable.
+
+Determinism: collections are dicts (insertion ordered) or heaps whose entries
+are totally ordered by ids, never sets, so the same events give the same
+decisions, before and after a snapshot/restore.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from puli_mesh.coordinator.decisions import Decision
+from puli_mesh.coordinator.licences import LicenseManager
+from puli_mesh.coordinator.pools import Pool, Signature, signature_key
+from puli_mesh.coordinator.render_nodes import RenderNode
+from puli_mesh.coordinator.tree import Command, Graph, _Node
+
+
+@dataclass
+class CoreSettings:
+    """Tunables of the scheduling core (the service fills them from ``config``)."""
+
+    retry_delay_s: float = 20.0  # Puli's DELAY_BEFORE_AUTORETRY
+    quarantine_after: int = 5  # Puli's RN_NB_ERRORS_TOLERANCE
+    default_pool: str = "default"
+
+
+class CoreState:
+    def __init__(self, settings: CoreSettings) -> None:
+        self.settings = settings
+        self.graphs: dict[int, Graph] = {}
+        self.nodes: dict[int, _Node] = {}  # graphs, task groups, tasks: one id space
+        self.commands: dict[int, Command] = {}
+        self.render_nodes: dict[str, RenderNode] = {}
+        self.pools: dict[str, Pool] = {settings.default_pool: Pool(settings.default_pool)}
+        self.licences = LicenseManager()
+        self.signatures: dict[Any, Signature] = {}
+        self.next_node_id = 1
+        self.next_command_id = 1
+        self.out: list[Decision] = []  # decisions of the event being handled
+        self.dirty_pools: dict[str, None] = {}  # pools where waiting nodes may now find work
+        self.dep_queue: deque[_Node] = deque()  # nodes whose status changed (dependency sources)
+        self.retries: list[tuple[float, int, int]] = []  # heap (retry_at, command id, token)
+        self.timers: list[tuple[float, int]] = []  # heap (timer, task id) of tasks parked on a timer
+        self.building = False  # while a graph is built: no ready-index updates
+
+    def signature(self, requirements: dict[str, Any], min_cores: int, max_cores: int,
+                  ram_use: int, licences: tuple[str, ...]) -> Signature:
+        key = signature_key(requirements, min_cores, max_cores, ram_use, licences)
+        sig = self.signatures.get(key)
+        if sig is None:
+            sig = Signature(len(self.signatures) + 1, key, dict(requirements), min_cores,
+                            max_cores, ram_use, licences)
+            self.signatures[key] = sig
+        return sig
+
+    def mark_all_pools_dirty(self) -> None:
+        for name in self.pools:
+            self.dirty_pools[name] = None
+
+    def take_decisions(self) -> list[Decision]:
+        out = self.out
+        self.out = []
+        return out
