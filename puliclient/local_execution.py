@@ -34,7 +34,7 @@ from typing import Any
 
 from puliclient.commandwatcher import watch
 from puliclient.errors import GraphExecError, GraphExecInterrupt
-from puliclient.processes import kill_process_tree
+from puliclient.processes import kill_process_tree, spawn
 from puliclient.representation import ancestry, parent_indices, resolved_command
 from puliclient.status import CommandStatus, NodeStatus
 
@@ -210,6 +210,11 @@ def _child_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, *([existing] if existing else [])])}
 
 
+def _kill_watcher(process: subprocess.Popen[bytes]) -> None:
+    kill_process_tree(process.pid)
+    process.wait()
+
+
 def run_in_subprocess(pCommand: Mapping[str, Any]) -> CommandStatus:
     """Run one command in ``python -m puliclient.commandwatcher``, as a render node would.
 
@@ -223,8 +228,9 @@ def run_in_subprocess(pCommand: Mapping[str, Any]) -> CommandStatus:
     }
     read_fd, write_fd = os.pipe()
     try:
-        process = subprocess.Popen(
+        process = spawn(
             [sys.executable, "-m", "puliclient.commandwatcher", "--report-fd", str(write_fd)],
+            _kill_watcher,
             stdin=subprocess.PIPE,
             pass_fds=(write_fd,),
             env=_child_environment(),
@@ -232,6 +238,9 @@ def run_in_subprocess(pCommand: Mapping[str, Any]) -> CommandStatus:
     except OSError as exc:
         os.close(read_fd)
         raise GraphExecError(f"cannot start the command watcher: {exc}") from exc
+    except BaseException:
+        os.close(read_fd)
+        raise
     finally:
         os.close(write_fd)
     end: dict[str, Any] | None = None

@@ -13,7 +13,10 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import psutil
 
@@ -21,6 +24,37 @@ log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 2.0
 _POLL_SECONDS = 0.02
+
+
+def spawn(
+    args: Any, kill: Callable[[subprocess.Popen[bytes]], None], **popen_kwargs: Any
+) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(args, **popen_kwargs)`` that a Ctrl-C (or SIGTERM) cannot orphan.
+
+    A signal arriving while Popen starts the child would otherwise raise before
+    the caller holds the process, leaving it running. In the main thread, such
+    a signal is held until Popen returns; then the child is killed with
+    ``kill`` and the signal is delivered again to its usual handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return subprocess.Popen(args, **popen_kwargs)
+    received: list[int] = []
+    previous = {
+        sig: handler
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if (handler := signal.getsignal(sig)) is not None
+    }
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        process = subprocess.Popen(args, **popen_kwargs)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        kill(process)
+        signal.raise_signal(received[0])
+    return process
 
 
 def _group_alive(pgid: int) -> bool:

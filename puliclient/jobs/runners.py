@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from puliclient.errors import CommandError, RunnerTimeoutError
 from puliclient.jobs.parameters import CommandRunnerParameter, IntegerParameter, StringParameter
-from puliclient.processes import kill_process_group
+from puliclient.processes import kill_process_group, spawn
 
 CompletionCallback = Callable[[float], None]
 MessageCallback = Callable[[str], None]
@@ -137,7 +137,9 @@ class DefaultCommandRunner(CommandRunner):
         timeout: int,
         frame: int,
     ) -> int:
-        process = subprocess.Popen(command, shell=True, env=environment, start_new_session=True)
+        process = spawn(
+            command, kill_process_group, shell=True, env=environment, start_new_session=True
+        )
         try:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             return process.wait(timeout=remaining)

@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from typing import IO, TYPE_CHECKING
 
 from puliclient.errors import CommandError, RunnerTimeoutError
-from puliclient.processes import kill_process_group
+from puliclient.processes import kill_process_group, spawn
 
 if TYPE_CHECKING:
     from puliclient.graph import Graph
@@ -47,7 +47,7 @@ class RunnerToolkit:
 
         Returns the exit code. Raises ``RunnerTimeoutError`` on timeout.
         """
-        process = subprocess.Popen(cmd, shell=True, start_new_session=True)
+        process = spawn(cmd, kill_process_group, shell=True, start_new_session=True)
         try:
             return process.wait(timeout=timeout if timeout and timeout > 0 else None)
         except subprocess.TimeoutExpired:
@@ -73,8 +73,9 @@ class RunnerToolkit:
         ``CommandError``.
         """
         try:
-            process = subprocess.Popen(
+            process = spawn(
                 shlex.split(cmd),
+                kill_process_group,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
