@@ -221,7 +221,10 @@ def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | 
         set_completion(cmd, 1.0)
         if node is not None:
             node.fail_streak = 0
-        frames = frames_of(cmd.description)
+        step = task.merged_args.get("step")
+        if cmd.args is not None:
+            step = cmd.own_arguments().get("step", step)
+        frames = frames_of(cmd.description, step)
         if frames:
             per_frame = max(now - started, 0.0) / frames
             n: _Node | None = task

@@ -42,6 +42,8 @@ from puli_mesh.coordinator.tree import (
     task_status,
 )
 from puli_mesh.errors import InvalidGraphError, UnknownLicenceError, UnknownPoolError
+from puliclient.errors import GraphError
+from puliclient.representation import validateRepresentation
 
 _NUM = (int, float)
 
@@ -82,6 +84,10 @@ def validate(st: CoreState, rep: Any) -> list[int | None]:
     """Check everything; return the parent index of every node (None for the root)."""
     if not isinstance(rep, dict):
         raise InvalidGraphError(f"a graph representation is a dict, got {type(rep).__name__}")
+    try:  # the one schema check, shared with the client (docs/graph-schema.md)
+        validateRepresentation(rep)
+    except GraphError as exc:
+        raise InvalidGraphError(f"graph {rep.get('name')!r}: {exc}") from exc
     where = f"graph {rep.get('name')!r}"
     _field(rep, "name", str, None, where) or _missing(where, "name")
     tasks = rep.get("tasks")

@@ -281,8 +281,9 @@ def folder_status(f: Folder) -> int:
     return N_DONE
 
 
-def frames_of(description: str) -> int:
-    """Frames of a ``<name>_<start>_<end>`` command (0 when the name has no range)."""
+def frames_of(description: str, step: Any = None) -> int:
+    """Frames of a ``<name>_<start>_<end>`` command (0 when the name has no range);
+    with a ``step`` argument, ``len(range(start, end + 1, step))`` (graph-schema)."""
     parts = description.rsplit("_", 2)
     if len(parts) != 3:
         return 0
@@ -290,6 +291,8 @@ def frames_of(description: str) -> int:
         start, end = int(parts[1]), int(parts[2])
     except ValueError:
         return 0
+    if isinstance(step, int) and not isinstance(step, bool) and step > 1:
+        return len(range(start, end + 1, step))
     return end - start + 1 if end >= start else 0
 
 

@@ -1,0 +1,113 @@
+"""Submitting graphs: validation, ids, inheritance, timers, pools and licences at submit."""
+
+from __future__ import annotations
+
+import pytest
+
+from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.errors import InvalidGraphError, UnknownLicenceError, UnknownPoolError
+from tests.unit.core.graphs import assigns, graph, group, rn, single, task
+
+
+def test_ids_follow_the_representation_and_graph_gets_its_own():
+    core = SchedulingCore()
+    r = core.submit_graph(graph([group("root", [1, 2]), task("a", 2), task("b", 1)]), 0)
+    assert r.graph_id == 1
+    assert r.node_ids == [2, 3, 4]
+    tree = core.graph_tree(r.graph_id)
+    assert tree["children"][0]["id"] == 2
+    assert [c["name"] for c in tree["children"][0]["children"]] == ["a", "b"]
+    assert [c["id"] for c in tree["children"][0]["children"][0]["commands"]] == [1, 2]
+    r2 = core.submit_graph(single("x"), 0)
+    assert r2.graph_id == 5 and r2.node_ids == [6, 7]
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda g: g.pop("tasks"), "tasks"),
+    (lambda g: g["tasks"][1].update(commands=[]), "no command"),
+    (lambda g: g["tasks"][1].update(maxRN=-5), "maxRN"),
+    (lambda g: g["tasks"][1].update(dependencies=[[7, [3]]]), "not in the graph"),
+    (lambda g: g["tasks"][1].update(dependencies=[[0, [3]]]), "cycle"),
+    (lambda g: g["tasks"][1].update(dependencies=[[1, [3]]]), "itself"),
+    (lambda g: g["tasks"][1].update(type="Nope"), "type"),
+])
+def test_invalid_graphs_are_refused_with_the_node_named(mutate, words):
+    core = SchedulingCore()
+    g = single("t", 2)
+    mutate(g)
+    with pytest.raises(InvalidGraphError, match=words):
+        core.submit_graph(g, 0)
+    assert core.graphs() == []
+
+
+def test_unknown_pool_is_a_clear_error_and_default_always_exists():
+    core = SchedulingCore()
+    with pytest.raises(UnknownPoolError, match="'gpu'.*pools add gpu"):
+        core.submit_graph(single("t", pool="gpu"), 0)
+    core.define_pool("gpu")
+    core.submit_graph(single("t", pool="gpu"), 0)
+    core.submit_graph(single("t"), 0)
+
+
+def test_unknown_licence_is_refused_at_submit_naming_the_fix():
+    core = SchedulingCore()
+    core.set_licence("mtoa", 3, 0)
+    with pytest.raises(UnknownLicenceError, match="'shave'.*licences set shave"):
+        core.submit_graph(single("t", lic="mtoa&shave"), 0)
+
+
+def test_nearest_value_wins_for_arguments_and_environment():
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    g = graph([
+        group("root", [1], arguments={"x": "root", "y": "root"}, environment={"E": "root"}),
+        group("sub", [2], arguments={"x": "sub"}, environment={"E": "sub", "F": "sub"}),
+        task("t", 1, arguments={"y": "task"}, environment={"F": "task"}),
+    ])
+    g["tasks"][2]["commands"][0]["arguments"]["x"] = "command"
+    core.submit_graph(g, 0)
+    (a,) = assigns(core.request_work("a", 1, 0))
+    assert a.arguments["x"] == "command"
+    assert a.arguments["y"] == "task"
+    assert a.environment["E"] == "sub" and a.environment["F"] == "task"
+    assert a.environment["PULI_USER"] == "alice"
+    assert a.environment["PULI_ALLOCATED_CORES"] == "8"
+    assert "PULI_ALLOCATED_MEMORY" in a.environment
+
+
+def test_timeout_comes_from_the_merged_arguments():
+    core = SchedulingCore()
+    core.node_joined(rn("a", slots=2, cores=2), 0)
+    core.submit_graph(single("t", 2, arguments={"timeout": 30}, maxNbCores=1), 0)
+    core.submit_graph(single("u", 1, arguments={"timeout": 0}, maxNbCores=1), 0)
+    a = assigns(core.request_work("a", 2, 0))
+    assert a[0].timeout == 30.0
+    core.submit_graph(single("v", 1), 0)
+
+
+def test_task_timer_is_not_overwritten_by_its_group():
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    g = graph([group("root", [1], timer=None), task("t", 1, timer=100.0)])
+    core.submit_graph(g, 0)
+    assert core.request_work("a", 1, 50) == []
+    assert assigns(core.tick(100.0))[0].task_name == "t"
+
+
+def test_paused_tag_submits_paused():
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    g = single("t")
+    g["tasks"][0]["tags"] = {"paused": "true"}
+    r = core.submit_graph(g, 0)
+    assert core.request_work("a", 1, 0) == []
+    assert core.graphs()[0]["status_name"] == "PAUSED"
+    assert len(assigns(core.resume(r.graph_id, 1))) == 1
+
+
+def test_task_as_graph_root():
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    r = core.submit_graph(graph([task("solo", 1)]), 0)
+    (a,) = assigns(core.request_work("a", 1, 0))
+    assert a.task_id == r.node_ids[0] and a.graph_id == r.graph_id
