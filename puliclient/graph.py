@@ -160,13 +160,13 @@ class Graph:
         Path(path).write_text(json.dumps(data, indent=2), encoding="utf-8")
 
     def submit(self, host: str | None = None, port: int | None = None) -> tuple[str, str]:
-        """Submit to the mesh at ``host:port`` (env PULIHOST/PULIPORT, else puliserver:8004).
+        """Submit to the mesh: ``host:port`` if given, else env ``PULI_NODE``, ``PULI_ZK``, then
+        ``PULIHOST``/``PULIPORT``, else puliserver:8004. Any agent will do: a follower
+        redirects to the leader.
 
         Returns ``(location, message)``; raises ``GraphSubmissionError``.
         """
-        data = self.prepareGraphRepresentation()
-        resolved_host, resolved_port = submission.resolve_address(host, port)
-        return submission.submit_representation(data, resolved_host, resolved_port)
+        return submission.submit_representation(self.prepareGraphRepresentation(), host, port)
 
     @staticmethod
     def loadAndSubmit(
@@ -178,8 +178,7 @@ class Graph:
         except (OSError, ValueError) as exc:
             raise GraphError(f"cannot read graph file {str(path)!r}: {exc}") from exc
         validateRepresentation(data)
-        resolved_host, resolved_port = submission.resolve_address(host, port)
-        return submission.submit_representation(data, resolved_host, resolved_port)
+        return submission.submit_representation(data, host, port)
 
     # ------------------------------------------------------------------ local execution
     def execute(self, subprocess: bool = True) -> NodeStatus:

@@ -1,17 +1,17 @@
 """Sending a graph representation to the mesh: the single door ``Graph.submit`` and
 ``Graph.loadAndSubmit`` go through.
 
-The mesh client protocol does not exist yet, so :func:`submit_representation`
-only checks that something listens at ``host:port`` and then refuses: it
-always raises ``GraphSubmissionError``, never pretends to have submitted. The
-real ZeroMQ client replaces its body, keeping its signature.
+Where the mesh is, in order: the ``host``/``port`` given; ``PULI_NODE``
+(``host:port`` of any agent); ``PULI_ZK`` (ZooKeeper hosts, with
+``PULI_CLUSTER``: the leader is read there); Puli's ``PULIHOST``/``PULIPORT``;
+else ``puliserver:8004``. The transport lives in :mod:`puli_mesh.client`; this
+module only turns its outcome into Puli's return value and errors.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 from typing import Any
 
 from puliclient.errors import GraphSubmissionError
@@ -33,23 +33,37 @@ def resolve_address(host: str | None, port: int | str | None) -> tuple[str, int]
     return host, resolved_port
 
 
-def submit_representation(
-    data: dict[str, Any], host: str, port: int, timeout: float = 10.0
-) -> tuple[str, str]:
-    """Submit ``data`` (a validated representation) to the mesh at ``host:port``.
+def mesh_client(host: str | None = None, port: int | str | None = None, timeout: float = 10.0) -> Any:
+    """A :class:`puli_mesh.client.MeshClient` for the mesh this process should talk to."""
+    from puli_mesh.client import MeshClient
 
-    Returns ``(location, server message)``. For now it always raises
-    ``GraphSubmissionError``: "no mesh reachable" when nothing listens, "mesh
-    protocol not available" when something does.
+    if host is None and port is None:
+        node = os.environ.get("PULI_NODE")
+        zk = os.environ.get("PULI_ZK")
+        if node or zk:
+            return MeshClient(node=node, zk=None if node else zk,
+                              cluster=os.environ.get("PULI_CLUSTER", "default"), timeout=timeout)
+    resolved_host, resolved_port = resolve_address(host, port)
+    return MeshClient(node=f"{resolved_host}:{resolved_port}", timeout=timeout)
+
+
+def submit_representation(
+    data: dict[str, Any], host: str | None = None, port: int | str | None = None, timeout: float = 10.0
+) -> tuple[str, str]:
+    """Submit ``data`` (a validated representation); return ``(location, server message)``.
+
+    ``location`` is ``puli://<leader>/nodes/<graph id>``; the message is Puli's
+    ``"Graph created. Created nodes: 12,13,14"``. The reply comes only once the
+    coordinator has registered the graph. Raises ``GraphSubmissionError``.
     """
-    log.info("submitting graph %r (%d nodes) to %s:%d", data.get("name"), len(data["tasks"]),
-             host, port)
+    from puli_mesh.client import MeshRequestError, MeshUnreachableError
+
+    client = mesh_client(host, port, timeout)
+    log.info("submitting graph %r (%d nodes) to %s", data.get("name"), len(data["tasks"]), client.describe())
     try:
-        connection = socket.create_connection((host, port), timeout=timeout)
-    except OSError as exc:
-        raise GraphSubmissionError(f"no mesh reachable at {host}:{port} ({exc})") from exc
-    connection.close()
-    raise GraphSubmissionError(
-        f"something answers at {host}:{port}, but the mesh protocol not available in this "
-        "client yet: graph not submitted"
-    )
+        reply = client.request("SUBMIT", graph=data)
+    except MeshUnreachableError as exc:
+        raise GraphSubmissionError(str(exc)) from exc
+    except MeshRequestError as exc:
+        raise GraphSubmissionError(f"the mesh refused graph {data.get('name')!r}: {exc}") from exc
+    return str(reply["url"]), str(reply["message"])

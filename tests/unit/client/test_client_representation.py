@@ -254,8 +254,12 @@ def test_submit_without_a_mesh_raises(closed_port: int) -> None:
 
 
 def test_submit_never_pretends_to_succeed(listening_port: int) -> None:
-    with pytest.raises(GraphSubmissionError, match="mesh protocol not available"):
-        sample_graph().submit("127.0.0.1", listening_port)
+    # Something listens but never answers like an agent: a clear error, not a hang.
+    from puliclient.submission import submit_representation
+
+    data = sample_graph().prepareGraphRepresentation()
+    with pytest.raises(GraphSubmissionError, match=f"no mesh reachable at 127.0.0.1:{listening_port}"):
+        submit_representation(data, "127.0.0.1", listening_port, timeout=0.3)
 
 
 def test_submit_validates_before_sending(closed_port: int) -> None:
@@ -280,17 +284,33 @@ def test_submit_address_from_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_submit_goes_through_submit_representation(monkeypatch: pytest.MonkeyPatch) -> None:
-    sent: list[tuple[dict[str, Any], str, int]] = []
+    sent: list[tuple[dict[str, Any], Any, Any]] = []
 
-    def fake(data: dict[str, Any], host: str, port: int, timeout: float = 10.0) -> tuple[str, str]:
+    def fake(data: dict[str, Any], host: Any, port: Any, timeout: float = 10.0) -> tuple[str, str]:
         sent.append((data, host, port))
         return ("loc", "ok")
 
     monkeypatch.setattr("puliclient.submission.submit_representation", fake)
+    assert sample_graph().submit() == ("loc", "ok")
+    assert sent[0][1:] == (None, None) and sent[0][0]["name"] == "job"
+
+
+def test_where_the_mesh_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    from puliclient.submission import mesh_client
+
+    for var in ("PULIHOST", "PULIPORT", "PULI_NODE", "PULI_ZK", "PULI_CLUSTER"):
+        monkeypatch.delenv(var, raising=False)
+    assert mesh_client().node == "puliserver:8004"
     monkeypatch.setenv("PULIHOST", "envhost")
     monkeypatch.setenv("PULIPORT", "1234")
-    assert sample_graph().submit() == ("loc", "ok")
-    assert sent[0][1:] == ("envhost", 1234) and sent[0][0]["name"] == "job"
+    assert mesh_client().node == "envhost:1234"
+    monkeypatch.setenv("PULI_ZK", "zk1:2181")
+    monkeypatch.setenv("PULI_CLUSTER", "paris")
+    client = mesh_client()
+    assert (client.node, client.zk, client.cluster) == (None, "zk1:2181", "paris")
+    monkeypatch.setenv("PULI_NODE", "rn7:8004")
+    assert mesh_client().node == "rn7:8004"
+    assert mesh_client("explicit", 9).node == "explicit:9"
 
 
 # A file as Puli 1.7's GraphDumper wrote it once the tasks were decomposed.
@@ -330,7 +350,7 @@ def test_puli_saved_file_loads_and_reaches_the_submission(
     seen: list[dict[str, Any]] = []
     real = __import__("puliclient.submission", fromlist=["x"]).submit_representation
 
-    def spy(data: dict[str, Any], host: str, port: int, timeout: float = 10.0) -> tuple[str, str]:
+    def spy(data: dict[str, Any], host: Any, port: Any, timeout: float = 10.0) -> tuple[str, str]:
         seen.append(data)
         return real(data, host, port, timeout)
 

@@ -1,0 +1,108 @@
+"""Mesh throughput and latency on loopback (run by hand; prints one JSON line at the end).
+
+    python bench/mesh_throughput.py [--commands 2000]
+
+1. 2,000 commands of `true` through 2 agents with 2 slots each, compared in the
+   same run with a plain Python loop spawning the same 2,000 processes
+   (`sh -c true`) 4 at a time: ``ratio = mesh_rate / loop_rate``.
+2. Submit-to-start latency of one command on an idle mesh: from the moment
+   ``submit()`` is called to the moment the command's process records its
+   start time, over ``--latency-samples`` graphs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from puli_mesh.local_farm import LocalFarm  # noqa: E402
+from puliclient import Graph  # noqa: E402
+from puliclient.status import NodeStatus  # noqa: E402
+
+
+def loop_rate(commands: int, parallel: int) -> float:
+    start = time.perf_counter()
+    running: list[subprocess.Popen[bytes]] = []
+    launched = 0
+    while launched < commands or running:
+        while launched < commands and len(running) < parallel:
+            running.append(subprocess.Popen("true", shell=True))
+            launched += 1
+        running[0].wait()
+        running = [p for p in running if p.poll() is None]
+    return commands / (time.perf_counter() - start)
+
+
+def wait_graph(farm: LocalFarm, graph_id: int, timeout: float = 600.0) -> dict[str, object]:
+    client = farm.client()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tree = client.request("QUERY", what="graph", args={"id": graph_id})
+        if tree["status"] in (NodeStatus.DONE, NodeStatus.ERROR, NodeStatus.CANCELED):
+            return dict(tree)
+        time.sleep(0.05)
+    raise TimeoutError(f"graph {graph_id} not finished after {timeout}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--commands", type=int, default=2000)
+    parser.add_argument("--latency-samples", type=int, default=30)
+    args = parser.parse_args()
+
+    rate_loop = loop_rate(args.commands, parallel=4)
+    print(f"loop: {rate_loop:.0f} processes/s", file=sys.stderr)
+
+    with tempfile.TemporaryDirectory(prefix="puli-bench-") as tmp:
+        farm = LocalFarm(agents=2, slots=2, base_port=18004, data_dir=Path(tmp) / "farm")
+        try:
+            farm.start()
+            port = farm.processes[0].port
+            graph = Graph("throughput")
+            graph.addNewTask("true", arguments={"cmd": "true", "start": 1, "end": args.commands, "packetSize": 1})
+            start = time.perf_counter()
+            url, _ = graph.submit("127.0.0.1", port)
+            tree = wait_graph(farm, int(url.rsplit("/", 1)[1]))
+            elapsed = time.perf_counter() - start
+            assert tree["status"] == NodeStatus.DONE, tree["status"]
+            rate_mesh = args.commands / elapsed
+            print(f"mesh: {rate_mesh:.0f} commands/s", file=sys.stderr)
+
+            latencies = []
+            for i in range(args.latency_samples):
+                marker = Path(tmp) / f"start-{i}"
+                graph = Graph(f"latency-{i}")
+                graph.addNewTask("one", arguments={"cmd": f"date +%s.%N > {marker}"})
+                t0 = time.time()
+                url, _ = graph.submit("127.0.0.1", port)
+                wait_graph(farm, int(url.rsplit("/", 1)[1]))
+                latencies.append((float(marker.read_text()) - t0) * 1000)
+            latencies.sort()
+        finally:
+            farm.stop()
+
+    result = {
+        "commands": args.commands,
+        "agents": 2,
+        "slots_per_agent": 2,
+        "mesh_rate_per_s": round(rate_mesh, 1),
+        "loop_rate_per_s": round(rate_loop, 1),
+        "ratio": round(rate_mesh / rate_loop, 3),
+        "latency_p50_ms": round(statistics.median(latencies), 2),
+        "latency_p90_ms": round(latencies[int(len(latencies) * 0.9) - 1], 2),
+        "latency_samples": len(latencies),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

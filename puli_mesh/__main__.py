@@ -1,0 +1,3 @@
+from puli_mesh.cli import app
+
+app(prog_name="puli-mesh")

@@ -1,0 +1,163 @@
+"""Talking to a mesh from a client (puliclient, the CLI, pipeline tools).
+
+A client reaches any agent (``--node HOST:PORT`` / ``PULI_NODE``, or Puli's
+``PULIHOST``/``PULIPORT``), or reads the leader from ZooKeeper (``--zk`` /
+``PULI_ZK``). A follower answers REDIRECT; the client follows at most
+``MAX_HOPS`` redirects. Every request has a timeout and a bounded number of
+tries (Lazy Pirate): a client never hangs forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from puli_mesh import protocol
+from puli_mesh.errors import PuliMeshError
+from puli_mesh.zkpaths import ClusterPaths
+
+log = logging.getLogger(__name__)
+
+MAX_HOPS = 3
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_TRIES = 3
+
+
+class MeshUnreachableError(PuliMeshError):
+    """No agent answered."""
+
+
+class MeshRequestError(PuliMeshError):
+    """An agent answered with an error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def to_endpoint(address: str) -> str:
+    """``host:port`` or ``tcp://host:port`` -> ``tcp://host:port``."""
+    if address.startswith("tcp://"):
+        return address
+    if ":" not in address:
+        address = f"{address}:8004"
+    return f"tcp://{address}"
+
+
+def _probe(endpoint: str, timeout: float) -> None:
+    """Fail fast with a clear reason when nothing listens (ZeroMQ would retry silently)."""
+    host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=min(timeout, 5.0)).close()
+    except (OSError, ValueError) as exc:
+        raise MeshUnreachableError(f"no mesh reachable at {host}:{port} ({exc})") from exc
+
+
+@dataclass
+class MeshClient:
+    """Sends requests to a mesh and returns the ``data`` of the RESULT."""
+
+    node: str | None = None
+    zk: str | None = None
+    cluster: str = "default"
+    timeout: float = DEFAULT_TIMEOUT_S
+    tries: int = DEFAULT_TRIES
+
+    @classmethod
+    def from_environment(cls, node: str | None = None, zk: str | None = None,
+                         cluster: str | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> MeshClient:
+        """Explicit arguments first, then PULI_NODE / PULI_ZK / PULI_CLUSTER, then PULIHOST:PULIPORT."""
+        node = node or os.environ.get("PULI_NODE")
+        zk = zk or os.environ.get("PULI_ZK")
+        if not node and not zk:
+            host = os.environ.get("PULIHOST", "puliserver")
+            port = os.environ.get("PULIPORT", "8004")
+            node = f"{host}:{port}"
+        return cls(node=node, zk=zk, cluster=cluster or os.environ.get("PULI_CLUSTER", "default"),
+                   timeout=timeout)
+
+    def describe(self) -> str:
+        return self.node or f"zk {self.zk} cluster {self.cluster}"
+
+    def _first_endpoint(self) -> str:
+        if self.node:
+            return to_endpoint(self.node)
+        from kazoo.client import KazooClient
+        from kazoo.handlers.threading import KazooTimeoutError
+
+        from puli_mesh.cluster_state import read_leader
+
+        zk = KazooClient(hosts=self.zk, timeout=max(2.0, self.timeout))
+        try:
+            zk.start(timeout=self.timeout)
+        except KazooTimeoutError as exc:
+            raise MeshUnreachableError(f"ZooKeeper at {self.zk} did not answer") from exc
+        try:
+            leader = read_leader(zk, ClusterPaths(self.cluster))
+        finally:
+            zk.stop()
+            zk.close()
+        if leader is None:
+            raise MeshUnreachableError(f"cluster {self.cluster!r} at {self.zk} has no leader yet")
+        return leader.endpoint
+
+    def request(self, kind: str, **fields: Any) -> Any:
+        """Send one request, follow redirects, return the RESULT data or raise."""
+        endpoint = self._first_endpoint()
+        for _hop in range(MAX_HOPS + 1):
+            reply = self._exchange(endpoint, kind, fields)
+            if reply.kind == "RESULT":
+                return reply["data"]
+            if reply.kind == "REDIRECT":
+                log.debug("redirected from %s to %s", endpoint, reply["endpoint"])
+                endpoint = reply["endpoint"]
+                continue
+            if reply.kind == "ERROR":
+                raise MeshRequestError(str(reply["code"]), str(reply["message"]))
+            raise MeshRequestError("protocol", f"unexpected reply {reply.kind}")
+        raise MeshUnreachableError(f"more than {MAX_HOPS} redirects from {self.describe()}")
+
+    def request_at(self, endpoint: str, kind: str, **fields: Any) -> Any:
+        """Send to one given agent without following redirects (logs are served where they are)."""
+        reply = self._exchange(to_endpoint(endpoint), kind, fields)
+        if reply.kind == "RESULT":
+            return reply["data"]
+        if reply.kind == "ERROR":
+            raise MeshRequestError(str(reply["code"]), str(reply["message"]))
+        raise MeshRequestError("protocol", f"unexpected reply {reply.kind} from {endpoint}")
+
+    def _exchange(self, endpoint: str, kind: str, fields: dict[str, Any]) -> protocol.Message:
+        _probe(endpoint, self.timeout)
+        rid = uuid.uuid4().hex
+        data = protocol.encode(kind, rid=rid, **fields)
+        context = zmq.Context.instance()
+        last_error = "no answer"
+        for attempt in range(self.tries):
+            sock = context.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
+            try:
+                sock.connect(endpoint)
+                sock.send(data)
+                deadline_ms = int(self.timeout * 1000)
+                while sock.poll(deadline_ms):
+                    try:
+                        reply = protocol.decode(sock.recv())
+                    except PuliMeshError as exc:
+                        last_error = str(exc)
+                        break
+                    if reply.get("rid") in (rid, None):
+                        return reply
+                    # A late reply to an earlier try of another request: keep waiting.
+                else:
+                    last_error = f"no answer within {self.timeout:.0f}s"
+            finally:
+                sock.close(linger=0)
+            log.debug("try %d to %s failed: %s", attempt + 1, endpoint, last_error)
+        raise MeshUnreachableError(f"no mesh reachable at {endpoint.removeprefix('tcp://')}: {last_error}")

@@ -1,0 +1,187 @@
+"""Client requests the coordinator answers: SUBMIT, QUERY and EDIT.
+
+Each request maps to one call on the scheduling core; errors become ERROR
+replies with a stable ``code`` (``invalid``, ``not_found``, ``illegal``) and a
+message that says what was wrong. A SUBMIT retried by a client after a lost
+reply (same ``rid``) is answered from memory instead of creating the graph twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from puli_mesh import protocol
+from puli_mesh.errors import (
+    CoreError,
+    IllegalTransitionError,
+    InvalidGraphError,
+    UnknownIdError,
+    UnknownLicenceError,
+    UnknownPoolError,
+)
+
+if TYPE_CHECKING:
+    from puli_mesh.coordinator.service import CoordinatorService
+
+log = logging.getLogger(__name__)
+
+RECENT_SUBMITS = 1024
+
+
+def _error_code(exc: CoreError) -> str:
+    if isinstance(exc, UnknownIdError):
+        return "not_found"
+    if isinstance(exc, IllegalTransitionError):
+        return "illegal"
+    if isinstance(exc, (InvalidGraphError, UnknownLicenceError, UnknownPoolError)):
+        return "invalid"
+    return "refused"
+
+
+class ClientRequests:
+    def __init__(self, service: CoordinatorService) -> None:
+        self.service = service
+        self.recent_submits: OrderedDict[str, bytes] = OrderedDict()
+        self.members_data: dict[str, dict[str, Any]] = {}
+
+    def handle(self, msg: protocol.Message) -> bytes:
+        rid = str(msg["rid"])
+        if msg.kind == "SUBMIT" and rid in self.recent_submits:
+            return self.recent_submits[rid]
+        try:
+            if msg.kind == "SUBMIT":
+                reply = protocol.encode("RESULT", rid=rid, data=self._submit(msg["graph"]))
+                self.recent_submits[rid] = reply
+                while len(self.recent_submits) > RECENT_SUBMITS:
+                    self.recent_submits.popitem(last=False)
+                return reply
+            if msg.kind == "QUERY":
+                return protocol.encode("RESULT", rid=rid, data=self._query(str(msg["what"]), msg["args"]))
+            if msg.kind == "EDIT":
+                return protocol.encode("RESULT", rid=rid, data=self._edit(str(msg["action"]), msg["args"]))
+        except CoreError as exc:
+            return protocol.error_reply(rid, _error_code(exc), str(exc))
+        except (KeyError, TypeError, ValueError) as exc:
+            return protocol.error_reply(rid, "invalid", f"bad {msg.kind} arguments: {exc!r}")
+        return protocol.error_reply(rid, "invalid", f"{msg.kind} is not a client request")
+
+    # ------------------------------------------------------------------ submit
+    def _submit(self, graph: dict[str, Any]) -> dict[str, Any]:
+        service = self.service
+        result = service.core.submit_graph(graph, time.time())
+        log.info("graph %d %r submitted by %s: %d nodes", result.graph_id, graph.get("name"),
+                 graph.get("user"), len(result.node_ids))
+        service._apply(result.decisions)
+        return {
+            "graph_id": result.graph_id,
+            "node_ids": list(result.node_ids),
+            "url": f"puli://{service.leader_name}/nodes/{result.graph_id}",
+            "message": "Graph created. Created nodes: " + ",".join(str(i) for i in result.node_ids),
+        }
+
+    # ------------------------------------------------------------------- query
+    def _query(self, what: str, args: dict[str, Any]) -> Any:
+        core = self.service.core
+        handlers: dict[str, Callable[[], Any]] = {
+            "status": self._status,
+            "licences": lambda: core.licences.stats(),
+            "graphs": lambda: core.graphs(),
+            "graph": lambda: core.graph_tree(int(args["id"])),
+            "command": lambda: core.command(int(args["id"])),
+            "nodes": lambda: core.render_nodes(),
+        }
+        handler = handlers.get(what)
+        if handler is None:
+            raise KeyError(f"unknown query {what!r}; known: {', '.join(sorted(handlers))}")
+        return handler()
+
+    def _status(self) -> dict[str, Any]:
+        service = self.service
+        core_nodes = {n["name"]: n for n in service.core.render_nodes()}
+        names = sorted(set(self.members_data) | set(service.links) | set(core_nodes))
+        nodes = []
+        for name in names:
+            member = self.members_data.get(name, {})
+            core_node = core_nodes.get(name, {})
+            link = service.links.get(name)
+            if name not in self.members_data and name not in service.links:
+                state = "gone"
+            elif link is None:
+                state = "connecting"
+            elif not service.link_alive(name):
+                state = "silent"
+            elif core_node.get("paused"):
+                state = "paused"
+            elif core_node.get("quarantined"):
+                state = "quarantined"
+            elif member.get("accepting") is False:
+                state = "draining"
+            else:
+                state = "busy" if core_node.get("running") else "idle"
+            nodes.append({
+                "name": name,
+                "state": state,
+                "leader": name == service.leader_name,
+                "endpoint": member.get("endpoint", link.endpoint if link else ""),
+                "pools": member.get("pools", (link.resources or {}).get("pools", []) if link else []),
+                "slots": member.get("slots", core_node.get("slots", 0)),
+                "running": len(core_node.get("running", []) or []),
+                "running_commands": list(core_node.get("running", []) or []),
+                "cores": member.get("cores", 0),
+                "cpu_percent": member.get("cpu_percent", 0.0),
+                "load": member.get("load", 0.0),
+                "ram_mb": member.get("ram_mb", 0),
+                "free_ram_mb": member.get("free_ram_mb", 0),
+                "version": member.get("version", ""),
+            })
+        return {
+            "cluster": self.service.cluster,
+            "leader": service.leader_name,
+            "epoch": service.epoch,
+            "nodes": nodes,
+            "graphs": len(service.core.graphs()),
+            "assignments_sent": service.assignments_sent,
+        }
+
+    # -------------------------------------------------------------------- edit
+    def _edit(self, action: str, args: dict[str, Any]) -> Any:
+        core = self.service.core
+        now = time.time()
+        if action in ("pause", "resume", "cancel", "restart"):
+            node_id = int(args["id"])
+            if action == "pause":
+                decisions = core.pause(node_id, now, kill=bool(args.get("kill", False)))
+            elif action == "resume":
+                decisions = core.resume(node_id, now)
+            elif action == "cancel":
+                decisions = core.cancel(node_id, now)
+            else:
+                decisions = core.restart(node_id, now, errors_only=bool(args.get("errors_only", False)))
+        elif action == "set":
+            node_id = int(args["id"])
+            decisions = []
+            for key, value in dict(args["values"]).items():
+                if key in ("priority", "dispatchKey"):
+                    decisions += core.set_dispatch_key(node_id, int(value), now)
+                elif key == "maxRN":
+                    decisions += core.set_max_rn(node_id, int(value), now)
+                elif key in ("pool", "poolName"):
+                    decisions += core.set_pool(node_id, str(value), now)
+                else:
+                    raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool)")
+        elif action == "node_pause":
+            decisions = core.pause_render_node(str(args["name"]), now, kill=bool(args.get("kill", False)))
+        elif action == "node_resume":
+            decisions = core.resume_render_node(str(args["name"]), now)
+        elif action == "clear_quarantine":
+            decisions = core.clear_quarantine(str(args["name"]), now)
+        elif action == "archive":
+            decisions = core.archive(int(args["id"]), now)
+        else:
+            raise KeyError(f"unknown edit {action!r}")
+        self.service._apply(decisions or [])
+        return {"ok": True}

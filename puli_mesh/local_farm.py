@@ -1,0 +1,169 @@
+"""A whole farm on one machine: a private ZooKeeper and N agent processes on loopback.
+
+Used by ``puli-mesh up`` and by the integration tests, so both start agents
+exactly the same way. Every process it starts it also stops, even on errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
+from puli_mesh.errors import PuliMeshError
+from puli_mesh.zkserver import ZooKeeperServer, free_port
+
+log = logging.getLogger(__name__)
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_SCRIPTS = ("simple_command.py", "frame_range.py", "custom_runner.py", "callables.py")
+
+
+@dataclass
+class AgentProcess:
+    name: str
+    port: int
+    log_dir: Path
+    agent_log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def agent_command(name: str, zk: str, cluster: str, port: int, log_dir: Path, agent_log: Path,
+                  slots: int = 1, pools: str = "default", session_timeout: float = 4.0,
+                  extra: list[str] | None = None) -> list[str]:
+    """The command line of one agent process."""
+    return [
+        sys.executable, "-m", "puli_mesh", "agent",
+        "--zk", zk, "--cluster", cluster, "--name", name, "--host", "127.0.0.1",
+        "--port", str(port), "--slots", str(slots), "--pools", pools,
+        "--log-dir", str(log_dir), "--agent-log", str(agent_log),
+        "--session-timeout", str(session_timeout), "--heartbeat-interval", "0.5",
+        "--grace-period", "10", *(extra or []),
+    ]
+
+
+@dataclass
+class LocalFarm:
+    agents: int = 3
+    slots: int = 1
+    base_port: int = 8004
+    data_dir: Path | None = None
+    session_timeout: float = 4.0
+    cluster: str = "local"
+    zookeeper: ZooKeeperServer | None = None
+    processes: list[AgentProcess] = field(default_factory=list)
+    _own_dir: bool = False
+
+    def start(self, timeout: float = 60.0) -> None:
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="puli-mesh-farm-"))
+            self._own_dir = True
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.zookeeper = ZooKeeperServer(data_dir=self.data_dir / "zookeeper", port=free_port())
+        self.zookeeper.start()
+        for index in range(self.agents):
+            port = self.base_port + 2 * index
+            name = f"agent-{index + 1}"
+            proc = AgentProcess(name, port, self.data_dir / name / "logs", self.data_dir / name / "agent.log")
+            cmd = agent_command(name, self.zookeeper.hosts, self.cluster, port, proc.log_dir, proc.agent_log,
+                                slots=self.slots, session_timeout=self.session_timeout)
+            proc.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+            self.processes.append(proc)
+        self.wait_ready(timeout)
+
+    def client(self) -> MeshClient:
+        return MeshClient(node=self.processes[0].address, timeout=5.0)
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        """Wait until a leader answers and sees every agent."""
+        deadline = time.monotonic() + timeout
+        last: str = "no answer"
+        while time.monotonic() < deadline:
+            for proc in self.processes:
+                if not proc.alive():
+                    tail = proc.agent_log.read_text(errors="replace")[-3000:] if proc.agent_log.exists() else ""
+                    raise PuliMeshError(f"agent {proc.name} exited at start:\n{tail}")
+            try:
+                status = MeshClient(node=self.processes[0].address, timeout=1.0, tries=1).request(
+                    "QUERY", what="status", args={})
+                connected = [n for n in status["nodes"] if n.get("state") != "gone"]
+                if len(connected) >= len(self.processes):
+                    return dict(status)
+                last = f"{len(connected)} of {len(self.processes)} agents connected"
+            except (MeshUnreachableError, MeshRequestError) as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise PuliMeshError(f"the local farm did not come up within {timeout:.0f}s: {last}")
+
+    def banner(self) -> str:
+        first = self.processes[0].address
+        assert self.zookeeper is not None
+        return (
+            f"Local farm up: ZooKeeper {self.zookeeper.hosts}, cluster {self.cluster!r}, "
+            f"{len(self.processes)} agents ({', '.join(p.address for p in self.processes)}).\n"
+            f"Data and logs: {self.data_dir}\n"
+            f"Submit from another shell:\n"
+            f"  export PULI_NODE={first} PULIHOST=127.0.0.1 PULIPORT={first.split(':')[1]}\n"
+            f"  python examples/simple_command.py\n"
+            f"  puli-mesh status --node {first}\n"
+            f"Press Ctrl-C to stop."
+        )
+
+    def submit_examples(self, console: Any) -> int:
+        """Submit each example graph, wait for it, report its outcome. Returns 0 if all DONE."""
+        env = dict(os.environ, PULI_NODE=self.processes[0].address, PULIHOST="127.0.0.1",
+                   PULIPORT=str(self.processes[0].port))
+        failures = 0
+        for script in EXAMPLE_SCRIPTS:
+            path = EXAMPLES_DIR / script
+            if not path.exists():
+                continue
+            result = subprocess.run([sys.executable, str(path), "--wait"], env=env, capture_output=True,
+                                    text=True, timeout=300)
+            ok = result.returncode == 0
+            failures += 0 if ok else 1
+            console.print(f"{'DONE ' if ok else 'FAILED'} {script}: {result.stdout.strip().splitlines()[-1:]}")
+            if not ok:
+                console.print(result.stderr[-2000:])
+        return 0 if failures == 0 else 1
+
+    def wait(self) -> None:
+        while all(p.alive() for p in self.processes):
+            time.sleep(0.5)
+        dead = [p.name for p in self.processes if not p.alive()]
+        log.warning("agent(s) %s exited; stopping the farm", ", ".join(dead))
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.alive():
+                assert proc.process is not None
+                proc.process.send_signal(signal.SIGTERM)
+        for proc in self.processes:
+            if proc.process is None:
+                continue
+            try:
+                proc.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.process.kill()
+                proc.process.wait(timeout=10)
+        if self.zookeeper is not None:
+            self.zookeeper.stop()
+        if self._own_dir and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)

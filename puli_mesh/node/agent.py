@@ -1,0 +1,410 @@
+"""The agent: the one program every render node runs.
+
+The loop reads top to bottom like the story of an agent:
+
+1. open a ZooKeeper session, register as a member, bind the ROUTER on its port;
+2. follow the leader znode: the worker part connects to whoever leads;
+3. contend in the election; when elected, take a new epoch, start the
+   coordinator part on the same ROUTER and publish itself as leader;
+4. serve: worker traffic, coordinator traffic, client requests (a follower
+   answers with REDIRECT), command logs (answered by the node that holds them);
+5. on SIGTERM/SIGINT: take no new work, let running commands finish within the
+   grace period, kill the rest, leave ZooKeeper cleanly (so a successor takes
+   over in milliseconds instead of a session timeout).
+
+One thread owns every socket and all state. Kazoo's threads only ``post``
+events into a queue and wake the loop through a pipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import time
+from types import FrameType
+from typing import Any
+
+import zmq
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
+
+from puli_mesh import cluster_state, protocol
+from puli_mesh.config import Settings
+from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
+from puli_mesh.coordinator.service import CoordinatorService
+from puli_mesh.errors import ConfigError, ProtocolError, ZooKeeperError
+from puli_mesh.node import logs
+from puli_mesh.node.membership import Membership
+from puli_mesh.node.resources import read_resources
+from puli_mesh.node.worker import Worker
+from puli_mesh.zkpaths import ClusterPaths
+
+log = logging.getLogger(__name__)
+
+LOOP_TIMEOUT_MS = 50
+MEMBER_REFRESH_S = 10.0
+
+
+class Agent:
+    """One render node's agent: worker always, coordinator while it leads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.paths = ClusterPaths(settings.cluster)
+        self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.router: zmq.Socket[bytes] | None = None
+        self.zk = KazooClient(hosts=settings.zk, timeout=settings.session_timeout)
+        self.membership = Membership(self.zk, self.paths, settings.name, self.post)
+        self.worker = Worker(settings, self.context)
+        self.service: CoordinatorService | None = None
+        self.leader: cluster_state.LeaderInfo | None = None
+        self.stopping_since: float | None = None
+        self.stopped = False
+        self._suspended_at: float | None = None
+        self._needs_rejoin = False
+        self._last_member_refresh = 0.0
+
+    # ----------------------------------------------------------------- plumbing
+    def post(self, kind: str, payload: Any) -> None:
+        """Hand an event to the loop; safe from any thread or signal handler."""
+        self.events.put((kind, payload))
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full: the loop is already going to wake up
+
+    def _signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.post("shutdown", signal.Signals(signum).name)
+
+    # -------------------------------------------------------------------- start
+    def start(self) -> None:
+        s = self.settings
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
+        self.router.setsockopt(zmq.LINGER, 0)
+        try:
+            self.router.bind(s.endpoint)
+        except zmq.ZMQError as exc:
+            raise ConfigError(
+                f"cannot listen on {s.endpoint}: {exc} (is another agent using --port {s.port}?)") from exc
+        try:
+            self.zk.start(timeout=max(5.0, s.session_timeout))
+        except KazooTimeoutError as exc:
+            raise ZooKeeperError(f"ZooKeeper at {s.zk} did not answer; check --zk / PULI_ZK") from exc
+        self.membership.register(self._member_data(), wait=s.session_timeout + 2.0)
+        self.zk.DataWatch(self.paths.leader, self._on_leader_data)
+        self.membership.join_election()
+        log.info("agent %s up on %s (cluster %s, %d slots, pools %s)",
+                 s.name, s.endpoint, s.cluster, s.slots, ",".join(s.pools))
+
+    def _member_data(self) -> dict[str, Any]:
+        res = read_resources()
+        return {
+            "endpoint": self.settings.endpoint,
+            "slots": self.settings.slots,
+            "pools": list(self.settings.pools),
+            "running": len(self.worker.running),
+            "accepting": self.worker.accepting,
+            "pid": os.getpid(),
+            **res.as_dict(),
+        }
+
+    def _on_leader_data(self, data: bytes | None, _stat: Any) -> None:
+        self.post("leader", cluster_state.parse_leader(data))
+
+    # --------------------------------------------------------------------- loop
+    def run(self) -> int:
+        """Run until stopped by a signal or ``request_stop``; returns an exit code."""
+        signal.signal(signal.SIGTERM, self._signal)
+        signal.signal(signal.SIGINT, self._signal)
+        self.start()
+        try:
+            while not self.stopped:
+                self._turn()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _turn(self) -> None:
+        poller = zmq.Poller()
+        assert self.router is not None
+        poller.register(self.router, zmq.POLLIN)
+        if self.worker.socket is not None:
+            poller.register(self.worker.socket, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        report_fds = self.worker.report_fds
+        for fd in report_fds:
+            poller.register(fd, zmq.POLLIN)
+        ready = dict(poller.poll(LOOP_TIMEOUT_MS))
+        if self._wake_r in ready:
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        self._drain_events()
+        if ready.get(self.router):
+            self._drain_router()
+        sock = self.worker.socket
+        if sock is not None and ready.get(sock):
+            for _ in range(1000):
+                try:
+                    frame = sock.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self.worker.on_message(frame)
+        for fd, cid in report_fds.items():
+            if fd in ready:
+                self.worker.on_report(cid)
+        self.worker.tick()
+        if self.service is not None:
+            self.service.tick()
+        self._housekeeping()
+
+    def _drain_router(self) -> None:
+        assert self.router is not None
+        for _ in range(1000):
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                log.warning("dropped a message with %d frames (expected identity + body)", len(frames))
+                continue
+            identity, body = frames
+            try:
+                msg = protocol.decode(body)
+            except ProtocolError as exc:
+                log.warning("bad message from %r: %s", identity[:32], exc)
+                self._reply(identity, protocol.error_reply(None, "protocol", str(exc)))
+                continue
+            self._route(identity, msg)
+
+    def _route(self, identity: bytes, msg: protocol.Message) -> None:
+        if msg.kind == "LOGS":
+            self._reply(identity, logs.serve(self.settings, msg))
+        elif msg.kind in protocol.CLIENT_REQUESTS:
+            if self.service is not None and self.service.dispatching:
+                self._reply(identity, self.service.on_client_request(msg))
+            elif self.leader is not None and self.leader.name != self.settings.name:
+                self._reply(identity, protocol.encode(
+                    "REDIRECT", rid=msg["rid"], endpoint=self.leader.endpoint, epoch=self.leader.epoch))
+            else:
+                self._reply(identity, protocol.error_reply(
+                    msg["rid"], "no_leader", "no coordinator is elected yet; retry in a moment"))
+        elif msg.kind in protocol.WORKER_MESSAGES:
+            if self.service is not None:
+                self.service.on_worker_message(identity, msg)
+            else:
+                self._reply(identity, protocol.error_reply(None, "not_leader", "this agent does not lead"))
+        else:
+            self._reply(identity, protocol.error_reply(msg.get("rid"), "invalid", f"{msg.kind} is not a request"))
+
+    def _reply(self, identity: bytes, data: bytes) -> None:
+        assert self.router is not None
+        try:
+            self.router.send_multipart([identity, data], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.debug("reply to %r lost: %s", identity[:32], exc)
+
+    # ------------------------------------------------------------------- events
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                kind, payload = self.events.get_nowait()
+            except queue.Empty:
+                return
+            handler = getattr(self, f"_event_{kind}")
+            try:
+                handler(payload)
+            except (KazooException, KazooTimeoutError, ZooKeeperError) as exc:
+                log.warning("ZooKeeper operation for %s failed: %s", kind, exc)
+
+    def _event_shutdown(self, signame: str) -> None:
+        if self.stopping_since is not None:
+            log.warning("second %s: stopping now", signame)
+            self.stopped = True
+            return
+        log.info("%s received: taking no new work, %d running command(s) get %.0fs to finish",
+                 signame, len(self.worker.running), self.settings.grace_period)
+        self.stopping_since = time.monotonic()
+        self.worker.stop_accepting()
+        self.worker._send_ready()
+
+    def _event_leader(self, info: cluster_state.LeaderInfo | None) -> None:
+        self.leader = info
+        if info is None:
+            log.info("no leader published in cluster %s", self.settings.cluster)
+            return
+        log.info("leader is %s at %s (epoch %d)", info.name, info.endpoint, info.epoch)
+        self.worker.follow(info.endpoint, info.epoch)
+
+    def _event_elected(self, _payload: Any) -> None:
+        if self.stopping_since is not None:
+            self.membership.resign()
+            return
+        epoch = cluster_state.next_epoch(self.zk, self.paths)
+        core = SchedulingCore(CoreSettings(retry_delay_s=self.settings.retry_delay))
+        assert self.router is not None
+        service = CoordinatorService(
+            self.router, core, epoch,
+            heartbeat_interval=self.settings.heartbeat_interval,
+            heartbeat_liveness=self.settings.heartbeat_liveness,
+            leader_name=self.settings.name, cluster=self.settings.cluster)
+        service.set_pools(cluster_state.read_pools(self.zk, self.paths))
+        service.set_licences(cluster_state.read_licences(self.zk, self.paths))
+        self.service = service
+        self.zk.ensure_path(self.paths.nodes)
+        self.zk.ensure_path(self.paths.licences)
+        self.zk.ensure_path(self.paths.pools)
+        self.zk.ChildrenWatch(self.paths.nodes, self._watch_members)
+        self.zk.ChildrenWatch(self.paths.licences, self._watch_licences)
+        self.zk.ChildrenWatch(self.paths.pools, self._watch_pools)
+        data = cluster_state.dump({"name": self.settings.name, "endpoint": self.settings.endpoint, "epoch": epoch})
+        try:
+            self.zk.create(self.paths.leader, data, ephemeral=True)
+        except NodeExistsError:
+            self.zk.set(self.paths.leader, data)
+        log.info("agent %s leads cluster %s with epoch %d", self.settings.name, self.settings.cluster, epoch)
+
+    def _watch_members(self, children: list[str]) -> bool:
+        self.post("members", set(children))
+        return self.service is not None
+
+    def _watch_licences(self, _children: list[str]) -> bool:
+        self.post("licences", None)
+        return self.service is not None
+
+    def _watch_pools(self, _children: list[str]) -> bool:
+        self.post("pools", None)
+        return self.service is not None
+
+    def _event_members(self, names: set[str]) -> None:
+        if self.service is not None:
+            self.service.requests.members_data = cluster_state.read_members(self.zk, self.paths)
+            self.service.set_members(names)
+
+    def _event_licences(self, _payload: Any) -> None:
+        if self.service is not None:
+            self.service.set_licences(cluster_state.read_licences(self.zk, self.paths))
+
+    def _event_pools(self, _payload: Any) -> None:
+        if self.service is not None:
+            self.service.set_pools(cluster_state.read_pools(self.zk, self.paths))
+
+    def _event_election_failed(self, _reason: str) -> None:
+        self._needs_rejoin = True
+
+    def _event_zk_state(self, state: str) -> None:
+        log.info("ZooKeeper session %s", state)
+        if state == KazooState.SUSPENDED:
+            self._suspended_at = time.monotonic()
+            if self.service is not None:
+                # Self-fencing: ZooKeeper may already have a new leader.
+                self.service.dispatching = False
+        elif state == KazooState.CONNECTED:
+            self._suspended_at = None
+            if self._needs_rejoin:
+                self._rejoin()
+            elif self.service is not None:
+                self.service.dispatching = self._still_leader()
+                if not self.service.dispatching:
+                    self._step_down("lost the leader znode")
+        elif state == KazooState.LOST:
+            self._step_down("ZooKeeper session lost")
+            self._needs_rejoin = True
+
+    def _still_leader(self) -> bool:
+        try:
+            _, stat = self.zk.get(self.paths.leader)
+        except NoNodeError:
+            return False
+        return bool(stat.ephemeralOwner == self.zk.client_id[0])
+
+    def _step_down(self, reason: str) -> None:
+        if self.service is None:
+            return
+        log.warning("agent %s steps down as coordinator (epoch %d): %s",
+                    self.settings.name, self.service.epoch, reason)
+        self.service = None
+        self.membership.resign()
+        self._needs_rejoin = True
+
+    def _rejoin(self) -> None:
+        if self.stopping_since is not None:
+            return
+        self._needs_rejoin = False
+        self.membership.register(self._member_data(), wait=self.settings.session_timeout + 2.0)
+        self.membership.join_election()
+
+    # ------------------------------------------------------------- housekeeping
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if (self._suspended_at is not None and self.service is not None
+                and now - self._suspended_at > self.settings.session_timeout / 2):
+            self._step_down("ZooKeeper unreachable for more than half the session timeout")
+        if self._needs_rejoin and self.zk.state == KazooState.CONNECTED and self.service is None:
+            self._rejoin()
+        if now - self._last_member_refresh >= MEMBER_REFRESH_S and self.zk.state == KazooState.CONNECTED:
+            self._last_member_refresh = now
+            try:
+                self.membership.update(self._member_data())
+                if self.service is not None:
+                    self.service.requests.members_data = cluster_state.read_members(self.zk, self.paths)
+            except (KazooException, KazooTimeoutError) as exc:
+                log.debug("member refresh failed: %s", exc)
+        if self.stopping_since is not None:
+            if not self.worker.running:
+                self.stopped = True
+            elif now - self.stopping_since >= self.settings.grace_period:
+                log.warning("grace period over: killing %d running command(s)", len(self.worker.running))
+                self.worker.kill_all("agent shutting down")
+                self.stopping_since = now - self.settings.grace_period + 5.0  # give the kills 5 s
+
+    def _shutdown(self) -> None:
+        log.info("agent %s stopping", self.settings.name)
+        deadline = time.monotonic() + 5.0
+        if self.worker.running:
+            self.worker.kill_all("agent stopped")
+            while self.worker.running and time.monotonic() < deadline:
+                self.worker.tick()
+                time.sleep(0.05)
+        # Give final UPDATEs a moment to reach the coordinator.
+        while self.worker.pending and time.monotonic() < deadline and self.worker.socket is not None:
+            self._turn_worker_only()
+        self.worker.close()
+        self.membership.close()
+        try:
+            if self.service is not None:
+                self.zk.delete(self.paths.leader)
+        except (KazooException, KazooTimeoutError):
+            pass
+        self.service = None
+        try:
+            self.zk.stop()
+            self.zk.close()
+        except (KazooException, KazooTimeoutError):
+            pass
+        if self.router is not None:
+            self.router.close(linger=0)
+        self.context.term()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _turn_worker_only(self) -> None:
+        sock = self.worker.socket
+        assert sock is not None
+        if sock.poll(50):
+            self.worker.on_message(sock.recv())
+        if self.service is not None and self.router is not None and self.router.poll(0):
+            self._drain_router()
+        self.worker.tick()

@@ -1,0 +1,114 @@
+"""An agent's presence in ZooKeeper: its ephemeral member znode and its election contender.
+
+Runs on kazoo's threads; every change is handed to the agent's loop through
+``post`` (a thread-safe callable), never applied to agent state directly.
+
+The election uses kazoo's ``Election`` recipe (a lock: the lowest sequential
+ephemeral node leads, each contender watches only its predecessor). Kazoo never
+interrupts a leader function, so ``_lead`` just tells the loop it leads and
+waits until the loop says to stop; the loop watches the connection state
+itself (DESIGN.md, "Lessons from the anchors").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import NodeExistsError, NoNodeError
+from kazoo.recipe.election import Election
+
+from puli_mesh.cluster_state import dump
+from puli_mesh.errors import ZooKeeperError
+from puli_mesh.zkpaths import ClusterPaths
+
+log = logging.getLogger(__name__)
+
+Post = Callable[[str, Any], None]
+
+
+class Membership:
+    """Registers the agent, runs it in the election, and reports leadership and session changes."""
+
+    def __init__(self, zk: KazooClient, paths: ClusterPaths, name: str, post: Post) -> None:
+        self.zk = zk
+        self.paths = paths
+        self.name = name
+        self.post = post
+        self.election = Election(zk, paths.election, identifier=name)
+        self._stop_leading = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self.zk.add_listener(self._on_state)
+
+    def _on_state(self, state: str) -> None:
+        # Called on kazoo's connection thread: only hand the event over.
+        self.post("zk_state", state)
+
+    def register(self, data: dict[str, Any], wait: float) -> None:
+        """Create the member znode; wait up to ``wait`` s for a previous session's node to expire."""
+        path = self.paths.node(self.name)
+        self.zk.ensure_path(self.paths.nodes)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.zk.create(path, dump(data), ephemeral=True)
+                return
+            except NodeExistsError:
+                try:
+                    _, stat = self.zk.get(path)
+                except NoNodeError:
+                    continue
+                if stat.ephemeralOwner == self.zk.client_id[0]:
+                    self.zk.set(path, dump(data))
+                    return
+                if time.monotonic() > deadline:
+                    raise ZooKeeperError(
+                        f"another agent named {self.name!r} is alive in cluster "
+                        f"{self.paths.cluster!r}; give this one another --name"
+                    ) from None
+                time.sleep(0.2)
+
+    def update(self, data: dict[str, Any]) -> None:
+        try:
+            self.zk.set(self.paths.node(self.name), dump(data))
+        except NoNodeError:
+            self.zk.create(self.paths.node(self.name), dump(data), ephemeral=True)
+
+    def join_election(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop_leading.clear()
+        self._thread = threading.Thread(target=self._run_election, name="election", daemon=True)
+        self._thread.start()
+
+    def _run_election(self) -> None:
+        try:
+            self.election.run(self._lead)
+        except Exception as exc:  # session loss while contending: the loop re-joins
+            if not self._closing:
+                log.warning("election for %s ended: %s", self.name, exc)
+                self.post("election_failed", str(exc))
+
+    def _lead(self) -> None:
+        self.post("elected", None)
+        self._stop_leading.wait()
+
+    def resign(self) -> None:
+        """Stop leading (or contending); the loop calls join_election again to contend."""
+        self._stop_leading.set()
+        self.election.cancel()
+
+    def close(self) -> None:
+        self._closing = True
+        self.resign()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def is_connected(state: str) -> bool:
+    return state == KazooState.CONNECTED

@@ -1,0 +1,313 @@
+"""The worker part of an agent: pull commands from the leader, run them, report.
+
+Paranoid Pirate on the worker side: one DEALER connected to the leader's
+ROUTER, any message from the coordinator counts as a heartbeat, after
+``liveness`` silent intervals the worker reconnects with back-off. It follows
+the leader znode: when the leader changes it reconnects to the new endpoint and
+says HELLO with what it runs, so running commands survive a coordinator change.
+
+Guarantees: an UPDATE carrying a final status is re-sent until acknowledged, so
+a result produced while no leader answers is delivered to the next one; orders
+from an epoch older than the newest seen are refused. Not done here: deciding
+anything about scheduling.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from puli_mesh import protocol
+from puli_mesh.config import Settings
+from puli_mesh.errors import ProtocolError
+from puli_mesh.node.execution import CommandExecution, CommandSpec, ExecutionEvent
+from puli_mesh.node.resources import read_resources
+from puliclient.status import CommandStatus
+
+log = logging.getLogger(__name__)
+
+RESEND_AFTER_S = 2.0
+PROGRESS_EVERY_S = 1.0
+
+
+@dataclass
+class PendingUpdate:
+    """An UPDATE not yet acknowledged."""
+
+    command_id: int
+    attempt: int
+    seq: int
+    fields: dict[str, object]
+    sent_at: float = 0.0
+
+
+@dataclass
+class Running:
+    execution: CommandExecution
+    last_progress_sent: float = 0.0
+    pending_progress: dict[str, object] = field(default_factory=dict)
+
+
+class Worker:
+    """Owns the DEALER socket and the running commands of one agent."""
+
+    def __init__(self, settings: Settings, context: zmq.Context[zmq.Socket[bytes]]) -> None:
+        self.settings = settings
+        self.context = context
+        self.socket: zmq.Socket[bytes] | None = None
+        self.leader_endpoint: str | None = None
+        self.max_epoch_seen = 0
+        self.running: dict[int, Running] = {}
+        self.pending: dict[tuple[int, int, int], PendingUpdate] = {}
+        self.accepting = True
+        self._seq = 0
+        self._last_heard = 0.0
+        self._last_sent = 0.0
+        self._welcomed = False
+        self._backoff = settings.heartbeat_interval
+        self._reconnect_at = 0.0
+        self.log_dir = Path(settings.log_dir)
+
+    # ----------------------------------------------------------------- connection
+    def follow(self, endpoint: str | None, epoch: int) -> None:
+        """The leader znode changed: connect to the new coordinator."""
+        if epoch and epoch < self.max_epoch_seen:
+            log.warning("ignoring leader %s with old epoch %d < %d", endpoint, epoch, self.max_epoch_seen)
+            return
+        if endpoint == self.leader_endpoint and self.socket is not None:
+            return
+        self.leader_endpoint = endpoint
+        self._backoff = self.settings.heartbeat_interval
+        self._connect()
+
+    def _connect(self) -> None:
+        self._close()
+        self._welcomed = False
+        if self.leader_endpoint is None:
+            return
+        sock = self.context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, self.settings.name.encode())
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.leader_endpoint)
+        self.socket = sock
+        now = time.monotonic()
+        self._last_heard = now
+        log.info("worker %s connecting to coordinator %s", self.settings.name, self.leader_endpoint)
+        self._send_hello()
+
+    def _close(self) -> None:
+        if self.socket is not None:
+            self.socket.close(linger=0)
+            self.socket = None
+
+    def close(self) -> None:
+        if self.socket is not None and self._welcomed:
+            self._send("BYE")
+        self._close()
+
+    def _send(self, kind: str, **fields: object) -> None:
+        if self.socket is None:
+            return
+        try:
+            self.socket.send(protocol.encode(kind, **fields), zmq.NOBLOCK)
+            self._last_sent = time.monotonic()
+        except zmq.Again:
+            log.debug("worker send queue full; %s dropped (will be retried if it matters)", kind)
+
+    def _send_hello(self) -> None:
+        res = read_resources()
+        self._send(
+            "HELLO",
+            name=self.settings.name,
+            endpoint=self.settings.endpoint,
+            pools=list(self.settings.pools),
+            cores=res.cores,
+            ram_mb=res.ram_mb,
+            free_ram_mb=res.free_ram_mb,
+            slots=self.settings.slots,
+            characteristics={"os": res.os, "softs": [], **self.settings.characteristics},
+            performance=float(self.settings.performance),
+            running=[[cid, r.execution.spec.attempt] for cid, r in self.running.items()],
+            last_epoch=self.max_epoch_seen,
+        )
+
+    @property
+    def free_slots(self) -> int:
+        if not self.accepting:
+            return 0
+        return max(0, self.settings.slots - len(self.running))
+
+    def _send_ready(self) -> None:
+        if self._welcomed:
+            self._send("READY", free_slots=self.free_slots)
+
+    # ------------------------------------------------------------------ incoming
+    def on_message(self, frame: bytes) -> None:
+        try:
+            msg = protocol.decode(frame)
+        except ProtocolError as exc:
+            log.warning("worker dropped a bad message from the coordinator: %s", exc)
+            return
+        self._last_heard = time.monotonic()
+        self._backoff = self.settings.heartbeat_interval
+        epoch = msg.get("epoch")
+        if isinstance(epoch, int):
+            if epoch < self.max_epoch_seen:
+                log.warning("refusing %s from old epoch %d (newest seen %d)", msg.kind, epoch, self.max_epoch_seen)
+                return
+            self.max_epoch_seen = epoch
+        handler: Callable[[protocol.Message], None] | None = getattr(self, f"_on_{msg.kind.lower()}", None)
+        if handler is None:
+            log.warning("worker got unexpected %s", msg.kind)
+            return
+        handler(msg)
+
+    def _on_welcome(self, msg: protocol.Message) -> None:
+        self._welcomed = True
+        for cid in msg["kill"]:
+            run = self.running.get(int(cid))
+            if run is not None:
+                log.info("coordinator epoch %d says command %s is no longer ours: killing it", msg["epoch"], cid)
+                run.execution.kill(reason="reassigned by the coordinator")
+        for pending in self.pending.values():
+            pending.sent_at = 0.0  # deliver held results to the new leader now
+        self._flush_pending(time.monotonic())
+        self._send_ready()
+
+    def _on_assign(self, msg: protocol.Message) -> None:
+        spec = CommandSpec.from_assign(msg.fields)
+        if spec.command_id in self.running:
+            log.info("command %d already runs here; duplicate ASSIGN ignored", spec.command_id)
+            return
+        if not self.accepting or len(self.running) >= self.settings.slots:
+            log.warning("no free slot for command %d; reporting it back", spec.command_id)
+            self._queue_update(spec.command_id, spec.attempt, status=int(CommandStatus.READY),
+                               message="worker had no free slot")
+            return
+        execution = CommandExecution(spec, log_dir=self.log_dir, node_name=self.settings.name,
+                                     cluster=self.settings.cluster)
+        self.running[spec.command_id] = Running(execution)
+        log.info("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
+        execution.start()
+        if not execution.finished:
+            self._queue_update(spec.command_id, spec.attempt, status=int(CommandStatus.RUNNING))
+        self._handle_events(spec.command_id, execution.check(time.monotonic()))
+
+    def _on_kill(self, msg: protocol.Message) -> None:
+        run = self.running.get(int(msg["command_id"]))
+        if run is None or run.execution.spec.attempt != msg["attempt"]:
+            return
+        log.info("killing command %s: %s", msg["command_id"], msg["reason"])
+        run.execution.kill(reason=str(msg["reason"]))
+
+    def _on_ack(self, msg: protocol.Message) -> None:
+        self.pending.pop((int(msg["command_id"]), int(msg["attempt"]), int(msg["seq"])), None)
+
+    def _on_heartbeat(self, msg: protocol.Message) -> None:
+        pass
+
+    def _on_error(self, msg: protocol.Message) -> None:
+        log.warning("coordinator error: %s %s", msg["code"], msg["message"])
+        if msg["code"] == "not_leader":
+            self._welcomed = False
+
+    # ------------------------------------------------------------------ execution
+    @property
+    def report_fds(self) -> dict[int, int]:
+        """fd -> command id of every running command's report pipe."""
+        fds: dict[int, int] = {}
+        for cid, run in self.running.items():
+            fd = run.execution.report_fd
+            if fd is not None and fd >= 0:
+                fds[fd] = cid
+        return fds
+
+    def on_report(self, command_id: int) -> None:
+        run = self.running.get(command_id)
+        if run is not None:
+            self._handle_events(command_id, run.execution.read_reports())
+
+    def _handle_events(self, command_id: int, events: list[ExecutionEvent]) -> None:
+        run = self.running.get(command_id)
+        if run is None:
+            return
+        spec = run.execution.spec
+        for event in events:
+            if event.kind == "end":
+                self._queue_update(command_id, spec.attempt, status=int(event.status),
+                                   completion=float(event.completion), message=event.message)
+                del self.running[command_id]
+                log.info("command %d attempt %d ended %s", command_id, spec.attempt,
+                         CommandStatus(event.status).name)
+                self._send_ready()
+                return
+            if event.kind in ("completion", "message", "stats"):
+                run.pending_progress[event.kind] = event.value
+
+    def _queue_update(self, command_id: int, attempt: int, **fields: object) -> None:
+        self._seq += 1
+        update = {"status": None, "completion": None, "message": None, "stats": None}
+        update.update(fields)
+        pending = PendingUpdate(command_id, attempt, self._seq, update)
+        self.pending[(command_id, attempt, self._seq)] = pending
+        self._flush_pending(time.monotonic())
+
+    def _flush_pending(self, now: float) -> None:
+        if self.socket is None or not self._welcomed:
+            return
+        for pending in self.pending.values():
+            if now - pending.sent_at >= RESEND_AFTER_S:
+                pending.sent_at = now
+                self._send("UPDATE", command_id=pending.command_id, attempt=pending.attempt,
+                           seq=pending.seq, **pending.fields)
+
+    # ----------------------------------------------------------------- every turn
+    def tick(self) -> None:
+        now = time.monotonic()
+        for cid in list(self.running):
+            run = self.running.get(cid)
+            if run is None:
+                continue
+            self._handle_events(cid, run.execution.check(now))
+            run = self.running.get(cid)
+            if run is not None and run.pending_progress and now - run.last_progress_sent >= PROGRESS_EVERY_S:
+                progress = run.pending_progress
+                run.pending_progress = {}
+                run.last_progress_sent = now
+                if self._welcomed:
+                    self._seq += 1
+                    self._send("UPDATE", command_id=cid, attempt=run.execution.spec.attempt, seq=self._seq,
+                               status=None, completion=progress.get("completion"),
+                               message=progress.get("message"), stats=progress.get("stats"))
+        self._flush_pending(now)
+        if self.leader_endpoint is None:
+            return
+        interval = self.settings.heartbeat_interval
+        if self.socket is None:
+            if now >= self._reconnect_at:
+                self._connect()
+            return
+        if now - self._last_heard > interval * self.settings.heartbeat_liveness:
+            log.warning("coordinator %s silent for %.1fs; reconnecting in %.1fs",
+                        self.leader_endpoint, now - self._last_heard, self._backoff)
+            self._close()
+            self._reconnect_at = now + self._backoff
+            self._backoff = min(self._backoff * 2, 32.0)
+            return
+        if now - self._last_sent >= interval:
+            if self._welcomed:
+                self._send("HEARTBEAT")
+            else:
+                self._send_hello()
+
+    def stop_accepting(self) -> None:
+        self.accepting = False
+
+    def kill_all(self, reason: str) -> None:
+        for run in self.running.values():
+            run.execution.kill(reason=reason)
