@@ -118,6 +118,8 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[Task, Command] | 
         for q in pool.queues.values():
             if q.heap and _fits(st, node, q):
                 cands.append(q)
+    if not cands:
+        return None
     while cands:
         best = None
         best_key = None
@@ -162,7 +164,7 @@ def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: floa
     node.used_ram += ram
     hold_delta(task, 1)
     g = task.graph
-    pools_mod.push_graph(g, st.pools[g.pool])
+    pools_mod.push_graph(g, st.pools[g.pool], worse=True)
     return run
 
 
@@ -176,15 +178,16 @@ def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float
     cmd.message = ""
     node.credit -= 1
     set_command_status(st, cmd, C_ASSIGNED, now)
-    arguments = task.merged_args
+    arguments = dict(task.merged_args)
     timeout = task.timeout
-    if cmd.args is not None:
-        arguments = dict(arguments)
-        arguments.update(cmd.own_arguments())
+    own = cmd.args
+    if own is not None:
+        if own.__class__ is tuple:
+            arguments.update(zip(task.cmd_arg_keys, own, strict=True))
+        else:
+            arguments.update(own)
         if "timeout" in arguments:
             timeout = _timeout(arguments["timeout"])
-    else:
-        arguments = dict(arguments)
     env = dict(task.merged_env)
     env["PULI_USER"] = g.user
     env["PULI_ALLOCATED_CORES"] = str(cores)
@@ -205,12 +208,13 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float) -> int:
     """Fill the node's credit; keep it in its pools' waiting lists if credit remains."""
     n = 0
     out = st.out
-    while node.can_take_work():
-        got = pick(st, node, now)
-        if got is None:
-            break
-        out.append(assign(st, node, got[0], got[1], now))
-        n += 1
+    if node.online and not node.paused and not node.quarantined:
+        while node.credit > 0 and len(node.running) < node.slots:
+            got = pick(st, node, now)
+            if got is None:
+                break
+            out.append(assign(st, node, got[0], got[1], now))
+            n += 1
     if node.can_take_work():
         for pname in node.pools:
             pool = st.pools.get(pname)

@@ -107,13 +107,23 @@ class SchedulingCore:
         return self._st.licences
 
     # ------------------------------------------------------------ plumbing
+    def _start(self, now: float) -> None:
+        """Every event first releases the tasks whose timer has passed, so a timer is
+        honoured at the first event after it, not only at ``tick``."""
+        if self._st.timers:
+            lifecycle.timers_due(self._st, now)
+
     def _done(self, now: float) -> list[Decision]:
         """Settle dependencies, offer new work to waiting nodes, hand out the decisions."""
         st = self._st
         while st.dep_queue or st.dirty_pools:
             dependencies.process(st, now)
             assignment.flush_waiting(st, now)
-        return st.take_decisions()
+        out = st.out
+        if not out:
+            return []
+        st.out = []
+        return out
 
     def _node(self, node_id: int) -> _Node:
         n = self._st.nodes.get(node_id)
@@ -143,6 +153,7 @@ class SchedulingCore:
 
     # --------------------------------------------------------------- graphs
     def submit_graph(self, representation: dict[str, Any], now: float) -> SubmitResult:
+        self._start(now)
         st = self._st
         parents = submission.validate(st, representation)
         graph, ids = submission.build(st, representation, parents, now)
@@ -151,6 +162,7 @@ class SchedulingCore:
         return SubmitResult(graph.id, ids, self._done(now))
 
     def archive(self, graph_id: int, now: float) -> list[Decision]:
+        self._start(now)
         edits.archive(self._st, self._graph(graph_id))
         return self._done(now)
 
@@ -162,6 +174,7 @@ class SchedulingCore:
         return []
 
     def node_joined(self, info: RenderNodeInfo, now: float) -> list[Decision]:
+        self._start(now)
         self._join(info, now)
         return self._done(now)
 
@@ -194,6 +207,7 @@ class SchedulingCore:
         """A worker (re)joins and reports what it runs: keep what is still its own,
         take back a lost command not given to anyone else yet, kill the rest; what we
         thought it ran but it does not report is lost (back to READY)."""
+        self._start(now)
         st = self._st
         node = self._join(info, now)
         keep: list[int] = []
@@ -224,6 +238,7 @@ class SchedulingCore:
                      slots: int | None = None, pools: list[str] | None = None,
                      characteristics: dict[str, Any] | None = None,
                      performance: float | None = None) -> list[Decision]:
+        self._start(now)
         node = self._render_node(name)
         info = RenderNodeInfo(
             name, list(pools) if pools is not None else list(node.pools),
@@ -247,6 +262,7 @@ class SchedulingCore:
         return self._done(now)
 
     def node_left(self, name: str, now: float) -> list[Decision]:
+        self._start(now)
         node = self._render_node(name)
         for run in list(node.running.values()):
             lifecycle.requeue(self._st, run.command, now)
@@ -260,6 +276,7 @@ class SchedulingCore:
         return self._done(now)
 
     def request_work(self, name: str, free_slots: int, now: float) -> list[Decision]:
+        self._start(now)
         node = self._render_node(name)
         if not node.online:
             raise IllegalTransitionError(f"render node {name!r} left the mesh; it must join "
@@ -269,6 +286,7 @@ class SchedulingCore:
         return self._done(now)
 
     def pause_render_node(self, name: str, now: float, kill: bool = False) -> list[Decision]:
+        self._start(now)
         node = self._render_node(name)
         node.paused = True
         for p in node.pools:
@@ -283,6 +301,7 @@ class SchedulingCore:
         return self._done(now)
 
     def resume_render_node(self, name: str, now: float) -> list[Decision]:
+        self._start(now)
         node = self._render_node(name)
         if not node.paused:
             raise IllegalTransitionError(f"render node {name!r} is not paused")
@@ -291,6 +310,7 @@ class SchedulingCore:
         return self._done(now)
 
     def clear_quarantine(self, name: str, now: float) -> list[Decision]:
+        self._start(now)
         node = self._render_node(name)
         if not node.quarantined:
             raise IllegalTransitionError(f"render node {name!r} is not in quarantine")
@@ -302,12 +322,14 @@ class SchedulingCore:
 
     # ------------------------------------------------------------- licences
     def set_licence(self, name: str, total: int, now: float) -> list[Decision]:
+        self._start(now)
         self._st.licences.set_total(name, int(total))
         self._st.mark_all_pools_dirty()
         return self._done(now)
 
     def release_licence(self, name: str, render_node: str, now: float) -> list[Decision]:
         """Early release by a runner (Puli's ``DELETE /licenses/<name>``)."""
+        self._start(now)
         if self._st.licences.releaseLicenseForRenderNode(name, render_node):
             for run in self._render_node(render_node).running.values():
                 if name in run.licences:  # that command no longer holds it
@@ -318,6 +340,7 @@ class SchedulingCore:
 
     # ------------------------------------------------------- worker events
     def command_started(self, command_id: int, attempt: int, now: float) -> list[Decision]:
+        self._start(now)
         cmd = self._st.commands.get(command_id)
         if cmd is None or cmd.token != attempt or cmd.run is None:
             log.debug("stale start of command %s attempt %s ignored", command_id, attempt)
@@ -331,6 +354,7 @@ class SchedulingCore:
                        status: int | None = None, completion: float | None = None,
                        message: str | None = None,
                        stats: dict[str, Any] | None = None) -> list[Decision]:
+        self._start(now)
         st = self._st
         cmd = st.commands.get(command_id)
         if cmd is None or cmd.token != attempt or cmd.run is None:
@@ -364,12 +388,14 @@ class SchedulingCore:
         return self._done(now)
 
     def tick(self, now: float) -> list[Decision]:
+        self._start(now)
         lifecycle.retries_due(self._st, now)
         lifecycle.timers_due(self._st, now)
         return self._done(now)
 
     # ------------------------------------------------------------------ edits
     def pause(self, node_id: int, now: float, kill: bool = False) -> list[Decision]:
+        self._start(now)
         node = self._node(node_id)
         if node.status in (N_DONE, N_CANCELED):
             raise IllegalTransitionError(f"node {node_id} ({node.name!r}) is finished; there "
@@ -378,6 +404,7 @@ class SchedulingCore:
         return self._done(now)
 
     def resume(self, node_id: int, now: float) -> list[Decision]:
+        self._start(now)
         node = self._node(node_id)
         from puli_mesh.coordinator.tree import iter_nodes
 
@@ -387,14 +414,17 @@ class SchedulingCore:
         return self._done(now)
 
     def cancel(self, node_id: int, now: float) -> list[Decision]:
+        self._start(now)
         edits.cancel(self._st, self._node(node_id), now)
         return self._done(now)
 
     def restart(self, node_id: int, now: float, errors_only: bool = False) -> list[Decision]:
+        self._start(now)
         edits.restart(self._st, self._node(node_id), now, errors_only)
         return self._done(now)
 
     def cancel_command(self, command_id: int, now: float) -> list[Decision]:
+        self._start(now)
         cmd = self._command(command_id)
         if not lifecycle.cancel_command(self._st, cmd, now):
             raise IllegalTransitionError(f"command {command_id} is already "
@@ -402,6 +432,7 @@ class SchedulingCore:
         return self._done(now)
 
     def restart_command(self, command_id: int, now: float) -> list[Decision]:
+        self._start(now)
         cmd = self._command(command_id)
         if cmd.status in (C_READY, C_BLOCKED) and cmd.attempts == 0:
             raise IllegalTransitionError(f"command {command_id} never ran; nothing to restart")
@@ -409,14 +440,17 @@ class SchedulingCore:
         return self._done(now)
 
     def set_dispatch_key(self, node_id: int, value: float, now: float) -> list[Decision]:
+        self._start(now)
         edits.set_dispatch_key(self._st, self._node(node_id), value)
         return self._done(now)
 
     def set_max_rn(self, node_id: int, value: int, now: float) -> list[Decision]:
+        self._start(now)
         edits.set_max_rn(self._st, self._node(node_id), int(value))
         return self._done(now)
 
     def set_pool(self, graph_id: int, pool: str, now: float) -> list[Decision]:
+        self._start(now)
         edits.set_pool(self._st, self._graph(graph_id), pool)
         return self._done(now)
 

@@ -222,7 +222,8 @@ def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | 
         if node is not None:
             node.fail_streak = 0
         step = task.merged_args.get("step")
-        if cmd.args is not None:
+        own = cmd.args
+        if own is not None and (own.__class__ is dict or "step" in task.cmd_arg_keys):
             step = cmd.own_arguments().get("step", step)
         frames = frames_of(cmd.description, step)
         if frames:

@@ -70,13 +70,14 @@ def signature_key(requirements: dict[str, Any], min_cores: int, max_cores: int, 
 class JobBucket:
     """The tasks of one graph with one signature that have READY commands."""
 
-    __slots__ = ("graph", "queue", "tasks", "queued")
+    __slots__ = ("graph", "queue", "tasks", "queued", "entry_version")
 
     def __init__(self, graph: Graph, queue: SigQueue) -> None:
         self.graph = graph
         self.queue = queue
         self.tasks: list[tuple[int, Task]] = []
-        self.queued = False  # a live entry for this bucket is in queue.heap
+        self.queued = False  # this bucket owns an entry in queue.heap
+        self.entry_version = -1  # the graph version of that entry
 
 
 class SigQueue:
@@ -138,12 +139,20 @@ def job_key(graph: Graph, pool: Pool) -> tuple[int, float, float, int]:
     return (1, graph.running / weight, -graph.dispatch_key, graph.id)
 
 
-def push_graph(graph: Graph, pool: Pool) -> None:
-    """The graph's key changed: make its old entries stale and push fresh ones."""
+def push_graph(graph: Graph, pool: Pool, worse: bool = False) -> None:
+    """The graph's key changed: make its old entries stale and push fresh ones.
+
+    ``worse=True`` (the key only grew, e.g. one more holding command) pushes
+    nothing: the bucket's entry now under-estimates the key, so it surfaces no
+    later than it should and :func:`top` re-keys it then (lazy increase-key).
+    """
     graph.version += 1
+    if worse:
+        return
     if graph.parked:
         for b in graph.buckets.values():
             b.queued = False
+            b.entry_version = -1
         return
     v = graph.version
     key = job_key(graph, pool)
@@ -152,10 +161,12 @@ def push_graph(graph: Graph, pool: Pool) -> None:
             heap = b.queue.heap
             heapq.heappush(heap, (*key, v, b))
             b.queued = True
+            b.entry_version = v
             if len(heap) > 64 and len(heap) > 4 * len(b.queue.buckets):
                 compact(b.queue)
         else:
             b.queued = False
+            b.entry_version = -1
 
 
 def compact(q: SigQueue) -> None:
@@ -166,8 +177,10 @@ def compact(q: SigQueue) -> None:
         if b.tasks and not g.parked:
             entries.append((*job_key(g, q.pool), g.version, b))
             b.queued = True
+            b.entry_version = g.version
         else:
             b.queued = False
+            b.entry_version = -1
     heapq.heapify(entries)
     q.heap = entries
 
@@ -187,6 +200,7 @@ def add_task(task: Task, pool: Pool) -> None:
     if not bucket.queued and not graph.parked:
         heapq.heappush(bucket.queue.heap, (*job_key(graph, pool), graph.version, bucket))
         bucket.queued = True
+        bucket.entry_version = graph.version
 
 
 def top(q: SigQueue) -> tuple[Any, ...] | None:
@@ -196,12 +210,13 @@ def top(q: SigQueue) -> tuple[Any, ...] | None:
         e = heap[0]
         b = e[5]
         g = b.graph
-        if e[4] != g.version or g.parked or b.queue is not q:
-            heapq.heappop(heap)
+        if b.queue is not q or g.parked or e[4] != b.entry_version:
+            heapq.heappop(heap)  # stale: not the entry its bucket owns
             continue
         if not b.tasks:
             heapq.heappop(heap)
             b.queued = False
+            b.entry_version = -1
             continue
         if 0 < g.max_rn <= g.running:
             # The graph is at its own maxRN: out of every queue until a command ends.
@@ -209,6 +224,11 @@ def top(q: SigQueue) -> tuple[Any, ...] | None:
             g.parked = True
             for other in g.buckets.values():
                 other.queued = False
+                other.entry_version = -1
+            continue
+        if e[4] != g.version:  # the key grew since this entry was pushed: re-key it
+            heapq.heapreplace(heap, (*job_key(g, q.pool), g.version, b))
+            b.entry_version = g.version
             continue
         return e
     return None
