@@ -189,6 +189,7 @@ class SchedulingCore:
             self._leave_pools(node)
             node.apply_info(info)
             node.online = True
+            node.credit = 0  # a new session: the worker says READY again when it can
             log.info("render node %s joined again", node.name)
         for p in node.pools:
             self.define_pool(p)

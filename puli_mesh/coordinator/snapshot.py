@@ -9,8 +9,10 @@ everything else -- counters, statuses, dependency state, licence usage, the
 ready index and the waiting nodes -- with the same code paths as a submit.
 
 Guarantee: after ``load(dump(state))`` the same events give the same decisions.
-The ready index is rebuilt without the "parked" marks of the original; parking
-is a cache that the next pick rediscovers, so it changes no decision.
+The ready index is rebuilt without the maxRN "parked" marks of the original:
+that parking is a cache the next pick rediscovers, and the releases that wake
+it dirty the same pool either way, so it changes no decision. Timer parking is
+kept: the passing of a timer is what offers those tasks to waiting nodes.
 
 Not here: writing it anywhere (the journal does), schema migrations (the
 ``format`` number is checked).
@@ -28,6 +30,7 @@ from puli_mesh.coordinator.pools import Pool
 from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
+    PARK_TIMER,
     Command,
     Folder,
     Graph,
@@ -56,6 +59,11 @@ def dump(st: CoreState) -> dict[str, Any]:
         "render_nodes": [_dump_rn(n) for n in st.render_nodes.values()],
         "graphs": [_dump_node(g) for g in st.graphs.values()],
         "retries": [list(r) for r in st.retries],
+        # Tasks parked on a future timer: when it passes, waiting nodes are offered
+        # them, so this parking is state (unlike the cap parkings, woken by releases).
+        "timers": [list(t) for t in st.timers],
+        "timer_parked": [n.id for n in st.nodes.values()
+                         if isinstance(n, Task) and n.parked == PARK_TIMER],
     }
 
 
@@ -166,6 +174,12 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
                 licence.used += 1
                 licence.rns[node.name] = licence.rns.get(node.name, 0) + 1
             hold_delta(cmd.task, 1)
+    for tid in data["timer_parked"]:
+        task = st.nodes[tid]
+        assert isinstance(task, Task)
+        task.parked = PARK_TIMER
+    st.timers = [(at, tid) for at, tid in data["timers"]]
+    heapq.heapify(st.timers)
     for g, nodes in graphs:
         submission.index_graph(st, g, nodes)
         pools_mod.push_graph(g, st.pools[g.pool])
