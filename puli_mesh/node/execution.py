@@ -217,6 +217,51 @@ def _describe_exit(code: int) -> str:
     return str(code)
 
 
+def command_environment(spec: CommandSpec, log_path: Path | None, node_name: str,
+                        execution_id: str) -> dict[str, str]:
+    """The environment of a command: ours, the task's, then Puli's and our PULI_* variables."""
+    env = dict(os.environ)
+    env.update(spec.environment)
+    env.update({
+        "PULI_USER": spec.user,
+        "PULI_COMMAND_ID": str(spec.command_id),
+        "PULI_TASK_ID": str(spec.task_id),
+        "PULI_TASK_NAME": spec.task_name,
+        "PULI_LOG": str(log_path),
+        "PULI_ALLOCATED_CORES": str(spec.cores),
+        "PULI_ALLOCATED_MEMORY": str(spec.ram_mb),
+        "PULI_NODE_NAME": node_name,
+        "PULI_GRAPH_ID": str(spec.graph_id),
+        "PULI_ATTEMPT": str(spec.attempt),
+        MARKER_VARIABLE: execution_id,
+    })
+    return env
+
+
+def log_header(spec: CommandSpec, node_name: str) -> bytes:
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    return (f"=== puli-mesh: command {spec.command_id} attempt {spec.attempt}"
+            f" on {node_name} at {stamp} ===\n").encode()
+
+
+def write_log_footer(log_path: Path, spec: CommandSpec, status: CommandStatus, exit_code: int | None) -> None:
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    try:
+        with open(log_path, "ab") as f:
+            f.write(f"=== puli-mesh: command {spec.command_id} attempt"
+                    f" {spec.attempt} ended {status.name} (exit code {exit_code})"
+                    f" at {stamp} ===\n".encode())
+    except OSError as exc:
+        log.warning("command %d: cannot write to %s: %s", spec.command_id, log_path, exc)
+
+
+def message_with_tail(message: str, log_path: Path | None) -> str:
+    if log_path is None:
+        return message
+    tail = "\n".join(tail_lines(log_path, LOG_TAIL_LINES))
+    return f"{message}\n--- last lines of the log ---\n{tail}"
+
+
 # ------------------------------------------------------------------------ execution
 @dataclass(slots=True)
 class _Kill:
@@ -326,9 +371,7 @@ class CommandExecution:
         self._pipes.report_r = report_r
         try:
             with open(self.log_path, "ab") as logfile:
-                stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-                logfile.write(f"=== puli-mesh: command {spec.command_id} attempt {spec.attempt}"
-                              f" on {self.node_name} at {stamp} ===\n".encode())
+                logfile.write(log_header(spec, self.node_name))
                 logfile.flush()
                 self._popen = subprocess.Popen(
                     [self.python, "-m", WATCHER_MODULE, "--report-fd", str(report_w)],
@@ -351,23 +394,7 @@ class CommandExecution:
         self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "started", value=self.pid))
 
     def _environment(self) -> dict[str, str]:
-        spec = self.spec
-        env = dict(os.environ)
-        env.update(spec.environment)
-        env.update({
-            "PULI_USER": spec.user,
-            "PULI_COMMAND_ID": str(spec.command_id),
-            "PULI_TASK_ID": str(spec.task_id),
-            "PULI_TASK_NAME": spec.task_name,
-            "PULI_LOG": str(self.log_path),
-            "PULI_ALLOCATED_CORES": str(spec.cores),
-            "PULI_ALLOCATED_MEMORY": str(spec.ram_mb),
-            "PULI_NODE_NAME": self.node_name,
-            "PULI_GRAPH_ID": str(spec.graph_id),
-            "PULI_ATTEMPT": str(spec.attempt),
-            MARKER_VARIABLE: self.execution_id,
-        })
-        return env
+        return command_environment(self.spec, self.log_path, self.node_name, self.execution_id)
 
     def _feed_stdin(self) -> None:
         """Write what the pipe takes of the spec; the rest goes on the next turn (never blocks)."""
@@ -576,9 +603,8 @@ class CommandExecution:
         if completion is None:
             completion = self.completion
         self.completion = completion
-        if with_tail and self.log_path is not None:
-            tail = "\n".join(tail_lines(self.log_path, LOG_TAIL_LINES))
-            message = f"{message}\n--- last lines of the log ---\n{tail}"
+        if with_tail:
+            message = message_with_tail(message, self.log_path)
         self.result = ExecutionEvent(spec.command_id, spec.attempt, "end", status=status,
                                      message=message, completion=completion,
                                      exit_code=exit_code)
@@ -588,17 +614,8 @@ class CommandExecution:
                  status.name, exit_code)
 
     def _write_footer(self, status: CommandStatus, exit_code: int | None) -> None:
-        if self.log_path is None or self._popen is None:
-            return
-        stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-        try:
-            with open(self.log_path, "ab") as f:
-                f.write(f"=== puli-mesh: command {self.spec.command_id} attempt"
-                        f" {self.spec.attempt} ended {status.name} (exit code {exit_code})"
-                        f" at {stamp} ===\n".encode())
-        except OSError as exc:
-            log.warning("command %d: cannot write to %s: %s", self.spec.command_id,
-                            self.log_path, exc)
+        if self.log_path is not None and self._popen is not None:
+            write_log_footer(self.log_path, self.spec, status, exit_code)
 
     def _close_pipes(self) -> None:
         self._close_stdin()

@@ -27,6 +27,7 @@ from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
 from puli_mesh.node.execution import CommandExecution, CommandSpec, ExecutionEvent
 from puli_mesh.node.resources import read_resources
+from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
 from puliclient.status import CommandStatus
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class PendingUpdate:
 
 @dataclass
 class Running:
-    execution: CommandExecution
+    execution: CommandExecution | ShellFramesExecution
     last_progress_sent: float = 0.0
     pending_progress: dict[str, object] = field(default_factory=dict)
 
@@ -189,8 +190,7 @@ class Worker:
             self._queue_update(spec.command_id, spec.attempt, status=int(CommandStatus.READY),
                                message="worker had no free slot")
             return
-        execution = CommandExecution(spec, log_dir=self.log_dir, node_name=self.settings.name,
-                                     cluster=self.settings.cluster)
+        execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster)
         self.running[spec.command_id] = Running(execution)
         log.info("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
         execution.start()

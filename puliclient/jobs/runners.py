@@ -77,6 +77,30 @@ class CommandRunner:
         return {**os.environ, **self.environment}
 
 
+def frame_command_lines(arguments: dict[str, Any]) -> list[tuple[int, str]]:
+    """``(frame, shell command)`` for every frame of validated DefaultCommandRunner arguments.
+
+    The one place ``%%MI_FRAME%%``, ``%%MI_START%%`` and ``%%MI_END%%`` are
+    substituted: the runner uses it, and so does a render node that runs these
+    commands without starting a Python watcher. Raises ``CommandError`` when the
+    range holds no frame.
+    """
+    start, end, step = arguments["start"], arguments["end"], arguments["step"]
+    frames = list(range(start, end + 1, step))
+    if not frames:
+        raise CommandError(f"no frame to run: start {start} is after end {end}")
+    return [
+        (
+            frame,
+            arguments["cmd"]
+            .replace("%%MI_FRAME%%", str(frame))
+            .replace("%%MI_START%%", str(start))
+            .replace("%%MI_END%%", str(end)),
+        )
+        for frame in frames
+    ]
+
+
 class DefaultCommandRunner(CommandRunner):
     """Runs the shell command ``cmd`` once per frame, ``start`` to ``end`` by ``step``.
 
@@ -105,21 +129,12 @@ class DefaultCommandRunner(CommandRunner):
         updateMessage: MessageCallback,
         updateStats: StatsCallback | None = None,
     ) -> None:
-        start, end, step = arguments["start"], arguments["end"], arguments["step"]
-        frames = list(range(start, end + 1, step))
-        if not frames:
-            raise CommandError(f"no frame to run: start {start} is after end {end}")
+        frames = frame_command_lines(arguments)
         timeout = arguments["timeout"]
         deadline = time.monotonic() + timeout if timeout > 0 else None
         environment = self.subprocess_environment()
         updateCompletion(0.0)
-        for done, frame in enumerate(frames, start=1):
-            command = (
-                arguments["cmd"]
-                .replace("%%MI_FRAME%%", str(frame))
-                .replace("%%MI_START%%", str(start))
-                .replace("%%MI_END%%", str(end))
-            )
+        for done, (frame, command) in enumerate(frames, start=1):
             self.log.info("frame %d: %s", frame, command)
             returncode = self._run_frame(command, environment, deadline, timeout, frame)
             if returncode < 0:

@@ -1,0 +1,238 @@
+"""Running a ``DefaultCommandRunner`` command without a Python watcher: the agent spawns the frames.
+
+Most farm commands are shell lines (``DefaultCommandRunner``). Starting a
+Python interpreter per command to run ``sh -c`` costs ~100 ms of CPU and
+latency; this execution runs each frame's shell line directly, one after the
+other, with the same substitutions (``puliclient.jobs.runners.frame_command_lines``),
+environment, log file, timeout and kill as :class:`~puli_mesh.node.execution.CommandExecution`,
+whose interface it has (the agent's loop cannot tell them apart).
+
+``report_fd`` is a pidfd of the running frame: it becomes readable when the
+frame exits, so the loop wakes at once instead of polling.
+
+Guarantees: one ``end`` event; a frame exiting non-zero stops the command with
+ERROR ("frame 12: command exited with code 3" and the log tail); the timeout
+covers the whole command (TIMEOUT); ``kill()`` takes the frame's group, its
+descendants and anything carrying this execution's ``PULI_EXECUTION_ID``,
+SIGKILL after the grace. When a frame ends by itself, a cheap check (is its
+process group empty?) decides whether leftovers must be hunted down. Not done:
+runners other than ``DefaultCommandRunner``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from puli_mesh.node.execution import (
+    DEFAULT_KILL_GRACE_S,
+    SETTLE_AFTER_SIGKILL_S,
+    CommandExecution,
+    CommandSpec,
+    ExecutionEvent,
+    command_environment,
+    log_header,
+    log_path_for,
+    message_with_tail,
+    write_log_footer,
+)
+from puli_mesh.node.process_tree import ProcessTree
+from puliclient.errors import CommandError
+from puliclient.jobs.runners import DefaultCommandRunner, frame_command_lines
+from puliclient.status import CommandStatus
+
+log = logging.getLogger(__name__)
+
+NATIVE_RUNNERS = frozenset({"puliclient.jobs.DefaultCommandRunner", "puliclient.jobs.runners.DefaultCommandRunner"})
+
+
+class ShellFramesExecution:
+    """One attempt of one DefaultCommandRunner command, its frames run by the agent itself."""
+
+    def __init__(self, spec: CommandSpec, log_dir: Path | str, node_name: str,
+                 cluster: str = "default", kill_grace: float = DEFAULT_KILL_GRACE_S) -> None:
+        self.spec = spec
+        self.node_name = node_name
+        self.kill_grace = kill_grace
+        self.execution_id = uuid.uuid4().hex
+        self.log_path: Path | None = None
+        self.pid: int | None = None
+        self.started_at: float | None = None
+        self.completion = 0.0
+        self.result: ExecutionEvent | None = None
+        self._frames: list[tuple[int, str]] = []
+        self._next_frame = 0
+        self._env: dict[str, str] = {}
+        self._timeout: float | None = None
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._pidfd = -1
+        self._queue: list[ExecutionEvent] = []
+        self._kill: tuple[CommandStatus, str, float] | None = None
+        self._tree: ProcessTree | None = None
+        self._sigkill_at: float | None = None
+        try:
+            self.log_path = log_path_for(log_dir, cluster, spec.task_id, spec.command_id)
+        except ValueError as exc:
+            log.error("command %d: %s", spec.command_id, exc)
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    @property
+    def report_fd(self) -> int:
+        return self._pidfd
+
+    @property
+    def killing(self) -> bool:
+        return self._kill is not None
+
+    def start(self) -> None:
+        spec = self.spec
+        try:
+            if self.log_path is None:
+                raise ValueError("the cluster name is not a valid directory name")
+            arguments = dict(spec.arguments)
+            DefaultCommandRunner().validate(arguments)
+            self._frames = frame_command_lines(arguments)
+            timeouts = [t for t in (spec.timeout, arguments.get("timeout")) if t]
+            self._timeout = float(min(timeouts)) if timeouts else None
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "ab") as logfile:
+                logfile.write(log_header(spec, self.node_name))
+            self._env = command_environment(spec, self.log_path, self.node_name, self.execution_id)
+            self.started_at = time.monotonic()
+            self._spawn_next()
+        except (CommandError, ValueError, OSError) as exc:
+            self._finish(CommandStatus.ERROR, f"could not start the command: {exc}", None, with_tail=False)
+            return
+        self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "started", value=self.pid))
+
+    def _spawn_next(self) -> None:
+        assert self.log_path is not None
+        frame, line = self._frames[self._next_frame]
+        self._next_frame += 1
+        with open(self.log_path, "ab") as logfile:
+            self._popen = subprocess.Popen(line, shell=True, stdin=subprocess.DEVNULL, stdout=logfile,
+                                           stderr=logfile, env=self._env, start_new_session=True)
+        self.pid = self._popen.pid
+        self._tree = ProcessTree(self._popen.pid, marker=self.execution_id)
+        self._close_pidfd()
+        try:
+            self._pidfd = os.pidfd_open(self._popen.pid)
+        except (AttributeError, OSError):  # not Linux >= 5.3: the loop's check() still reaps it
+            self._pidfd = -1
+        log.debug("command %d frame %d started as pid %d", self.spec.command_id, frame, self.pid)
+
+    def read_reports(self) -> list[ExecutionEvent]:
+        return self.check(time.monotonic())
+
+    def check(self, now: float) -> list[ExecutionEvent]:
+        if not self.finished and self._popen is not None:
+            code = self._popen.poll()
+            if self._kill is not None:
+                self._check_killing(code, now)
+            elif code is None:
+                if self._timeout and self.started_at is not None and now - self.started_at >= self._timeout:
+                    log.warning("command %d attempt %d timed out after %gs", self.spec.command_id,
+                                self.spec.attempt, self._timeout)
+                    self.kill(reason=f"timed out after {self._timeout:g}s", status=CommandStatus.TIMEOUT)
+            else:
+                self._frame_exited(code)
+        events, self._queue = self._queue, []
+        return events
+
+    def _frame_exited(self, code: int) -> None:
+        spec = self.spec
+        self._clean_leftovers()
+        frame = self._frames[self._next_frame - 1][0]
+        if code != 0:
+            what = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            self._finish(CommandStatus.ERROR, f"frame {frame}: command {what}", code)
+            return
+        self.completion = self._next_frame / len(self._frames)
+        self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "completion", value=self.completion))
+        if self._next_frame < len(self._frames):
+            try:
+                self._spawn_next()
+            except OSError as exc:
+                self._finish(CommandStatus.ERROR, f"frame {self._frames[self._next_frame - 1][0]}: "
+                             f"could not start: {exc}", None)
+            return
+        self._finish(CommandStatus.DONE, f"{len(self._frames)} frame(s) done", 0, with_tail=False)
+
+    def _clean_leftovers(self) -> None:
+        """A frame ended: if its process group still has members (a forgotten ``&``), kill them."""
+        assert self._popen is not None and self._tree is not None
+        try:
+            os.killpg(self._popen.pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        self._tree.collect()
+        leftovers = self._tree.survivors()
+        if leftovers:
+            log.warning("command %d left processes %s running; killing them", self.spec.command_id, leftovers)
+            self._tree.kill_hard()
+
+    def kill(self, reason: str = "canceled", status: CommandStatus = CommandStatus.CANCELED,
+             grace: float | None = None) -> None:
+        if self.finished or self._popen is None or self._tree is None or self._kill is not None:
+            return
+        grace = self.kill_grace if grace is None else grace
+        self._kill = (status, reason, time.monotonic() + grace)
+        self._tree.collect()
+        log.info("command %d attempt %d: SIGTERM to pids %s (%s)", self.spec.command_id, self.spec.attempt,
+                 self._tree.tracked_pids, reason)
+        self._tree.signal(signal.SIGTERM)
+
+    def _check_killing(self, code: int | None, now: float) -> None:
+        assert self._kill is not None and self._tree is not None
+        status, reason, deadline = self._kill
+        self._tree.collect(scan_marked=False)
+        survivors = self._tree.survivors()
+        if not survivors and code is not None:
+            self._finish(status, reason, code, with_tail=False)
+            return
+        if self._sigkill_at is None:
+            if now >= deadline:
+                self._sigkill_at = now
+                log.warning("command %d: still running after SIGTERM; SIGKILL", self.spec.command_id)
+                self._tree.kill_hard()
+        elif now - self._sigkill_at >= SETTLE_AFTER_SIGKILL_S:
+            log.error("command %d: pids %s survived SIGKILL; ending anyway", self.spec.command_id, survivors)
+            self._finish(status, reason, code, with_tail=False)
+
+    def _finish(self, status: CommandStatus, message: str, exit_code: int | None, with_tail: bool = True) -> None:
+        spec = self.spec
+        if with_tail:
+            message = message_with_tail(message, self.log_path)
+        if status == CommandStatus.DONE:
+            self.completion = 1.0
+        self.result = ExecutionEvent(spec.command_id, spec.attempt, "end", status=status, message=message,
+                                     completion=self.completion, exit_code=exit_code)
+        self._queue.append(self.result)
+        self._close_pidfd()
+        if self.log_path is not None and self.started_at is not None:
+            write_log_footer(self.log_path, spec, status, exit_code)
+        log.info("command %d attempt %d ended %s (exit code %s)", spec.command_id, spec.attempt,
+                 status.name, exit_code)
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
+
+
+def start_execution(spec: CommandSpec, log_dir: Path | str, node_name: str,
+                    cluster: str = "default") -> ShellFramesExecution | CommandExecution:
+    """The execution for ``spec``: shell frames run natively, any other runner through its watcher."""
+    if spec.runner in NATIVE_RUNNERS and os.environ.get("PULI_NATIVE_SHELL", "1") != "0":
+        return ShellFramesExecution(spec, log_dir, node_name, cluster)
+    return CommandExecution(spec, log_dir, node_name, cluster)
