@@ -11,7 +11,8 @@ Conversations:
 
 * worker (DEALER) -> coordinator (ROUTER on the leader's port):
   ``HELLO`` -> ``WELCOME`` (epoch, keep/kill lists); ``READY`` (credit = free
-  slots) -> ``ASSIGN``...; ``UPDATE`` -> ``ACK``; ``HEARTBEAT`` both ways;
+  slots) -> ``ASSIGN``...; ``UPDATE`` -> ``ACK`` (a final UPDATE may carry an
+  optional ``free_slots``: it then stands for a READY too); ``HEARTBEAT`` both ways;
   ``KILL`` from the coordinator; ``BYE`` when the worker leaves.
 * client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS`` ->
   ``RESULT`` or ``ERROR``; a follower answers ``SUBMIT``/``QUERY``/``EDIT`` with

@@ -102,6 +102,9 @@ class CoordinatorService:
                 self._send(identity, protocol.encode(
                     "ACK", command_id=msg["command_id"], attempt=msg["attempt"], seq=msg["seq"]))
                 self._apply(decisions)
+                free_slots = msg.get("free_slots")
+                if isinstance(free_slots, int) and not isinstance(free_slots, bool) and self.dispatching:
+                    self._apply(self.core.request_work(name, free_slots, now))
             elif msg.kind == "BYE":
                 log.info("worker %s said BYE", name)
                 self.links.pop(name, None)

@@ -42,15 +42,17 @@ MARKER_VARIABLE = "PULI_EXECUTION_ID"
 class ProcessTree:
     """The process group of ``root_pid`` plus every process of the command found so far."""
 
-    def __init__(self, root_pid: int, marker: str | None = None) -> None:
+    def __init__(self, root_pid: int, marker: str | None = None, track_root: bool = True) -> None:
+        """``track_root=False`` when the root was already reaped: its pid may name another process now."""
         self.root_pid = root_pid
         self.pgid = root_pid  # the watcher was started with start_new_session=True
         self._marker = f"{MARKER_VARIABLE}={marker}".encode() if marker else None
         self._tracked: dict[int, psutil.Process] = {}
-        try:
-            self._tracked[root_pid] = psutil.Process(root_pid)
-        except psutil.Error:
-            pass
+        if track_root:
+            try:
+                self._tracked[root_pid] = psutil.Process(root_pid)
+            except psutil.Error:
+                pass
 
     @property
     def tracked_pids(self) -> list[int]:

@@ -51,6 +51,15 @@ log = logging.getLogger(__name__)
 NATIVE_RUNNERS = frozenset({"puliclient.jobs.DefaultCommandRunner", "puliclient.jobs.runners.DefaultCommandRunner"})
 
 
+_KNOWN_DIRS: set[Path] = set()
+
+
+def _ensure_dir(path: Path) -> None:
+    if path not in _KNOWN_DIRS:
+        path.mkdir(parents=True, exist_ok=True)
+        _KNOWN_DIRS.add(path)
+
+
 class ShellFramesExecution:
     """One attempt of one DefaultCommandRunner command, its frames run by the agent itself."""
 
@@ -102,13 +111,15 @@ class ShellFramesExecution:
             self._frames = frame_command_lines(arguments)
             timeouts = [t for t in (spec.timeout, arguments.get("timeout")) if t]
             self._timeout = float(min(timeouts)) if timeouts else None
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            _ensure_dir(self.log_path.parent)
             with open(self.log_path, "ab") as logfile:
                 logfile.write(log_header(spec, self.node_name))
             self._env = command_environment(spec, self.log_path, self.node_name, self.execution_id)
             self.started_at = time.monotonic()
             self._spawn_next()
         except (CommandError, ValueError, OSError) as exc:
+            if self.log_path is not None:
+                _KNOWN_DIRS.discard(self.log_path.parent)
             self._finish(CommandStatus.ERROR, f"could not start the command: {exc}", None, with_tail=False)
             return
         self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "started", value=self.pid))
@@ -121,7 +132,7 @@ class ShellFramesExecution:
             self._popen = subprocess.Popen(line, shell=True, stdin=subprocess.DEVNULL, stdout=logfile,
                                            stderr=logfile, env=self._env, start_new_session=True)
         self.pid = self._popen.pid
-        self._tree = ProcessTree(self._popen.pid, marker=self.execution_id)
+        self._tree = None  # built only when needed: psutil reads /proc, costly per command
         self._close_pidfd()
         try:
             self._pidfd = os.pidfd_open(self._popen.pid)
@@ -166,37 +177,47 @@ class ShellFramesExecution:
             return
         self._finish(CommandStatus.DONE, f"{len(self._frames)} frame(s) done", 0, with_tail=False)
 
+    def _process_tree(self) -> ProcessTree:
+        assert self._popen is not None
+        if self._tree is None:
+            reaped = self._popen.returncode is not None
+            self._tree = ProcessTree(self._popen.pid, marker=self.execution_id, track_root=not reaped)
+        return self._tree
+
     def _clean_leftovers(self) -> None:
         """A frame ended: if its process group still has members (a forgotten ``&``), kill them."""
-        assert self._popen is not None and self._tree is not None
+        assert self._popen is not None
         try:
             os.killpg(self._popen.pid, 0)
         except ProcessLookupError:
             return
         except PermissionError:
             pass
-        self._tree.collect()
-        leftovers = self._tree.survivors()
+        tree = self._process_tree()
+        tree.collect()
+        leftovers = tree.survivors()
         if leftovers:
             log.warning("command %d left processes %s running; killing them", self.spec.command_id, leftovers)
-            self._tree.kill_hard()
+            tree.kill_hard()
 
     def kill(self, reason: str = "canceled", status: CommandStatus = CommandStatus.CANCELED,
              grace: float | None = None) -> None:
-        if self.finished or self._popen is None or self._tree is None or self._kill is not None:
+        if self.finished or self._popen is None or self._kill is not None:
             return
         grace = self.kill_grace if grace is None else grace
         self._kill = (status, reason, time.monotonic() + grace)
-        self._tree.collect()
+        tree = self._process_tree()
+        tree.collect()
         log.info("command %d attempt %d: SIGTERM to pids %s (%s)", self.spec.command_id, self.spec.attempt,
-                 self._tree.tracked_pids, reason)
-        self._tree.signal(signal.SIGTERM)
+                 tree.tracked_pids, reason)
+        tree.signal(signal.SIGTERM)
 
     def _check_killing(self, code: int | None, now: float) -> None:
-        assert self._kill is not None and self._tree is not None
+        assert self._kill is not None
         status, reason, deadline = self._kill
-        self._tree.collect(scan_marked=False)
-        survivors = self._tree.survivors()
+        tree = self._process_tree()
+        tree.collect(scan_marked=False)
+        survivors = tree.survivors()
         if not survivors and code is not None:
             self._finish(status, reason, code, with_tail=False)
             return
@@ -204,7 +225,7 @@ class ShellFramesExecution:
             if now >= deadline:
                 self._sigkill_at = now
                 log.warning("command %d: still running after SIGTERM; SIGKILL", self.spec.command_id)
-                self._tree.kill_hard()
+                tree.kill_hard()
         elif now - self._sigkill_at >= SETTLE_AFTER_SIGKILL_S:
             log.error("command %d: pids %s survived SIGKILL; ending anyway", self.spec.command_id, survivors)
             self._finish(status, reason, code, with_tail=False)

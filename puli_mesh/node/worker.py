@@ -33,6 +33,7 @@ from puliclient.status import CommandStatus
 log = logging.getLogger(__name__)
 
 RESEND_AFTER_S = 2.0
+RUNNING_REPORT_DELAY_S = 0.05
 PROGRESS_EVERY_S = 1.0
 
 
@@ -44,12 +45,15 @@ class PendingUpdate:
     attempt: int
     seq: int
     fields: dict[str, object]
+    free_slots: object = None
     sent_at: float = 0.0
 
 
 @dataclass
 class Running:
     execution: CommandExecution | ShellFramesExecution
+    started: float = field(default_factory=time.monotonic)
+    running_reported: bool = False
     last_progress_sent: float = 0.0
     pending_progress: dict[str, object] = field(default_factory=dict)
 
@@ -194,8 +198,6 @@ class Worker:
         self.running[spec.command_id] = Running(execution)
         log.info("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
         execution.start()
-        if not execution.finished:
-            self._queue_update(spec.command_id, spec.attempt, status=int(CommandStatus.RUNNING))
         self._handle_events(spec.command_id, execution.check(time.monotonic()))
 
     def _on_kill(self, msg: protocol.Message) -> None:
@@ -239,12 +241,11 @@ class Worker:
         spec = run.execution.spec
         for event in events:
             if event.kind == "end":
-                self._queue_update(command_id, spec.attempt, status=int(event.status),
-                                   completion=float(event.completion), message=event.message)
                 del self.running[command_id]
-                log.info("command %d attempt %d ended %s", command_id, spec.attempt,
-                         CommandStatus(event.status).name)
-                self._send_ready()
+                # The final UPDATE carries the new credit: no separate READY needed.
+                self._queue_update(command_id, spec.attempt, status=int(event.status),
+                                   completion=float(event.completion), message=event.message,
+                                   free_slots=self.free_slots)
                 return
             if event.kind in ("completion", "message", "stats"):
                 run.pending_progress[event.kind] = event.value
@@ -253,7 +254,8 @@ class Worker:
         self._seq += 1
         update = {"status": None, "completion": None, "message": None, "stats": None}
         update.update(fields)
-        pending = PendingUpdate(command_id, attempt, self._seq, update)
+        free_slots = update.pop("free_slots", None)
+        pending = PendingUpdate(command_id, attempt, self._seq, update, free_slots=free_slots)
         self.pending[(command_id, attempt, self._seq)] = pending
         self._flush_pending(time.monotonic())
 
@@ -263,8 +265,9 @@ class Worker:
         for pending in self.pending.values():
             if now - pending.sent_at >= RESEND_AFTER_S:
                 pending.sent_at = now
+                extra = {} if pending.free_slots is None else {"free_slots": self.free_slots}
                 self._send("UPDATE", command_id=pending.command_id, attempt=pending.attempt,
-                           seq=pending.seq, **pending.fields)
+                           seq=pending.seq, **pending.fields, **extra)
 
     # ----------------------------------------------------------------- every turn
     def tick(self) -> None:
@@ -275,6 +278,10 @@ class Worker:
                 continue
             self._handle_events(cid, run.execution.check(now))
             run = self.running.get(cid)
+            if run is not None and not run.running_reported and now - run.started >= RUNNING_REPORT_DELAY_S:
+                # Short commands never say RUNNING: their final UPDATE says all there is.
+                run.running_reported = True
+                self._queue_update(cid, run.execution.spec.attempt, status=int(CommandStatus.RUNNING))
             if run is not None and run.pending_progress and now - run.last_progress_sent >= PROGRESS_EVERY_S:
                 progress = run.pending_progress
                 run.pending_progress = {}
