@@ -159,6 +159,7 @@ def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: floa
     if lic:
         st.licences.reserve(lic, node.name)
     cmd.run = run = Running(cmd, node, cores, ram, lic, now)
+    cmd.last_node = node.name
     node.running[cmd.id] = run
     node.used_cores += cores
     node.used_ram += ram

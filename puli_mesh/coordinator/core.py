@@ -28,19 +28,22 @@ holding them, and ``reconcile_node``)::
     command_started(command_id, attempt, now)
     command_update(command_id, attempt, now, *, status=None, completion=None,
                    message=None, stats=None)
-    tick(now)                            # retries whose delay passed, timers reached
+    tick(now)                            # retries whose delay passed, timers reached,
+                                         # finished graphs older than archive_after_s archived
     pause(node_id, now, kill=False); resume(node_id, now)
     cancel(node_id, now); restart(node_id, now, errors_only=False)
     cancel_command(command_id, now); restart_command(command_id, now)
     set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now)
     set_pool(graph_id, pool, now); define_pool(name)
-    pause_render_node(name, now, kill=False); resume_render_node(name, now)
+    pause_render_node(name, now, kill=False, drain=False); resume_render_node(name, now)
+    set_tags(node_id, tags: dict, now)   # merge; a None value removes the tag
     clear_quarantine(name, now)
     set_licence(name, total, now); release_licence(name, render_node, now)
-    archive(graph_id, now)
+    archive(graph_id, now); archive_finished(before, now) -> archived graph ids
     # queries (plain data)
     graphs(); graph_tree(graph_id); node(node_id); command(command_id)
-    render_nodes(); pools(); licences.stats()
+    commands(node_id=None, statuses=None, render_node=None, limit=None)
+    render_nodes(); pools(); licences.stats(); figures()
     snapshot() -> dict; SchedulingCore.restore(data, settings=None)
 
 Worker events about an unknown command or an older attempt token are ignored
@@ -101,6 +104,7 @@ class SchedulingCore:
     def __init__(self, settings: CoreSettings | None = None) -> None:
         self.settings = settings or CoreSettings()
         self._st = CoreState(self.settings)
+        self._next_archive_check = 0.0  # a cache of "nothing to archive before then"
 
     @property
     def licences(self) -> LicenseManager:
@@ -165,6 +169,13 @@ class SchedulingCore:
         self._start(now)
         edits.archive(self._st, self._graph(graph_id))
         return self._done(now)
+
+    def archive_finished(self, before: float, now: float) -> list[int]:
+        """Archive every DONE or CANCELED graph that ended before ``before``; their ids."""
+        self._start(now)
+        archived = edits.archive_finished(self._st, before)
+        self._done(now)
+        return archived
 
     # --------------------------------------------------------- render nodes
     def define_pool(self, name: str) -> list[Decision]:
@@ -286,10 +297,14 @@ class SchedulingCore:
         assignment.dispatch_node(self._st, node, now)
         return self._done(now)
 
-    def pause_render_node(self, name: str, now: float, kill: bool = False) -> list[Decision]:
+    def pause_render_node(self, name: str, now: float, kill: bool = False,
+                          drain: bool = False) -> list[Decision]:
+        """No new work for ``name``; ``kill`` re-queues what runs (no attempt spent);
+        ``drain`` (never with kill) lets it finish and marks the node as draining."""
         self._start(now)
         node = self._render_node(name)
         node.paused = True
+        node.draining = drain and not kill
         for p in node.pools:
             pool = self._st.pools.get(p)
             if pool is not None:
@@ -307,6 +322,7 @@ class SchedulingCore:
         if not node.paused:
             raise IllegalTransitionError(f"render node {name!r} is not paused")
         node.paused = False
+        node.draining = False
         assignment.dispatch_node(self._st, node, now)
         return self._done(now)
 
@@ -388,10 +404,21 @@ class SchedulingCore:
             cmd.update_time = now
         return self._done(now)
 
+    def tick_due(self, now: float) -> bool:
+        """Whether ``tick(now)`` would change anything (a retry delay or a timer has passed)."""
+        st = self._st
+        return bool((st.retries and st.retries[0][0] <= now) or (st.timers and st.timers[0][0] <= now))
+
     def tick(self, now: float) -> list[Decision]:
         self._start(now)
         lifecycle.retries_due(self._st, now)
         lifecycle.timers_due(self._st, now)
+        keep_for = self.settings.archive_after_s
+        if keep_for > 0 and now >= self._next_archive_check:
+            # A scan of the graphs, so at most once a minute; an archive is a few
+            # minutes late at worst, which does not matter at a scale of days.
+            self._next_archive_check = now + 60.0
+            edits.archive_finished(self._st, now - keep_for)
         return self._done(now)
 
     # ------------------------------------------------------------------ edits
@@ -450,6 +477,11 @@ class SchedulingCore:
         edits.set_max_rn(self._st, self._node(node_id), int(value))
         return self._done(now)
 
+    def set_tags(self, node_id: int, tags: dict[str, Any], now: float) -> list[Decision]:
+        self._start(now)
+        edits.set_tags(self._node(node_id), tags)
+        return self._done(now)
+
     def set_pool(self, graph_id: int, pool: str, now: float) -> list[Decision]:
         self._start(now)
         edits.set_pool(self._st, self._graph(graph_id), pool)
@@ -467,6 +499,17 @@ class SchedulingCore:
 
     def command(self, command_id: int) -> dict[str, Any]:
         return queries.command_view(self._command(command_id))
+
+    def commands(self, node_id: int | None = None, statuses: Iterable[int] | None = None,
+                 render_node: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commands of a subtree (every graph when None), filtered by status and by the
+        render node that runs or last ran them, in id order, at most ``limit``."""
+        roots = list(self._st.graphs.values()) if node_id is None else [self._node(node_id)]
+        return queries.commands(roots, None if statuses is None else set(statuses), render_node, limit)
+
+    def figures(self) -> dict[str, Any]:
+        """Farm-wide gauges (queue depth, running commands, slots, licences) for stats."""
+        return queries.figures(self._st)
 
     def render_nodes(self) -> list[dict[str, Any]]:
         return [queries.render_node_view(n) for n in self._st.render_nodes.values()]

@@ -17,7 +17,9 @@
   results were computed from the old ones.
 * dispatchKey, maxRN, pool: take effect at once for new assignments; lowering a
   maxRN never kills anything.
+* tags: merged into the node's; a None value removes that tag. Display only.
 * archive: only a DONE or CANCELED graph; it leaves the core entirely.
+  ``archive_finished`` does it for every such graph that ended before a time.
 
 Not here: render-node edits (``core``).
 """
@@ -191,6 +193,23 @@ def set_pool(st: CoreState, graph: Graph, pool_name: str) -> None:
         lifecycle.make_available(st, t)
     st.dirty_pools[pool_name] = None
     log.info("graph %d moved from pool %s to %s", graph.id, old.name, pool_name)
+
+
+def set_tags(node: _Node, tags: dict[str, object]) -> None:
+    for key, value in tags.items():
+        if value is None:
+            node.tags.pop(str(key), None)
+        else:
+            node.tags[str(key)] = value
+    log.info("node %d (%s) tags now %s", node.id, node.name, node.tags)
+
+
+def archive_finished(st: CoreState, before: float) -> list[int]:
+    expired = [g for g in st.graphs.values()
+               if g.status in (N_DONE, N_CANCELED) and g.end_time is not None and g.end_time < before]
+    for g in expired:
+        archive(st, g)
+    return [g.id for g in expired]
 
 
 def archive(st: CoreState, graph: Graph) -> None:

@@ -4,11 +4,14 @@ Everything returned is dicts, lists, str, int, float, bool and None (msgpack
 friendly), built on demand. Statuses are numbers (Puli's) with a ``*_name`` twin.
 Times per frame are in seconds (Puli reported milliseconds).
 
-Not here: filters and formatting (the CLI does them).
+Not here: formatting (the CLI does it) and filters on graphs and render nodes
+(``listing``); only the command listing filters here, because a farm holds far
+more commands than it is sensible to send.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from puli_mesh.coordinator.render_nodes import RenderNode
@@ -38,20 +41,26 @@ def _times(n: _Node) -> dict[str, Any]:
     }
 
 
-def _counts(node: _Node) -> tuple[int, int, int, float]:
-    """(commands, ready, done, completion) of a subtree."""
+_COMMAND_NAMES = [s.name for s in sorted(CommandStatus)]
+
+
+def _counts(node: _Node) -> tuple[int, int, int, float, list[int]]:
+    """(commands, ready, done, completion, commands per status) of a subtree."""
     total = ready = done = 0
     comp = 0.0
+    per_status = [0] * len(_COMMAND_NAMES)
     for t in iter_tasks(node):
         total += len(t.commands)
         ready += t.counts[C_READY]
         done += t.counts[C_DONE]
         comp += t.completion_sum
-    return total, ready, done, (comp / total if total else 1.0)
+        for s, k in enumerate(t.counts):
+            per_status[s] += k
+    return total, ready, done, (comp / total if total else 1.0), per_status
 
 
 def node_view(n: _Node, children: bool) -> dict[str, Any]:
-    total, ready, done, completion = _counts(n)
+    total, ready, done, completion, per_status = _counts(n)
     out: dict[str, Any] = {
         "id": n.id,
         "name": n.name,
@@ -70,6 +79,7 @@ def node_view(n: _Node, children: bool) -> dict[str, Any]:
         "commandCount": total,
         "readyCommandCount": ready,
         "doneCommandCount": done,
+        "command_counts": {name: k for name, k in zip(_COMMAND_NAMES, per_status, strict=True) if k},
         "dependencies": [
             {"node": d.source.id, "statuses": sorted(d.statuses), "met": d.met,
              "unmeetable": d.unmeetable}
@@ -104,6 +114,8 @@ def command_view(c: Command) -> dict[str, Any]:
         "max_attempt": t.max_attempt,
         "attempt_token": c.token,
         "render_node": c.run.node.name if c.run is not None else None,
+        "last_node": c.last_node,
+        "task_name": t.name,
         "arguments": c.own_arguments(),
         "message": c.message,
         "stats": dict(c.stats) if c.stats else {},
@@ -132,9 +144,41 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "characteristics": dict(n.characteristics),
         "performance": n.performance,
         "paused": n.paused,
+        "draining": n.draining,
         "quarantined": n.quarantined,
         "fail_streak": n.fail_streak,
         "running": list(n.running),
+    }
+
+
+def commands(roots: Iterable[_Node], statuses: set[int] | None, render_node: str | None,
+             limit: int | None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for root in roots:
+        for t in iter_tasks(root):
+            if statuses is not None and not any(t.counts[s] for s in statuses if 0 <= s < len(t.counts)):
+                continue  # the per-status counters skip whole tasks cheaply
+            for c in t.commands:
+                if statuses is not None and c.status not in statuses:
+                    continue
+                if render_node is not None and c.last_node != render_node:
+                    continue
+                out.append(command_view(c))
+                if limit is not None and len(out) >= limit:
+                    return out
+    return out
+
+
+def figures(st: CoreState) -> dict[str, Any]:
+    online = [n for n in st.render_nodes.values() if n.online]
+    return {
+        "ready": sum(g.n_ready for g in st.graphs.values()),
+        "running": sum(g.running for g in st.graphs.values()),
+        "graphs": len(st.graphs),
+        "nodes_online": len(online),
+        "slots": sum(n.slots for n in online),
+        "busy_slots": sum(len(n.running) for n in online),
+        "licences": {lic.name: [lic.used, lic.total] for lic in st.licences.licences.values()},
     }
 
 

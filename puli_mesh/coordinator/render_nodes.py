@@ -48,7 +48,7 @@ class RenderNodeInfo:
 
 class RenderNode:
     __slots__ = ("name", "pools", "cores", "ram_mb", "free_ram_mb", "slots", "characteristics",
-                 "performance", "online", "paused", "quarantined", "fail_streak", "credit",
+                 "performance", "online", "paused", "draining", "quarantined", "fail_streak", "credit",
                  "running", "used_cores", "used_ram", "compat", "profile", "joined_at")
 
     def __init__(self, info: RenderNodeInfo, now: float) -> None:
@@ -57,6 +57,7 @@ class RenderNode:
         self.used_cores = 0
         self.used_ram = 0
         self.paused = False
+        self.draining = False  # paused by a drain: what runs finishes, nothing new comes
         self.quarantined = False
         self.fail_streak = 0
         self.credit = 0

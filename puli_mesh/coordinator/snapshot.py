@@ -72,7 +72,7 @@ def _dump_rn(n: RenderNode) -> dict[str, Any]:
         "name": n.name, "pools": list(n.pools), "cores": n.cores, "ram_mb": n.ram_mb,
         "free_ram_mb": n.free_ram_mb, "slots": n.slots,
         "characteristics": _plain(n.characteristics), "performance": n.performance,
-        "online": n.online, "paused": n.paused, "quarantined": n.quarantined,
+        "online": n.online, "paused": n.paused, "draining": n.draining, "quarantined": n.quarantined,
         "fail_streak": n.fail_streak, "credit": n.credit, "joined_at": n.joined_at,
         "running": list(n.running),
     }
@@ -108,7 +108,7 @@ def _dump_command(c: Command) -> list[Any]:
     return [c.id, c.description, args, c.status, c.completion, c.attempts, c.token,
             c.start_time, c.end_time, c.update_time, c.message, _plain(c.stats), c.retry_at,
             None if run is None else [run.node.name, run.cores, run.ram_mb, list(run.licences),
-                                      run.assigned_at]]
+                                      run.assigned_at], c.last_node]
 
 
 def _plain(v: Any) -> Any:
@@ -135,6 +135,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
                               d["slots"], d["characteristics"], d["performance"])
         n = st.render_nodes[d["name"]] = RenderNode(info, d["joined_at"])
         n.online, n.paused, n.quarantined = d["online"], d["paused"], d["quarantined"]
+        n.draining = d.get("draining", False)
         n.fail_streak, n.credit = d["fail_streak"], d["credit"]
         for p in n.pools:
             if p not in st.pools:
@@ -219,7 +220,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
         n.packages = tuple(d["packages"])  # type: ignore[assignment]
         for idx, row in enumerate(d["commands"]):
             (cid, desc, args, status, completion, attempts, token, start, end, update, message,
-             stats, retry_at, run) = row
+             stats, retry_at, run) = row[:14]
             if isinstance(args, list):
                 args = tuple(args)
             elif isinstance(args, dict):
@@ -228,6 +229,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
             c.status, c.completion, c.attempts, c.token = status, completion, attempts, token
             c.start_time, c.end_time, c.update_time = start, end, update
             c.message, c.stats, c.retry_at = message, stats, retry_at
+            c.last_node = row[14] if len(row) > 14 else None  # older snapshots lack it
             n.commands.append(c)
             if run is not None:
                 runs[cid] = (c, run)

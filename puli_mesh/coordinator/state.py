@@ -29,6 +29,7 @@ class CoreSettings:
     retry_delay_s: float = 20.0  # Puli's DELAY_BEFORE_AUTORETRY
     quarantine_after: int = 5  # Puli's RN_NB_ERRORS_TOLERANCE
     default_pool: str = "default"
+    archive_after_s: float = 0.0  # finished graphs leave the core this long after their end; 0: never
 
 
 class CoreState:
