@@ -104,7 +104,7 @@ class SchedulingCore:
     def __init__(self, settings: CoreSettings | None = None) -> None:
         self.settings = settings or CoreSettings()
         self._st = CoreState(self.settings)
-        self._next_archive_check = 0.0  # a cache of "nothing to archive before then"
+        self._archive_cutoff = float("-inf")  # finished graphs that ended before it are archived
 
     @property
     def licences(self) -> LicenseManager:
@@ -414,11 +414,15 @@ class SchedulingCore:
         lifecycle.retries_due(self._st, now)
         lifecycle.timers_due(self._st, now)
         keep_for = self.settings.archive_after_s
-        if keep_for > 0 and now >= self._next_archive_check:
-            # A scan of the graphs, so at most once a minute; an archive is a few
-            # minutes late at worst, which does not matter at a scale of days.
-            self._next_archive_check = now + 60.0
-            edits.archive_finished(self._st, now - keep_for)
+        if keep_for > 0:
+            # A scan of the graphs, so at most once a minute, with a cutoff on whole
+            # minutes: a graph ends at the time of the event that finishes it, so a
+            # second scan with the same cutoff finds nothing new, and a core restored
+            # from a snapshot and replaying the same ticks archives the same graphs.
+            cutoff = (now // 60.0) * 60.0 - keep_for
+            if cutoff > self._archive_cutoff:
+                self._archive_cutoff = cutoff
+                edits.archive_finished(self._st, cutoff)
         return self._done(now)
 
     # ------------------------------------------------------------------ edits

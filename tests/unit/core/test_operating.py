@@ -87,6 +87,7 @@ def test_finished_graphs_are_archived_after_the_setting_and_not_before() -> None
     assert a.graph_id == done
     finish(core, a, 10)
     core.tick(50)
+    core.tick(115)  # 105 s after it ended, but the cutoff is on whole minutes: 60 - 100 < 10
     assert {g["id"] for g in core.graphs()} == {done, running}
     core.tick(200)
     assert {g["id"] for g in core.graphs()} == {running}  # unfinished graphs stay, however old
