@@ -405,9 +405,12 @@ class SchedulingCore:
         return self._done(now)
 
     def tick_due(self, now: float) -> bool:
-        """Whether ``tick(now)`` would change anything (a retry delay or a timer has passed)."""
+        """Whether ``tick(now)`` would change anything (a retry delay or a timer has passed,
+        or a new minute's archive cutoff is due)."""
         st = self._st
-        return bool((st.retries and st.retries[0][0] <= now) or (st.timers and st.timers[0][0] <= now))
+        keep_for = self.settings.archive_after_s
+        return bool((st.retries and st.retries[0][0] <= now) or (st.timers and st.timers[0][0] <= now)
+                    or (keep_for > 0 and (now // 60.0) * 60.0 - keep_for > self._archive_cutoff))
 
     def tick(self, now: float) -> list[Decision]:
         self._start(now)

@@ -110,3 +110,12 @@ def test_resuming_a_node_that_is_not_paused_is_refused() -> None:
     core.node_joined(rn("a"), 0)
     with pytest.raises(IllegalTransitionError, match="not paused"):
         core.resume_render_node("a", 0)
+
+
+def test_tick_is_due_once_a_minute_when_archiving_is_on() -> None:
+    core = SchedulingCore(CoreSettings(archive_after_s=100.0))
+    assert core.tick_due(30)
+    core.tick(30)
+    assert not core.tick_due(59)
+    assert core.tick_due(61)
+    assert not SchedulingCore().tick_due(10**9)
