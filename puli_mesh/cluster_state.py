@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import NodeExistsError, NoNodeError
 
 from puli_mesh.errors import ConfigError
 from puli_mesh.zkpaths import ClusterPaths
@@ -54,27 +54,6 @@ def read_leader(zk: KazooClient, paths: ClusterPaths) -> LeaderInfo | None:
     except NoNodeError:
         return None
     return parse_leader(data)
-
-
-def next_epoch(zk: KazooClient, paths: ClusterPaths) -> int:
-    """Increment the cluster epoch with compare-and-set and return the new value."""
-    zk.ensure_path(paths.base)
-    while True:
-        try:
-            data, stat = zk.get(paths.epoch)
-        except NoNodeError:
-            try:
-                zk.create(paths.epoch, dump(1))
-                return 1
-            except NodeExistsError:
-                continue
-        current = load(data)
-        value = (current if isinstance(current, int) else 0) + 1
-        try:
-            zk.set(paths.epoch, dump(value), version=stat.version)
-            return value
-        except BadVersionError:
-            continue
 
 
 def read_epoch(zk: KazooClient, paths: ClusterPaths) -> int:

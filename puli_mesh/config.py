@@ -64,6 +64,10 @@ class Settings:
     """Seconds before an ERROR command with attempts left goes back to READY (Puli: 20)."""
     lost_grace: float = 0.0
     """Extra seconds after a node's session expired before its commands are re-queued."""
+    snapshot_every: int = 50_000
+    """Journal records between two snapshots of the coordinator's state."""
+    snapshot_interval: float = 300.0
+    """Seconds between two snapshots when fewer records came in."""
     characteristics: dict[str, Any] = field(default_factory=dict)
     """Extra characteristics matched against task requirements (``softs``...)."""
     performance: float = 1.0
@@ -90,6 +94,8 @@ class Settings:
                 raise ConfigError(f"{attr} must not be negative, got {getattr(self, attr)}")
         if self.heartbeat_interval <= 0:
             raise ConfigError("heartbeat_interval must be positive")
+        if self.snapshot_every < 1 or self.snapshot_interval <= 0:
+            raise ConfigError("snapshot_every and snapshot_interval must be positive")
         if self.heartbeat_liveness < 1:
             raise ConfigError("heartbeat_liveness must be at least 1")
         return self

@@ -8,6 +8,9 @@ Layout under ``/puli-mesh/<cluster>``::
     leader             ephemeral: endpoint and epoch of the coordinator, written once it is ready
     licences/<name>    persistent: total tokens of one licence
     pools/<name>       persistent: a pool defined by an operator
+    journal/b-<seq>    persistent sequential: one group-committed batch (or part of one) of core events
+    snapshot           persistent: pointer to the newest complete snapshot
+    snapshots/s-<n>/p-<seq>  persistent: the compressed parts of one snapshot
 """
 
 from __future__ import annotations
@@ -57,3 +60,15 @@ class ClusterPaths:
 
     def pool(self, name: str) -> str:
         return f"{self.pools}/{name}"
+
+    @property
+    def journal(self) -> str:
+        return f"{self.base}/journal"
+
+    @property
+    def snapshot(self) -> str:
+        return f"{self.base}/snapshot"
+
+    @property
+    def snapshots(self) -> str:
+        return f"{self.base}/snapshots"

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from puli_mesh import protocol
+from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.decisions import Decision
 from puli_mesh.errors import (
     CoreError,
     IllegalTransitionError,
@@ -72,10 +74,9 @@ class ClientRequests:
     # ------------------------------------------------------------------ submit
     def _submit(self, graph: dict[str, Any]) -> dict[str, Any]:
         service = self.service
-        result = service.core.submit_graph(graph, time.time())
+        result = service.run_event(("submit", graph, time.time()))
         log.info("graph %d %r submitted by %s: %d nodes", result.graph_id, graph.get("name"),
                  graph.get("user"), len(result.node_ids))
-        service._apply(result.decisions)
         return {
             "graph_id": result.graph_id,
             "node_ids": list(result.node_ids),
@@ -149,39 +150,41 @@ class ClientRequests:
 
     # -------------------------------------------------------------------- edit
     def _edit(self, action: str, args: dict[str, Any]) -> Any:
-        core = self.service.core
-        now = time.time()
-        if action in ("pause", "resume", "cancel", "restart"):
-            node_id = int(args["id"])
-            if action == "pause":
-                decisions = core.pause(node_id, now, kill=bool(args.get("kill", False)))
-            elif action == "resume":
-                decisions = core.resume(node_id, now)
-            elif action == "cancel":
-                decisions = core.cancel(node_id, now)
-            else:
-                decisions = core.restart(node_id, now, errors_only=bool(args.get("errors_only", False)))
-        elif action == "set":
-            node_id = int(args["id"])
-            decisions = []
-            for key, value in dict(args["values"]).items():
-                if key in ("priority", "dispatchKey"):
-                    decisions += core.set_dispatch_key(node_id, int(value), now)
-                elif key == "maxRN":
-                    decisions += core.set_max_rn(node_id, int(value), now)
-                elif key in ("pool", "poolName"):
-                    decisions += core.set_pool(node_id, str(value), now)
-                else:
-                    raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool)")
-        elif action == "node_pause":
-            decisions = core.pause_render_node(str(args["name"]), now, kill=bool(args.get("kill", False)))
-        elif action == "node_resume":
-            decisions = core.resume_render_node(str(args["name"]), now)
-        elif action == "clear_quarantine":
-            decisions = core.clear_quarantine(str(args["name"]), now)
-        elif action == "archive":
-            decisions = core.archive(int(args["id"]), now)
-        else:
-            raise KeyError(f"unknown edit {action!r}")
-        self.service._apply(decisions or [])
+        # Through the service: the edit is journalled and replayed by a successor.
+        self.service.run_event(("edit", action, dict(args), time.time()))
         return {"ok": True}
+
+
+def apply_edit(core: SchedulingCore, action: str, args: dict[str, Any], now: float) -> list[Decision]:
+    """One edit on the core. Called live and when a successor replays the journal: keep it pure."""
+    if action in ("pause", "resume", "cancel", "restart"):
+        node_id = int(args["id"])
+        if action == "pause":
+            return core.pause(node_id, now, kill=bool(args.get("kill", False)))
+        if action == "resume":
+            return core.resume(node_id, now)
+        if action == "cancel":
+            return core.cancel(node_id, now)
+        return core.restart(node_id, now, errors_only=bool(args.get("errors_only", False)))
+    if action == "set":
+        node_id = int(args["id"])
+        decisions: list[Decision] = []
+        for key, value in dict(args["values"]).items():
+            if key in ("priority", "dispatchKey"):
+                decisions += core.set_dispatch_key(node_id, int(value), now)
+            elif key == "maxRN":
+                decisions += core.set_max_rn(node_id, int(value), now)
+            elif key in ("pool", "poolName"):
+                decisions += core.set_pool(node_id, str(value), now)
+            else:
+                raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool)")
+        return decisions
+    if action == "node_pause":
+        return core.pause_render_node(str(args["name"]), now, kill=bool(args.get("kill", False)))
+    if action == "node_resume":
+        return core.resume_render_node(str(args["name"]), now)
+    if action == "clear_quarantine":
+        return core.clear_quarantine(str(args["name"]), now)
+    if action == "archive":
+        return core.archive(int(args["id"]), now)
+    raise KeyError(f"unknown edit {action!r}")

@@ -1,19 +1,30 @@
 """The coordinator service: the scheduling core behind the leader's ROUTER socket.
 
 It only moves bytes: it decodes worker and client messages, turns them into
-core events (time passed in), and sends the core's decisions (ASSIGN, KILL) to
-the workers. Liveness follows DESIGN.md: ZooKeeper membership is the truth
-about which nodes are alive (``member_gone`` re-queues a node's commands);
-heartbeats only tell which workers can be sent work right now.
+core events (``events`` records, time passed in), journals them, and sends the
+core's decisions (ASSIGN, KILL) and the replies once they are durable.
 
-Not done here: the policy (``SchedulingCore``), ZooKeeper (the agent feeds
-membership, licence and pool changes in), durability (the journal issue).
+Durability (DESIGN.md, "Durability and failover"): every record is appended to
+the ZooKeeper journal in group-committed batches (one batch in flight, the
+next one filling meanwhile). A message that results from a record (an ASSIGN,
+a WELCOME, an ACK, a SUBMIT's reply) is held until that record is durable, so
+nothing a worker or client acts on can be lost by a failover. A fenced write
+(a newer leader exists) makes ``fenced`` true: the agent steps down at once.
+
+Liveness: ZooKeeper membership is the truth about which nodes are alive
+(``set_members``: a node gone from ZooKeeper is lost after ``lost_grace`` and its
+commands are re-queued); heartbeats only tell which workers can be reached.
+
+Not done here: the policy (``SchedulingCore``), watching ZooKeeper (the agent
+feeds membership, licence and pool changes in).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +32,16 @@ import zmq
 
 from puli_mesh import protocol
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.coordinator.decisions import Assign, Kill
+from puli_mesh.coordinator.decisions import Assign, Decision, Kill
+from puli_mesh.coordinator.events import Event, apply_event, decisions_of, info_record
+from puli_mesh.coordinator.journal import JournalWriter
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.requests import ClientRequests
-from puli_mesh.errors import CoreError, ProtocolError
+from puli_mesh.errors import CoreError, FencedError, ProtocolError
 
 log = logging.getLogger(__name__)
+
+RETRY_WRITE_S = 0.5
 
 
 @dataclass
@@ -41,8 +56,17 @@ class WorkerLink:
     resources: dict[str, Any] | None = None
 
 
+@dataclass
+class _Batch:
+    number: int
+    first: int
+    records: list[Event]
+    held: list[tuple[bytes, bytes]]
+    retry_at: float = 0.0
+
+
 class CoordinatorService:
-    """Feeds one ROUTER socket's traffic into a SchedulingCore and sends its decisions."""
+    """Feeds one ROUTER socket's traffic into a SchedulingCore, journals it, sends its decisions."""
 
     def __init__(
         self,
@@ -54,6 +78,12 @@ class CoordinatorService:
         heartbeat_liveness: int,
         leader_name: str,
         cluster: str,
+        journal: JournalWriter | None = None,
+        post: Callable[[str, Any], None] | None = None,
+        next_index: int = 1,
+        lost_grace: float = 0.0,
+        snapshot_every: int = 50_000,
+        snapshot_interval: float = 300.0,
     ) -> None:
         self.router = router
         self.core = core
@@ -62,22 +92,157 @@ class CoordinatorService:
         self.heartbeat_liveness = heartbeat_liveness
         self.leader_name = leader_name
         self.cluster = cluster
+        self.journal = journal
+        self.post = post or (lambda kind, payload: None)
+        self.lost_grace = lost_grace
+        self.snapshot_every = snapshot_every
+        self.snapshot_interval = snapshot_interval
         self.links: dict[str, WorkerLink] = {}
-        self.members: set[str] = set()
+        self.members: set[str] | None = None
         self.dispatching = True
+        self.fenced = False
         self.requests = ClientRequests(self)
-        self._last_tick = 0.0
         self.started_at = time.time()
         self.assignments_sent = 0
+        # journal state
+        self.next_index = next_index
+        self.durable_index = next_index - 1
+        self._records: list[Event] = []
+        self._held: list[tuple[bytes, bytes]] = []
+        self._inflight: _Batch | None = None
+        self._batch_no = 0
+        self.journal_bytes = 0
+        self.last_snapshot_index = next_index - 1
+        self.last_snapshot_at = time.monotonic()
+        self.last_snapshot_wall: float | None = None
+        self._snapshot_thread: threading.Thread | None = None
+        self._last_tick = 0.0
+        self._lost_at: dict[str, float] = {}
+
+    # --------------------------------------------------------------- the events
+    def run_event(self, event: Event) -> Any:
+        """Record ``event`` in the journal, apply it to the core, queue its decisions.
+
+        The record is kept even if the core refuses the event: replaying it
+        raises the same way, and an exception may come after a partial change.
+        """
+        if self.journal is not None:
+            self._records.append(event)
+            self.next_index += 1
+        result = apply_event(self.core, event)
+        self._apply(decisions_of(result))
+        return result
+
+    def _apply(self, decisions: list[Decision]) -> None:
+        for decision in decisions:
+            if isinstance(decision, Assign):
+                self._send_assign(decision)
+            elif isinstance(decision, Kill):
+                link = self.links.get(decision.node)
+                if link is not None:
+                    self.hold(link.identity, protocol.encode(
+                        "KILL", epoch=self.epoch, command_id=decision.command_id,
+                        attempt=decision.attempt, reason=decision.reason))
+
+    def hold(self, identity: bytes, data: bytes) -> None:
+        """Send once every record so far is durable (at once if it already is)."""
+        if self.journal is None or (not self._records and self._inflight is None):
+            self._send(identity, data)
+        else:
+            self._held.append((identity, data))
+
+    # ------------------------------------------------------------------ journal
+    def flush(self) -> None:
+        """Start writing the records gathered so far, unless a batch is still in flight."""
+        if self.journal is None or self.fenced:
+            return
+        batch = self._inflight
+        if batch is not None:
+            if batch.retry_at and time.monotonic() >= batch.retry_at and self.dispatching:
+                batch.retry_at = 0.0
+                self._write(batch)
+            return
+        if not self._records:
+            if self._held:  # nothing left to wait for
+                held, self._held = self._held, []
+                for identity, data in held:
+                    self._send(identity, data)
+            return
+        self._batch_no += 1
+        first = self.next_index - len(self._records)
+        batch = _Batch(self._batch_no, first, self._records, self._held)
+        self._records, self._held = [], []
+        self._inflight = batch
+        self._write(batch)
+
+    def _write(self, batch: _Batch) -> None:
+        assert self.journal is not None
+        number = batch.number
+
+        def done(exc: Exception | None) -> None:  # on a kazoo thread
+            self.post("journal_written", (self, number, exc))
+
+        try:
+            self.journal_bytes += self.journal.write_batch_async(batch.number, batch.first, batch.records, done)
+        except Exception as exc:  # e.g. not connected: retry shortly
+            log.warning("journal batch %d not written: %s", number, exc)
+            batch.retry_at = time.monotonic() + RETRY_WRITE_S
+
+    def on_written(self, number: int, exc: Exception | None) -> None:
+        """The loop's side of a batch write: release what it held, or retry, or give up."""
+        batch = self._inflight
+        if batch is None or batch.number != number:
+            return
+        if isinstance(exc, FencedError):
+            log.error("coordinator epoch %d fenced: %s", self.epoch, exc)
+            self.fenced = True
+            self.dispatching = False
+            return
+        if exc is not None:
+            log.warning("journal batch %d failed (%s); retrying", number, exc)
+            batch.retry_at = time.monotonic() + RETRY_WRITE_S
+            return
+        self._inflight = None
+        self.durable_index = batch.first + len(batch.records) - 1
+        for identity, data in batch.held:
+            self._send(identity, data)
+        self.flush()
+
+    @property
+    def journal_idle(self) -> bool:
+        return not self._records and self._inflight is None
+
+    def _maybe_snapshot(self, now_mono: float) -> None:
+        if self.journal is None or not self.dispatching:
+            return
+        if self._snapshot_thread is not None and self._snapshot_thread.is_alive():
+            return
+        since = self.next_index - 1 - self.last_snapshot_index
+        if since <= 0:
+            return
+        if since < self.snapshot_every and now_mono - self.last_snapshot_at < self.snapshot_interval:
+            return
+        index = self.next_index - 1
+        state = self.core.snapshot()  # on the loop: the state must not move while it is read
+        self.last_snapshot_index = index
+        self.last_snapshot_at = now_mono
+        writer = self.journal
+
+        def write() -> None:
+            if writer.write_snapshot(state, index, lambda: self.durable_index):
+                self.last_snapshot_wall = time.time()
+
+        self._snapshot_thread = threading.Thread(target=write, name="snapshot", daemon=True)
+        self._snapshot_thread.start()
 
     # ------------------------------------------------------------------ workers
     def on_worker_message(self, identity: bytes, msg: protocol.Message) -> None:
         now_mono = time.monotonic()
         name = identity.decode(errors="replace")
-        link = self.links.get(name)
         if msg.kind == "HELLO":
             self._on_hello(identity, msg, now_mono)
             return
+        link = self.links.get(name)
         if link is None:
             # A worker that has not said HELLO to this coordinator (e.g. after a
             # leader change): ask it to introduce itself.
@@ -88,23 +253,9 @@ class CoordinatorService:
         try:
             if msg.kind == "READY":
                 if self.dispatching:
-                    self._apply(self.core.request_work(name, int(msg["free_slots"]), now))
+                    self.run_event(("ready", name, int(msg["free_slots"]), now))
             elif msg.kind == "UPDATE":
-                decisions = self.core.command_update(
-                    int(msg["command_id"]),
-                    int(msg["attempt"]),
-                    now,
-                    status=msg["status"],
-                    completion=msg["completion"],
-                    message=msg["message"],
-                    stats=msg["stats"],
-                )
-                self._send(identity, protocol.encode(
-                    "ACK", command_id=msg["command_id"], attempt=msg["attempt"], seq=msg["seq"]))
-                self._apply(decisions)
-                free_slots = msg.get("free_slots")
-                if isinstance(free_slots, int) and not isinstance(free_slots, bool) and self.dispatching:
-                    self._apply(self.core.request_work(name, free_slots, now))
+                self._on_update(identity, name, msg, now)
             elif msg.kind == "BYE":
                 log.info("worker %s said BYE", name)
                 self.links.pop(name, None)
@@ -112,12 +263,26 @@ class CoordinatorService:
         except CoreError as exc:
             log.warning("core refused %s from %s: %s", msg.kind, name, exc)
 
+    def _on_update(self, identity: bytes, name: str, msg: protocol.Message, now: float) -> None:
+        status = msg["status"]
+        if status is None:
+            # Progress only: not journalled, changes no decision.
+            self.core.command_update(int(msg["command_id"]), int(msg["attempt"]), now,
+                                     completion=msg["completion"], message=msg["message"], stats=msg["stats"])
+        else:
+            self.run_event(("update", int(msg["command_id"]), int(msg["attempt"]), now, int(status),
+                            msg["completion"], msg["message"], msg["stats"]))
+        self.hold(identity, protocol.encode("ACK", command_id=msg["command_id"], attempt=msg["attempt"],
+                                            seq=msg["seq"]))
+        free_slots = msg.get("free_slots")
+        if isinstance(free_slots, int) and not isinstance(free_slots, bool) and self.dispatching:
+            self.run_event(("ready", name, free_slots, now))
+
     def _on_hello(self, identity: bytes, msg: protocol.Message, now_mono: float) -> None:
         name = str(msg["name"])
         if identity.decode(errors="replace") != name:
             self._send(identity, protocol.error_reply(None, "invalid", "HELLO name must match the socket identity"))
             return
-        now = time.time()
         info = RenderNodeInfo(
             name=name,
             pools=[str(p) for p in msg["pools"]],
@@ -132,70 +297,70 @@ class CoordinatorService:
                                       resources={"cores": info.cores, "ram_mb": info.ram_mb,
                                                  "free_ram_mb": info.free_ram_mb, "slots": info.slots,
                                                  "pools": info.pools})
-        running = [(int(c), int(a)) for c, a in msg["running"]]
-        keep, kill, decisions = self.core.reconcile_node(info, running, now)
+        self._lost_at.pop(name, None)
+        running = [[int(c), int(a)] for c, a in msg["running"]]
+        keep, kill, _ = self.run_event(("hello", info_record(info), running, time.time()))
         log.info("worker %s joined (epoch %d): %d slots, keeps %d, kills %d",
                  name, self.epoch, info.slots, len(keep), len(kill))
-        self._send(identity, protocol.encode("WELCOME", epoch=self.epoch, keep=keep, kill=kill))
-        self._apply(decisions)
-
-    def member_gone(self, name: str) -> None:
-        """ZooKeeper says this node's session ended: its commands go back to READY."""
-        self.links.pop(name, None)
-        log.info("render node %s left the mesh; re-queueing its commands", name)
-        try:
-            self._apply(self.core.node_left(name, time.time()))
-        except CoreError as exc:
-            log.debug("node_left(%s): %s", name, exc)
+        self.hold(identity, protocol.encode("WELCOME", epoch=self.epoch, keep=keep, kill=kill))
 
     def set_members(self, names: set[str]) -> None:
-        for gone in sorted(self.members - names):
-            self.member_gone(gone)
+        """ZooKeeper's live members: a node missing there is lost (after ``lost_grace``)."""
+        known = {n["name"] for n in self.core.render_nodes() if n.get("online")}
+        if self.members is not None:
+            known |= self.members
+        now_mono = time.monotonic()
+        for gone in sorted(known - names):
+            self._lost_at.setdefault(gone, now_mono + self.lost_grace)
+        for back in names & set(self._lost_at):
+            del self._lost_at[back]
         self.members = set(names)
+        self._expire_lost(now_mono)
+
+    def _expire_lost(self, now_mono: float) -> None:
+        for name, deadline in sorted(self._lost_at.items()):
+            if now_mono >= deadline:
+                del self._lost_at[name]
+                self.links.pop(name, None)
+                log.info("render node %s left the mesh; re-queueing its commands", name)
+                try:
+                    self.run_event(("left", name, time.time()))
+                except CoreError as exc:
+                    log.debug("node_left(%s): %s", name, exc)
 
     # ------------------------------------------------------------ cluster settings
     def set_licences(self, totals: dict[str, int]) -> None:
-        now = time.time()
+        known = {lic["name"]: lic["total"] for lic in self.core.licences.stats()}
         for name, total in totals.items():
-            self._apply(self.core.set_licence(name, total, now))
+            if known.get(name) != total:
+                self.run_event(("licence", name, int(total), time.time()))
 
     def set_pools(self, names: list[str]) -> None:
+        known = {p["name"] for p in self.core.pools()}
         for name in names:
-            self.core.define_pool(name)
+            if name not in known:
+                self.run_event(("pool", name))
 
-    # ----------------------------------------------------------------- decisions
-    def _apply(self, decisions: list[Any]) -> None:
-        for decision in decisions:
-            if isinstance(decision, Assign):
-                self._send_assign(decision)
-            elif isinstance(decision, Kill):
-                link = self.links.get(decision.node)
-                if link is not None:
-                    self._send(link.identity, protocol.encode(
-                        "KILL", epoch=self.epoch, command_id=decision.command_id,
-                        attempt=decision.attempt, reason=decision.reason))
-
+    # ----------------------------------------------------------------- sending
     def _send_assign(self, a: Assign) -> None:
         link = self.links.get(a.node)
-        data = protocol.encode(
+        if link is None:
+            # The core only assigns to nodes that asked for work; a vanished link
+            # will come back through HELLO or be lost through ZooKeeper.
+            log.warning("no link to %s for command %d", a.node, a.command_id)
+            return
+        self.hold(link.identity, protocol.encode(
             "ASSIGN", epoch=self.epoch, command_id=a.command_id, attempt=a.attempt, runner=a.runner,
             arguments=a.arguments, environment=a.environment, timeout=a.timeout,
             licences=list(a.licences), cores=a.cores, ram_mb=a.ram_mb, task_id=a.task_id,
-            task_name=a.task_name, graph_id=a.graph_id, user=a.user, name=a.name)
-        if link is None or not self._send(link.identity, data):
-            # The worker vanished between READY and now: take the work back at once.
-            log.warning("cannot reach %s for command %d; node considered gone", a.node, a.command_id)
-            self.links.pop(a.node, None)
-            self._apply(self.core.node_left(a.node, time.time()))
-            return
+            task_name=a.task_name, graph_id=a.graph_id, user=a.user, name=a.name))
         self.assignments_sent += 1
-        log.debug("assigned command %d attempt %d to %s", a.command_id, a.attempt, a.node)
 
     def _send(self, identity: bytes, data: bytes) -> bool:
         try:
             self.router.send_multipart([identity, data], zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # EHOSTUNREACH with ROUTER_MANDATORY, EAGAIN when full
-            log.warning("send to %r failed: %s", identity, exc)
+            log.warning("send to %r failed: %s", identity[:32], exc)
             return False
         link = self.links.get(identity.decode(errors="replace"))
         if link is not None:
@@ -205,14 +370,19 @@ class CoordinatorService:
     # ---------------------------------------------------------------- every turn
     def tick(self) -> None:
         now_mono = time.monotonic()
-        if now_mono - self._last_tick >= 0.2:
+        if now_mono - self._last_tick >= 0.1:
             self._last_tick = now_mono
+            now = time.time()
             if self.dispatching:
-                self._apply(self.core.tick(time.time()))
-        beat = protocol.encode("HEARTBEAT")
-        for link in list(self.links.values()):
-            if now_mono - link.last_sent >= self.heartbeat_interval:
-                self._send(link.identity, beat)
+                if self.core.tick_due(now):
+                    self.run_event(("tick", now))
+                self._expire_lost(now_mono)
+                self._maybe_snapshot(now_mono)
+            beat = protocol.encode("HEARTBEAT")
+            for link in list(self.links.values()):
+                if now_mono - link.last_sent >= self.heartbeat_interval:
+                    self._send(link.identity, beat)
+        self.flush()
 
     def link_alive(self, name: str) -> bool:
         link = self.links.get(name)
@@ -221,8 +391,12 @@ class CoordinatorService:
         return time.monotonic() - link.last_heard <= self.heartbeat_interval * self.heartbeat_liveness
 
     # ------------------------------------------------------------------ clients
-    def on_client_request(self, msg: protocol.Message) -> bytes:
+    def on_client_request(self, identity: bytes, msg: protocol.Message) -> None:
         try:
-            return self.requests.handle(msg)
+            reply = self.requests.handle(msg)
         except ProtocolError as exc:
-            return protocol.error_reply(msg.get("rid"), "invalid", str(exc))
+            reply = protocol.error_reply(msg.get("rid"), "invalid", str(exc))
+        if msg.kind == "QUERY":
+            self._send(identity, reply)
+        else:
+            self.hold(identity, reply)  # a SUBMIT is acknowledged only once durable

@@ -34,8 +34,10 @@ from kazoo.handlers.threading import KazooTimeoutError
 from puli_mesh import cluster_state, protocol
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
+from puli_mesh.coordinator.events import apply_event
+from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
 from puli_mesh.coordinator.service import CoordinatorService
-from puli_mesh.errors import ConfigError, ProtocolError, ZooKeeperError
+from puli_mesh.errors import ConfigError, CoreError, ProtocolError, ZooKeeperError
 from puli_mesh.node import logs
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.resources import read_resources
@@ -69,6 +71,8 @@ class Agent:
         self.stopped = False
         self._suspended_at: float | None = None
         self._needs_rejoin = False
+        self._rejoin_after = 0.0
+        self._handover_deadline: float | None = None
         self._last_member_refresh = 0.0
 
     # ----------------------------------------------------------------- plumbing
@@ -193,8 +197,11 @@ class Agent:
         if msg.kind == "LOGS":
             self._reply(identity, logs.serve(self.settings, msg))
         elif msg.kind in protocol.CLIENT_REQUESTS:
-            if self.service is not None and self.service.dispatching:
-                self._reply(identity, self.service.on_client_request(msg))
+            if msg.kind == "EDIT" and msg["action"] == "step_down" and self.service is not None:
+                self._reply(identity, protocol.encode("RESULT", rid=msg["rid"], data={"leader": self.settings.name}))
+                self._begin_step_down("asked by an operator")
+            elif self.service is not None and self.service.dispatching:
+                self.service.on_client_request(identity, msg)
             elif self.leader is not None and self.leader.name != self.settings.name:
                 self._reply(identity, protocol.encode(
                     "REDIRECT", rid=msg["rid"], endpoint=self.leader.endpoint, epoch=self.leader.epoch))
@@ -239,6 +246,7 @@ class Agent:
         self.stopping_since = time.monotonic()
         self.worker.stop_accepting()
         self.worker._send_ready()
+        self._begin_step_down(f"{signame}: this agent is stopping")
 
     def _event_leader(self, info: cluster_state.LeaderInfo | None) -> None:
         self.leader = info
@@ -252,29 +260,56 @@ class Agent:
         if self.stopping_since is not None:
             self.membership.resign()
             return
-        epoch = cluster_state.next_epoch(self.zk, self.paths)
-        core = SchedulingCore(CoreSettings(retry_delay_s=self.settings.retry_delay))
+        started = time.monotonic()
+        epoch, epoch_version = take_epoch(self.zk, self.paths)
+        core, next_index = self._recover(epoch)
         assert self.router is not None
+        s = self.settings
         service = CoordinatorService(
             self.router, core, epoch,
-            heartbeat_interval=self.settings.heartbeat_interval,
-            heartbeat_liveness=self.settings.heartbeat_liveness,
-            leader_name=self.settings.name, cluster=self.settings.cluster)
+            heartbeat_interval=s.heartbeat_interval, heartbeat_liveness=s.heartbeat_liveness,
+            leader_name=s.name, cluster=s.cluster,
+            journal=JournalWriter(self.zk, self.paths, epoch, epoch_version), post=self.post,
+            next_index=next_index, lost_grace=s.lost_grace,
+            snapshot_every=s.snapshot_every, snapshot_interval=s.snapshot_interval)
+        self.service = service
+        for path in (self.paths.nodes, self.paths.licences, self.paths.pools):
+            self.zk.ensure_path(path)
         service.set_pools(cluster_state.read_pools(self.zk, self.paths))
         service.set_licences(cluster_state.read_licences(self.zk, self.paths))
-        self.service = service
-        self.zk.ensure_path(self.paths.nodes)
-        self.zk.ensure_path(self.paths.licences)
-        self.zk.ensure_path(self.paths.pools)
+        service.requests.members_data = cluster_state.read_members(self.zk, self.paths)
+        service.set_members(set(self.zk.get_children(self.paths.nodes)))
         self.zk.ChildrenWatch(self.paths.nodes, self._watch_members)
         self.zk.ChildrenWatch(self.paths.licences, self._watch_licences)
         self.zk.ChildrenWatch(self.paths.pools, self._watch_pools)
-        data = cluster_state.dump({"name": self.settings.name, "endpoint": self.settings.endpoint, "epoch": epoch})
+        # Publish only now that the state is rebuilt (DESIGN.md): workers follow this znode.
+        data = cluster_state.dump({"name": s.name, "endpoint": s.endpoint, "epoch": epoch})
         try:
             self.zk.create(self.paths.leader, data, ephemeral=True)
         except NodeExistsError:
             self.zk.set(self.paths.leader, data)
-        log.info("agent %s leads cluster %s with epoch %d", self.settings.name, self.settings.cluster, epoch)
+        log.info("agent %s leads cluster %s with epoch %d (took over in %.3fs)",
+                 s.name, s.cluster, epoch, time.monotonic() - started)
+
+    def _recover(self, epoch: int) -> tuple[SchedulingCore, int]:
+        """Rebuild the core from the newest snapshot and the journal after it."""
+        started = time.monotonic()
+        settings = CoreSettings(retry_delay_s=self.settings.retry_delay)
+        recovered = read_journal(self.zk, self.paths)
+        if recovered.snapshot is not None:
+            core = SchedulingCore.restore(recovered.snapshot, settings)
+        else:
+            core = SchedulingCore(settings)
+        refused = 0
+        for _index, record in recovered.records:
+            try:
+                apply_event(core, record)
+            except CoreError:
+                refused += 1  # refused live too: replaying it changes nothing
+        log.info("epoch %d recovered %s snapshot + %d record(s) in %d batch(es) (%d refused as live) in %.3fs",
+                 epoch, "a" if recovered.snapshot is not None else "no", len(recovered.records),
+                 recovered.batches, refused, time.monotonic() - started)
+        return core, recovered.last_index + 1
 
     def _watch_members(self, children: list[str]) -> bool:
         self.post("members", set(children))
@@ -300,6 +335,36 @@ class Agent:
     def _event_pools(self, _payload: Any) -> None:
         if self.service is not None:
             self.service.set_pools(cluster_state.read_pools(self.zk, self.paths))
+
+    def _event_journal_written(self, payload: tuple[CoordinatorService, int, Exception | None]) -> None:
+        service, number, exc = payload
+        if service is not self.service:
+            return  # a batch of a coordinator that already stepped down
+        service.on_written(number, exc)
+        if service.fenced:
+            self._step_down("a newer leader fenced our journal writes")
+
+    def _begin_step_down(self, reason: str) -> None:
+        """Graceful hand-over: stop dispatching, let the journal drain, then leave the election."""
+        if self.service is None or self._handover_deadline is not None:
+            return
+        log.info("agent %s hands over leadership: %s", self.settings.name, reason)
+        self.service.dispatching = False
+        self._handover_deadline = time.monotonic() + 5.0
+
+    def _finish_handover(self) -> None:
+        service = self.service
+        assert service is not None
+        self._handover_deadline = None
+        self.service = None
+        try:
+            self.zk.delete(self.paths.leader)
+        except (KazooException, KazooTimeoutError):
+            pass
+        self.membership.resign()
+        self._needs_rejoin = self.stopping_since is None
+        self._rejoin_after = time.monotonic() + 1.0
+        log.info("agent %s stepped down (epoch %d)", self.settings.name, service.epoch)
 
     def _event_election_failed(self, _reason: str) -> None:
         self._needs_rejoin = True
@@ -352,7 +417,12 @@ class Agent:
         if (self._suspended_at is not None and self.service is not None
                 and now - self._suspended_at > self.settings.session_timeout / 2):
             self._step_down("ZooKeeper unreachable for more than half the session timeout")
-        if self._needs_rejoin and self.zk.state == KazooState.CONNECTED and self.service is None:
+        if self._handover_deadline is not None and self.service is not None:
+            self.service.flush()
+            if self.service.journal_idle or now >= self._handover_deadline:
+                self._finish_handover()
+        if (self._needs_rejoin and self.zk.state == KazooState.CONNECTED and self.service is None
+                and now >= self._rejoin_after):
             self._rejoin()
         if now - self._last_member_refresh >= MEMBER_REFRESH_S and self.zk.state == KazooState.CONNECTED:
             self._last_member_refresh = now
@@ -363,7 +433,7 @@ class Agent:
             except (KazooException, KazooTimeoutError) as exc:
                 log.debug("member refresh failed: %s", exc)
         if self.stopping_since is not None:
-            if not self.worker.running:
+            if not self.worker.running and self.service is None and self._handover_deadline is None:
                 self.stopped = True
             elif now - self.stopping_since >= self.settings.grace_period:
                 log.warning("grace period over: killing %d running command(s)", len(self.worker.running))

@@ -137,9 +137,18 @@ class Worker:
             slots=self.settings.slots,
             characteristics={"os": res.os, "softs": [], **self.settings.characteristics},
             performance=float(self.settings.performance),
-            running=[[cid, r.execution.spec.attempt] for cid, r in self.running.items()],
+            running=self._still_ours(),
             last_epoch=self.max_epoch_seen,
         )
+
+    def _still_ours(self) -> list[list[int]]:
+        """What runs here, plus what ended here but whose result the coordinator has not acknowledged:
+        a new leader must keep those assignments so the held results are accepted."""
+        ours = {cid: r.execution.spec.attempt for cid, r in self.running.items()}
+        for pending in self.pending.values():
+            if pending.fields.get("status") is not None:
+                ours.setdefault(pending.command_id, pending.attempt)
+        return [[cid, attempt] for cid, attempt in sorted(ours.items())]
 
     @property
     def free_slots(self) -> int:
@@ -215,8 +224,8 @@ class Worker:
 
     def _on_error(self, msg: protocol.Message) -> None:
         log.warning("coordinator error: %s %s", msg["code"], msg["message"])
-        if msg["code"] == "not_leader":
-            self._welcomed = False
+        if msg["code"] in ("not_leader", "hello_first"):
+            self._welcomed = False  # tick() says HELLO again
 
     # ------------------------------------------------------------------ execution
     @property

@@ -17,7 +17,7 @@ from kazoo.client import KazooClient
 
 from puli_mesh.cluster_state import set_licence
 from puli_mesh.zkpaths import ClusterPaths
-from puliclient import Graph, Task
+from puliclient import Graph
 from puliclient.status import NodeStatus
 
 from .conftest import Mesh, wait_for

@@ -1,0 +1,273 @@
+"""The coordinator's durable memory in ZooKeeper: a fenced, group-committed journal plus snapshots.
+
+Guarantees:
+
+* **Fenced writes.** Every write is a ZooKeeper transaction that first checks
+  the version of the cluster's ``epoch`` znode as it was when this leader took
+  its epoch. A newer leader has changed it, so a deposed leader's write fails
+  (``FencedError`` reaches the caller) and nothing of it is stored.
+* **Group commit.** Many records go in one batch, compressed; a batch bigger
+  than a znode may hold is split in parts written in order; a batch counts only
+  when all its parts are stored. Batches are named
+  ``b-<first index>-<last index>-<sequence>`` so trimming needs no reads.
+* **Idempotent retries.** A batch retried after a lost connection may be
+  stored twice; readers keep the first copy of each ``(epoch, batch number)``.
+* **Bounded recovery.** A snapshot (the core's whole state, compressed, in
+  parts) is written regularly; its pointer is updated only once the journal is
+  durable up to the snapshot's index, then older batches and snapshots are
+  deleted.
+
+Not here: what the records mean (``events``), when to snapshot (the service).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
+from kazoo.interfaces import IAsyncResult
+
+from puli_mesh.errors import FencedError
+from puli_mesh.zkpaths import ClusterPaths
+
+log = logging.getLogger(__name__)
+
+MAX_PART_BYTES = 900 * 1024
+"""Under ZooKeeper's default 1 MB jute.maxbuffer, with room for the transaction's framing."""
+
+
+def _pack(value: Any) -> bytes:
+    return zlib.compress(msgpack.packb(value, use_bin_type=True), 1)
+
+
+def _unpack(blob: bytes) -> Any:
+    return msgpack.unpackb(zlib.decompress(blob), raw=False, strict_map_key=False)
+
+
+def _split(blob: bytes) -> list[bytes]:
+    return [blob[i:i + MAX_PART_BYTES] for i in range(0, len(blob), MAX_PART_BYTES)] or [b""]
+
+
+@dataclass
+class Recovered:
+    """What a new leader reads back: the newest snapshot and every record after it."""
+
+    snapshot: dict[str, Any] | None
+    snapshot_index: int
+    records: list[tuple[int, list[Any]]] = field(default_factory=list)
+    """``(index, record)`` in order, all with index > snapshot_index."""
+    batches: int = 0
+
+    @property
+    def last_index(self) -> int:
+        return self.records[-1][0] if self.records else self.snapshot_index
+
+
+def _is_fenced(results: Any) -> bool:
+    return isinstance(results, list) and any(isinstance(r, BadVersionError) for r in results)
+
+
+def _failed(results: Any) -> Exception | None:
+    if isinstance(results, list):
+        for r in results:
+            if isinstance(r, Exception) and not isinstance(r, RolledBackError):
+                return r
+    return None
+
+
+class JournalWriter:
+    """Writes one leader's batches and snapshots, fenced by its epoch."""
+
+    def __init__(self, zk: KazooClient, paths: ClusterPaths, epoch: int, epoch_version: int) -> None:
+        self.zk = zk
+        self.paths = paths
+        self.epoch = epoch
+        self.epoch_version = epoch_version
+        zk.ensure_path(paths.journal)
+        zk.ensure_path(paths.snapshots)
+
+    def _transaction(self) -> Any:
+        tx = self.zk.transaction()
+        tx.check(self.paths.epoch, self.epoch_version)
+        return tx
+
+    def write_batch_async(self, batch_no: int, first: int, records: list[Any],
+                          done: Callable[[Exception | None], None]) -> int:
+        """Store records ``first..first+len-1``; ``done(None)`` once durable, ``done(exc)`` if not.
+
+        ``done`` runs on a kazoo thread. ``FencedError`` means a newer leader exists.
+        Returns the size of the compressed batch.
+        """
+        last = first + len(records) - 1
+        blob = _pack({"epoch": self.epoch, "batch": batch_no, "first": first, "records": records})
+        parts = _split(blob)
+        name = f"{self.paths.journal}/b-{first:012d}-{last:012d}-"
+        results: list[IAsyncResult] = []
+        for index, part in enumerate(parts):
+            data = msgpack.packb({"e": self.epoch, "b": batch_no, "p": index, "n": len(parts), "d": part})
+            tx = self._transaction()
+            tx.create(name, data, sequence=True)
+            results.append(tx.commit_async())
+
+        def finished(result: IAsyncResult) -> None:
+            try:
+                value = result.get()
+            except Exception as exc:  # connection loss, session expiry: the caller retries or steps down
+                done(exc)
+                return
+            if _is_fenced(value):
+                done(FencedError(f"epoch {self.epoch} was superseded; journal write refused"))
+                return
+            done(_failed(value))
+
+        results[-1].rawlink(finished)
+        return len(blob)
+
+    def write_snapshot(self, state: dict[str, Any], index: int, durable_through: Callable[[], int],
+                       wait: float = 30.0) -> bool:
+        """Write a snapshot of the state after record ``index``; blocking, for a worker thread.
+
+        The pointer moves only once the journal is durable through ``index``
+        (``durable_through()``), then what it covers is trimmed. Returns False if
+        it had to give up (the journal did not catch up, or the epoch moved).
+        """
+        started = time.monotonic()
+        blob = _pack(state)
+        snap_dir = f"{self.paths.snapshots}/s-{self.epoch:06d}-{index:012d}"
+        parts = _split(blob)
+        try:
+            self.zk.ensure_path(snap_dir)
+            for number, part in enumerate(parts):
+                tx = self._transaction()
+                tx.create(f"{snap_dir}/p-{number:05d}", part)
+                if _is_fenced(tx.commit()):
+                    raise FencedError(f"epoch {self.epoch} was superseded")
+            deadline = time.monotonic() + wait
+            while durable_through() < index:
+                if time.monotonic() > deadline:
+                    log.warning("snapshot at %d abandoned: journal not durable in %.0fs", index, wait)
+                    return False
+                time.sleep(0.01)
+            pointer = msgpack.packb({"dir": snap_dir, "parts": len(parts), "index": index, "epoch": self.epoch})
+            tx = self._transaction()
+            if self.zk.exists(self.paths.snapshot) is None:
+                tx.create(self.paths.snapshot, pointer)
+            else:
+                tx.set_data(self.paths.snapshot, pointer)
+            if _is_fenced(tx.commit()):
+                raise FencedError(f"epoch {self.epoch} was superseded")
+        except FencedError:
+            log.warning("snapshot at %d refused: a newer leader exists", index)
+            return False
+        removed = self.trim(index, keep=snap_dir)
+        log.info("snapshot at record %d: %d bytes in %d part(s), %.2fs; %d journal batch(es) trimmed",
+                 index, len(blob), len(parts), time.monotonic() - started, removed)
+        return True
+
+    def trim(self, index: int, keep: str) -> int:
+        """Delete batches wholly covered by the snapshot at ``index`` and every other snapshot."""
+        removed = 0
+        for child in self.zk.get_children(self.paths.journal):
+            try:
+                last = int(child.split("-")[2])
+            except (IndexError, ValueError):
+                continue
+            if last <= index:
+                try:
+                    self.zk.delete(f"{self.paths.journal}/{child}")
+                    removed += 1
+                except NoNodeError:
+                    pass
+        for child in self.zk.get_children(self.paths.snapshots):
+            path = f"{self.paths.snapshots}/{child}"
+            if path != keep:
+                try:
+                    self.zk.delete(path, recursive=True)
+                except NoNodeError:
+                    pass
+        return removed
+
+
+def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
+    """Load the newest snapshot and every complete batch after it, in order."""
+    snapshot: dict[str, Any] | None = None
+    snapshot_index = 0
+    try:
+        raw, _ = zk.get(paths.snapshot)
+        pointer = msgpack.unpackb(raw, raw=False)
+        blob = b"".join(zk.get(f"{pointer['dir']}/p-{n:05d}")[0] for n in range(int(pointer["parts"])))
+        snapshot = _unpack(blob)
+        snapshot_index = int(pointer["index"])
+    except NoNodeError:
+        pass
+    try:
+        children = zk.get_children(paths.journal)
+    except NoNodeError:
+        children = []
+    children.sort(key=lambda name: name.rsplit("-", 1)[-1])
+    recovered = Recovered(snapshot, snapshot_index)
+    seen: set[tuple[int, int]] = set()
+    pending: dict[tuple[int, int], list[bytes]] = {}
+    for child in children:
+        try:
+            last = int(child.split("-")[2])
+        except (IndexError, ValueError):
+            log.warning("journal: ignoring unexpected znode %s", child)
+            continue
+        if last <= snapshot_index:
+            continue
+        try:
+            data, _ = zk.get(f"{paths.journal}/{child}")
+        except NoNodeError:
+            continue
+        part = msgpack.unpackb(data, raw=False)
+        key = (int(part["e"]), int(part["b"]))
+        if key in seen:
+            continue  # a batch retried after a lost reply: keep its first copy
+        chunks = pending.setdefault(key, [])
+        if len(chunks) != int(part["p"]):
+            continue  # a duplicate part of a retried batch
+        chunks.append(part["d"])
+        if len(chunks) < int(part["n"]):
+            continue
+        del pending[key]
+        seen.add(key)
+        batch = _unpack(b"".join(chunks))
+        recovered.batches += 1
+        for offset, record in enumerate(batch["records"]):
+            index = int(batch["first"]) + offset
+            if index > recovered.last_index:
+                recovered.records.append((index, record))
+    if pending:
+        log.warning("journal: %d incomplete batch(es) ignored (their leader died mid-write)", len(pending))
+    return recovered
+
+
+def take_epoch(zk: KazooClient, paths: ClusterPaths) -> tuple[int, int]:
+    """Increment the epoch with compare-and-set; return ``(epoch, version of the epoch znode)``."""
+    zk.ensure_path(paths.base)
+    while True:
+        try:
+            data, stat = zk.get(paths.epoch)
+        except NoNodeError:
+            try:
+                zk.create(paths.epoch, b"1")
+                return 1, 0
+            except NodeExistsError:
+                continue
+        try:
+            current = int(data.decode() or 0)
+        except ValueError:
+            current = 0
+        try:
+            new_stat = zk.set(paths.epoch, str(current + 1).encode(), version=stat.version)
+            return current + 1, int(new_stat.version)
+        except BadVersionError:
+            continue
