@@ -29,7 +29,7 @@ def serve(settings: Settings, msg: protocol.Message) -> bytes:
         return protocol.error_reply(
             rid, "not_found", f"node {settings.name} has no log for command {command_id}")
     limit = max(1, min(int(msg["limit"]), MAX_CHUNK))
-    offset = max(0, int(msg["offset"]))
+    offset = int(msg["offset"])  # negative: from the end (``logs --tail``)
     chunk, next_offset = read_log(path, offset=offset, limit=limit)
     return protocol.encode("RESULT", rid=rid, data={
         "node": settings.name, "path": str(path), "data": chunk, "next_offset": next_offset,
