@@ -9,19 +9,33 @@ Example::
     final = farm.wait(graph_id)        # blocks until DONE, ERROR or CANCELED
     print(final["status_name"])
 
+Query and edit, on one graph or by constraint (Puli's ``pul_query``/``pul_set_pause``)::
+
+    farm.jobs(user="ana", status=["ERROR"], name="^shot01")   # filters: AND across, OR within
+    farm.restart(graph_id, errors_only=True)
+    farm.edit_jobs("pause", user="ana", pool="gpu")           # every matching job; their ids
+    farm.set(graph_id, priority=10, maxRN=4)
+    farm.commands(graph=graph_id, status=["ERROR"])
+    print(farm.tail_log(command_id, lines=20))                # served by the node that ran it
+    farm.drain_node("rn12")                                   # finish what runs, take nothing new
+
 Errors: ``FarmError`` (the mesh refused: unknown id, illegal edit; ``.code``
-says which) and ``FarmUnreachableError``.
+says which: ``not_found``, ``illegal``, ``invalid``) and ``FarmUnreachableError``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from puliclient.errors import Error
-from puliclient.status import NodeStatus
+from puliclient.status import CommandStatus, NodeStatus
 
 FINISHED = frozenset({int(NodeStatus.DONE), int(NodeStatus.ERROR), int(NodeStatus.CANCELED)})
+COMMAND_FINISHED = frozenset({int(CommandStatus.DONE), int(CommandStatus.TIMEOUT), int(CommandStatus.ERROR),
+                              int(CommandStatus.CANCELED)})
+LOG_CHUNK = 256 * 1024
 
 
 class FarmError(Error):
@@ -75,8 +89,183 @@ class Farm:
         """One graph's whole tree (task groups, tasks, commands) with statuses."""
         return dict(self.query("graph", id=int(graph_id)))
 
-    def graphs(self) -> list[dict[str, Any]]:
-        return list(self.query("graphs"))
+    def graphs(self, **filters: Any) -> list[dict[str, Any]]:
+        """Jobs (graphs) without their trees; see :meth:`jobs` for the filters."""
+        return list(self.query("graphs", **{k: v for k, v in filters.items() if v not in (None, [], "")}))
+
+    def jobs(self, *, ids: list[int] | None = None, user: str | list[str] | None = None,
+             status: str | list[str | int] | None = None, name: str | list[str] | None = None,
+             tags: dict[str, Any] | None = None, pool: str | list[str] | None = None,
+             since: float | None = None) -> list[dict[str, Any]]:
+        """Jobs matching every given filter (AND); a list means any of them (OR).
+
+        ``status`` takes names or numbers (``["RUNNING", "ERROR"]``); ``name`` is a
+        regular expression searched in the name; ``tags={"prod": "film"}``;
+        ``since`` is a submission time (epoch seconds)."""
+        return self.graphs(id=ids, user=user, status=status, name=name, tags=tags, pool=pool, since=since)
+
+    def commands(self, *, graph: int | None = None, status: str | list[str | int] | None = None,
+                 node: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Commands of a graph, task group or task (all when None), by status and by the node
+        that runs or last ran them."""
+        args: dict[str, Any] = {"id": graph, "status": status, "node": node, "limit": limit}
+        return list(self.query("commands", **{k: v for k, v in args.items() if v not in (None, [], "")}))
+
+    def nodes(self, *, pool: str | None = None, state: str | list[str] | None = None,
+              name: str | None = None) -> list[dict[str, Any]]:
+        """Render nodes as ``status()`` shows them, filtered by pool, state (idle, busy,
+        paused, draining, ...) and name (a regular expression)."""
+        import re
+
+        states = {state} if isinstance(state, str) else set(state or [])
+        pattern = re.compile(name) if name else None
+        return [n for n in self.status()["nodes"]
+                if (pool is None or pool in n.get("pools", []))
+                and (not states or n["state"] in states)
+                and (pattern is None or pattern.search(n["name"]))]
+
+    def pools(self) -> list[dict[str, Any]]:
+        """Pools with their render nodes and graphs."""
+        return list(self.query("pools"))
+
+    def stats(self) -> dict[str, Any]:
+        """The last hour, a sample per minute: throughput, queue depth, utilisation, licences."""
+        return dict(self.query("stats"))
+
+    # -------------------------------------------------------------------- edits
+    def pause(self, node_id: int, kill: bool = False) -> None:
+        """Pause a graph, task group or task: nothing new starts; ``kill`` also stops what runs."""
+        self.edit("pause", id=int(node_id), kill=kill)
+
+    def resume(self, node_id: int) -> None:
+        self.edit("resume", id=int(node_id))
+
+    def cancel(self, node_id: int) -> None:
+        self.edit("cancel", id=int(node_id))
+
+    def restart(self, node_id: int, errors_only: bool = False) -> None:
+        """Run again: everything, or only the commands in ERROR/TIMEOUT."""
+        self.edit("restart", id=int(node_id), errors_only=errors_only)
+
+    def cancel_command(self, command_id: int) -> None:
+        self.edit("command_cancel", id=int(command_id))
+
+    def restart_command(self, command_id: int) -> None:
+        self.edit("command_restart", id=int(command_id))
+
+    def set(self, node_id: int, **values: Any) -> None:
+        """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only)."""
+        self.edit("set", id=int(node_id), values=values)
+
+    def set_tags(self, node_id: int, **tags: Any) -> None:
+        """Merge tags; a None value removes that tag."""
+        self.edit("tags", id=int(node_id), tags=tags)
+
+    def archive(self, graph_id: int) -> None:
+        """Remove a DONE or CANCELED graph from the farm."""
+        self.edit("archive", id=int(graph_id))
+
+    def edit_jobs(self, action: str, *, kill: bool = False, errors_only: bool = False,
+                  values: dict[str, Any] | None = None, **filters: Any) -> list[int]:
+        """Apply ``pause``, ``resume``, ``cancel``, ``restart``, ``set`` or ``archive`` to every
+        job matching ``filters`` (those of :meth:`jobs`); return the ids edited. Refuses to
+        run without a filter: a whole-farm edit must name the jobs."""
+        if not any(v not in (None, [], "", {}) for v in filters.values()):
+            raise FarmError("invalid", f"{action} of every job refused: give at least one filter")
+        edited = []
+        for job in self.jobs(**filters):
+            args: dict[str, Any] = {"id": job["id"]}
+            if action == "pause":
+                args["kill"] = kill
+            elif action == "restart":
+                args["errors_only"] = errors_only
+            elif action == "set":
+                args["values"] = dict(values or {})
+            self.edit(action, **args)
+            edited.append(int(job["id"]))
+        return edited
+
+    def pause_node(self, name: str, kill: bool = False) -> None:
+        """No new work for this render node; ``kill`` re-queues what runs (no attempt spent)."""
+        self.edit("node_pause", name=name, kill=kill)
+
+    def drain_node(self, name: str) -> None:
+        """Finish what runs, take nothing new; the node reports ``draining``."""
+        self.edit("node_drain", name=name)
+
+    def resume_node(self, name: str) -> None:
+        self.edit("node_resume", name=name)
+
+    def clear_quarantine(self, name: str) -> None:
+        self.edit("clear_quarantine", name=name)
+
+    # --------------------------------------------------------------------- logs
+    def _log_node(self, command_id: int) -> tuple[dict[str, Any], str]:
+        """The command and the endpoint of the node that runs or last ran it."""
+        cmd = self.command(command_id)
+        node = cmd.get("render_node") or cmd.get("last_node")
+        if not node:
+            raise FarmError("not_found", f"command {command_id} has not run yet: it has no log "
+                            f"(status {cmd.get('status_name')})")
+        for n in self.status()["nodes"]:
+            if n["name"] == node and n.get("endpoint"):
+                return cmd, str(n["endpoint"])
+        raise FarmUnreachableError(f"the log of command {command_id} is on {node}, which is not in "
+                                   f"the mesh now")
+
+    def read_log(self, command_id: int, offset: int = 0, limit: int = LOG_CHUNK) -> dict[str, Any]:
+        """A piece of a command's log from the node that ran it: ``{"node", "path", "data"
+        (bytes), "next_offset", "size"}``. A negative offset counts from the end."""
+        from puli_mesh.client import MeshRequestError, MeshUnreachableError
+
+        _cmd, endpoint = self._log_node(command_id)
+        try:
+            return dict(self._client.request_at(endpoint, "LOGS", command_id=int(command_id),
+                                                offset=int(offset), limit=int(limit)))
+        except MeshUnreachableError as exc:
+            raise FarmUnreachableError(str(exc)) from exc
+        except MeshRequestError as exc:
+            raise FarmError(exc.code, str(exc)) from exc
+
+    def tail_log(self, command_id: int, lines: int = 50) -> str:
+        """The last ``lines`` lines of a command's log (looks at its last 256 KiB)."""
+        data = self.read_log(command_id, offset=-LOG_CHUNK)["data"]
+        text = bytes(data).decode("utf-8", errors="replace")
+        return "".join(text.splitlines(keepends=True)[-lines:]) if lines > 0 else ""
+
+    def follow_log(self, command_id: int, offset: int = 0, interval: float = 0.5,
+                   timeout: float | None = None) -> Iterator[bytes]:
+        """Yield the log as it grows until the command is final and everything is read.
+        Waits for a command that has not started yet."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            cmd = self.command(command_id)
+            if cmd.get("render_node") or cmd.get("last_node"):
+                try:
+                    piece = self.read_log(command_id, offset=offset)
+                except FarmError as exc:
+                    if exc.code != "not_found":  # the log file may not exist yet
+                        raise
+                    piece = {"data": b"", "next_offset": offset}
+                if piece["data"]:
+                    offset = int(piece["next_offset"])
+                    yield bytes(piece["data"])
+                    continue
+                if cmd["status"] in COMMAND_FINISHED and not cmd.get("render_node"):
+                    # Read once more after seeing it final: the last lines land before the end.
+                    try:
+                        last = self.read_log(command_id, offset=offset)
+                    except FarmError as exc:
+                        if exc.code != "not_found":
+                            raise
+                        return
+                    while last["data"]:
+                        yield bytes(last["data"])
+                        last = self.read_log(command_id, offset=int(last["next_offset"]))
+                    return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"command {command_id} still {cmd.get('status_name')} after {timeout:.0f}s")
+            time.sleep(interval)
 
     def command(self, command_id: int) -> dict[str, Any]:
         return dict(self.query("command", id=int(command_id)))
