@@ -1,112 +1,36 @@
-"""CommandExecution with real watcher processes: done, error, timeout, kill, crash, bad starts.
+"""Executions with real processes: done, error, timeout, kill, crash, bad starts.
 
-No process is mocked and nothing sleeps to synchronise: ``drive`` is a tiny
-event loop (select on the report pipe, then read_reports/check) that runs
-until a condition holds or a deadline passes.
+Tests taking the ``execution`` fixture run twice, through the Python watcher
+(CommandExecution) and natively (ShellFramesExecution): for a
+DefaultCommandRunner command the agent must not be able to tell them apart.
+Tests taking ``watcher_execution`` are about the watcher itself (its pipe, its
+crashes, other runners); the native path's own tests are in
+``test_shell_execution.py``.
+
+No process is mocked and nothing sleeps to synchronise: ``drive`` (in
+``running.py``) is a tiny event loop that selects on the report fd, then calls
+read_reports/check until a condition holds or a deadline passes.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import signal
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from puli_mesh.node.execution import (
-    CommandExecution,
     CommandSpec,
-    ExecutionEvent,
     log_path_for,
     parse_report,
     read_log,
     tail_lines,
 )
 from puliclient.status import CommandStatus
-
-DEFAULT_RUNNER = "puliclient.jobs.DefaultCommandRunner"
-
-ASSIGN_FIELDS: dict[str, Any] = {
-    "epoch": 4,
-    "command_id": 42,
-    "attempt": 1,
-    "runner": DEFAULT_RUNNER,
-    "arguments": {"cmd": "true"},
-    "environment": {"PULI_TEST_VAR": "from-the-spec"},
-    "timeout": None,
-    "licences": ["nuke"],
-    "cores": 2,
-    "ram_mb": 1024,
-    "task_id": 7,
-    "task_name": "render_7",
-    "graph_id": 3,
-    "user": "jdoe",
-    "name": "render_7_1_3",
-}
-
-Factory = Callable[..., CommandExecution]
-
-
-def make_spec(**overrides: Any) -> CommandSpec:
-    return CommandSpec.from_assign({**ASSIGN_FIELDS, **overrides})
-
-
-def drive(ex: CommandExecution, until: Callable[[], bool], timeout: float = 20.0,
-          ) -> list[ExecutionEvent]:
-    """Run the loop the agent runs (poll the report fd, read, check) until ``until()``."""
-    events: list[ExecutionEvent] = []
-    deadline = time.monotonic() + timeout
-    while not until():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; events so far: {events}")
-        fd = ex.report_fd
-        select.select([fd] if fd >= 0 else [], [], [], 0.05)
-        events += ex.read_reports()
-        events += ex.check(time.monotonic())
-    return events
-
-
-def gone(proc: psutil.Process) -> bool:
-    """True once a process is dead (a zombie waiting for init to reap it counts as dead)."""
-    try:
-        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def tree_of(ex: CommandExecution) -> list[psutil.Process]:
-    assert ex.pid is not None
-    root = psutil.Process(ex.pid)
-    return [root, *root.children(recursive=True)]
-
-
-@pytest.fixture
-def execution(tmp_path: Path) -> Iterator[Factory]:
-    """Makes executions logging under tmp_path; kills whatever still runs at teardown."""
-    made: list[CommandExecution] = []
-
-    def factory(spec: CommandSpec | None = None, **kwargs: Any) -> CommandExecution:
-        kwargs.setdefault("log_dir", tmp_path / "logs")
-        kwargs.setdefault("node_name", "rn1")
-        ex = CommandExecution(spec or make_spec(), **kwargs)
-        made.append(ex)
-        return ex
-
-    yield factory
-    for ex in made:
-        if ex.pid is not None and not ex.finished:
-            ex.kill(reason="test teardown", grace=0)
-            drive(ex, lambda ex=ex: ex.finished, timeout=10)
-
-
-def run(ex: CommandExecution, timeout: float = 20.0) -> list[ExecutionEvent]:
-    ex.start()
-    return drive(ex, lambda: ex.finished, timeout)
+from tests.unit.node.running import ASSIGN_FIELDS, Execution, Factory, drive, gone, make_spec, pid_gone, run, tree_of
 
 
 # --------------------------------------------------------------------------- specs
@@ -154,7 +78,7 @@ def test_garbage_report_lines_are_skipped() -> None:
 
 
 # ------------------------------------------------------------------------ running
-def test_default_runner_runs_every_frame_with_the_puli_environment(execution: Factory) -> None:
+def test_default_runner_runs_every_frame_with_the_puli_environment(execution: Factory, tmp_path: Path) -> None:
     spec = make_spec(arguments={
         "cmd": "echo frame %%MI_FRAME%% $PULI_COMMAND_ID; env | grep -E '^PULI_' | sort",
         "start": 1, "end": 3,
@@ -162,16 +86,16 @@ def test_default_runner_runs_every_frame_with_the_puli_environment(execution: Fa
     ex = execution(spec)
     events = run(ex)
 
-    assert events[0].kind == "started" and events[0].value == ex.pid
+    assert events[0].kind == "started" and isinstance(events[0].value, int)  # the watcher's or frame 1's pid
     assert [e.kind for e in events].count("end") == 1 and events[-1] is ex.result
     assert ex.result is not None
     assert ex.result.status == CommandStatus.DONE, ex.result.message
     assert ex.result.completion == pytest.approx(1.0) and ex.completion == pytest.approx(1.0)
     assert ex.result.exit_code == 0
     assert any(e.kind == "completion" for e in events)
-    assert ex.report_fd == -1, "the pipe is closed once the command ended"
+    assert ex.report_fd == -1, "the report fd is closed once the command ended"
 
-    assert ex.log_path == log_path_for(ex.log_dir, "default", 7, 42)
+    assert ex.log_path == log_path_for(tmp_path / "logs", "default", 7, 42)
     text = ex.log_path.read_text()
     for frame in (1, 2, 3):
         assert f"frame {frame} 42\n" in text
@@ -186,11 +110,14 @@ def test_default_runner_runs_every_frame_with_the_puli_environment(execution: Fa
         assert f"{name}={value}\n" in text, name
 
 
-def test_failing_command_ends_in_error_with_the_log_tail(execution: Factory) -> None:
-    ex = execution(make_spec(arguments={"cmd": "echo about to fail; exit 3"}))
+def test_failing_frame_ends_in_error_naming_it_with_the_log_tail(execution: Factory) -> None:
+    cmd = "echo about to fail %%MI_FRAME%%; [ %%MI_FRAME%% != 2 ] || exit 3"
+    ex = execution(make_spec(arguments={"cmd": cmd, "start": 1, "end": 3}))
     run(ex)
     assert ex.result is not None and ex.result.status == CommandStatus.ERROR
     assert ex.result.exit_code not in (None, 0)
+    assert ex.result.message.startswith("frame 2: command exited with code 3\n"), ex.result.message
+    assert ex.log_path is not None and "about to fail 3" not in ex.log_path.read_text(), "frame 3 not run"
     assert "\n--- last lines of the log ---\n" in ex.result.message
     assert "about to fail" in ex.result.message.split("--- last lines of the log ---")[1]
 
@@ -221,7 +148,7 @@ def test_timeout_kills_the_whole_tree(execution: Factory) -> None:
 
 def _kill_tree_with_setsid_grandchild(
         execution: Factory, tmp_path: Path, prelude: str, grace: float,
-) -> tuple[CommandExecution, list[psutil.Process]]:
+) -> tuple[Execution, list[psutil.Process]]:
     pidfile = tmp_path / "escapee.pid"
     cmd = f"{prelude}setsid sleep 60 & echo $! > {pidfile}; sleep 60"
     ex = execution(make_spec(arguments={"cmd": cmd}))
@@ -264,8 +191,8 @@ def test_kill_with_another_status_and_twice(execution: Factory) -> None:
     assert ex.check(time.monotonic()) == []
 
 
-def test_watcher_killed_without_reporting_an_end(execution: Factory) -> None:
-    ex = execution(make_spec(arguments={"cmd": "echo shooting the watcher; kill -9 $PPID"}))
+def test_watcher_killed_without_reporting_an_end(watcher_execution: Factory) -> None:
+    ex = watcher_execution(make_spec(arguments={"cmd": "echo shooting the watcher; kill -9 $PPID"}))
     run(ex)
     assert ex.result is not None and ex.result.status == CommandStatus.ERROR
     assert ex.result.exit_code == -signal.SIGKILL
@@ -274,8 +201,8 @@ def test_watcher_killed_without_reporting_an_end(execution: Factory) -> None:
     assert "shooting the watcher" in ex.result.message
 
 
-def test_runner_that_cannot_be_imported_is_an_error(execution: Factory) -> None:
-    ex = execution(make_spec(runner="no_such_package.NoSuchRunner"))
+def test_runner_that_cannot_be_imported_is_an_error(watcher_execution: Factory) -> None:
+    ex = watcher_execution(make_spec(runner="no_such_package.NoSuchRunner"))
     run(ex)
     assert ex.result is not None and ex.result.status == CommandStatus.ERROR
     assert ex.result.exit_code not in (None, 0)
@@ -307,7 +234,11 @@ def test_every_attempt_appends_its_header_to_the_same_log(execution: Factory) ->
                and " on rn1 at " in line]
     assert len(headers) == 2
     assert "attempt 1 on rn1" in headers[0] and "attempt 2 on rn1" in headers[1]
-    assert lines.index("attempt 1") < lines.index("attempt 2")
+    footers = [line for line in lines if line.startswith("=== puli-mesh: command 42 attempt")
+               and " ended DONE (exit code 0) at " in line]
+    assert len(footers) == 2
+    order = [lines.index(line) for line in (headers[0], "attempt 1", footers[0], headers[1], "attempt 2", footers[1])]
+    assert order == sorted(order)
 
 
 def test_leftover_background_processes_are_killed_when_the_command_ends(
@@ -317,24 +248,17 @@ def test_leftover_background_processes_are_killed_when_the_command_ends(
     run(ex)
     assert ex.result is not None and ex.result.status == CommandStatus.DONE
     pid = int(pidfile.read_text())
-
-    def leftover_gone() -> bool:
-        try:
-            return gone(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            return True
-
-    drive(ex, leftover_gone, timeout=5)
+    drive(ex, lambda: pid_gone(pid), timeout=5)
 
 
-def test_kill_reaches_an_orphan_left_by_an_earlier_frame(execution: Factory,
+def test_kill_reaches_an_orphan_left_by_an_earlier_frame(watcher_execution: Factory,
                                                          tmp_path: Path) -> None:
     # Frame 1 forgets a background sleep and ends (its session's leader is gone, the
     # sleep is reparented to init); frame 2 is still running when the kill comes.
     pidfile = tmp_path / "orphan.pid"
     cmd = (f"if [ %%MI_FRAME%% = 1 ]; then sleep 60 & echo $! > {pidfile}; "
            "else sleep 60; fi")
-    ex = execution(make_spec(arguments={"cmd": cmd, "start": 1, "end": 2}))
+    ex = watcher_execution(make_spec(arguments={"cmd": cmd, "start": 1, "end": 2}))
     ex.start()
     drive(ex, lambda: ex.completion >= 0.5, timeout=10)
     orphan = psutil.Process(int(pidfile.read_text()))
@@ -345,11 +269,64 @@ def test_kill_reaches_an_orphan_left_by_an_earlier_frame(execution: Factory,
     assert gone(orphan)
 
 
-def test_a_spec_larger_than_a_pipe_buffer_is_fed_without_blocking(execution: Factory) -> None:
+def test_a_spec_larger_than_a_pipe_buffer_is_fed_without_blocking(watcher_execution: Factory) -> None:
     padding = "x" * 1_000_000  # a pipe holds 64 KiB: start() must not wait for the watcher
-    ex = execution(make_spec(arguments={"cmd": "true", "padding": padding}))
+    ex = watcher_execution(make_spec(arguments={"cmd": "true", "padding": padding}))
     before = time.monotonic()
     ex.start()
     assert time.monotonic() - before < 1.0
     drive(ex, lambda: ex.finished)
     assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    ({"start": 1, "end": 2}, "argument 'cmd' is mandatory"),
+    ({"cmd": "true", "start": 5, "end": 2}, "no frame to run: start 5 is after end 2"),
+    ({"cmd": "true", "step": 0}, "argument 'step' is 0, less than 1"),
+], ids=["missing-cmd", "start-after-end", "step-zero"])
+def test_invalid_arguments_end_in_error_without_an_exception(execution: Factory, arguments: dict[str, object],
+                                                             expected: str) -> None:
+    ex = execution(make_spec(arguments=arguments))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert expected in ex.result.message
+
+
+def test_a_frame_killed_by_a_signal_is_an_error_naming_the_signal(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": "kill -9 $$", "start": 4, "end": 5}))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert ex.result.message.startswith("frame 4: command killed by signal 9\n"), ex.result.message
+
+
+@pytest.mark.parametrize(("spec_timeout", "argument_timeout"), [(1, 30), (30, 1)],
+                         ids=["spec-smaller", "argument-smaller"])
+def test_the_smaller_timeout_wins_and_takes_a_setsid_grandchild(
+        execution: Factory, tmp_path: Path, spec_timeout: int, argument_timeout: int) -> None:
+    pidfile = tmp_path / "escapee.pid"
+    cmd = f"setsid sleep 60 & echo $! > {pidfile}; sleep 60"
+    ex = execution(make_spec(arguments={"cmd": cmd, "timeout": argument_timeout}, timeout=spec_timeout))
+    started = time.monotonic()
+    ex.start()
+    drive(ex, lambda: pidfile.exists() and pidfile.read_text().strip() != "", timeout=10)
+    escapee = int(pidfile.read_text())
+    drive(ex, lambda: ex.finished)
+    assert ex.result is not None and ex.result.status == CommandStatus.TIMEOUT, ex.result.message
+    assert time.monotonic() - started < 10
+    drive(ex, lambda: pid_gone(escapee), timeout=5)
+
+
+def test_no_descriptor_of_the_log_is_left_open_after_the_end(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 3}))
+    run(ex)
+    assert ex.log_path is not None
+    fds = Path("/proc/self/fd")
+    open_on_log = [fd.name for fd in fds.iterdir() if _link(fd) == str(ex.log_path)]
+    assert open_on_log == []
+
+
+def _link(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
