@@ -208,12 +208,25 @@ def licences_set(
 
 
 @pools_app.callback()
-def pools(ctx: typer.Context, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
-    """Pools defined in the cluster and the live nodes in each.
+def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
+          json_: JsonOpt = False) -> None:
+    """Pools defined in the cluster and the live nodes in each (with --node: the coordinator's
+    view, with the graphs of each pool).
 
     Example: `puli-mesh pools --zk 127.0.0.1:2181`
     """
     if ctx.invoked_subcommand is not None:
+        return
+    if node and not zk:
+        data = ask(client_for(node, None, cluster), "QUERY", what="pools", args={})
+        rows = [{"name": p["name"], "nodes": sorted(p["render_nodes"]), "graphs": p["graphs"]} for p in data]
+        if json_:
+            print_json(sorted(rows, key=lambda r: r["name"]))
+            return
+        table = Table("pool", "nodes", "graphs")
+        for r in sorted(rows, key=lambda r: r["name"]):
+            table.add_row(r["name"], ", ".join(r["nodes"]) or "-", ", ".join(map(str, r["graphs"])) or "-")
+        console.print(table)
         return
     from puli_mesh.cluster_state import read_members, read_pools
 
@@ -237,11 +250,12 @@ def pools(ctx: typer.Context, zk: ZkOpt = None, cluster: ClusterOpt = "default",
     console.print(table)
 
 
-@pools_app.command("create")
+@pools_app.command("add")
+@pools_app.command("create", hidden=True)
 def pools_create(name: str, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
-    """Define a pool (graphs may name it before any node joins it).
+    """Define a pool (graphs may name it before any node joins it). `create` is an alias.
 
-    Example: `puli-mesh pools create gpu --zk 127.0.0.1:2181`
+    Example: `puli-mesh pools add gpu --zk 127.0.0.1:2181`
     """
     from puli_mesh.cluster_state import define_pool
 
@@ -298,3 +312,14 @@ def up(
 def version() -> None:
     """Print the version."""
     console.print(__version__)
+
+
+def _register_operating_commands() -> None:
+    # Imported here: those modules import this one for the shared options and helpers.
+    from puli_mesh import cli_jobs, cli_top
+
+    cli_jobs.register(app)
+    cli_top.register(app)
+
+
+_register_operating_commands()

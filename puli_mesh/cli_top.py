@@ -1,0 +1,139 @@
+"""``puli-mesh top``: a live full-screen view of the mesh (leader, nodes, running commands, jobs, licences).
+
+Redraws in place once a second with rich ``Live`` on the alternate screen (no
+flicker, the terminal is restored on exit) and fits an 80-column terminal.
+Keys are read from the tty in cbreak mode with ``select`` (never blocking the
+redraw): ``q`` quits, Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import sys
+import termios
+import time
+import tty
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.layout import Layout
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from puli_mesh import cli_views as views
+from puli_mesh.cli import ClusterOpt, NodeOpt, ZkOpt, console
+from puliclient.farm import Farm, FarmError, FarmUnreachableError
+
+
+@contextlib.contextmanager
+def cbreak_keys() -> Iterator[Any]:
+    """Yield a ``poll(timeout) -> str | None`` that returns a pressed key, if any."""
+    stream = sys.stdin
+    if not stream.isatty():
+        yield lambda timeout: (time.sleep(timeout), None)[1]
+        return
+    fd = stream.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+    try:
+        def poll(timeout: float) -> str | None:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                return None
+            import os
+
+            return os.read(fd, 16).decode(errors="replace")
+
+        yield poll
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def snapshot(farm: Farm) -> dict[str, Any]:
+    """Everything one frame shows, in three requests."""
+    status = farm.status()
+    jobs = farm.jobs()
+    running = farm.commands(status=["ASSIGNED", "RUNNING", "FINISHING"], limit=50)
+    licences = farm.licences()
+    return {"status": status, "jobs": jobs, "running": running, "licences": licences, "at": time.time()}
+
+
+def render(data: dict[str, Any] | None, error: str | None) -> Layout:
+    layout = Layout()
+    if data is None:
+        layout.update(Panel(Text(error or "connecting...", style="red" if error else "dim"), title="puli-mesh top"))
+        return layout
+    status = data["status"]
+    busy = sum(n.get("running", 0) for n in status["nodes"])
+    slots = sum(n.get("slots", 0) for n in status["nodes"] if n["state"] not in ("gone",))
+    header = Text.assemble(
+        ("puli-mesh top", "bold"), f"  cluster {status['cluster']}  leader ", (str(status["leader"]), "bold"),
+        f"  epoch {status['epoch']}  slots {busy}/{slots}  jobs {len(data['jobs'])}  ",
+        (time.strftime("%H:%M:%S", time.localtime(data["at"])), "dim"), ("   q: quit", "dim"))
+
+    nodes = Table("node", "state", "use", "cpu", "ram free", box=None, expand=True, header_style="bold")
+    for n in status["nodes"]:
+        use = n.get("running", 0) / n["slots"] if n.get("slots") else 0.0
+        nodes.add_row(n["name"] + ("*" if n.get("leader") else ""), views.status_text(n["state"]),
+                      views.bar(use, 8), f"{n.get('cpu_percent', 0):.0f}%", f"{n.get('free_ram_mb', 0)}M")
+    lics = Table("licence", "used", box=None, expand=True, header_style="bold")
+    for lic in data["licences"]:
+        lics.add_row(lic["name"], views.bar(lic["used"] / lic["total"] if lic["total"] else 0, 8)
+                     .append(f" {lic['used']}/{lic['total']}"))
+
+    running = Table("cmd", "job", "description", "node", "progress", box=None, expand=True, header_style="bold")
+    for c in data["running"][:12]:
+        running.add_row(str(c["id"]), str(c["graph_id"]), c["description"][:24], c.get("render_node") or "-",
+                        views.bar(c["completion"], 8))
+    jobs = Table("id", "job", "user", "status", "progress", "eta", box=None, expand=True, header_style="bold")
+    unfinished = [j for j in data["jobs"] if j["status_name"] not in ("DONE", "CANCELED")]
+    finished = [j for j in data["jobs"] if j["status_name"] in ("DONE", "CANCELED")]
+    for j in sorted(unfinished, key=lambda j: j["id"])[:12] + sorted(finished, key=lambda j: -j["id"])[:4]:
+        jobs.add_row(str(j["id"]), j["name"][:22], j.get("user", "")[:8], views.status_text(j["status_name"]),
+                     views.bar(j["completion"], 8), views.timing(j, data["at"])[2])
+
+    layout.split_column(Layout(header, size=1), Layout(name="top"), Layout(name="bottom"))
+    layout["top"].split_row(Layout(Panel(nodes, title="nodes"), ratio=3),
+                            Layout(Panel(lics, title="licences"), ratio=2))
+    layout["bottom"].split_column(Layout(Panel(running, title=f"running ({len(data['running'])})")),
+                                  Layout(Panel(Group(jobs), title="jobs")))
+    return layout
+
+
+def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
+        interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0) -> None:
+    """A live view of the mesh: leader, nodes with their use, running commands, jobs, licences. q quits.
+
+    Example: `puli-mesh top --node 127.0.0.1:8004`
+    """
+    from puli_mesh.cli_jobs import make_farm
+
+    farm = make_farm(node, zk, cluster)
+    data: dict[str, Any] | None = None
+    error: str | None = None
+    try:
+        with cbreak_keys() as poll, Live(render(None, None), console=console, screen=True,
+                                          auto_refresh=False, transient=True) as live:
+            while True:
+                try:
+                    data, error = snapshot(farm), None
+                except (FarmError, FarmUnreachableError) as exc:
+                    error = f"{exc} (retrying)"
+                live.update(render(data, error) if error is None or data is None else render(data, error),
+                            refresh=True)
+                deadline = time.monotonic() + interval
+                while (left := deadline - time.monotonic()) > 0:
+                    key = poll(left)
+                    if key and key[:1] in ("q", "Q"):
+                        return
+    except KeyboardInterrupt:
+        return
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(top)
