@@ -51,13 +51,14 @@ log = logging.getLogger(__name__)
 NATIVE_RUNNERS = frozenset({"puliclient.jobs.DefaultCommandRunner", "puliclient.jobs.runners.DefaultCommandRunner"})
 
 
-_KNOWN_DIRS: set[Path] = set()
-
-
-def _ensure_dir(path: Path) -> None:
-    if path not in _KNOWN_DIRS:
-        path.mkdir(parents=True, exist_ok=True)
-        _KNOWN_DIRS.add(path)
+def _open_log(path: Path) -> int:
+    """The log opened for appending; its directory is made only when missing (a stat per command saved)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o666)
+    except FileNotFoundError:  # first command of the task, or a clean-up job removed the directory
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o666)
 
 
 class ShellFramesExecution:
@@ -111,15 +112,15 @@ class ShellFramesExecution:
             self._frames = frame_command_lines(arguments)
             timeouts = [t for t in (spec.timeout, arguments.get("timeout")) if t]
             self._timeout = float(min(timeouts)) if timeouts else None
-            _ensure_dir(self.log_path.parent)
-            with open(self.log_path, "ab") as logfile:
-                logfile.write(log_header(spec, self.node_name))
+            logfd = _open_log(self.log_path)
+            try:
+                os.write(logfd, log_header(spec, self.node_name))
+            finally:
+                os.close(logfd)
             self._env = command_environment(spec, self.log_path, self.node_name, self.execution_id)
             self.started_at = time.monotonic()
             self._spawn_next()
         except (CommandError, ValueError, OSError) as exc:
-            if self.log_path is not None:
-                _KNOWN_DIRS.discard(self.log_path.parent)
             self._finish(CommandStatus.ERROR, f"could not start the command: {exc}", None, with_tail=False)
             return
         self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "started", value=self.pid))

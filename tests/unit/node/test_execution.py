@@ -15,6 +15,7 @@ read_reports/check until a condition holds or a deadline passes.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -314,6 +315,18 @@ def test_the_smaller_timeout_wins_and_takes_a_setsid_grandchild(
     assert ex.result is not None and ex.result.status == CommandStatus.TIMEOUT, ex.result.message
     assert time.monotonic() - started < 10
     drive(ex, lambda: pid_gone(escapee), timeout=5)
+
+
+def test_a_log_dir_removed_between_commands_is_made_again(execution: Factory, tmp_path: Path) -> None:
+    # Log clean-up jobs delete old task directories; the next command of that task must not fail for it.
+    first = execution(make_spec(command_id=1))
+    run(first)
+    assert first.log_path is not None
+    shutil.rmtree(first.log_path.parent)
+    second = execution(make_spec(command_id=2))
+    run(second)
+    assert second.result is not None and second.result.status == CommandStatus.DONE, second.result.message
+    assert second.log_path is not None and second.log_path.exists()
 
 
 def test_no_descriptor_of_the_log_is_left_open_after_the_end(execution: Factory) -> None:
