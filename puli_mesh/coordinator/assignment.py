@@ -57,7 +57,7 @@ def _fits(st: CoreState, node: RenderNode, q: SigQueue) -> bool:
         ok = node.compat[sig.id] = matches_requirements(sig.requirements, node.characteristics)
     if not ok:
         return False
-    free = node.cores - node.used_cores
+    free = node.free_cores
     if sig.min_cores > 0:
         if free < sig.min_cores:
             return False
@@ -152,8 +152,14 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[Task, Command] | 
 def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float) -> Running:
     """Take cores, RAM, licences and a maxRN unit for ``cmd`` on ``node``."""
     sig = task.sig
-    free = node.cores - node.used_cores
-    cores = min(free, sig.max_cores) if sig.max_cores else free
+    free = node.free_cores
+    # maxNbCores 0 meant "all free cores" when Puli ran one command per node; with
+    # slots it means an equal share of the node, so --slots N runs N commands.
+    # minNbCores 0 still asks for the whole node.
+    if sig.max_cores:
+        cores = min(free, sig.max_cores)
+    else:
+        cores = free if sig.min_cores == 0 else min(free, node.slot_share)
     ram = sig.ram_use
     lic = task.lic
     if lic:
@@ -246,7 +252,7 @@ def flush_waiting(st: CoreState, now: float) -> None:
                 if node is None or not node.can_take_work():
                     pool.remove_waiting(name)
                     continue
-                profile = (node.profile, node.cores - node.used_cores, node.available_ram)
+                profile = (node.profile, node.free_cores, node.available_ram)
                 if profile in failed:
                     continue
                 if dispatch_node(st, node, now) == 0:

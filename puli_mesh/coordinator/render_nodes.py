@@ -83,8 +83,18 @@ class RenderNode:
 
     # ------------------------------------------------------------ capacity
     @property
+    def core_capacity(self) -> int:
+        """Cores that can be handed out: at least one per slot (more slots than cores is oversubscription)."""
+        return max(self.cores, self.slots)
+
+    @property
     def free_cores(self) -> int:
-        return self.cores - self.used_cores
+        return self.core_capacity - self.used_cores
+
+    @property
+    def slot_share(self) -> int:
+        """Cores a command gets when its task does not say (maxNbCores 0): an equal share of the node."""
+        return max(1, self.core_capacity // max(self.slots, 1))
 
     @property
     def available_ram(self) -> int:

@@ -82,9 +82,30 @@ class Membership:
     def join_election(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
+        self._drop_stale_contenders()
+        # A fresh recipe each time: a Lock whose release failed keeps stale state.
+        self.election = Election(self.zk, self.paths.election, identifier=self.name)
         self._stop_leading.clear()
         self._thread = threading.Thread(target=self._run_election, name="election", daemon=True)
         self._thread.start()
+
+    def _drop_stale_contenders(self) -> None:
+        """Delete election nodes this session left behind (a release that failed while ZooKeeper
+        was unreachable): contending again behind our own stale node would wait forever."""
+        session = self.zk.client_id[0] if self.zk.client_id else None
+        try:
+            children = self.zk.get_children(self.paths.election)
+        except NoNodeError:
+            return
+        for child in children:
+            path = f"{self.paths.election}/{child}"
+            try:
+                _, stat = self.zk.get(path)
+                if stat.ephemeralOwner == session:
+                    log.info("removing our stale election node %s", child)
+                    self.zk.delete(path)
+            except NoNodeError:
+                continue
 
     def _run_election(self) -> None:
         try:

@@ -64,14 +64,15 @@ def test_requirement_mismatch_is_decided_per_signature_not_per_task():
     assert a.task_name == "ok"
 
 
-def test_default_task_takes_the_whole_node_and_declared_cores_pack():
+def test_default_task_gets_an_equal_share_of_the_node_and_declared_cores_pack():
     core = SchedulingCore()
     core.node_joined(rn("a", slots=4, cores=8), 0)
-    core.submit_graph(single("whole", 3), 0)
+    core.submit_graph(single("shared", 5), 0)
     out = assigns(core.request_work("a", 4, 0))
-    assert len(out) == 1 and out[0].cores == 8
-    (nxt,) = assigns(finish(core, out[0], 1))  # the node still had credit: the next one
-    assert nxt.cores == 8
+    assert [a.cores for a in out] == [2, 2, 2, 2]  # --slots 4 runs 4 commands of 8/4 cores
+    assert not assigns(finish(core, out[0], 1))  # credit used up: nothing until the worker asks
+    (nxt,) = assigns(core.request_work("a", 1, 1))
+    assert nxt.cores == 2
     core.cancel(core.graphs()[0]["id"], 1)
     out = assigns(core.submit_graph(single("packed", 10, minNbCores=2, maxNbCores=2), 1).decisions)
     out += assigns(core.request_work("a", 4, 2))

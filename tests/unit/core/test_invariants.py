@@ -182,7 +182,7 @@ def check_invariants(core: SchedulingCore, decisions: list[Any], before: dict[st
     seen: dict[int, str] = {}
     for node in s.render_nodes.values():
         assert len(node.running) <= node.slots
-        assert 0 <= node.used_cores <= node.cores
+        assert 0 <= node.used_cores <= node.core_capacity
         for cid, run in node.running.items():
             assert cid not in seen
             seen[cid] = node.name
