@@ -8,17 +8,27 @@ Exit codes: 0 success, 1 the request failed (unknown id, refused edit),
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from puli_mesh import __version__
+from puli_mesh import __version__, cli_jobs, cli_top
+from puli_mesh.cli_common import (
+    EXIT_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    ClusterOpt,
+    JsonOpt,
+    NodeOpt,
+    ZkOpt,
+    console,
+    fail,
+    print_json,
+)
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
 from puli_mesh.errors import ConfigError, PuliMeshError, ZooKeeperError
 
@@ -33,17 +43,6 @@ pools_app = typer.Typer(help="Pools of render nodes.", invoke_without_command=Tr
 app.add_typer(licences_app, name="licences")
 app.add_typer(pools_app, name="pools")
 
-console = Console()
-err_console = Console(stderr=True)
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-
-ZkOpt = Annotated[str | None, typer.Option("--zk", envvar="PULI_ZK", help="ZooKeeper hosts (reads the leader there).")]
-NodeOpt = Annotated[str | None, typer.Option("--node", envvar="PULI_NODE", help="Any agent, HOST:PORT.")]
-ClusterOpt = Annotated[str, typer.Option("--cluster", envvar="PULI_CLUSTER", help="Cluster name.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _setup_logging(level: str, log_file: Path | None = None) -> None:
@@ -54,11 +53,6 @@ def _setup_logging(level: str, log_file: Path | None = None) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=handlers,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kazoo").setLevel(logging.WARNING)
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 def client_for(node: str | None, zk: str | None, cluster: str) -> MeshClient:
@@ -75,10 +69,6 @@ def ask(client: MeshClient, kind: str, **fields: Any) -> Any:
         raise fail(str(exc), EXIT_UNREACHABLE) from exc
     except MeshRequestError as exc:
         raise fail(f"{exc} ({exc.code})", EXIT_FAILED) from exc
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 # --------------------------------------------------------------------------- agent
@@ -314,12 +304,5 @@ def version() -> None:
     console.print(__version__)
 
 
-def _register_operating_commands() -> None:
-    # Imported here: those modules import this one for the shared options and helpers.
-    from puli_mesh import cli_jobs, cli_top
-
-    cli_jobs.register(app)
-    cli_top.register(app)
-
-
-_register_operating_commands()
+cli_jobs.register(app)  # jobs, show, commands, edits, nodes, logs, exec, submit, stats
+cli_top.register(app)

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from puli_mesh import cli_views as views
-from puli_mesh.cli import (
+from puli_mesh.cli_common import (
     EXIT_FAILED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
@@ -309,9 +309,12 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
     console.print("[dim]* leader[/dim]")
 
 
-def _node_edit(ctx: typer.Context, name: str, verb: str, **args: Any) -> None:
-    node, zk, cluster = ctx.obj or (None, None, "default")
-    farm = make_farm(node, zk, cluster)
+def _node_edit(ctx: typer.Context, where: tuple[str | None, str | None, str], name: str, verb: str,
+               **args: Any) -> None:
+    # --node/--zk may come before the verb (the group's) or after it (the verb's own).
+    node, zk, cluster = where
+    outer = ctx.obj or (None, None, "default")
+    farm = make_farm(node or outer[0], zk or outer[1], cluster if cluster != "default" else outer[2])
     with farm_errors():
         {"pause": farm.pause_node, "resume": farm.resume_node, "drain": farm.drain_node}[verb](name, **args)
     killed = " (commands killed, they run again elsewhere)" if args.get("kill") else ""
@@ -321,30 +324,33 @@ def _node_edit(ctx: typer.Context, name: str, verb: str, **args: Any) -> None:
 @nodes_app.command("pause")
 def nodes_pause(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")],
                 kill: Annotated[bool, typer.Option("--kill", help="Also stop what runs (it runs again "
-                                                   "elsewhere, no attempt spent).")] = False) -> None:
+                                                   "elsewhere, no attempt spent).")] = False,
+                node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
     """Give this node no new work (what runs goes on unless --kill).
 
-    Example: `puli-mesh nodes --node 127.0.0.1:8004 pause rn12 --kill`
+    Example: `puli-mesh nodes pause rn12 --kill --node 127.0.0.1:8004`
     """
-    _node_edit(ctx, name, "pause", kill=kill)
+    _node_edit(ctx, (node, zk, cluster), name, "pause", kill=kill)
 
 
 @nodes_app.command("drain")
-def nodes_drain(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")]) -> None:
+def nodes_drain(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")],
+                node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
     """Let this node finish what runs and take nothing new (state `draining`; resume undoes it).
 
     Example: `puli-mesh nodes drain rn12`, then wait for `running 0` in `puli-mesh nodes`
     """
-    _node_edit(ctx, name, "drain")
+    _node_edit(ctx, (node, zk, cluster), name, "drain")
 
 
 @nodes_app.command("resume")
-def nodes_resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")]) -> None:
+def nodes_resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")],
+                node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
     """Give a paused or drained node work again.
 
     Example: `puli-mesh nodes resume rn12`
     """
-    _node_edit(ctx, name, "resume")
+    _node_edit(ctx, (node, zk, cluster), name, "resume")
 
 
 # ---------------------------------------------------------------------- logs

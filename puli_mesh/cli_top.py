@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from puli_mesh import cli_views as views
-from puli_mesh.cli import ClusterOpt, NodeOpt, ZkOpt, console
+from puli_mesh.cli_common import ClusterOpt, NodeOpt, ZkOpt, console
 from puliclient.farm import Farm, FarmError, FarmUnreachableError
 
 
@@ -71,19 +71,23 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
     status = data["status"]
     busy = sum(n.get("running", 0) for n in status["nodes"])
     slots = sum(n.get("slots", 0) for n in status["nodes"] if n["state"] not in ("gone",))
+    # Most useful first: on a narrow terminal the long cluster name is what gets cut.
     header = Text.assemble(
-        ("puli-mesh top", "bold"), f"  cluster {status['cluster']}  leader ", (str(status["leader"]), "bold"),
-        f"  epoch {status['epoch']}  slots {busy}/{slots}  jobs {len(data['jobs'])}  ",
-        (time.strftime("%H:%M:%S", time.localtime(data["at"])), "dim"), ("   q: quit", "dim"))
+        (time.strftime("%H:%M:%S", time.localtime(data["at"])), "dim"), "  leader ",
+        (str(status["leader"]), "bold"), f"  epoch {status['epoch']}  slots {busy}/{slots}  jobs {len(data['jobs'])}",
+        ("  q quit", "dim"), f"  cluster {status['cluster']}", no_wrap=True, overflow="ellipsis")
+    if error:
+        header = Text.assemble((error, "red"), no_wrap=True, overflow="ellipsis")
 
-    nodes = Table("node", "state", "use", "cpu", "ram free", box=None, expand=True, header_style="bold")
+    nodes = Table("node", "state", "use", "cpu", "free", box=None, expand=True, header_style="bold")
     for n in status["nodes"]:
         use = n.get("running", 0) / n["slots"] if n.get("slots") else 0.0
+        used = views.bar(use, 6, percent=False).append(f" {n.get('running', 0)}/{n.get('slots', 0)}")
         nodes.add_row(n["name"] + ("*" if n.get("leader") else ""), views.status_text(n["state"]),
-                      views.bar(use, 8), f"{n.get('cpu_percent', 0):.0f}%", f"{n.get('free_ram_mb', 0)}M")
+                      used, f"{n.get('cpu_percent', 0):.0f}%", f"{n.get('free_ram_mb', 0)}M")
     lics = Table("licence", "used", box=None, expand=True, header_style="bold")
     for lic in data["licences"]:
-        lics.add_row(lic["name"], views.bar(lic["used"] / lic["total"] if lic["total"] else 0, 8)
+        lics.add_row(lic["name"], views.bar(lic["used"] / lic["total"] if lic["total"] else 0, 8, percent=False)
                      .append(f" {lic['used']}/{lic['total']}"))
 
     running = Table("cmd", "job", "description", "node", "progress", box=None, expand=True, header_style="bold")
@@ -97,11 +101,19 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
         jobs.add_row(str(j["id"]), j["name"][:22], j.get("user", "")[:8], views.status_text(j["status_name"]),
                      views.bar(j["completion"], 8), views.timing(j, data["at"])[2])
 
-    layout.split_column(Layout(header, size=1), Layout(name="top"), Layout(name="bottom"))
-    layout["top"].split_row(Layout(Panel(nodes, title="nodes"), ratio=3),
-                            Layout(Panel(lics, title="licences"), ratio=2))
-    layout["bottom"].split_column(Layout(Panel(running, title=f"running ({len(data['running'])})")),
-                                  Layout(Panel(Group(jobs), title="jobs")))
+    for table in (nodes, lics, running, jobs):
+        for column in table.columns:
+            column.no_wrap = True
+            column.overflow = "ellipsis"
+    top_rows = max(len(status["nodes"]), len(data["licences"]), 1)
+    layout.split_column(Layout(header, size=1), Layout(name="top", size=min(top_rows, 10) + 3),
+                        Layout(name="bottom"))
+    layout["top"].split_row(Layout(Panel(nodes, title="nodes"), ratio=5),
+                            Layout(Panel(lics, title="licences"), ratio=3))
+    running_rows = min(max(len(data["running"]), 1), 8)
+    layout["bottom"].split_column(
+        Layout(Panel(running, title=f"running ({len(data['running'])})"), size=running_rows + 3),
+        Layout(Panel(Group(jobs), title="jobs")))
     return layout
 
 
@@ -124,8 +136,7 @@ def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
                     data, error = snapshot(farm), None
                 except (FarmError, FarmUnreachableError) as exc:
                     error = f"{exc} (retrying)"
-                live.update(render(data, error) if error is None or data is None else render(data, error),
-                            refresh=True)
+                live.update(render(data, error), refresh=True)
                 deadline = time.monotonic() + interval
                 while (left := deadline - time.monotonic()) > 0:
                     key = poll(left)

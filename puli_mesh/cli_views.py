@@ -24,13 +24,14 @@ def status_text(name: str) -> Text:
     return Text(name, style=STATUS_STYLE.get(name, ""))
 
 
-def bar(fraction: float, width: int = 12) -> Text:
+def bar(fraction: float, width: int = 12, percent: bool = True) -> Text:
     """A progress bar of block characters (readable over ssh, no colour needed)."""
     fraction = min(max(float(fraction), 0.0), 1.0)
     filled = int(round(fraction * width))
     out = Text("█" * filled, style="green" if fraction >= 1 else "yellow")
     out.append("░" * (width - filled), style="dim")
-    out.append(f" {fraction * 100:3.0f}%")
+    if percent:
+        out.append(f" {fraction * 100:3.0f}%")
     return out
 
 
