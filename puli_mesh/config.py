@@ -64,6 +64,8 @@ class Settings:
     """Seconds before an ERROR command with attempts left goes back to READY (Puli: 20)."""
     lost_grace: float = 0.0
     """Extra seconds after a node's session expired before its commands are re-queued."""
+    archive_after_days: float = 0.0
+    """Finished (DONE or CANCELED) graphs are archived this many days after they ended; 0: never."""
     snapshot_every: int = 50_000
     """Journal records between two snapshots of the coordinator's state."""
     snapshot_interval: float = 300.0
@@ -89,7 +91,7 @@ class Settings:
             raise ConfigError("pools is empty: a node must belong to at least one pool")
         if self.session_timeout < 1.0:
             raise ConfigError(f"session_timeout {self.session_timeout}s is below ZooKeeper's 1s minimum")
-        for attr in ("heartbeat_interval", "grace_period", "retry_delay", "lost_grace"):
+        for attr in ("heartbeat_interval", "grace_period", "retry_delay", "lost_grace", "archive_after_days"):
             if getattr(self, attr) < 0:
                 raise ConfigError(f"{attr} must not be negative, got {getattr(self, attr)}")
         if self.heartbeat_interval <= 0:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from puli_mesh import protocol
+from puli_mesh.coordinator import operations
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
 from puli_mesh.errors import (
@@ -94,7 +95,9 @@ class ClientRequests:
             "graph": lambda: core.graph_tree(int(args["id"])),
             "command": lambda: core.command(int(args["id"])),
             "nodes": lambda: core.render_nodes(),
+            "stats": lambda: self.service.stats.report(time.time(), core.figures()),
         }
+        handlers.update(operations.queries(core, args))  # filtered listings, pools, figures
         handler = handlers.get(what)
         if handler is None:
             raise KeyError(f"unknown query {what!r}; known: {', '.join(sorted(handlers))}")
@@ -115,6 +118,8 @@ class ClientRequests:
                 state = "connecting"
             elif not service.link_alive(name):
                 state = "silent"
+            elif core_node.get("draining"):
+                state = "draining"
             elif core_node.get("paused"):
                 state = "paused"
             elif core_node.get("quarantined"):
@@ -187,4 +192,4 @@ def apply_edit(core: SchedulingCore, action: str, args: dict[str, Any], now: flo
         return core.clear_quarantine(str(args["name"]), now)
     if action == "archive":
         return core.archive(int(args["id"]), now)
-    raise KeyError(f"unknown edit {action!r}")
+    return operations.apply_edit(core, action, args, now)  # drain, single commands, tags

@@ -37,6 +37,7 @@ from puli_mesh.coordinator.events import Event, apply_event, decisions_of, info_
 from puli_mesh.coordinator.journal import JournalWriter
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.requests import ClientRequests
+from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.errors import CoreError, FencedError, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class CoordinatorService:
         self.dispatching = True
         self.fenced = False
         self.requests = ClientRequests(self)
+        self.stats = FarmStats()
         self.started_at = time.time()
         self.assignments_sent = 0
         # journal state
@@ -272,6 +274,7 @@ class CoordinatorService:
         else:
             self.run_event(("update", int(msg["command_id"]), int(msg["attempt"]), now, int(status),
                             msg["completion"], msg["message"], msg["stats"]))
+            self.stats.command_finished(int(status))  # counts finals only
         self.hold(identity, protocol.encode("ACK", command_id=msg["command_id"], attempt=msg["attempt"],
                                             seq=msg["seq"]))
         free_slots = msg.get("free_slots")
@@ -373,6 +376,7 @@ class CoordinatorService:
         if now_mono - self._last_tick >= 0.1:
             self._last_tick = now_mono
             now = time.time()
+            self.stats.tick(now, self.core.figures)  # one sample a minute
             if self.dispatching:
                 if self.core.tick_due(now):
                     self.run_event(("tick", now))

@@ -294,7 +294,8 @@ class Agent:
     def _recover(self, epoch: int) -> tuple[SchedulingCore, int]:
         """Rebuild the core from the newest snapshot and the journal after it."""
         started = time.monotonic()
-        settings = CoreSettings(retry_delay_s=self.settings.retry_delay)
+        settings = CoreSettings(retry_delay_s=self.settings.retry_delay,
+                                archive_after_s=self.settings.archive_after_days * 86400.0)
         recovered = read_journal(self.zk, self.paths)
         if recovered.snapshot is not None:
             core = SchedulingCore.restore(recovered.snapshot, settings)
