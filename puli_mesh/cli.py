@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,12 +131,32 @@ def status(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "defaul
         return
     console.print(f"cluster [bold]{data['cluster']}[/bold]  leader [bold]{data['leader']}[/bold]  "
                   f"epoch {data['epoch']}  graphs {data.get('graphs', 0)}")
+    journal = data.get("journal") or {}
+    if journal:
+        snap = journal.get("last_snapshot_time")
+        when = time.strftime("%H:%M:%S", time.localtime(snap)) if snap else "none yet"
+        console.print(f"journal {journal['records']} records ({journal['durable']} durable, "
+                      f"{journal['bytes_written'] / 1e6:.1f} MB written)  last snapshot at record "
+                      f"{journal['last_snapshot_record']} ({when})")
     table = Table("node", "state", "pools", "slots", "running", "cpu %", "ram free / total MB", "endpoint")
     for n in data["nodes"]:
         table.add_row(n["name"], n["state"], ",".join(n.get("pools", [])), str(n.get("slots", "")),
                       str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}",
                       f"{n.get('free_ram_mb', 0)} / {n.get('ram_mb', 0)}", n.get("endpoint", ""))
     console.print(table)
+
+
+@app.command("step-down")
+def step_down(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Hand leadership to another agent now (before maintenance of the leader's machine).
+
+    The leader stops dispatching, waits for its journal to be durable, and leaves the
+    election; another agent takes over in well under a second. Running commands go on.
+
+    Example: `puli-mesh step-down --zk 127.0.0.1:2181`
+    """
+    data = ask(client_for(node, zk, cluster), "EDIT", action="step_down", args={})
+    console.print(f"{data['leader']} is handing over leadership")
 
 
 # ------------------------------------------------------------------------ licences

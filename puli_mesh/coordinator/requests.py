@@ -151,6 +151,13 @@ class ClientRequests:
             "nodes": nodes,
             "graphs": len(service.core.graphs()),
             "assignments_sent": service.assignments_sent,
+            "journal": {
+                "records": service.next_index - 1,
+                "durable": service.durable_index,
+                "bytes_written": service.journal_bytes,
+                "last_snapshot_record": service.last_snapshot_index,
+                "last_snapshot_time": service.last_snapshot_wall,
+            },
         }
 
     # -------------------------------------------------------------------- edit

@@ -40,6 +40,7 @@ from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ConfigError, CoreError, ProtocolError, ZooKeeperError
 from puli_mesh.node import logs
 from puli_mesh.node.membership import Membership
+from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
 from puli_mesh.node.worker import Worker
 from puli_mesh.zkpaths import ClusterPaths
@@ -105,6 +106,8 @@ class Agent:
         except KazooTimeoutError as exc:
             raise ZooKeeperError(f"ZooKeeper at {s.zk} did not answer; check --zk / PULI_ZK") from exc
         self.membership.register(self._member_data(), wait=s.session_timeout + 2.0)
+        # Registered: no other live agent has this name, so these are our previous life's.
+        kill_orphans(s.name, s.log_dir)
         self.zk.DataWatch(self.paths.leader, self._on_leader_data)
         self.membership.join_election()
         log.info("agent %s up on %s (cluster %s, %d slots, pools %s)",
