@@ -43,6 +43,7 @@ in uninterruptible sleep may outlive its SIGKILL (logged, the end is sent anyway
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -217,10 +218,24 @@ def _describe_exit(code: int) -> str:
     return str(code)
 
 
+@functools.cache
+def _agent_environment_snapshot() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def agent_environment() -> dict[str, str]:
+    """A copy of ``os.environ`` as it was at the first command (the agent does not change its own).
+
+    ``dict(os.environ)`` decodes every variable (~15 µs for 40 of them), a
+    noticeable share of a 1 ms command; the decoded copy is made once.
+    """
+    return _agent_environment_snapshot().copy()
+
+
 def command_environment(spec: CommandSpec, log_path: Path | None, node_name: str,
                         execution_id: str) -> dict[str, str]:
-    """The environment of a command: ours, the task's, then Puli's and our PULI_* variables."""
-    env = dict(os.environ)
+    """The environment of a command: the agent's, the task's, then Puli's and our PULI_* variables."""
+    env = agent_environment()
     env.update(spec.environment)
     env.update({
         "PULI_USER": spec.user,
@@ -244,13 +259,16 @@ def log_header(spec: CommandSpec, node_name: str) -> bytes:
             f" on {node_name} at {stamp} ===\n").encode()
 
 
-def write_log_footer(log_path: Path, spec: CommandSpec, status: CommandStatus, exit_code: int | None) -> None:
+def log_footer(spec: CommandSpec, status: CommandStatus, exit_code: int | None) -> bytes:
     stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    return (f"=== puli-mesh: command {spec.command_id} attempt {spec.attempt} ended {status.name}"
+            f" (exit code {exit_code}) at {stamp} ===\n").encode()
+
+
+def write_log_footer(log_path: Path, spec: CommandSpec, status: CommandStatus, exit_code: int | None) -> None:
     try:
         with open(log_path, "ab") as f:
-            f.write(f"=== puli-mesh: command {spec.command_id} attempt"
-                    f" {spec.attempt} ended {status.name} (exit code {exit_code})"
-                    f" at {stamp} ===\n".encode())
+            f.write(log_footer(spec, status, exit_code))
     except OSError as exc:
         log.warning("command %d: cannot write to %s: %s", spec.command_id, log_path, exc)
 

@@ -21,6 +21,7 @@ runners other than ``DefaultCommandRunner``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -36,10 +37,10 @@ from puli_mesh.node.execution import (
     CommandSpec,
     ExecutionEvent,
     command_environment,
+    log_footer,
     log_header,
     log_path_for,
     message_with_tail,
-    write_log_footer,
 )
 from puli_mesh.node.process_tree import ProcessTree
 from puliclient.errors import CommandError
@@ -49,6 +50,8 @@ from puliclient.status import CommandStatus
 log = logging.getLogger(__name__)
 
 NATIVE_RUNNERS = frozenset({"puliclient.jobs.DefaultCommandRunner", "puliclient.jobs.runners.DefaultCommandRunner"})
+_ARGUMENTS = DefaultCommandRunner()
+"""Only validates arguments (stateless): one instance for every command."""
 
 
 def _open_log(path: Path) -> int:
@@ -61,8 +64,19 @@ def _open_log(path: Path) -> int:
         return os.open(path, flags, 0o666)
 
 
+@functools.cache
+def _devnull() -> int:
+    """Every frame's stdin: opened once for the agent's life, not once per frame as ``subprocess.DEVNULL`` is."""
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+
+
 class ShellFramesExecution:
-    """One attempt of one DefaultCommandRunner command, its frames run by the agent itself."""
+    """One attempt of one DefaultCommandRunner command, its frames run by the agent itself.
+
+    The log is opened once per attempt: the header, every frame's stdout and
+    stderr and the footer go through that one descriptor, closed at the end.
+    ``pid`` is the running frame's shell (the ``started`` event carries frame 1's).
+    """
 
     def __init__(self, spec: CommandSpec, log_dir: Path | str, node_name: str,
                  cluster: str = "default", kill_grace: float = DEFAULT_KILL_GRACE_S) -> None:
@@ -81,6 +95,7 @@ class ShellFramesExecution:
         self._timeout: float | None = None
         self._popen: subprocess.Popen[bytes] | None = None
         self._pidfd = -1
+        self._logfd = -1
         self._queue: list[ExecutionEvent] = []
         self._kill: tuple[CommandStatus, str, float] | None = None
         self._tree: ProcessTree | None = None
@@ -108,15 +123,12 @@ class ShellFramesExecution:
             if self.log_path is None:
                 raise ValueError("the cluster name is not a valid directory name")
             arguments = dict(spec.arguments)
-            DefaultCommandRunner().validate(arguments)
+            _ARGUMENTS.validate(arguments)
             self._frames = frame_command_lines(arguments)
             timeouts = [t for t in (spec.timeout, arguments.get("timeout")) if t]
             self._timeout = float(min(timeouts)) if timeouts else None
-            logfd = _open_log(self.log_path)
-            try:
-                os.write(logfd, log_header(spec, self.node_name))
-            finally:
-                os.close(logfd)
+            self._logfd = _open_log(self.log_path)
+            os.write(self._logfd, log_header(spec, self.node_name))
             self._env = command_environment(spec, self.log_path, self.node_name, self.execution_id)
             self.started_at = time.monotonic()
             self._spawn_next()
@@ -126,12 +138,10 @@ class ShellFramesExecution:
         self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "started", value=self.pid))
 
     def _spawn_next(self) -> None:
-        assert self.log_path is not None
         frame, line = self._frames[self._next_frame]
         self._next_frame += 1
-        with open(self.log_path, "ab") as logfile:
-            self._popen = subprocess.Popen(line, shell=True, stdin=subprocess.DEVNULL, stdout=logfile,
-                                           stderr=logfile, env=self._env, start_new_session=True)
+        self._popen = subprocess.Popen(line, shell=True, stdin=_devnull(), stdout=self._logfd, stderr=self._logfd,
+                                       env=self._env, start_new_session=True)
         self.pid = self._popen.pid
         self._tree = None  # built only when needed: psutil reads /proc, costly per command
         self._close_pidfd()
@@ -241,10 +251,21 @@ class ShellFramesExecution:
                                      completion=self.completion, exit_code=exit_code)
         self._queue.append(self.result)
         self._close_pidfd()
-        if self.log_path is not None and self.started_at is not None:
-            write_log_footer(self.log_path, spec, status, exit_code)
+        self._close_log(status, exit_code)
         log.info("command %d attempt %d ended %s (exit code %s)", spec.command_id, spec.attempt,
                  status.name, exit_code)
+
+    def _close_log(self, status: CommandStatus, exit_code: int | None) -> None:
+        """Write the footer (if the header was written) and close the log."""
+        if self._logfd < 0:
+            return
+        try:
+            os.write(self._logfd, log_footer(self.spec, status, exit_code))
+        except OSError as exc:
+            log.warning("command %d: cannot write to %s: %s", self.spec.command_id, self.log_path, exc)
+        finally:
+            os.close(self._logfd)
+            self._logfd = -1
 
     def _close_pidfd(self) -> None:
         if self._pidfd >= 0:
