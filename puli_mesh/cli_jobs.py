@@ -97,15 +97,16 @@ def jobs(user: UserOpt = None, status: StatusOpt = None, name: NameOpt = None, t
     if json_:
         print_json(rows)
         return
-    table = Table("id", "name", "user", "status", "progress", "commands", "started", "elapsed", "eta",
-                  box=None, header_style="bold")
+    wide = console.width >= 100  # the start time is the first thing an 80-column terminal drops
+    table = Table("id", "name", "user", "status", "progress", "commands", *(["started"] if wide else []),
+                  "elapsed", "eta", box=None, header_style="bold")
     now = time.time()
     for j in sorted(rows, key=lambda r: r["id"]):
         started, elapsed, eta = views.timing(j, now)
         table.add_row(str(j["id"]), j["name"], j.get("user", ""), views.status_text(j["status_name"]),
-                      views.bar(j["completion"], 10), views.counts(j.get("command_counts", {})),
-                      started, elapsed, eta)
-    console.print(table)
+                      views.bar(j["completion"], 8 if wide else 6), views.counts(j.get("command_counts", {})),
+                      *([started] if wide else []), elapsed, eta)
+    console.print(_fit(table))
     console.print(f"[dim]{len(rows)} job(s)[/dim]")
 
 
@@ -173,7 +174,7 @@ def commands(graph: Annotated[int | None, typer.Option("--graph", "-g", help="Gr
                       views.status_text(c["status_name"]), views.bar(c["completion"], 8),
                       c.get("render_node") or c.get("last_node") or "-",
                       f"{c['attempts']}/{c['max_attempt']}", message[-1][:50] if message else "")
-    console.print(table)
+    console.print(_fit(table))
 
 
 # --------------------------------------------------------------------- edits
@@ -184,6 +185,9 @@ def _edit_targets(farm: Farm, ids: list[int] | None, filters: dict[str, Any]) ->
         raise fail("name the jobs: give ids, or filters (--user, --name, --status, --tag, --pool, --since)",
                    EXIT_USAGE)
     return [int(j["id"]) for j in farm.jobs(**filters)]
+
+
+_PAST = {"pause": "paused", "resume": "resumed", "cancel": "canceled", "restart": "restarted"}
 
 
 def _run_edit(verb: str, ids: list[int] | None, command: bool, filters: dict[str, Any], node: str | None,
@@ -198,7 +202,7 @@ def _run_edit(verb: str, ids: list[int] | None, command: bool, filters: dict[str
                 {"cancel": farm.cancel_command, "restart": farm.restart_command}[verb](target)
             else:
                 farm.edit(verb, id=target, **args)
-            console.print(f"{verb}: {'command' if command else 'node'} {target}")
+            console.print(f"{_PAST[verb]} {'command ' if command else ''}{target}")
     if not targets:
         console.print(f"{verb}: no job matched")
 
@@ -305,7 +309,7 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
                       str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
                       f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
                       ",".join(str(c) for c in n.get("running_commands", [])) or "-")
-    console.print(table)
+    console.print(_fit(table))
     console.print("[dim]* leader[/dim]")
 
 
@@ -318,7 +322,7 @@ def _node_edit(ctx: typer.Context, where: tuple[str | None, str | None, str], na
     with farm_errors():
         {"pause": farm.pause_node, "resume": farm.resume_node, "drain": farm.drain_node}[verb](name, **args)
     killed = " (commands killed, they run again elsewhere)" if args.get("kill") else ""
-    console.print(f"render node {name}: {verb}{killed}")
+    console.print(f"render node {name} {dict(pause='paused', drain='draining', resume='resumed')[verb]}{killed}")
 
 
 @nodes_app.command("pause")
@@ -500,13 +504,30 @@ def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default
         print_json(data)
         return
     table = Table("minute", "done", "failed", "finished/min", "queue", "running", "nodes", "utilisation",
-                  "licences used/total", box=None, header_style="bold")
+                  "licences", box=None, header_style="bold")
     for s in [*data["minutes"], data["current"]]:
         lics = " ".join(f"{k} {u}/{t}" for k, (u, t) in sorted(s["licences"].items())) or "-"
         label = views.clock(s["start"]) + (" (now)" if s is data["current"] else "")
         table.add_row(label, str(s["done"]), str(s["failed"]), f"{s['finished_per_minute']:.1f}", str(s["ready"]),
                       str(s["running"]), str(s["nodes_online"]), views.bar(s["utilisation"], 10), lics)
-    console.print(table)
+    console.print(_fit(table))
+
+
+_SHRINKABLE = {"name", "task", "description", "message", "pools", "commands", "licences"}
+
+
+def _fit(table: Table) -> Table:
+    """One line per row: free-text cells end in an ellipsis; ids, statuses and bars keep their width."""
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ellipsis"
+        header = str(column.header)
+        if header in _SHRINKABLE:
+            column.min_width = min(len(header) + 2, 10)
+        else:
+            cells = [len(c.plain) if hasattr(c, "plain") else len(str(c)) for c in column._cells]
+            column.min_width = max([len(header), *cells])
+    return table
 
 
 def register(app: typer.Typer) -> None:
