@@ -77,6 +77,7 @@ def test_the_report_fd_is_a_pidfd_readable_when_a_frame_exits(native_execution: 
     cmd = f"trap 'exit 0' TERM; echo > {ready}; while :; do sleep 1; done"
     ex = native_execution(make_spec(arguments={"cmd": cmd, "start": 1, "end": 2}))
     ex.start()
+    assert [e.kind for e in ex.read_reports()] == ["started"]
     fd = ex.report_fd
     assert fd >= 0
     drive(ex, ready.exists, timeout=10)
