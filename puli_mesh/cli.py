@@ -9,6 +9,7 @@ Exit codes: 0 success, 1 the request failed (unknown id, refused edit),
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -301,11 +302,16 @@ def up(
     _setup_logging("info")
     farm = LocalFarm(agents=agents, slots=slots, base_port=base_port, data_dir=data_dir,
                      session_timeout=session_timeout)
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the farm as cleanly as Ctrl-C
+
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         farm.start()
-    except PuliMeshError as exc:
+    except (PuliMeshError, KeyboardInterrupt) as exc:
         farm.stop()
-        raise fail(str(exc), EXIT_UNREACHABLE) from exc
+        raise fail(f"the local farm did not start: {exc}", EXIT_UNREACHABLE) from exc
     console.print(farm.banner())
     code = 0
     try:

@@ -205,7 +205,7 @@ class Worker:
             return
         execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster)
         self.running[spec.command_id] = Running(execution)
-        log.info("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
+        log.debug("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
         execution.start()
         self._handle_events(spec.command_id, execution.check(time.monotonic()))
 

@@ -39,7 +39,7 @@ def test_up_then_the_examples_run_to_done(tmp_path: Path) -> None:
             assert result.returncode == 0, f"{example}: {result.stdout}\n{result.stderr}"
             assert "ended with status DONE" in result.stdout
     finally:
-        up.send_signal(signal.SIGINT)
+        up.send_signal(signal.SIGTERM)  # as a service manager would; Ctrl-C takes the same path
         up.wait(timeout=60)
     assert "stopping the farm" in out.read_text()
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in agents)
