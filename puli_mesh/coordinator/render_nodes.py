@@ -89,7 +89,8 @@ class RenderNode:
 
     @property
     def free_cores(self) -> int:
-        return self.core_capacity - self.used_cores
+        # core_capacity inlined: this is on the assignment hot path.
+        return (self.cores if self.cores >= self.slots else self.slots) - self.used_cores
 
     @property
     def slot_share(self) -> int:
