@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ from puli_mesh.errors import CoreError, FencedError, ProtocolError
 log = logging.getLogger(__name__)
 
 RETRY_WRITE_S = 0.5
+MAX_INFLIGHT = 4
+"""Journal batches written but not yet acknowledged: pipelining hides ZooKeeper's fsync."""
 
 
 @dataclass
@@ -63,7 +66,7 @@ class _Batch:
     first: int
     records: list[Event]
     held: list[tuple[bytes, bytes]]
-    retry_at: float = 0.0
+    durable: bool = False
 
 
 class CoordinatorService:
@@ -111,7 +114,8 @@ class CoordinatorService:
         self.durable_index = next_index - 1
         self._records: list[Event] = []
         self._held: list[tuple[bytes, bytes]] = []
-        self._inflight: _Batch | None = None
+        self._inflight: deque[_Batch] = deque()
+        self._retry_at: float | None = None
         self._batch_no = 0
         self.journal_bytes = 0
         self.last_snapshot_index = next_index - 1
@@ -148,33 +152,41 @@ class CoordinatorService:
 
     def hold(self, identity: bytes, data: bytes) -> None:
         """Send once every record so far is durable (at once if it already is)."""
-        if self.journal is None or (not self._records and self._inflight is None):
+        if self.journal is None or (not self._records and not self._inflight):
             self._send(identity, data)
         else:
             self._held.append((identity, data))
 
     # ------------------------------------------------------------------ journal
     def flush(self) -> None:
-        """Start writing the records gathered so far, unless a batch is still in flight."""
+        """Write the records gathered so far, up to ``MAX_INFLIGHT`` batches at once.
+
+        ZooKeeper applies one session's requests in order, so batches are stored,
+        acknowledged and released in the order they were written.
+        """
         if self.journal is None or self.fenced:
             return
-        batch = self._inflight
-        if batch is not None:
-            if batch.retry_at and time.monotonic() >= batch.retry_at and self.dispatching:
-                batch.retry_at = 0.0
-                self._write(batch)
+        if self._retry_at is not None:
+            if time.monotonic() < self._retry_at or not self.dispatching:
+                return
+            self._retry_at = None
+            for pending in self._inflight:  # rewrite every unacknowledged batch, in order
+                if not pending.durable:
+                    self._write(pending)
             return
         if not self._records:
-            if self._held:  # nothing left to wait for
+            if self._held and not self._inflight:  # nothing left to wait for
                 held, self._held = self._held, []
                 for identity, data in held:
                     self._send(identity, data)
+            return
+        if len(self._inflight) >= MAX_INFLIGHT:
             return
         self._batch_no += 1
         first = self.next_index - len(self._records)
         batch = _Batch(self._batch_no, first, self._records, self._held)
         self._records, self._held = [], []
-        self._inflight = batch
+        self._inflight.append(batch)
         self._write(batch)
 
     def _write(self, batch: _Batch) -> None:
@@ -188,12 +200,12 @@ class CoordinatorService:
             self.journal_bytes += self.journal.write_batch_async(batch.number, batch.first, batch.records, done)
         except Exception as exc:  # e.g. not connected: retry shortly
             log.warning("journal batch %d not written: %s", number, exc)
-            batch.retry_at = time.monotonic() + RETRY_WRITE_S
+            self._retry_at = self._retry_at or time.monotonic() + RETRY_WRITE_S
 
     def on_written(self, number: int, exc: Exception | None) -> None:
         """The loop's side of a batch write: release what it held, or retry, or give up."""
-        batch = self._inflight
-        if batch is None or batch.number != number:
+        batch = next((b for b in self._inflight if b.number == number), None)
+        if batch is None:
             return
         if isinstance(exc, FencedError):
             log.error("coordinator epoch %d fenced: %s", self.epoch, exc)
@@ -202,17 +214,19 @@ class CoordinatorService:
             return
         if exc is not None:
             log.warning("journal batch %d failed (%s); retrying", number, exc)
-            batch.retry_at = time.monotonic() + RETRY_WRITE_S
+            self._retry_at = self._retry_at or time.monotonic() + RETRY_WRITE_S
             return
-        self._inflight = None
-        self.durable_index = batch.first + len(batch.records) - 1
-        for identity, data in batch.held:
-            self._send(identity, data)
+        batch.durable = True
+        while self._inflight and self._inflight[0].durable:
+            done = self._inflight.popleft()
+            self.durable_index = done.first + len(done.records) - 1
+            for identity, data in done.held:
+                self._send(identity, data)
         self.flush()
 
     @property
     def journal_idle(self) -> bool:
-        return not self._records and self._inflight is None
+        return not self._records and not self._inflight
 
     def _maybe_snapshot(self, now_mono: float) -> None:
         if self.journal is None or not self.dispatching:
