@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,10 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psutil  # noqa: E402
-
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError  # noqa: E402
-from puli_mesh.local_farm import agent_command  # noqa: E402
+from puli_mesh.local_farm import agent_command, kill_machine  # noqa: E402
 from puli_mesh.zkserver import ZooKeeperServer, free_port  # noqa: E402
 from puliclient import Graph  # noqa: E402
 
@@ -73,14 +70,7 @@ class Farm:
         raise TimeoutError("mesh not ready")
 
     def kill_machine(self, name: str) -> None:
-        proc = psutil.Process(self.agents[name][0].pid)
-        tree = [proc, *proc.children(recursive=True)]
-        for p in tree:
-            try:
-                p.send_signal(signal.SIGKILL)
-            except psutil.Error:
-                pass
-        psutil.wait_procs(tree, timeout=10)
+        kill_machine(self.agents[name][0].pid)
 
     def stop(self) -> None:
         for proc, _, _ in self.agents.values():

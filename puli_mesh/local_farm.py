@@ -14,9 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
 from puli_mesh.errors import PuliMeshError
@@ -42,6 +45,35 @@ class AgentProcess:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def stop_agents(processes: Iterable[AgentProcess], timeout: float = 20.0) -> None:
+    """SIGTERM every agent (each hands over and lets its commands finish), then wait; SIGKILL laggards."""
+    processes = list(processes)
+    for proc in processes:
+        if proc.alive():
+            assert proc.process is not None
+            proc.process.send_signal(signal.SIGTERM)
+    for proc in processes:
+        if proc.process is None:
+            continue
+        try:
+            proc.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.process.kill()
+            proc.process.wait(timeout=10)
+
+
+def kill_machine(pid: int) -> None:
+    """What a crashed machine does to an agent: it and every process it started die at once (chaos, bench)."""
+    agent = psutil.Process(pid)
+    tree = [agent, *agent.children(recursive=True)]
+    for proc in tree:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.Error:
+            pass
+    psutil.wait_procs(tree, timeout=10)
 
 
 def agent_command(name: str, zk: str, cluster: str, port: int, log_dir: Path, agent_log: Path,
@@ -151,18 +183,7 @@ class LocalFarm:
         log.warning("agent(s) %s exited; stopping the farm", ", ".join(dead))
 
     def stop(self) -> None:
-        for proc in self.processes:
-            if proc.alive():
-                assert proc.process is not None
-                proc.process.send_signal(signal.SIGTERM)
-        for proc in self.processes:
-            if proc.process is None:
-                continue
-            try:
-                proc.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.process.kill()
-                proc.process.wait(timeout=10)
+        stop_agents(self.processes)
         if self.zookeeper is not None:
             self.zookeeper.stop()
         if self._own_dir and self.data_dir is not None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from pathlib import Path
-
-import psutil
 
 RECORD = (
     'echo "start $PULI_TASK_NAME $PULI_COMMAND_ID %%MI_FRAME%% $PULI_NODE_NAME $(date +%s.%N)" >> {rec}; '
@@ -54,15 +51,3 @@ def max_concurrent(runs: list[Run]) -> int:
         current += delta
         peak = max(peak, current)
     return peak
-
-
-def kill_machine(pid: int) -> None:
-    """What a crashed machine does: the agent and every process it started die at once."""
-    agent = psutil.Process(pid)
-    tree = [agent, *agent.children(recursive=True)]
-    for proc in tree:
-        try:
-            proc.send_signal(signal.SIGKILL)
-        except psutil.Error:
-            pass
-    psutil.wait_procs(tree, timeout=10)

@@ -15,12 +15,13 @@ import pytest
 from kazoo.client import KazooClient
 
 from puli_mesh.cluster_state import read_leader, set_licence
+from puli_mesh.local_farm import kill_machine
 from puli_mesh.zkpaths import ClusterPaths
 from puliclient import Graph
 from puliclient.status import NodeStatus
 
 from ..integration.conftest import Mesh, wait_for
-from .records import RECORD, kill_machine, max_concurrent, read_runs
+from .records import RECORD, max_concurrent, read_runs
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
-from puli_mesh.local_farm import AgentProcess, agent_command
+from puli_mesh.local_farm import AgentProcess, agent_command, stop_agents
 from puli_mesh.zkserver import ZooKeeperServer, free_port
 
 
@@ -109,18 +109,7 @@ class Mesh:
         proc.process.wait(timeout=10)
 
     def stop(self) -> None:
-        for proc in self.agents.values():
-            if proc.alive():
-                assert proc.process is not None
-                proc.process.send_signal(signal.SIGTERM)
-        for proc in self.agents.values():
-            if proc.process is None:
-                continue
-            try:
-                proc.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.process.kill()
-                proc.process.wait(timeout=10)
+        stop_agents(self.agents.values(), timeout=15)
 
     def agent_log(self, name: str) -> str:
         path = self.agents[name].agent_log
