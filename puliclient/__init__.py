@@ -17,7 +17,8 @@ Nothing here talks to ZooKeeper; sending a graph goes through
 
 from __future__ import annotations
 
-from puliclient.command import Command
+from typing import TYPE_CHECKING, Any
+
 from puliclient.errors import (
     CommandDone,
     CommandError,
@@ -34,9 +35,6 @@ from puliclient.errors import (
     TaskAlreadyDecomposedError,
     ValidationError,
 )
-from puliclient.graph import Graph
-from puliclient.hierarchical import HierarchicalDict
-from puliclient.runner import CallableRunner
 from puliclient.status import (
     BLOCKED,
     CANCELED,
@@ -64,10 +62,39 @@ from puliclient.status import (
     CommandStatus,
     NodeStatus,
 )
-from puliclient.task import Task
-from puliclient.taskgroup import TaskGroup
+
+if TYPE_CHECKING:
+    from puliclient.command import Command
+    from puliclient.graph import Graph
+    from puliclient.hierarchical import HierarchicalDict
+    from puliclient.runner import CallableRunner
+    from puliclient.task import Task
+    from puliclient.taskgroup import TaskGroup
 
 __version__ = (0, 3, 0)
+
+# The model is imported on first use: a render node starts
+# ``python -m puliclient.commandwatcher`` per command, which needs none of it
+# (that import alone cost ~15 ms per command).
+_LAZY = {
+    "Command": "puliclient.command",
+    "Graph": "puliclient.graph",
+    "HierarchicalDict": "puliclient.hierarchical",
+    "CallableRunner": "puliclient.runner",
+    "Task": "puliclient.task",
+    "TaskGroup": "puliclient.taskgroup",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'puliclient' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "BLOCKED", "CANCELED", "CMD_ASSIGNED", "CMD_BLOCKED", "CMD_CANCELED", "CMD_DONE",

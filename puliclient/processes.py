@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import psutil
-
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 2.0
@@ -63,6 +61,8 @@ def _group_alive(pgid: int) -> bool:
     Scans the process table instead of ``killpg(pgid, 0)``: some kernels keep
     answering for a group for a while after its last member was reaped.
     """
+    import psutil  # lazily: command processes import this module and rarely kill
+
     for pid in psutil.pids():
         try:
             if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
@@ -104,6 +104,8 @@ def kill_process_tree(pid: int, grace: float = GRACE_SECONDS) -> None:
 
     The caller still has to reap ``pid`` if it is its child.
     """
+    import psutil
+
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]

@@ -11,13 +11,11 @@ import logging
 import queue
 import shlex
 import shutil
-import smtplib
 import subprocess
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from email.message import EmailMessage
 from typing import IO, TYPE_CHECKING
 
 from puliclient.errors import CommandError, RunnerTimeoutError
@@ -125,6 +123,9 @@ class RunnerToolkit:
         """Send a plain-text mail through ``SMTPhost`` (Puli defaulted to a Google MX; we
         default to the local MTA). ``toAddress``/``ccAddress`` may hold several
         addresses separated by commas. Raises ``CommandError`` if sending fails."""
+        import smtplib  # here, not at module level: every command process imports this module
+        from email.message import EmailMessage
+
         message = EmailMessage()
         message["Subject"] = subject
         message["From"] = fromAddress
