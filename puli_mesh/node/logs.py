@@ -10,7 +10,7 @@ from pathlib import Path
 
 from puli_mesh import protocol
 from puli_mesh.config import Settings
-from puli_mesh.node.execution import read_log
+from puli_mesh.node.command import read_log
 
 MAX_CHUNK = 1024 * 1024
 

@@ -30,10 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
-from puli_mesh.node.execution import (
-    DEFAULT_KILL_GRACE_S,
-    SETTLE_AFTER_SIGKILL_S,
-    CommandExecution,
+from puli_mesh.node.command import (
     CommandSpec,
     ExecutionEvent,
     command_environment,
@@ -42,6 +39,7 @@ from puli_mesh.node.execution import (
     log_path_for,
     message_with_tail,
 )
+from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution
 from puli_mesh.node.process_tree import ProcessTree
 from puliclient.errors import CommandError
 from puliclient.jobs.runners import DefaultCommandRunner, frame_command_lines

@@ -25,7 +25,8 @@ import zmq
 from puli_mesh import protocol
 from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
-from puli_mesh.node.execution import CommandExecution, CommandSpec, ExecutionEvent
+from puli_mesh.node.command import CommandSpec, ExecutionEvent
+from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.resources import read_resources
 from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
 from puliclient.status import CommandStatus
