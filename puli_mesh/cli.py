@@ -90,6 +90,8 @@ def agent(
     heartbeat_liveness: Annotated[int | None, typer.Option(help="Missed heartbeats before a peer is gone.")] = None,
     grace_period: Annotated[float | None, typer.Option(help="On SIGTERM, seconds commands get to finish.")] = None,
     retry_delay: Annotated[float | None, typer.Option(help="Seconds before an ERROR is retried (default 20).")] = None,
+    lost_grace: Annotated[float | None, typer.Option(help="Extra seconds before a lost node's work moves.")] = None,
+    archive_after_days: Annotated[float | None, typer.Option(help="Archive finished graphs after N days.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
     agent_log: Annotated[Path | None, typer.Option(help="Write the agent's own log here instead of stderr.")] = None,
 ) -> None:
@@ -106,7 +108,8 @@ def agent(
             "zk": zk, "cluster": cluster, "name": name, "host": host, "port": port, "slots": slots,
             "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
             "heartbeat_interval": heartbeat_interval, "heartbeat_liveness": heartbeat_liveness,
-            "grace_period": grace_period, "retry_delay": retry_delay,
+            "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
+            "archive_after_days": archive_after_days,
         })
     except ConfigError as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
