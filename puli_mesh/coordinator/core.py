@@ -397,8 +397,9 @@ class SchedulingCore:
         if completion is not None and cmd.status in (C_RUNNING, C_FINISHING, C_ERROR, C_TIMEOUT):
             lifecycle.set_completion(cmd, min(max(float(completion), 0.0), 1.0))
         if status is not None and status in C_FINAL:
-            log.info("command %d attempt %d ended %s on %s", command_id, attempt,
-                     _CMD_NAMES[status], cmd.run.node.name)
+            # A DONE per command would flood the leader's log on a big farm; failures stand out.
+            log.log(logging.DEBUG if status == C_DONE else logging.INFO, "command %d attempt %d ended %s on %s",
+                    command_id, attempt, _CMD_NAMES[status], cmd.run.node.name)
             lifecycle.finish(st, cmd, status, now, message)
         else:
             cmd.update_time = now
