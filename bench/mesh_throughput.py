@@ -5,6 +5,8 @@
 1. 2,000 commands of `true` through 2 agents with 2 slots each, compared in the
    same run with a plain Python loop spawning the same 2,000 processes
    (`sh -c true`) 4 at a time: ``ratio = mesh_rate / loop_rate``.
+   ``cpu_ms_per_command`` says where the CPU went (each agent, its
+   commands, the ZooKeeper server) during that phase.
 2. Submit-to-start latency of one command on an idle mesh: from the moment
    ``submit()`` is called to the moment the command's process records its
    start time, over ``--latency-samples`` graphs.
@@ -23,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
 
 from puli_mesh.local_farm import LocalFarm  # noqa: E402
 from puliclient import Graph  # noqa: E402
@@ -67,6 +71,12 @@ def main() -> None:
         try:
             farm.start()
             port = farm.processes[0].port
+            leader = farm.client().request("QUERY", what="status", args={})["leader"]
+            watched = {p.name + (" (leader)" if p.name == leader else ""): psutil.Process(p.process.pid)
+                       for p in farm.processes if p.process is not None}
+            assert farm.zookeeper is not None and farm.zookeeper.process is not None
+            watched["zookeeper"] = psutil.Process(farm.zookeeper.process.pid)
+            cpu_before = {name: proc.cpu_times() for name, proc in watched.items()}
             graph = Graph("throughput")
             graph.addNewTask("true", arguments={"cmd": "true", "start": 1, "end": args.commands, "packetSize": 1})
             start = time.perf_counter()
@@ -76,6 +86,12 @@ def main() -> None:
             assert tree["status"] == NodeStatus.DONE, tree["status"]
             rate_mesh = args.commands / elapsed
             print(f"mesh: {rate_mesh:.0f} commands/s", file=sys.stderr)
+            cpu_ms = {}
+            for name, proc in watched.items():
+                a, b = proc.cpu_times(), cpu_before[name]
+                cpu_ms[name] = round((a.user + a.system - b.user - b.system) / args.commands * 1000, 3)
+                cpu_ms[name + " children"] = round((a.children_user + a.children_system - b.children_user
+                                                    - b.children_system) / args.commands * 1000, 3)
 
             latencies = []
             for i in range(args.latency_samples):
@@ -100,6 +116,7 @@ def main() -> None:
         "latency_p50_ms": round(statistics.median(latencies), 2),
         "latency_p90_ms": round(latencies[int(len(latencies) * 0.9) - 1], 2),
         "latency_samples": len(latencies),
+        "cpu_ms_per_command": {k: v for k, v in cpu_ms.items() if v},
     }
     print(json.dumps(result))
 
