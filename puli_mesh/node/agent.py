@@ -194,7 +194,11 @@ class Agent:
                 log.warning("bad message from %r: %s", identity[:32], exc)
                 self._reply(identity, protocol.error_reply(None, "protocol", str(exc)))
                 continue
-            self._route(identity, msg)
+            try:
+                self._route(identity, msg)
+            except Exception as exc:  # a bug must not take the agent (and its running commands) down
+                log.exception("handling %s from %r failed", msg.kind, identity[:32])
+                self._reply(identity, protocol.error_reply(msg.get("rid"), "internal", f"internal error: {exc}"))
 
     def _route(self, identity: bytes, msg: protocol.Message) -> None:
         if msg.kind == "LOGS":
@@ -238,6 +242,12 @@ class Agent:
                 handler(payload)
             except (KazooException, KazooTimeoutError, ZooKeeperError) as exc:
                 log.warning("ZooKeeper operation for %s failed: %s", kind, exc)
+                if kind == "elected" and self.service is None:
+                    self._give_up_election("taking over failed")
+            except Exception:  # a bug must not take the agent (and its running commands) down
+                log.exception("handling %s failed", kind)
+                if kind == "elected" and self.service is None:
+                    self._give_up_election("taking over failed")
 
     def _event_shutdown(self, signame: str) -> None:
         if self.stopping_since is not None:
@@ -294,6 +304,13 @@ class Agent:
         log.info("agent %s leads cluster %s with epoch %d (took over in %.3fs)",
                  s.name, s.cluster, epoch, time.monotonic() - started)
 
+    def _give_up_election(self, reason: str) -> None:
+        """Elected but could not take over: let another agent try rather than hold the lock idle."""
+        log.error("agent %s gives up leadership: %s", self.settings.name, reason)
+        self.membership.resign()
+        self._needs_rejoin = self.stopping_since is None
+        self._rejoin_after = time.monotonic() + 2.0
+
     def _recover(self, epoch: int) -> tuple[SchedulingCore, int]:
         """Rebuild the core from the newest snapshot and the journal after it."""
         started = time.monotonic()
@@ -305,11 +322,14 @@ class Agent:
         else:
             core = SchedulingCore(settings)
         refused = 0
-        for _index, record in recovered.records:
+        for index, record in recovered.records:
             try:
                 apply_event(core, record)
             except CoreError:
                 refused += 1  # refused live too: replaying it changes nothing
+            except Exception:  # an unreadable record must not stop every future leader
+                refused += 1
+                log.exception("journal record %d could not be replayed; skipped", index)
         log.info("epoch %d recovered %s snapshot + %d record(s) in %d batch(es) (%d refused as live) in %.3fs",
                  epoch, "a" if recovered.snapshot is not None else "no", len(recovered.records),
                  recovered.batches, refused, time.monotonic() - started)

@@ -180,7 +180,10 @@ class Worker:
         if handler is None:
             log.warning("worker got unexpected %s", msg.kind)
             return
-        handler(msg)
+        try:
+            handler(msg)
+        except Exception:  # a bad order must not take the agent (and its running commands) down
+            log.exception("worker could not handle %s", msg.kind)
 
     def _on_welcome(self, msg: protocol.Message) -> None:
         self._welcomed = True
