@@ -12,6 +12,8 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -164,7 +166,9 @@ def step_down(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "def
 
 
 # ------------------------------------------------------------------------ licences
-def _zk_for_settings(zk: str | None, node: str | None, cluster: str) -> tuple[Any, Any]:
+@contextmanager
+def _zk_settings(zk: str | None, cluster: str) -> Iterator[tuple[Any, Any]]:
+    """A ZooKeeper session on the cluster's settings (licences, pools), closed on exit."""
     from kazoo.client import KazooClient
     from kazoo.handlers.threading import KazooTimeoutError
 
@@ -177,7 +181,11 @@ def _zk_for_settings(zk: str | None, node: str | None, cluster: str) -> tuple[An
         client.start(timeout=5.0)
     except KazooTimeoutError as exc:
         raise fail(f"ZooKeeper at {zk} did not answer", EXIT_UNREACHABLE) from exc
-    return client, ClusterPaths(cluster)
+    try:
+        yield client, ClusterPaths(cluster)
+    finally:
+        client.stop()
+        client.close()
 
 
 @licences_app.callback()
@@ -211,14 +219,11 @@ def licences_set(
     """
     from puli_mesh.cluster_state import set_licence
 
-    client, paths = _zk_for_settings(zk, None, cluster)
-    try:
-        set_licence(client, paths, name, total)
-    except ConfigError as exc:
-        raise fail(str(exc), EXIT_USAGE) from exc
-    finally:
-        client.stop()
-        client.close()
+    with _zk_settings(zk, cluster) as (client, paths):
+        try:
+            set_licence(client, paths, name, total)
+        except ConfigError as exc:
+            raise fail(str(exc), EXIT_USAGE) from exc
     console.print(f"licence {name}: {total} tokens")
 
 
@@ -245,13 +250,9 @@ def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: C
         return
     from puli_mesh.cluster_state import read_members, read_pools
 
-    client, paths = _zk_for_settings(zk, None, cluster)
-    try:
+    with _zk_settings(zk, cluster) as (client, paths):
         defined = read_pools(client, paths)
         members = read_members(client, paths)
-    finally:
-        client.stop()
-        client.close()
     by_pool: dict[str, list[str]] = {p: [] for p in defined}
     for name, data in members.items():
         for pool in data.get("pools", []):
@@ -274,14 +275,11 @@ def pools_create(name: str, zk: ZkOpt = None, cluster: ClusterOpt = "default") -
     """
     from puli_mesh.cluster_state import define_pool
 
-    client, paths = _zk_for_settings(zk, None, cluster)
-    try:
-        define_pool(client, paths, name)
-    except ConfigError as exc:
-        raise fail(str(exc), EXIT_USAGE) from exc
-    finally:
-        client.stop()
-        client.close()
+    with _zk_settings(zk, cluster) as (client, paths):
+        try:
+            define_pool(client, paths, name)
+        except ConfigError as exc:
+            raise fail(str(exc), EXIT_USAGE) from exc
     console.print(f"pool {name} defined")
 
 
