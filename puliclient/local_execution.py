@@ -34,7 +34,7 @@ from typing import Any
 
 from puliclient.commandwatcher import watch
 from puliclient.errors import GraphExecError, GraphExecInterrupt
-from puliclient.processes import kill_process_tree, spawn
+from puliclient.processes import guarded_process, kill_process_tree
 from puliclient.representation import ancestry, parent_indices, resolved_command
 from puliclient.status import CommandStatus, NodeStatus
 
@@ -226,42 +226,43 @@ def run_in_subprocess(pCommand: Mapping[str, Any]) -> CommandStatus:
         "arguments": dict(pCommand.get("arguments") or {}),
         "environment": dict(pCommand.get("environment") or {}),
     }
-    read_fd, write_fd = os.pipe()
-    try:
-        process = spawn(
-            [sys.executable, "-m", "puliclient.commandwatcher", "--report-fd", str(write_fd)],
-            _kill_watcher,
-            stdin=subprocess.PIPE,
-            pass_fds=(write_fd,),
-            env=_child_environment(),
-        )
-    except OSError as exc:
-        os.close(read_fd)
-        raise GraphExecError(f"cannot start the command watcher: {exc}") from exc
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)
     end: dict[str, Any] | None = None
-    try:
-        assert process.stdin is not None
-        with process.stdin:
-            process.stdin.write(json.dumps(request).encode())
-        with os.fdopen(read_fd, "r") as events:
-            for line in events:
-                event = json.loads(line)
-                if event.get("event") == "end":
-                    end = event
-                elif event.get("event") == "message":
-                    log.info("%s: %s", pCommand.get("description", ""), event["value"])
-        process.wait()
-    except BaseException:
-        kill_process_tree(process.pid)
-        process.wait()
-        raise
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "r") as events:  # closes the read end, however this ends
+        process: subprocess.Popen[bytes] | None = None
+        try:
+            with guarded_process(
+                [sys.executable, "-m", "puliclient.commandwatcher", "--report-fd", str(write_fd)],
+                _kill_watcher,
+                stdin=subprocess.PIPE,
+                pass_fds=(write_fd,),
+                env=_child_environment(),
+            ) as process:
+                # Our copy of the write end would keep the pipe open after the
+                # watcher exits: reading would never see EOF. Forgotten before
+                # being closed, so an interruption cannot make the finally close
+                # it (or a reused fd number) a second time.
+                fd, write_fd = write_fd, -1
+                os.close(fd)
+                assert process.stdin is not None
+                with process.stdin:
+                    process.stdin.write(json.dumps(request).encode())
+                for line in events:
+                    event = json.loads(line)
+                    if event.get("event") == "end":
+                        end = event
+                    elif event.get("event") == "message":
+                        log.info("%s: %s", pCommand.get("description", ""), event["value"])
+                returncode = process.wait()
+        except OSError as exc:
+            if process is None:  # Popen failed: there is no watcher to kill
+                raise GraphExecError(f"cannot start the command watcher: {exc}") from exc
+            raise
+        finally:
+            if write_fd >= 0:  # the watcher never started
+                os.close(write_fd)
     if end is None:
-        log.error("command watcher exited with %s without reporting an end", process.returncode)
+        log.error("command watcher exited with %s without reporting an end", returncode)
         return CommandStatus.ERROR
     return CommandStatus(end["status"])
 

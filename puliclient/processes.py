@@ -1,10 +1,16 @@
-"""Killing what a command started: whole process groups and process trees.
+"""Starting and killing what a command runs: whole process groups and process trees.
 
 Frames are started in their own session (``start_new_session=True``) so one
 ``killpg`` reaches everything they forked; a command watcher run as a
 subprocess is killed with its whole tree of descendants (psutil), because its
 frames live in sessions of their own. Both send SIGTERM, give a short grace,
 then SIGKILL. Nothing here decides *when* to kill.
+
+:func:`guarded_process` starts a process so that no exception, including the
+KeyboardInterrupt a SIGINT or (in the command watcher) a SIGTERM raises at any
+moment, leaves it running unseen: from the instant Popen returns until the
+``with`` block ends, an exception kills it before propagating. Not covered: a
+SIGKILL of this process, or a ``kill`` that is itself interrupted.
 """
 
 from __future__ import annotations
@@ -16,43 +22,108 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType, TracebackType
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
 
 GRACE_SECONDS = 2.0
 _POLL_SECONDS = 0.02
 
 
-def spawn(
-    args: Any, kill: Callable[[subprocess.Popen[bytes]], None], **popen_kwargs: Any
-) -> subprocess.Popen[bytes]:
-    """``subprocess.Popen(args, **popen_kwargs)`` that a Ctrl-C (or SIGTERM) cannot orphan.
+class GuardedProcess:
+    """The context manager returned by :func:`guarded_process`.
 
-    A signal arriving while Popen starts the child would otherwise raise before
-    the caller holds the process, leaving it running. In the main thread, such
-    a signal is held until Popen returns; then the child is killed with
-    ``kill`` and the signal is delivered again to its usual handler.
+    A class rather than ``@contextlib.contextmanager``: the latter's
+    ``__enter__`` runs Python code, and checks for pending signals, after the
+    generator has yielded the process and before the ``with`` statement
+    protects the body; a signal handled there would leave the process running,
+    the very gap this closes. Here ``__enter__`` returns straight from inside
+    its ``try``, and the body is protected from its first instruction.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return subprocess.Popen(args, **popen_kwargs)
-    received: list[int] = []
-    previous = {
-        sig: handler
-        for sig in (signal.SIGINT, signal.SIGTERM)
-        if (handler := signal.getsignal(sig)) is not None
-    }
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: received.append(signum))
-    try:
-        process = subprocess.Popen(args, **popen_kwargs)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if received:
-        kill(process)
-        signal.raise_signal(received[0])
-    return process
+
+    def __init__(
+        self, args: Any, kill: Callable[[subprocess.Popen[bytes]], None], popen_kwargs: dict[str, Any]
+    ) -> None:
+        self._args = args
+        self._kill = kill
+        self._popen_kwargs = popen_kwargs
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> subprocess.Popen[bytes]:
+        if threading.current_thread() is not threading.main_thread():
+            # Signal handlers only run in the main thread: nothing can interrupt us here.
+            self._process = subprocess.Popen(self._args, **self._popen_kwargs)
+            return self._process
+        received: list[int] = []
+        previous = {
+            sig: handler
+            for sig in (signal.SIGINT, signal.SIGTERM)
+            # None: a handler installed from C, which could not be put back;
+            # SIG_IGN: such a signal must neither kill the child nor be delivered.
+            if (handler := signal.getsignal(sig)) is not None and handler != signal.SIG_IGN
+        }
+        try:
+            for sig in previous:
+                signal.signal(sig, lambda signum, frame: received.append(signum))
+            process = subprocess.Popen(self._args, **self._popen_kwargs)
+        except BaseException:
+            # No process (Popen reaps a child that failed to exec): restore the
+            # handlers and deliver what was held, so a Ctrl-C is not lost.
+            _restore_handlers(previous)
+            if received:
+                signal.raise_signal(received[0])
+            raise
+        try:
+            # Restored inside this try: a signal that the restored handler turns
+            # into an exception, from here on, kills the process on its way out.
+            _restore_handlers(previous)
+            if received:
+                self._kill(process)
+                signal.raise_signal(received[0])
+            self._process = process
+            return process
+        except BaseException:
+            if process.returncode is None:
+                self._kill(process)
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        process = self._process
+        # returncode set: the body already killed (or waited for) and reaped it.
+        if exc_type is not None and process is not None and process.returncode is None:
+            self._kill(process)
+
+
+def _restore_handlers(previous: dict[signal.Signals, _Handler]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def guarded_process(
+    args: Any, kill: Callable[[subprocess.Popen[bytes]], None], **popen_kwargs: Any
+) -> GuardedProcess:
+    """``with guarded_process(args, kill, **popen_kwargs) as process:``: a Popen no exception can orphan.
+
+    ``subprocess.Popen(args, **popen_kwargs)`` is started on entry; an exception
+    leaving the ``with`` body calls ``kill(process)`` (unless the process was
+    already reaped, i.e. the body killed or waited for it) and then
+    propagates. A normal exit leaves the process alone: the body waits for it.
+
+    In the main thread, SIGINT and SIGTERM arriving while Popen starts the
+    child are held until it returns; the child is then killed with ``kill``
+    and the first signal is raised again to its usual handler (should that
+    handler not raise, the body gets the killed process). A signal arriving
+    later, once the handlers are back, is within reach of the kill. Off the
+    main thread, where signal handlers never run, no handler is touched.
+
+    ``kill`` must reap the process (``wait``) or it may be called twice.
+    """
+    return GuardedProcess(args, kill, popen_kwargs)
 
 
 def _group_alive(pgid: int) -> bool:

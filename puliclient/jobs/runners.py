@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from puliclient.errors import CommandError, RunnerTimeoutError
 from puliclient.jobs.parameters import CommandRunnerParameter, IntegerParameter, StringParameter
-from puliclient.processes import kill_process_group, spawn
+from puliclient.processes import guarded_process, kill_process_group
 
 CompletionCallback = Callable[[float], None]
 MessageCallback = Callable[[str], None]
@@ -152,17 +152,15 @@ class DefaultCommandRunner(CommandRunner):
         timeout: int,
         frame: int,
     ) -> int:
-        process = spawn(
+        # An interruption (the watcher's SIGTERM, Ctrl-C) kills the group on its way out of the with.
+        with guarded_process(
             command, kill_process_group, shell=True, env=environment, start_new_session=True
-        )
-        try:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            return process.wait(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            kill_process_group(process)
-            raise RunnerTimeoutError(
-                f"frame {frame}: command timed out after {timeout} s (process group killed)"
-            ) from None
-        except BaseException:
-            kill_process_group(process)
-            raise
+        ) as process:
+            try:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                return process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                kill_process_group(process)
+                raise RunnerTimeoutError(
+                    f"frame {frame}: command timed out after {timeout} s (process group killed)"
+                ) from None

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from puliclient.errors import CommandError, RunnerTimeoutError
-from puliclient.processes import kill_process_group, spawn
+from puliclient.processes import guarded_process, kill_process_group
 
 if TYPE_CHECKING:
     from puliclient.graph import Graph
@@ -36,6 +36,41 @@ def _pump_lines(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+def _stream_output(
+    process: subprocess.Popen[bytes],
+    timeout: float,
+    outputCallback: OutputCallback | None,
+    timeoutCallback: TimeoutCallback | None,
+) -> int:
+    """The body of ``execute``: pass the output on until ``process`` ends."""
+    assert process.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_pump_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    emit = outputCallback or log.info
+    period = timeout if timeout and timeout > 0 else None
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=period)
+            except queue.Empty:
+                if timeoutCallback is not None and process.poll() is None:
+                    timeoutCallback(process)
+                continue
+            if line is None:
+                break
+            emit(line)
+        return process.wait()
+    except BaseException:
+        # Here rather than in guarded_process's exit, which comes after the
+        # finally: the reader only sees EOF once the group is dead.
+        kill_process_group(process)
+        raise
+    finally:
+        reader.join(timeout=1.0)
+        process.stdout.close()
+
+
 class RunnerToolkit:
     """Static helpers, as in Puli's ``puliclient.jobs.RunnerToolkit``."""
 
@@ -45,15 +80,13 @@ class RunnerToolkit:
 
         Returns the exit code. Raises ``RunnerTimeoutError`` on timeout.
         """
-        process = spawn(cmd, kill_process_group, shell=True, start_new_session=True)
-        try:
-            return process.wait(timeout=timeout if timeout and timeout > 0 else None)
-        except subprocess.TimeoutExpired:
-            kill_process_group(process)
-            raise RunnerTimeoutError(f"command timed out after {timeout} s: {cmd}") from None
-        except BaseException:
-            kill_process_group(process)
-            raise
+        # Any other exception (an interruption) kills the group on its way out of the with.
+        with guarded_process(cmd, kill_process_group, shell=True, start_new_session=True) as process:
+            try:
+                return process.wait(timeout=timeout if timeout and timeout > 0 else None)
+            except subprocess.TimeoutExpired:
+                kill_process_group(process)
+                raise RunnerTimeoutError(f"command timed out after {timeout} s: {cmd}") from None
 
     @staticmethod
     def execute(
@@ -70,40 +103,21 @@ class RunnerToolkit:
         it. Returns the exit code; a command that cannot start raises
         ``CommandError``.
         """
+        started = False
         try:
-            process = spawn(
+            with guarded_process(
                 shlex.split(cmd),
                 kill_process_group,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )
+            ) as process:
+                started = True
+                return _stream_output(process, timeout, outputCallback, timeoutCallback)
         except (OSError, ValueError) as exc:
+            if started:  # the command's own failure, not a failure to start it
+                raise
             raise CommandError(f"cannot run {cmd!r}: {exc}") from exc
-        assert process.stdout is not None
-        lines: queue.Queue[str | None] = queue.Queue()
-        reader = threading.Thread(target=_pump_lines, args=(process.stdout, lines), daemon=True)
-        reader.start()
-        emit = outputCallback or log.info
-        period = timeout if timeout and timeout > 0 else None
-        try:
-            while True:
-                try:
-                    line = lines.get(timeout=period)
-                except queue.Empty:
-                    if timeoutCallback is not None and process.poll() is None:
-                        timeoutCallback(process)
-                    continue
-                if line is None:
-                    break
-                emit(line)
-            return process.wait()
-        except BaseException:
-            kill_process_group(process)
-            raise
-        finally:
-            reader.join(timeout=1.0)
-            process.stdout.close()
 
     @classmethod
     def executeWithOutput(cls, cmd: str, outputCallback: OutputCallback | None = None) -> int:
