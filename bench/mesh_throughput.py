@@ -50,7 +50,8 @@ def wait_graph(farm: LocalFarm, graph_id: int, timeout: float = 600.0) -> dict[s
     client = farm.client()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        tree = client.request("QUERY", what="graph", args={"id": graph_id})
+        # The graph alone, not its commands: the observer must not load the leader.
+        tree = client.request("QUERY", what="graph", args={"id": graph_id, "children": False})
         if tree["status"] in (NodeStatus.DONE, NodeStatus.ERROR, NodeStatus.CANCELED):
             return dict(tree)
         time.sleep(0.05)

@@ -85,9 +85,12 @@ class Farm:
         """Cluster, leader, epoch and every node."""
         return dict(self.query("status"))
 
-    def graph(self, graph_id: int) -> dict[str, Any]:
-        """One graph's whole tree (task groups, tasks, commands) with statuses."""
-        return dict(self.query("graph", id=int(graph_id)))
+    def graph(self, graph_id: int, children: bool = True) -> dict[str, Any]:
+        """One graph's whole tree (task groups, tasks, commands) with statuses.
+
+        ``children=False`` gives the graph alone (status, counts, times): cheap
+        to ask often, whatever the size of the graph."""
+        return dict(self.query("graph", id=int(graph_id), children=bool(children)))
 
     def graphs(self, **filters: Any) -> list[dict[str, Any]]:
         """Jobs (graphs) without their trees; see :meth:`jobs` for the filters."""
@@ -275,12 +278,15 @@ class Farm:
         return list(self.query("licences"))
 
     def wait(self, graph_id: int, timeout: float | None = None, interval: float = 0.5) -> dict[str, Any]:
-        """Poll until the graph is DONE, ERROR or CANCELED; return its tree. Raises TimeoutError."""
+        """Poll until the graph is DONE, ERROR or CANCELED; return its tree. Raises TimeoutError.
+
+        Polls the graph alone (not its commands) so waiting on a big graph costs
+        the coordinator little; the whole tree is fetched once, at the end."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            tree = self.graph(graph_id)
+            tree = self.graph(graph_id, children=False)
             if tree["status"] in FINISHED:
-                return tree
+                return self.graph(graph_id)
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"graph {graph_id} still {tree.get('status_name')} after {timeout:.0f}s")
             time.sleep(interval)

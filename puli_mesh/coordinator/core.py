@@ -499,8 +499,9 @@ class SchedulingCore:
     def graphs(self) -> list[dict[str, Any]]:
         return queries.graphs(self._st)
 
-    def graph_tree(self, graph_id: int) -> dict[str, Any]:
-        return queries.node_view(self._graph(graph_id), True)
+    def graph_tree(self, graph_id: int, children: bool = True) -> dict[str, Any]:
+        """One graph's view; with ``children`` its whole tree down to the commands."""
+        return queries.node_view(self._graph(graph_id), children)
 
     def node(self, node_id: int) -> dict[str, Any]:
         return queries.node_view(self._node(node_id), True)

@@ -92,7 +92,7 @@ class ClientRequests:
             "status": self._status,
             "licences": lambda: core.licences.stats(),
             "graphs": lambda: core.graphs(),
-            "graph": lambda: core.graph_tree(int(args["id"])),
+            "graph": lambda: core.graph_tree(int(args["id"]), bool(args.get("children", True))),
             "command": lambda: core.command(int(args["id"])),
             "nodes": lambda: core.render_nodes(),
             "stats": lambda: self.service.stats.report(time.time(), core.figures()),

@@ -119,3 +119,16 @@ def test_tick_is_due_once_a_minute_when_archiving_is_on() -> None:
     assert not core.tick_due(59)
     assert core.tick_due(61)
     assert not SchedulingCore().tick_due(10**9)
+
+
+def test_graph_view_without_children_keeps_status_and_counts_but_no_tree() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    gid = core.submit_graph(single("t", 3), 0).graph_id
+    (a,) = assigns(core.request_work("a", 1, 0))
+    finish(core, a, 1)
+    alone = core.graph_tree(gid, children=False)
+    whole = core.graph_tree(gid)
+    assert "children" not in alone and whole["children"]
+    assert {k: v for k, v in whole.items() if k != "children"} == alone
+    assert alone["doneCommandCount"] == 1 and alone["commandCount"] == 3
