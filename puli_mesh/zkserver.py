@@ -90,6 +90,10 @@ class ZooKeeperServer:
                 [
                     java,
                     "-Xmx512m",
+                    # C1 only: on a small machine C2's compilations cost ZooKeeper
+                    # more CPU than they save (bench/mesh_throughput.py: about a
+                    # third of the CPU per journal write).
+                    "-XX:TieredStopAtLevel=1",
                     "-Dzookeeper.admin.enableServer=false",
                     "-cp",
                     str(ZOOKEEPER_JAR),
