@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -15,8 +19,10 @@ from puliclient import (
     ERROR,
     CommandStatus,
     Graph,
+    GraphExecError,
     GraphExecInterrupt,
     NodeStatus,
+    local_execution,
 )
 
 APPEND = 'echo {line} >> "$LOG"'
@@ -128,10 +134,46 @@ def test_dependency_on_a_failed_group_with_error_status(tmp_path: Path) -> None:
     assert out.read_text().split() == ["handled"]
 
 
-def test_timeout_makes_the_graph_fail(tmp_path: Path) -> None:
+@pytest.mark.parametrize("subprocess", [False, True], ids=["in-process", "subprocess"])
+def test_timeout_makes_the_graph_fail(monkeypatch: pytest.MonkeyPatch, subprocess: bool) -> None:
+    # The graph status alone would not tell a timeout from any other failure:
+    # record what the command itself ended with, in the mode under test.
+    name = "run_in_subprocess" if subprocess else "run_in_process"
+    real = getattr(local_execution, name)
+    ended: list[CommandStatus] = []
+
+    def recording(pCommand: Mapping[str, Any]) -> CommandStatus:
+        ended.append(real(pCommand))
+        return ended[-1]
+
+    monkeypatch.setattr(local_execution, name, recording)
     graph = Graph("g")
     graph.addNewTask("slow", {"cmd": "sleep 30", "timeout": 1})
-    assert graph.execute(subprocess=False) == NodeStatus.ERROR
+    assert graph.execute(subprocess=subprocess) == NodeStatus.ERROR
+    assert ended == [CommandStatus.TIMEOUT]
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_watcher_that_cannot_start_raises_graph_exec_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The watcher is started as `sys.executable -m puliclient.commandwatcher`:
+    # an interpreter that does not exist makes Popen itself fail.
+    missing = str(tmp_path / "no-such-python")
+    monkeypatch.setattr(sys, "executable", missing)
+    graph = Graph("g")
+    graph.addNewTask("never", {"cmd": f"touch {tmp_path / 'ran'}"})
+    command = {"runner": "puliclient.jobs.DefaultCommandRunner", "arguments": {"cmd": "true"}}
+    before = _open_fds()
+    with pytest.raises(GraphExecError, match="cannot start the command watcher: .*no-such-python"):
+        graph.execNode(command)
+    with pytest.raises(GraphExecError, match="cannot start the command watcher: .*no-such-python"):
+        graph.execute()
+    assert _open_fds() == before  # the report pipe is closed on that path too
+    assert not (tmp_path / "ran").exists()
 
 
 def test_nearest_argument_and_environment_win(tmp_path: Path) -> None:
