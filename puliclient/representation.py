@@ -226,9 +226,20 @@ def _check_keys(
             )
 
 
-def _check_max_rn(value: int, where: str) -> None:
+def _check_graph_max_rn(value: int, where: str) -> None:
+    # Puli documents Graph(maxRN=-1) as "unbounded": -1 is the graph's default.
     if value < -1:
         raise GraphError(f"{where}: maxRN is {value}; use -1 (or 0) for unbounded, or a count")
+
+
+def _check_node_max_rn(value: int, where: str) -> None:
+    # A Task's maxRN defaults to 0 and a TaskGroup's is always 0 in Puli: -1 is
+    # documented for the graph only, so a negative value on a node is a mistake.
+    if value < 0:
+        raise GraphError(
+            f"{where}: maxRN is {value}; a task or group maxRN is 0 (unbounded) or a count "
+            "(-1 is the graph's unbounded value only)"
+        )
 
 
 def _check_string_mapping(mapping: Mapping[str, Any], where: str) -> None:
@@ -287,7 +298,7 @@ def _check_node(data: Mapping[str, Any], i: int) -> None:
         _check_keys(node, _GROUP_KEYS, _GROUP_OPTIONAL_KEYS, f"group {where}")
     else:
         raise GraphError(f"{where}: 'type' must be 'Task' or 'TaskGroup', not {kind!r}")
-    _check_max_rn(node["maxRN"], where)
+    _check_node_max_rn(node["maxRN"], f"{'task' if kind == 'Task' else 'group'} {where}")
     _check_string_mapping(node["environment"], where)
     _check_dependencies(data, i, where)
 
@@ -369,7 +380,7 @@ def validateRepresentation(data: Any) -> None:
         raise GraphError(f"a graph representation is an object, not {type(data).__name__}")
     _check_keys(data, _TOP_KEYS, {}, "graph")
     where = f"graph '{data['name']}'"
-    _check_max_rn(data["maxRN"], where)
+    _check_graph_max_rn(data["maxRN"], where)
     if not data["tasks"]:
         raise GraphError(f"{where} has no node")
     if not 0 <= data["root"] < len(data["tasks"]):

@@ -134,11 +134,27 @@ def test_non_plain_argument_names_the_task() -> None:
         graph.prepareGraphRepresentation()
 
 
-def test_negative_max_rn_names_the_node() -> None:
+@pytest.mark.parametrize("value", [-1, -3])
+def test_negative_task_max_rn_names_the_task(value: int) -> None:
+    # Puli documents -1 ("unbounded") for the graph only; a Task's default is 0.
     graph = Graph("g")
-    graph.addNewTask("t", {}, maxRN=-3)
-    with pytest.raises(GraphError, match="'t'.*maxRN is -3"):
+    graph.addNewTask("t", {}, maxRN=value)
+    with pytest.raises(GraphError, match=f"task node 1 \\('t'\\): maxRN is {value}"):
         graph.prepareGraphRepresentation()
+
+
+def test_negative_group_max_rn_names_the_group() -> None:
+    graph = Graph("g")
+    group = graph.addNewTaskGroup("grp")
+    group.addNewTask("t", {})
+    group.maxRN = -1
+    with pytest.raises(GraphError, match="node 1 \\('grp'\\): maxRN is -1"):
+        graph.prepareGraphRepresentation()
+
+
+def test_graph_max_rn_minus_one_is_unbounded_lower_is_refused() -> None:
+    assert Graph("g", root=Task("x", {})).prepareGraphRepresentation()["maxRN"] == -1
+    assert Graph("g", maxRN=0, root=Task("x", {})).prepareGraphRepresentation()["maxRN"] == 0
     with pytest.raises(GraphError, match="graph 'h': maxRN is -2"):
         Graph("h", maxRN=-2, root=Task("x", {})).prepareGraphRepresentation()
 
@@ -174,6 +190,8 @@ def mutate(data: dict[str, Any], change: Any) -> dict[str, Any]:
          GraphError, "'beauty'.*unknown status 9"),
         (lambda d: d["tasks"][3].update(commands=[]), GraphError, "'beauty'.*has no command"),
         (lambda d: d["tasks"][3].update(maxRN=-5), GraphError, "'beauty'.*maxRN is -5"),
+        (lambda d: d["tasks"][3].update(maxRN=-1), GraphError, "'beauty'.*maxRN is -1"),
+        (lambda d: d["tasks"][2].update(maxRN=-1), GraphError, "group node 2 \\('renders'\\): maxRN is -1"),
         (lambda d: d["tasks"][3].update(dispatchKey="high"), GraphError,
          "'beauty'.*'dispatchKey' must be int"),
         (lambda d: d["tasks"][3].update(maxNbCores=True), GraphError,
