@@ -36,14 +36,31 @@ from puli_mesh.cli_common import (
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
 from puli_mesh.errors import ConfigError, PuliMeshError, ZooKeeperError
 
-app = typer.Typer(
-    help="Puli Mesh: a render farm of uniform agents. Start with `puli-mesh up --agents 3`.",
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-)
-licences_app = typer.Typer(help="Licence tokens shared by the cluster (Puli's licence manager).",
-                           invoke_without_command=True)
-pools_app = typer.Typer(help="Pools of render nodes.", invoke_without_command=True)
+APP_HELP = """Puli Mesh: a render farm of uniform agents. Try `puli-mesh up --agents 3`.
+
+Commands find the mesh with `--node HOST:PORT` (any agent) or `--zk HOSTS`, or in
+PULI_NODE / PULI_ZK. `puli-mesh COMMAND --help` shows a command's options.
+
+A session (12 is a job id, 57 a command id, both printed by the lines before):
+
+```
+puli-mesh up --agents 3                 # a local farm; leave it running
+export PULI_NODE=127.0.0.1:8004         # then, in another shell
+puli-mesh exec 'render -f %%MI_FRAME%% a.ma' --end 100 --packet-size 10
+puli-mesh jobs                          # id, status, progress, ETA
+puli-mesh top                           # all of it, live; q quits
+puli-mesh show 12                       # commands: status, node, attempts
+puli-mesh pause 12                      # nothing new starts; resume 12
+puli-mesh commands -g 12 --status ERROR # the failed commands
+puli-mesh logs 57                       # a failed command's log
+puli-mesh restart 12 --errors-only      # run the failed commands again
+```
+"""
+
+app = typer.Typer(help=APP_HELP, no_args_is_help=True, rich_markup_mode="markdown")
+# No help= on the groups: their callback's docstring (with its example) is the help.
+licences_app = typer.Typer(invoke_without_command=True)
+pools_app = typer.Typer(invoke_without_command=True)
 app.add_typer(licences_app, name="licences")
 app.add_typer(pools_app, name="pools")
 
@@ -99,7 +116,7 @@ def agent(
 ) -> None:
     """Run the agent of this render node: worker always, coordinator while elected.
 
-    Example: `puli-mesh agent --zk zk1:2181,zk2:2181,zk3:2181 --slots 4 --pools default,gpu`
+    Example: `puli-mesh agent --zk zk1:2181,zk2:2181 --slots 4 --pools default,gpu`
     """
     from puli_mesh.config import load_settings
     from puli_mesh.node.agent import Agent
@@ -191,9 +208,12 @@ def _zk_settings(zk: str | None, cluster: str) -> Iterator[tuple[Any, Any]]:
 @licences_app.callback()
 def licences(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
              json_: JsonOpt = False) -> None:
-    """Licences with their totals, tokens in use and the nodes using them (Puli's `stats()`).
+    """Licence tokens shared by the cluster (Puli's licence manager).
 
-    Example: `puli-mesh licences --zk 127.0.0.1:2181`
+    Without a subcommand: each licence with its total, tokens in use and the nodes
+    using them (Puli's `stats()`).
+
+    Example: `puli-mesh licences set mtoa 20 --zk 127.0.0.1:2181`; `licences --json`
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -230,10 +250,12 @@ def licences_set(
 @pools_app.callback()
 def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
           json_: JsonOpt = False) -> None:
-    """Pools defined in the cluster and the live nodes in each (with --node: the coordinator's
-    view, with the graphs of each pool).
+    """Pools of render nodes.
 
-    Example: `puli-mesh pools --zk 127.0.0.1:2181`
+    Without a subcommand: the pools defined in the cluster and the live nodes in
+    each (with --node: the coordinator's view, with the graphs of each pool).
+
+    Example: `puli-mesh pools add gpu --zk 127.0.0.1:2181`; `puli-mesh pools`
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -295,7 +317,8 @@ def up(
 ) -> None:
     """Start a local farm: a private ZooKeeper and N agents on loopback. Ctrl-C stops everything.
 
-    Example: `puli-mesh up --agents 3`, then in another shell
+    Example: `puli-mesh up --agents 3`, then in another shell:
+
     `PULI_NODE=127.0.0.1:8004 python examples/simple_command.py`
     """
     from puli_mesh.local_farm import LocalFarm
@@ -328,7 +351,10 @@ def up(
 
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version.
+
+    Example: `puli-mesh version`
+    """
     console.print(__version__)
 
 

@@ -280,7 +280,8 @@ def archive(ids: Annotated[list[int], typer.Argument(help="Graph ids (DONE or CA
 
 
 # --------------------------------------------------------------------- nodes
-nodes_app = typer.Typer(help="Render nodes: list them, pause, drain or resume one.", invoke_without_command=True)
+# No help=: the callback's docstring (with its example) is the group's help.
+nodes_app = typer.Typer(invoke_without_command=True)
 
 
 @nodes_app.callback()
@@ -288,7 +289,10 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
           state: Annotated[list[str] | None, typer.Option("--state", help="idle, busy, paused, draining...")] = None,
           name: NameOpt = None, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
           json_: JsonOpt = False) -> None:
-    """Render nodes with pools, slots, running commands, CPU, RAM and state.
+    """Render nodes: list them, pause, drain or resume one.
+
+    Without a subcommand: each node with its pools, slots, running commands, CPU,
+    RAM and state.
 
     Example: `puli-mesh nodes --pool gpu --state idle`; `puli-mesh nodes drain rn12`
     """
@@ -342,7 +346,7 @@ def nodes_drain(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Re
                 node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
     """Let this node finish what runs and take nothing new (state `draining`; resume undoes it).
 
-    Example: `puli-mesh nodes drain rn12`, then wait for `running 0` in `puli-mesh nodes`
+    Example: `puli-mesh nodes drain rn12`, then wait for `running 0` in `nodes`
     """
     _node_edit(ctx, (node, zk, cluster), name, "drain")
 
@@ -412,7 +416,9 @@ def exec_command(
 ) -> None:
     """Run a shell command on the farm over a frame range (Puli's puliexec).
 
-    Example: `puli-mesh exec 'render -f %%MI_FRAME%% scene.ma' --start 1 --end 100 --packet-size 10 --wait`
+    It prints the job's id (for `jobs`, `show`, `restart`); --wait follows it to the end.
+
+    Example: `puli-mesh exec 'render -f %%MI_FRAME%%' --end 100 --packet-size 10`
     """
     from puliclient import Graph
     from puliclient.errors import Error as PuliclientError
@@ -478,7 +484,9 @@ def submit(script: Annotated[Path, typer.Argument(help="A Python submission scri
            node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
     """Run a submission script against the mesh this command points at (sets PULI_NODE/PULI_ZK).
 
-    Its exit code is returned. Example: `puli-mesh submit examples/frame_range.py --node 127.0.0.1:8004`
+    Its exit code is returned.
+
+    Example: `puli-mesh submit examples/frame_range.py --node 127.0.0.1:8004`
     """
     if not script.is_file():
         raise fail(f"{script} is not a file", EXIT_USAGE)
@@ -495,6 +503,7 @@ def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default
     """The last hour, a line per minute: commands finished, queue depth, running, node use, licences.
 
     Figures are kept in the coordinator's memory (a new leader starts afresh).
+
     Example: `puli-mesh stats --json > farm-stats.json`
     """
     farm = make_farm(node, zk, cluster)
