@@ -3,7 +3,9 @@
 A graph builds its representation (docs/graph-schema.md) with
 :meth:`Graph.prepareGraphRepresentation`, which expands groups, decomposes
 tasks, pushes group dependencies down and validates; ``save``, ``submit``,
-``loadAndSubmit`` and ``execute`` all start from it. Sending goes through
+``execute`` start from it; ``loadAndSubmit`` starts from a saved file
+(:func:`puliclient.graphfile.load_graph_file`, which decomposes what Puli
+saved undecomposed). Sending goes through
 :func:`puliclient.submission.submit_representation` only.
 """
 
@@ -18,8 +20,9 @@ from typing import Any
 
 from puliclient import local_execution, submission
 from puliclient.errors import ConnectionError, GraphError, GraphExecInterrupt
+from puliclient.graphfile import load_graph_file
 from puliclient.node import DEFAULT_END_STATUS, EMPTY, Node
-from puliclient.representation import GraphDumper, validateRepresentation
+from puliclient.representation import GraphDumper
 from puliclient.status import CommandStatus, NodeStatus
 from puliclient.task import Task
 from puliclient.taskgroup import TaskGroup
@@ -172,13 +175,14 @@ class Graph:
     def loadAndSubmit(
         path: str | Path, host: str | None = None, port: int | None = None
     ) -> tuple[str, str]:
-        """Submit a graph file written by ``save`` (ours or Puli's), after validating it."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise GraphError(f"cannot read graph file {str(path)!r}: {exc}") from exc
-        validateRepresentation(data)
-        return submission.submit_representation(data, host, port)
+        """Submit a graph file written by ``save`` (ours or Puli's).
+
+        Tasks Puli saved undecomposed (empty ``commands``) are decomposed first,
+        as Puli's client did before submitting; then the whole graph is
+        validated. Raises ``GraphError`` (naming the node) before anything is
+        sent, ``GraphSubmissionError`` if the mesh does not take it.
+        """
+        return submission.submit_representation(load_graph_file(path), host, port)
 
     # ------------------------------------------------------------------ local execution
     def execute(self, subprocess: bool = True) -> NodeStatus:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from puliclient.commandwatcher import watch
-from puliclient.errors import GraphExecError, GraphExecInterrupt
+from puliclient.errors import GraphError, GraphExecError, GraphExecInterrupt
 from puliclient.processes import guarded_process, kill_process_tree
 from puliclient.representation import ancestry, parent_indices, resolved_command
 from puliclient.status import CommandStatus, NodeStatus
@@ -274,17 +274,24 @@ def execute_representation(data: Mapping[str, Any], in_subprocess: bool = True) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m puliclient.local_execution graph.json``: run a saved graph here."""
-    from puliclient.representation import validateRepresentation
+    """``python -m puliclient.local_execution graph.json``: run a saved graph here.
+
+    The file is loaded as ``Graph.loadAndSubmit`` loads it (a Puli file's
+    undecomposed tasks are decomposed). Exit status: 0 if the graph ends DONE,
+    1 otherwise, 2 for a usage error or a file that cannot be loaded.
+    """
+    from puliclient.graphfile import load_graph_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         log.error("usage: python -m puliclient.local_execution GRAPH.json")
         return 2
-    with open(args[0], encoding="utf-8") as handle:
-        data = json.load(handle)
-    validateRepresentation(data)
+    try:
+        data = load_graph_file(args[0])
+    except GraphError as exc:
+        log.error("%s", exc)
+        return 2
     return 0 if execute_representation(data) == NodeStatus.DONE else 1
 
 

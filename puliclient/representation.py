@@ -5,21 +5,26 @@ The format is docs/graph-schema.md (Puli's submission schema): a flat
 dependencies pushed down to their tasks. :func:`validateRepresentation` is
 the one check, used before ``save``/``submit``, by ``loadAndSubmit`` and by
 the coordinator; every ``GraphError`` it raises names the node.
+:func:`decompose_saved_tasks` turns a saved file (Puli saved its tasks before
+decomposition) into that form, running each undecomposed task's decomposer.
 :func:`resolved_command` gives what a render node needs to run one command
 (arguments and environment inherited, nearest value wins).
 
-This module does no I/O and runs nothing.
+This module does no I/O and runs no command (decomposers and expanders run
+here, as they do in Puli's client before a submission).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from puliclient.errors import DependencyCycleError, GraphError
+from puliclient.errors import DependencyCycleError, GraphError, JobTypeImportError
+from puliclient.hierarchical import HierarchicalDict
 from puliclient.node import Node
 from puliclient.status import NodeStatus
-from puliclient.task import Task
+from puliclient.task import DEFAULT_DECOMPOSER, Task
 from puliclient.taskgroup import TaskGroup
 
 if TYPE_CHECKING:
@@ -66,6 +71,8 @@ _TASK_OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {
     "maxAttempt": _INT,
     "runnerPackages": (str, type(None)),
     "watcherPackages": (str, type(None)),
+    # Not in Puli's files: only read to decompose a task saved without commands.
+    "decomposer": (str, type(None)),
 }
 _GROUP_KEYS: dict[str, tuple[type, ...]] = {**_COMMON_KEYS, "strategy": (str,), "tasks": (list,)}
 _GROUP_OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {"timer": _NUMBER_OR_NONE}
@@ -274,7 +281,7 @@ def _check_dependencies(data: Mapping[str, Any], i: int, where: str) -> None:
                 )
 
 
-def _check_node(data: Mapping[str, Any], i: int) -> None:
+def _check_node(data: Mapping[str, Any], i: int, require_commands: bool) -> None:
     node = data["tasks"][i]
     where = f"node {i}"
     if not isinstance(node, dict):
@@ -283,10 +290,10 @@ def _check_node(data: Mapping[str, Any], i: int) -> None:
     kind = node.get("type")
     if kind == "Task":
         _check_keys(node, _TASK_KEYS, _TASK_OPTIONAL_KEYS, f"task {where}")
-        if not node["commands"]:
+        if require_commands and not node["commands"]:
             raise GraphError(
-                f"task {where} has no command (a Puli file saved before decomposition has "
-                "none: save it again with this client, which decomposes)"
+                f"task {where} has no command (its decomposer made none, or it has no "
+                "decomposer and no command was added by hand)"
             )
         for command in node["commands"]:
             if not isinstance(command, dict):
@@ -376,6 +383,10 @@ def validateRepresentation(data: Any) -> None:
     A dependency cycle raises ``DependencyCycleError`` with the cycle path
     (``->`` reads "waits for"; a group waits for its children).
     """
+    _validate(data, require_commands=True)
+
+
+def _validate(data: Any, require_commands: bool) -> None:
     if not isinstance(data, dict):
         raise GraphError(f"a graph representation is an object, not {type(data).__name__}")
     _check_keys(data, _TOP_KEYS, {}, "graph")
@@ -386,7 +397,7 @@ def validateRepresentation(data: Any) -> None:
     if not 0 <= data["root"] < len(data["tasks"]):
         raise GraphError(f"{where}: root {data['root']} is not in the graph")
     for i in range(len(data["tasks"])):
-        _check_node(data, i)
+        _check_node(data, i, require_commands)
     _check_structure(data, _parents(data))
     cycle = _find_cycle(data)
     if cycle is not None:
@@ -395,6 +406,84 @@ def validateRepresentation(data: Any) -> None:
             f"{where}: dependency cycle {names} (-> means 'waits for'; a group waits for "
             "its children)"
         )
+
+
+# --------------------------------------------------------------------------- saved files
+def decompose_saved_tasks(data: Any) -> Representation:
+    """A saved representation as it is submitted: a validated copy, every task decomposed.
+
+    Puli's ``Graph.save()`` wrote tasks before decomposition, with an empty
+    ``commands`` list; its client decomposed them only when submitting. Each
+    such task is decomposed here as Puli's client would have: its decomposer
+    (the task's optional ``decomposer`` key, a dotted path; Puli's files have
+    none, so ``puliclient.jobs.DefaultTaskDecomposer``) runs on a Task built
+    from the node, with the node's own ``arguments`` (and its groups'
+    arguments and environment to fall back on, as in a built graph). Tasks that
+    have commands are left as they are; ``data`` is not modified.
+
+    Raises ``GraphError`` naming the node for anything
+    :func:`validateRepresentation` refuses, for a decomposer that cannot be
+    loaded, and for a task that still has no command afterwards.
+    """
+    _validate(data, require_commands=False)
+    result: Representation = copy.deepcopy(data)
+    parents = _parents(result)
+    for i, node in enumerate(result["tasks"]):
+        if node["type"] == "Task" and not node["commands"]:
+            node["commands"] = _decompose_saved_task(result, parents, i)
+    validateRepresentation(result)
+    return result
+
+
+def _decompose_saved_task(
+    data: Mapping[str, Any], parents: Mapping[int, int], i: int
+) -> list[dict[str, Any]]:
+    node = data["tasks"][i]
+    where = f"task {_node_label(data, i)}"
+    decomposer = node.get("decomposer", DEFAULT_DECOMPOSER)
+    if not decomposer:
+        return []  # commands were to be added by hand: validation reports the task
+    try:
+        task = Task(
+            node["name"],
+            node["arguments"],
+            runner=node["runner"],
+            decomposer=decomposer,
+            runnerPackages=node.get("runnerPackages"),
+            watcherPackages=node.get("watcherPackages"),
+            maxRN=node["maxRN"],
+            priority=node["priority"],
+            dispatchKey=node["dispatchKey"],
+            environment=node["environment"],
+            validator=node["validationExpression"],
+            minNbCores=node["minNbCores"],
+            maxNbCores=node["maxNbCores"],
+            ramUse=node["ramUse"],
+            requirements=node["requirements"],
+            lic=node["lic"],
+            tags=node["tags"],
+            timer=node.get("timer"),
+            maxAttempt=node.get("maxAttempt", 1),
+        )
+    except JobTypeImportError as exc:
+        raise GraphError(f"{where}: {exc}") from exc
+    arguments: HierarchicalDict | None = None
+    environment: HierarchicalDict | None = None
+    for ancestor in ancestry(parents, i)[:-1]:  # the root first, as Node._attach_to chains them
+        arguments = HierarchicalDict(arguments, data["tasks"][ancestor]["arguments"])
+        environment = HierarchicalDict(environment, data["tasks"][ancestor]["environment"])
+    task.arguments.parent = arguments
+    task.environment.parent = environment
+    task.decompose()
+    return [
+        {
+            "description": command.description,
+            "type": "command",
+            "task": task.name,
+            "arguments": _plain(command.arguments, f"{where} command '{command.description}'"),
+        }
+        for command in task.commands
+    ]
 
 
 # --------------------------------------------------------------------------- resolving

@@ -1,4 +1,4 @@
-"""Runners, callables and expanders the client tests load by dotted path (``clienthelpers.X``).
+"""Runners, callables, expanders and decomposers the client tests load by dotted path (``clienthelpers.X``).
 
 This directory is on sys.path during the tests (pytest's rootdir-relative
 import), and local execution passes sys.path on to its watcher subprocesses.
@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from puliclient.errors import CommandDone, CommandError, RunnerTimeoutError
-from puliclient.jobs import CommandRunner, IntegerParameter, StringParameter, TaskExpander
+from puliclient.jobs import (
+    CommandRunner,
+    IntegerParameter,
+    StringParameter,
+    TaskDecomposer,
+    TaskExpander,
+)
 
 
 class OldStyleRunner(CommandRunner):
@@ -99,3 +105,15 @@ class TwoTasksExpander(TaskExpander):
         super().__init__(taskGroup)
         for i in (1, 2):
             taskGroup.addNewTask(f"expanded{i}", {"cmd": f"echo {i}"})
+
+
+class EmptyDecomposer(TaskDecomposer):
+    """Adds no command at all."""
+
+
+class InheritedArgumentDecomposer(TaskDecomposer):
+    """One command named after the ``shot`` argument, which the task may inherit."""
+
+    def __init__(self, task: Any) -> None:
+        super().__init__(task)
+        self.addCommand(f"{task.name}_{task.arguments['shot']}", {"cmd": "true"})

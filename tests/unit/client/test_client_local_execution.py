@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -236,3 +237,42 @@ def test_ctrl_c_kills_what_runs(tmp_path: Path, subprocess: bool) -> None:
     except psutil.NoSuchProcess:
         pass
     assert not (tmp_path / "after").exists()
+
+
+def _saved_task(name: str, arguments: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A Task node as Puli's ``Graph.save()`` wrote it: never decomposed, no command."""
+    return {"type": "Task", "name": name, "runner": "puliclient.jobs.DefaultCommandRunner",
+            "arguments": arguments, "environment": {}, "dependencies": [], "maxRN": 0,
+            "priority": 0, "dispatchKey": 0, "validationExpression": "0", "requirements": {},
+            "minNbCores": 1, "maxNbCores": 0, "ramUse": 0, "commands": [], "lic": "",
+            "licence": "", "tags": {}, "timer": None, **fields}
+
+
+def test_running_a_puli_saved_file_decomposes_it_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "out"
+    saved = {
+        "name": "saved", "meta": {}, "root": 0, "user": "jsa", "poolName": "default",
+        "maxRN": -1,
+        "tasks": [
+            {"type": "TaskGroup", "name": "saved", "arguments": {}, "environment": {},
+             "dependencies": [], "requirements": {}, "maxRN": 0, "priority": 0,
+             "dispatchKey": 0, "strategy": "octopus.dispatcher.strategies.FifoStrategy",
+             "tasks": [1, 2], "tags": {}, "timer": None},
+            _saved_task("frames", {"cmd": f"echo f%%MI_FRAME%% >> {out}", "start": 1, "end": 3,
+                                   "packetSize": 2}),
+            _saved_task("after", {"cmd": f"echo after >> {out}"}, dependencies=[[1, [DONE]]]),
+        ],
+    }
+    path = tmp_path / "saved.json"
+    path.write_text(json.dumps(saved))
+    assert local_execution.main([str(path)]) == 0
+    assert out.read_text().split() == ["f1", "f2", "f3", "after"]
+    saved["tasks"][1]["decomposer"] = "no.such.Decomposer"
+    path.write_text(json.dumps(saved))
+    assert local_execution.main([str(path)]) == 2
+    assert "task node 1 ('frames'): cannot load decomposer 'no.such.Decomposer'" in caplog.text
+    assert local_execution.main([str(tmp_path / "missing.json")]) == 2
+    assert "cannot read graph file" in caplog.text
+    assert out.read_text().split() == ["f1", "f2", "f3", "after"]  # nothing more ran

@@ -22,7 +22,7 @@ from puliclient import (
     Task,
     TaskGroup,
 )
-from puliclient.representation import validateRepresentation
+from puliclient.representation import decompose_saved_tasks, validateRepresentation
 from puliclient.submission import resolve_address
 
 
@@ -378,18 +378,159 @@ def test_puli_saved_file_loads_and_reaches_the_submission(
     assert seen == [PULI_FILE]  # unchanged
 
 
-def test_load_and_submit_validates_and_reports_unreadable_files(
-    tmp_path: Path, closed_port: int
+def _task(name: str, arguments: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A Task node as Puli's ``Graph.save()`` wrote it: never decomposed, no command."""
+    return {"type": "Task", "name": name, "runner": "puliclient.jobs.DefaultCommandRunner",
+            "arguments": arguments, "environment": {}, "dependencies": [], "maxRN": 0,
+            "priority": 0, "dispatchKey": 0, "validationExpression": "0", "requirements": {},
+            "minNbCores": 1, "maxNbCores": 0, "ramUse": 0, "commands": [], "lic": "",
+            "licence": "", "tags": {}, "timer": None, "maxAttempt": 1, "runnerPackages": "",
+            "watcherPackages": "", **fields}
+
+
+def puli_saved_file() -> dict[str, Any]:
+    """A graph as Puli's ``Graph.save()`` wrote it: root group, a sub-group, two tasks."""
+    return {
+        "name": "saved", "meta": {}, "root": 0, "user": "jsa", "poolName": "default",
+        "maxRN": -1,
+        "tasks": [
+            {"type": "TaskGroup", "name": "saved", "arguments": {}, "environment": {},
+             "dependencies": [], "requirements": {}, "maxRN": 0, "priority": 0,
+             "dispatchKey": 0, "strategy": "octopus.dispatcher.strategies.FifoStrategy",
+             "tasks": [1, 2], "tags": {}, "timer": None},
+            _task("render", {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 10,
+                             "packetSize": 3}),
+            {"type": "TaskGroup", "name": "post", "arguments": {"shot": "s01"},
+             "environment": {}, "dependencies": [[1, [DONE]]], "requirements": {}, "maxRN": 0,
+             "priority": 0, "dispatchKey": 0,
+             "strategy": "octopus.dispatcher.strategies.FifoStrategy", "tasks": [3],
+             "tags": {}, "timer": None},
+            _task("comp", {"cmd": "echo comp"}, dependencies=[[1, [DONE]]]),
+        ],
+    }
+
+
+def test_saved_puli_tasks_are_decomposed_as_puli_would_before_submitting() -> None:
+    saved = puli_saved_file()
+    original = copy.deepcopy(saved)
+    data = decompose_saved_tasks(saved)
+    assert saved == original  # the input is not modified
+    render = data["tasks"][1]["commands"]
+    assert [c["description"] for c in render] == [
+        "render_1_3", "render_4_6", "render_7_9", "render_10_10"]
+    assert render[0] == {"description": "render_1_3", "type": "command", "task": "render",
+                         "arguments": {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 3,
+                                       "packetSize": 3}}
+    assert [c["end"] for c in (c["arguments"] for c in render)] == [3, 6, 9, 10]
+    # No start/end: DefaultTaskDecomposer makes one command named after the task.
+    assert data["tasks"][3]["commands"] == [
+        {"description": "comp", "type": "command", "task": "comp",
+         "arguments": {"cmd": "echo comp"}}]
+    # Everything else is as saved.
+    for node, before in zip(data["tasks"], original["tasks"], strict=True):
+        assert {k: v for k, v in node.items() if k != "commands"} == {
+            k: v for k, v in before.items() if k != "commands"}
+
+
+def test_decomposed_file_is_left_as_it_is() -> None:
+    assert decompose_saved_tasks(PULI_FILE) == PULI_FILE
+
+
+def test_saved_task_uses_the_decomposer_named_in_the_file() -> None:
+    saved = puli_saved_file()
+    saved["tasks"][3]["decomposer"] = "clienthelpers.InheritedArgumentDecomposer"
+    data = decompose_saved_tasks(saved)
+    # The decomposer sees the arguments the task inherits from its group, as in a built graph.
+    assert [c["description"] for c in data["tasks"][3]["commands"]] == ["comp_s01"]
+    assert data["tasks"][3]["decomposer"] == "clienthelpers.InheritedArgumentDecomposer"
+
+
+@pytest.mark.parametrize(
+    ("decomposer", "message"),
+    [
+        ("no.such.Decomposer",
+         "task node 3 \\('comp'\\): cannot load decomposer 'no.such.Decomposer': module 'no' "
+         "not found"),
+        ("clienthelpers.Nope",
+         "task node 3 \\('comp'\\): cannot load decomposer 'clienthelpers.Nope': module "
+         "'clienthelpers' has no 'Nope'"),
+        ("clienthelpers.NotARunner",
+         "task node 3 \\('comp'\\): cannot load decomposer 'clienthelpers.NotARunner': it is not "
+         "a subclass of puliclient.jobs.decomposers.TaskDecomposer"),
+        ("Decomposer", "task node 3 \\('comp'\\): cannot load decomposer 'Decomposer': expected a "
+         "dotted path"),
+        (None, "task node 3 \\('comp'\\) has no command"),
+        ("clienthelpers.EmptyDecomposer", "task node 3 \\('comp'\\) has no command"),
+        (7, "task node 3 \\('comp'\\): 'decomposer' must be str or None"),
+    ],
+)
+def test_saved_task_that_cannot_be_decomposed_names_the_task(
+    decomposer: Any, message: str
 ) -> None:
-    undecomposed = copy.deepcopy(PULI_FILE)
-    undecomposed["tasks"][1]["commands"] = []
-    path = tmp_path / "old.json"
-    path.write_text(json.dumps(undecomposed))
+    saved = puli_saved_file()
+    saved["tasks"][3]["decomposer"] = decomposer
+    with pytest.raises(GraphError, match=message):
+        decompose_saved_tasks(saved)
+
+
+def test_saved_file_is_validated_before_any_decomposer_runs() -> None:
+    saved = puli_saved_file()
+    saved["tasks"][1]["dependencies"] = [[3, [DONE]]]  # render <-> comp
+    saved["tasks"][1]["decomposer"] = "no.such.Decomposer"
+    with pytest.raises(DependencyCycleError, match="'render' -> 'comp' -> 'render'"):
+        decompose_saved_tasks(saved)
+
+
+def test_bad_packet_in_a_saved_task_names_the_task() -> None:
+    saved = puli_saved_file()
+    saved["tasks"][1]["arguments"]["packetSize"] = 0
+    with pytest.raises(GraphError, match="task 'render': packetSize must be >= 1"):
+        decompose_saved_tasks(saved)
+
+
+def test_load_and_submit_decomposes_a_puli_saved_file_before_sending(
+    tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "saved.json"
+    path.write_text(json.dumps(puli_saved_file()))
+    seen: list[dict[str, Any]] = []
+    real = __import__("puliclient.submission", fromlist=["x"]).submit_representation
+
+    def spy(data: dict[str, Any], host: Any, port: Any, timeout: float = 10.0) -> tuple[str, str]:
+        seen.append(data)
+        return real(data, host, port, timeout)
+
+    monkeypatch.setattr("puliclient.submission.submit_representation", spy)
+    # The only error left is the network's: loading and decomposing succeeded.
+    with pytest.raises(GraphSubmissionError, match="no mesh reachable"):
+        Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
+    assert seen == [decompose_saved_tasks(puli_saved_file())]
+    assert len(seen[0]["tasks"][1]["commands"]) == 4
+
+
+def test_load_and_submit_validates_and_reports_unreadable_files(
+    tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_send(*args: Any, **kwargs: Any) -> tuple[str, str]:
+        raise AssertionError("sent a graph that should have been refused")
+
+    monkeypatch.setattr("puliclient.submission.submit_representation", must_not_send)
+    unknown = puli_saved_file()
+    unknown["tasks"][1]["decomposer"] = "no.such.Decomposer"
+    path = tmp_path / "unknown.json"
+    path.write_text(json.dumps(unknown))
+    with pytest.raises(GraphError, match="'render'.*cannot load decomposer 'no.such.Decomposer'"):
+        Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
+    by_hand = puli_saved_file()
+    by_hand["tasks"][1]["decomposer"] = None
+    path.write_text(json.dumps(by_hand))
     with pytest.raises(GraphError, match="'render'.*has no command"):
         Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(GraphError, match="cannot read graph file"):
         Graph.loadAndSubmit(tmp_path / "bad.json", "127.0.0.1", closed_port)
+    with pytest.raises(GraphError, match="cannot read graph file"):
+        Graph.loadAndSubmit(tmp_path / "missing.json", "127.0.0.1", closed_port)
 
 
 def test_our_saved_file_round_trips_through_load_and_submit(
