@@ -50,6 +50,10 @@ class Settings:
     """Client/coordinator port (ROUTER). The log server listens on ``port + 1``."""
     slots: int = 1
     """Commands this agent runs at once."""
+    pipeline: int = 2
+    """Commands of a short task (under a second each, seen from its first ones) that
+    may wait on this node behind each running one, so a slot never idles for the
+    coordinator's round trip between two short commands; 0: never."""
     pools: list[str] = field(default_factory=lambda: ["default"])
     log_dir: Path = field(default_factory=lambda: Path.home() / ".puli-mesh" / "logs")
     session_timeout: float = 10.0
@@ -87,6 +91,8 @@ class Settings:
             raise ConfigError(f"port {self.port} is out of range 1..65534")
         if self.slots < 1:
             raise ConfigError(f"slots must be at least 1, got {self.slots}")
+        if self.pipeline < 0:
+            raise ConfigError(f"pipeline must not be negative, got {self.pipeline}")
         if not self.pools:
             raise ConfigError("pools is empty: a node must belong to at least one pool")
         if self.session_timeout < 1.0:

@@ -11,7 +11,7 @@ Conversations:
 
 * worker (DEALER) -> coordinator (ROUTER on the leader's port):
   ``HELLO`` -> ``WELCOME`` (epoch, keep/kill lists); ``READY`` (credit = free
-  slots) -> ``ASSIGN``...; ``UPDATE`` -> ``ACK`` (a final UPDATE may carry an
+  slots, plus free places in its pipeline queue) -> ``ASSIGN``...; ``UPDATE`` -> ``ACK`` (a final UPDATE may carry an
   optional ``free_slots``: it then stands for a READY too); ``HEARTBEAT`` both ways;
   ``KILL`` from the coordinator; ``BYE`` when the worker leaves.
 * client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS`` ->
@@ -32,7 +32,7 @@ import msgpack
 
 from puli_mesh.errors import ProtocolError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Upper bound of one message. A 100,000-command graph is about 10 MB."""
 
@@ -53,8 +53,9 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
         "slots": int,
         "characteristics": dict,
         "performance": _NUM,
-        "running": list,  # [[command_id, attempt], ...]
+        "running": list,  # [[command_id, attempt], ...], queued ones included
         "last_epoch": int,
+        "pipeline": int,  # commands of short tasks it queues behind each running one
     },
     "READY": {"free_slots": int},
     "UPDATE": {
@@ -66,7 +67,7 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
         "message": _OPT_STR,
         "stats": (dict, type(None)),
     },
-    "HEARTBEAT": {},
+    "HEARTBEAT": {"epoch": int},  # the newest epoch the sender knows
     "BYE": {},
     # coordinator -> worker
     "WELCOME": {"epoch": int, "keep": list, "kill": list},
@@ -86,8 +87,9 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
         "graph_id": int,
         "user": str,
         "name": str,
+        "after": int,  # 0: start now; else start when command ``after`` ends here
     },
-    "ACK": {"command_id": int, "attempt": int, "seq": int},
+    "ACK": {"epoch": int, "command_id": int, "attempt": int, "seq": int},
     "KILL": {"epoch": int, "command_id": int, "attempt": int, "reason": str},
     # client -> any agent
     "SUBMIT": {"rid": str, "graph": dict},

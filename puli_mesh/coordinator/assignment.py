@@ -19,6 +19,19 @@ waiting-node pass stops early when no queue of the pool has work with free
 licences, and remembers, per pass, node profiles (characteristics + free
 resources) that found nothing, so a thousand idle identical nodes cost one try.
 
+Pipelining (:func:`fill_ahead`): between two short commands a slot would sit
+idle for a whole round trip (the worker's report, the journal write, the next
+ASSIGN), longer than the command itself. So a node that accepts it
+(``pipeline`` per slot) is also given, behind each command it runs, up to that
+many more commands *of the same task*, once the task has shown it is short
+(``pipeline_after_done`` commands DONE, ``pipeline_below_s`` seconds each on
+average). They wait on the node and start the moment their predecessor ends.
+Being of the same task they fit the same slot (pool, requirements, cores, RAM);
+they take their licences and count for maxRN from their assignment. What this
+gives up: the few seconds of work queued behind a slot are committed to it, so
+a more urgent job waits for them, and a long command of a task that looked
+short delays the ones behind it (they can be cancelled or killed as usual).
+
 Known cost: waking a folder parked on its maxRN re-inserts every task parked on
 it (O(tasks parked under that folder) per command end under a capped folder).
 
@@ -43,6 +56,7 @@ from puli_mesh.coordinator.tree import (
     PARK_TASK_CAP,
     PARK_TIMER,
     Command,
+    Folder,
     Running,
     Task,
 )
@@ -149,35 +163,51 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[Task, Command] | 
     return None
 
 
-def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float) -> Running:
-    """Take cores, RAM, licences and a maxRN unit for ``cmd`` on ``node``."""
-    sig = task.sig
-    free = node.free_cores
-    # maxNbCores 0 meant "all free cores" when Puli ran one command per node; with
-    # slots it means an equal share of the node, so --slots N runs N commands.
-    # minNbCores 0 still asks for the whole node.
-    if sig.max_cores:
-        cores = min(free, sig.max_cores)
-    else:
-        cores = free if sig.min_cores == 0 else min(free, node.slot_share)
-    ram = sig.ram_use
+def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float,
+            behind: Running | None = None) -> Running:
+    """Take cores, RAM, licences and a maxRN unit for ``cmd`` on ``node``.
+
+    ``behind``: the run it is sent ahead to wait behind; it takes no cores or
+    RAM until that one ends (``lifecycle.release_run`` hands them over).
+    """
     lic = task.lic
     if lic:
         st.licences.reserve(lic, node.name)
-    cmd.run = run = Running(cmd, node, cores, ram, lic, now)
+    if behind is not None:
+        cmd.run = run = Running(cmd, node, 0, 0, lic, now, after=behind.command.id)
+        node.followers[behind.command.id] = run
+        node.n_ahead += 1
+    else:
+        sig = task.sig
+        free = node.free_cores
+        # maxNbCores 0 meant "all free cores" when Puli ran one command per node; with
+        # slots it means an equal share of the node, so --slots N runs N commands.
+        # minNbCores 0 still asks for the whole node.
+        if sig.max_cores:
+            cores = min(free, sig.max_cores)
+        else:
+            cores = free if sig.min_cores == 0 else min(free, node.slot_share)
+        ram = sig.ram_use
+        cmd.run = run = Running(cmd, node, cores, ram, lic, now)
+        node.used_cores += cores
+        node.used_ram += ram
     cmd.last_node = node.name
     node.running[cmd.id] = run
-    node.used_cores += cores
-    node.used_ram += ram
     hold_delta(task, 1)
     g = task.graph
     pools_mod.push_graph(g, st.pools[g.pool], worse=True)
     return run
 
 
-def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float) -> Assign:
-    run = reserve(st, node, task, cmd, now)
+def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float,
+           behind: Running | None = None) -> Assign:
+    run = reserve(st, node, task, cmd, now, behind)
     cores, ram, lic = run.cores, run.ram_mb, run.licences
+    if behind is not None:  # what it will have once it holds the slot
+        slot = behind
+        while slot.after:
+            slot = slot.node.running[slot.after]
+        cores, ram = slot.cores, slot.ram_mb
     g = task.graph
     cmd.token += 1
     cmd.start_time = None
@@ -200,7 +230,7 @@ def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float
     env["PULI_ALLOCATED_CORES"] = str(cores)
     env["PULI_ALLOCATED_MEMORY"] = str(ram if ram else node.available_ram)
     return Assign(node.name, cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
-                  cores, ram, task.id, task.name, g.id, g.user, cmd.description)
+                  cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after)
 
 
 def _timeout(value: object) -> float | None:
@@ -211,17 +241,23 @@ def _timeout(value: object) -> float | None:
     return t if t > 0 else None
 
 
-def dispatch_node(st: CoreState, node: RenderNode, now: float) -> int:
-    """Fill the node's credit; keep it in its pools' waiting lists if credit remains."""
+def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = False) -> int:
+    """Fill the node's credit; keep it in its pools' waiting lists if credit remains.
+
+    ``ahead``: also send commands ahead (only when the node itself asks for work:
+    which waiting nodes a new READY command is offered to depends on the ready
+    index's lazy state, which a restored core does not share)."""
     n = 0
     out = st.out
     if node.online and not node.paused and not node.quarantined:
-        while node.credit > 0 and len(node.running) < node.slots:
+        while node.credit > 0 and len(node.running) - node.n_ahead < node.slots:
             got = pick(st, node, now)
             if got is None:
                 break
             out.append(assign(st, node, got[0], got[1], now))
             n += 1
+        if ahead and node.pipeline and node.credit > 0:
+            n += fill_ahead(st, node, now)
     if node.can_take_work():
         for pname in node.pools:
             pool = st.pools.get(pname)
@@ -232,6 +268,55 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float) -> int:
             pool = st.pools.get(pname)
             if pool is not None:
                 pool.remove_waiting(node.name)
+    return n
+
+
+def is_short(st: CoreState, task: Task) -> bool:
+    """Whether the task's commands have shown they are short enough to pipeline."""
+    s = st.settings
+    return task.done_n >= s.pipeline_after_done > 0 and task.done_s <= s.pipeline_below_s * task.done_n
+
+
+def _may_run_more(st: CoreState, task: Task, now: float) -> bool:
+    """What ``pick`` checks through the ready index, for one task: READY work, not
+    paused or blocked, timer passed, licences free, no maxRN reached (task, groups,
+    graph). Computed, not read from ``task.parked``: parking is lazy, and a restored
+    core must take the same decisions."""
+    if not task.counts[C_READY] or task.paused or task.blocked:
+        return False
+    if task.eff_timer is not None and task.eff_timer > now:
+        return False
+    p: Task | Folder | None = task
+    while p is not None:
+        if 0 < p.max_rn <= p.running:
+            return False
+        p = p.parent
+    return st.licences.available(task.lic)
+
+
+def fill_ahead(st: CoreState, node: RenderNode, now: float) -> int:
+    """Send commands ahead behind the node's running ones (see the module docstring)."""
+    n = 0
+    for run in list(node.running.values()):
+        if node.credit <= 0:
+            break
+        if run.after:
+            continue
+        task = run.command.task
+        if not is_short(st, task) or task.graph.pool not in node.pools:  # its pool may have been edited
+            continue
+        tail, depth = run, 0
+        while tail.command.id in node.followers:
+            tail = node.followers[tail.command.id]
+            depth += 1
+        while depth < node.pipeline and node.credit > 0 and _may_run_more(st, task, now):
+            cmd = _pop_ready(task)
+            if cmd is None:
+                break
+            st.out.append(assign(st, node, task, cmd, now, behind=tail))
+            tail = cmd.run  # type: ignore[assignment]
+            depth += 1
+            n += 1
     return n
 
 

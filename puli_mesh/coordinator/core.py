@@ -232,7 +232,7 @@ class SchedulingCore:
                 if cmd.run is not None and cmd.run.node is node:
                     keep.append(cmd.id)
                     continue
-                if (cmd.run is None and cmd.status == C_READY and len(node.running) < node.slots
+                if (cmd.run is None and cmd.status == C_READY and node.in_slots < node.slots
                         and st.licences.available(cmd.task.lic)):
                     assignment.reserve(st, node, cmd.task, cmd, now)
                     lifecycle.set_command_status(st, cmd, C_RUNNING, now)
@@ -268,7 +268,7 @@ class SchedulingCore:
         else:  # resources only: keep the requirement cache
             node.cores, node.ram_mb = max(info.cores, 1), info.ram_mb
             node.free_ram_mb, node.slots = info.free_ram_mb, info.slots
-        node.credit = min(node.credit, max(node.slots - len(node.running), 0))
+        node.credit = min(node.credit, max(node.capacity - len(node.running), 0))
         if node.online:
             assignment.dispatch_node(self._st, node, now)
         return self._done(now)
@@ -293,8 +293,8 @@ class SchedulingCore:
         if not node.online:
             raise IllegalTransitionError(f"render node {name!r} left the mesh; it must join "
                                          f"again before it asks for work")
-        node.credit = max(0, min(int(free_slots), node.slots - len(node.running)))
-        assignment.dispatch_node(self._st, node, now)
+        node.credit = max(0, min(int(free_slots), node.capacity - len(node.running)))
+        assignment.dispatch_node(self._st, node, now, ahead=True)
         return self._done(now)
 
     def pause_render_node(self, name: str, now: float, kill: bool = False,

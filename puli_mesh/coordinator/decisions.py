@@ -41,6 +41,7 @@ class Assign:
     graph_id: int
     user: str
     name: str = ""  # the command's description, e.g. "render_1_10"
+    after: int = 0  # sent ahead: start it on the node when command ``after`` ends (0: now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,8 +154,13 @@ def hold_delta(task: Task, delta: int) -> None:
         n = n.parent
 
 
-def release_run(st: CoreState, cmd: Command) -> None:
-    """Give back everything the command holds: slot, cores, RAM, licences, maxRN."""
+def release_run(st: CoreState, cmd: Command, now: float) -> None:
+    """Give back everything the command holds: slot, cores, RAM, licences, maxRN.
+
+    The command waiting right behind it on the node (pipelining) moves up: into
+    its slot, with its cores and RAM (same task, same needs), or behind what it
+    was itself waiting for -- exactly what the worker does with its queue.
+    """
     run = cmd.run
     if run is None:
         return
@@ -164,6 +169,22 @@ def release_run(st: CoreState, cmd: Command) -> None:
     node.running.pop(cmd.id, None)
     node.used_cores -= run.cores
     node.used_ram -= run.ram_mb
+    if run.after:
+        node.n_ahead -= 1
+        if node.followers.get(run.after) is run:
+            del node.followers[run.after]
+    follower = node.followers.pop(cmd.id, None)
+    if follower is not None:
+        if run.after:
+            follower.after = run.after
+            node.followers[run.after] = follower
+        else:
+            follower.after = 0
+            node.n_ahead -= 1
+            follower.cores, follower.ram_mb = run.cores, run.ram_mb
+            follower.assigned_at = now
+            node.used_cores += run.cores
+            node.used_ram += run.ram_mb
     if run.licences:
         st.licences.release(run.licences, node.name)
         st.mark_all_pools_dirty()
@@ -211,7 +232,7 @@ def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | 
     node = run.node if run is not None else None
     started = cmd.start_time if cmd.start_time is not None else (
         run.assigned_at if run is not None else now)
-    release_run(st, cmd)
+    release_run(st, cmd, now)
     cmd.end_time = now
     if message is not None:
         cmd.message = message
@@ -219,6 +240,8 @@ def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | 
     if status == C_DONE:
         cmd.attempts += 1
         set_completion(cmd, 1.0)
+        task.done_n += 1
+        task.done_s += max(now - started, 0.0)
         if node is not None:
             node.fail_streak = 0
         step = task.merged_args.get("step")
@@ -263,7 +286,7 @@ def retries_due(st: CoreState, now: float) -> None:
 
 def requeue(st: CoreState, cmd: Command, now: float) -> None:
     """The command lost its node through no fault of its own: READY, no attempt spent."""
-    release_run(st, cmd)
+    release_run(st, cmd, now)
     set_completion(cmd, 0.0)
     cmd.start_time = None
     set_command_status(st, cmd, waiting_status(cmd.task), now)
@@ -280,7 +303,7 @@ def cancel_command(st: CoreState, cmd: Command, now: float) -> bool:
         return False
     if cmd.run is not None:
         kill_decision(st, cmd, "canceled")
-        release_run(st, cmd)
+        release_run(st, cmd, now)
         cmd.end_time = now
     clear_retry(cmd)
     set_command_status(st, cmd, C_CANCELED, now)
@@ -291,7 +314,7 @@ def reset_command(st: CoreState, cmd: Command, now: float) -> None:
     """Restart: back to READY (or BLOCKED) as if never run; kills it if it runs."""
     if cmd.run is not None:
         kill_decision(st, cmd, "restarted")
-        release_run(st, cmd)
+        release_run(st, cmd, now)
     clear_retry(cmd)
     cmd.attempts = 0
     set_completion(cmd, 0.0)

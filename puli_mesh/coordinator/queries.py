@@ -147,7 +147,9 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "draining": n.draining,
         "quarantined": n.quarantined,
         "fail_streak": n.fail_streak,
-        "running": list(n.running),
+        "running": [cid for cid, r in n.running.items() if not r.after],
+        "queued": [cid for cid, r in n.running.items() if r.after],  # pipelined, waiting for a slot
+        "pipeline": n.pipeline,
     }
 
 
@@ -177,7 +179,7 @@ def figures(st: CoreState) -> dict[str, Any]:
         "graphs": len(st.graphs),
         "nodes_online": len(online),
         "slots": sum(n.slots for n in online),
-        "busy_slots": sum(len(n.running) for n in online),
+        "busy_slots": sum(n.in_slots for n in online),
         "licences": {lic.name: [lic.used, lic.total] for lic in st.licences.licences.values()},
     }
 

@@ -16,6 +16,11 @@ cores and RAM on it (Puli 3.12):
 Credit: a node receives work only after it asked (``request_work``); ``credit``
 is what it may still take, never more than its free slots.
 
+Pipelining: a node with ``pipeline > 0`` also takes up to that many commands
+per slot *ahead*: they wait on the node behind a running command of the same
+task and start the moment it ends (``assignment`` says when). ``running``
+holds both; ``in_slots`` counts only those holding a slot.
+
 Quarantine: ``quarantine_after`` failures in a row (ERROR or TIMEOUT; DONE resets
 the streak; lost or killed commands do not count) stop new work until cleared.
 
@@ -44,16 +49,21 @@ class RenderNodeInfo:
     slots: int = 1
     characteristics: dict[str, Any] = field(default_factory=dict)
     performance: float = 1.0
+    pipeline: int = 0
+    """Commands of short tasks it queues behind each running one (0: none)."""
 
 
 class RenderNode:
     __slots__ = ("name", "pools", "cores", "ram_mb", "free_ram_mb", "slots", "characteristics",
                  "performance", "online", "paused", "draining", "quarantined", "fail_streak", "credit",
-                 "running", "used_cores", "used_ram", "compat", "profile", "joined_at")
+                 "running", "used_cores", "used_ram", "compat", "profile", "joined_at",
+                 "pipeline", "n_ahead", "followers")
 
     def __init__(self, info: RenderNodeInfo, now: float) -> None:
         self.name = info.name
         self.running: dict[int, Running] = {}  # command id -> reservation, in assignment order
+        self.n_ahead = 0  # of which sent ahead (waiting behind another)
+        self.followers: dict[int, Running] = {}  # command id -> the run waiting right behind it
         self.used_cores = 0
         self.used_ram = 0
         self.paused = False
@@ -74,6 +84,7 @@ class RenderNode:
         self.characteristics = dict(info.characteristics)
         self.characteristics.setdefault("softs", [])
         self.performance = float(info.performance)
+        self.pipeline = max(int(info.pipeline), 0)
         self.characteristics_changed()
 
     def characteristics_changed(self) -> None:
@@ -101,9 +112,19 @@ class RenderNode:
     def available_ram(self) -> int:
         return min(self.free_ram_mb, self.ram_mb - self.used_ram)
 
+    @property
+    def in_slots(self) -> int:
+        """Commands holding a slot (running, or assigned and about to run)."""
+        return len(self.running) - self.n_ahead
+
+    @property
+    def capacity(self) -> int:
+        """Commands it may hold at once: its slots and what may wait behind them."""
+        return self.slots * (1 + self.pipeline)
+
     def can_take_work(self) -> bool:
         return (self.online and not self.paused and not self.quarantined and self.credit > 0
-                and len(self.running) < self.slots)
+                and len(self.running) - self.n_ahead < self.slots)
 
     def status(self) -> RenderNodeStatus:
         if not self.online:

@@ -289,8 +289,8 @@ class CoordinatorService:
             self.run_event(("update", int(msg["command_id"]), int(msg["attempt"]), now, int(status),
                             msg["completion"], msg["message"], msg["stats"]))
             self.stats.command_finished(int(status))  # counts finals only
-        self.hold(identity, protocol.encode("ACK", command_id=msg["command_id"], attempt=msg["attempt"],
-                                            seq=msg["seq"]))
+        self.hold(identity, protocol.encode("ACK", epoch=self.epoch, command_id=msg["command_id"],
+                                            attempt=msg["attempt"], seq=msg["seq"]))
         free_slots = msg.get("free_slots")
         if isinstance(free_slots, int) and not isinstance(free_slots, bool) and self.dispatching:
             self.run_event(("ready", name, free_slots, now))
@@ -309,6 +309,7 @@ class CoordinatorService:
             slots=int(msg["slots"]),
             characteristics=dict(msg["characteristics"]),
             performance=float(msg["performance"]),
+            pipeline=int(msg["pipeline"]),
         )
         self.links[name] = WorkerLink(name, identity, str(msg["endpoint"]), now_mono,
                                       resources={"cores": info.cores, "ram_mb": info.ram_mb,
@@ -370,7 +371,7 @@ class CoordinatorService:
             "ASSIGN", epoch=self.epoch, command_id=a.command_id, attempt=a.attempt, runner=a.runner,
             arguments=a.arguments, environment=a.environment, timeout=a.timeout,
             licences=list(a.licences), cores=a.cores, ram_mb=a.ram_mb, task_id=a.task_id,
-            task_name=a.task_name, graph_id=a.graph_id, user=a.user, name=a.name))
+            task_name=a.task_name, graph_id=a.graph_id, user=a.user, name=a.name, after=a.after))
         self.assignments_sent += 1
 
     def _send(self, identity: bytes, data: bytes) -> bool:
@@ -396,7 +397,7 @@ class CoordinatorService:
                     self.run_event(("tick", now))
                 self._expire_lost(now_mono)
                 self._maybe_snapshot(now_mono)
-            beat = protocol.encode("HEARTBEAT")
+            beat = protocol.encode("HEARTBEAT", epoch=self.epoch)
             for link in list(self.links.values()):
                 if now_mono - link.last_sent >= self.heartbeat_interval:
                     self._send(link.identity, beat)

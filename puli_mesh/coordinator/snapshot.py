@@ -74,7 +74,7 @@ def _dump_rn(n: RenderNode) -> dict[str, Any]:
         "characteristics": _plain(n.characteristics), "performance": n.performance,
         "online": n.online, "paused": n.paused, "draining": n.draining, "quarantined": n.quarantined,
         "fail_streak": n.fail_streak, "credit": n.credit, "joined_at": n.joined_at,
-        "running": list(n.running),
+        "running": list(n.running), "pipeline": n.pipeline,
     }
 
 
@@ -90,6 +90,7 @@ def _dump_node(n: _Node) -> dict[str, Any]:
     if isinstance(n, Folder):
         out["children"] = [_dump_node(c) for c in n.children]
     if isinstance(n, Task):
+        out.update(done_n=n.done_n, done_s=n.done_s)
         out.update(runner=n.runner, min_cores=n.min_cores, max_cores=n.max_cores,
                    ram_use=n.ram_use, lic=list(n.lic), max_attempt=n.max_attempt,
                    cmd_arg_keys=list(n.cmd_arg_keys), validation=n.validation,
@@ -108,7 +109,7 @@ def _dump_command(c: Command) -> list[Any]:
     return [c.id, c.description, args, c.status, c.completion, c.attempts, c.token,
             c.start_time, c.end_time, c.update_time, c.message, _plain(c.stats), c.retry_at,
             None if run is None else [run.node.name, run.cores, run.ram_mb, list(run.licences),
-                                      run.assigned_at], c.last_node]
+                                      run.assigned_at, run.after], c.last_node]
 
 
 def _plain(v: Any) -> Any:
@@ -132,7 +133,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
     now0 = 0.0
     for d in data["render_nodes"]:
         info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],
-                              d["slots"], d["characteristics"], d["performance"])
+                              d["slots"], d["characteristics"], d["performance"], d.get("pipeline", 0))
         n = st.render_nodes[d["name"]] = RenderNode(info, d["joined_at"])
         n.online, n.paused, n.quarantined = d["online"], d["paused"], d["quarantined"]
         n.draining = d.get("draining", False)
@@ -165,9 +166,12 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         node = st.render_nodes[d["name"]]
         for cid in d["running"]:
             cmd, r = runs[cid]
-            run = Running(cmd, node, r[1], r[2], tuple(r[3]), r[4])
+            run = Running(cmd, node, r[1], r[2], tuple(r[3]), r[4], r[5] if len(r) > 5 else 0)
             cmd.run = run
             node.running[cid] = run
+            if run.after:  # pipelined: waiting on the node behind command run.after
+                node.n_ahead += 1
+                node.followers[run.after] = run
             node.used_cores += run.cores
             node.used_ram += run.ram_mb
             for lic in run.licences:
@@ -218,6 +222,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
         n.ram_use, n.lic, n.max_attempt = d["ram_use"], tuple(d["lic"]), d["max_attempt"]
         n.cmd_arg_keys, n.validation = tuple(d["cmd_arg_keys"]), d["validation"]
         n.packages = tuple(d["packages"])  # type: ignore[assignment]
+        n.done_n, n.done_s = d.get("done_n", 0), d.get("done_s", 0.0)
         for idx, row in enumerate(d["commands"]):
             (cid, desc, args, status, completion, attempts, token, start, end, update, message,
              stats, retry_at, run) = row[:14]

@@ -30,6 +30,10 @@ class CoreSettings:
     quarantine_after: int = 5  # Puli's RN_NB_ERRORS_TOLERANCE
     default_pool: str = "default"
     archive_after_s: float = 0.0  # finished graphs leave the core this long after their end; 0: never
+    # Pipelining (``assignment``): a task is short once this many of its commands
+    # ended DONE in this many seconds on average; 0 commands: never pipeline.
+    pipeline_after_done: int = 3
+    pipeline_below_s: float = 1.0
 
 
 class CoreState:

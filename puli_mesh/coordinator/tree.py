@@ -61,18 +61,24 @@ PARK_TIMER = 3
 
 
 class Running:
-    """What a command holds while it occupies a render node (one per running command)."""
+    """What a command holds while it occupies a render node (one per running command).
 
-    __slots__ = ("command", "node", "cores", "ram_mb", "licences", "assigned_at")
+    ``after`` is 0 for a command that holds one of the node's slots. A command
+    sent ahead (pipelining, see ``assignment``) waits on the node behind command
+    ``after`` and holds no cores or RAM until that one ends and hands it its slot.
+    """
+
+    __slots__ = ("command", "node", "cores", "ram_mb", "licences", "assigned_at", "after")
 
     def __init__(self, command: Command, node: Any, cores: int, ram_mb: int,
-                 licences: tuple[str, ...], assigned_at: float) -> None:
+                 licences: tuple[str, ...], assigned_at: float, after: int = 0) -> None:
         self.command = command
         self.node = node  # RenderNode
         self.cores = cores
         self.ram_mb = ram_mb
         self.licences = licences
-        self.assigned_at = assigned_at
+        self.assigned_at = assigned_at  # when it was given its slot: the start of its run time
+        self.after = after
 
 
 class Command:
@@ -219,7 +225,7 @@ class Task(_Node):
     __slots__ = ("commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
                  "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
-                 "blocked", "completion_sum", "validation", "packages")
+                 "blocked", "completion_sum", "validation", "packages", "done_n", "done_s")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
@@ -245,6 +251,8 @@ class Task(_Node):
         self.completion_sum = 0.0
         self.validation = ""
         self.packages: tuple[str, str] = ("", "")
+        self.done_n = 0  # commands that ended DONE, and their run time in seconds:
+        self.done_s = 0.0  # what tells a task of short commands (pipelining)
 
     @property
     def completion(self) -> float:

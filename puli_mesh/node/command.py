@@ -47,6 +47,8 @@ class CommandSpec:
     graph_id: int
     user: str
     name: str
+    after: int = 0
+    """Pipelined: start only once command ``after`` has ended on this node (0: at once)."""
 
     @classmethod
     def from_assign(cls, fields: dict[str, Any]) -> CommandSpec:
@@ -71,6 +73,7 @@ class CommandSpec:
                 graph_id=int(fields["graph_id"]),
                 user=str(fields["user"]),
                 name=str(fields["name"]),
+                after=int(fields.get("after") or 0),
             )
         except KeyError as exc:
             raise ValueError(f"ASSIGN message lacks the field {exc.args[0]!r}") from None

@@ -8,8 +8,11 @@ says HELLO with what it runs, so running commands survive a coordinator change.
 
 Guarantees: an UPDATE carrying a final status is re-sent until acknowledged, so
 a result produced while no leader answers is delivered to the next one; orders
-from an epoch older than the newest seen are refused. Not done here: deciding
-anything about scheduling.
+from an epoch older than the newest seen are refused; never more than ``slots``
+commands run at once. Pipelined commands (an ASSIGN with ``after``) wait in
+``queued`` and start, in order, as soon as the command they wait behind is no
+longer here and a slot is free; a worker that stops gives back what has not
+started. Not done here: deciding anything about scheduling.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class Worker:
         self.leader_endpoint: str | None = None
         self.max_epoch_seen = 0
         self.running: dict[int, Running] = {}
+        self.queued: list[CommandSpec] = []  # pipelined: assigned here, waiting for a slot
         self.pending: dict[tuple[int, int, int], PendingUpdate] = {}
         self.accepting = True
         self._seq = 0
@@ -140,12 +144,14 @@ class Worker:
             performance=float(self.settings.performance),
             running=self._still_ours(),
             last_epoch=self.max_epoch_seen,
+            pipeline=self.settings.pipeline,
         )
 
     def _still_ours(self) -> list[list[int]]:
         """What runs here, plus what ended here but whose result the coordinator has not acknowledged:
         a new leader must keep those assignments so the held results are accepted."""
         ours = {cid: r.execution.spec.attempt for cid, r in self.running.items()}
+        ours.update((spec.command_id, spec.attempt) for spec in self.queued)
         for pending in self.pending.values():
             if pending.fields.get("status") is not None:
                 ours.setdefault(pending.command_id, pending.attempt)
@@ -153,9 +159,11 @@ class Worker:
 
     @property
     def free_slots(self) -> int:
+        """The credit it asks for: free slots, plus free places in its pipeline queue."""
         if not self.accepting:
             return 0
-        return max(0, self.settings.slots - len(self.running))
+        capacity = self.settings.slots * (1 + self.settings.pipeline)
+        return max(0, capacity - len(self.running) - len(self.queued))
 
     def _send_ready(self) -> None:
         if self._welcomed:
@@ -187,6 +195,8 @@ class Worker:
 
     def _on_welcome(self, msg: protocol.Message) -> None:
         self._welcomed = True
+        given_away = {int(cid) for cid in msg["kill"]}
+        self.queued = [spec for spec in self.queued if spec.command_id not in given_away]
         for cid in msg["kill"]:
             run = self.running.get(int(cid))
             if run is not None:
@@ -199,14 +209,37 @@ class Worker:
 
     def _on_assign(self, msg: protocol.Message) -> None:
         spec = CommandSpec.from_assign(msg.fields)
-        if spec.command_id in self.running:
-            log.info("command %d already runs here; duplicate ASSIGN ignored", spec.command_id)
+        if spec.command_id in self.running or any(q.command_id == spec.command_id for q in self.queued):
+            log.info("command %d is already here; duplicate ASSIGN ignored", spec.command_id)
             return
-        if not self.accepting or len(self.running) >= self.settings.slots:
-            log.warning("no free slot for command %d; reporting it back", spec.command_id)
+        if spec.after and self.accepting and self.free_slots > 0:
+            self.queued.append(spec)
+            self._start_queued()
+            return
+        if not self.accepting or spec.after or len(self.running) >= self.settings.slots:
+            log.warning("no room for command %d; reporting it back", spec.command_id)
             self._queue_update(spec.command_id, spec.attempt, status=int(CommandStatus.READY),
                                message="worker had no free slot")
             return
+        self._start(spec)
+
+    def _start_queued(self) -> None:
+        """Start, in order, the pipelined commands whose predecessor has ended, while slots are free."""
+        while len(self.running) < self.settings.slots:
+            here = {q.command_id for q in self.queued}
+            spec = next((q for q in self.queued if q.after not in self.running and q.after not in here), None)
+            if spec is None:
+                return
+            self.queued.remove(spec)
+            self._start(spec)
+
+    def _give_back_queued(self, reason: str) -> None:
+        """Commands that have not started go back to the coordinator (READY: no attempt spent)."""
+        queued, self.queued = self.queued, []
+        for spec in queued:
+            self._queue_update(spec.command_id, spec.attempt, status=int(CommandStatus.READY), message=reason)
+
+    def _start(self, spec: CommandSpec) -> None:
         execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster)
         self.running[spec.command_id] = Running(execution)
         log.debug("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
@@ -214,6 +247,14 @@ class Worker:
         self._handle_events(spec.command_id, execution.check(time.monotonic()))
 
     def _on_kill(self, msg: protocol.Message) -> None:
+        waiting = next((q for q in self.queued if q.command_id == msg["command_id"]
+                        and q.attempt == msg["attempt"]), None)
+        if waiting is not None:  # not started: nothing to kill, the coordinator has taken it back
+            log.info("dropping queued command %s: %s", msg["command_id"], msg["reason"])
+            self.queued.remove(waiting)
+            self._start_queued()
+            self._send_ready()
+            return
         run = self.running.get(int(msg["command_id"]))
         if run is None or run.execution.spec.attempt != msg["attempt"]:
             return
@@ -259,6 +300,7 @@ class Worker:
                 self._queue_update(command_id, spec.attempt, status=int(event.status),
                                    completion=float(event.completion), message=event.message,
                                    free_slots=self.free_slots)
+                self._start_queued()
                 return
             if event.kind in ("completion", "message", "stats"):
                 run.pending_progress[event.kind] = event.value
@@ -321,13 +363,15 @@ class Worker:
             return
         if now - self._last_sent >= interval:
             if self._welcomed:
-                self._send("HEARTBEAT")
+                self._send("HEARTBEAT", epoch=self.max_epoch_seen)
             else:
                 self._send_hello()
 
     def stop_accepting(self) -> None:
         self.accepting = False
+        self._give_back_queued("the agent is stopping; not started")
 
     def kill_all(self, reason: str) -> None:
+        self._give_back_queued(f"{reason}; not started")
         for run in self.running.values():
             run.execution.kill(reason=reason)

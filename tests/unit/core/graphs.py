@@ -55,9 +55,9 @@ def single(name: str = "t", n: int = 1, *, max_rn: int = -1, pool: str = "defaul
 
 
 def rn(name: str, *, pools: list[str] | None = None, cores: int = 8, ram: int = 32000,
-       slots: int = 1, perf: float = 1.0, **chars: Any) -> RenderNodeInfo:
+       slots: int = 1, perf: float = 1.0, pipeline: int = 0, **chars: Any) -> RenderNodeInfo:
     return RenderNodeInfo(name, pools or ["default"], cores, ram, ram, slots,
-                          {"softs": [], **chars}, perf)
+                          {"softs": [], **chars}, perf, pipeline)
 
 
 def assigns(decisions: list[Any]) -> list[Assign]:

@@ -9,10 +9,11 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Kill
 from puli_mesh.coordinator.tree import C_FINAL, C_HOLDING, N_CANCELED, N_DONE, Task, iter_tasks
 from puli_mesh.errors import CoreError
+from puliclient.status import CommandStatus
 from tests.unit.core.graphs import graph, group, rn, task
 
 LICS = ["", "a", "b", "a&b"]
@@ -20,7 +21,7 @@ END_STATUSES = [5, 5, 5, 7, 6, 8]  # DONE mostly, ERROR, TIMEOUT, CANCELED
 
 
 @st.composite
-def graph_specs(draw: Any) -> dict[str, Any]:
+def graph_specs(draw: Any, max_commands: int = 4) -> dict[str, Any]:
     n_tasks = draw(st.integers(1, 3))
     nodes: list[dict[str, Any]] = [group("root", [], maxRN=draw(st.sampled_from([0, 0, 2])))]
     use_sub = n_tasks > 1 and draw(st.booleans())
@@ -33,7 +34,7 @@ def graph_specs(draw: Any) -> dict[str, Any]:
         if idx > 1 + use_sub and draw(st.booleans()):
             src = draw(st.integers(1 + use_sub, idx - 1))
             deps = [[src, draw(st.sampled_from([[3], [3], [4], [3, 4], [5], [2]]))]]
-        t = task(f"t{i}", draw(st.integers(1, 4)), deps=deps,
+        t = task(f"t{i}", draw(st.integers(1, max_commands)), deps=deps,
                  lic=draw(st.sampled_from(LICS)), maxRN=draw(st.sampled_from([0, 0, 1, 2])),
                  maxNbCores=draw(st.sampled_from([0, 1, 2])),
                  minNbCores=draw(st.sampled_from([1, 1, 0])),
@@ -74,16 +75,22 @@ ops = st.one_of(
 )
 
 
-def node_info(i: int) -> Any:
+def node_info(i: int, pipelined: bool = False) -> Any:
     pools = [["default"], ["default", "p2"], ["p2"], ["default"]][i]
     softs = ["maya"] if i % 2 else []
     return rn(f"rn{i}", pools=pools, cores=[4, 2, 8, 1][i], ram=[4000, 2000, 1500, 8000][i],
-              slots=[1, 2, 3, 2][i], softs=softs)
+              slots=[1, 2, 3, 2][i], softs=softs, pipeline=[2, 1, 3, 1][i] if pipelined else 0)
+
+
+# Events come 0.5 s apart or more: with these, a task turns "short" after one DONE
+# command, so pipelined nodes get commands sent ahead in most sequences.
+CORE_SETTINGS = CoreSettings(pipeline_after_done=1, pipeline_below_s=100.0)
 
 
 class Driver:
-    def __init__(self) -> None:
-        self.core = SchedulingCore()
+    def __init__(self, pipelined: bool = False) -> None:
+        self.pipelined = pipelined
+        self.core = SchedulingCore(CORE_SETTINGS)
         self.now = 0.0
         self.outstanding: dict[int, Assign] = {}
         self.node_ids: list[int] = []
@@ -91,7 +98,7 @@ class Driver:
         self.core.set_licence("a", 2, 0)
         self.core.set_licence("b", 1, 0)
         for i in range(N_NODES):
-            self.core.node_joined(node_info(i), 0)
+            self.core.node_joined(node_info(i, pipelined), 0)
 
     def apply(self, op: tuple[Any, ...]) -> list[Any]:
         core, kind = self.core, op[0]
@@ -120,7 +127,7 @@ class Driver:
                 self.outstanding = {c: a for c, a in self.outstanding.items()
                                     if a.node != f"rn{op[1]}"}
             elif kind == "join":
-                out = core.node_joined(node_info(op[1]), now)
+                out = core.node_joined(node_info(op[1], self.pipelined), now)
             elif kind == "edit" and self.node_ids:
                 nid = self.node_ids[op[2] % len(self.node_ids)]
                 verb = op[1]
@@ -181,12 +188,26 @@ def check_invariants(core: SchedulingCore, decisions: list[Any], before: dict[st
     # a command holds at most one node, and holding commands are exactly the runs
     seen: dict[int, str] = {}
     for node in s.render_nodes.values():
-        assert len(node.running) <= node.slots
+        assert node.in_slots <= node.slots
         assert 0 <= node.used_cores <= node.core_capacity
+        assert node.used_cores == sum(r.cores for r in node.running.values())
         for cid, run in node.running.items():
             assert cid not in seen
             seen[cid] = node.name
             assert run.command.run is run and run.command.status in C_HOLDING
+        # pipelining: each waiting run is the one follower of a run of the same task on
+        # the same node, holds no cores or RAM, and no chain is deeper than the setting
+        ahead = [r for r in node.running.values() if r.after]
+        assert len(ahead) == node.n_ahead == len(node.followers)
+        for r in ahead:
+            assert node.followers[r.after] is r and r.cores == r.ram_mb == 0
+            assert node.running[r.after].command.task is r.command.task
+        for r in node.running.values():
+            if not r.after:
+                depth, tail = 0, r
+                while tail.command.id in node.followers:
+                    tail, depth = node.followers[tail.command.id], depth + 1
+                assert depth <= node.pipeline
     for c in s.commands.values():
         assert (c.status in C_HOLDING) == (c.id in seen)
     # no command starts before its dependencies (and its groups') are met
@@ -218,7 +239,27 @@ def measure(core: SchedulingCore) -> dict[str, Any]:
 @given(st.lists(graph_specs(), min_size=1, max_size=3), st.lists(ops, min_size=5, max_size=60))
 def test_invariants_hold_after_every_event(graphs: list[dict[str, Any]],
                                           sequence: list[tuple[Any, ...]]) -> None:
-    drv = Driver()
+    run_sequence(Driver(), graphs, sequence)
+
+
+# More commands ending DONE and nodes asking for work: tasks turn short and queues fill.
+pipelined_ops = st.one_of(
+    ops,
+    st.tuples(st.just("end"), st.integers(0, 50), st.just(int(CommandStatus.DONE))),
+    st.tuples(st.just("request"), st.integers(0, N_NODES - 1), st.integers(2, 6)),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(graph_specs(max_commands=8), min_size=1, max_size=2),
+       st.lists(pipelined_ops, min_size=5, max_size=60))
+def test_invariants_hold_with_pipelined_nodes(graphs: list[dict[str, Any]],
+                                             sequence: list[tuple[Any, ...]]) -> None:
+    """Every node takes commands ahead: the same invariants, plus the queues' own."""
+    run_sequence(Driver(pipelined=True), graphs, sequence)
+
+
+def run_sequence(drv: Driver, graphs: list[dict[str, Any]], sequence: list[tuple[Any, ...]]) -> None:
     twin: Driver | None = None
     for op in [("submit", g) for g in graphs] + [("request", i, 2) for i in range(N_NODES)] \
             + sequence:
@@ -226,7 +267,8 @@ def test_invariants_hold_after_every_event(graphs: list[dict[str, Any]],
             data = drv.core.snapshot()
             data = msgpack.unpackb(msgpack.packb(data), strict_map_key=False)
             twin = Driver.__new__(Driver)
-            twin.core = SchedulingCore.restore(data)
+            twin.pipelined = drv.pipelined
+            twin.core = SchedulingCore.restore(data, CORE_SETTINGS)
             twin.now, twin.outstanding = drv.now, dict(drv.outstanding)
             twin.node_ids = list(drv.node_ids)
             assert twin.core.graphs() == drv.core.graphs()

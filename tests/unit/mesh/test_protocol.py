@@ -8,6 +8,8 @@ import pytest
 from puli_mesh import protocol
 from puli_mesh.errors import ProtocolError
 
+V = protocol.PROTOCOL_VERSION
+
 
 def test_round_trip_keeps_fields() -> None:
     data = protocol.encode("UPDATE", command_id=7, attempt=2, seq=9, status=5, completion=1.0,
@@ -24,11 +26,11 @@ def test_round_trip_keeps_fields() -> None:
         (b"\xc1\xc1garbage", "not valid msgpack"),
         (msgpack.packb([1, 2, 3]), "expected a map"),
         (msgpack.packb({"v": 99, "k": "READY", "free_slots": 1}), "protocol version 99"),
-        (msgpack.packb({"v": 1, "free_slots": 1}), "has no kind"),
-        (msgpack.packb({"v": 1, "k": "NOPE"}), "unknown message kind 'NOPE'"),
-        (msgpack.packb({"v": 1, "k": "READY"}), "lacks field 'free_slots'"),
-        (msgpack.packb({"v": 1, "k": "READY", "free_slots": "2"}), "READY.free_slots must be int, got str"),
-        (msgpack.packb({"v": 1, "k": "READY", "free_slots": True}), "got bool"),
+        (msgpack.packb({"v": V, "free_slots": 1}), "has no kind"),
+        (msgpack.packb({"v": V, "k": "NOPE"}), "unknown message kind 'NOPE'"),
+        (msgpack.packb({"v": V, "k": "READY"}), "lacks field 'free_slots'"),
+        (msgpack.packb({"v": V, "k": "READY", "free_slots": "2"}), "READY.free_slots must be int, got str"),
+        (msgpack.packb({"v": V, "k": "READY", "free_slots": True}), "got bool"),
     ],
 )
 def test_bad_frames_are_refused_with_a_reason(frame: bytes, fragment: str) -> None:
@@ -50,5 +52,5 @@ def test_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unknown_extra_fields_are_kept_for_forward_compatibility() -> None:
-    frame = msgpack.packb({"v": 1, "k": "READY", "free_slots": 1, "future": [1]})
+    frame = msgpack.packb({"v": V, "k": "READY", "free_slots": 1, "future": [1]})
     assert protocol.decode(frame).get("future") == [1]
