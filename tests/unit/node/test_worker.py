@@ -1,0 +1,104 @@
+"""The worker's own rules, fed real protocol frames and running real processes (no socket needed).
+
+A worker without a coordinator socket keeps everything it would send; these
+tests look at what it runs: never more than its slots, pipelined commands in
+their order, orders from an older epoch refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from puli_mesh import protocol
+from puli_mesh.config import Settings
+from puli_mesh.node.worker import Worker
+
+from .running import ASSIGN_FIELDS
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Worker]:
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    w = Worker(Settings(name="w1", slots=1, pipeline=2, log_dir=tmp_path / "logs"), context)
+    try:
+        yield w
+    finally:
+        w.kill_all("test over")
+        deadline = time.monotonic() + 10
+        while w.running and time.monotonic() < deadline:
+            w.tick()
+            time.sleep(0.01)
+        context.term()
+
+
+def assign(command_id: int, after: int = 0, epoch: int = 4, cmd: str = "sleep 0.3") -> bytes:
+    fields: dict[str, Any] = {**ASSIGN_FIELDS, "command_id": command_id, "after": after, "epoch": epoch,
+                              "arguments": {"cmd": cmd}, "licences": []}
+    return protocol.encode("ASSIGN", **fields)
+
+
+def until(worker: Worker, condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        for cid in list(worker.running):
+            worker.on_report(cid)
+        worker.tick()
+        time.sleep(0.005)
+
+
+def test_pipelined_commands_wait_for_their_predecessor_then_start_in_order(worker: Worker) -> None:
+    worker.on_message(assign(1))
+    worker.on_message(assign(2, after=1))
+    worker.on_message(assign(3, after=2))
+    assert list(worker.running) == [1] and [q.command_id for q in worker.queued] == [2, 3]
+    assert worker.free_slots == 0  # 1 slot + 2 waiting places, all taken
+    until(worker, lambda: 1 not in worker.running, "command 1 to end")
+    assert list(worker.running) == [2] and [q.command_id for q in worker.queued] == [3]
+    until(worker, lambda: list(worker.running) == [3], "command 3 to start after 2")
+    assert worker.queued == []
+
+
+def test_a_command_sent_ahead_of_one_that_already_ended_starts_at_once(worker: Worker) -> None:
+    worker.on_message(assign(1, cmd="true"))
+    until(worker, lambda: not worker.running, "command 1 to end")
+    worker.on_message(assign(2, after=1))
+    assert list(worker.running) == [2] and worker.queued == []
+
+
+def test_killing_a_waiting_command_drops_it_without_touching_the_running_one(worker: Worker) -> None:
+    worker.on_message(assign(1))
+    worker.on_message(assign(2, after=1))
+    worker.on_message(protocol.encode("KILL", epoch=4, command_id=2, attempt=1, reason="canceled"))
+    assert worker.queued == [] and list(worker.running) == [1]
+
+
+def test_stopping_gives_back_what_has_not_started(worker: Worker) -> None:
+    worker.on_message(assign(1))
+    worker.on_message(assign(2, after=1))
+    worker.stop_accepting()
+    assert worker.queued == [] and list(worker.running) == [1]
+    given_back = [p for p in worker.pending.values() if p.command_id == 2]
+    assert given_back and given_back[0].fields["status"] == 1  # READY: the coordinator re-queues it
+
+
+def test_no_more_than_the_slots_run_even_if_the_coordinator_sends_too_much(worker: Worker) -> None:
+    worker.on_message(assign(1))
+    worker.on_message(assign(2))  # a second ASSIGN for the only slot: reported back, not run
+    assert list(worker.running) == [1]
+    refused = [p for p in worker.pending.values() if p.command_id == 2]
+    assert refused and refused[0].fields["status"] == 1
+
+
+def test_orders_from_an_older_epoch_are_refused(worker: Worker) -> None:
+    worker.on_message(protocol.encode("HEARTBEAT", epoch=5))
+    worker.on_message(assign(1, epoch=4))
+    assert worker.running == {} and worker.max_epoch_seen == 5
+    worker.on_message(assign(1, epoch=5))
+    assert list(worker.running) == [1]
