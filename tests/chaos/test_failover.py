@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import msgpack
 import pytest
 from kazoo.client import KazooClient
 
@@ -43,6 +44,33 @@ def leader_epoch(mesh: Mesh) -> tuple[str, int]:
         zk.close()
     assert info is not None
     return info.name, info.epoch
+
+
+def assert_no_late_journal_writes(mesh: Mesh) -> int:
+    """No journal batch of an older epoch was stored after the current epoch was taken.
+
+    That is the fencing: every batch is a transaction that checks the epoch
+    znode's version, so a deposed leader's late write must fail. Returns how
+    many batches of older epochs the journal holds (written before the change).
+    """
+    paths = ClusterPaths(mesh.cluster)
+    zk = KazooClient(hosts=mesh.zookeeper.hosts)
+    zk.start(timeout=5)
+    try:
+        raw, epoch_stat = zk.get(paths.epoch)
+        current = int(raw.decode())
+        older = 0
+        for child in zk.get_children(paths.journal):
+            data, stat = zk.get(f"{paths.journal}/{child}")
+            epoch = int(msgpack.unpackb(data, raw=False)["e"])
+            if epoch < current:
+                older += 1
+                assert stat.czxid < epoch_stat.mzxid, (
+                    f"batch {child} of epoch {epoch} was stored after epoch {current} was taken")
+    finally:
+        zk.stop()
+        zk.close()
+    return older
 
 
 def wait_new_leader(mesh: Mesh, old: str, timeout: float = 30.0) -> str:
@@ -138,6 +166,7 @@ def test_a_frozen_leader_does_not_dispatch_again(mesh: Mesh, tmp_path: Path) -> 
     tree = mesh.wait_graph(graph_id, FINISHED, timeout=90)
     assert tree["status"] == NodeStatus.DONE
     assert leader_epoch(mesh) == (new, epoch)  # the old one did not take over again
+    assert assert_no_late_journal_writes(mesh) > 0  # the old leader's batches are there, all from before
     runs = read_runs(rec)
     frames = Counter(r.frame for r in runs if r.node != leader)
     assert set(r.frame for r in runs if r.end is not None) == set(range(1, 41))
