@@ -102,6 +102,8 @@ def agent(
     host: Annotated[str | None, typer.Option(help="Address others reach this agent at. [env PULI_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Client/coordinator port (default 8004). [env PULI_PORT]")] = None,
     slots: Annotated[int | None, typer.Option(help="Commands run at once (default 1). [env PULI_SLOTS]")] = None,
+    pipeline: Annotated[int | None, typer.Option(
+        help="Short commands queued behind each running one (default 2; 0: off). [env PULI_PIPELINE]")] = None,
     pools: Annotated[str | None, typer.Option(help="Comma-separated pools (default `default`).")] = None,
     log_dir: Annotated[Path | None, typer.Option(help="Where command logs go. [env PULI_LOG_DIR]")] = None,
     session_timeout: Annotated[float | None, typer.Option(help="ZooKeeper session timeout, s (default 10).")] = None,
@@ -125,7 +127,7 @@ def agent(
     try:
         settings = load_settings(config, overrides={
             "zk": zk, "cluster": cluster, "name": name, "host": host, "port": port, "slots": slots,
-            "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
+            "pipeline": pipeline, "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
             "heartbeat_interval": heartbeat_interval, "heartbeat_liveness": heartbeat_liveness,
             "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
             "archive_after_days": archive_after_days,

@@ -23,6 +23,11 @@ def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
     assert settings.port == 8004              # unset flag does not hide the default
 
 
+def test_pipeline_defaults_to_two_per_slot_and_can_be_turned_off() -> None:
+    assert load_settings(environ={}).pipeline == 2
+    assert load_settings(environ={"PULI_PIPELINE": "0"}).pipeline == 0
+
+
 def test_environment_list_is_comma_separated() -> None:
     assert load_settings(environ={"PULI_POOLS": "gpu, default"}).pools == ["gpu", "default"]
 
@@ -31,6 +36,7 @@ def test_environment_list_is_comma_separated() -> None:
     ("overrides", "fragment"),
     [
         ({"slots": 0}, "slots must be at least 1"),
+        ({"pipeline": -1}, "pipeline must not be negative"),
         ({"port": 70000}, "port 70000 is out of range"),
         ({"session_timeout": 0.5}, "below ZooKeeper's 1s minimum"),
         ({"cluster": "a/b"}, "not a valid name"),
