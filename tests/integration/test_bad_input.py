@@ -37,7 +37,8 @@ def test_garbage_gets_an_error_reply_and_the_agent_keeps_serving(mesh: Mesh) -> 
     assert "not valid msgpack" in garbage["message"]
     old = _raw_exchange(address, [msgpack.packb({"v": 99, "k": "QUERY"})])
     assert old is not None and "protocol version 99" in old["message"]
-    wrong_type = _raw_exchange(address, [msgpack.packb({"v": protocol.PROTOCOL_VERSION, "k": "QUERY", "rid": "x", "what": 3, "args": {}})])
+    wrong_type = _raw_exchange(address, [msgpack.packb(
+        {"v": protocol.PROTOCOL_VERSION, "k": "QUERY", "rid": "x", "what": 3, "args": {}})])
     assert wrong_type is not None and "QUERY.what must be str" in wrong_type["message"]
     not_a_request = _raw_exchange(address, [protocol.encode("ACK", epoch=1, command_id=1, attempt=1, seq=1)])
     assert not_a_request is not None and not_a_request["code"] == "invalid"
