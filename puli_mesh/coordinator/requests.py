@@ -137,6 +137,7 @@ class ClientRequests:
                 "slots": member.get("slots", core_node.get("slots", 0)),
                 "running": len(core_node.get("running", []) or []),
                 "running_commands": list(core_node.get("running", []) or []),
+                "queued_commands": list(core_node.get("queued", []) or []),  # pipelined, not started
                 "cores": member.get("cores", 0),
                 "cpu_percent": member.get("cpu_percent", 0.0),
                 "load": member.get("load", 0.0),
