@@ -266,6 +266,10 @@ def detach_graph(graph: Graph, pool: Pool) -> None:
         q = pool.queues.get(sid)
         if q is not None:
             q.buckets.pop(graph.id, None)
+        # Its entry may still sit in the queue's heap: make it stale, or a node of
+        # this pool would still be given the graph's commands.
+        b.queued = False
+        b.entry_version = -1
         for _tid, t in b.tasks:
             t.bucketed = False
     graph.buckets = {}

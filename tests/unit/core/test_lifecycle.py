@@ -226,6 +226,20 @@ def test_pool_edit_moves_the_graph():
         core.set_pool(r.graph_id, "nope", 2)
 
 
+def test_after_a_pool_edit_the_old_pool_no_longer_runs_the_graph():
+    core = SchedulingCore()
+    core.define_pool("gpu")
+    core.node_joined(rn("cpu"), 0)
+    r = core.submit_graph(single("t", 2), 0)
+    (a,) = assigns(core.request_work("cpu", 1, 0))  # the graph is in the default pool's queue
+    core.set_pool(r.graph_id, "gpu", 1)
+    finish(core, a, 2)
+    assert assigns(core.request_work("cpu", 1, 3)) == []  # its READY command waits for a gpu node
+    core.node_joined(rn("gpu", pools=["gpu"]), 4)
+    (b,) = assigns(core.request_work("gpu", 1, 4))
+    assert b.graph_id == r.graph_id
+
+
 def test_archive_only_finished_graphs():
     core = SchedulingCore()
     core.node_joined(rn("a"), 0)
