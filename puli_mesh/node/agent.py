@@ -75,6 +75,7 @@ class Agent:
         self._rejoin_after = 0.0
         self._handover_deadline: float | None = None
         self._last_member_refresh = 0.0
+        self._licences_watched: set[str] = set()  # licence znodes whose data this leader watches
 
     # ----------------------------------------------------------------- plumbing
     def post(self, kind: str, payload: Any) -> None:
@@ -286,6 +287,7 @@ class Agent:
             next_index=next_index, lost_grace=s.lost_grace,
             snapshot_every=s.snapshot_every, snapshot_interval=s.snapshot_interval)
         self.service = service
+        self._licences_watched = set()
         for path in (self.paths.nodes, self.paths.licences, self.paths.pools):
             self.zk.ensure_path(path)
         service.set_pools(cluster_state.read_pools(self.zk, self.paths))
@@ -354,7 +356,20 @@ class Agent:
 
     def _event_licences(self, _payload: Any) -> None:
         if self.service is not None:
+            self._watch_each_licence(self.service)
             self.service.set_licences(cluster_state.read_licences(self.zk, self.paths))
+
+    def _watch_each_licence(self, service: CoordinatorService) -> None:
+        """A new total is a change of the licence znode's data, which the children watch
+        does not see: watch each licence's data too, for as long as this service leads."""
+        def changed(_data: bytes | None, _stat: Any) -> bool:  # on a kazoo thread
+            self.post("licences", None)
+            return self.service is service  # False ends the watch once this service is gone
+
+        for name in self.zk.get_children(self.paths.licences):
+            if name not in self._licences_watched:
+                self._licences_watched.add(name)
+                self.zk.DataWatch(self.paths.licence(name), changed)
 
     def _event_pools(self, _payload: Any) -> None:
         if self.service is not None:

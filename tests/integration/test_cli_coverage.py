@@ -260,10 +260,6 @@ def test_set_pool_moves_a_job_to_a_pool_added_with_pools_add(mesh: Mesh, gates: 
     assert mesh.wait_graph(graph_id, {3}, timeout=20)["status_name"] == "DONE"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pools.detach_graph (puli_mesh/coordinator/pools.py:262) drops the old pool's bucket from "
-    "q.buckets but leaves its heap entry live (entry_version and tasks untouched), so a node of "
-    "the old pool still picks the job's READY commands after `set ID pool=OTHER`"))
 def test_set_pool_a_node_of_the_old_pool_no_longer_runs_the_job(mesh: Mesh, gates: Gates, tmp_path: Path) -> None:
     mesh.start_agent("d2")
     mesh.wait_ready(1)
@@ -331,10 +327,6 @@ def test_licences_set_defines_a_licence_whose_tokens_gate_commands(mesh: Mesh, g
     wait_for(lambda: (lic := licence(mesh, "shave")) is not None and lic["used"] == 0, 10, "the token to come back")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the leader watches only the children of the licences znode (puli_mesh/node/agent.py:296, "
-    "_watch_licences at :342); `licences set` on an existing licence only changes its data "
-    "(zk.set at puli_mesh/cluster_state.py:83), so the running leader never sees the new total"))
 def test_licences_set_changes_a_total_at_run_time(mesh: Mesh) -> None:
     mesh.start_agent("l2")
     mesh.wait_ready(1)
