@@ -148,3 +148,16 @@ def test_a_node_without_pipeline_never_gets_commands_ahead() -> None:
     core.submit_graph(single("t", 10), 0)
     now = warm_up(core)
     assert [a.after for a in assigns(core.request_work("a", 3, now))] == [0]
+
+
+def test_credit_beyond_the_free_slots_does_not_put_a_busy_node_first_in_line() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("a", slots=1, pipeline=2), 0)
+    core.node_joined(rn("b", slots=1), 0)
+    core.set_licence("one", 1, 0)
+    core.submit_graph(single("t", 4, lic="one"), 0)
+    (first,) = assigns(core.request_work("a", 3, 0))  # a asks for its slot and its queue
+    assert assigns(core.request_work("b", 1, 0)) == []  # the only token is taken
+    # a's command ends; b asked before a asks again: b gets the token and the next command
+    (second,) = assigns(end(core, first, 1))
+    assert second.node == "b"
