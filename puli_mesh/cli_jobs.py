@@ -198,8 +198,11 @@ def _run_edit(verb: str, ids: list[int] | None, command: bool, filters: dict[str
         if command and not targets:
             raise fail("--command needs command ids", EXIT_USAGE)
         for target in targets:
-            if command:
-                {"cancel": farm.cancel_command, "restart": farm.restart_command}[verb](target)
+            if command and verb == "pause":
+                farm.pause_command(target, kill=bool(args.get("kill")))
+            elif command:
+                {"cancel": farm.cancel_command, "restart": farm.restart_command,
+                 "resume": farm.resume_command}[verb](target)
             else:
                 farm.edit(verb, id=target, **args)
             console.print(f"{_PAST[verb]} {'command ' if command else ''}{target}")
@@ -545,10 +548,13 @@ def register(app: typer.Typer) -> None:
     app.command()(show)
     app.command()(commands)
     app.command("pause")(_edit_command(
-        "pause", "Pause jobs (or task groups, tasks): nothing new starts; --kill also stops what runs.\n\n"
-        "Example: `puli-mesh pause 12`; `puli-mesh pause --user ana --status RUNNING`", with_kill=True))
+        "pause", "Pause jobs (or task groups, tasks), or single commands with --command: nothing new "
+        "starts; --kill also stops what runs.\n\n"
+        "Example: `puli-mesh pause 12`; `puli-mesh pause --user ana --status RUNNING`", with_kill=True,
+        on_commands=True))
     app.command("resume")(_edit_command(
-        "resume", "Resume paused jobs.\n\nExample: `puli-mesh resume 12`"))
+        "resume", "Resume paused jobs, or single commands with --command.\n\n"
+        "Example: `puli-mesh resume 12`; `puli-mesh resume --command 57`", on_commands=True))
     app.command("cancel")(_edit_command(
         "cancel", "Cancel jobs (running commands are killed), or single commands with --command.\n\n"
         "Example: `puli-mesh cancel 12`; `puli-mesh cancel --command 57`", on_commands=True))

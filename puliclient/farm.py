@@ -156,6 +156,14 @@ class Farm:
     def restart_command(self, command_id: int) -> None:
         self.edit("command_restart", id=int(command_id))
 
+    def pause_command(self, command_id: int, kill: bool = False) -> None:
+        """Hold one command: it keeps its status but is not handed out until resumed;
+        ``kill`` also stops it if it runs (it runs again after the resume, no attempt spent)."""
+        self.edit("command_pause", id=int(command_id), kill=bool(kill))
+
+    def resume_command(self, command_id: int) -> None:
+        self.edit("command_resume", id=int(command_id))
+
     def set(self, node_id: int, **values: Any) -> None:
         """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only)."""
         self.edit("set", id=int(node_id), values=values)

@@ -116,8 +116,8 @@ def _pop_ready(task: Task) -> Command | None:
     while ready:
         cmd = commands[heapq.heappop(ready)]
         cmd.queued = False
-        if cmd.status == C_READY:
-            return cmd
+        if cmd.status == C_READY and not cmd.held:
+            return cmd  # a held one leaves the heap; resuming it puts it back
     return None
 
 

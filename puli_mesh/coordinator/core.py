@@ -467,6 +467,16 @@ class SchedulingCore:
                                          f"{_CMD_NAMES[cmd.status]}")
         return self._done(now)
 
+    def pause_command(self, command_id: int, now: float, kill: bool = False) -> list[Decision]:
+        self._start(now)
+        edits.pause_command(self._st, self._command(command_id), now, kill)
+        return self._done(now)
+
+    def resume_command(self, command_id: int, now: float) -> list[Decision]:
+        self._start(now)
+        edits.resume_command(self._st, self._command(command_id), now)
+        return self._done(now)
+
     def restart_command(self, command_id: int, now: float) -> list[Decision]:
         self._start(now)
         cmd = self._command(command_id)

@@ -5,6 +5,10 @@
   running ones and puts them back to READY without spending an attempt (Puli's
   pauseKill).
 * resume: clears the pause of the subtree.
+* pause/resume of one command: a paused command keeps its status (READY,
+  BLOCKED...) but is not handed out until resumed; ``kill=True`` also stops it
+  if it runs (back to READY, no attempt spent). DONE and CANCELED commands
+  cannot be paused.
 * cancel: every command that is not DONE becomes CANCELED (running ones are
   killed; ERROR ones too, so a cancelled graph reads CANCELED and can be
   archived). Cancelling a subtree that has nothing left to cancel is an
@@ -26,6 +30,7 @@ Not here: render-node edits (``core``).
 
 from __future__ import annotations
 
+import heapq
 import logging
 
 from puli_mesh.coordinator import dependencies, lifecycle
@@ -33,6 +38,8 @@ from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_BLOCKED,
+    C_CANCELED,
+    C_DONE,
     C_ERROR,
     C_HOLDING,
     C_READY,
@@ -100,6 +107,31 @@ def restart(st: CoreState, node: _Node, now: float, errors_only: bool) -> int:
     log.info("node %d (%s): %d commands restarted%s", node.id, node.name, count,
              " (errors only)" if errors_only else "")
     return count
+
+
+def pause_command(st: CoreState, cmd: Command, now: float, kill: bool) -> None:
+    if cmd.status in (C_DONE, C_CANCELED):
+        raise IllegalTransitionError(f"command {cmd.id} is {'DONE' if cmd.status == C_DONE else 'CANCELED'}; "
+                                     f"there is nothing to pause")
+    cmd.held = True
+    if kill and cmd.run is not None:
+        lifecycle.kill_decision(st, cmd, "paused")
+        lifecycle.requeue(st, cmd, now)
+    log.info("command %d paused%s", cmd.id, " and killed" if kill else "")
+
+
+def resume_command(st: CoreState, cmd: Command, now: float) -> None:
+    if not cmd.held:
+        raise IllegalTransitionError(f"command {cmd.id} is not paused")
+    cmd.held = False
+    task = cmd.task
+    if cmd.status == C_READY:
+        if not cmd.queued:
+            heapq.heappush(task.ready, cmd.idx)
+            cmd.queued = True
+        lifecycle.make_available(st, task)  # it may have left the index while all it had was held
+        st.dirty_pools[task.graph.pool] = None
+    log.info("command %d resumed", cmd.id)
 
 
 def restart_one(st: CoreState, cmd: Command, now: float) -> None:

@@ -25,7 +25,7 @@ from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
 from puliclient.status import CommandStatus, NodeStatus
 
-EDITS = ("node_drain", "command_cancel", "command_restart", "tags")
+EDITS = ("node_drain", "command_cancel", "command_restart", "command_pause", "command_resume", "tags")
 
 
 def _statuses(values: Any, enum: type[NodeStatus] | type[CommandStatus]) -> set[int] | None:
@@ -121,6 +121,10 @@ def apply_edit(core: SchedulingCore, action: str, args: dict[str, Any], now: flo
         return core.cancel_command(int(args["id"]), now)
     if action == "command_restart":
         return core.restart_command(int(args["id"]), now)
+    if action == "command_pause":
+        return core.pause_command(int(args["id"]), now, kill=bool(args.get("kill", False)))
+    if action == "command_resume":
+        return core.resume_command(int(args["id"]), now)
     if action == "tags":
         tags = args["tags"]
         if not isinstance(tags, dict):

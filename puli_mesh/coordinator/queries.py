@@ -123,6 +123,7 @@ def command_view(c: Command) -> dict[str, Any]:
         "end_time": c.end_time,
         "update_time": c.update_time,
         "retry_at": c.retry_at,
+        "paused": c.held,
     }
 
 

@@ -109,7 +109,7 @@ def _dump_command(c: Command) -> list[Any]:
     return [c.id, c.description, args, c.status, c.completion, c.attempts, c.token,
             c.start_time, c.end_time, c.update_time, c.message, _plain(c.stats), c.retry_at,
             None if run is None else [run.node.name, run.cores, run.ram_mb, list(run.licences),
-                                      run.assigned_at, run.after], c.last_node]
+                                      run.assigned_at, run.after], c.last_node, c.held]
 
 
 def _plain(v: Any) -> Any:
@@ -235,6 +235,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
             c.start_time, c.end_time, c.update_time = start, end, update
             c.message, c.stats, c.retry_at = message, stats, retry_at
             c.last_node = row[14] if len(row) > 14 else None  # older snapshots lack it
+            c.held = bool(row[15]) if len(row) > 15 else False
             n.commands.append(c)
             if run is not None:
                 runs[cid] = (c, run)

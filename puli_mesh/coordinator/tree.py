@@ -93,7 +93,7 @@ class Command:
 
     __slots__ = ("id", "task", "idx", "description", "args", "status", "completion",
                  "attempts", "token", "run", "start_time", "end_time", "update_time",
-                 "message", "stats", "retry_at", "queued", "last_node")
+                 "message", "stats", "retry_at", "queued", "last_node", "held")
 
     def __init__(self, cid: int, task: Task, idx: int, description: str, args: Any) -> None:
         self.id = cid
@@ -114,6 +114,7 @@ class Command:
         self.retry_at: float | None = None
         self.queued = False  # present in task.ready (possibly as a stale entry)
         self.last_node: str | None = None  # the render node of the latest assignment (its log is there)
+        self.held = False  # paused on its own: not handed out until resumed
 
     def own_arguments(self) -> dict[str, Any]:
         a = self.args

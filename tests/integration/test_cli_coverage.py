@@ -228,6 +228,39 @@ def test_cancel_and_restart_single_commands(mesh: Mesh, gates: Gates) -> None:
     assert done.returncode == 1 and "already DONE" in done.stderr  # refused, not reported as canceled
 
 
+# ------------------------------------------------------- pause/resume --command
+def test_pause_and_resume_single_commands(mesh: Mesh, gates: Gates) -> None:
+    mesh.start_agent("s1")
+    mesh.wait_ready(1)
+    graph_id = submitted(cli(mesh, "exec", gates.command(), "--start", "1", "--end", "2", "--name", "held"))
+    (first,) = gates.wait_runs(1, "the first command to start")
+    one, two = sorted(commands_of(mesh, graph_id), key=lambda c: c["id"])
+    running, waiting = (one, two) if first.frame == 1 else (two, one)
+
+    # A waiting command is held: when the slot frees, nothing takes it.
+    assert ok(cli(mesh, "pause", "--command", str(waiting["id"]))).strip() == f"paused command {waiting['id']}"
+    gates.open(first.frame)
+    wait_for(lambda: by_status(mesh, graph_id, "DONE"), 20, "the first command to end")
+    held = cli_json(mesh, "commands", "--graph", str(graph_id), "--status", "READY")
+    assert [(c["id"], c["paused"]) for c in held] == [(waiting["id"], True)]
+    assert len(gates.runs()) == 1
+    assert ok(cli(mesh, "resume", "--command", str(waiting["id"]))).strip() == f"resumed command {waiting['id']}"
+    assert gates.wait_runs(2, "the resumed command to run")[1].frame != first.frame
+
+    # --kill stops a running one; it waits, READY, no attempt spent, until resumed.
+    pid = gates.runs()[1].pid
+    ok(cli(mesh, "pause", "--command", "--kill", str(waiting["id"])))
+    wait_for(lambda: process_gone(pid), 10, "the paused command's process to end")
+    wait_for(lambda: by_status(mesh, graph_id, "READY"), 10, "the killed command back to READY")
+    view = cli_json(mesh, "commands", "--graph", str(graph_id), "--status", "READY")[0]
+    assert view["paused"] and view["attempts"] == 0
+    ok(cli(mesh, "resume", "--command", str(waiting["id"])))
+    gates.open("ALL")
+    assert mesh.wait_graph(graph_id, {3}, timeout=20)["status_name"] == "DONE"
+    done = cli(mesh, "pause", "--command", str(running["id"]))
+    assert done.returncode == 1 and "DONE" in done.stderr
+
+
 # ------------------------------------------------------------------- set pool=
 def test_set_pool_moves_a_job_to_a_pool_added_with_pools_add(mesh: Mesh, gates: Gates) -> None:
     mesh.start_agent("d1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
+from puli_mesh.coordinator.decisions import Kill
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
 from puliclient.status import CommandStatus
 from tests.unit.core.graphs import assigns, finish, rn, single
@@ -132,3 +133,49 @@ def test_graph_view_without_children_keeps_status_and_counts_but_no_tree() -> No
     assert "children" not in alone and whole["children"]
     assert {k: v for k, v in whole.items() if k != "children"} == alone
     assert alone["doneCommandCount"] == 1 and alone["commandCount"] == 3
+
+
+def test_a_paused_command_is_not_handed_out_until_resumed_and_the_rest_goes_on() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    gid = core.submit_graph(single("t", 2), 0).graph_id
+    first_id = core.commands(node_id=gid)[0]["id"]
+    core.pause_command(first_id, 0)
+    assert core.command(first_id)["paused"] and core.command(first_id)["status_name"] == "READY"
+    (a,) = assigns(core.request_work("a", 1, 0))
+    assert a.command_id != first_id  # its sibling runs
+    finish(core, a, 1)
+    assert assigns(core.request_work("a", 1, 2)) == []  # only the paused one is left
+    assert SchedulingCore.restore(core.snapshot()).command(first_id)["paused"]
+    (b,) = assigns(core.resume_command(first_id, 3) + core.request_work("a", 1, 3))
+    assert b.command_id == first_id
+    finish(core, b, 4)
+    assert core.graph_tree(gid)["status_name"] == "DONE"
+
+
+def test_pausing_a_running_command_with_kill_requeues_it_without_spending_an_attempt() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    core.submit_graph(single("t", 1), 0)
+    (a,) = assigns(core.request_work("a", 1, 0))
+    out = core.pause_command(a.command_id, 1, kill=True)
+    assert [d.command_id for d in out if isinstance(d, Kill)] == [a.command_id]
+    view = core.command(a.command_id)
+    assert view["status_name"] == "READY" and view["attempts"] == 0 and view["paused"]
+    assert assigns(core.request_work("a", 1, 2)) == []
+    (again,) = assigns(core.resume_command(a.command_id, 3))  # a still asks for work: it runs again
+    assert again.command_id == a.command_id and again.attempt > a.attempt
+    with pytest.raises(IllegalTransitionError, match="not paused"):
+        core.resume_command(a.command_id, 4)
+
+
+def test_done_commands_cannot_be_paused_and_unknown_ids_are_named() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    core.submit_graph(single("t", 1), 0)
+    (a,) = assigns(core.request_work("a", 1, 0))
+    finish(core, a, 1)
+    with pytest.raises(IllegalTransitionError, match="is DONE"):
+        core.pause_command(a.command_id, 2)
+    with pytest.raises(UnknownIdError):
+        core.pause_command(999, 2)
