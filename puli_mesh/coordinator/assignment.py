@@ -261,9 +261,10 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = Fal
     # Credit left beyond the free slots was for the queue: it is asked for again with
     # each READY. Kept, it would put a busy node first in line for the next free
     # licence or command, ahead of idle nodes that asked before it.
-    room = node.slots - (len(node.running) - node.n_ahead)
-    if node.credit > room:
-        node.credit = max(room, 0)
+    if node.pipeline:  # without a queue, credit never exceeds the free slots
+        room = node.slots - (len(node.running) - node.n_ahead)
+        if node.credit > room:
+            node.credit = max(room, 0)
     if node.can_take_work():
         for pname in node.pools:
             pool = st.pools.get(pname)
