@@ -360,11 +360,9 @@ PULI_FILE = {
 }
 
 
-def test_puli_saved_file_loads_and_reaches_the_submission(
-    tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "puli.json"
-    path.write_text(json.dumps(PULI_FILE))
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What reaches the submission door (still sent for real: to a closed port)."""
     seen: list[dict[str, Any]] = []
     real = __import__("puliclient.submission", fromlist=["x"]).submit_representation
 
@@ -373,6 +371,15 @@ def test_puli_saved_file_loads_and_reaches_the_submission(
         return real(data, host, port, timeout)
 
     monkeypatch.setattr("puliclient.submission.submit_representation", spy)
+    return seen
+
+
+def test_puli_saved_file_loads_and_reaches_the_submission(
+    tmp_path: Path, closed_port: int, sent: list[dict[str, Any]]
+) -> None:
+    path = tmp_path / "puli.json"
+    path.write_text(json.dumps(PULI_FILE))
+    seen = sent
     with pytest.raises(GraphSubmissionError, match="no mesh reachable"):
         Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
     assert seen == [PULI_FILE]  # unchanged
@@ -489,18 +496,11 @@ def test_bad_packet_in_a_saved_task_names_the_task() -> None:
 
 
 def test_load_and_submit_decomposes_a_puli_saved_file_before_sending(
-    tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, closed_port: int, sent: list[dict[str, Any]]
 ) -> None:
     path = tmp_path / "saved.json"
     path.write_text(json.dumps(puli_saved_file()))
-    seen: list[dict[str, Any]] = []
-    real = __import__("puliclient.submission", fromlist=["x"]).submit_representation
-
-    def spy(data: dict[str, Any], host: Any, port: Any, timeout: float = 10.0) -> tuple[str, str]:
-        seen.append(data)
-        return real(data, host, port, timeout)
-
-    monkeypatch.setattr("puliclient.submission.submit_representation", spy)
+    seen = sent
     # The only error left is the network's: loading and decomposing succeeded.
     with pytest.raises(GraphSubmissionError, match="no mesh reachable"):
         Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
