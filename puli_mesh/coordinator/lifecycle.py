@@ -249,12 +249,8 @@ def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | 
         if own is not None and (own.__class__ is dict or "step" in task.cmd_arg_keys):
             step = cmd.own_arguments().get("step", step)
         frames = frames_of(cmd.description, step)
-        if frames:
-            per_frame = max(now - started, 0.0) / frames
-            n: _Node | None = task
-            while n is not None:
-                n.add_frame_time(frames, per_frame)
-                n = n.parent
+        if frames:  # on the task only: a folder's figures are summed when asked (queries)
+            task.add_frame_time(frames, max(now - started, 0.0) / frames)
     elif status in (C_ERROR, C_TIMEOUT):
         cmd.attempts += 1
         if node is not None:

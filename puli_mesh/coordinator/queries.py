@@ -30,14 +30,19 @@ from puliclient.status import CommandStatus, NodeStatus
 
 
 def _times(n: _Node) -> dict[str, Any]:
-    avg = n.tpf_sum / n.frames_n if n.frames_n else None
+    """Times, and time per frame: kept per task, summed over a folder's tasks here
+    (a DONE command then updates one node, not every ancestor)."""
+    tasks = [n] if isinstance(n, Task) else iter_tasks(n)
+    frames = sum(t.frames_n for t in tasks)
+    mins = [t.tpf_min for t in tasks if t.tpf_min is not None]
+    maxs = [t.tpf_max for t in tasks if t.tpf_max is not None]
     return {
         "creation_time": n.creation_time,
         "start_time": n.start_time,
         "end_time": n.end_time,
-        "avg_time_per_frame_s": avg,
-        "min_time_per_frame_s": n.tpf_min,
-        "max_time_per_frame_s": n.tpf_max,
+        "avg_time_per_frame_s": sum(t.tpf_sum for t in tasks) / frames if frames else None,
+        "min_time_per_frame_s": min(mins) if mins else None,
+        "max_time_per_frame_s": max(maxs) if maxs else None,
     }
 
 
