@@ -13,7 +13,8 @@ Conversations:
   ``HELLO`` -> ``WELCOME`` (epoch, keep/kill lists); ``READY`` (credit = free
   slots, plus free places in its pipeline queue) -> ``ASSIGN``...; ``UPDATE`` -> ``ACK`` (a final UPDATE may carry an
   optional ``free_slots``: it then stands for a READY too); ``HEARTBEAT`` both ways;
-  ``KILL`` from the coordinator; ``BYE`` when the worker leaves.
+  ``KILL`` from the coordinator; ``BYE`` when the worker leaves; ``RELEASE``
+  when a runner gives a licence token back before its command ends.
 * client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS`` ->
   ``RESULT`` or ``ERROR``; a follower answers ``SUBMIT``/``QUERY``/``EDIT`` with
   ``REDIRECT`` (the leader's endpoint). ``LOGS`` is answered by the agent that
@@ -69,6 +70,7 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
     },
     "HEARTBEAT": {"epoch": int},  # the newest epoch the sender knows
     "BYE": {},
+    "RELEASE": {"command_id": int, "attempt": int, "licence": str},  # the runner gave a token back early
     # coordinator -> worker
     "WELCOME": {"epoch": int, "keep": list, "kill": list},
     "ASSIGN": {
@@ -103,7 +105,7 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
 }
 
 CLIENT_REQUESTS = frozenset({"SUBMIT", "QUERY", "EDIT", "LOGS"})
-WORKER_MESSAGES = frozenset({"HELLO", "READY", "UPDATE", "HEARTBEAT", "BYE"})
+WORKER_MESSAGES = frozenset({"HELLO", "READY", "UPDATE", "HEARTBEAT", "BYE", "RELEASE"})
 
 
 @dataclass(frozen=True, slots=True)

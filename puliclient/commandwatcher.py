@@ -100,6 +100,7 @@ class _Reporter:
         on_completion: Callable[[float], None] | None,
         on_message: Callable[[str], None] | None,
         on_stats: Callable[[dict[str, Any]], None] | None,
+        on_licence: Callable[[str], None] | None = None,
     ) -> None:
         self.completion = 0.0
         self.message = ""
@@ -107,6 +108,7 @@ class _Reporter:
         self._on_completion = on_completion
         self._on_message = on_message
         self._on_stats = on_stats
+        self._on_licence = on_licence
 
     def _forward(self, callback: Callable[[Any], None] | None, value: Any) -> None:
         if callback is None:
@@ -129,9 +131,17 @@ class _Reporter:
         self._forward(self._on_stats, dict(self.stats))
 
     def update_license(self, request: Mapping[str, Any]) -> bool:
-        log.info("licence request %r ignored: licences are released when the command ends",
-                 dict(request))
-        return False
+        """Puli's ``updateLicense``: ``{'action': 'release', 'licenseName': NAME}`` gives the
+        command's token of NAME back before it ends (on the farm, the next command needing it
+        may start). Only ``release`` exists, as in Puli; anything else returns False."""
+        name = request.get("licenseName") if isinstance(request, Mapping) else None
+        if not isinstance(request, Mapping) or request.get("action") != "release" or not isinstance(name, str) \
+                or not name:
+            log.warning("licence request %r refused: only {'action': 'release', 'licenseName': NAME} "
+                        "is supported", request)
+            return False
+        self._forward(self._on_licence, name)
+        return True
 
 
 def watch(
@@ -142,6 +152,7 @@ def watch(
     on_completion: Callable[[float], None] | None = None,
     on_message: Callable[[str], None] | None = None,
     on_stats: Callable[[dict[str, Any]], None] | None = None,
+    on_licence: Callable[[str], None] | None = None,
 ) -> WatchResult:
     """Run the runner at dotted path ``runner`` on ``arguments``; see the module docstring.
 
@@ -149,7 +160,7 @@ def watch(
     afterwards) and given to the runner as ``runner.environment`` for its
     subprocesses. ``arguments`` is not modified.
     """
-    reporter = _Reporter(on_completion, on_message, on_stats)
+    reporter = _Reporter(on_completion, on_message, on_stats, on_licence)
     environment = dict(environment or {})
     started = time.monotonic()
     try:
@@ -265,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             on_completion=lambda value: emit({"event": "completion", "value": value}),
             on_message=lambda value: emit({"event": "message", "value": value}),
             on_stats=lambda value: emit({"event": "stats", "value": value}),
+            on_licence=lambda value: emit({"event": "licence", "value": value}),
         )
     except KeyboardInterrupt:
         emit({"event": "end", "status": int(CommandStatus.CANCELED),

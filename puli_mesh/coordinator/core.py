@@ -355,6 +355,21 @@ class SchedulingCore:
             self._st.mark_all_pools_dirty()
         return self._done(now)
 
+    def release_command_licence(self, command_id: int, attempt: int, name: str,
+                                now: float) -> list[Decision]:
+        """The runner of ``command_id`` gave its token of ``name`` back before ending
+        (Puli's ``updateLicense`` release): the next command needing it may start."""
+        self._start(now)
+        cmd = self._st.commands.get(command_id)
+        run = cmd.run if cmd is not None else None
+        if cmd is None or run is None or cmd.token != attempt or name not in run.licences:
+            log.debug("licence %s release by command %s attempt %s ignored", name, command_id, attempt)
+            return []
+        run.licences = tuple(x for x in run.licences if x != name)
+        self._st.licences.release((name,), run.node.name)
+        self._st.mark_all_pools_dirty()
+        return self._done(now)
+
     # ------------------------------------------------------- worker events
     def command_started(self, command_id: int, attempt: int, now: float) -> list[Decision]:
         self._start(now)

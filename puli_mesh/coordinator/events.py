@@ -9,6 +9,7 @@ Records are tuples of plain data (msgpack carries them as lists)::
     ("hello", render_node_info_dict, [[command_id, attempt], ...], now)
     ("ready", node_name, free_slots, now)
     ("update", command_id, attempt, now, status, completion, message, stats)
+    ("release", command_id, attempt, licence, now)
     ("left", node_name, now)
     ("tick", now)
     ("licence", name, total, now)
@@ -50,6 +51,8 @@ def apply_event(core: SchedulingCore, event: Event) -> Any:
         _, cid, attempt, now, status, completion, message, stats = event
         return core.command_update(int(cid), int(attempt), now, status=status, completion=completion,
                                    message=message, stats=stats)
+    if kind == "release":
+        return core.release_command_licence(int(event[1]), int(event[2]), str(event[3]), event[4])
     if kind == "left":
         return core.node_left(event[1], event[2])
     if kind == "tick":

@@ -272,6 +272,8 @@ class CoordinatorService:
                     self.run_event(("ready", name, int(msg["free_slots"]), now))
             elif msg.kind == "UPDATE":
                 self._on_update(identity, name, msg, now)
+            elif msg.kind == "RELEASE":
+                self.run_event(("release", int(msg["command_id"]), int(msg["attempt"]), str(msg["licence"]), now))
             elif msg.kind == "BYE":
                 log.info("worker %s said BYE", name)
                 self.links.pop(name, None)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 20
 _TAIL_MAX_BYTES = 64 * 1024
 
-EventKind = Literal["started", "completion", "message", "stats", "end"]
+EventKind = Literal["started", "completion", "message", "stats", "licence", "end"]
 
 
 @dataclass(slots=True)
@@ -84,7 +84,8 @@ class ExecutionEvent:
     """Something that happened to a running command.
 
     ``value`` holds the payload of started (the pid), completion (float),
-    message (str) and stats (dict) events. ``status``, ``message``,
+    message (str), stats (dict) and licence (the name of a licence the runner
+    gave back early) events. ``status``, ``message``,
     ``completion`` and ``exit_code`` describe an ``end``.
     """
 

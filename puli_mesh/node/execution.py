@@ -95,6 +95,10 @@ def parse_report(line: bytes, command_id: int, attempt: int) -> ExecutionEvent |
             if not isinstance(data["value"], dict):
                 raise TypeError("stats value is not an object")
             return ExecutionEvent(command_id, attempt, "stats", value=data["value"])
+        if kind == "licence":
+            if not isinstance(data["value"], str) or not data["value"]:
+                raise TypeError("licence value is not a name")
+            return ExecutionEvent(command_id, attempt, "licence", value=data["value"])
         if kind == "end":
             return ExecutionEvent(
                 command_id, attempt, "end",

@@ -302,6 +302,10 @@ class Worker:
                                    free_slots=self.free_slots)
                 self._start_queued()
                 return
+            if event.kind == "licence":
+                # Best effort: if it is lost, the token comes back when the command ends anyway.
+                log.info("command %d gives licence %s back early", command_id, event.value)
+                self._send("RELEASE", command_id=command_id, attempt=spec.attempt, licence=str(event.value))
             if event.kind in ("completion", "message", "stats"):
                 run.pending_progress[event.kind] = event.value
 

@@ -7,6 +7,7 @@ import), and local execution passes sys.path on to its watcher subprocesses.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,19 @@ class InheritedArgumentDecomposer(TaskDecomposer):
     def __init__(self, task: Any) -> None:
         super().__init__(task)
         self.addCommand(f"{task.name}_{task.arguments['shot']}", {"cmd": "true"})
+
+
+class ReleasingRunner(CommandRunner):
+    """Gives its licence back early (Puli's ``updateLicense``), then waits for ``gate`` if given."""
+
+    licence = StringParameter(mandatory=True)
+    gate = StringParameter(default="")
+
+    def execute(self, arguments, updateCompletion, updateMessage, updateLicense=None):  # type: ignore[no-untyped-def]
+        assert updateLicense is not None
+        refused = updateLicense({"action": "reserve", "licenseName": arguments["licence"]})
+        released = updateLicense({"action": "release", "licenseName": arguments["licence"]})
+        updateMessage(f"reserve {refused}, release {released}")
+        gate = arguments["gate"]
+        while gate and not os.path.exists(gate):
+            time.sleep(0.02)  # the test opens the gate; bounded by its deadline

@@ -128,6 +128,15 @@ def _events(read_fd: int) -> list[dict[str, Any]]:
         return [json.loads(line) for line in stream]
 
 
+def test_an_early_licence_release_is_reported_and_only_release_is_accepted() -> None:
+    process, read_fd = _spawn({"runner": "clienthelpers.ReleasingRunner", "arguments": {"licence": "shave"}})
+    assert read_fd is not None
+    events = _events(read_fd)
+    assert process.wait() == 0
+    assert {"event": "licence", "value": "shave"} in events
+    assert events[-1]["message"] == "reserve False, release True"
+
+
 def test_protocol_reports_every_event_then_the_end() -> None:
     process, read_fd = _spawn({"runner": "clienthelpers.ReportingRunner", "arguments": {},
                                "environment": {}})

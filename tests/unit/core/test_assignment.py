@@ -275,3 +275,18 @@ def test_paused_and_quarantined_nodes_get_nothing():
     core.pause_render_node("a", 0)
     assert core.request_work("a", 1, 0) == []
     assert len(assigns(core.resume_render_node("a", 1))) == 1
+
+
+def test_a_command_may_give_its_licence_back_before_it_ends() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("a", slots=2), 0)
+    core.set_licence("shave", 1, 0)
+    core.submit_graph(single("t", 2, lic="shave", maxNbCores=1), 0)
+    (first,) = assigns(core.request_work("a", 2, 0))  # one token: one command
+    (second,) = assigns(core.release_command_licence(first.command_id, first.attempt, "shave", 1))
+    assert core.licences.stats()[0]["used"] == 1  # now held by the second
+    assert core.release_command_licence(first.command_id, first.attempt, "shave", 2) == []  # given once
+    core.command_update(first.command_id, first.attempt, 3, status=5)
+    assert core.licences.stats()[0]["used"] == 1  # its end does not give the token twice
+    core.command_update(second.command_id, second.attempt, 4, status=5)
+    assert core.licences.stats()[0]["used"] == 0
