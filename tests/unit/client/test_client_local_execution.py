@@ -25,6 +25,7 @@ from puliclient import (
     NodeStatus,
     local_execution,
 )
+from tests.unit.client.savedfiles import saved_graph, saved_group, saved_task
 
 APPEND = 'echo {line} >> "$LOG"'
 
@@ -239,32 +240,15 @@ def test_ctrl_c_kills_what_runs(tmp_path: Path, subprocess: bool) -> None:
     assert not (tmp_path / "after").exists()
 
 
-def _saved_task(name: str, arguments: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """A Task node as Puli's ``Graph.save()`` wrote it: never decomposed, no command."""
-    return {"type": "Task", "name": name, "runner": "puliclient.jobs.DefaultCommandRunner",
-            "arguments": arguments, "environment": {}, "dependencies": [], "maxRN": 0,
-            "priority": 0, "dispatchKey": 0, "validationExpression": "0", "requirements": {},
-            "minNbCores": 1, "maxNbCores": 0, "ramUse": 0, "commands": [], "lic": "",
-            "licence": "", "tags": {}, "timer": None, **fields}
-
-
 def test_running_a_puli_saved_file_decomposes_it_first(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     out = tmp_path / "out"
-    saved = {
-        "name": "saved", "meta": {}, "root": 0, "user": "jsa", "poolName": "default",
-        "maxRN": -1,
-        "tasks": [
-            {"type": "TaskGroup", "name": "saved", "arguments": {}, "environment": {},
-             "dependencies": [], "requirements": {}, "maxRN": 0, "priority": 0,
-             "dispatchKey": 0, "strategy": "octopus.dispatcher.strategies.FifoStrategy",
-             "tasks": [1, 2], "tags": {}, "timer": None},
-            _saved_task("frames", {"cmd": f"echo f%%MI_FRAME%% >> {out}", "start": 1, "end": 3,
-                                   "packetSize": 2}),
-            _saved_task("after", {"cmd": f"echo after >> {out}"}, dependencies=[[1, [DONE]]]),
-        ],
-    }
+    saved = saved_graph([
+        saved_group("saved", [1, 2]),
+        saved_task("frames", {"cmd": f"echo f%%MI_FRAME%% >> {out}", "start": 1, "end": 3, "packetSize": 2}),
+        saved_task("after", {"cmd": f"echo after >> {out}"}, dependencies=[[1, [DONE]]]),
+    ])
     path = tmp_path / "saved.json"
     path.write_text(json.dumps(saved))
     assert local_execution.main([str(path)]) == 0

@@ -24,6 +24,7 @@ from puliclient import (
 )
 from puliclient.representation import decompose_saved_tasks, validateRepresentation
 from puliclient.submission import resolve_address
+from tests.unit.client.savedfiles import saved_graph, saved_group, saved_task
 
 
 def sample_graph() -> Graph:
@@ -379,42 +380,21 @@ def test_puli_saved_file_loads_and_reaches_the_submission(
 ) -> None:
     path = tmp_path / "puli.json"
     path.write_text(json.dumps(PULI_FILE))
-    seen = sent
     with pytest.raises(GraphSubmissionError, match="no mesh reachable"):
         Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
-    assert seen == [PULI_FILE]  # unchanged
-
-
-def _task(name: str, arguments: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """A Task node as Puli's ``Graph.save()`` wrote it: never decomposed, no command."""
-    return {"type": "Task", "name": name, "runner": "puliclient.jobs.DefaultCommandRunner",
-            "arguments": arguments, "environment": {}, "dependencies": [], "maxRN": 0,
-            "priority": 0, "dispatchKey": 0, "validationExpression": "0", "requirements": {},
-            "minNbCores": 1, "maxNbCores": 0, "ramUse": 0, "commands": [], "lic": "",
-            "licence": "", "tags": {}, "timer": None, "maxAttempt": 1, "runnerPackages": "",
-            "watcherPackages": "", **fields}
+    assert sent == [PULI_FILE]  # unchanged
 
 
 def puli_saved_file() -> dict[str, Any]:
     """A graph as Puli's ``Graph.save()`` wrote it: root group, a sub-group, two tasks."""
-    return {
-        "name": "saved", "meta": {}, "root": 0, "user": "jsa", "poolName": "default",
-        "maxRN": -1,
-        "tasks": [
-            {"type": "TaskGroup", "name": "saved", "arguments": {}, "environment": {},
-             "dependencies": [], "requirements": {}, "maxRN": 0, "priority": 0,
-             "dispatchKey": 0, "strategy": "octopus.dispatcher.strategies.FifoStrategy",
-             "tasks": [1, 2], "tags": {}, "timer": None},
-            _task("render", {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 10,
-                             "packetSize": 3}),
-            {"type": "TaskGroup", "name": "post", "arguments": {"shot": "s01"},
-             "environment": {}, "dependencies": [[1, [DONE]]], "requirements": {}, "maxRN": 0,
-             "priority": 0, "dispatchKey": 0,
-             "strategy": "octopus.dispatcher.strategies.FifoStrategy", "tasks": [3],
-             "tags": {}, "timer": None},
-            _task("comp", {"cmd": "echo comp"}, dependencies=[[1, [DONE]]]),
-        ],
-    }
+    return saved_graph([
+        saved_group("saved", [1, 2]),
+        saved_task("render", {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 10, "packetSize": 3},
+                   maxAttempt=1, runnerPackages="", watcherPackages=""),
+        saved_group("post", [3], arguments={"shot": "s01"}, dependencies=[[1, [DONE]]]),
+        saved_task("comp", {"cmd": "echo comp"}, dependencies=[[1, [DONE]]], maxAttempt=1,
+                   runnerPackages="", watcherPackages=""),
+    ])
 
 
 def test_saved_puli_tasks_are_decomposed_as_puli_would_before_submitting() -> None:
@@ -500,12 +480,11 @@ def test_load_and_submit_decomposes_a_puli_saved_file_before_sending(
 ) -> None:
     path = tmp_path / "saved.json"
     path.write_text(json.dumps(puli_saved_file()))
-    seen = sent
     # The only error left is the network's: loading and decomposing succeeded.
     with pytest.raises(GraphSubmissionError, match="no mesh reachable"):
         Graph.loadAndSubmit(path, "127.0.0.1", closed_port)
-    assert seen == [decompose_saved_tasks(puli_saved_file())]
-    assert len(seen[0]["tasks"][1]["commands"]) == 4
+    assert sent == [decompose_saved_tasks(puli_saved_file())]
+    assert len(sent[0]["tasks"][1]["commands"]) == 4
 
 
 def test_load_and_submit_validates_and_reports_unreadable_files(
