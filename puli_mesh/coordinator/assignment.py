@@ -176,7 +176,6 @@ def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: floa
     if behind is not None:
         cmd.run = run = Running(cmd, node, 0, 0, lic, now, after=behind.command.id)
         node.followers[behind.command.id] = run
-        node.n_ahead += 1
     else:
         sig = task.sig
         free = node.free_cores
@@ -250,7 +249,7 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = Fal
     n = 0
     out = st.out
     if node.online and not node.paused and not node.quarantined:
-        while node.credit > 0 and len(node.running) - node.n_ahead < node.slots:
+        while node.credit > 0 and len(node.running) - len(node.followers) < node.slots:  # in_slots, inlined
             got = pick(st, node, now)
             if got is None:
                 break
@@ -262,7 +261,7 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = Fal
     # each READY. Kept, it would put a busy node first in line for the next free
     # licence or command, ahead of idle nodes that asked before it.
     if node.pipeline:  # without a queue, credit never exceeds the free slots
-        room = node.slots - (len(node.running) - node.n_ahead)
+        room = node.slots - node.in_slots
         if node.credit > room:
             node.credit = max(room, 0)
     if node.can_take_work():

@@ -293,7 +293,7 @@ class SchedulingCore:
         if not node.online:
             raise IllegalTransitionError(f"render node {name!r} left the mesh; it must join "
                                          f"again before it asks for work")
-        node.credit = max(0, min(int(free_slots), node.slots * (1 + node.pipeline) - len(node.running)))
+        node.credit = max(0, min(int(free_slots), node.capacity - len(node.running)))
         assignment.dispatch_node(self._st, node, now, ahead=True)
         return self._done(now)
 

@@ -169,10 +169,8 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
     node.running.pop(cmd.id, None)
     node.used_cores -= run.cores
     node.used_ram -= run.ram_mb
-    if run.after:
-        node.n_ahead -= 1
-        if node.followers.get(run.after) is run:
-            del node.followers[run.after]
+    if run.after and node.followers.get(run.after) is run:
+        del node.followers[run.after]
     follower = node.followers.pop(cmd.id, None)
     if follower is not None:
         if run.after:
@@ -180,7 +178,6 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
             node.followers[run.after] = follower
         else:
             follower.after = 0
-            node.n_ahead -= 1
             follower.cores, follower.ram_mb = run.cores, run.ram_mb
             follower.assigned_at = now
             node.used_cores += run.cores

@@ -57,13 +57,14 @@ class RenderNode:
     __slots__ = ("name", "pools", "cores", "ram_mb", "free_ram_mb", "slots", "characteristics",
                  "performance", "online", "paused", "draining", "quarantined", "fail_streak", "credit",
                  "running", "used_cores", "used_ram", "compat", "profile", "joined_at",
-                 "pipeline", "n_ahead", "followers")
+                 "pipeline", "followers")
 
     def __init__(self, info: RenderNodeInfo, now: float) -> None:
         self.name = info.name
         self.running: dict[int, Running] = {}  # command id -> reservation, in assignment order
-        self.n_ahead = 0  # of which sent ahead (waiting behind another)
-        self.followers: dict[int, Running] = {}  # command id -> the run waiting right behind it
+        # command id -> the run waiting right behind it (pipelining): every run sent
+        # ahead is the follower of exactly one other, so these are the waiting ones
+        self.followers: dict[int, Running] = {}
         self.used_cores = 0
         self.used_ram = 0
         self.paused = False
@@ -115,7 +116,7 @@ class RenderNode:
     @property
     def in_slots(self) -> int:
         """Commands holding a slot (running, or assigned and about to run)."""
-        return len(self.running) - self.n_ahead
+        return len(self.running) - len(self.followers)
 
     @property
     def capacity(self) -> int:
@@ -124,7 +125,7 @@ class RenderNode:
 
     def can_take_work(self) -> bool:
         return (self.online and not self.paused and not self.quarantined and self.credit > 0
-                and len(self.running) - self.n_ahead < self.slots)
+                and len(self.running) - len(self.followers) < self.slots)  # in_slots, inlined: hot path
 
     def status(self) -> RenderNodeStatus:
         if not self.online:

@@ -90,8 +90,7 @@ def _dump_node(n: _Node) -> dict[str, Any]:
     if isinstance(n, Folder):
         out["children"] = [_dump_node(c) for c in n.children]
     if isinstance(n, Task):
-        out.update(done_n=n.done_n, done_s=n.done_s)
-        out.update(runner=n.runner, min_cores=n.min_cores, max_cores=n.max_cores,
+        out.update(done_n=n.done_n, done_s=n.done_s, runner=n.runner, min_cores=n.min_cores, max_cores=n.max_cores,
                    ram_use=n.ram_use, lic=list(n.lic), max_attempt=n.max_attempt,
                    cmd_arg_keys=list(n.cmd_arg_keys), validation=n.validation,
                    packages=list(n.packages))
@@ -170,7 +169,6 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
             cmd.run = run
             node.running[cid] = run
             if run.after:  # pipelined: waiting on the node behind command run.after
-                node.n_ahead += 1
                 node.followers[run.after] = run
             node.used_cores += run.cores
             node.used_ram += run.ram_mb

@@ -197,8 +197,8 @@ class Worker:
         self._welcomed = True
         given_away = {int(cid) for cid in msg["kill"]}
         self.queued = [spec for spec in self.queued if spec.command_id not in given_away]
-        for cid in msg["kill"]:
-            run = self.running.get(int(cid))
+        for cid in given_away:
+            run = self.running.get(cid)
             if run is not None:
                 log.info("coordinator epoch %d says command %s is no longer ours: killing it", msg["epoch"], cid)
                 run.execution.kill(reason="reassigned by the coordinator")

@@ -198,7 +198,7 @@ def check_invariants(core: SchedulingCore, decisions: list[Any], before: dict[st
         # pipelining: each waiting run is the one follower of a run of the same task on
         # the same node, holds no cores or RAM, and no chain is deeper than the setting
         ahead = [r for r in node.running.values() if r.after]
-        assert len(ahead) == node.n_ahead == len(node.followers)
+        assert len(ahead) == len(node.followers)
         for r in ahead:
             assert node.followers[r.after] is r and r.cores == r.ram_mb == 0
             assert node.running[r.after].command.task is r.command.task
