@@ -89,6 +89,7 @@ from puli_mesh.coordinator.tree import (
     N_DONE,
     Command,
     Graph,
+    Running,
     _Node,
 )
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
@@ -345,14 +346,12 @@ class SchedulingCore:
         return self._done(now)
 
     def release_licence(self, name: str, render_node: str, now: float) -> list[Decision]:
-        """Early release by a runner (Puli's ``DELETE /licenses/<name>``)."""
+        """Early release by a runner (Puli's ``DELETE /licenses/<name>``): the first
+        command on ``render_node`` holding ``name`` gives its token back."""
         self._start(now)
-        if self._st.licences.releaseLicenseForRenderNode(name, render_node):
-            for run in self._render_node(render_node).running.values():
-                if name in run.licences:  # that command no longer holds it
-                    run.licences = tuple(x for x in run.licences if x != name)
-                    break
-            self._st.mark_all_pools_dirty()
+        run = next((r for r in self._render_node(render_node).running.values() if name in r.licences), None)
+        if run is not None:
+            self._give_licence_back(run, name)
         return self._done(now)
 
     def release_command_licence(self, command_id: int, attempt: int, name: str,
@@ -365,10 +364,14 @@ class SchedulingCore:
         if cmd is None or run is None or cmd.token != attempt or name not in run.licences:
             log.debug("licence %s release by command %s attempt %s ignored", name, command_id, attempt)
             return []
+        self._give_licence_back(run, name)
+        return self._done(now)
+
+    def _give_licence_back(self, run: Running, name: str) -> None:
+        """The run no longer holds ``name``: its end will not release it again."""
         run.licences = tuple(x for x in run.licences if x != name)
         self._st.licences.release((name,), run.node.name)
         self._st.mark_all_pools_dirty()
-        return self._done(now)
 
     # ------------------------------------------------------- worker events
     def command_started(self, command_id: int, attempt: int, now: float) -> list[Decision]:
