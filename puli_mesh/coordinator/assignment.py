@@ -45,7 +45,7 @@ import logging
 
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.decisions import Assign
-from puli_mesh.coordinator.lifecycle import hold_delta, set_command_status
+from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.pools import SigQueue
 from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
 from puli_mesh.coordinator.state import CoreState
@@ -62,30 +62,6 @@ from puli_mesh.coordinator.tree import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _fits(st: CoreState, node: RenderNode, q: SigQueue) -> bool:
-    sig = q.sig
-    ok = node.compat.get(sig.id)
-    if ok is None:
-        ok = node.compat[sig.id] = matches_requirements(sig.requirements, node.characteristics)
-    if not ok:
-        return False
-    free = node.free_cores
-    if sig.min_cores > 0:
-        if free < sig.min_cores:
-            return False
-    elif node.used_cores:  # minNbCores 0: the command wants every core free
-        return False
-    if sig.ram_use and min(node.free_ram_mb, node.ram_mb - node.used_ram) < sig.ram_use:
-        return False
-    if sig.licences:
-        lics = st.licences.licences
-        for name in sig.licences:
-            lic = lics[name]
-            if lic.used >= lic.total:
-                return False
-    return True
 
 
 def _task_parked(st: CoreState, task: Task, now: float) -> bool:
@@ -125,26 +101,56 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[Task, Command] | 
     """The best READY command this node may run now, removed from the index."""
     cands: list[SigQueue] = []
     pools = st.pools
+    # Whether the node fits a signature (requirements, cores, RAM, licences), with the
+    # node's figures read once: this loop runs for every signature of its pools.
+    compat = node.compat
+    free = node.free_cores
+    used = node.used_cores
+    ram = node.available_ram
+    lics = st.licences.licences
     for pname in node.pools:
         pool = pools.get(pname)
         if pool is None:
             continue
         for q in pool.queues.values():
-            if q.heap and _fits(st, node, q):
-                cands.append(q)
-    if not cands:
-        return None
-    while cands:
-        best = None
-        best_key = None
-        for q in cands:
-            e = pools_mod.top(q)
-            if e is None:
+            if not q.heap:
                 continue
-            # Same job in two signatures: FIFO by task id decides between them.
-            key = (e[0], e[1], e[2], e[3], e[5].tasks[0][0])
-            if best_key is None or key < best_key:
-                best, best_key = e, key
+            sig = q.sig
+            ok = compat.get(sig.id)
+            if ok is None:
+                ok = compat[sig.id] = matches_requirements(sig.requirements, node.characteristics)
+            if not ok:
+                continue
+            if sig.min_cores > 0:
+                if free < sig.min_cores:
+                    continue
+            elif used:  # minNbCores 0: the command wants every core free
+                continue
+            if sig.ram_use and ram < sig.ram_use:
+                continue
+            if sig.licences:
+                for name in sig.licences:
+                    lic = lics[name]
+                    if lic.used >= lic.total:
+                        break
+                else:
+                    cands.append(q)
+                continue
+            cands.append(q)
+    top = pools_mod.top
+    while cands:
+        if len(cands) == 1:
+            best = top(cands[0])
+        else:
+            best = None
+            for q in cands:
+                e = top(q)
+                if e is None:
+                    continue
+                if best is None or e[:4] < best[:4] or (
+                        # Same job in two signatures: FIFO by task id decides between them.
+                        e[:4] == best[:4] and e[5].tasks[0][0] < best[5].tasks[0][0]):
+                    best = e
         if best is None:
             return None
         tasks = best[5].tasks
@@ -192,9 +198,13 @@ def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: floa
         node.used_ram += ram
     cmd.last_node = node.name
     node.running[cmd.id] = run
-    hold_delta(task, 1)
-    g = task.graph
-    pools_mod.push_graph(g, st.pools[g.pool], worse=True)
+    n: Task | Folder | None = task
+    while n is not None:  # hold_delta(task, 1), inlined: once per decision
+        n.running += 1
+        n = n.parent
+    # One more holding command only makes the job's fair-share key worse:
+    # push_graph(worse=True), inlined (the lazy increase-key of ``pools``).
+    task.graph.version += 1
     return run
 
 
@@ -224,12 +234,27 @@ def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float
             arguments.update(own)
         if "timeout" in arguments:
             timeout = _timeout(arguments["timeout"])
-    env = dict(task.merged_env)
-    env["PULI_USER"] = g.user
-    env["PULI_ALLOCATED_CORES"] = str(cores)
-    env["PULI_ALLOCATED_MEMORY"] = str(ram if ram else node.available_ram)
+    memory = ram if ram else min(node.free_ram_mb, node.ram_mb - node.used_ram)  # available_ram
+    env = task.env_cache.get((cores, memory))
+    if env is None:
+        env = _environment(task, cores, memory)
     return Assign(node.name, cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
                   cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after)
+
+
+def _environment(task: Task, cores: int, memory: int) -> dict[str, str]:
+    """The environment of a command of ``task`` given ``cores`` and ``memory`` (MB).
+
+    Shared by the Assign decisions with the same figures (decisions are read-only),
+    so a decision costs a lookup, not a copy of the task's environment."""
+    cache = task.env_cache
+    if len(cache) >= 16:  # free RAM varies from node to node: keep the cache small
+        cache.clear()
+    env = cache[(cores, memory)] = dict(task.merged_env)
+    env["PULI_USER"] = task.graph.user
+    env["PULI_ALLOCATED_CORES"] = str(cores)
+    env["PULI_ALLOCATED_MEMORY"] = str(memory)
+    return env
 
 
 def _timeout(value: object) -> float | None:

@@ -290,11 +290,17 @@ class SchedulingCore:
 
     def request_work(self, name: str, free_slots: int, now: float) -> list[Decision]:
         self._start(now)
-        node = self._render_node(name)
+        node = self._st.render_nodes.get(name)
+        if node is None:
+            node = self._render_node(name)  # raises the unknown-node error
         if not node.online:
             raise IllegalTransitionError(f"render node {name!r} left the mesh; it must join "
                                          f"again before it asks for work")
-        node.credit = max(0, min(int(free_slots), node.capacity - len(node.running)))
+        credit = node.slots * (1 + node.pipeline) - len(node.running)  # node.capacity, inlined
+        free_slots = int(free_slots)
+        if free_slots < credit:
+            credit = free_slots
+        node.credit = credit if credit > 0 else 0
         assignment.dispatch_node(self._st, node, now, ahead=True)
         return self._done(now)
 
@@ -415,9 +421,11 @@ class SchedulingCore:
         if completion is not None and cmd.status in (C_RUNNING, C_FINISHING, C_ERROR, C_TIMEOUT):
             lifecycle.set_completion(cmd, min(max(float(completion), 0.0), 1.0))
         if status is not None and status in C_FINAL:
-            # A DONE per command would flood the leader's log on a big farm; failures stand out.
-            log.log(logging.DEBUG if status == C_DONE else logging.INFO, "command %d attempt %d ended %s on %s",
-                    command_id, attempt, _CMD_NAMES[status], cmd.run.node.name)
+            # A DONE per command would flood the leader's log on a big farm (the journal
+            # has them); failures stand out.
+            if status != C_DONE:
+                log.info("command %d attempt %d ended %s on %s", command_id, attempt,
+                         _CMD_NAMES[status], cmd.run.node.name)
             lifecycle.finish(st, cmd, status, now, message)
         else:
             cmd.update_time = now

@@ -31,6 +31,7 @@ from puli_mesh.coordinator.tree import (
     C_CANCELED,
     C_DONE,
     C_ERROR,
+    C_HOLDING,
     C_READY,
     C_TIMEOUT,
     N_FINAL,
@@ -76,6 +77,8 @@ def set_command_status(st: CoreState, cmd: Command, new: int, now: float) -> Non
         g.n_ready -= 1
         if g.n_ready == 0 and g.running == 0 and not st.building:
             pools_mod.set_active(g, st.pools[g.pool], False)
+    elif old in C_HOLDING and new in C_HOLDING:
+        return  # ASSIGNED -> RUNNING -> FINISHING: the task's status cannot change
     s = task_status(task)
     if s != task.status:
         set_node_status(st, task, s, now)
@@ -186,7 +189,10 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
         st.licences.release(run.licences, node.name)
         st.mark_all_pools_dirty()
     task = cmd.task
-    hold_delta(task, -1)
+    n: _Node | None = task
+    while n is not None:  # hold_delta(task, -1), inlined: once per command end
+        n.running -= 1
+        n = n.parent
     g = task.graph
     pool = st.pools[g.pool]
     if task.parked == PARK_TASK_CAP and not 0 < task.max_rn <= task.running:

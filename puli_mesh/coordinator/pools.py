@@ -155,15 +155,18 @@ def push_graph(graph: Graph, pool: Pool, worse: bool = False) -> None:
             b.entry_version = -1
         return
     v = graph.version
-    key = job_key(graph, pool)
+    k0, k1, k2, k3 = job_key(graph, pool)
+    push = heapq.heappush
     for b in graph.buckets.values():
         if b.tasks:
-            heap = b.queue.heap
-            heapq.heappush(heap, (*key, v, b))
+            q = b.queue
+            heap = q.heap
+            push(heap, (k0, k1, k2, k3, v, b))
             b.queued = True
             b.entry_version = v
-            if len(heap) > 64 and len(heap) > 4 * len(b.queue.buckets):
-                compact(b.queue)
+            n = len(heap)
+            if n > 64 and n > 4 * len(q.buckets):
+                compact(q)
         else:
             b.queued = False
             b.entry_version = -1
@@ -226,9 +229,11 @@ def top(q: SigQueue) -> tuple[Any, ...] | None:
                 other.queued = False
                 other.entry_version = -1
             continue
-        if e[4] != g.version:  # the key grew since this entry was pushed: re-key it
-            heapq.heapreplace(heap, (*job_key(g, q.pool), g.version, b))
-            b.entry_version = g.version
+        v = g.version
+        if e[4] != v:  # the key grew since this entry was pushed: re-key it
+            k0, k1, k2, k3 = job_key(g, q.pool)
+            heapq.heapreplace(heap, (k0, k1, k2, k3, v, b))
+            b.entry_version = v
             continue
         return e
     return None

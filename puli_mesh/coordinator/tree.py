@@ -226,7 +226,8 @@ class Task(_Node):
     __slots__ = ("commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
                  "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
-                 "blocked", "completion_sum", "validation", "packages", "done_n", "done_s")
+                 "blocked", "completion_sum", "validation", "packages", "done_n", "done_s",
+                 "env_cache")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
@@ -254,6 +255,8 @@ class Task(_Node):
         self.packages: tuple[str, str] = ("", "")
         self.done_n = 0  # commands that ended DONE, and their run time in seconds:
         self.done_s = 0.0  # what tells a task of short commands (pipelining)
+        # (cores, memory) -> the environment its commands get with them (``assignment``)
+        self.env_cache: dict[tuple[int, int], dict[str, str]] = {}
 
     @property
     def completion(self) -> float:
@@ -301,7 +304,7 @@ def frames_of(description: str, step: Any = None) -> int:
         start, end = int(parts[1]), int(parts[2])
     except ValueError:
         return 0
-    if isinstance(step, int) and not isinstance(step, bool) and step > 1:
+    if step is not None and isinstance(step, int) and not isinstance(step, bool) and step > 1:
         return len(range(start, end + 1, step))
     return end - start + 1 if end >= start else 0
 
