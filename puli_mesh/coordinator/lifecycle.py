@@ -209,7 +209,7 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
     if g.running == 0 and g.n_ready == 0:
         pools_mod.set_active(g, pool, False)
     st.dirty_pools[g.pool] = None
-    if node.can_take_work():  # it had credit but no room: offer it work again
+    if node.credit > 0 and node.can_take_work():  # it had credit but no room: offer it work again
         for name in node.pools:
             pool_n = st.pools.get(name)
             if pool_n is not None:
@@ -242,9 +242,13 @@ def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | 
     task = cmd.task
     if status == C_DONE:
         cmd.attempts += 1
-        set_completion(cmd, 1.0)
+        task.completion_sum += 1.0 - cmd.completion  # set_completion(cmd, 1.0), inlined
+        cmd.completion = 1.0
+        took = now - started
+        if took < 0.0:
+            took = 0.0
         task.done_n += 1
-        task.done_s += max(now - started, 0.0)
+        task.done_s += took
         if node is not None:
             node.fail_streak = 0
         step = task.merged_args.get("step")
@@ -253,7 +257,7 @@ def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | 
             step = cmd.own_arguments().get("step", step)
         frames = frames_of(cmd.description, step)
         if frames:  # on the task only: a folder's figures are summed when asked (queries)
-            task.add_frame_time(frames, max(now - started, 0.0) / frames)
+            task.add_frame_time(frames, took / frames)
     elif status in (C_ERROR, C_TIMEOUT):
         cmd.attempts += 1
         if node is not None:

@@ -8,7 +8,7 @@ unknown pool is an error (Puli silently created an empty pool).
 The ready index, per pool::
 
     Pool.queues[signature id] -> SigQueue
-        .heap    : lazy min-heap of job entries (fair-share key, version, bucket)
+        .heap    : lazy min-heap of job entries (share, -dispatchKey, graph id, version, bucket)
         .buckets : graph id -> JobBucket
                        .tasks : min-heap of (task id, task) that have READY commands
     Task.ready   : min-heap of command indexes (FIFO by id)
@@ -130,13 +130,18 @@ class Pool:
 
 
 # ------------------------------------------------------------------ job keys
-def job_key(graph: Graph, pool: Pool) -> tuple[int, float, float, int]:
+def job_key(graph: Graph, pool: Pool) -> tuple[float, float, int]:
+    """(share, -dispatchKey, graph id): smaller goes first.
+
+    ``share`` is the holding commands per unit of weight, or -1 for a job with a
+    user-set maxRN (served first). One number for both tiers keeps the heap
+    entries short: their comparisons are most of the cost of a decision."""
     if graph.max_rn > 0:
-        return (0, 0.0, -graph.dispatch_key, graph.id)
+        return (-1.0, -graph.dispatch_key, graph.id)
     weight = graph.dispatch_key - pool.min_dk + 1
     if weight < 1:
         weight = 1
-    return (1, graph.running / weight, -graph.dispatch_key, graph.id)
+    return (graph.running / weight, -graph.dispatch_key, graph.id)
 
 
 def push_graph(graph: Graph, pool: Pool, worse: bool = False) -> None:
@@ -155,13 +160,13 @@ def push_graph(graph: Graph, pool: Pool, worse: bool = False) -> None:
             b.entry_version = -1
         return
     v = graph.version
-    k0, k1, k2, k3 = job_key(graph, pool)
+    k0, k1, k2 = job_key(graph, pool)
     push = heapq.heappush
     for b in graph.buckets.values():
         if b.tasks:
             q = b.queue
             heap = q.heap
-            push(heap, (k0, k1, k2, k3, v, b))
+            push(heap, (k0, k1, k2, v, b))
             b.queued = True
             b.entry_version = v
             n = len(heap)
@@ -211,9 +216,9 @@ def top(q: SigQueue) -> tuple[Any, ...] | None:
     heap = q.heap
     while heap:
         e = heap[0]
-        b = e[5]
+        b = e[4]
         g = b.graph
-        if b.queue is not q or g.parked or e[4] != b.entry_version:
+        if b.queue is not q or g.parked or e[3] != b.entry_version:
             heapq.heappop(heap)  # stale: not the entry its bucket owns
             continue
         if not b.tasks:
@@ -230,9 +235,9 @@ def top(q: SigQueue) -> tuple[Any, ...] | None:
                 other.entry_version = -1
             continue
         v = g.version
-        if e[4] != v:  # the key grew since this entry was pushed: re-key it
-            k0, k1, k2, k3 = job_key(g, q.pool)
-            heapq.heapreplace(heap, (k0, k1, k2, k3, v, b))
+        if e[3] != v:  # the key grew since this entry was pushed: re-key it
+            k0, k1, k2 = job_key(g, q.pool)
+            heapq.heapreplace(heap, (k0, k1, k2, v, b))
             b.entry_version = v
             continue
         return e
