@@ -104,9 +104,11 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[Task, Command] | 
     # Whether the node fits a signature (requirements, cores, RAM, licences), with the
     # node's figures read once: this loop runs for every signature of its pools.
     compat = node.compat
-    free = node.free_cores
     used = node.used_cores
-    ram = node.available_ram
+    free = (node.cores if node.cores >= node.slots else node.slots) - used  # free_cores
+    ram = node.ram_mb - node.used_ram  # available_ram
+    if node.free_ram_mb < ram:
+        ram = node.free_ram_mb
     lics = st.licences.licences
     for pname in node.pools:
         pool = pools.get(pname)
@@ -184,7 +186,7 @@ def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: floa
         node.followers[behind.command.id] = run
     else:
         sig = task.sig
-        free = node.free_cores
+        free = (node.cores if node.cores >= node.slots else node.slots) - node.used_cores  # free_cores
         # maxNbCores 0 meant "all free cores" when Puli ran one command per node; with
         # slots it means an equal share of the node, so --slots N runs N commands.
         # minNbCores 0 still asks for the whole node.

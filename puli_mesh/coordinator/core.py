@@ -122,7 +122,8 @@ class SchedulingCore:
         """Settle dependencies, offer new work to waiting nodes, hand out the decisions."""
         st = self._st
         while st.dep_queue or st.dirty_pools:
-            dependencies.process(st, now)
+            if st.dep_queue:
+                dependencies.process(st, now)
             assignment.flush_waiting(st, now)
         out = st.out
         if not out:
@@ -289,8 +290,10 @@ class SchedulingCore:
         return self._done(now)
 
     def request_work(self, name: str, free_slots: int, now: float) -> list[Decision]:
-        self._start(now)
-        node = self._st.render_nodes.get(name)
+        st = self._st
+        if st.timers:  # self._start(now), inlined: once per request
+            lifecycle.timers_due(st, now)
+        node = st.render_nodes.get(name)
         if node is None:
             node = self._render_node(name)  # raises the unknown-node error
         if not node.online:
@@ -301,7 +304,7 @@ class SchedulingCore:
         if free_slots < credit:
             credit = free_slots
         node.credit = credit if credit > 0 else 0
-        assignment.dispatch_node(self._st, node, now, ahead=True)
+        assignment.dispatch_node(st, node, now, ahead=True)
         return self._done(now)
 
     def pause_render_node(self, name: str, now: float, kill: bool = False,
@@ -381,22 +384,27 @@ class SchedulingCore:
 
     # ------------------------------------------------------- worker events
     def command_started(self, command_id: int, attempt: int, now: float) -> list[Decision]:
-        self._start(now)
-        cmd = self._st.commands.get(command_id)
+        st = self._st
+        if st.timers:  # self._start(now), inlined: once per command
+            lifecycle.timers_due(st, now)
+        cmd = st.commands.get(command_id)
         if cmd is None or cmd.token != attempt or cmd.run is None:
             log.debug("stale start of command %s attempt %s ignored", command_id, attempt)
             return []
         if cmd.status == C_ASSIGNED:
             cmd.start_time = now
-            lifecycle.set_command_status(self._st, cmd, C_RUNNING, now)
+            lifecycle.set_command_status(st, cmd, C_RUNNING, now)
+        if not (st.dep_queue or st.dirty_pools or st.out):  # the usual case: nothing follows
+            return []
         return self._done(now)
 
     def command_update(self, command_id: int, attempt: int, now: float, *,
                        status: int | None = None, completion: float | None = None,
                        message: str | None = None,
                        stats: dict[str, Any] | None = None) -> list[Decision]:
-        self._start(now)
         st = self._st
+        if st.timers:  # self._start(now), inlined: once per command
+            lifecycle.timers_due(st, now)
         cmd = st.commands.get(command_id)
         if cmd is None or cmd.token != attempt or cmd.run is None:
             log.debug("stale update of command %s attempt %s ignored", command_id, attempt)

@@ -205,7 +205,7 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
         p = p.parent
     if g.parked and not 0 < g.max_rn <= g.running:
         g.parked = False
-    pools_mod.push_graph(g, pool)
+    pools_mod.push_graph(g, pool, better=True)
     if g.running == 0 and g.n_ready == 0:
         pools_mod.set_active(g, pool, False)
     st.dirty_pools[g.pool] = None

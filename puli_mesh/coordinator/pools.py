@@ -70,7 +70,7 @@ def signature_key(requirements: dict[str, Any], min_cores: int, max_cores: int, 
 class JobBucket:
     """The tasks of one graph with one signature that have READY commands."""
 
-    __slots__ = ("graph", "queue", "tasks", "queued", "entry_version")
+    __slots__ = ("graph", "queue", "tasks", "queued", "entry_version", "entry_share")
 
     def __init__(self, graph: Graph, queue: SigQueue) -> None:
         self.graph = graph
@@ -78,6 +78,7 @@ class JobBucket:
         self.tasks: list[tuple[int, Task]] = []
         self.queued = False  # this bucket owns an entry in queue.heap
         self.entry_version = -1  # the graph version of that entry
+        self.entry_share = 0.0  # and the share it was keyed with
 
 
 class SigQueue:
@@ -144,12 +145,16 @@ def job_key(graph: Graph, pool: Pool) -> tuple[float, float, int]:
     return (graph.running / weight, -graph.dispatch_key, graph.id)
 
 
-def push_graph(graph: Graph, pool: Pool, worse: bool = False) -> None:
+def push_graph(graph: Graph, pool: Pool, worse: bool = False, better: bool = False) -> None:
     """The graph's key changed: make its old entries stale and push fresh ones.
 
     ``worse=True`` (the key only grew, e.g. one more holding command) pushes
     nothing: the bucket's entry now under-estimates the key, so it surfaces no
     later than it should and :func:`top` re-keys it then (lazy increase-key).
+    ``better=True`` (only the share fell: a holding command ended) pushes only
+    where the entry over-estimates the new share; where it was keyed with a
+    share no greater, it still under-estimates and stays (the usual case: a job
+    picked, so keyed before its command was counted, then that command ends).
     """
     graph.version += 1
     if worse:
@@ -164,11 +169,14 @@ def push_graph(graph: Graph, pool: Pool, worse: bool = False) -> None:
     push = heapq.heappush
     for b in graph.buckets.values():
         if b.tasks:
+            if better and b.queued and b.entry_share <= k0:
+                continue
             q = b.queue
             heap = q.heap
             push(heap, (k0, k1, k2, v, b))
             b.queued = True
             b.entry_version = v
+            b.entry_share = k0
             n = len(heap)
             if n > 64 and n > 4 * len(q.buckets):
                 compact(q)
@@ -183,9 +191,11 @@ def compact(q: SigQueue) -> None:
     for b in q.buckets.values():
         g = b.graph
         if b.tasks and not g.parked:
-            entries.append((*job_key(g, q.pool), g.version, b))
+            k0, k1, k2 = job_key(g, q.pool)
+            entries.append((k0, k1, k2, g.version, b))
             b.queued = True
             b.entry_version = g.version
+            b.entry_share = k0
         else:
             b.queued = False
             b.entry_version = -1
@@ -206,9 +216,11 @@ def add_task(task: Task, pool: Pool) -> None:
     heapq.heappush(bucket.tasks, (task.id, task))
     task.bucketed = True
     if not bucket.queued and not graph.parked:
-        heapq.heappush(bucket.queue.heap, (*job_key(graph, pool), graph.version, bucket))
+        k0, k1, k2 = job_key(graph, pool)
+        heapq.heappush(bucket.queue.heap, (k0, k1, k2, graph.version, bucket))
         bucket.queued = True
         bucket.entry_version = graph.version
+        bucket.entry_share = k0
 
 
 def top(q: SigQueue) -> tuple[Any, ...] | None:
@@ -239,6 +251,7 @@ def top(q: SigQueue) -> tuple[Any, ...] | None:
             k0, k1, k2 = job_key(g, q.pool)
             heapq.heapreplace(heap, (k0, k1, k2, v, b))
             b.entry_version = v
+            b.entry_share = k0
             continue
         return e
     return None

@@ -57,7 +57,7 @@ class RenderNode:
     __slots__ = ("name", "pools", "cores", "ram_mb", "free_ram_mb", "slots", "characteristics",
                  "performance", "online", "paused", "draining", "quarantined", "fail_streak", "credit",
                  "running", "used_cores", "used_ram", "compat", "profile", "joined_at",
-                 "pipeline", "followers")
+                 "pipeline", "followers", "slot_share")
 
     def __init__(self, info: RenderNodeInfo, now: float) -> None:
         self.name = info.name
@@ -86,6 +86,8 @@ class RenderNode:
         self.characteristics.setdefault("softs", [])
         self.performance = float(info.performance)
         self.pipeline = max(int(info.pipeline), 0)
+        # Cores a command gets when its task does not say (maxNbCores 0): an equal share.
+        self.slot_share = max(1, self.core_capacity // max(self.slots, 1))
         self.characteristics_changed()
 
     def characteristics_changed(self) -> None:
@@ -104,10 +106,6 @@ class RenderNode:
         # core_capacity inlined: this is on the assignment hot path.
         return (self.cores if self.cores >= self.slots else self.slots) - self.used_cores
 
-    @property
-    def slot_share(self) -> int:
-        """Cores a command gets when its task does not say (maxNbCores 0): an equal share of the node."""
-        return max(1, self.core_capacity // max(self.slots, 1))
 
     @property
     def available_ram(self) -> int:
