@@ -77,6 +77,8 @@ def set_command_status(st: CoreState, cmd: Command, new: int, now: float) -> Non
         g.n_ready -= 1
         if g.n_ready == 0 and g.running == 0 and not st.building:
             pools_mod.set_active(g, st.pools[g.pool], False)
+        if new in C_HOLDING and task.status == N_RUNNING:
+            return  # one more holding command in a running task: it stays RUNNING
     elif old in C_HOLDING and new in C_HOLDING:
         return  # ASSIGNED -> RUNNING -> FINISHING: the task's status cannot change
     s = task_status(task)
@@ -172,9 +174,11 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
     node.running.pop(cmd.id, None)
     node.used_cores -= run.cores
     node.used_ram -= run.ram_mb
-    if run.after and node.followers.get(run.after) is run:
-        del node.followers[run.after]
-    follower = node.followers.pop(cmd.id, None)
+    follower = None
+    if node.followers:  # pipelining: it waited behind one, or one waits behind it
+        if run.after and node.followers.get(run.after) is run:
+            del node.followers[run.after]
+        follower = node.followers.pop(cmd.id, None)
     if follower is not None:
         if run.after:
             follower.after = run.after
@@ -208,7 +212,8 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
     pools_mod.push_graph(g, pool, better=True)
     if g.running == 0 and g.n_ready == 0:
         pools_mod.set_active(g, pool, False)
-    st.dirty_pools[g.pool] = None
+    if pool.waiting:  # only nodes already waiting need the offer; others ask themselves
+        st.dirty_pools[g.pool] = None
     if node.credit > 0 and node.can_take_work():  # it had credit but no room: offer it work again
         for name in node.pools:
             pool_n = st.pools.get(name)
@@ -257,7 +262,13 @@ def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | 
             step = cmd.own_arguments().get("step", step)
         frames = frames_of(cmd.description, step)
         if frames:  # on the task only: a folder's figures are summed when asked (queries)
-            task.add_frame_time(frames, took / frames)
+            per_frame = took / frames
+            task.frames_n += frames
+            task.tpf_sum += took
+            if task.tpf_min is None or per_frame < task.tpf_min:
+                task.tpf_min = per_frame
+            if task.tpf_max is None or per_frame > task.tpf_max:
+                task.tpf_max = per_frame
     elif status in (C_ERROR, C_TIMEOUT):
         cmd.attempts += 1
         if node is not None:

@@ -168,14 +168,6 @@ class _Node:
             p = p.parent
         return out
 
-    def add_frame_time(self, frames: int, per_frame: float) -> None:
-        self.frames_n += frames
-        self.tpf_sum += per_frame * frames
-        if self.tpf_min is None or per_frame < self.tpf_min:
-            self.tpf_min = per_frame
-        if self.tpf_max is None or per_frame > self.tpf_max:
-            self.tpf_max = per_frame
-
 
 class Folder(_Node):
     """A node with children: a graph or a task group."""
