@@ -156,6 +156,7 @@ class ClientRequests:
                 "records": service.next_index - 1,
                 "durable": service.durable_index,
                 "bytes_written": service.journal_bytes,
+                "batches_written": service.journal_batches,
                 "last_snapshot_record": service.last_snapshot_index,
                 "last_snapshot_time": service.last_snapshot_wall,
             },

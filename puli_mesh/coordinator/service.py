@@ -46,6 +46,13 @@ log = logging.getLogger(__name__)
 RETRY_WRITE_S = 0.5
 MAX_INFLIGHT = 4
 """Journal batches written but not yet acknowledged: pipelining hides ZooKeeper's fsync."""
+GROUP_WAIT_S = 0.01
+GROUP_RECORDS = 64
+"""Group commit: on a busy mesh a batch waits up to GROUP_WAIT_S for GROUP_RECORDS
+records. Each ZooKeeper transaction costs the leader (kazoo) and ZooKeeper about a
+millisecond of CPU together on a small machine, so a batch per record or two was most
+of the mesh's cost per command (bench/mesh_throughput.py). An idle mesh (no write for
+GROUP_WAIT_S) writes at once, so a lone submission waits for nothing."""
 
 
 @dataclass
@@ -88,6 +95,7 @@ class CoordinatorService:
         lost_grace: float = 0.0,
         snapshot_every: int = 50_000,
         snapshot_interval: float = 300.0,
+        group_wait: float = GROUP_WAIT_S,
     ) -> None:
         self.router = router
         self.core = core
@@ -101,6 +109,7 @@ class CoordinatorService:
         self.lost_grace = lost_grace
         self.snapshot_every = snapshot_every
         self.snapshot_interval = snapshot_interval
+        self.group_wait = group_wait
         self.links: dict[str, WorkerLink] = {}
         self.members: set[str] | None = None
         self.dispatching = True
@@ -113,11 +122,14 @@ class CoordinatorService:
         self.next_index = next_index
         self.durable_index = next_index - 1
         self._records: list[Event] = []
+        self._records_since = 0.0  # when the oldest unwritten record came
+        self._last_write = 0.0
         self._held: list[tuple[bytes, bytes]] = []
         self._inflight: deque[_Batch] = deque()
         self._retry_at: float | None = None
         self._batch_no = 0
         self.journal_bytes = 0
+        self.journal_batches = 0  # ZooKeeper transactions of the journal (rewrites included)
         self.last_snapshot_index = next_index - 1
         self.last_snapshot_at = time.monotonic()
         self.last_snapshot_wall: float | None = None
@@ -133,6 +145,8 @@ class CoordinatorService:
         raises the same way, and an exception may come after a partial change.
         """
         if self.journal is not None:
+            if not self._records:
+                self._records_since = time.monotonic()
             self._records.append(event)
             self.next_index += 1
         result = apply_event(self.core, event)
@@ -180,14 +194,31 @@ class CoordinatorService:
                 for identity, data in held:
                     self._send(identity, data)
             return
-        if len(self._inflight) >= MAX_INFLIGHT:
+        due = self.flush_due_in()
+        if due is None or due > 0:
             return
+        self._last_write = time.monotonic()
         self._batch_no += 1
         first = self.next_index - len(self._records)
         batch = _Batch(self._batch_no, first, self._records, self._held)
         self._records, self._held = [], []
         self._inflight.append(batch)
         self._write(batch)
+
+    def flush_due_in(self) -> float | None:
+        """Seconds before the gathered records are due to be written (0: now; see
+        GROUP_WAIT_S), or None if no write is waiting on time (nothing gathered, no
+        journal, a retry pending, or as many batches in flight as allowed: their
+        acknowledgement wakes the loop)."""
+        if (not self._records or self.journal is None or self.fenced or self._retry_at is not None
+                or len(self._inflight) >= MAX_INFLIGHT):
+            return None
+        if len(self._records) >= GROUP_RECORDS:
+            return 0.0
+        now = time.monotonic()
+        if not self._inflight and now - self._last_write >= self.group_wait:
+            return 0.0  # idle: nothing to wait for
+        return max(0.0, self._records_since + self.group_wait - now)
 
     def _write(self, batch: _Batch) -> None:
         assert self.journal is not None
@@ -198,6 +229,7 @@ class CoordinatorService:
 
         try:
             self.journal_bytes += self.journal.write_batch_async(batch.number, batch.first, batch.records, done)
+            self.journal_batches += 1
         except Exception as exc:  # e.g. not connected: retry shortly
             log.warning("journal batch %d not written: %s", number, exc)
             self._retry_at = self._retry_at or time.monotonic() + RETRY_WRITE_S

@@ -152,7 +152,11 @@ class Agent:
         report_fds = self.worker.report_fds
         for fd in report_fds:
             poller.register(fd, zmq.POLLIN)
-        ready = dict(poller.poll(LOOP_TIMEOUT_MS))
+        timeout = LOOP_TIMEOUT_MS
+        due = self.service.flush_due_in() if self.service is not None else None
+        if due is not None:  # a journal batch gathering records is due soon
+            timeout = min(timeout, int(due * 1000) + 1)
+        ready = dict(poller.poll(timeout))
         if self._wake_r in ready:
             try:
                 while os.read(self._wake_r, 4096):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import zmq
 from kazoo.client import KazooClient
 
 from puli_mesh.coordinator import journal as journal_mod
@@ -16,6 +18,7 @@ from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.events import apply_event, info_record
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
+from puli_mesh.coordinator.service import GROUP_RECORDS, CoordinatorService
 from puli_mesh.errors import FencedError
 from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer
@@ -130,3 +133,86 @@ def test_snapshot_plus_tail_rebuilds_the_same_core(zk: KazooClient, zk_cluster: 
     # and the two make the same next decision
     now = time.time()
     assert rebuilt.request_work("rn1", 2, now) == live.request_work("rn1", 2, now)
+
+
+class _ServiceOnZooKeeper:
+    """A coordinator service writing a real journal; its kazoo callbacks come back through a queue."""
+
+    def __init__(self, zk: KazooClient, cluster: str, group_wait: float) -> None:
+        self.paths = ClusterPaths(cluster)
+        epoch, version = take_epoch(zk, self.paths)
+        self.context = zmq.Context()
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.bind("tcp://127.0.0.1:*")
+        self.written: queue.Queue[tuple[int, Exception | None]] = queue.Queue()
+
+        def post(kind: str, payload: Any) -> None:
+            assert kind == "journal_written"
+            self.written.put(payload[1:])
+
+        self.service = CoordinatorService(
+            self.router, SchedulingCore(), epoch, heartbeat_interval=1.0, heartbeat_liveness=3,
+            leader_name="rn1", cluster=cluster, journal=JournalWriter(zk, self.paths, epoch, version),
+            post=post, group_wait=group_wait)
+
+    def acknowledge(self) -> None:
+        """Wait for the next batch's acknowledgement and hand it to the service, as the agent does."""
+        number, exc = self.written.get(timeout=10)
+        self.service.on_written(number, exc)
+
+    def close(self) -> None:
+        self.router.close(linger=0)
+        self.context.term()
+
+
+def test_a_busy_leader_gathers_records_in_one_batch_an_idle_one_writes_at_once(
+        zk: KazooClient, zk_cluster: str) -> None:
+    mesh = _ServiceOnZooKeeper(zk, zk_cluster, group_wait=60.0)  # time never decides here
+    service = mesh.service
+    try:
+        service.run_event(("pool", "p0"))
+        assert service.flush_due_in() == 0.0  # idle: the first record does not wait
+        service.flush()
+        mesh.acknowledge()
+        assert service.durable_index == 1
+        # Busy (a write just happened): records gather, even once nothing is in flight.
+        for i in range(1, GROUP_RECORDS):
+            service.run_event(("pool", f"p{i}"))
+            service.flush()
+        due = service.flush_due_in()
+        assert due is not None and due > 50
+        assert service.journal_batches == 1
+        service.run_event(("pool", "last"))  # the group is full: written at once, as one batch
+        service.flush()
+        mesh.acknowledge()
+        assert service.journal_batches == 2 and service.durable_index == 1 + GROUP_RECORDS
+        assert service.flush_due_in() is None  # nothing gathered: the loop need not wake for it
+        recovered = read_journal(zk, mesh.paths)
+        assert [r[0] for r in recovered.records] == list(range(1, GROUP_RECORDS + 2))
+        names = sorted(zk.get_children(mesh.paths.journal))
+        assert len(names) == 2 and names[1].startswith(f"b-{2:012d}-{GROUP_RECORDS + 1:012d}-")
+    finally:
+        mesh.close()
+
+
+def test_gathered_records_are_written_when_the_group_wait_ends(zk: KazooClient, zk_cluster: str) -> None:
+    mesh = _ServiceOnZooKeeper(zk, zk_cluster, group_wait=0.2)
+    service = mesh.service
+    try:
+        service.run_event(("pool", "a"))
+        service.flush()
+        service.run_event(("pool", "b"))  # right after a write: waits for more
+        service.flush()
+        assert service.journal_batches == 1
+        deadline = time.monotonic() + 10
+        while service.journal_batches < 2 and time.monotonic() < deadline:
+            due = service.flush_due_in()
+            assert due is not None and due <= 0.2
+            time.sleep(due)  # what the agent's poll timeout does
+            service.flush()
+        assert service.journal_batches == 2
+        mesh.acknowledge()
+        mesh.acknowledge()
+        assert service.durable_index == 2
+    finally:
+        mesh.close()
