@@ -50,10 +50,12 @@ class Settings:
     """Client/coordinator port (ROUTER). The log server listens on ``port + 1``."""
     slots: int = 1
     """Commands this agent runs at once."""
-    pipeline: int = 2
+    pipeline: int = 8
     """Commands of a short task (under a second each, seen from its first ones) that
     may wait on this node behind each running one, so a slot never idles for the
-    coordinator's round trip between two short commands; 0: never."""
+    coordinator's round trip between two short commands; 0: never. The coordinator
+    sends ahead only about a quarter of a second of the task's work per slot, so the
+    full depth is for commands of a few tens of milliseconds."""
     pools: list[str] = field(default_factory=lambda: ["default"])
     log_dir: Path = field(default_factory=lambda: Path.home() / ".puli-mesh" / "logs")
     session_timeout: float = 10.0

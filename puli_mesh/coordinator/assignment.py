@@ -25,7 +25,9 @@ ASSIGN), longer than the command itself. So a node that accepts it
 (``pipeline`` per slot) is also given, behind each command it runs, up to that
 many more commands *of the same task*, once the task has shown it is short
 (``pipeline_after_done`` commands DONE, ``pipeline_below_s`` seconds each on
-average). They wait on the node and start the moment their predecessor ends.
+average), and no more than ``pipeline_window_s`` of its work per slot
+(:func:`pipeline_depth`). They wait on the node and start the moment their
+predecessor ends.
 Being of the same task they fit the same slot (pool, requirements, cores, RAM);
 they take their licences and count for maxRN from their assignment. What this
 gives up: the few seconds of work queued behind a slot are committed to it, so
@@ -312,6 +314,18 @@ def is_short(st: CoreState, task: Task) -> bool:
     return task.done_n >= s.pipeline_after_done > 0 and task.done_s <= s.pipeline_below_s * task.done_n
 
 
+def pipeline_depth(st: CoreState, node: RenderNode, task: Task) -> int:
+    """How many of a short task's commands may wait behind one running on ``node``:
+    about ``pipeline_window_s`` of its work (from its average), at least one, at most
+    the node's ``pipeline``. Deep for frames of a few milliseconds, whose coordinator
+    round trip (a journal write included) is many commands long; shallow for commands
+    of a fraction of a second, so little work is committed to one node in advance."""
+    average = task.done_s / task.done_n if task.done_n else 0.0
+    if average <= 0.0:
+        return node.pipeline
+    return max(1, min(node.pipeline, int(st.settings.pipeline_window_s / average)))
+
+
 def _may_run_more(st: CoreState, task: Task, now: float) -> bool:
     """What ``pick`` checks through the ready index, for one task: READY work, not
     paused or blocked, timer passed, licences free, no maxRN reached (task, groups,
@@ -344,7 +358,8 @@ def fill_ahead(st: CoreState, node: RenderNode, now: float) -> int:
         while tail.command.id in node.followers:
             tail = node.followers[tail.command.id]
             depth += 1
-        while depth < node.pipeline and node.credit > 0 and _may_run_more(st, task, now):
+        limit = pipeline_depth(st, node, task)
+        while depth < limit and node.credit > 0 and _may_run_more(st, task, now):
             cmd = _pop_ready(task)
             if cmd is None:
                 break

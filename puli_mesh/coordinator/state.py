@@ -34,6 +34,9 @@ class CoreSettings:
     # ended DONE in this many seconds on average; 0 commands: never pipeline.
     pipeline_after_done: int = 3
     pipeline_below_s: float = 1.0
+    # ... and a node is sent ahead no more than this many seconds of the task's work
+    # per slot (its average run time), up to the node's own ``pipeline`` count.
+    pipeline_window_s: float = 0.25
 
 
 class CoreState:

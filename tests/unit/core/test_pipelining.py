@@ -161,3 +161,14 @@ def test_credit_beyond_the_free_slots_does_not_put_a_busy_node_first_in_line() -
     # a's command ends; b asked before a asks again: b gets the token and the next command
     (second,) = assigns(end(core, first, 1))
     assert second.node == "b"
+
+
+def test_how_deep_a_node_is_filled_follows_the_task_s_run_time() -> None:
+    """About pipeline_window_s (0.25 s) of work per slot, at most the node's pipeline."""
+    for duration, depth in ((0.1, 2), (0.01, 8), (0.9, 1)):
+        core = core_with(pipeline=8)
+        core.submit_graph(single("t", 30), 0)
+        now = warm_up(core, duration=duration)
+        sent = assigns(core.request_work("a", 9, now))
+        assert [a.after for a in sent][1:] == [a.command_id for a in sent][:-1]  # one chain
+        assert len(sent) == 1 + depth, duration
