@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -108,7 +109,8 @@ def log_path_for(log_dir: Path | str, cluster: str, task_id: int, command_id: in
     """Where a command's log lives: ``<log_dir>/<cluster>/<task_id>/<command_id>.log``."""
     if not cluster or "/" in cluster or cluster in (".", ".."):
         raise ValueError(f"cluster {cluster!r} is not a valid directory name")
-    return Path(log_dir) / cluster / str(int(task_id)) / f"{int(command_id)}.log"
+    # One string, one Path: joining four Paths parsed each part again, per command.
+    return Path(f"{os.fspath(log_dir)}/{cluster}/{int(task_id)}/{int(command_id)}.log")
 
 
 def read_log(path: Path | str, offset: int = 0, limit: int = 65536) -> tuple[bytes, int]:
@@ -185,14 +187,27 @@ def command_environment(spec: CommandSpec, log_path: Path | None, node_name: str
     return env
 
 
+_stamp_cache: list[Any] = [None, ""]
+
+
+def _stamp() -> str:
+    """The local time to the second, ISO 8601 with its offset; formatted once a second
+    (a header and a footer per command: on short frames the formatting showed)."""
+    now = int(time.time())
+    if _stamp_cache[0] != now:
+        _stamp_cache[0] = now
+        _stamp_cache[1] = datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")
+    return str(_stamp_cache[1])
+
+
 def log_header(spec: CommandSpec, node_name: str) -> bytes:
-    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    stamp = _stamp()
     return (f"=== puli-mesh: command {spec.command_id} attempt {spec.attempt}"
             f" on {node_name} at {stamp} ===\n").encode()
 
 
 def log_footer(spec: CommandSpec, status: CommandStatus, exit_code: int | None) -> bytes:
-    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    stamp = _stamp()
     return (f"=== puli-mesh: command {spec.command_id} attempt {spec.attempt} ended {status.name}"
             f" (exit code {exit_code}) at {stamp} ===\n").encode()
 
