@@ -11,8 +11,9 @@ Conversations:
 
 * worker (DEALER) -> coordinator (ROUTER on the leader's port):
   ``HELLO`` -> ``WELCOME`` (epoch, keep/kill lists); ``READY`` (credit = free
-  slots, plus free places in its pipeline queue) -> ``ASSIGN``...; ``UPDATE`` -> ``ACK`` (a final UPDATE may carry an
-  optional ``free_slots``: it then stands for a READY too); ``HEARTBEAT`` both ways;
+  slots, plus free places in its pipeline queue) -> ``ASSIGN``...; ``UPDATE`` -> ``ACK`` (one ACK
+  lists every UPDATE of that worker made durable by the same journal batch; a final
+  UPDATE may carry an optional ``free_slots``: it then stands for a READY too); ``HEARTBEAT`` both ways;
   ``KILL`` from the coordinator; ``BYE`` when the worker leaves; ``RELEASE``
   when a runner gives a licence token back before its command ends.
 * client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS`` ->
@@ -33,7 +34,7 @@ import msgpack
 
 from puli_mesh.errors import ProtocolError
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Upper bound of one message. A 100,000-command graph is about 10 MB."""
 
@@ -91,7 +92,7 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
         "name": str,
         "after": int,  # 0: start now; else start when command ``after`` ends here
     },
-    "ACK": {"epoch": int, "command_id": int, "attempt": int, "seq": int},
+    "ACK": {"epoch": int, "acks": list},  # [[command_id, attempt, seq], ...]: UPDATEs now durable
     "KILL": {"epoch": int, "command_id": int, "attempt": int, "reason": str},
     # client -> any agent
     "SUBMIT": {"rid": str, "graph": dict},

@@ -73,6 +73,7 @@ class _Batch:
     first: int
     records: list[Event]
     held: list[tuple[bytes, bytes]]
+    acks: dict[bytes, list[list[int]]]
     durable: bool = False
 
 
@@ -125,6 +126,9 @@ class CoordinatorService:
         self._records_since = 0.0  # when the oldest unwritten record came
         self._last_write = 0.0
         self._held: list[tuple[bytes, bytes]] = []
+        # identity -> [command id, attempt, seq] of the UPDATEs to acknowledge once durable:
+        # one ACK per worker and batch, not one per UPDATE
+        self._held_acks: dict[bytes, list[list[int]]] = {}
         self._inflight: deque[_Batch] = deque()
         self._retry_at: float | None = None
         self._batch_no = 0
@@ -164,6 +168,21 @@ class CoordinatorService:
                         "KILL", epoch=self.epoch, command_id=decision.command_id,
                         attempt=decision.attempt, reason=decision.reason))
 
+    def _release(self, held: list[tuple[bytes, bytes]], acks: dict[bytes, list[list[int]]]) -> None:
+        for identity, triples in acks.items():
+            self._send(identity, protocol.encode("ACK", epoch=self.epoch, acks=triples))
+        for identity, data in held:
+            self._send(identity, data)
+
+    def hold_ack(self, identity: bytes, command_id: int, attempt: int, seq: int) -> None:
+        """Acknowledge an UPDATE once every record so far is durable, with the other
+        acknowledgements due to that worker then (at once if all is durable)."""
+        triple = [command_id, attempt, seq]
+        if self.journal is None or (not self._records and not self._inflight):
+            self._send(identity, protocol.encode("ACK", epoch=self.epoch, acks=[triple]))
+        else:
+            self._held_acks.setdefault(identity, []).append(triple)
+
     def hold(self, identity: bytes, data: bytes) -> None:
         """Send once every record so far is durable (at once if it already is)."""
         if self.journal is None or (not self._records and not self._inflight):
@@ -189,10 +208,10 @@ class CoordinatorService:
                     self._write(pending)
             return
         if not self._records:
-            if self._held and not self._inflight:  # nothing left to wait for
+            if (self._held or self._held_acks) and not self._inflight:  # nothing left to wait for
                 held, self._held = self._held, []
-                for identity, data in held:
-                    self._send(identity, data)
+                acks, self._held_acks = self._held_acks, {}
+                self._release(held, acks)
             return
         due = self.flush_due_in()
         if due is None or due > 0:
@@ -200,8 +219,8 @@ class CoordinatorService:
         self._last_write = time.monotonic()
         self._batch_no += 1
         first = self.next_index - len(self._records)
-        batch = _Batch(self._batch_no, first, self._records, self._held)
-        self._records, self._held = [], []
+        batch = _Batch(self._batch_no, first, self._records, self._held, self._held_acks)
+        self._records, self._held, self._held_acks = [], [], {}
         self._inflight.append(batch)
         self._write(batch)
 
@@ -252,8 +271,7 @@ class CoordinatorService:
         while self._inflight and self._inflight[0].durable:
             done = self._inflight.popleft()
             self.durable_index = done.first + len(done.records) - 1
-            for identity, data in done.held:
-                self._send(identity, data)
+            self._release(done.held, done.acks)
         self.flush()
 
     @property
@@ -323,8 +341,7 @@ class CoordinatorService:
             self.run_event(("update", int(msg["command_id"]), int(msg["attempt"]), now, int(status),
                             msg["completion"], msg["message"], msg["stats"]))
             self.stats.command_finished(int(status))  # counts finals only
-        self.hold(identity, protocol.encode("ACK", epoch=self.epoch, command_id=msg["command_id"],
-                                            attempt=msg["attempt"], seq=msg["seq"]))
+        self.hold_ack(identity, int(msg["command_id"]), int(msg["attempt"]), int(msg["seq"]))
         free_slots = msg.get("free_slots")
         if isinstance(free_slots, int) and not isinstance(free_slots, bool) and self.dispatching:
             self.run_event(("ready", name, free_slots, now))

@@ -262,7 +262,13 @@ class Worker:
         run.execution.kill(reason=str(msg["reason"]))
 
     def _on_ack(self, msg: protocol.Message) -> None:
-        self.pending.pop((int(msg["command_id"]), int(msg["attempt"]), int(msg["seq"])), None)
+        for triple in msg["acks"]:
+            try:
+                command_id, attempt, seq = (int(x) for x in triple)
+            except (TypeError, ValueError):
+                log.warning("ignoring a malformed acknowledgement %r", triple)
+                continue
+            self.pending.pop((command_id, attempt, seq), None)
 
     def _on_heartbeat(self, msg: protocol.Message) -> None:
         pass

@@ -40,7 +40,7 @@ def test_garbage_gets_an_error_reply_and_the_agent_keeps_serving(mesh: Mesh) -> 
     wrong_type = _raw_exchange(address, [msgpack.packb(
         {"v": protocol.PROTOCOL_VERSION, "k": "QUERY", "rid": "x", "what": 3, "args": {}})])
     assert wrong_type is not None and "QUERY.what must be str" in wrong_type["message"]
-    not_a_request = _raw_exchange(address, [protocol.encode("ACK", epoch=1, command_id=1, attempt=1, seq=1)])
+    not_a_request = _raw_exchange(address, [protocol.encode("ACK", epoch=1, acks=[[1, 1, 1]])])
     assert not_a_request is not None and not_a_request["code"] == "invalid"
     _raw_exchange(address, [b"two", b"frames"], expect_reply=False)  # dropped and logged
     unknown_query = _raw_exchange(address, [protocol.encode("QUERY", rid="q", what="everything", args={})])

@@ -102,3 +102,14 @@ def test_orders_from_an_older_epoch_are_refused(worker: Worker) -> None:
     assert worker.running == {} and worker.max_epoch_seen == 5
     worker.on_message(assign(1, epoch=5))
     assert list(worker.running) == [1]
+
+
+def test_one_ack_clears_every_update_it_lists_and_skips_a_malformed_entry(worker: Worker) -> None:
+    for cid in (1, 2, 3):
+        worker.on_message(assign(cid, after=cid - 1, cmd="true"))  # 1 runs, 2 and 3 wait behind
+    until(worker, lambda: not worker.running and not worker.queued, "the three commands to end")
+    finals = {key: p for key, p in worker.pending.items() if p.fields["status"] is not None}
+    assert sorted(cid for cid, _attempt, _seq in finals) == [1, 2, 3]  # held until acknowledged
+    (k1, k2, k3) = sorted(finals)
+    worker.on_message(protocol.encode("ACK", epoch=4, acks=[list(k1), ["x", None], list(k3)]))
+    assert [key for key in worker.pending if worker.pending[key].fields["status"] is not None] == [k2]
