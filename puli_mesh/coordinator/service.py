@@ -5,10 +5,12 @@ core events (``events`` records, time passed in), journals them, and sends the
 core's decisions (ASSIGN, KILL) and the replies once they are durable.
 
 Durability (DESIGN.md, "Durability and failover"): every record is appended to
-the ZooKeeper journal in group-committed batches (one batch in flight, the
-next one filling meanwhile). A message that results from a record (an ASSIGN,
-a WELCOME, an ACK, a SUBMIT's reply) is held until that record is durable, so
-nothing a worker or client acts on can be lost by a failover. A fenced write
+the ZooKeeper journal in group-committed batches (up to ``MAX_INFLIGHT`` in
+flight; while busy, records gather for up to ``GROUP_WAIT_S`` before a batch
+is cut). A message that results from a record (an ASSIGN, a WELCOME, an ACK, a
+SUBMIT's reply) is held until that record is durable, so nothing a worker or
+client acts on can be lost by a failover; the ACKs a batch makes due to one
+worker go as one message. A fenced write
 (a newer leader exists) makes ``fenced`` true: the agent steps down at once.
 
 Liveness: ZooKeeper membership is the truth about which nodes are alive
