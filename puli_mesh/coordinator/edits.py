@@ -193,6 +193,9 @@ def set_dispatch_key(st: CoreState, node: _Node, value: float) -> None:
 def set_max_rn(st: CoreState, node: _Node, value: int) -> None:
     if value < -1:
         raise IllegalTransitionError(f"maxRN must be -1, 0 (unbounded) or positive, not {value}")
+    if value == -1 and not isinstance(node, Graph):  # as at submission (Puli documents -1 on graphs)
+        raise IllegalTransitionError(
+            f"maxRN of a task or a task group must be 0 (unbounded) or positive, not {value}")
     node.max_rn = value
     g = node.graph
     pool = st.pools[g.pool]
