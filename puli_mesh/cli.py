@@ -103,7 +103,7 @@ def agent(
     port: Annotated[int | None, typer.Option(help="Client/coordinator port (default 8004). [env PULI_PORT]")] = None,
     slots: Annotated[int | None, typer.Option(help="Commands run at once (default 1). [env PULI_SLOTS]")] = None,
     pipeline: Annotated[int | None, typer.Option(
-        help="Short commands queued behind each running one (default 8; 0: off). [env PULI_PIPELINE]")] = None,
+        help="Short commands queued behind each running one (default 16; 0: off). [env PULI_PIPELINE]")] = None,
     pools: Annotated[str | None, typer.Option(help="Comma-separated pools (default `default`).")] = None,
     log_dir: Annotated[Path | None, typer.Option(help="Where command logs go. [env PULI_LOG_DIR]")] = None,
     session_timeout: Annotated[float | None, typer.Option(help="ZooKeeper session timeout, s (default 10).")] = None,

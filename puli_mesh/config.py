@@ -50,7 +50,7 @@ class Settings:
     """Client/coordinator port (ROUTER). The log server listens on ``port + 1``."""
     slots: int = 1
     """Commands this agent runs at once."""
-    pipeline: int = 8
+    pipeline: int = 16
     """Commands of a short task (under a second each, seen from its first ones) that
     may wait on this node behind each running one, so a slot never idles for the
     coordinator's round trip between two short commands; 0: never. The coordinator

@@ -48,12 +48,13 @@ log = logging.getLogger(__name__)
 RETRY_WRITE_S = 0.5
 MAX_INFLIGHT = 4
 """Journal batches written but not yet acknowledged: pipelining hides ZooKeeper's fsync."""
-GROUP_WAIT_S = 0.01
-GROUP_RECORDS = 64
-"""Group commit: on a busy mesh a batch waits up to GROUP_WAIT_S for GROUP_RECORDS
-records. Each ZooKeeper transaction costs the leader (kazoo) and ZooKeeper about a
-millisecond of CPU together on a small machine, so a batch per record or two was most
-of the mesh's cost per command (bench/mesh_throughput.py). An idle mesh (no write for
+GROUP_WAIT_S = 0.02
+GROUP_RECORDS = 256
+"""Group commit: on a busy mesh a batch waits up to GROUP_WAIT_S (20 ms; Puli's own
+dispatcher cycled every few seconds) for GROUP_RECORDS records. Each ZooKeeper
+transaction costs the leader (kazoo) and ZooKeeper a millisecond or more of CPU
+together on a small loaded machine, so a batch per record or two was most of the
+mesh's cost per command (bench/mesh_throughput.py). An idle mesh (no write for
 GROUP_WAIT_S) writes at once, so a lone submission waits for nothing."""
 
 

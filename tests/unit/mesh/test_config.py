@@ -24,7 +24,7 @@ def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
 
 
 def test_pipeline_defaults_to_two_per_slot_and_can_be_turned_off() -> None:
-    assert load_settings(environ={}).pipeline == 8
+    assert load_settings(environ={}).pipeline == 16
     assert load_settings(environ={"PULI_PIPELINE": "0"}).pipeline == 0
 
 
