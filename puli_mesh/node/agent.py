@@ -42,6 +42,7 @@ from puli_mesh.node import logs
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
+from puli_mesh.node.shell_execution import seal_inherited_descriptors
 from puli_mesh.node.worker import Worker
 from puli_mesh.zkpaths import ClusterPaths
 
@@ -134,6 +135,9 @@ class Agent:
         """Run until stopped by a signal or ``request_stop``; returns an exit code."""
         signal.signal(signal.SIGTERM, self._signal)
         signal.signal(signal.SIGINT, self._signal)
+        sealed = seal_inherited_descriptors()  # frames are spawned without close_fds
+        if sealed:
+            log.debug("%d inherited descriptor(s) made close-on-exec", sealed)
         self.start()
         try:
             while not self.stopped:

@@ -88,7 +88,8 @@ class _Frame:
             setsid=True,  # its own session and process group: a kill takes the whole frame
             # Python ignores SIGPIPE and SIGXFSZ; a shell must not inherit that (Popen's
             # restore_signals). Every descriptor of the agent is close-on-exec (PEP 446,
-            # libzmq, pidfds, the log), so the frame gets exactly 0, 1 and 2.
+            # libzmq, pidfds, the log; seal_inherited_descriptors for the rest), so the
+            # frame gets exactly 0, 1 and 2.
             setsigdef=_DEFAULT_SIGNALS, setsigmask=(),
         )
 
@@ -106,6 +107,31 @@ class _Frame:
 
 _SHELL = "/bin/sh"
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def seal_inherited_descriptors() -> int:
+    """Mark every descriptor above 2 close-on-exec; returns how many were not.
+
+    ``posix_spawn`` has no ``close_fds``: a frame gets every descriptor of the agent
+    that is not close-on-exec. What the agent opens itself always is (PEP 446,
+    libzmq, pidfds, logs); what it inherited from whoever started it (a shell, a
+    supervisor, a CI runner's pipe) may not be. The agent calls this once at start.
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: the usual range
+        fds = list(range(3, 1024))
+    sealed = 0
+    for fd in fds:
+        if fd <= 2:
+            continue
+        try:
+            if os.get_inheritable(fd):
+                os.set_inheritable(fd, False)
+                sealed += 1
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+    return sealed
 
 
 class ShellFramesExecution:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from puli_mesh.node.execution import CommandExecution
-from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
+from puli_mesh.node.shell_execution import ShellFramesExecution, seal_inherited_descriptors, start_execution
 from puliclient.status import CommandStatus
 from tests.unit.node.running import Factory, drive, make_spec, pid_gone, run
 
@@ -106,3 +106,30 @@ def test_start_execution_runs_default_runner_commands_natively(runner: str, tmp_
 def test_start_execution_gives_other_runners_to_the_watcher(tmp_path: Path) -> None:
     spec = make_spec(runner="examples.runners.SleepRunner")
     assert isinstance(start_execution(spec, tmp_path, "rn1", cluster="paris"), CommandExecution)
+
+
+def test_a_frame_gets_default_sigpipe_its_own_session_and_no_descriptor_of_the_agent(
+        native_execution: Factory) -> None:
+    """What Popen did for us (restore_signals, start_new_session, close_fds), posix_spawn must too."""
+    inherited_r, inherited_w = os.pipe()
+    os.set_inheritable(inherited_w, True)  # as a descriptor the agent was started with may be
+    try:
+        assert seal_inherited_descriptors() >= 1  # what the agent does at start
+        cmd = ("echo fds $(ls /proc/$$/fd | tr '\\n' ' '); "
+               "echo sigignored $(sed -n 's/^SigIgn:\\t//p' /proc/$$/status); "
+               "echo session $(ps -o sid= -p $$) pid $$")
+        ex = native_execution(make_spec(arguments={"cmd": cmd}))
+        run(ex)
+    finally:
+        os.close(inherited_r)
+        os.close(inherited_w)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+    assert ex.log_path is not None
+    out = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in ex.log_path.read_text().splitlines()
+           if line.startswith(("fds ", "sigignored ", "session "))}
+    fds = {int(fd) for fd in out["fds"].split()}
+    assert {0, 1, 2} <= fds and inherited_w not in fds and inherited_r not in fds, out["fds"]
+    ignored = int(out["sigignored"], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGXFSZ - 1))
+    sid, _, pid = out["session"].split()
+    assert sid == pid  # the frame leads its own session (and process group)
