@@ -24,9 +24,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import secrets
 import signal
 import time
-import uuid
 from pathlib import Path
 
 from puli_mesh.node.command import (
@@ -147,7 +147,7 @@ class ShellFramesExecution:
         self.spec = spec
         self.node_name = node_name
         self.kill_grace = kill_grace
-        self.execution_id = uuid.uuid4().hex
+        self.execution_id = secrets.token_hex(16)  # as uuid4().hex, without the UUID object
         self.log_path: Path | None = None
         self.pid: int | None = None
         self.started_at: float | None = None
@@ -215,11 +215,17 @@ class ShellFramesExecution:
         log.debug("command %d frame %d started as pid %d", self.spec.command_id, frame, self.pid)
 
     def read_reports(self) -> list[ExecutionEvent]:
-        return self.check(time.monotonic())
+        """The pidfd is readable (the frame ended): reap it and say what follows."""
+        return self._check(time.monotonic(), reap=True)
 
     def check(self, now: float) -> list[ExecutionEvent]:
+        """Every loop turn: timeouts and kills. With a pidfd, a frame's end is seen by
+        ``read_reports`` (the loop polls the pidfd), so no wait call is made here."""
+        return self._check(now, reap=self._pidfd < 0 or self._kill is not None)
+
+    def _check(self, now: float, reap: bool) -> list[ExecutionEvent]:
         if not self.finished and self._frame is not None:
-            code = self._frame.poll()
+            code = self._frame.poll() if reap else self._frame.returncode
             if self._kill is not None:
                 self._check_killing(code, now)
             elif code is None:
