@@ -74,6 +74,7 @@ class Worker:
         self.running: dict[int, Running] = {}
         self.queued: list[CommandSpec] = []  # pipelined: assigned here, waiting for a slot
         self.pending: dict[tuple[int, int, int], PendingUpdate] = {}
+        self._next_resend = 0.0  # when the oldest pending update is due to be sent again
         self.accepting = True
         self._seq = 0
         self._last_heard = 0.0
@@ -204,6 +205,7 @@ class Worker:
                 run.execution.kill(reason="reassigned by the coordinator")
         for pending in self.pending.values():
             pending.sent_at = 0.0  # deliver held results to the new leader now
+        self._next_resend = 0.0
         self._flush_pending(time.monotonic())
         self._send_ready()
 
@@ -225,7 +227,7 @@ class Worker:
 
     def _start_queued(self) -> None:
         """Start, in order, the pipelined commands whose predecessor has ended, while slots are free."""
-        while len(self.running) < self.settings.slots:
+        while self.queued and len(self.running) < self.settings.slots:
             here = {q.command_id for q in self.queued}
             spec = next((q for q in self.queued if q.after not in self.running and q.after not in here), None)
             if spec is None:
@@ -322,17 +324,33 @@ class Worker:
         free_slots = update.pop("free_slots", None)
         pending = PendingUpdate(command_id, attempt, self._seq, update, free_slots=free_slots)
         self.pending[(command_id, attempt, self._seq)] = pending
-        self._flush_pending(time.monotonic())
+        self._flush_pending(time.monotonic(), only=pending)
 
-    def _flush_pending(self, now: float) -> None:
+    def _flush_pending(self, now: float, only: PendingUpdate | None = None) -> None:
+        """Send what is due: ``only`` (a new update) or every update unacknowledged for
+        RESEND_AFTER_S. Updates wait for one ACK per journal batch, so several are
+        usually pending: they are walked only when one of them is due."""
         if self.socket is None or not self._welcomed:
             return
-        for pending in self.pending.values():
-            if now - pending.sent_at >= RESEND_AFTER_S:
-                pending.sent_at = now
-                extra = {} if pending.free_slots is None else {"free_slots": self.free_slots}
-                self._send("UPDATE", command_id=pending.command_id, attempt=pending.attempt,
-                           seq=pending.seq, **pending.fields, **extra)
+        if only is not None:
+            due = [only]
+            self._next_resend = min(self._next_resend, now + RESEND_AFTER_S)
+        elif now < self._next_resend:
+            return
+        else:
+            due = []
+            next_resend = now + RESEND_AFTER_S
+            for p in self.pending.values():
+                if now - p.sent_at >= RESEND_AFTER_S:
+                    due.append(p)
+                elif p.sent_at + RESEND_AFTER_S < next_resend:
+                    next_resend = p.sent_at + RESEND_AFTER_S
+            self._next_resend = next_resend
+        for pending in due:
+            pending.sent_at = now
+            extra = {} if pending.free_slots is None else {"free_slots": self.free_slots}
+            self._send("UPDATE", command_id=pending.command_id, attempt=pending.attempt,
+                       seq=pending.seq, **pending.fields, **extra)
 
     # ----------------------------------------------------------------- every turn
     def tick(self) -> None:

@@ -113,3 +113,49 @@ def test_one_ack_clears_every_update_it_lists_and_skips_a_malformed_entry(worker
     (k1, k2, k3) = sorted(finals)
     worker.on_message(protocol.encode("ACK", epoch=4, acks=[list(k1), ["x", None], list(k3)]))
     assert [key for key in worker.pending if worker.pending[key].fields["status"] is not None] == [k2]
+
+
+def test_an_unacknowledged_result_is_sent_again_until_acknowledged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against a real ROUTER: the final UPDATE goes at once, again after RESEND_AFTER_S
+    without an ACK, and never again once acknowledged."""
+    from puli_mesh.node import worker as worker_mod
+
+    monkeypatch.setattr(worker_mod, "RESEND_AFTER_S", 1.0)
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    w = Worker(Settings(name="w1", slots=1, pipeline=0, log_dir=tmp_path / "logs"), context)
+    try:
+        w.follow(f"tcp://127.0.0.1:{port}", 4)
+        assert router.poll(5000), "no HELLO"
+        identity, hello = router.recv_multipart()
+        assert protocol.decode(hello).kind == "HELLO"
+        w.on_message(protocol.encode("WELCOME", epoch=4, keep=[], kill=[]))
+
+        def updates(within: float, first_only: bool = False) -> list[protocol.Message]:
+            got: list[protocol.Message] = []
+            deadline = time.monotonic() + within
+            while time.monotonic() < deadline and not (first_only and got):
+                for cid in list(w.running):
+                    w.on_report(cid)
+                w.tick()
+                while router.poll(0):
+                    msg = protocol.decode(router.recv_multipart()[1])
+                    if msg.kind == "UPDATE":
+                        got.append(msg)
+                time.sleep(0.01)
+            return got
+
+        w.on_message(assign(1, cmd="true"))
+        first = updates(10.0, first_only=True)  # the end, as soon as the frame exits
+        assert [(m["command_id"], m["status"]) for m in first] == [(1, 5)]
+        assert updates(0.3) == []  # not again before RESEND_AFTER_S
+        again = updates(1.5)
+        assert again and {m["seq"] for m in again} == {first[0]["seq"]}  # the same update again
+        w.on_message(protocol.encode("ACK", epoch=4, acks=[[1, first[0]["attempt"], first[0]["seq"]]]))
+        assert updates(1.5) == [] and w.pending == {}
+    finally:
+        w.close()
+        router.close(linger=0)
+        context.term()
