@@ -11,7 +11,8 @@ Conversations:
 
 * worker (DEALER) -> coordinator (ROUTER on the leader's port):
   ``HELLO`` -> ``WELCOME`` (epoch, keep/kill lists); ``READY`` (credit = free
-  slots, plus free places in its pipeline queue) -> ``ASSIGN``...; ``UPDATE`` -> ``ACK`` (one ACK
+  slots, plus free places in its pipeline queue) -> ``ASSIGN``... (several released by one
+  journal batch go as one ``ASSIGNS``, in order); ``UPDATE`` -> ``ACK`` (one ACK
   lists every UPDATE of that worker made durable by the same journal batch; a final
   UPDATE may carry an optional ``free_slots``: it then stands for a READY too); ``HEARTBEAT`` both ways;
   ``KILL`` from the coordinator; ``BYE`` when the worker leaves; ``RELEASE``
@@ -92,6 +93,7 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
         "name": str,
         "after": int,  # 0: start now; else start when command ``after`` ends here
     },
+    "ASSIGNS": {"epoch": int, "assigns": list},  # several ASSIGNs' fields (without epoch), in order
     "ACK": {"epoch": int, "acks": list},  # [[command_id, attempt, seq], ...]: UPDATEs now durable
     "KILL": {"epoch": int, "command_id": int, "attempt": int, "reason": str},
     # client -> any agent
@@ -157,6 +159,13 @@ def decode(frame: bytes) -> Message:
         raise ProtocolError("message has no kind ('k')")
     _validate(kind, payload)
     return Message(kind, payload)
+
+
+def check(kind: str, fields: dict[str, Any]) -> None:
+    """Validate the fields of one message of ``kind`` (e.g. an item of an ASSIGNS); raise ProtocolError."""
+    if not isinstance(fields, dict):
+        raise ProtocolError(f"{kind} item is a {type(fields).__name__}, expected a map")
+    _validate(kind, fields)
 
 
 def _validate(kind: str, fields: dict[str, Any]) -> None:

@@ -75,7 +75,7 @@ class _Batch:
     number: int
     first: int
     records: list[Event]
-    held: list[tuple[bytes, bytes]]
+    held: list[tuple[bytes, bytes | dict[str, Any]]]
     acks: dict[bytes, list[list[int]]]
     durable: bool = False
 
@@ -128,7 +128,9 @@ class CoordinatorService:
         self._records: list[Event] = []
         self._records_since = 0.0  # when the oldest unwritten record came
         self._last_write = 0.0
-        self._held: list[tuple[bytes, bytes]] = []
+        # (identity, an encoded message, or the fields of an ASSIGN: the ASSIGNs a batch
+        # releases to one worker go as one ASSIGNS message)
+        self._held: list[tuple[bytes, bytes | dict[str, Any]]] = []
         # identity -> [command id, attempt, seq] of the UPDATEs to acknowledge once durable:
         # one ACK per worker and batch, not one per UPDATE
         self._held_acks: dict[bytes, list[list[int]]] = {}
@@ -171,11 +173,29 @@ class CoordinatorService:
                         "KILL", epoch=self.epoch, command_id=decision.command_id,
                         attempt=decision.attempt, reason=decision.reason))
 
-    def _release(self, held: list[tuple[bytes, bytes]], acks: dict[bytes, list[list[int]]]) -> None:
+    def _release(self, held: list[tuple[bytes, bytes | dict[str, Any]]],
+                 acks: dict[bytes, list[list[int]]]) -> None:
+        """Send what a durable batch held: one ACK per worker, and each worker's messages in
+        their order, a run of ASSIGNs as one message."""
         for identity, triples in acks.items():
             self._send(identity, protocol.encode("ACK", epoch=self.epoch, acks=triples))
-        for identity, data in held:
-            self._send(identity, data)
+        runs: dict[bytes, list[dict[str, Any]]] = {}
+        for identity, item in held:
+            if isinstance(item, dict):
+                runs.setdefault(identity, []).append(item)
+                continue
+            run = runs.pop(identity, None)
+            if run:
+                self._send_assigns(identity, run)
+            self._send(identity, item)
+        for identity, run in runs.items():
+            self._send_assigns(identity, run)
+
+    def _send_assigns(self, identity: bytes, assigns: list[dict[str, Any]]) -> None:
+        if len(assigns) == 1:
+            self._send(identity, protocol.encode("ASSIGN", epoch=self.epoch, **assigns[0]))
+        else:  # each item is checked against the ASSIGN schema by the worker
+            self._send(identity, protocol.encode("ASSIGNS", epoch=self.epoch, assigns=assigns))
 
     def hold_ack(self, identity: bytes, command_id: int, attempt: int, seq: int) -> None:
         """Acknowledge an UPDATE once every record so far is durable, with the other
@@ -421,11 +441,17 @@ class CoordinatorService:
             # will come back through HELLO or be lost through ZooKeeper.
             log.warning("no link to %s for command %d", a.node, a.command_id)
             return
-        self.hold(link.identity, protocol.encode(
-            "ASSIGN", epoch=self.epoch, command_id=a.command_id, attempt=a.attempt, runner=a.runner,
-            arguments=a.arguments, environment=a.environment, timeout=a.timeout,
-            licences=list(a.licences), cores=a.cores, ram_mb=a.ram_mb, task_id=a.task_id,
-            task_name=a.task_name, graph_id=a.graph_id, user=a.user, name=a.name, after=a.after))
+        fields: dict[str, Any] = {
+            "command_id": a.command_id, "attempt": a.attempt, "runner": a.runner,
+            "arguments": a.arguments, "environment": a.environment, "timeout": a.timeout,
+            "licences": list(a.licences), "cores": a.cores, "ram_mb": a.ram_mb, "task_id": a.task_id,
+            "task_name": a.task_name, "graph_id": a.graph_id, "user": a.user, "name": a.name,
+            "after": a.after}
+        if self.journal is None or (not self._records and not self._inflight):
+            self._send(link.identity, protocol.encode("ASSIGN", epoch=self.epoch, **fields))
+        else:
+            protocol.check("ASSIGN", {"epoch": self.epoch, **fields})  # never hold what a worker refuses
+            self._held.append((link.identity, fields))
         self.assignments_sent += 1
 
     def _send(self, identity: bytes, data: bytes) -> bool:

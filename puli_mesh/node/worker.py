@@ -209,6 +209,21 @@ class Worker:
         self._flush_pending(time.monotonic())
         self._send_ready()
 
+    def _on_assigns(self, msg: protocol.Message) -> None:
+        """Several ASSIGNs in one message (one journal batch's for this worker), in order;
+        a malformed one is refused alone."""
+        for fields in msg["assigns"]:
+            try:
+                item = {**fields, "epoch": msg["epoch"]} if isinstance(fields, dict) else fields
+                protocol.check("ASSIGN", item)
+            except ProtocolError as exc:
+                log.warning("worker dropped a bad assignment: %s", exc)
+                continue
+            try:
+                self._on_assign(protocol.Message("ASSIGN", item))
+            except Exception:  # as on_message: one bad order must not drop the others
+                log.exception("worker could not handle an assignment")
+
     def _on_assign(self, msg: protocol.Message) -> None:
         spec = CommandSpec.from_assign(msg.fields)
         if spec.command_id in self.running or any(q.command_id == spec.command_id for q in self.queued):

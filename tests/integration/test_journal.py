@@ -13,12 +13,14 @@ import pytest
 import zmq
 from kazoo.client import KazooClient
 
+from puli_mesh import protocol
 from puli_mesh.coordinator import journal as journal_mod
 from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.decisions import Assign, Kill
 from puli_mesh.coordinator.events import apply_event, info_record
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
-from puli_mesh.coordinator.service import GROUP_RECORDS, CoordinatorService
+from puli_mesh.coordinator.service import GROUP_RECORDS, CoordinatorService, WorkerLink
 from puli_mesh.errors import FencedError
 from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer
@@ -215,4 +217,34 @@ def test_gathered_records_are_written_when_the_group_wait_ends(zk: KazooClient, 
         mesh.acknowledge()
         assert service.durable_index == 2
     finally:
+        mesh.close()
+
+
+def test_what_a_batch_releases_to_a_worker_keeps_its_order_runs_of_assigns_in_one_message(
+        zk: KazooClient, zk_cluster: str) -> None:
+    mesh = _ServiceOnZooKeeper(zk, zk_cluster, group_wait=60.0)
+    service = mesh.service
+    dealer = mesh.context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.IDENTITY, b"w1")
+    dealer.connect(mesh.router.getsockopt(zmq.LAST_ENDPOINT).decode())
+    try:
+        service.links["w1"] = WorkerLink("w1", b"w1", "", time.monotonic())
+
+        def assign(cid: int) -> Assign:
+            return Assign("w1", cid, 1, "puliclient.jobs.DefaultCommandRunner", {"cmd": "true"}, {}, None, (),
+                          1, 0, 7, "t", 1, "u", f"t_{cid}_{cid}")
+
+        service.run_event(("pool", "p"))  # a record not yet durable: what follows is held
+        service._apply([assign(1), Kill("w1", 1, 1, "canceled"), assign(2), assign(3)])
+        assert not dealer.poll(200), "sent before the record was durable"
+        service.flush()
+        mesh.acknowledge()
+        got = []
+        while dealer.poll(2000) and len(got) < 3:
+            got.append(protocol.decode(dealer.recv()))
+        assert [m.kind for m in got] == ["ASSIGN", "KILL", "ASSIGNS"]
+        assert got[0]["command_id"] == 1 and [a["command_id"] for a in got[2]["assigns"]] == [2, 3]
+        assert service.assignments_sent == 3
+    finally:
+        dealer.close(linger=0)
         mesh.close()

@@ -159,3 +159,16 @@ def test_an_unacknowledged_result_is_sent_again_until_acknowledged(
         w.close()
         router.close(linger=0)
         context.term()
+
+
+def test_several_assignments_in_one_message_are_taken_in_order_a_bad_one_alone_refused(
+        worker: Worker) -> None:
+    def fields(command_id: int, after: int) -> dict[str, Any]:
+        return {**ASSIGN_FIELDS, "command_id": command_id, "after": after, "arguments": {"cmd": "sleep 0.3"},
+                "licences": []}
+
+    bad = {**fields(3, 1), "cores": "four"}
+    worker.on_message(protocol.encode("ASSIGNS", epoch=4, assigns=[fields(1, 0), fields(2, 1), bad, "junk"]))
+    assert list(worker.running) == [1] and [q.command_id for q in worker.queued] == [2]
+    worker.on_message(protocol.encode("ASSIGNS", epoch=3, assigns=[fields(9, 0)]))  # an older epoch
+    assert 9 not in worker.running and all(q.command_id != 9 for q in worker.queued)
