@@ -9,8 +9,9 @@ the ZooKeeper journal in group-committed batches (up to ``MAX_INFLIGHT`` in
 flight; while busy, records gather for up to ``GROUP_WAIT_S`` before a batch
 is cut). A message that results from a record (an ASSIGN, a WELCOME, an ACK, a
 SUBMIT's reply) is held until that record is durable, so nothing a worker or
-client acts on can be lost by a failover; the ACKs a batch makes due to one
-worker go as one message. A fenced write
+client acts on can be lost by a failover. What a batch releases to one worker
+keeps its order, with its ACKs in one message and each run of ASSIGNs in one
+``ASSIGNS``. A fenced write
 (a newer leader exists) makes ``fenced`` true: the agent steps down at once.
 
 Liveness: ZooKeeper membership is the truth about which nodes are alive
