@@ -46,7 +46,8 @@ FORMAT = 1
 
 _NODE_FIELDS = ("name", "dispatch_key", "priority", "max_rn", "tags", "timer", "paused",
                 "arguments", "environment", "requirements", "creation_time", "start_time",
-                "end_time", "frames_n", "tpf_sum", "tpf_min", "tpf_max")
+                "end_time")
+_TASK_FRAME_FIELDS = ("frames_n", "tpf_sum", "tpf_min", "tpf_max")  # time per frame
 
 
 def dump(st: CoreState) -> dict[str, Any]:
@@ -90,6 +91,8 @@ def _dump_node(n: _Node) -> dict[str, Any]:
     if isinstance(n, Folder):
         out["children"] = [_dump_node(c) for c in n.children]
     if isinstance(n, Task):
+        for f in _TASK_FRAME_FIELDS:
+            out[f] = getattr(n, f)
         out.update(done_n=n.done_n, done_s=n.done_s, runner=n.runner, min_cores=n.min_cores, max_cores=n.max_cores,
                    ram_use=n.ram_use, lic=list(n.lic), max_attempt=n.max_attempt,
                    cmd_arg_keys=list(n.cmd_arg_keys), validation=n.validation,
@@ -221,6 +224,8 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
         n.cmd_arg_keys, n.validation = tuple(d["cmd_arg_keys"]), d["validation"]
         n.packages = tuple(d["packages"])  # type: ignore[assignment]
         n.done_n, n.done_s = d.get("done_n", 0), d.get("done_s", 0.0)
+        for f in _TASK_FRAME_FIELDS:  # older snapshots also had them (unused) on folders
+            setattr(n, f, d[f])
         for idx, row in enumerate(d["commands"]):
             (cid, desc, args, status, completion, attempts, token, start, end, update, message,
              stats, retry_at, run) = row[:14]

@@ -131,7 +131,7 @@ class _Node:
     __slots__ = ("id", "name", "parent", "graph", "status", "deps", "rdeps", "unmet",
                  "dispatch_key", "priority", "max_rn", "running", "tags", "timer", "paused",
                  "arguments", "environment", "requirements", "creation_time", "start_time",
-                 "end_time", "frames_n", "tpf_sum", "tpf_min", "tpf_max")
+                 "end_time")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         self.id = nid
@@ -155,10 +155,6 @@ class _Node:
         self.creation_time = 0.0
         self.start_time: float | None = None
         self.end_time: float | None = None
-        self.frames_n = 0  # frames rendered by DONE commands (time per frame)
-        self.tpf_sum = 0.0
-        self.tpf_min: float | None = None
-        self.tpf_max: float | None = None
 
     def ancestors(self) -> list[_Node]:
         out: list[_Node] = []
@@ -219,7 +215,7 @@ class Task(_Node):
                  "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
                  "blocked", "completion_sum", "validation", "packages", "done_n", "done_s",
-                 "env_cache")
+                 "env_cache", "frames_n", "tpf_sum", "tpf_min", "tpf_max")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
@@ -249,6 +245,11 @@ class Task(_Node):
         self.done_s = 0.0  # what tells a task of short commands (pipelining)
         # (cores, memory) -> the environment its commands get with them (``assignment``)
         self.env_cache: dict[tuple[int, int], dict[str, str]] = {}
+        # Time per frame of its DONE commands; a folder's is summed from its tasks (queries).
+        self.frames_n = 0
+        self.tpf_sum = 0.0
+        self.tpf_min: float | None = None
+        self.tpf_max: float | None = None
 
     @property
     def completion(self) -> float:
