@@ -161,19 +161,17 @@ def push_graph(graph: Graph, pool: Pool, worse: bool = False, better: bool = Fal
         return
     if graph.parked:
         for b in graph.buckets.values():
-            b.queued = False
-            b.entry_version = -1
+            _disown(b)
         return
     v = graph.version
     k0, k1, k2 = job_key(graph, pool)
-    push = heapq.heappush
     for b in graph.buckets.values():
         if b.tasks:
             if better and b.queued and b.entry_share <= k0:
                 continue
             q = b.queue
             heap = q.heap
-            push(heap, (k0, k1, k2, v, b))
+            heapq.heappush(heap, (k0, k1, k2, v, b))  # _own(b, ...), inlined: once per command end
             b.queued = True
             b.entry_version = v
             b.entry_share = k0
@@ -181,8 +179,21 @@ def push_graph(graph: Graph, pool: Pool, worse: bool = False, better: bool = Fal
             if n > 64 and n > 4 * len(q.buckets):
                 compact(q)
         else:
-            b.queued = False
-            b.entry_version = -1
+            _disown(b)
+
+
+def _own(b: JobBucket, key: tuple[float, float, int], version: int) -> tuple[Any, ...]:
+    """The heap entry ``b`` now owns: its job's ``key`` at graph ``version``."""
+    b.queued = True
+    b.entry_version = version
+    b.entry_share = key[0]
+    return (*key, version, b)
+
+
+def _disown(b: JobBucket) -> None:
+    """``b`` owns no live entry any more: any it left in a heap is stale."""
+    b.queued = False
+    b.entry_version = -1
 
 
 def compact(q: SigQueue) -> None:
@@ -191,14 +202,9 @@ def compact(q: SigQueue) -> None:
     for b in q.buckets.values():
         g = b.graph
         if b.tasks and not g.parked:
-            k0, k1, k2 = job_key(g, q.pool)
-            entries.append((k0, k1, k2, g.version, b))
-            b.queued = True
-            b.entry_version = g.version
-            b.entry_share = k0
+            entries.append(_own(b, job_key(g, q.pool), g.version))
         else:
-            b.queued = False
-            b.entry_version = -1
+            _disown(b)
     heapq.heapify(entries)
     q.heap = entries
 
@@ -216,11 +222,7 @@ def add_task(task: Task, pool: Pool) -> None:
     heapq.heappush(bucket.tasks, (task.id, task))
     task.bucketed = True
     if not bucket.queued and not graph.parked:
-        k0, k1, k2 = job_key(graph, pool)
-        heapq.heappush(bucket.queue.heap, (k0, k1, k2, graph.version, bucket))
-        bucket.queued = True
-        bucket.entry_version = graph.version
-        bucket.entry_share = k0
+        heapq.heappush(bucket.queue.heap, _own(bucket, job_key(graph, pool), graph.version))
 
 
 def top(q: SigQueue) -> tuple[Any, ...] | None:
@@ -235,21 +237,19 @@ def top(q: SigQueue) -> tuple[Any, ...] | None:
             continue
         if not b.tasks:
             heapq.heappop(heap)
-            b.queued = False
-            b.entry_version = -1
+            _disown(b)
             continue
         if 0 < g.max_rn <= g.running:
             # The graph is at its own maxRN: out of every queue until a command ends.
             heapq.heappop(heap)
             g.parked = True
             for other in g.buckets.values():
-                other.queued = False
-                other.entry_version = -1
+                _disown(other)
             continue
         v = g.version
         if e[3] != v:  # the key grew since this entry was pushed: re-key it
             k0, k1, k2 = job_key(g, q.pool)
-            heapq.heapreplace(heap, (k0, k1, k2, v, b))
+            heapq.heapreplace(heap, (k0, k1, k2, v, b))  # _own(b, ...), inlined: once per decision
             b.entry_version = v
             b.entry_share = k0
             continue
@@ -291,8 +291,7 @@ def detach_graph(graph: Graph, pool: Pool) -> None:
             q.buckets.pop(graph.id, None)
         # Its entry may still sit in the queue's heap: make it stale, or a node of
         # this pool would still be given the graph's commands.
-        b.queued = False
-        b.entry_version = -1
+        _disown(b)
         for _tid, t in b.tasks:
             t.bucketed = False
     graph.buckets = {}
