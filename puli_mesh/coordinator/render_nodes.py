@@ -106,7 +106,6 @@ class RenderNode:
         # core_capacity inlined: this is on the assignment hot path.
         return (self.cores if self.cores >= self.slots else self.slots) - self.used_cores
 
-
     @property
     def available_ram(self) -> int:
         return min(self.free_ram_mb, self.ram_mb - self.used_ram)

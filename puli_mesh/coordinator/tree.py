@@ -297,7 +297,7 @@ def frames_of(description: str, step: Any = None) -> int:
         start, end = int(parts[1]), int(parts[2])
     except ValueError:
         return 0
-    if step is not None and isinstance(step, int) and not isinstance(step, bool) and step > 1:
+    if isinstance(step, int) and not isinstance(step, bool) and step > 1:
         return len(range(start, end + 1, step))
     return end - start + 1 if end >= start else 0
 
