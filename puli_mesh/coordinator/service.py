@@ -202,14 +202,19 @@ class CoordinatorService:
         """Acknowledge an UPDATE once every record so far is durable, with the other
         acknowledgements due to that worker then (at once if all is durable)."""
         triple = [command_id, attempt, seq]
-        if self.journal is None or (not self._records and not self._inflight):
+        if self._all_durable():
             self._send(identity, protocol.encode("ACK", epoch=self.epoch, acks=[triple]))
         else:
             self._held_acks.setdefault(identity, []).append(triple)
 
+    def _all_durable(self) -> bool:
+        """Whether every record so far is durable (or nothing is journalled): what
+        follows from them may be sent at once."""
+        return self.journal is None or (not self._records and not self._inflight)
+
     def hold(self, identity: bytes, data: bytes) -> None:
         """Send once every record so far is durable (at once if it already is)."""
-        if self.journal is None or (not self._records and not self._inflight):
+        if self._all_durable():
             self._send(identity, data)
         else:
             self._held.append((identity, data))
@@ -448,7 +453,7 @@ class CoordinatorService:
             "licences": list(a.licences), "cores": a.cores, "ram_mb": a.ram_mb, "task_id": a.task_id,
             "task_name": a.task_name, "graph_id": a.graph_id, "user": a.user, "name": a.name,
             "after": a.after}
-        if self.journal is None or (not self._records and not self._inflight):
+        if self._all_durable():
             self._send(link.identity, protocol.encode("ASSIGN", epoch=self.epoch, **fields))
         else:
             protocol.check("ASSIGN", {"epoch": self.epoch, **fields})  # never hold what a worker refuses
