@@ -187,17 +187,16 @@ def command_environment(spec: CommandSpec, log_path: Path | None, node_name: str
     return env
 
 
-_stamp_cache: list[Any] = [None, ""]
-
-
 def _stamp() -> str:
-    """The local time to the second, ISO 8601 with its offset; formatted once a second
-    (a header and a footer per command: on short frames the formatting showed)."""
-    now = int(time.time())
-    if _stamp_cache[0] != now:
-        _stamp_cache[0] = now
-        _stamp_cache[1] = datetime.fromtimestamp(now).astimezone().isoformat(timespec="seconds")
-    return str(_stamp_cache[1])
+    """The local time to the second, ISO 8601 with its offset."""
+    return _stamp_of(int(time.time()))
+
+
+@functools.lru_cache(maxsize=1)
+def _stamp_of(second: int) -> str:
+    # Formatted once a second: a header and a footer per command, and on short
+    # frames the formatting showed.
+    return datetime.fromtimestamp(second).astimezone().isoformat(timespec="seconds")
 
 
 def log_header(spec: CommandSpec, node_name: str) -> bytes:
