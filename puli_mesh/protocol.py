@@ -14,7 +14,9 @@ Conversations:
   slots, plus free places in its pipeline queue) -> ``ASSIGN``... (several released by one
   journal batch go as one ``ASSIGNS``, in order); ``UPDATE`` -> ``ACK`` (one ACK
   lists every UPDATE of that worker made durable by the same journal batch; a final
-  UPDATE may carry an optional ``free_slots``: it then stands for a READY too); ``HEARTBEAT`` both ways;
+  UPDATE may carry an optional ``free_slots``: it then stands for a READY too; a worker
+  finishing frames fast gathers its UPDATEs into one ``UPDATES``, whose ``free_slots``
+  is the credit after all of them); ``HEARTBEAT`` both ways;
   ``KILL`` from the coordinator; ``BYE`` when the worker leaves; ``RELEASE``
   when a runner gives a licence token back before its command ends.
 * client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS`` ->
@@ -35,7 +37,7 @@ import msgpack
 
 from puli_mesh.errors import ProtocolError
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Upper bound of one message. A 100,000-command graph is about 10 MB."""
 
@@ -70,6 +72,8 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
         "message": _OPT_STR,
         "stats": (dict, type(None)),
     },
+    # several UPDATEs' fields, in order; free_slots: the credit after them (None: no READY)
+    "UPDATES": {"updates": list, "free_slots": (int, type(None))},
     "HEARTBEAT": {"epoch": int},  # the newest epoch the sender knows
     "BYE": {},
     "RELEASE": {"command_id": int, "attempt": int, "licence": str},  # the runner gave a token back early
@@ -108,7 +112,7 @@ SCHEMAS: dict[str, dict[str, tuple[type, ...] | type]] = {
 }
 
 CLIENT_REQUESTS = frozenset({"SUBMIT", "QUERY", "EDIT", "LOGS"})
-WORKER_MESSAGES = frozenset({"HELLO", "READY", "UPDATE", "HEARTBEAT", "BYE", "RELEASE"})
+WORKER_MESSAGES = frozenset({"HELLO", "READY", "UPDATE", "UPDATES", "HEARTBEAT", "BYE", "RELEASE"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -350,7 +350,10 @@ class CoordinatorService:
                 if self.dispatching:
                     self.run_event(("ready", name, int(msg["free_slots"]), now))
             elif msg.kind == "UPDATE":
-                self._on_update(identity, name, msg, now)
+                self._on_update(identity, name, msg.fields, now)
+                self._credit(name, msg.get("free_slots"), now)
+            elif msg.kind == "UPDATES":
+                self._on_updates(identity, name, msg, now)
             elif msg.kind == "RELEASE":
                 self.run_event(("release", int(msg["command_id"]), int(msg["attempt"]), str(msg["licence"]), now))
             elif msg.kind == "BYE":
@@ -360,18 +363,35 @@ class CoordinatorService:
         except CoreError as exc:
             log.warning("core refused %s from %s: %s", msg.kind, name, exc)
 
-    def _on_update(self, identity: bytes, name: str, msg: protocol.Message, now: float) -> None:
-        status = msg["status"]
+    def _on_update(self, identity: bytes, name: str, fields: dict[str, Any], now: float) -> None:
+        """One UPDATE's fields (validated): a final status is journalled, progress is not."""
+        status = fields["status"]
         if status is None:
             # Progress only: not journalled, changes no decision.
-            self.core.command_update(int(msg["command_id"]), int(msg["attempt"]), now,
-                                     completion=msg["completion"], message=msg["message"], stats=msg["stats"])
+            self.core.command_update(int(fields["command_id"]), int(fields["attempt"]), now,
+                                     completion=fields["completion"], message=fields["message"],
+                                     stats=fields["stats"])
         else:
-            self.run_event(("update", int(msg["command_id"]), int(msg["attempt"]), now, int(status),
-                            msg["completion"], msg["message"], msg["stats"]))
+            self.run_event(("update", int(fields["command_id"]), int(fields["attempt"]), now, int(status),
+                            fields["completion"], fields["message"], fields["stats"]))
             self.stats.command_finished(int(status))  # counts finals only
-        self.hold_ack(identity, int(msg["command_id"]), int(msg["attempt"]), int(msg["seq"]))
-        free_slots = msg.get("free_slots")
+        self.hold_ack(identity, int(fields["command_id"]), int(fields["attempt"]), int(fields["seq"]))
+
+    def _on_updates(self, identity: bytes, name: str, msg: protocol.Message, now: float) -> None:
+        """Several UPDATEs in their order, then one READY with the credit after them. A
+        malformed or refused item is dropped alone (the worker sends it again unacknowledged)."""
+        for fields in msg["updates"]:
+            try:
+                protocol.check("UPDATE", fields)
+                self._on_update(identity, name, fields, now)
+            except ProtocolError as exc:
+                log.warning("dropped a bad update from %s: %s", name, exc)
+            except CoreError as exc:
+                log.warning("core refused an update from %s: %s", name, exc)
+        self._credit(name, msg["free_slots"], now)
+
+    def _credit(self, name: str, free_slots: object, now: float) -> None:
+        """An update's ``free_slots`` stands for a READY."""
         if isinstance(free_slots, int) and not isinstance(free_slots, bool) and self.dispatching:
             self.run_event(("ready", name, free_slots, now))
 

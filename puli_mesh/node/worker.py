@@ -37,6 +37,10 @@ from puliclient.status import CommandStatus
 log = logging.getLogger(__name__)
 
 RESEND_AFTER_S = 2.0
+UPDATE_GATHER_S = 0.005
+"""While frames end fast, their UPDATEs are gathered this long into one UPDATES (one message
+and one READY record for the coordinator instead of one per command); an update after a
+quiet spell goes at once."""
 RUNNING_REPORT_DELAY_S = 0.05
 PROGRESS_EVERY_S = 1.0
 
@@ -75,6 +79,9 @@ class Worker:
         self.queued: list[CommandSpec] = []  # pipelined: assigned here, waiting for a slot
         self.pending: dict[tuple[int, int, int], PendingUpdate] = {}
         self._next_resend = 0.0  # when the oldest pending update is due to be sent again
+        self._outbox: list[PendingUpdate] = []  # new updates gathered into the next UPDATES
+        self._outbox_due = 0.0
+        self._last_update_sent = float("-inf")
         self.accepting = True
         self._seq = 0
         self._last_heard = 0.0
@@ -203,6 +210,7 @@ class Worker:
             if run is not None:
                 log.info("coordinator epoch %d says command %s is no longer ours: killing it", msg["epoch"], cid)
                 run.execution.kill(reason="reassigned by the coordinator")
+        self._outbox = []  # all of it is pending: sent again just below
         for pending in self.pending.values():
             pending.sent_at = 0.0  # deliver held results to the new leader now
         self._next_resend = 0.0
@@ -337,35 +345,58 @@ class Worker:
         update = {"status": None, "completion": None, "message": None, "stats": None}
         update.update(fields)
         free_slots = update.pop("free_slots", None)
-        pending = PendingUpdate(command_id, attempt, self._seq, update, free_slots=free_slots)
+        now = time.monotonic()
+        pending = PendingUpdate(command_id, attempt, self._seq, update, free_slots=free_slots, sent_at=now)
         self.pending[(command_id, attempt, self._seq)] = pending
-        self._flush_pending(time.monotonic(), only=pending)
+        if now + RESEND_AFTER_S < self._next_resend:
+            self._next_resend = now + RESEND_AFTER_S
+        if not self._outbox:
+            self._outbox_due = max(now, self._last_update_sent + UPDATE_GATHER_S)
+        self._outbox.append(pending)
+        if now >= self._outbox_due:
+            self._send_outbox(now)
 
-    def _flush_pending(self, now: float, only: PendingUpdate | None = None) -> None:
-        """Send what is due: ``only`` (a new update) or every update unacknowledged for
-        RESEND_AFTER_S. Updates wait for one ACK per journal batch, so several are
-        usually pending: they are walked only when one of them is due."""
+    def outbox_due_in(self, now: float) -> float | None:
+        """Seconds until the gathered updates must go (None: nothing gathered)."""
+        return max(0.0, self._outbox_due - now) if self._outbox else None
+
+    def _send_outbox(self, now: float) -> None:
+        """The gathered updates as one message; the credit after them stands for a READY."""
+        outbox, self._outbox = self._outbox, []
         if self.socket is None or not self._welcomed:
+            return  # they stay pending: the WELCOME of the next coordinator sends them again
+        self._last_update_sent = now
+        credit = self.free_slots if any(p.free_slots is not None for p in outbox) else None
+        for pending in outbox:
+            pending.sent_at = now
+        if len(outbox) == 1:
+            self._send_update(outbox[0])
             return
-        if only is not None:
-            due = [only]
-            self._next_resend = min(self._next_resend, now + RESEND_AFTER_S)
-        elif now < self._next_resend:
+        self._send("UPDATES", free_slots=credit, updates=[
+            {"command_id": p.command_id, "attempt": p.attempt, "seq": p.seq, **p.fields} for p in outbox])
+
+    def _send_update(self, pending: PendingUpdate) -> None:
+        extra = {} if pending.free_slots is None else {"free_slots": self.free_slots}
+        self._send("UPDATE", command_id=pending.command_id, attempt=pending.attempt,
+                   seq=pending.seq, **pending.fields, **extra)
+
+    def _flush_pending(self, now: float) -> None:
+        """Send again every update unacknowledged for RESEND_AFTER_S. Updates wait for one
+        ACK per journal batch, so several are usually pending: they are walked only when
+        one of them is due."""
+        if self.socket is None or not self._welcomed or now < self._next_resend:
             return
-        else:
-            due = []
-            next_resend = now + RESEND_AFTER_S
-            for p in self.pending.values():
-                if now - p.sent_at >= RESEND_AFTER_S:
-                    due.append(p)
-                elif p.sent_at + RESEND_AFTER_S < next_resend:
-                    next_resend = p.sent_at + RESEND_AFTER_S
-            self._next_resend = next_resend
+        due = []
+        next_resend = now + RESEND_AFTER_S
+        for p in self.pending.values():
+            if now - p.sent_at >= RESEND_AFTER_S:
+                due.append(p)
+            elif p.sent_at + RESEND_AFTER_S < next_resend:
+                next_resend = p.sent_at + RESEND_AFTER_S
+        self._next_resend = next_resend
         for pending in due:
             pending.sent_at = now
-            extra = {} if pending.free_slots is None else {"free_slots": self.free_slots}
-            self._send("UPDATE", command_id=pending.command_id, attempt=pending.attempt,
-                       seq=pending.seq, **pending.fields, **extra)
+            self._send_update(pending)
 
     # ----------------------------------------------------------------- every turn
     def tick(self) -> None:
@@ -389,6 +420,8 @@ class Worker:
                     self._send("UPDATE", command_id=cid, attempt=run.execution.spec.attempt, seq=self._seq,
                                status=None, completion=progress.get("completion"),
                                message=progress.get("message"), stats=progress.get("stats"))
+        if self._outbox and now >= self._outbox_due:
+            self._send_outbox(now)
         self._flush_pending(now)
         if self.leader_endpoint is None:
             return

@@ -172,3 +172,52 @@ def test_several_assignments_in_one_message_are_taken_in_order_a_bad_one_alone_r
     assert list(worker.running) == [1] and [q.command_id for q in worker.queued] == [2]
     worker.on_message(protocol.encode("ASSIGNS", epoch=3, assigns=[fields(9, 0)]))  # an older epoch
     assert 9 not in worker.running and all(q.command_id != 9 for q in worker.queued)
+
+
+def test_updates_of_frames_ending_fast_are_gathered_one_after_a_quiet_spell_goes_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against a real ROUTER: the first result goes alone and at once; the next ones, ending
+    within the gathering time after it, go together as one UPDATES carrying the credit."""
+    from puli_mesh.node import worker as worker_mod
+
+    monkeypatch.setattr(worker_mod, "UPDATE_GATHER_S", 2.0)  # wide: the two `true` end well within it
+    monkeypatch.setattr(worker_mod, "RESEND_AFTER_S", 30.0)
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    w = Worker(Settings(name="w1", slots=1, pipeline=2, log_dir=tmp_path / "logs"), context)
+    try:
+        w.follow(f"tcp://127.0.0.1:{port}", 4)
+        assert router.poll(5000), "no HELLO"
+        router.recv_multipart()
+        w.on_message(protocol.encode("WELCOME", epoch=4, keep=[], kill=[]))
+        router.recv_multipart()  # its READY
+        got: list[protocol.Message] = []
+
+        def drive(until_count: int, within: float) -> None:
+            deadline = time.monotonic() + within
+            while time.monotonic() < deadline and len(got) < until_count:
+                for cid in list(w.running):
+                    w.on_report(cid)
+                w.tick()
+                while router.poll(0):
+                    msg = protocol.decode(router.recv_multipart()[1])
+                    if msg.kind.startswith("UPDATE"):  # not the HEARTBEATs
+                        got.append(msg)
+                time.sleep(0.005)
+
+        w.on_message(assign(1, cmd="true"))
+        drive(1, 10.0)
+        assert [(m.kind, m["command_id"]) for m in got] == [("UPDATE", 1)]
+        w.on_message(assign(2, cmd="true"))
+        w.on_message(assign(3, after=2, cmd="true"))
+        until(w, lambda: not w.running and not w.queued, "commands 2 and 3 to end")
+        assert len(got) == 1 and w.outbox_due_in(time.monotonic()) is not None  # gathered, not sent yet
+        drive(2, 10.0)
+        assert got[1].kind == "UPDATES" and got[1]["free_slots"] == w.free_slots == 3
+        assert [(u["command_id"], u["status"]) for u in got[1]["updates"]] == [(2, 5), (3, 5)]
+        assert w.outbox_due_in(time.monotonic()) is None
+    finally:
+        w.close()
+        router.close(linger=0)
+        context.term()
