@@ -55,8 +55,10 @@ GROUP_RECORDS = 256
 dispatcher cycled every few seconds) for GROUP_RECORDS records. Each ZooKeeper
 transaction costs the leader (kazoo) and ZooKeeper a millisecond or more of CPU
 together on a small loaded machine, so a batch per record or two was most of the
-mesh's cost per command (bench/mesh_throughput.py). An idle mesh (no write for
-GROUP_WAIT_S) writes at once, so a lone submission waits for nothing."""
+mesh's cost per command (bench/mesh_throughput.py). A quiet mesh writes at once, so a
+lone submission waits for nothing: quiet means nothing in flight and either no write for
+GROUP_WAIT_S or a last batch of at most QUIET_BATCH_RECORDS (one command's end is two)."""
+QUIET_BATCH_RECORDS = 4
 
 
 @dataclass
@@ -129,6 +131,7 @@ class CoordinatorService:
         self._records: list[Event] = []
         self._records_since = 0.0  # when the oldest unwritten record came
         self._last_write = 0.0
+        self._last_batch_records = 0
         # (identity, an encoded message, or the fields of an ASSIGN: the ASSIGNs a batch
         # releases to one worker go as one ASSIGNS message)
         self._held: list[tuple[bytes, bytes | dict[str, Any]]] = []
@@ -246,6 +249,7 @@ class CoordinatorService:
         if due is None or due > 0:
             return
         self._last_write = time.monotonic()
+        self._last_batch_records = len(self._records)
         self._batch_no += 1
         first = self.next_index - len(self._records)
         batch = _Batch(self._batch_no, first, self._records, self._held, self._held_acks)
@@ -264,8 +268,9 @@ class CoordinatorService:
         if len(self._records) >= GROUP_RECORDS:
             return 0.0
         now = time.monotonic()
-        if not self._inflight and now - self._last_write >= self.group_wait:
-            return 0.0  # idle: nothing to wait for
+        if not self._inflight and (now - self._last_write >= self.group_wait
+                                   or self._last_batch_records <= QUIET_BATCH_RECORDS):
+            return 0.0  # quiet: nothing to wait for
         return max(0.0, self._records_since + self.group_wait - now)
 
     def _write(self, batch: _Batch) -> None:

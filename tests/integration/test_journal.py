@@ -20,7 +20,7 @@ from puli_mesh.coordinator.decisions import Assign, Kill
 from puli_mesh.coordinator.events import apply_event, info_record
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
-from puli_mesh.coordinator.service import GROUP_RECORDS, CoordinatorService, WorkerLink
+from puli_mesh.coordinator.service import GROUP_RECORDS, QUIET_BATCH_RECORDS, CoordinatorService, WorkerLink
 from puli_mesh.errors import FencedError
 from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer
@@ -167,7 +167,7 @@ class _ServiceOnZooKeeper:
         self.context.term()
 
 
-def test_a_busy_leader_gathers_records_in_one_batch_an_idle_one_writes_at_once(
+def test_a_busy_leader_gathers_records_in_one_batch_a_quiet_one_writes_at_once(
         zk: KazooClient, zk_cluster: str) -> None:
     mesh = _ServiceOnZooKeeper(zk, zk_cluster, group_wait=60.0)  # time never decides here
     service = mesh.service
@@ -177,22 +177,35 @@ def test_a_busy_leader_gathers_records_in_one_batch_an_idle_one_writes_at_once(
         service.flush()
         mesh.acknowledge()
         assert service.durable_index == 1
-        # Busy (a write just happened): records gather, even once nothing is in flight.
-        for i in range(1, GROUP_RECORDS):
+        # A write just happened, but a small one: still quiet, the next record goes at once.
+        service.run_event(("pool", "p1"))
+        assert service.flush_due_in() == 0.0
+        service.flush()
+        # While it is in flight, records gather ...
+        for i in range(2, 2 + QUIET_BATCH_RECORDS + 1):
             service.run_event(("pool", f"p{i}"))
+            service.flush()
+        assert service.journal_batches == 2
+        mesh.acknowledge()  # ... and go as one batch once it is acknowledged (the last one was small)
+        assert service.journal_batches == 3
+        mesh.acknowledge()
+        first_busy = service.next_index
+        # Busy (a batch of more than QUIET_BATCH_RECORDS just went): records gather.
+        for i in range(1, GROUP_RECORDS):
+            service.run_event(("pool", f"q{i}"))
             service.flush()
         due = service.flush_due_in()
         assert due is not None and due > 50
-        assert service.journal_batches == 1
+        assert service.journal_batches == 3
         service.run_event(("pool", "last"))  # the group is full: written at once, as one batch
         service.flush()
         mesh.acknowledge()
-        assert service.journal_batches == 2 and service.durable_index == 1 + GROUP_RECORDS
+        assert service.journal_batches == 4 and service.durable_index == first_busy + GROUP_RECORDS - 1
         assert service.flush_due_in() is None  # nothing gathered: the loop need not wake for it
         recovered = read_journal(zk, mesh.paths)
-        assert [r[0] for r in recovered.records] == list(range(1, GROUP_RECORDS + 2))
+        assert [r[0] for r in recovered.records] == list(range(1, service.durable_index + 1))
         names = sorted(zk.get_children(mesh.paths.journal))
-        assert len(names) == 2 and names[1].startswith(f"b-{2:012d}-{GROUP_RECORDS + 1:012d}-")
+        assert len(names) == 4 and names[3].startswith(f"b-{first_busy:012d}-{first_busy + GROUP_RECORDS - 1:012d}-")
     finally:
         mesh.close()
 
