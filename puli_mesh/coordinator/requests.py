@@ -36,11 +36,13 @@ RECENT_SUBMITS = 1024
 
 
 def _error_code(exc: CoreError) -> str:
-    if isinstance(exc, UnknownIdError):
+    # A pool or licence name the mesh does not define is unknown, like an id: the request is
+    # well formed (`puli-mesh` exits 1, not 2) and may succeed once it is defined.
+    if isinstance(exc, (UnknownIdError, UnknownPoolError, UnknownLicenceError)):
         return "not_found"
     if isinstance(exc, IllegalTransitionError):
         return "illegal"
-    if isinstance(exc, (InvalidGraphError, UnknownLicenceError, UnknownPoolError)):
+    if isinstance(exc, InvalidGraphError):
         return "invalid"
     return "refused"
 

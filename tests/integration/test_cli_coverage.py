@@ -24,7 +24,7 @@ import pytest
 from .conftest import Mesh, wait_for
 from .test_cli_operating import cli, cli_json
 
-EXIT_USAGE = 2
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 def cli_zk(mesh: Mesh, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -270,7 +270,7 @@ def test_set_pool_moves_a_job_to_a_pool_added_with_pools_add(mesh: Mesh, gates: 
     assert first.node == "d1"
 
     refused = cli(mesh, "set", str(graph_id), "pool=other")
-    assert refused.returncode == EXIT_USAGE and "not defined" in refused.stderr
+    assert refused.returncode == EXIT_FAILED and "not defined" in refused.stderr and "(not_found)" in refused.stderr
     assert "pools add other" in refused.stderr  # the error says what to do
     assert ok(cli_zk(mesh, "pools", "add", "other")).strip() == "pool other defined"
     assert {p["name"]: p["nodes"] for p in json_zk(mesh, "pools")}["other"] == []
