@@ -107,10 +107,14 @@ class ExecutionEvent:
 # ------------------------------------------------------------------------ log files
 def log_path_for(log_dir: Path | str, cluster: str, task_id: int, command_id: int) -> Path:
     """Where a command's log lives: ``<log_dir>/<cluster>/<task_id>/<command_id>.log``."""
+    return Path(log_file_for(log_dir, cluster, task_id, command_id))
+
+
+def log_file_for(log_dir: Path | str, cluster: str, task_id: int, command_id: int) -> str:
+    """:func:`log_path_for` as a string: building a Path per command showed on short frames."""
     if not cluster or "/" in cluster or cluster in (".", ".."):
         raise ValueError(f"cluster {cluster!r} is not a valid directory name")
-    # One string, one Path: joining four Paths parsed each part again, per command.
-    return Path(f"{os.fspath(log_dir)}/{cluster}/{int(task_id)}/{int(command_id)}.log")
+    return f"{os.fspath(log_dir)}/{cluster}/{int(task_id)}/{int(command_id)}.log"
 
 
 def read_log(path: Path | str, offset: int = 0, limit: int = 65536) -> tuple[bytes, int]:
@@ -166,7 +170,7 @@ def agent_environment() -> dict[str, str]:
     return _agent_environment_snapshot().copy()
 
 
-def command_environment(spec: CommandSpec, log_path: Path | None, node_name: str,
+def command_environment(spec: CommandSpec, log_path: Path | str | None, node_name: str,
                         execution_id: str) -> dict[str, str]:
     """The environment of a command: the agent's, the task's, then Puli's and our PULI_* variables."""
     env = agent_environment()
@@ -219,7 +223,7 @@ def write_log_footer(log_path: Path, spec: CommandSpec, status: CommandStatus, e
         log.warning("command %d: cannot write to %s: %s", spec.command_id, log_path, exc)
 
 
-def message_with_tail(message: str, log_path: Path | None) -> str:
+def message_with_tail(message: str, log_path: Path | str | None) -> str:
     if log_path is None:
         return message
     tail = "\n".join(tail_lines(log_path, LOG_TAIL_LINES))

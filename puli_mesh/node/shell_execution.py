@@ -33,9 +33,9 @@ from puli_mesh.node.command import (
     CommandSpec,
     ExecutionEvent,
     command_environment,
+    log_file_for,
     log_footer,
     log_header,
-    log_path_for,
     message_with_tail,
 )
 from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution
@@ -51,13 +51,13 @@ _ARGUMENTS = DefaultCommandRunner()
 """Only validates arguments (stateless): one instance for every command."""
 
 
-def _open_log(path: Path) -> int:
+def _open_log(path: str) -> int:
     """The log opened for appending; its directory is made only when missing (a stat per command saved)."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
     try:
         return os.open(path, flags, 0o666)
     except FileNotFoundError:  # first command of the task, or a clean-up job removed the directory
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         return os.open(path, flags, 0o666)
 
 
@@ -148,7 +148,7 @@ class ShellFramesExecution:
         self.node_name = node_name
         self.kill_grace = kill_grace
         self.execution_id = secrets.token_hex(16)  # as uuid4().hex, without the UUID object
-        self.log_path: Path | None = None
+        self._log_file: str | None = None
         self.pid: int | None = None
         self.started_at: float | None = None
         self.completion = 0.0
@@ -165,9 +165,13 @@ class ShellFramesExecution:
         self._tree: ProcessTree | None = None
         self._sigkill_at: float | None = None
         try:
-            self.log_path = log_path_for(log_dir, cluster, spec.task_id, spec.command_id)
+            self._log_file = log_file_for(log_dir, cluster, spec.task_id, spec.command_id)
         except ValueError as exc:
             log.error("command %d: %s", spec.command_id, exc)
+
+    @property
+    def log_path(self) -> Path | None:
+        return None if self._log_file is None else Path(self._log_file)
 
     @property
     def finished(self) -> bool:
@@ -184,16 +188,16 @@ class ShellFramesExecution:
     def start(self) -> None:
         spec = self.spec
         try:
-            if self.log_path is None:
+            if self._log_file is None:
                 raise ValueError("the cluster name is not a valid directory name")
             arguments = dict(spec.arguments)
             _ARGUMENTS.validate(arguments)
             self._frames = frame_command_lines(arguments)
             timeouts = [t for t in (spec.timeout, arguments.get("timeout")) if t]
             self._timeout = float(min(timeouts)) if timeouts else None
-            self._logfd = _open_log(self.log_path)
+            self._logfd = _open_log(self._log_file)
             os.write(self._logfd, log_header(spec, self.node_name))
-            self._env = command_environment(spec, self.log_path, self.node_name, self.execution_id)
+            self._env = command_environment(spec, self._log_file, self.node_name, self.execution_id)
             self.started_at = time.monotonic()
             self._spawn_next()
         except (CommandError, ValueError, OSError) as exc:
@@ -221,6 +225,8 @@ class ShellFramesExecution:
     def check(self, now: float) -> list[ExecutionEvent]:
         """Every loop turn: timeouts and kills. With a pidfd, a frame's end is seen by
         ``read_reports`` (the loop polls the pidfd), so no wait call is made here."""
+        if self._kill is None and self._timeout is None and self._pidfd >= 0 and not self._queue:
+            return []  # nothing but the frame's end can happen, and its pidfd will say so
         return self._check(now, reap=self._pidfd < 0 or self._kill is not None)
 
     def _check(self, now: float, reap: bool) -> list[ExecutionEvent]:
@@ -313,7 +319,7 @@ class ShellFramesExecution:
     def _finish(self, status: CommandStatus, message: str, exit_code: int | None, with_tail: bool = True) -> None:
         spec = self.spec
         if with_tail:
-            message = message_with_tail(message, self.log_path)
+            message = message_with_tail(message, self._log_file)
         if status == CommandStatus.DONE:
             self.completion = 1.0
         self.result = ExecutionEvent(spec.command_id, spec.attempt, "end", status=status, message=message,
@@ -333,7 +339,7 @@ class ShellFramesExecution:
         try:
             os.write(self._logfd, log_footer(self.spec, status, exit_code))
         except OSError as exc:
-            log.warning("command %d: cannot write to %s: %s", self.spec.command_id, self.log_path, exc)
+            log.warning("command %d: cannot write to %s: %s", self.spec.command_id, self._log_file, exc)
         finally:
             os.close(self._logfd)
             self._logfd = -1

@@ -405,8 +405,10 @@ class Worker:
             run = self.running.get(cid)
             if run is None:
                 continue
-            self._handle_events(cid, run.execution.check(now))
-            run = self.running.get(cid)
+            events = run.execution.check(now)
+            if events:
+                self._handle_events(cid, events)
+                run = self.running.get(cid)
             if run is not None and not run.running_reported and now - run.started >= RUNNING_REPORT_DELAY_S:
                 # Short commands never say RUNNING: their final UPDATE says all there is.
                 run.running_reported = True
