@@ -85,8 +85,21 @@ _COMMAND_KEYS: dict[str, tuple[type, ...]] = {
 
 
 # --------------------------------------------------------------------------- building
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any, where: str) -> Any:
     """``value`` as plain JSON/msgpack data (tuples become lists); GraphError otherwise."""
+    kind = type(value)
+    if kind in _SCALARS:  # the usual case, without the isinstance chain (a graph has one per argument)
+        return value
+    if kind is dict:
+        plain = {}
+        for key, item in value.items():
+            if type(key) is not str and not isinstance(key, str):
+                raise GraphError(f"{where}: key {key!r} is not a string")
+            plain[key] = item if type(item) in _SCALARS else _plain(item, where)
+        return plain
     if value is None or isinstance(value, str | bool | int | float):
         return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if isinstance(value, list | tuple):
