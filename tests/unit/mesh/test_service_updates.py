@@ -38,6 +38,15 @@ class _Link:
     def say(self, kind: str, **fields: Any) -> None:
         self.service.on_worker_message(b"w1", protocol.decode(protocol.encode(kind, **fields)))
 
+    def join(self, slots: int) -> list[int]:
+        """HELLO and READY with every slot free; returns the commands assigned in reply."""
+        self.say("HELLO", name="w1", endpoint="tcp://127.0.0.1:1", pools=["default"], cores=4, ram_mb=4096,
+                 free_ram_mb=4096, slots=slots, characteristics={"softs": []}, performance=1.0, running=[],
+                 last_epoch=0, pipeline=0)
+        self.say("READY", free_slots=slots)
+        return [a["command_id"] for m in self.heard() if m.kind in ("ASSIGN", "ASSIGNS")
+                for a in (m["assigns"] if m.kind == "ASSIGNS" else [m.fields])]
+
     def heard(self) -> list[protocol.Message]:
         got = []
         while self.dealer.poll(500):
@@ -62,13 +71,7 @@ def link() -> Iterator[_Link]:
 def test_gathered_updates_are_applied_in_order_acknowledged_together_and_credit_follows(link: _Link) -> None:
     service = link.service
     service.run_event(("submit", single("t", 3), time.time()))
-    link.say("HELLO", name="w1", endpoint="tcp://127.0.0.1:1", pools=["default"], cores=4, ram_mb=4096,
-             free_ram_mb=4096, slots=2, characteristics={"softs": []}, performance=1.0, running=[],
-             last_epoch=0, pipeline=0)
-    link.say("READY", free_slots=2)
-    assigned = [m for m in link.heard() if m.kind in ("ASSIGN", "ASSIGNS")]
-    first = [a["command_id"] for m in assigned
-             for a in (m["assigns"] if m.kind == "ASSIGNS" else [m.fields])]
+    first = link.join(slots=2)
     assert len(first) == 2
 
     done = int(CommandStatus.DONE)
@@ -89,11 +92,7 @@ def test_gathered_updates_are_applied_in_order_acknowledged_together_and_credit_
 def test_updates_without_credit_ask_for_no_work(link: _Link) -> None:
     service = link.service
     service.run_event(("submit", single("t", 2), time.time()))
-    link.say("HELLO", name="w1", endpoint="tcp://127.0.0.1:1", pools=["default"], cores=4, ram_mb=4096,
-             free_ram_mb=4096, slots=1, characteristics={"softs": []}, performance=1.0, running=[],
-             last_epoch=0, pipeline=0)
-    link.say("READY", free_slots=1)
-    (cid,) = [m["command_id"] for m in link.heard() if m.kind == "ASSIGN"]
+    (cid,) = link.join(slots=1)
     running = int(CommandStatus.RUNNING)
     link.say("UPDATES", free_slots=None, updates=[
         {"command_id": cid, "attempt": 1, "seq": 1, "status": running, "completion": 0.5, "message": None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,25 @@ def test_one_ack_clears_every_update_it_lists_and_skips_a_malformed_entry(worker
     assert [key for key in worker.pending if worker.pending[key].fields["status"] is not None] == [k2]
 
 
+@contextmanager
+def welcomed_on_router(tmp_path: Path, pipeline: int) -> Iterator[tuple[Worker, zmq.Socket[bytes]]]:
+    """A worker (1 slot) connected to a real ROUTER that has read its HELLO and welcomed it."""
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    w = Worker(Settings(name="w1", slots=1, pipeline=pipeline, log_dir=tmp_path / "logs"), context)
+    try:
+        w.follow(f"tcp://127.0.0.1:{port}", 4)
+        assert router.poll(5000), "no HELLO"
+        assert protocol.decode(router.recv_multipart()[1]).kind == "HELLO"
+        w.on_message(protocol.encode("WELCOME", epoch=4, keep=[], kill=[]))
+        yield w, router
+    finally:
+        w.close()
+        router.close(linger=0)
+        context.term()
+
+
 def test_an_unacknowledged_result_is_sent_again_until_acknowledged(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Against a real ROUTER: the final UPDATE goes at once, again after RESEND_AFTER_S
@@ -122,17 +142,7 @@ def test_an_unacknowledged_result_is_sent_again_until_acknowledged(
     from puli_mesh.node import worker as worker_mod
 
     monkeypatch.setattr(worker_mod, "RESEND_AFTER_S", 1.0)
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    router = context.socket(zmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
-    w = Worker(Settings(name="w1", slots=1, pipeline=0, log_dir=tmp_path / "logs"), context)
-    try:
-        w.follow(f"tcp://127.0.0.1:{port}", 4)
-        assert router.poll(5000), "no HELLO"
-        identity, hello = router.recv_multipart()
-        assert protocol.decode(hello).kind == "HELLO"
-        w.on_message(protocol.encode("WELCOME", epoch=4, keep=[], kill=[]))
-
+    with welcomed_on_router(tmp_path, pipeline=0) as (w, router):
         def updates(within: float, first_only: bool = False) -> list[protocol.Message]:
             got: list[protocol.Message] = []
             deadline = time.monotonic() + within
@@ -155,10 +165,6 @@ def test_an_unacknowledged_result_is_sent_again_until_acknowledged(
         assert again and {m["seq"] for m in again} == {first[0]["seq"]}  # the same update again
         w.on_message(protocol.encode("ACK", epoch=4, acks=[[1, first[0]["attempt"], first[0]["seq"]]]))
         assert updates(1.5) == [] and w.pending == {}
-    finally:
-        w.close()
-        router.close(linger=0)
-        context.term()
 
 
 def test_several_assignments_in_one_message_are_taken_in_order_a_bad_one_alone_refused(
@@ -182,15 +188,7 @@ def test_updates_of_frames_ending_fast_are_gathered_one_after_a_quiet_spell_goes
 
     monkeypatch.setattr(worker_mod, "UPDATE_GATHER_S", 2.0)  # wide: the two `true` end well within it
     monkeypatch.setattr(worker_mod, "RESEND_AFTER_S", 30.0)
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    router = context.socket(zmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
-    w = Worker(Settings(name="w1", slots=1, pipeline=2, log_dir=tmp_path / "logs"), context)
-    try:
-        w.follow(f"tcp://127.0.0.1:{port}", 4)
-        assert router.poll(5000), "no HELLO"
-        router.recv_multipart()
-        w.on_message(protocol.encode("WELCOME", epoch=4, keep=[], kill=[]))
+    with welcomed_on_router(tmp_path, pipeline=2) as (w, router):
         router.recv_multipart()  # its READY
         got: list[protocol.Message] = []
 
@@ -217,7 +215,3 @@ def test_updates_of_frames_ending_fast_are_gathered_one_after_a_quiet_spell_goes
         assert got[1].kind == "UPDATES" and got[1]["free_slots"] == w.free_slots == 3
         assert [(u["command_id"], u["status"]) for u in got[1]["updates"]] == [(2, 5), (3, 5)]
         assert w.outbox_due_in(time.monotonic()) is None
-    finally:
-        w.close()
-        router.close(linger=0)
-        context.term()
