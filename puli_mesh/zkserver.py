@@ -115,6 +115,9 @@ class ZooKeeperServer:
             if self.process is not None and self.process.poll() is not None:
                 tail = (self.data_dir / "zookeeper.out").read_text(errors="replace")[-2000:]
                 raise ZooKeeperError(f"ZooKeeper exited with code {self.process.returncode}:\n{tail}")
+            if not self._serving():  # kazoo would log a dropped connection per attempt
+                time.sleep(0.05)
+                continue
             client = KazooClient(hosts=self.hosts, timeout=2.0)
             try:
                 client.start(timeout=1.0)
@@ -126,6 +129,16 @@ class ZooKeeperServer:
                 client.stop()
                 client.close()
         raise ZooKeeperError(f"ZooKeeper on {self.hosts} did not answer within {timeout:.0f}s")
+
+    def _serving(self) -> bool:
+        """ZooKeeper's ``srvr`` word (allowed by default) says whether it serves requests yet."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as probe:
+                probe.sendall(b"srvr")
+                answer = probe.recv(4096)
+        except OSError:
+            return False
+        return b"Mode:" in answer
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL if it lingers)."""
