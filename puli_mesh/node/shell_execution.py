@@ -77,10 +77,11 @@ class _Frame:
     signal, as with Popen).
     """
 
-    __slots__ = ("pid", "returncode")
+    __slots__ = ("pid", "returncode", "status_lost")
 
     def __init__(self, line: str, env: dict[str, str], stdin: int, output: int) -> None:
         self.returncode: int | None = None
+        self.status_lost = False
         self.pid = os.posix_spawn(
             _SHELL, [_SHELL, "-c", line], env,
             file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, output, 1),
@@ -97,9 +98,10 @@ class _Frame:
         if self.returncode is None:
             try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere: its status is lost
-                self.returncode = 0
-                return 0
+            except ChildProcessError:  # reaped by someone else: it ended, how is unknown
+                self.status_lost = True
+                self.returncode = -1
+                return -1
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -248,6 +250,10 @@ class ShellFramesExecution:
         spec = self.spec
         self._clean_leftovers()
         frame = self._frames[self._next_frame - 1][0]
+        if self._frame is not None and self._frame.status_lost:  # never call DONE what may have failed
+            self._finish(CommandStatus.ERROR, f"frame {frame}: its exit status was lost (it was reaped "
+                         f"outside this execution)", None)
+            return
         if code != 0:
             what = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
             self._finish(CommandStatus.ERROR, f"frame {frame}: command {what}", code)

@@ -133,3 +133,15 @@ def test_a_frame_gets_default_sigpipe_its_own_session_and_no_descriptor_of_the_a
     assert not ignored & (1 << (signal.SIGPIPE - 1)) and not ignored & (1 << (signal.SIGXFSZ - 1))
     sid, _, pid = out["session"].split()
     assert sid == pid  # the frame leads its own session (and process group)
+
+
+def test_a_frame_reaped_by_someone_else_ends_in_error_not_done(native_execution: Factory) -> None:
+    ex = native_execution(make_spec(arguments={"cmd": "true"}))
+    ex.start()
+    assert ex.pid is not None and ex.report_fd >= 0
+    readable, _, _ = select.select([ex.report_fd], [], [], 10.0)
+    assert readable, "the frame did not end"
+    os.waitpid(ex.pid, 0)  # what a careless library calling waitpid would do
+    drive(ex, lambda: ex.finished, 20.0)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert "exit status was lost" in ex.result.message
