@@ -92,6 +92,7 @@ class Agent:
         self._rejoin_after = 0.0
         self._handover_deadline: float | None = None
         self._last_member_refresh = 0.0
+        self._last_seal = time.monotonic()  # run() seals once before the loop starts
         self._licences_watched: set[str] = set()  # licence znodes whose data this leader watches
 
     # ----------------------------------------------------------------- plumbing
@@ -491,6 +492,13 @@ class Agent:
         if (self._needs_rejoin and self.zk.state == KazooState.CONNECTED and self.service is None
                 and now >= self._rejoin_after):
             self._rejoin()
+        if now - self._last_seal >= MEMBER_REFRESH_S:
+            # Frames are spawned without close_fds: a descriptor some library opened without
+            # close-on-exec since the last look would reach them. Seal it, and say so.
+            self._last_seal = now
+            sealed = seal_inherited_descriptors()
+            if sealed:
+                log.warning("%d descriptor(s) of the agent were inheritable; made close-on-exec", sealed)
         if now - self._last_member_refresh >= MEMBER_REFRESH_S and self.zk.state == KazooState.CONNECTED:
             self._last_member_refresh = now
             try:
