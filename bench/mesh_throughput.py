@@ -15,7 +15,10 @@
    about 1%). ``cpu_ms_per_command`` says where the CPU went (each agent, its
    commands, the ZooKeeper server) during the mesh runs, and
    ``journal_batches_per_command`` how well the leader's group commit gathered
-   records.
+   records. ``file_create_us`` is the cost of creating one file where the farm
+   writes its logs (``TMPDIR``), taken before the farm starts: the mesh creates a
+   log per command, so a figure far above 10 µs means the disk, not the mesh, set
+   the pace (see the README's "Measuring").
 2. Submit-to-start latency of one command on an idle mesh: from the moment
    ``submit()`` is called to the moment the command's process records its
    start time, over ``--latency-samples`` graphs.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -67,6 +71,20 @@ def wait_graph(farm: LocalFarm, graph_id: int, timeout: float = 600.0) -> dict[s
     raise TimeoutError(f"graph {graph_id} not finished after {timeout}s")
 
 
+def file_create_us(directory: Path, files: int = 200) -> float:
+    """Wall time to create (and close) one empty file where the farm writes its logs.
+
+    The mesh creates a log per command; on some file systems (this project's VM: ext4
+    without a journal, for minutes after thousands of deletions) that alone costs more
+    than a frame, so the figure says in which state the disk was.
+    """
+    directory.mkdir(parents=True)
+    start = time.perf_counter()
+    for i in range(files):
+        os.close(os.open(directory / f"{i}", os.O_WRONLY | os.O_CREAT, 0o666))
+    return (time.perf_counter() - start) / files * 1e6
+
+
 def run_graph(farm: LocalFarm, port: int, name: str, commands: int) -> float:
     """Submit ``commands`` commands of `true` and wait for DONE; returns commands/s from the
     call to ``submit()`` to the graph's end time as the leader recorded it (the loop that
@@ -92,6 +110,7 @@ def main() -> None:
     loop_rates: list[float] = []
     mesh_rates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="puli-bench-") as tmp:
+        create_us = file_create_us(Path(tmp) / "probe")
         farm = LocalFarm(agents=2, slots=2, base_port=18004, data_dir=Path(tmp) / "farm")
         try:
             farm.start()
@@ -151,6 +170,8 @@ def main() -> None:
         "journal_records_per_command": round((journal["records"] - journal_before["records"]) / measured, 2),
         "journal_batches_per_command": round(
             (journal["batches_written"] - journal_before["batches_written"]) / measured, 3),
+        "log_dir": tempfile.gettempdir(),
+        "file_create_us": round(create_us, 1),
     }
     print(json.dumps(result))
 
