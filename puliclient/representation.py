@@ -93,24 +93,17 @@ def _plain(value: Any, where: str) -> Any:
     kind = type(value)
     if kind in _SCALARS:  # the usual case, without the isinstance chain (a graph has one per argument)
         return value
-    if kind is dict:
-        plain = {}
-        for key, item in value.items():
-            if type(key) is not str and not isinstance(key, str):
-                raise GraphError(f"{where}: key {key!r} is not a string")
-            plain[key] = item if type(item) in _SCALARS else _plain(item, where)
-        return plain
-    if value is None or isinstance(value, str | bool | int | float):
-        return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if isinstance(value, list | tuple):
-        return [_plain(item, where) for item in value]
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         plain = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise GraphError(f"{where}: key {key!r} is not a string")
-            plain[key] = _plain(item, where)
+            plain[key] = item if type(item) in _SCALARS else _plain(item, where)
         return plain
+    if isinstance(value, str | bool | int | float):  # subclasses: an IntEnum becomes an int
+        return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(value, list | tuple):
+        return [_plain(item, where) for item in value]
     raise GraphError(f"{where}: {value!r} ({type(value).__name__}) is not plain data")
 
 

@@ -479,7 +479,7 @@ class CoordinatorService:
             "task_name": a.task_name, "graph_id": a.graph_id, "user": a.user, "name": a.name,
             "after": a.after}
         if self._all_durable():
-            self._send(link.identity, protocol.encode("ASSIGN", epoch=self.epoch, **fields))
+            self._send_assigns(link.identity, [fields])
         else:
             protocol.check("ASSIGN", {"epoch": self.epoch, **fields})  # never hold what a worker refuses
             self._held.append((link.identity, fields))

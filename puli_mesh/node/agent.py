@@ -175,12 +175,11 @@ class Agent:
         for fd in report_fds:
             poller.register(fd, zmq.POLLIN)
         timeout = LOOP_TIMEOUT_MS
-        due = self.service.flush_due_in() if self.service is not None else None
-        if due is not None:  # a journal batch gathering records is due soon
-            timeout = min(timeout, int(due * 1000) + 1)
-        due = self.worker.outbox_due_in(time.monotonic())
-        if due is not None:  # so are the worker's gathered updates
-            timeout = min(timeout, int(due * 1000) + 1)
+        # Wake in time for a journal batch gathering records, and for the worker's gathered updates.
+        for due in (self.service.flush_due_in() if self.service is not None else None,
+                    self.worker.outbox_due_in(time.monotonic())):
+            if due is not None:
+                timeout = min(timeout, int(due * 1000) + 1)
         ready = dict(poller.poll(timeout))
         if self._wake_r in ready:
             try:

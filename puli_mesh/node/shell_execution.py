@@ -117,7 +117,8 @@ def seal_inherited_descriptors() -> int:
     ``posix_spawn`` has no ``close_fds``: a frame gets every descriptor of the agent
     that is not close-on-exec. What the agent opens itself always is (PEP 446,
     libzmq, pidfds, logs); what it inherited from whoever started it (a shell, a
-    supervisor, a CI runner's pipe) may not be. The agent calls this once at start.
+    supervisor, a CI runner's pipe) may not be, nor what a library opens without
+    close-on-exec later. The agent calls this at start and every ten seconds.
     """
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
