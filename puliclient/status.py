@@ -1,4 +1,4 @@
-"""Status numbers, kept exactly as Puli numbered them (see DESIGN.md, "Statuses").
+"""Status numbers, kept exactly as Puli numbered them.
 
 This is the one place where status values are spelled out: the client, the
 scheduling core, the protocol and the CLI all import them from here, so a

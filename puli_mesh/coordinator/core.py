@@ -81,7 +81,6 @@ from puli_mesh.coordinator.tree import (
     C_ERROR,
     C_FINAL,
     C_FINISHING,
-    C_HOLDING,
     C_READY,
     C_RUNNING,
     C_TIMEOUT,
@@ -90,7 +89,7 @@ from puli_mesh.coordinator.tree import (
     Command,
     Graph,
     Running,
-    _Node,
+    TreeNode,
 )
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
 
@@ -131,7 +130,7 @@ class SchedulingCore:
         st.out = []
         return out
 
-    def _node(self, node_id: int) -> _Node:
+    def _node(self, node_id: int) -> TreeNode:
         n = self._st.nodes.get(node_id)
         if n is None:
             raise UnknownIdError(f"no graph, task group or task has id {node_id}")
@@ -584,4 +583,3 @@ class SchedulingCore:
 _CMD_NAMES = {C_BLOCKED: "BLOCKED", C_READY: "READY", C_ASSIGNED: "ASSIGNED",
               C_RUNNING: "RUNNING", C_FINISHING: "FINISHING", C_DONE: "DONE",
               C_TIMEOUT: "TIMEOUT", C_ERROR: "ERROR", C_CANCELED: "CANCELED"}
-_ = C_HOLDING

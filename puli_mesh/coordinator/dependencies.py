@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.state import CoreState
-from puli_mesh.coordinator.tree import C_BLOCKED, C_READY, N_FINAL, Task, _Node, iter_tasks
+from puli_mesh.coordinator.tree import C_BLOCKED, C_READY, N_FINAL, Task, TreeNode, iter_tasks
 
 
 class Dependency:
     __slots__ = ("source", "dependent", "statuses", "met")
 
-    def __init__(self, source: _Node, dependent: _Node, statuses: frozenset[int]) -> None:
+    def __init__(self, source: TreeNode, dependent: TreeNode, statuses: frozenset[int]) -> None:
         self.source = source
         self.dependent = dependent
         self.statuses = statuses
@@ -44,8 +44,8 @@ class Dependency:
         return not self.met and self.source.status in N_FINAL
 
 
-def effectively_blocked(node: _Node) -> bool:
-    n: _Node | None = node
+def effectively_blocked(node: TreeNode) -> bool:
+    n: TreeNode | None = node
     while n is not None:
         if n.unmet:
             return True
@@ -53,7 +53,7 @@ def effectively_blocked(node: _Node) -> bool:
     return False
 
 
-def install(dependent: _Node, source: _Node, statuses: frozenset[int]) -> Dependency:
+def install(dependent: TreeNode, source: TreeNode, statuses: frozenset[int]) -> Dependency:
     """Create an edge and count it against the dependent if unmet right now."""
     d = Dependency(source, dependent, statuses)
     d.met = source.status in statuses
@@ -64,7 +64,7 @@ def install(dependent: _Node, source: _Node, statuses: frozenset[int]) -> Depend
     return d
 
 
-def apply_block_state(st: CoreState, node: _Node, now: float) -> None:
+def apply_block_state(st: CoreState, node: TreeNode, now: float) -> None:
     """Block or release the commands of every task under ``node`` as its deps say."""
     for t in iter_tasks(node):
         _apply_task(st, t, now)
@@ -103,7 +103,7 @@ def process(st: CoreState, now: float) -> None:
                 apply_block_state(st, dep, now)
 
 
-def remove_graph_edges(nodes: list[_Node]) -> None:
+def remove_graph_edges(nodes: list[TreeNode]) -> None:
     """Forget the edges of archived nodes (dependencies never cross graphs)."""
     for n in nodes:
         n.deps = []

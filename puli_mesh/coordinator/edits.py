@@ -50,7 +50,7 @@ from puli_mesh.coordinator.tree import (
     Folder,
     Graph,
     Task,
-    _Node,
+    TreeNode,
     iter_nodes,
     iter_tasks,
 )
@@ -59,7 +59,7 @@ from puli_mesh.errors import IllegalTransitionError, UnknownPoolError
 log = logging.getLogger(__name__)
 
 
-def pause(st: CoreState, node: _Node, now: float, kill: bool) -> None:
+def pause(st: CoreState, node: TreeNode, now: float, kill: bool) -> None:
     for n in iter_nodes(node):
         n.paused = True
         if isinstance(n, Task):
@@ -72,7 +72,7 @@ def pause(st: CoreState, node: _Node, now: float, kill: bool) -> None:
     log.info("node %d (%s) paused%s", node.id, node.name, " and its commands killed" if kill else "")
 
 
-def resume(st: CoreState, node: _Node, now: float) -> None:
+def resume(st: CoreState, node: TreeNode, now: float) -> None:
     for n in iter_nodes(node):
         n.paused = False
         if isinstance(n, Task):
@@ -86,7 +86,7 @@ def resume(st: CoreState, node: _Node, now: float) -> None:
     log.info("node %d (%s) resumed", node.id, node.name)
 
 
-def cancel(st: CoreState, node: _Node, now: float) -> None:
+def cancel(st: CoreState, node: TreeNode, now: float) -> None:
     n = 0
     for t in iter_tasks(node):
         for c in t.commands:
@@ -98,7 +98,7 @@ def cancel(st: CoreState, node: _Node, now: float) -> None:
     log.info("node %d (%s): %d commands canceled", node.id, node.name, n)
 
 
-def restart(st: CoreState, node: _Node, now: float, errors_only: bool) -> int:
+def restart(st: CoreState, node: TreeNode, now: float, errors_only: bool) -> int:
     count = _restart(st, [(node, errors_only)], set(), now)
     if not count:
         raise IllegalTransitionError(
@@ -141,9 +141,9 @@ def restart_one(st: CoreState, cmd: Command, now: float) -> None:
     log.info("command %d restarted", cmd.id)
 
 
-def _dependents_of(task: Task, full: set[int]) -> list[tuple[_Node, bool]]:
+def _dependents_of(task: Task, full: set[int]) -> list[tuple[TreeNode, bool]]:
     """What depends on this task or on a folder holding it: it ran on old results."""
-    out: list[tuple[_Node, bool]] = []
+    out: list[tuple[TreeNode, bool]] = []
     for x in [task, *task.ancestors()]:
         for d in x.rdeps:
             if d.dependent.id not in full:
@@ -152,7 +152,7 @@ def _dependents_of(task: Task, full: set[int]) -> list[tuple[_Node, bool]]:
     return out
 
 
-def _restart(st: CoreState, queue: list[tuple[_Node, bool]], full: set[int], now: float) -> int:
+def _restart(st: CoreState, queue: list[tuple[TreeNode, bool]], full: set[int], now: float) -> int:
     count = 0
     while queue:
         target, only_errors = queue.pop(0)
@@ -173,7 +173,7 @@ def _restart(st: CoreState, queue: list[tuple[_Node, bool]], full: set[int], now
     return count
 
 
-def set_dispatch_key(st: CoreState, node: _Node, value: float) -> None:
+def set_dispatch_key(st: CoreState, node: TreeNode, value: float) -> None:
     """A graph's dispatchKey is its root node's: setting either sets both."""
     node.dispatch_key = value
     g = node.graph
@@ -190,7 +190,7 @@ def set_dispatch_key(st: CoreState, node: _Node, value: float) -> None:
     st.dirty_pools[g.pool] = None
 
 
-def set_max_rn(st: CoreState, node: _Node, value: int) -> None:
+def set_max_rn(st: CoreState, node: TreeNode, value: int) -> None:
     if value < -1:
         raise IllegalTransitionError(f"maxRN must be -1, 0 (unbounded) or positive, not {value}")
     if value == -1 and not isinstance(node, Graph):  # as at submission (Puli documents -1 on graphs)
@@ -230,7 +230,7 @@ def set_pool(st: CoreState, graph: Graph, pool_name: str) -> None:
     log.info("graph %d moved from pool %s to %s", graph.id, old.name, pool_name)
 
 
-def set_tags(node: _Node, tags: dict[str, object]) -> None:
+def set_tags(node: TreeNode, tags: dict[str, object]) -> None:
     for key, value in tags.items():
         if value is None:
             node.tags.pop(str(key), None)

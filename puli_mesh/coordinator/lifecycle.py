@@ -43,7 +43,7 @@ from puli_mesh.coordinator.tree import (
     Command,
     Folder,
     Task,
-    _Node,
+    TreeNode,
     folder_status,
     frames_of,
     task_status,
@@ -86,7 +86,7 @@ def set_command_status(st: CoreState, cmd: Command, new: int, now: float) -> Non
         set_node_status(st, task, s, now)
 
 
-def set_node_status(st: CoreState, node: _Node, new: int, now: float) -> None:
+def set_node_status(st: CoreState, node: TreeNode, new: int, now: float) -> None:
     old = node.status
     node.status = new
     if new == N_RUNNING and node.start_time is None:
@@ -153,7 +153,7 @@ def timers_due(st: CoreState, now: float) -> None:
 
 # ---------------------------------------------------------------- holding
 def hold_delta(task: Task, delta: int) -> None:
-    n: _Node | None = task
+    n: TreeNode | None = task
     while n is not None:
         n.running += delta
         n = n.parent
@@ -193,7 +193,7 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
         st.licences.release(run.licences, node.name)
         st.mark_all_pools_dirty()
     task = cmd.task
-    n: _Node | None = task
+    n: TreeNode | None = task
     while n is not None:  # hold_delta(task, -1), inlined: once per command end
         n.running -= 1
         n = n.parent

@@ -23,13 +23,13 @@ from puli_mesh.coordinator.tree import (
     Folder,
     Graph,
     Task,
-    _Node,
+    TreeNode,
     iter_tasks,
 )
 from puliclient.status import CommandStatus, NodeStatus
 
 
-def _times(n: _Node) -> dict[str, Any]:
+def _times(n: TreeNode) -> dict[str, Any]:
     """Times, and time per frame: kept per task, summed over a folder's tasks here
     (a DONE command then updates one node, not every ancestor)."""
     tasks = [n] if isinstance(n, Task) else iter_tasks(n)
@@ -49,7 +49,7 @@ def _times(n: _Node) -> dict[str, Any]:
 _COMMAND_NAMES = [s.name for s in sorted(CommandStatus)]
 
 
-def _counts(node: _Node) -> tuple[int, int, int, float, list[int]]:
+def _counts(node: TreeNode) -> tuple[int, int, int, float, list[int]]:
     """(commands, ready, done, completion, commands per status) of a subtree."""
     total = ready = done = 0
     comp = 0.0
@@ -64,7 +64,7 @@ def _counts(node: _Node) -> tuple[int, int, int, float, list[int]]:
     return total, ready, done, (comp / total if total else 1.0), per_status
 
 
-def node_view(n: _Node, children: bool) -> dict[str, Any]:
+def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
     total, ready, done, completion, per_status = _counts(n)
     out: dict[str, Any] = {
         "id": n.id,
@@ -159,7 +159,7 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
     }
 
 
-def commands(roots: Iterable[_Node], statuses: set[int] | None, render_node: str | None,
+def commands(roots: Iterable[TreeNode], statuses: set[int] | None, render_node: str | None,
              limit: int | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for root in roots:

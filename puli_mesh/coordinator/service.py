@@ -4,7 +4,7 @@ It only moves bytes: it decodes worker and client messages, turns them into
 core events (``events`` records, time passed in), journals them, and sends the
 core's decisions (ASSIGN, KILL) and the replies once they are durable.
 
-Durability (DESIGN.md, "Durability and failover"): every record is appended to
+Durability (docs/architecture.md, "Durability"): every record is appended to
 the ZooKeeper journal in group-committed batches (up to ``MAX_INFLIGHT`` in
 flight; while busy, records gather for up to ``GROUP_WAIT_S`` before a batch
 is cut). A message that results from a record (an ASSIGN, a WELCOME, an ACK, a

@@ -37,7 +37,7 @@ from puli_mesh.coordinator.tree import (
     Running,
     Task,
     TaskGroup,
-    _Node,
+    TreeNode,
     iter_nodes,
 )
 from puli_mesh.errors import CoreError
@@ -79,7 +79,7 @@ def _dump_rn(n: RenderNode) -> dict[str, Any]:
     }
 
 
-def _dump_node(n: _Node) -> dict[str, Any]:
+def _dump_node(n: TreeNode) -> dict[str, Any]:
     out: dict[str, Any] = {"id": n.id, "type": type(n).__name__}
     for f in _NODE_FIELDS:
         out[f] = _plain(getattr(n, f))
@@ -145,7 +145,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
                 st.pools[p] = Pool(p)
             st.pools[p].members[n.name] = n
     runs: dict[int, tuple[Command, list[Any]]] = {}
-    graphs: list[tuple[Graph, list[_Node]]] = []
+    graphs: list[tuple[Graph, list[TreeNode]]] = []
     for gd in data["graphs"]:
         g = _load_node(gd, None, runs)
         assert isinstance(g, Graph)
@@ -202,9 +202,9 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
 
 
 def _load_node(d: dict[str, Any], parent: Folder | None,
-               runs: dict[int, tuple[Command, list[Any]]]) -> _Node:
+               runs: dict[int, tuple[Command, list[Any]]]) -> TreeNode:
     kind = d["type"]
-    n: _Node
+    n: TreeNode
     if kind == "Graph":
         g = Graph(d["id"], d["name"])
         g.user, g.pool, g.meta, g.root_index = d["user"], d["pool"], d["meta"], d["root_index"]
@@ -245,7 +245,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
     return n
 
 
-def _load_deps(d: dict[str, Any], by_id: dict[int, _Node]) -> None:
+def _load_deps(d: dict[str, Any], by_id: dict[int, TreeNode]) -> None:
     node = by_id[d["id"]]
     for src, statuses in d["deps"]:
         dependencies.install(node, by_id[src], frozenset(statuses))

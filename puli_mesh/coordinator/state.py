@@ -19,7 +19,7 @@ from puli_mesh.coordinator.decisions import Decision
 from puli_mesh.coordinator.licences import LicenseManager
 from puli_mesh.coordinator.pools import Pool, Signature, signature_key
 from puli_mesh.coordinator.render_nodes import RenderNode
-from puli_mesh.coordinator.tree import Command, Graph, _Node
+from puli_mesh.coordinator.tree import Command, Graph, TreeNode
 
 
 @dataclass
@@ -43,7 +43,7 @@ class CoreState:
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
         self.graphs: dict[int, Graph] = {}
-        self.nodes: dict[int, _Node] = {}  # graphs, task groups, tasks: one id space
+        self.nodes: dict[int, TreeNode] = {}  # graphs, task groups, tasks: one id space
         self.commands: dict[int, Command] = {}
         self.render_nodes: dict[str, RenderNode] = {}
         self.pools: dict[str, Pool] = {settings.default_pool: Pool(settings.default_pool)}
@@ -53,7 +53,7 @@ class CoreState:
         self.next_command_id = 1
         self.out: list[Decision] = []  # decisions of the event being handled
         self.dirty_pools: dict[str, None] = {}  # pools where waiting nodes may now find work
-        self.dep_queue: deque[_Node] = deque()  # nodes whose status changed (dependency sources)
+        self.dep_queue: deque[TreeNode] = deque()  # nodes whose status changed (dependency sources)
         self.retries: list[tuple[float, int, int]] = []  # heap (retry_at, command id, token)
         self.timers: list[tuple[float, int]] = []  # heap (timer, task id) of tasks parked on a timer
         self.building = False  # while a graph is built: no ready-index updates

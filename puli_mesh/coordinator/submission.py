@@ -37,7 +37,7 @@ from puli_mesh.coordinator.tree import (
     Graph,
     Task,
     TaskGroup,
-    _Node,
+    TreeNode,
     folder_status,
     task_status,
 )
@@ -243,7 +243,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
         if node.get("type") == "TaskGroup":
             children[i] = list(node.get("tasks", []))
 
-    objs: list[_Node | None] = [None] * len(tasks_rep)
+    objs: list[TreeNode | None] = [None] * len(tasks_rep)
     order: list[int] = []
     queue = deque([root])
     while queue:  # breadth first: a parent exists before its children
@@ -255,7 +255,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
         node = tasks_rep[i]
         p = parents[i]
         parent: Folder = graph if p is None else objs[p]  # type: ignore[assignment]
-        obj: _Node
+        obj: TreeNode
         if node["type"] == "TaskGroup":
             obj = TaskGroup(ids[i], node["name"], parent)
             obj.strategy = node.get("strategy") or obj.strategy
@@ -271,7 +271,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
     for i, node in enumerate(tasks_rep):
         if node.get("type") == "TaskGroup":
             objs[i].children = [objs[c] for c in children[i]]  # type: ignore[union-attr]
-    all_nodes: list[_Node] = [graph] + [objs[i] for i in order]  # type: ignore[misc]
+    all_nodes: list[TreeNode] = [graph] + [objs[i] for i in order]  # type: ignore[misc]
     finish_build(st, graph, all_nodes, now)
     # Dependencies, then the initial blocked state, then the ready index.
     st.building = True
@@ -296,7 +296,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
     return graph, [ids[i] for i in range(len(tasks_rep))]
 
 
-def _common(obj: _Node, node: dict[str, Any], now: float) -> None:
+def _common(obj: TreeNode, node: dict[str, Any], now: float) -> None:
     obj.arguments = dict(node.get("arguments") or {})
     obj.environment = {str(k): str(v) for k, v in (node.get("environment") or {}).items()}
     obj.requirements = dict(node.get("requirements") or {})
@@ -336,7 +336,7 @@ def _build_task(st: CoreState, t: Task, node: dict[str, Any], cid: int) -> int:
     return cid
 
 
-def finish_build(st: CoreState, graph: Graph, all_nodes: list[_Node], now: float) -> None:
+def finish_build(st: CoreState, graph: Graph, all_nodes: list[TreeNode], now: float) -> None:
     """Inherited values, signatures, counters and statuses of freshly built nodes."""
     for obj in all_nodes:
         if isinstance(obj, Task):
@@ -384,7 +384,7 @@ def finish_build(st: CoreState, graph: Graph, all_nodes: list[_Node], now: float
     st.graphs[graph.id] = graph
 
 
-def index_graph(st: CoreState, graph: Graph, all_nodes: list[_Node]) -> None:
+def index_graph(st: CoreState, graph: Graph, all_nodes: list[TreeNode]) -> None:
     """Put the graph's READY work into its pool's ready index."""
     pool = st.pools[graph.pool]
     pool.graphs[graph.id] = graph

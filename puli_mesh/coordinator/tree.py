@@ -125,7 +125,7 @@ class Command:
         return dict(a)
 
 
-class _Node:
+class TreeNode:
     """Fields shared by graphs, task groups and tasks."""
 
     __slots__ = ("id", "name", "parent", "graph", "status", "deps", "rdeps", "unmet",
@@ -156,8 +156,8 @@ class _Node:
         self.start_time: float | None = None
         self.end_time: float | None = None
 
-    def ancestors(self) -> list[_Node]:
-        out: list[_Node] = []
+    def ancestors(self) -> list[TreeNode]:
+        out: list[TreeNode] = []
         p = self.parent
         while p is not None:
             out.append(p)
@@ -165,14 +165,14 @@ class _Node:
         return out
 
 
-class Folder(_Node):
+class Folder(TreeNode):
     """A node with children: a graph or a task group."""
 
     __slots__ = ("children", "child_counts", "parked_tasks")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
-        self.children: list[_Node] = []
+        self.children: list[TreeNode] = []
         self.child_counts = [0] * 7
         self.parked_tasks: list[Task] = []  # tasks waiting for this folder's maxRN to drop
 
@@ -208,7 +208,7 @@ class Graph(Folder):
         self.root_index = 0
 
 
-class Task(_Node):
+class Task(TreeNode):
     """A leaf: the commands plus everything needed to run them."""
 
     __slots__ = ("commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
@@ -302,7 +302,7 @@ def frames_of(description: str, step: Any = None) -> int:
     return end - start + 1 if end >= start else 0
 
 
-def iter_tasks(node: _Node) -> list[Task]:
+def iter_tasks(node: TreeNode) -> list[Task]:
     """Every task of a subtree, in id (children) order."""
     out: list[Task] = []
     stack = [node]
@@ -315,9 +315,9 @@ def iter_tasks(node: _Node) -> list[Task]:
     return out
 
 
-def iter_nodes(node: _Node) -> list[_Node]:
+def iter_nodes(node: TreeNode) -> list[TreeNode]:
     """Every node of a subtree (the node first), depth first in children order."""
-    out: list[_Node] = []
+    out: list[TreeNode] = []
     stack = [node]
     while stack:
         n = stack.pop()

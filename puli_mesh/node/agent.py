@@ -325,7 +325,7 @@ class Agent:
         self.zk.ChildrenWatch(self.paths.nodes, self._watch_members)
         self.zk.ChildrenWatch(self.paths.licences, self._watch_licences)
         self.zk.ChildrenWatch(self.paths.pools, self._watch_pools)
-        # Publish only now that the state is rebuilt (DESIGN.md): workers follow this znode.
+        # Publish only now that the state is rebuilt: workers follow this znode.
         data = cluster_state.dump({"name": s.name, "endpoint": s.endpoint, "epoch": epoch})
         try:
             self.zk.create(self.paths.leader, data, ephemeral=True)

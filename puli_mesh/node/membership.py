@@ -7,7 +7,7 @@ The election uses kazoo's ``Election`` recipe (a lock: the lowest sequential
 ephemeral node leads, each contender watches only its predecessor). Kazoo never
 interrupts a leader function, so ``_lead`` just tells the loop it leads and
 waits until the loop says to stop; the loop watches the connection state
-itself (DESIGN.md, "Lessons from the anchors").
+itself (a recipe's callback must not block kazoo's event thread).
 """
 
 from __future__ import annotations

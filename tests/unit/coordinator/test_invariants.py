@@ -14,7 +14,7 @@ from puli_mesh.coordinator.decisions import Assign, Kill
 from puli_mesh.coordinator.tree import C_FINAL, C_HOLDING, N_CANCELED, N_DONE, Task, iter_tasks
 from puli_mesh.errors import CoreError
 from puliclient.status import CommandStatus
-from tests.unit.core.graphs import graph, group, rn, task
+from tests.unit.coordinator.graphs import graph, group, rn, task
 
 LICS = ["", "a", "b", "a&b"]
 END_STATUSES = [5, 5, 5, 7, 6, 8]  # DONE mostly, ERROR, TIMEOUT, CANCELED

@@ -9,7 +9,7 @@ from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.decisions import Kill
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
 from puliclient.status import CommandStatus
-from tests.unit.core.graphs import assigns, finish, rn, single
+from tests.unit.coordinator.graphs import assigns, finish, rn, single
 
 
 def test_last_node_stays_after_the_command_ended_and_survives_a_snapshot() -> None:

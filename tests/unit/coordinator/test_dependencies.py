@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puliclient.status import CommandStatus, NodeStatus
-from tests.unit.core.graphs import assigns, finish, graph, group, rn, task
+from tests.unit.coordinator.graphs import assigns, finish, graph, group, rn, task
 
 DONE, ERROR = int(NodeStatus.DONE), int(NodeStatus.ERROR)
 

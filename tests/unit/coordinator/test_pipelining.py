@@ -5,7 +5,7 @@ from __future__ import annotations
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Kill
 from puliclient.status import CommandStatus
-from tests.unit.core.graphs import assigns, rn, single
+from tests.unit.coordinator.graphs import assigns, rn, single
 
 DONE = int(CommandStatus.DONE)
 

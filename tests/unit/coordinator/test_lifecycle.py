@@ -9,7 +9,7 @@ from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.decisions import Kill
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError, UnknownPoolError
 from puliclient.status import CommandStatus
-from tests.unit.core.graphs import assigns, finish, graph, group, rn, single, task
+from tests.unit.coordinator.graphs import assigns, finish, graph, group, rn, single, task
 
 ERROR, DONE = CommandStatus.ERROR, CommandStatus.DONE
 

@@ -6,7 +6,7 @@ import pytest
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.errors import InvalidGraphError, UnknownLicenceError, UnknownPoolError
-from tests.unit.core.graphs import assigns, graph, group, rn, single, task
+from tests.unit.coordinator.graphs import assigns, graph, group, rn, single, task
 
 
 def test_ids_follow_the_representation_and_graph_gets_its_own():

@@ -9,7 +9,7 @@ import pytest
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.errors import IllegalTransitionError
 from puliclient.status import CommandStatus
-from tests.unit.core.graphs import assigns, finish, graph, group, rn, single, task
+from tests.unit.coordinator.graphs import assigns, finish, graph, group, rn, single, task
 
 
 def test_never_more_than_the_credit_and_the_rest_is_remembered():
