@@ -30,6 +30,10 @@ class TaskAlreadyDecomposedError(GraphError):
     """A command was added by hand to a task its decomposer already decomposed."""
 
 
+class UnknownStatusError(Error, ValueError):
+    """A value names no status (neither a known number nor a known name)."""
+
+
 class GraphExecError(Error):
     """Local execution (``Graph.execute``) could not run the graph."""
 
@@ -84,5 +88,6 @@ __all__ = [
     "RangeError",
     "RunnerTimeoutError",
     "TaskAlreadyDecomposedError",
+    "UnknownStatusError",
     "ValidationError",
 ]

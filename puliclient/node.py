@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from puliclient.errors import ConnectionError, GraphError
 from puliclient.hierarchical import HierarchicalDict
-from puliclient.status import NodeStatus
+from puliclient.status import NodeStatus, is_status, known_statuses
 
 if TYPE_CHECKING:
     from puliclient.taskgroup import TaskGroup
@@ -31,10 +31,9 @@ def status_list(statusList: Any, where: str) -> list[int]:
     if not statuses:
         raise ConnectionError(f"{where}: the status list is empty")
     for status in statuses:
-        if isinstance(status, bool) or not isinstance(status, int) or status not in set(NodeStatus):
+        if not is_status(status, NodeStatus):
             raise ConnectionError(
-                f"{where}: {status!r} is not a node status "
-                f"(0..6: {', '.join(s.name for s in NodeStatus)})"
+                f"{where}: {status!r} is not a node status ({known_statuses(NodeStatus)})"
             )
     return [int(status) for status in statuses]
 

@@ -2,7 +2,11 @@
 
 This is the one place where status values are spelled out: the client, the
 scheduling core, the protocol and the CLI all import them from here, so a
-script's ``statusList=[3]`` still means DONE everywhere.
+script's ``statusList=[3]`` still means DONE everywhere. Everything else a
+caller needs (how many statuses there are, the name of a number, a status
+from a name or a number typed by a user, whether a value is a status) is
+derived from the enums below; nobody writes a status number, a list of names
+or a bound like ``0 <= s <= 8`` by hand.
 
 Careful: node and command numbering differ (``NodeStatus.DONE == 3`` but
 ``CommandStatus.DONE == 5``). Dependencies use node statuses.
@@ -11,6 +15,9 @@ Careful: node and command numbering differ (``NodeStatus.DONE == 3`` but
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TypeVar
+
+from puliclient.errors import UnknownStatusError
 
 
 class NodeStatus(IntEnum):
@@ -90,6 +97,42 @@ RUNNING_COMMAND_STATUSES = frozenset(
     {CommandStatus.ASSIGNED, CommandStatus.RUNNING, CommandStatus.FINISHING}
 )
 FINAL_NODE_STATUSES = frozenset({NodeStatus.DONE, NodeStatus.ERROR, NodeStatus.CANCELED})
+
+
+# How many statuses of each kind: the length of a per-status counter list.
+COMMAND_STATUS_COUNT = len(CommandStatus)
+NODE_STATUS_COUNT = len(NodeStatus)
+
+AnyStatus = TypeVar("AnyStatus", NodeStatus, CommandStatus, RenderNodeStatus)
+
+_NUMBERS: dict[type[IntEnum], frozenset[int]] = {
+    kind: frozenset(int(s) for s in kind) for kind in (NodeStatus, CommandStatus, RenderNodeStatus)
+}
+
+
+def is_status(value: object, kind: type[IntEnum]) -> bool:
+    """True for an int (not a bool) that numbers a status of ``kind``."""
+    return type(value) is not bool and isinstance(value, int) and value in _NUMBERS[kind]
+
+
+def known_statuses(kind: type[IntEnum]) -> str:
+    """``"BLOCKED=0, READY=1, ..."``: the statuses of ``kind``, for error messages."""
+    return ", ".join(f"{s.name}={int(s)}" for s in kind)
+
+
+def parse_status(value: object, kind: type[AnyStatus]) -> AnyStatus:
+    """The status of ``kind`` that ``value`` names: a number (``4``, ``"4"``) or a name in any
+    case (``"error"``). Raises ``UnknownStatusError`` (a ``ValueError``) naming the known ones."""
+    if is_status(value, kind):
+        return kind(value)
+    key = str(value).strip().upper()
+    if key.isdigit() and int(key) in _NUMBERS[kind]:
+        return kind(int(key))
+    if key in kind.__members__:
+        return kind[key]
+    raise UnknownStatusError(
+        f"unknown status {value!r}; known: {', '.join(kind.__members__)}"
+    )
 
 
 def isFinalStatus(status: int) -> bool:

@@ -76,12 +76,12 @@ from puli_mesh.coordinator.state import CoreSettings, CoreState
 from puli_mesh.coordinator.tree import (
     C_ASSIGNED,
     C_BLOCKED,
-    C_CANCELED,
     C_DONE,
     C_ERROR,
     C_FINAL,
     C_FINISHING,
     C_READY,
+    C_REPORTABLE,
     C_RUNNING,
     C_TIMEOUT,
     N_CANCELED,
@@ -92,6 +92,7 @@ from puli_mesh.coordinator.tree import (
     TreeNode,
 )
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
+from puliclient.status import CMD_STATUS_NAME
 
 __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
 
@@ -410,10 +411,11 @@ class SchedulingCore:
             return []
         if status is not None:
             status = int(status)
-            if status in (C_BLOCKED, C_ASSIGNED) or not 0 <= status <= 8:
+            if status not in C_REPORTABLE:
                 raise IllegalTransitionError(
                     f"command {command_id}: a worker cannot report status {status}; expected "
-                    f"READY (refused), RUNNING, FINISHING, DONE, TIMEOUT, ERROR or CANCELED")
+                    f"one of {', '.join(CMD_STATUS_NAME[s] for s in sorted(C_REPORTABLE))} "
+                    f"(READY means refused)")
         if stats is not None:
             cmd.stats = dict(stats)
         if message is not None:
@@ -432,7 +434,7 @@ class SchedulingCore:
             # has them); failures stand out.
             if status != C_DONE:
                 log.info("command %d attempt %d ended %s on %s", command_id, attempt,
-                         _CMD_NAMES[status], cmd.run.node.name)
+                         CMD_STATUS_NAME[status], cmd.run.node.name)
             lifecycle.finish(st, cmd, status, now, message)
         else:
             cmd.update_time = now
@@ -497,7 +499,7 @@ class SchedulingCore:
         cmd = self._command(command_id)
         if not lifecycle.cancel_command(self._st, cmd, now):
             raise IllegalTransitionError(f"command {command_id} is already "
-                                         f"{_CMD_NAMES[cmd.status]}")
+                                         f"{CMD_STATUS_NAME[cmd.status]}")
         return self._done(now)
 
     def pause_command(self, command_id: int, now: float, kill: bool = False) -> list[Decision]:
@@ -579,7 +581,3 @@ class SchedulingCore:
         snapshot_mod.load(core._st, data)
         return core
 
-
-_CMD_NAMES = {C_BLOCKED: "BLOCKED", C_READY: "READY", C_ASSIGNED: "ASSIGNED",
-              C_RUNNING: "RUNNING", C_FINISHING: "FINISHING", C_DONE: "DONE",
-              C_TIMEOUT: "TIMEOUT", C_ERROR: "ERROR", C_CANCELED: "CANCELED"}

@@ -55,6 +55,7 @@ from puli_mesh.coordinator.tree import (
     iter_tasks,
 )
 from puli_mesh.errors import IllegalTransitionError, UnknownPoolError
+from puliclient.status import CMD_STATUS_NAME, NodeStatus
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def restart(st: CoreState, node: TreeNode, now: float, errors_only: bool) -> int
 
 def pause_command(st: CoreState, cmd: Command, now: float, kill: bool) -> None:
     if cmd.status in (C_DONE, C_CANCELED):
-        raise IllegalTransitionError(f"command {cmd.id} is {'DONE' if cmd.status == C_DONE else 'CANCELED'}; "
+        raise IllegalTransitionError(f"command {cmd.id} is {CMD_STATUS_NAME[cmd.status]}; "
                                      f"there is nothing to pause")
     cmd.held = True
     if kill and cmd.run is not None:
@@ -250,7 +251,7 @@ def archive_finished(st: CoreState, before: float) -> list[int]:
 def archive(st: CoreState, graph: Graph) -> None:
     if graph.status not in (N_DONE, N_CANCELED):
         raise IllegalTransitionError(
-            f"graph {graph.id} ({graph.name!r}) is {_status_name(graph.status)}: only DONE or "
+            f"graph {graph.id} ({graph.name!r}) is {NodeStatus(graph.status).name}: only DONE or "
             f"CANCELED graphs can be archived; cancel it first")
     pools_mod.detach_graph(graph, st.pools[graph.pool])
     nodes = iter_nodes(graph)
@@ -263,8 +264,3 @@ def archive(st: CoreState, graph: Graph) -> None:
     del st.graphs[graph.id]
     log.info("graph %d (%s) archived", graph.id, graph.name)
 
-
-def _status_name(status: int) -> str:
-    from puliclient.status import NodeStatus
-
-    return NodeStatus(status).name

@@ -26,7 +26,7 @@ from puli_mesh.coordinator.tree import (
     TreeNode,
     iter_tasks,
 )
-from puliclient.status import CommandStatus, NodeStatus
+from puliclient.status import CMD_STATUS_NAME, COMMAND_STATUS_COUNT, CommandStatus, NodeStatus
 
 
 def _times(n: TreeNode) -> dict[str, Any]:
@@ -46,14 +46,12 @@ def _times(n: TreeNode) -> dict[str, Any]:
     }
 
 
-_COMMAND_NAMES = [s.name for s in sorted(CommandStatus)]
-
 
 def _counts(node: TreeNode) -> tuple[int, int, int, float, list[int]]:
     """(commands, ready, done, completion, commands per status) of a subtree."""
     total = ready = done = 0
     comp = 0.0
-    per_status = [0] * len(_COMMAND_NAMES)
+    per_status = [0] * COMMAND_STATUS_COUNT
     for t in iter_tasks(node):
         total += len(t.commands)
         ready += t.counts[C_READY]
@@ -84,7 +82,7 @@ def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
         "commandCount": total,
         "readyCommandCount": ready,
         "doneCommandCount": done,
-        "command_counts": {name: k for name, k in zip(_COMMAND_NAMES, per_status, strict=True) if k},
+        "command_counts": {name: k for name, k in zip(CMD_STATUS_NAME, per_status, strict=True) if k},
         "dependencies": [
             {"node": d.source.id, "statuses": sorted(d.statuses), "met": d.met,
              "unmeetable": d.unmeetable}

@@ -44,6 +44,7 @@ from puli_mesh.coordinator.tree import (
 from puli_mesh.errors import InvalidGraphError, UnknownLicenceError, UnknownPoolError
 from puliclient.errors import GraphError
 from puliclient.representation import validateRepresentation
+from puliclient.status import COMMAND_STATUS_COUNT, NODE_STATUS_COUNT
 
 _NUM = (int, float)
 
@@ -360,7 +361,7 @@ def finish_build(st: CoreState, graph: Graph, all_nodes: list[TreeNode], now: fl
     # Counters and statuses, leaves first.
     for obj in reversed(all_nodes):
         if isinstance(obj, Task):
-            counts = [0] * 9
+            counts = [0] * COMMAND_STATUS_COUNT
             done = 0.0
             for c in obj.commands:
                 counts[c.status] += 1
@@ -370,7 +371,7 @@ def finish_build(st: CoreState, graph: Graph, all_nodes: list[TreeNode], now: fl
             obj.n_retry = sum(1 for c in obj.commands if c.retry_at is not None)
             obj.status = task_status(obj)
         else:
-            cc = [0] * 7
+            cc = [0] * NODE_STATUS_COUNT
             for ch in obj.children:  # type: ignore[attr-defined]
                 cc[ch.status] += 1
             obj.child_counts = cc  # type: ignore[attr-defined]

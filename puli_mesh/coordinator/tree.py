@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from puliclient.status import CommandStatus, NodeStatus
+from puliclient.status import COMMAND_STATUS_COUNT, NODE_STATUS_COUNT, CommandStatus, NodeStatus
 
 # Plain ints on the hot path (IntEnum arithmetic and hashing are slower).
 C_BLOCKED = int(CommandStatus.BLOCKED)
@@ -43,6 +43,8 @@ C_ERROR = int(CommandStatus.ERROR)
 C_CANCELED = int(CommandStatus.CANCELED)
 C_FINAL = frozenset({C_DONE, C_TIMEOUT, C_ERROR, C_CANCELED})
 C_HOLDING = frozenset({C_ASSIGNED, C_RUNNING, C_FINISHING})
+# What a worker may report: BLOCKED and ASSIGNED are the coordinator's to set.
+C_REPORTABLE = frozenset(int(s) for s in CommandStatus) - {C_BLOCKED, C_ASSIGNED}
 
 N_BLOCKED = int(NodeStatus.BLOCKED)
 N_READY = int(NodeStatus.READY)
@@ -173,7 +175,7 @@ class Folder(TreeNode):
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
         self.children: list[TreeNode] = []
-        self.child_counts = [0] * 7
+        self.child_counts = [0] * NODE_STATUS_COUNT
         self.parked_tasks: list[Task] = []  # tasks waiting for this folder's maxRN to drop
 
 
@@ -220,7 +222,7 @@ class Task(TreeNode):
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
         self.commands: list[Command] = []
-        self.counts = [0] * 9
+        self.counts = [0] * COMMAND_STATUS_COUNT
         self.n_retry = 0
         self.ready: list[int] = []  # heap of command indexes (FIFO by id)
         self.bucketed = False

@@ -93,6 +93,11 @@ def test_stale_and_unknown_updates_are_ignored_and_bad_status_refused():
     assert core.command_started(999, 1, 1) == []
     with pytest.raises(IllegalTransitionError, match="cannot report status 2"):
         core.command_update(a.command_id, a.attempt, 1, status=CommandStatus.ASSIGNED)
+    for outside in (-1, len(CommandStatus), CommandStatus.BLOCKED):
+        with pytest.raises(IllegalTransitionError, match=f"cannot report status {int(outside)}; "
+                           "expected one of READY, RUNNING, FINISHING, DONE, TIMEOUT, ERROR, CANCELED"):
+            core.command_update(a.command_id, a.attempt, 1, status=outside)
+    assert core.command(a.command_id)["status_name"] == "ASSIGNED"
 
 
 def test_quarantine_after_five_failures_in_a_row_and_clear():

@@ -1,0 +1,61 @@
+"""The one status table: numbers and names come from the enums, and so does every helper."""
+
+from __future__ import annotations
+
+import pytest
+
+from puliclient.errors import Error, UnknownStatusError
+from puliclient.status import (
+    CMD_STATUS_NAME,
+    COMMAND_STATUS_COUNT,
+    NODE_STATUS_COUNT,
+    NODE_STATUS_NAMES,
+    CommandStatus,
+    NodeStatus,
+    is_status,
+    known_statuses,
+    parse_status,
+)
+
+
+def test_counts_and_names_follow_the_enums():
+    assert COMMAND_STATUS_COUNT == 9 and NODE_STATUS_COUNT == 7
+    assert CMD_STATUS_NAME[CommandStatus.TIMEOUT] == "TIMEOUT"
+    assert NODE_STATUS_NAMES[NodeStatus.PAUSED] == "PAUSED"
+    assert len(CMD_STATUS_NAME) == COMMAND_STATUS_COUNT
+
+
+@pytest.mark.parametrize("value, kind, expected", [
+    (4, NodeStatus, NodeStatus.ERROR),
+    ("4", NodeStatus, NodeStatus.ERROR),
+    (" error ", NodeStatus, NodeStatus.ERROR),
+    ("ERROR", CommandStatus, CommandStatus.ERROR),
+    ("timeout", CommandStatus, CommandStatus.TIMEOUT),
+    (CommandStatus.DONE, CommandStatus, CommandStatus.DONE),
+])
+def test_parse_status_takes_numbers_and_names(value, kind, expected):
+    assert parse_status(value, kind) is expected
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("fine", NodeStatus), (7, NodeStatus), ("7", NodeStatus), (-1, CommandStatus),
+    ("TIMEOUT", NodeStatus), (True, NodeStatus), (None, CommandStatus),
+])
+def test_parse_status_refuses_what_names_no_status(value, kind):
+    with pytest.raises(UnknownStatusError, match="unknown status .*; known: BLOCKED, READY"):
+        parse_status(value, kind)
+
+
+def test_unknown_status_is_a_puliclient_error_and_a_value_error():
+    assert issubclass(UnknownStatusError, Error) and issubclass(UnknownStatusError, ValueError)
+
+
+def test_is_status_refuses_bools_and_numbers_out_of_the_table():
+    assert is_status(6, NodeStatus) and not is_status(7, NodeStatus)
+    assert is_status(8, CommandStatus) and not is_status(9, CommandStatus)
+    assert not is_status(True, NodeStatus) and not is_status("1", NodeStatus)
+
+
+def test_known_statuses_lists_every_status_with_its_number():
+    assert known_statuses(NodeStatus) == (
+        "BLOCKED=0, READY=1, RUNNING=2, DONE=3, ERROR=4, CANCELED=5, PAUSED=6")
