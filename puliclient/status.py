@@ -88,7 +88,7 @@ NODE_PAUSED = NodeStatus.PAUSED
 
 CMD_STATUS_NAME = tuple(s.name for s in CommandStatus)
 NODE_STATUS_NAMES = tuple(s.name for s in NodeStatus)
-RN_STATUS_NAMES = ("Unknown", "Booting", "Paused", "Idle", "Assigned", "Working", "Finishing")
+RN_STATUS_NAMES = tuple(s.name.capitalize() for s in RenderNodeStatus)  # Puli spelled them so
 
 FINAL_COMMAND_STATUSES = frozenset(
     {CommandStatus.DONE, CommandStatus.ERROR, CommandStatus.CANCELED, CommandStatus.TIMEOUT}

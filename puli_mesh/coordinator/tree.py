@@ -29,7 +29,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from puliclient.status import COMMAND_STATUS_COUNT, NODE_STATUS_COUNT, CommandStatus, NodeStatus
+from puliclient.status import (
+    COMMAND_STATUS_COUNT,
+    FINAL_COMMAND_STATUSES,
+    FINAL_NODE_STATUSES,
+    NODE_STATUS_COUNT,
+    RUNNING_COMMAND_STATUSES,
+    CommandStatus,
+    NodeStatus,
+)
 
 # Plain ints on the hot path (IntEnum arithmetic and hashing are slower).
 C_BLOCKED = int(CommandStatus.BLOCKED)
@@ -41,8 +49,8 @@ C_DONE = int(CommandStatus.DONE)
 C_TIMEOUT = int(CommandStatus.TIMEOUT)
 C_ERROR = int(CommandStatus.ERROR)
 C_CANCELED = int(CommandStatus.CANCELED)
-C_FINAL = frozenset({C_DONE, C_TIMEOUT, C_ERROR, C_CANCELED})
-C_HOLDING = frozenset({C_ASSIGNED, C_RUNNING, C_FINISHING})
+C_FINAL = frozenset(int(s) for s in FINAL_COMMAND_STATUSES)
+C_HOLDING = frozenset(int(s) for s in RUNNING_COMMAND_STATUSES)
 # What a worker may report: BLOCKED and ASSIGNED are the coordinator's to set.
 C_REPORTABLE = frozenset(int(s) for s in CommandStatus) - {C_BLOCKED, C_ASSIGNED}
 
@@ -53,7 +61,7 @@ N_DONE = int(NodeStatus.DONE)
 N_ERROR = int(NodeStatus.ERROR)
 N_CANCELED = int(NodeStatus.CANCELED)
 N_PAUSED = int(NodeStatus.PAUSED)
-N_FINAL = frozenset({N_DONE, N_ERROR, N_CANCELED})
+N_FINAL = frozenset(int(s) for s in FINAL_NODE_STATUSES)
 
 # Why a task is out of its ready bucket although it has READY commands.
 PARK_NONE = 0

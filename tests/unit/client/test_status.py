@@ -10,6 +10,7 @@ from puliclient.status import (
     COMMAND_STATUS_COUNT,
     NODE_STATUS_COUNT,
     NODE_STATUS_NAMES,
+    RN_STATUS_NAMES,
     CommandStatus,
     NodeStatus,
     is_status,
@@ -23,6 +24,7 @@ def test_counts_and_names_follow_the_enums():
     assert CMD_STATUS_NAME[CommandStatus.TIMEOUT] == "TIMEOUT"
     assert NODE_STATUS_NAMES[NodeStatus.PAUSED] == "PAUSED"
     assert len(CMD_STATUS_NAME) == COMMAND_STATUS_COUNT
+    assert RN_STATUS_NAMES == ("Unknown", "Booting", "Paused", "Idle", "Assigned", "Working", "Finishing")
 
 
 @pytest.mark.parametrize("value, kind, expected", [
