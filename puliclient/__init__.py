@@ -64,11 +64,10 @@ from puliclient.status import (
 )
 
 if TYPE_CHECKING:
-    from puliclient.command import Command
     from puliclient.graph import Graph
     from puliclient.hierarchical import HierarchicalDict
     from puliclient.runner import CallableRunner
-    from puliclient.task import Task
+    from puliclient.task import Command, Task
     from puliclient.taskgroup import TaskGroup
 
 __version__ = (0, 3, 0)
@@ -77,7 +76,7 @@ __version__ = (0, 3, 0)
 # ``python -m puliclient.commandwatcher`` per command, which needs none of it
 # (that import alone cost ~15 ms per command).
 _LAZY = {
-    "Command": "puliclient.command",
+    "Command": "puliclient.task",
     "Graph": "puliclient.graph",
     "HierarchicalDict": "puliclient.hierarchical",
     "CallableRunner": "puliclient.runner",

@@ -1,12 +1,16 @@
 """``Graph``: the unit of submission — a root node plus user, pool and limits.
 
 A graph builds its representation (docs/graph-schema.md) with
-:meth:`Graph.prepareGraphRepresentation`, which expands groups, decomposes
-tasks, pushes group dependencies down and validates; ``save``, ``submit``,
-``execute`` start from it; ``loadAndSubmit`` starts from a saved file
-(:func:`puliclient.graphfile.load_graph_file`, which decomposes what Puli
-saved undecomposed). Sending goes through
+:meth:`Graph.prepareGraphRepresentation` (:class:`GraphDumper`), which
+expands groups, decomposes tasks, pushes group dependencies down and
+validates (:func:`puliclient.representation.validateRepresentation`);
+``save``, ``submit``, ``execute`` start from it; ``loadAndSubmit`` starts
+from a saved file (:func:`puliclient.graphfile.load_graph_file`, which
+decomposes what Puli saved undecomposed). Sending goes through
 :func:`puliclient.submission.submit_representation` only.
+
+Not here: the schema and its check (:mod:`puliclient.representation`), the
+transport (:mod:`puliclient.submission`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from puliclient import local_execution, submission
+# Module imports, not ``from puliclient import ...``: no module imports its own
+# package's __init__ (which re-exports Graph), and tests patch these modules' functions.
+import puliclient.local_execution as local_execution
+import puliclient.submission as submission
 from puliclient.errors import ConnectionError, GraphError, GraphExecInterrupt
 from puliclient.graphfile import load_graph_file
 from puliclient.node import DEFAULT_END_STATUS, EMPTY, Node
-from puliclient.representation import GraphDumper
+from puliclient.representation import (
+    Representation,
+    command_data,
+    plain_data,
+    validateRepresentation,
+)
 from puliclient.status import CommandStatus, NodeStatus
 from puliclient.task import Task
 from puliclient.taskgroup import TaskGroup
@@ -213,3 +225,104 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, root={self.root!r})"
+
+
+def _tags(tags: Mapping[str, Any], where: str) -> dict[str, Any]:
+    plain = plain_data(tags, where)
+    # Puli's tag hack: 'shot' and 'plan' are synonyms.
+    if "shot" in plain and "plan" not in plain:
+        plain["plan"] = plain["shot"]
+    elif "plan" in plain and "shot" not in plain:
+        plain["shot"] = plain["plan"]
+    return plain
+
+
+class GraphDumper:
+    """Turns a :class:`Graph` into its representation (expands first), then validates it."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+
+    def dump(self) -> Representation:
+        root = self.graph.root
+        if isinstance(root, TaskGroup):
+            root.expand(root)
+            nodes = root.walk()
+        else:
+            root.decompose()
+            nodes = [root]
+        index = {id(node): i for i, node in enumerate(nodes)}
+        dumped = [self._dump_node(node, index) for node in nodes]
+        self._push_down_group_dependencies(nodes, dumped, index)
+        data: Representation = {
+            "name": self.graph.name,
+            "meta": plain_data(self.graph.meta, f"graph '{self.graph.name}' meta"),
+            "root": 0,
+            "tasks": dumped,
+            "user": self.graph.user,
+            "poolName": self.graph.poolName,
+            "maxRN": self.graph.maxRN,
+        }
+        validateRepresentation(data)
+        return data
+
+    def _dump_node(self, node: Node, index: Mapping[int, int]) -> dict[str, Any]:
+        kind = "task" if isinstance(node, Task) else "group"
+        where = f"{kind} '{node.name}'"
+        dependencies = []
+        for source, statuses in node.dependencies.items():
+            if id(source) not in index:
+                raise GraphError(
+                    f"{where} depends on '{source.name}', which is not in graph "
+                    f"'{self.graph.name}'; add it to the graph first"
+                )
+            dependencies.append([index[id(source)], [int(s) for s in statuses]])
+        common = {
+            "name": node.name,
+            "arguments": plain_data(node.arguments, f"{where} arguments"),
+            "environment": plain_data(node.environment, f"{where} environment"),
+            "dependencies": dependencies,
+            "requirements": plain_data(node.requirements, f"{where} requirements"),
+            "maxRN": node.maxRN,
+            "priority": node.priority,
+            "dispatchKey": node.dispatchKey,
+            "tags": _tags(node.tags, f"{where} tags"),
+            "timer": node.timer,
+        }
+        if isinstance(node, TaskGroup):
+            children = [index[id(child)] for child in (*node.tasks, *node.taskGroups)]
+            return {"type": "TaskGroup", **common, "strategy": node.strategy, "tasks": children}
+        assert isinstance(node, Task)
+        commands = [
+            command_data(command.description, node.name, command.arguments, where)
+            for command in node.commands
+        ]
+        return {
+            "type": "Task",
+            **common,
+            "runner": node.runner,
+            "validationExpression": node.validator,
+            "minNbCores": node.minNbCores,
+            "maxNbCores": node.maxNbCores,
+            "ramUse": node.ramUse,
+            "commands": commands,
+            "lic": node.lic,
+            "licence": node.lic,
+            "maxAttempt": node.maxAttempt,
+            "runnerPackages": node.runnerPackages,
+            "watcherPackages": node.watcherPackages,
+        }
+
+    @staticmethod
+    def _push_down_group_dependencies(
+        nodes: list[Node], dumped: list[dict[str, Any]], index: Mapping[int, int]
+    ) -> None:
+        for i, node in enumerate(nodes):
+            if not isinstance(node, TaskGroup) or not dumped[i]["dependencies"]:
+                continue
+            for descendant in node.walk():
+                if isinstance(descendant, Task):
+                    own = dumped[index[id(descendant)]]["dependencies"]
+                    for dependency in dumped[i]["dependencies"]:
+                        if dependency not in own:
+                            own.append([dependency[0], list(dependency[1])])

@@ -4,17 +4,31 @@
 load through :func:`load_graph_file`, so a file behaves the same whichever way
 it is used. A file written by Puli's ``Graph.save()`` holds tasks that were
 never decomposed (empty ``commands``): they are decomposed here, as Puli's
-client did before submitting (:func:`~puliclient.representation.decompose_saved_tasks`).
-Nothing here sends or runs anything.
+client did before submitting (:func:`decompose_saved_tasks`).
+
+Not here: the schema check (:mod:`puliclient.representation`), sending or
+running anything.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from puliclient.errors import GraphError
-from puliclient.representation import Representation, decompose_saved_tasks
+from puliclient.errors import GraphError, JobTypeImportError
+from puliclient.hierarchical import HierarchicalDict
+from puliclient.representation import (
+    Representation,
+    ancestry,
+    command_data,
+    node_label,
+    parent_indices,
+    validateRepresentation,
+)
+from puliclient.task import DEFAULT_DECOMPOSER, Task
 
 
 def load_graph_file(path: str | Path) -> Representation:
@@ -29,3 +43,75 @@ def load_graph_file(path: str | Path) -> Representation:
     except (OSError, ValueError) as exc:
         raise GraphError(f"cannot read graph file {str(path)!r}: {exc}") from exc
     return decompose_saved_tasks(data)
+
+
+def decompose_saved_tasks(data: Any) -> Representation:
+    """A saved representation as it is submitted: a validated copy, every task decomposed.
+
+    Puli's ``Graph.save()`` wrote tasks before decomposition, with an empty
+    ``commands`` list; its client decomposed them only when submitting. Each
+    such task is decomposed here as Puli's client would have: its decomposer
+    (the task's optional ``decomposer`` key, a dotted path; Puli's files have
+    none, so ``puliclient.jobs.DefaultTaskDecomposer``) runs on a Task built
+    from the node, with the node's own ``arguments`` (and its groups'
+    arguments and environment to fall back on, as in a built graph). Tasks that
+    have commands are left as they are; ``data`` is not modified.
+
+    Raises ``GraphError`` naming the node for anything
+    :func:`validateRepresentation` refuses, for a decomposer that cannot be
+    loaded, and for a task that still has no command afterwards.
+    """
+    validateRepresentation(data, require_commands=False)
+    result: Representation = copy.deepcopy(data)
+    parents = parent_indices(result)
+    for i, node in enumerate(result["tasks"]):
+        if node["type"] == "Task" and not node["commands"]:
+            node["commands"] = _decompose_saved_task(result, parents, i)
+    validateRepresentation(result)
+    return result
+
+
+def _decompose_saved_task(
+    data: Mapping[str, Any], parents: Mapping[int, int], i: int
+) -> list[dict[str, Any]]:
+    node = data["tasks"][i]
+    where = f"task {node_label(data, i)}"
+    decomposer = node.get("decomposer", DEFAULT_DECOMPOSER)
+    if not decomposer:
+        return []  # commands were to be added by hand: validation reports the task
+    try:
+        task = Task(
+            node["name"],
+            node["arguments"],
+            runner=node["runner"],
+            decomposer=decomposer,
+            runnerPackages=node.get("runnerPackages"),
+            watcherPackages=node.get("watcherPackages"),
+            maxRN=node["maxRN"],
+            priority=node["priority"],
+            dispatchKey=node["dispatchKey"],
+            environment=node["environment"],
+            validator=node["validationExpression"],
+            minNbCores=node["minNbCores"],
+            maxNbCores=node["maxNbCores"],
+            ramUse=node["ramUse"],
+            requirements=node["requirements"],
+            lic=node["lic"],
+            tags=node["tags"],
+            timer=node.get("timer"),
+            maxAttempt=node.get("maxAttempt", 1),
+        )
+    except JobTypeImportError as exc:
+        raise GraphError(f"{where}: {exc}") from exc
+    arguments: HierarchicalDict | None = None
+    environment: HierarchicalDict | None = None
+    for ancestor in ancestry(parents, i)[:-1]:  # the root first, as Node.attach_to chains them
+        arguments = HierarchicalDict(arguments, data["tasks"][ancestor]["arguments"])
+        environment = HierarchicalDict(environment, data["tasks"][ancestor]["environment"])
+    task.arguments.parent = arguments
+    task.environment.parent = environment
+    task.decompose()
+    return [
+        command_data(command.description, task.name, command.arguments, where)
+        for command in task.commands
+    ]

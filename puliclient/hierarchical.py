@@ -1,17 +1,34 @@
-"""``HierarchicalDict``: a node's own arguments or environment, with a parent to fall back on.
+"""Inheritance down the graph: the one "nearest value wins" rule, and ``HierarchicalDict``.
 
-Puli's semantics are kept: ``d[key]`` falls back to the parent group's dict,
-but ``get``, ``in``, ``copy``, iteration and serialisation see the dict's own
-keys only, so the representation carries each node's own values and the
-inheritance is resolved where the command runs (nearest value wins, see
-docs/graph-schema.md). :meth:`HierarchicalDict.flattened` gives the resolved
-view. This module does not know about tasks or groups.
+Guarantees: :func:`merge_inherited` is the only place that decides how
+arguments, environment and requirements are inherited (the client's
+``HierarchicalDict.flattened``, the representation's ``resolved_command`` and
+the coordinator's build of a submitted graph all call it): layers are merged
+from the farthest (the root group) to the nearest (the task, then the
+command), so the nearest value wins (docs/graph-schema.md).
+
+Puli's ``HierarchicalDict`` semantics are kept: ``d[key]`` falls back to the
+parent group's dict, but ``get``, ``in``, ``copy``, iteration and
+serialisation see the dict's own keys only, so the representation carries
+each node's own values and the inheritance is resolved where the command runs.
+
+Not here: tasks, groups, commands; this module knows only mappings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+Value = TypeVar("Value")
+
+
+def merge_inherited(layers: Iterable[Mapping[str, Value]]) -> dict[str, Value]:
+    """``layers`` merged, the farthest (root) first: a key takes its nearest layer's value."""
+    merged: dict[str, Value] = {}
+    for layer in layers:
+        merged.update(layer)
+    return merged
 
 
 class HierarchicalDict(dict[str, Any]):
@@ -32,6 +49,9 @@ class HierarchicalDict(dict[str, Any]):
 
     def flattened(self) -> dict[str, Any]:
         """Own keys merged over every ancestor's: the nearest value wins."""
-        merged = self.parent.flattened() if self.parent is not None else {}
-        merged.update(self)
-        return merged
+        chain: list[HierarchicalDict] = []
+        node: HierarchicalDict | None = self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return merge_inherited(reversed(chain))

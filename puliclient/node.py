@@ -10,14 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from puliclient.errors import ConnectionError, GraphError
 from puliclient.hierarchical import HierarchicalDict
 from puliclient.status import NodeStatus, is_status, known_statuses
-
-if TYPE_CHECKING:
-    from puliclient.taskgroup import TaskGroup
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 DEFAULT_END_STATUS: tuple[int, ...] = (NodeStatus.DONE,)
@@ -54,7 +51,7 @@ class Node:
         if not isinstance(name, str) or not name:
             raise GraphError(f"a node name must be a non-empty string, not {name!r}")
         self.name = name
-        self.parent: TaskGroup | None = None
+        self.parent: Node | None = None  # the TaskGroup holding this node
         self.arguments = HierarchicalDict(None, arguments)
         self.environment = HierarchicalDict(None, environment)
         self.tags: dict[str, Any] = dict(tags or {})
@@ -84,7 +81,8 @@ class Node:
         self.environment.clear()
         self.environment.update(pEnv)
 
-    def _attach_to(self, group: TaskGroup) -> None:
+    def attach_to(self, group: Node) -> None:
+        """Make ``group`` (a TaskGroup, which checks the kind) this node's single parent."""
         if self.parent is not None:
             raise GraphError(
                 f"'{self.name}' already belongs to group '{self.parent.name}'; "

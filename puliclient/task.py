@@ -1,4 +1,9 @@
-"""``Task``: a leaf of the graph whose decomposer turns its arguments into commands.
+"""``Task``: a leaf of the graph whose decomposer turns its arguments into commands, and
+``Command``: one process to run on one render node, as the decomposer produced it.
+
+A command is a description and its own arguments; the runner, the environment
+and the inherited arguments come from its task and the task's ancestors. A
+Task holds its Commands and each Command refers to its Task, so both live here.
 
 Decomposition runs once: ``decompose()`` a second time does nothing, so
 preparing a representation twice never duplicates commands. Commands may be
@@ -14,7 +19,6 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from puliclient.command import Command
 from puliclient.errors import GraphError, TaskAlreadyDecomposedError
 from puliclient.jobs import loadTaskDecomposer
 from puliclient.jobs.decomposers import TaskDecomposer
@@ -22,6 +26,27 @@ from puliclient.node import EMPTY, Node
 
 DEFAULT_RUNNER = "puliclient.jobs.DefaultCommandRunner"
 DEFAULT_DECOMPOSER = "puliclient.jobs.DefaultTaskDecomposer"
+
+
+class Command:
+    """``Command(description, task, arguments={}, runnerPackages=None, watcherPackages=None)``."""
+
+    def __init__(
+        self,
+        description: str,
+        task: Task,
+        arguments: Mapping[str, Any] | None = EMPTY,
+        runnerPackages: str | None = None,
+        watcherPackages: str | None = None,
+    ) -> None:
+        self.description = description
+        self.task = task
+        self.arguments: dict[str, Any] = dict(arguments or {})
+        self.runnerPackages = runnerPackages
+        self.watcherPackages = watcherPackages
+
+    def __repr__(self) -> str:
+        return f"Command({self.description!r})"
 
 
 def _default_runner_packages() -> str:
@@ -125,15 +150,16 @@ class Task(Node):
                 f"task '{self.name}' was already decomposed by {self._decomposer}; add commands "
                 "before decomposing, or build the task with decomposer=None"
             )
-        return self._append_command(name, arguments, runnerPackages, watcherPackages)
+        return self.append_command(name, arguments, runnerPackages, watcherPackages)
 
-    def _append_command(
+    def append_command(
         self,
         name: str,
         arguments: Mapping[str, Any],
         runnerPackages: str | None,
         watcherPackages: str | None,
     ) -> Command:
+        """Add a command whatever the decomposition state: the decomposer's own door."""
         command = Command(name, self, arguments, runnerPackages, watcherPackages)
         self.commands.append(command)
         return command

@@ -67,7 +67,7 @@ class TaskGroup(Node):
         """Attach ``task`` to this group; ``GraphError`` if it is not a Task or has a parent."""
         if not isinstance(task, Task):
             raise GraphError(f"group '{self.name}': addTask needs a Task, not {task!r}")
-        task._attach_to(self)
+        task.attach_to(self)
         self.tasks.append(task)
         return task
 
@@ -83,7 +83,7 @@ class TaskGroup(Node):
             if ancestor is taskGroup:
                 raise GraphError(f"group '{taskGroup.name}' cannot contain itself")
             ancestor = ancestor.parent
-        taskGroup._attach_to(self)
+        taskGroup.attach_to(self)
         self.taskGroups.append(taskGroup)
         return taskGroup
 

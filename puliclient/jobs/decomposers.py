@@ -16,27 +16,56 @@
   when packetSize > 1; that loses frames, so we do not.)
 
 Decomposition happens client-side; the mesh only ever sees commands. Nothing
-here runs a command.
+here runs a command. A decomposer sees its task, and an expander its group,
+through what it uses of them (:class:`DecomposableTask`,
+:class:`ExpandableGroup`), so this module does not import the object model
+that imports it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from puliclient.errors import GraphError
 
-if TYPE_CHECKING:
-    from puliclient.task import Task
-    from puliclient.taskgroup import TaskGroup
-
 _TOKEN = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:x\s*(\d+)\s*)?)?$")
+
+
+class DecomposableTask(Protocol):
+    """What a decomposer uses of its :class:`~puliclient.task.Task`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def arguments(self) -> Mapping[str, Any]: ...
+
+    def append_command(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        runnerPackages: str | None,
+        watcherPackages: str | None,
+    ) -> Any: ...
+
+
+class ExpandableGroup(Protocol):
+    """What an expander uses of its :class:`~puliclient.taskgroup.TaskGroup` (Puli's API)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def addNewTask(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def addNewTaskGroup(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 class TaskDecomposer:
     """Base class: built with the task, it adds the task's commands."""
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: DecomposableTask) -> None:
         self.task = task
 
     def addCommand(
@@ -47,7 +76,7 @@ class TaskDecomposer:
         watcherPackages: str | None = None,
     ) -> None:
         """Append a command to the task being decomposed."""
-        self.task._append_command(name, args, runnerPackages, watcherPackages)
+        self.task.append_command(name, args, runnerPackages, watcherPackages)
 
 
 class DefaultTaskDecomposer(TaskDecomposer):
@@ -59,7 +88,7 @@ class DefaultTaskDecomposer(TaskDecomposer):
     FRAMESLIST_LABEL = "framesList"
     STEP_LABEL = "step"
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: DecomposableTask) -> None:
         super().__init__(task)
         args = task.arguments
         if (self.START_LABEL in args and self.END_LABEL in args) or self.FRAMESLIST_LABEL in args:
@@ -124,5 +153,5 @@ class DefaultTaskDecomposer(TaskDecomposer):
 class TaskExpander:
     """Base class of expanders: built once with the group, it may add tasks or groups to it."""
 
-    def __init__(self, taskGroup: TaskGroup) -> None:
+    def __init__(self, taskGroup: ExpandableGroup) -> None:
         self.taskGroup = taskGroup

@@ -16,13 +16,18 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING
+from typing import IO, Protocol
 
 from puliclient.errors import CommandError, RunnerTimeoutError
 from puliclient.processes import guarded_process, kill_process_group
 
-if TYPE_CHECKING:
-    from puliclient.graph import Graph
+
+class SavableGraph(Protocol):
+    """What ``runGraphInXterm`` uses of a :class:`~puliclient.graph.Graph` (the jobs
+    package does not import the object model, which imports it)."""
+
+    def save(self, path: str) -> None: ...
+
 
 log = logging.getLogger("puli.runner")
 
@@ -154,7 +159,7 @@ class RunnerToolkit:
             raise CommandError(f"cannot send mail through {SMTPhost}:{SMTPport}: {exc}") from exc
 
     @staticmethod
-    def runGraphInXterm(graph: Graph, keepWindowOpen: bool = True) -> subprocess.Popen[bytes]:
+    def runGraphInXterm(graph: SavableGraph, keepWindowOpen: bool = True) -> subprocess.Popen[bytes]:
         """Save ``graph`` to a temporary file and execute it locally in a new xterm.
 
         Returns the xterm process. Raises ``NotImplementedError`` when no

@@ -22,7 +22,8 @@ from puliclient import (
     Task,
     TaskGroup,
 )
-from puliclient.representation import decompose_saved_tasks, validateRepresentation
+from puliclient.graphfile import decompose_saved_tasks
+from puliclient.representation import validateRepresentation
 from puliclient.submission import resolve_address
 from tests.unit.client.savedfiles import saved_graph, saved_group, saved_task
 
@@ -208,6 +209,15 @@ def mutate(data: dict[str, Any], change: Any) -> dict[str, Any]:
         (lambda d: d.update(maxRN=-4), GraphError, "graph 'job': maxRN is -4"),
         (lambda d: d.pop("poolName"), GraphError, "graph: missing key 'poolName'"),
         (lambda d: d.update(root=7), GraphError, "root 7 is not in the graph"),
+        # A group's dependencies hold for everything inside it, even when a raw
+        # representation does not push them down: waiting for its own task is a cycle.
+        (lambda d: d["tasks"][2]["dependencies"].append([3, [DONE]]),
+         DependencyCycleError, "dependency cycle .*'beauty'"),
+        (lambda d: d["tasks"][3].update(name=""), GraphError, "node 3 \\(''\\): 'name' is empty"),
+        (lambda d: d.update(name=""), GraphError, "graph: 'name' is empty"),
+        (lambda d: d["tasks"][3].update(minNbCores=-1), GraphError,
+         "'beauty'.*'minNbCores' must be >= 0, not -1"),
+        (lambda d: d["tasks"][3].update(ramUse=-10), GraphError, "'beauty'.*'ramUse' must be >= 0"),
     ],
 )
 def test_validate_representation_errors(
@@ -531,3 +541,17 @@ def test_group_in_group_dependency_to_outside_group() -> None:
     index = {node["name"]: i for i, node in enumerate(data["tasks"])}
     assert data["tasks"][index["b"]]["dependencies"] == [[index["first"], [DONE]]]
     assert isinstance(b, Task) and isinstance(second, TaskGroup)
+
+
+def test_the_schema_check_loads_no_object_model() -> None:
+    # The coordinator validates every submission with it: it must not pull in
+    # tasks, decomposers or runners (nor anything that imports them back).
+    import subprocess
+    import sys
+
+    code = ("import sys, puliclient.representation; "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('puliclient'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == ["puliclient", "puliclient.errors", "puliclient.hierarchical",
+                      "puliclient.representation", "puliclient.status"]
