@@ -55,6 +55,8 @@ from puli_mesh.coordinator.tree import (
     iter_tasks,
 )
 from puli_mesh.errors import IllegalTransitionError, UnknownPoolError
+from puliclient.errors import GraphError
+from puliclient.representation import check_max_rn
 from puliclient.status import CMD_STATUS_NAME, NodeStatus
 
 log = logging.getLogger(__name__)
@@ -192,11 +194,10 @@ def set_dispatch_key(st: CoreState, node: TreeNode, value: float) -> None:
 
 
 def set_max_rn(st: CoreState, node: TreeNode, value: int) -> None:
-    if value < -1:
-        raise IllegalTransitionError(f"maxRN must be -1, 0 (unbounded) or positive, not {value}")
-    if value == -1 and not isinstance(node, Graph):  # as at submission (Puli documents -1 on graphs)
-        raise IllegalTransitionError(
-            f"maxRN of a task or a task group must be 0 (unbounded) or positive, not {value}")
+    try:  # the rule of submission, so an edit cannot set what a graph could not be sent with
+        check_max_rn(value, f"node {node.id} ({node.name!r})", graph=isinstance(node, Graph))
+    except GraphError as exc:
+        raise IllegalTransitionError(str(exc)) from exc
     node.max_rn = value
     g = node.graph
     pool = st.pools[g.pool]

@@ -3,12 +3,16 @@
 Guarantees: a representation is either rejected as a whole with a clear error
 (``InvalidGraphError`` naming the node and the field, ``UnknownPoolError``,
 ``UnknownLicenceError``) or fully registered, with its initial blocked state
-computed before anything can be assigned.
+computed before anything can be assigned. The schema is checked once, by the
+client's own check (``puliclient.representation.validateRepresentation``),
+whose ``GraphError`` becomes ``InvalidGraphError`` in :func:`validate`; this
+module adds only what the client cannot know (pools, licences).
 
 Choices:
 
 * Inheritance, nearest value wins (fixes Puli): arguments, environment and
-  requirements merge root group -> ... -> task, then the command's own
+  requirements merge root group -> ... -> task
+  (``puliclient.hierarchical.merge_inherited``), then the command's own
   arguments win over all of them.
 * Timers: a task may not start before its own timer nor any ancestor's (the
   latest wins); Puli overwrote the task's timer with its group's.
@@ -16,7 +20,7 @@ Choices:
   ``tasks[i]``; ids are never reused. The graph's dispatchKey and priority are
   its root node's.
 * A dependency cycle, including one through the hierarchy (a task depending on
-  its own group), is rejected: it could never be met.
+  its own group), is rejected: it could never be met (the client's check).
 * Root tags ``paused: true`` submit the graph paused (Puli).
 
 Not here: deciding what runs (``assignment``).
@@ -43,177 +47,49 @@ from puli_mesh.coordinator.tree import (
 )
 from puli_mesh.errors import InvalidGraphError, UnknownLicenceError, UnknownPoolError
 from puliclient.errors import GraphError
-from puliclient.representation import validateRepresentation
+from puliclient.hierarchical import merge_inherited
+from puliclient.representation import node_label, parent_indices, validateRepresentation
 from puliclient.status import COMMAND_STATUS_COUNT, NODE_STATUS_COUNT
-
-_NUM = (int, float)
-
-
-def _field(node: dict[str, Any], key: str, types: Any, default: Any, where: str) -> Any:
-    value = node.get(key, default)
-    if value is None and default is None:
-        return None
-    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise InvalidGraphError(f"{where}: '{key}' must be {_names(types)}, not a bool")
-    if not isinstance(value, types):
-        raise InvalidGraphError(
-            f"{where}: '{key}' must be {_names(types)}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _names(types: Any) -> str:
-    if isinstance(types, tuple):
-        return " or ".join(t.__name__ for t in types)
-    return str(types.__name__)
-
-
-def _max_rn(node: dict[str, Any], where: str) -> int:
-    v = _field(node, "maxRN", int, -1, where)
-    if v < -1:
-        raise InvalidGraphError(f"{where}: maxRN must be -1, 0 (unbounded) or positive, not {v}")
-    return int(v)
 
 
 def licences_of(task: dict[str, Any]) -> tuple[str, ...]:
+    """The licence tokens a task's commands need (``lic``, e.g. ``"mtoa&shave"``)."""
     raw = task.get("lic") or task.get("licence") or ""
-    if not isinstance(raw, str):
-        raise InvalidGraphError(f"task {task.get('name')!r}: 'lic' must be a str like 'a&b'")
     return tuple(dict.fromkeys(p.strip() for p in raw.split("&") if p.strip()))
 
 
 def validate(st: CoreState, rep: Any) -> list[int | None]:
-    """Check everything; return the parent index of every node (None for the root)."""
-    if not isinstance(rep, dict):
-        raise InvalidGraphError(f"a graph representation is a dict, got {type(rep).__name__}")
-    try:  # the one schema check, shared with the client (docs/graph-schema.md)
+    """Check ``rep``; return the parent index of every node (None for the root).
+
+    The schema is the client's one check (:func:`validateRepresentation`); its
+    ``GraphError`` becomes ``InvalidGraphError`` here, the one boundary. Only
+    what the client cannot know is checked after it: the pool and the licences
+    must be defined on this mesh.
+    """
+    try:
         validateRepresentation(rep)
     except GraphError as exc:
-        raise InvalidGraphError(f"graph {rep.get('name')!r}: {exc}") from exc
-    where = f"graph {rep.get('name')!r}"
-    _field(rep, "name", str, None, where) or _missing(where, "name")
-    tasks = rep.get("tasks")
-    if not isinstance(tasks, list) or not tasks:
-        raise InvalidGraphError(f"{where}: 'tasks' must be a non-empty list of nodes")
-    root = _field(rep, "root", int, 0, where)
-    if not 0 <= root < len(tasks):
-        raise InvalidGraphError(f"{where}: root index {root} is outside the {len(tasks)} nodes")
-    _field(rep, "user", str, "", where)
-    pool = _field(rep, "poolName", str, st.settings.default_pool, where)
-    _max_rn(rep, where)
+        name = rep.get("name") if isinstance(rep, dict) else None
+        raise InvalidGraphError(f"graph {name!r}: {exc}") from exc
+    where = f"graph {rep['name']!r}"
+    pool = rep["poolName"] or st.settings.default_pool
     if pool not in st.pools:
         raise UnknownPoolError(
             f"{where} wants pool {pool!r}, which is not defined (known: "
             f"{', '.join(sorted(st.pools))}); define it with `puli-mesh pools add {pool}` "
             f"or start agents with pools = [\"{pool}\"]")
-    parents: list[int | None] = [None] * len(tasks)
-    for i, node in enumerate(tasks):
-        if not isinstance(node, dict):
-            raise InvalidGraphError(f"{where}: node {i} must be a dict")
-        nwhere = f"{where}, node {i} ({node.get('name')!r})"
-        kind = node.get("type")
-        _field(node, "name", str, None, nwhere) or _missing(nwhere, "name")
-        for key in ("arguments", "environment", "requirements", "tags"):
-            _field(node, key, dict, {}, nwhere)
-        _max_rn(node, nwhere)
-        _field(node, "dispatchKey", _NUM, 0, nwhere)
-        _field(node, "priority", _NUM, 0, nwhere)
-        _field(node, "timer", _NUM, None, nwhere)
-        deps = _field(node, "dependencies", list, [], nwhere)
-        for dep in deps:
-            if (not isinstance(dep, list | tuple) or len(dep) != 2 or not isinstance(dep[0], int)
-                    or not isinstance(dep[1], list | tuple)):
-                raise InvalidGraphError(f"{nwhere}: a dependency is [index, [statuses]], "
-                                        f"got {dep!r}")
-            if not 0 <= dep[0] < len(tasks):
-                raise InvalidGraphError(f"{nwhere}: dependency on node {dep[0]}, which is "
-                                        f"outside the graph ({len(tasks)} nodes)")
-            for s in dep[1]:
-                if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= 6:
-                    raise InvalidGraphError(f"{nwhere}: status {s!r} in a dependency is not a "
-                                            f"node status (0..6)")
-        if kind == "TaskGroup":
-            children = _field(node, "tasks", list, [], nwhere)
-            for c in children:
-                if not isinstance(c, int) or not 0 <= c < len(tasks):
-                    raise InvalidGraphError(f"{nwhere}: child index {c!r} is outside the graph")
-                if c == i or c == root or parents[c] is not None:
-                    raise InvalidGraphError(f"{nwhere}: node {c} cannot be a child here (it is "
-                                            f"the root, itself, or already has a parent)")
-                parents[c] = i
-        elif kind == "Task":
-            _validate_task(st, node, nwhere)
-        else:
-            raise InvalidGraphError(f"{nwhere}: 'type' must be 'Task' or 'TaskGroup', "
-                                    f"got {kind!r}")
-    for i in range(len(tasks)):
-        if i != root and parents[i] is None:
-            raise InvalidGraphError(f"{where}: node {i} ({tasks[i].get('name')!r}) is not "
-                                    f"reachable from the root")
-    _check_cycles(rep, tasks, parents, where)
-    return parents
-
-
-def _missing(where: str, key: str) -> None:
-    raise InvalidGraphError(f"{where}: '{key}' is missing or empty")
-
-
-def _validate_task(st: CoreState, node: dict[str, Any], where: str) -> None:
-    _field(node, "runner", str, "", where)
-    for key in ("minNbCores", "maxNbCores", "ramUse"):
-        if _field(node, key, int, 0, where) < 0:
-            raise InvalidGraphError(f"{where}: '{key}' must be >= 0")
-    if _field(node, "maxAttempt", int, 1, where) < 1:
-        raise InvalidGraphError(f"{where}: 'maxAttempt' must be >= 1")
-    commands = _field(node, "commands", list, [], where)
-    if not commands:
-        raise InvalidGraphError(f"{where}: a task needs at least one command")
-    for j, c in enumerate(commands):
-        if not isinstance(c, dict) or not isinstance(c.get("description", ""), str):
-            raise InvalidGraphError(f"{where}: command {j} must be a dict with a str "
-                                    f"'description'")
-        if not isinstance(c.get("arguments", {}), dict):
-            raise InvalidGraphError(f"{where}: command {j}: 'arguments' must be a dict")
-    for lic in licences_of(node):
-        if lic not in st.licences:
-            raise UnknownLicenceError(
-                f"{where} needs licence {lic!r}, which is not defined; define it with "
-                f"`puli-mesh licences set {lic} TOTAL`")
-
-
-def _check_cycles(rep: dict[str, Any], tasks: list[dict[str, Any]], parents: list[int | None],
-                  where: str) -> None:
-    # "X cannot finish before Y": a node waits for its dependencies' sources and for
-    # its ancestors' ones; a folder waits for its children.
-    n = len(tasks)
-    waits: list[list[int]] = [[] for _ in range(n)]
-    for i, node in enumerate(tasks):
-        j: int | None = i
-        while j is not None:
-            waits[i].extend(d[0] for d in tasks[j].get("dependencies", []) or [])
-            j = parents[j]
-        if node.get("type") == "TaskGroup":
-            waits[i].extend(node.get("tasks", []))
-    color = [0] * n
-    for start in range(n):
-        if color[start]:
+    for i, node in enumerate(rep["tasks"]):
+        if node["type"] != "Task":
             continue
-        stack = [(start, 0)]
-        color[start] = 1
-        while stack:
-            v, k = stack[-1]
-            if k < len(waits[v]):
-                stack[-1] = (v, k + 1)
-                w = waits[v][k]
-                if color[w] == 1:
-                    raise InvalidGraphError(
-                        f"{where}: dependency cycle through node {w} ({tasks[w].get('name')!r}); "
-                        f"it could never be met")
-                if color[w] == 0:
-                    color[w] = 1
-                    stack.append((w, 0))
-            else:
-                color[v] = 2
-                stack.pop()
+        for lic in licences_of(node):
+            if lic not in st.licences:
+                raise UnknownLicenceError(
+                    f"{where}, {node_label(rep, i)} needs licence {lic!r}, which is not defined; "
+                    f"define it with `puli-mesh licences set {lic} TOTAL`")
+    parents: list[int | None] = [None] * len(rep["tasks"])
+    for child, parent in parent_indices(rep).items():
+        parents[child] = parent
+    return parents
 
 
 # -------------------------------------------------------------------- build
@@ -227,7 +103,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
     graph = Graph(gid, rep["name"])
     graph.user = rep.get("user", "") or ""
     graph.pool = rep.get("poolName") or st.settings.default_pool
-    graph.max_rn = int(rep.get("maxRN", -1))
+    graph.max_rn = int(rep["maxRN"])
     graph.meta = dict(rep.get("meta") or {})
     graph.root_index = root
     graph.creation_time = now
@@ -302,7 +178,7 @@ def _common(obj: TreeNode, node: dict[str, Any], now: float) -> None:
     obj.environment = {str(k): str(v) for k, v in (node.get("environment") or {}).items()}
     obj.requirements = dict(node.get("requirements") or {})
     obj.tags = dict(node.get("tags") or {})
-    obj.max_rn = int(node.get("maxRN", -1))
+    obj.max_rn = int(node["maxRN"])
     obj.dispatch_key = node.get("dispatchKey", 0) or 0
     obj.priority = node.get("priority", 0) or 0
     obj.timer = node.get("timer")
@@ -341,20 +217,14 @@ def finish_build(st: CoreState, graph: Graph, all_nodes: list[TreeNode], now: fl
     """Inherited values, signatures, counters and statuses of freshly built nodes."""
     for obj in all_nodes:
         if isinstance(obj, Task):
-            chain = [obj] + obj.ancestors()
-            args: dict[str, Any] = {}
-            env: dict[str, str] = {}
-            req: dict[str, Any] = {}
-            timer: float | None = None
-            for n in reversed(chain):  # root first: the nearest value is applied last
-                args.update(n.arguments)
-                env.update(n.environment)
-                req.update(n.requirements)
-                if n.timer is not None:
-                    timer = n.timer if timer is None else max(timer, n.timer)
+            chain = [*reversed(obj.ancestors()), obj]  # the root first
+            args = merge_inherited([n.arguments for n in chain])
+            req = merge_inherited([n.requirements for n in chain])
             obj.merged_args = args
-            obj.merged_env = env
-            obj.eff_timer = timer
+            obj.merged_env = merge_inherited([n.environment for n in chain])
+            # Timers are not inherited but combined: the latest of the chain holds.
+            timers = [n.timer for n in chain if n.timer is not None]
+            obj.eff_timer = max(timers) if timers else None
             raw = args.get("timeout")
             obj.timeout = float(raw) if isinstance(raw, int | float) and raw > 0 else None
             obj.sig = st.signature(req, obj.min_cores, obj.max_cores, obj.ram_use, obj.lic)

@@ -203,7 +203,7 @@ def test_max_rn_edits_take_effect_at_once():
     assert len(assigns(core.set_max_rn(r.graph_id, 5, 1))) == 3
     assert core.set_max_rn(r.graph_id, 1, 2) == []  # lowering kills nothing
     assert core.render_nodes()[0]["running"].__len__() == 5
-    with pytest.raises(IllegalTransitionError, match="task or a task group must be 0"):
+    with pytest.raises(IllegalTransitionError, match="maxRN is -1; a task or group maxRN is 0 \\(unbounded\\)"):
         core.set_max_rn(r.node_ids[1], -1, 3)  # -1 (unbounded) is a graph's value only, as at submit
     assert len(assigns(core.set_max_rn(r.node_ids[1], 0, 3))) == 0  # task cap is free; graph 1
     assert len(assigns(core.set_max_rn(r.graph_id, 0, 4))) == 5

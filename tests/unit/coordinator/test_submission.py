@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.errors import InvalidGraphError, UnknownLicenceError, UnknownPoolError
+from puli_mesh.errors import (
+    IllegalTransitionError,
+    InvalidGraphError,
+    UnknownLicenceError,
+    UnknownPoolError,
+)
+from puliclient.errors import GraphError
+from puliclient.representation import validateRepresentation
 from tests.unit.coordinator.graphs import assigns, graph, group, rn, single, task
 
 
@@ -30,6 +37,11 @@ def test_ids_follow_the_representation_and_graph_gets_its_own():
     (lambda g: g["tasks"][1].update(dependencies=[[0, [3]]]), "cycle"),
     (lambda g: g["tasks"][1].update(dependencies=[[1, [3]]]), "itself"),
     (lambda g: g["tasks"][1].update(type="Nope"), "type"),
+    (lambda g: g["tasks"][1].update(maxRN=-1), "maxRN is -1"),
+    (lambda g: g["tasks"][0].update(maxRN=-1), "maxRN is -1"),
+    (lambda g: g["tasks"][0].update(dependencies=[[1, [3]]]), "cycle"),
+    (lambda g: g["tasks"][1].update(ramUse=-1), "'ramUse' must be >= 0"),
+    (lambda g: g.update(name=""), "'name' is empty"),
 ])
 def test_invalid_graphs_are_refused_with_the_node_named(mutate, words):
     core = SchedulingCore()
@@ -38,6 +50,35 @@ def test_invalid_graphs_are_refused_with_the_node_named(mutate, words):
     with pytest.raises(InvalidGraphError, match=words):
         core.submit_graph(g, 0)
     assert core.graphs() == []
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda g: g["tasks"][1].update(maxRN=-1),
+    lambda g: g["tasks"][1].update(dependencies=[[0, [3]]]),
+    lambda g: g["tasks"][1]["dependencies"].append([1, [9]]),
+    lambda g: g["tasks"][1].update(minNbCores=True),
+    lambda g: g.update(maxRN=-2),
+    lambda g: g.pop("user"),
+])
+def test_the_mesh_refuses_what_the_client_refuses_with_its_message(mutate):
+    g = single("t", 2)
+    mutate(g)
+    with pytest.raises(GraphError) as client:
+        validateRepresentation(g)
+    with pytest.raises(InvalidGraphError) as server:
+        SchedulingCore().submit_graph(g, 0)
+    assert str(server.value) == f"graph {g.get('name')!r}: {client.value}"
+
+
+def test_graph_max_rn_minus_one_is_unbounded_at_submit_and_in_edits():
+    # Puli documents -1 for the graph only; tasks and groups take 0 for unbounded.
+    core = SchedulingCore()
+    core.node_joined(rn("a", slots=3, cores=3), 0)
+    r = core.submit_graph(single("t", 3, max_rn=-1, maxNbCores=1), 0)
+    assert len(assigns(core.request_work("a", 3, 0))) == 3
+    core.set_max_rn(r.graph_id, -1, 1)
+    with pytest.raises(IllegalTransitionError, match="maxRN is -1"):
+        core.set_max_rn(r.node_ids[0], -1, 1)
 
 
 def test_unknown_pool_is_a_clear_error_and_default_always_exists():
