@@ -415,7 +415,7 @@ class SchedulingCore:
                 raise IllegalTransitionError(
                     f"command {command_id}: a worker cannot report status {status}; expected "
                     f"one of {', '.join(CMD_STATUS_NAME[s] for s in sorted(C_REPORTABLE))} "
-                    f"(READY means refused)")
+                    f"({CMD_STATUS_NAME[C_READY]} means refused)")
         if stats is not None:
             cmd.stats = dict(stats)
         if message is not None:

@@ -241,19 +241,25 @@ def set_tags(node: TreeNode, tags: dict[str, object]) -> None:
     log.info("node %d (%s) tags now %s", node.id, node.name, node.tags)
 
 
+# Only a graph finished for good leaves the tree: an ERROR graph is kept, since
+# its failed commands may still be restarted.
+ARCHIVABLE = frozenset({N_DONE, N_CANCELED})
+
+
 def archive_finished(st: CoreState, before: float) -> list[int]:
     expired = [g for g in st.graphs.values()
-               if g.status in (N_DONE, N_CANCELED) and g.end_time is not None and g.end_time < before]
+               if g.status in ARCHIVABLE and g.end_time is not None and g.end_time < before]
     for g in expired:
         archive(st, g)
     return [g.id for g in expired]
 
 
 def archive(st: CoreState, graph: Graph) -> None:
-    if graph.status not in (N_DONE, N_CANCELED):
+    if graph.status not in ARCHIVABLE:
+        only = " or ".join(NodeStatus(s).name for s in sorted(ARCHIVABLE))
         raise IllegalTransitionError(
-            f"graph {graph.id} ({graph.name!r}) is {NodeStatus(graph.status).name}: only DONE or "
-            f"CANCELED graphs can be archived; cancel it first")
+            f"graph {graph.id} ({graph.name!r}) is {NodeStatus(graph.status).name}: only {only} "
+            f"graphs can be archived; cancel it first")
     pools_mod.detach_graph(graph, st.pools[graph.pool])
     nodes = iter_nodes(graph)
     dependencies.remove_graph_edges(nodes)
