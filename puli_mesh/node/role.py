@@ -38,9 +38,9 @@ The states, and the usual way through them::
     any running state --Shutdown--> its stopping twin (STOPPING, TAKING_OVER_TO_STOP,
     HANDING_OVER_TO_STOP) --WorkerIdle (once out of leadership) or a second Shutdown--> STOPPED
 
-Guarantees: a stopping agent never contends again nor keeps a won election; a leader that may have
-been replaced (ZooKeeper suspended, its leader znode gone, its journal fenced, its session lost)
-stops dispatching before anything else; every timer is a named constant below.
+Guarantees: a stopping agent never rejoins the election and resigns any election it wins; a leader
+that may have been replaced (ZooKeeper suspended, its leader znode gone, its journal fenced, its
+session lost) stops dispatching before anything else; every timer is a named constant below.
 
 Not here: what the actions do (``agent.py``: ZooKeeper, sockets, the coordinator service, the
 worker), which agent is the leader (the leader znode, followed by the worker), membership data.
@@ -57,9 +57,10 @@ from puli_mesh.errors import PuliMeshError
 # ---------------------------------------------------------------------------------------- timers
 SUSPENDED_STEP_DOWN_FRACTION = 0.5
 """A leader whose ZooKeeper connection is suspended stops dispatching at once (ZooKeeper may
-already have elected another). If the suspension lasts this fraction of the session timeout, it
-steps down: its session may expire at any moment after the full timeout, and giving the
-coordinator up first leaves no window where two agents believe they lead once it reconnects."""
+already have elected another). If the suspension outlasts this fraction of the session timeout,
+it stops being the coordinator: ZooKeeper expires a session after the full timeout and another
+agent takes over then, so a leader cut off this long most likely has a successor by the time it is
+back; it rejoins as a follower rather than wait on a state a successor replaces."""
 
 HANDOVER_DRAIN_S = 5.0
 """A planned handover waits this long for the journal's gathered records and batches in flight to
@@ -67,9 +68,9 @@ be stored before resigning. A healthy ZooKeeper stores a batch in milliseconds; 
 trouble, and the successor replays whatever was stored (nothing unstored was acted on)."""
 
 REJOIN_AFTER_HANDOVER_S = 1.0
-"""After handing over, the agent waits this long before contending again, so that the next
-contender in line wins the election and publishes itself before this agent queues up behind it;
-alone in its cluster, it leads again after this."""
+"""After handing over, wait this long before contending again: the next contender in line takes the
+lock meanwhile (this agent's new election node then queues behind it), and an agent alone in its
+cluster takes the lead back only after this pause rather than at once."""
 
 REJOIN_AFTER_FAILED_TAKEOVER_S = 2.0
 """A takeover that failed (ZooKeeper flapping, an unreadable snapshot) would likely fail again at

@@ -415,3 +415,12 @@ def test_the_grace_period_runs_from_the_first_signal_through_a_handover() -> Non
     # One tick, two timers due: the suspension's step-down first, then the kill.
     assert machine.handle(Tick(), GRACE) == [TOO_LONG, Resign(), KillCommands()]
     assert machine.state is S.STOPPING
+
+
+@pytest.mark.parametrize("state", list(RoleState), ids=lambda s: s.name)
+def test_every_timer_that_can_fire_in_a_state_is_in_its_row(state: RoleState) -> None:
+    # Everything due at once: whatever fires must be handled, never an error.
+    machine = AgentRole(session_timeout=SESSION, grace_period=GRACE, state=state, suspended_since=0.0,
+                        handover_deadline=0.0, rejoin_at=0.0, kill_at=0.0)
+    machine.handle(Tick(), 1000.0)
+    machine.handle(Tick(), 2000.0)
