@@ -324,8 +324,11 @@ class Agent:
     def _feed(self, event: role.Event) -> None:
         """Move the role and carry out its actions, in order; answers (a takeover's outcome,
         the leader znode's owner, a rejoin's failure) are fed back once the list is done."""
+        actions = self.role.handle(event, time.monotonic())
+        if not actions:
+            return  # most turns: a Tick with no timer due
         answers = []
-        for action in self.role.handle(event, time.monotonic()):
+        for action in actions:
             answer = self._carry_out(action)
             if answer is not None:
                 answers.append(answer)

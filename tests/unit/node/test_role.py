@@ -298,6 +298,14 @@ def test_losing_the_session_or_the_journal_while_handing_over_steps_down_at_once
         assert machine.handle(Tick(), 1.0 + HANDOVER_DRAIN_S) == ([] if isinstance(event, Lost) else [Rejoin()])
 
 
+def test_the_election_recipe_failing_during_a_handover_does_not_stop_it() -> None:
+    machine = lead()
+    machine.handle(StepDownAsked(), 0.0)
+    assert machine.handle(ElectionFailed(), 1.0) == []
+    assert machine.state is S.HANDING_OVER
+    assert machine.handle(JournalDrained(), 1.5) == HANDED_OVER
+
+
 def test_a_fenced_journal_makes_the_leader_step_down_and_contend_again() -> None:
     machine = lead()
     assert machine.handle(JournalFenced(), 5.0) == [FENCED, Resign()]
