@@ -14,6 +14,14 @@ The loop reads top to bottom like the story of an agent:
 
 One thread owns every socket and all state. Kazoo's threads only ``post``
 events into a queue and wake the loop through a pipe.
+
+Guarantees: what the agent's role is and when it changes (following, taking over,
+leading, handing over, stopping) is decided by ``node.role.AgentRole`` alone; this
+module feeds it events (ZooKeeper states, the election, step-down requests, journal
+fencing, signals, a tick every turn) and carries out the actions it returns.
+
+Not here: the role's rules and timers (``node/role.py``), scheduling
+(``coordinator/``), running commands (``node/worker.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from puli_mesh.coordinator.events import apply_event
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ConfigError, CoreError, ProtocolError, ZooKeeperError
-from puli_mesh.node import logs
+from puli_mesh.node import logs, role
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
@@ -51,6 +59,13 @@ log = logging.getLogger(__name__)
 
 LOOP_TIMEOUT_MS = 50
 MEMBER_REFRESH_S = 10.0
+ZK_CONNECT_MIN_S = 5.0
+"""The first connection to ZooKeeper may take this long even with a shorter session timeout
+(a TCP handshake and a session to create, on a busy ensemble)."""
+REGISTER_MARGIN_S = 2.0
+"""Registering waits for a previous life's member znode to expire: its session timeout, plus this."""
+SHUTDOWN_WAIT_S = 5.0
+"""On the way out, killed commands and their final UPDATEs get this long before the agent closes."""
 GC_THRESHOLDS = (20_000, 20, 20)
 """Python's default (700, 10, 10) suits short scripts, not a leader holding a million
 commands: each full collection walks the whole tree (0.4 s at 1M commands on the 2-core
@@ -85,12 +100,8 @@ class Agent:
         self.worker = Worker(settings, self.context)
         self.service: CoordinatorService | None = None
         self.leader: cluster_state.LeaderInfo | None = None
-        self.stopping_since: float | None = None
+        self.role = role.AgentRole(session_timeout=settings.session_timeout, grace_period=settings.grace_period)
         self.stopped = False
-        self._suspended_at: float | None = None
-        self._needs_rejoin = False
-        self._rejoin_after = 0.0
-        self._handover_deadline: float | None = None
         self._last_member_refresh = 0.0
         self._last_seal = time.monotonic()  # run() seals once before the loop starts
         self._licences_watched: set[str] = set()  # licence znodes whose data this leader watches
@@ -121,10 +132,10 @@ class Agent:
             raise ConfigError(
                 f"cannot listen on {s.endpoint}: {exc} (is another agent using --port {s.port}?)") from exc
         try:
-            self.zk.start(timeout=max(5.0, s.session_timeout))
+            self.zk.start(timeout=max(ZK_CONNECT_MIN_S, s.session_timeout))
         except KazooTimeoutError as exc:
             raise ZooKeeperError(f"ZooKeeper at {s.zk} did not answer; check --zk / PULI_ZK") from exc
-        self.membership.register(self._member_data(), wait=s.session_timeout + 2.0)
+        self.membership.register(self._member_data(), wait=s.session_timeout + REGISTER_MARGIN_S)
         # Registered: no other live agent has this name, so these are our previous life's.
         kill_orphans(s.name, s.log_dir)
         self.zk.DataWatch(self.paths.leader, self._on_leader_data)
@@ -149,7 +160,7 @@ class Agent:
 
     # --------------------------------------------------------------------- loop
     def run(self) -> int:
-        """Run until stopped by a signal or ``request_stop``; returns an exit code."""
+        """Run until stopped by a signal; returns an exit code."""
         signal.signal(signal.SIGTERM, self._signal)
         signal.signal(signal.SIGINT, self._signal)
         sealed = seal_inherited_descriptors()  # frames are spawned without close_fds
@@ -235,7 +246,7 @@ class Agent:
         elif msg.kind in protocol.CLIENT_REQUESTS:
             if msg.kind == "EDIT" and msg["action"] == "step_down" and self.service is not None:
                 self._reply(identity, protocol.encode("RESULT", rid=msg["rid"], data={"leader": self.settings.name}))
-                self._begin_step_down("asked by an operator")
+                self._feed(role.StepDownAsked())
             elif self.service is not None and self.service.dispatching:
                 self.service.on_client_request(identity, msg)
             elif self.leader is not None and self.leader.name != self.settings.name:
@@ -271,24 +282,12 @@ class Agent:
                 handler(payload)
             except (KazooException, KazooTimeoutError, ZooKeeperError) as exc:
                 log.warning("ZooKeeper operation for %s failed: %s", kind, exc)
-                if kind == "elected" and self.service is None:
-                    self._give_up_election("taking over failed")
             except Exception:  # a bug must not take the agent (and its running commands) down
                 log.exception("handling %s failed", kind)
-                if kind == "elected" and self.service is None:
-                    self._give_up_election("taking over failed")
 
     def _event_shutdown(self, signame: str) -> None:
-        if self.stopping_since is not None:
-            log.warning("second %s: stopping now", signame)
-            self.stopped = True
-            return
-        log.info("%s received: taking no new work, %d running command(s) get %.0fs to finish",
-                 signame, len(self.worker.running), self.settings.grace_period)
-        self.stopping_since = time.monotonic()
-        self.worker.stop_accepting()
-        self.worker._send_ready()
-        self._begin_step_down(f"{signame}: this agent is stopping")
+        log.info("%s received", signame)
+        self._feed(role.Shutdown())
 
     def _event_leader(self, info: cluster_state.LeaderInfo | None) -> None:
         self.leader = info
@@ -299,9 +298,103 @@ class Agent:
         self.worker.follow(info.endpoint, info.epoch)
 
     def _event_elected(self, _payload: Any) -> None:
-        if self.stopping_since is not None:
-            self.membership.resign()
-            return
+        self._feed(role.Elected())
+
+    def _event_election_failed(self, _reason: str) -> None:
+        self._feed(role.ElectionFailed())
+
+    def _event_zk_state(self, state: str) -> None:
+        log.info("ZooKeeper session %s", state)
+        if state == KazooState.SUSPENDED:
+            self._feed(role.Suspended())
+        elif state == KazooState.CONNECTED:
+            self._feed(role.Connected())
+        elif state == KazooState.LOST:
+            self._feed(role.Lost())
+
+    def _event_journal_written(self, payload: tuple[CoordinatorService, int, Exception | None]) -> None:
+        service, number, exc = payload
+        if service is not self.service:
+            return  # a batch of a coordinator that already stepped down
+        service.on_written(number, exc)
+        if service.fenced:
+            self._feed(role.JournalFenced())
+
+    # --------------------------------------------------------------------- role
+    def _feed(self, event: role.Event) -> None:
+        """Move the role and carry out its actions, in order; answers (a takeover's outcome,
+        the leader znode's owner, a rejoin's failure) are fed back once the list is done."""
+        actions = self.role.handle(event, time.monotonic())
+        if not actions:
+            return  # most turns: a Tick with no timer due
+        answers = []
+        for action in actions:
+            answer = self._carry_out(action)
+            if answer is not None:
+                answers.append(answer)
+        for answer in answers:
+            self._feed(answer)
+
+    def _carry_out(self, action: role.Action) -> role.Event | None:
+        name = self.settings.name
+        service = self.service
+        match action:
+            case role.TakeOver():
+                return self._take_over()
+            case role.AbandonTakeover():
+                self.service = None
+            case role.StopDispatching() if service is not None:
+                service.dispatching = False
+            case role.ResumeDispatching() if service is not None:
+                service.dispatching = True
+            case role.CheckLeaderZnode():
+                return role.LeaderZnodeOwned() if self._still_leader() else role.LeaderZnodeLost()
+            case role.BeginHandover(reason) if service is not None:
+                log.info("agent %s hands over leadership: %s", name, reason)
+                service.dispatching = False
+            case role.EndHandover() if service is not None:
+                self.service = None
+                log.info("agent %s stepped down (epoch %d)", name, service.epoch)
+            case role.StepDown(reason) if service is not None:
+                log.warning("agent %s steps down as coordinator (epoch %d): %s", name, service.epoch, reason)
+                self.service = None
+            case role.DeleteLeaderZnode():
+                try:
+                    self.zk.delete(self.paths.leader)
+                except (KazooException, KazooTimeoutError):
+                    pass  # gone already, or it goes with our session: followers see it either way
+            case role.Resign():
+                self.membership.resign()
+            case role.Rejoin():
+                return self._rejoin()
+            case role.StopAccepting():
+                log.info("taking no new work, %d running command(s) get %.0fs to finish",
+                         len(self.worker.running), self.settings.grace_period)
+                self.worker.stop_accepting()
+                self.worker._send_ready()
+            case role.KillCommands():
+                if self.worker.running:
+                    log.warning("grace period over: killing %d running command(s)", len(self.worker.running))
+                self.worker.kill_all("agent shutting down")
+            case role.Exit(reason):
+                log.info("agent %s leaves its loop: %s", name, reason)
+                self.stopped = True
+            case _:
+                log.error("agent %s cannot carry out %r without a coordinator", name, action)
+        return None
+
+    def _take_over(self) -> role.TakeoverDone | role.TakeoverFailed:
+        try:
+            self._start_coordinator()
+        except (KazooException, KazooTimeoutError, ZooKeeperError) as exc:
+            log.error("agent %s gives up leadership: taking over failed: %s", self.settings.name, exc)
+            return role.TakeoverFailed()
+        except Exception:  # a bug, or an unreadable snapshot: let another agent try
+            log.exception("agent %s gives up leadership: taking over failed", self.settings.name)
+            return role.TakeoverFailed()
+        return role.TakeoverDone()
+
+    def _start_coordinator(self) -> None:
         started = time.monotonic()
         epoch, epoch_version = take_epoch(self.zk, self.paths)
         core, next_index = self._recover(epoch)
@@ -334,13 +427,6 @@ class Agent:
         log.info("agent %s leads cluster %s with epoch %d (took over in %.3fs)",
                  s.name, s.cluster, epoch, time.monotonic() - started)
 
-    def _give_up_election(self, reason: str) -> None:
-        """Elected but could not take over: let another agent try rather than hold the lock idle."""
-        log.error("agent %s gives up leadership: %s", self.settings.name, reason)
-        self.membership.resign()
-        self._needs_rejoin = self.stopping_since is None
-        self._rejoin_after = time.monotonic() + 2.0
-
     def _recover(self, epoch: int) -> tuple[SchedulingCore, int]:
         """Rebuild the core from the newest snapshot and the journal after it."""
         started = time.monotonic()
@@ -365,6 +451,28 @@ class Agent:
                  recovered.batches, refused, time.monotonic() - started)
         return core, recovered.last_index + 1
 
+    def _still_leader(self) -> bool:
+        """Whether this session owns the leader znode; a failed read counts as no (a leader that
+        cannot tell must not dispatch on)."""
+        try:
+            _, stat = self.zk.get(self.paths.leader)
+        except NoNodeError:
+            return False
+        except (KazooException, KazooTimeoutError) as exc:
+            log.warning("cannot read the leader znode: %s", exc)
+            return False
+        return bool(stat.ephemeralOwner == self.zk.client_id[0])
+
+    def _rejoin(self) -> role.RejoinFailed | None:
+        try:
+            self.membership.register(self._member_data(), wait=self.settings.session_timeout + REGISTER_MARGIN_S)
+            self.membership.join_election()
+        except (KazooException, KazooTimeoutError, ZooKeeperError) as exc:
+            log.warning("agent %s could not rejoin the election: %s", self.settings.name, exc)
+            return role.RejoinFailed()
+        return None
+
+    # ------------------------------------------------------------ watches (kazoo threads)
     def _watch_members(self, children: list[str]) -> bool:
         self.post("members", set(children))
         return self.service is not None
@@ -403,94 +511,14 @@ class Agent:
         if self.service is not None:
             self.service.set_pools(cluster_state.read_pools(self.zk, self.paths))
 
-    def _event_journal_written(self, payload: tuple[CoordinatorService, int, Exception | None]) -> None:
-        service, number, exc = payload
-        if service is not self.service:
-            return  # a batch of a coordinator that already stepped down
-        service.on_written(number, exc)
-        if service.fenced:
-            self._step_down("a newer leader fenced our journal writes")
-
-    def _begin_step_down(self, reason: str) -> None:
-        """Graceful hand-over: stop dispatching, let the journal drain, then leave the election."""
-        if self.service is None or self._handover_deadline is not None:
-            return
-        log.info("agent %s hands over leadership: %s", self.settings.name, reason)
-        self.service.dispatching = False
-        self._handover_deadline = time.monotonic() + 5.0
-
-    def _finish_handover(self) -> None:
-        service = self.service
-        assert service is not None
-        self._handover_deadline = None
-        self.service = None
-        try:
-            self.zk.delete(self.paths.leader)
-        except (KazooException, KazooTimeoutError):
-            pass
-        self.membership.resign()
-        self._needs_rejoin = self.stopping_since is None
-        self._rejoin_after = time.monotonic() + 1.0
-        log.info("agent %s stepped down (epoch %d)", self.settings.name, service.epoch)
-
-    def _event_election_failed(self, _reason: str) -> None:
-        self._needs_rejoin = True
-
-    def _event_zk_state(self, state: str) -> None:
-        log.info("ZooKeeper session %s", state)
-        if state == KazooState.SUSPENDED:
-            self._suspended_at = time.monotonic()
-            if self.service is not None:
-                # Self-fencing: ZooKeeper may already have a new leader.
-                self.service.dispatching = False
-        elif state == KazooState.CONNECTED:
-            self._suspended_at = None
-            if self._needs_rejoin:
-                self._rejoin()
-            elif self.service is not None:
-                self.service.dispatching = self._still_leader()
-                if not self.service.dispatching:
-                    self._step_down("lost the leader znode")
-        elif state == KazooState.LOST:
-            self._step_down("ZooKeeper session lost")
-            self._needs_rejoin = True
-
-    def _still_leader(self) -> bool:
-        try:
-            _, stat = self.zk.get(self.paths.leader)
-        except NoNodeError:
-            return False
-        return bool(stat.ephemeralOwner == self.zk.client_id[0])
-
-    def _step_down(self, reason: str) -> None:
-        if self.service is None:
-            return
-        log.warning("agent %s steps down as coordinator (epoch %d): %s",
-                    self.settings.name, self.service.epoch, reason)
-        self.service = None
-        self.membership.resign()
-        self._needs_rejoin = True
-
-    def _rejoin(self) -> None:
-        if self.stopping_since is not None:
-            return
-        self._needs_rejoin = False
-        self.membership.register(self._member_data(), wait=self.settings.session_timeout + 2.0)
-        self.membership.join_election()
-
     # ------------------------------------------------------------- housekeeping
     def _housekeeping(self) -> None:
+        self._feed(role.Tick())  # the role's timers: suspension, handover deadline, rejoin, grace period
+        if self.role.state in role.HANDING_OVER_STATES and self.service is not None and self.service.journal_idle:
+            self._feed(role.JournalDrained())  # service.tick() flushed the journal earlier in this turn
+        if self.role.state is role.RoleState.STOPPING and not self.worker.running:
+            self._feed(role.WorkerIdle())  # in the same turn as a handover that just ended
         now = time.monotonic()
-        if (self._suspended_at is not None and self.service is not None
-                and now - self._suspended_at > self.settings.session_timeout / 2):
-            self._step_down("ZooKeeper unreachable for more than half the session timeout")
-        if self._handover_deadline is not None and self.service is not None:
-            self.service.flush()
-            if self.service.journal_idle or now >= self._handover_deadline:
-                self._finish_handover()
-        if (self._needs_rejoin and self.zk.state == KazooState.CONNECTED and self.service is None
-                and now >= self._rejoin_after):
-            self._rejoin()
         if now - self._last_seal >= MEMBER_REFRESH_S:
             # Frames are spawned without close_fds: a descriptor some library opened without
             # close-on-exec since the last look would reach them. Seal it, and say so.
@@ -506,17 +534,10 @@ class Agent:
                     self.service.requests.members_data = cluster_state.read_members(self.zk, self.paths)
             except (KazooException, KazooTimeoutError) as exc:
                 log.debug("member refresh failed: %s", exc)
-        if self.stopping_since is not None:
-            if not self.worker.running and self.service is None and self._handover_deadline is None:
-                self.stopped = True
-            elif now - self.stopping_since >= self.settings.grace_period:
-                log.warning("grace period over: killing %d running command(s)", len(self.worker.running))
-                self.worker.kill_all("agent shutting down")
-                self.stopping_since = now - self.settings.grace_period + 5.0  # give the kills 5 s
 
     def _shutdown(self) -> None:
         log.info("agent %s stopping", self.settings.name)
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + SHUTDOWN_WAIT_S
         if self.worker.running:
             self.worker.kill_all("agent stopped")
             while self.worker.running and time.monotonic() < deadline:

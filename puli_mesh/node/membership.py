@@ -8,6 +8,10 @@ ephemeral node leads, each contender watches only its predecessor). Kazoo never
 interrupts a leader function, so ``_lead`` just tells the loop it leads and
 waits until the loop says to stop; the loop watches the connection state
 itself (a recipe's callback must not block kazoo's event thread).
+
+What SUSPENDED and LOST mean for the caller, and what the agent does about them
+(stop dispatching, step down, rejoin), is decided by ``node/role.py``; this module
+only reports them (``zk_state``, ``elected``, ``election_failed``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kazoo.client import KazooClient, KazooState
+from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError, NoNodeError
 from kazoo.recipe.election import Election
 
@@ -29,6 +33,11 @@ from puli_mesh.zkpaths import ClusterPaths
 log = logging.getLogger(__name__)
 
 Post = Callable[[str, Any], None]
+
+REGISTER_POLL_S = 0.2
+"""While a previous session's member znode waits to expire, look again this often."""
+CLOSE_JOIN_S = 5.0
+"""Closing waits this long for the election thread to release the lock (one ZooKeeper delete)."""
 
 
 class Membership:
@@ -71,7 +80,7 @@ class Membership:
                         f"another agent named {self.name!r} is alive in cluster "
                         f"{self.paths.cluster!r}; give this one another --name"
                     ) from None
-                time.sleep(0.2)
+                time.sleep(REGISTER_POLL_S)
 
     def update(self, data: dict[str, Any]) -> None:
         try:
@@ -128,8 +137,4 @@ class Membership:
         self._closing = True
         self.resign()
         if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-def is_connected(state: str) -> bool:
-    return state == KazooState.CONNECTED
+            self._thread.join(timeout=CLOSE_JOIN_S)
