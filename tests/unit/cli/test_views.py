@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from puli_mesh import cli_views as views
+from puli_mesh.cli import views
 
 
 def test_timing_extrapolates_the_eta_from_completion() -> None:

@@ -20,8 +20,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from puli_mesh import __version__, cli_jobs, cli_top
-from puli_mesh.cli_common import (
+from puli_mesh import __version__
+from puli_mesh.cli import jobs as jobs_commands
+from puli_mesh.cli import top as top_commands
+from puli_mesh.cli.common import (
     EXIT_FAILED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
@@ -360,5 +362,5 @@ def version() -> None:
     console.print(__version__)
 
 
-cli_jobs.register(app)  # jobs, show, commands, edits, nodes, logs, exec, submit, stats
-cli_top.register(app)
+jobs_commands.register(app)  # jobs, show, commands, edits, nodes, logs, exec, submit, stats
+top_commands.register(app)

@@ -25,8 +25,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from puli_mesh import cli_views as views
-from puli_mesh.cli_common import ClusterOpt, NodeOpt, ZkOpt, console
+from puli_mesh.cli import views
+from puli_mesh.cli.common import ClusterOpt, NodeOpt, ZkOpt, console
 from puliclient.farm import Farm, FarmError, FarmUnreachableError
 
 
@@ -123,7 +123,7 @@ def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
 
     Example: `puli-mesh top --node 127.0.0.1:8004`
     """
-    from puli_mesh.cli_jobs import make_farm
+    from puli_mesh.cli.jobs import make_farm
 
     farm = make_farm(node, zk, cluster)
     data: dict[str, Any] | None = None

@@ -18,8 +18,8 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from puli_mesh import cli_views as views
-from puli_mesh.cli_common import (
+from puli_mesh.cli import views
+from puli_mesh.cli.common import (
     EXIT_FAILED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
