@@ -1,9 +1,13 @@
-"""The ``puli-mesh`` command line: run an agent, start a local farm, inspect the mesh.
+"""The ``puli-mesh`` app: its help, the list of its commands, and the commands that run things.
 
-It talks to the mesh through the same client API users have
-(``puli_mesh.client``), or reads ZooKeeper directly for cluster settings.
-Exit codes: 0 success, 1 the request failed (unknown id, refused edit),
-2 bad usage, 3 the mesh or ZooKeeper could not be reached.
+``agent`` runs this render node's agent; ``up`` a whole local farm; the other
+commands live in the modules named after what they are about and are listed
+here, in the order ``puli-mesh --help`` shows them.
+
+Guarantees: exit codes are those of :mod:`puli_mesh.cli.common` (0 ok, 1 the
+mesh refused, 2 bad usage, 3 the mesh or ZooKeeper could not be reached).
+Not here: talking to a mesh (every other command goes through
+:class:`puliclient.farm.Farm`), formatting.
 """
 
 from __future__ import annotations
@@ -11,32 +15,20 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
+import puli_mesh.cli.cluster as cluster
+import puli_mesh.cli.jobs as jobs
+import puli_mesh.cli.logs as logs
+import puli_mesh.cli.nodes as nodes
+import puli_mesh.cli.submit as submit
+import puli_mesh.cli.top as top
 from puli_mesh import __version__
-from puli_mesh.cli import jobs as jobs_commands
-from puli_mesh.cli import top as top_commands
-from puli_mesh.cli.common import (
-    EXIT_FAILED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    ClusterOpt,
-    JsonOpt,
-    NodeOpt,
-    ZkOpt,
-    console,
-    fail,
-    print_json,
-)
-from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
-from puli_mesh.errors import ConfigError, PuliMeshError, ZooKeeperError
+from puli_mesh.cli.common import EXIT_UNREACHABLE, console, fail, reported_errors
+from puli_mesh.errors import PuliMeshError
 
 APP_HELP = """Puli Mesh: a render farm of uniform agents. Try `puli-mesh up --agents 3`.
 
@@ -60,12 +52,6 @@ puli-mesh restart 12 --errors-only      # run the failed commands again
 """
 
 app = typer.Typer(help=APP_HELP, no_args_is_help=True, rich_markup_mode="markdown")
-# No help= on the groups: their callback's docstring (with its example) is the help.
-licences_app = typer.Typer(invoke_without_command=True)
-pools_app = typer.Typer(invoke_without_command=True)
-app.add_typer(licences_app, name="licences")
-app.add_typer(pools_app, name="pools")
-
 
 
 def _setup_logging(level: str, log_file: Path | None = None) -> None:
@@ -78,24 +64,7 @@ def _setup_logging(level: str, log_file: Path | None = None) -> None:
     logging.getLogger("kazoo").setLevel(logging.WARNING)
 
 
-def client_for(node: str | None, zk: str | None, cluster: str) -> MeshClient:
-    if not node and not zk:
-        raise fail("say where the mesh is: --node HOST:PORT or --zk HOSTS (or PULI_NODE / PULI_ZK)",
-                   EXIT_USAGE)
-    return MeshClient(node=node, zk=zk, cluster=cluster)
-
-
-def ask(client: MeshClient, kind: str, **fields: Any) -> Any:
-    try:
-        return client.request(kind, **fields)
-    except MeshUnreachableError as exc:
-        raise fail(str(exc), EXIT_UNREACHABLE) from exc
-    except MeshRequestError as exc:
-        raise fail(f"{exc} ({exc.code})", EXIT_FAILED) from exc
-
-
 # --------------------------------------------------------------------------- agent
-@app.command()
 def agent(
     config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
     zk: Annotated[str | None, typer.Option(help="ZooKeeper hosts. [env PULI_ZK]")] = None,
@@ -126,7 +95,7 @@ def agent(
     from puli_mesh.node.agent import Agent
 
     _setup_logging(log_level, agent_log)
-    try:
+    with reported_errors():  # bad settings exit 2, ZooKeeper out of reach 3
         settings = load_settings(config, overrides={
             "zk": zk, "cluster": cluster, "name": name, "host": host, "port": port, "slots": slots,
             "pipeline": pipeline, "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
@@ -134,183 +103,11 @@ def agent(
             "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
             "archive_after_days": archive_after_days,
         })
-    except ConfigError as exc:
-        raise fail(str(exc), EXIT_USAGE) from exc
-    try:
         code = Agent(settings).run()
-    except ConfigError as exc:
-        raise fail(str(exc), EXIT_USAGE) from exc
-    except ZooKeeperError as exc:
-        raise fail(str(exc), EXIT_UNREACHABLE) from exc
     raise typer.Exit(code)
 
 
-# -------------------------------------------------------------------------- status
-@app.command()
-def status(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
-    """Cluster, leader and epoch, and every node with its state, slots, running commands, CPU/RAM.
-
-    Example: `puli-mesh status --node 127.0.0.1:8004 --json`
-    """
-    data = ask(client_for(node, zk, cluster), "QUERY", what="status", args={})
-    if json_:
-        print_json(data)
-        return
-    console.print(f"cluster [bold]{data['cluster']}[/bold]  leader [bold]{data['leader']}[/bold]  "
-                  f"epoch {data['epoch']}  graphs {data.get('graphs', 0)}")
-    journal = data.get("journal") or {}
-    if journal:
-        snap = journal.get("last_snapshot_time")
-        when = time.strftime("%H:%M:%S", time.localtime(snap)) if snap else "none yet"
-        console.print(f"journal {journal['records']} records ({journal['durable']} durable, "
-                      f"{journal['bytes_written'] / 1e6:.1f} MB written)  last snapshot at record "
-                      f"{journal['last_snapshot_record']} ({when})")
-    table = Table("node", "state", "pools", "slots", "running", "cpu %", "ram free / total MB", "endpoint")
-    for n in data["nodes"]:
-        table.add_row(n["name"], n["state"], ",".join(n.get("pools", [])), str(n.get("slots", "")),
-                      str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}",
-                      f"{n.get('free_ram_mb', 0)} / {n.get('ram_mb', 0)}", n.get("endpoint", ""))
-    console.print(table)
-
-
-@app.command("step-down")
-def step_down(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
-    """Hand leadership to another agent now (before maintenance of the leader's machine).
-
-    The leader stops dispatching, waits for its journal to be durable, and leaves the
-    election; another agent takes over in well under a second. Running commands go on.
-
-    Example: `puli-mesh step-down --zk 127.0.0.1:2181`
-    """
-    data = ask(client_for(node, zk, cluster), "EDIT", action="step_down", args={})
-    console.print(f"{data['leader']} is handing over leadership")
-
-
-# ------------------------------------------------------------------------ licences
-@contextmanager
-def _zk_settings(zk: str | None, cluster: str) -> Iterator[tuple[Any, Any]]:
-    """A ZooKeeper session on the cluster's settings (licences, pools), closed on exit."""
-    from kazoo.client import KazooClient
-    from kazoo.handlers.threading import KazooTimeoutError
-
-    from puli_mesh.zkpaths import ClusterPaths
-
-    if not zk:
-        raise fail("cluster settings live in ZooKeeper: give --zk HOSTS (or PULI_ZK)", EXIT_USAGE)
-    client = KazooClient(hosts=zk, timeout=5.0)
-    try:
-        client.start(timeout=5.0)
-    except KazooTimeoutError as exc:
-        raise fail(f"ZooKeeper at {zk} did not answer", EXIT_UNREACHABLE) from exc
-    try:
-        yield client, ClusterPaths(cluster)
-    finally:
-        client.stop()
-        client.close()
-
-
-@licences_app.callback()
-def licences(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
-             json_: JsonOpt = False) -> None:
-    """Licence tokens shared by the cluster (Puli's licence manager).
-
-    Without a subcommand: each licence with its total, tokens in use and the nodes
-    using them (Puli's `stats()`).
-
-    Example: `puli-mesh licences set mtoa 20 --zk 127.0.0.1:2181`; `licences --json`
-    """
-    if ctx.invoked_subcommand is not None:
-        return
-    data = ask(client_for(node, zk, cluster), "QUERY", what="licences", args={})
-    if json_:
-        print_json(data)
-        return
-    table = Table("licence", "used", "total", "render nodes")
-    for lic in data:
-        table.add_row(lic["name"], str(lic["used"]), str(lic["total"]), ", ".join(lic["rns"]))
-    console.print(table)
-
-
-@licences_app.command("set")
-def licences_set(
-    name: Annotated[str, typer.Argument(help="Licence name, as tasks give it in `lic`.")],
-    total: Annotated[int, typer.Argument(help="Number of tokens.")],
-    zk: ZkOpt = None, cluster: ClusterOpt = "default",
-) -> None:
-    """Define a licence or change its total (lowering it never kills running commands).
-
-    Example: `puli-mesh licences set shave 70 --zk 127.0.0.1:2181`
-    """
-    from puli_mesh.cluster_state import set_licence
-
-    with _zk_settings(zk, cluster) as (client, paths):
-        try:
-            set_licence(client, paths, name, total)
-        except ConfigError as exc:
-            raise fail(str(exc), EXIT_USAGE) from exc
-    console.print(f"licence {name}: {total} tokens")
-
-
-@pools_app.callback()
-def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
-          json_: JsonOpt = False) -> None:
-    """Pools of render nodes.
-
-    Without a subcommand: the pools defined in the cluster and the live nodes in
-    each (with --node: the coordinator's view, with the graphs of each pool).
-
-    Example: `puli-mesh pools add gpu --zk 127.0.0.1:2181`; `puli-mesh pools`
-    """
-    if ctx.invoked_subcommand is not None:
-        return
-    if node and not zk:
-        data = ask(client_for(node, None, cluster), "QUERY", what="pools", args={})
-        rows = [{"name": p["name"], "nodes": sorted(p["render_nodes"]), "graphs": p["graphs"]} for p in data]
-        if json_:
-            print_json(sorted(rows, key=lambda r: r["name"]))
-            return
-        table = Table("pool", "nodes", "graphs")
-        for r in sorted(rows, key=lambda r: r["name"]):
-            table.add_row(r["name"], ", ".join(r["nodes"]) or "-", ", ".join(map(str, r["graphs"])) or "-")
-        console.print(table)
-        return
-    from puli_mesh.cluster_state import read_members, read_pools
-
-    with _zk_settings(zk, cluster) as (client, paths):
-        defined = read_pools(client, paths)
-        members = read_members(client, paths)
-    by_pool: dict[str, list[str]] = {p: [] for p in defined}
-    for name, data in members.items():
-        for pool in data.get("pools", []):
-            by_pool.setdefault(pool, []).append(name)
-    if json_:
-        print_json([{"name": p, "nodes": sorted(n)} for p, n in sorted(by_pool.items())])
-        return
-    table = Table("pool", "nodes")
-    for pool, names in sorted(by_pool.items()):
-        table.add_row(pool, ", ".join(sorted(names)) or "-")
-    console.print(table)
-
-
-@pools_app.command("add")
-@pools_app.command("create", hidden=True)
-def pools_create(name: str, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
-    """Define a pool (graphs may name it before any node joins it). `create` is an alias.
-
-    Example: `puli-mesh pools add gpu --zk 127.0.0.1:2181`
-    """
-    from puli_mesh.cluster_state import define_pool
-
-    with _zk_settings(zk, cluster) as (client, paths):
-        try:
-            define_pool(client, paths, name)
-        except ConfigError as exc:
-            raise fail(str(exc), EXIT_USAGE) from exc
-    console.print(f"pool {name} defined")
-
-
 # ----------------------------------------------------------------------------- up
-@app.command()
 def up(
     agents: Annotated[int, typer.Option(help="How many agents to start.")] = 3,
     slots: Annotated[int, typer.Option(help="Slots per agent.")] = 1,
@@ -353,7 +150,6 @@ def up(
     raise typer.Exit(code)
 
 
-@app.command()
 def version() -> None:
     """Print the version.
 
@@ -362,5 +158,18 @@ def version() -> None:
     console.print(__version__)
 
 
-jobs_commands.register(app)  # jobs, show, commands, edits, nodes, logs, exec, submit, stats
-top_commands.register(app)
+# The commands in the order `puli-mesh --help` lists them (groups come last there).
+app.command()(agent)
+app.command()(cluster.status)
+app.command("step-down")(cluster.step_down)
+app.command()(up)
+app.command()(version)
+jobs.register(app)  # jobs, show, commands, pause, resume, cancel, restart, set, archive
+app.command()(logs.logs)
+app.command("exec")(submit.exec_command)
+app.command()(submit.submit)
+app.command()(cluster.stats)
+app.command()(top.top)
+app.add_typer(cluster.licences_app, name="licences")
+app.add_typer(cluster.pools_app, name="pools")
+app.add_typer(nodes.nodes_app, name="nodes")
