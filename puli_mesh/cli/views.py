@@ -1,9 +1,10 @@
 """Formatting shared by the operating commands and ``puli-mesh top``: times, bars, statuses, tables.
 
-Pure functions returning strings or rich renderables (the clock is an argument
-where it matters); nothing here talks to the mesh or prints. Status names come
-from :mod:`puliclient.status`; render node states (``idle``, ``draining``...) are
-the coordinator's words, styled here only.
+Guarantees: pure functions returning strings or rich renderables (the clock is
+an argument where it matters); status names come from :mod:`puliclient.status`.
+
+Not here: talking to the mesh, printing. Render node states (``idle``,
+``draining``...) are the coordinator's words, only styled here.
 """
 
 from __future__ import annotations
