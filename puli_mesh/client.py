@@ -4,7 +4,15 @@ A client reaches any agent (``--node HOST:PORT`` / ``PULI_NODE``, or Puli's
 ``PULIHOST``/``PULIPORT``), or reads the leader from ZooKeeper (``--zk`` /
 ``PULI_ZK``). A follower answers REDIRECT; the client follows at most
 ``MAX_HOPS`` redirects. Every request has a timeout and a bounded number of
-tries (Lazy Pirate): a client never hangs forever.
+tries (Lazy Pirate): a client never hangs forever. The cluster settings kept in
+ZooKeeper (licence totals, pools) are read and written here too.
+
+Guarantees: an agent's ERROR reply raises ``MeshRequestError`` with its ``code``;
+no answer raises ``MeshUnreachableError`` (both in :mod:`puli_mesh.errors`, also
+importable from here).
+
+Not here: what a code means for a user (``puliclient.farm`` maps codes to its
+exception classes), formatting, retries beyond the Lazy Pirate tries.
 """
 
 from __future__ import annotations
@@ -13,32 +21,27 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from puli_mesh import protocol
-from puli_mesh.errors import PuliMeshError
+from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError, PuliMeshError
 from puli_mesh.zkpaths import ClusterPaths
 
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
 log = logging.getLogger(__name__)
+
+__all__ = ["MeshClient", "MeshRequestError", "MeshUnreachableError", "to_endpoint"]
 
 MAX_HOPS = 3
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_TRIES = 3
-
-
-class MeshUnreachableError(PuliMeshError):
-    """No agent answered."""
-
-
-class MeshRequestError(PuliMeshError):
-    """An agent answered with an error."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def to_endpoint(address: str) -> str:
@@ -85,27 +88,65 @@ class MeshClient:
     def describe(self) -> str:
         return self.node or f"zk {self.zk} cluster {self.cluster}"
 
-    def _first_endpoint(self) -> str:
-        if self.node:
-            return to_endpoint(self.node)
+    @contextmanager
+    def _zookeeper(self) -> Iterator[KazooClient]:
+        """A ZooKeeper session for one look-up or one settings change, closed on exit."""
         from kazoo.client import KazooClient
         from kazoo.handlers.threading import KazooTimeoutError
 
-        from puli_mesh.cluster_state import read_leader
-
+        if not self.zk:
+            raise ConfigError("cluster settings live in ZooKeeper: give the ZooKeeper hosts (zk, PULI_ZK)")
         zk = KazooClient(hosts=self.zk, timeout=max(2.0, self.timeout))
         try:
             zk.start(timeout=self.timeout)
         except KazooTimeoutError as exc:
             raise MeshUnreachableError(f"ZooKeeper at {self.zk} did not answer") from exc
         try:
-            leader = read_leader(zk, ClusterPaths(self.cluster))
+            yield zk
         finally:
             zk.stop()
             zk.close()
+
+    def _first_endpoint(self) -> str:
+        if self.node:
+            return to_endpoint(self.node)
+        from puli_mesh.cluster_state import read_leader
+
+        with self._zookeeper() as zk:
+            leader = read_leader(zk, ClusterPaths(self.cluster))
         if leader is None:
             raise MeshUnreachableError(f"cluster {self.cluster!r} at {self.zk} has no leader yet")
         return leader.endpoint
+
+    # Cluster settings are kept in ZooKeeper, not by the coordinator: they must be
+    # settable before any agent runs (a pool named by the first graph, licence totals).
+    def set_licence(self, name: str, total: int) -> None:
+        """Define a licence or change its total. Raises ``ConfigError`` for a bad name or total."""
+        from puli_mesh.cluster_state import set_licence
+
+        with self._zookeeper() as zk:
+            set_licence(zk, ClusterPaths(self.cluster), name, total)
+
+    def define_pool(self, name: str) -> None:
+        """Define a pool (graphs may name it before any node joins it)."""
+        from puli_mesh.cluster_state import define_pool
+
+        with self._zookeeper() as zk:
+            define_pool(zk, ClusterPaths(self.cluster), name)
+
+    def pool_members(self) -> dict[str, list[str]]:
+        """Every pool defined or named by a live agent, with the live agents in it (sorted)."""
+        from puli_mesh.cluster_state import read_members, read_pools
+
+        paths = ClusterPaths(self.cluster)
+        with self._zookeeper() as zk:
+            defined = read_pools(zk, paths)
+            members = read_members(zk, paths)
+        by_pool: dict[str, list[str]] = {p: [] for p in defined}
+        for name, data in members.items():
+            for pool in data.get("pools", []):
+                by_pool.setdefault(pool, []).append(name)
+        return {pool: sorted(names) for pool, names in sorted(by_pool.items())}
 
     def request(self, kind: str, **fields: Any) -> Any:
         """Send one request, follow redirects, return the RESULT data or raise."""

@@ -52,3 +52,21 @@ class NotLeaderError(PuliMeshError):
 
 class FencedError(PuliMeshError):
     """A newer coordinator epoch exists: this coordinator must step down."""
+
+
+class MeshUnreachableError(PuliMeshError):
+    """A client found no agent (or no ZooKeeper) answering: nothing was done."""
+
+
+class MeshRequestError(PuliMeshError):
+    """An agent answered a client's request with an ERROR; ``code`` is its stable word.
+
+    The codes: ``invalid`` (malformed request), ``not_found`` (unknown id, pool or
+    licence), ``illegal`` (an edit that makes no sense in the current status),
+    ``refused`` (any other refusal of the core), ``no_leader`` (none elected yet),
+    ``protocol`` (undecodable message), ``internal`` (the agent hit a bug).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -3,8 +3,13 @@
 Graph building and submission errors derive from :class:`GraphError` or
 :class:`Error`; the errors a runner raises on a render node derive from
 :class:`CommandError`, which the command watcher maps to a command status
-(see :mod:`puliclient.commandwatcher`). This module only defines classes: it
-does not decide what any of them means for a status.
+(see :mod:`puliclient.commandwatcher`). The errors of a running farm
+(:class:`puliclient.farm.Farm`) derive from :class:`FarmError`, one class per
+error code the mesh answers with, or are a :class:`FarmUnreachableError`.
+
+This module only defines classes (and which class stands for which of the
+mesh's error codes): it does not decide what any of them means for a status or
+for an exit code.
 """
 
 from __future__ import annotations
@@ -74,12 +79,100 @@ class RunnerTimeoutError(CommandError):
     """
 
 
+class FarmError(Error):
+    """The mesh refused a request of :class:`puliclient.farm.Farm`.
+
+    Each subclass stands for one of the mesh's stable error codes, so callers tell
+    errors apart by class; ``code`` keeps the word itself (scripts test it). A code
+    this client does not know gives a plain ``FarmError`` carrying that code.
+    """
+
+    code = "error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @staticmethod
+    def from_code(code: str, message: str) -> FarmError:
+        """The error the mesh meant by ``code``."""
+        cls = FARM_ERROR_CLASSES.get(code)
+        return cls(message) if cls is not None else FarmError(message, code)
+
+
+class FarmInvalidRequestError(FarmError):
+    """The request is malformed: bad arguments, an invalid graph, an edit naming no job."""
+
+    code = "invalid"
+
+
+class FarmNotFoundError(FarmError):
+    """No graph, task, command, render node, pool or licence has this id or name (yet)."""
+
+    code = "not_found"
+
+
+class FarmIllegalEditError(FarmError):
+    """The edit makes no sense in the current status (resume what is not paused...)."""
+
+    code = "illegal"
+
+
+class FarmRefusedError(FarmError):
+    """The scheduling core refused the request for another reason."""
+
+    code = "refused"
+
+
+class FarmNoLeaderError(FarmError):
+    """No coordinator is elected yet; the same request may succeed in a moment."""
+
+    code = "no_leader"
+
+
+class FarmProtocolError(FarmError):
+    """A message between this client and the mesh could not be decoded."""
+
+    code = "protocol"
+
+
+class FarmInternalError(FarmError):
+    """The agent failed while handling the request (a bug; its log says more)."""
+
+    code = "internal"
+
+
+FARM_ERROR_CLASSES: dict[str, type[FarmError]] = {
+    cls.code: cls
+    for cls in (FarmInvalidRequestError, FarmNotFoundError, FarmIllegalEditError, FarmRefusedError,
+                FarmNoLeaderError, FarmProtocolError, FarmInternalError)
+}
+
+
+class FarmUnreachableError(Error):
+    """No agent of the mesh (or no ZooKeeper) answered: nothing was done.
+
+    Not a :class:`FarmError`: the mesh did not refuse anything, it was not there.
+    """
+
+
 __all__ = [
     "CommandDone",
     "CommandError",
     "ConnectionError",
     "DependencyCycleError",
     "Error",
+    "FARM_ERROR_CLASSES",
+    "FarmError",
+    "FarmIllegalEditError",
+    "FarmInternalError",
+    "FarmInvalidRequestError",
+    "FarmNoLeaderError",
+    "FarmNotFoundError",
+    "FarmProtocolError",
+    "FarmRefusedError",
+    "FarmUnreachableError",
     "GraphError",
     "GraphExecError",
     "GraphExecInterrupt",

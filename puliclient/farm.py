@@ -1,10 +1,10 @@
-"""Querying and editing a running farm from Python (what the ``puli-mesh`` CLI is built on).
+"""Querying and editing a running farm from Python (the API the ``puli-mesh`` CLI is built on).
 
 Example::
 
     from puliclient.farm import Farm
     farm = Farm()                      # PULI_NODE, PULI_ZK, then PULIHOST/PULIPORT
-    location, _ = graph.submit()
+    location, _ = farm.submit(graph)   # or graph.submit()
     graph_id = Farm.graph_id(location)
     final = farm.wait(graph_id)        # blocks until DONE, ERROR or CANCELED
     print(final["status_name"])
@@ -19,66 +19,105 @@ Query and edit, on one graph or by constraint (Puli's ``pul_query``/``pul_set_pa
     print(farm.tail_log(command_id, lines=20))                # served by the node that ran it
     farm.drain_node("rn12")                                   # finish what runs, take nothing new
 
-Errors: ``FarmError`` (the mesh refused: unknown id, illegal edit; ``.code``
-says which: ``not_found``, ``illegal``, ``invalid``) and ``FarmUnreachableError``.
+Cluster settings (kept in ZooKeeper: the farm must be given ``zk``)::
+
+    Farm(zk="zk1:2181").set_licence("mtoa", 20)
+    Farm(zk="zk1:2181").define_pool("gpu")
+
+Errors (:mod:`puliclient.errors`): a :class:`FarmError` subclass when the mesh
+refused (``FarmNotFoundError``: unknown id, pool or licence; ``FarmIllegalEditError``:
+an edit that makes no sense now; ``FarmInvalidRequestError``: a malformed request;
+``.code`` keeps the mesh's word: ``not_found``, ``illegal``, ``invalid``...), and
+:class:`FarmUnreachableError` when nothing answered.
+
+Guarantees: every error the wire raises leaves as one of those classes (one
+translation, :meth:`Farm._translated`). Not here: the wire itself
+(:class:`puli_mesh.client.MeshClient`), formatting, exit codes.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from puliclient.errors import Error
-from puliclient.status import CommandStatus, NodeStatus
+from puliclient.errors import (
+    FarmError,
+    FarmInvalidRequestError,
+    FarmNotFoundError,
+    FarmUnreachableError,
+)
+from puliclient.status import FINAL_COMMAND_STATUSES, FINAL_NODE_STATUSES
 
-FINISHED = frozenset({int(NodeStatus.DONE), int(NodeStatus.ERROR), int(NodeStatus.CANCELED)})
-COMMAND_FINISHED = frozenset({int(CommandStatus.DONE), int(CommandStatus.TIMEOUT), int(CommandStatus.ERROR),
-                              int(CommandStatus.CANCELED)})
+if TYPE_CHECKING:
+    from puli_mesh.client import MeshClient
+    from puliclient.graph import Graph
+
+# Importable from here as before they moved to puliclient.errors.
+__all__ = ["Farm", "FarmError", "FarmUnreachableError"]
+
 LOG_CHUNK = 256 * 1024
-
-
-class FarmError(Error):
-    """The mesh answered with an error."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class FarmUnreachableError(Error):
-    """No agent of the mesh answered."""
 
 
 class Farm:
     """A connection to a mesh: any agent (``node='host:port'``) or ZooKeeper (``zk='hosts'``)."""
 
     def __init__(self, node: str | None = None, zk: str | None = None, cluster: str | None = None,
-                 timeout: float = 10.0) -> None:
-        from puli_mesh.client import MeshClient
+                 timeout: float = 10.0, *, client: MeshClient | None = None) -> None:
+        """``client``: the wire to use instead of one built from the other arguments
+        (a stub in tests)."""
+        if client is None:
+            from puli_mesh.client import MeshClient
 
-        self._client = MeshClient.from_environment(node=node, zk=zk, cluster=cluster, timeout=timeout)
+            client = MeshClient.from_environment(node=node, zk=zk, cluster=cluster, timeout=timeout)
+        self._client = client
 
     @staticmethod
     def graph_id(location: str) -> int:
         """The graph id in a ``submit()`` location (``puli://leader/nodes/12`` -> 12)."""
         return int(location.rstrip("/").rsplit("/", 1)[1])
 
-    def request(self, kind: str, **fields: Any) -> Any:
-        from puli_mesh.client import MeshRequestError, MeshUnreachableError
+    @staticmethod
+    @contextmanager
+    def _translated() -> Iterator[None]:
+        """The wire's errors as this API's: the one place they are translated."""
+        from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError
 
         try:
-            return self._client.request(kind, **fields)
+            yield
         except MeshUnreachableError as exc:
             raise FarmUnreachableError(str(exc)) from exc
         except MeshRequestError as exc:
-            raise FarmError(exc.code, str(exc)) from exc
+            raise FarmError.from_code(exc.code, str(exc)) from exc
+        except ConfigError as exc:  # a cluster setting's name or value
+            raise FarmInvalidRequestError(str(exc)) from exc
+
+    def request(self, kind: str, **fields: Any) -> Any:
+        """Send one request to the leader; return its answer's data."""
+        with self._translated():
+            return self._client.request(kind, **fields)
 
     def query(self, what: str, **args: Any) -> Any:
+        """A QUERY (``status``, ``graphs``, ``commands``...); what the coordinator answers."""
         return self.request("QUERY", what=what, args=args)
 
     def edit(self, action: str, **args: Any) -> Any:
+        """An EDIT (``pause``, ``set``, ``node_drain``...); what the coordinator answers."""
         return self.request("EDIT", action=action, args=args)
+
+    def submit(self, graph: Graph) -> tuple[str, str]:
+        """Submit a graph to this farm; return ``(location, message)`` as ``graph.submit()`` does.
+
+        Raises ``GraphError`` (before sending) for a malformed graph, a ``FarmError``
+        if the mesh refuses it, ``FarmUnreachableError`` if nothing answers."""
+        data = graph.prepareGraphRepresentation()
+        try:
+            reply = self.request("SUBMIT", graph=data)
+        except FarmError as exc:
+            raise type(exc)(f"the mesh refused graph {data.get('name')!r}: {exc}", exc.code) from exc
+        return str(reply["url"]), str(reply["message"])
 
     # ------------------------------------------------------------------ queries
     def status(self) -> dict[str, Any]:
@@ -118,8 +157,6 @@ class Farm:
               name: str | None = None) -> list[dict[str, Any]]:
         """Render nodes as ``status()`` shows them, filtered by pool, state (idle, busy,
         paused, draining, ...) and name (a regular expression)."""
-        import re
-
         states = {state} if isinstance(state, str) else set(state or [])
         pattern = re.compile(name) if name else None
         return [n for n in self.status()["nodes"]
@@ -128,8 +165,12 @@ class Farm:
                 and (pattern is None or pattern.search(n["name"]))]
 
     def pools(self) -> list[dict[str, Any]]:
-        """Pools with their render nodes and graphs."""
+        """Pools as the coordinator sees them: ``[{'name', 'render_nodes', 'graphs'}]``."""
         return list(self.query("pools"))
+
+    def licences(self) -> list[dict[str, Any]]:
+        """Puli's ``LicenseManager.stats()``: ``[{'name', 'total', 'used', 'rns'}]``."""
+        return list(self.query("licences"))
 
     def stats(self) -> dict[str, Any]:
         """The last hour, a sample per minute: throughput, queue depth, utilisation, licences."""
@@ -182,7 +223,7 @@ class Farm:
         job matching ``filters`` (those of :meth:`jobs`); return the ids edited. Refuses to
         run without a filter: a whole-farm edit must name the jobs."""
         if not any(v not in (None, [], "", {}) for v in filters.values()):
-            raise FarmError("invalid", f"{action} of every job refused: give at least one filter")
+            raise FarmInvalidRequestError(f"{action} of every job refused: give at least one filter")
         edited = []
         for job in self.jobs(**filters):
             args: dict[str, Any] = {"id": job["id"]}
@@ -210,14 +251,39 @@ class Farm:
     def clear_quarantine(self, name: str) -> None:
         self.edit("clear_quarantine", name=name)
 
+    def step_down(self) -> str:
+        """Ask the leader to hand over now (before maintenance of its machine); return its name.
+
+        It stops dispatching, waits for its journal to be durable and leaves the
+        election; another agent takes over. Running commands go on."""
+        return str(self.edit("step_down")["leader"])
+
+    # ---------------------------------------------------------- cluster settings
+    def set_licence(self, name: str, total: int) -> None:
+        """Define a licence or change its total (lowering it never kills). Needs ``zk``."""
+        with self._translated():
+            self._client.set_licence(name, total)
+
+    def define_pool(self, name: str) -> None:
+        """Define a pool; graphs may name it before any node joins it. Needs ``zk``."""
+        with self._translated():
+            self._client.define_pool(name)
+
+    def cluster_pools(self) -> list[dict[str, Any]]:
+        """Pools defined in ZooKeeper or named by a live agent, with the live agents in each:
+        ``[{'name', 'nodes'}]`` by name. Needs ``zk``; works while no coordinator is elected."""
+        with self._translated():
+            members = self._client.pool_members()
+        return [{"name": pool, "nodes": nodes} for pool, nodes in members.items()]
+
     # --------------------------------------------------------------------- logs
     def _log_node(self, command_id: int) -> tuple[dict[str, Any], str]:
         """The command and the endpoint of the node that runs or last ran it."""
         cmd = self.command(command_id)
         node = cmd.get("render_node") or cmd.get("last_node")
         if not node:
-            raise FarmError("not_found", f"command {command_id} has not run yet: it has no log "
-                            f"(status {cmd.get('status_name')})")
+            raise FarmNotFoundError(f"command {command_id} has not run yet: it has no log "
+                                    f"(status {cmd.get('status_name')})")
         for n in self.status()["nodes"]:
             if n["name"] == node and n.get("endpoint"):
                 return cmd, str(n["endpoint"])
@@ -227,16 +293,10 @@ class Farm:
     def read_log(self, command_id: int, offset: int = 0, limit: int = LOG_CHUNK) -> dict[str, Any]:
         """A piece of a command's log from the node that ran it: ``{"node", "path", "data"
         (bytes), "next_offset", "size"}``. A negative offset counts from the end."""
-        from puli_mesh.client import MeshRequestError, MeshUnreachableError
-
         _cmd, endpoint = self._log_node(command_id)
-        try:
+        with self._translated():
             return dict(self._client.request_at(endpoint, "LOGS", command_id=int(command_id),
                                                 offset=int(offset), limit=int(limit)))
-        except MeshUnreachableError as exc:
-            raise FarmUnreachableError(str(exc)) from exc
-        except MeshRequestError as exc:
-            raise FarmError(exc.code, str(exc)) from exc
 
     def tail_log(self, command_id: int, lines: int = 50) -> str:
         """The last ``lines`` lines of a command's log (looks at its last 256 KiB)."""
@@ -254,21 +314,17 @@ class Farm:
             if cmd.get("render_node") or cmd.get("last_node"):
                 try:
                     piece = self.read_log(command_id, offset=offset)
-                except FarmError as exc:
-                    if exc.code != "not_found":  # the log file may not exist yet
-                        raise
+                except FarmNotFoundError:  # the log file may not exist yet
                     piece = {"data": b"", "next_offset": offset}
                 if piece["data"]:
                     offset = int(piece["next_offset"])
                     yield bytes(piece["data"])
                     continue
-                if cmd["status"] in COMMAND_FINISHED and not cmd.get("render_node"):
+                if cmd["status"] in FINAL_COMMAND_STATUSES and not cmd.get("render_node"):
                     # Read once more after seeing it final: the last lines land before the end.
                     try:
                         last = self.read_log(command_id, offset=offset)
-                    except FarmError as exc:
-                        if exc.code != "not_found":
-                            raise
+                    except FarmNotFoundError:
                         return
                     while last["data"]:
                         yield bytes(last["data"])
@@ -279,11 +335,8 @@ class Farm:
             time.sleep(interval)
 
     def command(self, command_id: int) -> dict[str, Any]:
+        """One command: status, node, attempts, last message."""
         return dict(self.query("command", id=int(command_id)))
-
-    def licences(self) -> list[dict[str, Any]]:
-        """Puli's ``LicenseManager.stats()``: ``[{'name', 'total', 'used', 'rns'}]``."""
-        return list(self.query("licences"))
 
     def wait(self, graph_id: int, timeout: float | None = None, interval: float = 0.5) -> dict[str, Any]:
         """Poll until the graph is DONE, ERROR or CANCELED; return its tree. Raises TimeoutError.
@@ -293,7 +346,7 @@ class Farm:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             tree = self.graph(graph_id, children=False)
-            if tree["status"] in FINISHED:
+            if tree["status"] in FINAL_NODE_STATUSES:
                 return self.graph(graph_id)
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"graph {graph_id} still {tree.get('status_name')} after {timeout:.0f}s")

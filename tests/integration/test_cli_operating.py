@@ -168,7 +168,12 @@ def test_logs_follow_streams_the_lines_of_a_running_command(mesh: Mesh) -> None:
         status_at_first_line = mesh.client_any().request("QUERY", what="command", args={"id": command_id})
         assert first.startswith("line ")
         assert status_at_first_line["status_name"] == "RUNNING"  # streamed while it runs
-        rest, err = follow.communicate(timeout=30)
+        # Read through the text wrapper: readline() may have buffered the next lines already, and
+        # communicate() would read the pipe beneath it and lose them.
+        rest = follow.stdout.read()
+        follow.wait(timeout=30)
+        assert follow.stderr is not None
+        err = follow.stderr.read()
     finally:
         if follow.poll() is None:
             follow.kill()

@@ -1,11 +1,22 @@
-"""puliclient.Farm's own logic (bulk edits, log following) against a scripted mesh."""
+"""puliclient.Farm's own logic (bulk edits, log following, error translation) against a scripted mesh."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError
+from puliclient import Graph
+from puliclient.errors import (
+    FarmIllegalEditError,
+    FarmInvalidRequestError,
+    FarmNoLeaderError,
+    FarmNotFoundError,
+    FarmUnreachableError,
+    GraphError,
+)
 from puliclient.farm import Farm, FarmError
 
 
@@ -66,6 +77,116 @@ def test_follow_log_reads_on_until_the_command_is_final_and_drained() -> None:
 def test_a_command_that_never_ran_has_no_log() -> None:
     farm = ScriptedFarm(lambda kind, fields: {"id": 4, "status": 1, "status_name": "READY",
                                               "render_node": None, "last_node": None})
-    with pytest.raises(FarmError, match="has not run yet") as info:
+    with pytest.raises(FarmNotFoundError, match="has not run yet") as info:
         farm.read_log(4)
-    assert info.value.code == "not_found"
+    assert info.value.code == "not_found"  # scripts written before the classes test the code
+
+
+class StubWire:
+    """An in-memory mesh client: records what the Farm sends, answers with ``answer``."""
+
+    def __init__(self, answer: Callable[[str, dict[str, Any]], Any]) -> None:
+        self.answer = answer
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.licences: dict[str, int] = {}
+        self.pools: dict[str, list[str]] = {"default": ["rn1", "rn2"]}
+
+    def request(self, kind: str, **fields: Any) -> Any:
+        self.sent.append((kind, fields))
+        return self.answer(kind, fields)
+
+    def request_at(self, endpoint: str, kind: str, **fields: Any) -> Any:
+        return self.request(kind, endpoint=endpoint, **fields)
+
+    def set_licence(self, name: str, total: int) -> None:
+        if total < 0:
+            raise ConfigError(f"licence {name!r}: total must be 0 or more, got {total}")
+        self.licences[name] = total
+
+    def define_pool(self, name: str) -> None:
+        self.pools.setdefault(name, [])
+
+    def pool_members(self) -> dict[str, list[str]]:
+        return dict(sorted(self.pools.items()))
+
+
+def refusing(code: str, message: str) -> Callable[[str, dict[str, Any]], Any]:
+    def answer(kind: str, fields: dict[str, Any]) -> Any:
+        raise MeshRequestError(code, message)
+
+    return answer
+
+
+@pytest.mark.parametrize(("code", "cls"), [("not_found", FarmNotFoundError), ("illegal", FarmIllegalEditError),
+                                           ("invalid", FarmInvalidRequestError), ("no_leader", FarmNoLeaderError)])
+def test_a_refusal_of_the_mesh_arrives_as_the_class_of_its_code(code: str, cls: type[FarmError]) -> None:
+    farm = Farm(client=StubWire(refusing(code, "graph 7 is not paused")))  # type: ignore[arg-type]
+    with pytest.raises(cls, match="graph 7 is not paused") as info:
+        farm.resume(7)
+    assert info.value.code == code and isinstance(info.value, FarmError)
+
+
+def test_silence_is_unreachable_not_a_refusal() -> None:
+    def silent(kind: str, fields: dict[str, Any]) -> Any:
+        raise MeshUnreachableError("no mesh reachable at 10.0.0.1:8004: no answer within 10s")
+
+    farm = Farm(client=StubWire(silent))  # type: ignore[arg-type]
+    with pytest.raises(FarmUnreachableError) as info:
+        farm.status()
+    assert not isinstance(info.value, FarmError)
+
+
+def test_log_reads_are_translated_the_same_way() -> None:
+    def answer(kind: str, fields: dict[str, Any]) -> Any:
+        if kind == "QUERY" and fields["what"] == "command":
+            return {"id": 4, "status": 7, "status_name": "ERROR", "render_node": None, "last_node": "rn1"}
+        if kind == "QUERY" and fields["what"] == "status":
+            return {"nodes": [{"name": "rn1", "endpoint": "tcp://127.0.0.1:2"}]}
+        raise MeshRequestError("not_found", "node rn1 has no log for command 4")
+
+    wire = StubWire(answer)
+    with pytest.raises(FarmNotFoundError, match="no log for command 4"):
+        Farm(client=wire).read_log(4)  # type: ignore[arg-type]
+    assert wire.sent[-1] == ("LOGS", {"endpoint": "tcp://127.0.0.1:2", "command_id": 4, "offset": 0,
+                                      "limit": 256 * 1024})
+
+
+def test_step_down_names_the_leader_handing_over() -> None:
+    wire = StubWire(lambda kind, fields: {"leader": "agent-2"})
+    assert Farm(client=wire).step_down() == "agent-2"  # type: ignore[arg-type]
+    assert wire.sent == [("EDIT", {"action": "step_down", "args": {}})]
+
+
+def test_submit_sends_the_validated_representation_and_names_the_graph_in_a_refusal() -> None:
+    graph = Graph("shot010", poolName="gpu")
+    graph.addNewTask("render", {"cmd": "echo %%MI_FRAME%%", "start": 1, "end": 2})
+    wire = StubWire(lambda kind, fields: {"url": "puli://agent-1/nodes/12", "message": "Graph created."})
+    farm = Farm(client=wire)  # type: ignore[arg-type]
+    assert farm.submit(graph) == ("puli://agent-1/nodes/12", "Graph created.")
+    ((kind, fields),) = wire.sent
+    assert kind == "SUBMIT" and fields["graph"]["name"] == "shot010" and fields["graph"]["poolName"] == "gpu"
+
+    farm = Farm(client=StubWire(refusing("not_found", "pool 'gpu' is not defined")))  # type: ignore[arg-type]
+    with pytest.raises(FarmNotFoundError, match="the mesh refused graph 'shot010': pool 'gpu' is not defined"):
+        farm.submit(graph)
+
+    broken = Graph("cyclic")
+    a = broken.addNewTask("a", {"cmd": "true"})
+    b = broken.addNewTask("b", {"cmd": "true"})
+    a.dependsOn(b)
+    b.dependsOn(a)
+    wire = StubWire(lambda kind, fields: pytest.fail("a malformed graph must not be sent"))
+    with pytest.raises(GraphError):
+        Farm(client=wire).submit(broken)  # type: ignore[arg-type]
+
+
+def test_cluster_settings_go_through_the_wire_and_bad_values_are_invalid_requests() -> None:
+    wire = StubWire(lambda kind, fields: pytest.fail("settings are not requests to the leader"))
+    farm = Farm(client=wire)  # type: ignore[arg-type]
+    farm.set_licence("mtoa", 20)
+    farm.define_pool("gpu")
+    assert wire.licences == {"mtoa": 20}
+    assert farm.cluster_pools() == [{"name": "default", "nodes": ["rn1", "rn2"]}, {"name": "gpu", "nodes": []}]
+    with pytest.raises(FarmInvalidRequestError, match="must be 0 or more") as info:
+        farm.set_licence("mtoa", -1)
+    assert info.value.code == "invalid"

@@ -4,6 +4,9 @@ Redraws in place once a second with rich ``Live`` on the alternate screen (no
 flicker, the terminal is restored on exit) and fits an 80-column terminal.
 Keys are read from the tty in cbreak mode with ``select`` (never blocking the
 redraw): ``q`` quits, Ctrl-C too.
+
+Guarantees: a failing request never ends the view: its error is shown and the
+next refresh asks again. Not here: formatting helpers (``views``), the farm's API.
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from puli_mesh import cli_views as views
-from puli_mesh.cli_common import ClusterOpt, NodeOpt, ZkOpt, console
-from puliclient.farm import Farm, FarmError, FarmUnreachableError
+import puli_mesh.cli.views as views
+from puli_mesh.cli.common import ClusterOpt, NodeOpt, ZkOpt, console, farm_for
+from puliclient.errors import Error as PuliclientError
+from puliclient.farm import Farm
+from puliclient.status import RUNNING_COMMAND_STATUSES, NodeStatus
+
+# Shown first in the jobs panel: what may still need someone (an ERROR job may be restarted).
+SETTLED_JOBS = frozenset({NodeStatus.DONE.name, NodeStatus.CANCELED.name})
+RUNNING_NAMES = [status.name for status in sorted(RUNNING_COMMAND_STATUSES)]
 
 
 @contextlib.contextmanager
@@ -58,7 +67,7 @@ def snapshot(farm: Farm) -> dict[str, Any]:
     """Everything one frame shows, in three requests."""
     status = farm.status()
     jobs = farm.jobs()
-    running = farm.commands(status=["ASSIGNED", "RUNNING", "FINISHING"], limit=50)
+    running = farm.commands(status=RUNNING_NAMES, limit=50)
     licences = farm.licences()
     return {"status": status, "jobs": jobs, "running": running, "licences": licences, "at": time.time()}
 
@@ -95,8 +104,8 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
         running.add_row(str(c["id"]), str(c["graph_id"]), c["description"][:24], c.get("render_node") or "-",
                         views.bar(c["completion"], 8))
     jobs = Table("id", "job", "user", "status", "progress", "eta", box=None, expand=True, header_style="bold")
-    unfinished = [j for j in data["jobs"] if j["status_name"] not in ("DONE", "CANCELED")]
-    finished = [j for j in data["jobs"] if j["status_name"] in ("DONE", "CANCELED")]
+    unfinished = [j for j in data["jobs"] if j["status_name"] not in SETTLED_JOBS]
+    finished = [j for j in data["jobs"] if j["status_name"] in SETTLED_JOBS]
     for j in sorted(unfinished, key=lambda j: j["id"])[:12] + sorted(finished, key=lambda j: -j["id"])[:4]:
         jobs.add_row(str(j["id"]), j["name"][:22], j.get("user", "")[:8], views.status_text(j["status_name"]),
                      views.bar(j["completion"], 8), views.timing(j, data["at"])[2])
@@ -123,9 +132,7 @@ def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
 
     Example: `puli-mesh top --node 127.0.0.1:8004`
     """
-    from puli_mesh.cli_jobs import make_farm
-
-    farm = make_farm(node, zk, cluster)
+    farm = farm_for(node, zk, cluster)
     data: dict[str, Any] | None = None
     error: str | None = None
     try:
@@ -134,7 +141,7 @@ def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
             while True:
                 try:
                     data, error = snapshot(farm), None
-                except (FarmError, FarmUnreachableError) as exc:
+                except PuliclientError as exc:  # the farm's errors: shown, and the next frame tries again
                     error = f"{exc} (retrying)"
                 live.update(render(data, error), refresh=True)
                 deadline = time.monotonic() + interval
@@ -144,7 +151,3 @@ def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
                         return
     except KeyboardInterrupt:
         return
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(top)

@@ -1,6 +1,10 @@
-"""Formatting shared by the operating commands and ``puli-mesh top``: times, bars, statuses.
+"""Formatting shared by the operating commands and ``puli-mesh top``: times, bars, statuses, tables.
 
-Pure functions returning strings or rich renderables; nothing here talks to the mesh.
+Guarantees: pure functions returning strings or rich renderables (the clock is
+an argument where it matters); status names come from :mod:`puliclient.status`.
+
+Not here: talking to the mesh, printing. Render node states (``idle``,
+``draining``...) are the coordinator's words, only styled here.
 """
 
 from __future__ import annotations
@@ -8,16 +12,30 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLE = {
-    "BLOCKED": "dim", "READY": "cyan", "RUNNING": "yellow", "ASSIGNED": "yellow", "FINISHING": "yellow",
-    "DONE": "green", "ERROR": "bold red", "TIMEOUT": "bold red", "CANCELED": "magenta", "PAUSED": "blue",
+from puliclient.status import FINAL_NODE_STATUSES, CommandStatus, NodeStatus
+
+# Graphs, tasks and commands share most names (a graph is RUNNING, so is a command).
+_STATUS_STYLES: tuple[tuple[CommandStatus | NodeStatus, str], ...] = (
+    (CommandStatus.BLOCKED, "dim"), (CommandStatus.READY, "cyan"), (CommandStatus.RUNNING, "yellow"),
+    (CommandStatus.ASSIGNED, "yellow"), (CommandStatus.FINISHING, "yellow"), (CommandStatus.DONE, "green"),
+    (CommandStatus.ERROR, "bold red"), (CommandStatus.TIMEOUT, "bold red"), (CommandStatus.CANCELED, "magenta"),
+    (NodeStatus.PAUSED, "blue"),
+)
+_NODE_STATE_STYLES = {
     "idle": "green", "busy": "yellow", "paused": "blue", "draining": "blue", "quarantined": "red",
     "silent": "red", "gone": "dim", "connecting": "dim",
 }
-COUNT_ORDER = (("RUNNING", "run"), ("ASSIGNED", "asg"), ("READY", "rdy"), ("BLOCKED", "blk"),
-               ("ERROR", "err"), ("TIMEOUT", "tmo"), ("CANCELED", "cnl"), ("DONE", "done"))
+STATUS_STYLE = {status.name: style for status, style in _STATUS_STYLES} | _NODE_STATE_STYLES
+# Command counts, most urgent first, with the short word a table cell shows.
+COUNT_ORDER: tuple[tuple[str, str], ...] = tuple((status.name, short) for status, short in (
+    (CommandStatus.RUNNING, "run"), (CommandStatus.ASSIGNED, "asg"), (CommandStatus.READY, "rdy"),
+    (CommandStatus.BLOCKED, "blk"), (CommandStatus.ERROR, "err"), (CommandStatus.TIMEOUT, "tmo"),
+    (CommandStatus.CANCELED, "cnl"), (CommandStatus.DONE, "done")))
+# Columns whose free text may end in an ellipsis when a table is too wide (see `fit`).
+SHRINKABLE = frozenset({"name", "task", "description", "message", "pools", "commands", "licences"})
 
 
 def status_text(name: str) -> Text:
@@ -67,7 +85,7 @@ def timing(job: dict[str, Any], now: float | None = None) -> tuple[str, str, str
         return "-", "-", "-"
     elapsed = (end or now) - start
     completion = float(job.get("completion") or 0.0)
-    if end or job.get("status_name") in ("DONE", "ERROR", "CANCELED"):
+    if end or job.get("status") in FINAL_NODE_STATUSES:
         eta = "-"
     elif completion > 0.0:
         eta = duration(elapsed * (1.0 - completion) / completion)
@@ -82,20 +100,15 @@ def counts(command_counts: dict[str, int]) -> str:
     return " ".join(parts) or "-"
 
 
-def parse_since(value: str, now: float | None = None) -> float:
-    """``2h``, ``30m``, ``1d``, ``45s``, an epoch or ``YYYY-mm-dd[ HH:MM[:SS]]`` -> epoch seconds."""
-    now = time.time() if now is None else now
-    value = value.strip()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if value and value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
-        return now - float(value[:-1]) * units[value[-1]]
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
-        try:
-            return time.mktime(time.strptime(value, fmt))
-        except ValueError:
-            continue
-    raise ValueError(f"--since {value!r}: give a duration (2h, 30m, 1d) or a date (2024-05-01 12:00)")
+def fit(table: Table) -> Table:
+    """One line per row: free-text cells end in an ellipsis; ids, statuses and bars keep their width."""
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ellipsis"
+        header = str(column.header)
+        if header in SHRINKABLE:
+            column.min_width = min(len(header) + 2, 10)
+        else:
+            cells = [len(c.plain) if hasattr(c, "plain") else len(str(c)) for c in column._cells]
+            column.min_width = max([len(header), *cells])
+    return table

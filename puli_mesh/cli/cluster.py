@@ -1,0 +1,192 @@
+"""``puli-mesh`` commands about the cluster as a whole: status, step-down, licences, pools, stats.
+
+Guarantees: every command goes through :class:`puliclient.farm.Farm`, the
+cluster settings (licence totals, pools) included; its errors leave through
+:func:`puli_mesh.cli.common.reported_errors`.
+
+Not here: jobs and commands (``jobs``), render nodes (``nodes``), the live view (``top``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+import puli_mesh.cli.views as views
+from puli_mesh.cli.common import (
+    ClusterOpt,
+    JsonOpt,
+    NodeOpt,
+    ZkOpt,
+    console,
+    farm_for,
+    print_json,
+    reported_errors,
+    settings_farm,
+)
+
+# No help= on the groups: their callback's docstring (with its example) is the help.
+licences_app = typer.Typer(invoke_without_command=True)
+pools_app = typer.Typer(invoke_without_command=True)
+
+
+def status(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
+    """Cluster, leader and epoch, and every node with its state, slots, running commands, CPU/RAM.
+
+    Example: `puli-mesh status --node 127.0.0.1:8004 --json`
+    """
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        data = farm.status()
+    if json_:
+        print_json(data)
+        return
+    console.print(f"cluster [bold]{data['cluster']}[/bold]  leader [bold]{data['leader']}[/bold]  "
+                  f"epoch {data['epoch']}  graphs {data.get('graphs', 0)}")
+    journal = data.get("journal") or {}
+    if journal:
+        snap = journal.get("last_snapshot_time")
+        when = time.strftime("%H:%M:%S", time.localtime(snap)) if snap else "none yet"
+        console.print(f"journal {journal['records']} records ({journal['durable']} durable, "
+                      f"{journal['bytes_written'] / 1e6:.1f} MB written)  last snapshot at record "
+                      f"{journal['last_snapshot_record']} ({when})")
+    table = Table("node", "state", "pools", "slots", "running", "cpu %", "ram free / total MB", "endpoint")
+    for n in data["nodes"]:
+        table.add_row(n["name"], n["state"], ",".join(n.get("pools", [])), str(n.get("slots", "")),
+                      str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}",
+                      f"{n.get('free_ram_mb', 0)} / {n.get('ram_mb', 0)}", n.get("endpoint", ""))
+    console.print(table)
+
+
+def step_down(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Hand leadership to another agent now (before maintenance of the leader's machine).
+
+    The leader stops dispatching, waits for its journal to be durable, and leaves the
+    election; another agent takes over in well under a second. Running commands go on.
+
+    Example: `puli-mesh step-down --zk 127.0.0.1:2181`
+    """
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        leader = farm.step_down()
+    console.print(f"{leader} is handing over leadership")
+
+
+# ------------------------------------------------------------------------ licences
+@licences_app.callback()
+def licences(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
+             json_: JsonOpt = False) -> None:
+    """Licence tokens shared by the cluster (Puli's licence manager).
+
+    Without a subcommand: each licence with its total, tokens in use and the nodes
+    using them (Puli's `stats()`).
+
+    Example: `puli-mesh licences set mtoa 20 --zk 127.0.0.1:2181`; `licences --json`
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        data = farm.licences()
+    if json_:
+        print_json(data)
+        return
+    table = Table("licence", "used", "total", "render nodes")
+    for lic in data:
+        table.add_row(lic["name"], str(lic["used"]), str(lic["total"]), ", ".join(lic["rns"]))
+    console.print(table)
+
+
+@licences_app.command("set")
+def licences_set(
+    name: Annotated[str, typer.Argument(help="Licence name, as tasks give it in `lic`.")],
+    total: Annotated[int, typer.Argument(help="Number of tokens.")],
+    zk: ZkOpt = None, cluster: ClusterOpt = "default",
+) -> None:
+    """Define a licence or change its total (lowering it never kills running commands).
+
+    Example: `puli-mesh licences set shave 70 --zk 127.0.0.1:2181`
+    """
+    farm = settings_farm(zk, cluster)
+    with reported_errors():
+        farm.set_licence(name, total)
+    console.print(f"licence {name}: {total} tokens")
+
+
+# --------------------------------------------------------------------------- pools
+@pools_app.callback()
+def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
+          json_: JsonOpt = False) -> None:
+    """Pools of render nodes.
+
+    Without a subcommand: the pools defined in the cluster and the live nodes in
+    each (with --node: the coordinator's view, with the graphs of each pool).
+
+    Example: `puli-mesh pools add gpu --zk 127.0.0.1:2181`; `puli-mesh pools`
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if node and not zk:
+        farm = farm_for(node, None, cluster)
+        with reported_errors():
+            data = farm.pools()
+        rows = sorted(({"name": p["name"], "nodes": sorted(p["render_nodes"]), "graphs": p["graphs"]} for p in data),
+                      key=lambda r: r["name"])
+        if json_:
+            print_json(rows)
+            return
+        table = Table("pool", "nodes", "graphs")
+        for r in rows:
+            table.add_row(r["name"], ", ".join(r["nodes"]) or "-", ", ".join(map(str, r["graphs"])) or "-")
+        console.print(table)
+        return
+    farm = settings_farm(zk, cluster)
+    with reported_errors():
+        defined = farm.cluster_pools()
+    if json_:
+        print_json(defined)
+        return
+    table = Table("pool", "nodes")
+    for pool in defined:
+        table.add_row(pool["name"], ", ".join(pool["nodes"]) or "-")
+    console.print(table)
+
+
+@pools_app.command("add")
+@pools_app.command("create", hidden=True)
+def pools_create(name: str, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Define a pool (graphs may name it before any node joins it). `create` is an alias.
+
+    Example: `puli-mesh pools add gpu --zk 127.0.0.1:2181`
+    """
+    farm = settings_farm(zk, cluster)
+    with reported_errors():
+        farm.define_pool(name)
+    console.print(f"pool {name} defined")
+
+
+# --------------------------------------------------------------------------- stats
+def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
+    """The last hour, a line per minute: commands finished, queue depth, running, node use, licences.
+
+    Figures are kept in the coordinator's memory (a new leader starts afresh).
+
+    Example: `puli-mesh stats --json > farm-stats.json`
+    """
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        data = farm.stats()
+    if json_:
+        print_json(data)
+        return
+    table = Table("minute", "done", "failed", "finished/min", "queue", "running", "nodes", "utilisation",
+                  "licences", box=None, header_style="bold")
+    for s in [*data["minutes"], data["current"]]:
+        lics = " ".join(f"{k} {u}/{t}" for k, (u, t) in sorted(s["licences"].items())) or "-"
+        label = views.clock(s["start"]) + (" (now)" if s is data["current"] else "")
+        table.add_row(label, str(s["done"]), str(s["failed"]), f"{s['finished_per_minute']:.1f}", str(s["ready"]),
+                      str(s["running"]), str(s["nodes_online"]), views.bar(s["utilisation"], 10), lics)
+    console.print(views.fit(table))

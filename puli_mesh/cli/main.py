@@ -1,0 +1,175 @@
+"""The ``puli-mesh`` app: its help, the list of its commands, and the commands that run things.
+
+``agent`` runs this render node's agent; ``up`` a whole local farm; the other
+commands live in the modules named after what they are about and are listed
+here, in the order ``puli-mesh --help`` shows them.
+
+Guarantees: exit codes are those of :mod:`puli_mesh.cli.common` (0 ok, 1 the
+mesh refused, 2 bad usage, 3 the mesh or ZooKeeper could not be reached).
+Not here: talking to a mesh (every other command goes through
+:class:`puliclient.farm.Farm`), formatting.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import puli_mesh.cli.cluster as cluster
+import puli_mesh.cli.jobs as jobs
+import puli_mesh.cli.logs as logs
+import puli_mesh.cli.nodes as nodes
+import puli_mesh.cli.submit as submit
+import puli_mesh.cli.top as top
+from puli_mesh import __version__
+from puli_mesh.cli.common import EXIT_UNREACHABLE, console, fail, reported_errors
+from puli_mesh.errors import PuliMeshError
+
+APP_HELP = """Puli Mesh: a render farm of uniform agents. Try `puli-mesh up --agents 3`.
+
+Commands find the mesh with `--node HOST:PORT` (any agent) or `--zk HOSTS`, or in
+PULI_NODE / PULI_ZK. `puli-mesh COMMAND --help` shows a command's options.
+
+A session (12 is a job id, 57 a command id, both printed by the lines before):
+
+```
+puli-mesh up --agents 3                 # a local farm; leave it running
+export PULI_NODE=127.0.0.1:8004         # then, in another shell
+puli-mesh exec 'render -f %%MI_FRAME%% a.ma' --end 100 --packet-size 10
+puli-mesh jobs                          # id, status, progress, ETA
+puli-mesh top                           # all of it, live; q quits
+puli-mesh show 12                       # commands: status, node, attempts
+puli-mesh pause 12                      # nothing new starts; resume 12
+puli-mesh commands -g 12 --status ERROR # the failed commands
+puli-mesh logs 57                       # a failed command's log
+puli-mesh restart 12 --errors-only      # run the failed commands again
+```
+"""
+
+app = typer.Typer(help=APP_HELP, no_args_is_help=True, rich_markup_mode="markdown")
+
+
+def _setup_logging(level: str, log_file: Path | None = None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers = [logging.FileHandler(log_file)]
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=handlers,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kazoo").setLevel(logging.WARNING)
+
+
+# --------------------------------------------------------------------------- agent
+def agent(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    zk: Annotated[str | None, typer.Option(help="ZooKeeper hosts. [env PULI_ZK]")] = None,
+    cluster: Annotated[str | None, typer.Option(help="Cluster name (default `default`).")] = None,
+    name: Annotated[str | None, typer.Option(help="Node name (default: host name). [env PULI_NAME]")] = None,
+    host: Annotated[str | None, typer.Option(help="Address others reach this agent at. [env PULI_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Client/coordinator port (default 8004). [env PULI_PORT]")] = None,
+    slots: Annotated[int | None, typer.Option(help="Commands run at once (default 1). [env PULI_SLOTS]")] = None,
+    pipeline: Annotated[int | None, typer.Option(
+        help="Short commands queued behind each running one (default 16; 0: off). [env PULI_PIPELINE]")] = None,
+    pools: Annotated[str | None, typer.Option(help="Comma-separated pools (default `default`).")] = None,
+    log_dir: Annotated[Path | None, typer.Option(help="Where command logs go. [env PULI_LOG_DIR]")] = None,
+    session_timeout: Annotated[float | None, typer.Option(help="ZooKeeper session timeout, s (default 10).")] = None,
+    heartbeat_interval: Annotated[float | None, typer.Option(help="Heartbeat interval, s (default 1).")] = None,
+    heartbeat_liveness: Annotated[int | None, typer.Option(help="Missed heartbeats before a peer is gone.")] = None,
+    grace_period: Annotated[float | None, typer.Option(help="On SIGTERM, seconds commands get to finish.")] = None,
+    retry_delay: Annotated[float | None, typer.Option(help="Seconds before an ERROR is retried (default 20).")] = None,
+    lost_grace: Annotated[float | None, typer.Option(help="Extra seconds before a lost node's work moves.")] = None,
+    archive_after_days: Annotated[float | None, typer.Option(help="Archive finished graphs after N days.")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
+    agent_log: Annotated[Path | None, typer.Option(help="Write the agent's own log here instead of stderr.")] = None,
+) -> None:
+    """Run the agent of this render node: worker always, coordinator while elected.
+
+    Example: `puli-mesh agent --zk zk1:2181,zk2:2181 --slots 4 --pools default,gpu`
+    """
+    from puli_mesh.config import load_settings
+    from puli_mesh.node.agent import Agent
+
+    _setup_logging(log_level, agent_log)
+    with reported_errors():  # bad settings exit 2, ZooKeeper out of reach 3
+        settings = load_settings(config, overrides={
+            "zk": zk, "cluster": cluster, "name": name, "host": host, "port": port, "slots": slots,
+            "pipeline": pipeline, "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
+            "heartbeat_interval": heartbeat_interval, "heartbeat_liveness": heartbeat_liveness,
+            "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
+            "archive_after_days": archive_after_days,
+        })
+        code = Agent(settings).run()
+    raise typer.Exit(code)
+
+
+# ----------------------------------------------------------------------------- up
+def up(
+    agents: Annotated[int, typer.Option(help="How many agents to start.")] = 3,
+    slots: Annotated[int, typer.Option(help="Slots per agent.")] = 1,
+    base_port: Annotated[int, typer.Option(help="First agent's port (next ones follow).")] = 8004,
+    data_dir: Annotated[Path | None, typer.Option(help="ZooKeeper data and logs (default: temp dir).")] = None,
+    submit_examples: Annotated[bool, typer.Option(help="Submit the example graphs once the mesh is up.")] = False,
+    session_timeout: Annotated[float, typer.Option(help="Session timeout of the agents, s.")] = 4.0,
+) -> None:
+    """Start a local farm: a private ZooKeeper and N agents on loopback. Ctrl-C stops everything.
+
+    Example: `puli-mesh up --agents 3`, then in another shell:
+
+    `PULI_NODE=127.0.0.1:8004 python examples/simple_command.py`
+    """
+    from puli_mesh.local_farm import LocalFarm
+
+    _setup_logging("info")
+    farm = LocalFarm(agents=agents, slots=slots, base_port=base_port, data_dir=data_dir,
+                     session_timeout=session_timeout)
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the farm as cleanly as Ctrl-C
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        farm.start()
+    except (PuliMeshError, KeyboardInterrupt) as exc:
+        farm.stop()
+        raise fail(f"the local farm did not start: {exc}", EXIT_UNREACHABLE) from exc
+    console.print(farm.banner())
+    code = 0
+    try:
+        if submit_examples:
+            code = farm.submit_examples(console)
+        farm.wait()
+    except KeyboardInterrupt:
+        console.print("stopping the farm...")
+    finally:
+        farm.stop()
+    raise typer.Exit(code)
+
+
+def version() -> None:
+    """Print the version.
+
+    Example: `puli-mesh version`
+    """
+    console.print(__version__)
+
+
+# The commands in the order `puli-mesh --help` lists them (groups come last there).
+app.command()(agent)
+app.command()(cluster.status)
+app.command("step-down")(cluster.step_down)
+app.command()(up)
+app.command()(version)
+jobs.register(app)  # jobs, show, commands, pause, resume, cancel, restart, set, archive
+app.command()(logs.logs)
+app.command("exec")(submit.exec_command)
+app.command()(submit.submit)
+app.command()(cluster.stats)
+app.command()(top.top)
+app.add_typer(cluster.licences_app, name="licences")
+app.add_typer(cluster.pools_app, name="pools")
+app.add_typer(nodes.nodes_app, name="nodes")

@@ -1,0 +1,56 @@
+"""The ``puli-mesh`` app as a whole, run in-process: its commands, and usage errors caught before any I/O."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from puli_mesh.cli import app
+from puli_mesh.cli.common import EXIT_USAGE
+
+COMMANDS = ["agent", "status", "step-down", "up", "version", "jobs", "show", "commands", "pause", "resume",
+            "cancel", "restart", "set", "archive", "logs", "exec", "submit", "stats", "top", "licences", "pools",
+            "nodes"]
+NOWHERE = "127.0.0.1:1"  # nothing listens: a test that reached the network would exit 3, not 2
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("PULI_NODE", "PULI_ZK", "PULI_CLUSTER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    return CliRunner()
+
+
+def test_help_lists_every_command_in_order(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    listed = [line.split()[1] for line in result.output.splitlines()
+              if line.startswith("│ ") and len(line.split()) > 2 and line.split()[1] in COMMANDS]
+    assert listed == COMMANDS
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["jobs"], "say where the mesh is"),
+    (["pause", "--node", NOWHERE], "name the jobs"),
+    (["pause", "--command", "--node", NOWHERE], "--command needs command ids"),
+    (["set", "7", "colour=blue", "--node", NOWHERE], "cannot be set"),
+    (["set", "7", "maxRN=many", "--node", NOWHERE], "whole number"),
+    (["jobs", "--tag", "prod", "--node", NOWHERE], "write KEY=VALUE"),
+    (["cancel", "--since", "last week", "--node", NOWHERE], "give a duration"),
+    (["exec", "true", "--start", "5", "--end", "1", "--node", NOWHERE], "--start <= --end"),
+    (["licences", "set", "mtoa", "3"], "give --zk HOSTS"),
+    (["pools", "add", "gpu"], "give --zk HOSTS"),
+    (["submit", "no/such/script.py", "--node", NOWHERE], "is not a file"),
+])
+def test_bad_usage_exits_2_with_a_message(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert message in result.output
+
+
+def test_version(runner: CliRunner) -> None:
+    from puli_mesh import __version__
+
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.output.strip() == __version__
