@@ -18,7 +18,7 @@ from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.service import CoordinatorService
 from puliclient.status import CommandStatus
 
-from ..core.graphs import single
+from ..unit.coordinator.graphs import single
 
 
 class _Link:
