@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from puli_mesh.coordinator.operations import filter_graphs
+from puli_mesh.coordinator.client_queries import filter_graphs
 from puli_mesh.coordinator.stats import FarmStats
 from puliclient.status import CommandStatus
 
