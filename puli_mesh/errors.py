@@ -52,3 +52,7 @@ class NotLeaderError(PuliMeshError):
 
 class FencedError(PuliMeshError):
     """A newer coordinator epoch exists: this coordinator must step down."""
+
+
+class JournalFormatError(PuliMeshError):
+    """The journal in ZooKeeper was written in a format this version does not read."""

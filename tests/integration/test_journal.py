@@ -23,7 +23,7 @@ from puli_mesh.coordinator.records import HelloRecord, PoolRecord, ReadyRecord, 
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.coordinator.worker_links import WorkerLink
-from puli_mesh.errors import FencedError
+from puli_mesh.errors import FencedError, JournalFormatError
 from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer
 from puliclient import Graph
@@ -98,6 +98,18 @@ def test_a_batch_stored_twice_is_replayed_once(zk: KazooClient, zk_cluster: str)
     assert write(writer, 1, 1, [["pool", "a"]]) is None  # the retry after a lost reply
     assert write(writer, 2, 2, [["pool", "b"]]) is None
     assert [i for i, _ in read_journal(zk, paths).records] == [1, 2]
+
+
+def test_a_journal_of_another_format_is_refused_naming_both(
+        zk: KazooClient, zk_cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = ClusterPaths(zk_cluster)
+    writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    current = journal_mod.FORMAT
+    monkeypatch.setattr(journal_mod, "FORMAT", current - 1)  # as the previous version wrote it
+    assert write(writer, 1, 1, [["pool", "a"]]) is None
+    monkeypatch.setattr(journal_mod, "FORMAT", current)
+    with pytest.raises(JournalFormatError, match=f"format {current - 1}.*reads format {current}"):
+        read_journal(zk, paths)
 
 
 def _graph_rep(frames: int) -> dict[str, Any]:
