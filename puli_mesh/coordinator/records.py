@@ -284,13 +284,14 @@ def decode_record(data: Any) -> AnyRecord:
     return cls.from_data(list(data))
 
 
-def decisions_of(result: SubmitResult | Reconciliation | list[Decision] | None) -> list[Decision]:
-    """The decisions inside what a record's ``apply`` returned."""
+def decisions_of(result: object) -> list[Decision]:
+    """The decisions inside what a record's ``apply`` returned (a ``SubmitResult``, a
+    ``Reconciliation`` or the decisions themselves)."""
     if isinstance(result, SubmitResult):
         return list(result.decisions)
     if isinstance(result, tuple):  # a Reconciliation
         return list(result[2])
-    return list(result or [])
+    return list(result) if isinstance(result, list) else []
 
 
 def replay(core: SchedulingCore, indexed_records: Iterable[tuple[int, Any]]) -> int:

@@ -159,7 +159,7 @@ class CoordinatorService:
         if self.journal is not None:
             self.pipeline.add(record.to_data(), time.monotonic())
         result = record.apply(self.core)
-        self.carry_out(decisions_of(result))  # type: ignore[arg-type]
+        self.carry_out(decisions_of(result))
         return result
 
     def carry_out(self, decisions: list[Decision]) -> None:
@@ -185,12 +185,12 @@ class CoordinatorService:
 
     def _deliver(self, releases: list[Release]) -> None:
         for release in releases:
-            if type(release) is Send:
+            if isinstance(release, Send):
                 self._send(release.peer, release.data)
-            elif type(release) is SendAcks:
+            elif isinstance(release, SendAcks):
                 self._send(release.peer, protocol.encode("ACK", epoch=self.epoch, acks=release.acks))
             else:
-                self._send_assigns(release.peer, release.assigns)  # type: ignore[union-attr]
+                self._send_assigns(release.peer, release.assigns)
 
     # ------------------------------------------------------------------ journal
     def flush(self) -> None:
