@@ -70,3 +70,7 @@ class MeshRequestError(PuliMeshError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class JournalFormatError(PuliMeshError):
+    """The journal in ZooKeeper was written in a format this version does not read."""

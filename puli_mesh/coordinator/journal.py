@@ -12,12 +12,15 @@ Guarantees:
   ``b-<first index>-<last index>-<sequence>`` so trimming needs no reads.
 * **Idempotent retries.** A batch retried after a lost connection may be
   stored twice; readers keep the first copy of each ``(epoch, batch number)``.
+* **One format.** Every batch carries the journal's ``FORMAT``; a reader refuses a
+  batch of another format (``JournalFormatError``, naming both) rather than misread it.
+  A cluster is upgraded as a whole (README.md, "A cluster is upgraded as a whole").
 * **Bounded recovery.** A snapshot (the core's whole state, compressed, in
   parts) is written regularly; its pointer is updated only once the journal is
   durable up to the snapshot's index, then older batches and snapshots are
   deleted.
 
-Not here: what the records mean (``events``), when to snapshot (the service).
+Not here: what the records mean (``records``), when to write or snapshot (``durability``).
 """
 
 from __future__ import annotations
@@ -34,11 +37,14 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
 from kazoo.interfaces import IAsyncResult
 
-from puli_mesh.errors import FencedError
+from puli_mesh.errors import FencedError, JournalFormatError
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
 
+FORMAT = 2
+"""The batch format: 1 had no ``format`` field; 2 carries it, its records being
+``records.AnyRecord.to_data()``. Bump it with any change of a batch or of a record."""
 MAX_PART_BYTES = 900 * 1024
 """Under ZooKeeper's default 1 MB jute.maxbuffer, with room for the transaction's framing."""
 
@@ -106,7 +112,8 @@ class JournalWriter:
         Returns the size of the compressed batch.
         """
         last = first + len(records) - 1
-        blob = _pack({"epoch": self.epoch, "batch": batch_no, "first": first, "records": records})
+        blob = _pack({"format": FORMAT, "epoch": self.epoch, "batch": batch_no, "first": first,
+                      "records": records})
         parts = _split(blob)
         name = f"{self.paths.journal}/b-{first:012d}-{last:012d}-"
         results: list[IAsyncResult] = []
@@ -240,6 +247,7 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
         del pending[key]
         seen.add(key)
         batch = _unpack(b"".join(chunks))
+        check_format(batch, paths)
         recovered.batches += 1
         for offset, record in enumerate(batch["records"]):
             index = int(batch["first"]) + offset
@@ -248,6 +256,18 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
     if pending:
         log.warning("journal: %d incomplete batch(es) ignored (their leader died mid-write)", len(pending))
     return recovered
+
+
+def check_format(batch: dict[str, Any], paths: ClusterPaths) -> None:
+    """Refuse a batch of another format than ``FORMAT``: misreading it would rebuild a wrong state."""
+    found = batch.get("format", 1)
+    if found != FORMAT:
+        raise JournalFormatError(
+            f"the journal of cluster {paths.cluster!r} holds a batch in format {found!r}, but this "
+            f"puli-mesh reads format {FORMAT}: a cluster is upgraded as a whole. Run one version on "
+            f"every agent; to start afresh on this one, stop every agent and delete {paths.journal}, "
+            f"{paths.snapshot} and {paths.snapshots} from ZooKeeper (queued work is lost, licences "
+            f"and pools are kept)")
 
 
 def take_epoch(zk: KazooClient, paths: ClusterPaths) -> tuple[int, int]:

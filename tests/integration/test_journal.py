@@ -17,11 +17,13 @@ from puli_mesh import protocol
 from puli_mesh.coordinator import journal as journal_mod
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Kill
-from puli_mesh.coordinator.events import apply_event, info_record
+from puli_mesh.coordinator.durability import GROUP_RECORDS, QUIET_BATCH_RECORDS
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
+from puli_mesh.coordinator.records import HelloRecord, PoolRecord, ReadyRecord, SubmitRecord, UpdateRecord, replay
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
-from puli_mesh.coordinator.service import GROUP_RECORDS, QUIET_BATCH_RECORDS, CoordinatorService, WorkerLink
-from puli_mesh.errors import FencedError
+from puli_mesh.coordinator.service import CoordinatorService
+from puli_mesh.coordinator.worker_links import WorkerLink
+from puli_mesh.errors import FencedError, JournalFormatError
 from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer
 from puliclient import Graph
@@ -98,6 +100,18 @@ def test_a_batch_stored_twice_is_replayed_once(zk: KazooClient, zk_cluster: str)
     assert [i for i, _ in read_journal(zk, paths).records] == [1, 2]
 
 
+def test_a_journal_of_another_format_is_refused_naming_both(
+        zk: KazooClient, zk_cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = ClusterPaths(zk_cluster)
+    writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    current = journal_mod.FORMAT
+    monkeypatch.setattr(journal_mod, "FORMAT", current - 1)  # as the previous version wrote it
+    assert write(writer, 1, 1, [["pool", "a"]]) is None
+    monkeypatch.setattr(journal_mod, "FORMAT", current)
+    with pytest.raises(JournalFormatError, match=f"format {current - 1}.*reads format {current}"):
+        read_journal(zk, paths)
+
+
 def _graph_rep(frames: int) -> dict[str, Any]:
     graph = Graph("journalled")
     graph.addNewTask("render", {"cmd": "true", "start": 1, "end": frames})
@@ -108,29 +122,24 @@ def test_snapshot_plus_tail_rebuilds_the_same_core(zk: KazooClient, zk_cluster: 
     paths = ClusterPaths(zk_cluster)
     writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
     live = SchedulingCore()
-    records: list[Any] = [
-        ["hello", info_record(RenderNodeInfo("rn1", slots=2)), [], 100.0],
-        ["submit", _graph_rep(6), 100.5],
-        ["ready", "rn1", 2, 101.0],
-    ]
+    records = [HelloRecord(RenderNodeInfo("rn1", slots=2), (), 100.0), SubmitRecord(_graph_rep(6), 100.5),
+               ReadyRecord("rn1", 2, 101.0)]
     for record in records:
-        apply_event(live, record)
-    assert write(writer, 1, 1, records) is None
+        record.apply(live)
+    assert write(writer, 1, 1, [r.to_data() for r in records]) is None
     assert writer.write_snapshot(live.snapshot(), 3, lambda: 3)
     running = [c for c in live.render_nodes()[0]["running"]]
-    tail = [["update", running[0], 1, 102.0, int(CommandStatus.DONE), 1.0, "ok", {}],
-            ["ready", "rn1", 1, 102.0]]
+    tail = [UpdateRecord(running[0], 1, 102.0, int(CommandStatus.DONE), 1.0, "ok", {}), ReadyRecord("rn1", 1, 102.0)]
     for record in tail:
-        apply_event(live, record)
-    assert write(writer, 2, 4, tail) is None
+        record.apply(live)
+    assert write(writer, 2, 4, [r.to_data() for r in tail]) is None
 
     recovered = read_journal(zk, paths)
     assert recovered.snapshot_index == 3
     assert [i for i, _ in recovered.records] == [4, 5]
     assert zk.get_children(paths.journal) and all(int(c.split("-")[2]) > 3 for c in zk.get_children(paths.journal))
     rebuilt = SchedulingCore.restore(recovered.snapshot or {})
-    for _, record in recovered.records:
-        apply_event(rebuilt, record)
+    assert replay(rebuilt, recovered.records) == 0
     assert rebuilt.snapshot() == live.snapshot()
     # and the two make the same next decision
     now = time.time()
@@ -172,18 +181,18 @@ def test_a_busy_leader_gathers_records_in_one_batch_a_quiet_one_writes_at_once(
     mesh = _ServiceOnZooKeeper(zk, zk_cluster, group_wait=60.0)  # time never decides here
     service = mesh.service
     try:
-        service.run_event(("pool", "p0"))
+        service.run(PoolRecord("p0"))
         assert service.flush_due_in() == 0.0  # idle: the first record does not wait
         service.flush()
         mesh.acknowledge()
         assert service.durable_index == 1
         # A write just happened, but a small one: still quiet, the next record goes at once.
-        service.run_event(("pool", "p1"))
+        service.run(PoolRecord("p1"))
         assert service.flush_due_in() == 0.0
         service.flush()
         # While it is in flight, records gather ...
         for i in range(2, 2 + QUIET_BATCH_RECORDS + 1):
-            service.run_event(("pool", f"p{i}"))
+            service.run(PoolRecord(f"p{i}"))
             service.flush()
         assert service.journal_batches == 2
         mesh.acknowledge()  # ... and go as one batch once it is acknowledged (the last one was small)
@@ -192,12 +201,12 @@ def test_a_busy_leader_gathers_records_in_one_batch_a_quiet_one_writes_at_once(
         first_busy = service.next_index
         # Busy (a batch of more than QUIET_BATCH_RECORDS just went): records gather.
         for i in range(1, GROUP_RECORDS):
-            service.run_event(("pool", f"q{i}"))
+            service.run(PoolRecord(f"q{i}"))
             service.flush()
         due = service.flush_due_in()
         assert due is not None and due > 50
         assert service.journal_batches == 3
-        service.run_event(("pool", "last"))  # the group is full: written at once, as one batch
+        service.run(PoolRecord("last"))  # the group is full: written at once, as one batch
         service.flush()
         mesh.acknowledge()
         assert service.journal_batches == 4 and service.durable_index == first_busy + GROUP_RECORDS - 1
@@ -214,9 +223,9 @@ def test_gathered_records_are_written_when_the_group_wait_ends(zk: KazooClient, 
     mesh = _ServiceOnZooKeeper(zk, zk_cluster, group_wait=0.2)
     service = mesh.service
     try:
-        service.run_event(("pool", "a"))
+        service.run(PoolRecord("a"))
         service.flush()
-        service.run_event(("pool", "b"))  # right after a write: waits for more
+        service.run(PoolRecord("b"))  # right after a write: waits for more
         service.flush()
         assert service.journal_batches == 1
         deadline = time.monotonic() + 10
@@ -247,8 +256,8 @@ def test_what_a_batch_releases_to_a_worker_keeps_its_order_runs_of_assigns_in_on
             return Assign("w1", cid, 1, "puliclient.jobs.DefaultCommandRunner", {"cmd": "true"}, {}, None, (),
                           1, 0, 7, "t", 1, "u", f"t_{cid}_{cid}")
 
-        service.run_event(("pool", "p"))  # a record not yet durable: what follows is held
-        service._apply([assign(1), Kill("w1", 1, 1, "canceled"), assign(2), assign(3)])
+        service.run(PoolRecord("p"))  # a record not yet durable: what follows is held
+        service.carry_out([assign(1), Kill("w1", 1, 1, "canceled"), assign(2), assign(3)])
         assert not dealer.poll(200), "sent before the record was durable"
         service.flush()
         mesh.acknowledge()

@@ -15,10 +15,11 @@ import zmq
 
 from puli_mesh import protocol
 from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.records import SubmitRecord
 from puli_mesh.coordinator.service import CoordinatorService
 from puliclient.status import CommandStatus
 
-from ..core.graphs import single
+from ..unit.coordinator.graphs import single
 
 
 class _Link:
@@ -70,7 +71,7 @@ def link() -> Iterator[_Link]:
 
 def test_gathered_updates_are_applied_in_order_acknowledged_together_and_credit_follows(link: _Link) -> None:
     service = link.service
-    service.run_event(("submit", single("t", 3), time.time()))
+    service.run(SubmitRecord(single("t", 3), time.time()))
     first = link.join(slots=2)
     assert len(first) == 2
 
@@ -91,7 +92,7 @@ def test_gathered_updates_are_applied_in_order_acknowledged_together_and_credit_
 
 def test_updates_without_credit_ask_for_no_work(link: _Link) -> None:
     service = link.service
-    service.run_event(("submit", single("t", 2), time.time()))
+    service.run(SubmitRecord(single("t", 2), time.time()))
     (cid,) = link.join(slots=1)
     running = int(CommandStatus.RUNNING)
     link.say("UPDATES", free_slots=None, updates=[

@@ -1,0 +1,243 @@
+"""Every QUERY a client may ask, in one table, and the operators' graph filters.
+
+:data:`QUERIES` maps a query's ``what`` to the function answering it from a
+:class:`QueryContext` (the core, the query's ``args``, the time, the farm's stats and
+the facts only the service shell knows: links, membership, the journal's figures).
+Every answer is plain data (msgpack-able), built on the core's views.
+
+Filters follow Puli's ``/query/job`` semantics: AND across keys, OR within a key (a
+list), ``name`` is a regular expression (``re.search``), ``user`` and ``pool`` are
+exact, ``tags`` ``{"prod": "film"}`` match when every given tag has one of the given
+values.
+
+Errors: an unknown query or a missing argument raises ``KeyError``, a bad filter
+``ValueError`` (the client gets ``invalid``); the core raises ``UnknownIdError``
+(``not_found``).
+
+Not here: edits (``edit_actions``), reading clocks or sockets (the shell passes what
+it knows in), formatting (the CLI does it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.stats import FarmStats
+from puliclient.status import CommandStatus, NodeStatus
+
+
+def _statuses(values: Any, enum: type[NodeStatus] | type[CommandStatus]) -> set[int] | None:
+    """``["RUNNING", 4]`` or ``"error,done"`` -> ``{2, 4}``; None for no filter."""
+    if values is None or values == [] or values == "":
+        return None
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    if not isinstance(values, Iterable):
+        values = [values]
+    out: set[int] = set()
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool):
+            out.add(int(enum(v)))
+            continue
+        key = str(v).strip().upper()
+        if key.isdigit():
+            out.add(int(enum(int(key))))
+        elif key in enum.__members__:
+            out.add(int(enum[key]))
+        else:
+            raise ValueError(f"unknown status {v!r}; known: {', '.join(enum.__members__)}")
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.split(",") if v]
+    if isinstance(value, list | tuple | set):
+        return list(value)
+    return [value]
+
+
+def filter_graphs(graphs: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Graphs matching every given filter: ``id``, ``user``, ``status``, ``name`` (regex),
+    ``tags`` ({key: value or [values]}), ``pool``, ``since`` (submitted at or after, epoch s)."""
+    ids = {int(i) for i in _as_list(args.get("id"))}
+    users = set(map(str, _as_list(args.get("user"))))
+    pools = set(map(str, _as_list(args.get("pool"))))
+    statuses = _statuses(args.get("status"), NodeStatus)
+    names = _as_list(args.get("name"))
+    try:
+        name_re = re.compile("|".join(f"(?:{n})" for n in names)) if names else None
+    except re.error as exc:
+        raise ValueError(f"name filter {names!r} is not a valid regular expression: {exc}") from exc
+    tags = {str(k): {str(x) for x in _as_list(v)} for k, v in dict(args.get("tags") or {}).items()}
+    since = args.get("since")
+    out = []
+    for g in graphs:
+        if ids and g["id"] not in ids:
+            continue
+        if users and g.get("user") not in users:
+            continue
+        if pools and g.get("pool") not in pools:
+            continue
+        if statuses is not None and g["status"] not in statuses:
+            continue
+        if name_re is not None and not name_re.search(str(g["name"])):
+            continue
+        if since is not None and (g.get("creation_time") or 0) < float(since):
+            continue
+        if tags and not all(str(g.get("tags", {}).get(k)) in vs for k, vs in tags.items()):
+            continue
+        out.append(g)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFacts:
+    """What the shell knows of one worker's link."""
+
+    endpoint: str
+    pools: list[str]
+    alive: bool
+    """Heard from within its heartbeat liveness."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFigures:
+    records: int
+    durable: int
+    bytes_written: int
+    batches_written: int
+    last_snapshot_record: int
+    last_snapshot_time: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFacts:
+    """What the status query needs from the service shell, read when it is asked."""
+
+    cluster: str
+    leader: str
+    epoch: int
+    assignments_sent: int
+    journal: JournalFigures
+    links: dict[str, LinkFacts] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryContext:
+    """Everything a query may read. ``facts`` is called only by the status query."""
+
+    core: SchedulingCore
+    args: dict[str, Any]
+    now: float
+    stats: FarmStats
+    facts: Callable[[], StatusFacts]
+    members: dict[str, dict[str, Any]]
+    """ZooKeeper's member data per node name (endpoint, resources, accepting)."""
+
+
+def node_state(member: dict[str, Any] | None, link: LinkFacts | None, core_node: dict[str, Any]) -> str:
+    """A node's state as ``puli-mesh status`` shows it, from the first fact that applies."""
+    if member is None and link is None:
+        return "gone"
+    if link is None:
+        return "connecting"
+    if not link.alive:
+        return "silent"
+    for flag in ("draining", "paused", "quarantined"):
+        if core_node.get(flag):
+            return flag
+    if (member or {}).get("accepting") is False:
+        return "draining"
+    return "busy" if core_node.get("running") else "idle"
+
+
+def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The mesh as ``puli-mesh status`` shows it: the leader, the journal, every node known
+    to ZooKeeper, to the links or to the core."""
+    core_nodes = {n["name"]: n for n in core.render_nodes()}
+    nodes = []
+    for name in sorted(set(members) | set(facts.links) | set(core_nodes)):
+        member = members.get(name)
+        core_node = core_nodes.get(name, {})
+        link = facts.links.get(name)
+        known = member or {}
+        nodes.append({
+            "name": name,
+            "state": node_state(member, link, core_node),
+            "leader": name == facts.leader,
+            "endpoint": known.get("endpoint", link.endpoint if link else ""),
+            "pools": known.get("pools", link.pools if link else []),
+            "slots": known.get("slots", core_node.get("slots", 0)),
+            "running": len(core_node.get("running", []) or []),
+            "running_commands": list(core_node.get("running", []) or []),
+            "queued_commands": list(core_node.get("queued", []) or []),  # pipelined, not started
+            "cores": known.get("cores", 0),
+            "cpu_percent": known.get("cpu_percent", 0.0),
+            "load": known.get("load", 0.0),
+            "ram_mb": known.get("ram_mb", 0),
+            "free_ram_mb": known.get("free_ram_mb", 0),
+            "version": known.get("version", ""),
+        })
+    journal = facts.journal
+    return {
+        "cluster": facts.cluster,
+        "leader": facts.leader,
+        "epoch": facts.epoch,
+        "nodes": nodes,
+        "graphs": len(core.graphs()),
+        "assignments_sent": facts.assignments_sent,
+        "journal": {
+            "records": journal.records,
+            "durable": journal.durable,
+            "bytes_written": journal.bytes_written,
+            "batches_written": journal.batches_written,
+            "last_snapshot_record": journal.last_snapshot_record,
+            "last_snapshot_time": journal.last_snapshot_time,
+        },
+    }
+
+
+def _commands(q: QueryContext) -> list[dict[str, Any]]:
+    """``{"id"?, "status"?, "node"?, "limit"?}``: commands under a node (or all), filtered."""
+    node_id = q.args.get("id")
+    limit = q.args.get("limit")
+    return q.core.commands(node_id=None if node_id is None else int(node_id),
+                           statuses=_statuses(q.args.get("status"), CommandStatus),
+                           render_node=q.args.get("node") or None,
+                           limit=None if limit is None else int(limit))
+
+
+QUERIES: dict[str, Callable[[QueryContext], Any]] = {
+    # ``puli-mesh status``, ``nodes``, ``top``; ``Farm.status``, ``Farm.nodes``
+    "status": lambda q: status_view(q.core, q.facts(), q.members),
+    # ``puli-mesh jobs`` with its filters (``filter_graphs``); ``Farm.jobs``
+    "graphs": lambda q: filter_graphs(q.core.graphs(), q.args),
+    # ``puli-mesh show ID``: ``{"id", "children"?}``
+    "graph": lambda q: q.core.graph_tree(int(q.args["id"]), bool(q.args.get("children", True))),
+    # one command: ``{"id"}``
+    "command": lambda q: q.core.command(int(q.args["id"])),
+    # ``puli-mesh commands`` with its filters
+    "commands": _commands,
+    # the core's render nodes (credit, quarantine, running and queued commands)
+    "nodes": lambda q: q.core.render_nodes(),
+    "licences": lambda q: q.core.licences.stats(),
+    "pools": lambda q: q.core.pools(),
+    "figures": lambda q: q.core.figures(),
+    # ``puli-mesh stats``: the last hour, a sample a minute
+    "stats": lambda q: q.stats.report(q.now, q.core.figures()),
+}
+
+
+def answer_query(what: str, q: QueryContext) -> Any:
+    """The answer to query ``what``; ``KeyError`` naming the known ones if there is none."""
+    handler = QUERIES.get(what)
+    if handler is None:
+        raise KeyError(f"unknown query {what!r}; known: {', '.join(sorted(QUERIES))}")
+    return handler(q)

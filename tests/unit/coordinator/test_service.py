@@ -1,0 +1,277 @@
+"""The service shell on an in-memory journal and router: no ZooKeeper, no sockets.
+
+Its clocks are a fake the test moves, so every time rule runs in microseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from puli_mesh import protocol
+from puli_mesh.coordinator import service as service_mod
+from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.durability import RETRY_WRITE_S
+from puli_mesh.coordinator.in_memory import InMemoryJournal, InMemoryRouter
+from puli_mesh.coordinator.records import SubmitRecord, decode_record
+from puli_mesh.coordinator.service import CoordinatorService
+from puli_mesh.errors import FencedError, ZooKeeperError
+from puliclient.status import CommandStatus
+
+from .graphs import single
+
+W1 = b"w1"
+DONE = int(CommandStatus.DONE)
+
+
+@dataclass
+class FakeTime:
+    """Stands for the ``time`` module inside ``service``: both clocks move together."""
+
+    now: float = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
+@dataclass
+class Shell:
+    service: CoordinatorService
+    router: InMemoryRouter
+    journal: InMemoryJournal
+    clock: FakeTime
+    posted: list[tuple[int, Exception | None]] = field(default_factory=list)
+
+    def acknowledge(self, number: int | None = None, exc: Exception | None = None) -> None:
+        """Complete a pending write and hand its report to the service, as the agent's loop does."""
+        self.journal.complete(number, exc)
+        number_done, exc_done = self.posted.pop(0)
+        self.service.on_written(number_done, exc_done)
+
+    def say(self, kind: str, identity: bytes = W1, **fields: Any) -> None:
+        self.service.on_worker_message(identity, protocol.decode(protocol.encode(kind, **fields)))
+
+    def ask(self, kind: str, identity: bytes = b"client", **fields: Any) -> None:
+        self.service.on_client_request(identity, protocol.decode(protocol.encode(kind, **fields)))
+
+    def hello(self, slots: int = 1, running: list[list[int]] | None = None) -> None:
+        self.say("HELLO", name="w1", endpoint="tcp://w1:1", pools=["default"], cores=4, ram_mb=4096,
+                 free_ram_mb=4096, slots=slots, characteristics={}, performance=1.0, running=running or [],
+                 last_epoch=0, pipeline=0)
+
+    def heard(self) -> list[tuple[bytes, str]]:
+        return [(identity, msg.kind) for identity, msg in self.router.take()]
+
+
+def make_shell(monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Shell:
+    clock = FakeTime()
+    monkeypatch.setattr(service_mod, "time", clock)
+    router, journal = InMemoryRouter(), InMemoryJournal()
+    posted: list[tuple[int, Exception | None]] = []
+
+    def post(kind: str, payload: tuple[CoordinatorService, int, Exception | None]) -> None:
+        assert kind == "journal_written"
+        posted.append(payload[1:])
+
+    service = CoordinatorService(router, SchedulingCore(), 3, heartbeat_interval=1.0, heartbeat_liveness=3,
+                                 leader_name="leader", cluster="c", journal=journal, post=post, **settings)
+    return Shell(service, router, journal, clock, posted)
+
+
+@pytest.fixture
+def shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
+    yield make_shell(monkeypatch)
+
+
+def test_a_welcome_and_its_assignments_wait_until_their_records_are_durable(shell: Shell) -> None:
+    service = shell.service
+    service.run(SubmitRecord(single("t", 2), 1000.0))
+    shell.hello(slots=2)
+    shell.say("READY", free_slots=2)
+    assert shell.heard() == []  # nothing before the journal has it
+    service.flush()
+    assert len(shell.journal.pending) == 1  # quiet: one batch at once, every record in it
+    assert [decode_record(r).KIND for r in shell.journal.pending[0].records] == ["submit", "hello", "ready"]
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME"), (W1, "ASSIGNS")]
+    assert service.durable_index == 3 and service.journal_idle
+    assert service.assignments_sent == 2
+
+
+def test_updates_are_acknowledged_once_durable_one_ack_per_batch(shell: Shell) -> None:
+    service = shell.service
+    service.run(SubmitRecord(single("t", 2), 1000.0))
+    shell.hello(slots=2)
+    shell.say("READY", free_slots=2)
+    service.flush()
+    shell.acknowledge()
+    assigned = [a["command_id"] for _, m in shell.router.take() if m.kind == "ASSIGNS" for a in m["assigns"]]
+    updates = [{"command_id": cid, "attempt": 1, "seq": seq, "status": DONE, "completion": 1.0, "message": None,
+                "stats": None} for seq, cid in enumerate(assigned, start=1)]
+    shell.say("UPDATES", updates=updates, free_slots=None)
+    service.flush()
+    assert shell.heard() == []
+    shell.acknowledge()
+    (ack,) = [m for _, m in shell.router.take()]
+    assert ack.kind == "ACK" and ack["acks"] == [[assigned[0], 1, 1], [assigned[1], 1, 2]]
+
+
+def test_a_submit_is_answered_once_durable_a_query_at_once(shell: Shell) -> None:
+    shell.ask("SUBMIT", rid="r1", graph=single("t", 1))
+    shell.ask("QUERY", rid="r2", what="graphs", args={})
+    (query,) = shell.router.take()
+    assert query[1].kind == "RESULT" and [g["name"] for g in query[1]["data"]] == ["t"]
+    shell.service.flush()
+    shell.acknowledge()
+    ((identity, reply),) = shell.router.take()
+    assert identity == b"client" and reply["rid"] == "r1" and reply["data"]["url"] == "puli://leader/nodes/1"
+
+
+def test_an_unknown_edit_is_refused_and_not_journalled(shell: Shell) -> None:
+    shell.ask("EDIT", rid="r1", action="explode", args={})
+    ((_, reply),) = shell.router.take()
+    assert (reply.kind, reply["code"]) == ("ERROR", "invalid") and "explode" in reply["message"]
+    assert shell.service.next_index == 1
+
+
+def test_the_status_query_reads_the_shell_through_its_facts(shell: Shell) -> None:
+    shell.hello()
+    shell.service.flush()
+    shell.acknowledge()
+    shell.router.take()
+    shell.service.requests.members_data = {"w1": {"endpoint": "tcp://w1:1", "cores": 4}}
+    shell.ask("QUERY", rid="r", what="status", args={})
+    ((_, reply),) = shell.router.take()
+    status = reply["data"]
+    assert status["epoch"] == 3 and status["journal"]["records"] == 1 and status["journal"]["durable"] == 1
+    assert [(n["name"], n["state"]) for n in status["nodes"]] == [("w1", "idle")]
+    shell.clock.now += 3.5  # silent past its heartbeat liveness
+    shell.ask("QUERY", rid="r", what="status", args={})
+    ((_, reply),) = shell.router.take()
+    assert reply["data"]["nodes"][0]["state"] == "silent"
+
+
+def test_a_failed_write_is_retried_after_the_delay(shell: Shell) -> None:
+    service = shell.service
+    shell.hello()
+    service.flush()
+    shell.acknowledge(exc=ZooKeeperError("connection lost"))
+    assert shell.heard() == [] and shell.journal.writes == 1
+    shell.clock.now += RETRY_WRITE_S / 2
+    service.flush()
+    assert shell.journal.writes == 1
+    shell.clock.now += RETRY_WRITE_S / 2
+    service.flush()
+    assert shell.journal.writes == 2
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME")]
+
+
+def test_a_write_that_cannot_start_is_retried_but_not_while_dispatching_is_off(shell: Shell) -> None:
+    service = shell.service
+    shell.journal.refuse_writes = ZooKeeperError("not connected")
+    shell.hello()
+    service.flush()
+    assert shell.journal.writes == 0 and not service.journal_idle
+    shell.journal.refuse_writes = None
+    service.dispatching = False  # e.g. ZooKeeper suspended
+    shell.clock.now += RETRY_WRITE_S
+    service.flush()
+    assert shell.journal.writes == 0
+    service.dispatching = True
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME")]
+
+
+def test_a_fenced_write_makes_the_leader_step_down_and_releases_nothing(shell: Shell) -> None:
+    service = shell.service
+    shell.hello()
+    service.flush()
+    shell.acknowledge(exc=FencedError("epoch 3 was superseded"))
+    assert service.fenced and not service.dispatching
+    assert shell.heard() == []
+    service.run(SubmitRecord(single("t", 1), 1000.0))
+    assert service.flush_due_in() is None
+    service.flush()
+    assert shell.journal.writes == 1
+
+
+def test_a_busy_leader_gathers_records_until_the_group_wait_ends(shell: Shell) -> None:
+    service = shell.service
+    for name in ("a", "b", "c", "d", "e"):
+        service.set_pools([name])
+    service.flush()
+    assert service.flush_due_in() is None  # in flight: the acknowledgement wakes the loop
+    service.set_pools(["f"])
+    service.flush()
+    assert shell.journal.writes == 1
+    shell.acknowledge()  # a batch of 5 just went: busy, "f" waits for the group
+    assert shell.journal.writes == 1
+    due = service.flush_due_in()
+    assert due is not None and due > 0
+    shell.clock.now += due
+    service.tick()
+    assert shell.journal.writes == 2
+
+
+def test_worker_messages_before_hello_are_answered_with_hello_first(shell: Shell) -> None:
+    shell.say("READY", free_slots=1)
+    ((_, reply),) = shell.router.take()
+    assert (reply.kind, reply["code"]) == ("ERROR", "hello_first")
+
+
+def test_idle_links_get_heartbeats(shell: Shell) -> None:
+    shell.hello()
+    shell.service.flush()
+    shell.acknowledge()
+    shell.router.take()
+    shell.clock.now += 0.5
+    shell.service.tick()
+    assert shell.heard() == []
+    shell.clock.now += 0.5
+    shell.service.tick()
+    assert shell.heard() == [(W1, "HEARTBEAT")]
+
+
+def test_a_node_gone_from_zookeeper_is_lost_after_the_grace_and_its_commands_requeued(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shell = make_shell(monkeypatch, lost_grace=5.0)
+    service = shell.service
+    service.run(SubmitRecord(single("t", 1), 1000.0))
+    shell.hello()
+    shell.say("READY", free_slots=1)
+    service.set_members({"w1"})
+    service.flush()
+    shell.acknowledge()
+    assert service.core.command(1)["status"] == int(CommandStatus.ASSIGNED)
+    service.set_members(set())
+    shell.clock.now += 4.9
+    service.tick()
+    assert "w1" in service.links
+    shell.clock.now += 0.2
+    service.tick()
+    assert "w1" not in service.links
+    assert service.core.command(1)["status"] == int(CommandStatus.READY)
+
+
+def test_snapshots_are_taken_every_n_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    shell = make_shell(monkeypatch, snapshot_every=2)
+    service = shell.service
+    service.set_pools(["a"])
+    service.tick()
+    assert shell.journal.snapshots == []
+    service.set_pools(["b"])
+    shell.clock.now += 1.0
+    service.tick()
+    thread = service._snapshot_thread
+    assert thread is not None
+    thread.join(5)
+    assert [index for index, _ in shell.journal.snapshots] == [2]
+    assert service.snapshots.last_index == 2 and service.last_snapshot_wall == shell.clock.now
