@@ -43,10 +43,10 @@ from kazoo.handlers.threading import KazooTimeoutError
 from puli_mesh import cluster_state, protocol
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
-from puli_mesh.coordinator.events import apply_event
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
+from puli_mesh.coordinator.records import replay
 from puli_mesh.coordinator.service import CoordinatorService
-from puli_mesh.errors import ConfigError, CoreError, ProtocolError, ZooKeeperError
+from puli_mesh.errors import ConfigError, ProtocolError, ZooKeeperError
 from puli_mesh.node import logs, role
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
@@ -437,15 +437,7 @@ class Agent:
             core = SchedulingCore.restore(recovered.snapshot, settings)
         else:
             core = SchedulingCore(settings)
-        refused = 0
-        for index, record in recovered.records:
-            try:
-                apply_event(core, record)
-            except CoreError:
-                refused += 1  # refused live too: replaying it changes nothing
-            except Exception:  # an unreadable record must not stop every future leader
-                refused += 1
-                log.exception("journal record %d could not be replayed; skipped", index)
+        refused = replay(core, recovered.records)
         log.info("epoch %d recovered %s snapshot + %d record(s) in %d batch(es) (%d refused as live) in %.3fs",
                  epoch, "a" if recovered.snapshot is not None else "no", len(recovered.records),
                  recovered.batches, refused, time.monotonic() - started)
