@@ -56,15 +56,6 @@ def read_leader(zk: KazooClient, paths: ClusterPaths) -> LeaderInfo | None:
     return parse_leader(data)
 
 
-def read_epoch(zk: KazooClient, paths: ClusterPaths) -> int:
-    try:
-        data, _ = zk.get(paths.epoch)
-    except NoNodeError:
-        return 0
-    value = load(data)
-    return value if isinstance(value, int) else 0
-
-
 def validate_name(kind: str, name: str) -> str:
     if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
         raise ConfigError(f"{kind} name {name!r} is invalid: use letters, digits, '-', '_' or '.'")
@@ -103,14 +94,6 @@ def read_licences(zk: KazooClient, paths: ClusterPaths) -> dict[str, int]:
 def define_pool(zk: KazooClient, paths: ClusterPaths, name: str) -> None:
     validate_name("pool", name)
     zk.ensure_path(paths.pool(name))
-
-
-def remove_pool(zk: KazooClient, paths: ClusterPaths, name: str) -> bool:
-    try:
-        zk.delete(paths.pool(name))
-        return True
-    except NoNodeError:
-        return False
 
 
 def read_pools(zk: KazooClient, paths: ClusterPaths) -> list[str]:

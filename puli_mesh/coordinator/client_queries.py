@@ -27,7 +27,7 @@ from typing import Any
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.stats import FarmStats
-from puliclient.status import CommandStatus, NodeStatus
+from puliclient.status import CommandStatus, NodeStatus, parse_status
 
 
 def _statuses(values: Any, enum: type[NodeStatus] | type[CommandStatus]) -> set[int] | None:
@@ -38,19 +38,7 @@ def _statuses(values: Any, enum: type[NodeStatus] | type[CommandStatus]) -> set[
         values = [v for v in values.split(",") if v.strip()]
     if not isinstance(values, Iterable):
         values = [values]
-    out: set[int] = set()
-    for v in values:
-        if isinstance(v, int) and not isinstance(v, bool):
-            out.add(int(enum(v)))
-            continue
-        key = str(v).strip().upper()
-        if key.isdigit():
-            out.add(int(enum(int(key))))
-        elif key in enum.__members__:
-            out.add(int(enum[key]))
-        else:
-            raise ValueError(f"unknown status {v!r}; known: {', '.join(enum.__members__)}")
-    return out
+    return {int(parse_status(v, enum)) for v in values}
 
 
 def _as_list(value: Any) -> list[Any]:

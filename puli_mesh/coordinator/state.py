@@ -71,8 +71,3 @@ class CoreState:
     def mark_all_pools_dirty(self) -> None:
         for name in self.pools:
             self.dirty_pools[name] = None
-
-    def take_decisions(self) -> list[Decision]:
-        out = self.out
-        self.out = []
-        return out
