@@ -23,31 +23,33 @@ from pathlib import Path
 import psutil
 import pytest
 
+from puli_mesh.errors import ProtocolError
 from puli_mesh.node.execution import (
-    CommandSpec,
     log_path_for,
     parse_report,
     read_log,
     tail_lines,
 )
+from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus
 from tests.unit.node.running import ASSIGN_FIELDS, Execution, Factory, drive, gone, make_spec, pid_gone, run, tree_of
 
 
 # --------------------------------------------------------------------------- specs
-def test_from_assign_ignores_extra_fields_and_treats_zero_timeout_as_none() -> None:
-    spec = make_spec(timeout=0)
-    assert spec.timeout is None
+def test_a_spec_ignores_extra_fields_and_a_timeout_of_zero_or_below_is_none() -> None:
+    spec = make_spec(timeout=0)  # ASSIGN_FIELDS carries the ASSIGN's epoch: not a spec's field
+    assert spec.time_limit is None
     assert spec.command_id == 42 and spec.licences == ["nuke"]
-    assert make_spec(timeout=-5).timeout is None
-    assert make_spec(timeout=2).timeout == 2.0
+    assert make_spec(timeout=-5).time_limit is None
+    assert make_spec(timeout=None).time_limit is None
+    assert make_spec(timeout=2).time_limit == 2.0
 
 
-def test_from_assign_names_a_missing_field() -> None:
+def test_a_spec_names_a_missing_field() -> None:
     fields = dict(ASSIGN_FIELDS)
     del fields["runner"]
-    with pytest.raises(ValueError, match="runner"):
-        CommandSpec.from_assign(fields)
+    with pytest.raises(ProtocolError, match="runner"):
+        CommandSpec.from_map(fields)
 
 
 # -------------------------------------------------------------------- log helpers
