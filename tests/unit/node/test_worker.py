@@ -17,6 +17,7 @@ import pytest
 import zmq
 
 from puli_mesh.config import Settings
+from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.node.worker import Worker
 from puli_mesh.protocol import (
     AckMessage,
@@ -142,6 +143,27 @@ def welcomed_on_router(tmp_path: Path, pipeline: int) -> Iterator[tuple[Worker, 
         assert isinstance(decode(router.recv_multipart()[1]), HelloMessage)
         w.on_message(WelcomeMessage(epoch=4, keep=[], kill=[]).encode())
         yield w, router
+    finally:
+        w.close()
+        router.close(linger=0)
+        context.term()
+
+
+def test_the_hello_says_what_the_coordinator_makes_of_this_node(tmp_path: Path) -> None:
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    settings = Settings(name="w1", slots=3, pipeline=5, pools=["gpu"], log_dir=tmp_path / "logs")
+    w = Worker(settings, context)
+    try:
+        w.follow(f"tcp://127.0.0.1:{port}", 4)
+        assert router.poll(5000), "no HELLO"
+        identity, frame = router.recv_multipart()
+        hello = decode(frame)
+        assert isinstance(hello, HelloMessage) and identity == b"w1" and hello.running == []
+        info = RenderNodeInfo.from_hello(hello)
+        assert (info.name, info.pools, info.slots, info.pipeline) == ("w1", ["gpu"], 3, 5)
+        assert info.cores >= 1 and info.ram_mb > 0 and "os" in info.characteristics
     finally:
         w.close()
         router.close(linger=0)
