@@ -125,7 +125,8 @@ def command_environment(spec: CommandSpec, log_path: Path | str | None, node_nam
                         execution_id: str) -> dict[str, str]:
     """The environment of a command: the agent's, the task's, then Puli's and our PULI_* variables."""
     env = agent_environment()
-    env.update(spec.environment)
+    # The protocol checks that the environment is a map, not what it holds; the OS needs strings.
+    env.update({str(k): str(v) for k, v in spec.environment.items()})
     env.update({
         "PULI_USER": spec.user,
         "PULI_COMMAND_ID": str(spec.command_id),

@@ -113,6 +113,14 @@ def test_default_runner_runs_every_frame_with_the_puli_environment(execution: Fa
         assert f"{name}={value}\n" in text, name
 
 
+def test_an_environment_value_that_is_not_a_string_reaches_the_command_as_one(execution: Factory) -> None:
+    # The protocol checks that the environment is a map, not what it holds.
+    ex = execution(make_spec(environment={"PULI_TEST_VAR": 12}, arguments={"cmd": "echo var=$PULI_TEST_VAR"}))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+    assert ex.log_path is not None and "var=12\n" in ex.log_path.read_text()
+
+
 def test_failing_frame_ends_in_error_naming_it_with_the_log_tail(execution: Factory) -> None:
     cmd = "echo about to fail %%MI_FRAME%%; [ %%MI_FRAME%% != 2 ] || exit 3"
     ex = execution(make_spec(arguments={"cmd": cmd, "start": 1, "end": 3}))
