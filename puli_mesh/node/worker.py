@@ -74,7 +74,7 @@ class PendingUpdate:
 
 
 @dataclass
-class LocalCommand:
+class RunningCommand:
     """A command running on this node, and what the worker has told the coordinator about it."""
 
     execution: CommandExecution | ShellFramesExecution
@@ -93,7 +93,7 @@ class Worker:
         self.socket: zmq.Socket[bytes] | None = None
         self.leader_endpoint: str | None = None
         self.max_epoch_seen = 0
-        self.running: dict[int, LocalCommand] = {}
+        self.running: dict[int, RunningCommand] = {}
         self.queued: list[CommandSpec] = []  # pipelined: assigned here, waiting for a slot
         self.pending: dict[tuple[int, int, int], PendingUpdate] = {}
         self._next_resend = 0.0  # when the oldest pending update is due to be sent again
@@ -291,7 +291,7 @@ class Worker:
 
     def _start(self, spec: CommandSpec) -> None:
         execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster)
-        self.running[spec.command_id] = LocalCommand(execution)
+        self.running[spec.command_id] = RunningCommand(execution)
         log.debug("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
         execution.start()
         self._handle_events(spec.command_id, execution.check(time.monotonic()))
