@@ -29,17 +29,15 @@ Conversations:
   holds the log.
 
 Guarantees: :func:`decode` returns an instance of the kind's class or raises
-:class:`~puli_mesh.errors.ProtocolError` with a readable reason: the version, the
-kind, every field's presence and type (a ``bool`` is not an ``int``), the size.
-Encoding validates the same way, so we never send what a peer would refuse. A
-field is required unless declared with :func:`optional` (absent, or of another
-type, it reads as None; None is not sent). Unknown extra fields are tolerated
-(forward compatibility) and kept aside in ``unknown``, never read by this version.
-Field types map to what the wire may hold: ``int`` (not bool), ``float`` (int or
-float), ``str``, ``list[...]``, ``Sequence[...]`` (list or tuple), ``dict[...]``,
-``X | None``, ``Any`` (anything); containers are not looked into, except where a
-class says it reads its items (``ASSIGNS``, ``UPDATES``: each item alone, so one
-bad item is refused alone).
+:class:`~puli_mesh.errors.ProtocolError` saying why: the version, the kind, every
+field's presence and type (a ``bool`` is not an ``int``), the size. Encoding checks
+the same, so we never send what a peer would refuse. A field is required unless
+declared :func:`optional` (absent or of another type, it reads as None; None is not
+sent). Unknown fields are tolerated (forward compatibility), kept aside in ``unknown``
+and never acted upon. Types map to what the wire holds: ``int`` (not bool), ``float``
+(int or float), ``str``, ``list``, ``Sequence`` (list or tuple), ``dict``, ``X | None``,
+``Any``; containers are not looked into, except items that a class reads one by one
+(``ASSIGNS``, ``UPDATES``: one bad item is refused alone).
 
 Not here: sockets, retries, what a message means to the coordinator or the worker.
 """
@@ -71,11 +69,10 @@ def optional() -> Any:
 
 
 # ------------------------------------------------------------------ the field rules
-FieldRule = tuple[str, frozenset[type] | None, tuple[type, ...], bool, Callable[[Any, Any], None]]
-"""How one field travels, derived from its type hint: its name; the classes accepted as they
-are (the fast check; None: anything); what ``isinstance`` accepts (subclasses, e.g. an IntEnum;
-also named in errors); whether it is required; its slot's ``__set__`` (how a decoded instance
-is filled). A plain tuple: it is unpacked for every field of every message."""
+FieldRule = tuple[str, "frozenset[type] | _Anything", tuple[type, ...], bool, Callable[[Any, Any], None]]
+"""One field, from its type hint: name; classes accepted as they are (the quick check); what
+``isinstance`` accepts (subclasses, e.g. an IntEnum; empty: anything); required; its slot's
+``__set__``. A plain tuple: it is unpacked for every field of every message."""
 
 _WIRE_TYPES: dict[Any, tuple[type, ...]] = {
     int: (int,), float: (int, float), str: (str,), bool: (bool,), type(None): (type(None),),
@@ -83,17 +80,31 @@ _WIRE_TYPES: dict[Any, tuple[type, ...]] = {
 }
 
 
-def _accepted(hint: Any) -> tuple[type, ...] | None:
-    """The classes a field of type ``hint`` may hold on the wire (None: anything)."""
+class _Absent:
+    """The class of ``_ABSENT``, what a map gives for a field it lacks: never a wire type."""
+
+
+_ABSENT = _Absent()
+
+
+class _Anything:
+    """The classes an ``Any`` field accepts as they are: all but :class:`_Absent`."""
+
+    def __contains__(self, cls: object) -> bool:
+        return cls is not _Absent
+
+
+def _accepted(hint: Any) -> tuple[type, ...]:
+    """The classes a field of type ``hint`` may hold on the wire (empty: anything)."""
     if hint is Any or hint is object:
-        return None
+        return ()
     origin = typing.get_origin(hint)
     if origin is types.UnionType or origin is typing.Union:
         accepted: list[type] = []
         for arm in typing.get_args(hint):
             arm_types = _accepted(arm)
-            if arm_types is None:
-                return None
+            if not arm_types:
+                return ()
             accepted += [t for t in arm_types if t not in accepted]
         return tuple(accepted)
     wire = _WIRE_TYPES.get(origin or hint)
@@ -116,7 +127,7 @@ def _rules_of(cls: type) -> tuple[tuple[FieldRule, ...], tuple[tuple[str, type[W
         required = not f.metadata.get(_OPTIONAL, False)
         if not required and (f.default is not None or f.default_factory is not MISSING):
             raise TypeError(f"{cls.__name__}.{f.name}: an optional field defaults to None")
-        rules.append((f.name, None if accepted is None else frozenset(accepted), accepted or (), required,
+        rules.append((f.name, frozenset(accepted) if accepted else _Anything(), accepted, required,
                       cls.__dict__[f.name].__set__))
     return tuple(rules), tuple(spread)
 
@@ -143,6 +154,8 @@ class WireFields:
     __slots__ = ()
     _label: ClassVar[str]  # the kind named in error messages
     _rules: ClassVar[tuple[FieldRule, ...]]
+    _quick: ClassVar[tuple[tuple[str, Any, Callable[[Any, Any], None]], ...]]  # required: name, exact, set
+    _optional: ClassVar[tuple[FieldRule, ...]]
     _spread: ClassVar[tuple[tuple[str, type[WireFields]], ...]]  # fields whose own fields go in the same map
     _names: ClassVar[frozenset[str]]  # every key of the map
     _values: ClassVar[Callable[[Any], tuple[Any, ...]]]  # the values of ``_rules``' fields, in one call
@@ -158,29 +171,49 @@ class WireFields:
     def _read(cls, data: dict[str, Any]) -> tuple[Self, int]:
         """A validated instance from ``data``, and how many of its keys were read.
 
-        Fills the slots through their descriptors: a frozen dataclass's ``__init__``
-        costs about twice as much, on every READY and UPDATE."""
+        The quick pass takes a map whose required fields are all there, each of a class
+        accepted as it is: nearly every one; the careful pass says what is wrong with the
+        others. Slots are filled through their descriptors: a frozen dataclass's
+        ``__init__`` costs about twice as much, on every READY and UPDATE."""
         obj = _new(cls)
-        read = 0
+        for name, exact, setter in cls._quick:
+            value = data.get(name, _ABSENT)
+            if value.__class__ not in exact:  # absent too
+                return cls._read_carefully(data)
+            setter(obj, value)
+        if cls._optional or cls._spread:
+            return obj, len(cls._quick) + cls._read_rest(data, obj)
+        return obj, len(cls._quick)
+
+    @classmethod
+    def _read_carefully(cls, data: dict[str, Any]) -> tuple[Self, int]:
+        obj = _new(cls)
         for name, exact, accepted, required, setter in cls._rules:
-            try:
-                value = data[name]
-            except KeyError:
-                if required:
-                    raise ProtocolError(f"{cls._label} message lacks field {name!r}") from None
-                value = None
-            else:
+            if required:
+                value = data.get(name, _ABSENT)
+                if value is _ABSENT:
+                    raise ProtocolError(f"{cls._label} message lacks field {name!r}")
+                if value.__class__ not in exact and not _fits(accepted, value):
+                    raise _wrong_type(cls._label, name, accepted, value)
+                setter(obj, value)
+        return obj, len(cls._quick) + cls._read_rest(data, obj)
+
+    @classmethod
+    def _read_rest(cls, data: dict[str, Any], obj: Any) -> int:
+        """Read the optional fields and the spread parts into ``obj``; how many keys they read."""
+        read = 0
+        for name, exact, accepted, _, setter in cls._optional:
+            value = data.get(name)
+            if value is not None:
                 read += 1
-                if exact is not None and value.__class__ not in exact and not _fits(accepted, value):
-                    if required:
-                        raise _wrong_type(cls._label, name, accepted, value)
+                if value.__class__ not in exact and not _fits(accepted, value):
                     value = None  # not what this version means by it: as if absent
             setter(obj, value)
         for name, part in cls._spread:
             value, n = part._read(data)
             read += n
             cls.__dict__[name].__set__(obj, value)
-        return obj, read
+        return read
 
     def to_map(self) -> dict[str, Any]:
         """The fields as a map, validated (an ASSIGNS item is a CommandSpec's); raise ProtocolError."""
@@ -193,7 +226,7 @@ class WireFields:
         for (name, exact, accepted, required, _), value in zip(cls._rules, cls._values(self)):  # noqa: B905
             if value is None and not required:
                 continue
-            if exact is not None and value.__class__ not in exact and not _fits(accepted, value):
+            if value.__class__ not in exact and not _fits(accepted, value):
                 raise _wrong_type(cls._label, name, accepted, value)
             data[name] = value
         for name, part in cls._spread:
@@ -249,9 +282,7 @@ class Message(WireFields):
         self._write(payload)
         data: bytes = msgpack.packb(payload, use_bin_type=True)
         if len(data) > MAX_MESSAGE_BYTES:
-            raise ProtocolError(
-                f"{self.kind} message is {len(data)} bytes, above the {MAX_MESSAGE_BYTES}-byte limit"
-            )
+            raise ProtocolError(f"{self.kind} message is {len(data)} bytes, above the {MAX_MESSAGE_BYTES}-byte limit")
         return data
 
     @property
@@ -285,7 +316,6 @@ class Message(WireFields):
 @dataclass(frozen=True, slots=True)
 class HelloMessage(Message):
     """A worker joins (or rejoins after a leader change) and says what it is and what it runs."""
-
     kind: ClassVar[str] = "HELLO"
 
     name: str  # must match the socket identity
@@ -305,7 +335,6 @@ class HelloMessage(Message):
 @dataclass(frozen=True, slots=True)
 class ReadyMessage(Message):
     """The worker may take ``free_slots`` more commands (free slots and free pipeline places)."""
-
     kind: ClassVar[str] = "READY"
 
     free_slots: int
@@ -315,7 +344,6 @@ class ReadyMessage(Message):
 class UpdateMessage(Message):
     """News of one command: progress (``status`` None, not journalled) or a status, acknowledged
     by an ACK; the worker sends it again until then. Also an item of an UPDATES."""
-
     kind: ClassVar[str] = "UPDATE"
 
     command_id: int
@@ -332,7 +360,6 @@ class UpdateMessage(Message):
 class UpdatesMessage(Message):
     """Several UPDATEs, in order, then a READY: ``free_slots`` is the credit after them
     (None: no READY). Each item is an UPDATE's map, read alone with ``UpdateMessage.from_map``."""
-
     kind: ClassVar[str] = "UPDATES"
 
     updates: list[dict[str, Any]]
@@ -342,7 +369,6 @@ class UpdatesMessage(Message):
 @dataclass(frozen=True, slots=True)
 class HeartbeatMessage(Message):
     """Both ways: still here. ``epoch``: the newest epoch the sender knows."""
-
     kind: ClassVar[str] = "HEARTBEAT"
 
     epoch: int
@@ -351,14 +377,12 @@ class HeartbeatMessage(Message):
 @dataclass(frozen=True, slots=True)
 class ByeMessage(Message):
     """The worker leaves."""
-
     kind: ClassVar[str] = "BYE"
 
 
 @dataclass(frozen=True, slots=True)
 class ReleaseMessage(Message):
     """A runner gave licence ``licence`` back before its command ended."""
-
     kind: ClassVar[str] = "RELEASE"
 
     command_id: int
@@ -370,7 +394,6 @@ class ReleaseMessage(Message):
 @dataclass(frozen=True, slots=True)
 class WelcomeMessage(Message):
     """The answer to HELLO: of what the worker said it runs, keep these, kill those (command ids)."""
-
     kind: ClassVar[str] = "WELCOME"
 
     epoch: int
@@ -381,7 +404,6 @@ class WelcomeMessage(Message):
 @dataclass(frozen=True, slots=True)
 class AssignMessage(Message):
     """Run this command: the spec's fields travel in the message's own map, next to the epoch."""
-
     kind: ClassVar[str] = "ASSIGN"
 
     epoch: int
@@ -392,7 +414,6 @@ class AssignMessage(Message):
 class AssignsMessage(Message):
     """Several ASSIGNs, in order (one journal batch's for this worker). Each item is a
     CommandSpec's map (``spec.to_map()``), read alone with ``CommandSpec.from_map``."""
-
     kind: ClassVar[str] = "ASSIGNS"
 
     epoch: int
@@ -402,7 +423,6 @@ class AssignsMessage(Message):
 @dataclass(frozen=True, slots=True)
 class AckMessage(Message):
     """These UPDATEs are durable: ``[[command_id, attempt, seq], ...]``."""
-
     kind: ClassVar[str] = "ACK"
 
     epoch: int
@@ -412,7 +432,6 @@ class AckMessage(Message):
 @dataclass(frozen=True, slots=True)
 class KillMessage(Message):
     """Stop this command (attempt token ``attempt``)."""
-
     kind: ClassVar[str] = "KILL"
 
     epoch: int
@@ -425,7 +444,6 @@ class KillMessage(Message):
 @dataclass(frozen=True, slots=True)
 class SubmitMessage(Message):
     """Submit a graph (its representation)."""
-
     kind: ClassVar[str] = "SUBMIT"
 
     rid: str
@@ -435,7 +453,6 @@ class SubmitMessage(Message):
 @dataclass(frozen=True, slots=True)
 class QueryMessage(Message):
     """Ask something (``what``) of the coordinator."""
-
     kind: ClassVar[str] = "QUERY"
 
     rid: str
@@ -446,7 +463,6 @@ class QueryMessage(Message):
 @dataclass(frozen=True, slots=True)
 class EditMessage(Message):
     """Change something (``action``) on the coordinator."""
-
     kind: ClassVar[str] = "EDIT"
 
     rid: str
@@ -457,7 +473,6 @@ class EditMessage(Message):
 @dataclass(frozen=True, slots=True)
 class LogsMessage(Message):
     """Read a command's log from the agent that ran it; a negative offset counts from the end."""
-
     kind: ClassVar[str] = "LOGS"
 
     rid: str
@@ -470,7 +485,6 @@ class LogsMessage(Message):
 @dataclass(frozen=True, slots=True)
 class ResultMessage(Message):
     """A request's answer."""
-
     kind: ClassVar[str] = "RESULT"
 
     rid: str
@@ -480,7 +494,6 @@ class ResultMessage(Message):
 @dataclass(frozen=True, slots=True)
 class RedirectMessage(Message):
     """Ask the leader instead, at ``endpoint``."""
-
     kind: ClassVar[str] = "REDIRECT"
 
     rid: str
@@ -491,7 +504,6 @@ class RedirectMessage(Message):
 @dataclass(frozen=True, slots=True)
 class ErrorMessage(Message):
     """A request (or a message) failed; ``code`` is a stable word scripts can test (``not_found``...)."""
-
     kind: ClassVar[str] = "ERROR"
 
     rid: str | None
@@ -506,23 +518,16 @@ ClientRequest = SubmitMessage | QueryMessage | EditMessage | LogsMessage
 """What a client sends any agent (also usable with ``isinstance``)."""
 
 
-def _getter_of(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
-    """One call giving the values of ``names`` as a tuple (attrgetter does it in C from two names)."""
-    if len(names) >= 2:
-        return attrgetter(*names)
-    if names:
-        one = attrgetter(names[0])
-        return lambda obj: (one(obj),)
-    return lambda obj: ()
-
-
 def _register(*classes: type[WireFields]) -> dict[str, type[Message]]:
     """Derive each class's field rules from its fields; the kind -> class table."""
     kinds: dict[str, type[Message]] = {}
     for cls in classes:
         cls._rules, cls._spread = _rules_of(cls)
+        cls._quick = tuple((name, exact, setter) for name, exact, _, required, setter in cls._rules if required)
+        cls._optional = tuple(rule for rule in cls._rules if not rule[3])
         names = [rule[0] for rule in cls._rules]
-        cls._values = _getter_of(names)
+        cls._values = (attrgetter(*names) if len(names) > 1 else  # a tuple, in one C call, from two names up
+                       (lambda o, n=names[0]: (getattr(o, n),)) if names else (lambda o: ()))
         cls._names = frozenset(names).union(*(part._names for _, part in cls._spread))
         if issubclass(cls, Message):
             cls._label = cls.kind
@@ -559,10 +564,8 @@ def decode(frame: bytes) -> Message:
         raise ProtocolError(f"message is a {type(payload).__name__}, expected a map")
     version = payload.get("v")
     if version != PROTOCOL_VERSION:
-        raise ProtocolError(
-            f"protocol version {version!r} is not supported (this agent speaks {PROTOCOL_VERSION}); "
-            "upgrade every agent and client to the same puli-mesh version"
-        )
+        raise ProtocolError(f"protocol version {version!r} is not supported (this agent speaks {PROTOCOL_VERSION}); "
+                            "upgrade every agent and client to the same puli-mesh version")
     kind = payload.get("k")
     if not isinstance(kind, str):
         raise ProtocolError("message has no kind ('k')")

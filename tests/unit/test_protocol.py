@@ -130,6 +130,7 @@ def test_an_assign_decision_travels_as_its_command_spec() -> None:
          "ASSIGN message lacks field 'after'"),
         (msgpack.packb({"v": V, "k": "ERROR", "rid": 1, "code": "x", "message": "y"}),
          "ERROR.rid must be str or NoneType"),
+        (msgpack.packb({"v": V, "k": "RESULT", "rid": "r"}), "RESULT message lacks field 'data'"),
     ],
 )
 def test_bad_frames_are_refused_with_a_reason(frame: bytes, fragment: str) -> None:
@@ -149,6 +150,8 @@ def test_encode_refuses_what_a_peer_would_refuse() -> None:
 def test_a_subclass_of_a_field_type_is_sent_as_its_base() -> None:
     msg = decode(UpdateMessage(**{**UPDATE_FIELDS, "status": CommandStatus.DONE}).encode())
     assert isinstance(msg, UpdateMessage) and msg.status == 5 and type(msg.status) is int
+    item = UpdateMessage.from_map({**UPDATE_FIELDS, "status": CommandStatus.DONE, "free_slots": 2})
+    assert item.status is CommandStatus.DONE and item.free_slots == 2
 
 
 def test_an_optional_field_absent_or_of_another_type_reads_as_none_and_none_is_not_sent() -> None:
