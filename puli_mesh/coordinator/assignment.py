@@ -244,8 +244,8 @@ def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float
     env = task.env_cache.get((cores, memory))
     if env is None:
         env = _environment(task, cores, memory)
-    return Assign(node.name, cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
-                  cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after)
+    return Assign(cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
+                  cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after, node.name)
 
 
 def _environment(task: Task, cores: int, memory: int) -> dict[str, str]:

@@ -31,15 +31,18 @@ node is gone and says ``node_left``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from puli_mesh.coordinator.tree import C_ASSIGNED, C_RUNNING, Running
 from puliclient.status import RenderNodeStatus
 
+if TYPE_CHECKING:
+    from puli_mesh.protocol import HelloMessage
+
 
 @dataclass
 class RenderNodeInfo:
-    """What a worker tells about itself when it joins."""
+    """What a worker tells about itself when it joins (:meth:`from_hello`)."""
 
     name: str
     pools: list[str] = field(default_factory=lambda: ["default"])
@@ -51,6 +54,15 @@ class RenderNodeInfo:
     performance: float = 1.0
     pipeline: int = 0
     """Commands of short tasks it queues behind each running one (0: none)."""
+
+    @classmethod
+    def from_hello(cls, hello: HelloMessage) -> RenderNodeInfo:
+        """What a worker's HELLO says about it (its types checked by the protocol; the pools'
+        names, a list the protocol does not look into, made strings here)."""
+        return cls(name=hello.name, pools=[str(p) for p in hello.pools], cores=hello.cores,
+                   ram_mb=hello.ram_mb, free_ram_mb=hello.free_ram_mb, slots=hello.slots,
+                   characteristics=dict(hello.characteristics), performance=float(hello.performance),
+                   pipeline=hello.pipeline)
 
 
 class RenderNode:

@@ -1,5 +1,5 @@
-"""One command on a render node: what to run (``CommandSpec``), what happens (``ExecutionEvent``),
-its environment and its log file.
+"""One command on a render node: what happens to it (``ExecutionEvent``), its environment and
+its log file. What to run is the ASSIGN's ``protocol.CommandSpec``.
 
 Shared by the two ways a command runs (``execution``: through a Python watcher;
 ``shell_execution``: shell frames spawned by the agent) and by the log server.
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from puli_mesh.node.process_tree import MARKER_VARIABLE
+from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus
 
 log = logging.getLogger(__name__)
@@ -28,56 +29,6 @@ LOG_TAIL_LINES = 20
 _TAIL_MAX_BYTES = 64 * 1024
 
 EventKind = Literal["started", "completion", "message", "stats", "licence", "end"]
-
-
-@dataclass(slots=True)
-class CommandSpec:
-    """What the coordinator's ASSIGN says to run (see ``protocol.SCHEMAS["ASSIGN"]``)."""
-
-    command_id: int
-    attempt: int
-    runner: str
-    arguments: dict[str, Any]
-    environment: dict[str, str]
-    timeout: float | None
-    licences: list[str]
-    cores: int
-    ram_mb: int
-    task_id: int
-    task_name: str
-    graph_id: int
-    user: str
-    name: str
-    after: int = 0
-    """Pipelined: start only once command ``after`` has ended on this node (0: at once)."""
-
-    @classmethod
-    def from_assign(cls, fields: dict[str, Any]) -> CommandSpec:
-        """Build from an ASSIGN message's fields (extra fields such as ``epoch`` are ignored).
-
-        A timeout of None, 0 (or below) means none. Raises ``ValueError`` naming the missing field.
-        """
-        try:
-            timeout = fields["timeout"]
-            return cls(
-                command_id=int(fields["command_id"]),
-                attempt=int(fields["attempt"]),
-                runner=str(fields["runner"]),
-                arguments=dict(fields["arguments"]),
-                environment={str(k): str(v) for k, v in dict(fields["environment"]).items()},
-                timeout=float(timeout) if timeout and timeout > 0 else None,
-                licences=[str(x) for x in fields["licences"]],
-                cores=int(fields["cores"]),
-                ram_mb=int(fields["ram_mb"]),
-                task_id=int(fields["task_id"]),
-                task_name=str(fields["task_name"]),
-                graph_id=int(fields["graph_id"]),
-                user=str(fields["user"]),
-                name=str(fields["name"]),
-                after=int(fields.get("after") or 0),
-            )
-        except KeyError as exc:
-            raise ValueError(f"ASSIGN message lacks the field {exc.args[0]!r}") from None
 
 
 @dataclass(slots=True)
@@ -174,7 +125,8 @@ def command_environment(spec: CommandSpec, log_path: Path | str | None, node_nam
                         execution_id: str) -> dict[str, str]:
     """The environment of a command: the agent's, the task's, then Puli's and our PULI_* variables."""
     env = agent_environment()
-    env.update(spec.environment)
+    # The protocol checks that the environment is a map, not what it holds; the OS needs strings.
+    env.update({str(k): str(v) for k, v in spec.environment.items()})
     env.update({
         "PULI_USER": spec.user,
         "PULI_COMMAND_ID": str(spec.command_id),

@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from puli_mesh.node.command import (
-    CommandSpec,
     ExecutionEvent,
     _describe_exit,
     command_environment,
@@ -67,12 +66,13 @@ from puli_mesh.node.command import (
     write_log_footer,
 )
 from puli_mesh.node.process_tree import ProcessTree
+from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus, isFinalStatus
 
 log = logging.getLogger(__name__)
 
 # Re-exported for the tests written against this module before ``command`` was split off.
-__all__ = ["CommandExecution", "CommandSpec", "ExecutionEvent", "parse_report", "read_log", "tail_lines"]
+__all__ = ["CommandExecution", "ExecutionEvent", "parse_report", "read_log", "tail_lines"]
 
 WATCHER_MODULE = "puliclient.commandwatcher"
 DEFAULT_KILL_GRACE_S = 3.0
@@ -343,10 +343,11 @@ class CommandExecution:
         spec = self.spec
         assert self.started_at is not None and self._tree is not None
         if self._kill is None:
-            if spec.timeout and now - self.started_at >= spec.timeout:
+            limit = spec.time_limit
+            if limit and now - self.started_at >= limit:
                 log.warning("command %d attempt %d timed out after %gs", spec.command_id,
-                            spec.attempt, spec.timeout)
-                self.kill(reason=f"timed out after {spec.timeout:g}s", status=CommandStatus.TIMEOUT)
+                            spec.attempt, limit)
+                self.kill(reason=f"timed out after {limit:g}s", status=CommandStatus.TIMEOUT)
             elif (self._reported_end_at is not None
                   and now - self._reported_end_at >= self.kill_grace):
                 # Reported its end but does not exit: take it down, keep its result.

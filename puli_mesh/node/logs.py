@@ -2,15 +2,17 @@
 
 Logs stay on the render node (``<log_dir>/<cluster>/<task_id>/<command_id>.log``);
 a client asks the leader which node ran a command, then asks that node.
+
+Not here: finding which node ran a command (the coordinator's query), writing logs (``command``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from puli_mesh import protocol
 from puli_mesh.config import Settings
 from puli_mesh.node.command import read_log
+from puli_mesh.protocol import ErrorMessage, LogsMessage, ResultMessage
 
 MAX_CHUNK = 1024 * 1024
 
@@ -21,17 +23,16 @@ def find_log(settings: Settings, command_id: int) -> Path | None:
     return matches[0] if matches else None
 
 
-def serve(settings: Settings, msg: protocol.Message) -> bytes:
-    rid = msg["rid"]
-    command_id = int(msg["command_id"])
-    path = find_log(settings, command_id)
+def serve(settings: Settings, msg: LogsMessage) -> bytes:
+    """The reply to a LOGS request: a chunk of the log, or a ``not_found`` ERROR."""
+    path = find_log(settings, msg.command_id)
     if path is None:
-        return protocol.error_reply(
-            rid, "not_found", f"node {settings.name} has no log for command {command_id}")
-    limit = max(1, min(int(msg["limit"]), MAX_CHUNK))
-    offset = int(msg["offset"])  # negative: from the end (``logs --tail``)
-    chunk, next_offset = read_log(path, offset=offset, limit=limit)
-    return protocol.encode("RESULT", rid=rid, data={
+        return ErrorMessage(
+            msg.rid, "not_found", f"node {settings.name} has no log for command {msg.command_id}").encode()
+    limit = max(1, min(msg.limit, MAX_CHUNK))
+    # a negative offset counts from the end (``logs --tail``)
+    chunk, next_offset = read_log(path, offset=msg.offset, limit=limit)
+    return ResultMessage(msg.rid, {
         "node": settings.name, "path": str(path), "data": chunk, "next_offset": next_offset,
         "size": path.stat().st_size,
-    })
+    }).encode()

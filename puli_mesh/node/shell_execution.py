@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 from puli_mesh.node.command import (
-    CommandSpec,
     ExecutionEvent,
     command_environment,
     log_file_for,
@@ -40,6 +39,7 @@ from puli_mesh.node.command import (
 )
 from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution
 from puli_mesh.node.process_tree import ProcessTree
+from puli_mesh.protocol import CommandSpec
 from puliclient.errors import CommandError
 from puliclient.jobs.runners import DefaultCommandRunner, frame_command_lines
 from puliclient.status import CommandStatus
@@ -196,7 +196,7 @@ class ShellFramesExecution:
             arguments = dict(spec.arguments)
             _ARGUMENTS.validate(arguments)
             self._frames = frame_command_lines(arguments)
-            timeouts = [t for t in (spec.timeout, arguments.get("timeout")) if t]
+            timeouts = [t for t in (spec.time_limit, arguments.get("timeout")) if t]
             self._timeout = float(min(timeouts)) if timeouts else None
             self._logfd = _open_log(self._log_file)
             os.write(self._logfd, log_header(spec, self.node_name))

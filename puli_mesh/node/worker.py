@@ -17,21 +17,40 @@ started. Not done here: deciding anything about scheduling.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import zmq
 
-from puli_mesh import protocol
 from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
-from puli_mesh.node.command import CommandSpec, ExecutionEvent
+from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.resources import read_resources
 from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
+from puli_mesh.protocol import (
+    AckMessage,
+    AssignMessage,
+    AssignsMessage,
+    ByeMessage,
+    CommandSpec,
+    ErrorMessage,
+    HeartbeatMessage,
+    HelloMessage,
+    KillMessage,
+    Message,
+    ReadyMessage,
+    ReleaseMessage,
+    UpdateMessage,
+    UpdatesMessage,
+    WelcomeMessage,
+    decode,
+)
 from puliclient.status import CommandStatus
 
 log = logging.getLogger(__name__)
@@ -45,25 +64,24 @@ RUNNING_REPORT_DELAY_S = 0.05
 PROGRESS_EVERY_S = 1.0
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingUpdate:
     """An UPDATE not yet acknowledged."""
 
-    command_id: int
-    attempt: int
-    seq: int
-    fields: dict[str, object]
-    free_slots: object = None
+    update: UpdateMessage  # without a credit: the one it carries is the credit when it is sent
+    with_credit: bool = False  # a final UPDATE: it also stands for a READY
     sent_at: float = 0.0
 
 
 @dataclass
-class Running:
+class RunningCommand:
+    """A command running on this node, and what the worker has told the coordinator about it."""
+
     execution: CommandExecution | ShellFramesExecution
     started: float = field(default_factory=time.monotonic)
     running_reported: bool = False
     last_progress_sent: float = 0.0
-    pending_progress: dict[str, object] = field(default_factory=dict)
+    pending_progress: dict[str, Any] = field(default_factory=dict)  # event kind -> its latest value
 
 
 class Worker:
@@ -75,7 +93,7 @@ class Worker:
         self.socket: zmq.Socket[bytes] | None = None
         self.leader_endpoint: str | None = None
         self.max_epoch_seen = 0
-        self.running: dict[int, Running] = {}
+        self.running: dict[int, RunningCommand] = {}
         self.queued: list[CommandSpec] = []  # pipelined: assigned here, waiting for a slot
         self.pending: dict[tuple[int, int, int], PendingUpdate] = {}
         self._next_resend = 0.0  # when the oldest pending update is due to be sent again
@@ -90,6 +108,11 @@ class Worker:
         self._backoff = settings.heartbeat_interval
         self._reconnect_at = 0.0
         self.log_dir = Path(settings.log_dir)
+        self._handlers: dict[type[Message], Callable[[Any], None]] = {
+            WelcomeMessage: self._on_welcome, AssignMessage: self._on_assign, AssignsMessage: self._on_assigns,
+            KillMessage: self._on_kill, AckMessage: self._on_ack, HeartbeatMessage: self._on_heartbeat,
+            ErrorMessage: self._on_error,
+        }
 
     # ----------------------------------------------------------------- connection
     def follow(self, endpoint: str | None, epoch: int) -> None:
@@ -125,22 +148,21 @@ class Worker:
 
     def close(self) -> None:
         if self.socket is not None and self._welcomed:
-            self._send("BYE")
+            self._send(ByeMessage())
         self._close()
 
-    def _send(self, kind: str, **fields: object) -> None:
+    def _send(self, msg: Message) -> None:
         if self.socket is None:
             return
         try:
-            self.socket.send(protocol.encode(kind, **fields), zmq.NOBLOCK)
+            self.socket.send(msg.encode(), zmq.NOBLOCK)
             self._last_sent = time.monotonic()
         except zmq.Again:
-            log.debug("worker send queue full; %s dropped (will be retried if it matters)", kind)
+            log.debug("worker send queue full; %s dropped (will be retried if it matters)", msg.kind)
 
     def _send_hello(self) -> None:
         res = read_resources()
-        self._send(
-            "HELLO",
+        self._send(HelloMessage(
             name=self.settings.name,
             endpoint=self.settings.endpoint,
             pools=list(self.settings.pools),
@@ -153,7 +175,7 @@ class Worker:
             running=self._still_ours(),
             last_epoch=self.max_epoch_seen,
             pipeline=self.settings.pipeline,
-        )
+        ))
 
     def _still_ours(self) -> list[list[int]]:
         """What runs here, plus what ended here but whose result the coordinator has not acknowledged:
@@ -161,8 +183,9 @@ class Worker:
         ours = {cid: r.execution.spec.attempt for cid, r in self.running.items()}
         ours.update((spec.command_id, spec.attempt) for spec in self.queued)
         for pending in self.pending.values():
-            if pending.fields.get("status") is not None:
-                ours.setdefault(pending.command_id, pending.attempt)
+            update = pending.update
+            if update.status is not None:
+                ours.setdefault(update.command_id, update.attempt)
         return [[cid, attempt] for cid, attempt in sorted(ours.items())]
 
     @property
@@ -175,24 +198,24 @@ class Worker:
 
     def _send_ready(self) -> None:
         if self._welcomed:
-            self._send("READY", free_slots=self.free_slots)
+            self._send(ReadyMessage(self.free_slots))
 
     # ------------------------------------------------------------------ incoming
     def on_message(self, frame: bytes) -> None:
         try:
-            msg = protocol.decode(frame)
+            msg = decode(frame)
         except ProtocolError as exc:
             log.warning("worker dropped a bad message from the coordinator: %s", exc)
             return
         self._last_heard = time.monotonic()
         self._backoff = self.settings.heartbeat_interval
-        epoch = msg.get("epoch")
-        if isinstance(epoch, int):
+        epoch: int | None = getattr(msg, "epoch", None)  # every order carries its coordinator's epoch
+        if epoch is not None:
             if epoch < self.max_epoch_seen:
                 log.warning("refusing %s from old epoch %d (newest seen %d)", msg.kind, epoch, self.max_epoch_seen)
                 return
             self.max_epoch_seen = epoch
-        handler: Callable[[protocol.Message], None] | None = getattr(self, f"_on_{msg.kind.lower()}", None)
+        handler = self._handlers.get(type(msg))
         if handler is None:
             log.warning("worker got unexpected %s", msg.kind)
             return
@@ -201,14 +224,14 @@ class Worker:
         except Exception:  # a bad order must not take the agent (and its running commands) down
             log.exception("worker could not handle %s", msg.kind)
 
-    def _on_welcome(self, msg: protocol.Message) -> None:
+    def _on_welcome(self, msg: WelcomeMessage) -> None:
         self._welcomed = True
-        given_away = {int(cid) for cid in msg["kill"]}
+        given_away = {int(cid) for cid in msg.kill}
         self.queued = [spec for spec in self.queued if spec.command_id not in given_away]
         for cid in given_away:
             run = self.running.get(cid)
             if run is not None:
-                log.info("coordinator epoch %d says command %s is no longer ours: killing it", msg["epoch"], cid)
+                log.info("coordinator epoch %d says command %s is no longer ours: killing it", msg.epoch, cid)
                 run.execution.kill(reason="reassigned by the coordinator")
         self._outbox = []  # all of it is pending: sent again just below
         for pending in self.pending.values():
@@ -217,23 +240,25 @@ class Worker:
         self._flush_pending(time.monotonic())
         self._send_ready()
 
-    def _on_assigns(self, msg: protocol.Message) -> None:
+    def _on_assigns(self, msg: AssignsMessage) -> None:
         """Several ASSIGNs in one message (one journal batch's for this worker), in order;
         a malformed one is refused alone."""
-        for fields in msg["assigns"]:
+        for item in msg.assigns:
             try:
-                item = {**fields, "epoch": msg["epoch"]} if isinstance(fields, dict) else fields
-                protocol.check("ASSIGN", item)
+                spec = CommandSpec.from_map(item)
             except ProtocolError as exc:
                 log.warning("worker dropped a bad assignment: %s", exc)
                 continue
             try:
-                self._on_assign(protocol.Message("ASSIGN", item))
+                self._take(spec)
             except Exception:  # as on_message: one bad order must not drop the others
                 log.exception("worker could not handle an assignment")
 
-    def _on_assign(self, msg: protocol.Message) -> None:
-        spec = CommandSpec.from_assign(msg.fields)
+    def _on_assign(self, msg: AssignMessage) -> None:
+        self._take(msg.spec)
+
+    def _take(self, spec: CommandSpec) -> None:
+        """Run ``spec`` now, queue it behind the command it was sent ahead of, or give it back."""
         if spec.command_id in self.running or any(q.command_id == spec.command_id for q in self.queued):
             log.info("command %d is already here; duplicate ASSIGN ignored", spec.command_id)
             return
@@ -243,7 +268,7 @@ class Worker:
             return
         if not self.accepting or spec.after or len(self.running) >= self.settings.slots:
             log.warning("no room for command %d; reporting it back", spec.command_id)
-            self._queue_update(spec.command_id, spec.attempt, status=int(CommandStatus.READY),
+            self._queue_update(spec.command_id, spec.attempt, int(CommandStatus.READY),
                                message="worker had no free slot")
             return
         self._start(spec)
@@ -262,32 +287,32 @@ class Worker:
         """Commands that have not started go back to the coordinator (READY: no attempt spent)."""
         queued, self.queued = self.queued, []
         for spec in queued:
-            self._queue_update(spec.command_id, spec.attempt, status=int(CommandStatus.READY), message=reason)
+            self._queue_update(spec.command_id, spec.attempt, int(CommandStatus.READY), message=reason)
 
     def _start(self, spec: CommandSpec) -> None:
         execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster)
-        self.running[spec.command_id] = Running(execution)
+        self.running[spec.command_id] = RunningCommand(execution)
         log.debug("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
         execution.start()
         self._handle_events(spec.command_id, execution.check(time.monotonic()))
 
-    def _on_kill(self, msg: protocol.Message) -> None:
-        waiting = next((q for q in self.queued if q.command_id == msg["command_id"]
-                        and q.attempt == msg["attempt"]), None)
+    def _on_kill(self, msg: KillMessage) -> None:
+        waiting = next((q for q in self.queued if q.command_id == msg.command_id
+                        and q.attempt == msg.attempt), None)
         if waiting is not None:  # not started: nothing to kill, the coordinator has taken it back
-            log.info("dropping queued command %s: %s", msg["command_id"], msg["reason"])
+            log.info("dropping queued command %s: %s", msg.command_id, msg.reason)
             self.queued.remove(waiting)
             self._start_queued()
             self._send_ready()
             return
-        run = self.running.get(int(msg["command_id"]))
-        if run is None or run.execution.spec.attempt != msg["attempt"]:
+        run = self.running.get(msg.command_id)
+        if run is None or run.execution.spec.attempt != msg.attempt:
             return
-        log.info("killing command %s: %s", msg["command_id"], msg["reason"])
-        run.execution.kill(reason=str(msg["reason"]))
+        log.info("killing command %s: %s", msg.command_id, msg.reason)
+        run.execution.kill(reason=msg.reason)
 
-    def _on_ack(self, msg: protocol.Message) -> None:
-        for triple in msg["acks"]:
+    def _on_ack(self, msg: AckMessage) -> None:
+        for triple in msg.acks:
             try:
                 command_id, attempt, seq = (int(x) for x in triple)
             except (TypeError, ValueError):
@@ -295,12 +320,12 @@ class Worker:
                 continue
             self.pending.pop((command_id, attempt, seq), None)
 
-    def _on_heartbeat(self, msg: protocol.Message) -> None:
-        pass
+    def _on_heartbeat(self, msg: HeartbeatMessage) -> None:
+        pass  # hearing from the coordinator is all it says
 
-    def _on_error(self, msg: protocol.Message) -> None:
-        log.warning("coordinator error: %s %s", msg["code"], msg["message"])
-        if msg["code"] in ("not_leader", "hello_first"):
+    def _on_error(self, msg: ErrorMessage) -> None:
+        log.warning("coordinator error: %s %s", msg.code, msg.message)
+        if msg.code in ("not_leader", "hello_first"):
             self._welcomed = False  # tick() says HELLO again
 
     # ------------------------------------------------------------------ execution
@@ -328,25 +353,24 @@ class Worker:
             if event.kind == "end":
                 del self.running[command_id]
                 # The final UPDATE carries the new credit: no separate READY needed.
-                self._queue_update(command_id, spec.attempt, status=int(event.status),
-                                   completion=float(event.completion), message=event.message,
-                                   free_slots=self.free_slots)
+                self._queue_update(command_id, spec.attempt, int(event.status),
+                                   completion=float(event.completion), message=event.message, with_credit=True)
                 self._start_queued()
                 return
             if event.kind == "licence":
                 # Best effort: if it is lost, the token comes back when the command ends anyway.
                 log.info("command %d gives licence %s back early", command_id, event.value)
-                self._send("RELEASE", command_id=command_id, attempt=spec.attempt, licence=str(event.value))
+                self._send(ReleaseMessage(command_id, spec.attempt, str(event.value)))
             if event.kind in ("completion", "message", "stats"):
                 run.pending_progress[event.kind] = event.value
 
-    def _queue_update(self, command_id: int, attempt: int, **fields: object) -> None:
+    def _queue_update(self, command_id: int, attempt: int, status: int, completion: float | None = None,
+                      message: str | None = None, with_credit: bool = False) -> None:
+        """A status to deliver: kept until acknowledged; ``with_credit``: it also stands for a READY."""
         self._seq += 1
-        update = {"status": None, "completion": None, "message": None, "stats": None}
-        update.update(fields)
-        free_slots = update.pop("free_slots", None)
+        update = UpdateMessage(command_id, attempt, self._seq, status, completion, message, None)
         now = time.monotonic()
-        pending = PendingUpdate(command_id, attempt, self._seq, update, free_slots=free_slots, sent_at=now)
+        pending = PendingUpdate(update, with_credit, sent_at=now)
         self.pending[(command_id, attempt, self._seq)] = pending
         if now + RESEND_AFTER_S < self._next_resend:
             self._next_resend = now + RESEND_AFTER_S
@@ -366,19 +390,19 @@ class Worker:
         if self.socket is None or not self._welcomed:
             return  # they stay pending: the WELCOME of the next coordinator sends them again
         self._last_update_sent = now
-        credit = self.free_slots if any(p.free_slots is not None for p in outbox) else None
+        credit = self.free_slots if any(p.with_credit for p in outbox) else None
         for pending in outbox:
             pending.sent_at = now
         if len(outbox) == 1:
             self._send_update(outbox[0])
             return
-        self._send("UPDATES", free_slots=credit, updates=[
-            {"command_id": p.command_id, "attempt": p.attempt, "seq": p.seq, **p.fields} for p in outbox])
+        self._send(UpdatesMessage([p.update.to_map() for p in outbox], credit))
 
     def _send_update(self, pending: PendingUpdate) -> None:
-        extra = {} if pending.free_slots is None else {"free_slots": self.free_slots}
-        self._send("UPDATE", command_id=pending.command_id, attempt=pending.attempt,
-                   seq=pending.seq, **pending.fields, **extra)
+        update = pending.update
+        if pending.with_credit:
+            update = dataclasses.replace(update, free_slots=self.free_slots)
+        self._send(update)
 
     def _flush_pending(self, now: float) -> None:
         """Send again every update unacknowledged for RESEND_AFTER_S. Updates wait for one
@@ -412,16 +436,16 @@ class Worker:
             if run is not None and not run.running_reported and now - run.started >= RUNNING_REPORT_DELAY_S:
                 # Short commands never say RUNNING: their final UPDATE says all there is.
                 run.running_reported = True
-                self._queue_update(cid, run.execution.spec.attempt, status=int(CommandStatus.RUNNING))
+                self._queue_update(cid, run.execution.spec.attempt, int(CommandStatus.RUNNING))
             if run is not None and run.pending_progress and now - run.last_progress_sent >= PROGRESS_EVERY_S:
                 progress = run.pending_progress
                 run.pending_progress = {}
                 run.last_progress_sent = now
                 if self._welcomed:
                     self._seq += 1
-                    self._send("UPDATE", command_id=cid, attempt=run.execution.spec.attempt, seq=self._seq,
-                               status=None, completion=progress.get("completion"),
-                               message=progress.get("message"), stats=progress.get("stats"))
+                    self._send(UpdateMessage(cid, run.execution.spec.attempt, self._seq, None,
+                                             progress.get("completion"), progress.get("message"),
+                                             progress.get("stats")))
         if self._outbox and now >= self._outbox_due:
             self._send_outbox(now)
         self._flush_pending(now)
@@ -441,7 +465,7 @@ class Worker:
             return
         if now - self._last_sent >= interval:
             if self._welcomed:
-                self._send("HEARTBEAT", epoch=self.max_epoch_seen)
+                self._send(HeartbeatMessage(self.max_epoch_seen))
             else:
                 self._send_hello()
 

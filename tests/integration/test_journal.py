@@ -253,8 +253,8 @@ def test_what_a_batch_releases_to_a_worker_keeps_its_order_runs_of_assigns_in_on
         service.links["w1"] = WorkerLink("w1", b"w1", "", time.monotonic())
 
         def assign(cid: int) -> Assign:
-            return Assign("w1", cid, 1, "puliclient.jobs.DefaultCommandRunner", {"cmd": "true"}, {}, None, (),
-                          1, 0, 7, "t", 1, "u", f"t_{cid}_{cid}")
+            return Assign(cid, 1, "puliclient.jobs.DefaultCommandRunner", {"cmd": "true"}, {}, None, (),
+                          1, 0, 7, "t", 1, "u", f"t_{cid}_{cid}", 0, node="w1")
 
         service.run(PoolRecord("p"))  # a record not yet durable: what follows is held
         service.carry_out([assign(1), Kill("w1", 1, 1, "canceled"), assign(2), assign(3)])

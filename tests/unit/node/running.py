@@ -16,8 +16,9 @@ from typing import Any
 
 import psutil
 
-from puli_mesh.node.execution import CommandExecution, CommandSpec, ExecutionEvent
+from puli_mesh.node.execution import CommandExecution, ExecutionEvent
 from puli_mesh.node.shell_execution import ShellFramesExecution
+from puli_mesh.protocol import CommandSpec
 
 DEFAULT_RUNNER = "puliclient.jobs.DefaultCommandRunner"
 
@@ -37,6 +38,7 @@ ASSIGN_FIELDS: dict[str, Any] = {
     "graph_id": 3,
     "user": "jdoe",
     "name": "render_7_1_3",
+    "after": 0,
 }
 
 Execution = CommandExecution | ShellFramesExecution
@@ -44,7 +46,7 @@ Factory = Callable[..., Any]
 
 
 def make_spec(**overrides: Any) -> CommandSpec:
-    return CommandSpec.from_assign({**ASSIGN_FIELDS, **overrides})
+    return CommandSpec.from_map({**ASSIGN_FIELDS, **overrides})
 
 
 def drive(ex: Execution, until: Callable[[], bool], timeout: float = 20.0) -> list[ExecutionEvent]:

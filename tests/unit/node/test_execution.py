@@ -23,31 +23,33 @@ from pathlib import Path
 import psutil
 import pytest
 
+from puli_mesh.errors import ProtocolError
 from puli_mesh.node.execution import (
-    CommandSpec,
     log_path_for,
     parse_report,
     read_log,
     tail_lines,
 )
+from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus
 from tests.unit.node.running import ASSIGN_FIELDS, Execution, Factory, drive, gone, make_spec, pid_gone, run, tree_of
 
 
 # --------------------------------------------------------------------------- specs
-def test_from_assign_ignores_extra_fields_and_treats_zero_timeout_as_none() -> None:
-    spec = make_spec(timeout=0)
-    assert spec.timeout is None
+def test_a_spec_ignores_extra_fields_and_a_timeout_of_zero_or_below_is_none() -> None:
+    spec = make_spec(timeout=0)  # ASSIGN_FIELDS carries the ASSIGN's epoch: not a spec's field
+    assert spec.time_limit is None
     assert spec.command_id == 42 and spec.licences == ["nuke"]
-    assert make_spec(timeout=-5).timeout is None
-    assert make_spec(timeout=2).timeout == 2.0
+    assert make_spec(timeout=-5).time_limit is None
+    assert make_spec(timeout=None).time_limit is None
+    assert make_spec(timeout=2).time_limit == 2.0
 
 
-def test_from_assign_names_a_missing_field() -> None:
+def test_a_spec_names_a_missing_field() -> None:
     fields = dict(ASSIGN_FIELDS)
     del fields["runner"]
-    with pytest.raises(ValueError, match="runner"):
-        CommandSpec.from_assign(fields)
+    with pytest.raises(ProtocolError, match="runner"):
+        CommandSpec.from_map(fields)
 
 
 # -------------------------------------------------------------------- log helpers
@@ -109,6 +111,14 @@ def test_default_runner_runs_every_frame_with_the_puli_environment(execution: Fa
     }
     for name, value in expected.items():
         assert f"{name}={value}\n" in text, name
+
+
+def test_an_environment_value_that_is_not_a_string_reaches_the_command_as_one(execution: Factory) -> None:
+    # The protocol checks that the environment is a map, not what it holds.
+    ex = execution(make_spec(environment={"PULI_TEST_VAR": 12}, arguments={"cmd": "echo var=$PULI_TEST_VAR"}))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+    assert ex.log_path is not None and "var=12\n" in ex.log_path.read_text()
 
 
 def test_failing_frame_ends_in_error_naming_it_with_the_log_tail(execution: Factory) -> None:

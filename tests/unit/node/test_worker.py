@@ -16,9 +16,23 @@ from typing import Any
 import pytest
 import zmq
 
-from puli_mesh import protocol
 from puli_mesh.config import Settings
+from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.node.worker import Worker
+from puli_mesh.protocol import (
+    AckMessage,
+    AssignMessage,
+    AssignsMessage,
+    CommandSpec,
+    HeartbeatMessage,
+    HelloMessage,
+    KillMessage,
+    Message,
+    UpdateMessage,
+    UpdatesMessage,
+    WelcomeMessage,
+    decode,
+)
 
 from .running import ASSIGN_FIELDS
 
@@ -39,9 +53,9 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
 
 
 def assign(command_id: int, after: int = 0, epoch: int = 4, cmd: str = "sleep 0.3") -> bytes:
-    fields: dict[str, Any] = {**ASSIGN_FIELDS, "command_id": command_id, "after": after, "epoch": epoch,
+    fields: dict[str, Any] = {**ASSIGN_FIELDS, "command_id": command_id, "after": after,
                               "arguments": {"cmd": cmd}, "licences": []}
-    return protocol.encode("ASSIGN", **fields)
+    return AssignMessage(epoch, CommandSpec.from_map(fields)).encode()
 
 
 def until(worker: Worker, condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -76,7 +90,7 @@ def test_a_command_sent_ahead_of_one_that_already_ended_starts_at_once(worker: W
 def test_killing_a_waiting_command_drops_it_without_touching_the_running_one(worker: Worker) -> None:
     worker.on_message(assign(1))
     worker.on_message(assign(2, after=1))
-    worker.on_message(protocol.encode("KILL", epoch=4, command_id=2, attempt=1, reason="canceled"))
+    worker.on_message(KillMessage(epoch=4, command_id=2, attempt=1, reason="canceled").encode())
     assert worker.queued == [] and list(worker.running) == [1]
 
 
@@ -85,20 +99,20 @@ def test_stopping_gives_back_what_has_not_started(worker: Worker) -> None:
     worker.on_message(assign(2, after=1))
     worker.stop_accepting()
     assert worker.queued == [] and list(worker.running) == [1]
-    given_back = [p for p in worker.pending.values() if p.command_id == 2]
-    assert given_back and given_back[0].fields["status"] == 1  # READY: the coordinator re-queues it
+    given_back = [p.update for p in worker.pending.values() if p.update.command_id == 2]
+    assert given_back and given_back[0].status == 1  # READY: the coordinator re-queues it
 
 
 def test_no_more_than_the_slots_run_even_if_the_coordinator_sends_too_much(worker: Worker) -> None:
     worker.on_message(assign(1))
     worker.on_message(assign(2))  # a second ASSIGN for the only slot: reported back, not run
     assert list(worker.running) == [1]
-    refused = [p for p in worker.pending.values() if p.command_id == 2]
-    assert refused and refused[0].fields["status"] == 1
+    refused = [p.update for p in worker.pending.values() if p.update.command_id == 2]
+    assert refused and refused[0].status == 1
 
 
 def test_orders_from_an_older_epoch_are_refused(worker: Worker) -> None:
-    worker.on_message(protocol.encode("HEARTBEAT", epoch=5))
+    worker.on_message(HeartbeatMessage(epoch=5).encode())
     worker.on_message(assign(1, epoch=4))
     assert worker.running == {} and worker.max_epoch_seen == 5
     worker.on_message(assign(1, epoch=5))
@@ -109,11 +123,11 @@ def test_one_ack_clears_every_update_it_lists_and_skips_a_malformed_entry(worker
     for cid in (1, 2, 3):
         worker.on_message(assign(cid, after=cid - 1, cmd="true"))  # 1 runs, 2 and 3 wait behind
     until(worker, lambda: not worker.running and not worker.queued, "the three commands to end")
-    finals = {key: p for key, p in worker.pending.items() if p.fields["status"] is not None}
+    finals = {key: p for key, p in worker.pending.items() if p.update.status is not None}
     assert sorted(cid for cid, _attempt, _seq in finals) == [1, 2, 3]  # held until acknowledged
     (k1, k2, k3) = sorted(finals)
-    worker.on_message(protocol.encode("ACK", epoch=4, acks=[list(k1), ["x", None], list(k3)]))
-    assert [key for key in worker.pending if worker.pending[key].fields["status"] is not None] == [k2]
+    worker.on_message(AckMessage(epoch=4, acks=[list(k1), ["x", None], list(k3)]).encode())  # type: ignore[list-item]
+    assert [key for key in worker.pending if worker.pending[key].update.status is not None] == [k2]
 
 
 @contextmanager
@@ -126,9 +140,30 @@ def welcomed_on_router(tmp_path: Path, pipeline: int) -> Iterator[tuple[Worker, 
     try:
         w.follow(f"tcp://127.0.0.1:{port}", 4)
         assert router.poll(5000), "no HELLO"
-        assert protocol.decode(router.recv_multipart()[1]).kind == "HELLO"
-        w.on_message(protocol.encode("WELCOME", epoch=4, keep=[], kill=[]))
+        assert isinstance(decode(router.recv_multipart()[1]), HelloMessage)
+        w.on_message(WelcomeMessage(epoch=4, keep=[], kill=[]).encode())
         yield w, router
+    finally:
+        w.close()
+        router.close(linger=0)
+        context.term()
+
+
+def test_the_hello_says_what_the_coordinator_makes_of_this_node(tmp_path: Path) -> None:
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    settings = Settings(name="w1", slots=3, pipeline=5, pools=["gpu"], log_dir=tmp_path / "logs")
+    w = Worker(settings, context)
+    try:
+        w.follow(f"tcp://127.0.0.1:{port}", 4)
+        assert router.poll(5000), "no HELLO"
+        identity, frame = router.recv_multipart()
+        hello = decode(frame)
+        assert isinstance(hello, HelloMessage) and identity == b"w1" and hello.running == []
+        info = RenderNodeInfo.from_hello(hello)
+        assert (info.name, info.pools, info.slots, info.pipeline) == ("w1", ["gpu"], 3, 5)
+        assert info.cores >= 1 and info.ram_mb > 0 and "os" in info.characteristics
     finally:
         w.close()
         router.close(linger=0)
@@ -143,27 +178,27 @@ def test_an_unacknowledged_result_is_sent_again_until_acknowledged(
 
     monkeypatch.setattr(worker_mod, "RESEND_AFTER_S", 1.0)
     with welcomed_on_router(tmp_path, pipeline=0) as (w, router):
-        def updates(within: float, first_only: bool = False) -> list[protocol.Message]:
-            got: list[protocol.Message] = []
+        def updates(within: float, first_only: bool = False) -> list[UpdateMessage]:
+            got: list[UpdateMessage] = []
             deadline = time.monotonic() + within
             while time.monotonic() < deadline and not (first_only and got):
                 for cid in list(w.running):
                     w.on_report(cid)
                 w.tick()
                 while router.poll(0):
-                    msg = protocol.decode(router.recv_multipart()[1])
-                    if msg.kind == "UPDATE":
+                    msg = decode(router.recv_multipart()[1])
+                    if isinstance(msg, UpdateMessage):
                         got.append(msg)
                 time.sleep(0.01)
             return got
 
         w.on_message(assign(1, cmd="true"))
         first = updates(10.0, first_only=True)  # the end, as soon as the frame exits
-        assert [(m["command_id"], m["status"]) for m in first] == [(1, 5)]
+        assert [(m.command_id, m.status) for m in first] == [(1, 5)]
         assert updates(0.3) == []  # not again before RESEND_AFTER_S
         again = updates(1.5)
-        assert again and {m["seq"] for m in again} == {first[0]["seq"]}  # the same update again
-        w.on_message(protocol.encode("ACK", epoch=4, acks=[[1, first[0]["attempt"], first[0]["seq"]]]))
+        assert again and {m.seq for m in again} == {first[0].seq}  # the same update again
+        w.on_message(AckMessage(epoch=4, acks=[[1, first[0].attempt, first[0].seq]]).encode())
         assert updates(1.5) == [] and w.pending == {}
 
 
@@ -174,9 +209,9 @@ def test_several_assignments_in_one_message_are_taken_in_order_a_bad_one_alone_r
                 "licences": []}
 
     bad = {**fields(3, 1), "cores": "four"}
-    worker.on_message(protocol.encode("ASSIGNS", epoch=4, assigns=[fields(1, 0), fields(2, 1), bad, "junk"]))
+    worker.on_message(AssignsMessage(epoch=4, assigns=[fields(1, 0), fields(2, 1), bad, "junk"]).encode())  # type: ignore[list-item]
     assert list(worker.running) == [1] and [q.command_id for q in worker.queued] == [2]
-    worker.on_message(protocol.encode("ASSIGNS", epoch=3, assigns=[fields(9, 0)]))  # an older epoch
+    worker.on_message(AssignsMessage(epoch=3, assigns=[fields(9, 0)]).encode())  # an older epoch
     assert 9 not in worker.running and all(q.command_id != 9 for q in worker.queued)
 
 
@@ -190,7 +225,7 @@ def test_updates_of_frames_ending_fast_are_gathered_one_after_a_quiet_spell_goes
     monkeypatch.setattr(worker_mod, "RESEND_AFTER_S", 30.0)
     with welcomed_on_router(tmp_path, pipeline=2) as (w, router):
         router.recv_multipart()  # its READY
-        got: list[protocol.Message] = []
+        got: list[Message] = []
 
         def drive(until_count: int, within: float) -> None:
             deadline = time.monotonic() + within
@@ -199,19 +234,22 @@ def test_updates_of_frames_ending_fast_are_gathered_one_after_a_quiet_spell_goes
                     w.on_report(cid)
                 w.tick()
                 while router.poll(0):
-                    msg = protocol.decode(router.recv_multipart()[1])
-                    if msg.kind.startswith("UPDATE"):  # not the HEARTBEATs
+                    msg = decode(router.recv_multipart()[1])
+                    if isinstance(msg, UpdateMessage | UpdatesMessage):  # not the HEARTBEATs
                         got.append(msg)
                 time.sleep(0.005)
 
         w.on_message(assign(1, cmd="true"))
         drive(1, 10.0)
-        assert [(m.kind, m["command_id"]) for m in got] == [("UPDATE", 1)]
+        assert [(type(m), m.command_id) for m in got if isinstance(m, UpdateMessage)] == [(UpdateMessage, 1)]
+        assert len(got) == 1
         w.on_message(assign(2, cmd="true"))
         w.on_message(assign(3, after=2, cmd="true"))
         until(w, lambda: not w.running and not w.queued, "commands 2 and 3 to end")
         assert len(got) == 1 and w.outbox_due_in(time.monotonic()) is not None  # gathered, not sent yet
         drive(2, 10.0)
-        assert got[1].kind == "UPDATES" and got[1]["free_slots"] == w.free_slots == 3
-        assert [(u["command_id"], u["status"]) for u in got[1]["updates"]] == [(2, 5), (3, 5)]
+        gathered = got[1]
+        assert isinstance(gathered, UpdatesMessage) and gathered.free_slots == w.free_slots == 3
+        items = [UpdateMessage.from_map(u) for u in gathered.updates]
+        assert [(u.command_id, u.status, u.free_slots) for u in items] == [(2, 5, None), (3, 5, None)]
         assert w.outbox_due_in(time.monotonic()) is None
