@@ -12,8 +12,8 @@ Guarantees:
   ``b-<first index>-<last index>-<sequence>`` so trimming needs no reads.
 * **Idempotent retries.** A batch retried after a lost connection may be
   stored twice; readers keep the first copy of each ``(epoch, batch number)``.
-* **One format.** Every batch carries the journal's ``FORMAT``; a reader refuses a
-  batch of another format (``JournalFormatError``, naming both) rather than misread it.
+* **Known formats only.** Every batch carries the journal's ``FORMAT``; a reader refuses a
+  batch of a format it cannot read (``JournalFormatError``, naming both) rather than misread it.
   A cluster is upgraded as a whole (README.md, "A cluster is upgraded as a whole").
 * **Bounded recovery.** A snapshot (the core's whole state, compressed, in
   parts) is written regularly; its pointer is updated only once the journal is
@@ -43,8 +43,12 @@ from puli_mesh.zkpaths import ClusterPaths
 log = logging.getLogger(__name__)
 
 FORMAT = 2
-"""The batch format: 1 had no ``format`` field; 2 carries it, its records being
-``records.AnyRecord.to_data()``. Bump it with any change of a batch or of a record."""
+"""The batch format this version writes: 1 had no ``format`` field; 2 carries it, its records
+being ``records.AnyRecord.to_data()``. Bump it with any change of a batch or of a record."""
+READABLE_FORMATS = frozenset({1, FORMAT})
+"""What this version reads. Format 1 laid out its batches and records exactly as format 2 does
+(the records became classes, their data did not change), so a cluster upgraded from it keeps
+its queued work. A newer format is refused rather than misread."""
 MAX_PART_BYTES = 900 * 1024
 """Under ZooKeeper's default 1 MB jute.maxbuffer, with room for the transaction's framing."""
 
@@ -259,12 +263,13 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
 
 
 def check_format(batch: dict[str, Any], paths: ClusterPaths) -> None:
-    """Refuse a batch of another format than ``FORMAT``: misreading it would rebuild a wrong state."""
+    """Refuse a batch of a format this version cannot read: misreading it would rebuild a wrong state."""
     found = batch.get("format", 1)
-    if found != FORMAT:
+    if found not in READABLE_FORMATS:
+        readable = ", ".join(map(str, sorted(READABLE_FORMATS)))
         raise JournalFormatError(
             f"the journal of cluster {paths.cluster!r} holds a batch in format {found!r}, but this "
-            f"puli-mesh reads format {FORMAT}: a cluster is upgraded as a whole. Run one version on "
+            f"puli-mesh reads formats {readable}: a cluster is upgraded as a whole. Run one version on "
             f"every agent; to start afresh on this one, stop every agent and delete {paths.journal}, "
             f"{paths.snapshot} and {paths.snapshots} from ZooKeeper (queued work is lost, licences "
             f"and pools are kept)")

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import msgpack
 import pytest
 import zmq
 from kazoo.client import KazooClient
@@ -100,16 +101,34 @@ def test_a_batch_stored_twice_is_replayed_once(zk: KazooClient, zk_cluster: str)
     assert [i for i, _ in read_journal(zk, paths).records] == [1, 2]
 
 
-def test_a_journal_of_another_format_is_refused_naming_both(
+def test_a_journal_of_a_newer_format_is_refused_naming_both(
         zk: KazooClient, zk_cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = ClusterPaths(zk_cluster)
     writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
     current = journal_mod.FORMAT
-    monkeypatch.setattr(journal_mod, "FORMAT", current - 1)  # as the previous version wrote it
+    monkeypatch.setattr(journal_mod, "FORMAT", current + 1)  # as a newer version would write it
     assert write(writer, 1, 1, [["pool", "a"]]) is None
     monkeypatch.setattr(journal_mod, "FORMAT", current)
-    with pytest.raises(JournalFormatError, match=f"format {current - 1}.*reads format {current}"):
+    with pytest.raises(JournalFormatError, match=f"format {current + 1}.*reads formats 1, {current}"):
         read_journal(zk, paths)
+
+
+def test_a_journal_of_the_previous_format_is_read_as_it_was_written(
+        zk: KazooClient, zk_cluster: str) -> None:
+    """Format 1 batches had no format field and the same records: an upgraded cluster keeps its work."""
+    paths = ClusterPaths(zk_cluster)
+    take_epoch(zk, paths)
+    zk.ensure_path(paths.journal)
+    records = [["pool", "a"], ["licence", "mtoa", 2, 100.0]]
+    blob = journal_mod._pack({"epoch": 1, "batch": 1, "first": 1, "records": records})  # no "format"
+    zk.create(f"{paths.journal}/b-{1:012d}-{2:012d}-",
+              msgpack.packb({"e": 1, "b": 1, "p": 0, "n": 1, "d": blob}), sequence=True)
+    recovered = read_journal(zk, paths)
+    assert recovered.records == [(1, records[0]), (2, records[1])]
+    core = SchedulingCore()
+    assert replay(core, recovered.records) == 0
+    assert "a" in {pool["name"] for pool in core.pools()}
+    assert {lic["name"]: lic["total"] for lic in core.licences.stats()} == {"mtoa": 2}
 
 
 def _graph_rep(frames: int) -> dict[str, Any]:
