@@ -34,15 +34,13 @@ def resolve_address(host: str | None, port: int | str | None) -> tuple[str, int]
 
 
 def mesh_client(host: str | None = None, port: int | str | None = None, timeout: float = 10.0) -> Any:
-    """A :class:`puli_mesh.client.MeshClient` for the mesh this process should talk to."""
+    """A :class:`puli_mesh.client.MeshClient` for the mesh this process should talk to: the
+    given ``host``/``port``, else the environment as every client reads it
+    (``MeshClient.from_environment``)."""
     from puli_mesh.client import MeshClient
 
     if host is None and port is None:
-        node = os.environ.get("PULI_NODE")
-        zk = os.environ.get("PULI_ZK")
-        if node or zk:
-            return MeshClient(node=node, zk=None if node else zk,
-                              cluster=os.environ.get("PULI_CLUSTER", "default"), timeout=timeout)
+        return MeshClient.from_environment(timeout=timeout)
     resolved_host, resolved_port = resolve_address(host, port)
     return MeshClient(node=f"{resolved_host}:{resolved_port}", timeout=timeout)
 
