@@ -298,19 +298,6 @@ class Message(WireFields):
             object.__setattr__(obj, "_unknown", unknown)
         return obj
 
-    # ---- for callers not yet converted to the typed messages (service, requests, agent, client,
-    # CLI): a decoded message read as the map it was. Nothing in protocol's own users reads these.
-    @property
-    def fields(self) -> dict[str, Any]:
-        """The message's fields as a map, unknown ones included."""
-        return {**self.to_map(), **self.unknown}
-
-    def __getitem__(self, key: str) -> Any:
-        return self.fields[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
-
 
 # worker -> coordinator
 @dataclass(frozen=True, slots=True)
@@ -570,30 +557,3 @@ def decode(frame: bytes) -> Message:
     if not isinstance(kind, str):
         raise ProtocolError("message has no kind ('k')")
     return _kind(kind)._decoded(payload)
-
-
-# ------------------------------------------------------------------------------------------
-# For callers not yet converted to the typed messages (coordinator/service.py, requests.py,
-# node/agent.py, client.py, the CLI): the dict-style API of before. Nothing else uses it; it
-# goes once they build and read the classes above.
-CLIENT_REQUESTS = frozenset(cls.kind for cls in typing.get_args(ClientRequest))
-WORKER_MESSAGES = frozenset(cls.kind for cls in typing.get_args(WorkerMessage))
-
-
-def encode(kind: str, **fields: Any) -> bytes:
-    """Encode one message given as its kind and fields (validated; a field it has not: refused)."""
-    cls = _kind(kind)
-    extra = fields.keys() - cls._names
-    if extra:
-        raise ProtocolError(f"{kind} has no field {sorted(extra)[0]!r}")
-    return cls.from_map(fields).encode()
-
-
-def check(kind: str, fields: dict[str, Any]) -> None:
-    """Validate the fields of one message of ``kind`` (e.g. an item of an UPDATES); raise ProtocolError."""
-    _kind(kind).from_map(fields)
-
-
-def error_reply(rid: str | None, code: str, message: str) -> bytes:
-    """An ERROR reply; ``code`` is a stable word scripts can test (``not_found``...)."""
-    return ErrorMessage(rid, code, message).encode()
