@@ -33,6 +33,7 @@ from puli_mesh.protocol import (
     KINDS,
     MAX_MESSAGE_BYTES,
     ClientRequest,
+    ErrorCode,
     ErrorMessage,
     Message,
     RedirectMessage,
@@ -171,7 +172,7 @@ class MeshClient:
                 case ErrorMessage(code=code, message=message):
                     raise MeshRequestError(code, message)
                 case reply:
-                    raise MeshRequestError("protocol", f"unexpected reply {reply.kind}")
+                    raise MeshRequestError(ErrorCode.PROTOCOL, f"unexpected reply {reply.kind}")
         raise MeshUnreachableError(f"more than {MAX_HOPS} redirects from {self.describe()}")
 
     def request_at(self, endpoint: str, kind: str, **fields: Any) -> Any:
@@ -182,7 +183,7 @@ class MeshClient:
             case ErrorMessage(code=code, message=message):
                 raise MeshRequestError(code, message)
             case reply:
-                raise MeshRequestError("protocol", f"unexpected reply {reply.kind} from {endpoint}")
+                raise MeshRequestError(ErrorCode.PROTOCOL, f"unexpected reply {reply.kind} from {endpoint}")
 
     def _exchange(self, endpoint: str, kind: str, fields: dict[str, Any]) -> Message:
         _probe(endpoint, self.timeout)

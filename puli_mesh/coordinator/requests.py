@@ -3,10 +3,10 @@
 A SUBMIT and an EDIT become journal records run through the :class:`RequestHost` (the
 service shell: it journals the record, applies it to the core and holds the reply until
 the record is durable); a QUERY reads the core and what the host knows
-(``client_queries``). Errors become ERROR replies with a stable ``code`` (``invalid``,
-``not_found``, ``illegal``) and a message that says what was wrong. A SUBMIT retried by a
-client after a lost reply (same ``rid``) is answered from memory instead of creating the
-graph twice.
+(``client_queries``). Errors become ERROR replies with a stable ``code`` (an
+``ErrorCode``: ``invalid``, ``not_found``, ``illegal``, ``refused``) and a message
+that says what was wrong. A SUBMIT retried by a client after a lost reply (same ``rid``)
+is answered from memory instead of creating the graph twice.
 
 Not here: clocks (``now`` is an argument), sockets, holding replies until durable (the
 shell).
@@ -34,6 +34,7 @@ from puli_mesh.errors import (
 from puli_mesh.protocol import (
     ClientRequest,
     EditMessage,
+    ErrorCode,
     ErrorMessage,
     QueryMessage,
     ResultMessage,
@@ -64,17 +65,17 @@ class RequestHost(Protocol):
         ...
 
 
-def error_code(exc: CoreError) -> str:
+def error_code(exc: CoreError) -> ErrorCode:
     """The stable ``code`` of an ERROR reply for what the core refused."""
     # A pool or licence name the mesh does not define is unknown, like an id: the request is
     # well formed (`puli-mesh` exits 1, not 2) and may succeed once it is defined.
     if isinstance(exc, (UnknownIdError, UnknownPoolError, UnknownLicenceError)):
-        return "not_found"
+        return ErrorCode.NOT_FOUND
     if isinstance(exc, IllegalTransitionError):
-        return "illegal"
+        return ErrorCode.ILLEGAL
     if isinstance(exc, InvalidGraphError):
-        return "invalid"
-    return "refused"
+        return ErrorCode.INVALID
+    return ErrorCode.REFUSED
 
 
 class ClientRequests:
@@ -107,8 +108,8 @@ class ClientRequests:
         except CoreError as exc:
             return ErrorMessage(rid, error_code(exc), str(exc)).encode()
         except (KeyError, TypeError, ValueError) as exc:
-            return ErrorMessage(rid, "invalid", f"bad {msg.kind} arguments: {exc!r}").encode()
-        return ErrorMessage(rid, "invalid", f"{msg.kind} is not a client request").encode()
+            return ErrorMessage(rid, ErrorCode.INVALID, f"bad {msg.kind} arguments: {exc!r}").encode()
+        return ErrorMessage(rid, ErrorCode.INVALID, f"{msg.kind} is not a client request").encode()
 
     def submit(self, graph: dict[str, Any], now: float) -> dict[str, Any]:
         result = self.host.run(SubmitRecord(graph, now))

@@ -68,6 +68,7 @@ from puli_mesh.protocol import (
     ByeMessage,
     ClientRequest,
     CommandSpec,
+    ErrorCode,
     ErrorMessage,
     HeartbeatMessage,
     HelloMessage,
@@ -290,7 +291,7 @@ class CoordinatorService:
         if link is None:
             # A worker that has not said HELLO to this coordinator (e.g. after a
             # leader change): ask it to introduce itself.
-            self._send(identity, ErrorMessage(None, "hello_first", "say HELLO first").encode())
+            self._send(identity, ErrorMessage(None, ErrorCode.HELLO_FIRST, "say HELLO first").encode())
             return
         link.last_heard = now_mono
         now = time.time()
@@ -347,7 +348,7 @@ class CoordinatorService:
     def _on_hello(self, identity: bytes, msg: HelloMessage, now_mono: float) -> None:
         name = msg.name
         if identity.decode(errors="replace") != name:
-            self._send(identity, ErrorMessage(None, "invalid",
+            self._send(identity, ErrorMessage(None, ErrorCode.INVALID,
                                               "HELLO name must match the socket identity").encode())
             return
         info = RenderNodeInfo.from_hello(msg)
@@ -450,7 +451,7 @@ class CoordinatorService:
         try:
             reply = self.requests.handle(msg, time.time())
         except ProtocolError as exc:
-            reply = ErrorMessage(msg.rid, "invalid", str(exc)).encode()
+            reply = ErrorMessage(msg.rid, ErrorCode.INVALID, str(exc)).encode()
         if isinstance(msg, QueryMessage):
             self._send(identity, reply)
         else:

@@ -56,6 +56,7 @@ from puli_mesh.node.worker import Worker
 from puli_mesh.protocol import (
     ClientRequest,
     EditMessage,
+    ErrorCode,
     ErrorMessage,
     LogsMessage,
     Message,
@@ -247,13 +248,13 @@ class Agent:
                 msg = protocol.decode(body)
             except ProtocolError as exc:
                 log.warning("bad message from %r: %s", identity[:32], exc)
-                self._reply(identity, ErrorMessage(None, "protocol", str(exc)).encode())
+                self._reply(identity, ErrorMessage(None, ErrorCode.PROTOCOL, str(exc)).encode())
                 continue
             try:
                 self._route(identity, msg)
             except Exception as exc:  # a bug must not take the agent (and its running commands) down
                 log.exception("handling %s from %r failed", msg.kind, identity[:32])
-                self._reply(identity, ErrorMessage(_rid_of(msg), "internal",
+                self._reply(identity, ErrorMessage(_rid_of(msg), ErrorCode.INTERNAL,
                                                    f"internal error: {exc}").encode())
 
     def _route(self, identity: bytes, msg: Message) -> None:
@@ -269,14 +270,14 @@ class Agent:
                 self._reply(identity, RedirectMessage(msg.rid, self.leader.endpoint, self.leader.epoch).encode())
             else:
                 self._reply(identity, ErrorMessage(
-                    msg.rid, "no_leader", "no coordinator is elected yet; retry in a moment").encode())
+                    msg.rid, ErrorCode.NO_LEADER, "no coordinator is elected yet; retry in a moment").encode())
         elif isinstance(msg, WorkerMessage):
             if self.service is not None:
                 self.service.on_worker_message(identity, msg)
             else:
-                self._reply(identity, ErrorMessage(None, "not_leader", "this agent does not lead").encode())
+                self._reply(identity, ErrorMessage(None, ErrorCode.NOT_LEADER, "this agent does not lead").encode())
         else:
-            self._reply(identity, ErrorMessage(_rid_of(msg), "invalid",
+            self._reply(identity, ErrorMessage(_rid_of(msg), ErrorCode.INVALID,
                                                f"{msg.kind} is not a request").encode())
 
     def _reply(self, identity: bytes, data: bytes) -> None:

@@ -7,7 +7,7 @@ import pytest
 import zmq
 
 from puli_mesh.client import MeshRequestError
-from puli_mesh.protocol import PROTOCOL_VERSION, AckMessage, ErrorMessage, QueryMessage, decode
+from puli_mesh.protocol import PROTOCOL_VERSION, AckMessage, ErrorCode, ErrorMessage, QueryMessage, decode
 from puliclient import Graph
 from puliclient.status import NodeStatus
 
@@ -36,7 +36,7 @@ def test_garbage_gets_an_error_reply_and_the_agent_keeps_serving(mesh: Mesh) -> 
     mesh.wait_ready(1)
     address = mesh.agents["sturdy"].address
     garbage = _raw_exchange(address, [b"\xc1\xc1 not msgpack"])
-    assert garbage is not None and garbage.code == "protocol"
+    assert garbage is not None and garbage.code == ErrorCode.PROTOCOL
     assert "not valid msgpack" in garbage.message
     old = _raw_exchange(address, [msgpack.packb({"v": 99, "k": "QUERY"})])
     assert old is not None and "protocol version 99" in old.message
@@ -44,7 +44,7 @@ def test_garbage_gets_an_error_reply_and_the_agent_keeps_serving(mesh: Mesh) -> 
         {"v": PROTOCOL_VERSION, "k": "QUERY", "rid": "x", "what": 3, "args": {}})])
     assert wrong_type is not None and "QUERY.what must be str" in wrong_type.message
     not_a_request = _raw_exchange(address, [AckMessage(1, [[1, 1, 1]]).encode()])
-    assert not_a_request is not None and not_a_request.code == "invalid"
+    assert not_a_request is not None and not_a_request.code == ErrorCode.INVALID
     _raw_exchange(address, [b"two", b"frames"], expect_reply=False)  # dropped and logged
     unknown_query = _raw_exchange(address, [QueryMessage("q", "everything", {}).encode()])
     assert unknown_query is not None and "unknown query 'everything'" in unknown_query.message

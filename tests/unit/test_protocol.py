@@ -18,6 +18,7 @@ from puli_mesh.protocol import (
     ByeMessage,
     CommandSpec,
     EditMessage,
+    ErrorCode,
     ErrorMessage,
     HeartbeatMessage,
     HelloMessage,
@@ -35,6 +36,7 @@ from puli_mesh.protocol import (
     WelcomeMessage,
     decode,
 )
+from puliclient.errors import FARM_ERROR_CLASSES, FarmError
 from puliclient.status import CommandStatus
 
 V = protocol.PROTOCOL_VERSION
@@ -206,3 +208,11 @@ def test_an_item_read_alone_must_be_a_map() -> None:
         UpdateMessage.from_map([1])
     assert UpdateMessage.from_map(UPDATE_FIELDS) == UpdateMessage(**UPDATE_FIELDS)
 
+
+def test_error_codes_travel_as_their_words_and_each_has_a_farm_error_class() -> None:
+    reply = decode(ErrorMessage("r", ErrorCode.NOT_FOUND, "no").encode())
+    assert isinstance(reply, ErrorMessage) and reply.code == "not_found" == ErrorCode.NOT_FOUND
+    assert set(FARM_ERROR_CLASSES) == {code.value for code in ErrorCode}
+    for code in ErrorCode:
+        error = FarmError.from_code(code, "what went wrong")
+        assert type(error) is FARM_ERROR_CLASSES[code] and error.code == code

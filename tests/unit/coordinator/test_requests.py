@@ -15,6 +15,7 @@ from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.protocol import (
     ClientRequest,
     EditMessage,
+    ErrorCode,
     ErrorMessage,
     LogsMessage,
     QueryMessage,
@@ -75,15 +76,16 @@ def test_an_edit_runs_an_edit_record() -> None:
 
 
 @pytest.mark.parametrize(("request_", "code"), [
-    (EditMessage("r", "resume", {"id": 99}), "not_found"),
-    (EditMessage("r", "pause", {}), "invalid"),
-    (QueryMessage("r", "nothing", {}), "invalid"),
-    (SubmitMessage("r", {**single("t", 1), "poolName": "nowhere"}), "not_found"),
-    (LogsMessage("r", 1, 0, 1), "invalid"),
+    (EditMessage("r", "resume", {"id": 99}), ErrorCode.NOT_FOUND),
+    (EditMessage("r", "pause", {}), ErrorCode.INVALID),
+    (QueryMessage("r", "nothing", {}), ErrorCode.INVALID),
+    (SubmitMessage("r", {**single("t", 1), "poolName": "nowhere"}), ErrorCode.NOT_FOUND),
+    (LogsMessage("r", 1, 0, 1), ErrorCode.INVALID),
 ])
-def test_refusals_carry_a_stable_code(request_: ClientRequest, code: str) -> None:
+def test_refusals_carry_a_stable_code(request_: ClientRequest, code: ErrorCode) -> None:
     reply = ask(ClientRequests(StubHost(), "leader"), request_)
     assert isinstance(reply, ErrorMessage) and (reply.rid, reply.code) == ("r", code)
+    assert reply.code == code.value  # the wire's word
 
 
 def test_queries_get_the_time_passed_in() -> None:
