@@ -28,8 +28,18 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from puli_mesh import protocol
-from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError, PuliMeshError
+from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError, ProtocolError, PuliMeshError
+from puli_mesh.protocol import (
+    KINDS,
+    MAX_MESSAGE_BYTES,
+    ClientRequest,
+    ErrorCode,
+    ErrorMessage,
+    Message,
+    RedirectMessage,
+    ResultMessage,
+    decode,
+)
 from puli_mesh.zkpaths import ClusterPaths
 
 if TYPE_CHECKING:
@@ -149,51 +159,53 @@ class MeshClient:
         return {pool: sorted(names) for pool, names in sorted(by_pool.items())}
 
     def request(self, kind: str, **fields: Any) -> Any:
-        """Send one request, follow redirects, return the RESULT data or raise."""
+        """Send one request (``kind``: SUBMIT, QUERY, EDIT or LOGS, with its fields but ``rid``),
+        follow redirects, return the RESULT data or raise."""
         endpoint = self._first_endpoint()
         for _hop in range(MAX_HOPS + 1):
-            reply = self._exchange(endpoint, kind, fields)
-            if reply.kind == "RESULT":
-                return reply["data"]
-            if reply.kind == "REDIRECT":
-                log.debug("redirected from %s to %s", endpoint, reply["endpoint"])
-                endpoint = reply["endpoint"]
-                continue
-            if reply.kind == "ERROR":
-                raise MeshRequestError(str(reply["code"]), str(reply["message"]))
-            raise MeshRequestError("protocol", f"unexpected reply {reply.kind}")
+            match self._exchange(endpoint, kind, fields):
+                case ResultMessage(data=data):
+                    return data
+                case RedirectMessage(endpoint=leader):
+                    log.debug("redirected from %s to %s", endpoint, leader)
+                    endpoint = leader
+                case ErrorMessage(code=code, message=message):
+                    raise MeshRequestError(code, message)
+                case reply:
+                    raise MeshRequestError(ErrorCode.PROTOCOL, f"unexpected reply {reply.kind}")
         raise MeshUnreachableError(f"more than {MAX_HOPS} redirects from {self.describe()}")
 
     def request_at(self, endpoint: str, kind: str, **fields: Any) -> Any:
         """Send to one given agent without following redirects (logs are served where they are)."""
-        reply = self._exchange(to_endpoint(endpoint), kind, fields)
-        if reply.kind == "RESULT":
-            return reply["data"]
-        if reply.kind == "ERROR":
-            raise MeshRequestError(str(reply["code"]), str(reply["message"]))
-        raise MeshRequestError("protocol", f"unexpected reply {reply.kind} from {endpoint}")
+        match self._exchange(to_endpoint(endpoint), kind, fields):
+            case ResultMessage(data=data):
+                return data
+            case ErrorMessage(code=code, message=message):
+                raise MeshRequestError(code, message)
+            case reply:
+                raise MeshRequestError(ErrorCode.PROTOCOL, f"unexpected reply {reply.kind} from {endpoint}")
 
-    def _exchange(self, endpoint: str, kind: str, fields: dict[str, Any]) -> protocol.Message:
+    def _exchange(self, endpoint: str, kind: str, fields: dict[str, Any]) -> Message:
         _probe(endpoint, self.timeout)
         rid = uuid.uuid4().hex
-        data = protocol.encode(kind, rid=rid, **fields)
+        data = _request(kind, rid, fields).encode()
         context = zmq.Context.instance()
         last_error = "no answer"
         for attempt in range(self.tries):
             sock = context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
             try:
                 sock.connect(endpoint)
                 sock.send(data)
                 deadline_ms = int(self.timeout * 1000)
                 while sock.poll(deadline_ms):
                     try:
-                        reply = protocol.decode(sock.recv())
+                        reply = decode(sock.recv())
                     except PuliMeshError as exc:
                         last_error = str(exc)
                         break
-                    if reply.get("rid") in (rid, None):
+                    if getattr(reply, "rid", None) in (rid, None):
                         return reply
                     # A late reply to an earlier try of another request: keep waiting.
                 else:
@@ -202,3 +214,17 @@ class MeshClient:
                 sock.close(linger=0)
             log.debug("try %d to %s failed: %s", attempt + 1, endpoint, last_error)
         raise MeshUnreachableError(f"no mesh reachable at {endpoint.removeprefix('tcp://')}: {last_error}")
+
+
+def _request(kind: str, rid: str, fields: dict[str, Any]) -> ClientRequest:
+    """The client request of ``kind`` with these fields; raise ProtocolError for another kind or
+    a field it has not (its types are checked when it is encoded)."""
+    cls = KINDS.get(kind)
+    if cls is None or not issubclass(cls, ClientRequest):
+        raise ProtocolError(f"{kind!r} is not a client request")
+    try:
+        request = cls(rid=rid, **fields)
+    except TypeError as exc:  # a field the kind has not, or one it lacks
+        raise ProtocolError(f"bad {kind} fields: {exc}") from exc
+    assert isinstance(request, ClientRequest)
+    return request

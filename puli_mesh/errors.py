@@ -59,13 +59,8 @@ class MeshUnreachableError(PuliMeshError):
 
 
 class MeshRequestError(PuliMeshError):
-    """An agent answered a client's request with an ERROR; ``code`` is its stable word.
-
-    The codes: ``invalid`` (malformed request), ``not_found`` (unknown id, pool or
-    licence), ``illegal`` (an edit that makes no sense in the current status),
-    ``refused`` (any other refusal of the core), ``no_leader`` (none elected yet),
-    ``protocol`` (undecodable message), ``internal`` (the agent hit a bug).
-    """
+    """An agent answered a client's request with an ERROR; ``code`` is its stable word,
+    one of ``puli_mesh.protocol.ErrorCode`` (where each is described)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -26,7 +26,7 @@ Conversations:
 * client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS`` ->
   ``RESULT`` or ``ERROR``; a follower answers ``SUBMIT``/``QUERY``/``EDIT`` with
   ``REDIRECT`` (the leader's endpoint). ``LOGS`` is answered by the agent that
-  holds the log.
+  holds the log. An ``ERROR``'s ``code`` is one of :class:`ErrorCode`, the one table of them.
 
 Guarantees: :func:`decode` returns an instance of the kind's class or raises
 :class:`~puli_mesh.errors.ProtocolError` saying why: the version, the kind, every
@@ -49,6 +49,7 @@ import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
+from enum import StrEnum
 from operator import attrgetter
 from typing import Any, ClassVar, Self
 
@@ -298,19 +299,6 @@ class Message(WireFields):
             object.__setattr__(obj, "_unknown", unknown)
         return obj
 
-    # ---- for callers not yet converted to the typed messages (service, requests, agent, client,
-    # CLI): a decoded message read as the map it was. Nothing in protocol's own users reads these.
-    @property
-    def fields(self) -> dict[str, Any]:
-        """The message's fields as a map, unknown ones included."""
-        return {**self.to_map(), **self.unknown}
-
-    def __getitem__(self, key: str) -> Any:
-        return self.fields[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
-
 
 # worker -> coordinator
 @dataclass(frozen=True, slots=True)
@@ -501,13 +489,28 @@ class RedirectMessage(Message):
     epoch: int
 
 
+class ErrorCode(StrEnum):
+    """The stable word an ERROR carries: scripts and clients test it, never the message's text."""
+
+    INVALID = "invalid"  # the request or message is malformed (bad arguments, an invalid graph)
+    NOT_FOUND = "not_found"  # no graph, task, command, node, pool or licence has this id or name
+    ILLEGAL = "illegal"  # an edit that makes no sense in the current status
+    REFUSED = "refused"  # any other refusal of the scheduling core
+    NO_LEADER = "no_leader"  # no coordinator is elected yet: retry in a moment
+    NOT_LEADER = "not_leader"  # a worker message reached an agent that does not lead
+    HELLO_FIRST = "hello_first"  # a worker spoke to a coordinator it has not said HELLO to
+    PROTOCOL = "protocol"  # the message could not be decoded
+    INTERNAL = "internal"  # the agent failed while handling it (a bug; its log says more)
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorMessage(Message):
-    """A request (or a message) failed; ``code`` is a stable word scripts can test (``not_found``...)."""
+    """A request (or a message) failed; ``code`` is an :class:`ErrorCode` (a plain str when a
+    newer peer sends a code this version does not know)."""
     kind: ClassVar[str] = "ERROR"
 
     rid: str | None
-    code: str
+    code: str  # an ErrorCode
     message: str
 
 
@@ -570,30 +573,3 @@ def decode(frame: bytes) -> Message:
     if not isinstance(kind, str):
         raise ProtocolError("message has no kind ('k')")
     return _kind(kind)._decoded(payload)
-
-
-# ------------------------------------------------------------------------------------------
-# For callers not yet converted to the typed messages (coordinator/service.py, requests.py,
-# node/agent.py, client.py, the CLI): the dict-style API of before. Nothing else uses it; it
-# goes once they build and read the classes above.
-CLIENT_REQUESTS = frozenset(cls.kind for cls in typing.get_args(ClientRequest))
-WORKER_MESSAGES = frozenset(cls.kind for cls in typing.get_args(WorkerMessage))
-
-
-def encode(kind: str, **fields: Any) -> bytes:
-    """Encode one message given as its kind and fields (validated; a field it has not: refused)."""
-    cls = _kind(kind)
-    extra = fields.keys() - cls._names
-    if extra:
-        raise ProtocolError(f"{kind} has no field {sorted(extra)[0]!r}")
-    return cls.from_map(fields).encode()
-
-
-def check(kind: str, fields: dict[str, Any]) -> None:
-    """Validate the fields of one message of ``kind`` (e.g. an item of an UPDATES); raise ProtocolError."""
-    _kind(kind).from_map(fields)
-
-
-def error_reply(rid: str | None, code: str, message: str) -> bytes:
-    """An ERROR reply; ``code`` is a stable word scripts can test (``not_found``...)."""
-    return ErrorMessage(rid, code, message).encode()

@@ -97,8 +97,7 @@ class FarmError(Error):
     @staticmethod
     def from_code(code: str, message: str) -> FarmError:
         """The error the mesh meant by ``code``."""
-        cls = FARM_ERROR_CLASSES.get(code)
-        return cls(message) if cls is not None else FarmError(message, code)
+        return FARM_ERROR_CLASSES.get(code, FarmError)(message, code)
 
 
 class FarmInvalidRequestError(FarmError):
@@ -144,10 +143,15 @@ class FarmInternalError(FarmError):
 
 
 FARM_ERROR_CLASSES: dict[str, type[FarmError]] = {
-    cls.code: cls
-    for cls in (FarmInvalidRequestError, FarmNotFoundError, FarmIllegalEditError, FarmRefusedError,
-                FarmNoLeaderError, FarmProtocolError, FarmInternalError)
+    **{cls.code: cls for cls in (FarmInvalidRequestError, FarmNotFoundError, FarmIllegalEditError,
+                                 FarmRefusedError, FarmNoLeaderError, FarmProtocolError, FarmInternalError)},
+    # Answers to a worker's messages, never to a request; a client that meets one anyway
+    # sees what it means to it (the error keeps the code itself).
+    "not_leader": FarmNoLeaderError,
+    "hello_first": FarmProtocolError,
 }
+"""The class of every code of ``puli_mesh.protocol.ErrorCode``, keyed by its value (the wire's
+word): puliclient does not import the mesh's protocol to be used; a test checks they agree."""
 
 
 class FarmUnreachableError(Error):

@@ -53,6 +53,8 @@ QUIET_BATCH_RECORDS = 4
 
 Peer = bytes
 """Whom a held message goes to (the ROUTER identity of a worker or a client)."""
+AssignItem = dict[str, Any]
+"""A held ASSIGN: its ASSIGNS item, a ``CommandSpec``'s map (``spec.to_map()``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,7 @@ class SendAssigns:
     """Send these ASSIGNs' fields (without the epoch) to ``peer``: one ASSIGN, or one ASSIGNS."""
 
     peer: Peer
-    assigns: list[dict[str, Any]]
+    assigns: list[AssignItem]
 
 
 Release = Send | SendAcks | SendAssigns
@@ -90,7 +92,7 @@ class Batch:
     number: int
     first: int
     records: list[Any]
-    held: list[tuple[Peer, bytes | dict[str, Any]]] = field(default_factory=list)
+    held: list[tuple[Peer, bytes | AssignItem]] = field(default_factory=list)
     acks: dict[Peer, list[list[int]]] = field(default_factory=dict)
     durable: bool = False
 
@@ -99,11 +101,11 @@ class Batch:
         return self.first + len(self.records) - 1
 
 
-def releases(held: list[tuple[Peer, bytes | dict[str, Any]]], acks: dict[Peer, list[list[int]]]) -> list[Release]:
+def releases(held: list[tuple[Peer, bytes | AssignItem]], acks: dict[Peer, list[list[int]]]) -> list[Release]:
     """What a durable batch held, as sends: one ACK per peer first, then each peer's
     messages in their order, each run of ASSIGNs (held as their fields) as one send."""
     out: list[Release] = [SendAcks(peer, triples) for peer, triples in acks.items()]
-    runs: dict[Peer, list[dict[str, Any]]] = {}
+    runs: dict[Peer, list[AssignItem]] = {}
     for peer, item in held:
         if isinstance(item, dict):
             runs.setdefault(peer, []).append(item)
@@ -134,7 +136,7 @@ class DurabilityPipeline:
         self._last_batch_records = 0
         # What waits for every record so far, not yet given to a batch: it goes with the
         # next batch cut, or at once when the last batch in flight becomes durable.
-        self._held: list[tuple[Peer, bytes | dict[str, Any]]] = []
+        self._held: list[tuple[Peer, bytes | AssignItem]] = []
         self._held_acks: dict[Peer, list[list[int]]] = {}
         self._inflight: deque[Batch] = deque()
         self._retry_at: float | None = None
@@ -170,7 +172,7 @@ class DurabilityPipeline:
         self._held.append((peer, data))
         return []
 
-    def hold_assign(self, peer: Peer, fields: dict[str, Any]) -> list[Release]:
+    def hold_assign(self, peer: Peer, fields: AssignItem) -> list[Release]:
         """An ASSIGN's fields, held like a message; consecutive ones to a peer go as one send."""
         if self.all_durable:
             return [SendAssigns(peer, [fields])]

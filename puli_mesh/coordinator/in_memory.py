@@ -22,20 +22,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from puli_mesh import protocol
+from puli_mesh.protocol import Message, decode
 
 
 @dataclass(slots=True)
 class InMemoryRouter:
     """Records what is sent, decoded; refuses nothing."""
 
-    sent: list[tuple[bytes, protocol.Message]] = field(default_factory=list)
+    sent: list[tuple[bytes, Message]] = field(default_factory=list)
 
     def send_multipart(self, msg_parts: Sequence[bytes], flags: int = 0, /) -> None:
         identity, data = msg_parts
-        self.sent.append((identity, protocol.decode(data)))
+        self.sent.append((identity, decode(data)))
 
-    def take(self) -> list[tuple[bytes, protocol.Message]]:
+    def take(self) -> list[tuple[bytes, Message]]:
         """What was sent since the last call, in order."""
         out, self.sent = self.sent, []
         return out

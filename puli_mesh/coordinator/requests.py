@@ -3,10 +3,10 @@
 A SUBMIT and an EDIT become journal records run through the :class:`RequestHost` (the
 service shell: it journals the record, applies it to the core and holds the reply until
 the record is durable); a QUERY reads the core and what the host knows
-(``client_queries``). Errors become ERROR replies with a stable ``code`` (``invalid``,
-``not_found``, ``illegal``) and a message that says what was wrong. A SUBMIT retried by a
-client after a lost reply (same ``rid``) is answered from memory instead of creating the
-graph twice.
+(``client_queries``). Errors become ERROR replies with a stable ``code`` (an
+``ErrorCode``: ``invalid``, ``not_found``, ``illegal``, ``refused``) and a message
+that says what was wrong. A SUBMIT retried by a client after a lost reply (same ``rid``)
+is answered from memory instead of creating the graph twice.
 
 Not here: clocks (``now`` is an argument), sockets, holding replies until durable (the
 shell).
@@ -18,7 +18,6 @@ import logging
 from collections import OrderedDict
 from typing import Any, Protocol
 
-from puli_mesh import protocol
 from puli_mesh.coordinator.client_queries import QueryContext, StatusFacts, answer_query
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.edit_actions import action_named
@@ -31,6 +30,15 @@ from puli_mesh.errors import (
     UnknownIdError,
     UnknownLicenceError,
     UnknownPoolError,
+)
+from puli_mesh.protocol import (
+    ClientRequest,
+    EditMessage,
+    ErrorCode,
+    ErrorMessage,
+    QueryMessage,
+    ResultMessage,
+    SubmitMessage,
 )
 
 log = logging.getLogger(__name__)
@@ -57,17 +65,17 @@ class RequestHost(Protocol):
         ...
 
 
-def error_code(exc: CoreError) -> str:
+def error_code(exc: CoreError) -> ErrorCode:
     """The stable ``code`` of an ERROR reply for what the core refused."""
     # A pool or licence name the mesh does not define is unknown, like an id: the request is
     # well formed (`puli-mesh` exits 1, not 2) and may succeed once it is defined.
     if isinstance(exc, (UnknownIdError, UnknownPoolError, UnknownLicenceError)):
-        return "not_found"
+        return ErrorCode.NOT_FOUND
     if isinstance(exc, IllegalTransitionError):
-        return "illegal"
+        return ErrorCode.ILLEGAL
     if isinstance(exc, InvalidGraphError):
-        return "invalid"
-    return "refused"
+        return ErrorCode.INVALID
+    return ErrorCode.REFUSED
 
 
 class ClientRequests:
@@ -80,27 +88,28 @@ class ClientRequests:
         self.members_data: dict[str, dict[str, Any]] = {}
         """ZooKeeper's member data per node name, set by the agent (read by the status query)."""
 
-    def handle(self, msg: protocol.Message, now: float) -> bytes:
+    def handle(self, msg: ClientRequest, now: float) -> bytes:
         """The reply to one client request (``now``: wall-clock seconds)."""
-        rid = str(msg["rid"])
-        if msg.kind == "SUBMIT" and rid in self.recent_submits:
+        rid = msg.rid
+        if isinstance(msg, SubmitMessage) and rid in self.recent_submits:
             return self.recent_submits[rid]
         try:
-            if msg.kind == "SUBMIT":
-                reply = protocol.encode("RESULT", rid=rid, data=self.submit(msg["graph"], now))
-                self.recent_submits[rid] = reply
-                while len(self.recent_submits) > RECENT_SUBMITS:
-                    self.recent_submits.popitem(last=False)
-                return reply
-            if msg.kind == "QUERY":
-                return protocol.encode("RESULT", rid=rid, data=self.query(str(msg["what"]), msg["args"], now))
-            if msg.kind == "EDIT":
-                return protocol.encode("RESULT", rid=rid, data=self.edit(str(msg["action"]), msg["args"], now))
+            match msg:
+                case SubmitMessage():
+                    reply = ResultMessage(rid, self.submit(msg.graph, now)).encode()
+                    self.recent_submits[rid] = reply
+                    while len(self.recent_submits) > RECENT_SUBMITS:
+                        self.recent_submits.popitem(last=False)
+                    return reply
+                case QueryMessage():
+                    return ResultMessage(rid, self.query(msg.what, msg.args, now)).encode()
+                case EditMessage():
+                    return ResultMessage(rid, self.edit(msg.action, msg.args, now)).encode()
         except CoreError as exc:
-            return protocol.error_reply(rid, error_code(exc), str(exc))
+            return ErrorMessage(rid, error_code(exc), str(exc)).encode()
         except (KeyError, TypeError, ValueError) as exc:
-            return protocol.error_reply(rid, "invalid", f"bad {msg.kind} arguments: {exc!r}")
-        return protocol.error_reply(rid, "invalid", f"{msg.kind} is not a client request")
+            return ErrorMessage(rid, ErrorCode.INVALID, f"bad {msg.kind} arguments: {exc!r}").encode()
+        return ErrorMessage(rid, ErrorCode.INVALID, f"{msg.kind} is not a client request").encode()
 
     def submit(self, graph: dict[str, Any], now: float) -> dict[str, Any]:
         result = self.host.run(SubmitRecord(graph, now))

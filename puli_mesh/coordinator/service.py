@@ -30,12 +30,12 @@ from typing import Any, Protocol
 
 import zmq
 
-from puli_mesh import protocol
 from puli_mesh.coordinator.client_queries import JournalFigures, LinkFacts, StatusFacts
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Decision, Kill
 from puli_mesh.coordinator.durability import (
     GROUP_WAIT_S,
+    AssignItem,
     Batch,
     DurabilityPipeline,
     Release,
@@ -61,6 +61,26 @@ from puli_mesh.coordinator.requests import ClientRequests
 from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.coordinator.worker_links import LostNodes, WorkerLink, heartbeats_due
 from puli_mesh.errors import CoreError, FencedError, ProtocolError
+from puli_mesh.protocol import (
+    AckMessage,
+    AssignMessage,
+    AssignsMessage,
+    ByeMessage,
+    ClientRequest,
+    CommandSpec,
+    ErrorCode,
+    ErrorMessage,
+    HeartbeatMessage,
+    HelloMessage,
+    KillMessage,
+    QueryMessage,
+    ReadyMessage,
+    ReleaseMessage,
+    UpdateMessage,
+    UpdatesMessage,
+    WelcomeMessage,
+    WorkerMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +190,8 @@ class CoordinatorService:
             elif isinstance(decision, Kill):
                 link = self.links.get(decision.node)
                 if link is not None:
-                    self.hold(link.identity, protocol.encode(
-                        "KILL", epoch=self.epoch, command_id=decision.command_id,
-                        attempt=decision.attempt, reason=decision.reason))
+                    self.hold(link.identity, KillMessage(self.epoch, decision.command_id, decision.attempt,
+                                                         decision.reason).encode())
 
     def hold(self, identity: bytes, data: bytes) -> None:
         """Send once every record so far is durable (at once if it already is)."""
@@ -188,7 +207,7 @@ class CoordinatorService:
             if isinstance(release, Send):
                 self._send(release.peer, release.data)
             elif isinstance(release, SendAcks):
-                self._send(release.peer, protocol.encode("ACK", epoch=self.epoch, acks=release.acks))
+                self._send(release.peer, AckMessage(self.epoch, release.acks).encode())
             else:
                 self._send_assigns(release.peer, release.assigns)
 
@@ -262,96 +281,87 @@ class CoordinatorService:
         self._snapshot_thread.start()
 
     # ------------------------------------------------------------------ workers
-    def on_worker_message(self, identity: bytes, msg: protocol.Message) -> None:
+    def on_worker_message(self, identity: bytes, msg: WorkerMessage) -> None:
         now_mono = time.monotonic()
         name = identity.decode(errors="replace")
-        if msg.kind == "HELLO":
+        if isinstance(msg, HelloMessage):
             self._on_hello(identity, msg, now_mono)
             return
         link = self.links.get(name)
         if link is None:
             # A worker that has not said HELLO to this coordinator (e.g. after a
             # leader change): ask it to introduce itself.
-            self._send(identity, protocol.error_reply(None, "hello_first", "say HELLO first"))
+            self._send(identity, ErrorMessage(None, ErrorCode.HELLO_FIRST, "say HELLO first").encode())
             return
         link.last_heard = now_mono
         now = time.time()
         try:
-            if msg.kind == "READY":
-                if self.dispatching:
-                    self.run(ReadyRecord(name, int(msg["free_slots"]), now))
-            elif msg.kind == "UPDATE":
-                self._on_update(identity, msg.fields, now)
-                self._credit(name, msg.get("free_slots"), now)
-            elif msg.kind == "UPDATES":
-                self._on_updates(identity, name, msg, now)
-            elif msg.kind == "RELEASE":
-                self.run(ReleaseRecord(int(msg["command_id"]), int(msg["attempt"]), str(msg["licence"]), now))
-            elif msg.kind == "BYE":
-                log.info("worker %s said BYE", name)
-                self.links.pop(name, None)
-            # HEARTBEAT: last_heard is enough.
+            match msg:
+                case ReadyMessage():
+                    if self.dispatching:
+                        self.run(ReadyRecord(name, msg.free_slots, now))
+                case UpdateMessage():
+                    self._on_update(identity, msg, now)
+                    self._credit(name, msg.free_slots, now)
+                case UpdatesMessage():
+                    self._on_updates(identity, name, msg, now)
+                case ReleaseMessage():
+                    self.run(ReleaseRecord(msg.command_id, msg.attempt, msg.licence, now))
+                case ByeMessage():
+                    log.info("worker %s said BYE", name)
+                    self.links.pop(name, None)
+                case HeartbeatMessage():
+                    pass  # last_heard is enough
         except CoreError as exc:
             log.warning("core refused %s from %s: %s", msg.kind, name, exc)
 
-    def _on_update(self, identity: bytes, fields: dict[str, Any], now: float) -> None:
-        """One UPDATE's fields (validated): a final status is journalled, progress is not."""
-        status = fields["status"]
+    def _on_update(self, identity: bytes, update: UpdateMessage, now: float) -> None:
+        """One UPDATE (validated): a final status is journalled, progress is not."""
+        status = update.status
         if status is None:
             # Progress only: not journalled, changes no decision.
-            self.core.command_update(int(fields["command_id"]), int(fields["attempt"]), now,
-                                     completion=fields["completion"], message=fields["message"],
-                                     stats=fields["stats"])
+            self.core.command_update(update.command_id, update.attempt, now, completion=update.completion,
+                                     message=update.message, stats=update.stats)
         else:
-            self.run(UpdateRecord(int(fields["command_id"]), int(fields["attempt"]), now, int(status),
-                                  fields["completion"], fields["message"], fields["stats"]))
-            self.stats.command_finished(int(status))  # counts finals only
-        self.hold_ack(identity, int(fields["command_id"]), int(fields["attempt"]), int(fields["seq"]))
+            self.run(UpdateRecord(update.command_id, update.attempt, now, status,
+                                  update.completion, update.message, update.stats))
+            self.stats.command_finished(status)  # counts finals only
+        self.hold_ack(identity, update.command_id, update.attempt, update.seq)
 
-    def _on_updates(self, identity: bytes, name: str, msg: protocol.Message, now: float) -> None:
+    def _on_updates(self, identity: bytes, name: str, msg: UpdatesMessage, now: float) -> None:
         """Several UPDATEs in their order, then one READY with the credit after them. A
         malformed or refused item is dropped alone (the worker sends it again unacknowledged)."""
-        for fields in msg["updates"]:
+        for item in msg.updates:
             try:
-                protocol.check("UPDATE", fields)
-                self._on_update(identity, fields, now)
+                self._on_update(identity, UpdateMessage.from_map(item), now)
             except ProtocolError as exc:
                 log.warning("dropped a bad update from %s: %s", name, exc)
             except CoreError as exc:
                 log.warning("core refused an update from %s: %s", name, exc)
-        self._credit(name, msg["free_slots"], now)
+        self._credit(name, msg.free_slots, now)
 
-    def _credit(self, name: str, free_slots: object, now: float) -> None:
+    def _credit(self, name: str, free_slots: int | None, now: float) -> None:
         """An update's ``free_slots`` stands for a READY."""
-        if isinstance(free_slots, int) and not isinstance(free_slots, bool) and self.dispatching:
+        if free_slots is not None and self.dispatching:
             self.run(ReadyRecord(name, free_slots, now))
 
-    def _on_hello(self, identity: bytes, msg: protocol.Message, now_mono: float) -> None:
-        name = str(msg["name"])
+    def _on_hello(self, identity: bytes, msg: HelloMessage, now_mono: float) -> None:
+        name = msg.name
         if identity.decode(errors="replace") != name:
-            self._send(identity, protocol.error_reply(None, "invalid", "HELLO name must match the socket identity"))
+            self._send(identity, ErrorMessage(None, ErrorCode.INVALID,
+                                              "HELLO name must match the socket identity").encode())
             return
-        info = RenderNodeInfo(
-            name=name,
-            pools=[str(p) for p in msg["pools"]],
-            cores=int(msg["cores"]),
-            ram_mb=int(msg["ram_mb"]),
-            free_ram_mb=int(msg["free_ram_mb"]),
-            slots=int(msg["slots"]),
-            characteristics=dict(msg["characteristics"]),
-            performance=float(msg["performance"]),
-            pipeline=int(msg["pipeline"]),
-        )
-        self.links[name] = WorkerLink(name, identity, str(msg["endpoint"]), now_mono,
+        info = RenderNodeInfo.from_hello(msg)
+        self.links[name] = WorkerLink(name, identity, msg.endpoint, now_mono,
                                       resources={"cores": info.cores, "ram_mb": info.ram_mb,
                                                  "free_ram_mb": info.free_ram_mb, "slots": info.slots,
                                                  "pools": info.pools})
         self.lost.returned(name)
-        running = tuple((int(c), int(a)) for c, a in msg["running"])
+        running = tuple((int(c), int(a)) for c, a in msg.running)
         keep, kill, _ = self.run(HelloRecord(info, running, time.time()))
         log.info("worker %s joined (epoch %d): %d slots, keeps %d, kills %d",
                  name, self.epoch, info.slots, len(keep), len(kill))
-        self.hold(identity, protocol.encode("WELCOME", epoch=self.epoch, keep=keep, kill=kill))
+        self.hold(identity, WelcomeMessage(self.epoch, keep, kill).encode())
 
     def set_members(self, names: set[str]) -> None:
         """ZooKeeper's live members: a node missing there is lost (after ``lost_grace``)."""
@@ -383,15 +393,6 @@ class CoordinatorService:
                 self.run(PoolRecord(name))
 
     # ----------------------------------------------------------------- sending
-    def assign_fields(self, a: Assign) -> dict[str, Any]:
-        """The fields of the ASSIGN message (without the epoch) that carries ``a``."""
-        return {
-            "command_id": a.command_id, "attempt": a.attempt, "runner": a.runner,
-            "arguments": a.arguments, "environment": a.environment, "timeout": a.timeout,
-            "licences": list(a.licences), "cores": a.cores, "ram_mb": a.ram_mb, "task_id": a.task_id,
-            "task_name": a.task_name, "graph_id": a.graph_id, "user": a.user, "name": a.name,
-            "after": a.after}
-
     def _send_assign(self, a: Assign) -> None:
         link = self.links.get(a.node)
         if link is None:
@@ -399,17 +400,23 @@ class CoordinatorService:
             # will come back through HELLO or be lost through ZooKeeper.
             log.warning("no link to %s for command %d", a.node, a.command_id)
             return
-        fields = self.assign_fields(a)
-        if not self.pipeline.all_durable:
-            protocol.check("ASSIGN", {"epoch": self.epoch, **fields})  # never hold what a worker refuses
-        self._deliver(self.pipeline.hold_assign(link.identity, fields))
+        if self.pipeline.all_durable:
+            self._send(link.identity, self._assign_frame(a))
+        else:  # held as its ASSIGNS item, validated now: never hold what a worker refuses
+            self._deliver(self.pipeline.hold_assign(link.identity, a.to_map()))
         self.assignments_sent += 1
 
-    def _send_assigns(self, identity: bytes, assigns: list[dict[str, Any]]) -> None:
-        if len(assigns) == 1:
-            self._send(identity, protocol.encode("ASSIGN", epoch=self.epoch, **assigns[0]))
-        else:  # each item is checked against the ASSIGN schema by the worker
-            self._send(identity, protocol.encode("ASSIGNS", epoch=self.epoch, assigns=assigns))
+    def _send_assigns(self, identity: bytes, items: list[AssignItem]) -> None:
+        """Held ASSIGNs released together: one ASSIGN, or one ASSIGNS (its items are not
+        validated again: they were when held, and the worker reads each alone)."""
+        if len(items) == 1:
+            self._send(identity, self._assign_frame(CommandSpec.from_map(items[0])))
+        else:
+            self._send(identity, AssignsMessage(self.epoch, items).encode())
+
+    def _assign_frame(self, spec: CommandSpec) -> bytes:
+        """The one place an ASSIGN is built (an ``Assign`` decision travels as its CommandSpec)."""
+        return AssignMessage(self.epoch, spec).encode()
 
     def _send(self, identity: bytes, data: bytes) -> bool:
         try:
@@ -434,18 +441,18 @@ class CoordinatorService:
                     self.run(TickRecord(now))
                 self._expire_lost(now_mono)
                 self._maybe_snapshot(now_mono)
-            beat = protocol.encode("HEARTBEAT", epoch=self.epoch)
+            beat = HeartbeatMessage(self.epoch).encode()
             for link in heartbeats_due(self.links.values(), now_mono, self.heartbeat_interval):
                 self._send(link.identity, beat)
         self.flush()
 
     # ------------------------------------------------------------------ clients
-    def on_client_request(self, identity: bytes, msg: protocol.Message) -> None:
+    def on_client_request(self, identity: bytes, msg: ClientRequest) -> None:
         try:
             reply = self.requests.handle(msg, time.time())
         except ProtocolError as exc:
-            reply = protocol.error_reply(msg.get("rid"), "invalid", str(exc))
-        if msg.kind == "QUERY":
+            reply = ErrorMessage(msg.rid, ErrorCode.INVALID, str(exc)).encode()
+        if isinstance(msg, QueryMessage):
             self._send(identity, reply)
         else:
             self.hold(identity, reply)  # a SUBMIT is acknowledged only once durable

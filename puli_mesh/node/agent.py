@@ -53,6 +53,17 @@ from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
 from puli_mesh.node.shell_execution import seal_inherited_descriptors
 from puli_mesh.node.worker import Worker
+from puli_mesh.protocol import (
+    ClientRequest,
+    EditMessage,
+    ErrorCode,
+    ErrorMessage,
+    LogsMessage,
+    Message,
+    RedirectMessage,
+    ResultMessage,
+    WorkerMessage,
+)
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
@@ -82,6 +93,11 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
 
+
+
+def _rid_of(msg: Message) -> str | None:
+    """The request id to echo in an ERROR about ``msg``: the kinds that carry one (replies too)."""
+    return getattr(msg, "rid", None)
 
 class Agent:
     """One render node's agent: worker always, coordinator while it leads."""
@@ -232,36 +248,37 @@ class Agent:
                 msg = protocol.decode(body)
             except ProtocolError as exc:
                 log.warning("bad message from %r: %s", identity[:32], exc)
-                self._reply(identity, protocol.error_reply(None, "protocol", str(exc)))
+                self._reply(identity, ErrorMessage(None, ErrorCode.PROTOCOL, str(exc)).encode())
                 continue
             try:
                 self._route(identity, msg)
             except Exception as exc:  # a bug must not take the agent (and its running commands) down
                 log.exception("handling %s from %r failed", msg.kind, identity[:32])
-                self._reply(identity, protocol.error_reply(msg.get("rid"), "internal", f"internal error: {exc}"))
+                self._reply(identity, ErrorMessage(_rid_of(msg), ErrorCode.INTERNAL,
+                                                   f"internal error: {exc}").encode())
 
-    def _route(self, identity: bytes, msg: protocol.Message) -> None:
-        if msg.kind == "LOGS":
+    def _route(self, identity: bytes, msg: Message) -> None:
+        if isinstance(msg, LogsMessage):
             self._reply(identity, logs.serve(self.settings, msg))
-        elif msg.kind in protocol.CLIENT_REQUESTS:
-            if msg.kind == "EDIT" and msg["action"] == "step_down" and self.service is not None:
-                self._reply(identity, protocol.encode("RESULT", rid=msg["rid"], data={"leader": self.settings.name}))
+        elif isinstance(msg, ClientRequest):
+            if isinstance(msg, EditMessage) and msg.action == "step_down" and self.service is not None:
+                self._reply(identity, ResultMessage(msg.rid, {"leader": self.settings.name}).encode())
                 self._feed(role.StepDownAsked())
             elif self.service is not None and self.service.dispatching:
                 self.service.on_client_request(identity, msg)
             elif self.leader is not None and self.leader.name != self.settings.name:
-                self._reply(identity, protocol.encode(
-                    "REDIRECT", rid=msg["rid"], endpoint=self.leader.endpoint, epoch=self.leader.epoch))
+                self._reply(identity, RedirectMessage(msg.rid, self.leader.endpoint, self.leader.epoch).encode())
             else:
-                self._reply(identity, protocol.error_reply(
-                    msg["rid"], "no_leader", "no coordinator is elected yet; retry in a moment"))
-        elif msg.kind in protocol.WORKER_MESSAGES:
+                self._reply(identity, ErrorMessage(
+                    msg.rid, ErrorCode.NO_LEADER, "no coordinator is elected yet; retry in a moment").encode())
+        elif isinstance(msg, WorkerMessage):
             if self.service is not None:
                 self.service.on_worker_message(identity, msg)
             else:
-                self._reply(identity, protocol.error_reply(None, "not_leader", "this agent does not lead"))
+                self._reply(identity, ErrorMessage(None, ErrorCode.NOT_LEADER, "this agent does not lead").encode())
         else:
-            self._reply(identity, protocol.error_reply(msg.get("rid"), "invalid", f"{msg.kind} is not a request"))
+            self._reply(identity, ErrorMessage(_rid_of(msg), ErrorCode.INVALID,
+                                               f"{msg.kind} is not a request").encode())
 
     def _reply(self, identity: bytes, data: bytes) -> None:
         assert self.router is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from puli_mesh.config import Settings
 from puli_mesh.node.command import read_log
-from puli_mesh.protocol import ErrorMessage, LogsMessage, ResultMessage
+from puli_mesh.protocol import ErrorCode, ErrorMessage, LogsMessage, ResultMessage
 
 MAX_CHUNK = 1024 * 1024
 
@@ -28,7 +28,7 @@ def serve(settings: Settings, msg: LogsMessage) -> bytes:
     path = find_log(settings, msg.command_id)
     if path is None:
         return ErrorMessage(
-            msg.rid, "not_found", f"node {settings.name} has no log for command {msg.command_id}").encode()
+            msg.rid, ErrorCode.NOT_FOUND, f"node {settings.name} has no log for command {msg.command_id}").encode()
     limit = max(1, min(msg.limit, MAX_CHUNK))
     # a negative offset counts from the end (``logs --tail``)
     chunk, next_offset = read_log(path, offset=msg.offset, limit=limit)

@@ -39,6 +39,7 @@ from puli_mesh.protocol import (
     AssignsMessage,
     ByeMessage,
     CommandSpec,
+    ErrorCode,
     ErrorMessage,
     HeartbeatMessage,
     HelloMessage,
@@ -325,7 +326,7 @@ class Worker:
 
     def _on_error(self, msg: ErrorMessage) -> None:
         log.warning("coordinator error: %s %s", msg.code, msg.message)
-        if msg.code in ("not_leader", "hello_first"):
+        if msg.code in (ErrorCode.NOT_LEADER, ErrorCode.HELLO_FIRST):
             self._welcomed = False  # tick() says HELLO again
 
     # ------------------------------------------------------------------ execution

@@ -6,15 +6,16 @@ import msgpack
 import pytest
 import zmq
 
-from puli_mesh import protocol
 from puli_mesh.client import MeshRequestError
+from puli_mesh.protocol import PROTOCOL_VERSION, AckMessage, ErrorCode, ErrorMessage, QueryMessage, decode
 from puliclient import Graph
 from puliclient.status import NodeStatus
 
 from .conftest import Mesh
 
 
-def _raw_exchange(address: str, frames: list[bytes], expect_reply: bool = True) -> protocol.Message | None:
+def _raw_exchange(address: str, frames: list[bytes], expect_reply: bool = True) -> ErrorMessage | None:
+    """Send ``frames``; the ERROR they get back (None if ``expect_reply`` is false)."""
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     try:
@@ -23,7 +24,9 @@ def _raw_exchange(address: str, frames: list[bytes], expect_reply: bool = True) 
         if not expect_reply:
             return None
         assert sock.poll(5000), "the agent did not answer"
-        return protocol.decode(sock.recv())
+        reply = decode(sock.recv())
+        assert isinstance(reply, ErrorMessage), reply
+        return reply
     finally:
         sock.close(linger=0)
 
@@ -33,18 +36,18 @@ def test_garbage_gets_an_error_reply_and_the_agent_keeps_serving(mesh: Mesh) -> 
     mesh.wait_ready(1)
     address = mesh.agents["sturdy"].address
     garbage = _raw_exchange(address, [b"\xc1\xc1 not msgpack"])
-    assert garbage is not None and garbage.kind == "ERROR" and garbage["code"] == "protocol"
-    assert "not valid msgpack" in garbage["message"]
+    assert garbage is not None and garbage.code == ErrorCode.PROTOCOL
+    assert "not valid msgpack" in garbage.message
     old = _raw_exchange(address, [msgpack.packb({"v": 99, "k": "QUERY"})])
-    assert old is not None and "protocol version 99" in old["message"]
+    assert old is not None and "protocol version 99" in old.message
     wrong_type = _raw_exchange(address, [msgpack.packb(
-        {"v": protocol.PROTOCOL_VERSION, "k": "QUERY", "rid": "x", "what": 3, "args": {}})])
-    assert wrong_type is not None and "QUERY.what must be str" in wrong_type["message"]
-    not_a_request = _raw_exchange(address, [protocol.encode("ACK", epoch=1, acks=[[1, 1, 1]])])
-    assert not_a_request is not None and not_a_request["code"] == "invalid"
+        {"v": PROTOCOL_VERSION, "k": "QUERY", "rid": "x", "what": 3, "args": {}})])
+    assert wrong_type is not None and "QUERY.what must be str" in wrong_type.message
+    not_a_request = _raw_exchange(address, [AckMessage(1, [[1, 1, 1]]).encode()])
+    assert not_a_request is not None and not_a_request.code == ErrorCode.INVALID
     _raw_exchange(address, [b"two", b"frames"], expect_reply=False)  # dropped and logged
-    unknown_query = _raw_exchange(address, [protocol.encode("QUERY", rid="q", what="everything", args={})])
-    assert unknown_query is not None and "unknown query 'everything'" in unknown_query["message"]
+    unknown_query = _raw_exchange(address, [QueryMessage("q", "everything", {}).encode()])
+    assert unknown_query is not None and "unknown query 'everything'" in unknown_query.message
     # still alive and serving
     assert mesh.agents["sturdy"].alive()
     assert mesh.status() is not None and mesh.status()["leader"] == "sturdy"  # type: ignore[index]

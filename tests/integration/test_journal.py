@@ -14,7 +14,6 @@ import pytest
 import zmq
 from kazoo.client import KazooClient
 
-from puli_mesh import protocol
 from puli_mesh.coordinator import journal as journal_mod
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Kill
@@ -25,6 +24,7 @@ from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.coordinator.worker_links import WorkerLink
 from puli_mesh.errors import FencedError, JournalFormatError
+from puli_mesh.protocol import AssignMessage, AssignsMessage, CommandSpec, KillMessage, decode
 from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer
 from puliclient import Graph
@@ -282,9 +282,11 @@ def test_what_a_batch_releases_to_a_worker_keeps_its_order_runs_of_assigns_in_on
         mesh.acknowledge()
         got = []
         while dealer.poll(2000) and len(got) < 3:
-            got.append(protocol.decode(dealer.recv()))
-        assert [m.kind for m in got] == ["ASSIGN", "KILL", "ASSIGNS"]
-        assert got[0]["command_id"] == 1 and [a["command_id"] for a in got[2]["assigns"]] == [2, 3]
+            got.append(decode(dealer.recv()))
+        assert [type(m) for m in got] == [AssignMessage, KillMessage, AssignsMessage]
+        assert isinstance(got[0], AssignMessage) and got[0].spec.command_id == 1
+        assert isinstance(got[2], AssignsMessage)
+        assert [CommandSpec.from_map(a).command_id for a in got[2].assigns] == [2, 3]
         assert service.assignments_sent == 3
     finally:
         dealer.close(linger=0)

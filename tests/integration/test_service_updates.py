@@ -13,14 +13,33 @@ from typing import Any
 import pytest
 import zmq
 
-from puli_mesh import protocol
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.records import SubmitRecord
 from puli_mesh.coordinator.service import CoordinatorService
+from puli_mesh.protocol import (
+    AckMessage,
+    AssignMessage,
+    AssignsMessage,
+    CommandSpec,
+    HelloMessage,
+    Message,
+    ReadyMessage,
+    UpdatesMessage,
+    WorkerMessage,
+    decode,
+)
 from puliclient.status import CommandStatus
 
 from ..unit.coordinator.graphs import single
 
+
+def assigned_specs(msg: Message) -> list[CommandSpec]:
+    """What an ASSIGN or an ASSIGNS tells the worker to run (nothing for another kind)."""
+    if isinstance(msg, AssignMessage):
+        return [msg.spec]
+    if isinstance(msg, AssignsMessage):
+        return [CommandSpec.from_map(item) for item in msg.assigns]
+    return []
 
 class _Link:
     def __init__(self) -> None:
@@ -36,22 +55,23 @@ class _Link:
         self.service = CoordinatorService(self.router, SchedulingCore(), 1, heartbeat_interval=1.0,
                                           heartbeat_liveness=3, leader_name="w1", cluster="c")
 
-    def say(self, kind: str, **fields: Any) -> None:
-        self.service.on_worker_message(b"w1", protocol.decode(protocol.encode(kind, **fields)))
+    def say(self, msg: WorkerMessage) -> None:
+        heard = decode(msg.encode())  # through the wire, as the agent hands it over
+        assert isinstance(heard, WorkerMessage)
+        self.service.on_worker_message(b"w1", heard)
 
     def join(self, slots: int) -> list[int]:
         """HELLO and READY with every slot free; returns the commands assigned in reply."""
-        self.say("HELLO", name="w1", endpoint="tcp://127.0.0.1:1", pools=["default"], cores=4, ram_mb=4096,
-                 free_ram_mb=4096, slots=slots, characteristics={"softs": []}, performance=1.0, running=[],
-                 last_epoch=0, pipeline=0)
-        self.say("READY", free_slots=slots)
-        return [a["command_id"] for m in self.heard() if m.kind in ("ASSIGN", "ASSIGNS")
-                for a in (m["assigns"] if m.kind == "ASSIGNS" else [m.fields])]
+        self.say(HelloMessage(name="w1", endpoint="tcp://127.0.0.1:1", pools=["default"], cores=4, ram_mb=4096,
+                              free_ram_mb=4096, slots=slots, characteristics={"softs": []}, performance=1.0,
+                              running=[], last_epoch=0, pipeline=0))
+        self.say(ReadyMessage(slots))
+        return [spec.command_id for m in self.heard() for spec in assigned_specs(m)]
 
-    def heard(self) -> list[protocol.Message]:
+    def heard(self) -> list[Message]:
         got = []
         while self.dealer.poll(500):
-            got.append(protocol.decode(self.dealer.recv()))
+            got.append(decode(self.dealer.recv()))
         return got
 
     def close(self) -> None:
@@ -80,13 +100,13 @@ def test_gathered_updates_are_applied_in_order_acknowledged_together_and_credit_
         {"command_id": cid, "attempt": 1, "seq": seq, "status": done, "completion": 1.0, "message": "ok",
          "stats": None} for seq, cid in enumerate(first, start=1)]
     items.insert(1, {"command_id": "not a number", "attempt": 1})  # dropped alone
-    link.say("UPDATES", updates=items, free_slots=2)
+    link.say(UpdatesMessage(items, 2))
 
     assert [service.core.command(cid)["status"] for cid in first] == [done, done]
     replies = link.heard()
-    acks = [m for m in replies if m.kind == "ACK"]
-    assert len(acks) == 2 and [a["acks"] for a in acks] == [[[first[0], 1, 1]], [[first[1], 1, 2]]]
-    third = [m["command_id"] for m in replies if m.kind == "ASSIGN"]
+    acks = [m.acks for m in replies if isinstance(m, AckMessage)]
+    assert acks == [[[first[0], 1, 1]], [[first[1], 1, 2]]]
+    third = [m.spec.command_id for m in replies if isinstance(m, AssignMessage)]
     assert len(third) == 1 and third[0] not in first  # the credit after both: the last command
 
 
@@ -95,10 +115,10 @@ def test_updates_without_credit_ask_for_no_work(link: _Link) -> None:
     service.run(SubmitRecord(single("t", 2), time.time()))
     (cid,) = link.join(slots=1)
     running = int(CommandStatus.RUNNING)
-    link.say("UPDATES", free_slots=None, updates=[
+    link.say(UpdatesMessage(free_slots=None, updates=[
         {"command_id": cid, "attempt": 1, "seq": 1, "status": running, "completion": 0.5, "message": None,
          "stats": None},
         {"command_id": cid, "attempt": 1, "seq": 2, "status": None, "completion": 0.7, "message": "70%",
-         "stats": None}])
+         "stats": None}]))
     assert service.core.command(cid)["status"] == running
     assert [m.kind for m in link.heard()] == ["ACK", "ACK"]  # no ASSIGN: no credit was given

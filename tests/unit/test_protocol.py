@@ -3,6 +3,7 @@ gives a clear ProtocolError."""
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import msgpack
@@ -17,6 +18,7 @@ from puli_mesh.protocol import (
     ByeMessage,
     CommandSpec,
     EditMessage,
+    ErrorCode,
     ErrorMessage,
     HeartbeatMessage,
     HelloMessage,
@@ -34,6 +36,7 @@ from puli_mesh.protocol import (
     WelcomeMessage,
     decode,
 )
+from puliclient.errors import FARM_ERROR_CLASSES, FarmError
 from puliclient.status import CommandStatus
 
 V = protocol.PROTOCOL_VERSION
@@ -194,30 +197,22 @@ def test_messages_are_frozen() -> None:
         msg.free_slots = 2  # type: ignore[misc]
 
 
-# ---------------------------------------------------------------- for callers not yet converted
-def test_the_dict_style_api_reads_and_writes_the_same_messages() -> None:
-    data = protocol.encode("UPDATE", **UPDATE_FIELDS, free_slots=2)
-    assert data == UpdateMessage(**UPDATE_FIELDS, free_slots=2).encode()
-    msg = decode(data)
-    assert msg.kind == "UPDATE"
-    assert msg["command_id"] == 7 and msg["attempt"] == 2 and msg["stats"] == {"frames": 3}
-    assert msg.get("free_slots") == 2 and msg.get("missing", "x") == "x"
-    assert msg.fields == {**UPDATE_FIELDS, "free_slots": 2}
-    assign = decode(protocol.encode("ASSIGN", epoch=5, **SPEC_FIELDS))
-    assert assign["epoch"] == 5 and assign["runner"] == SPEC_FIELDS["runner"]
-    assert decode(msgpack.packb({"v": V, "k": "READY", "free_slots": 1, "future": [1]})).get("future") == [1]
-    assert protocol.error_reply("r", "invalid", "no") == ErrorMessage("r", "invalid", "no").encode()
-    assert protocol.CLIENT_REQUESTS == {"SUBMIT", "QUERY", "EDIT", "LOGS"}
-    assert protocol.WORKER_MESSAGES == {"HELLO", "READY", "UPDATE", "UPDATES", "HEARTBEAT", "BYE", "RELEASE"}
+def test_the_kinds_a_worker_or_a_client_sends() -> None:
+    assert {cls.kind for cls in typing.get_args(protocol.ClientRequest)} == {"SUBMIT", "QUERY", "EDIT", "LOGS"}
+    assert {cls.kind for cls in typing.get_args(protocol.WorkerMessage)} == {
+        "HELLO", "READY", "UPDATE", "UPDATES", "HEARTBEAT", "BYE", "RELEASE"}
 
 
-def test_the_dict_style_api_refuses_what_the_classes_refuse() -> None:
-    with pytest.raises(ProtocolError, match="lacks field 'rid'"):
-        protocol.encode("SUBMIT", graph={})
-    with pytest.raises(ProtocolError, match="SUBMIT has no field 'graf'"):
-        protocol.encode("SUBMIT", rid="r", graph={}, graf={})
-    with pytest.raises(ProtocolError, match="unknown message kind 'NOPE'"):
-        protocol.encode("NOPE")
+def test_an_item_read_alone_must_be_a_map() -> None:
     with pytest.raises(ProtocolError, match="UPDATE item is a list, expected a map"):
-        protocol.check("UPDATE", [1])  # type: ignore[arg-type]
-    protocol.check("UPDATE", UPDATE_FIELDS)
+        UpdateMessage.from_map([1])
+    assert UpdateMessage.from_map(UPDATE_FIELDS) == UpdateMessage(**UPDATE_FIELDS)
+
+
+def test_error_codes_travel_as_their_words_and_each_has_a_farm_error_class() -> None:
+    reply = decode(ErrorMessage("r", ErrorCode.NOT_FOUND, "no").encode())
+    assert isinstance(reply, ErrorMessage) and reply.code == "not_found" == ErrorCode.NOT_FOUND
+    assert set(FARM_ERROR_CLASSES) == {code.value for code in ErrorCode}
+    for code in ErrorCode:
+        error = FarmError.from_code(code, "what went wrong")
+        assert type(error) is FARM_ERROR_CLASSES[code] and error.code == code

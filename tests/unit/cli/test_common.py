@@ -37,6 +37,9 @@ EXPECTED = {
     "no_leader": (FarmNoLeaderError, EXIT_FAILED),
     "protocol": (FarmProtocolError, EXIT_FAILED),
     "internal": (FarmInternalError, EXIT_FAILED),
+    # answers to a worker's messages: a client meeting one sees what it means to it
+    "not_leader": (FarmNoLeaderError, EXIT_FAILED),
+    "hello_first": (FarmProtocolError, EXIT_FAILED),
 }
 
 

@@ -7,12 +7,22 @@ from typing import Any
 
 import pytest
 
-from puli_mesh import protocol
 from puli_mesh.coordinator.client_queries import JournalFigures, StatusFacts
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord
 from puli_mesh.coordinator.requests import ClientRequests
 from puli_mesh.coordinator.stats import FarmStats
+from puli_mesh.protocol import (
+    ClientRequest,
+    EditMessage,
+    ErrorCode,
+    ErrorMessage,
+    LogsMessage,
+    QueryMessage,
+    ResultMessage,
+    SubmitMessage,
+    decode,
+)
 
 from .graphs import single
 
@@ -33,41 +43,51 @@ class StubHost:
         return StatusFacts("c", "leader", 1, 0, JournalFigures(0, 0, 0, 0, 0, None))
 
 
-def ask(requests: ClientRequests, kind: str, now: float = 50.0, **fields: Any) -> protocol.Message:
-    return protocol.decode(requests.handle(protocol.decode(protocol.encode(kind, **fields)), now))
+def ask(requests: ClientRequests, request: ClientRequest, now: float = 50.0) -> ResultMessage | ErrorMessage:
+    heard = decode(request.encode())  # through the wire, as the agent hands it over
+    assert isinstance(heard, ClientRequest)
+    reply = decode(requests.handle(heard, now))
+    assert isinstance(reply, ResultMessage | ErrorMessage)
+    return reply
+
+
+def result(requests: ClientRequests, request: ClientRequest, now: float = 50.0) -> Any:
+    reply = ask(requests, request, now)
+    assert isinstance(reply, ResultMessage), reply
+    return reply.data
 
 
 def test_a_submit_runs_one_record_with_the_time_given_and_a_retry_is_answered_from_memory() -> None:
     host = StubHost()
     requests = ClientRequests(host, "leader")
-    first = ask(requests, "SUBMIT", now=42.0, rid="r1", graph=single("t", 2))
-    again = ask(requests, "SUBMIT", now=43.0, rid="r1", graph=single("t", 2))
-    assert first == again and first["data"]["graph_id"] == 1
-    assert first["data"]["message"] == "Graph created. Created nodes: " + ",".join(map(str, first["data"]["node_ids"]))
+    first = result(requests, SubmitMessage("r1", single("t", 2)), now=42.0)
+    again = result(requests, SubmitMessage("r1", single("t", 2)), now=43.0)
+    assert first == again and first["graph_id"] == 1
+    assert first["message"] == "Graph created. Created nodes: " + ",".join(map(str, first["node_ids"]))
     assert host.ran == [SubmitRecord(single("t", 2), 42.0)]
 
 
 def test_an_edit_runs_an_edit_record() -> None:
     host = StubHost()
     requests = ClientRequests(host, "leader")
-    ask(requests, "SUBMIT", rid="r1", graph=single("t", 1))
-    reply = ask(requests, "EDIT", now=7.0, rid="r2", action="pause", args={"id": 1})
-    assert reply["data"] == {"ok": True}
+    result(requests, SubmitMessage("r1", single("t", 1)))
+    assert result(requests, EditMessage("r2", "pause", {"id": 1}), now=7.0) == {"ok": True}
     assert host.ran[-1] == EditRecord("pause", {"id": 1}, 7.0)
 
 
-@pytest.mark.parametrize(("kind", "fields", "code"), [
-    ("EDIT", {"action": "resume", "args": {"id": 99}}, "not_found"),
-    ("EDIT", {"action": "pause", "args": {}}, "invalid"),
-    ("QUERY", {"what": "nothing", "args": {}}, "invalid"),
-    ("SUBMIT", {"graph": {**single("t", 1), "poolName": "nowhere"}}, "not_found"),
-    ("LOGS", {"command_id": 1, "offset": 0, "limit": 1}, "invalid"),
+@pytest.mark.parametrize(("request_", "code"), [
+    (EditMessage("r", "resume", {"id": 99}), ErrorCode.NOT_FOUND),
+    (EditMessage("r", "pause", {}), ErrorCode.INVALID),
+    (QueryMessage("r", "nothing", {}), ErrorCode.INVALID),
+    (SubmitMessage("r", {**single("t", 1), "poolName": "nowhere"}), ErrorCode.NOT_FOUND),
+    (LogsMessage("r", 1, 0, 1), ErrorCode.INVALID),
 ])
-def test_refusals_carry_a_stable_code(kind: str, fields: dict[str, Any], code: str) -> None:
-    reply = ask(ClientRequests(StubHost(), "leader"), kind, rid="r", **fields)
-    assert (reply.kind, reply["code"]) == ("ERROR", code)
+def test_refusals_carry_a_stable_code(request_: ClientRequest, code: ErrorCode) -> None:
+    reply = ask(ClientRequests(StubHost(), "leader"), request_)
+    assert isinstance(reply, ErrorMessage) and (reply.rid, reply.code) == ("r", code)
+    assert reply.code == code.value  # the wire's word
 
 
 def test_queries_get_the_time_passed_in() -> None:
-    reply = ask(ClientRequests(StubHost(), "leader"), "QUERY", now=123.0, rid="r", what="stats", args={})
-    assert reply["data"]["current"]["end"] == 123.0
+    stats = result(ClientRequests(StubHost(), "leader"), QueryMessage("r", "stats", {}), now=123.0)
+    assert stats["current"]["end"] == 123.0

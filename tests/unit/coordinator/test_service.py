@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from puli_mesh import protocol
 from puli_mesh.coordinator import service as service_mod
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.durability import RETRY_WRITE_S
@@ -19,6 +18,20 @@ from puli_mesh.coordinator.in_memory import InMemoryJournal, InMemoryRouter
 from puli_mesh.coordinator.records import SubmitRecord, decode_record
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import FencedError, ZooKeeperError
+from puli_mesh.protocol import (
+    AckMessage,
+    AssignsMessage,
+    ClientRequest,
+    EditMessage,
+    HelloMessage,
+    QueryMessage,
+    ReadyMessage,
+    ResultMessage,
+    SubmitMessage,
+    UpdatesMessage,
+    WorkerMessage,
+    decode,
+)
 from puliclient.status import CommandStatus
 
 from .graphs import single
@@ -54,16 +67,20 @@ class Shell:
         number_done, exc_done = self.posted.pop(0)
         self.service.on_written(number_done, exc_done)
 
-    def say(self, kind: str, identity: bytes = W1, **fields: Any) -> None:
-        self.service.on_worker_message(identity, protocol.decode(protocol.encode(kind, **fields)))
+    def say(self, msg: WorkerMessage, identity: bytes = W1) -> None:
+        heard = decode(msg.encode())  # through the wire, as the agent hands it over
+        assert isinstance(heard, WorkerMessage)
+        self.service.on_worker_message(identity, heard)
 
-    def ask(self, kind: str, identity: bytes = b"client", **fields: Any) -> None:
-        self.service.on_client_request(identity, protocol.decode(protocol.encode(kind, **fields)))
+    def ask(self, msg: ClientRequest, identity: bytes = b"client") -> None:
+        heard = decode(msg.encode())
+        assert isinstance(heard, ClientRequest)
+        self.service.on_client_request(identity, heard)
 
     def hello(self, slots: int = 1, running: list[list[int]] | None = None) -> None:
-        self.say("HELLO", name="w1", endpoint="tcp://w1:1", pools=["default"], cores=4, ram_mb=4096,
-                 free_ram_mb=4096, slots=slots, characteristics={}, performance=1.0, running=running or [],
-                 last_epoch=0, pipeline=0)
+        self.say(HelloMessage(name="w1", endpoint="tcp://w1:1", pools=["default"], cores=4, ram_mb=4096,
+                              free_ram_mb=4096, slots=slots, characteristics={}, performance=1.0,
+                              running=running or [], last_epoch=0, pipeline=0))
 
     def heard(self) -> list[tuple[bytes, str]]:
         return [(identity, msg.kind) for identity, msg in self.router.take()]
@@ -93,7 +110,7 @@ def test_a_welcome_and_its_assignments_wait_until_their_records_are_durable(shel
     service = shell.service
     service.run(SubmitRecord(single("t", 2), 1000.0))
     shell.hello(slots=2)
-    shell.say("READY", free_slots=2)
+    shell.say(ReadyMessage(2))
     assert shell.heard() == []  # nothing before the journal has it
     service.flush()
     assert len(shell.journal.pending) == 1  # quiet: one batch at once, every record in it
@@ -108,35 +125,35 @@ def test_updates_are_acknowledged_once_durable_one_ack_per_batch(shell: Shell) -
     service = shell.service
     service.run(SubmitRecord(single("t", 2), 1000.0))
     shell.hello(slots=2)
-    shell.say("READY", free_slots=2)
+    shell.say(ReadyMessage(2))
     service.flush()
     shell.acknowledge()
-    assigned = [a["command_id"] for _, m in shell.router.take() if m.kind == "ASSIGNS" for a in m["assigns"]]
+    assigned = [a["command_id"] for _, m in shell.router.take() if isinstance(m, AssignsMessage) for a in m.assigns]
     updates = [{"command_id": cid, "attempt": 1, "seq": seq, "status": DONE, "completion": 1.0, "message": None,
                 "stats": None} for seq, cid in enumerate(assigned, start=1)]
-    shell.say("UPDATES", updates=updates, free_slots=None)
+    shell.say(UpdatesMessage(updates, None))
     service.flush()
     assert shell.heard() == []
     shell.acknowledge()
     (ack,) = [m for _, m in shell.router.take()]
-    assert ack.kind == "ACK" and ack["acks"] == [[assigned[0], 1, 1], [assigned[1], 1, 2]]
+    assert isinstance(ack, AckMessage) and ack.acks == [[assigned[0], 1, 1], [assigned[1], 1, 2]]
 
 
 def test_a_submit_is_answered_once_durable_a_query_at_once(shell: Shell) -> None:
-    shell.ask("SUBMIT", rid="r1", graph=single("t", 1))
-    shell.ask("QUERY", rid="r2", what="graphs", args={})
+    shell.ask(SubmitMessage("r1", single("t", 1)))
+    shell.ask(QueryMessage("r2", "graphs", {}))
     (query,) = shell.router.take()
-    assert query[1].kind == "RESULT" and [g["name"] for g in query[1]["data"]] == ["t"]
+    assert isinstance(query[1], ResultMessage) and [g["name"] for g in query[1].data] == ["t"]
     shell.service.flush()
     shell.acknowledge()
     ((identity, reply),) = shell.router.take()
-    assert identity == b"client" and reply["rid"] == "r1" and reply["data"]["url"] == "puli://leader/nodes/1"
+    assert identity == b"client" and reply.rid == "r1" and reply.data["url"] == "puli://leader/nodes/1"
 
 
 def test_an_unknown_edit_is_refused_and_not_journalled(shell: Shell) -> None:
-    shell.ask("EDIT", rid="r1", action="explode", args={})
+    shell.ask(EditMessage("r1", "explode", {}))
     ((_, reply),) = shell.router.take()
-    assert (reply.kind, reply["code"]) == ("ERROR", "invalid") and "explode" in reply["message"]
+    assert (reply.kind, reply.code) == ("ERROR", "invalid") and "explode" in reply.message
     assert shell.service.next_index == 1
 
 
@@ -146,15 +163,15 @@ def test_the_status_query_reads_the_shell_through_its_facts(shell: Shell) -> Non
     shell.acknowledge()
     shell.router.take()
     shell.service.requests.members_data = {"w1": {"endpoint": "tcp://w1:1", "cores": 4}}
-    shell.ask("QUERY", rid="r", what="status", args={})
+    shell.ask(QueryMessage("r", "status", {}))
     ((_, reply),) = shell.router.take()
-    status = reply["data"]
+    status = reply.data
     assert status["epoch"] == 3 and status["journal"]["records"] == 1 and status["journal"]["durable"] == 1
     assert [(n["name"], n["state"]) for n in status["nodes"]] == [("w1", "idle")]
     shell.clock.now += 3.5  # silent past its heartbeat liveness
-    shell.ask("QUERY", rid="r", what="status", args={})
+    shell.ask(QueryMessage("r", "status", {}))
     ((_, reply),) = shell.router.take()
-    assert reply["data"]["nodes"][0]["state"] == "silent"
+    assert reply.data["nodes"][0]["state"] == "silent"
 
 
 def test_a_failed_write_is_retried_after_the_delay(shell: Shell) -> None:
@@ -222,9 +239,9 @@ def test_a_busy_leader_gathers_records_until_the_group_wait_ends(shell: Shell) -
 
 
 def test_worker_messages_before_hello_are_answered_with_hello_first(shell: Shell) -> None:
-    shell.say("READY", free_slots=1)
+    shell.say(ReadyMessage(1))
     ((_, reply),) = shell.router.take()
-    assert (reply.kind, reply["code"]) == ("ERROR", "hello_first")
+    assert (reply.kind, reply.code) == ("ERROR", "hello_first")
 
 
 def test_idle_links_get_heartbeats(shell: Shell) -> None:
@@ -246,7 +263,7 @@ def test_a_node_gone_from_zookeeper_is_lost_after_the_grace_and_its_commands_req
     service = shell.service
     service.run(SubmitRecord(single("t", 1), 1000.0))
     shell.hello()
-    shell.say("READY", free_slots=1)
+    shell.say(ReadyMessage(1))
     service.set_members({"w1"})
     service.flush()
     shell.acknowledge()
