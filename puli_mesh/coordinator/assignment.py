@@ -57,16 +57,16 @@ from puli_mesh.coordinator.tree import (
     PARK_GROUP_CAP,
     PARK_TASK_CAP,
     PARK_TIMER,
-    Command,
+    CommandNode,
     Folder,
     Running,
-    Task,
+    TaskNode,
 )
 
 log = logging.getLogger(__name__)
 
 
-def _task_parked(st: CoreState, task: Task, now: float) -> bool:
+def _task_parked(st: CoreState, task: TaskNode, now: float) -> bool:
     """Park the task if something other than the node stops it; True if parked."""
     if task.paused:
         return True
@@ -88,7 +88,7 @@ def _task_parked(st: CoreState, task: Task, now: float) -> bool:
     return False
 
 
-def _pop_ready(task: Task) -> Command | None:
+def _pop_ready(task: TaskNode) -> CommandNode | None:
     ready = task.ready
     commands = task.commands
     while ready:
@@ -99,7 +99,7 @@ def _pop_ready(task: Task) -> Command | None:
     return None
 
 
-def pick(st: CoreState, node: RenderNode, now: float) -> tuple[Task, Command] | None:
+def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, CommandNode] | None:
     """The best READY command this node may run now, removed from the index."""
     cands: list[SigQueue] = []
     pools = st.pools
@@ -173,7 +173,7 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[Task, Command] | 
     return None
 
 
-def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float,
+def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, now: float,
             behind: Running | None = None) -> Running:
     """Take cores, RAM, licences and a maxRN unit for ``cmd`` on ``node``.
 
@@ -202,7 +202,7 @@ def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: floa
         node.used_ram += ram
     cmd.last_node = node.name
     node.running[cmd.id] = run
-    n: Task | Folder | None = task
+    n: TaskNode | Folder | None = task
     while n is not None:  # hold_delta(task, 1), inlined: once per decision
         n.running += 1
         n = n.parent
@@ -212,7 +212,7 @@ def reserve(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: floa
     return run
 
 
-def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float,
+def assign(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, now: float,
            behind: Running | None = None) -> Assign:
     run = reserve(st, node, task, cmd, now, behind)
     cores, ram, lic = run.cores, run.ram_mb, run.licences
@@ -248,7 +248,7 @@ def assign(st: CoreState, node: RenderNode, task: Task, cmd: Command, now: float
                   cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after, node.name)
 
 
-def _environment(task: Task, cores: int, memory: int) -> dict[str, str]:
+def _environment(task: TaskNode, cores: int, memory: int) -> dict[str, str]:
     """The environment of a command of ``task`` given ``cores`` and ``memory`` (MB).
 
     Shared by the Assign decisions with the same figures (decisions are read-only),
@@ -308,13 +308,13 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = Fal
     return n
 
 
-def is_short(st: CoreState, task: Task) -> bool:
+def is_short(st: CoreState, task: TaskNode) -> bool:
     """Whether the task's commands have shown they are short enough to pipeline."""
     s = st.settings
     return task.done_n >= s.pipeline_after_done > 0 and task.done_s <= s.pipeline_below_s * task.done_n
 
 
-def pipeline_depth(st: CoreState, node: RenderNode, task: Task) -> int:
+def pipeline_depth(st: CoreState, node: RenderNode, task: TaskNode) -> int:
     """How many of a short task's commands may wait behind one running on ``node``:
     about ``pipeline_window_s`` of its work (from its average), at least one, at most
     the node's ``pipeline``. Deep for frames of a few milliseconds, whose coordinator
@@ -326,7 +326,7 @@ def pipeline_depth(st: CoreState, node: RenderNode, task: Task) -> int:
     return max(1, min(node.pipeline, int(st.settings.pipeline_window_s / average)))
 
 
-def _may_run_more(st: CoreState, task: Task, now: float) -> bool:
+def _may_run_more(st: CoreState, task: TaskNode, now: float) -> bool:
     """What ``pick`` checks through the ready index, for one task: READY work, not
     paused or blocked, timer passed, licences free, no maxRN reached (task, groups,
     graph). Computed, not read from ``task.parked``: parking is lazy, and a restored
@@ -335,7 +335,7 @@ def _may_run_more(st: CoreState, task: Task, now: float) -> bool:
         return False
     if task.eff_timer is not None and task.eff_timer > now:
         return False
-    p: Task | Folder | None = task
+    p: TaskNode | Folder | None = task
     while p is not None:
         if 0 < p.max_rn <= p.running:
             return False

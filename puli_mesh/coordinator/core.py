@@ -86,8 +86,8 @@ from puli_mesh.coordinator.tree import (
     C_TIMEOUT,
     N_CANCELED,
     N_DONE,
-    Command,
-    Graph,
+    CommandNode,
+    GraphNode,
     Running,
     TreeNode,
 )
@@ -137,7 +137,7 @@ class SchedulingCore:
             raise UnknownIdError(f"no graph, task group or task has id {node_id}")
         return n
 
-    def _graph(self, graph_id: int) -> Graph:
+    def _graph(self, graph_id: int) -> GraphNode:
         n = self._node(graph_id)
         g = n.graph
         if n is not g and not (g.children and g.children[0] is n):
@@ -145,7 +145,7 @@ class SchedulingCore:
                                  f"{g.id}")
         return g
 
-    def _command(self, command_id: int) -> Command:
+    def _command(self, command_id: int) -> CommandNode:
         c = self._st.commands.get(command_id)
         if c is None:
             raise UnknownIdError(f"no command has id {command_id}")

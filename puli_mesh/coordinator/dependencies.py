@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.state import CoreState
-from puli_mesh.coordinator.tree import C_BLOCKED, C_READY, N_FINAL, Task, TreeNode, iter_tasks
+from puli_mesh.coordinator.tree import C_BLOCKED, C_READY, N_FINAL, TaskNode, TreeNode, iter_tasks
 
 
 class Dependency:
@@ -70,7 +70,7 @@ def apply_block_state(st: CoreState, node: TreeNode, now: float) -> None:
         _apply_task(st, t, now)
 
 
-def _apply_task(st: CoreState, t: Task, now: float) -> None:
+def _apply_task(st: CoreState, t: TaskNode, now: float) -> None:
     blocked = effectively_blocked(t)
     if blocked == t.blocked:
         return

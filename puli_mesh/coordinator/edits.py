@@ -46,10 +46,10 @@ from puli_mesh.coordinator.tree import (
     C_TIMEOUT,
     N_CANCELED,
     N_DONE,
-    Command,
+    CommandNode,
     Folder,
-    Graph,
-    Task,
+    GraphNode,
+    TaskNode,
     TreeNode,
     iter_nodes,
     iter_tasks,
@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 def pause(st: CoreState, node: TreeNode, now: float, kill: bool) -> None:
     for n in iter_nodes(node):
         n.paused = True
-        if isinstance(n, Task):
+        if isinstance(n, TaskNode):
             if kill:
                 for c in n.commands:
                     if c.status in C_HOLDING:
@@ -78,7 +78,7 @@ def pause(st: CoreState, node: TreeNode, now: float, kill: bool) -> None:
 def resume(st: CoreState, node: TreeNode, now: float) -> None:
     for n in iter_nodes(node):
         n.paused = False
-        if isinstance(n, Task):
+        if isinstance(n, TaskNode):
             lifecycle.refresh_task(st, n, now)
             lifecycle.make_available(st, n)
     # An ancestor stays "paused" in name only if it has no paused child left.
@@ -112,7 +112,7 @@ def restart(st: CoreState, node: TreeNode, now: float, errors_only: bool) -> int
     return count
 
 
-def pause_command(st: CoreState, cmd: Command, now: float, kill: bool) -> None:
+def pause_command(st: CoreState, cmd: CommandNode, now: float, kill: bool) -> None:
     if cmd.status in (C_DONE, C_CANCELED):
         raise IllegalTransitionError(f"command {cmd.id} is {CMD_STATUS_NAME[cmd.status]}; "
                                      f"there is nothing to pause")
@@ -123,7 +123,7 @@ def pause_command(st: CoreState, cmd: Command, now: float, kill: bool) -> None:
     log.info("command %d paused%s", cmd.id, " and killed" if kill else "")
 
 
-def resume_command(st: CoreState, cmd: Command, now: float) -> None:
+def resume_command(st: CoreState, cmd: CommandNode, now: float) -> None:
     if not cmd.held:
         raise IllegalTransitionError(f"command {cmd.id} is not paused")
     cmd.held = False
@@ -137,14 +137,14 @@ def resume_command(st: CoreState, cmd: Command, now: float) -> None:
     log.info("command %d resumed", cmd.id)
 
 
-def restart_one(st: CoreState, cmd: Command, now: float) -> None:
+def restart_one(st: CoreState, cmd: CommandNode, now: float) -> None:
     lifecycle.reset_command(st, cmd, now)
     full: set[int] = set()
     _restart(st, _dependents_of(cmd.task, full), full, now)
     log.info("command %d restarted", cmd.id)
 
 
-def _dependents_of(task: Task, full: set[int]) -> list[tuple[TreeNode, bool]]:
+def _dependents_of(task: TaskNode, full: set[int]) -> list[tuple[TreeNode, bool]]:
     """What depends on this task or on a folder holding it: it ran on old results."""
     out: list[tuple[TreeNode, bool]] = []
     for x in [task, *task.ancestors()]:
@@ -195,24 +195,24 @@ def set_dispatch_key(st: CoreState, node: TreeNode, value: float) -> None:
 
 def set_max_rn(st: CoreState, node: TreeNode, value: int) -> None:
     try:  # the rule of submission, so an edit cannot set what a graph could not be sent with
-        check_max_rn(value, f"node {node.id} ({node.name!r})", graph=isinstance(node, Graph))
+        check_max_rn(value, f"node {node.id} ({node.name!r})", graph=isinstance(node, GraphNode))
     except GraphError as exc:
         raise IllegalTransitionError(str(exc)) from exc
     node.max_rn = value
     g = node.graph
     pool = st.pools[g.pool]
-    if isinstance(node, Graph):
+    if isinstance(node, GraphNode):
         if node.parked and not 0 < value <= node.running:
             node.parked = False
         pools_mod.push_graph(node, pool)  # the tier (user-set maxRN first) may have changed
     elif isinstance(node, Folder):
         lifecycle.wake_folder(st, node)
-    elif isinstance(node, Task):
+    elif isinstance(node, TaskNode):
         lifecycle.unpark_task(st, node)
     st.dirty_pools[g.pool] = None
 
 
-def set_pool(st: CoreState, graph: Graph, pool_name: str) -> None:
+def set_pool(st: CoreState, graph: GraphNode, pool_name: str) -> None:
     if pool_name not in st.pools:
         raise UnknownPoolError(
             f"pool {pool_name!r} is not defined (known: {', '.join(sorted(st.pools))}); define "
@@ -254,7 +254,7 @@ def archive_finished(st: CoreState, before: float) -> list[int]:
     return [g.id for g in expired]
 
 
-def archive(st: CoreState, graph: Graph) -> None:
+def archive(st: CoreState, graph: GraphNode) -> None:
     if graph.status not in ARCHIVABLE:
         only = " or ".join(NodeStatus(s).name for s in sorted(ARCHIVABLE))
         raise IllegalTransitionError(
@@ -265,7 +265,7 @@ def archive(st: CoreState, graph: Graph) -> None:
     dependencies.remove_graph_edges(nodes)
     for n in nodes:
         st.nodes.pop(n.id, None)
-        if isinstance(n, Task):
+        if isinstance(n, TaskNode):
             for c in n.commands:
                 st.commands.pop(c.id, None)
     del st.graphs[graph.id]

@@ -40,9 +40,9 @@ from puli_mesh.coordinator.tree import (
     PARK_NONE,
     PARK_TASK_CAP,
     PARK_TIMER,
-    Command,
+    CommandNode,
     Folder,
-    Task,
+    TaskNode,
     TreeNode,
     folder_status,
     frames_of,
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------- statuses
-def set_command_status(st: CoreState, cmd: Command, new: int, now: float) -> None:
+def set_command_status(st: CoreState, cmd: CommandNode, new: int, now: float) -> None:
     old = cmd.status
     if old == new:
         return
@@ -104,19 +104,19 @@ def set_node_status(st: CoreState, node: TreeNode, new: int, now: float) -> None
             set_node_status(st, p, s, now)
 
 
-def refresh_task(st: CoreState, task: Task, now: float) -> None:
+def refresh_task(st: CoreState, task: TaskNode, now: float) -> None:
     s = task_status(task)
     if s != task.status:
         set_node_status(st, task, s, now)
 
 
-def waiting_status(task: Task) -> int:
+def waiting_status(task: TaskNode) -> int:
     """Where a command of this task goes when it may run again."""
     return C_BLOCKED if task.blocked else C_READY
 
 
 # ------------------------------------------------------------ ready index
-def make_available(st: CoreState, task: Task) -> None:
+def make_available(st: CoreState, task: TaskNode) -> None:
     """Put the task in its pool's ready index if it has READY work and nothing parks it."""
     if task.bucketed or task.paused or task.parked != PARK_NONE or not task.counts[C_READY]:
         return
@@ -135,7 +135,7 @@ def wake_folder(st: CoreState, folder: Folder) -> None:
             make_available(st, t)
 
 
-def unpark_task(st: CoreState, task: Task) -> None:
+def unpark_task(st: CoreState, task: TaskNode) -> None:
     if task.parked in (PARK_TASK_CAP, PARK_TIMER):
         task.parked = PARK_NONE
     make_available(st, task)
@@ -146,20 +146,20 @@ def timers_due(st: CoreState, now: float) -> None:
     while timers and timers[0][0] <= now:
         _at, tid = heapq.heappop(timers)
         task = st.nodes.get(tid)
-        if isinstance(task, Task) and task.parked == PARK_TIMER:
+        if isinstance(task, TaskNode) and task.parked == PARK_TIMER:
             task.parked = PARK_NONE
             make_available(st, task)
 
 
 # ---------------------------------------------------------------- holding
-def hold_delta(task: Task, delta: int) -> None:
+def hold_delta(task: TaskNode, delta: int) -> None:
     n: TreeNode | None = task
     while n is not None:
         n.running += delta
         n = n.parent
 
 
-def release_run(st: CoreState, cmd: Command, now: float) -> None:
+def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
     """Give back everything the command holds: slot, cores, RAM, licences, maxRN.
 
     The command waiting right behind it on the node (pipelining) moves up: into
@@ -222,19 +222,19 @@ def release_run(st: CoreState, cmd: Command, now: float) -> None:
             st.dirty_pools[name] = None
 
 
-def set_completion(cmd: Command, value: float) -> None:
+def set_completion(cmd: CommandNode, value: float) -> None:
     cmd.task.completion_sum += value - cmd.completion
     cmd.completion = value
 
 
-def clear_retry(cmd: Command) -> None:
+def clear_retry(cmd: CommandNode) -> None:
     if cmd.retry_at is not None:
         cmd.retry_at = None
         cmd.task.n_retry -= 1
 
 
 # ------------------------------------------------------------- transitions
-def finish(st: CoreState, cmd: Command, status: int, now: float, message: str | None) -> None:
+def finish(st: CoreState, cmd: CommandNode, status: int, now: float, message: str | None) -> None:
     """A holding command ended with a final status."""
     run = cmd.run
     node = run.node if run is not None else None
@@ -298,7 +298,7 @@ def retries_due(st: CoreState, now: float) -> None:
         set_command_status(st, cmd, waiting_status(cmd.task), now)
 
 
-def requeue(st: CoreState, cmd: Command, now: float) -> None:
+def requeue(st: CoreState, cmd: CommandNode, now: float) -> None:
     """The command lost its node through no fault of its own: READY, no attempt spent."""
     release_run(st, cmd, now)
     set_completion(cmd, 0.0)
@@ -306,12 +306,12 @@ def requeue(st: CoreState, cmd: Command, now: float) -> None:
     set_command_status(st, cmd, waiting_status(cmd.task), now)
 
 
-def kill_decision(st: CoreState, cmd: Command, reason: str) -> None:
+def kill_decision(st: CoreState, cmd: CommandNode, reason: str) -> None:
     if cmd.run is not None:
         st.out.append(Kill(cmd.run.node.name, cmd.id, cmd.token, reason))
 
 
-def cancel_command(st: CoreState, cmd: Command, now: float) -> bool:
+def cancel_command(st: CoreState, cmd: CommandNode, now: float) -> bool:
     """Cancel one command (kill it if it holds a node). DONE and CANCELED stay."""
     if cmd.status in (C_DONE, C_CANCELED):
         return False
@@ -324,7 +324,7 @@ def cancel_command(st: CoreState, cmd: Command, now: float) -> bool:
     return True
 
 
-def reset_command(st: CoreState, cmd: Command, now: float) -> None:
+def reset_command(st: CoreState, cmd: CommandNode, now: float) -> None:
     """Restart: back to READY (or BLOCKED) as if never run; kills it if it runs."""
     if cmd.run is not None:
         kill_decision(st, cmd, "restarted")

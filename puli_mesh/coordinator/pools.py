@@ -41,7 +41,7 @@ import heapq
 import logging
 from typing import Any
 
-from puli_mesh.coordinator.tree import Graph, Task
+from puli_mesh.coordinator.tree import GraphNode, TaskNode
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,10 @@ class JobBucket:
 
     __slots__ = ("graph", "queue", "tasks", "queued", "entry_version", "entry_share")
 
-    def __init__(self, graph: Graph, queue: SigQueue) -> None:
+    def __init__(self, graph: GraphNode, queue: SigQueue) -> None:
         self.graph = graph
         self.queue = queue
-        self.tasks: list[tuple[int, Task]] = []
+        self.tasks: list[tuple[int, TaskNode]] = []
         self.queued = False  # this bucket owns an entry in queue.heap
         self.entry_version = -1  # the graph version of that entry
         self.entry_share = 0.0  # and the share it was keyed with
@@ -101,7 +101,7 @@ class Pool:
         self.queues: dict[int, SigQueue] = {}
         self.waiting: list[tuple[float, str]] = []  # sorted (-performance, name): nodes with credit
         self.waiting_keys: dict[str, tuple[float, str]] = {}
-        self.graphs: dict[int, Graph] = {}
+        self.graphs: dict[int, GraphNode] = {}
         self.dk_counts: dict[float, int] = {}  # dispatchKey -> active graphs
         self.min_dk: float = 0
 
@@ -131,7 +131,7 @@ class Pool:
 
 
 # ------------------------------------------------------------------ job keys
-def job_key(graph: Graph, pool: Pool) -> tuple[float, float, int]:
+def job_key(graph: GraphNode, pool: Pool) -> tuple[float, float, int]:
     """(share, -dispatchKey, graph id): smaller goes first.
 
     ``share`` is the holding commands per unit of weight, or -1 for a job with a
@@ -145,7 +145,7 @@ def job_key(graph: Graph, pool: Pool) -> tuple[float, float, int]:
     return (graph.running / weight, -graph.dispatch_key, graph.id)
 
 
-def push_graph(graph: Graph, pool: Pool, worse: bool = False, better: bool = False) -> None:
+def push_graph(graph: GraphNode, pool: Pool, worse: bool = False, better: bool = False) -> None:
     """The graph's key changed: make its old entries stale and push fresh ones.
 
     ``worse=True`` (the key only grew, e.g. one more holding command) pushes
@@ -209,7 +209,7 @@ def compact(q: SigQueue) -> None:
     q.heap = entries
 
 
-def add_task(task: Task, pool: Pool) -> None:
+def add_task(task: TaskNode, pool: Pool) -> None:
     """Put a task with READY commands into its graph's bucket for its signature."""
     graph = task.graph
     sig = task.sig
@@ -257,7 +257,7 @@ def top(q: SigQueue) -> tuple[Any, ...] | None:
     return None
 
 
-def set_active(graph: Graph, pool: Pool, active: bool) -> None:
+def set_active(graph: GraphNode, pool: Pool, active: bool) -> None:
     """A graph started or stopped having READY/holding commands: update the weights."""
     if graph.active == active:
         return
@@ -282,7 +282,7 @@ def set_active(graph: Graph, pool: Pool, active: bool) -> None:
                 push_graph(g, pool)
 
 
-def detach_graph(graph: Graph, pool: Pool) -> None:
+def detach_graph(graph: GraphNode, pool: Pool) -> None:
     """Take a graph out of a pool's index (archive, pool change)."""
     set_active(graph, pool, False)
     for sid, b in graph.buckets.items():

@@ -19,10 +19,10 @@ from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_DONE,
     C_READY,
-    Command,
+    CommandNode,
     Folder,
-    Graph,
-    Task,
+    GraphNode,
+    TaskNode,
     TreeNode,
     iter_tasks,
 )
@@ -32,7 +32,7 @@ from puliclient.status import CMD_STATUS_NAME, COMMAND_STATUS_COUNT, CommandStat
 def _times(n: TreeNode) -> dict[str, Any]:
     """Times, and time per frame: kept per task, summed over a folder's tasks here
     (a DONE command then updates one node, not every ancestor)."""
-    tasks = [n] if isinstance(n, Task) else iter_tasks(n)
+    tasks = [n] if isinstance(n, TaskNode) else iter_tasks(n)
     frames = sum(t.frames_n for t in tasks)
     mins = [t.tpf_min for t in tasks if t.tpf_min is not None]
     maxs = [t.tpf_max for t in tasks if t.tpf_max is not None]
@@ -67,8 +67,7 @@ def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": n.id,
         "name": n.name,
-        "type": "Graph" if isinstance(n, Graph) else ("Task" if isinstance(n, Task) else
-                                                      "TaskGroup"),
+        "type": n.KIND,
         "status": n.status,
         "status_name": NodeStatus(n.status).name,
         "completion": completion,
@@ -90,9 +89,9 @@ def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
         ],
         **_times(n),
     }
-    if isinstance(n, Graph):
+    if isinstance(n, GraphNode):
         out.update(user=n.user, pool=n.pool, meta=dict(n.meta))
-    if isinstance(n, Task):
+    if isinstance(n, TaskNode):
         out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
                    maxNbCores=n.max_cores, ramUse=n.ram_use, maxAttempt=n.max_attempt,
                    requirements=dict(n.requirements), blocked=n.blocked)
@@ -103,7 +102,7 @@ def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
     return out
 
 
-def command_view(c: Command) -> dict[str, Any]:
+def command_view(c: CommandNode) -> dict[str, Any]:
     t = c.task
     return {
         "id": c.id,

@@ -31,12 +31,12 @@ from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     PARK_TIMER,
-    Command,
+    CommandNode,
     Folder,
-    Graph,
+    GraphNode,
     Running,
-    Task,
-    TaskGroup,
+    TaskGroupNode,
+    TaskNode,
     TreeNode,
     iter_nodes,
 )
@@ -64,7 +64,7 @@ def dump(st: CoreState) -> dict[str, Any]:
         # them, so this parking is state (unlike the cap parkings, woken by releases).
         "timers": [list(t) for t in st.timers],
         "timer_parked": [n.id for n in st.nodes.values()
-                         if isinstance(n, Task) and n.parked == PARK_TIMER],
+                         if isinstance(n, TaskNode) and n.parked == PARK_TIMER],
     }
 
 
@@ -80,17 +80,17 @@ def _dump_rn(n: RenderNode) -> dict[str, Any]:
 
 
 def _dump_node(n: TreeNode) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": n.id, "type": type(n).__name__}
+    out: dict[str, Any] = {"id": n.id, "type": n.KIND}
     for f in _NODE_FIELDS:
         out[f] = _plain(getattr(n, f))
     out["deps"] = [[d.source.id, sorted(d.statuses)] for d in n.deps]
-    if isinstance(n, Graph):
+    if isinstance(n, GraphNode):
         out.update(user=n.user, pool=n.pool, meta=_plain(n.meta), root_index=n.root_index)
-    if isinstance(n, TaskGroup):
+    if isinstance(n, TaskGroupNode):
         out["strategy"] = n.strategy
     if isinstance(n, Folder):
         out["children"] = [_dump_node(c) for c in n.children]
-    if isinstance(n, Task):
+    if isinstance(n, TaskNode):
         for f in _TASK_FRAME_FIELDS:
             out[f] = getattr(n, f)
         out.update(done_n=n.done_n, done_s=n.done_s, runner=n.runner, min_cores=n.min_cores, max_cores=n.max_cores,
@@ -101,7 +101,7 @@ def _dump_node(n: TreeNode) -> dict[str, Any]:
     return out
 
 
-def _dump_command(c: Command) -> list[Any]:
+def _dump_command(c: CommandNode) -> list[Any]:
     args: Any = c.args
     if isinstance(args, tuple):
         args = _plain(list(args))
@@ -144,11 +144,11 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
             if p not in st.pools:
                 st.pools[p] = Pool(p)
             st.pools[p].members[n.name] = n
-    runs: dict[int, tuple[Command, list[Any]]] = {}
-    graphs: list[tuple[Graph, list[TreeNode]]] = []
+    runs: dict[int, tuple[CommandNode, list[Any]]] = {}
+    graphs: list[tuple[GraphNode, list[TreeNode]]] = []
     for gd in data["graphs"]:
         g = _load_node(gd, None, runs)
-        assert isinstance(g, Graph)
+        assert isinstance(g, GraphNode)
         nodes = iter_nodes(g)
         submission.finish_build(st, g, nodes, now0)
         graphs.append((g, nodes))
@@ -161,7 +161,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         st.building = False
     for _g, nodes in graphs:
         for n in nodes:
-            if isinstance(n, Task):
+            if isinstance(n, TaskNode):
                 n.blocked = dependencies.effectively_blocked(n)
     # Reservations, in each node's assignment order.
     for d in data["render_nodes"]:
@@ -182,7 +182,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
             hold_delta(cmd.task, 1)
     for tid in data["timer_parked"]:
         task = st.nodes[tid]
-        assert isinstance(task, Task)
+        assert isinstance(task, TaskNode)
         task.parked = PARK_TIMER
     st.timers = [(at, tid) for at, tid in data["timers"]]
     heapq.heapify(st.timers)
@@ -202,23 +202,23 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
 
 
 def _load_node(d: dict[str, Any], parent: Folder | None,
-               runs: dict[int, tuple[Command, list[Any]]]) -> TreeNode:
+               runs: dict[int, tuple[CommandNode, list[Any]]]) -> TreeNode:
     kind = d["type"]
     n: TreeNode
     if kind == "Graph":
-        g = Graph(d["id"], d["name"])
+        g = GraphNode(d["id"], d["name"])
         g.user, g.pool, g.meta, g.root_index = d["user"], d["pool"], d["meta"], d["root_index"]
         n = g
     elif kind == "TaskGroup":
-        n = TaskGroup(d["id"], d["name"], parent)
+        n = TaskGroupNode(d["id"], d["name"], parent)
         n.strategy = d["strategy"]
     else:
-        n = Task(d["id"], d["name"], parent)
+        n = TaskNode(d["id"], d["name"], parent)
     for f in _NODE_FIELDS:
         setattr(n, f, d[f])
     if isinstance(n, Folder):
         n.children = [_load_node(c, n, runs) for c in d["children"]]
-    if isinstance(n, Task):
+    if isinstance(n, TaskNode):
         n.runner, n.min_cores, n.max_cores = d["runner"], d["min_cores"], d["max_cores"]
         n.ram_use, n.lic, n.max_attempt = d["ram_use"], tuple(d["lic"]), d["max_attempt"]
         n.cmd_arg_keys, n.validation = tuple(d["cmd_arg_keys"]), d["validation"]
@@ -233,7 +233,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
                 args = tuple(args)
             elif isinstance(args, dict):
                 args = args["dict"]
-            c = Command(cid, n, idx, desc, args)
+            c = CommandNode(cid, n, idx, desc, args)
             c.status, c.completion, c.attempts, c.token = status, completion, attempts, token
             c.start_time, c.end_time, c.update_time = start, end, update
             c.message, c.stats, c.retry_at = message, stats, retry_at

@@ -19,7 +19,7 @@ from puli_mesh.coordinator.decisions import Decision
 from puli_mesh.coordinator.licences import LicenseManager
 from puli_mesh.coordinator.pools import Pool, Signature, signature_key
 from puli_mesh.coordinator.render_nodes import RenderNode
-from puli_mesh.coordinator.tree import Command, Graph, TreeNode
+from puli_mesh.coordinator.tree import CommandNode, GraphNode, TreeNode
 
 
 @dataclass
@@ -42,9 +42,9 @@ class CoreSettings:
 class CoreState:
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
-        self.graphs: dict[int, Graph] = {}
+        self.graphs: dict[int, GraphNode] = {}
         self.nodes: dict[int, TreeNode] = {}  # graphs, task groups, tasks: one id space
-        self.commands: dict[int, Command] = {}
+        self.commands: dict[int, CommandNode] = {}
         self.render_nodes: dict[str, RenderNode] = {}
         self.pools: dict[str, Pool] = {settings.default_pool: Pool(settings.default_pool)}
         self.licences = LicenseManager()

@@ -36,11 +36,11 @@ from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_READY,
-    Command,
+    CommandNode,
     Folder,
-    Graph,
-    Task,
-    TaskGroup,
+    GraphNode,
+    TaskGroupNode,
+    TaskNode,
     TreeNode,
     folder_status,
     task_status,
@@ -94,13 +94,13 @@ def validate(st: CoreState, rep: Any) -> list[int | None]:
 
 # -------------------------------------------------------------------- build
 def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
-          now: float) -> tuple[Graph, list[int]]:
+          now: float) -> tuple[GraphNode, list[int]]:
     tasks_rep: list[dict[str, Any]] = rep["tasks"]
     root = int(rep.get("root", 0))
     gid = st.next_node_id
     ids = [gid + 1 + i for i in range(len(tasks_rep))]
     st.next_node_id = gid + 1 + len(tasks_rep)
-    graph = Graph(gid, rep["name"])
+    graph = GraphNode(gid, rep["name"])
     graph.user = rep.get("user", "") or ""
     graph.pool = rep.get("poolName") or st.settings.default_pool
     graph.max_rn = int(rep["maxRN"])
@@ -134,14 +134,14 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
         parent: Folder = graph if p is None else objs[p]  # type: ignore[assignment]
         obj: TreeNode
         if node["type"] == "TaskGroup":
-            obj = TaskGroup(ids[i], node["name"], parent)
+            obj = TaskGroupNode(ids[i], node["name"], parent)
             obj.strategy = node.get("strategy") or obj.strategy
         else:
-            obj = Task(ids[i], node["name"], parent)
+            obj = TaskNode(ids[i], node["name"], parent)
         _common(obj, node, now)
         parent.children.append(obj)
         objs[i] = obj
-        if isinstance(obj, Task):
+        if isinstance(obj, TaskNode):
             cid = _build_task(st, obj, node, cid)
     st.next_command_id = cid
     # Children are appended in BFS order; restore the representation's order.
@@ -159,7 +159,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
                     continue  # Puli ignored self-dependencies and empty status lists
                 dependencies.install(objs[i], objs[src], frozenset(int(s) for s in statuses))  # type: ignore[arg-type]
         for obj in all_nodes:
-            if isinstance(obj, Task) and dependencies.effectively_blocked(obj):
+            if isinstance(obj, TaskNode) and dependencies.effectively_blocked(obj):
                 dependencies._apply_task(st, obj, now)
         dependencies.process(st, now)
     finally:
@@ -168,7 +168,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
     if graph.tags.get("paused") in (True, "true"):
         for obj in all_nodes:
             obj.paused = True
-            if isinstance(obj, Task):
+            if isinstance(obj, TaskNode):
                 lifecycle.refresh_task(st, obj, now)
     return graph, [ids[i] for i in range(len(tasks_rep))]
 
@@ -185,7 +185,7 @@ def _common(obj: TreeNode, node: dict[str, Any], now: float) -> None:
     obj.creation_time = now
 
 
-def _build_task(st: CoreState, t: Task, node: dict[str, Any], cid: int) -> int:
+def _build_task(st: CoreState, t: TaskNode, node: dict[str, Any], cid: int) -> int:
     t.runner = node.get("runner", "") or ""
     t.min_cores = int(node.get("minNbCores", 0))
     t.max_cores = int(node.get("maxNbCores", 0))
@@ -208,15 +208,15 @@ def _build_task(st: CoreState, t: Task, node: dict[str, Any], cid: int) -> int:
             args = tuple(a.values())  # shares the key layout with the task: no per-command dict
         else:
             args = dict(a)
-        out.append(Command(cid, t, j, c.get("description", "") or "", args))
+        out.append(CommandNode(cid, t, j, c.get("description", "") or "", args))
         cid += 1
     return cid
 
 
-def finish_build(st: CoreState, graph: Graph, all_nodes: list[TreeNode], now: float) -> None:
+def finish_build(st: CoreState, graph: GraphNode, all_nodes: list[TreeNode], now: float) -> None:
     """Inherited values, signatures, counters and statuses of freshly built nodes."""
     for obj in all_nodes:
-        if isinstance(obj, Task):
+        if isinstance(obj, TaskNode):
             chain = [*reversed(obj.ancestors()), obj]  # the root first
             args = merge_inherited([n.arguments for n in chain])
             req = merge_inherited([n.requirements for n in chain])
@@ -230,7 +230,7 @@ def finish_build(st: CoreState, graph: Graph, all_nodes: list[TreeNode], now: fl
             obj.sig = st.signature(req, obj.min_cores, obj.max_cores, obj.ram_use, obj.lic)
     # Counters and statuses, leaves first.
     for obj in reversed(all_nodes):
-        if isinstance(obj, Task):
+        if isinstance(obj, TaskNode):
             counts = [0] * COMMAND_STATUS_COUNT
             done = 0.0
             for c in obj.commands:
@@ -246,22 +246,22 @@ def finish_build(st: CoreState, graph: Graph, all_nodes: list[TreeNode], now: fl
                 cc[ch.status] += 1
             obj.child_counts = cc  # type: ignore[attr-defined]
             obj.status = folder_status(obj)  # type: ignore[arg-type]
-    graph.n_ready = sum(t.counts[C_READY] for t in all_nodes if isinstance(t, Task))
+    graph.n_ready = sum(t.counts[C_READY] for t in all_nodes if isinstance(t, TaskNode))
     for obj in all_nodes:
         st.nodes[obj.id] = obj
-        if isinstance(obj, Task):
+        if isinstance(obj, TaskNode):
             for c in obj.commands:
                 st.commands[c.id] = c
     st.graphs[graph.id] = graph
 
 
-def index_graph(st: CoreState, graph: Graph, all_nodes: list[TreeNode]) -> None:
+def index_graph(st: CoreState, graph: GraphNode, all_nodes: list[TreeNode]) -> None:
     """Put the graph's READY work into its pool's ready index."""
     pool = st.pools[graph.pool]
     pool.graphs[graph.id] = graph
     pools_mod.set_active(graph, pool, graph.n_ready > 0 or graph.running > 0)
     for obj in all_nodes:
-        if isinstance(obj, Task):
+        if isinstance(obj, TaskNode):
             ready = [c.idx for c in obj.commands if c.status == C_READY]
             for c in obj.commands:
                 c.queued = False

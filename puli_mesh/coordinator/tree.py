@@ -80,7 +80,7 @@ class Running:
 
     __slots__ = ("command", "node", "cores", "ram_mb", "licences", "assigned_at", "after")
 
-    def __init__(self, command: Command, node: Any, cores: int, ram_mb: int,
+    def __init__(self, command: CommandNode, node: Any, cores: int, ram_mb: int,
                  licences: tuple[str, ...], assigned_at: float, after: int = 0) -> None:
         self.command = command
         self.node = node  # RenderNode
@@ -91,7 +91,7 @@ class Running:
         self.after = after
 
 
-class Command:
+class CommandNode:
     """One process run. Kept small: a farm queues millions of these.
 
     ``args`` is either None, a tuple of values aligned with ``task.cmd_arg_keys``
@@ -105,7 +105,7 @@ class Command:
                  "attempts", "token", "run", "start_time", "end_time", "update_time",
                  "message", "stats", "retry_at", "queued", "last_node", "held")
 
-    def __init__(self, cid: int, task: Task, idx: int, description: str, args: Any) -> None:
+    def __init__(self, cid: int, task: TaskNode, idx: int, description: str, args: Any) -> None:
         self.id = cid
         self.task = task
         self.idx = idx
@@ -138,6 +138,10 @@ class Command:
 class TreeNode:
     """Fields shared by graphs, task groups and tasks."""
 
+    KIND = ""
+    """What the node is in Puli's words ("Graph", "TaskGroup", "Task"): the ``type`` that
+    queries show and snapshots store, whatever the class is called here."""
+
     __slots__ = ("id", "name", "parent", "graph", "status", "deps", "rdeps", "unmet",
                  "dispatch_key", "priority", "max_rn", "running", "tags", "timer", "paused",
                  "arguments", "environment", "requirements", "creation_time", "start_time",
@@ -147,7 +151,7 @@ class TreeNode:
         self.id = nid
         self.name = name
         self.parent = parent
-        self.graph: Graph = parent.graph if parent is not None else self  # type: ignore[assignment]
+        self.graph: GraphNode = parent.graph if parent is not None else self  # type: ignore[assignment]
         self.status = N_DONE
         self.deps: list[Any] = []  # Dependency objects where this node waits
         self.rdeps: list[Any] = []  # Dependency objects where this node is the source
@@ -184,10 +188,11 @@ class Folder(TreeNode):
         super().__init__(nid, name, parent)
         self.children: list[TreeNode] = []
         self.child_counts = [0] * NODE_STATUS_COUNT
-        self.parked_tasks: list[Task] = []  # tasks waiting for this folder's maxRN to drop
+        self.parked_tasks: list[TaskNode] = []  # tasks waiting for this folder's maxRN to drop
 
 
-class TaskGroup(Folder):
+class TaskGroupNode(Folder):
+    KIND = "TaskGroup"
     __slots__ = ("strategy",)
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
@@ -195,11 +200,13 @@ class TaskGroup(Folder):
         self.strategy = "octopus.dispatcher.strategies.FifoStrategy"
 
 
-class Graph(Folder):
+class GraphNode(Folder):
     """The folder node of one submitted graph (a "job"): owner, pool, its own maxRN.
 
     ``version``/``parked``/``buckets`` belong to the assignment index (``pools``).
     """
+
+    KIND = "Graph"
 
     __slots__ = ("user", "pool", "meta", "n_ready", "version", "parked", "buckets",
                  "active", "root_index")
@@ -218,8 +225,10 @@ class Graph(Folder):
         self.root_index = 0
 
 
-class Task(TreeNode):
+class TaskNode(TreeNode):
     """A leaf: the commands plus everything needed to run them."""
+
+    KIND = "Task"
 
     __slots__ = ("commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
                  "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
@@ -229,7 +238,7 @@ class Task(TreeNode):
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
-        self.commands: list[Command] = []
+        self.commands: list[CommandNode] = []
         self.counts = [0] * COMMAND_STATUS_COUNT
         self.n_retry = 0
         self.ready: list[int] = []  # heap of command indexes (FIFO by id)
@@ -267,7 +276,7 @@ class Task(TreeNode):
         return self.completion_sum / n if n else 1.0
 
 
-def task_status(t: Task) -> int:
+def task_status(t: TaskNode) -> int:
     c = t.counts
     holding = c[C_ASSIGNED] + c[C_RUNNING] + c[C_FINISHING]
     waiting = c[C_READY] + c[C_BLOCKED] + t.n_retry
@@ -312,13 +321,13 @@ def frames_of(description: str, step: Any = None) -> int:
     return end - start + 1 if end >= start else 0
 
 
-def iter_tasks(node: TreeNode) -> list[Task]:
+def iter_tasks(node: TreeNode) -> list[TaskNode]:
     """Every task of a subtree, in id (children) order."""
-    out: list[Task] = []
+    out: list[TaskNode] = []
     stack = [node]
     while stack:
         n = stack.pop()
-        if isinstance(n, Task):
+        if isinstance(n, TaskNode):
             out.append(n)
         else:
             stack.extend(reversed(n.children))  # type: ignore[attr-defined]

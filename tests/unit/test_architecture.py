@@ -6,6 +6,7 @@
   module reads a clock: the rules take time as an argument.
 * The pure state machines outside the coordinator (``PURE``) import neither and read no clock.
 * No module is longer than ``MAX_LINES``.
+* One class per name across both packages (puliclient keeps Puli's names; the core's differ).
 * No file points at a document outside the repository.
 """
 
@@ -148,6 +149,15 @@ def test_the_pure_state_machines_do_no_io_and_read_no_clock() -> None:
 def test_no_module_is_longer_than_the_limit() -> None:
     lengths = {n: len(p.read_text().splitlines()) for n, p in modules().items()}
     assert {n: count for n, count in lengths.items() if count > MAX_LINES} == {}
+
+
+def test_one_class_per_name() -> None:
+    homes: dict[str, list[str]] = {}
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                homes.setdefault(node.name, []).append(name)
+    assert {cls: where for cls, where in homes.items() if len(where) > 1} == {}
 
 
 def test_no_file_points_outside_the_repository() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Kill
-from puli_mesh.coordinator.tree import C_FINAL, C_HOLDING, N_CANCELED, N_DONE, Task, iter_tasks
+from puli_mesh.coordinator.tree import C_FINAL, C_HOLDING, N_CANCELED, N_DONE, TaskNode, iter_tasks
 from puli_mesh.errors import CoreError
 from puliclient.status import CommandStatus
 from tests.unit.coordinator.graphs import graph, group, rn, task
@@ -222,7 +222,7 @@ def check_invariants(core: SchedulingCore, decisions: list[Any], before: dict[st
         if g.status in (N_DONE, N_CANCELED):
             assert all(c.status in C_FINAL for t in iter_tasks(g) for c in t.commands)
     for n in s.nodes.values():
-        if isinstance(n, Task):
+        if isinstance(n, TaskNode):
             counts = [0] * 9
             for c in n.commands:
                 counts[c.status] += 1
