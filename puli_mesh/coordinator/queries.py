@@ -5,7 +5,7 @@ friendly), built on demand. Statuses are numbers (Puli's) with a ``*_name`` twin
 Times per frame are in seconds (Puli reported milliseconds).
 
 Not here: formatting (the CLI does it) and filters on graphs and render nodes
-(``listing``); only the command listing filters here, because a farm holds far
+(``client_queries``); only the command listing filters here, because a farm holds far
 more commands than it is sensible to send.
 """
 
