@@ -50,10 +50,6 @@ class ExecutionEvent:
     completion: float = 0.0
     exit_code: int | None = None
 
-    @property
-    def is_final(self) -> bool:
-        return self.kind == "end"
-
 
 # ------------------------------------------------------------------------ log files
 def log_path_for(log_dir: Path | str, cluster: str, task_id: int, command_id: int) -> Path:

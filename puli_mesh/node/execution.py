@@ -178,10 +178,6 @@ class CommandExecution:
         """The report pipe's read end (non-blocking), or -1 once it is closed (EOF or end)."""
         return self._pipes.report_r
 
-    @property
-    def killing(self) -> bool:
-        return self._kill is not None
-
     # ----------------------------------------------------------------------- start
     def start(self) -> None:
         """Spawn the watcher. Never raises because of the command: failures end it with ERROR."""

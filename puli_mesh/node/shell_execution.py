@@ -184,10 +184,6 @@ class ShellFramesExecution:
     def report_fd(self) -> int:
         return self._pidfd
 
-    @property
-    def killing(self) -> bool:
-        return self._kill is not None
-
     def start(self) -> None:
         spec = self.spec
         try:
