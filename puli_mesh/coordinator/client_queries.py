@@ -115,6 +115,8 @@ class StatusFacts:
     assignments_sent: int
     journal: JournalFigures
     links: dict[str, LinkFacts] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+    """The coordinator's periodic steps that failed, and how often (``puli_mesh.faults``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,7 @@ def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dic
             "ram_mb": known.get("ram_mb", 0),
             "free_ram_mb": known.get("free_ram_mb", 0),
             "version": known.get("version", ""),
+            "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
         })
     journal = facts.journal
     return {
@@ -181,6 +184,7 @@ def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dic
         "nodes": nodes,
         "graphs": len(core.graphs()),
         "assignments_sent": facts.assignments_sent,
+        "faults": dict(facts.faults),
         "journal": {
             "records": journal.records,
             "durable": journal.durable,

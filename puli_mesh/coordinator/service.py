@@ -61,6 +61,7 @@ from puli_mesh.coordinator.requests import ClientRequests
 from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.coordinator.worker_links import LostNodes, WorkerLink, heartbeats_due
 from puli_mesh.errors import CoreError, FencedError, ProtocolError
+from puli_mesh.faults import Faults, guarded
 from puli_mesh.protocol import (
     AckMessage,
     AssignMessage,
@@ -150,6 +151,7 @@ class CoordinatorService:
         self._snapshot_thread: threading.Thread | None = None
         self._last_tick = float("-inf")
         self.lost = LostNodes(lost_grace)
+        self.faults = Faults()
 
     @property
     def fenced(self) -> bool:
@@ -268,8 +270,10 @@ class CoordinatorService:
         writing = self._snapshot_thread is not None and self._snapshot_thread.is_alive()
         if not self.snapshots.due(index, now_mono, writing):
             return
-        state = self.core.snapshot()  # on the loop: the state must not move while it is read
+        # Taken before the state is read: a snapshot that fails waits for its next turn, rather
+        # than walking the whole tree again on every tick.
         self.snapshots.taken(index, now_mono)
+        state = self.core.snapshot()  # on the loop: the state must not move while it is read
         writer = self.journal
         pipeline = self.pipeline
 
@@ -431,20 +435,28 @@ class CoordinatorService:
 
     # ---------------------------------------------------------------- every turn
     def tick(self) -> None:
+        """The periodic work, each step guarded on its own (``faults``): a step that fails is
+        counted and logged, and the others, dispatch included, go on."""
         now_mono = time.monotonic()
         if now_mono - self._last_tick >= TICK_EVERY_S:
             self._last_tick = now_mono
             now = time.time()
-            self.stats.tick(now, self.core.figures)  # one sample a minute
+            guarded(self.faults, "farm figures", self.stats.tick, now, self.core.figures)  # a sample a minute
             if self.dispatching:
-                if self.core.tick_due(now):
-                    self.run(TickRecord(now))
-                self._expire_lost(now_mono)
-                self._maybe_snapshot(now_mono)
-            beat = HeartbeatMessage(self.epoch).encode()
-            for link in heartbeats_due(self.links.values(), now_mono, self.heartbeat_interval):
-                self._send(link.identity, beat)
-        self.flush()
+                guarded(self.faults, "timers", self._run_timers, now)
+                guarded(self.faults, "lost nodes", self._expire_lost, now_mono)
+                guarded(self.faults, "snapshot", self._maybe_snapshot, now_mono)
+            guarded(self.faults, "heartbeats", self._send_heartbeats, now_mono)
+        guarded(self.faults, "journal", self.flush)
+
+    def _run_timers(self, now: float) -> None:
+        if self.core.tick_due(now):
+            self.run(TickRecord(now))
+
+    def _send_heartbeats(self, now_mono: float) -> None:
+        beat = HeartbeatMessage(self.epoch).encode()
+        for link in heartbeats_due(self.links.values(), now_mono, self.heartbeat_interval):
+            self._send(link.identity, beat)
 
     # ------------------------------------------------------------------ clients
     def on_client_request(self, identity: bytes, msg: ClientRequest) -> None:
@@ -465,4 +477,5 @@ class CoordinatorService:
                  for name, link in self.links.items()}
         journal = JournalFigures(self.pipeline.next_index - 1, self.pipeline.durable_index, self.journal_bytes,
                                  self.journal_batches, self.snapshots.last_index, self.last_snapshot_wall)
-        return StatusFacts(self.cluster, self.leader_name, self.epoch, self.assignments_sent, journal, links)
+        return StatusFacts(self.cluster, self.leader_name, self.epoch, self.assignments_sent, journal, links,
+                           dict(self.faults.counts))

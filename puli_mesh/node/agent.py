@@ -47,6 +47,7 @@ from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoc
 from puli_mesh.coordinator.records import replay
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ConfigError, ProtocolError, ZooKeeperError
+from puli_mesh.faults import Faults, guarded
 from puli_mesh.node import logs, role
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
@@ -114,6 +115,7 @@ class Agent:
         self.zk = KazooClient(hosts=settings.zk, timeout=settings.session_timeout)
         self.membership = Membership(self.zk, self.paths, settings.name, self.post)
         self.worker = Worker(settings, self.context)
+        self.faults = Faults()  # units of the loop's work that failed (``puli_mesh.faults``)
         self.service: CoordinatorService | None = None
         self.leader: cluster_state.LeaderInfo | None = None
         self.role = role.AgentRole(session_timeout=settings.session_timeout, grace_period=settings.grace_period)
@@ -168,6 +170,7 @@ class Agent:
             "running": len(self.worker.running),
             "accepting": self.worker.accepting,
             "pid": os.getpid(),
+            "faults": self.faults.total,
             **res.as_dict(),
         }
 
@@ -224,14 +227,14 @@ class Agent:
                     frame = sock.recv(zmq.NOBLOCK)
                 except zmq.Again:
                     break
-                self.worker.on_message(frame)
+                guarded(self.faults, "worker message", self.worker.on_message, frame)
         for fd, cid in report_fds.items():
             if fd in ready:
-                self.worker.on_report(cid)
-        self.worker.tick()
+                guarded(self.faults, "command report", self.worker.on_report, cid)
+        guarded(self.faults, "worker", self.worker.tick)
         if self.service is not None:
-            self.service.tick()
-        self._housekeeping()
+            guarded(self.faults, "coordinator", self.service.tick)
+        guarded(self.faults, "housekeeping", self._housekeeping)
 
     def _drain_router(self) -> None:
         assert self.router is not None

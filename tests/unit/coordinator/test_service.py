@@ -292,3 +292,30 @@ def test_snapshots_are_taken_every_n_records(monkeypatch: pytest.MonkeyPatch) ->
     thread.join(5)
     assert [index for index, _ in shell.journal.snapshots] == [2]
     assert service.snapshots.last_index == 2 and service.last_snapshot_wall == shell.clock.now
+
+
+def test_a_failing_snapshot_is_counted_waits_its_turn_and_dispatch_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    shell = make_shell(monkeypatch, snapshot_every=2)
+    service = shell.service
+    attempts: list[int] = []
+
+    def broken_snapshot() -> dict[str, Any]:
+        attempts.append(1)
+        raise RecursionError("maximum recursion depth exceeded")  # e.g. a graph nested too deep
+
+    monkeypatch.setattr(service.core, "snapshot", broken_snapshot)
+    service.set_pools(["a", "b"])
+    for _ in range(3):  # three ticks: the failed snapshot is not tried again on each
+        shell.clock.now += 1.0
+        service.tick()
+    assert attempts == [1] and service.faults.counts == {"snapshot": 1}
+    service.run(SubmitRecord(single("t", 1), shell.clock.now))  # the leader still dispatches
+    shell.hello()
+    shell.say(ReadyMessage(1))
+    service.flush()
+    while shell.journal.pending:
+        shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME"), (W1, "ASSIGN")]
+    shell.ask(QueryMessage("r", "status", {}))
+    ((_, reply),) = shell.router.take()
+    assert reply.data["faults"] == {"snapshot": 1}
