@@ -206,6 +206,16 @@ class JournalWriter:
         return removed
 
 
+def _batch_order(name: str) -> tuple[int, str]:
+    """``b-<first>-<last>-<sequence>`` sorts by first index, then by ZooKeeper's sequence; an
+    unexpected name sorts first (the reader warns and skips it)."""
+    parts = name.split("-")
+    try:
+        return int(parts[1]), parts[3]
+    except (IndexError, ValueError):
+        return -1, name
+
+
 def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
     """Load the newest snapshot and every complete batch after it, in order."""
     snapshot: dict[str, Any] | None = None
@@ -222,7 +232,10 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
         children = zk.get_children(paths.journal)
     except NoNodeError:
         children = []
-    children.sort(key=lambda name: name.rsplit("-", 1)[-1])
+    # In index order, and in ZooKeeper's order within one index range (a batch's parts, its
+    # retries): a batch retried after a later one was stored holds the earlier records, and
+    # taking the batches in the order ZooKeeper stored them would drop it as already read.
+    children.sort(key=_batch_order)
     recovered = Recovered(snapshot, snapshot_index)
     seen: set[tuple[int, int]] = set()
     pending: dict[tuple[int, int], list[bytes]] = {}

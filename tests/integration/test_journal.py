@@ -101,6 +101,18 @@ def test_a_batch_stored_twice_is_replayed_once(zk: KazooClient, zk_cluster: str)
     assert [i for i, _ in read_journal(zk, paths).records] == [1, 2]
 
 
+def test_a_batch_retried_after_a_later_one_was_stored_is_read_in_index_order(
+        zk: KazooClient, zk_cluster: str) -> None:
+    """Batches 1 and 2 in flight; 1 fails and is written again after 2 was stored: nothing of
+    batch 1 may be lost at the next recovery (ZooKeeper's order puts it last)."""
+    paths = ClusterPaths(zk_cluster)
+    writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    assert write(writer, 2, 3, [["pool", "c"], ["pool", "d"]]) is None
+    assert write(writer, 1, 1, [["pool", "a"], ["pool", "b"]]) is None  # the retry of batch 1
+    recovered = read_journal(zk, paths)
+    assert [(i, r[1]) for i, r in recovered.records] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+
+
 def test_a_journal_of_a_newer_format_is_refused_naming_both(
         zk: KazooClient, zk_cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = ClusterPaths(zk_cluster)
