@@ -69,3 +69,8 @@ class MeshRequestError(PuliMeshError):
 
 class JournalFormatError(PuliMeshError):
     """The journal in ZooKeeper was written in a format this version does not read."""
+
+
+class JournalDamagedError(PuliMeshError):
+    """The journal in ZooKeeper lacks something it points to (a snapshot part): taking over from it
+    would rebuild a wrong farm, so no agent leads until an operator restores or resets it."""

@@ -37,7 +37,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
 from kazoo.interfaces import IAsyncResult
 
-from puli_mesh.errors import FencedError, JournalFormatError
+from puli_mesh.errors import FencedError, JournalDamagedError, JournalFormatError
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,12 @@ class JournalWriter:
         return True
 
     def trim(self, index: int, keep: str) -> int:
-        """Delete batches wholly covered by the snapshot at ``index`` and every other snapshot."""
+        """Delete the batches wholly covered by the snapshot at ``index`` and the snapshots
+        older than it; return how many batches went.
+
+        Fenced like every write: once a newer leader exists nothing more is deleted (a slow
+        snapshot thread of a deposed leader must not delete what its successor wrote), and a
+        snapshot at or past ``index`` is never deleted, whoever wrote it."""
         removed = 0
         for child in self.zk.get_children(self.paths.journal):
             try:
@@ -191,19 +196,35 @@ class JournalWriter:
             except (IndexError, ValueError):
                 continue
             if last <= index:
-                try:
-                    self.zk.delete(f"{self.paths.journal}/{child}")
-                    removed += 1
-                except NoNodeError:
-                    pass
+                if not self._delete_fenced([f"{self.paths.journal}/{child}"]):
+                    return removed
+                removed += 1
         for child in self.zk.get_children(self.paths.snapshots):
             path = f"{self.paths.snapshots}/{child}"
-            if path != keep:
-                try:
-                    self.zk.delete(path, recursive=True)
-                except NoNodeError:
-                    pass
+            try:
+                older = int(child.split("-")[2]) < index
+            except (IndexError, ValueError):
+                continue  # not ours to judge
+            if path == keep or not older:
+                continue
+            try:
+                parts = [f"{path}/{part}" for part in self.zk.get_children(path)]
+            except NoNodeError:
+                continue
+            if not self._delete_fenced([*parts, path]):
+                return removed
         return removed
+
+    def _delete_fenced(self, paths: list[str]) -> bool:
+        """Delete ``paths`` in one transaction fenced by the epoch; False once a newer leader exists
+        (a node already gone makes the transaction fail harmlessly: another trim got there first)."""
+        tx = self._transaction()
+        for path in paths:
+            tx.delete(path)
+        if _is_fenced(tx.commit()):
+            log.warning("journal trim stopped: a newer leader exists (epoch %d is superseded)", self.epoch)
+            return False
+        return True
 
 
 def _batch_order(name: str) -> tuple[int, str]:
@@ -222,12 +243,21 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
     snapshot_index = 0
     try:
         raw, _ = zk.get(paths.snapshot)
+    except NoNodeError:
+        raw = None  # no snapshot yet: the journal holds everything
+    if raw is not None:
         pointer = msgpack.unpackb(raw, raw=False)
-        blob = b"".join(zk.get(f"{pointer['dir']}/p-{n:05d}")[0] for n in range(int(pointer["parts"])))
+        try:
+            blob = b"".join(zk.get(f"{pointer['dir']}/p-{n:05d}")[0] for n in range(int(pointer["parts"])))
+        except NoNodeError as exc:
+            # Never "nothing there": that would rebuild an empty farm and give out ids again.
+            raise JournalDamagedError(
+                f"the snapshot of cluster {paths.cluster!r} at record {pointer.get('index')} is missing a part "
+                f"({exc.args[0] if exc.args else pointer['dir']}); no agent can take over from this journal. "
+                f"Restore the snapshot's znodes under {pointer['dir']}, or start the cluster afresh (delete "
+                f"{paths.journal}, {paths.snapshot} and {paths.snapshots}: queued work is lost)") from exc
         snapshot = _unpack(blob)
         snapshot_index = int(pointer["index"])
-    except NoNodeError:
-        pass
     try:
         children = zk.get_children(paths.journal)
     except NoNodeError:

@@ -23,7 +23,7 @@ from puli_mesh.coordinator.records import HelloRecord, PoolRecord, ReadyRecord, 
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.coordinator.worker_links import WorkerLink
-from puli_mesh.errors import FencedError, JournalFormatError
+from puli_mesh.errors import FencedError, JournalDamagedError, JournalFormatError
 from puli_mesh.protocol import AssignMessage, AssignsMessage, CommandSpec, KillMessage, decode
 from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer
@@ -75,6 +75,46 @@ def test_a_deposed_leader_cannot_write(zk: KazooClient, zk_cluster: str) -> None
     assert write(new, 1, 1, [["pool", "fresh"]]) is None
     assert [r for _, r in read_journal(zk, paths).records] == [["pool", "fresh"]]
     assert old.write_snapshot({"x": 1}, 1, lambda: 1) is False
+
+
+def test_a_deposed_leaders_trim_deletes_nothing_its_successor_wrote(zk: KazooClient, zk_cluster: str) -> None:
+    paths = ClusterPaths(zk_cluster)
+    old = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    assert write(old, 1, 1, [["pool", "a"], ["pool", "b"]]) is None
+    assert old.write_snapshot({"x": 1}, 1, lambda: 2)
+    new = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    assert write(new, 1, 3, [["pool", "c"]]) is None
+    assert new.write_snapshot({"x": 2}, 3, lambda: 3)  # the successor's snapshot, newer
+    kept = sorted(zk.get_children(paths.snapshots))
+    batches = sorted(zk.get_children(paths.journal))
+    # The deposed leader's snapshot thread, slow, trims late, as if for a snapshot at record 2.
+    assert old.trim(2, keep=f"{paths.snapshots}/s-{old.epoch:06d}-{2:012d}") == 0
+    assert sorted(zk.get_children(paths.snapshots)) == kept
+    assert sorted(zk.get_children(paths.journal)) == batches
+    recovered = read_journal(zk, paths)
+    assert recovered.snapshot == {"x": 2} and recovered.snapshot_index == 3
+
+
+def test_a_trim_keeps_every_snapshot_at_or_past_its_own(zk: KazooClient, zk_cluster: str) -> None:
+    paths = ClusterPaths(zk_cluster)
+    writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    assert write(writer, 1, 1, [["pool", "a"], ["pool", "b"], ["pool", "c"]]) is None
+    assert writer.write_snapshot({"x": 1}, 1, lambda: 3)
+    assert writer.write_snapshot({"x": 3}, 3, lambda: 3)  # trims the one at 1
+    assert zk.get_children(paths.snapshots) == [f"s-{writer.epoch:06d}-{3:012d}"]
+    writer.trim(2, keep="none")  # a late trim for an older snapshot
+    assert zk.get_children(paths.snapshots) == [f"s-{writer.epoch:06d}-{3:012d}"]
+
+
+def test_a_missing_snapshot_part_is_a_loud_failure_not_an_empty_farm(zk: KazooClient, zk_cluster: str) -> None:
+    paths = ClusterPaths(zk_cluster)
+    writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    assert write(writer, 1, 1, [["pool", "a"]]) is None
+    assert writer.write_snapshot({"x": 1}, 1, lambda: 1)
+    (snapshot_dir,) = zk.get_children(paths.snapshots)
+    zk.delete(f"{paths.snapshots}/{snapshot_dir}/p-00000")
+    with pytest.raises(JournalDamagedError, match="missing a part"):
+        read_journal(zk, paths)
 
 
 def test_big_batches_are_split_and_only_complete_ones_count(
