@@ -440,6 +440,21 @@ class SchedulingCore:
             cmd.update_time = now
         return self._done(now)
 
+    def command_progress(self, command_id: int, attempt: int, now: float, *, completion: float | None = None,
+                         message: str | None = None, stats: dict[str, Any] | None = None) -> None:
+        """A running command's progress (an UPDATE without status): shown, never journalled, so it
+        changes nothing a decision depends on (no timer starts here, nothing is decided)."""
+        cmd = self._st.commands.get(command_id)
+        if cmd is None or cmd.token != attempt or cmd.run is None:
+            return
+        if stats is not None:
+            cmd.stats = dict(stats)
+        if message is not None:
+            cmd.message = message
+        if completion is not None and cmd.status in (C_RUNNING, C_FINISHING, C_ERROR, C_TIMEOUT):
+            lifecycle.set_completion(cmd, min(max(float(completion), 0.0), 1.0))
+        cmd.update_time = now
+
     def tick_due(self, now: float) -> bool:
         """Whether ``tick(now)`` would change anything (a retry delay or a timer has passed,
         or a new minute's archive cutoff is due)."""

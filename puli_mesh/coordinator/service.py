@@ -323,9 +323,9 @@ class CoordinatorService:
         """One UPDATE (validated): a final status is journalled, progress is not."""
         status = update.status
         if status is None:
-            # Progress only: not journalled, changes no decision.
-            self.core.command_update(update.command_id, update.attempt, now, completion=update.completion,
-                                     message=update.message, stats=update.stats)
+            # Progress only: not journalled, so the core changes no decision for it.
+            self.core.command_progress(update.command_id, update.attempt, now, completion=update.completion,
+                                       message=update.message, stats=update.stats)
         else:
             self.run(UpdateRecord(update.command_id, update.attempt, now, status,
                                   update.completion, update.message, update.stats))

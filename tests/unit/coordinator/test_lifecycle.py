@@ -320,3 +320,21 @@ def test_reconcile_keeps_own_kills_others_and_reattaches_lost():
     assert keep == [x.command_id]
     assert core.command(x.command_id)["status_name"] == "RUNNING"
     assert core.command(x.command_id)["render_node"] == "a"
+
+
+def test_progress_changes_what_is_shown_and_nothing_a_decision_depends_on():
+    """Progress is not journalled: a successor never sees it, so it must not start a timer
+    (nor decide anything) that the journal's records would not start the same way."""
+    core = SchedulingCore()
+    core.node_joined(rn("a", slots=2), 0)
+    core.submit_graph(single("now", 1), 0)
+    core.submit_graph(single("later", 1, timer=100.0), 0)
+    (running,) = assigns(core.request_work("a", 2, 0))
+    core.command_started(running.command_id, running.attempt, 1)
+    assert core.command_progress(running.command_id, running.attempt, 150.0, completion=0.5,
+                                 message="frame 3") is None
+    assert core.tick_due(150.0)  # the timer that passed is still the journalled tick's to start
+    shown = core.command(running.command_id)
+    assert shown["completion"] == 0.5 and shown["message"] == "frame 3"
+    (later,) = assigns(core.tick(150.0) + core.request_work("a", 1, 150.0))
+    assert later.task_name == "later"

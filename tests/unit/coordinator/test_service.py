@@ -20,6 +20,7 @@ from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import FencedError, ZooKeeperError
 from puli_mesh.protocol import (
     AckMessage,
+    AssignMessage,
     AssignsMessage,
     ClientRequest,
     EditMessage,
@@ -28,6 +29,7 @@ from puli_mesh.protocol import (
     ReadyMessage,
     ResultMessage,
     SubmitMessage,
+    UpdateMessage,
     UpdatesMessage,
     WorkerMessage,
     decode,
@@ -319,3 +321,23 @@ def test_a_failing_snapshot_is_counted_waits_its_turn_and_dispatch_goes_on(monke
     shell.ask(QueryMessage("r", "status", {}))
     ((_, reply),) = shell.router.take()
     assert reply.data["faults"] == {"snapshot": 1}
+
+
+def test_progress_is_acknowledged_not_journalled_and_starts_no_timer(shell: Shell) -> None:
+    service = shell.service
+    service.run(SubmitRecord(single("now", 1), 1000.0))
+    service.run(SubmitRecord(single("later", 1, timer=1100.0), 1000.0))
+    shell.hello(slots=2)
+    shell.say(ReadyMessage(2))  # "now" runs; "later" waits on its timer
+    service.flush()
+    while shell.journal.pending:
+        shell.acknowledge()
+    (assigned,) = [m.spec for _, m in shell.router.take() if isinstance(m, AssignMessage)]
+    records = service.next_index
+    shell.clock.now = 1200.0  # the timer has passed; only a journalled tick may start it
+    shell.say(UpdateMessage(command_id=assigned.command_id, attempt=assigned.attempt, seq=1, status=None,
+                            completion=0.5, message="half", stats=None))
+    assert service.next_index == records  # nothing journalled
+    assert service.core.tick_due(1200.0)
+    assert shell.heard() == [(W1, "ACK")]
+    assert service.core.command(assigned.command_id)["message"] == "half"  # shown
