@@ -499,6 +499,7 @@ class ErrorCode(StrEnum):
     NO_LEADER = "no_leader"  # no coordinator is elected yet: retry in a moment
     NOT_LEADER = "not_leader"  # a worker message reached an agent that does not lead
     HELLO_FIRST = "hello_first"  # a worker spoke to a coordinator it has not said HELLO to
+    NOT_MEMBER = "not_member"  # a HELLO from a name that is not a live ZooKeeper member of the cluster
     PROTOCOL = "protocol"  # the message could not be decoded
     INTERNAL = "internal"  # the agent failed while handling it (a bug; its log says more)
 

@@ -149,6 +149,7 @@ FARM_ERROR_CLASSES: dict[str, type[FarmError]] = {
     # sees what it means to it (the error keeps the code itself).
     "not_leader": FarmNoLeaderError,
     "hello_first": FarmProtocolError,
+    "not_member": FarmProtocolError,
 }
 """The class of every code of ``puli_mesh.protocol.ErrorCode``, keyed by its value (the wire's
 word): puliclient does not import the mesh's protocol to be used; a test checks they agree."""

@@ -152,6 +152,8 @@ class CoordinatorService:
         self._last_tick = float("-inf")
         self.lost = LostNodes(lost_grace)
         self.faults = Faults()
+        self.members: set[str] | None = None
+        """ZooKeeper's live members (``set_members``); None until known (then HELLO is not checked)."""
 
     @property
     def fenced(self) -> bool:
@@ -355,6 +357,14 @@ class CoordinatorService:
             self._send(identity, ErrorMessage(None, ErrorCode.INVALID,
                                               "HELLO name must match the socket identity").encode())
             return
+        if self.members is not None and name not in self.members:
+            # Only an agent registered in ZooKeeper may render: anyone else who can reach this
+            # port could otherwise join and take commands (or report them done).
+            log.warning("HELLO from %r refused: not a live member of cluster %s", name, self.cluster)
+            self._send(identity, ErrorMessage(None, ErrorCode.NOT_MEMBER, (
+                f"{name!r} is not a live member of cluster {self.cluster!r} in ZooKeeper; start it as "
+                f"an agent of this cluster (puli-mesh agent --zk ... --cluster {self.cluster})")).encode())
+            return
         info = RenderNodeInfo.from_hello(msg)
         self.links[name] = WorkerLink(name, identity, msg.endpoint, now_mono,
                                       resources={"cores": info.cores, "ram_mb": info.ram_mb,
@@ -371,6 +381,7 @@ class CoordinatorService:
         """ZooKeeper's live members: a node missing there is lost (after ``lost_grace``)."""
         online = [n["name"] for n in self.core.render_nodes() if n.get("online")]
         now_mono = time.monotonic()
+        self.members = set(names)
         self.lost.observe(set(names), online, now_mono)
         self._expire_lost(now_mono)
 

@@ -326,8 +326,10 @@ class Worker:
 
     def _on_error(self, msg: ErrorMessage) -> None:
         log.warning("coordinator error: %s %s", msg.code, msg.message)
-        if msg.code in (ErrorCode.NOT_LEADER, ErrorCode.HELLO_FIRST):
-            self._welcomed = False  # tick() says HELLO again
+        if msg.code in (ErrorCode.NOT_LEADER, ErrorCode.HELLO_FIRST, ErrorCode.NOT_MEMBER):
+            # tick() says HELLO again (a new member's HELLO may reach the leader before the
+            # leader has seen its member znode)
+            self._welcomed = False
 
     # ------------------------------------------------------------------ execution
     @property

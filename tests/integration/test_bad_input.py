@@ -7,7 +7,16 @@ import pytest
 import zmq
 
 from puli_mesh.client import MeshRequestError
-from puli_mesh.protocol import PROTOCOL_VERSION, AckMessage, ErrorCode, ErrorMessage, QueryMessage, decode
+from puli_mesh.protocol import (
+    PROTOCOL_VERSION,
+    AckMessage,
+    ErrorCode,
+    ErrorMessage,
+    HelloMessage,
+    QueryMessage,
+    ReadyMessage,
+    decode,
+)
 from puliclient import Graph
 from puliclient.status import NodeStatus
 
@@ -91,3 +100,35 @@ def test_an_unknown_runner_fails_its_command_clearly(mesh: Mesh) -> None:
     assert len(commands) == 1
     assert "no_such_package" in commands[0]["message"]
     assert mesh.agents["runner-check"].alive()
+
+
+def test_a_hello_from_outside_the_cluster_is_refused_and_the_farm_runs_on(mesh: Mesh) -> None:
+    """A peer that can reach the leader's port but is no agent of the cluster (no member znode)
+    says HELLO, as a render node would: it gets no link, no work, and the farm goes on."""
+    mesh.start_agent("member")
+    mesh.wait_ready(1)
+    address = mesh.agents["member"].address
+    intruder = zmq.Context.instance().socket(zmq.DEALER)
+    intruder.setsockopt(zmq.IDENTITY, b"intruder")
+    intruder.setsockopt(zmq.LINGER, 0)
+    try:
+        intruder.connect(f"tcp://{address}")
+        intruder.send(HelloMessage(name="intruder", endpoint="tcp://127.0.0.1:1", pools=["default"], cores=64,
+                                   ram_mb=1 << 20, free_ram_mb=1 << 20, slots=64, characteristics={},
+                                   performance=10.0, running=[], last_epoch=0, pipeline=0).encode())
+        assert intruder.poll(5000), "the leader did not answer"
+        refused = decode(intruder.recv())
+        assert isinstance(refused, ErrorMessage) and refused.code == ErrorCode.NOT_MEMBER
+        intruder.send(ReadyMessage(64).encode())  # and asks for work anyway
+        assert intruder.poll(5000)
+        ignored = decode(intruder.recv())
+        assert isinstance(ignored, ErrorMessage) and ignored.code == ErrorCode.HELLO_FIRST
+    finally:
+        intruder.close(linger=0)
+    graph = Graph("after-the-intruder")
+    graph.addNewTask("t", {"cmd": "true"})
+    url, _ = graph.submit("127.0.0.1", mesh.agents["member"].port)
+    tree = mesh.wait_graph(int(url.rsplit("/", 1)[1]), {int(NodeStatus.DONE)})
+    assert tree["status"] == int(NodeStatus.DONE)
+    names = [n["name"] for n in mesh.client_any().request("QUERY", what="status", args={})["nodes"]]
+    assert names == ["member"]

@@ -40,6 +40,7 @@ EXPECTED = {
     # answers to a worker's messages: a client meeting one sees what it means to it
     "not_leader": (FarmNoLeaderError, EXIT_FAILED),
     "hello_first": (FarmProtocolError, EXIT_FAILED),
+    "not_member": (FarmProtocolError, EXIT_FAILED),
 }
 
 

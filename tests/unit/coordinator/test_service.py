@@ -341,3 +341,17 @@ def test_progress_is_acknowledged_not_journalled_and_starts_no_timer(shell: Shel
     assert service.core.tick_due(1200.0)
     assert shell.heard() == [(W1, "ACK")]
     assert service.core.command(assigned.command_id)["message"] == "half"  # shown
+
+
+def test_a_hello_from_a_name_that_is_not_a_zookeeper_member_is_refused(shell: Shell) -> None:
+    service = shell.service
+    service.set_members({"w2"})
+    shell.hello()  # w1 is not a member
+    ((_, reply),) = shell.router.take()
+    assert (reply.kind, reply.code) == ("ERROR", "not_member") and "'w1' is not a live member" in reply.message
+    assert "w1" not in service.links and service.next_index == 1  # no link, nothing journalled
+    service.set_members({"w1", "w2"})  # its member znode appears: the worker's next HELLO is welcome
+    shell.hello()
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME")]
