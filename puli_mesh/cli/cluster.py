@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 import puli_mesh.cli.views as views
 from puli_mesh.cli.common import (
@@ -44,8 +45,8 @@ def status(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "defaul
     if json_:
         print_json(data)
         return
-    console.print(f"cluster [bold]{data['cluster']}[/bold]  leader [bold]{data['leader']}[/bold]  "
-                  f"epoch {data['epoch']}  graphs {data.get('graphs', 0)}")
+    console.print(Text.assemble("cluster ", (str(data["cluster"]), "bold"), "  leader ", (str(data["leader"]), "bold"),
+                                f"  epoch {data['epoch']}  graphs {data.get('graphs', 0)}"))
     journal = data.get("journal") or {}
     if journal:
         snap = journal.get("last_snapshot_time")
@@ -55,7 +56,7 @@ def status(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "defaul
                       f"{journal['last_snapshot_record']} ({when})")
     table = Table("node", "state", "pools", "slots", "running", "cpu %", "ram free / total MB", "endpoint")
     for n in data["nodes"]:
-        table.add_row(n["name"], n["state"], ",".join(n.get("pools", [])), str(n.get("slots", "")),
+        views.add_row(table, n["name"], n["state"], ",".join(n.get("pools", [])), str(n.get("slots", "")),
                       str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}",
                       f"{n.get('free_ram_mb', 0)} / {n.get('ram_mb', 0)}", n.get("endpoint", ""))
     console.print(table)
@@ -72,7 +73,7 @@ def step_down(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "def
     farm = farm_for(node, zk, cluster)
     with reported_errors():
         leader = farm.step_down()
-    console.print(f"{leader} is handing over leadership")
+    console.print(Text(f"{leader} is handing over leadership"))
 
 
 # ------------------------------------------------------------------------ licences
@@ -96,7 +97,7 @@ def licences(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster
         return
     table = Table("licence", "used", "total", "render nodes")
     for lic in data:
-        table.add_row(lic["name"], str(lic["used"]), str(lic["total"]), ", ".join(lic["rns"]))
+        views.add_row(table, lic["name"], str(lic["used"]), str(lic["total"]), ", ".join(lic["rns"]))
     console.print(table)
 
 
@@ -113,7 +114,7 @@ def licences_set(
     farm = settings_farm(zk, cluster)
     with reported_errors():
         farm.set_licence(name, total)
-    console.print(f"licence {name}: {total} tokens")
+    console.print(Text(f"licence {name}: {total} tokens"))
 
 
 # --------------------------------------------------------------------------- pools
@@ -140,7 +141,7 @@ def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: C
             return
         table = Table("pool", "nodes", "graphs")
         for r in rows:
-            table.add_row(r["name"], ", ".join(r["nodes"]) or "-", ", ".join(map(str, r["graphs"])) or "-")
+            views.add_row(table, r["name"], ", ".join(r["nodes"]) or "-", ", ".join(map(str, r["graphs"])) or "-")
         console.print(table)
         return
     farm = settings_farm(zk, cluster)
@@ -151,7 +152,7 @@ def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: C
         return
     table = Table("pool", "nodes")
     for pool in defined:
-        table.add_row(pool["name"], ", ".join(pool["nodes"]) or "-")
+        views.add_row(table, pool["name"], ", ".join(pool["nodes"]) or "-")
     console.print(table)
 
 
@@ -165,7 +166,7 @@ def pools_create(name: str, zk: ZkOpt = None, cluster: ClusterOpt = "default") -
     farm = settings_farm(zk, cluster)
     with reported_errors():
         farm.define_pool(name)
-    console.print(f"pool {name} defined")
+    console.print(Text(f"pool {name} defined"))
 
 
 # --------------------------------------------------------------------------- stats
@@ -187,6 +188,6 @@ def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default
     for s in [*data["minutes"], data["current"]]:
         lics = " ".join(f"{k} {u}/{t}" for k, (u, t) in sorted(s["licences"].items())) or "-"
         label = views.clock(s["start"]) + (" (now)" if s is data["current"] else "")
-        table.add_row(label, str(s["done"]), str(s["failed"]), f"{s['finished_per_minute']:.1f}", str(s["ready"]),
-                      str(s["running"]), str(s["nodes_online"]), views.bar(s["utilisation"], 10), lics)
+        views.add_row(table, label, str(s["done"]), str(s["failed"]), f"{s['finished_per_minute']:.1f}",
+                      str(s["ready"]), str(s["running"]), str(s["nodes_online"]), views.bar(s["utilisation"], 10), lics)
     console.print(views.fit(table))

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from puli_mesh.errors import ConfigError, PuliMeshError, ZooKeeperError
 from puliclient.errors import Error as PuliclientError
@@ -71,7 +72,7 @@ def describe(exc: Exception) -> str:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
+    err_console.print(Text.assemble(("error:", "red"), " ", message))  # the message may hold any name
     return typer.Exit(code)
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 import puli_mesh.cli.arguments as arguments
@@ -68,7 +69,7 @@ def jobs(user: UserOpt = None, status: StatusOpt = None, name: NameOpt = None, t
     now = time.time()
     for j in sorted(rows, key=lambda r: r["id"]):
         started, elapsed, eta = views.timing(j, now)
-        table.add_row(str(j["id"]), j["name"], j.get("user", ""), views.status_text(j["status_name"]),
+        views.add_row(table, str(j["id"]), j["name"], j.get("user", ""), views.status_text(j["status_name"]),
                       views.bar(j["completion"], 8 if wide else 6), views.counts(j.get("command_counts", {})),
                       *([started] if wide else []), elapsed, eta)
     console.print(views.fit(table))
@@ -76,24 +77,11 @@ def jobs(user: UserOpt = None, status: StatusOpt = None, name: NameOpt = None, t
 
 
 # ---------------------------------------------------------------------- show
-def _tree_label(n: dict[str, Any]) -> str:
-    label = (f"[bold]{n['id']}[/bold] {n['name']}  [{views.STATUS_STYLE.get(n['status_name'], '')}]"
-             f"{n['status_name']}[/]  {n['completion'] * 100:.0f}%  {views.counts(n.get('command_counts', {}))}")
-    if n.get("paused"):
-        label += "  [blue]paused[/blue]"
-    return label
-
-
 def _add_children(branch: Tree, n: dict[str, Any]) -> None:
     for child in n.get("children", []) or []:
-        _add_children(branch.add(_tree_label(child)), child)
+        _add_children(branch.add(views.tree_label(child)), child)
     for c in n.get("commands", []) or []:
-        where = c.get("render_node") or c.get("last_node") or "-"
-        message = (c.get("message") or "").strip().splitlines()
-        last = f"  [dim]{message[-1][:60]}[/dim]" if message else ""
-        style = views.STATUS_STYLE.get(c["status_name"], "")
-        branch.add(f"command {c['id']} {c['description']}  [{style}]{c['status_name']}[/]  "
-                   f"{c['completion'] * 100:.0f}%  on {where}  attempt {c['attempts']}/{c['max_attempt']}{last}")
+        branch.add(views.command_label(c))
 
 
 def show(graph_id: Annotated[int, typer.Argument(help="Graph id (from `puli-mesh jobs`).")],
@@ -109,8 +97,9 @@ def show(graph_id: Annotated[int, typer.Argument(help="Graph id (from `puli-mesh
         print_json(tree)
         return
     started, elapsed, eta = views.timing(tree)
-    root = Tree(_tree_label(tree) + f"  [dim]user {tree.get('user')} pool {tree.get('pool')} "
-                f"started {started} elapsed {elapsed} eta {eta}[/dim]")
+    label = views.tree_label(tree).append(f"  user {tree.get('user')} pool {tree.get('pool')} started {started} "
+                                          f"elapsed {elapsed} eta {eta}", style="dim")
+    root = Tree(label)
     _add_children(root, tree)
     console.print(root)
 
@@ -134,11 +123,10 @@ def commands(graph: Annotated[int | None, typer.Option("--graph", "-g", help="Gr
     table = Table("id", "graph", "task", "description", "status", "progress", "node", "attempts", "message",
                   box=None, header_style="bold")
     for c in rows:
-        message = (c.get("message") or "").strip().splitlines()
-        table.add_row(str(c["id"]), str(c["graph_id"]), c.get("task_name", ""), c["description"],
+        views.add_row(table, str(c["id"]), str(c["graph_id"]), c.get("task_name", ""), c["description"],
                       views.status_text(c["status_name"]), views.bar(c["completion"], 8),
                       c.get("render_node") or c.get("last_node") or "-",
-                      f"{c['attempts']}/{c['max_attempt']}", message[-1][:50] if message else "")
+                      f"{c['attempts']}/{c['max_attempt']}", views.last_line(c.get("message"), 50))
     console.print(views.fit(table))
 
 
@@ -221,7 +209,7 @@ def set_values(node_id: Annotated[int, typer.Argument(help="Graph, task group or
             farm.set(node_id, **values)
         if tags:
             farm.set_tags(node_id, **tags)
-    console.print(f"node {node_id}: " + ", ".join(assignments))
+    console.print(Text(f"node {node_id}: " + ", ".join(assignments)))
 
 
 def archive(ids: Annotated[list[int], typer.Argument(help="Graph ids (DONE or CANCELED).")],

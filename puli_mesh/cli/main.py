@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 import puli_mesh.cli.cluster as cluster
 import puli_mesh.cli.jobs as jobs
@@ -137,7 +138,7 @@ def up(
     except (PuliMeshError, KeyboardInterrupt) as exc:
         farm.stop()
         raise fail(f"the local farm did not start: {exc}", EXIT_UNREACHABLE) from exc
-    console.print(farm.banner())
+    console.print(Text(farm.banner()))  # it holds the data directory, a path the user chose
     code = 0
     try:
         if submit_examples:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 import puli_mesh.cli.views as views
 from puli_mesh.cli.common import (
@@ -54,8 +55,8 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
                   box=None, header_style="bold")
     for n in rows:
         name_text = n["name"] + (" *" if n.get("leader") else "")
-        table.add_row(name_text, views.status_text(n["state"]), ",".join(n.get("pools", [])), str(n.get("slots", 0)),
-                      str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
+        views.add_row(table, name_text, views.status_text(n["state"]), ",".join(n.get("pools", [])),
+                      str(n.get("slots", 0)), str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
                       f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
                       ",".join(str(c) for c in n.get("running_commands", [])) or "-")
     console.print(views.fit(table))
@@ -71,7 +72,7 @@ def _node_edit(ctx: typer.Context, where: tuple[str | None, str | None, str], na
     with reported_errors():
         {"pause": farm.pause_node, "resume": farm.resume_node, "drain": farm.drain_node}[verb](name, **args)
     killed = " (commands killed, they run again elsewhere)" if args.get("kill") else ""
-    console.print(f"render node {name} {dict(pause='paused', drain='draining', resume='resumed')[verb]}{killed}")
+    console.print(Text(f"render node {name} {dict(pause='paused', drain='draining', resume='resumed')[verb]}{killed}"))
 
 
 @nodes_app.command("pause")

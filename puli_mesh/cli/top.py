@@ -92,23 +92,23 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
     for n in status["nodes"]:
         use = n.get("running", 0) / n["slots"] if n.get("slots") else 0.0
         used = views.bar(use, 6, percent=False).append(f" {n.get('running', 0)}/{n.get('slots', 0)}")
-        nodes.add_row(n["name"] + ("*" if n.get("leader") else ""), views.status_text(n["state"]),
+        views.add_row(nodes, n["name"] + ("*" if n.get("leader") else ""), views.status_text(n["state"]),
                       used, f"{n.get('cpu_percent', 0):.0f}%", f"{n.get('free_ram_mb', 0)}M")
     lics = Table("licence", "used", box=None, expand=True, header_style="bold")
     for lic in data["licences"]:
-        lics.add_row(lic["name"], views.bar(lic["used"] / lic["total"] if lic["total"] else 0, 8, percent=False)
-                     .append(f" {lic['used']}/{lic['total']}"))
+        share = views.bar(lic["used"] / lic["total"] if lic["total"] else 0, 8, percent=False)
+        views.add_row(lics, lic["name"], share.append(f" {lic['used']}/{lic['total']}"))
 
     running = Table("cmd", "job", "description", "node", "progress", box=None, expand=True, header_style="bold")
     for c in data["running"][:12]:
-        running.add_row(str(c["id"]), str(c["graph_id"]), c["description"][:24], c.get("render_node") or "-",
-                        views.bar(c["completion"], 8))
+        views.add_row(running, str(c["id"]), str(c["graph_id"]), c["description"][:24], c.get("render_node") or "-",
+                      views.bar(c["completion"], 8))
     jobs = Table("id", "job", "user", "status", "progress", "eta", box=None, expand=True, header_style="bold")
     unfinished = [j for j in data["jobs"] if j["status_name"] not in SETTLED_JOBS]
     finished = [j for j in data["jobs"] if j["status_name"] in SETTLED_JOBS]
     for j in sorted(unfinished, key=lambda j: j["id"])[:12] + sorted(finished, key=lambda j: -j["id"])[:4]:
-        jobs.add_row(str(j["id"]), j["name"][:22], j.get("user", "")[:8], views.status_text(j["status_name"]),
-                     views.bar(j["completion"], 8), views.timing(j, data["at"])[2])
+        views.add_row(jobs, str(j["id"]), j["name"][:22], j.get("user", "")[:8], views.status_text(j["status_name"]),
+                      views.bar(j["completion"], 8), views.timing(j, data["at"])[2])
 
     for table in (nodes, lics, running, jobs):
         for column in table.columns:

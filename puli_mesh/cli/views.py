@@ -2,6 +2,9 @@
 
 Guarantees: pure functions returning strings or rich renderables (the clock is
 an argument where it matters); status names come from :mod:`puliclient.status`.
+Text a user chose (job, task, command, node, pool, licence and user names, tags,
+messages) is shown exactly as given: cells and labels are built here as rich
+``Text``, which rich never reads as markup (``[/]``, ``[bold]``) or emoji codes.
 
 Not here: talking to the mesh, printing. Render node states (``idle``,
 ``draining``...) are the coordinator's words, only styled here.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -40,6 +44,37 @@ SHRINKABLE = frozenset({"name", "task", "description", "message", "pools", "comm
 
 def status_text(name: str) -> Text:
     return Text(name, style=STATUS_STYLE.get(name, ""))
+
+
+def add_row(table: Table, *cells: RenderableType) -> None:
+    """Add a row whose string cells show what they hold (rich would read a ``str`` cell as markup)."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells))
+
+
+def last_line(message: str | None, limit: int) -> str:
+    """The last line of a command's message, at most ``limit`` characters ("" if none)."""
+    lines = (message or "").strip().splitlines()
+    return lines[-1][:limit] if lines else ""
+
+
+def tree_label(n: dict[str, Any]) -> Text:
+    """A graph, task group or task in ``show``'s tree: id, name, status, progress, counts."""
+    label = Text.assemble((str(n["id"]), "bold"), f" {n['name']}  ", status_text(n["status_name"]),
+                          f"  {n['completion'] * 100:.0f}%  {counts(n.get('command_counts', {}))}")
+    if n.get("paused"):
+        label.append("  paused", style="blue")
+    return label
+
+
+def command_label(c: dict[str, Any]) -> Text:
+    """A command in ``show``'s tree: status, progress, node, attempts and the last line of its message."""
+    where = c.get("render_node") or c.get("last_node") or "-"
+    label = Text.assemble(f"command {c['id']} {c['description']}  ", status_text(c["status_name"]),
+                          f"  {c['completion'] * 100:.0f}%  on {where}  attempt {c['attempts']}/{c['max_attempt']}")
+    last = last_line(c.get("message"), 60)
+    if last:
+        label.append(f"  {last}", style="dim")
+    return label
 
 
 def bar(fraction: float, width: int = 12, percent: bool = True) -> Text:

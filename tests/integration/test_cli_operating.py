@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -220,3 +221,36 @@ def test_top_shows_the_mesh_in_an_80_column_terminal_and_quits_on_q(mesh: Mesh, 
         if alive():
             subprocess.run(["tmux", "kill-session", "-t", session], check=False)
         mesh.client_any().request("EDIT", action="cancel", args={"id": graph_id})
+
+
+def test_names_rich_would_read_as_markup_are_listed_as_given(mesh: Mesh, tmp_path: Path) -> None:
+    # A job named '[/]' once made `puli-mesh jobs` fail for everyone (rich read it as a closing tag).
+    mesh.start_agent("[red]rn")
+    mesh.wait_ready(1)
+    script = tmp_path / "hostile.py"
+    script.write_text(
+        "from puliclient import Graph\n"
+        "g = Graph('[/]')\n"
+        "g.addNewTask('[bold]t', arguments={'cmd': 'echo \"[link=file:///etc]y\"', 'start': 1, 'end': 1})\n"
+        "print(g.submit()[0])\n")
+    sub = cli(mesh, "submit", str(script))
+    assert sub.returncode == 0, sub.stderr
+    graph_id = int(sub.stdout.strip().rsplit("/", 1)[1])
+    assert mesh.wait_graph(graph_id, {3})["status_name"] == "DONE"
+
+    def shown(*args: str) -> list[list[str]]:
+        """The lines of a listing split into its cells (two spaces apart or more, tree guides dropped)."""
+        result = cli(mesh, *args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return [re.split(r" {2,}", line.lstrip("│└├─ ").strip()) for line in result.stdout.splitlines()]
+
+    assert [str(graph_id), "[/]"] in [row[:2] for row in shown("jobs")]
+    tree = shown("show", str(graph_id))
+    assert tree[0][:4] == [f"{graph_id} [/]", "DONE", "100%", "1 done"]
+    (task,) = [row for row in tree if row[0].endswith(" [bold]t")]
+    assert task[1:] == ["DONE", "100%", "1 done"]
+    (command_label,) = [row for row in tree if row[0].startswith("command ")]
+    assert command_label[0].endswith(" [bold]t_1_1") and "on [red]rn" in command_label
+    (command,) = [row for row in shown("commands", "--graph", str(graph_id)) if row[0] != "id"]
+    assert command[1:3] == [str(graph_id), "[bold]t"] and "[red]rn" in command
+    assert ["[red]rn *", "idle"] in [row[:2] for row in shown("nodes")]

@@ -28,6 +28,8 @@ from puliclient.errors import (
     GraphError,
 )
 
+from .conftest import HOSTILE
+
 # The README's promise: 1 the mesh refused, 2 bad usage, 3 the mesh could not be reached.
 EXPECTED = {
     "invalid": (FarmInvalidRequestError, EXIT_USAGE),
@@ -86,3 +88,10 @@ def test_reported_errors_print_the_error_and_exit_with_its_code(capsys: pytest.C
     assert "no graph 99999 (not_found)" in capsys.readouterr().err
     with pytest.raises(ZeroDivisionError), reported_errors():  # a bug is not an error of the farm: not hidden
         raise ZeroDivisionError
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_an_error_naming_anything_is_printed_as_given(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(typer.Exit), reported_errors():
+        raise FarmNotFoundError(f"no pool {name}")
+    assert capsys.readouterr().err == f"error: no pool {name} (not_found)\n"

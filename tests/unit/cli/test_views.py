@@ -1,11 +1,18 @@
-"""Formatting helpers of the operating commands: times, ETA, counts, bars, table fitting."""
+"""Formatting helpers of the operating commands: times, ETA, counts, bars, table fitting, user text shown as given."""
 
 from __future__ import annotations
 
+import io
+
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
 from puli_mesh.cli import views
 from puliclient.status import CommandStatus, NodeStatus
+
+from .conftest import cells
 
 
 def test_timing_extrapolates_the_eta_from_completion() -> None:
@@ -59,3 +66,52 @@ def test_fit_keeps_ids_whole_and_lets_free_text_shrink() -> None:
     id_column, name_column = table.columns
     assert id_column.min_width == 6 and name_column.min_width == len("name") + 2
     assert all(c.no_wrap and c.overflow == "ellipsis" for c in table.columns)
+
+
+def rendered(renderable: RenderableType, width: int = 200) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(renderable)
+    out = console.file
+    assert isinstance(out, io.StringIO)
+    return out.getvalue()
+
+
+def test_a_row_shows_its_text_cells_as_given(hostile_name: str) -> None:
+    name = hostile_name
+    table = Table("id", "name", "status", box=None)
+    views.add_row(table, "7", name, views.status_text("ERROR"))
+    assert cells(rendered(views.fit(table)).splitlines()[1]) == ["7", name, "ERROR"]
+    cell = table.columns[1]._cells[0]
+    assert isinstance(cell, Text) and cell.plain == name and not cell.spans
+
+
+def test_a_row_keeps_the_renderables_it_is_given() -> None:
+    table = Table("status", "progress")
+    status, progress = views.status_text("DONE"), views.bar(1.0, 4)
+    views.add_row(table, status, progress)
+    assert [c._cells[0] for c in table.columns] == [status, progress]
+
+
+def test_tree_labels_show_names_descriptions_and_messages_as_given(hostile_name: str) -> None:
+    name = hostile_name
+    task = {"id": 7, "name": name, "status_name": "RUNNING", "completion": 0.5, "command_counts": {"RUNNING": 1},
+            "paused": True}
+    assert views.tree_label(task).plain == f"7 {name}  RUNNING  50%  1 run  paused"
+    command = {"id": 9, "description": name, "status_name": "ERROR", "completion": 0.0, "render_node": name,
+               "attempts": 1, "max_attempt": 3, "message": f"first\n{name}\n"}
+    label = views.command_label(command)
+    assert label.plain == f"command 9 {name}  ERROR  0%  on {name}  attempt 1/3  {name}"
+    assert rendered(Tree(views.tree_label(task)).add(label)).strip() == label.plain
+
+
+def test_a_tree_label_styles_only_what_the_view_chose() -> None:
+    task = {"id": 7, "name": "[bold red]x", "status_name": "ERROR", "completion": 0.0}
+    label = views.tree_label(task)
+    styled = {label.plain[span.start:span.end]: str(span.style) for span in label.spans}
+    assert styled == {"7": "bold", "ERROR": "bold red"}
+
+
+def test_last_line_is_the_last_non_empty_line_cut_to_its_limit() -> None:
+    assert views.last_line("one\ntwo [/]\n\n", 50) == "two [/]"
+    assert views.last_line("abcdef", 3) == "abc"
+    assert views.last_line(None, 10) == views.last_line("  \n", 10) == ""
