@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from rich.text import Text
 
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
 from puli_mesh.errors import PuliMeshError
@@ -171,9 +172,10 @@ class LocalFarm:
                                     text=True, timeout=300)
             ok = result.returncode == 0
             failures += 0 if ok else 1
-            console.print(f"{'DONE ' if ok else 'FAILED'} {script}: {result.stdout.strip().splitlines()[-1:]}")
+            # Text: what a script prints is shown as it is, never read as rich markup.
+            console.print(Text(f"{'DONE ' if ok else 'FAILED'} {script}: {result.stdout.strip().splitlines()[-1:]}"))
             if not ok:
-                console.print(result.stderr[-2000:])
+                console.print(Text(result.stderr[-2000:]))
         return 0 if failures == 0 else 1
 
     def wait(self) -> None:
