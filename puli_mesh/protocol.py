@@ -300,7 +300,11 @@ class Message(WireFields):
         """The frame to send, validated first so we never send what a peer would refuse."""
         payload: dict[str, Any] = {"v": PROTOCOL_VERSION, "k": self.kind}
         self._write(payload)
-        data: bytes = msgpack.packb(payload, use_bin_type=True)
+        try:
+            data: bytes = msgpack.packb(payload, use_bin_type=True)
+        except (OverflowError, ValueError, TypeError) as exc:  # an int beyond 64 bits, too deep, not data
+            raise ProtocolError(f"{self.kind} message cannot be sent: {exc} (integers must lie within "
+                                f"{-(2**63)} to {2**64 - 1}; values must be plain data)") from exc
         if len(data) > MAX_MESSAGE_BYTES:
             raise ProtocolError(f"{self.kind} message is {len(data)} bytes, above the {MAX_MESSAGE_BYTES}-byte limit")
         return data

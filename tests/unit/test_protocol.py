@@ -258,3 +258,12 @@ def test_a_non_finite_item_of_an_updates_is_refused_alone() -> None:
         CommandSpec.from_map({**SPEC_FIELDS, "timeout": float("inf")})  # an item of an ASSIGNS
     with pytest.raises(ProtocolError, match="UPDATE.completion must be a finite number"):  # the careful pass
         UpdateMessage.from_map({**UPDATE_FIELDS, "status": CommandStatus.DONE, "completion": float("-inf")})
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    ({"values": {"priority": 10**24}}, "integers must lie within -9223372036854775808 to 18446744073709551615"),
+    ({"tags": {"x": object()}}, "can not serialize 'object' object"),
+])
+def test_a_message_msgpack_cannot_pack_is_refused_with_a_protocol_error(args: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ProtocolError, match=f"EDIT message cannot be sent: .*{fragment}"):
+        EditMessage("r1", "set", args).encode()
