@@ -30,8 +30,12 @@ Conversations:
 
 Guarantees: :func:`decode` returns an instance of the kind's class or raises
 :class:`~puli_mesh.errors.ProtocolError` saying why: the version, the kind, every
-field's presence and type (a ``bool`` is not an ``int``), the size. Encoding checks
-the same, so we never send what a peer would refuse. A field is required unless
+field's presence and type (a ``bool`` is not an ``int``), that a ``float`` field holds a
+finite number (NaN and infinities are refused), the size. Encoding checks the same, so we
+never send what a peer would refuse, except finiteness: looking at every float sent would
+cost every ASSIGN and UPDATE, and it would turn a producer's NaN into an exception in the
+sender's loop; whoever makes a float (a runner's progress, a graph's timeout) keeps it finite.
+Ints need no bound here: msgpack only decodes ints within 64 bits. A field is required unless
 declared :func:`optional` (absent or of another type, it reads as None; None is not
 sent). Unknown fields are tolerated (forward compatibility), kept aside in ``unknown``
 and never acted upon. Types map to what the wire holds: ``int`` (not bool), ``float``
@@ -128,9 +132,24 @@ def _rules_of(cls: type) -> tuple[tuple[FieldRule, ...], tuple[tuple[str, type[W
         required = not f.metadata.get(_OPTIONAL, False)
         if not required and (f.default is not None or f.default_factory is not MISSING):
             raise TypeError(f"{cls.__name__}.{f.name}: an optional field defaults to None")
-        rules.append((f.name, frozenset(accepted) if accepted else _Anything(), accepted, required,
-                      cls.__dict__[f.name].__set__))
+        setter = cls.__dict__[f.name].__set__
+        if float in accepted:
+            setter = _finite_setter(cls, f.name, setter)
+        rules.append((f.name, frozenset(accepted) if accepted else _Anything(), accepted, required, setter))
     return tuple(rules), tuple(spread)
+
+
+def _finite_setter(cls: type[WireFields], name: str, setter: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """``setter`` refusing NaN and infinities: a float field holds a finite number.
+
+    Every read path sets a field through its rule's setter, so the check is in one place and
+    costs only the messages that have a float field (not READY); ``x - x`` is 0.0 for every
+    finite float and NaN otherwise, cheaper than a call to ``math.isfinite``."""
+    def set_finite(obj: Any, value: Any) -> None:
+        if value.__class__ is float and value - value != 0.0:
+            raise ProtocolError(f"{cls._label}.{name} must be a finite number, got {value!r}")
+        setter(obj, value)
+    return set_finite
 
 
 def _fits(accepted: tuple[type, ...], value: Any) -> bool:
@@ -281,7 +300,11 @@ class Message(WireFields):
         """The frame to send, validated first so we never send what a peer would refuse."""
         payload: dict[str, Any] = {"v": PROTOCOL_VERSION, "k": self.kind}
         self._write(payload)
-        data: bytes = msgpack.packb(payload, use_bin_type=True)
+        try:
+            data: bytes = msgpack.packb(payload, use_bin_type=True)
+        except (OverflowError, ValueError, TypeError) as exc:  # an int beyond 64 bits, too deep, not data
+            raise ProtocolError(f"{self.kind} message cannot be sent: {exc} (integers must lie within "
+                                f"{-(2**63)} to {2**64 - 1}; values must be plain data)") from exc
         if len(data) > MAX_MESSAGE_BYTES:
             raise ProtocolError(f"{self.kind} message is {len(data)} bytes, above the {MAX_MESSAGE_BYTES}-byte limit")
         return data

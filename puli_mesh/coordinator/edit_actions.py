@@ -14,6 +14,12 @@ Errors: an unknown action or a missing argument raises ``KeyError``, a malformed
 ``ValueError``/``TypeError`` (the client gets ``invalid``); the core raises
 ``UnknownIdError``/``IllegalTransitionError`` (``not_found``/``illegal``).
 
+Guarantees: every value an edit stores can be journalled and snapshotted: numbers are
+integers within int64 (:func:`edit_int`), tag values plain msgpack data (:func:`check_tag_value`).
+:func:`check_edit` parses an edit's arguments exactly as :func:`apply_edit` will, without a
+core, so a malformed edit is refused before it is journalled (a journalled one that cannot
+be packed would stop every later batch and snapshot).
+
 Not here: ``step_down`` (the agent handles it before the service sees it), queries
 (``client_queries``).
 """
@@ -21,7 +27,7 @@ Not here: ``step_down`` (the agent handles it before the service sees it), queri
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
@@ -29,40 +35,98 @@ from puli_mesh.coordinator.decisions import Decision
 EditAction = Callable[[SchedulingCore, dict[str, Any], float], list[Decision]]
 """``(core, args, now) -> decisions``: parses ``args`` and applies one edit."""
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+TAG_MAX_DEPTH = 8
+"""How deep lists and maps may nest in a tag value: far below msgpack's packing limit,
+which a snapshot reaches with the tree's own levels added."""
+
+_TAG_SCALARS = (str, bool, int, float, type(None))
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message, cut short: a refused value may be huge."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def edit_int(value: Any, what: str) -> int:
+    """``value`` as an integer within int64 (``int()`` accepts it: ``"5"``, ``5.0``); else
+    ``ValueError`` saying the accepted range."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
+        number = None
+    if number is None or not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(f"{what} must be an integer from {INT64_MIN} to {INT64_MAX}, got {_shown(value)}")
+    return number
+
+
+def check_tag_value(value: Any, key: str) -> None:
+    """``ValueError`` unless ``value`` is plain data msgpack stores: str, bool, None, an int
+    within int64, a finite float, or lists and str-keyed maps of those nested at most
+    :data:`TAG_MAX_DEPTH` deep. Walked with a stack: the value is user-shaped."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, bool | str) or item is None:
+            continue
+        if isinstance(item, int):
+            if not INT64_MIN <= item <= INT64_MAX:
+                raise ValueError(f"tag {key!r}: a number must be an integer from {INT64_MIN} to {INT64_MAX}, "
+                                 f"got {_shown(item)}")
+        elif isinstance(item, float):
+            if item - item != 0.0:  # NaN and infinities only
+                raise ValueError(f"tag {key!r}: a number must be finite, got {item!r}")
+        elif isinstance(item, list | tuple | dict):
+            if depth >= TAG_MAX_DEPTH:
+                raise ValueError(f"tag {key!r}: lists and maps nest at most {TAG_MAX_DEPTH} deep")
+            if isinstance(item, dict):
+                for k in item:
+                    if not isinstance(k, str):
+                        raise ValueError(f"tag {key!r}: map keys must be strings, got {_shown(k)}")
+                children = item.values()
+            else:
+                children = item
+            stack.extend((child, depth + 1) for child in children)
+        else:
+            raise ValueError(f"tag {key!r}: {type(item).__name__} is not plain data "
+                             "(str, number, bool, None, list or map)")
+
 
 def pause(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "kill"?}``: nothing new of a graph, group or task starts; ``kill`` also stops
     what runs. From ``puli-mesh pause ID [--kill]``, ``Farm.pause``, ``Farm.edit_jobs("pause")``."""
-    return core.pause(int(args["id"]), now, kill=bool(args.get("kill", False)))
+    return core.pause(edit_int(args["id"], "id"), now, kill=bool(args.get("kill", False)))
 
 
 def resume(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id"}``: undo ``pause``. From ``puli-mesh resume ID``, ``Farm.resume``."""
-    return core.resume(int(args["id"]), now)
+    return core.resume(edit_int(args["id"], "id"), now)
 
 
 def cancel(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id"}``: cancel every command of a node, killing what runs. From
     ``puli-mesh cancel ID``, ``Farm.cancel``."""
-    return core.cancel(int(args["id"]), now)
+    return core.cancel(edit_int(args["id"], "id"), now)
 
 
 def restart(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "errors_only"?}``: run a node's commands again (only ERROR/TIMEOUT ones with
     ``errors_only``). From ``puli-mesh restart ID [--errors-only]``, ``Farm.restart``."""
-    return core.restart(int(args["id"]), now, errors_only=bool(args.get("errors_only", False)))
+    return core.restart(edit_int(args["id"], "id"), now, errors_only=bool(args.get("errors_only", False)))
 
 
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "values": {"priority"|"dispatchKey"|"maxRN"|"pool"|"poolName": value}}``,
     applied in their order. From ``puli-mesh set ID key=value...``, ``Farm.set``."""
-    node_id = int(args["id"])
+    node_id = edit_int(args["id"], "id")
     decisions: list[Decision] = []
     for key, value in dict(args["values"]).items():
         if key in ("priority", "dispatchKey"):
-            decisions += core.set_dispatch_key(node_id, int(value), now)
+            decisions += core.set_dispatch_key(node_id, edit_int(value, key), now)
         elif key == "maxRN":
-            decisions += core.set_max_rn(node_id, int(value), now)
+            decisions += core.set_max_rn(node_id, edit_int(value, key), now)
         elif key in ("pool", "poolName"):
             decisions += core.set_pool(node_id, str(value), now)
         else:
@@ -76,34 +140,38 @@ def set_tags(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Dec
     tags = args["tags"]
     if not isinstance(tags, dict):
         raise ValueError(f"tags must be a mapping, not {type(tags).__name__}")
-    return core.set_tags(int(args["id"]), tags, now)
+    for key, value in tags.items():
+        if not isinstance(key, str):
+            raise ValueError(f"tag names must be strings, got {_shown(key)}")
+        check_tag_value(value, key)
+    return core.set_tags(edit_int(args["id"], "id"), tags, now)
 
 
 def archive(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id"}``: remove a finished graph. From ``puli-mesh archive ID``, ``Farm.archive``
     (agents archive old graphs themselves through ``tick``, not through this)."""
-    return core.archive(int(args["id"]), now)
+    return core.archive(edit_int(args["id"], "id"), now)
 
 
 def command_cancel(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id"}`` of a command. From ``puli-mesh cancel --command ID``, ``Farm.cancel_command``."""
-    return core.cancel_command(int(args["id"]), now)
+    return core.cancel_command(edit_int(args["id"], "id"), now)
 
 
 def command_restart(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id"}`` of a command. From ``puli-mesh restart --command ID``, ``Farm.restart_command``."""
-    return core.restart_command(int(args["id"]), now)
+    return core.restart_command(edit_int(args["id"], "id"), now)
 
 
 def command_pause(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "kill"?}`` of a command: hold it (``kill``: stop it if it runs, no attempt
     spent). From ``puli-mesh pause --command ID``, ``Farm.pause_command``."""
-    return core.pause_command(int(args["id"]), now, kill=bool(args.get("kill", False)))
+    return core.pause_command(edit_int(args["id"], "id"), now, kill=bool(args.get("kill", False)))
 
 
 def command_resume(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id"}`` of a command. From ``puli-mesh resume --command ID``, ``Farm.resume_command``."""
-    return core.resume_command(int(args["id"]), now)
+    return core.resume_command(edit_int(args["id"], "id"), now)
 
 
 def node_pause(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
@@ -155,6 +223,28 @@ def action_named(action: str) -> EditAction:
         return EDIT_ACTIONS[action]
     except KeyError:
         raise KeyError(f"unknown edit {action!r}; known: {', '.join(sorted(EDIT_ACTIONS))}") from None
+
+
+class _NoCore:
+    """Stands in for the core in :func:`check_edit`: every method accepts anything and decides nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., list[Decision]]:
+        return _decide_nothing
+
+
+def _decide_nothing(*args: Any, **kwargs: Any) -> list[Decision]:
+    return []
+
+
+_NO_CORE = cast(SchedulingCore, _NoCore())
+
+
+def check_edit(action: str, args: dict[str, Any]) -> None:
+    """Raise as :func:`apply_edit` would for a malformed edit (``KeyError``, ``ValueError``,
+    ``TypeError``), touching no core: the action runs against one that ignores every call,
+    so its arguments are parsed by the very code that applies them. What only the core
+    knows (ids, statuses) is left to :func:`apply_edit`."""
+    action_named(action)(_NO_CORE, args, 0.0)
 
 
 def apply_edit(core: SchedulingCore, action: str, args: dict[str, Any], now: float) -> list[Decision]:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from puli_mesh.coordinator.client_queries import QueryContext, StatusFacts, answer_query
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.coordinator.edit_actions import action_named
+from puli_mesh.coordinator.edit_actions import check_edit
 from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord
 from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.errors import (
@@ -129,7 +129,7 @@ class ClientRequests:
 
     def edit(self, action: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         # Through the host: the edit is journalled and replayed by a successor. An unknown
-        # action is refused before it is journalled: replaying it would only fail again.
-        action_named(action)
+        # or malformed edit is refused before it is journalled: replaying it would only fail again.
+        check_edit(action, args)
         self.host.run(EditRecord(action, dict(args), now))
         return {"ok": True}

@@ -216,3 +216,54 @@ def test_error_codes_travel_as_their_words_and_each_has_a_farm_error_class() -> 
     for code in ErrorCode:
         error = FarmError.from_code(code, "what went wrong")
         assert type(error) is FARM_ERROR_CLASSES[code] and error.code == code
+
+
+NOT_FINITE = [float("nan"), float("inf"), float("-inf")]
+
+
+@pytest.mark.parametrize("value", NOT_FINITE)
+@pytest.mark.parametrize(("kind", "fields", "name"), [
+    ("HELLO", EVERY_KIND[0][1], "performance"),
+    ("UPDATE", UPDATE_FIELDS, "completion"),
+    ("ASSIGN", {"epoch": 1, **SPEC_FIELDS}, "timeout"),  # a field of the spread CommandSpec
+])
+def test_a_float_field_must_be_finite(kind: str, fields: dict[str, Any], name: str, value: float) -> None:
+    good = msgpack.packb({"v": V, "k": kind, **fields})
+    assert decode(good).kind == kind
+    bad = msgpack.packb({"v": V, "k": kind, **{**fields, name: value}})
+    with pytest.raises(ProtocolError, match=rf"{kind}\.{name} must be a finite number, got {value!r}"):
+        decode(bad)
+
+
+def test_a_float_field_takes_ints_none_and_the_largest_finite_floats() -> None:
+    for completion in (None, 0, -(2**63), 2**64 - 1, 1.7976931348623157e308, -5e-324):
+        msg = decode(msgpack.packb({"v": V, "k": "UPDATE", **{**UPDATE_FIELDS, "completion": completion}}))
+        assert isinstance(msg, UpdateMessage) and msg.completion == completion
+
+
+def test_a_non_finite_item_of_an_updates_is_refused_alone() -> None:
+    items = [{**UPDATE_FIELDS, "seq": 1}, {**UPDATE_FIELDS, "seq": 2, "completion": float("nan")},
+             {**UPDATE_FIELDS, "seq": 3}]
+    msg = decode(msgpack.packb({"v": V, "k": "UPDATES", "updates": items, "free_slots": 1}))
+    assert isinstance(msg, UpdatesMessage)
+    read, refused = [], []
+    for item in msg.updates:
+        try:
+            read.append(UpdateMessage.from_map(item).seq)
+        except ProtocolError as exc:
+            refused.append(str(exc))
+    assert read == [1, 3]
+    assert refused == ["UPDATE.completion must be a finite number, got nan"]
+    with pytest.raises(ProtocolError, match="ASSIGN.timeout must be a finite number, got inf"):
+        CommandSpec.from_map({**SPEC_FIELDS, "timeout": float("inf")})  # an item of an ASSIGNS
+    with pytest.raises(ProtocolError, match="UPDATE.completion must be a finite number"):  # the careful pass
+        UpdateMessage.from_map({**UPDATE_FIELDS, "status": CommandStatus.DONE, "completion": float("-inf")})
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    ({"values": {"priority": 10**24}}, "integers must lie within -9223372036854775808 to 18446744073709551615"),
+    ({"tags": {"x": object()}}, "can not serialize 'object' object"),
+])
+def test_a_message_msgpack_cannot_pack_is_refused_with_a_protocol_error(args: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ProtocolError, match=f"EDIT message cannot be sent: .*{fragment}"):
+        EditMessage("r1", "set", args).encode()

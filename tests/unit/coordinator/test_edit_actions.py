@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.coordinator.edit_actions import EDIT_ACTIONS, apply_edit
+from puli_mesh.coordinator.edit_actions import EDIT_ACTIONS, INT64_MAX, INT64_MIN, TAG_MAX_DEPTH, apply_edit, check_edit
 from puli_mesh.coordinator.records import EditRecord, replay
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
 from puliclient.status import CommandStatus, NodeStatus
@@ -85,3 +85,69 @@ def test_an_edit_replayed_from_the_journal_does_what_it_did_live() -> None:
     record.apply(live)
     assert replay(replayed, [(1, record.to_data())]) == 0
     assert replayed.snapshot() == live.snapshot()
+
+
+HUGE = 10**24  # what `puli-mesh set ID priority=1000000000000000000000000` sends
+
+
+@pytest.mark.parametrize(("action", "args", "match"), [
+    ("set", {"id": 1, "values": {"priority": HUGE}}, "priority must be an integer from -9223372036854775808 to"),
+    ("set", {"id": 1, "values": {"dispatchKey": str(HUGE)}}, "dispatchKey must be an integer from"),
+    ("set", {"id": 1, "values": {"maxRN": INT64_MAX + 1}}, "maxRN must be an integer from"),
+    ("set", {"id": 1, "values": {"priority": INT64_MIN - 1}}, "priority must be an integer from"),
+    ("set", {"id": 1, "values": {"priority": float("inf")}}, "priority must be an integer"),
+    ("set", {"id": 1, "values": {"priority": float("nan")}}, "priority must be an integer"),
+    ("set", {"id": 1, "values": {"maxRN": 1e30}}, "maxRN must be an integer"),
+    ("set", {"id": HUGE, "values": {"maxRN": 1}}, "id must be an integer"),
+    ("pause", {"id": -HUGE}, "id must be an integer"),
+    ("command_restart", {"id": HUGE}, "id must be an integer"),
+    ("tags", {"id": 1, "tags": {"big": HUGE}}, "tag 'big': a number must be an integer from"),
+    ("tags", {"id": 1, "tags": {"nan": float("nan")}}, "tag 'nan': a number must be finite"),
+    ("tags", {"id": 1, "tags": {"deep": [[-float("inf")]]}}, "must be finite"),
+    ("tags", {"id": 1, "tags": {"obj": object()}}, "object is not plain data"),
+    ("tags", {"id": 1, "tags": {"keys": {1: "a"}}}, "map keys must be strings"),
+    ("tags", {"id": 1, "tags": {7: "a"}}, "tag names must be strings"),
+])
+def test_a_value_that_cannot_be_stored_is_refused_before_any_core_sees_it(
+        action: str, args: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        check_edit(action, args)
+    core, graph_id, _ = farm()
+    before = core.snapshot()
+    if args["id"] == 1:  # the graph's id, so that only the refused value can fail
+        args = {**args, "id": graph_id}
+    with pytest.raises(ValueError, match=match):  # on replay too: the same parsing applies it
+        apply_edit(core, action, args, 1.0)
+    assert core.snapshot() == before
+
+
+def test_the_int64_bounds_themselves_are_accepted() -> None:
+    core, graph_id, _ = farm()
+    for value in (INT64_MAX, INT64_MIN, str(INT64_MAX)):
+        check_edit("set", {"id": graph_id, "values": {"priority": value}})
+        apply_edit(core, "set", {"id": graph_id, "values": {"priority": value}}, 1.0)
+        assert core.graph_tree(graph_id, False)["dispatchKey"] == int(value)
+
+
+def test_plain_tag_values_nested_up_to_the_limit_are_accepted() -> None:
+    core, graph_id, _ = farm()
+    deep: Any = "leaf"
+    for _ in range(TAG_MAX_DEPTH):
+        deep = [deep]
+    tags = {"s": "film", "n": INT64_MIN, "f": 0.5, "b": True, "m": {"k": [1, 2.5, None]}, "deep": deep}
+    check_edit("tags", {"id": graph_id, "tags": tags})
+    apply_edit(core, "tags", {"id": graph_id, "tags": tags}, 1.0)
+    assert core.graph_tree(graph_id, False)["tags"] == tags
+    with pytest.raises(ValueError, match=f"nest at most {TAG_MAX_DEPTH} deep"):
+        check_edit("tags", {"id": graph_id, "tags": {"deep": [deep]}})
+
+
+def test_check_edit_refuses_what_apply_edit_refuses_for_its_arguments_but_leaves_ids_to_the_core() -> None:
+    with pytest.raises(KeyError, match="unknown edit"):
+        check_edit("explode", {"id": 1})
+    with pytest.raises(KeyError, match="'colour' cannot be set"):
+        check_edit("set", {"id": 1, "values": {"colour": "red"}})
+    with pytest.raises(KeyError):
+        check_edit("node_pause", {})
+    check_edit("resume", {"id": 999})  # an unknown id is the core's to say (not_found)
+    check_edit("set", {"id": 1, "values": {"priority": "5", "maxRN": 3, "pool": "gpu"}})
