@@ -17,6 +17,7 @@ only parses and validates; it does not touch the network.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
 import tomllib
@@ -108,6 +109,12 @@ class Settings:
             raise ConfigError("snapshot_every and snapshot_interval must be positive")
         if self.heartbeat_liveness < 1:
             raise ConfigError("heartbeat_liveness must be at least 1")
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, float) and not math.isfinite(value):  # NaN passes every comparison above
+                raise ConfigError(f"{item.name} must be a finite number, got {value}")
+        if self.performance <= 0:
+            raise ConfigError(f"performance must be positive, got {self.performance}")
         return self
 
     @property

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.decisions import Assign
@@ -239,7 +240,7 @@ def assign(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, no
         else:
             arguments.update(own)
         if "timeout" in arguments:
-            timeout = _timeout(arguments["timeout"])
+            timeout = timeout_of(arguments["timeout"])
     memory = ram if ram else min(node.free_ram_mb, node.ram_mb - node.used_ram)  # available_ram
     env = task.env_cache.get((cores, memory))
     if env is None:
@@ -263,12 +264,14 @@ def _environment(task: TaskNode, cores: int, memory: int) -> dict[str, str]:
     return env
 
 
-def _timeout(value: object) -> float | None:
+def timeout_of(value: object) -> float | None:
+    """A command's ``timeout`` argument in seconds, or None for none: absent, not a number, 0 or
+    below, or infinite (a worker refuses a non-finite one, so the command would never run)."""
     try:
         t = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-    return t if t > 0 else None
+    return t if 0 < t < math.inf else None
 
 
 def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = False) -> int:

@@ -33,6 +33,7 @@ from typing import Any
 
 from puli_mesh.coordinator import dependencies, lifecycle
 from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator.assignment import timeout_of
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_READY,
@@ -225,8 +226,7 @@ def finish_build(st: CoreState, graph: GraphNode, all_nodes: list[TreeNode], now
             # Timers are not inherited but combined: the latest of the chain holds.
             timers = [n.timer for n in chain if n.timer is not None]
             obj.eff_timer = max(timers) if timers else None
-            raw = args.get("timeout")
-            obj.timeout = float(raw) if isinstance(raw, int | float) and raw > 0 else None
+            obj.timeout = timeout_of(args.get("timeout"))
             obj.sig = st.signature(req, obj.min_cores, obj.max_cores, obj.ram_use, obj.lic)
     # Counters and statuses, leaves first.
     for obj in reversed(all_nodes):

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -53,6 +54,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from puli_mesh.node.command import (
     ExecutionEvent,
@@ -82,13 +84,23 @@ MAX_REPORT_LINE = 1024 * 1024
 """A report line longer than this (without newline) is garbage: dropped."""
 
 # ------------------------------------------------------------------- report parsing
+def _finite(value: Any, default: float | None = None) -> float:
+    """``value`` as a finite float; ``default`` for NaN or infinity, or ValueError without one."""
+    number = float(value)
+    if math.isfinite(number):
+        return number
+    if default is None:
+        raise ValueError(f"{value!r} is not a finite number")
+    return default
+
+
 def parse_report(line: bytes, command_id: int, attempt: int) -> ExecutionEvent | None:
     """One line of the report pipe as an event, or None (logged) if it is not a valid report."""
     try:
         data = json.loads(line)
         kind = data["event"]
         if kind == "completion":
-            return ExecutionEvent(command_id, attempt, "completion", value=float(data["value"]))
+            return ExecutionEvent(command_id, attempt, "completion", value=_finite(data["value"]))
         if kind == "message":
             return ExecutionEvent(command_id, attempt, "message", value=str(data["value"]))
         if kind == "stats":
@@ -104,7 +116,9 @@ def parse_report(line: bytes, command_id: int, attempt: int) -> ExecutionEvent |
                 command_id, attempt, "end",
                 status=CommandStatus(int(data["status"])),
                 message=str(data.get("message") or ""),
-                completion=float(data.get("completion") or 0.0),
+                # A runner's NaN must not cost the command its end: the mesh refuses a non-finite
+                # completion, and the end would be resent forever.
+                completion=_finite(data.get("completion") or 0.0, default=0.0),
             )
         raise ValueError(f"unknown event {kind!r}")
     except (ValueError, TypeError, KeyError) as exc:

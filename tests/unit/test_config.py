@@ -42,6 +42,9 @@ def test_environment_list_is_comma_separated() -> None:
         ({"cluster": "a/b"}, "not a valid name"),
         ({"slots": "many"}, "cannot use 'many'"),
         ({"colour": "red"}, "unknown setting 'colour'"),
+        ({"performance": "nan"}, "performance must be a finite number"),
+        ({"session_timeout": "nan"}, "session_timeout must be a finite number"),
+        ({"performance": 0}, "performance must be positive"),
     ],
 )
 def test_bad_values_are_named(overrides: dict[str, object], fragment: str) -> None:

@@ -126,6 +126,16 @@ def test_timeout_comes_from_the_merged_arguments():
     core.submit_graph(single("v", 1), 0)
 
 
+def test_an_infinite_timeout_is_no_timeout():
+    """A worker refuses an ASSIGN with a non-finite timeout: the command would never run."""
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    core.submit_graph(single("t", 1, arguments={"timeout": float("inf")}), 0)
+    (a,) = assigns(core.request_work("a", 1, 0))
+    assert a.timeout is None
+    assert a.to_map()  # what the worker would accept
+
+
 def test_task_timer_is_not_overwritten_by_its_group():
     core = SchedulingCore()
     core.node_joined(rn("a"), 0)

@@ -80,6 +80,15 @@ def test_garbage_report_lines_are_skipped() -> None:
     assert event is not None and event.status == CommandStatus.DONE and event.attempt == 2
 
 
+def test_a_runners_non_finite_completion_is_never_sent_and_never_costs_the_end() -> None:
+    """The mesh refuses a NaN or infinite completion: progress carrying one is skipped, and an
+    end carrying one keeps its status (else the worker would resend a refused end forever)."""
+    assert parse_report(b'{"event": "completion", "value": NaN}', 1, 1) is None
+    assert parse_report(b'{"event": "completion", "value": Infinity}', 1, 1) is None
+    end = parse_report(b'{"event": "end", "status": 5, "completion": NaN}', 1, 1)
+    assert end is not None and end.status == CommandStatus.DONE and end.completion == 0.0
+
+
 # ------------------------------------------------------------------------ running
 def test_default_runner_runs_every_frame_with_the_puli_environment(execution: Factory, tmp_path: Path) -> None:
     spec = make_spec(arguments={
