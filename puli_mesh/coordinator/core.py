@@ -21,29 +21,25 @@ holding them, and ``reconcile_node``)::
     node_joined(info: RenderNodeInfo, now)
     reconcile_node(info, running: list[(command_id, attempt)], now)
         -> (keep: list[int], kill: list[int], decisions)        # a worker (re)joins
-    node_updated(name, now, *, free_ram_mb=None, cores=None, ram_mb=None, slots=None,
-                 pools=None, characteristics=None, performance=None)
+    node_updated(name, now, *, free_ram_mb=None, cores=None, ram_mb=None, slots=None, pools=None, ...)
     node_left(name, now)                 # its commands back to READY, no attempt spent
     request_work(name, free_slots, now)  # credit; unused credit is remembered
     command_started(command_id, attempt, now)
-    command_update(command_id, attempt, now, *, status=None, completion=None,
-                   message=None, stats=None)
-    tick(now)                            # retries whose delay passed, timers reached,
-                                         # finished graphs older than archive_after_s archived
-    pause(node_id, now, kill=False); resume(node_id, now)
-    cancel(node_id, now); restart(node_id, now, errors_only=False)
+    command_update(command_id, attempt, now, *, status=None, completion=None, message=None, stats=None)
+    command_progress(command_id, attempt, now, *, completion=None, message=None, stats=None)
+    held_by(command_id, attempt) -> render node name | None
+    tick(now)                            # due retries and timers; graphs past archive_after_s archived
+    pause(node_id, now, kill=False); resume(node_id, now); cancel(node_id, now); restart(node_id, now, errors_only)
     cancel_command(command_id, now); restart_command(command_id, now)
-    set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now)
-    set_pool(graph_id, pool, now); define_pool(name)
+    set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now); set_pool(graph_id, pool, now)
+    define_pool(name); clear_quarantine(name, now)
     pause_render_node(name, now, kill=False, drain=False); resume_render_node(name, now)
     set_tags(node_id, tags: dict, now)   # merge; a None value removes the tag
-    clear_quarantine(name, now)
     set_licence(name, total, now); release_licence(name, render_node, now)
     archive(graph_id, now); archive_finished(before, now) -> archived graph ids
     # queries (plain data)
-    graphs(); graph_tree(graph_id); node(node_id); command(command_id)
-    commands(node_id=None, statuses=None, render_node=None, limit=None)
-    render_nodes(); pools(); licences.stats(); figures()
+    graphs(); graph_tree(graph_id); node(node_id); command(command_id); render_nodes(); pools()
+    commands(node_id=None, statuses=None, render_node=None, limit=None); licences.stats(); figures()
     snapshot() -> dict; SchedulingCore.restore(data, settings=None)
 
 Worker events about an unknown command or an older attempt token are ignored
@@ -454,6 +450,12 @@ class SchedulingCore:
         if completion is not None and cmd.status in (C_RUNNING, C_FINISHING, C_ERROR, C_TIMEOUT):
             lifecycle.set_completion(cmd, min(max(float(completion), 0.0), 1.0))
         cmd.update_time = now
+
+    def held_by(self, command_id: int, attempt: int) -> str | None:
+        """The render node running (or holding, pipelined) this attempt; None if it is stale."""
+        cmd = self._st.commands.get(command_id)
+        run = cmd.run if cmd is not None and cmd.token == attempt else None
+        return run.node.name if run is not None else None
 
     def tick_due(self, now: float) -> bool:
         """Whether ``tick(now)`` would change anything (a retry delay or a timer has passed,

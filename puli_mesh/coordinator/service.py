@@ -307,12 +307,17 @@ class CoordinatorService:
                     if self.dispatching:
                         self.run(ReadyRecord(name, msg.free_slots, now))
                 case UpdateMessage():
-                    self._on_update(identity, msg, now)
+                    self._on_update(identity, name, msg, now)
                     self._credit(name, msg.free_slots, now)
                 case UpdatesMessage():
                     self._on_updates(identity, name, msg, now)
                 case ReleaseMessage():
-                    self.run(ReleaseRecord(msg.command_id, msg.attempt, msg.licence, now))
+                    holder = self.core.held_by(msg.command_id, msg.attempt)
+                    if holder is not None and holder != name:
+                        log.warning("licence release of command %d refused from %s: %s holds it",
+                                    msg.command_id, name, holder)
+                    else:
+                        self.run(ReleaseRecord(msg.command_id, msg.attempt, msg.licence, now))
                 case ByeMessage():
                     log.info("worker %s said BYE", name)
                     self.links.pop(name, None)
@@ -321,8 +326,13 @@ class CoordinatorService:
         except CoreError as exc:
             log.warning("core refused %s from %s: %s", msg.kind, name, exc)
 
-    def _on_update(self, identity: bytes, update: UpdateMessage, now: float) -> None:
-        """One UPDATE (validated): a final status is journalled, progress is not."""
+    def _on_update(self, identity: bytes, name: str, update: UpdateMessage, now: float) -> None:
+        """One UPDATE (validated): a final status is journalled, progress is not. Only the node
+        that holds the attempt may report on it (a stale attempt is the core's to ignore)."""
+        holder = self.core.held_by(update.command_id, update.attempt)
+        if holder is not None and holder != name:
+            log.warning("update of command %d refused from %s: %s holds it", update.command_id, name, holder)
+            return  # neither applied nor acknowledged
         status = update.status
         if status is None:
             # Progress only: not journalled, so the core changes no decision for it.
@@ -339,7 +349,7 @@ class CoordinatorService:
         malformed or refused item is dropped alone (the worker sends it again unacknowledged)."""
         for item in msg.updates:
             try:
-                self._on_update(identity, UpdateMessage.from_map(item), now)
+                self._on_update(identity, name, UpdateMessage.from_map(item), now)
             except ProtocolError as exc:
                 log.warning("dropped a bad update from %s: %s", name, exc)
             except CoreError as exc:

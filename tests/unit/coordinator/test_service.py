@@ -27,6 +27,7 @@ from puli_mesh.protocol import (
     HelloMessage,
     QueryMessage,
     ReadyMessage,
+    ReleaseMessage,
     ResultMessage,
     SubmitMessage,
     UpdateMessage,
@@ -355,3 +356,28 @@ def test_a_hello_from_a_name_that_is_not_a_zookeeper_member_is_refused(shell: Sh
     service.flush()
     shell.acknowledge()
     assert shell.heard() == [(W1, "WELCOME")]
+
+
+def test_only_the_node_holding_an_attempt_may_report_on_it(shell: Shell) -> None:
+    service = shell.service
+    service.run(SubmitRecord(single("t", 1), 1000.0))
+    shell.hello()
+    shell.say(HelloMessage(name="w2", endpoint="tcp://w2:1", pools=["default"], cores=4, ram_mb=4096,
+                           free_ram_mb=4096, slots=1, characteristics={}, performance=1.0, running=[],
+                           last_epoch=0, pipeline=0), identity=b"w2")
+    shell.say(ReadyMessage(1))  # w1 gets the command
+    service.flush()
+    while shell.journal.pending:
+        shell.acknowledge()
+    (assigned,) = [m.spec for i, m in shell.router.take() if i == W1 and isinstance(m, AssignMessage)]
+    records = service.next_index
+    # w2 knows the attempt token (it is no secret to a member) and reports the command DONE.
+    shell.say(UpdateMessage(command_id=assigned.command_id, attempt=assigned.attempt, seq=1, status=DONE,
+                            completion=1.0, message="not mine", stats=None), identity=b"w2")
+    shell.say(ReleaseMessage(assigned.command_id, assigned.attempt, "any"), identity=b"w2")
+    assert service.next_index == records  # nothing journalled, nothing acknowledged
+    assert shell.heard() == []
+    assert service.core.command(assigned.command_id)["status_name"] == "ASSIGNED"
+    shell.say(UpdateMessage(command_id=assigned.command_id, attempt=assigned.attempt, seq=1, status=DONE,
+                            completion=1.0, message=None, stats=None))  # the holder may
+    assert service.core.command(assigned.command_id)["status_name"] == "DONE"
