@@ -3,21 +3,17 @@
 Example::
 
     core = SchedulingCore()
-    core.set_licence("shave", 70, now)
-    core.node_joined(RenderNodeInfo("rn1", pools=["default"], cores=8, ram_mb=32000,
-                                    free_ram_mb=30000, slots=2), now)
+    core.node_joined(RenderNodeInfo("rn1", cores=8, ram_mb=32000, free_ram_mb=30000, slots=2), now)
     result = core.submit_graph(graph_representation, now)     # SubmitResult
     decisions = core.request_work("rn1", free_slots=2, now=now)  # [Assign, Assign]
     core.command_started(a.command_id, a.attempt, now)
     core.command_update(a.command_id, a.attempt, now, status=CommandStatus.DONE)
 
-Facade (every mutating method returns ``list[Decision]`` -- :class:`Assign` or
-:class:`Kill` -- except ``submit_graph`` which returns a :class:`SubmitResult`
-holding them, and ``reconcile_node``)::
+Facade (every mutating method returns ``list[Decision]``, :class:`Assign` or :class:`Kill`,
+except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile_node``)::
 
     SchedulingCore(settings: CoreSettings | None = None)
-    submit_graph(representation: dict, now) -> SubmitResult      # InvalidGraphError,
-                                                                 # UnknownPoolError, UnknownLicenceError
+    check_graph(representation); submit_graph(representation, now) -> SubmitResult  # InvalidGraphError...
     node_joined(info: RenderNodeInfo, now)
     reconcile_node(info, running: list[(command_id, attempt)], now)
         -> (keep: list[int], kill: list[int], decisions)        # a worker (re)joins
@@ -154,11 +150,15 @@ class SchedulingCore:
         return n
 
     # --------------------------------------------------------------- graphs
+    def check_graph(self, representation: Any) -> list[int | None]:
+        """What ``submit_graph`` refuses (schema, pool, licences), with no change: a client's
+        SUBMIT is checked so before it is journalled. Returns each node's parent index."""
+        return submission.validate(self._st, representation)
+
     def submit_graph(self, representation: dict[str, Any], now: float) -> SubmitResult:
+        parents = self.check_graph(representation)  # first: a refused graph changes nothing
         self._start(now)
-        st = self._st
-        parents = submission.validate(st, representation)
-        graph, ids = submission.build(st, representation, parents, now)
+        graph, ids = submission.build(self._st, representation, parents, now)
         log.info("graph %d %r submitted by %s to pool %s: %d nodes", graph.id, graph.name,
                  graph.user, graph.pool, len(ids))
         return SubmitResult(graph.id, ids, self._done(now))

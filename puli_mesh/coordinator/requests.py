@@ -112,6 +112,9 @@ class ClientRequests:
         return ErrorMessage(rid, ErrorCode.INVALID, f"{msg.kind} is not a client request").encode()
 
     def submit(self, graph: dict[str, Any], now: float) -> dict[str, Any]:
+        # Checked before it is journalled: a refused graph leaves no record (a record the core
+        # refuses on every replay, or one too deep to pack, would only burden every successor).
+        self.host.core.check_graph(graph)
         result = self.host.run(SubmitRecord(graph, now))
         log.info("graph %d %r submitted by %s: %d nodes", result.graph_id, graph.get("name"),
                  graph.get("user"), len(result.node_ids))

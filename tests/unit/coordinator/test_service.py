@@ -160,6 +160,15 @@ def test_an_unknown_edit_is_refused_and_not_journalled(shell: Shell) -> None:
     assert shell.service.next_index == 1
 
 
+def test_a_refused_submit_is_answered_at_once_and_leaves_no_record(shell: Shell) -> None:
+    shell.ask(SubmitMessage("r1", single("lost", 1, pool="nowhere")))
+    shell.ask(SubmitMessage("r2", {"name": "broken", "tasks": "not a list"}))
+    (_, unknown_pool), (_, malformed) = shell.router.take()  # at once: there is nothing to wait for
+    assert (unknown_pool.kind, unknown_pool.code) == ("ERROR", "not_found") and "nowhere" in unknown_pool.message
+    assert (malformed.kind, malformed.code) == ("ERROR", "invalid")
+    assert shell.service.next_index == 1 and shell.journal.pending == []
+
+
 def test_the_status_query_reads_the_shell_through_its_facts(shell: Shell) -> None:
     shell.hello()
     shell.service.flush()
