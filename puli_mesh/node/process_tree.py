@@ -1,7 +1,7 @@
 """The processes of one running command, so that a kill takes all of them.
 
 Puli's worker sent SIGTERM to the watcher's pid only, and its children kept
-rendering (see reference/puli-original-behaviour.md, 5.7). A command's
+rendering after a kill (Puli 1.7's known orphans). A command's
 processes do not share one process group here: the watcher leads its own
 session, and ``DefaultCommandRunner`` starts every frame in a session of its
 own. So they are found three ways, each catching what the others miss:
