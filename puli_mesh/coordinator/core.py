@@ -58,12 +58,19 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from puli_mesh.coordinator import assignment, dependencies, edits, lifecycle, queries, submission
+from puli_mesh.coordinator import (
+    assignment,
+    dependencies,
+    edits,
+    lifecycle,
+    queries,
+    render_node_events,
+    submission,
+)
 from puli_mesh.coordinator import snapshot as snapshot_mod
 from puli_mesh.coordinator.decisions import Decision, SubmitResult
 from puli_mesh.coordinator.licences import LicenseManager
-from puli_mesh.coordinator.pools import Pool
-from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
+from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.state import CoreSettings, CoreState
 from puli_mesh.coordinator.tree import (
     C_ASSIGNED,
@@ -80,7 +87,6 @@ from puli_mesh.coordinator.tree import (
     N_DONE,
     CommandNode,
     GraphNode,
-    Running,
     TreeNode,
 )
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
@@ -143,12 +149,6 @@ class SchedulingCore:
             raise UnknownIdError(f"no command has id {command_id}")
         return c
 
-    def _render_node(self, name: str) -> RenderNode:
-        n = self._st.render_nodes.get(name)
-        if n is None:
-            raise UnknownIdError(f"no render node is called {name!r}")
-        return n
-
     # --------------------------------------------------------------- graphs
     def check_graph(self, representation: Any) -> list[int | None]:
         """What ``submit_graph`` refuses (schema, pool, licences), with no change: a client's
@@ -177,70 +177,20 @@ class SchedulingCore:
 
     # --------------------------------------------------------- render nodes
     def define_pool(self, name: str) -> list[Decision]:
-        if name not in self._st.pools:
-            self._st.pools[name] = Pool(name)
-            log.info("pool %s defined", name)
+        render_node_events.define_pool(self._st, name)
         return []
 
     def node_joined(self, info: RenderNodeInfo, now: float) -> list[Decision]:
         self._start(now)
-        self._join(info, now)
+        render_node_events.join(self._st, info, now)
         return self._done(now)
-
-    def _join(self, info: RenderNodeInfo, now: float) -> RenderNode:
-        st = self._st
-        node = st.render_nodes.get(info.name)
-        if node is None:
-            node = st.render_nodes[info.name] = RenderNode(info, now)
-            log.info("render node %s joined: pools %s, %d cores, %d slots", node.name,
-                     ",".join(node.pools), node.cores, node.slots)
-        else:
-            self._leave_pools(node)
-            node.apply_info(info)
-            node.online = True
-            node.credit = 0  # a new session: the worker says READY again when it can
-            log.info("render node %s joined again", node.name)
-        for p in node.pools:
-            self.define_pool(p)
-            st.pools[p].members[node.name] = node
-        return node
-
-    def _leave_pools(self, node: RenderNode) -> None:
-        for p in node.pools:
-            pool = self._st.pools.get(p)
-            if pool is not None:
-                pool.members.pop(node.name, None)
-                pool.remove_waiting(node.name)
 
     def reconcile_node(self, info: RenderNodeInfo, running: Iterable[tuple[int, int]],
                        now: float) -> tuple[list[int], list[int], list[Decision]]:
-        """A worker (re)joins and reports what it runs: keep what is still its own,
-        take back a lost command not given to anyone else yet, kill the rest; what we
-        thought it ran but it does not report is lost (back to READY)."""
+        """A worker (re)joins and reports what it runs (``render_node_events.reconcile``):
+        the commands it keeps, those it must kill, and the decisions."""
         self._start(now)
-        st = self._st
-        node = self._join(info, now)
-        keep: list[int] = []
-        kill: list[int] = []
-        reported: dict[int, int] = {}
-        for cid, attempt in running:
-            reported[int(cid)] = int(attempt)
-            cmd = st.commands.get(int(cid))
-            if cmd is not None and cmd.token == attempt:
-                if cmd.run is not None and cmd.run.node is node:
-                    keep.append(cmd.id)
-                    continue
-                if (cmd.run is None and cmd.status == C_READY and node.in_slots < node.slots
-                        and st.licences.available(cmd.task.lic)):
-                    assignment.reserve(st, node, cmd.task, cmd, now)
-                    lifecycle.set_command_status(st, cmd, C_RUNNING, now)
-                    keep.append(cmd.id)
-                    log.info("command %d re-attached to %s", cmd.id, node.name)
-                    continue
-            kill.append(int(cid))
-        for cid, run in list(node.running.items()):
-            if reported.get(cid) != run.command.token:
-                lifecycle.requeue(st, run.command, now)
+        keep, kill = render_node_events.reconcile(self._st, info, running, now)
         return keep, kill, self._done(now)
 
     def node_updated(self, name: str, now: float, *, free_ram_mb: int | None = None,
@@ -249,40 +199,15 @@ class SchedulingCore:
                      characteristics: dict[str, Any] | None = None,
                      performance: float | None = None) -> list[Decision]:
         self._start(now)
-        node = self._render_node(name)
-        info = RenderNodeInfo(
-            name, list(pools) if pools is not None else list(node.pools),
-            node.cores if cores is None else cores, node.ram_mb if ram_mb is None else ram_mb,
-            node.free_ram_mb if free_ram_mb is None else free_ram_mb,
-            node.slots if slots is None else slots,
-            node.characteristics if characteristics is None else characteristics,
-            node.performance if performance is None else performance)
-        if pools is not None or characteristics is not None or performance is not None:
-            self._leave_pools(node)
-            node.apply_info(info)
-            for p in node.pools:
-                self.define_pool(p)
-                self._st.pools[p].members[node.name] = node
-        else:  # resources only: keep the requirement cache
-            node.cores, node.ram_mb = max(info.cores, 1), info.ram_mb
-            node.free_ram_mb, node.slots = info.free_ram_mb, info.slots
-        node.credit = min(node.credit, max(node.capacity - len(node.running), 0))
-        if node.online:
-            assignment.dispatch_node(self._st, node, now)
+        render_node_events.update(self._st, name, now, free_ram_mb=free_ram_mb, cores=cores,
+                                  ram_mb=ram_mb, slots=slots, pools=pools,
+                                  characteristics=characteristics, performance=performance)
         return self._done(now)
 
     def node_left(self, name: str, now: float) -> list[Decision]:
+        """Its commands go back to READY, no attempt spent."""
         self._start(now)
-        node = self._render_node(name)
-        for run in list(node.running.values()):
-            lifecycle.requeue(self._st, run.command, now)
-        node.online = False
-        node.credit = 0
-        for p in node.pools:
-            pool = self._st.pools.get(p)
-            if pool is not None:
-                pool.remove_waiting(name)
-        log.info("render node %s left; its commands are back to READY", name)
+        render_node_events.leave(self._st, name, now)
         return self._done(now)
 
     def request_work(self, name: str, free_slots: int, now: float) -> list[Decision]:
@@ -291,7 +216,7 @@ class SchedulingCore:
             lifecycle.timers_due(st, now)
         node = st.render_nodes.get(name)
         if node is None:
-            node = self._render_node(name)  # raises the unknown-node error
+            node = render_node_events.render_node(st, name)  # raises the unknown-node error
         if not node.online:
             raise IllegalTransitionError(f"render node {name!r} left the mesh; it must join "
                                          f"again before it asks for work")
@@ -308,39 +233,17 @@ class SchedulingCore:
         """No new work for ``name``; ``kill`` re-queues what runs (no attempt spent);
         ``drain`` (never with kill) lets it finish and marks the node as draining."""
         self._start(now)
-        node = self._render_node(name)
-        node.paused = True
-        node.draining = drain and not kill
-        for p in node.pools:
-            pool = self._st.pools.get(p)
-            if pool is not None:
-                pool.remove_waiting(name)
-        if kill:
-            for run in list(node.running.values()):
-                lifecycle.kill_decision(self._st, run.command, "render node paused")
-                lifecycle.requeue(self._st, run.command, now)
-        log.info("render node %s paused%s", name, " (commands killed)" if kill else "")
+        render_node_events.pause(self._st, name, now, kill, drain)
         return self._done(now)
 
     def resume_render_node(self, name: str, now: float) -> list[Decision]:
         self._start(now)
-        node = self._render_node(name)
-        if not node.paused:
-            raise IllegalTransitionError(f"render node {name!r} is not paused")
-        node.paused = False
-        node.draining = False
-        assignment.dispatch_node(self._st, node, now)
+        render_node_events.resume(self._st, name, now)
         return self._done(now)
 
     def clear_quarantine(self, name: str, now: float) -> list[Decision]:
         self._start(now)
-        node = self._render_node(name)
-        if not node.quarantined:
-            raise IllegalTransitionError(f"render node {name!r} is not in quarantine")
-        node.quarantined = False
-        node.fail_streak = 0
-        log.info("render node %s out of quarantine", name)
-        assignment.dispatch_node(self._st, node, now)
+        render_node_events.clear_quarantine(self._st, name, now)
         return self._done(now)
 
     # ------------------------------------------------------------- licences
@@ -354,9 +257,7 @@ class SchedulingCore:
         """Early release by a runner (Puli's ``DELETE /licenses/<name>``): the first
         command on ``render_node`` holding ``name`` gives its token back."""
         self._start(now)
-        run = next((r for r in self._render_node(render_node).running.values() if name in r.licences), None)
-        if run is not None:
-            self._give_licence_back(run, name)
+        render_node_events.release_licence(self._st, name, render_node)
         return self._done(now)
 
     def release_command_licence(self, command_id: int, attempt: int, name: str,
@@ -369,14 +270,8 @@ class SchedulingCore:
         if cmd is None or run is None or cmd.token != attempt or name not in run.licences:
             log.debug("licence %s release by command %s attempt %s ignored", name, command_id, attempt)
             return []
-        self._give_licence_back(run, name)
+        render_node_events.give_licence_back(self._st, run, name)
         return self._done(now)
-
-    def _give_licence_back(self, run: Running, name: str) -> None:
-        """The run no longer holds ``name``: its end will not release it again."""
-        run.licences = tuple(x for x in run.licences if x != name)
-        self._st.licences.release((name,), run.node.name)
-        self._st.mark_all_pools_dirty()
 
     # ------------------------------------------------------- worker events
     def command_started(self, command_id: int, attempt: int, now: float) -> list[Decision]:

@@ -25,7 +25,7 @@
 * archive: only a DONE or CANCELED graph; it leaves the core entirely.
   ``archive_finished`` does it for every such graph that ended before a time.
 
-Not here: render-node edits (``core``).
+Not here: render-node edits (``render_node_events``).
 """
 
 from __future__ import annotations

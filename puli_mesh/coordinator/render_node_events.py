@@ -1,0 +1,187 @@
+"""What happens to render nodes: they join (or join again and say what they run), change,
+leave, are paused, resumed or taken out of quarantine, and give licences back early.
+
+The core's facade (``core.SchedulingCore``) calls these between its ``_start`` and ``_done``;
+each works on the :class:`CoreState` it is given and leaves its decisions in ``st.out``.
+
+Guarantees: pure (``now`` is an argument).
+
+Not here: asking for work (``core.request_work``, the hot path, kept inline), choosing work
+(``assignment``), liveness (the service decides when a node is gone).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from puli_mesh.coordinator import assignment, lifecycle
+from puli_mesh.coordinator.pools import Pool
+from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
+from puli_mesh.coordinator.state import CoreState
+from puli_mesh.coordinator.tree import C_READY, C_RUNNING, Running
+from puli_mesh.errors import IllegalTransitionError, UnknownIdError
+
+log = logging.getLogger(__name__)
+
+
+def render_node(st: CoreState, name: str) -> RenderNode:
+    """The render node called ``name``; :class:`UnknownIdError` if there is none."""
+    n = st.render_nodes.get(name)
+    if n is None:
+        raise UnknownIdError(f"no render node is called {name!r}")
+    return n
+
+
+def define_pool(st: CoreState, name: str) -> None:
+    if name not in st.pools:
+        st.pools[name] = Pool(name)
+        log.info("pool %s defined", name)
+
+
+def join(st: CoreState, info: RenderNodeInfo, now: float) -> RenderNode:
+    node = st.render_nodes.get(info.name)
+    if node is None:
+        node = st.render_nodes[info.name] = RenderNode(info, now)
+        log.info("render node %s joined: pools %s, %d cores, %d slots", node.name,
+                 ",".join(node.pools), node.cores, node.slots)
+    else:
+        leave_pools(st, node)
+        node.apply_info(info)
+        node.online = True
+        node.credit = 0  # a new session: the worker says READY again when it can
+        log.info("render node %s joined again", node.name)
+    enter_pools(st, node)
+    return node
+
+
+def enter_pools(st: CoreState, node: RenderNode) -> None:
+    for p in node.pools:
+        define_pool(st, p)
+        st.pools[p].members[node.name] = node
+
+
+def leave_pools(st: CoreState, node: RenderNode) -> None:
+    for p in node.pools:
+        pool = st.pools.get(p)
+        if pool is not None:
+            pool.members.pop(node.name, None)
+            pool.remove_waiting(node.name)
+
+
+def stop_waiting(st: CoreState, node: RenderNode) -> None:
+    """The node stays a member of its pools but no longer waits for work there."""
+    for p in node.pools:
+        pool = st.pools.get(p)
+        if pool is not None:
+            pool.remove_waiting(node.name)
+
+
+def reconcile(st: CoreState, info: RenderNodeInfo, running: Iterable[tuple[int, int]],
+              now: float) -> tuple[list[int], list[int]]:
+    """A worker (re)joins and reports what it runs: keep what is still its own, take back a
+    lost command not given to anyone else yet, kill the rest; what we thought it ran but it
+    does not report is lost (back to READY). Returns (keep, kill) command ids."""
+    node = join(st, info, now)
+    keep: list[int] = []
+    kill: list[int] = []
+    reported: dict[int, int] = {}
+    for cid, attempt in running:
+        reported[int(cid)] = int(attempt)
+        cmd = st.commands.get(int(cid))
+        if cmd is not None and cmd.token == attempt:
+            if cmd.run is not None and cmd.run.node is node:
+                keep.append(cmd.id)
+                continue
+            if (cmd.run is None and cmd.status == C_READY and node.in_slots < node.slots
+                    and st.licences.available(cmd.task.lic)):
+                assignment.reserve(st, node, cmd.task, cmd, now)
+                lifecycle.set_command_status(st, cmd, C_RUNNING, now)
+                keep.append(cmd.id)
+                log.info("command %d re-attached to %s", cmd.id, node.name)
+                continue
+        kill.append(int(cid))
+    for cid, run in list(node.running.items()):
+        if reported.get(cid) != run.command.token:
+            lifecycle.requeue(st, run.command, now)
+    return keep, kill
+
+
+def update(st: CoreState, name: str, now: float, *, free_ram_mb: int | None, cores: int | None,
+           ram_mb: int | None, slots: int | None, pools: list[str] | None,
+           characteristics: dict[str, Any] | None, performance: float | None) -> None:
+    node = render_node(st, name)
+    info = RenderNodeInfo(
+        name, list(pools) if pools is not None else list(node.pools),
+        node.cores if cores is None else cores, node.ram_mb if ram_mb is None else ram_mb,
+        node.free_ram_mb if free_ram_mb is None else free_ram_mb,
+        node.slots if slots is None else slots,
+        node.characteristics if characteristics is None else characteristics,
+        node.performance if performance is None else performance)
+    if pools is not None or characteristics is not None or performance is not None:
+        leave_pools(st, node)
+        node.apply_info(info)
+        enter_pools(st, node)
+    else:  # resources only: keep the requirement cache
+        node.cores, node.ram_mb = max(info.cores, 1), info.ram_mb
+        node.free_ram_mb, node.slots = info.free_ram_mb, info.slots
+    node.credit = min(node.credit, max(node.capacity - len(node.running), 0))
+    if node.online:
+        assignment.dispatch_node(st, node, now)
+
+
+def leave(st: CoreState, name: str, now: float) -> None:
+    node = render_node(st, name)
+    for run in list(node.running.values()):
+        lifecycle.requeue(st, run.command, now)
+    node.online = False
+    node.credit = 0
+    stop_waiting(st, node)
+    log.info("render node %s left; its commands are back to READY", name)
+
+
+def pause(st: CoreState, name: str, now: float, kill: bool, drain: bool) -> None:
+    node = render_node(st, name)
+    node.paused = True
+    node.draining = drain and not kill
+    stop_waiting(st, node)
+    if kill:
+        for run in list(node.running.values()):
+            lifecycle.kill_decision(st, run.command, "render node paused")
+            lifecycle.requeue(st, run.command, now)
+    log.info("render node %s paused%s", name, " (commands killed)" if kill else "")
+
+
+def resume(st: CoreState, name: str, now: float) -> None:
+    node = render_node(st, name)
+    if not node.paused:
+        raise IllegalTransitionError(f"render node {name!r} is not paused")
+    node.paused = False
+    node.draining = False
+    assignment.dispatch_node(st, node, now)
+
+
+def clear_quarantine(st: CoreState, name: str, now: float) -> None:
+    node = render_node(st, name)
+    if not node.quarantined:
+        raise IllegalTransitionError(f"render node {name!r} is not in quarantine")
+    node.quarantined = False
+    node.fail_streak = 0
+    log.info("render node %s out of quarantine", name)
+    assignment.dispatch_node(st, node, now)
+
+
+def release_licence(st: CoreState, name: str, node_name: str) -> None:
+    """Early release by a runner (Puli's ``DELETE /licenses/<name>``): the first command on
+    the node holding ``name`` gives its token back."""
+    run = next((r for r in render_node(st, node_name).running.values() if name in r.licences), None)
+    if run is not None:
+        give_licence_back(st, run, name)
+
+
+def give_licence_back(st: CoreState, run: Running, name: str) -> None:
+    """The run no longer holds ``name``: its end will not release it again."""
+    run.licences = tuple(x for x in run.licences if x != name)
+    st.licences.release((name,), run.node.name)
+    st.mark_all_pools_dirty()
