@@ -4,7 +4,9 @@ leave, are paused, resumed or taken out of quarantine, and give licences back ea
 The core's facade (``core.SchedulingCore``) calls these between its ``_start`` and ``_done``;
 each works on the :class:`CoreState` it is given and leaves its decisions in ``st.out``.
 
-Guarantees: pure (``now`` is an argument).
+Guarantees: pure (``now`` is an argument); a HELLO re-attaches a READY command only for the
+render node last given that attempt (``reconcile``): another node listing it, even with the
+right token, is told to kill it.
 
 Not here: asking for work (``core.request_work``, the hot path, kept inline), choosing work
 (``assignment``), liveness (the service decides when a node is gone).
@@ -94,8 +96,10 @@ def reconcile(st: CoreState, info: RenderNodeInfo, running: Iterable[tuple[int, 
             if cmd.run is not None and cmd.run.node is node:
                 keep.append(cmd.id)
                 continue
-            if (cmd.run is None and cmd.status == C_READY and node.in_slots < node.slots
-                    and st.licences.available(cmd.task.lic)):
+            # Only the node last given this attempt may take it back: a token alone is no
+            # proof of holding (any linked worker could claim one it learnt or guessed).
+            if (cmd.run is None and cmd.status == C_READY and cmd.last_node == node.name
+                    and node.in_slots < node.slots and st.licences.available(cmd.task.lic)):
                 assignment.reserve(st, node, cmd.task, cmd, now)
                 lifecycle.set_command_status(st, cmd, C_RUNNING, now)
                 keep.append(cmd.id)
