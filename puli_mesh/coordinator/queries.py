@@ -4,6 +4,10 @@ Everything returned is dicts, lists, str, int, float, bool and None (msgpack
 friendly), built on demand. Statuses are numbers (Puli's) with a ``*_name`` twin.
 Times per frame are in seconds (Puli reported milliseconds).
 
+Guarantees: no view holds a command's attempt token. It stays inside the mesh (the ASSIGN to
+the worker and the journal), so a client cannot learn the token a result is checked against;
+``attempts`` (executions that ended) and ``render_node``/``last_node`` are what a user needs.
+
 Not here: formatting (the CLI does it) and filters on graphs and render nodes
 (``client_queries``); only the command listing filters here, because a farm holds far
 more commands than it is sensible to send.
@@ -114,7 +118,6 @@ def command_view(c: CommandNode) -> dict[str, Any]:
         "completion": c.completion,
         "attempts": c.attempts,
         "max_attempt": t.max_attempt,
-        "attempt_token": c.token,
         "render_node": c.run.node.name if c.run is not None else None,
         "last_node": c.last_node,
         "task_name": t.name,
