@@ -12,6 +12,10 @@ Liveness (``worker_links``): ZooKeeper membership is the truth about which nodes
 alive (``set_members``: a node gone from ZooKeeper is lost after ``lost_grace`` and its
 commands are re-queued); heartbeats only tell which workers can be reached.
 
+Peers: a worker message is taken as a node's only from the routing id an accepted HELLO (from
+a live ZooKeeper member) tied to that node (``peers``); any other routing id gets
+``hello_first``. A node's new HELLO on a new routing id drops its older link.
+
 Guarantees: one thread (the agent's loop) calls every method; journal callbacks come
 back through ``post("journal_written", (service, number, exc))`` and the loop's
 ``on_written``. Only this module and ``journal`` (kazoo) read clocks in the coordinator.
@@ -139,6 +143,10 @@ class CoordinatorService:
         self.journal = journal
         self.post = post or (lambda kind, payload: None)
         self.links: dict[str, WorkerLink] = {}
+        """Render node name -> its current link."""
+        self.peers: dict[bytes, WorkerLink] = {}
+        """Routing id -> the link it was tied to by an accepted HELLO: the only way a message is
+        taken as a node's (a worker's routing id is fresh and unguessable per connection)."""
         self.dispatching = True
         self.requests = ClientRequests(self, leader_name)
         self.stats = FarmStats()
@@ -289,16 +297,16 @@ class CoordinatorService:
     # ------------------------------------------------------------------ workers
     def on_worker_message(self, identity: bytes, msg: WorkerMessage) -> None:
         now_mono = time.monotonic()
-        name = identity.decode(errors="replace")
         if isinstance(msg, HelloMessage):
             self._on_hello(identity, msg, now_mono)
             return
-        link = self.links.get(name)
+        link = self.peers.get(identity)
         if link is None:
-            # A worker that has not said HELLO to this coordinator (e.g. after a
-            # leader change): ask it to introduce itself.
+            # A routing id no accepted HELLO tied to a node: a worker new to this coordinator
+            # (e.g. after a leader change), a dropped older connection, or a stranger.
             self._send(identity, ErrorMessage(None, ErrorCode.HELLO_FIRST, "say HELLO first").encode())
             return
+        name = link.name
         link.last_heard = now_mono
         now = time.time()
         try:
@@ -320,7 +328,7 @@ class CoordinatorService:
                         self.run(ReleaseRecord(msg.command_id, msg.attempt, msg.licence, now))
                 case ByeMessage():
                     log.info("worker %s said BYE", name)
-                    self.links.pop(name, None)
+                    self._unlink(name)
                 case HeartbeatMessage():
                     pass  # last_heard is enough
         except CoreError as exc:
@@ -363,10 +371,6 @@ class CoordinatorService:
 
     def _on_hello(self, identity: bytes, msg: HelloMessage, now_mono: float) -> None:
         name = msg.name
-        if identity.decode(errors="replace") != name:
-            self._send(identity, ErrorMessage(None, ErrorCode.INVALID,
-                                              "HELLO name must match the socket identity").encode())
-            return
         if self.members is not None and name not in self.members:
             # Only an agent registered in ZooKeeper may render: anyone else who can reach this
             # port could otherwise join and take commands (or report them done).
@@ -376,16 +380,33 @@ class CoordinatorService:
                 f"an agent of this cluster (puli-mesh agent --zk ... --cluster {self.cluster})")).encode())
             return
         info = RenderNodeInfo.from_hello(msg)
-        self.links[name] = WorkerLink(name, identity, msg.endpoint, now_mono,
-                                      resources={"cores": info.cores, "ram_mb": info.ram_mb,
-                                                 "free_ram_mb": info.free_ram_mb, "slots": info.slots,
-                                                 "pools": info.pools})
+        self._link(WorkerLink(name, identity, msg.endpoint, now_mono,
+                              resources={"cores": info.cores, "ram_mb": info.ram_mb,
+                                         "free_ram_mb": info.free_ram_mb, "slots": info.slots,
+                                         "pools": info.pools}))
         self.lost.returned(name)
         running = tuple((int(c), int(a)) for c, a in msg.running)
         keep, kill, _ = self.run(HelloRecord(info, running, time.time()))
         log.info("worker %s joined (epoch %d): %d slots, keeps %d, kills %d",
                  name, self.epoch, info.slots, len(keep), len(kill))
         self.hold(identity, WelcomeMessage(self.epoch, keep, kill).encode())
+
+    def _link(self, link: WorkerLink) -> None:
+        """Tie ``link``'s routing id to its node, dropping the node's older link (a restarted
+        worker connects with a new routing id) and whatever the routing id was tied to before."""
+        before = self.peers.get(link.identity)
+        if before is not None and before.name != link.name:
+            self._unlink(before.name)
+        older = self.links.get(link.name)
+        if older is not None and older.identity != link.identity:
+            log.info("worker %s connected again: its older link is dropped", link.name)
+            self.peers.pop(older.identity, None)
+        self.links[link.name] = self.peers[link.identity] = link
+
+    def _unlink(self, name: str) -> None:
+        link = self.links.pop(name, None)
+        if link is not None:
+            self.peers.pop(link.identity, None)
 
     def set_members(self, names: set[str]) -> None:
         """ZooKeeper's live members: a node missing there is lost (after ``lost_grace``)."""
@@ -397,7 +418,7 @@ class CoordinatorService:
 
     def _expire_lost(self, now_mono: float) -> None:
         for name in self.lost.expired(now_mono):
-            self.links.pop(name, None)
+            self._unlink(name)
             log.info("render node %s left the mesh; re-queueing its commands", name)
             try:
                 self.run(LeftRecord(name, time.time()))
@@ -449,7 +470,7 @@ class CoordinatorService:
         except zmq.ZMQError as exc:  # EHOSTUNREACH with ROUTER_MANDATORY, EAGAIN when full
             log.warning("send to %r failed: %s", identity[:32], exc)
             return False
-        link = self.links.get(identity.decode(errors="replace"))
+        link = self.peers.get(identity)
         if link is not None:
             link.last_sent = time.monotonic()
         return True

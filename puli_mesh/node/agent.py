@@ -141,7 +141,8 @@ class Agent:
         s = self.settings
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # No ROUTER_HANDOVER: a connection with a routing id already in use is refused, so nobody
+        # takes a worker's link over (each worker connection has a fresh, unguessable id).
         self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
         self.router.setsockopt(zmq.LINGER, 0)
         try:

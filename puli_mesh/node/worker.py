@@ -5,6 +5,7 @@ ROUTER, any message from the coordinator counts as a heartbeat, after
 ``liveness`` silent intervals the worker reconnects with back-off. It follows
 the leader znode: when the leader changes it reconnects to the new endpoint and
 says HELLO with what it runs, so running commands survive a coordinator change.
+Every connection has a fresh, unguessable routing id (``fresh_routing_id``).
 
 Guarantees: an UPDATE carrying a final status is re-sent until acknowledged, so
 a result produced while no leader answers is delivered to the next one; orders
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +65,15 @@ and one READY record for the coordinator instead of one per command); an update 
 quiet spell goes at once."""
 RUNNING_REPORT_DELAY_S = 0.05
 PROGRESS_EVERY_S = 1.0
+ROUTING_NAME_BYTES = 200
+"""How much of the node's name its routing id shows (ZeroMQ allows 255 bytes in all)."""
+
+
+def fresh_routing_id(name: str) -> bytes:
+    """A routing id for one connection to the leader: the name (for logs) and 96 random bits.
+    The leader ties it to the node at an accepted HELLO; being unguessable and new on every
+    connection, nobody can take it over (the leader's ROUTER has no handover) nor speak with it."""
+    return (name.encode()[:ROUTING_NAME_BYTES] + b"#" + secrets.token_hex(12).encode()).lstrip(b"\0")
 
 
 @dataclass(slots=True)
@@ -133,7 +144,7 @@ class Worker:
         if self.leader_endpoint is None:
             return
         sock = self.context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.IDENTITY, self.settings.name.encode())
+        sock.setsockopt(zmq.IDENTITY, fresh_routing_id(self.settings.name))
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(self.leader_endpoint)
         self.socket = sock

@@ -22,6 +22,7 @@ from puli_mesh.protocol import (
     AckMessage,
     AssignMessage,
     AssignsMessage,
+    ByeMessage,
     ClientRequest,
     EditMessage,
     HelloMessage,
@@ -80,10 +81,10 @@ class Shell:
         assert isinstance(heard, ClientRequest)
         self.service.on_client_request(identity, heard)
 
-    def hello(self, slots: int = 1, running: list[list[int]] | None = None) -> None:
+    def hello(self, slots: int = 1, running: list[list[int]] | None = None, identity: bytes = W1) -> None:
         self.say(HelloMessage(name="w1", endpoint="tcp://w1:1", pools=["default"], cores=4, ram_mb=4096,
                               free_ram_mb=4096, slots=slots, characteristics={}, performance=1.0,
-                              running=running or [], last_epoch=0, pipeline=0))
+                              running=running or [], last_epoch=0, pipeline=0), identity)
 
     def heard(self) -> list[tuple[bytes, str]]:
         return [(identity, msg.kind) for identity, msg in self.router.take()]
@@ -390,3 +391,47 @@ def test_only_the_node_holding_an_attempt_may_report_on_it(shell: Shell) -> None
     shell.say(UpdateMessage(command_id=assigned.command_id, attempt=assigned.attempt, seq=1, status=DONE,
                             completion=1.0, message=None, stats=None))  # the holder may
     assert service.core.command(assigned.command_id)["status_name"] == "DONE"
+
+
+def test_a_message_is_a_nodes_only_from_the_routing_id_its_hello_tied(shell: Shell) -> None:
+    """Speaking with a node's name as routing id (what ROUTER_HANDOVER let anyone take over)
+    is no longer speaking as that node: only the routing id of its accepted HELLO is."""
+    service = shell.service
+    service.run(SubmitRecord(single("t", 1), 1000.0))
+    tied = b"w1#0123456789abcdef01234567"
+    shell.hello(identity=tied)
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(tied, "WELCOME")]
+    records = service.next_index
+    shell.say(ReadyMessage(1), identity=b"w1")  # the node's name, not its routing id
+    ((to, reply),) = shell.router.take()
+    assert (to, reply.kind, reply.code) == (b"w1", "ERROR", "hello_first")
+    assert service.next_index == records  # nothing journalled, nothing assigned
+    shell.say(ReadyMessage(1), identity=tied)
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(tied, "ASSIGN")]
+
+
+def test_a_restarted_worker_is_reconciled_by_its_hello_and_its_older_link_dropped(shell: Shell) -> None:
+    service = shell.service
+    service.run(SubmitRecord(single("t", 2), 1000.0))
+    first, second = b"w1#first", b"w1#second"
+    shell.hello(identity=first)
+    shell.say(ReadyMessage(1), identity=first)
+    service.flush()
+    shell.acknowledge()
+    (assigned,) = [m.spec for _, m in shell.router.take() if isinstance(m, AssignMessage)]
+    shell.hello(identity=second)  # restarted: it runs nothing
+    assert service.core.command(assigned.command_id)["status_name"] == "READY"  # lost, re-queued
+    assert set(service.peers) == {second} and service.links["w1"].identity == second
+    shell.say(ReadyMessage(1), identity=first)  # the dead connection's routing id is no one's
+    assert [(to, m.kind) for to, m in shell.router.take()] == [(first, "ERROR")]
+    shell.say(ReadyMessage(1), identity=second)
+    service.flush()
+    while shell.journal.pending:
+        shell.acknowledge()
+    assert shell.heard() == [(second, "WELCOME"), (second, "ASSIGN")]
+    shell.say(ByeMessage(), identity=second)
+    assert service.peers == {} and service.links == {}

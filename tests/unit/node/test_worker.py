@@ -18,7 +18,7 @@ import zmq
 
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
-from puli_mesh.node.worker import Worker
+from puli_mesh.node.worker import Worker, fresh_routing_id
 from puli_mesh.protocol import (
     AckMessage,
     AssignMessage,
@@ -160,7 +160,7 @@ def test_the_hello_says_what_the_coordinator_makes_of_this_node(tmp_path: Path) 
         assert router.poll(5000), "no HELLO"
         identity, frame = router.recv_multipart()
         hello = decode(frame)
-        assert isinstance(hello, HelloMessage) and identity == b"w1" and hello.running == []
+        assert isinstance(hello, HelloMessage) and identity.startswith(b"w1#") and hello.running == []
         info = RenderNodeInfo.from_hello(hello)
         assert (info.name, info.pools, info.slots, info.pipeline) == ("w1", ["gpu"], 3, 5)
         assert info.cores >= 1 and info.ram_mb > 0 and "os" in info.characteristics
@@ -253,3 +253,11 @@ def test_updates_of_frames_ending_fast_are_gathered_one_after_a_quiet_spell_goes
         items = [UpdateMessage.from_map(u) for u in gathered.updates]
         assert [(u.command_id, u.status, u.free_slots) for u in items] == [(2, 5, None), (3, 5, None)]
         assert w.outbox_due_in(time.monotonic()) is None
+
+
+def test_every_connection_has_a_fresh_unguessable_routing_id_zeromq_accepts() -> None:
+    ids = {fresh_routing_id("rn1") for _ in range(100)}
+    assert len(ids) == 100 and all(i.startswith(b"rn1#") and len(i) == len(b"rn1#") + 24 for i in ids)
+    for name in ("", "\0rn", "é" * 300):  # ZeroMQ: 1 to 255 bytes, not starting with a zero byte
+        routing_id = fresh_routing_id(name)
+        assert 0 < len(routing_id) <= 255 and routing_id[0] != 0
