@@ -72,5 +72,6 @@ class JournalFormatError(PuliMeshError):
 
 
 class JournalDamagedError(PuliMeshError):
-    """The journal in ZooKeeper lacks something it points to (a snapshot part): taking over from it
-    would rebuild a wrong farm, so no agent leads until an operator restores or resets it."""
+    """The journal in ZooKeeper lacks something (a snapshot part, a batch between two stored ones):
+    taking over from it would rebuild a wrong farm, so no agent leads until an operator restores
+    or resets it."""

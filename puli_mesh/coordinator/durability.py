@@ -25,6 +25,9 @@ Guarantees:
   :class:`SendAssigns`.
 * **Fencing.** A fenced write (a newer leader exists) stops the pipeline for good:
   ``fenced`` tells the shell its leader must step down.
+* **Reading back** (``read_back``): a new leader replays contiguous records only. A batch
+  missing between two stored ones is reported (``gap``: the candidate must not lead); an
+  incomplete last batch (its leader died mid-write, so it was never acknowledged) is dropped.
 
 Not here: encoding messages or records, writing to ZooKeeper, reading clocks.
 """
@@ -298,3 +301,40 @@ class SnapshotSchedule:
         """A snapshot of the state after record ``index`` is being written from now."""
         self.last_index = index
         self.last_at = now
+
+
+# ---------------------------------------------------------------- reading back
+@dataclass(slots=True)
+class ReadBack:
+    """The records a new leader replays, and what reading the journal back found wrong."""
+
+    records: list[tuple[int, Any]]
+    """``(index, record)``, contiguous from the first index after the snapshot."""
+    gap: tuple[int, int] | None = None
+    """``(first missing index, first index after it that is stored)``: a batch is missing
+    between two stored ones. Records past a gap were stored; guessing what the missing
+    ones held would rebuild a wrong farm, so the candidate must not lead."""
+    dropped_tail: list[tuple[int, int]] = field(default_factory=list)
+    """Index ranges of incomplete batches past the last record: the last write of a leader that
+    died mid-batch. A batch counts only once whole, so nothing in them was acknowledged."""
+
+
+def read_back(after: int, batches: list[tuple[int, list[Any]]],
+              incomplete: list[tuple[int, int]]) -> ReadBack:
+    """Records after index ``after`` from the complete ``batches`` (``(first index, records)``
+    in index order; copies and overlaps allowed, the first copy of each index wins) and the
+    ``(first, last)`` index ranges of the ``incomplete`` ones."""
+    out = ReadBack([])
+    expected = after + 1
+    for first, records in batches:
+        if first + len(records) <= expected:
+            continue  # already read (a retried copy, or before the snapshot)
+        if first > expected:
+            out.gap = (expected, first)
+            break
+        out.records.extend((first + offset, record) for offset, record in
+                           enumerate(records[expected - first:], start=expected - first))
+        expected = first + len(records)
+    if out.gap is None:
+        out.dropped_tail = [(first, last) for first, last in incomplete if last >= expected]
+    return out

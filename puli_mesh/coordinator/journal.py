@@ -15,6 +15,8 @@ Guarantees:
 * **Known formats only.** Every batch carries the journal's ``FORMAT``; a reader refuses a
   batch of a format it cannot read (``JournalFormatError``, naming both) rather than misread it.
   A cluster is upgraded as a whole (README.md, "A cluster is upgraded as a whole").
+* **No gap.** Recovery replays contiguous records only: a batch missing between two stored
+  ones (or a snapshot's missing part) is ``JournalDamagedError``, never "nothing there".
 * **Bounded recovery.** A snapshot (the core's whole state, compressed, in
   parts) is written regularly; its pointer is updated only once the journal is
   durable up to the snapshot's index, then older batches and snapshots are
@@ -37,6 +39,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
 from kazoo.interfaces import IAsyncResult
 
+from puli_mesh.coordinator.durability import read_back
 from puli_mesh.errors import FencedError, JournalDamagedError, JournalFormatError
 from puli_mesh.zkpaths import ClusterPaths
 
@@ -238,7 +241,9 @@ def _batch_order(name: str) -> tuple[int, str]:
 
 
 def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
-    """Load the newest snapshot and every complete batch after it, in order."""
+    """Load the newest snapshot and every complete batch after it, in order
+    (``durability.read_back``): a missing batch between stored ones is a
+    ``JournalDamagedError``, an incomplete last batch is dropped with a log line."""
     snapshot: dict[str, Any] | None = None
     snapshot_index = 0
     try:
@@ -268,10 +273,11 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
     children.sort(key=_batch_order)
     recovered = Recovered(snapshot, snapshot_index)
     seen: set[tuple[int, int]] = set()
-    pending: dict[tuple[int, int], list[bytes]] = {}
+    pending: dict[tuple[int, int], tuple[int, int, list[bytes]]] = {}  # key -> first, last, parts
+    complete: list[tuple[int, list[Any]]] = []
     for child in children:
         try:
-            last = int(child.split("-")[2])
+            first, last = int(child.split("-")[1]), int(child.split("-")[2])
         except (IndexError, ValueError):
             log.warning("journal: ignoring unexpected znode %s", child)
             continue
@@ -285,7 +291,7 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
         key = (int(part["e"]), int(part["b"]))
         if key in seen:
             continue  # a batch retried after a lost reply: keep its first copy
-        chunks = pending.setdefault(key, [])
+        chunks = pending.setdefault(key, (first, last, []))[2]
         if len(chunks) != int(part["p"]):
             continue  # a duplicate part of a retried batch
         chunks.append(part["d"])
@@ -296,12 +302,20 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
         batch = _unpack(b"".join(chunks))
         check_format(batch, paths)
         recovered.batches += 1
-        for offset, record in enumerate(batch["records"]):
-            index = int(batch["first"]) + offset
-            if index > recovered.last_index:
-                recovered.records.append((index, record))
-    if pending:
-        log.warning("journal: %d incomplete batch(es) ignored (their leader died mid-write)", len(pending))
+        complete.append((int(batch["first"]), batch["records"]))
+    read = read_back(snapshot_index, complete, [(first, last) for first, last, _ in pending.values()])
+    if read.gap is not None:
+        missing, present = read.gap
+        raise JournalDamagedError(
+            f"the journal of cluster {paths.cluster!r} lacks records {missing} to {present - 1} (a batch "
+            f"between two stored ones is missing); no agent can take over from it: the records after "
+            f"the gap would be replayed on a wrong state. Restore the missing batch under "
+            f"{paths.journal}, or start the cluster afresh (delete {paths.journal}, {paths.snapshot} "
+            f"and {paths.snapshots}: queued work is lost)")
+    for first, last in read.dropped_tail:
+        log.warning("journal: incomplete last batch (records %d to %d) dropped: its leader died "
+                    "while writing it, so none of it was acknowledged", first, last)
+    recovered.records = read.records
     return recovered
 
 

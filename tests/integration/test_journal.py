@@ -132,6 +132,43 @@ def test_big_batches_are_split_and_only_complete_ones_count(
     assert read_journal(zk, paths).records == []
 
 
+def test_a_missing_batch_between_stored_ones_is_a_loud_failure(zk: KazooClient, zk_cluster: str) -> None:
+    """Records 3-4 are gone while 5-6 are stored: replaying 5-6 on a state without 3-4 would
+    rebuild a wrong farm, so the candidate must not lead."""
+    paths = ClusterPaths(zk_cluster)
+    writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    assert write(writer, 1, 1, [["pool", "a"], ["pool", "b"]]) is None
+    assert write(writer, 2, 3, [["pool", "c"], ["pool", "d"]]) is None
+    assert write(writer, 3, 5, [["pool", "e"], ["pool", "f"]]) is None
+    (middle,) = [c for c in zk.get_children(paths.journal) if c.startswith(f"b-{3:012d}-")]
+    zk.delete(f"{paths.journal}/{middle}")
+    with pytest.raises(JournalDamagedError, match="lacks records 3 to 4"):
+        read_journal(zk, paths)
+
+
+def test_an_incomplete_batch_is_dropped_at_the_tail_and_a_loud_failure_in_the_middle(
+        zk: KazooClient, zk_cluster: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A leader that died while writing its last batch left some of its parts: never acknowledged,
+    it is dropped with a log line. The same batch with a complete one after it is a gap."""
+    monkeypatch.setattr(journal_mod, "MAX_PART_BYTES", 1000)
+    paths = ClusterPaths(zk_cluster)
+    writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
+    assert write(writer, 1, 1, [["pool", "a"]]) is None
+    big = ["edit", "x", {"blob": os.urandom(5000)}, 1.0]  # does not compress: several parts
+    assert write(writer, 2, 2, [big]) is None
+    parts = sorted((c for c in zk.get_children(paths.journal) if c.startswith(f"b-{2:012d}-")),
+                   key=lambda p: p.rsplit("-", 1)[1])
+    assert len(parts) > 1
+    zk.delete(f"{paths.journal}/{parts[-1]}")
+    with caplog.at_level("WARNING", logger=journal_mod.__name__):
+        recovered = read_journal(zk, paths)
+    assert recovered.records == [(1, ["pool", "a"])] and recovered.last_index == 1
+    assert "incomplete last batch (records 2 to 2) dropped" in caplog.text
+    assert write(writer, 3, 3, [["pool", "c"]]) is None  # as if the batch were lost mid-journal
+    with pytest.raises(JournalDamagedError, match="lacks records 2 to 2"):
+        read_journal(zk, paths)
+
+
 def test_a_batch_stored_twice_is_replayed_once(zk: KazooClient, zk_cluster: str) -> None:
     paths = ClusterPaths(zk_cluster)
     writer = JournalWriter(zk, paths, *take_epoch(zk, paths))

@@ -15,6 +15,7 @@ from puli_mesh.coordinator.durability import (
     SendAcks,
     SendAssigns,
     SnapshotSchedule,
+    read_back,
 )
 
 W1, W2 = b"w1", b"w2"
@@ -249,3 +250,25 @@ def test_snapshots_every_n_records_or_t_seconds_never_two_at_once() -> None:
     schedule.taken(100, 10.0)
     assert not schedule.due(101, 309.0, writing=False)
     assert schedule.due(101, 310.0, writing=False)  # the interval passed, one record came
+
+
+def test_read_back_replays_contiguous_records_copies_and_overlaps_once() -> None:
+    batches = [(1, ["a", "b"]), (1, ["a", "b"]), (3, ["c"]), (2, ["b", "c", "d"]), (5, ["e"])]
+    read = read_back(0, batches, [])
+    assert read.records == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+    assert read.gap is None and read.dropped_tail == []
+    assert read_back(3, batches, []).records == [(4, "d"), (5, "e")]  # after a snapshot at 3
+
+
+def test_read_back_reports_a_missing_batch_between_stored_ones() -> None:
+    read = read_back(0, [(1, ["a", "b"]), (5, ["e"])], [])
+    assert read.gap == (3, 5) and read.records == [(1, "a"), (2, "b")]
+    # an incomplete batch in the middle is a gap too: its records are not all there
+    assert read_back(0, [(1, ["a"]), (3, ["c"])], [(2, 2)]).gap == (2, 3)
+    assert read_back(2, [(5, ["e"])], []).gap == (3, 5)  # right after the snapshot
+
+
+def test_read_back_drops_an_incomplete_last_batch_only() -> None:
+    read = read_back(0, [(1, ["a", "b"])], [(3, 6), (1, 2)])  # (1, 2): a retry's broken copy
+    assert read.records == [(1, "a"), (2, "b")] and read.gap is None
+    assert read.dropped_tail == [(3, 6)]
