@@ -158,12 +158,17 @@ class MeshClient:
                 by_pool.setdefault(pool, []).append(name)
         return {pool: sorted(names) for pool, names in sorted(by_pool.items())}
 
-    def request(self, kind: str, **fields: Any) -> Any:
-        """Send one request (``kind``: SUBMIT, QUERY, EDIT or LOGS, with its fields but ``rid``),
-        follow redirects, return the RESULT data or raise."""
+    def request(self, kind: str, *, rid: str | None = None, **fields: Any) -> Any:
+        """Send one request (``kind``: SUBMIT, QUERY, EDIT or LOGS, with its fields), follow
+        redirects, return the RESULT data or raise.
+
+        One request id (``rid``, a fresh one unless given) for every try and redirect: a SUBMIT
+        whose reply was lost, sent again with the same ``rid`` (even to a new leader after a
+        failover), gets the graph it created instead of a second one."""
+        rid = rid or uuid.uuid4().hex
         endpoint = self._first_endpoint()
         for _hop in range(MAX_HOPS + 1):
-            match self._exchange(endpoint, kind, fields):
+            match self._exchange(endpoint, kind, fields, rid):
                 case ResultMessage(data=data):
                     return data
                 case RedirectMessage(endpoint=leader):
@@ -177,7 +182,7 @@ class MeshClient:
 
     def request_at(self, endpoint: str, kind: str, **fields: Any) -> Any:
         """Send to one given agent without following redirects (logs are served where they are)."""
-        match self._exchange(to_endpoint(endpoint), kind, fields):
+        match self._exchange(to_endpoint(endpoint), kind, fields, uuid.uuid4().hex):
             case ResultMessage(data=data):
                 return data
             case ErrorMessage(code=code, message=message):
@@ -185,9 +190,8 @@ class MeshClient:
             case reply:
                 raise MeshRequestError(ErrorCode.PROTOCOL, f"unexpected reply {reply.kind} from {endpoint}")
 
-    def _exchange(self, endpoint: str, kind: str, fields: dict[str, Any]) -> Message:
+    def _exchange(self, endpoint: str, kind: str, fields: dict[str, Any], rid: str) -> Message:
         _probe(endpoint, self.timeout)
-        rid = uuid.uuid4().hex
         data = _request(kind, rid, fields).encode()
         context = zmq.Context.instance()
         last_error = "no answer"

@@ -13,7 +13,8 @@ Facade (every mutating method returns ``list[Decision]``, :class:`Assign` or :cl
 except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile_node``)::
 
     SchedulingCore(settings: CoreSettings | None = None)
-    check_graph(representation); submit_graph(representation, now) -> SubmitResult  # InvalidGraphError...
+    check_graph(representation); submit_graph(representation, now, rid=None) -> SubmitResult  # InvalidGraphError...
+    submitted(rid) -> SubmitResult | None  # what the SUBMIT with that request id created
     node_joined(info: RenderNodeInfo, now)
     reconcile_node(info, running: list[(command_id, attempt)], now)
         -> (keep: list[int], kill: list[int], decisions)        # a worker (re)joins
@@ -155,13 +156,22 @@ class SchedulingCore:
         SUBMIT is checked so before it is journalled. Returns each node's parent index."""
         return submission.validate(self._st, representation)
 
-    def submit_graph(self, representation: dict[str, Any], now: float) -> SubmitResult:
+    def submit_graph(self, representation: dict[str, Any], now: float, rid: str | None = None) -> SubmitResult:
+        """Build the graph; a client's request id ``rid`` is remembered (``submitted``)."""
         parents = self.check_graph(representation)  # first: a refused graph changes nothing
         self._start(now)
         graph, ids = submission.build(self._st, representation, parents, now)
+        if rid is not None:
+            self._st.submitted.remember(rid, graph.id, len(ids), now)
         log.info("graph %d %r submitted by %s to pool %s: %d nodes", graph.id, graph.name,
                  graph.user, graph.pool, len(ids))
         return SubmitResult(graph.id, ids, self._done(now))
+
+    def submitted(self, rid: str) -> SubmitResult | None:
+        """What the SUBMIT with request id ``rid`` created (no decisions), if it is remembered
+        (``submitted.KEPT_SUBMITS``); it may since have been archived."""
+        known = self._st.submitted.get(rid)
+        return None if known is None else SubmitResult(known.graph_id, known.node_ids, [])
 
     def archive(self, graph_id: int, now: float) -> list[Decision]:
         self._start(now)

@@ -53,22 +53,28 @@ class Record(Protocol[Result]):
 
 @dataclass(frozen=True, slots=True)
 class SubmitRecord:
-    """A client submitted a graph (its representation as received)."""
+    """A client submitted a graph (its representation as received), with the request id it
+    used (None in journals of format 1 and 2): replayed, the core remembers it, so a SUBMIT
+    sent again to a new leader gets the same graph."""
 
     KIND: ClassVar[str] = "submit"
     representation: dict[str, Any]
     now: float
+    rid: str | None = None
 
     def apply(self, core: SchedulingCore) -> SubmitResult:
-        return core.submit_graph(self.representation, self.now)
+        return core.submit_graph(self.representation, self.now, self.rid)
 
     def to_data(self) -> list[Any]:
-        return [self.KIND, self.representation, self.now]
+        return [self.KIND, self.representation, self.now, self.rid]
 
     @classmethod
     def from_data(cls, data: list[Any]) -> SubmitRecord:
-        _, representation, now = data
-        return cls(dict(representation), now)
+        _, representation, now, *rest = data  # formats 1 and 2 had no request id
+        if len(rest) > 1:
+            raise ValueError(f"a submit record has at most 4 fields, not {len(data)}")
+        rid = rest[0] if rest else None
+        return cls(dict(representation), now, None if rid is None else str(rid))
 
 
 Reconciliation = tuple[list[int], list[int], list[Decision]]

@@ -5,8 +5,9 @@ service shell: it journals the record, applies it to the core and holds the repl
 the record is durable); a QUERY reads the core and what the host knows
 (``client_queries``). Errors become ERROR replies with a stable ``code`` (an
 ``ErrorCode``: ``invalid``, ``not_found``, ``illegal``, ``refused``) and a message
-that says what was wrong. A SUBMIT retried by a client after a lost reply (same ``rid``)
-is answered from memory instead of creating the graph twice.
+that says what was wrong. A SUBMIT sent again by a client after a lost reply (same
+``rid``), to this leader or a successor, is answered with the graph it created
+(``SchedulingCore.submitted``, journalled with the graph) and journals nothing.
 
 Not here: clocks (``now`` is an argument), sockets, holding replies until durable (the
 shell).
@@ -15,11 +16,11 @@ shell).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any, Protocol
 
 from puli_mesh.coordinator.client_queries import QueryContext, StatusFacts, answer_query
 from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.decisions import SubmitResult
 from puli_mesh.coordinator.edit_actions import check_edit
 from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord
 from puli_mesh.coordinator.stats import FarmStats
@@ -42,10 +43,6 @@ from puli_mesh.protocol import (
 )
 
 log = logging.getLogger(__name__)
-
-RECENT_SUBMITS = 1024
-"""SUBMIT replies remembered for a client's retry: far more than clients retrying at once."""
-
 
 class RequestHost(Protocol):
     """What the requests need from the service shell."""
@@ -84,23 +81,16 @@ class ClientRequests:
     def __init__(self, host: RequestHost, leader_name: str) -> None:
         self.host = host
         self.leader_name = leader_name
-        self.recent_submits: OrderedDict[str, bytes] = OrderedDict()
         self.members_data: dict[str, dict[str, Any]] = {}
         """ZooKeeper's member data per node name, set by the agent (read by the status query)."""
 
     def handle(self, msg: ClientRequest, now: float) -> bytes:
         """The reply to one client request (``now``: wall-clock seconds)."""
         rid = msg.rid
-        if isinstance(msg, SubmitMessage) and rid in self.recent_submits:
-            return self.recent_submits[rid]
         try:
             match msg:
                 case SubmitMessage():
-                    reply = ResultMessage(rid, self.submit(msg.graph, now)).encode()
-                    self.recent_submits[rid] = reply
-                    while len(self.recent_submits) > RECENT_SUBMITS:
-                        self.recent_submits.popitem(last=False)
-                    return reply
+                    return ResultMessage(rid, self.submit(msg.graph, now, rid)).encode()
                 case QueryMessage():
                     return ResultMessage(rid, self.query(msg.what, msg.args, now)).encode()
                 case EditMessage():
@@ -111,13 +101,21 @@ class ClientRequests:
             return ErrorMessage(rid, ErrorCode.INVALID, f"bad {msg.kind} arguments: {exc!r}").encode()
         return ErrorMessage(rid, ErrorCode.INVALID, f"{msg.kind} is not a client request").encode()
 
-    def submit(self, graph: dict[str, Any], now: float) -> dict[str, Any]:
+    def submit(self, graph: dict[str, Any], now: float, rid: str) -> dict[str, Any]:
+        core = self.host.core
+        result = core.submitted(rid)
+        if result is not None:  # sent again: the graph exists (it may still be becoming durable)
+            log.info("SUBMIT %s sent again: graph %d", rid, result.graph_id)
+            return self.submit_reply(result)
         # Checked before it is journalled: a refused graph leaves no record (a record the core
         # refuses on every replay, or one too deep to pack, would only burden every successor).
-        self.host.core.check_graph(graph)
-        result = self.host.run(SubmitRecord(graph, now))
+        core.check_graph(graph)
+        result = self.host.run(SubmitRecord(graph, now, rid))
         log.info("graph %d %r submitted by %s: %d nodes", result.graph_id, graph.get("name"),
                  graph.get("user"), len(result.node_ids))
+        return self.submit_reply(result)
+
+    def submit_reply(self, result: SubmitResult) -> dict[str, Any]:
         return {
             "graph_id": result.graph_id,
             "node_ids": list(result.node_ids),

@@ -4,7 +4,8 @@
 stores what cannot be derived: the tree with its definitions and edits
 (dispatchKey, maxRN, pause, pool), every command's runtime fields, the render
 nodes with their credit, quarantine and running commands (in assignment
-order), licence totals, pending retries and the id counters. ``load`` rebuilds
+order), licence totals, pending retries, the id counters and the request ids of recent
+SUBMITs (``submitted``). ``load`` rebuilds
 everything else -- counters, statuses, dependency state, licence usage, the
 ready index and the waiting nodes -- with the same code paths as a submit.
 
@@ -65,6 +66,7 @@ def dump(st: CoreState) -> dict[str, Any]:
         "timers": [list(t) for t in st.timers],
         "timer_parked": [n.id for n in st.nodes.values()
                          if isinstance(n, TaskNode) and n.parked == PARK_TIMER],
+        "submitted": st.submitted.dump(),  # SUBMIT request ids: a client's retry after recovery
     }
 
 
@@ -129,6 +131,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
                         f"cannot read it")
     for name, total in data["licences"]:
         st.licences.set_total(name, total)
+    st.submitted.load(data.get("submitted", []))  # older snapshots have none
     for name in data["pools"]:
         if name not in st.pools:
             st.pools[name] = Pool(name)

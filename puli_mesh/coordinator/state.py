@@ -19,6 +19,7 @@ from puli_mesh.coordinator.decisions import Decision
 from puli_mesh.coordinator.licences import LicenseManager
 from puli_mesh.coordinator.pools import Pool, Signature, signature_key
 from puli_mesh.coordinator.render_nodes import RenderNode
+from puli_mesh.coordinator.submitted import SubmittedGraphs
 from puli_mesh.coordinator.tree import CommandNode, GraphNode, TreeNode
 
 
@@ -57,6 +58,7 @@ class CoreState:
         self.retries: list[tuple[float, int, int]] = []  # heap (retry_at, command id, token)
         self.timers: list[tuple[float, int]] = []  # heap (timer, task id) of tasks parked on a timer
         self.building = False  # while a graph is built: no ready-index updates
+        self.submitted = SubmittedGraphs()  # request id -> graph, for a SUBMIT sent again
 
     def signature(self, requirements: dict[str, Any], min_cores: int, max_cores: int,
                   ram_use: int, licences: tuple[str, ...]) -> Signature:

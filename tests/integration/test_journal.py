@@ -198,7 +198,7 @@ def test_a_journal_of_a_newer_format_is_refused_naming_both(
     monkeypatch.setattr(journal_mod, "FORMAT", current + 1)  # as a newer version would write it
     assert write(writer, 1, 1, [["pool", "a"]]) is None
     monkeypatch.setattr(journal_mod, "FORMAT", current)
-    with pytest.raises(JournalFormatError, match=f"format {current + 1}.*reads formats 1, {current}"):
+    with pytest.raises(JournalFormatError, match=f"format {current + 1}.*reads formats 1, 2, {current}"):
         read_journal(zk, paths)
 
 

@@ -34,7 +34,7 @@ from .graphs import assigns, rn, single
 DONE = int(CommandStatus.DONE)
 
 ONE_OF_EACH: list[AnyRecord] = [
-    SubmitRecord(single("t", 2), 1.0),
+    SubmitRecord(single("t", 2), 1.0, "rid-1"),
     HelloRecord(rn("rn1", slots=2), ((3, 1), (4, 2)), 2.0),
     ReadyRecord("rn1", 2, 3.0),
     UpdateRecord(3, 1, 4.0, DONE, 1.0, "ok", {"frames": 1}),
@@ -63,6 +63,11 @@ def test_every_record_survives_msgpack(record: AnyRecord) -> None:
 def test_the_encoding_is_the_kind_then_the_fields_in_order() -> None:
     assert UpdateRecord(3, 1, 4.0, DONE, None, None, None).to_data() == ["update", 3, 1, 4.0, DONE, None, None, None]
     assert HelloRecord(rn("a"), ((1, 2),), 0.5).to_data()[2] == [[1, 2]]
+    assert SubmitRecord({"name": "g"}, 1.0, "r").to_data() == ["submit", {"name": "g"}, 1.0, "r"]
+
+
+def test_a_submit_record_of_format_1_or_2_has_no_request_id() -> None:
+    assert decode_record(["submit", {"name": "g"}, 1.0]) == SubmitRecord({"name": "g"}, 1.0, None)
 
 
 @pytest.mark.parametrize(("data", "error"), [
@@ -71,6 +76,7 @@ def test_the_encoding_is_the_kind_then_the_fields_in_order() -> None:
     ("pool", ValueError),
     (["ready", "rn1"], ValueError),  # a field missing
     (["tick", 1.0, 2.0], ValueError),  # one too many
+    (["submit", {}, 1.0, "r", "extra"], ValueError),
 ])
 def test_a_malformed_record_is_refused_whole(data: Any, error: type[Exception]) -> None:
     with pytest.raises(error):

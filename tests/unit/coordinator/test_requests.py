@@ -9,7 +9,7 @@ import pytest
 
 from puli_mesh.coordinator.client_queries import JournalFigures, StatusFacts
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord
+from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord, replay
 from puli_mesh.coordinator.requests import ClientRequests
 from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.protocol import (
@@ -64,7 +64,25 @@ def test_a_submit_runs_one_record_with_the_time_given_and_a_retry_is_answered_fr
     again = result(requests, SubmitMessage("r1", single("t", 2)), now=43.0)
     assert first == again and first["graph_id"] == 1
     assert first["message"] == "Graph created. Created nodes: " + ",".join(map(str, first["node_ids"]))
-    assert host.ran == [SubmitRecord(single("t", 2), 42.0)]
+    assert host.ran == [SubmitRecord(single("t", 2), 42.0, "r1")]
+
+
+@pytest.mark.parametrize("recovery", ["replay", "snapshot"])
+def test_a_submit_sent_again_to_a_successor_gets_the_same_graph_and_journals_nothing(recovery: str) -> None:
+    """The leader journalled the SUBMIT and died before its reply left: the client sends it
+    again, same request id, to the next leader, rebuilt from the journal or a snapshot."""
+    leader = StubHost()
+    first = result(ClientRequests(leader, "leader"), SubmitMessage("r1", single("t", 2)), now=42.0)
+    result(ClientRequests(leader, "leader"), SubmitMessage("r2", single("u", 1)), now=43.0)
+    if recovery == "replay":
+        successor = StubHost()
+        assert replay(successor.core, [(i, r.to_data()) for i, r in enumerate(leader.ran, 1)]) == 0
+    else:
+        successor = StubHost(core=SchedulingCore.restore(leader.core.snapshot()))
+    again = result(ClientRequests(successor, "next"), SubmitMessage("r1", single("t", 2)), now=50.0)
+    assert successor.ran == []  # nothing journalled
+    assert (again["graph_id"], again["node_ids"]) == (first["graph_id"], first["node_ids"])
+    assert [g["id"] for g in successor.core.graphs()] == [1, 4]  # one graph each, none twice
 
 
 def test_an_edit_runs_an_edit_record() -> None:

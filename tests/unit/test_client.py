@@ -1,0 +1,62 @@
+"""The mesh client (``puli_mesh.client``) against ROUTER sockets that play a follower and a leader."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import zmq
+
+from puli_mesh.client import MeshClient
+from puli_mesh.protocol import RedirectMessage, ResultMessage, SubmitMessage, decode
+
+
+@pytest.fixture
+def context() -> Iterator[zmq.Context[zmq.Socket[bytes]]]:
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    yield ctx
+    ctx.term()
+
+
+def test_a_request_keeps_its_rid_across_redirects_and_tries(context: zmq.Context[zmq.Socket[bytes]]) -> None:
+    """The follower redirects; the leader loses the first try's reply: the SUBMIT that reaches
+    the leader again carries the rid it had, so the leader knows it is the same SUBMIT."""
+    follower, leader = context.socket(zmq.ROUTER), context.socket(zmq.ROUTER)
+    follower_port = follower.bind_to_random_port("tcp://127.0.0.1")
+    leader_port = leader.bind_to_random_port("tcp://127.0.0.1")
+    seen: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        leader_heard = 0
+        while not stop.is_set():
+            for sock, name in ((follower, "follower"), (leader, "leader")):
+                if not sock.poll(10):
+                    continue
+                peer, frame = sock.recv_multipart()
+                msg = decode(frame)
+                assert isinstance(msg, SubmitMessage)
+                seen.append((name, msg.rid))
+                if sock is follower:
+                    sock.send_multipart([peer, RedirectMessage(msg.rid, f"tcp://127.0.0.1:{leader_port}", 1).encode()])
+                else:
+                    leader_heard += 1
+                    if leader_heard != 1:  # the first try's reply is "lost"
+                        sock.send_multipart([peer, ResultMessage(msg.rid, {"graph_id": 7}).encode()])
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        client = MeshClient(node=f"127.0.0.1:{follower_port}", timeout=0.5, tries=3)
+        assert client.request("SUBMIT", graph={"name": "g"}, rid="mine") == {"graph_id": 7}
+        assert seen == [("follower", "mine"), ("leader", "mine"), ("leader", "mine")]
+        seen.clear()
+        client.request("SUBMIT", graph={"name": "g"})  # a fresh rid by default, one for all hops
+        ((_, to_follower), (_, to_leader)) = seen
+        assert to_follower == to_leader != "mine"
+    finally:
+        stop.set()
+        server.join(5)
+        follower.close(linger=0)
+        leader.close(linger=0)
