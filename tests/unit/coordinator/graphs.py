@@ -111,3 +111,9 @@ def view_nodes(view: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(n)
         stack.extend(reversed(n.get("children", [])))
     return out
+
+
+def flat_view(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """A ``graph_tree`` view as its nodes without their ``children``, parents first: what
+    tests compare (``==`` on a deep view would recurse once per level)."""
+    return [{k: v for k, v in n.items() if k != "children"} for n in view_nodes(view)]
