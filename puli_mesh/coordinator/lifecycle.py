@@ -14,6 +14,9 @@ rest of the core calls the named transitions below:
 * :func:`cancel_command`, :func:`reset_command` -- edits, with a ``Kill``
   decision when the command holds a node.
 
+Guarantees: a status change climbs the tree in a loop, never by recursion, so a graph
+nested at any depth propagates to its root.
+
 Not here: choosing work (``assignment``), dependency bookkeeping
 (``dependencies``).
 """

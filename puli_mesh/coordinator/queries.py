@@ -4,6 +4,12 @@ Everything returned is dicts, lists, str, int, float, bool and None (msgpack
 friendly), built on demand. Statuses are numbers (Puli's) with a ``*_name`` twin.
 Times per frame are in seconds (Puli reported milliseconds).
 
+Guarantees: no walk here recurses, so a view works at any depth a graph has; a tree view
+(``node_view`` with children) is built in one depth-first walk, each node's figures the
+same as its own view's. A tree view nests two levels per tree level, so msgpack (511
+levels at most) carries one of ~250 levels over the wire: the graph depth limit stays
+far below that.
+
 Not here: formatting (the CLI does it) and filters on graphs and render nodes
 (``client_queries``); only the command listing filters here, because a farm holds far
 more commands than it is sensible to send.
