@@ -42,6 +42,9 @@ def load_graph_file(path: str | Path) -> Representation:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise GraphError(f"cannot read graph file {str(path)!r}: {exc}") from exc
+    except RecursionError as exc:  # json nests one C call per level
+        raise GraphError(f"cannot read graph file {str(path)!r}: its values are nested deeper "
+                         "than Python reads JSON") from exc
     return decompose_saved_tasks(data)
 
 
@@ -62,13 +65,37 @@ def decompose_saved_tasks(data: Any) -> Representation:
     loaded, and for a task that still has no command afterwards.
     """
     validateRepresentation(data, require_commands=False)
-    result: Representation = copy.deepcopy(data)
+    result: Representation = _copied(data)
     parents = parent_indices(result)
     for i, node in enumerate(result["tasks"]):
         if node["type"] == "Task" and not node["commands"]:
             node["commands"] = _decompose_saved_task(result, parents, i)
     validateRepresentation(result)
     return result
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy: dicts and lists walked with an explicit stack (a file's values may be
+    nested deeper than Python's stack), anything else ``copy.deepcopy``'d."""
+    if type(value) not in (dict, list):
+        return copy.deepcopy(value)
+    top: Any = {} if type(value) is dict else []
+    stack: list[tuple[Any, Any]] = [(value, top)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if type(source) is dict else enumerate(source)
+        for key, item in pairs:
+            if type(item) in (dict, list):
+                inner: Any = {} if type(item) is dict else []
+                stack.append((item, inner))
+                item = inner
+            else:
+                item = copy.deepcopy(item)
+            if type(target) is dict:
+                target[key] = item
+            else:
+                target.append(item)
+    return top
 
 
 def _decompose_saved_task(

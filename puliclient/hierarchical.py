@@ -43,9 +43,13 @@ class HierarchicalDict(dict[str, Any]):
         self.parent = parent
 
     def __missing__(self, key: str) -> Any:
-        if self.parent is None:
-            raise KeyError(key)
-        return self.parent[key]
+        # Up the chain in a loop: a group may be nested deeper than Python's stack.
+        node = self.parent
+        while node is not None:
+            if dict.__contains__(node, key):
+                return dict.__getitem__(node, key)
+            node = node.parent
+        raise KeyError(key)
 
     def flattened(self) -> dict[str, Any]:
         """Own keys merged over every ancestor's: the nearest value wins."""

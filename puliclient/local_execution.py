@@ -103,21 +103,25 @@ class LocalExecution:
     def node_statuses(self) -> dict[int, NodeStatus]:
         """Status of every node, computed from the commands."""
         statuses: dict[int, NodeStatus] = {}
-
-        def status_of(i: int) -> NodeStatus:
-            if i not in statuses:
-                node = self.data["tasks"][i]
+        nodes = self.data["tasks"]
+        for first in range(len(nodes)):
+            # Children before their group, with an explicit stack: groups may be nested deep.
+            stack = [first]
+            while stack:
+                i = stack[-1]
+                if i in statuses:
+                    stack.pop()
+                    continue
+                node = nodes[i]
                 if node["type"] == "Task":
                     statuses[i] = task_status(self.commands[i])
-                else:
-                    children = {status_of(child) for child in node["tasks"]}
-                    statuses[i] = next(
-                        (s for s in _GROUP_PRECEDENCE if s in children), NodeStatus.DONE
-                    )
-            return statuses[i]
-
-        for i in range(len(self.data["tasks"])):
-            status_of(i)
+                    continue
+                waiting = [child for child in node["tasks"] if child not in statuses]
+                if waiting:
+                    stack.extend(reversed(waiting))
+                    continue
+                children = {statuses[child] for child in node["tasks"]}
+                statuses[i] = next((s for s in _GROUP_PRECEDENCE if s in children), NodeStatus.DONE)
         return statuses
 
     def dependencies_met(self, task_index: int, statuses: Mapping[int, NodeStatus]) -> bool:

@@ -17,7 +17,7 @@ loading decomposers or runners.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from puliclient.errors import DependencyCycleError, GraphError
@@ -84,21 +84,58 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def plain_data(value: Any, where: str) -> Any:
-    """``value`` as plain JSON/msgpack data (tuples become lists); GraphError otherwise."""
+    """``value`` as plain JSON/msgpack data (tuples become lists); GraphError otherwise.
+
+    Containers are walked depth first with an explicit stack, not recursion (a value may
+    be nested deeper than Python's stack); the first value refused is the one recursion
+    would have met first.
+    """
     kind = type(value)
     if kind in _SCALARS:  # the usual case, without the isinstance chain (a graph has one per argument)
         return value
-    if kind is dict or isinstance(value, Mapping):
-        plain = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise GraphError(f"{where}: key {key!r} is not a string")
-            plain[key] = item if type(item) in _SCALARS else plain_data(item, where)
-        return plain
+    top, items = _plain_or_empty(value, where)
+    if items is None:
+        return top
+    stack: list[tuple[Any, Iterator[Any]]] = [(top, items)]
+    while stack:
+        copy, items = stack[-1]
+        if copy.__class__ is dict:
+            for key, item in items:
+                if not isinstance(key, str):
+                    raise GraphError(f"{where}: key {key!r} is not a string")
+                if type(item) in _SCALARS:
+                    copy[key] = item
+                    continue
+                copy[key], inner = _plain_or_empty(item, where)
+                if inner is not None:
+                    stack.append((copy[key], inner))
+                    break
+            else:
+                stack.pop()
+        else:
+            for item in items:
+                if type(item) in _SCALARS:
+                    copy.append(item)
+                    continue
+                plain, inner = _plain_or_empty(item, where)
+                copy.append(plain)
+                if inner is not None:
+                    stack.append((plain, inner))
+                    break
+            else:
+                stack.pop()
+    return top
+
+
+def _plain_or_empty(value: Any, where: str) -> tuple[Any, Iterator[Any] | None]:
+    """A scalar as plain data, with None; a container as an empty plain one, with the
+    iterator of what goes in it (pairs for a mapping); GraphError for anything else."""
+    if type(value) is dict or isinstance(value, Mapping):
+        return {}, iter(value.items())
     if isinstance(value, str | bool | int | float):  # subclasses: an IntEnum becomes an int
-        return int(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        return (int(value) if isinstance(value, int) and not isinstance(value, bool) else value), None
     if isinstance(value, list | tuple):
-        return [plain_data(item, where) for item in value]
+        return [], iter(value)
     raise GraphError(f"{where}: {value!r} ({type(value).__name__}) is not plain data")
 
 

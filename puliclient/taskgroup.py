@@ -114,19 +114,34 @@ class TaskGroup(Node):
         return self.addNewTask(name or label, arguments, runner=runner, **kwargs)
 
     def expand(self, hierarchy: TaskGroup | None = None) -> TaskGroup:
-        """Run the expander once, then decompose child tasks and expand child groups."""
-        if not self.expanded and self._expander_class is not None:
-            self._expander_class(self)
-        self.expanded = True
-        for task in self.tasks:
-            task.decompose()
-        for group in self.taskGroups:
-            group.expand(hierarchy)
+        """Run the expander once, then decompose child tasks and expand child groups.
+
+        Depth first, each group's expander before its tasks and groups; a loop over an
+        explicit stack (groups may be nested deeper than Python's stack), which reads each
+        group's ``taskGroups`` as it goes, so groups an expander adds are expanded too.
+        """
+        stack: list[tuple[TaskGroup, int]] = [(self, -1)]  # -1: not expanded yet
+        while stack:
+            group, next_child = stack.pop()
+            if next_child < 0:
+                if not group.expanded and group._expander_class is not None:
+                    group._expander_class(group)
+                group.expanded = True
+                for task in group.tasks:
+                    task.decompose()
+                next_child = 0
+            if next_child < len(group.taskGroups):
+                stack.append((group, next_child + 1))
+                stack.append((group.taskGroups[next_child], -1))
         return self
 
     def walk(self) -> list[Node]:
-        """This group and every node under it, parents before children."""
-        nodes: list[Node] = [self, *self.tasks]
-        for group in self.taskGroups:
-            nodes.extend(group.walk())
+        """This group and every node under it, parents before children: each group, its
+        tasks, then each of its groups' walk (a loop: groups may be nested deep)."""
+        nodes: list[Node] = []
+        stack: list[TaskGroup] = [self]
+        while stack:
+            group = stack.pop()
+            nodes += [group, *group.tasks]
+            stack.extend(reversed(group.taskGroups))
         return nodes

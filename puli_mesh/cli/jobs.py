@@ -77,11 +77,35 @@ def jobs(user: UserOpt = None, status: StatusOpt = None, name: NameOpt = None, t
 
 
 # ---------------------------------------------------------------------- show
-def _add_children(branch: Tree, n: dict[str, Any]) -> None:
-    for child in n.get("children", []) or []:
-        _add_children(branch.add(views.tree_label(child)), child)
-    for c in n.get("commands", []) or []:
-        branch.add(views.command_label(c))
+def shown_levels(width: int) -> int:
+    """How many levels ``show`` indents on a terminal ``width`` columns wide: each takes 4
+    columns, and rich drops the lines of a label left with no room at all."""
+    return max(4, width // 10)
+
+
+def _add_children(branch: Tree, n: dict[str, Any], levels: int) -> None:
+    """Add ``n``'s subtree under ``branch``: at every level its children, then its commands.
+
+    Nodes deeper than ``levels`` are drawn under their ancestor at that level, in order,
+    each labelled with its level, so a deep job still shows every node. A loop over an
+    explicit stack: a job may be nested deeper than Python's stack.
+    """
+    stack: list[tuple[Tree, dict[str, Any], int]] = [(branch, n, 0)]
+    while stack:
+        parent, node, level = stack.pop()
+        if level < 0:  # its commands, once its children are drawn
+            for c in node.get("commands", []) or []:
+                parent.add(views.command_label(c))
+            continue
+        here = parent
+        if level > 0:
+            label = views.tree_label(node)
+            if level > levels:  # one line each, however many there are
+                label = Text(f"level {level}  ", style="dim", no_wrap=True, overflow="ellipsis").append_text(label)
+            here = parent.add(label)
+        under = here if level <= levels else parent  # past ``levels``: beside it, in order
+        stack.append((here, node, -1))
+        stack.extend((under, child, level + 1) for child in reversed(node.get("children", []) or []))
 
 
 def show(graph_id: Annotated[int, typer.Argument(help="Graph id (from `puli-mesh jobs`).")],
@@ -100,7 +124,7 @@ def show(graph_id: Annotated[int, typer.Argument(help="Graph id (from `puli-mesh
     label = views.tree_label(tree).append(f"  user {tree.get('user')} pool {tree.get('pool')} started {started} "
                                           f"elapsed {elapsed} eta {eta}", style="dim")
     root = Tree(label)
-    _add_children(root, tree)
+    _add_children(root, tree, shown_levels(console.width))
     console.print(root)
 
 

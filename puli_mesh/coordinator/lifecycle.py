@@ -14,6 +14,9 @@ rest of the core calls the named transitions below:
 * :func:`cancel_command`, :func:`reset_command` -- edits, with a ``Kill``
   decision when the command holds a node.
 
+Guarantees: a status change climbs the tree in a loop, never by recursion, so a graph
+nested at any depth propagates to its root.
+
 Not here: choosing work (``assignment``), dependency bookkeeping
 (``dependencies``).
 """
@@ -87,21 +90,29 @@ def set_command_status(st: CoreState, cmd: CommandNode, new: int, now: float) ->
 
 
 def set_node_status(st: CoreState, node: TreeNode, new: int, now: float) -> None:
-    old = node.status
-    node.status = new
-    if new == N_RUNNING and node.start_time is None:
-        node.start_time = now
-    node.end_time = now if new in N_FINAL else None
-    if node.rdeps:
-        st.dep_queue.append(node)
-    p = node.parent
-    if p is not None:
+    """Set ``node``'s status and carry the change up through every ancestor it changes.
+
+    A loop, not recursion: a graph may be nested deeper than Python's stack. Dependents
+    are queued child first, as each level changes.
+    """
+    while True:
+        old = node.status
+        node.status = new
+        if new == N_RUNNING and node.start_time is None:
+            node.start_time = now
+        node.end_time = now if new in N_FINAL else None
+        if node.rdeps:
+            st.dep_queue.append(node)
+        p = node.parent
+        if p is None:
+            return
         cc = p.child_counts
         cc[old] -= 1
         cc[new] += 1
-        s = folder_status(p)
-        if s != p.status:
-            set_node_status(st, p, s, now)
+        new = folder_status(p)
+        if new == p.status:
+            return
+        node = p
 
 
 def refresh_task(st: CoreState, task: TaskNode, now: float) -> None:

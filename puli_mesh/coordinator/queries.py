@@ -7,6 +7,11 @@ Times per frame are in seconds (Puli reported milliseconds).
 Guarantees: no view holds a command's attempt token. It stays inside the mesh (the ASSIGN to
 the worker and the journal), so a client cannot learn the token a result is checked against;
 ``attempts`` (executions that ended) and ``render_node``/``last_node`` are what a user needs.
+Guarantees: no walk here recurses, so a view works at any depth a graph has; a tree view
+(``node_view`` with children) is built in one depth-first walk, each node's figures the
+same as its own view's. A tree view nests two levels per tree level, so msgpack (511
+levels at most) carries one of ~250 levels over the wire: the graph depth limit stays
+far below that.
 
 Not here: formatting (the CLI does it) and filters on graphs and render nodes
 (``client_queries``); only the command listing filters here, because a farm holds far
@@ -24,7 +29,6 @@ from puli_mesh.coordinator.tree import (
     C_DONE,
     C_READY,
     CommandNode,
-    Folder,
     GraphNode,
     TaskNode,
     TreeNode,
@@ -33,10 +37,9 @@ from puli_mesh.coordinator.tree import (
 from puliclient.status import CMD_STATUS_NAME, COMMAND_STATUS_COUNT, CommandStatus, NodeStatus
 
 
-def _times(n: TreeNode) -> dict[str, Any]:
-    """Times, and time per frame: kept per task, summed over a folder's tasks here
+def _times(n: TreeNode, tasks: list[TaskNode]) -> dict[str, Any]:
+    """Times, and time per frame: kept per task, summed over a folder's ``tasks`` here
     (a DONE command then updates one node, not every ancestor)."""
-    tasks = [n] if isinstance(n, TaskNode) else iter_tasks(n)
     frames = sum(t.frames_n for t in tasks)
     mins = [t.tpf_min for t in tasks if t.tpf_min is not None]
     maxs = [t.tpf_max for t in tasks if t.tpf_max is not None]
@@ -51,12 +54,12 @@ def _times(n: TreeNode) -> dict[str, Any]:
 
 
 
-def _counts(node: TreeNode) -> tuple[int, int, int, float, list[int]]:
-    """(commands, ready, done, completion, commands per status) of a subtree."""
+def _counts(tasks: list[TaskNode]) -> tuple[int, int, int, float, list[int]]:
+    """(commands, ready, done, completion, commands per status) of a subtree's ``tasks``."""
     total = ready = done = 0
     comp = 0.0
     per_status = [0] * COMMAND_STATUS_COUNT
-    for t in iter_tasks(node):
+    for t in tasks:
         total += len(t.commands)
         ready += t.counts[C_READY]
         done += t.counts[C_DONE]
@@ -67,7 +70,38 @@ def _counts(node: TreeNode) -> tuple[int, int, int, float, list[int]]:
 
 
 def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
-    total, ready, done, completion, per_status = _counts(n)
+    """The view of one node; with ``children``, of its whole subtree (``children`` of a
+    folder, ``commands`` of a task).
+
+    One walk, with an explicit stack (a graph may be nested deeper than Python's stack):
+    each node's tasks are a run of the subtree's tasks in depth-first order, so every
+    folder sums its own tasks in the same order as ``iter_tasks`` without walking its
+    subtree again.
+    """
+    if not children:
+        return _own_view(n, iter_tasks(n), False)
+    tasks: list[TaskNode] = []
+    views: dict[int, dict[str, Any]] = {}  # of nodes whose parent's view is not built yet
+    stack: list[tuple[TreeNode, int]] = [(n, -1)]  # -1: before its children are walked
+    while stack:
+        node, start = stack.pop()
+        if isinstance(node, TaskNode):
+            tasks.append(node)
+            views[node.id] = _own_view(node, [node], True)
+        elif start < 0:
+            stack.append((node, len(tasks)))
+            stack.extend((c, -1) for c in reversed(node.children))  # type: ignore[attr-defined]
+        else:
+            view = _own_view(node, tasks[start:], True)
+            view["children"] = [views.pop(c.id) for c in node.children]  # type: ignore[attr-defined]
+            views[node.id] = view
+    return views[n.id]
+
+
+def _own_view(n: TreeNode, tasks: list[TaskNode], commands: bool) -> dict[str, Any]:
+    """A node's view without its children; ``tasks`` are its subtree's, in ``iter_tasks``
+    order; with ``commands``, a task's view lists them."""
+    total, ready, done, completion, per_status = _counts(tasks)
     out: dict[str, Any] = {
         "id": n.id,
         "name": n.name,
@@ -91,7 +125,7 @@ def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
              "unmeetable": d.unmeetable}
             for d in n.deps
         ],
-        **_times(n),
+        **_times(n, tasks),
     }
     if isinstance(n, GraphNode):
         out.update(user=n.user, pool=n.pool, meta=dict(n.meta))
@@ -99,10 +133,8 @@ def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
         out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
                    maxNbCores=n.max_cores, ramUse=n.ram_use, maxAttempt=n.max_attempt,
                    requirements=dict(n.requirements), blocked=n.blocked)
-        if children:
+        if commands:
             out["commands"] = [command_view(c) for c in n.commands]
-    elif children and isinstance(n, Folder):
-        out["children"] = [node_view(c, True) for c in n.children]
     return out
 
 

@@ -15,8 +15,15 @@ that parking is a cache the next pick rediscovers, and the releases that wake
 it dirty the same pool either way, so it changes no decision. Timer parking is
 kept: the passing of a timer is what offers those tasks to waiting nodes.
 
-Not here: writing it anywhere (the journal does), schema migrations (the
-``format`` number is checked).
+The tree is stored flat, and every walk here is a loop: a graph may be nested
+deeper than Python's stack or msgpack's nesting limit (511), and a snapshot that
+cannot be written or read would stop the farm. Format 2 stores each graph as
+its nodes in depth-first order (a node after its parent, siblings in order),
+each naming its ``parent``; format 1 (still read) nested each folder's
+``children`` in it.
+
+Not here: writing it anywhere (the journal does), schema migrations beyond reading
+format 1 (the ``format`` number is checked).
 """
 
 from __future__ import annotations
@@ -43,7 +50,11 @@ from puli_mesh.coordinator.tree import (
 )
 from puli_mesh.errors import CoreError
 
-FORMAT = 1
+FORMAT = 2
+"""What ``dump`` writes: 2 stores each graph's nodes flat, each naming its ``parent``."""
+READABLE_FORMATS = frozenset({1, FORMAT})
+"""What ``load`` reads: 1 nested each folder's ``children`` inside it (too deep to pack for
+a deep graph); it holds the same fields otherwise."""
 
 _NODE_FIELDS = ("name", "dispatch_key", "priority", "max_rn", "tags", "timer", "paused",
                 "arguments", "environment", "requirements", "creation_time", "start_time",
@@ -59,7 +70,7 @@ def dump(st: CoreState) -> dict[str, Any]:
         "licences": [[lic.name, lic.total] for lic in st.licences.licences.values()],
         "pools": list(st.pools),
         "render_nodes": [_dump_rn(n) for n in st.render_nodes.values()],
-        "graphs": [_dump_node(g) for g in st.graphs.values()],
+        "graphs": [[_dump_node(n) for n in iter_nodes(g)] for g in st.graphs.values()],
         "retries": [list(r) for r in st.retries],
         # Tasks parked on a future timer: when it passes, waiting nodes are offered
         # them, so this parking is state (unlike the cap parkings, woken by releases).
@@ -82,7 +93,8 @@ def _dump_rn(n: RenderNode) -> dict[str, Any]:
 
 
 def _dump_node(n: TreeNode) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": n.id, "type": n.KIND}
+    out: dict[str, Any] = {"id": n.id, "type": n.KIND,
+                           "parent": None if n.parent is None else n.parent.id}
     for f in _NODE_FIELDS:
         out[f] = _plain(getattr(n, f))
     out["deps"] = [[d.source.id, sorted(d.statuses)] for d in n.deps]
@@ -90,8 +102,6 @@ def _dump_node(n: TreeNode) -> dict[str, Any]:
         out.update(user=n.user, pool=n.pool, meta=_plain(n.meta), root_index=n.root_index)
     if isinstance(n, TaskGroupNode):
         out["strategy"] = n.strategy
-    if isinstance(n, Folder):
-        out["children"] = [_dump_node(c) for c in n.children]
     if isinstance(n, TaskNode):
         for f in _TASK_FRAME_FIELDS:
             out[f] = getattr(n, f)
@@ -117,18 +127,40 @@ def _dump_command(c: CommandNode) -> list[Any]:
 
 
 def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
-    return v
+    """``v`` with every mapping key a str and every tuple a list (a copy of its containers).
+
+    A loop over an explicit stack: tags and arguments are shaped by users.
+    """
+    if not isinstance(v, dict | list | tuple):
+        return v
+    top: Any = {} if isinstance(v, dict) else []
+    stack: list[tuple[Any, Any]] = [(v, top)]
+    while stack:
+        source, copy = stack.pop()
+        if isinstance(source, dict):
+            for k, x in source.items():
+                if isinstance(x, dict | list | tuple):
+                    inner: Any = {} if isinstance(x, dict) else []
+                    stack.append((x, inner))
+                    x = inner
+                copy[str(k)] = x
+        else:
+            for x in source:
+                if isinstance(x, dict | list | tuple):
+                    inner = {} if isinstance(x, dict) else []
+                    stack.append((x, inner))
+                    x = inner
+                copy.append(x)
+    return top
 
 
 # --------------------------------------------------------------------- load
 def load(st: CoreState, data: dict[str, Any]) -> None:
-    if data.get("format") != FORMAT:
-        raise CoreError(f"snapshot format {data.get('format')!r} is not {FORMAT}; this core "
-                        f"cannot read it")
+    found = data.get("format")
+    if found not in READABLE_FORMATS:
+        readable = ", ".join(map(str, sorted(READABLE_FORMATS)))
+        raise CoreError(f"snapshot format {found!r} is not one this core reads ({readable}); "
+                        f"a cluster is upgraded as a whole: run one version on every agent")
     for name, total in data["licences"]:
         st.licences.set_total(name, total)
     st.submitted.load(data.get("submitted", []))  # older snapshots have none
@@ -149,17 +181,20 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
             st.pools[p].members[n.name] = n
     runs: dict[int, tuple[CommandNode, list[Any]]] = {}
     graphs: list[tuple[GraphNode, list[TreeNode]]] = []
-    for gd in data["graphs"]:
-        g = _load_node(gd, None, runs)
-        assert isinstance(g, GraphNode)
+    flat = [_flat_graph(gd) if found == 1 else gd for gd in data["graphs"]]
+    for node_data in flat:
+        g = _load_graph(node_data, runs)
         nodes = iter_nodes(g)
         submission.finish_build(st, g, nodes, now0)
         graphs.append((g, nodes))
     by_id = st.nodes
     st.building = True
     try:
-        for gd in data["graphs"]:
-            _load_deps(gd, by_id)
+        for node_data in flat:
+            for d in node_data:
+                node = by_id[d["id"]]
+                for src, statuses in d["deps"]:
+                    dependencies.install(node, by_id[src], frozenset(statuses))
     finally:
         st.building = False
     for _g, nodes in graphs:
@@ -204,6 +239,36 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
     st.dirty_pools.clear()
 
 
+def _flat_graph(root: dict[str, Any]) -> list[dict[str, Any]]:
+    """A format-1 graph (each folder's ``children`` nested in it) as format 2's flat list."""
+    out: list[dict[str, Any]] = []
+    stack: list[tuple[dict[str, Any], int | None]] = [(root, None)]
+    while stack:
+        d, parent = stack.pop()
+        out.append({**d, "parent": parent})
+        stack.extend((c, d["id"]) for c in reversed(d.get("children", ())))
+    return out
+
+
+def _load_graph(node_data: list[dict[str, Any]],
+                runs: dict[int, tuple[CommandNode, list[Any]]]) -> GraphNode:
+    """The tree of one graph from its flat nodes (each after its parent, siblings in order)."""
+    folders: dict[int, Folder] = {}
+    graph: GraphNode | None = None
+    for d in node_data:
+        parent = None if d["parent"] is None else folders[d["parent"]]
+        n = _load_node(d, parent, runs)
+        if parent is None:
+            assert graph is None and isinstance(n, GraphNode), "a graph has one root, first"
+            graph = n
+        else:
+            parent.children.append(n)
+        if isinstance(n, Folder):
+            folders[n.id] = n
+    assert graph is not None, "a graph has a root"
+    return graph
+
+
 def _load_node(d: dict[str, Any], parent: Folder | None,
                runs: dict[int, tuple[CommandNode, list[Any]]]) -> TreeNode:
     kind = d["type"]
@@ -219,8 +284,6 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
         n = TaskNode(d["id"], d["name"], parent)
     for f in _NODE_FIELDS:
         setattr(n, f, d[f])
-    if isinstance(n, Folder):
-        n.children = [_load_node(c, n, runs) for c in d["children"]]
     if isinstance(n, TaskNode):
         n.runner, n.min_cores, n.max_cores = d["runner"], d["min_cores"], d["max_cores"]
         n.ram_use, n.lic, n.max_attempt = d["ram_use"], tuple(d["lic"]), d["max_attempt"]
@@ -246,11 +309,3 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
             if run is not None:
                 runs[cid] = (c, run)
     return n
-
-
-def _load_deps(d: dict[str, Any], by_id: dict[int, TreeNode]) -> None:
-    node = by_id[d["id"]]
-    for src, statuses in d["deps"]:
-        dependencies.install(node, by_id[src], frozenset(statuses))
-    for c in d.get("children", []):
-        _load_deps(c, by_id)

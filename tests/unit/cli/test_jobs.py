@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
 from puli_mesh.cli import jobs
+from puli_mesh.cli.common import console
 
 from .conftest import HostileFarm, cells
 
@@ -39,3 +43,37 @@ def test_commands_lists_task_description_node_and_message_as_given(
 def test_set_echoes_the_assignments_as_given(hostile_farm: HostileFarm, capsys: pytest.CaptureFixture[str]) -> None:
     jobs.set_values(1, [f"tag.shot={hostile_farm.name}"], node="stub")
     assert capsys.readouterr().out == f"node 1: tag.shot={hostile_farm.name}\n"
+
+
+DEEP = 1000  # at Python's default recursion limit: a renderer recursing per level fails
+
+
+def _deep_job() -> dict[str, Any]:
+    """A job view ``DEEP`` groups deep (as ``Farm.graph`` returns it), a task at the bottom."""
+    command = {"id": 9, "description": "bottom_1_1", "status_name": "DONE", "completion": 1.0,
+               "render_node": None, "last_node": "rn", "attempts": 1, "max_attempt": 1, "message": ""}
+    node: dict[str, Any] = {"id": DEEP + 1, "name": "bottom", "status_name": "DONE", "completion": 1.0,
+                            "command_counts": {"DONE": 1}, "commands": [command]}
+    for level in reversed(range(1, DEEP + 1)):
+        node = {"id": level, "name": f"g{level}", "status_name": "DONE", "completion": 1.0,
+                "command_counts": {"DONE": 1}, "children": [node]}
+    return {**node, "name": "deep", "user": "ana", "pool": "default", "start_time": None}
+
+
+def test_show_draws_every_node_of_a_job_deeper_than_the_terminal_is_wide(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    job = _deep_job()
+    farm = SimpleNamespace(graph=lambda _graph_id: job)
+    monkeypatch.setattr(jobs, "farm_for", lambda *_where: farm)
+    monkeypatch.setattr(console, "width", 100)
+    levels = jobs.shown_levels(100)
+    jobs.show(1, node="stub")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == DEEP + 2  # the job, the groups below it, the task, its command: a line each
+    assert lines[0].startswith("1 deep  DONE")
+    names = [line.lstrip("│└├─ ").split("  ")[0] for line in lines[1:]]
+    assert names[:levels] == [f"{level} g{level}" for level in range(2, levels + 2)]
+    assert names[levels:DEEP - 1] == [f"level {level}" for level in range(levels + 1, DEEP)]
+    assert lines[DEEP].lstrip("│└├─ ") == f"level {DEEP}  {DEEP + 1} bottom  DONE  100%  1 done"
+    assert lines[-1].lstrip("│└├─ ").startswith("command 9 bottom_1_1  DONE")
+    assert max(len(line) for line in lines) <= 100

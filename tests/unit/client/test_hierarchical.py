@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from puliclient import Graph
 from puliclient.hierarchical import HierarchicalDict, merge_inherited
 from puliclient.representation import parent_indices, resolved_command
@@ -51,3 +53,13 @@ def test_resolved_command_is_the_same_rule_with_the_command_nearest():
     resolved = resolved_command(data, parents, t, 1)
     assert resolved["arguments"] == {"x": "sub", "y": "task", "start": 2, "end": 2}
     assert resolved["environment"] == {"E": "sub", "F": "task"}
+
+
+def test_a_key_is_found_up_a_chain_deeper_than_the_stack():
+    chain = HierarchicalDict(None, {"root": 1})
+    for i in range(1000):  # at Python's default recursion limit
+        chain = HierarchicalDict(chain, {f"k{i}": i})
+    assert chain["root"] == 1 and chain["k0"] == 0 and chain["k999"] == 999
+    with pytest.raises(KeyError):
+        chain["nowhere"]
+    assert chain.flattened()["k500"] == 500

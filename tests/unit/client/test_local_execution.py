@@ -260,3 +260,21 @@ def test_running_a_puli_saved_file_decomposes_it_first(
     assert local_execution.main([str(tmp_path / "missing.json")]) == 2
     assert "cannot read graph file" in caplog.text
     assert out.read_text().split() == ["f1", "f2", "f3", "after"]  # nothing more ran
+
+
+def test_a_graph_nested_deeper_than_the_stack_runs_to_done() -> None:
+    # 1000 groups, each inside the previous one, a task at the bottom; built by hand (the
+    # client's check would refuse the depth): every group's status waits on the one below.
+    nodes = [saved_group(f"g{i}", [i + 1]) for i in range(1000)]
+    nodes.append(saved_task("bottom", {"cmd": "true"}, commands=[
+        {"description": "bottom", "type": "command", "task": "bottom", "arguments": {"cmd": "true"}}]))
+    ran: list[str] = []
+
+    def run(command: dict[str, Any]) -> CommandStatus:
+        ran.append(command["description"])
+        return CommandStatus.DONE
+
+    execution = local_execution.LocalExecution(saved_graph(nodes), run)
+    assert set(execution.node_statuses().values()) == {NodeStatus.BLOCKED}
+    assert execution.run() == NodeStatus.DONE and ran == ["bottom"]
+    assert list(execution.node_statuses()) == list(reversed(range(1001)))  # children first

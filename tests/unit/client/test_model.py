@@ -243,3 +243,23 @@ def test_children_inherit_arguments_through_their_parent() -> None:
     group = TaskGroup("g", arguments={"shot": "s01"}, environment={"E": "g"})
     task = group.addNewTask("t", {"cmd": "x"})
     assert task.arguments["shot"] == "s01" and task.environment["E"] == "g"
+
+
+def test_groups_nested_deeper_than_the_stack_are_expanded_and_walked_in_order() -> None:
+    graph = Graph("deep")
+    group = graph.root
+    levels = [group]
+    for i in range(1000):  # at Python's default recursion limit
+        group = group.addNewTaskGroup(f"g{i}", expander="clienthelpers.TwoTasksExpander" if i == 999 else None)
+        group.addNewTask(f"t{i}", {"cmd": "true"})
+        levels.append(group)
+    graph.root.addNewTask("last", {"cmd": "true"})
+    graph.root.expand()
+    assert all(g.expanded for g in levels)
+    assert [t.name for t in group.tasks] == ["t999", "expanded1", "expanded2"]
+    assert all(len(t.commands) == 1 for g in levels for t in g.tasks)  # every task decomposed
+    names = [n.name for n in graph.root.walk()]
+    expected = ["deep", "last"]
+    for i in range(1000):
+        expected += [f"g{i}", f"t{i}"]
+    assert names == [*expected, "expanded1", "expanded2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import enum
 import json
 import socket
 from collections.abc import Iterator
@@ -22,8 +23,8 @@ from puliclient import (
     Task,
     TaskGroup,
 )
-from puliclient.graphfile import decompose_saved_tasks
-from puliclient.representation import validateRepresentation
+from puliclient.graphfile import decompose_saved_tasks, load_graph_file
+from puliclient.representation import plain_data, validateRepresentation
 from puliclient.submission import resolve_address
 from tests.unit.client.savedfiles import saved_graph, saved_group, saved_task
 
@@ -555,3 +556,54 @@ def test_the_schema_check_loads_no_object_model() -> None:
                             check=True).stdout.split()
     assert loaded == ["puliclient", "puliclient.errors", "puliclient.hierarchical",
                       "puliclient.representation", "puliclient.status"]
+
+
+class IntEnumLike(enum.IntEnum):
+    ONE = 1
+
+
+def _nested_value(depth: int, bottom: Any, *, tuples: bool = True) -> Any:
+    """``depth`` containers, each holding the next: dicts, lists and (``tuples``) tuples in turn."""
+    value = bottom
+    for i in range(depth):
+        value = ({"k": value}, [value], (value, 1) if tuples else [value, 1])[i % 3]
+    return value
+
+
+def _bottom(value: Any, depth: int) -> Any:
+    """What ``_nested_value(depth, ...)`` holds at the bottom; every container on the way must
+    be a plain dict or list."""
+    for i in reversed(range(depth)):
+        assert type(value) is (dict if i % 3 == 0 else list)
+        value = value["k"] if i % 3 == 0 else value[0]
+    return value
+
+
+def test_plain_data_copies_values_nested_deeper_than_the_stack() -> None:
+    value = _nested_value(1000, IntEnumLike.ONE)  # at Python's default recursion limit
+    plain = plain_data(value, "deep")
+    assert _bottom(plain, 1000) == 1 and type(_bottom(plain, 1000)) is int  # tuples became lists
+
+
+def test_plain_data_names_the_first_bad_value_depth_first() -> None:
+    with pytest.raises(GraphError, match="where: key 2 is not a string"):
+        plain_data({"a": [1, {2: "x"}], "b": object()}, "where")
+    with pytest.raises(GraphError, match=r"where: <object .*> \(object\) is not plain data"):
+        plain_data({"a": [1, (object(),)], "b": {3: 3}}, "where")
+
+
+def test_a_saved_file_with_values_nested_deeper_than_the_stack_is_decomposed() -> None:
+    saved = saved_graph([saved_group("saved", [1]),
+                         saved_task("t", {"cmd": "true", "deep": _nested_value(1000, "x", tuples=False)})])
+    data = decompose_saved_tasks(saved)
+    (command,) = data["tasks"][1]["commands"]
+    assert _bottom(command["arguments"]["deep"], 1000) == "x"
+    copied = data["tasks"][1]["arguments"]["deep"]
+    assert copied is not saved["tasks"][1]["arguments"]["deep"] and _bottom(copied, 1000) == "x"
+
+
+def test_a_graph_file_nested_deeper_than_json_reads_is_a_graph_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"name": "deep", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(GraphError, match="nested deeper than Python reads JSON"):
+        load_graph_file(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puliclient.status import CommandStatus, NodeStatus
-from tests.unit.coordinator.graphs import assigns, finish, graph, group, rn, task
+from tests.unit.coordinator.graphs import DEEP, assigns, finish, graph, group, rn, submit_unchecked, task
 
 DONE, ERROR = int(NodeStatus.DONE), int(NodeStatus.ERROR)
 
@@ -140,3 +140,27 @@ def test_restarted_source_blocks_its_dependents_again():
     assert statuses(core, r.graph_id)["dep"] == "BLOCKED"
     (b,) = assigns(core.request_work("a", 1, 3))
     assert b.task_name == "src"
+
+
+def test_a_dependency_across_a_deep_graph_blocks_releases_and_wakes_its_tasks():
+    # g0 holds "first" and g1; g1 (maxRN 1) waits for "first" and holds the chain of groups
+    # down to g{DEEP-1}, which holds "bottom": every release climbs DEEP folders.
+    nodes = [group(f"g{i}", [i + 1]) for i in range(DEEP)]
+    nodes[0]["tasks"] = [1, DEEP + 1]
+    nodes[1].update(dependencies=[[DEEP + 1, [DONE]]], maxRN=1)
+    nodes += [task("bottom", 2), task("first", 1)]
+    core = SchedulingCore()
+    core.node_joined(rn("a", slots=2), 0)
+    r = submit_unchecked(core, graph(nodes, name="deep"), 0)
+    bottom = r.node_ids[DEEP]
+    assert core.node(bottom)["status_name"] == "BLOCKED"
+    (first,) = assigns(core.request_work("a", 1, 1))
+    finish(core, first, 2)
+    assert core.node(bottom)["status_name"] == "READY"
+    (one,) = assigns(core.request_work("a", 2, 3))  # g1's maxRN: one at a time
+    (two,) = assigns(finish(core, one, 4))  # below g1's maxRN again: its parked task wakes
+    assert core.command(two.command_id)["task_id"] == bottom
+    core.restart(r.node_ids[DEEP + 1], 6)  # "first" again: bottom's READY work is blocked again
+    finish(core, two, 7)
+    assert core.node(r.node_ids[1])["status_name"] == "BLOCKED"
+    assert core.graphs()[0]["status_name"] == "READY"

@@ -9,7 +9,19 @@ from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.decisions import Kill
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError, UnknownPoolError
 from puliclient.status import CommandStatus
-from tests.unit.coordinator.graphs import assigns, finish, graph, group, rn, single, task
+from tests.unit.coordinator.graphs import (
+    DEEP,
+    assigns,
+    finish,
+    graph,
+    group,
+    nested,
+    rn,
+    single,
+    submit_unchecked,
+    task,
+    view_nodes,
+)
 
 ERROR, DONE = CommandStatus.ERROR, CommandStatus.DONE
 
@@ -338,3 +350,52 @@ def test_progress_changes_what_is_shown_and_nothing_a_decision_depends_on():
     assert shown["completion"] == 0.5 and shown["message"] == "frame 3"
     (later,) = assigns(core.tick(150.0) + core.request_work("a", 1, 150.0))
     assert later.task_name == "later"
+
+
+# ------------------------------------------------------------ deep graphs
+# A graph DEEP groups deep, handed to the core without the client's depth limit: every
+# status change below walks up DEEP + 1 folders, at Python's default recursion limit.
+def _deep(slots: int = 2) -> tuple[SchedulingCore, int, list[int]]:
+    core = SchedulingCore()
+    core.node_joined(rn("a", slots=slots), 0)
+    r = submit_unchecked(core, nested(DEEP), 0)
+    return core, r.graph_id, r.node_ids
+
+
+def _statuses(core: SchedulingCore, gid: int) -> list[str]:
+    """The graph's status, each group's from the root down, then ``bottom``'s and ``top``'s."""
+    return [n["status_name"] for n in view_nodes(core.graph_tree(gid))]
+
+
+def test_a_deep_graph_runs_to_done_and_every_status_reaches_the_root():
+    core, gid, ids = _deep()
+    first, second = assigns(core.request_work("a", 2, 1))  # the bottom task; top waits for it
+    core.command_started(first.command_id, first.attempt, 2)
+    assert _statuses(core, gid) == ["RUNNING"] * (DEEP + 2) + ["BLOCKED"]
+    finish(core, first, 3)
+    finish(core, second, 4)  # the deepest group is DONE: top is released
+    (top,) = assigns(core.request_work("a", 2, 4))
+    assert core.node(ids[DEEP + 1])["status_name"] == "RUNNING"
+    assert core.node(ids[DEEP - 1])["status_name"] == "DONE"
+    finish(core, top, 5)
+    assert set(_statuses(core, gid)) == {"DONE"}
+    assert core.graph_tree(gid)["end_time"] == 5
+
+
+def test_a_deep_graph_is_cancelled_restarted_paused_and_edited():
+    core, gid, ids = _deep()
+    (a, _b) = assigns(core.request_work("a", 2, 1))
+    assert kills(core.cancel(gid, 2)) and set(_statuses(core, gid)) == {"CANCELED"}
+    core.restart(gid, 3)
+    assert core.graph_tree(gid)["status_name"] == "READY"
+    assert core.node(ids[DEEP + 1])["status_name"] == "BLOCKED"
+    core.pause(ids[DEEP - 1], 4)
+    assert core.node(ids[DEEP])["status_name"] == "PAUSED"
+    assert core.graph_tree(gid)["status_name"] == "PAUSED"
+    core.resume(ids[DEEP - 1], 5)
+    core.set_max_rn(ids[DEEP - 1], 1, 6)
+    core.set_tags(ids[DEEP - 1], {"shot": "deep"}, 6)
+    core.set_dispatch_key(ids[DEEP], 3, 6)
+    assert len(assigns(core.request_work("a", 2, 7))) == 1  # the deepest group's maxRN
+    assert core.node(ids[DEEP - 1])["tags"] == {"shot": "deep"}
+    assert core.graph_tree(gid)["status_name"] == "RUNNING"
