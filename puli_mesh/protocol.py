@@ -60,10 +60,9 @@ from typing import Any, ClassVar, Self
 import msgpack
 
 from puli_mesh.errors import ProtocolError
+from puli_mesh.limits import MAX_MESSAGE_BYTES
 
 PROTOCOL_VERSION = 4
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Upper bound of one message. A 100,000-command graph is about 10 MB."""
 
 _OPTIONAL = "optional"
 

@@ -31,12 +31,11 @@ from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
+from puli_mesh.limits import INT64_MAX, INT64_MIN
 
 EditAction = Callable[[SchedulingCore, dict[str, Any], float], list[Decision]]
 """``(core, args, now) -> decisions``: parses ``args`` and applies one edit."""
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 TAG_MAX_DEPTH = 8
 """How deep lists and maps may nest in a tag value: far below msgpack's packing limit,
 which a snapshot reaches with the tree's own levels added."""

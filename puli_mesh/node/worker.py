@@ -29,6 +29,7 @@ import zmq
 
 from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
+from puli_mesh.limits import MAX_MESSAGE_BYTES
 from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.resources import read_resources
@@ -135,6 +136,7 @@ class Worker:
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, self.settings.name.encode())
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # a bigger frame is dropped by ZeroMQ, unread
         sock.connect(self.leader_endpoint)
         self.socket = sock
         now = time.monotonic()
