@@ -22,6 +22,7 @@ coordinator's request handling and the decomposers do, each where its data is re
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -40,6 +41,11 @@ could not be journalled once wrapped in a batch (its records, a record), and eve
 batch would wait behind it. 32 leaves a command's arguments more than 20 levels (a SUBMIT's
 map, the graph, its tasks, a task, its commands, a command, its arguments come first); the
 journal's wrapping and a snapshot's tree levels stay far below msgpack's bound."""
+
+MAX_VALUE_NESTING = MAX_NESTING - 7
+"""How deep lists and maps may nest in a value a user shapes in a graph (a command's arguments,
+a node's tags...), the value itself counting as 1: a SUBMIT's map, the graph, its tasks, a task,
+its commands, a command and its arguments come first, so the SUBMIT stays within MAX_NESTING."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +99,34 @@ def cut_text(text: str, limit: int) -> str:
         return text
     marker = f" [... cut: {len(text)} characters, the limit is {limit}]"
     return text[:max(0, limit - len(marker))] + marker
+
+
+DROPPED_STATS_KEY = "stats_dropped"
+"""The one key of the stats stored in place of stats above ``GraphLimits.stats_items``."""
+
+
+def count_items(value: Any, cap: int) -> int:
+    """Items of ``value`` (every key, list item and nested map counted), counted with a stack,
+    stopping once past ``cap``: the result is ``cap + 1`` or more when it is above it."""
+    items = 0
+    stack = [value]
+    while stack and items <= cap:
+        item = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        items += len(item)
+        stack.extend(child for child in children if isinstance(child, dict | list))
+    return items
+
+
+def bounded_report(message: str | None, stats: dict[str, Any] | None,
+                   limits: GraphLimits) -> tuple[str | None, dict[str, Any] | None]:
+    """A running command's report as the coordinator keeps it: a message above
+    ``message_length`` cut with a marker (its start is what a reader needs: the error), stats
+    above ``stats_items`` replaced by one :data:`DROPPED_STATS_KEY` saying why. Cut rather than
+    refused: a worker sends an unacknowledged final UPDATE again and again, so refusing it
+    would leave the command RUNNING for ever."""
+    if message is not None and len(message) > limits.message_length:
+        message = cut_text(message, limits.message_length)
+    if stats and count_items(stats, limits.stats_items) > limits.stats_items:
+        stats = {DROPPED_STATS_KEY: f"more than {limits.stats_items} items, the limit (graph_stats_items)"}
+    return message, stats

@@ -6,7 +6,16 @@ import msgpack
 import pytest
 
 from puli_mesh import limits
-from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_NESTING, GraphLimits, cut_text, frame_count
+from puli_mesh.limits import (
+    DEFAULT_GRAPH_LIMITS,
+    DROPPED_STATS_KEY,
+    MAX_NESTING,
+    GraphLimits,
+    bounded_report,
+    count_items,
+    cut_text,
+    frame_count,
+)
 
 
 def nested(depth: int) -> object:
@@ -54,3 +63,17 @@ def test_cut_text_keeps_short_texts_and_marks_what_it_cut() -> None:
     assert cut_text("short", 10) == "short"
     cut = cut_text("x" * 10_000, 100)
     assert len(cut) == 100 and cut.startswith("xxx") and "10000 characters, the limit is 100" in cut
+
+
+def test_a_report_above_the_limits_is_cut_and_marked_never_refused() -> None:
+    small = GraphLimits(message_length=100, stats_items=5)
+    assert bounded_report("ok", {"a": 1}, small) == ("ok", {"a": 1})
+    assert bounded_report(None, None, small) == (None, None)
+    message, stats = bounded_report("E" * 1000, {"a": [1, 2, 3], "b": {"c": 1}}, small)
+    assert message is not None and len(message) == 100 and "1000 characters" in message
+    assert stats == {DROPPED_STATS_KEY: "more than 5 items, the limit (graph_stats_items)"}
+
+
+def test_count_items_stops_past_its_cap() -> None:
+    assert count_items({"a": [1, 2], "b": {}}, 100) == 4
+    assert count_items([list(range(1000))] * 1000, 10) <= 1001 + 10  # stops: not a million
