@@ -153,6 +153,17 @@ def _check_name(value: str, where: str, key: str, limits: GraphLimits) -> None:
                     "use a shorter name")
 
 
+_FLAT = frozenset({int, float, bool, type(None)})
+
+
+def _longest_key(mapping: Mapping[Any, Any]) -> int:
+    """The length of the longest string key (one C loop when every key is a string, as usual)."""
+    try:
+        return max(map(len, mapping))
+    except TypeError:  # a key that is not a string (a decoded map may have one): they have no length here
+        return max((len(k) for k in mapping if isinstance(k, str)), default=0)
+
+
 def check_value(value: Any, where: str, what: str, limits: GraphLimits) -> None:
     """A value a user shapes (arguments, tags, meta...): at most ``value_items`` items, strings
     of at most ``string_length`` characters (keys: ``name_length``), nesting at most
@@ -166,22 +177,24 @@ def check_value(value: Any, where: str, what: str, limits: GraphLimits) -> None:
                              "flatten the value")
         if item.__class__ is dict or isinstance(item, Mapping):
             values = item.values()
-            for key in item:
-                if isinstance(key, str) and len(key) > limits.name_length:
-                    raise _over(where, f"{what}: key {key[:40]!r}... has {len(key)} characters",
-                                limits.name_length, "name_length", "use a shorter key")
+            if item and _longest_key(item) > limits.name_length:
+                key = next(k for k in item if isinstance(k, str) and len(k) > limits.name_length)
+                raise _over(where, f"{what}: key {key[:40]!r}... has {len(key)} characters",
+                            limits.name_length, "name_length", "use a shorter key")
         else:
             values = item
         items += len(item)
         if items > limits.value_items:
             raise _over(where, f"{what} holds more than {limits.value_items} items", limits.value_items,
                         "value_items", "keep big data in files the command reads, not in the graph")
-        for child in values:
+        for child in values:  # the scalars first and without isinstance: a graph has one per argument
             kind = child.__class__
             if kind is str:
                 if len(child) > limits.string_length:
                     raise _over(where, f"{what} holds a string of {len(child)} characters", limits.string_length,
                                 "string_length", "keep big data in files the command reads, not in the graph")
+            elif kind in _FLAT:
+                continue
             elif kind is dict or kind is list or isinstance(child, Mapping | list | tuple):
                 stack.append((child, depth + 1))
 
@@ -264,22 +277,37 @@ def _check_commands(node: dict[str, Any], where: str, limits: GraphLimits) -> No
     if len(commands) > limits.commands_per_task:
         raise _over(f"task {where}", f"{len(commands)} commands", limits.commands_per_task, "commands_per_task",
                     "split the task, or give each command a bigger frame range")
+    # One pass per command, with no message built unless something is wrong: a task may hold
+    # 100,000 of them, checked on the leader's loop.
+    name_length, string_length, items = limits.name_length, limits.string_length, limits.value_items
+    command_where = f"task {where} command"
     for command in commands:
         if not isinstance(command, dict):
             raise GraphError(f"task {where}: a command must be an object, not {command!r}")
-        _check_keys(command, _COMMAND_KEYS, {}, f"task {where} command")
+        _check_keys(command, _COMMAND_KEYS, {}, command_where)
         description = command["description"]
-        label = f"task {where} command {description[:40]!r}"
-        _check_name(description, label, "description", limits)
         arguments = command["arguments"]
-        if arguments:
+        fits = len(description) <= name_length and len(arguments) <= items
+        if fits and arguments:
+            fits = _longest_key(arguments) <= name_length
+            for value in arguments.values():  # the usual arguments: scalars, short strings
+                kind = value.__class__
+                if kind is str:
+                    if len(value) > string_length:
+                        fits = False
+                elif kind not in _FLAT:
+                    fits = False  # a list or a map: walked below
+        if not fits:
+            label = f"task {where} command {description[:40]!r}"
+            _check_name(description, label, "description", limits)
             check_value(arguments, label, "arguments", limits)
-            start, end, step = arguments.get("start"), arguments.get("end"), arguments.get("step", 1)
-            if start.__class__ is int and end.__class__ is int and step.__class__ is int:
-                frames = frame_count(start, end, step)
-                if frames > limits.frames_per_command:
-                    raise _over(label, f"{frames} frames ({start} to {end} by {step})", limits.frames_per_command,
-                                "frames_per_command", "cut the range into more commands (a smaller packetSize)")
+        start, end, step = arguments.get("start"), arguments.get("end"), arguments.get("step", 1)
+        if start.__class__ is int and end.__class__ is int and step.__class__ is int and step > 0 \
+                and (end - start) // step >= limits.frames_per_command:
+            frames = frame_count(start, end, step)
+            raise _over(f"task {where} command {description[:40]!r}", f"{frames} frames ({start} to {end} by {step})",
+                        limits.frames_per_command, "frames_per_command",
+                        "cut the range into more commands (a smaller packetSize)")
 
 
 def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits: GraphLimits) -> None:
