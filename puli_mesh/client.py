@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError, ProtocolError, PuliMeshError
+from puli_mesh.limits import MAX_MESSAGE_BYTES
 from puli_mesh.protocol import (
     KINDS,
-    MAX_MESSAGE_BYTES,
     ClientRequest,
     ErrorCode,
     ErrorMessage,

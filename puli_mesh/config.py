@@ -27,8 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from puli_mesh.errors import ConfigError
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS as _LIMITS
+from puli_mesh.limits import GraphLimits
 
 DEFAULT_PORT = 8004
+GRAPH_PREFIX = "graph_"
+"""The settings of the graph limits are ``graph_<GraphLimits field>``."""
+_LIMIT_NAMES = tuple(f.name for f in dataclasses.fields(GraphLimits))
 
 
 def _default_name() -> str:
@@ -81,6 +86,21 @@ class Settings:
     """Extra characteristics matched against task requirements (``softs``...)."""
     performance: float = 1.0
     """Performance index: faster nodes are chosen first."""
+    # The graph limits (``limits.GraphLimits``, where each is described), applied by this agent
+    # when it leads. Set them alike on every agent: a successor replays what was accepted.
+    graph_depth: int = _LIMITS.depth
+    graph_nodes: int = _LIMITS.nodes
+    graph_commands_per_task: int = _LIMITS.commands_per_task
+    graph_frames_per_command: int = _LIMITS.frames_per_command
+    graph_name_length: int = _LIMITS.name_length
+    graph_string_length: int = _LIMITS.string_length
+    graph_value_items: int = _LIMITS.value_items
+    graph_stats_items: int = _LIMITS.stats_items
+    graph_message_length: int = _LIMITS.message_length
+
+    def graph_limits(self) -> GraphLimits:
+        """The ``graph_*`` settings as one :class:`~puli_mesh.limits.GraphLimits`."""
+        return GraphLimits(**{name: getattr(self, GRAPH_PREFIX + name) for name in _LIMIT_NAMES})
 
     def validate(self) -> Settings:
         """Raise ConfigError naming the first bad value; return self for chaining."""
@@ -115,6 +135,9 @@ class Settings:
                 raise ConfigError(f"{item.name} must be a finite number, got {value}")
         if self.performance <= 0:
             raise ConfigError(f"performance must be positive, got {self.performance}")
+        problems = self.graph_limits().check()
+        if problems:
+            raise ConfigError(f"{GRAPH_PREFIX}{problems[0]}")
         return self
 
     @property

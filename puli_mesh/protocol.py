@@ -1,4 +1,4 @@
-"""Every message of the mesh: one class per kind, its fields, its msgpack encoding, validation, limits.
+"""Every message of the mesh: one class per kind, its fields, its msgpack encoding, validation.
 
 One place per fact: a message kind is one frozen dataclass below whose fields
 ARE the kind's fields with their types; validation is derived from them (no
@@ -31,10 +31,16 @@ Conversations:
 Guarantees: :func:`decode` returns an instance of the kind's class or raises
 :class:`~puli_mesh.errors.ProtocolError` saying why: the version, the kind, every
 field's presence and type (a ``bool`` is not an ``int``), that a ``float`` field holds a
-finite number (NaN and infinities are refused), the size. Encoding checks the same, so we
-never send what a peer would refuse, except finiteness: looking at every float sent would
-cost every ASSIGN and UPDATE, and it would turn a producer's NaN into an exception in the
-sender's loop; whoever makes a float (a runner's progress, a graph's timeout) keeps it finite.
+finite number (NaN and infinities are refused), the size (``limits.MAX_MESSAGE_BYTES``),
+and that lists and maps nest at most ``limits.MAX_NESTING`` deep (except in a RESULT: see
+:data:`NESTING_UNCHECKED`), so whatever is decoded can be packed again into the journal. The
+nesting is walked only for kinds with fields that may hold a list or a map, and only when one
+does: READY, HEARTBEAT and an UPDATE without stats pay nothing for it. Encoding checks the
+same, so we never send what a peer would refuse, except finiteness and nesting: looking at
+every float and every argument sent would cost every ASSIGN and UPDATE, and it would turn a
+producer's NaN into an exception in the sender's loop; whoever makes a float (a runner's
+progress, a graph's timeout) keeps it finite, and what a client sends nested deeper comes
+back as a ``protocol`` ERROR (the graph check bounds a graph's values first).
 Ints need no bound here: msgpack only decodes ints within 64 bits. A field is required unless
 declared :func:`optional` (absent or of another type, it reads as None; None is not
 sent). Unknown fields are tolerated (forward compatibility), kept aside in ``unknown``
@@ -43,214 +49,24 @@ and never acted upon. Types map to what the wire holds: ``int`` (not bool), ``fl
 ``Any``; containers are not looked into, except items that a class reads one by one
 (``ASSIGNS``, ``UPDATES``: one bad item is refused alone).
 
-Not here: sockets, retries, what a message means to the coordinator or the worker.
+Not here: how a field's type hint becomes its check (``wire_fields``), the limits' values
+(``limits``), sockets, retries, what a message means to the coordinator or the worker.
 """
 
 from __future__ import annotations
 
-import collections.abc
-import types
-import typing
-from collections.abc import Callable, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from operator import attrgetter
 from typing import Any, ClassVar, Self
 
 import msgpack
 
 from puli_mesh.errors import ProtocolError
+from puli_mesh.limits import MAX_MESSAGE_BYTES, MAX_NESTING
+from puli_mesh.wire_fields import CONTAINERS, WireFields, derive_rules, nesting_depth_above, optional
 
 PROTOCOL_VERSION = 4
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Upper bound of one message. A 100,000-command graph is about 10 MB."""
-
-_OPTIONAL = "optional"
-
-
-def optional() -> Any:
-    """Declare a field that may be absent from the wire (see the module's docstring)."""
-    return field(default=None, metadata={_OPTIONAL: True})
-
-
-# ------------------------------------------------------------------ the field rules
-FieldRule = tuple[str, "frozenset[type] | _Anything", tuple[type, ...], bool, Callable[[Any, Any], None]]
-"""One field, from its type hint: name; classes accepted as they are (the quick check); what
-``isinstance`` accepts (subclasses, e.g. an IntEnum; empty: anything); required; its slot's
-``__set__``. A plain tuple: it is unpacked for every field of every message."""
-
-_WIRE_TYPES: dict[Any, tuple[type, ...]] = {
-    int: (int,), float: (int, float), str: (str,), bool: (bool,), type(None): (type(None),),
-    list: (list,), dict: (dict,), tuple: (list, tuple), collections.abc.Sequence: (list, tuple),
-}
-
-
-class _Absent:
-    """The class of ``_ABSENT``, what a map gives for a field it lacks: never a wire type."""
-
-
-_ABSENT = _Absent()
-
-
-class _Anything:
-    """The classes an ``Any`` field accepts as they are: all but :class:`_Absent`."""
-
-    def __contains__(self, cls: object) -> bool:
-        return cls is not _Absent
-
-
-def _accepted(hint: Any) -> tuple[type, ...]:
-    """The classes a field of type ``hint`` may hold on the wire (empty: anything)."""
-    if hint is Any or hint is object:
-        return ()
-    origin = typing.get_origin(hint)
-    if origin is types.UnionType or origin is typing.Union:
-        accepted: list[type] = []
-        for arm in typing.get_args(hint):
-            arm_types = _accepted(arm)
-            if not arm_types:
-                return ()
-            accepted += [t for t in arm_types if t not in accepted]
-        return tuple(accepted)
-    wire = _WIRE_TYPES.get(origin or hint)
-    if wire is None:
-        raise TypeError(f"no wire type for {hint!r}")
-    return wire
-
-
-def _rules_of(cls: type) -> tuple[tuple[FieldRule, ...], tuple[tuple[str, type[WireFields]], ...]]:
-    """The field rules of a dataclass, and its fields that spread another class's fields."""
-    hints = typing.get_type_hints(cls)
-    rules: list[FieldRule] = []
-    spread: list[tuple[str, type[WireFields]]] = []
-    for f in fields(cls):
-        hint = hints[f.name]
-        if isinstance(hint, type) and issubclass(hint, WireFields):
-            spread.append((f.name, hint))
-            continue
-        accepted = _accepted(hint)
-        required = not f.metadata.get(_OPTIONAL, False)
-        if not required and (f.default is not None or f.default_factory is not MISSING):
-            raise TypeError(f"{cls.__name__}.{f.name}: an optional field defaults to None")
-        setter = cls.__dict__[f.name].__set__
-        if float in accepted:
-            setter = _finite_setter(cls, f.name, setter)
-        rules.append((f.name, frozenset(accepted) if accepted else _Anything(), accepted, required, setter))
-    return tuple(rules), tuple(spread)
-
-
-def _finite_setter(cls: type[WireFields], name: str, setter: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-    """``setter`` refusing NaN and infinities: a float field holds a finite number.
-
-    Every read path sets a field through its rule's setter, so the check is in one place and
-    costs only the messages that have a float field (not READY); ``x - x`` is 0.0 for every
-    finite float and NaN otherwise, cheaper than a call to ``math.isfinite``."""
-    def set_finite(obj: Any, value: Any) -> None:
-        if value.__class__ is float and value - value != 0.0:
-            raise ProtocolError(f"{cls._label}.{name} must be a finite number, got {value!r}")
-        setter(obj, value)
-    return set_finite
-
-
-def _fits(accepted: tuple[type, ...], value: Any) -> bool:
-    """The slow check, for a value whose class is not one accepted as it is (e.g. an IntEnum)."""
-    # bool is an int in Python; a protocol int field must not take True/False.
-    return isinstance(value, accepted) and not (isinstance(value, bool) and bool not in accepted)
-
-
-def _wrong_type(label: str, name: str, accepted: tuple[type, ...], value: Any) -> ProtocolError:
-    names = " or ".join(t.__name__ for t in accepted)
-    return ProtocolError(f"{label}.{name} must be {names}, got {type(value).__name__}")
-
-
-_new = object.__new__
-
-
-class WireFields:
-    """Fields that travel as (part of) a msgpack map; subclasses are dataclasses with slots.
-
-    ``_rules`` and the rest are derived from the class's own fields by :func:`_register`."""
-
-    __slots__ = ()
-    _label: ClassVar[str]  # the kind named in error messages
-    _rules: ClassVar[tuple[FieldRule, ...]]
-    _quick: ClassVar[tuple[tuple[str, Any, Callable[[Any, Any], None]], ...]]  # required: name, exact, set
-    _optional: ClassVar[tuple[FieldRule, ...]]
-    _spread: ClassVar[tuple[tuple[str, type[WireFields]], ...]]  # fields whose own fields go in the same map
-    _names: ClassVar[frozenset[str]]  # every key of the map
-    _values: ClassVar[Callable[[Any], tuple[Any, ...]]]  # the values of ``_rules``' fields, in one call
-
-    @classmethod
-    def from_map(cls, data: Any) -> Self:
-        """Read one map (e.g. an item of an ASSIGNS or an UPDATES); raise ProtocolError."""
-        if not isinstance(data, dict):
-            raise ProtocolError(f"{cls._label} item is a {type(data).__name__}, expected a map")
-        return cls._read(data)[0]
-
-    @classmethod
-    def _read(cls, data: dict[str, Any]) -> tuple[Self, int]:
-        """A validated instance from ``data``, and how many of its keys were read.
-
-        The quick pass takes a map whose required fields are all there, each of a class
-        accepted as it is: nearly every one; the careful pass says what is wrong with the
-        others. Slots are filled through their descriptors: a frozen dataclass's
-        ``__init__`` costs about twice as much, on every READY and UPDATE."""
-        obj = _new(cls)
-        for name, exact, setter in cls._quick:
-            value = data.get(name, _ABSENT)
-            if value.__class__ not in exact:  # absent too
-                return cls._read_carefully(data)
-            setter(obj, value)
-        if cls._optional or cls._spread:
-            return obj, len(cls._quick) + cls._read_rest(data, obj)
-        return obj, len(cls._quick)
-
-    @classmethod
-    def _read_carefully(cls, data: dict[str, Any]) -> tuple[Self, int]:
-        obj = _new(cls)
-        for name, exact, accepted, required, setter in cls._rules:
-            if required:
-                value = data.get(name, _ABSENT)
-                if value is _ABSENT:
-                    raise ProtocolError(f"{cls._label} message lacks field {name!r}")
-                if value.__class__ not in exact and not _fits(accepted, value):
-                    raise _wrong_type(cls._label, name, accepted, value)
-                setter(obj, value)
-        return obj, len(cls._quick) + cls._read_rest(data, obj)
-
-    @classmethod
-    def _read_rest(cls, data: dict[str, Any], obj: Any) -> int:
-        """Read the optional fields and the spread parts into ``obj``; how many keys they read."""
-        read = 0
-        for name, exact, accepted, _, setter in cls._optional:
-            value = data.get(name)
-            if value is not None:
-                read += 1
-                if value.__class__ not in exact and not _fits(accepted, value):
-                    value = None  # not what this version means by it: as if absent
-            setter(obj, value)
-        for name, part in cls._spread:
-            value, n = part._read(data)
-            read += n
-            cls.__dict__[name].__set__(obj, value)
-        return read
-
-    def to_map(self) -> dict[str, Any]:
-        """The fields as a map, validated (an ASSIGNS item is a CommandSpec's); raise ProtocolError."""
-        data: dict[str, Any] = {}
-        self._write(data)
-        return data
-
-    def _write(self, data: dict[str, Any]) -> None:
-        cls = type(self)
-        for (name, exact, accepted, required, _), value in zip(cls._rules, cls._values(self)):  # noqa: B905
-            if value is None and not required:
-                continue
-            if value.__class__ not in exact and not _fits(accepted, value):
-                raise _wrong_type(cls._label, name, accepted, value)
-            data[name] = value
-        for name, part in cls._spread:
-            part._write(getattr(self, name), data)
 
 
 # ------------------------------------------------------------------ what to run
@@ -316,11 +132,38 @@ class Message(WireFields):
 
     @classmethod
     def _decoded(cls, payload: dict[str, Any]) -> Self:
+        """The message in ``payload``, of a kind none of whose fields may hold a list or a map."""
         obj, read = cls._read(payload)
         if len(payload) > read + 2:  # more than the fields, "v" and "k"
-            unknown = {k: v for k, v in payload.items() if k not in cls._names and k not in ("v", "k")}
-            object.__setattr__(obj, "_unknown", unknown)
+            return cls._with_unknown(obj, payload)
         return obj
+
+    @classmethod
+    def _decoded_nesting(cls, payload: dict[str, Any]) -> Self:
+        """:meth:`_decoded` for a kind with fields that may hold lists or maps: how deep they
+        nest is checked, unless every one of them holds a scalar (an UPDATE without stats)."""
+        obj, read = cls._read(payload)
+        if len(payload) > read + 2:
+            return cls._with_unknown(obj, payload)
+        for name in cls._nested:
+            if payload.get(name).__class__ in CONTAINERS:
+                cls._check_nesting([v for v in map(payload.get, cls._nested) if v.__class__ in CONTAINERS])
+                break
+        return obj
+
+    @classmethod
+    def _with_unknown(cls, obj: Self, payload: dict[str, Any]) -> Self:
+        cls._check_nesting([v for v in payload.values() if v.__class__ in CONTAINERS])  # kept: they count too
+        unknown = {k: v for k, v in payload.items() if k not in cls._names and k not in ("v", "k")}
+        object.__setattr__(obj, "_unknown", unknown)
+        return obj
+
+    @classmethod
+    def _check_nesting(cls, level: list[Any]) -> None:
+        depth = nesting_depth_above(level, MAX_NESTING)
+        if depth is not None:
+            raise ProtocolError(f"{cls.kind} message nests lists and maps more than {MAX_NESTING} levels deep "
+                                f"(the limit of any message, its own map counting as 1); send flatter data")
 
 
 # worker -> coordinator
@@ -545,20 +388,21 @@ ClientRequest = SubmitMessage | QueryMessage | EditMessage | LogsMessage
 """What a client sends any agent (also usable with ``isinstance``)."""
 
 
+NESTING_UNCHECKED = frozenset({"RESULT"})
+"""Kinds whose nesting is not bounded by ``MAX_NESTING``: a RESULT is the leader's answer to a
+client (a tree view nests two levels per level of a graph), and a client journals nothing."""
+
+
 def _register(*classes: type[WireFields]) -> dict[str, type[Message]]:
     """Derive each class's field rules from its fields; the kind -> class table."""
     kinds: dict[str, type[Message]] = {}
     for cls in classes:
-        cls._rules, cls._spread = _rules_of(cls)
-        cls._quick = tuple((name, exact, setter) for name, exact, _, required, setter in cls._rules if required)
-        cls._optional = tuple(rule for rule in cls._rules if not rule[3])
-        names = [rule[0] for rule in cls._rules]
-        cls._values = (attrgetter(*names) if len(names) > 1 else  # a tuple, in one C call, from two names up
-                       (lambda o, n=names[0]: (getattr(o, n),)) if names else (lambda o: ()))
-        cls._names = frozenset(names).union(*(part._names for _, part in cls._spread))
+        derive_rules(cls)
         if issubclass(cls, Message):
             cls._label = cls.kind
             kinds[cls.kind] = cls
+            if cls._nested and cls.kind not in NESTING_UNCHECKED:
+                cls._decoded = Message.__dict__["_decoded_nesting"]  # the classmethod, unbound
     return kinds
 
 

@@ -8,6 +8,12 @@ Every ``GraphError`` it raises names the node. :func:`resolved_command`
 gives what a render node runs for one command, inherited values applied
 (:func:`puliclient.hierarchical.merge_inherited`: nearest value wins).
 
+Limits: the graph is checked against a :class:`puli_mesh.limits.GraphLimits` (the client
+passes none: the defaults; the coordinator its configured ones): its depth, its nodes, the
+commands of a task and the frames of a command, the length of names and strings, the items
+of every value a user shapes, how deep those nest. The check is O(size): depth and ancestry
+are computed once, iteratively, and nothing here recurses on user-shaped data.
+
 Not here: building a representation from a :class:`~puliclient.graph.Graph`
 (``puliclient.graph.GraphDumper``), decomposing a saved file
 (:mod:`puliclient.graphfile`), sending or running anything. This module
@@ -17,9 +23,10 @@ loading decomposers or runners.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimits, frame_count
 from puliclient.errors import DependencyCycleError, GraphError
 from puliclient.hierarchical import merge_inherited
 from puliclient.status import NodeStatus, is_status, known_statuses
@@ -84,59 +91,41 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def plain_data(value: Any, where: str) -> Any:
-    """``value`` as plain JSON/msgpack data (tuples become lists); GraphError otherwise.
-
-    Containers are walked depth first with an explicit stack, not recursion (a value may
-    be nested deeper than Python's stack); the first value refused is the one recursion
-    would have met first.
-    """
-    kind = type(value)
-    if kind in _SCALARS:  # the usual case, without the isinstance chain (a graph has one per argument)
+    """``value`` as plain JSON/msgpack data (tuples become lists); GraphError otherwise, or when
+    lists and maps nest more than ``MAX_VALUE_NESTING`` deep. Built with a stack, never by
+    recursion: the value is the user's."""
+    if type(value) in _SCALARS:  # the usual case, without the isinstance chain (a graph has one per argument)
         return value
-    top, items = _plain_or_empty(value, where)
-    if items is None:
-        return top
-    stack: list[tuple[Any, Iterator[Any]]] = [(top, items)]
+    top: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, top, 0, 1)]  # (item, where it goes, its key, depth)
     while stack:
-        copy, items = stack[-1]
-        if copy.__class__ is dict:
-            for key, item in items:
-                if not isinstance(key, str):
-                    raise GraphError(f"{where}: key {key!r} is not a string")
-                if type(item) in _SCALARS:
-                    copy[key] = item
-                    continue
-                copy[key], inner = _plain_or_empty(item, where)
-                if inner is not None:
-                    stack.append((copy[key], inner))
-                    break
+        item, into, slot, depth = stack.pop()
+        if type(item) in _SCALARS:
+            into[slot] = item
+        elif isinstance(item, Mapping | list | tuple):
+            if depth > MAX_VALUE_NESTING:
+                raise GraphError(f"{where}: lists and maps nest more than {MAX_VALUE_NESTING} levels deep; "
+                                 "flatten the value")
+            if isinstance(item, Mapping):
+                plain: Any = dict.fromkeys(item)
+                for key in plain:
+                    if not isinstance(key, str):
+                        raise GraphError(f"{where}: key {key!r} is not a string")
+                pairs = item.items()
             else:
-                stack.pop()
+                plain = [None] * len(item)
+                pairs = enumerate(item)
+            into[slot] = plain
+            for key, child in pairs:
+                if type(child) in _SCALARS:
+                    plain[key] = child
+                else:
+                    stack.append((child, plain, key, depth + 1))
+        elif isinstance(item, str | bool | int | float):  # subclasses: an IntEnum becomes an int
+            into[slot] = int(item) if isinstance(item, int) and not isinstance(item, bool) else item
         else:
-            for item in items:
-                if type(item) in _SCALARS:
-                    copy.append(item)
-                    continue
-                plain, inner = _plain_or_empty(item, where)
-                copy.append(plain)
-                if inner is not None:
-                    stack.append((plain, inner))
-                    break
-            else:
-                stack.pop()
-    return top
-
-
-def _plain_or_empty(value: Any, where: str) -> tuple[Any, Iterator[Any] | None]:
-    """A scalar as plain data, with None; a container as an empty plain one, with the
-    iterator of what goes in it (pairs for a mapping); GraphError for anything else."""
-    if type(value) is dict or isinstance(value, Mapping):
-        return {}, iter(value.items())
-    if isinstance(value, str | bool | int | float):  # subclasses: an IntEnum becomes an int
-        return (int(value) if isinstance(value, int) and not isinstance(value, bool) else value), None
-    if isinstance(value, list | tuple):
-        return [], iter(value)
-    raise GraphError(f"{where}: {value!r} ({type(value).__name__}) is not plain data")
+            raise GraphError(f"{where}: {item!r} ({type(item).__name__}) is not plain data")
+    return top[0]
 
 
 def command_data(
@@ -152,6 +141,64 @@ def command_data(
 
 
 # --------------------------------------------------------------------------- checking
+def _over(where: str, what: str, limit: int, field: str, hint: str) -> GraphError:
+    """The error for a value above one of the graph limits: which, the limit, what to do."""
+    return GraphError(f"{where}: {what}, above the limit of {limit} (graph limit '{field}', the farm's "
+                      f"setting graph_{field}); {hint}")
+
+
+def _check_name(value: str, where: str, key: str, limits: GraphLimits) -> None:
+    if len(value) > limits.name_length:
+        raise _over(where, f"'{key}' has {len(value)} characters", limits.name_length, "name_length",
+                    "use a shorter name")
+
+
+_FLAT = frozenset({int, float, bool, type(None)})
+
+
+def _longest_key(mapping: Mapping[Any, Any]) -> int:
+    """The length of the longest string key (one C loop when every key is a string, as usual)."""
+    try:
+        return max(map(len, mapping))
+    except TypeError:  # a key that is not a string (a decoded map may have one): they have no length here
+        return max((len(k) for k in mapping if isinstance(k, str)), default=0)
+
+
+def check_value(value: Any, where: str, what: str, limits: GraphLimits) -> None:
+    """A value a user shapes (arguments, tags, meta...): at most ``value_items`` items, strings
+    of at most ``string_length`` characters (keys: ``name_length``), nesting at most
+    ``MAX_VALUE_NESTING`` deep. Walked with a stack: the value is user-shaped."""
+    items = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_VALUE_NESTING:
+            raise GraphError(f"{where}: {what}: lists and maps nest more than {MAX_VALUE_NESTING} levels deep; "
+                             "flatten the value")
+        if item.__class__ is dict or isinstance(item, Mapping):
+            values = item.values()
+            if item and _longest_key(item) > limits.name_length:
+                key = next(k for k in item if isinstance(k, str) and len(k) > limits.name_length)
+                raise _over(where, f"{what}: key {key[:40]!r}... has {len(key)} characters",
+                            limits.name_length, "name_length", "use a shorter key")
+        else:
+            values = item
+        items += len(item)
+        if items > limits.value_items:
+            raise _over(where, f"{what} holds more than {limits.value_items} items", limits.value_items,
+                        "value_items", "keep big data in files the command reads, not in the graph")
+        for child in values:  # the scalars first and without isinstance: a graph has one per argument
+            kind = child.__class__
+            if kind is str:
+                if len(child) > limits.string_length:
+                    raise _over(where, f"{what} holds a string of {len(child)} characters", limits.string_length,
+                                "string_length", "keep big data in files the command reads, not in the graph")
+            elif kind in _FLAT:
+                continue
+            elif kind is dict or kind is list or isinstance(child, Mapping | list | tuple):
+                stack.append((child, depth + 1))
+
+
 def node_label(data: Mapping[str, Any], i: int) -> str:
     """``node 3 ('render')``: how every message names node ``i``."""
     node = data["tasks"][i]
@@ -225,7 +272,45 @@ def _check_dependencies(data: Mapping[str, Any], i: int, where: str) -> None:
                 )
 
 
-def _check_node(data: Mapping[str, Any], i: int, require_commands: bool) -> None:
+def _check_commands(node: dict[str, Any], where: str, limits: GraphLimits) -> None:
+    commands = node["commands"]
+    if len(commands) > limits.commands_per_task:
+        raise _over(f"task {where}", f"{len(commands)} commands", limits.commands_per_task, "commands_per_task",
+                    "split the task, or give each command a bigger frame range")
+    # One pass per command, with no message built unless something is wrong: a task may hold
+    # 100,000 of them, checked on the leader's loop.
+    name_length, string_length, items = limits.name_length, limits.string_length, limits.value_items
+    command_where = f"task {where} command"
+    for command in commands:
+        if not isinstance(command, dict):
+            raise GraphError(f"task {where}: a command must be an object, not {command!r}")
+        _check_keys(command, _COMMAND_KEYS, {}, command_where)
+        description = command["description"]
+        arguments = command["arguments"]
+        fits = len(description) <= name_length and len(arguments) <= items
+        if fits and arguments:
+            fits = _longest_key(arguments) <= name_length
+            for value in arguments.values():  # the usual arguments: scalars, short strings
+                kind = value.__class__
+                if kind is str:
+                    if len(value) > string_length:
+                        fits = False
+                elif kind not in _FLAT:
+                    fits = False  # a list or a map: walked below
+        if not fits:
+            label = f"task {where} command {description[:40]!r}"
+            _check_name(description, label, "description", limits)
+            check_value(arguments, label, "arguments", limits)
+        start, end, step = arguments.get("start"), arguments.get("end"), arguments.get("step", 1)
+        if start.__class__ is int and end.__class__ is int and step.__class__ is int and step > 0 \
+                and (end - start) // step >= limits.frames_per_command:
+            frames = frame_count(start, end, step)
+            raise _over(f"task {where} command {description[:40]!r}", f"{frames} frames ({start} to {end} by {step})",
+                        limits.frames_per_command, "frames_per_command",
+                        "cut the range into more commands (a smaller packetSize)")
+
+
+def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits: GraphLimits) -> None:
     node = data["tasks"][i]
     where = f"node {i}"
     if not isinstance(node, dict):
@@ -239,10 +324,9 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool) -> None
                 f"task {where} has no command (its decomposer made none, or it has no "
                 "decomposer and no command was added by hand)"
             )
-        for command in node["commands"]:
-            if not isinstance(command, dict):
-                raise GraphError(f"task {where}: a command must be an object, not {command!r}")
-            _check_keys(command, _COMMAND_KEYS, {}, f"task {where} command")
+        _check_commands(node, where, limits)
+        for key in ("runner", "lic", "licence"):
+            _check_name(node[key], f"task {where}", key, limits)
         if node.get("maxAttempt", 1) < 1:
             raise GraphError(f"task {where}: maxAttempt must be >= 1, not {node['maxAttempt']}")
         for key in _TASK_RESOURCE_KEYS:
@@ -254,8 +338,12 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool) -> None
         raise GraphError(f"{where}: 'type' must be 'Task' or 'TaskGroup', not {kind!r}")
     if not node["name"]:
         raise GraphError(f"{where}: 'name' is empty")
+    _check_name(node["name"], where, "name", limits)
     check_max_rn(node["maxRN"], f"{'task' if kind == 'Task' else 'group'} {where}", graph=False)
     _check_string_mapping(node["environment"], where)
+    for key in ("arguments", "environment", "tags", "requirements"):
+        if node[key]:
+            check_value(node[key], where, key, limits)
     _check_dependencies(data, i, where)
 
 
@@ -280,34 +368,62 @@ def _parents(data: Mapping[str, Any]) -> dict[int, int]:
     return parents
 
 
-def _check_structure(data: Mapping[str, Any], parents: Mapping[int, int]) -> None:
-    for i in range(len(data["tasks"])):
-        ancestor, seen = i, set()
-        while ancestor in parents:
-            if ancestor in seen:
-                raise GraphError(f"{node_label(data, i)}: group containment loops")
-            seen.add(ancestor)
-            ancestor = parents[ancestor]
-        if ancestor != data["root"]:
+def _depths(data: Mapping[str, Any], parents: Mapping[int, int], limits: GraphLimits) -> list[int]:
+    """Each node's level (the root's is 1), computed once, breadth first from the root: O(size).
+    GraphError for a node not under the root (or in a containment loop) and for a graph deeper
+    than ``limits.depth``."""
+    tasks = data["tasks"]
+    root = data["root"]
+    depths = [0] * len(tasks)
+    depths[root] = 1
+    level = [root]
+    depth = 1
+    while level:
+        if depth > limits.depth:
+            raise _over(node_label(data, level[0]), f"the graph nests {depth} levels deep here", limits.depth,
+                        "depth", "nest fewer groups")
+        below: list[int] = []
+        for i in level:
+            if tasks[i]["type"] == "TaskGroup":
+                for child in tasks[i]["tasks"]:
+                    depths[child] = depth + 1
+                    below.append(child)
+        level = below
+        depth += 1
+    for i, found in enumerate(depths):
+        if not found:  # one walk up from the first node left out says why
+            ancestor, seen = i, set()
+            while ancestor in parents:
+                if ancestor in seen:
+                    raise GraphError(f"{node_label(data, i)}: group containment loops")
+                seen.add(ancestor)
+                ancestor = parents[ancestor]
             raise GraphError(f"{node_label(data, i)} is not under the root node")
+    return depths
 
 
 def _find_cycle(data: Mapping[str, Any], parents: Mapping[int, int]) -> list[int] | None:
     """A cycle of 'waits for' edges: a node waits for its own and its ancestors'
     dependencies (a group's dependencies hold for everything inside it), a group
-    for its children."""
+    for its children.
+
+    O(size): rather than an edge from every node to every dependency of every ancestor,
+    a node waits for its parent's *inherited waits* (a stand-in node, ``-1 - group``), which
+    wait for the group's own dependencies and for its parent's inherited waits. Paths between
+    real nodes, hence cycles, are the same; stand-ins are left out of the cycle returned."""
     tasks = data["tasks"]
     edges: dict[int, list[int]] = {}
     for i, node in enumerate(tasks):
-        targets = [
-            dependency[0] for j in ancestry(parents, i) for dependency in tasks[j]["dependencies"]
-        ]
+        targets = [-1 - parents[i]] if i in parents else []
+        targets += [dependency[0] for dependency in node["dependencies"]]
         if node["type"] == "TaskGroup":
             targets += node["tasks"]
+            inherited = [-1 - parents[i]] if i in parents else []
+            edges[-1 - i] = inherited + [dependency[0] for dependency in node["dependencies"]]
         edges[i] = list(dict.fromkeys(targets))
     white, grey, black = 0, 1, 2
     colour = dict.fromkeys(edges, white)
-    for start in edges:
+    for start in range(len(tasks)):
         if colour[start] != white:
             continue
         stack: list[tuple[int, int]] = [(start, 0)]
@@ -319,7 +435,7 @@ def _find_cycle(data: Mapping[str, Any], parents: Mapping[int, int]) -> list[int
                 stack[-1] = (node, position + 1)
                 target = edges[node][position]
                 if colour[target] == grey:
-                    return [*path[path.index(target) :], target]
+                    return [n for n in (*path[path.index(target):], target) if n >= 0]
                 if colour[target] == white:
                     colour[target] = grey
                     stack.append((target, 0))
@@ -331,13 +447,15 @@ def _find_cycle(data: Mapping[str, Any], parents: Mapping[int, int]) -> list[int
     return None
 
 
-def validateRepresentation(data: Any, *, require_commands: bool = True) -> None:
+def validateRepresentation(data: Any, *, require_commands: bool = True,
+                           limits: GraphLimits = DEFAULT_GRAPH_LIMITS) -> None:
     """Check ``data`` against docs/graph-schema.md; raise ``GraphError`` naming the node.
 
     A dependency cycle raises ``DependencyCycleError`` with the cycle path
     (``->`` reads "waits for"; a group waits for its children, a node for
     its groups' dependencies). ``require_commands=False`` lets a task have no
     command yet (a saved file, before :mod:`puliclient.graphfile` decomposes it).
+    ``limits``: the graph limits to check (see the module's docstring).
     """
     if not isinstance(data, dict):
         raise GraphError(f"a graph representation is an object, not {type(data).__name__}")
@@ -345,15 +463,22 @@ def validateRepresentation(data: Any, *, require_commands: bool = True) -> None:
     where = f"graph '{data['name']}'"
     if not data["name"]:
         raise GraphError("graph: 'name' is empty")
+    for key in ("name", "user", "poolName"):
+        _check_name(data[key], "graph", key, limits)
+    if data["meta"]:
+        check_value(data["meta"], where, "meta", limits)
     check_max_rn(data["maxRN"], where, graph=True)
     if not data["tasks"]:
         raise GraphError(f"{where} has no node")
+    if len(data["tasks"]) > limits.nodes:
+        raise _over(where, f"{len(data['tasks'])} nodes (tasks and groups)", limits.nodes, "nodes",
+                    "submit it as several graphs")
     if not 0 <= data["root"] < len(data["tasks"]):
         raise GraphError(f"{where}: root {data['root']} is not in the graph")
     for i in range(len(data["tasks"])):
-        _check_node(data, i, require_commands)
+        _check_node(data, i, require_commands, limits)
     parents = _parents(data)
-    _check_structure(data, parents)
+    _depths(data, parents, limits)
     cycle = _find_cycle(data, parents)
     if cycle is not None:
         names = " -> ".join(repr(data["tasks"][i]["name"]) for i in cycle)

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from puli_mesh.errors import ConfigError
+from puli_mesh.limits import INT64_MAX, INT64_MIN
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
@@ -81,9 +82,12 @@ def parse_assignments(items: list[str]) -> tuple[dict[str, Any], dict[str, str |
             tags[key[4:]] = value or None
         elif key in SETTABLE_NUMBERS:
             try:
-                values[key] = int(value)
+                number = int(value)
             except ValueError as exc:
                 raise ConfigError(f"{key} must be a whole number, not {value!r}") from exc
+            if not INT64_MIN <= number <= INT64_MAX:  # what the mesh can store, as the leader checks
+                raise ConfigError(f"{key} must be a whole number from {INT64_MIN} to {INT64_MAX}, not {value}")
+            values[key] = number
         elif key in POOL_KEYS:
             values["pool"] = value
         else:

@@ -15,7 +15,10 @@ Errors: an unknown action or a missing argument raises ``KeyError``, a malformed
 ``UnknownIdError``/``IllegalTransitionError`` (``not_found``/``illegal``).
 
 Guarantees: every value an edit stores can be journalled and snapshotted: numbers are
-integers within int64 (:func:`edit_int`), tag values plain msgpack data (:func:`check_tag_value`).
+integers within int64 (:func:`edit_int`), names strings within the default ``name_length``
+(:func:`edit_name`), tag values plain msgpack data with strings within the default
+``string_length`` (:func:`check_tag_value`). The default limits, not an agent's settings: an
+edit must mean the same to every successor that replays it.
 :func:`check_edit` parses an edit's arguments exactly as :func:`apply_edit` will, without a
 core, so a malformed edit is refused before it is journalled (a journalled one that cannot
 be packed would stop every later batch and snapshot).
@@ -31,12 +34,11 @@ from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN
 
 EditAction = Callable[[SchedulingCore, dict[str, Any], float], list[Decision]]
 """``(core, args, now) -> decisions``: parses ``args`` and applies one edit."""
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 TAG_MAX_DEPTH = 8
 """How deep lists and maps may nest in a tag value: far below msgpack's packing limit,
 which a snapshot reaches with the tree's own levels added."""
@@ -62,6 +64,16 @@ def edit_int(value: Any, what: str) -> int:
     return number
 
 
+def edit_name(value: Any, what: str) -> str:
+    """``value`` as a name (a pool, a render node): a string of at most the default
+    ``name_length`` characters (a constant, so a successor replays the edit alike); else ``ValueError``."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {type(value).__name__} {_shown(value)}")
+    if len(value) > DEFAULT_GRAPH_LIMITS.name_length:
+        raise ValueError(f"{what} has {len(value)} characters, above the limit of {DEFAULT_GRAPH_LIMITS.name_length}")
+    return value
+
+
 def check_tag_value(value: Any, key: str) -> None:
     """``ValueError`` unless ``value`` is plain data msgpack stores: str, bool, None, an int
     within int64, a finite float, or lists and str-keyed maps of those nested at most
@@ -69,7 +81,12 @@ def check_tag_value(value: Any, key: str) -> None:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, bool | str) or item is None:
+        if isinstance(item, str):
+            if len(item) > DEFAULT_GRAPH_LIMITS.string_length:
+                raise ValueError(f"tag {key!r}: a string has {len(item)} characters, above the limit of "
+                                 f"{DEFAULT_GRAPH_LIMITS.string_length}")
+            continue
+        if isinstance(item, bool) or item is None:
             continue
         if isinstance(item, int):
             if not INT64_MIN <= item <= INT64_MAX:
@@ -128,7 +145,7 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
         elif key == "maxRN":
             decisions += core.set_max_rn(node_id, edit_int(value, key), now)
         elif key in ("pool", "poolName"):
-            decisions += core.set_pool(node_id, str(value), now)
+            decisions += core.set_pool(node_id, edit_name(value, key), now)
         else:
             raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool)")
     return decisions
@@ -143,6 +160,7 @@ def set_tags(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Dec
     for key, value in tags.items():
         if not isinstance(key, str):
             raise ValueError(f"tag names must be strings, got {_shown(key)}")
+        edit_name(key, "a tag name")
         check_tag_value(value, key)
     return core.set_tags(edit_int(args["id"], "id"), tags, now)
 
@@ -177,25 +195,25 @@ def command_resume(core: SchedulingCore, args: dict[str, Any], now: float) -> li
 def node_pause(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"name", "kill"?}`` of a render node: no new work (``kill`` re-queues what runs).
     From ``puli-mesh nodes pause NAME [--kill]``, ``Farm.pause_node``."""
-    return core.pause_render_node(str(args["name"]), now, kill=bool(args.get("kill", False)))
+    return core.pause_render_node(edit_name(args["name"], "name"), now, kill=bool(args.get("kill", False)))
 
 
 def node_drain(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"name"}``: finish what runs, take nothing new. From ``puli-mesh nodes drain NAME``,
     ``Farm.drain_node``."""
-    return core.pause_render_node(str(args["name"]), now, drain=True)
+    return core.pause_render_node(edit_name(args["name"], "name"), now, drain=True)
 
 
 def node_resume(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"name"}``: undo ``node_pause``/``node_drain``. From ``puli-mesh nodes resume NAME``,
     ``Farm.resume_node``."""
-    return core.resume_render_node(str(args["name"]), now)
+    return core.resume_render_node(edit_name(args["name"], "name"), now)
 
 
 def clear_quarantine(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"name"}``: let a node that failed too often take work again. From
     ``Farm.clear_quarantine``."""
-    return core.clear_quarantine(str(args["name"]), now)
+    return core.clear_quarantine(edit_name(args["name"], "name"), now)
 
 
 EDIT_ACTIONS: dict[str, EditAction] = {

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
+
 from puli_mesh.protocol import Message, decode
 
 
@@ -66,9 +68,12 @@ class InMemoryJournal:
                           done: Callable[[Exception | None], None]) -> int:
         if self.refuse_writes is not None:
             raise self.refuse_writes
+        # Packed as the journal packs a batch (its map, its list of records): a record it could
+        # not pack fails here too, as it would against ZooKeeper.
+        size = len(msgpack.packb({"records": records}, use_bin_type=True))
         self.writes += 1
         self.pending.append(WrittenBatch(batch_no, first, list(records), done))
-        return sum(len(repr(r)) for r in records)
+        return size
 
     def complete(self, number: int | None = None, exc: Exception | None = None) -> None:
         """End the oldest pending write (or batch ``number``'s): durable, or failed with ``exc``."""

@@ -26,11 +26,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
+import msgpack
+
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision, SubmitResult
 from puli_mesh.coordinator.edit_actions import apply_edit
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.errors import CoreError
+from puli_mesh.limits import GraphLimits
+
+UNLIMITED_GRAPHS = GraphLimits(*(2**62,) * len(GraphLimits.__slots__))
+"""Graph limits no graph reaches: those replay uses (see :func:`replay`)."""
 
 log = logging.getLogger(__name__)
 
@@ -300,11 +306,37 @@ def decisions_of(result: object) -> list[Decision]:
     return list(result) if isinstance(result, list) else []
 
 
+def check_encodable(record: AnyRecord) -> None:
+    """``ValueError`` if the journal could not pack ``record`` (a value nested deeper than msgpack
+    packs, an int beyond 64 bits, something that is not data), so it is refused before it is
+    applied or journalled: once in a batch, an unpackable record would be retried for ever and
+    every later batch would wait behind it. Packed as the journal packs it (``use_bin_type``);
+    for the records whose content a client shapes (SUBMIT, EDIT), not the workers' hot ones,
+    whose fields the protocol's decoder has bounded."""
+    try:
+        msgpack.packb(record.to_data(), use_bin_type=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(f"this {record.KIND} cannot be journalled ({exc}): values must be plain data "
+                         "(strings, numbers within 64 bits, lists, maps) nested less deep") from exc
+
+
 def replay(core: SchedulingCore, indexed_records: Iterable[tuple[int, Any]]) -> int:
     """Apply journalled records (``(index, data)`` in order) to ``core``; return how many
     were refused. A record the core refuses was refused live too (the journal keeps it, as
     an exception may come after a partial change): replaying it changes the same. One that
     cannot be read or applied is logged and skipped: it must not stop every future leader."""
+    refused = 0
+    # A journalled graph was accepted under the limits of the leader that took it: replaying it
+    # must rebuild it whatever this agent's graph_* settings say, or every later id would shift.
+    limits, core.settings.graph_limits = core.settings.graph_limits, UNLIMITED_GRAPHS
+    try:
+        refused = _replay(core, indexed_records)
+    finally:
+        core.settings.graph_limits = limits
+    return refused
+
+
+def _replay(core: SchedulingCore, indexed_records: Iterable[tuple[int, Any]]) -> int:
     refused = 0
     for index, data in indexed_records:
         try:

@@ -22,7 +22,7 @@ from puli_mesh.coordinator.client_queries import QueryContext, StatusFacts, answ
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import SubmitResult
 from puli_mesh.coordinator.edit_actions import check_edit
-from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord
+from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord, check_encodable
 from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.errors import (
     CoreError,
@@ -110,7 +110,9 @@ class ClientRequests:
         # Checked before it is journalled: a refused graph leaves no record (a record the core
         # refuses on every replay, or one too deep to pack, would only burden every successor).
         core.check_graph(graph)
-        result = self.host.run(SubmitRecord(graph, now, rid))
+        record = SubmitRecord(graph, now, rid)
+        check_encodable(record)  # e.g. a key the schema does not know, nested too deep to pack
+        result = self.host.run(record)
         log.info("graph %d %r submitted by %s: %d nodes", result.graph_id, graph.get("name"),
                  graph.get("user"), len(result.node_ids))
         return self.submit_reply(result)
@@ -132,5 +134,7 @@ class ClientRequests:
         # Through the host: the edit is journalled and replayed by a successor. An unknown
         # or malformed edit is refused before it is journalled: replaying it would only fail again.
         check_edit(action, args)
-        self.host.run(EditRecord(action, dict(args), now))
+        record = EditRecord(action, dict(args), now)
+        check_encodable(record)  # e.g. an argument the edit ignores, nested too deep to pack
+        self.host.run(record)
         return {"ok": True}

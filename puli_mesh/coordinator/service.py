@@ -66,6 +66,7 @@ from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.coordinator.worker_links import LostNodes, WorkerLink, heartbeats_due
 from puli_mesh.errors import CoreError, FencedError, ProtocolError
 from puli_mesh.faults import Faults, guarded
+from puli_mesh.limits import bounded_report
 from puli_mesh.protocol import (
     AckMessage,
     AssignMessage,
@@ -342,13 +343,17 @@ class CoordinatorService:
             log.warning("update of command %d refused from %s: %s holds it", update.command_id, name, holder)
             return  # neither applied nor acknowledged
         status = update.status
+        message, stats = update.message, update.stats
+        limits = self.core.settings.graph_limits
+        if stats or (message is not None and len(message) > limits.message_length):
+            message, stats = bounded_report(message, stats, limits)  # kept within the limits, marked
         if status is None:
             # Progress only: not journalled, so the core changes no decision for it.
             self.core.command_progress(update.command_id, update.attempt, now, completion=update.completion,
-                                       message=update.message, stats=update.stats)
+                                       message=message, stats=stats)
         else:
             self.run(UpdateRecord(update.command_id, update.attempt, now, status,
-                                  update.completion, update.message, update.stats))
+                                  update.completion, message, stats))
             self.stats.command_finished(status)  # counts finals only
         self.hold_ack(identity, update.command_id, update.attempt, update.seq)
 

@@ -12,7 +12,7 @@ decisions, before and after a snapshot/restore.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from puli_mesh.coordinator.decisions import Decision
@@ -21,6 +21,7 @@ from puli_mesh.coordinator.pools import Pool, Signature, signature_key
 from puli_mesh.coordinator.render_nodes import RenderNode
 from puli_mesh.coordinator.submitted import SubmittedGraphs
 from puli_mesh.coordinator.tree import CommandNode, GraphNode, TreeNode
+from puli_mesh.limits import GraphLimits
 
 
 @dataclass
@@ -38,6 +39,9 @@ class CoreSettings:
     # ... and a node is sent ahead no more than this many seconds of the task's work
     # per slot (its average run time), up to the node's own ``pipeline`` count.
     pipeline_window_s: float = 0.25
+    # What a submitted graph and a running command's reports may hold (the agent's ``graph_*``
+    # settings). Checked when a graph is accepted, not when a successor replays it.
+    graph_limits: GraphLimits = field(default_factory=GraphLimits)
 
 
 class CoreState:

@@ -65,10 +65,10 @@ def validate(st: CoreState, rep: Any) -> list[int | None]:
     The schema is the client's one check (:func:`validateRepresentation`); its
     ``GraphError`` becomes ``InvalidGraphError`` here, the one boundary. Only
     what the client cannot know is checked after it: the pool and the licences
-    must be defined on this mesh.
+    must be defined on this mesh. The graph limits are the core's (``CoreSettings.graph_limits``).
     """
     try:
-        validateRepresentation(rep)
+        validateRepresentation(rep, limits=st.settings.graph_limits)
     except GraphError as exc:
         name = rep.get("name") if isinstance(rep, dict) else None
         raise InvalidGraphError(f"graph {name!r}: {exc}") from exc

@@ -48,6 +48,7 @@ from puli_mesh.coordinator.records import replay
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ConfigError, ProtocolError, ZooKeeperError
 from puli_mesh.faults import Faults, guarded
+from puli_mesh.limits import MAX_MESSAGE_BYTES
 from puli_mesh.node import logs, role
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
@@ -143,7 +144,7 @@ class Agent:
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # No ROUTER_HANDOVER: a connection with a routing id already in use is refused, so nobody
         # takes a worker's link over (each worker connection has a fresh, unguessable id).
-        self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
+        self.router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.router.setsockopt(zmq.LINGER, 0)
         try:
             self.router.bind(s.endpoint)
@@ -452,7 +453,8 @@ class Agent:
         """Rebuild the core from the newest snapshot and the journal after it."""
         started = time.monotonic()
         settings = CoreSettings(retry_delay_s=self.settings.retry_delay,
-                                archive_after_s=self.settings.archive_after_days * 86400.0)
+                                archive_after_s=self.settings.archive_after_days * 86400.0,
+                                graph_limits=self.settings.graph_limits())
         recovered = read_journal(self.zk, self.paths)
         if recovered.snapshot is not None:
             core = SchedulingCore.restore(recovered.snapshot, settings)

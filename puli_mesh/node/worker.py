@@ -31,6 +31,7 @@ import zmq
 
 from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
+from puli_mesh.limits import MAX_MESSAGE_BYTES
 from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.resources import read_resources
@@ -146,6 +147,7 @@ class Worker:
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, fresh_routing_id(self.settings.name))
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # a bigger frame is dropped by ZeroMQ, unread
         sock.connect(self.leader_endpoint)
         self.socket = sock
         now = time.monotonic()

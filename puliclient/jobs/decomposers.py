@@ -15,6 +15,10 @@
   runs exactly those frames. (Puli's unmerged step branch ignored the step
   when packetSize > 1; that loses frames, so we do not.)
 
+A range is refused (``GraphError``) before any command is made when its packets would hold
+more frames than ``GraphLimits.frames_per_command`` or the task more commands than
+``commands_per_task`` (the defaults: ``puli_mesh.limits``): 1 to 10**12 is refused at once.
+
 Decomposition happens client-side; the mesh only ever sees commands. Nothing
 here runs a command. A decomposer sees its task, and an expander its group,
 through what it uses of them (:class:`DecomposableTask`,
@@ -28,6 +32,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, frame_count
 from puliclient.errors import GraphError
 
 _TOKEN = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:x\s*(\d+)\s*)?)?$")
@@ -121,15 +126,28 @@ class DefaultTaskDecomposer(TaskDecomposer):
             raise GraphError(f"task '{self.task.name}': cannot decompose: {exc}") from exc
         if packet_size < 1:
             raise GraphError(f"task '{self.task.name}': packetSize must be >= 1, not {packet_size}")
-        for first, last, frame_step in ranges:
+        limits = DEFAULT_GRAPH_LIMITS
+        commands = 0
+        for first, last, frame_step in ranges:  # checked whole before a command is made
             if first > last:
                 raise GraphError(f"task '{self.task.name}': start {first} is after end {last}")
             if frame_step < 1:
                 raise GraphError(f"task '{self.task.name}': step must be >= 1, not {frame_step}")
-            frames = list(range(first, last + 1, frame_step))
-            for i in range(0, len(frames), packet_size):
-                packet = frames[i : i + packet_size]
-                self._add_packet(packet[0], packet[-1], frame_step)
+            frames = frame_count(first, last, frame_step)
+            if min(frames, packet_size) > limits.frames_per_command:
+                raise GraphError(f"task '{self.task.name}': packets of {min(frames, packet_size)} frames are above "
+                                 f"the limit of {limits.frames_per_command} frames per command; use a smaller "
+                                 "packetSize")
+            commands += -(-frames // packet_size)
+            if commands > limits.commands_per_task:
+                raise GraphError(f"task '{self.task.name}': {first}-{last} makes more than "
+                                 f"{limits.commands_per_task} commands, the limit per task; use a bigger "
+                                 "packetSize or split the range into several tasks")
+        for first, last, frame_step in ranges:
+            frames = frame_count(first, last, frame_step)
+            for i in range(0, frames, packet_size):  # the packets, never the list of every frame
+                end = min(i + packet_size, frames) - 1
+                self._add_packet(first + i * frame_step, first + end * frame_step, frame_step)
 
     def _add_packet(self, first: int, last: int, frame_step: int) -> None:
         args = dict(self.task.arguments)

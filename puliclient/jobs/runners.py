@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, frame_count
 from puliclient.errors import CommandError, RunnerTimeoutError
 from puliclient.jobs.parameters import CommandRunnerParameter, IntegerParameter, StringParameter
 from puliclient.processes import guarded_process, kill_process_group
@@ -77,16 +78,22 @@ class CommandRunner:
         return {**os.environ, **self.environment}
 
 
-def frame_command_lines(arguments: dict[str, Any]) -> list[tuple[int, str]]:
+def frame_command_lines(arguments: dict[str, Any],
+                        max_frames: int = DEFAULT_GRAPH_LIMITS.frames_per_command) -> list[tuple[int, str]]:
     """``(frame, shell command)`` for every frame of validated DefaultCommandRunner arguments.
 
     The one place ``%%MI_FRAME%%``, ``%%MI_START%%`` and ``%%MI_END%%`` are
     substituted: the runner uses it, and so does a render node that runs these
     commands without starting a Python watcher. Raises ``CommandError`` when the
-    range holds no frame.
+    range holds no frame, or more than ``max_frames`` (counted before anything is
+    listed: a range of 10**12 frames fails the command at once instead of holding its slot).
     """
     start, end, step = arguments["start"], arguments["end"], arguments["step"]
-    frames = list(range(start, end + 1, step))
+    count = frame_count(start, end, step)
+    if count > max_frames:
+        raise CommandError(f"{count} frames to run ({start} to {end} by {step}), above the limit of {max_frames} "
+                           "frames per command; cut the range into more commands")
+    frames = range(start, end + 1, step)
     if not frames:
         raise CommandError(f"no frame to run: start {start} is after end {end}")
     return [

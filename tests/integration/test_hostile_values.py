@@ -3,8 +3,13 @@ before the journal sees them, and the farm goes on (listings, status, a successo
 
 from __future__ import annotations
 
+import pytest
+
+from puli_mesh.errors import MeshRequestError
+from puli_mesh.protocol import ErrorCode
+
 from .conftest import Mesh, wait_for
-from .test_cli_operating import EXIT_FAILED, EXIT_USAGE, cli, cli_json
+from .test_cli_operating import EXIT_USAGE, cli, cli_json
 
 INT64_MAX = str(2**63 - 1)
 
@@ -24,14 +29,16 @@ def test_a_priority_beyond_int64_is_refused_and_the_farm_goes_on(mesh: Mesh) -> 
     mesh.wait_ready(2)
     graph_id = run_to_done(mesh, "before")
 
-    # Beyond msgpack's 64 bits: the client cannot even send it, and says so (no traceback).
-    unsendable = cli(mesh, "set", str(graph_id), "priority=1000000000000000000000000")
-    assert unsendable.returncode == EXIT_FAILED, unsendable.stdout + unsendable.stderr
-    assert "cannot be sent" in unsendable.stderr and "Traceback" not in unsendable.stderr
-    # Within msgpack's unsigned 64 bits but beyond int64: sent, and refused by the leader.
-    refused = cli(mesh, "set", str(graph_id), f"priority={2**64 - 1}")
-    assert refused.returncode == EXIT_USAGE, refused.stdout + refused.stderr
-    assert "invalid" in refused.stderr and INT64_MAX in refused.stderr  # says the accepted range
+    # Beyond int64, within msgpack's 64 bits or not: the CLI refuses it as the leader would
+    # (invalid, exit 2), saying the accepted range, and sends nothing.
+    for value in ("1000000000000000000000000", str(2**64 - 1)):
+        refused = cli(mesh, "set", str(graph_id), f"priority={value}")
+        assert refused.returncode == EXIT_USAGE, refused.stdout + refused.stderr
+        assert INT64_MAX in refused.stderr and "Traceback" not in refused.stderr
+    # The leader's own check, for a client that sends it anyway (within msgpack's unsigned 64 bits).
+    with pytest.raises(MeshRequestError) as refused_by_leader:
+        mesh.zk_client().request("EDIT", action="set", args={"id": graph_id, "values": {"priority": 2**64 - 1}})
+    assert refused_by_leader.value.code == ErrorCode.INVALID and INT64_MAX in str(refused_by_leader.value)
 
     # Listings and status still work; nothing was changed.
     (job,) = cli_json(mesh, "jobs", "--name", "^before$")

@@ -8,6 +8,7 @@ import pytest
 
 from puli_mesh.config import load_settings
 from puli_mesh.errors import ConfigError
+from puli_mesh.limits import GraphLimits
 
 
 def test_precedence_file_then_environment_then_flags(tmp_path: Path) -> None:
@@ -45,6 +46,8 @@ def test_environment_list_is_comma_separated() -> None:
         ({"performance": "nan"}, "performance must be a finite number"),
         ({"session_timeout": "nan"}, "session_timeout must be a finite number"),
         ({"performance": 0}, "performance must be positive"),
+        ({"graph_depth": 0}, "graph_depth must be a positive whole number"),
+        ({"graph_message_length": "-5"}, "graph_message_length must be a positive whole number"),
     ],
 )
 def test_bad_values_are_named(overrides: dict[str, object], fragment: str) -> None:
@@ -63,3 +66,11 @@ def test_bad_file(tmp_path: Path) -> None:
     unknown.write_text("flavour = 1\n")
     with pytest.raises(ConfigError, match="unknown setting 'flavour'"):
         load_settings(unknown, environ={})
+
+
+def test_graph_limits_are_settings_with_the_limits_defaults(tmp_path: Path) -> None:
+    assert load_settings(environ={}).graph_limits() == GraphLimits()
+    config = tmp_path / "agent.toml"
+    config.write_text("graph_depth = 8\ngraph-nodes = 500\n")
+    settings = load_settings(config, environ={"PULI_GRAPH_STATS_ITEMS": "20"})
+    assert settings.graph_limits() == GraphLimits(depth=8, nodes=500, stats_items=20)

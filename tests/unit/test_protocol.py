@@ -267,3 +267,36 @@ def test_a_non_finite_item_of_an_updates_is_refused_alone() -> None:
 def test_a_message_msgpack_cannot_pack_is_refused_with_a_protocol_error(args: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ProtocolError, match=f"EDIT message cannot be sent: .*{fragment}"):
         EditMessage("r1", "set", args).encode()
+
+
+def nested_map(depth: int) -> Any:
+    """Maps nested ``depth`` deep (the innermost holds a scalar)."""
+    value: Any = 0
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+def test_a_message_nested_deeper_than_the_limit_is_refused_however_it_nests() -> None:
+    # A SUBMIT's map is level 1, its graph level 2: a graph nesting MAX_NESTING - 1 maps fits.
+    fits = msgpack.packb({"v": V, "k": "SUBMIT", "rid": "r", "graph": nested_map(protocol.MAX_NESTING - 1)})
+    assert isinstance(decode(fits), SubmitMessage)
+    for frame in (
+        msgpack.packb({"v": V, "k": "SUBMIT", "rid": "r", "graph": nested_map(protocol.MAX_NESTING)}),
+        msgpack.packb({"v": V, "k": "SUBMIT", "rid": "r", "graph": {"meta": nested_map(1000)}}),  # decodes in msgpack
+        msgpack.packb({"v": V, "k": "UPDATE", **UPDATE_FIELDS, "stats": {"s": nested_map(40)}}),
+        msgpack.packb({"v": V, "k": "EDIT", "rid": "r", "action": "tags", "args": {"tags": [[[[[[[[[[[[[[[[[[
+            [[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}),
+        msgpack.packb({"v": V, "k": "READY", "free_slots": 1, "future": nested_map(40)}),  # an unknown field
+    ):
+        with pytest.raises(ProtocolError, match=f"more than {protocol.MAX_NESTING} levels deep"):
+            decode(frame)
+    deep_answer = msgpack.packb({"v": V, "k": "RESULT", "rid": "r", "data": nested_map(200)})
+    assert isinstance(decode(deep_answer), ResultMessage)  # the leader's answer: not journalled
+
+
+def test_only_kinds_with_list_or_map_fields_walk_their_nesting() -> None:
+    plain = protocol.Message._decoded.__func__
+    walked = {kind for kind, cls in protocol.KINDS.items() if cls._decoded.__func__ is not plain}
+    assert {"READY", "HEARTBEAT", "BYE", "KILL", "RELEASE", "RESULT"}.isdisjoint(walked)
+    assert {"SUBMIT", "UPDATE", "UPDATES", "HELLO", "ASSIGN", "ASSIGNS", "QUERY", "EDIT"} <= walked

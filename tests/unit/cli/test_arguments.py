@@ -53,6 +53,9 @@ def test_set_assignments_split_into_values_and_tags() -> None:
 @pytest.mark.parametrize(("item", "message"), [
     ("priority", "write KEY=VALUE"),
     ("maxRN=four", "whole number"),
+    (f"priority={2**63}", "from -9223372036854775808 to 9223372036854775807"),
+    (f"maxRN={-2**63 - 1}", "from -9223372036854775808 to 9223372036854775807"),
+    ("priority=1000000000000000000000000", "whole number from"),
     ("colour=blue", "cannot be set"),
 ])
 def test_set_assignments_refuse_what_cannot_be_set(item: str, message: str) -> None:

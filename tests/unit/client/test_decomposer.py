@@ -96,3 +96,12 @@ def test_packets_cover_every_stepped_frame_exactly_once(
     covered = [f for _, a in result for f in range(a["start"], a["end"] + 1, a["step"])]
     assert covered == list(range(start, end + 1, step))
     assert all(len(range(a["start"], a["end"] + 1, a["step"])) <= packet for _, a in result)
+
+
+def test_a_huge_range_is_refused_before_any_command_is_made() -> None:
+    with pytest.raises(GraphError, match="makes more than 100000 commands, the limit per task"):
+        commands({"cmd": "x", "start": 1, "end": 10**12})
+    with pytest.raises(GraphError, match="packets of 1000000 frames are above the limit of 100000"):
+        commands({"cmd": "x", "start": 1, "end": 10**12, "packetSize": 10**6})
+    assert names({"cmd": "x", "start": 1, "end": 100_000, "packetSize": 100_000}) == ["t_1_100000"]
+    assert names({"cmd": "x", "framesList": "1-11x5", "packetSize": 2}) == ["t_1_6", "t_11_11"]

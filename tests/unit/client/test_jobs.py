@@ -224,3 +224,14 @@ def test_execute_with_output_wraps_start_failures() -> None:
 def test_send_mail_failure_is_a_command_error() -> None:
     with pytest.raises(CommandError, match="cannot send mail through 127.0.0.1:1"):
         RunnerToolkit.sendMail("s", "b", "a@b.c", SMTPhost="127.0.0.1", SMTPport=1)
+
+
+def test_a_frame_range_above_the_limit_fails_before_it_is_listed() -> None:
+    from puliclient.jobs.runners import frame_command_lines
+
+    started = {"cmd": "echo %%MI_FRAME%%", "start": 1, "step": 1}
+    with pytest.raises(CommandError, match="1000000000000 frames to run .* above the limit of 100000"):
+        frame_command_lines({**started, "end": 10**12})  # instantly: nothing is listed
+    assert frame_command_lines({**started, "end": 3}, max_frames=3)[-1] == (3, "echo 3")
+    with pytest.raises(CommandError, match="above the limit of 2"):
+        frame_command_lines({**started, "end": 3}, max_frames=2)

@@ -107,6 +107,12 @@ HUGE = 10**24  # what `puli-mesh set ID priority=1000000000000000000000000` send
     ("tags", {"id": 1, "tags": {"obj": object()}}, "object is not plain data"),
     ("tags", {"id": 1, "tags": {"keys": {1: "a"}}}, "map keys must be strings"),
     ("tags", {"id": 1, "tags": {7: "a"}}, "tag names must be strings"),
+    ("tags", {"id": 1, "tags": {"k" * 2000: "a"}}, "a tag name has 2000 characters, above the limit of 1024"),
+    ("tags", {"id": 1, "tags": {"k": ["x" * 70_000]}}, "a string has 70000 characters, above the limit of 65536"),
+    ("set", {"id": 1, "values": {"pool": 5}}, "pool must be a string, got int 5"),
+    ("set", {"id": 1, "values": {"poolName": ["gpu"]}}, "poolName must be a string"),
+    ("set", {"id": 1, "values": {"pool": "p" * 1025}}, "pool has 1025 characters, above the limit of 1024"),
+    ("node_pause", {"name": 3}, "name must be a string"),
 ])
 def test_a_value_that_cannot_be_stored_is_refused_before_any_core_sees_it(
         action: str, args: dict[str, Any], match: str) -> None:
@@ -114,7 +120,7 @@ def test_a_value_that_cannot_be_stored_is_refused_before_any_core_sees_it(
         check_edit(action, args)
     core, graph_id, _ = farm()
     before = core.snapshot()
-    if args["id"] == 1:  # the graph's id, so that only the refused value can fail
+    if args.get("id") == 1:  # the graph's id, so that only the refused value can fail
         args = {**args, "id": graph_id}
     with pytest.raises(ValueError, match=match):  # on replay too: the same parsing applies it
         apply_edit(core, action, args, 1.0)

@@ -8,7 +8,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.records import (
     RECORD_KINDS,
     AnyRecord,
@@ -26,7 +26,8 @@ from puli_mesh.coordinator.records import (
     decode_record,
     replay,
 )
-from puli_mesh.errors import CoreError
+from puli_mesh.errors import CoreError, InvalidGraphError
+from puli_mesh.limits import GraphLimits
 from puliclient.status import CommandStatus
 
 from .graphs import assigns, rn, single
@@ -119,3 +120,14 @@ def test_decisions_of_every_result_shape() -> None:
     keep, kill, _ = reconciled = HelloRecord(rn("rn1"), ((1, 1),), 2.0).apply(core)
     assert (keep, kill, decisions_of(reconciled)) == ([1], [], [])
     assert decisions_of(None) == []
+
+
+def test_replay_rebuilds_a_graph_accepted_under_looser_limits_than_the_successors() -> None:
+    loose = SchedulingCore(CoreSettings(graph_limits=GraphLimits(nodes=100)))
+    record = SubmitRecord(single("t", 3), 1000.0)
+    record.apply(loose)
+    strict = SchedulingCore(CoreSettings(graph_limits=GraphLimits(nodes=1, commands_per_task=1)))
+    with pytest.raises(InvalidGraphError, match="above the limit of 1"):  # live, it would refuse it
+        strict.check_graph(single("t", 3))
+    assert replay(strict, [(1, record.to_data())]) == 0
+    assert strict.snapshot() == loose.snapshot() and strict.settings.graph_limits.nodes == 1  # restored

@@ -18,6 +18,7 @@ from puli_mesh.coordinator.in_memory import InMemoryJournal, InMemoryRouter
 from puli_mesh.coordinator.records import SubmitRecord, decode_record
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import FencedError, ZooKeeperError
+from puli_mesh.limits import DROPPED_STATS_KEY
 from puli_mesh.protocol import (
     AckMessage,
     AssignMessage,
@@ -25,6 +26,8 @@ from puli_mesh.protocol import (
     ByeMessage,
     ClientRequest,
     EditMessage,
+    ErrorCode,
+    ErrorMessage,
     HelloMessage,
     QueryMessage,
     ReadyMessage,
@@ -435,3 +438,55 @@ def test_a_restarted_worker_is_reconciled_by_its_hello_and_its_older_link_droppe
     assert shell.heard() == [(second, "WELCOME"), (second, "ASSIGN")]
     shell.say(ByeMessage(), identity=second)
     assert service.peers == {} and service.links == {}
+
+
+def nested_list(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("request_message", [
+    # Keys the schema and the edit do not read, nested past what msgpack packs: neither check looks
+    # at them. Handed over without the decoder (which bounds nesting), as an in-process caller would.
+    SubmitMessage("deep", {**single("deep"), "junk": nested_list(1100)}),
+    EditMessage("deep", "pause", {"id": 1, "junk": nested_list(1100)}),
+])
+def test_a_record_that_cannot_be_packed_is_refused_never_journalled_nor_retried(
+        shell: Shell, request_message: ClientRequest) -> None:
+    service = shell.service
+    service.on_client_request(b"client", request_message)
+    ((_, reply),) = shell.router.take()  # answered at once: nothing was journalled to wait for
+    assert isinstance(reply, ErrorMessage) and reply.code == ErrorCode.INVALID
+    assert "cannot be journalled" in reply.message
+    assert service.next_index == 1 and service.journal_idle
+    assert service.core.figures()["graphs"] == 0
+    # What comes next becomes durable: the old code journalled the record, the in-memory journal
+    # (like ZooKeeper's) could not pack its batch, and every write was retried for ever behind it.
+    shell.ask(SubmitMessage("ok", single("ok")))
+    service.flush()
+    shell.acknowledge()
+    assert not service.pipeline.retry_pending and service.durable_index == 1
+    assert [msg.kind for _, msg in shell.router.take()] == ["RESULT"]
+
+
+def test_a_report_above_the_limits_is_stored_cut_and_journalled_so(shell: Shell) -> None:
+    service = shell.service
+    service.run(SubmitRecord(single("t", 1), 1000.0))
+    shell.hello()
+    shell.say(ReadyMessage(1))
+    service.flush()
+    shell.acknowledge()
+    ((_, assign),) = [(i, m) for i, m in shell.router.take() if isinstance(m, AssignMessage | AssignsMessage)]
+    command_id = assign.spec.command_id if isinstance(assign, AssignMessage) else assign.assigns[0]["command_id"]
+    limits = service.core.settings.graph_limits
+    huge = {f"s{i}": i for i in range(limits.stats_items + 1)}
+    shell.say(UpdateMessage(command_id, 1, 1, DONE, 1.0, "E" * 100_000, huge))
+    stored = service.core.command(command_id)
+    assert len(stored["message"]) == limits.message_length and "100000 characters" in stored["message"]
+    assert list(stored["stats"]) == [DROPPED_STATS_KEY]
+    service.flush()
+    (batch,) = shell.journal.pending
+    journalled = decode_record(batch.records[-1])
+    assert len(journalled.message) == limits.message_length and list(journalled.stats) == [DROPPED_STATS_KEY]

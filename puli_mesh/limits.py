@@ -1,0 +1,132 @@
+"""Every limit of the mesh, in one place: what the wire carries, and how big a graph may be.
+
+Two kinds:
+
+* **Hard, wire-level constants** (:data:`MAX_MESSAGE_BYTES`, :data:`MAX_NESTING`,
+  :data:`INT64_MIN`/:data:`INT64_MAX`): the same for every agent and client of a release,
+  because they decide what a message may be at all. Not settings.
+* **Graph limits** (:class:`GraphLimits`): how big and deep a graph, and what a command
+  reports while it runs, may be. Settings of the agent (``puli_mesh.config``), with defaults
+  a studio never reaches by accident (a 100,000-command graph of about 10 MB passes them).
+  The client checks the defaults before it sends; the coordinator checks its configured ones
+  before it journals.
+
+Guarantees: pure (no I/O, imports nothing from the project, so ``puliclient`` and the CLI
+may import it without loading the mesh). Every limit is named and documented here; code
+that enforces one names it in its error, says the value and what to do.
+
+Not here: enforcing them (the protocol's decoder, ``puliclient.representation``, the
+coordinator's request handling and the decomposers do, each where its data is read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+"""What the journal and snapshots store: an integer outside this range cannot be packed back
+once decoded as an unsigned one, so values a user sets (priorities, maxRN, ids) stay in it."""
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""Upper bound of one message (and ZeroMQ's ``MAXMSGSIZE`` on every socket that receives
+them). A 100,000-command graph is about 10 MB; anything bigger would be stored in ZooKeeper,
+which keeps its whole tree in memory."""
+
+MAX_NESTING = 32
+"""How deep lists and maps may nest in any message, the message's own map counting as 1.
+msgpack decodes up to 1024 levels and packs no more: a message decoded near that depth
+could not be journalled once wrapped in a batch (its records, a record), and every later
+batch would wait behind it. 32 leaves a command's arguments more than 20 levels (a SUBMIT's
+map, the graph, its tasks, a task, its commands, a command, its arguments come first); the
+journal's wrapping and a snapshot's tree levels stay far below msgpack's bound."""
+
+MAX_VALUE_NESTING = MAX_NESTING - 7
+"""How deep lists and maps may nest in a value a user shapes in a graph (a command's arguments,
+a node's tags...), the value itself counting as 1: a SUBMIT's map, the graph, its tasks, a task,
+its commands, a command and its arguments come first, so the SUBMIT stays within MAX_NESTING."""
+
+
+@dataclass(frozen=True, slots=True)
+class GraphLimits:
+    """How big a submitted graph, and what its commands report, may be.
+
+    Each field is a setting of the agent (``graph_<field>`` in ``puli_mesh.config``); the
+    defaults are what the client checks before it sends."""
+
+    depth: int = 64
+    """Levels of nodes from the root group down to the deepest task, the root being level 1."""
+    nodes: int = 100_000
+    """Tasks and task groups in one graph."""
+    commands_per_task: int = 100_000
+    """Commands of one task (a decomposer that would make more is refused before it builds them)."""
+    frames_per_command: int = 100_000
+    """Frames one command covers (``start``..``end`` by ``step``): a runner never builds a
+    longer list, and a decomposer never cuts a range whose packets would hold more."""
+    name_length: int = 1_024
+    """Characters of a name: the graph's, a node's, a command's description, the user, the
+    pool, a runner, a licence, a dictionary key."""
+    string_length: int = 65_536
+    """Characters of any other string of a graph (argument, environment and tag values, meta)."""
+    value_items: int = 10_000
+    """Items of one value a user shapes (a node's or a command's arguments, a node's tags,
+    environment or requirements, the graph's meta), every key, list item and nested map counted."""
+    stats_items: int = 1_000
+    """Items of the stats a running command reports (counted as ``value_items``); more are dropped."""
+    message_length: int = 4_096
+    """Characters of the message a running command reports; a longer one is cut, with a marker."""
+
+    def check(self) -> list[str]:
+        """What is wrong with these values (each should be a positive int): one line per field."""
+        return [f"{f.name} must be a positive whole number, got {getattr(self, f.name)!r}"
+                for f in fields(self)
+                if type(getattr(self, f.name)) is not int or getattr(self, f.name) < 1]
+
+
+DEFAULT_GRAPH_LIMITS = GraphLimits()
+"""The limits a client checks before it sends (and an agent applies unless configured)."""
+
+
+def frame_count(start: int, end: int, step: int) -> int:
+    """How many frames ``start``..``end`` (inclusive) by ``step`` holds, without listing them."""
+    return len(range(start, end + 1, step)) if step > 0 else 0
+
+
+def cut_text(text: str, limit: int) -> str:
+    """``text`` if at most ``limit`` characters, else its start with a marker saying how long it was."""
+    if len(text) <= limit:
+        return text
+    marker = f" [... cut: {len(text)} characters, the limit is {limit}]"
+    return text[:max(0, limit - len(marker))] + marker
+
+
+DROPPED_STATS_KEY = "stats_dropped"
+"""The one key of the stats stored in place of stats above ``GraphLimits.stats_items``."""
+
+
+def count_items(value: Any, cap: int) -> int:
+    """Items of ``value`` (every key, list item and nested map counted), counted with a stack,
+    stopping once past ``cap``: the result is ``cap + 1`` or more when it is above it."""
+    items = 0
+    stack = [value]
+    while stack and items <= cap:
+        item = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        items += len(item)
+        stack.extend(child for child in children if isinstance(child, dict | list))
+    return items
+
+
+def bounded_report(message: str | None, stats: dict[str, Any] | None,
+                   limits: GraphLimits) -> tuple[str | None, dict[str, Any] | None]:
+    """A running command's report as the coordinator keeps it: a message above
+    ``message_length`` cut with a marker (its start is what a reader needs: the error), stats
+    above ``stats_items`` replaced by one :data:`DROPPED_STATS_KEY` saying why. Cut rather than
+    refused: a worker sends an unacknowledged final UPDATE again and again, so refusing it
+    would leave the command RUNNING for ever."""
+    if message is not None and len(message) > limits.message_length:
+        message = cut_text(message, limits.message_length)
+    if stats and count_items(stats, limits.stats_items) > limits.stats_items:
+        stats = {DROPPED_STATS_KEY: f"more than {limits.stats_items} items, the limit (graph_stats_items)"}
+    return message, stats
