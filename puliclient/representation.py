@@ -116,11 +116,13 @@ def plain_data(value: Any, where: str) -> Any:
                 plain = [None] * len(item)
                 pairs = enumerate(item)
             into[slot] = plain
+            inner = []
             for key, child in pairs:
                 if type(child) in _SCALARS:
                     plain[key] = child
                 else:
-                    stack.append((child, plain, key, depth + 1))
+                    inner.append((child, plain, key, depth + 1))
+            stack.extend(reversed(inner))  # popped in order: the first bad value met is the first in the value
         elif isinstance(item, str | bool | int | float):  # subclasses: an IntEnum becomes an int
             into[slot] = int(item) if isinstance(item, int) and not isinstance(item, bool) else item
         else:

@@ -13,6 +13,7 @@ from typing import Any
 import msgpack
 import pytest
 
+from puli_mesh.limits import MAX_VALUE_NESTING
 from puliclient import (
     DONE,
     ERROR,
@@ -579,10 +580,13 @@ def _bottom(value: Any, depth: int) -> Any:
     return value
 
 
-def test_plain_data_copies_values_nested_deeper_than_the_stack() -> None:
-    value = _nested_value(1000, IntEnumLike.ONE)  # at Python's default recursion limit
+def test_plain_data_copies_values_nested_to_the_limit_and_refuses_deeper_ones() -> None:
+    value = _nested_value(MAX_VALUE_NESTING - 1, IntEnumLike.ONE)
     plain = plain_data(value, "deep")
-    assert _bottom(plain, 1000) == 1 and type(_bottom(plain, 1000)) is int  # tuples became lists
+    bottom = _bottom(plain, MAX_VALUE_NESTING - 1)
+    assert bottom == 1 and type(bottom) is int  # tuples became lists
+    with pytest.raises(GraphError, match=f"deep: lists and maps nest more than {MAX_VALUE_NESTING} levels"):
+        plain_data(_nested_value(1000, IntEnumLike.ONE), "deep")  # at Python's default recursion limit
 
 
 def test_plain_data_names_the_first_bad_value_depth_first() -> None:
@@ -592,14 +596,11 @@ def test_plain_data_names_the_first_bad_value_depth_first() -> None:
         plain_data({"a": [1, (object(),)], "b": {3: 3}}, "where")
 
 
-def test_a_saved_file_with_values_nested_deeper_than_the_stack_is_decomposed() -> None:
+def test_a_saved_file_with_values_nested_deeper_than_the_limit_is_a_graph_error() -> None:
     saved = saved_graph([saved_group("saved", [1]),
                          saved_task("t", {"cmd": "true", "deep": _nested_value(1000, "x", tuples=False)})])
-    data = decompose_saved_tasks(saved)
-    (command,) = data["tasks"][1]["commands"]
-    assert _bottom(command["arguments"]["deep"], 1000) == "x"
-    copied = data["tasks"][1]["arguments"]["deep"]
-    assert copied is not saved["tasks"][1]["arguments"]["deep"] and _bottom(copied, 1000) == "x"
+    with pytest.raises(GraphError, match="node 1 \\('t'\\): arguments: lists and maps nest more than"):
+        decompose_saved_tasks(saved)
 
 
 def test_a_graph_file_nested_deeper_than_json_reads_is_a_graph_error(tmp_path: Path) -> None:
