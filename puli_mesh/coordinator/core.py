@@ -105,6 +105,9 @@ class SchedulingCore:
         self.settings = settings or CoreSettings()
         self._st = CoreState(self.settings)
         self._archive_cutoff = float("-inf")  # finished graphs that ended before it are archived
+        # The graph ``check_graph`` last passed, with its parents: a client's SUBMIT is checked,
+        # then applied in the same turn of the loop, so the check is not run twice on a big graph.
+        self._checked: tuple[Any, list[int | None]] | None = None
 
     @property
     def licences(self) -> LicenseManager:
@@ -154,11 +157,19 @@ class SchedulingCore:
     def check_graph(self, representation: Any) -> list[int | None]:
         """What ``submit_graph`` refuses (schema, pool, licences), with no change: a client's
         SUBMIT is checked so before it is journalled. Returns each node's parent index."""
-        return submission.validate(self._st, representation)
+        self._checked = None
+        parents = submission.validate(self._st, representation)
+        self._checked = (representation, parents)
+        return parents
 
     def submit_graph(self, representation: dict[str, Any], now: float, rid: str | None = None) -> SubmitResult:
         """Build the graph; a client's request id ``rid`` is remembered (``submitted``)."""
-        parents = self.check_graph(representation)  # first: a refused graph changes nothing
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is representation:  # checked just before: nothing moved since
+            parents = checked[1]
+        else:
+            parents = self.check_graph(representation)  # first: a refused graph changes nothing
+            self._checked = None
         self._start(now)
         graph, ids = submission.build(self._st, representation, parents, now)
         if rid is not None:

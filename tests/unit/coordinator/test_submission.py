@@ -162,3 +162,23 @@ def test_task_as_graph_root():
     r = core.submit_graph(graph([task("solo", 1)]), 0)
     (a,) = assigns(core.request_work("a", 1, 0))
     assert a.task_id == r.node_ids[0] and a.graph_id == r.graph_id
+
+
+def test_a_graph_checked_just_before_is_not_checked_again_but_any_other_is(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client's SUBMIT is checked, then applied in the same turn: on a 100,000-command graph
+    the second check would hold the leader's loop for as long again."""
+    from puli_mesh.coordinator import submission
+
+    checks: list[object] = []
+    validate = submission.validate
+    monkeypatch.setattr(submission, "validate", lambda st, rep: checks.append(rep) or validate(st, rep))
+    core = SchedulingCore()
+    first, second = single("a", 1), single("b", 1)
+    core.check_graph(first)
+    core.submit_graph(first, 0)
+    assert checks == [first]
+    core.check_graph(first)
+    core.submit_graph(second, 0)  # not the graph checked: checked on its own
+    core.submit_graph(first, 0)  # the check was used up by the call between
+    assert checks == [first, first, second, first]
