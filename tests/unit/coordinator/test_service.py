@@ -146,7 +146,7 @@ def test_a_submit_is_answered_once_durable_a_query_at_once(shell: Shell) -> None
     shell.ask(SubmitMessage("r1", single("t", 1)))
     shell.ask(QueryMessage("r2", "graphs", {}))
     (query,) = shell.router.take()
-    assert isinstance(query[1], ResultMessage) and [g["name"] for g in query[1].data] == ["t"]
+    assert isinstance(query[1], ResultMessage) and [g["name"] for g in query[1].data["items"]] == ["t"]
     shell.service.flush()
     shell.acknowledge()
     ((identity, reply),) = shell.router.take()

@@ -1,0 +1,126 @@
+"""Paged listings of the core's graphs, commands and render nodes: what a QUERY may cost the loop.
+
+A listing answers one page: at most ``limit`` items (:data:`PAGE_DEFAULT` when the client
+gives none, never more than :data:`PAGE_MAX`), in id order (render nodes: name order),
+after the client's ``cursor``, and the cursor to ask for the next page (None: nothing
+left). The cursor is the last id (name) *looked at*, so a page is stable under inserts:
+new graphs and commands get higher ids and come on later pages, an archived one just
+stops appearing, nothing is listed twice or skipped.
+
+Guarantees: one request looks at no more than :data:`SCAN_MAX` entries, whatever its
+filters match: a filter that matches little gives a short (even empty) page with a cursor,
+and the client asks again. A subtree's commands (``commands --graph ID``) are looked up
+through its tasks, so their cost is the subtree's, not the farm's.
+
+Not here: parsing the client's filters (``client_queries``), the views themselves (``queries``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, TypeVar
+
+from puli_mesh.coordinator.queries import command_view, node_view, render_node_view
+from puli_mesh.coordinator.render_nodes import RenderNode
+from puli_mesh.coordinator.tree import CommandNode, GraphNode, TreeNode, iter_tasks
+
+PAGE_DEFAULT = 200
+"""Items per page when the client does not say: a screenful or two of the CLI's tables."""
+PAGE_MAX = 1000
+"""Items per page at most: 1,000 command views are about 0.5 MB, built in a few ms."""
+SCAN_MAX = 20_000
+"""Entries one request looks at, at most: a few ms of the loop (see README, "Measuring")."""
+
+Key = TypeVar("Key", int, str)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing and where the next one starts (None: this was the last)."""
+
+    items: list[dict[str, Any]]
+    cursor: int | str | None
+
+    def to_map(self) -> dict[str, Any]:
+        return {"items": self.items, "cursor": self.cursor}
+
+
+def page_limit(value: Any) -> int:
+    """The client's ``limit`` (None: the default), within 1 .. PAGE_MAX; ValueError otherwise."""
+    if value is None:
+        return PAGE_DEFAULT
+    limit = int(value)
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    return min(limit, PAGE_MAX)
+
+
+def _scan(keys: Iterator[Key], limit: int, take: Callable[[Key], dict[str, Any] | None]) -> Page:
+    """Look at ``keys`` in order, keeping what ``take`` returns, until the page is full or
+    SCAN_MAX keys were looked at; the cursor is the last key looked at if any is left."""
+    items: list[dict[str, Any]] = []
+    last: Key | None = None
+    looked = 0
+    for key in keys:
+        if looked >= SCAN_MAX or len(items) >= limit:
+            return Page(items, last)
+        looked += 1
+        last = key
+        item = take(key)
+        if item is not None:
+            items.append(item)
+    return Page(items, None)
+
+
+def _after(keys: list[Key], after: Key | None) -> Iterator[Key]:
+    """The sorted ``keys`` after ``after`` (all when None)."""
+    return islice(keys, 0 if after is None else bisect_right(keys, after), None)
+
+
+def graph_page(graphs: Mapping[int, GraphNode], match: Callable[[GraphNode], bool], after: int | None,
+               limit: int) -> Page:
+    """Graphs matching ``match``, as ``node_view`` without children, after graph id ``after``."""
+    def take(gid: int) -> dict[str, Any] | None:
+        g = graphs[gid]
+        return node_view(g, False) if match(g) else None
+
+    return _scan(_after(sorted(graphs), after), limit, take)
+
+
+def command_page(commands: Mapping[int, CommandNode], root: TreeNode | None, statuses: set[int] | None,
+                 render_node: str | None, after: int | None, limit: int) -> Page:
+    """Commands of ``root``'s subtree (every graph's when None), by status and by the render
+    node that runs or last ran them, after command id ``after``."""
+    def take(cid: int) -> dict[str, Any] | None:
+        c = commands[cid]
+        if statuses is not None and c.status not in statuses:
+            return None
+        if render_node is not None and c.last_node != render_node:
+            return None
+        return command_view(c)
+
+    ids = _after(sorted(commands), after) if root is None else _subtree_ids(root, after)
+    return _scan(ids, limit, take)
+
+
+def _subtree_ids(root: TreeNode, after: int | None) -> Iterator[int]:
+    """The ids of a subtree's commands after ``after``, in order: a task's commands have
+    consecutive ids, so its tasks in the order of their first command are all it takes
+    (the subtree's cost, not the farm's)."""
+    tasks = sorted((t for t in iter_tasks(root) if t.commands), key=lambda t: t.commands[0].id)
+    floor = 0 if after is None else after
+    for t in tasks:
+        if t.commands[-1].id <= floor:
+            continue
+        for c in t.commands:
+            if c.id > floor:
+                yield c.id
+
+
+def render_node_page(nodes: Mapping[str, RenderNode], after: str | None, limit: int) -> Page:
+    """Render nodes as ``render_node_view``, in name order, after name ``after``."""
+    return _scan(_after(sorted(nodes), after), limit, lambda name: render_node_view(nodes[name]))
+
