@@ -11,15 +11,15 @@ import pytest
 
 from puli_mesh.coordinator.client_queries import (
     QUERIES,
+    GraphFilter,
     JournalFigures,
     LinkFacts,
     QueryContext,
     StatusFacts,
-    GraphFilter,
     answer_query,
 )
-from puli_mesh.coordinator.listings import PAGE_MAX, SCAN_MAX
 from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.listings import PAGE_MAX, SCAN_MAX
 from puli_mesh.coordinator.stats import FarmStats
 from puliclient.status import NodeStatus
 
