@@ -248,8 +248,7 @@ def _cursor(q: QueryContext, kind: type[int] | type[str]) -> Any:
 def _graphs(q: QueryContext) -> dict[str, Any]:
     """Filters (:class:`GraphFilter`), ``limit``, ``cursor``: a page of graph views."""
     match = GraphFilter.from_args(q.args).matches
-    return listings.graph_page(core_state(q.core).graphs, match, _cursor(q, int),
-                               listings.page_limit(q.args.get("limit"))).to_map()
+    return listings.graph_page(core_state(q.core).graphs, match, _cursor(q, int), q.args.get("limit")).to_map()
 
 
 def _commands(q: QueryContext) -> dict[str, Any]:
@@ -264,13 +263,12 @@ def _commands(q: QueryContext) -> dict[str, Any]:
             raise UnknownIdError(f"no graph, task group or task has id {int(node_id)}")
     statuses = _statuses(q.args.get("status"), CommandStatus)
     return listings.command_page(st.commands, root, statuses, q.args.get("node") or None, _cursor(q, int),
-                                 listings.page_limit(q.args.get("limit"))).to_map()
+                                 q.args.get("limit")).to_map()
 
 
 def _render_nodes(q: QueryContext) -> dict[str, Any]:
     """``limit``, ``cursor`` (a name): a page of the core's render nodes."""
-    return listings.render_node_page(core_state(q.core).render_nodes, _cursor(q, str),
-                                     listings.page_limit(q.args.get("limit"))).to_map()
+    return listings.render_node_page(core_state(q.core).render_nodes, _cursor(q, str), q.args.get("limit")).to_map()
 
 
 QUERIES: dict[str, Callable[[QueryContext], Any]] = {

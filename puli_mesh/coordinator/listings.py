@@ -1,13 +1,13 @@
 """Paged listings of the core's graphs, commands and render nodes: what a QUERY may cost the loop.
 
-A listing answers one page: at most ``limit`` items (:data:`PAGE_DEFAULT` when the client
-gives none, never more than :data:`PAGE_MAX`), in id order (render nodes: name order),
+A listing answers one page: at most ``limit`` items (its :class:`ListingBounds`' default
+when the client gives none, never more than their maximum), in id order (render nodes: name order),
 after the client's ``cursor``, and the cursor to ask for the next page (None: nothing
 left). The cursor is the last id (name) *looked at*, so a page is stable under inserts:
 new graphs and commands get higher ids and come on later pages, an archived one just
 stops appearing, nothing is listed twice or skipped.
 
-Guarantees: one request looks at no more than :data:`SCAN_MAX` entries, whatever its
+Guarantees: one request looks at no more than its bounds' ``scan_max`` entries, whatever its
 filters match: a filter that matches little gives a short (even empty) page with a cursor,
 and the client asks again. A subtree's commands (``commands --graph ID``) are looked up
 through its tasks, so their cost is the subtree's, not the farm's.
@@ -27,12 +27,24 @@ from puli_mesh.coordinator.queries import command_view, node_view, render_node_v
 from puli_mesh.coordinator.render_nodes import RenderNode
 from puli_mesh.coordinator.tree import CommandNode, GraphNode, TreeNode, iter_tasks
 
-PAGE_DEFAULT = 200
-"""Items per page when the client does not say: a screenful or two of the CLI's tables."""
-PAGE_MAX = 1000
-"""Items per page at most: 1,000 command views are about 0.5 MB, built in a few ms."""
-SCAN_MAX = 20_000
-"""Entries one request looks at, at most: a few ms of the loop (see README, "Measuring")."""
+
+@dataclass(frozen=True, slots=True)
+class ListingBounds:
+    """What one page of a listing may cost the loop: items built, entries looked at.
+
+    Chosen for a few milliseconds a request on the project's 2-core VM (README,
+    "Measuring"): a graph's view costs about 16 us (a walk of its tasks), a command's
+    6 us, and their encoding as much again; testing a graph against the filters about
+    1 us, a command about 0.2 us."""
+
+    page_default: int
+    page_max: int
+    scan_max: int
+
+
+GRAPH_BOUNDS = ListingBounds(page_default=100, page_max=200, scan_max=2_000)
+COMMAND_BOUNDS = ListingBounds(page_default=200, page_max=500, scan_max=20_000)
+RENDER_NODE_BOUNDS = ListingBounds(page_default=200, page_max=500, scan_max=500)
 
 Key = TypeVar("Key", int, str)
 
@@ -48,24 +60,27 @@ class Page:
         return {"items": self.items, "cursor": self.cursor}
 
 
-def page_limit(value: Any) -> int:
-    """The client's ``limit`` (None: the default), within 1 .. PAGE_MAX; ValueError otherwise."""
+def page_limit(value: Any, bounds: ListingBounds) -> int:
+    """The client's ``limit`` (None: the default) within 1 .. the maximum; ValueError below 1."""
     if value is None:
-        return PAGE_DEFAULT
+        return bounds.page_default
     limit = int(value)
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
-    return min(limit, PAGE_MAX)
+    return min(limit, bounds.page_max)
 
 
-def _scan(keys: Iterator[Key], limit: int, take: Callable[[Key], dict[str, Any] | None]) -> Page:
+def _scan(keys: Iterator[Key], limit: Any, bounds: ListingBounds,
+          take: Callable[[Key], dict[str, Any] | None]) -> Page:
     """Look at ``keys`` in order, keeping what ``take`` returns, until the page is full or
-    SCAN_MAX keys were looked at; the cursor is the last key looked at if any is left."""
+    ``scan_max`` keys were looked at; the cursor is the last key looked at if any is left."""
+    limit = page_limit(limit, bounds)
+    scan_max = bounds.scan_max
     items: list[dict[str, Any]] = []
     last: Key | None = None
     looked = 0
     for key in keys:
-        if looked >= SCAN_MAX or len(items) >= limit:
+        if looked >= scan_max or len(items) >= limit:
             return Page(items, last)
         looked += 1
         last = key
@@ -81,17 +96,18 @@ def _after(keys: list[Key], after: Key | None) -> Iterator[Key]:
 
 
 def graph_page(graphs: Mapping[int, GraphNode], match: Callable[[GraphNode], bool], after: int | None,
-               limit: int) -> Page:
-    """Graphs matching ``match``, as ``node_view`` without children, after graph id ``after``."""
+               limit: Any) -> Page:
+    """Graphs matching ``match``, as ``node_view`` without children, after graph id ``after``,
+    at most ``limit`` (the client's, None for the default)."""
     def take(gid: int) -> dict[str, Any] | None:
         g = graphs[gid]
         return node_view(g, False) if match(g) else None
 
-    return _scan(_after(sorted(graphs), after), limit, take)
+    return _scan(_after(sorted(graphs), after), limit, GRAPH_BOUNDS, take)
 
 
 def command_page(commands: Mapping[int, CommandNode], root: TreeNode | None, statuses: set[int] | None,
-                 render_node: str | None, after: int | None, limit: int) -> Page:
+                 render_node: str | None, after: int | None, limit: Any) -> Page:
     """Commands of ``root``'s subtree (every graph's when None), by status and by the render
     node that runs or last ran them, after command id ``after``."""
     def take(cid: int) -> dict[str, Any] | None:
@@ -103,7 +119,7 @@ def command_page(commands: Mapping[int, CommandNode], root: TreeNode | None, sta
         return command_view(c)
 
     ids = _after(sorted(commands), after) if root is None else _subtree_ids(root, after)
-    return _scan(ids, limit, take)
+    return _scan(ids, limit, COMMAND_BOUNDS, take)
 
 
 def _subtree_ids(root: TreeNode, after: int | None) -> Iterator[int]:
@@ -120,7 +136,7 @@ def _subtree_ids(root: TreeNode, after: int | None) -> Iterator[int]:
                 yield c.id
 
 
-def render_node_page(nodes: Mapping[str, RenderNode], after: str | None, limit: int) -> Page:
+def render_node_page(nodes: Mapping[str, RenderNode], after: str | None, limit: Any) -> Page:
     """Render nodes as ``render_node_view``, in name order, after name ``after``."""
-    return _scan(_after(sorted(nodes), after), limit, lambda name: render_node_view(nodes[name]))
+    return _scan(_after(sorted(nodes), after), limit, RENDER_NODE_BOUNDS, lambda name: render_node_view(nodes[name]))
 

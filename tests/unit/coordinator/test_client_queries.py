@@ -19,7 +19,7 @@ from puli_mesh.coordinator.client_queries import (
     answer_query,
 )
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.coordinator.listings import PAGE_MAX, SCAN_MAX
+from puli_mesh.coordinator.listings import COMMAND_BOUNDS
 from puli_mesh.coordinator.stats import FarmStats
 from puliclient.status import NodeStatus
 
@@ -182,12 +182,12 @@ def test_command_pages_follow_ids_whole_farm_and_subtree() -> None:
 
 def test_a_page_is_at_most_the_maximum_and_a_request_looks_at_a_bounded_number_of_entries() -> None:
     core = SchedulingCore()
-    core.submit_graph(single("big", SCAN_MAX + 10), 0.0)
+    core.submit_graph(single("big", COMMAND_BOUNDS.scan_max + 10), 0.0)
     page = answer_query("commands", context(core, {"limit": 10**9}))
-    assert len(page["items"]) == PAGE_MAX and page["cursor"] == page["items"][-1]["id"]
-    # A filter that matches nothing: an empty page after SCAN_MAX entries, and a cursor to go on.
+    assert len(page["items"]) == COMMAND_BOUNDS.page_max and page["cursor"] == page["items"][-1]["id"]
+    # A filter that matches nothing: an empty page after scan_max entries, and a cursor to go on.
     page = answer_query("commands", context(core, {"status": "DONE"}))
-    assert page["items"] == [] and page["cursor"] == SCAN_MAX
+    assert page["items"] == [] and page["cursor"] == COMMAND_BOUNDS.scan_max
     page = answer_query("commands", context(core, {"status": "DONE", "cursor": page["cursor"]}))
     assert page == {"items": [], "cursor": None}
     with pytest.raises(ValueError, match="limit must be at least 1"):
