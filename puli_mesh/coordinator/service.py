@@ -10,7 +10,9 @@ exists) makes ``fenced`` true: the agent steps down at once.
 
 Liveness (``worker_links``): ZooKeeper membership is the truth about which nodes are
 alive (``set_members``: a node gone from ZooKeeper is lost after ``lost_grace`` and its
-commands are re-queued); heartbeats only tell which workers can be reached.
+commands are re-queued); heartbeats only tell which workers can be reached. A send that
+fails (the worker's queue is full: sends never wait) drops that worker's link: it must say
+HELLO again, and the HELLO reconciles what it runs with what the core believes.
 
 Guarantees: one thread (the agent's loop) calls every method; journal callbacks come
 back through ``post("journal_written", (service, number, exc))`` and the loop's
@@ -446,8 +448,17 @@ class CoordinatorService:
     def _send(self, identity: bytes, data: bytes) -> bool:
         try:
             self.router.send_multipart([identity, data], zmq.NOBLOCK)
-        except zmq.ZMQError as exc:  # EHOSTUNREACH with ROUTER_MANDATORY, EAGAIN when full
-            log.warning("send to %r failed: %s", identity[:32], exc)
+        except zmq.ZMQError as exc:  # EHOSTUNREACH with ROUTER_MANDATORY, EAGAIN when its queue is full
+            name = identity.decode(errors="replace")
+            link = self.links.get(name)
+            if link is not None and link.identity == identity:
+                # What it missed (an ASSIGN, a KILL, an ACK) must not be believed delivered: with
+                # its link gone, its next message gets ``hello_first`` (and it hears no heartbeat),
+                # so it says HELLO with what it runs, and the core takes back what it never got.
+                del self.links[name]
+                log.warning("send to worker %s failed (%s): link dropped until it says HELLO again", name, exc)
+            else:
+                log.warning("send to %r failed: %s", identity[:32], exc)
             return False
         link = self.links.get(identity.decode(errors="replace"))
         if link is not None:

@@ -70,6 +70,17 @@ from puli_mesh.zkpaths import ClusterPaths
 log = logging.getLogger(__name__)
 
 LOOP_TIMEOUT_MS = 50
+ROUTER_RCVHWM = 8
+"""Messages of one peer waiting for the loop: with ``MAXMSGSIZE`` a connection holds at most
+9 x 16 MiB of this agent's memory (8 queued, one being read). The loop drains up to 1,000
+messages a turn, so a peer that behaves never waits on this; a full queue makes ZeroMQ stop
+reading that connection alone (backpressure), nobody else's."""
+ROUTER_SNDHWM = 16
+"""Messages waiting to leave for one peer. A peer that does not read (and whose own queue and
+TCP buffers are full) gets nothing more: with ROUTER_MANDATORY and NOBLOCK a send to it fails
+at once (EAGAIN) instead of blocking the loop; the coordinator then drops that worker's link
+(``CoordinatorService._send``). Replies are at most a page, a log chunk (1 MiB) or a graph's
+tree, so this bounds what one peer holds too."""
 MEMBER_REFRESH_S = 10.0
 ZK_CONNECT_MIN_S = 5.0
 """The first connection to ZooKeeper may take this long even with a shorter session timeout
@@ -143,6 +154,8 @@ class Agent:
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         self.router.setsockopt(zmq.MAXMSGSIZE, protocol.MAX_MESSAGE_BYTES)
+        self.router.setsockopt(zmq.RCVHWM, ROUTER_RCVHWM)
+        self.router.setsockopt(zmq.SNDHWM, ROUTER_SNDHWM)
         self.router.setsockopt(zmq.LINGER, 0)
         try:
             self.router.bind(s.endpoint)

@@ -34,6 +34,7 @@ from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.resources import read_resources
 from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
 from puli_mesh.protocol import (
+    MAX_MESSAGE_BYTES,
     AckMessage,
     AssignMessage,
     AssignsMessage,
@@ -57,6 +58,10 @@ from puliclient.status import CommandStatus
 log = logging.getLogger(__name__)
 
 RESEND_AFTER_S = 2.0
+WORKER_HWM = 64
+"""Messages queued each way on the link to the coordinator (they are small: results, READY,
+ASSIGNs). A send to a full queue is dropped, never waited for: what matters is sent again
+(unacknowledged results, HELLO, heartbeats carry the rest)."""
 UPDATE_GATHER_S = 0.005
 """While frames end fast, their UPDATEs are gathered this long into one UPDATES (one message
 and one READY record for the coordinator instead of one per command); an update after a
@@ -135,6 +140,9 @@ class Worker:
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, self.settings.name.encode())
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        sock.setsockopt(zmq.SNDHWM, WORKER_HWM)
+        sock.setsockopt(zmq.RCVHWM, WORKER_HWM)
         sock.connect(self.leader_endpoint)
         self.socket = sock
         now = time.monotonic()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import zmq
 
 from puli_mesh.coordinator import service as service_mod
 from puli_mesh.coordinator.core import SchedulingCore
@@ -390,3 +391,49 @@ def test_only_the_node_holding_an_attempt_may_report_on_it(shell: Shell) -> None
     shell.say(UpdateMessage(command_id=assigned.command_id, attempt=assigned.attempt, seq=1, status=DONE,
                             completion=1.0, message=None, stats=None))  # the holder may
     assert service.core.command(assigned.command_id)["status_name"] == "DONE"
+
+
+class FullRouter(InMemoryRouter):
+    """A router whose queue to some peers is full: a send to them fails at once, as a ROUTER's
+    with ROUTER_MANDATORY and NOBLOCK does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full: set[bytes] = set()
+
+    def send_multipart(self, msg_parts: Any, flags: int = 0, /) -> None:
+        if msg_parts[0] in self.full:
+            raise zmq.Again()
+        super().send_multipart(msg_parts, flags)
+
+
+def test_an_assign_that_cannot_be_sent_is_taken_back_when_the_worker_says_hello_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shell = make_shell(monkeypatch)
+    router = FullRouter()
+    shell.router = shell.service.router = router
+    service = shell.service
+    service.run(SubmitRecord(single("t", 1), 1000.0))
+    shell.hello()
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME")]
+    router.full.add(W1)
+    shell.say(ReadyMessage(1))
+    service.flush()
+    shell.acknowledge()  # the ASSIGN is released, and its send fails: the worker never gets it
+    assert shell.heard() == [] and "w1" not in service.links
+    (cmd,) = service.core.commands()
+    assert cmd["status_name"] == "ASSIGNED"  # what the core believes, until the worker says otherwise
+    router.full.clear()
+    shell.say(ReadyMessage(1))  # anything it says now: say HELLO first
+    assert [(m.kind, getattr(m, "code", None)) for _, m in router.take()] == [("ERROR", "hello_first")]
+    shell.hello(running=[])  # it runs nothing: the command it never got goes back to READY
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME")]
+    assert service.core.command(cmd["id"])["status_name"] == "READY"
+    shell.say(ReadyMessage(1))
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "ASSIGN")]  # and it is given again
