@@ -44,7 +44,10 @@ from puli_mesh.protocol import (
 log = logging.getLogger(__name__)
 
 RECENT_SUBMITS = 1024
-"""SUBMIT replies remembered for a client's retry: far more than clients retrying at once."""
+RECENT_SUBMITS_BYTES = 16 * 1024 * 1024
+"""SUBMIT replies remembered for a client's retry (the oldest forgotten first): far more than
+clients retrying at once. A reply lists the graph's node ids, so a huge graph's is a few MB:
+the bytes are bounded too."""
 
 
 class RequestHost(Protocol):
@@ -85,6 +88,7 @@ class ClientRequests:
         self.host = host
         self.leader_name = leader_name
         self.recent_submits: OrderedDict[str, bytes] = OrderedDict()
+        self.recent_submits_bytes = 0
         self.members_data: dict[str, dict[str, Any]] = {}
         """ZooKeeper's member data per node name, set by the agent (read by the status query)."""
 
@@ -97,9 +101,7 @@ class ClientRequests:
             match msg:
                 case SubmitMessage():
                     reply = ResultMessage(rid, self.submit(msg.graph, now)).encode()
-                    self.recent_submits[rid] = reply
-                    while len(self.recent_submits) > RECENT_SUBMITS:
-                        self.recent_submits.popitem(last=False)
+                    self.remember_submit(rid, reply)
                     return reply
                 case QueryMessage():
                     return ResultMessage(rid, self.query(msg.what, msg.args, now)).encode()
@@ -110,6 +112,15 @@ class ClientRequests:
         except (KeyError, TypeError, ValueError) as exc:
             return ErrorMessage(rid, ErrorCode.INVALID, f"bad {msg.kind} arguments: {exc!r}").encode()
         return ErrorMessage(rid, ErrorCode.INVALID, f"{msg.kind} is not a client request").encode()
+
+    def remember_submit(self, rid: str, reply: bytes) -> None:
+        """Keep a SUBMIT's reply for a retry, forgetting the oldest beyond the count and bytes."""
+        recent = self.recent_submits
+        recent[rid] = reply
+        self.recent_submits_bytes += len(reply)
+        while len(recent) > RECENT_SUBMITS or self.recent_submits_bytes > RECENT_SUBMITS_BYTES:
+            _, old = recent.popitem(last=False)
+            self.recent_submits_bytes -= len(old)
 
     def submit(self, graph: dict[str, Any], now: float) -> dict[str, Any]:
         # Checked before it is journalled: a refused graph leaves no record (a record the core

@@ -492,6 +492,11 @@ class CoordinatorService:
 
     # ------------------------------------------------------------------ clients
     def on_client_request(self, identity: bytes, msg: ClientRequest) -> None:
+        if not isinstance(msg, QueryMessage):
+            busy = self.pipeline.busy(identity)
+            if busy is not None:  # refused before it is journalled: nothing of it is kept
+                self._send(identity, ErrorMessage(msg.rid, ErrorCode.BUSY, f"{msg.kind} refused: {busy}").encode())
+                return
         try:
             reply = self.requests.handle(msg, time.time())
         except ProtocolError as exc:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from puli_mesh.coordinator import requests as requests_mod
 from puli_mesh.coordinator.client_queries import JournalFigures, StatusFacts
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord
@@ -91,3 +92,11 @@ def test_refusals_carry_a_stable_code(request_: ClientRequest, code: ErrorCode) 
 def test_queries_get_the_time_passed_in() -> None:
     stats = result(ClientRequests(StubHost(), "leader"), QueryMessage("r", "stats", {}), now=123.0)
     assert stats["current"]["end"] == 123.0
+
+
+def test_remembered_submit_replies_are_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(requests_mod, "RECENT_SUBMITS_BYTES", 1000)
+    requests = ClientRequests(StubHost(), "leader")
+    for i in range(10):
+        requests.remember_submit(f"r{i}", b"x" * 300)
+    assert list(requests.recent_submits) == ["r7", "r8", "r9"] and requests.recent_submits_bytes == 900

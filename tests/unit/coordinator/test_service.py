@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import zmq
 
+from puli_mesh.coordinator import durability
 from puli_mesh.coordinator import service as service_mod
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.durability import RETRY_WRITE_S
@@ -437,3 +438,32 @@ def test_an_assign_that_cannot_be_sent_is_taken_back_when_the_worker_says_hello_
     service.flush()
     shell.acknowledge()
     assert shell.heard() == [(W1, "ASSIGN")]  # and it is given again
+
+
+def test_a_peer_that_never_says_hello_leaves_nothing_behind(shell: Shell) -> None:
+    service = shell.service
+    for msg in (ReadyMessage(1), ReleaseMessage(1, 1, "mtoa")):
+        shell.say(msg, identity=b"stranger")
+    assert [(m.kind, getattr(m, "code", None)) for _, m in shell.router.take()] == [("ERROR", "hello_first")] * 2
+    assert service.links == {} and service.next_index == 1 and service.core.render_nodes() == []
+
+
+def test_a_client_with_too_many_replies_waiting_is_refused_before_anything_is_journalled(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(durability, "MAX_HELD_PER_PEER", 2)
+    shell = make_shell(monkeypatch)
+    service = shell.service
+    for rid in ("r1", "r2", "r3"):
+        shell.ask(SubmitMessage(rid, single("t", 1)))
+    ((_, refused),) = shell.router.take()
+    assert (refused.kind, refused.code, refused.rid) == ("ERROR", "busy", "r3")
+    assert "2 replies" in refused.message and service.next_index == 3  # r3 was never journalled
+    shell.ask(QueryMessage("q", "graphs", {}))  # a query is answered at once, busy or not
+    assert [m.kind for _, m in shell.router.take()] == ["RESULT"]
+    service.flush()
+    shell.acknowledge()
+    assert [m.rid for _, m in shell.router.take()] == ["r1", "r2"]
+    shell.ask(SubmitMessage("r3", single("t", 1)))  # once they are answered, it is taken
+    service.flush()
+    shell.acknowledge()
+    assert [(m.kind, m.rid) for _, m in shell.router.take()] == [("RESULT", "r3")]
