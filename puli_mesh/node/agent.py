@@ -275,7 +275,7 @@ class Agent:
 
     def _route(self, identity: bytes, msg: Message) -> None:
         if isinstance(msg, LogsMessage):
-            self._reply(identity, logs.serve(self.settings, msg))
+            self._reply(identity, logs.serve(self.settings, msg, self.worker.ran.get(msg.command_id)))
         elif isinstance(msg, ClientRequest):
             if isinstance(msg, EditMessage) and msg.action == "step_down" and self.service is not None:
                 self._reply(identity, ResultMessage(msg.rid, {"leader": self.settings.name}).encode())
