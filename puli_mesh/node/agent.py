@@ -71,16 +71,13 @@ log = logging.getLogger(__name__)
 
 LOOP_TIMEOUT_MS = 50
 ROUTER_RCVHWM = 8
-"""Messages of one peer waiting for the loop: with ``MAXMSGSIZE`` a connection holds at most
-9 x 16 MiB of this agent's memory (8 queued, one being read). The loop drains up to 1,000
-messages a turn, so a peer that behaves never waits on this; a full queue makes ZeroMQ stop
-reading that connection alone (backpressure), nobody else's."""
+"""Messages of one peer waiting for the loop: with MAXMSGSIZE a connection holds at most 9 x
+16 MiB of our memory; a full queue makes ZeroMQ stop reading that connection alone."""
 ROUTER_SNDHWM = 16
-"""Messages waiting to leave for one peer. A peer that does not read (and whose own queue and
-TCP buffers are full) gets nothing more: with ROUTER_MANDATORY and NOBLOCK a send to it fails
-at once (EAGAIN) instead of blocking the loop; the coordinator then drops that worker's link
-(``CoordinatorService._send``). Replies are at most a page, a log chunk (1 MiB) or a graph's
-tree, so this bounds what one peer holds too."""
+"""Messages waiting to leave for one peer. Sends are NOBLOCK with ROUTER_MANDATORY: to a full queue
+one fails at once, never blocks the loop (the coordinator drops that worker's link: ``_send``)."""
+ROUTER_BYTES_PER_TURN = 8 * 1024 * 1024
+"""Input read from the ROUTER in one turn: a flood of big messages must not stall the rest of the loop."""
 MEMBER_REFRESH_S = 10.0
 ZK_CONNECT_MIN_S = 5.0
 """The first connection to ZooKeeper may take this long even with a shorter session timeout
@@ -104,7 +101,6 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
 
 
 def _rid_of(msg: Message) -> str | None:
@@ -251,11 +247,15 @@ class Agent:
 
     def _drain_router(self) -> None:
         assert self.router is not None
+        budget = ROUTER_BYTES_PER_TURN
         for _ in range(1000):
+            if budget <= 0:
+                return  # the rest next turn (ZeroMQ takes the peers in turn: each is heard)
             try:
                 frames = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            budget -= sum(map(len, frames))
             if len(frames) != 2:
                 log.warning("dropped a message with %d frames (expected identity + body)", len(frames))
                 continue
