@@ -92,7 +92,7 @@ def gates(mesh: Mesh, tmp_path: Path) -> Iterator[Gates]:
 
 
 def commands_of(mesh: Mesh, graph_id: int) -> list[dict[str, Any]]:
-    return list(mesh.client_any().request("QUERY", what="commands", args={"id": graph_id}))
+    return list(mesh.client_any().request("QUERY", what="commands", args={"id": graph_id})["items"])
 
 
 def by_status(mesh: Mesh, graph_id: int, *statuses: str) -> list[dict[str, Any]]:

@@ -160,7 +160,8 @@ def test_logs_follow_streams_the_lines_of_a_running_command(mesh: Mesh, tmp_path
     sub = cli(mesh, "exec", talk, "--name", "talker")
     graph_id = int(sub.stdout.split()[2])
     command_id = wait_for(lambda: [c["id"] for c in mesh.client_any().request(
-        "QUERY", what="commands", args={"id": graph_id, "status": ["RUNNING"]})], 20, "the command to run")[0]
+        "QUERY", what="commands", args={"id": graph_id, "status": ["RUNNING"]})["items"]], 20,
+        "the command to run")[0]
 
     address = mesh.agents["solo"].address
     follow = subprocess.Popen([sys.executable, "-m", "puli_mesh", "logs", str(command_id), "--follow",
