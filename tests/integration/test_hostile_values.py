@@ -13,7 +13,7 @@ def run_to_done(mesh: Mesh, name: str) -> int:
     """Run a one-frame job with ``puli-mesh exec --wait``; its graph id, once DONE."""
     run = cli(mesh, "exec", "echo frame %%MI_FRAME%%", "--start", "1", "--end", "1", "--name", name, "--wait")
     assert run.returncode == 0, run.stdout + run.stderr
-    (job,) = cli_json(mesh, "jobs", "--name", f"^{name}$")
+    (job,) = cli_json(mesh, "jobs", "--name", name)
     assert job["status_name"] == "DONE", job
     return int(job["id"])
 
