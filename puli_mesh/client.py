@@ -52,6 +52,8 @@ __all__ = ["MeshClient", "MeshRequestError", "MeshUnreachableError", "to_endpoin
 MAX_HOPS = 3
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_TRIES = 3
+CLIENT_HWM = 4
+"""A client has one request in flight; a few late replies of earlier tries may queue behind it."""
 
 
 def to_endpoint(address: str) -> str:
@@ -199,6 +201,9 @@ class MeshClient:
             sock = context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+            sock.setsockopt(zmq.RCVHWM, CLIENT_HWM)
+            sock.setsockopt(zmq.SNDHWM, CLIENT_HWM)
+            sock.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))  # never hang on a send either
             try:
                 sock.connect(endpoint)
                 sock.send(data)

@@ -130,6 +130,13 @@ class FarmNoLeaderError(FarmError):
     code = "no_leader"
 
 
+class FarmBusyError(FarmError):
+    """Too many of this client's requests already wait for the journal (or the journal is
+    behind): nothing was done; the same request may succeed once they are answered."""
+
+    code = "busy"
+
+
 class FarmProtocolError(FarmError):
     """A message between this client and the mesh could not be decoded."""
 
@@ -144,7 +151,8 @@ class FarmInternalError(FarmError):
 
 FARM_ERROR_CLASSES: dict[str, type[FarmError]] = {
     **{cls.code: cls for cls in (FarmInvalidRequestError, FarmNotFoundError, FarmIllegalEditError,
-                                 FarmRefusedError, FarmNoLeaderError, FarmProtocolError, FarmInternalError)},
+                                 FarmRefusedError, FarmNoLeaderError, FarmBusyError, FarmProtocolError,
+                                 FarmInternalError)},
     # Answers to a worker's messages, never to a request; a client that meets one anyway
     # sees what it means to it (the error keeps the code itself).
     "not_leader": FarmNoLeaderError,

@@ -11,7 +11,7 @@ Example::
 
 Query and edit, on one graph or by constraint (Puli's ``pul_query``/``pul_set_pause``)::
 
-    farm.jobs(user="ana", status=["ERROR"], name="^shot01")   # filters: AND across, OR within
+    farm.jobs(user="ana", status=["ERROR"], name="shot01*")   # filters: AND across, OR within
     farm.restart(graph_id, errors_only=True)
     farm.edit_jobs("pause", user="ana", pool="gpu")           # every matching job; their ids
     farm.set(graph_id, priority=10, maxRN=4)
@@ -31,13 +31,14 @@ an edit that makes no sense now; ``FarmInvalidRequestError``: a malformed reques
 :class:`FarmUnreachableError` when nothing answered.
 
 Guarantees: every error the wire raises leaves as one of those classes (one
-translation, :meth:`Farm._translated`). Not here: the wire itself
+translation, :meth:`Farm._translated`). The mesh answers its listings (jobs, commands)
+a page at a time; :meth:`Farm.jobs` and :meth:`Farm.commands` ask page after page
+(:meth:`Farm.listing`), so a caller gets everything, or at most its ``limit``. Not here: the wire itself
 (:class:`puli_mesh.client.MeshClient`), formatting, exit codes.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ from puliclient.errors import (
     FarmNotFoundError,
     FarmUnreachableError,
 )
+from puliclient.patterns import NamePattern, any_matches
 from puliclient.status import FINAL_COMMAND_STATUSES, FINAL_NODE_STATUSES
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
 __all__ = ["Farm", "FarmError", "FarmUnreachableError"]
 
 LOG_CHUNK = 256 * 1024
+LISTING_PAGE = 1000
+"""Items asked for per page of a listing (the mesh answers at most its own maximum)."""
 
 
 class Farm:
@@ -131,38 +135,57 @@ class Farm:
         to ask often, whatever the size of the graph."""
         return dict(self.query("graph", id=int(graph_id), children=bool(children)))
 
-    def graphs(self, **filters: Any) -> list[dict[str, Any]]:
-        """Jobs (graphs) without their trees; see :meth:`jobs` for the filters."""
-        return list(self.query("graphs", **{k: v for k, v in filters.items() if v not in (None, [], "")}))
+    def listing(self, what: str, limit: int | None = None, **args: Any) -> list[dict[str, Any]]:
+        """Every item of a paged listing (``graphs``, ``commands``, ``nodes``), or the first
+        ``limit``: page after page, each starting at the cursor the previous one ended at."""
+        args = {k: v for k, v in args.items() if v not in (None, [], "")}
+        items: list[dict[str, Any]] = []
+        cursor: Any = None
+        while limit is None or len(items) < limit:
+            want = LISTING_PAGE if limit is None else min(LISTING_PAGE, limit - len(items))
+            page = self.query(what, **args, limit=want, **({} if cursor is None else {"cursor": cursor}))
+            items.extend(page["items"])
+            cursor = page["cursor"]
+            if cursor is None:
+                break
+        return items if limit is None else items[:limit]
+
+    def graphs(self, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Jobs (graphs) without their trees, at most ``limit``; see :meth:`jobs` for the filters."""
+        return self.listing("graphs", limit, **filters)
 
     def jobs(self, *, ids: list[int] | None = None, user: str | list[str] | None = None,
              status: str | list[str | int] | None = None, name: str | list[str] | None = None,
              tags: dict[str, Any] | None = None, pool: str | list[str] | None = None,
-             since: float | None = None) -> list[dict[str, Any]]:
-        """Jobs matching every given filter (AND); a list means any of them (OR).
+             since: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Jobs matching every given filter (AND); a list means any of them (OR); in id
+        order, all of them or the first ``limit``.
 
-        ``status`` takes names or numbers (``["RUNNING", "ERROR"]``); ``name`` is a
-        regular expression searched in the name; ``tags={"prod": "film"}``;
-        ``since`` is a submission time (epoch seconds)."""
-        return self.graphs(id=ids, user=user, status=status, name=name, tags=tags, pool=pool, since=since)
+        ``status`` takes names or numbers (``["RUNNING", "ERROR"]``); ``name`` is a glob
+        (``shot01*_light``; without ``*`` or ``?``: contained in the name; case-sensitive;
+        see :mod:`puliclient.patterns`); ``tags={"prod": "film"}``; ``since`` is a
+        submission time (epoch seconds)."""
+        return self.graphs(limit, id=ids, user=user, status=status, name=name, tags=tags, pool=pool, since=since)
 
     def commands(self, *, graph: int | None = None, status: str | list[str | int] | None = None,
                  node: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Commands of a graph, task group or task (all when None), by status and by the node
-        that runs or last ran them."""
-        args: dict[str, Any] = {"id": graph, "status": status, "node": node, "limit": limit}
-        return list(self.query("commands", **{k: v for k, v in args.items() if v not in (None, [], "")}))
+        that runs or last ran them; in id order, all of them or the first ``limit``."""
+        return self.listing("commands", limit, id=graph, status=status, node=node)
 
     def nodes(self, *, pool: str | None = None, state: str | list[str] | None = None,
               name: str | None = None) -> list[dict[str, Any]]:
         """Render nodes as ``status()`` shows them, filtered by pool, state (idle, busy,
-        paused, draining, ...) and name (a regular expression)."""
+        paused, draining, ...) and name (a glob, as for :meth:`jobs`)."""
         states = {state} if isinstance(state, str) else set(state or [])
-        pattern = re.compile(name) if name else None
+        try:
+            patterns = [NamePattern(name)] if name else []
+        except ValueError as exc:
+            raise FarmInvalidRequestError(str(exc)) from exc
         return [n for n in self.status()["nodes"]
                 if (pool is None or pool in n.get("pools", []))
                 and (not states or n["state"] in states)
-                and (pattern is None or pattern.search(n["name"]))]
+                and (not patterns or any_matches(patterns, n["name"]))]
 
     def pools(self) -> list[dict[str, Any]]:
         """Pools as the coordinator sees them: ``[{'name', 'render_nodes', 'graphs'}]``."""

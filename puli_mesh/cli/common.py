@@ -50,7 +50,9 @@ ZkOpt = Annotated[str | None, typer.Option("--zk", envvar="PULI_ZK", help="ZooKe
 NodeOpt = Annotated[str | None, typer.Option("--node", envvar="PULI_NODE", help="Any agent, HOST:PORT.")]
 ClusterOpt = Annotated[str, typer.Option("--cluster", envvar="PULI_CLUSTER", help="Cluster name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-NameOpt = Annotated[list[str] | None, typer.Option("--name", "-n", help="Regular expression searched in the name.")]
+NameOpt = Annotated[list[str] | None, typer.Option(
+    "--name", "-n", help="Name glob, case-sensitive: shot01*_light (* any run, ? one character); "
+                         "without * or ?, contained in the name (repeat for several).")]
 
 NO_MESH = "say where the mesh is: --node HOST:PORT or --zk HOSTS (or PULI_NODE / PULI_ZK)"
 NO_ZOOKEEPER = "cluster settings live in ZooKeeper: give --zk HOSTS (or PULI_ZK)"

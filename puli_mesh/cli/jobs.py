@@ -44,13 +44,15 @@ TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE
 PoolOpt = Annotated[list[str] | None, typer.Option("--pool", "-p", help="Pool (repeat).")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Submitted in the last 2h/30m/1d, or since a date.")]
 IdsArg = Annotated[list[int] | None, typer.Argument(help="Graph, task group or task ids.", show_default=False)]
+LimitOpt = Annotated[int | None, typer.Option(
+    "--limit", min=1, help="Show the first N (by id); all by default, fetched a page at a time.")]
 CommandFlag = Annotated[bool, typer.Option("--command", "-c", help="The ids are command ids.")]
 
 
 # ---------------------------------------------------------------------- jobs
 def jobs(user: UserOpt = None, status: StatusOpt = None, name: NameOpt = None, tag: TagOpt = None,
-         pool: PoolOpt = None, since: SinceOpt = None, node: NodeOpt = None, zk: ZkOpt = None,
-         cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
+         pool: PoolOpt = None, since: SinceOpt = None, limit: LimitOpt = None, node: NodeOpt = None,
+         zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
     """Jobs (graphs) with their progress, command counts, start, elapsed time and ETA.
 
     Filters combine with AND; a repeated option means any of its values.
@@ -59,7 +61,7 @@ def jobs(user: UserOpt = None, status: StatusOpt = None, name: NameOpt = None, t
     """
     farm = farm_for(node, zk, cluster)
     with reported_errors():
-        rows = farm.jobs(**arguments.job_filters(user, status, name, tag, pool, since))
+        rows = farm.jobs(**arguments.job_filters(user, status, name, tag, pool, since), limit=limit)
     if json_:
         print_json(rows)
         return
@@ -132,7 +134,7 @@ def show(graph_id: Annotated[int, typer.Argument(help="Graph id (from `puli-mesh
 def commands(graph: Annotated[int | None, typer.Option("--graph", "-g", help="Graph, task group or task id.")] = None,
              status: StatusOpt = None,
              on: Annotated[str | None, typer.Option("--on", help="Render node that runs or last ran it.")] = None,
-             limit: Annotated[int, typer.Option(help="At most this many.")] = 200,
+             limit: LimitOpt = None,
              node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
     """Commands with status, progress, node, attempts and last message.
 

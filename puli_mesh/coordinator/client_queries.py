@@ -5,10 +5,15 @@
 the facts only the service shell knows: links, membership, the journal's figures).
 Every answer is plain data (msgpack-able), built on the core's views.
 
+The listings (``graphs``, ``commands``, ``nodes``) answer one page,
+``{"items": [...], "cursor": next or None}``, and take ``limit`` and ``cursor``
+(``listings``): no query walks the whole farm on the loop.
+
 Filters follow Puli's ``/query/job`` semantics: AND across keys, OR within a key (a
-list), ``name`` is a regular expression (``re.search``), ``user`` and ``pool`` are
-exact, ``tags`` ``{"prod": "film"}`` match when every given tag has one of the given
-values.
+list), ``name`` is a glob (``puliclient.patterns``: never a regular expression, so no
+client string can stall the loop), ``user`` and ``pool`` are exact, ``tags``
+``{"prod": "film"}`` match when every given tag has one of the given values. A key
+lists at most ``MAX_FILTER_VALUES`` values.
 
 Errors: an unknown query or a missing argument raises ``KeyError``, a bad filter
 ``ValueError`` (the client gets ``invalid``); the core raises ``UnknownIdError``
@@ -20,13 +25,16 @@ it knows in), formatting (the CLI does it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from puli_mesh.coordinator import listings
 from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.stats import FarmStats
+from puli_mesh.errors import UnknownIdError
+from puliclient.patterns import NamePattern, any_matches
 from puliclient.status import CommandStatus, NodeStatus, parse_status
 
 
@@ -51,38 +59,65 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-def filter_graphs(graphs: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Graphs matching every given filter: ``id``, ``user``, ``status``, ``name`` (regex),
-    ``tags`` ({key: value or [values]}), ``pool``, ``since`` (submitted at or after, epoch s)."""
-    ids = {int(i) for i in _as_list(args.get("id"))}
-    users = set(map(str, _as_list(args.get("user"))))
-    pools = set(map(str, _as_list(args.get("pool"))))
-    statuses = _statuses(args.get("status"), NodeStatus)
-    names = _as_list(args.get("name"))
-    try:
-        name_re = re.compile("|".join(f"(?:{n})" for n in names)) if names else None
-    except re.error as exc:
-        raise ValueError(f"name filter {names!r} is not a valid regular expression: {exc}") from exc
-    tags = {str(k): {str(x) for x in _as_list(v)} for k, v in dict(args.get("tags") or {}).items()}
-    since = args.get("since")
-    out = []
-    for g in graphs:
-        if ids and g["id"] not in ids:
-            continue
-        if users and g.get("user") not in users:
-            continue
-        if pools and g.get("pool") not in pools:
-            continue
-        if statuses is not None and g["status"] not in statuses:
-            continue
-        if name_re is not None and not name_re.search(str(g["name"])):
-            continue
-        if since is not None and (g.get("creation_time") or 0) < float(since):
-            continue
-        if tags and not all(str(g.get("tags", {}).get(k)) in vs for k, vs in tags.items()):
-            continue
-        out.append(g)
-    return out
+MAX_FILTER_VALUES = 256
+"""Values one filter key may list (ids, users, name patterns...): each is tried on every graph looked at."""
+
+
+def _bounded(key: str, values: list[Any]) -> list[Any]:
+    if len(values) > MAX_FILTER_VALUES:
+        raise ValueError(f"{key} filter lists {len(values)} values, above the limit of {MAX_FILTER_VALUES}; "
+                         f"narrow it, or use a name pattern")
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class GraphFilter:
+    """The graph filters of one query, parsed once: ``id``, ``user``, ``status``, ``name``
+    (globs, ``puliclient.patterns``), ``tags`` ({key: value or [values]}), ``pool``, ``since``
+    (submitted at or after, epoch s). :meth:`matches` is a few attribute tests per graph."""
+
+    ids: frozenset[int]
+    users: frozenset[str]
+    pools: frozenset[str]
+    statuses: frozenset[int] | None
+    names: tuple[NamePattern, ...]
+    tags: dict[str, frozenset[str]]
+    since: float | None
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> GraphFilter:
+        """The filters in a query's ``args``; ``ValueError`` for a bad one (the client gets ``invalid``)."""
+        statuses = _statuses(args.get("status"), NodeStatus)
+        raw_tags = args.get("tags") or {}
+        if not isinstance(raw_tags, dict):
+            raise ValueError(f"tags filter must be a map of tag to value(s), not {type(raw_tags).__name__}")
+        since = args.get("since")
+        return cls(
+            ids=frozenset(int(i) for i in _bounded("id", _as_list(args.get("id")))),
+            users=frozenset(map(str, _bounded("user", _as_list(args.get("user"))))),
+            pools=frozenset(map(str, _bounded("pool", _as_list(args.get("pool"))))),
+            statuses=None if statuses is None else frozenset(statuses),
+            names=tuple(NamePattern(n) for n in _bounded("name", _as_list(args.get("name")))),
+            tags={str(k): frozenset(str(x) for x in _bounded(f"tag {k}", _as_list(v)))
+                  for k, v in _bounded("tags", list(raw_tags.items()))},
+            since=None if since is None else float(since),
+        )
+
+    def matches(self, g: Any) -> bool:
+        """Whether graph ``g`` (a ``GraphNode``, or anything with its attributes) passes every filter."""
+        if self.ids and g.id not in self.ids:
+            return False
+        if self.users and g.user not in self.users:
+            return False
+        if self.pools and g.pool not in self.pools:
+            return False
+        if self.statuses is not None and g.status not in self.statuses:
+            return False
+        if self.names and not any_matches(self.names, str(g.name)):
+            return False
+        if self.since is not None and (g.creation_time or 0) < self.since:
+            return False
+        return not self.tags or all(str(g.tags.get(k)) in vs for k, vs in self.tags.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +217,7 @@ def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dic
         "leader": facts.leader,
         "epoch": facts.epoch,
         "nodes": nodes,
-        "graphs": len(core.graphs()),
+        "graphs": core.figures()["graphs"],
         "assignments_sent": facts.assignments_sent,
         "faults": dict(facts.faults),
         "journal": {
@@ -196,29 +231,59 @@ def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dic
     }
 
 
-def _commands(q: QueryContext) -> list[dict[str, Any]]:
-    """``{"id"?, "status"?, "node"?, "limit"?}``: commands under a node (or all), filtered."""
+def core_state(core: SchedulingCore) -> CoreState:
+    """The core's state, for the paged listings only.
+
+    The facade has no paged listing, and ``core.py`` is at its length limit: until it
+    forwards ``listings`` itself, this is the one place outside the core that reads its state.
+    """
+    return core._st  # noqa: SLF001
+
+
+def _cursor(q: QueryContext, kind: type[int] | type[str]) -> Any:
+    value = q.args.get("cursor")
+    return None if value is None else kind(value)
+
+
+def _graphs(q: QueryContext) -> dict[str, Any]:
+    """Filters (:class:`GraphFilter`), ``limit``, ``cursor``: a page of graph views."""
+    match = GraphFilter.from_args(q.args).matches
+    return listings.graph_page(core_state(q.core).graphs, match, _cursor(q, int), q.args.get("limit")).to_map()
+
+
+def _commands(q: QueryContext) -> dict[str, Any]:
+    """``{"id"?, "status"?, "node"?, "limit"?, "cursor"?}``: a page of the commands under a
+    node (or all), filtered."""
+    st = core_state(q.core)
     node_id = q.args.get("id")
-    limit = q.args.get("limit")
-    return q.core.commands(node_id=None if node_id is None else int(node_id),
-                           statuses=_statuses(q.args.get("status"), CommandStatus),
-                           render_node=q.args.get("node") or None,
-                           limit=None if limit is None else int(limit))
+    root = None
+    if node_id is not None:
+        root = st.nodes.get(int(node_id))
+        if root is None:
+            raise UnknownIdError(f"no graph, task group or task has id {int(node_id)}")
+    statuses = _statuses(q.args.get("status"), CommandStatus)
+    return listings.command_page(st.commands, root, statuses, q.args.get("node") or None, _cursor(q, int),
+                                 q.args.get("limit")).to_map()
+
+
+def _render_nodes(q: QueryContext) -> dict[str, Any]:
+    """``limit``, ``cursor`` (a name): a page of the core's render nodes."""
+    return listings.render_node_page(core_state(q.core).render_nodes, _cursor(q, str), q.args.get("limit")).to_map()
 
 
 QUERIES: dict[str, Callable[[QueryContext], Any]] = {
     # ``puli-mesh status``, ``nodes``, ``top``; ``Farm.status``, ``Farm.nodes``
     "status": lambda q: status_view(q.core, q.facts(), q.members),
-    # ``puli-mesh jobs`` with its filters (``filter_graphs``); ``Farm.jobs``
-    "graphs": lambda q: filter_graphs(q.core.graphs(), q.args),
+    # ``puli-mesh jobs`` with its filters (``GraphFilter``), a page at a time; ``Farm.jobs``
+    "graphs": _graphs,
     # ``puli-mesh show ID``: ``{"id", "children"?}``
     "graph": lambda q: q.core.graph_tree(int(q.args["id"]), bool(q.args.get("children", True))),
     # one command: ``{"id"}``
     "command": lambda q: q.core.command(int(q.args["id"])),
-    # ``puli-mesh commands`` with its filters
+    # ``puli-mesh commands`` with its filters, a page at a time
     "commands": _commands,
-    # the core's render nodes (credit, quarantine, running and queued commands)
-    "nodes": lambda q: q.core.render_nodes(),
+    # the core's render nodes (credit, quarantine, running and queued commands), a page at a time
+    "nodes": _render_nodes,
     "licences": lambda q: q.core.licences.stats(),
     "pools": lambda q: q.core.pools(),
     "figures": lambda q: q.core.figures(),

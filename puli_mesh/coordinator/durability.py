@@ -28,6 +28,11 @@ Guarantees:
 * **Reading back** (``read_back``): a new leader replays contiguous records only. A batch
   missing between two stored ones is reported (``gap``: the candidate must not lead); an
   incomplete last batch (its leader died mid-write, so it was never acknowledged) is dropped.
+* **Bounds.** What waits for the journal is bounded: :meth:`DurabilityPipeline.busy` says
+  when a peer already has ``MAX_HELD_PER_PEER`` messages or ``MAX_HELD_BYTES_PER_PEER``
+  bytes held, or when ``MAX_UNDURABLE_RECORDS`` records are not yet durable (the journal is
+  slow or down); the shell then refuses that peer's next request (``busy``) instead of
+  journalling it.
 
 Not here: encoding messages or records, writing to ZooKeeper, reading clocks.
 """
@@ -53,6 +58,15 @@ mesh's cost per command (bench/mesh_throughput.py). A quiet mesh writes at once,
 lone submission waits for nothing: quiet means nothing in flight and either no write for
 GROUP_WAIT_S or a last batch of at most QUIET_BATCH_RECORDS (one command's end is two)."""
 QUIET_BATCH_RECORDS = 4
+MAX_HELD_PER_PEER = 256
+MAX_HELD_BYTES_PER_PEER = 16 * 1024 * 1024
+"""What one peer may have waiting for the journal: a client's replies to its SUBMITs and EDITs
+(a few hundred bytes each; a huge graph's list of node ids up to a few MB). Far above one
+client's requests in flight; a client that sends faster than the journal writes is refused."""
+MAX_UNDURABLE_RECORDS = 50_000
+"""Records appended and not yet durable (about 200 batches of 256): beyond this the journal is
+down or far behind, and client requests are refused until it catches up (workers' records
+are never refused: they report what happened)."""
 
 Peer = bytes
 """Whom a held message goes to (the ROUTER identity of a worker or a client)."""
@@ -144,6 +158,7 @@ class DurabilityPipeline:
         self._inflight: deque[Batch] = deque()
         self._retry_at: float | None = None
         self._batch_no = 0
+        self._held_by_peer: dict[Peer, list[int]] = {}  # peer -> [messages, bytes] held, not yet released
 
     # ------------------------------------------------------------------ records
     def add(self, record: Any, now: float) -> int:
@@ -173,7 +188,38 @@ class DurabilityPipeline:
         if self.all_durable:
             return [Send(peer, data)]
         self._held.append((peer, data))
+        share = self._held_by_peer.setdefault(peer, [0, 0])
+        share[0] += 1
+        share[1] += len(data)
         return []
+
+    def busy(self, peer: Peer) -> str | None:
+        """Why a new request of ``peer`` must be refused now (None: it may be taken): too much
+        is held for it, or the journal is too far behind."""
+        undurable = self.next_index - 1 - self.durable_index
+        if undurable >= MAX_UNDURABLE_RECORDS:
+            return (f"the journal is {undurable} records behind (limit {MAX_UNDURABLE_RECORDS}): "
+                    f"ZooKeeper is slow or unreachable; retry in a few seconds")
+        share = self._held_by_peer.get(peer)
+        if share is not None and (share[0] >= MAX_HELD_PER_PEER or share[1] >= MAX_HELD_BYTES_PER_PEER):
+            return (f"{share[0]} replies ({share[1]} bytes) already wait for the journal for this connection "
+                    f"(limits {MAX_HELD_PER_PEER}, {MAX_HELD_BYTES_PER_PEER} bytes): wait for them before "
+                    f"sending more")
+        return None
+
+    def _released(self, held: list[tuple[Peer, bytes | AssignItem]]) -> None:
+        """Held messages leave: they no longer count in their peer's share."""
+        shares = self._held_by_peer
+        if not shares:
+            return  # the usual case: nothing but ASSIGNs and ACKs held, nothing to count
+        for peer, item in held:
+            if isinstance(item, bytes):
+                share = shares.get(peer)
+                if share is not None:
+                    share[0] -= 1
+                    share[1] -= len(item)
+                    if share[0] <= 0:
+                        del shares[peer]
 
     def hold_assign(self, peer: Peer, fields: AssignItem) -> list[Release]:
         """An ASSIGN's fields, held like a message; consecutive ones to a peer go as one send."""
@@ -233,10 +279,12 @@ class DurabilityPipeline:
         while self._inflight and self._inflight[0].durable:
             done = self._inflight.popleft()
             self.durable_index = done.last
+            self._released(done.held)
             out += releases(done.held, done.acks)
         if not self._inflight and not self._records and not self.fenced and self._retry_at is None:
             # held after the last cut, with no record since: nothing is left to wait for
             if self._held or self._held_acks:
+                self._released(self._held)
                 out += releases(self._held, self._held_acks)
                 self._held, self._held_acks = [], {}
         return out

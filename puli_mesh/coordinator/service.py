@@ -10,7 +10,9 @@ exists) makes ``fenced`` true: the agent steps down at once.
 
 Liveness (``worker_links``): ZooKeeper membership is the truth about which nodes are
 alive (``set_members``: a node gone from ZooKeeper is lost after ``lost_grace`` and its
-commands are re-queued); heartbeats only tell which workers can be reached.
+commands are re-queued); heartbeats only tell which workers can be reached. A send that
+fails (the worker's queue is full: sends never wait) drops that worker's link: it must say
+HELLO again, and the HELLO reconciles what it runs with what the core believes.
 
 Peers: a worker message is taken as a node's only from the routing id an accepted HELLO (from
 a live ZooKeeper member) tied to that node (``peers``); any other routing id gets
@@ -472,8 +474,17 @@ class CoordinatorService:
     def _send(self, identity: bytes, data: bytes) -> bool:
         try:
             self.router.send_multipart([identity, data], zmq.NOBLOCK)
-        except zmq.ZMQError as exc:  # EHOSTUNREACH with ROUTER_MANDATORY, EAGAIN when full
-            log.warning("send to %r failed: %s", identity[:32], exc)
+        except zmq.ZMQError as exc:  # EHOSTUNREACH with ROUTER_MANDATORY, EAGAIN when its queue is full
+            name = identity.decode(errors="replace")
+            link = self.links.get(name)
+            if link is not None and link.identity == identity:
+                # What it missed (an ASSIGN, a KILL, an ACK) must not be believed delivered: with
+                # its link gone, its next message gets ``hello_first`` (and it hears no heartbeat),
+                # so it says HELLO with what it runs, and the core takes back what it never got.
+                del self.links[name]
+                log.warning("send to worker %s failed (%s): link dropped until it says HELLO again", name, exc)
+            else:
+                log.warning("send to %r failed: %s", identity[:32], exc)
             return False
         link = self.peers.get(identity)
         if link is not None:
@@ -507,6 +518,11 @@ class CoordinatorService:
 
     # ------------------------------------------------------------------ clients
     def on_client_request(self, identity: bytes, msg: ClientRequest) -> None:
+        if not isinstance(msg, QueryMessage):
+            busy = self.pipeline.busy(identity)
+            if busy is not None:  # refused before it is journalled: nothing of it is kept
+                self._send(identity, ErrorMessage(msg.rid, ErrorCode.BUSY, f"{msg.kind} refused: {busy}").encode())
+                return
         try:
             reply = self.requests.handle(msg, time.time())
         except ProtocolError as exc:

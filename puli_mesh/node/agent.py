@@ -71,6 +71,14 @@ from puli_mesh.zkpaths import ClusterPaths
 log = logging.getLogger(__name__)
 
 LOOP_TIMEOUT_MS = 50
+ROUTER_RCVHWM = 8
+"""Messages of one peer waiting for the loop: with MAXMSGSIZE a connection holds at most 9 x
+16 MiB of our memory; a full queue makes ZeroMQ stop reading that connection alone."""
+ROUTER_SNDHWM = 16
+"""Messages waiting to leave for one peer. Sends are NOBLOCK with ROUTER_MANDATORY: to a full queue
+one fails at once, never blocks the loop (the coordinator drops that worker's link: ``_send``)."""
+ROUTER_BYTES_PER_TURN = 8 * 1024 * 1024
+"""Input read from the ROUTER in one turn: a flood of big messages must not stall the rest of the loop."""
 MEMBER_REFRESH_S = 10.0
 ZK_CONNECT_MIN_S = 5.0
 """The first connection to ZooKeeper may take this long even with a shorter session timeout
@@ -94,7 +102,6 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
 
 
 def _rid_of(msg: Message) -> str | None:
@@ -145,6 +152,8 @@ class Agent:
         # No ROUTER_HANDOVER: a connection with a routing id already in use is refused, so nobody
         # takes a worker's link over (each worker connection has a fresh, unguessable id).
         self.router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self.router.setsockopt(zmq.RCVHWM, ROUTER_RCVHWM)
+        self.router.setsockopt(zmq.SNDHWM, ROUTER_SNDHWM)
         self.router.setsockopt(zmq.LINGER, 0)
         try:
             self.router.bind(s.endpoint)
@@ -240,11 +249,15 @@ class Agent:
 
     def _drain_router(self) -> None:
         assert self.router is not None
+        budget = ROUTER_BYTES_PER_TURN
         for _ in range(1000):
+            if budget <= 0:
+                return  # the rest next turn (ZeroMQ takes the peers in turn: each is heard)
             try:
                 frames = self.router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            budget -= sum(map(len, frames))
             if len(frames) != 2:
                 log.warning("dropped a message with %d frames (expected identity + body)", len(frames))
                 continue
@@ -264,7 +277,7 @@ class Agent:
 
     def _route(self, identity: bytes, msg: Message) -> None:
         if isinstance(msg, LogsMessage):
-            self._reply(identity, logs.serve(self.settings, msg))
+            self._reply(identity, logs.serve(self.settings, msg, self.worker.ran.get(msg.command_id)))
         elif isinstance(msg, ClientRequest):
             if isinstance(msg, EditMessage) and msg.action == "step_down" and self.service is not None:
                 self._reply(identity, ResultMessage(msg.rid, {"leader": self.settings.name}).encode())

@@ -60,6 +60,12 @@ from puliclient.status import CommandStatus
 log = logging.getLogger(__name__)
 
 RESEND_AFTER_S = 2.0
+RAN_REMEMBERED = 100_000
+"""Commands whose log this agent finds at once (about 10 MB): far more than a node runs in days."""
+WORKER_HWM = 64
+"""Messages queued each way on the link to the coordinator (they are small: results, READY,
+ASSIGNs). A send to a full queue is dropped, never waited for: what matters is sent again
+(unacknowledged results, HELLO, heartbeats carry the rest)."""
 UPDATE_GATHER_S = 0.005
 """While frames end fast, their UPDATEs are gathered this long into one UPDATES (one message
 and one READY record for the coordinator instead of one per command); an update after a
@@ -108,6 +114,9 @@ class Worker:
         self.max_epoch_seen = 0
         self.running: dict[int, RunningCommand] = {}
         self.queued: list[CommandSpec] = []  # pipelined: assigned here, waiting for a slot
+        self.ran: dict[int, int] = {}
+        """command id -> task id of the last ``RAN_REMEMBERED`` commands started here: a LOGS
+        request finds their log without scanning every task's directory (``logs.find_log``)."""
         self.pending: dict[tuple[int, int, int], PendingUpdate] = {}
         self._next_resend = 0.0  # when the oldest pending update is due to be sent again
         self._outbox: list[PendingUpdate] = []  # new updates gathered into the next UPDATES
@@ -148,6 +157,8 @@ class Worker:
         sock.setsockopt(zmq.IDENTITY, fresh_routing_id(self.settings.name))
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # a bigger frame is dropped by ZeroMQ, unread
+        sock.setsockopt(zmq.SNDHWM, WORKER_HWM)
+        sock.setsockopt(zmq.RCVHWM, WORKER_HWM)
         sock.connect(self.leader_endpoint)
         self.socket = sock
         now = time.monotonic()
@@ -306,6 +317,10 @@ class Worker:
     def _start(self, spec: CommandSpec) -> None:
         execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster)
         self.running[spec.command_id] = RunningCommand(execution)
+        ran = self.ran
+        ran[spec.command_id] = spec.task_id
+        if len(ran) > RAN_REMEMBERED:
+            del ran[next(iter(ran))]
         log.debug("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
         execution.start()
         self._handle_events(spec.command_id, execution.check(time.monotonic()))

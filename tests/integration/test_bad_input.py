@@ -82,7 +82,8 @@ def test_a_malformed_graph_is_refused_with_the_node_named(mesh: Mesh) -> None:
     unknown_pool.addNewTask("t", {"cmd": "true"})
     with pytest.raises(MeshRequestError, match="pools add nowhere"):
         mesh.client_any().request("SUBMIT", graph=unknown_pool.prepareGraphRepresentation())
-    assert mesh.client_any().request("QUERY", what="graphs", args={}) == []  # nothing half-registered
+    nothing = {"items": [], "cursor": None}  # nothing half-registered
+    assert mesh.client_any().request("QUERY", what="graphs", args={}) == nothing
 
 
 def test_an_unknown_runner_fails_its_command_clearly(mesh: Mesh) -> None:

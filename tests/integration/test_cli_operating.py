@@ -47,10 +47,10 @@ def test_exec_jobs_show_failed_frame_log_restart_set_and_errors(mesh: Mesh, tmp_
     assert run.returncode == EXIT_FAILED, run.stdout + run.stderr  # the graph ended in ERROR
     assert "ERROR" in run.stdout
 
-    (job,) = cli_json(mesh, "jobs", "--name", "^ops-shot$")
+    (job,) = cli_json(mesh, "jobs", "--name", "ops-shot*")
     assert job["status_name"] == "ERROR" and job["command_counts"] == {"DONE": 3, "ERROR": 1}
     graph_id = job["id"]
-    assert cli_json(mesh, "jobs", "--status", "DONE", "--name", "^ops-shot$") == []
+    assert cli_json(mesh, "jobs", "--status", "DONE", "--name", "ops-shot*") == []
     table = cli(mesh, "jobs")
     assert table.returncode == 0 and "ops-shot" in table.stdout and "1 err 3 done" in table.stdout
 
@@ -118,7 +118,7 @@ def test_submit_pause_resume_cancel_nodes_drain_pools_and_stats(mesh: Mesh, tmp_
 
     # pause: nothing new starts, the running command goes on; resume; cancel kills.
     wait_for(lambda: cli_json(mesh, "jobs", "--name", "scripted")[0]["status_name"] == "RUNNING", 20, "running")
-    assert cli(mesh, "pause", "--name", "^scripted$").returncode == 0  # bulk edit by constraint
+    assert cli(mesh, "pause", "--name", "scripted*").returncode == 0  # bulk edit by constraint
     (paused,) = cli_json(mesh, "jobs", "--status", "PAUSED")
     assert paused["id"] == graph_id
     assert cli(mesh, "resume", str(graph_id)).returncode == 0
@@ -160,7 +160,8 @@ def test_logs_follow_streams_the_lines_of_a_running_command(mesh: Mesh, tmp_path
     sub = cli(mesh, "exec", talk, "--name", "talker")
     graph_id = int(sub.stdout.split()[2])
     command_id = wait_for(lambda: [c["id"] for c in mesh.client_any().request(
-        "QUERY", what="commands", args={"id": graph_id, "status": ["RUNNING"]})], 20, "the command to run")[0]
+        "QUERY", what="commands", args={"id": graph_id, "status": ["RUNNING"]})["items"]], 20,
+        "the command to run")[0]
 
     address = mesh.agents["solo"].address
     follow = subprocess.Popen([sys.executable, "-m", "puli_mesh", "logs", str(command_id), "--follow",

@@ -25,7 +25,7 @@ def test_an_early_release_lets_the_next_command_take_the_only_token(mesh: Mesh, 
     client = mesh.client_any()
 
     def both_running() -> bool:
-        cmds = client.request("QUERY", what="commands", args={"id": graph_id})
+        cmds = client.request("QUERY", what="commands", args={"id": graph_id})["items"]
         return len(cmds) == 2 and all(c["status_name"] == "RUNNING" for c in cmds)
 
     # One token, two commands running at once: the first gave its token back while it waits.

@@ -39,7 +39,7 @@ def test_short_commands_are_sent_ahead_and_never_exceed_the_slots(mesh: Mesh, tm
     client = mesh.client_any()
     seen_queued = False
     while True:  # bounded by the graph's end (the test's timeout stops a hang)
-        nodes = client.request("QUERY", what="nodes", args={})
+        nodes = client.request("QUERY", what="nodes", args={})["items"]
         seen_queued = seen_queued or any(n["queued"] for n in nodes)
         for n in nodes:
             assert len(n["running"]) <= n["slots"]

@@ -16,6 +16,7 @@ from puli_mesh.cli.common import (
 from puli_mesh.errors import ConfigError, PuliMeshError, ZooKeeperError
 from puliclient.errors import (
     FARM_ERROR_CLASSES,
+    FarmBusyError,
     FarmError,
     FarmIllegalEditError,
     FarmInternalError,
@@ -37,6 +38,7 @@ EXPECTED = {
     "illegal": (FarmIllegalEditError, EXIT_FAILED),
     "refused": (FarmRefusedError, EXIT_FAILED),
     "no_leader": (FarmNoLeaderError, EXIT_FAILED),
+    "busy": (FarmBusyError, EXIT_FAILED),
     "protocol": (FarmProtocolError, EXIT_FAILED),
     "internal": (FarmInternalError, EXIT_FAILED),
     # answers to a worker's messages: a client meeting one sees what it means to it

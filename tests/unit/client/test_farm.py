@@ -35,9 +35,10 @@ class ScriptedFarm(Farm):
 
 def test_bulk_edit_applies_to_every_matching_job_and_refuses_without_a_filter() -> None:
     def answer(kind: str, fields: dict[str, Any]) -> Any:
-        if kind == "QUERY":
-            assert fields["args"] == {"user": "ana"}
-            return [{"id": 3}, {"id": 5}]
+        if kind == "QUERY":  # two pages
+            assert fields["args"] in ({"user": "ana", "limit": 1000}, {"user": "ana", "limit": 1000, "cursor": 4})
+            return ({"items": [{"id": 3}], "cursor": 4} if "cursor" not in fields["args"]
+                    else {"items": [{"id": 5}], "cursor": None})
         return {"ok": True}
 
     farm = ScriptedFarm(answer)
@@ -47,6 +48,28 @@ def test_bulk_edit_applies_to_every_matching_job_and_refuses_without_a_filter() 
                      {"action": "restart", "args": {"id": 5, "errors_only": True}}]
     with pytest.raises(FarmError, match="give at least one filter"):
         farm.edit_jobs("cancel")
+
+
+def test_listings_are_read_page_after_page_up_to_the_limit() -> None:
+    def answer(kind: str, fields: dict[str, Any]) -> Any:
+        after = fields["args"].get("cursor", 0)
+        ids = [i for i in range(after + 1, 12) if i % 2][:fields["args"]["limit"]]
+        return {"items": [{"id": i} for i in ids], "cursor": ids[-1] if ids and ids[-1] < 11 else None}
+
+    farm = ScriptedFarm(answer)
+    assert [c["id"] for c in farm.commands(graph=7)] == [1, 3, 5, 7, 9, 11]
+    farm.calls.clear()
+    assert [j["id"] for j in farm.jobs(user="ana", limit=2)] == [1, 3]
+    assert [f["args"] for _, f in farm.calls] == [{"user": "ana", "limit": 2}]
+
+
+def test_a_node_name_filter_is_a_glob() -> None:
+    nodes = [{"name": n, "state": "idle", "pools": ["default"]} for n in ("rn1", "rn12", "gpu1", "[x]")]
+    farm = ScriptedFarm(lambda kind, fields: {"nodes": nodes})
+    assert [n["name"] for n in farm.nodes(name="rn1*")] == ["rn1", "rn12"]
+    assert [n["name"] for n in farm.nodes(name="[x]")] == ["[x]"]  # no character classes
+    with pytest.raises(FarmInvalidRequestError, match="above the 256-character limit"):
+        farm.nodes(name="*" * 300)
 
 
 def test_follow_log_reads_on_until_the_command_is_final_and_drained() -> None:

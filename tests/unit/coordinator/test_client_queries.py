@@ -1,25 +1,29 @@
-"""The one table of queries: the operators' graph filters, the status view, unknown queries."""
+"""The one table of queries: the operators' graph filters, the status view, the paged listings,
+unknown queries."""
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from puli_mesh.coordinator.client_queries import (
     QUERIES,
+    GraphFilter,
     JournalFigures,
     LinkFacts,
     QueryContext,
     StatusFacts,
     answer_query,
-    filter_graphs,
 )
 from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.listings import COMMAND_BOUNDS
 from puli_mesh.coordinator.stats import FarmStats
 from puliclient.status import NodeStatus
 
-from .graphs import rn, single
+from .graphs import group, rn, single, task
 
 RUNNING, ERROR, DONE = int(NodeStatus.RUNNING), int(NodeStatus.ERROR), int(NodeStatus.DONE)
 GRAPHS = [
@@ -32,14 +36,23 @@ GRAPHS = [
 ]
 
 
+def filter_graphs(graphs: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, Any]]:
+    match = GraphFilter.from_args(args).matches
+    return [g for g in graphs if match(SimpleNamespace(**g))]
+
+
 @pytest.mark.parametrize(("args", "ids"), [
     ({}, [1, 2, 3]),
     ({"user": "ana"}, [1, 3]),
     ({"user": ["ana", "bob"], "pool": "gpu"}, [2, 3]),
     ({"status": "running,error"}, [1, 2]),
     ({"status": [DONE]}, [3]),
-    ({"name": "light$"}, [1, 3]),
-    ({"name": ["^shot01", "comp"]}, [1, 2]),
+    ({"name": "*light"}, [1, 3]),
+    ({"name": ["shot01*", "comp"]}, [1, 2]),
+    ({"name": "shot0?0_*"}, [1, 2, 3]),
+    ({"name": "shot0?0_comp"}, [2]),
+    ({"name": "Shot"}, []),  # case-sensitive, like every name of the farm
+    ({"name": "hot"}, [1, 2, 3]),  # no wildcard: contained in the name
     ({"tags": {"prod": "film"}}, [1]),
     ({"tags": {"prod": ["film", "ad"]}}, [1, 2]),
     ({"since": 200}, [2, 3]),
@@ -52,8 +65,22 @@ def test_graph_filters_and_across_keys_or_within(args: dict[str, object], ids: l
 def test_bad_filters_say_what_is_wrong() -> None:
     with pytest.raises(ValueError, match="unknown status 'fine'; known: BLOCKED"):
         filter_graphs(GRAPHS, {"status": "fine"})
-    with pytest.raises(ValueError, match="not a valid regular expression"):
-        filter_graphs(GRAPHS, {"name": "(unclosed"})
+    with pytest.raises(ValueError, match="257 characters is above the 256-character limit"):
+        filter_graphs(GRAPHS, {"name": "x" * 257})
+    with pytest.raises(ValueError, match="user filter lists 300 values, above the limit of 256"):
+        filter_graphs(GRAPHS, {"user": [f"u{i}" for i in range(300)]})
+    # What was a regular expression is a harmless glob: no error, no stall.
+    assert filter_graphs(GRAPHS, {"name": "(unclosed"}) == []
+
+
+def test_a_catastrophic_regular_expression_is_a_quick_glob() -> None:
+    """``(a+)+$`` took the loop minutes as a regex over a name of a's ending in b; as a glob it
+    is looked for as a plain substring, and a pattern made of wildcards stays linear."""
+    name = "a" * 200 + "b"
+    graphs = [{**GRAPHS[0], "id": i, "name": name} for i in range(1000)]
+    start = time.perf_counter()
+    assert filter_graphs(graphs, {"name": ["(a+)+$", "(a|aa)*c", "*a*a*a*a*a*a*a*a*c", "?" * 200 + "*c"]}) == []
+    assert time.perf_counter() - start < 1.0
 
 
 JOURNAL = JournalFigures(records=12, durable=10, bytes_written=900, batches_written=3,
@@ -99,8 +126,79 @@ def test_graphs_are_filtered_in_the_one_table() -> None:
     core = SchedulingCore()
     core.submit_graph(single("mine", 1), 0.0)
     core.submit_graph({**single("theirs", 1), "user": "bob"}, 0.0)
-    assert [g["name"] for g in answer_query("graphs", context(core))] == ["mine", "theirs"]
-    assert [g["name"] for g in answer_query("graphs", context(core, {"user": "bob"}))] == ["theirs"]
+    assert answer_query("graphs", context(core))["cursor"] is None
+    assert [g["name"] for g in answer_query("graphs", context(core))["items"]] == ["mine", "theirs"]
+    assert [g["name"] for g in answer_query("graphs", context(core, {"user": "bob"}))["items"]] == ["theirs"]
+
+
+def pages(core: SchedulingCore, what: str, args: dict[str, Any], between: Any = None) -> list[Any]:
+    """Every page's items' ids (names for nodes), calling ``between(page number)`` after each page."""
+    out: list[Any] = []
+    cursor = None
+    for number in range(10_000):
+        page = answer_query(what, context(core, {**args, **({} if cursor is None else {"cursor": cursor})}))
+        out += [item.get("id", item.get("name")) for item in page["items"]]
+        cursor = page["cursor"]
+        if cursor is None:
+            return out
+        if between is not None:
+            between(number)
+    raise AssertionError("no last page")
+
+
+def test_graph_pages_are_stable_under_inserts_and_archives() -> None:
+    core = SchedulingCore()
+    first = [core.submit_graph(single(f"g{i}", 1), 0.0).graph_id for i in range(7)]
+    added: list[int] = []
+
+    def meanwhile(number: int) -> None:  # a graph submitted and one archived between two pages
+        added.append(core.submit_graph(single(f"late{number}", 1), 0.0).graph_id)
+        if number == 0:
+            core.cancel(first[5], 0.0)
+            core.archive(first[5], 0.0)
+
+    seen = pages(core, "graphs", {"limit": 2}, meanwhile)
+    assert seen == sorted(seen) and len(seen) == len(set(seen))  # in id order, none twice
+    assert seen == [g for g in first if g != first[5]] + added  # nothing skipped, the archived one gone
+    assert pages(core, "graphs", {"limit": 2, "name": "late*"}) == added
+
+
+def test_command_pages_follow_ids_whole_farm_and_subtree() -> None:
+    core = SchedulingCore()
+    # Groups make the tree order differ from the id order (ids are given breadth first).
+    tree = {**single("g", 1), "tasks": [group("root", [1, 2]), group("sub", [3]), task("b", 3), task("a", 4)]}
+    gid = core.submit_graph(tree, 0.0).graph_id
+    other = core.submit_graph(single("other", 5), 0.0).graph_id
+    every = [c["id"] for c in core.commands()]
+    assert pages(core, "commands", {"limit": 3}) == sorted(every)
+    mine = [c["id"] for c in core.commands(node_id=gid)]
+    assert pages(core, "commands", {"limit": 2, "id": gid}) == sorted(mine)
+    assert pages(core, "commands", {"id": other, "limit": 1000}) == sorted(c["id"] for c in core.commands(other))
+    task_a = next(t for t in core.graph_tree(gid)["children"][0]["children"] if t["name"] == "sub")["children"][0]
+    assert pages(core, "commands", {"id": task_a["id"], "limit": 3}) == [c["id"] for c in task_a["commands"]]
+    with pytest.raises(Exception, match="no graph, task group or task has id 999"):
+        answer_query("commands", context(core, {"id": 999}))
+
+
+def test_a_page_is_at_most_the_maximum_and_a_request_looks_at_a_bounded_number_of_entries() -> None:
+    core = SchedulingCore()
+    core.submit_graph(single("big", COMMAND_BOUNDS.scan_max + 10), 0.0)
+    page = answer_query("commands", context(core, {"limit": 10**9}))
+    assert len(page["items"]) == COMMAND_BOUNDS.page_max and page["cursor"] == page["items"][-1]["id"]
+    # A filter that matches nothing: an empty page after scan_max entries, and a cursor to go on.
+    page = answer_query("commands", context(core, {"status": "DONE"}))
+    assert page["items"] == [] and page["cursor"] == COMMAND_BOUNDS.scan_max
+    page = answer_query("commands", context(core, {"status": "DONE", "cursor": page["cursor"]}))
+    assert page == {"items": [], "cursor": None}
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        answer_query("graphs", context(core, {"limit": 0}))
+
+
+def test_render_nodes_are_paged_by_name() -> None:
+    core = SchedulingCore()
+    for name in ("rn3", "rn1", "rn2", "rn10"):
+        core.node_joined(rn(name), 0.0)
+    assert pages(core, "nodes", {"limit": 3}) == ["rn1", "rn10", "rn2", "rn3"]
 
 
 def test_an_unknown_query_names_the_known_ones() -> None:

@@ -7,7 +7,10 @@ import pytest
 from puli_mesh.coordinator.durability import (
     GROUP_RECORDS,
     GROUP_WAIT_S,
+    MAX_HELD_BYTES_PER_PEER,
+    MAX_HELD_PER_PEER,
     MAX_INFLIGHT,
+    MAX_UNDURABLE_RECORDS,
     QUIET_BATCH_RECORDS,
     RETRY_WRITE_S,
     DurabilityPipeline,
@@ -272,3 +275,32 @@ def test_read_back_drops_an_incomplete_last_batch_only() -> None:
     read = read_back(0, [(1, ["a", "b"])], [(3, 6), (1, 2)])  # (1, 2): a retry's broken copy
     assert read.records == [(1, "a"), (2, "b")] and read.gap is None
     assert read.dropped_tail == [(3, 6)]
+
+
+def test_a_peer_with_too_much_held_is_busy_until_it_is_released() -> None:
+    pipeline = DurabilityPipeline()
+    pipeline.add("r", 0.0)
+    for _ in range(MAX_HELD_PER_PEER - 1):
+        pipeline.hold(W1, b"reply")
+    assert pipeline.busy(W1) is None
+    pipeline.hold(W1, b"reply")
+    assert "256 replies (1280 bytes) already wait" in (pipeline.busy(W1) or "")
+    assert pipeline.busy(W2) is None  # only that peer
+    pipeline.hold(W2, b"x" * MAX_HELD_BYTES_PER_PEER)  # or bytes
+    assert pipeline.busy(W2) is not None
+    batch = pipeline.cut(0.0)
+    assert batch is not None and pipeline.busy(W1) is not None  # cut, still held
+    released = pipeline.written(batch.number)
+    assert len(released) == MAX_HELD_PER_PEER + 1
+    assert pipeline.busy(W1) is None and pipeline.busy(W2) is None
+
+
+def test_every_peer_is_busy_while_the_journal_is_far_behind() -> None:
+    pipeline = DurabilityPipeline()
+    for _ in range(MAX_UNDURABLE_RECORDS):
+        pipeline.add("r", 0.0)
+    assert "the journal is 50000 records behind" in (pipeline.busy(W1) or "")
+    batch = pipeline.cut(0.0)
+    assert batch is not None
+    pipeline.written(batch.number)
+    assert pipeline.busy(W1) is None

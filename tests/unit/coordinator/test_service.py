@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import zmq
 
+from puli_mesh.coordinator import durability
 from puli_mesh.coordinator import service as service_mod
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.durability import RETRY_WRITE_S
@@ -150,7 +152,7 @@ def test_a_submit_is_answered_once_durable_a_query_at_once(shell: Shell) -> None
     shell.ask(SubmitMessage("r1", single("t", 1)))
     shell.ask(QueryMessage("r2", "graphs", {}))
     (query,) = shell.router.take()
-    assert isinstance(query[1], ResultMessage) and [g["name"] for g in query[1].data] == ["t"]
+    assert isinstance(query[1], ResultMessage) and [g["name"] for g in query[1].data["items"]] == ["t"]
     shell.service.flush()
     shell.acknowledge()
     ((identity, reply),) = shell.router.take()
@@ -490,3 +492,78 @@ def test_a_report_above_the_limits_is_stored_cut_and_journalled_so(shell: Shell)
     (batch,) = shell.journal.pending
     journalled = decode_record(batch.records[-1])
     assert len(journalled.message) == limits.message_length and list(journalled.stats) == [DROPPED_STATS_KEY]
+
+
+class FullRouter(InMemoryRouter):
+    """A router whose queue to some peers is full: a send to them fails at once, as a ROUTER's
+    with ROUTER_MANDATORY and NOBLOCK does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full: set[bytes] = set()
+
+    def send_multipart(self, msg_parts: Any, flags: int = 0, /) -> None:
+        if msg_parts[0] in self.full:
+            raise zmq.Again()
+        super().send_multipart(msg_parts, flags)
+
+
+def test_an_assign_that_cannot_be_sent_is_taken_back_when_the_worker_says_hello_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shell = make_shell(monkeypatch)
+    router = FullRouter()
+    shell.router = shell.service.router = router
+    service = shell.service
+    service.run(SubmitRecord(single("t", 1), 1000.0))
+    shell.hello()
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME")]
+    router.full.add(W1)
+    shell.say(ReadyMessage(1))
+    service.flush()
+    shell.acknowledge()  # the ASSIGN is released, and its send fails: the worker never gets it
+    assert shell.heard() == [] and "w1" not in service.links
+    (cmd,) = service.core.commands()
+    assert cmd["status_name"] == "ASSIGNED"  # what the core believes, until the worker says otherwise
+    router.full.clear()
+    shell.say(ReadyMessage(1))  # anything it says now: say HELLO first
+    assert [(m.kind, getattr(m, "code", None)) for _, m in router.take()] == [("ERROR", "hello_first")]
+    shell.hello(running=[])  # it runs nothing: the command it never got goes back to READY
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME")]
+    assert service.core.command(cmd["id"])["status_name"] == "READY"
+    shell.say(ReadyMessage(1))
+    service.flush()
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "ASSIGN")]  # and it is given again
+
+
+def test_a_peer_that_never_says_hello_leaves_nothing_behind(shell: Shell) -> None:
+    service = shell.service
+    for msg in (ReadyMessage(1), ReleaseMessage(1, 1, "mtoa")):
+        shell.say(msg, identity=b"stranger")
+    assert [(m.kind, getattr(m, "code", None)) for _, m in shell.router.take()] == [("ERROR", "hello_first")] * 2
+    assert service.links == {} and service.next_index == 1 and service.core.render_nodes() == []
+
+
+def test_a_client_with_too_many_replies_waiting_is_refused_before_anything_is_journalled(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(durability, "MAX_HELD_PER_PEER", 2)
+    shell = make_shell(monkeypatch)
+    service = shell.service
+    for rid in ("r1", "r2", "r3"):
+        shell.ask(SubmitMessage(rid, single("t", 1)))
+    ((_, refused),) = shell.router.take()
+    assert (refused.kind, refused.code, refused.rid) == ("ERROR", "busy", "r3")
+    assert "2 replies" in refused.message and service.next_index == 3  # r3 was never journalled
+    shell.ask(QueryMessage("q", "graphs", {}))  # a query is answered at once, busy or not
+    assert [m.kind for _, m in shell.router.take()] == ["RESULT"]
+    service.flush()
+    shell.acknowledge()
+    assert [m.rid for _, m in shell.router.take()] == ["r1", "r2"]
+    shell.ask(SubmitMessage("r3", single("t", 1)))  # once they are answered, it is taken
+    service.flush()
+    shell.acknowledge()
+    assert [(m.kind, m.rid) for _, m in shell.router.take()] == [("RESULT", "r3")]
