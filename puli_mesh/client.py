@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError, ProtocolError, PuliMeshError
-from puli_mesh.limits import MAX_MESSAGE_BYTES
+from puli_mesh.limits import CLIENT_HWM, MAX_MESSAGE_BYTES
 from puli_mesh.protocol import (
     KINDS,
     ClientRequest,
@@ -52,8 +52,6 @@ __all__ = ["MeshClient", "MeshRequestError", "MeshUnreachableError", "to_endpoin
 MAX_HOPS = 3
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_TRIES = 3
-CLIENT_HWM = 4
-"""A client has one request in flight; a few late replies of earlier tries may queue behind it."""
 
 
 def to_endpoint(address: str) -> str:

@@ -3,7 +3,7 @@
 Two kinds:
 
 * **Hard, wire-level constants** (:data:`MAX_MESSAGE_BYTES`, :data:`MAX_NESTING`,
-  :data:`INT64_MIN`/:data:`INT64_MAX`): the same for every agent and client of a release,
+  :data:`INT64_MIN`/:data:`INT64_MAX`, the sockets' high-water marks): the same for every agent and client of a release,
   because they decide what a message may be at all. Not settings.
 * **Graph limits** (:class:`GraphLimits`): how big and deep a graph, and what a command
   reports while it runs, may be. Settings of the agent (``puli_mesh.config``), with defaults
@@ -46,6 +46,23 @@ MAX_VALUE_NESTING = MAX_NESTING - 7
 """How deep lists and maps may nest in a value a user shapes in a graph (a command's arguments,
 a node's tags...), the value itself counting as 1: a SUBMIT's map, the graph, its tasks, a task,
 its commands, a command and its arguments come first, so the SUBMIT stays within MAX_NESTING."""
+
+
+# Sockets: ZeroMQ bounds its queues by messages, each at most MAX_MESSAGE_BYTES.
+ROUTER_RCVHWM = 8
+"""Messages of one peer waiting for the loop: with MAXMSGSIZE a connection holds at most 9 x
+16 MiB of our memory; a full queue makes ZeroMQ stop reading that connection alone."""
+ROUTER_SNDHWM = 16
+"""Messages waiting to leave for one peer. Sends are NOBLOCK with ROUTER_MANDATORY: to a full queue
+one fails at once, never blocks the loop (the coordinator drops that worker's link: ``_send``)."""
+ROUTER_BYTES_PER_TURN = 8 * 1024 * 1024
+"""Input read from the ROUTER in one turn: a flood of big messages must not stall the rest of the loop."""
+WORKER_HWM = 64
+"""Messages queued each way on the link to the coordinator (they are small: results, READY,
+ASSIGNs). A send to a full queue is dropped, never waited for: what matters is sent again
+(unacknowledged results, HELLO, heartbeats carry the rest)."""
+CLIENT_HWM = 4
+"""A client has one request in flight; a few late replies of earlier tries may queue behind it."""
 
 
 @dataclass(frozen=True, slots=True)

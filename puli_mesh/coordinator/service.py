@@ -475,14 +475,14 @@ class CoordinatorService:
         try:
             self.router.send_multipart([identity, data], zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # EHOSTUNREACH with ROUTER_MANDATORY, EAGAIN when its queue is full
-            name = identity.decode(errors="replace")
-            link = self.links.get(name)
-            if link is not None and link.identity == identity:
+            link = self.peers.get(identity)
+            if link is not None:
                 # What it missed (an ASSIGN, a KILL, an ACK) must not be believed delivered: with
                 # its link gone, its next message gets ``hello_first`` (and it hears no heartbeat),
                 # so it says HELLO with what it runs, and the core takes back what it never got.
-                del self.links[name]
-                log.warning("send to worker %s failed (%s): link dropped until it says HELLO again", name, exc)
+                self._unlink(link.name)
+                log.warning("send to worker %s failed (%s): link dropped until it says HELLO again",
+                            link.name, exc)
             else:
                 log.warning("send to %r failed: %s", identity[:32], exc)
             return False

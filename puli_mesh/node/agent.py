@@ -48,7 +48,7 @@ from puli_mesh.coordinator.records import replay
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ConfigError, ProtocolError, ZooKeeperError
 from puli_mesh.faults import Faults, guarded
-from puli_mesh.limits import MAX_MESSAGE_BYTES
+from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BYTES_PER_TURN, ROUTER_RCVHWM, ROUTER_SNDHWM
 from puli_mesh.node import logs, role
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
@@ -71,14 +71,6 @@ from puli_mesh.zkpaths import ClusterPaths
 log = logging.getLogger(__name__)
 
 LOOP_TIMEOUT_MS = 50
-ROUTER_RCVHWM = 8
-"""Messages of one peer waiting for the loop: with MAXMSGSIZE a connection holds at most 9 x
-16 MiB of our memory; a full queue makes ZeroMQ stop reading that connection alone."""
-ROUTER_SNDHWM = 16
-"""Messages waiting to leave for one peer. Sends are NOBLOCK with ROUTER_MANDATORY: to a full queue
-one fails at once, never blocks the loop (the coordinator drops that worker's link: ``_send``)."""
-ROUTER_BYTES_PER_TURN = 8 * 1024 * 1024
-"""Input read from the ROUTER in one turn: a flood of big messages must not stall the rest of the loop."""
 MEMBER_REFRESH_S = 10.0
 ZK_CONNECT_MIN_S = 5.0
 """The first connection to ZooKeeper may take this long even with a shorter session timeout

@@ -31,7 +31,7 @@ import zmq
 
 from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
-from puli_mesh.limits import MAX_MESSAGE_BYTES
+from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM
 from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.resources import read_resources
@@ -62,10 +62,6 @@ log = logging.getLogger(__name__)
 RESEND_AFTER_S = 2.0
 RAN_REMEMBERED = 100_000
 """Commands whose log this agent finds at once (about 10 MB): far more than a node runs in days."""
-WORKER_HWM = 64
-"""Messages queued each way on the link to the coordinator (they are small: results, READY,
-ASSIGNs). A send to a full queue is dropped, never waited for: what matters is sent again
-(unacknowledged results, HELLO, heartbeats carry the rest)."""
 UPDATE_GATHER_S = 0.005
 """While frames end fast, their UPDATEs are gathered this long into one UPDATES (one message
 and one READY record for the coordinator instead of one per command); an update after a
