@@ -11,6 +11,7 @@ Not here: the attacks themselves (each ``test_hostile_*.py`` holds its own), fix
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,10 +161,11 @@ def graphs_by_id(mesh: Mesh) -> dict[int, dict[str, Any]]:
 
 def assert_farm_runs(mesh: Mesh, earlier: dict[int, int], name: str = "after-the-attack",
                      timeout: float = 60.0) -> None:
-    """Every agent started is alive, the leader answers ``status``, every graph of ``earlier``
-    (id -> status) is still there with that status, and a new graph runs to DONE."""
-    dead = [n for n, p in mesh.agents.items() if not p.alive()]
-    assert not dead, f"agents died: {dead}"
+    """Every agent the test did not kill -9 is alive, the leader answers ``status``, every graph
+    of ``earlier`` (id -> status) is still there with that status, and a new graph runs to DONE."""
+    dead = {n: p.process.returncode for n, p in mesh.agents.items()
+            if p.process is not None and p.process.poll() not in (None, -signal.SIGKILL)}
+    assert not dead, f"agents died (name: exit code): {dead}"
     leader_answers(mesh)
     run_to_done(mesh, name, timeout=timeout)
     listed = graphs_by_id(mesh)
