@@ -53,11 +53,13 @@ class RawPeer:
             return None
         return decode(self.socket.recv())
 
-    def drain(self, timeout: float = 0.2) -> list[Message]:
-        """Every message that arrives until ``timeout`` passes without one."""
+    def drain(self, seconds: float = 0.5) -> list[Message]:
+        """Every message that arrives within ``seconds`` (a leader sends HEARTBEATs all along)."""
         got: list[Message] = []
-        while (msg := self.recv(timeout)) is not None:
-            got.append(msg)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if (msg := self.recv(left)) is not None:
+                got.append(msg)
         return got
 
     def ask(self, frame: bytes | Message, timeout: float = REPLY_TIMEOUT_S) -> Message | None:
@@ -93,6 +95,8 @@ def fake_member(mesh: Mesh, name: str) -> Iterator[None]:
     try:
         zk.create(paths.node(name), dump({"endpoint": "tcp://127.0.0.1:1", "slots": 1, "pools": ["default"],
                                           "running": 0, "accepting": True}), ephemeral=True, makepath=True)
+        wait_for(lambda: name in [n["name"] for n in (mesh.status() or {}).get("nodes", [])], 30,
+                 f"the leader to see member {name}")
         yield
     finally:
         zk.stop()
