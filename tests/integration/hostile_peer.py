@@ -30,6 +30,8 @@ from puliclient.status import NodeStatus
 
 from .conftest import Mesh, wait_for
 
+MSGPACK_MAX_DEPTH = 1024
+"""msgpack decodes (and packs) maps nested up to this many levels."""
 REPLY_TIMEOUT_S = 5.0
 """How long a peer waits for one reply: a loaded 2-core machine answers a QUERY in milliseconds."""
 
@@ -131,6 +133,28 @@ def wide_graph(name: str, tasks: int, commands_per_task: int = 1) -> dict[str, A
             for c in range(commands_per_task):
                 task.addCommand(f"t{i}_{c}", {"cmd": "true"})
     return graph.prepareGraphRepresentation()
+
+
+def deep_msgpack(depth: int) -> bytes:
+    """A msgpack map nested ``depth`` levels, written as bytes (one map of one key per level)."""
+    return b"\x81\xa1x" * depth + msgpack.packb(0)
+
+
+def deepest_submit(graph: dict[str, Any], placeholder: str, rid: str = "deep") -> bytes:
+    """The SUBMIT frame of ``graph`` whose string ``placeholder`` is replaced by maps nested as deep
+    as msgpack still decodes: the leader can read it, but a journal batch wrapping it (a few levels
+    more) cannot be packed."""
+    packed = frame("SUBMIT", rid=rid, graph=graph)
+    marker = msgpack.packb(placeholder)
+    assert packed.count(marker) == 1
+    for depth in range(MSGPACK_MAX_DEPTH, 0, -1):
+        data = packed.replace(marker, deep_msgpack(depth))
+        try:
+            msgpack.unpackb(data, strict_map_key=False)
+        except ValueError:
+            continue
+        return data
+    raise AssertionError("unreachable")
 
 
 def nested_value(depth: int, leaf: Any = 0) -> Any:

@@ -5,7 +5,6 @@ Each test ends with "a new graph still runs to DONE and nothing earlier was lost
 
 from __future__ import annotations
 
-import msgpack
 import pytest
 from kazoo.client import KazooClient
 
@@ -14,34 +13,18 @@ from puli_mesh.zkpaths import ClusterPaths
 from puliclient.status import NodeStatus
 
 from .conftest import Mesh, wait_for
-from .hostile_peer import assert_farm_runs, frame, graphs_by_id, one_task_graph, raw_peer, run_to_done
+from .hostile_peer import (
+    assert_farm_runs,
+    deepest_submit,
+    frame,
+    graphs_by_id,
+    one_task_graph,
+    raw_peer,
+    run_to_done,
+)
 
 DONE = int(NodeStatus.DONE)
-MSGPACK_MAX_DEPTH = 1024
-"""msgpack decodes (and packs) maps nested up to this many levels."""
 REFUSED = {ErrorCode.INVALID, ErrorCode.PROTOCOL}
-
-
-def deep_msgpack(depth: int) -> bytes:
-    """A msgpack map nested ``depth`` levels, written byte by byte (``packb`` stops at 512)."""
-    return b"\x81\xa1x" * depth + msgpack.packb(0)
-
-
-def deepest_submit(graph: dict, placeholder: str) -> bytes:
-    """The SUBMIT frame of ``graph`` whose string ``placeholder`` is replaced by maps nested as deep
-    as msgpack still decodes: the leader can read it, but a journal batch wrapping it (a few levels
-    more) cannot be packed."""
-    packed = frame("SUBMIT", rid="deep", graph=graph)
-    marker = msgpack.packb(placeholder)
-    assert packed.count(marker) == 1
-    for depth in range(MSGPACK_MAX_DEPTH, 0, -1):
-        data = packed.replace(marker, deep_msgpack(depth))
-        try:
-            msgpack.unpackb(data, strict_map_key=False)
-        except ValueError:
-            continue
-        return data
-    raise AssertionError("unreachable")
 
 
 def zk_bytes(mesh: Mesh, path: str) -> int:
