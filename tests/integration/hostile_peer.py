@@ -90,16 +90,29 @@ def frame(kind: str, **fields: Any) -> bytes:
 @contextmanager
 def fake_member(mesh: Mesh, name: str) -> Iterator[None]:
     """``name`` registered as a live member of the mesh's cluster, as an agent would be, but with
-    no agent behind it: what a hostile process with access to ZooKeeper, or a buggy agent, is."""
-    zk = KazooClient(hosts=mesh.zookeeper.hosts)
-    zk.start(timeout=10)
-    paths = ClusterPaths(mesh.cluster)
+    no agent behind it: what a hostile process with access to ZooKeeper, or a buggy agent, is.
+
+    A plain znode, not an ephemeral one: no ZooKeeper client has to keep running meanwhile (its
+    threads would draw on ``random`` while hypothesis generates examples)."""
+    path = ClusterPaths(mesh.cluster).node(name)
+    with _zk(mesh) as zk:
+        zk.create(path, dump({"endpoint": "tcp://127.0.0.1:1", "slots": 1, "pools": ["default"],
+                              "running": 0, "accepting": True}), makepath=True)
     try:
-        zk.create(paths.node(name), dump({"endpoint": "tcp://127.0.0.1:1", "slots": 1, "pools": ["default"],
-                                          "running": 0, "accepting": True}), ephemeral=True, makepath=True)
         wait_for(lambda: name in [n["name"] for n in (mesh.status() or {}).get("nodes", [])], 30,
                  f"the leader to see member {name}")
         yield
+    finally:
+        with _zk(mesh) as zk:
+            zk.delete(path)
+
+
+@contextmanager
+def _zk(mesh: Mesh) -> Iterator[KazooClient]:
+    zk = KazooClient(hosts=mesh.zookeeper.hosts)
+    zk.start(timeout=10)
+    try:
+        yield zk
     finally:
         zk.stop()
         zk.close()
