@@ -21,7 +21,6 @@ import msgpack
 import zmq
 from kazoo.client import KazooClient
 
-from puli_mesh.client import MeshRequestError, MeshUnreachableError
 from puli_mesh.cluster_state import dump
 from puli_mesh.protocol import PROTOCOL_VERSION, Message, decode
 from puli_mesh.zkpaths import ClusterPaths
@@ -137,17 +136,6 @@ def deep_groups(name: str, depth: int) -> dict[str, Any]:
     return {**data, "tasks": tasks, "root": 0}
 
 
-def wide_graph(name: str, tasks: int, commands_per_task: int = 1) -> dict[str, Any]:
-    graph = Graph(name)
-    for i in range(tasks):
-        task = graph.addNewTask(f"t{i}", {"cmd": "true"})
-        if commands_per_task > 1:
-            task.commands = []
-            for c in range(commands_per_task):
-                task.addCommand(f"t{i}_{c}", {"cmd": "true"})
-    return graph.prepareGraphRepresentation()
-
-
 def deep_msgpack(depth: int) -> bytes:
     """A msgpack map nested ``depth`` levels, written as bytes (one map of one key per level)."""
     return b"\x81\xa1x" * depth + msgpack.packb(0)
@@ -213,17 +201,3 @@ def assert_farm_runs(mesh: Mesh, earlier: dict[int, int], name: str = "after-the
     for graph_id, status in earlier.items():
         assert graph_id in listed, f"graph {graph_id} was lost"
         assert listed[graph_id]["status"] == status, listed[graph_id]
-
-
-def query_or_none(mesh: Mesh, what: str, args: dict[str, Any]) -> Any:
-    try:
-        return mesh.client_any().request("QUERY", what=what, args=args)
-    except (MeshUnreachableError, MeshRequestError):
-        return None
-
-
-def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    """How long ``fn(*args, **kwargs)`` took (seconds), and what it returned."""
-    t0 = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return time.perf_counter() - t0, result
