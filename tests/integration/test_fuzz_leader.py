@@ -14,8 +14,9 @@ What is generated:
   cycles, references out of range), or deep (nested groups up to 1,000) or wide;
 * garbage: random bytes, unknown kinds, other protocol versions, several frames.
 
-Runs are bounded and repeatable: a fixed number of examples, derandomized, no shrinking (each
-example costs real round trips; a failure prints the example as it was), no example database.
+Runs are bounded and repeatable: a fixed number of examples drawn with fixed seeds, no shrinking
+(each example costs real round trips; a failure prints the example as it was), no example
+database. The shapes that stopped the farm before issue 12 are explicit examples, tried first.
 Not here: the hostile classes of issue 12 one by one (``test_hostile_*.py``).
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import HealthCheck, Phase, assume, example, given, settings
+from hypothesis import HealthCheck, Phase, assume, example, given, seed, settings
 from hypothesis import strategies as st
 
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
@@ -49,15 +50,17 @@ FUZZ_POOL = "fuzz-only"
 NEVER_FITS_MB = 1 << 40
 """A ``ramUse`` no node has: a wide graph's commands wait instead of filling the farm."""
 BATCHES = 3
-"""Batches of ``max_examples`` examples, each followed by a graph run to DONE."""
+"""Batches of ``max_examples`` examples, each followed by a graph run to DONE; batch ``n`` draws
+with the fixed seed ``SEED + n``: every run tries the same examples."""
+SEED = 12
 SAFE_ACTIONS = sorted(a for a in EDIT_ACTIONS if not a.startswith("node_"))
 """Edits the fuzzer may name: not those that pause or drain the one real node."""
-FUZZ_SETTINGS = settings(max_examples=50, deadline=None, derandomize=True, database=None,
+FUZZ_SETTINGS = settings(max_examples=50, deadline=None, database=None,
                          phases=[Phase.explicit, Phase.generate], print_blob=False,
                          suppress_health_check=list(HealthCheck))
 
 # ------------------------------------------------------------------ values
-HUGE_INTS = [2**31, 2**63 - 1, 2**63, 2**64 - 1, -(2**63), -(2**63) - 1 + 1]
+HUGE_INTS = [2**31, 2**32, 2**63 - 1, 2**63, 2**64 - 1, -(2**63), -1]
 ODD_FLOATS = [math.nan, math.inf, -math.inf, -0.0, 1e308, 5e-324]
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1),
                       st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30), st.binary(max_size=30))
@@ -337,6 +340,7 @@ def test_fuzzed_messages_never_stop_the_leader(leader: Mesh) -> None:
         try:
             for batch in range(BATCHES):
 
+                @seed(SEED + batch)
                 @FUZZ_SETTINGS
                 @given(st.lists(frames(), min_size=1, max_size=8))
                 @example(KNOWN_POISON_FRAMES)
@@ -357,6 +361,7 @@ def test_fuzzed_graphs_never_stop_the_leader(leader: Mesh) -> None:
     try:
         for batch in range(BATCHES):
 
+            @seed(SEED + batch)
             @FUZZ_SETTINGS
             @given(st.lists(graphs(), min_size=1, max_size=3))
             @example(known_poison_graphs())
