@@ -366,6 +366,7 @@ class ErrorCode(StrEnum):
     NOT_LEADER = "not_leader"  # a worker message reached an agent that does not lead
     HELLO_FIRST = "hello_first"  # a worker spoke to a coordinator it has not said HELLO to
     NOT_MEMBER = "not_member"  # a HELLO from a name that is not a live ZooKeeper member of the cluster
+    LINKED = "linked"  # a HELLO for a node linked from another connection still heard from: said again later
     BUSY = "busy"  # too much of this client's already waits (or the journal is behind): retry later
     PROTOCOL = "protocol"  # the message could not be decoded
     INTERNAL = "internal"  # the agent failed while handling it (a bug; its log says more)

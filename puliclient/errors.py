@@ -158,6 +158,7 @@ FARM_ERROR_CLASSES: dict[str, type[FarmError]] = {
     "not_leader": FarmNoLeaderError,
     "hello_first": FarmProtocolError,
     "not_member": FarmProtocolError,
+    "linked": FarmProtocolError,
 }
 """The class of every code of ``puli_mesh.protocol.ErrorCode``, keyed by its value (the wire's
 word): puliclient does not import the mesh's protocol to be used; a test checks they agree."""

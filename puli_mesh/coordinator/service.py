@@ -339,11 +339,18 @@ class CoordinatorService:
 
     def _on_update(self, identity: bytes, name: str, update: UpdateMessage, now: float) -> None:
         """One UPDATE (validated): a final status is journalled, progress is not. Only the node
-        that holds the attempt may report on it (a stale attempt is the core's to ignore)."""
+        that holds the attempt may report on it. An attempt nobody holds is stale (the command
+        was taken back, or ended): the core would ignore it, so it is acknowledged, for its
+        sender to stop sending it, and neither applied nor journalled."""
         holder = self.core.held_by(update.command_id, update.attempt)
-        if holder is not None and holder != name:
-            log.warning("update of command %d refused from %s: %s holds it", update.command_id, name, holder)
-            return  # neither applied nor acknowledged
+        if holder != name:
+            if holder is not None:
+                log.warning("update of command %d refused from %s: %s holds it", update.command_id, name, holder)
+                return  # neither applied nor acknowledged
+            log.debug("stale update of command %d attempt %d from %s: acknowledged only",
+                      update.command_id, update.attempt, name)
+            self.hold_ack(identity, update.command_id, update.attempt, update.seq)
+            return
         status = update.status
         message, stats = update.message, update.stats
         limits = self.core.settings.graph_limits
@@ -385,6 +392,18 @@ class CoordinatorService:
             self._send(identity, ErrorMessage(None, ErrorCode.NOT_MEMBER, (
                 f"{name!r} is not a live member of cluster {self.cluster!r} in ZooKeeper; start it as "
                 f"an agent of this cluster (puli-mesh agent --zk ... --cluster {self.cluster})")).encode())
+            return
+        older = self.links.get(name)
+        if (older is not None and older.identity != identity
+                and older.alive(now_mono, self.heartbeat_interval, self.heartbeat_liveness)):
+            # The node's link is alive on another connection: a second connection speaking its
+            # name is not believed over it (a restarted worker's old link falls silent within
+            # the liveness, and its HELLO, said again every heartbeat interval, is taken then).
+            log.warning("HELLO as %s refused: the node is linked from another connection, heard "
+                        "%.1fs ago", name, now_mono - older.last_heard)
+            self._send(identity, ErrorMessage(None, ErrorCode.LINKED, (
+                f"{name!r} is linked from another connection that is still heard from; a HELLO "
+                "from this one is taken once that link falls silent")).encode())
             return
         info = RenderNodeInfo.from_hello(msg)
         self._link(WorkerLink(name, identity, msg.endpoint, now_mono,

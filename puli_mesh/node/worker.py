@@ -350,7 +350,7 @@ class Worker:
 
     def _on_error(self, msg: ErrorMessage) -> None:
         log.warning("coordinator error: %s %s", msg.code, msg.message)
-        if msg.code in (ErrorCode.NOT_LEADER, ErrorCode.HELLO_FIRST, ErrorCode.NOT_MEMBER):
+        if msg.code in (ErrorCode.NOT_LEADER, ErrorCode.HELLO_FIRST, ErrorCode.NOT_MEMBER, ErrorCode.LINKED):
             # tick() says HELLO again (a new member's HELLO may reach the leader before the
             # leader has seen its member znode)
             self._welcomed = False

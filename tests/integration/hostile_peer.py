@@ -185,7 +185,7 @@ def leader_answers(mesh: Mesh, timeout: float = 30.0) -> dict[str, Any]:
 
 
 def graphs_by_id(mesh: Mesh) -> dict[int, dict[str, Any]]:
-    return {int(g["id"]): g for g in mesh.client_any().request("QUERY", what="graphs", args={})}
+    return {int(g["id"]): g for g in mesh.client_any().request("QUERY", what="graphs", args={})["items"]}
 
 
 def assert_farm_runs(mesh: Mesh, earlier: dict[int, int], name: str = "after-the-attack",

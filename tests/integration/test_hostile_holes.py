@@ -43,7 +43,7 @@ def test_a_huge_frame_range_does_not_leak_the_slot(mesh: Mesh) -> None:
         assert exc.code == "invalid", exc
     else:
         mesh.wait_graph(frames, {int(NodeStatus.ERROR), DONE}, timeout=30)
-        (cmd,) = mesh.client_any().request("QUERY", what="commands", args={"id": frames})
+        (cmd,) = mesh.client_any().request("QUERY", what="commands", args={"id": frames})["items"]
         assert cmd["status"] in (int(CommandStatus.ERROR), int(CommandStatus.DONE)), cmd
         earlier[frames] = mesh.graph(frames)["status"]
     assert_farm_runs(mesh, earlier, timeout=30)
@@ -56,7 +56,7 @@ def test_a_client_that_never_reads_its_answers_does_not_grow_the_agent(mesh: Mes
     mesh.wait_ready(1)
     chatty = submit(mesh, one_task_graph("chatty", "head -c 4194304 /dev/zero | tr '\\\\0' a; echo"))
     mesh.wait_graph(chatty, {DONE})
-    (cmd,) = mesh.client_any().request("QUERY", what="commands", args={"id": chatty})
+    (cmd,) = mesh.client_any().request("QUERY", what="commands", args={"id": chatty})["items"]
     agent = psutil.Process(mesh.agents["rn1"].process.pid)  # type: ignore[union-attr]
     rss_before = agent.memory_info().rss
     flood = zmq.Context.instance().socket(zmq.DEALER)

@@ -28,7 +28,7 @@ def test_a_submit_sent_again_to_the_successor_with_its_rid_gets_the_same_graph(m
     client = MeshClient(node=mesh.agents[survivor].address, timeout=5.0)
     again = client.request("SUBMIT", graph=representation, rid="the-client-s-rid")
     assert (again["graph_id"], again["node_ids"]) == (first["graph_id"], first["node_ids"])
-    named = [g for g in client.request("QUERY", what="graphs", args={}) if g["name"] == "submitted-once"]
+    named = [g for g in client.request("QUERY", what="graphs", args={})["items"] if g["name"] == "submitted-once"]
     assert [g["id"] for g in named] == [first["graph_id"]]
     tree = mesh.wait_graph(first["graph_id"], {int(NodeStatus.DONE)})
     assert tree["status"] == int(NodeStatus.DONE)

@@ -45,6 +45,7 @@ EXPECTED = {
     "not_leader": (FarmNoLeaderError, EXIT_FAILED),
     "hello_first": (FarmProtocolError, EXIT_FAILED),
     "not_member": (FarmProtocolError, EXIT_FAILED),
+    "linked": (FarmProtocolError, EXIT_FAILED),
 }
 
 

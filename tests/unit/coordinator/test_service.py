@@ -396,6 +396,20 @@ def test_only_the_node_holding_an_attempt_may_report_on_it(shell: Shell) -> None
     shell.say(UpdateMessage(command_id=assigned.command_id, attempt=assigned.attempt, seq=1, status=DONE,
                             completion=1.0, message=None, stats=None))  # the holder may
     assert service.core.command(assigned.command_id)["status_name"] == "DONE"
+    service.flush()
+    while shell.journal.pending:
+        shell.acknowledge()
+    shell.router.take()
+    records = service.next_index
+    # An attempt nobody holds now (this one ended; a made-up one): stale, whoever sends it. It is
+    # acknowledged, so that a worker stops sending it again, and neither applied nor journalled.
+    for attempt in (assigned.attempt, assigned.attempt + 5):
+        shell.say(UpdateMessage(command_id=assigned.command_id, attempt=attempt, seq=2, status=int(
+            CommandStatus.ERROR), completion=0.0, message="late", stats=None), identity=b"w2")
+    service.flush()
+    assert service.next_index == records and not shell.journal.pending
+    assert [(to, m.kind) for to, m in shell.router.take()] == [(b"w2", "ACK")] * 2
+    assert service.core.command(assigned.command_id)["status_name"] == "DONE"
 
 
 def test_a_message_is_a_nodes_only_from_the_routing_id_its_hello_tied(shell: Shell) -> None:
@@ -428,6 +442,10 @@ def test_a_restarted_worker_is_reconciled_by_its_hello_and_its_older_link_droppe
     service.flush()
     shell.acknowledge()
     (assigned,) = [m.spec for _, m in shell.router.take() if isinstance(m, AssignMessage)]
+    shell.hello(identity=second)  # the first connection is still heard from: not believed over it
+    assert [(to, m.kind, m.code) for to, m in shell.router.take()] == [(second, "ERROR", "linked")]
+    assert service.core.command(assigned.command_id)["status_name"] == "ASSIGNED"
+    shell.clock.now += service.heartbeat_interval * service.heartbeat_liveness + 0.1  # it fell silent
     shell.hello(identity=second)  # restarted: it runs nothing
     assert service.core.command(assigned.command_id)["status_name"] == "READY"  # lost, re-queued
     assert set(service.peers) == {second} and service.links["w1"].identity == second
