@@ -33,6 +33,7 @@ from puli_mesh.coordinator.decisions import Decision, SubmitResult
 from puli_mesh.coordinator.edit_actions import apply_edit
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.errors import CoreError
+from puli_mesh.faults import Faults
 from puli_mesh.limits import GraphLimits
 
 UNLIMITED_GRAPHS = GraphLimits(*(2**62,) * len(GraphLimits.__slots__))
@@ -320,23 +321,30 @@ def check_encodable(record: AnyRecord) -> None:
                          "(strings, numbers within 64 bits, lists, maps) nested less deep") from exc
 
 
-def replay(core: SchedulingCore, indexed_records: Iterable[tuple[int, Any]]) -> int:
+REPLAY_FAULT = "journal replay"
+"""The name under which a record that could not be replayed is counted in ``Faults``
+(``puli-mesh status`` shows it among the coordinator's faults)."""
+
+
+def replay(core: SchedulingCore, indexed_records: Iterable[tuple[int, Any]],
+           faults: Faults | None = None) -> int:
     """Apply journalled records (``(index, data)`` in order) to ``core``; return how many
     were refused. A record the core refuses was refused live too (the journal keeps it, as
     an exception may come after a partial change): replaying it changes the same. One that
-    cannot be read or applied is logged and skipped: it must not stop every future leader."""
+    cannot be read or applied (a bug) is logged with its traceback, counted in ``faults``
+    under :data:`REPLAY_FAULT`, and skipped: it must not stop every future leader."""
     refused = 0
     # A journalled graph was accepted under the limits of the leader that took it: replaying it
     # must rebuild it whatever this agent's graph_* settings say, or every later id would shift.
     limits, core.settings.graph_limits = core.settings.graph_limits, UNLIMITED_GRAPHS
     try:
-        refused = _replay(core, indexed_records)
+        refused = _replay(core, indexed_records, faults if faults is not None else Faults())
     finally:
         core.settings.graph_limits = limits
     return refused
 
 
-def _replay(core: SchedulingCore, indexed_records: Iterable[tuple[int, Any]]) -> int:
+def _replay(core: SchedulingCore, indexed_records: Iterable[tuple[int, Any]], faults: Faults) -> int:
     refused = 0
     for index, data in indexed_records:
         try:
@@ -346,5 +354,7 @@ def _replay(core: SchedulingCore, indexed_records: Iterable[tuple[int, Any]]) ->
             log.debug("journal record %d refused, as it was live: %s", index, exc)
         except Exception:
             refused += 1
-            log.exception("journal record %d could not be replayed; skipped", index)
+            faults.note(REPLAY_FAULT)
+            log.exception("journal record %d could not be replayed; SKIPPED (%d so far): the farm goes on "
+                          "without what it did", index, faults.counts[REPLAY_FAULT])
     return refused

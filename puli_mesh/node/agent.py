@@ -424,7 +424,8 @@ class Agent:
     def _start_coordinator(self) -> None:
         started = time.monotonic()
         epoch, epoch_version = take_epoch(self.zk, self.paths)
-        core, next_index = self._recover(epoch)
+        replay_faults = Faults()
+        core, next_index = self._recover(epoch, replay_faults)
         assert self.router is not None
         s = self.settings
         service = CoordinatorService(
@@ -434,6 +435,7 @@ class Agent:
             journal=JournalWriter(self.zk, self.paths, epoch, epoch_version), post=self.post,
             next_index=next_index, lost_grace=s.lost_grace,
             snapshot_every=s.snapshot_every, snapshot_interval=s.snapshot_interval)
+        service.faults.counts.update(replay_faults.counts)  # records skipped at recovery, in status
         self.service = service
         self._licences_watched = set()
         for path in (self.paths.nodes, self.paths.licences, self.paths.pools):
@@ -454,7 +456,7 @@ class Agent:
         log.info("agent %s leads cluster %s with epoch %d (took over in %.3fs)",
                  s.name, s.cluster, epoch, time.monotonic() - started)
 
-    def _recover(self, epoch: int) -> tuple[SchedulingCore, int]:
+    def _recover(self, epoch: int, faults: Faults) -> tuple[SchedulingCore, int]:
         """Rebuild the core from the newest snapshot and the journal after it."""
         started = time.monotonic()
         settings = CoreSettings(retry_delay_s=self.settings.retry_delay,
@@ -465,7 +467,7 @@ class Agent:
             core = SchedulingCore.restore(recovered.snapshot, settings)
         else:
             core = SchedulingCore(settings)
-        refused = replay(core, recovered.records)
+        refused = replay(core, recovered.records, faults)
         log.info("epoch %d recovered %s snapshot + %d record(s) in %d batch(es) (%d refused as live) in %.3fs",
                  epoch, "a" if recovered.snapshot is not None else "no", len(recovered.records),
                  recovered.batches, refused, time.monotonic() - started)

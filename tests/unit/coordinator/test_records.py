@@ -11,6 +11,7 @@ import pytest
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.records import (
     RECORD_KINDS,
+    REPLAY_FAULT,
     AnyRecord,
     EditRecord,
     HelloRecord,
@@ -27,6 +28,7 @@ from puli_mesh.coordinator.records import (
     replay,
 )
 from puli_mesh.errors import CoreError, InvalidGraphError
+from puli_mesh.faults import Faults
 from puli_mesh.limits import GraphLimits
 from puliclient.status import CommandStatus
 
@@ -104,9 +106,11 @@ def test_replay_gives_the_live_state_and_counts_what_the_core_refused(caplog: py
     journal.append((7, ["dance"]))  # unreadable: skipped and logged
 
     rebuilt = SchedulingCore()
+    faults = Faults()
     with caplog.at_level(logging.DEBUG, logger="puli_mesh.coordinator.records"):
-        assert replay(rebuilt, journal) == 2
+        assert replay(rebuilt, journal, faults) == 2
     assert rebuilt.snapshot() == live.snapshot()
+    assert faults.counts == {REPLAY_FAULT: 1}  # the unreadable one; a refusal is no fault
     assert "journal record 7 could not be replayed" in caplog.text
     assert "journal record 6 refused" in caplog.text
 
