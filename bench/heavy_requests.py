@@ -260,7 +260,8 @@ def main() -> None:
             chatty.addNewTask("chatty", {"cmd": f"head -c {BIG_LOG_BYTES} /dev/zero | tr '\\0' a; echo"})
             chatty_id = submit(farm, chatty)
             farm.wait_done(chatty_id)
-            (log_command,) = [c["id"] for c in farm.client().request("QUERY", what="commands", args={"id": chatty_id})]
+            page = farm.client().request("QUERY", what="commands", args={"id": chatty_id})
+            (log_command,) = [c["id"] for c in page["items"]]
             farm.start("a1")
             farm.wait_ready(2)
             per_task = 1000

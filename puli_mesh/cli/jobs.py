@@ -95,9 +95,13 @@ def _add_children(branch: Tree, n: dict[str, Any], levels: int) -> None:
     stack: list[tuple[Tree, dict[str, Any], int]] = [(branch, n, 0)]
     while stack:
         parent, node, level = stack.pop()
-        if level < 0:  # its commands, once its children are drawn
+        if level < 0:  # its commands, once its children are drawn, then what the view left out
             for c in node.get("commands", []) or []:
                 parent.add(views.command_label(c))
+            for key, what in (("children_omitted", "node(s)"), ("commands_omitted", "command(s)")):
+                if node.get(key):  # a big job's view is bounded: say what is not drawn, and where it is
+                    parent.add(Text(f"... {node[key]} more {what}: puli-mesh commands --graph {node['id']}",
+                                    style="dim"))
             continue
         here = parent
         if level > 0:

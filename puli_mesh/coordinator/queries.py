@@ -69,9 +69,24 @@ def _counts(tasks: list[TaskNode]) -> tuple[int, int, int, float, list[int]]:
     return total, ready, done, (comp / total if total else 1.0), per_status
 
 
-def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
-    """The view of one node; with ``children``, of its whole subtree (``children`` of a
-    folder, ``commands`` of a task).
+TREE_NODES_MAX = 2_000
+"""Views of task groups and tasks in one tree view (``node_view`` with children)."""
+TREE_COMMANDS_MAX = 5_000
+"""Views of commands in one tree view. A graph may hold 100,000 commands: their views would be
+about 30 MB (above the message limit) and hold the leader's loop for a second. Past these, a
+tree view says what it left out; ``QUERY commands`` pages through the rest, ``QUERY node``
+gives a subtree."""
+
+
+def node_view(n: TreeNode, children: bool, *, nodes_max: int = TREE_NODES_MAX,
+              commands_max: int = TREE_COMMANDS_MAX) -> dict[str, Any]:
+    """The view of one node; with ``children``, of its subtree (``children`` of a folder,
+    ``commands`` of a task), bounded to ``nodes_max`` nodes and ``commands_max`` commands: a
+    shown folder's children all get their places (while any are left) before the walk goes
+    down into them, so the upper levels of a big job are shown whole and a node is shown only
+    with its ancestors. A folder whose children are not all shown says how many are left out
+    (``children_omitted``), a task its commands (``commands_omitted``), and the top view the
+    totals (``omitted``: nodes and commands). Every shown node's figures count its whole subtree.
 
     One walk, with an explicit stack (a graph may be nested deeper than Python's stack):
     each node's tasks are a run of the subtree's tasks in depth-first order, so every
@@ -81,21 +96,43 @@ def node_view(n: TreeNode, children: bool) -> dict[str, Any]:
     if not children:
         return _own_view(n, iter_tasks(n), False)
     tasks: list[TaskNode] = []
-    views: dict[int, dict[str, Any]] = {}  # of nodes whose parent's view is not built yet
-    stack: list[tuple[TreeNode, int]] = [(n, -1)]  # -1: before its children are walked
+    views: dict[int, dict[str, Any]] = {}  # of shown nodes whose parent's view is not built yet
+    nodes_left, commands_left = nodes_max - 1, commands_max  # the top node is always shown
+    omitted_nodes = omitted_commands = 0
+    stack: list[tuple[TreeNode, int, bool]] = [(n, -1, True)]  # -1: before its children are walked
     while stack:
-        node, start = stack.pop()
+        node, start, shown = stack.pop()
         if isinstance(node, TaskNode):
             tasks.append(node)
-            views[node.id] = _own_view(node, [node], True)
+            if shown:
+                view = _own_view(node, [node], False)
+                listed = node.commands[:max(commands_left, 0)]
+                commands_left -= len(listed)
+                view["commands"] = [command_view(c) for c in listed]
+                if len(listed) < len(node.commands):
+                    view["commands_omitted"] = len(node.commands) - len(listed)
+                views[node.id] = view
+            omitted_commands += len(node.commands) - (len(views[node.id]["commands"]) if shown else 0)
         elif start < 0:
-            stack.append((node, len(tasks)))
-            stack.extend((c, -1) for c in reversed(node.children))  # type: ignore[attr-defined]
-        else:
-            view = _own_view(node, tasks[start:], True)
-            view["children"] = [views.pop(c.id) for c in node.children]  # type: ignore[attr-defined]
+            stack.append((node, len(tasks), shown))
+            walk = []
+            for child in node.children:  # type: ignore[attr-defined]
+                child_shown = shown and nodes_left > 0
+                nodes_left -= child_shown
+                omitted_nodes += not child_shown
+                walk.append((child, -1, child_shown))
+            stack.extend(reversed(walk))
+        elif shown:
+            view = _own_view(node, tasks[start:], False)
+            view["children"] = [views.pop(c.id) for c in node.children if c.id in views]  # type: ignore[attr-defined]
+            left_out = len(node.children) - len(view["children"])  # type: ignore[attr-defined]
+            if left_out:
+                view["children_omitted"] = left_out
             views[node.id] = view
-    return views[n.id]
+    top = views[n.id]
+    if omitted_nodes or omitted_commands:
+        top["omitted"] = {"nodes": omitted_nodes, "commands": omitted_commands}
+    return top
 
 
 def _own_view(n: TreeNode, tasks: list[TaskNode], commands: bool) -> dict[str, Any]:

@@ -77,3 +77,16 @@ def test_show_draws_every_node_of_a_job_deeper_than_the_terminal_is_wide(
     assert lines[DEEP].lstrip("│└├─ ") == f"level {DEEP}  {DEEP + 1} bottom  DONE  100%  1 done"
     assert lines[-1].lstrip("│└├─ ").startswith("command 9 bottom_1_1  DONE")
     assert max(len(line) for line in lines) <= 100
+
+
+def test_show_says_what_a_bounded_view_left_out_and_where_to_see_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    task = {"id": 2, "name": "render", "status_name": "READY", "completion": 0.0, "command_counts": {"READY": 9},
+            "commands": [], "commands_omitted": 9}
+    job = {"id": 1, "name": "big", "status_name": "READY", "completion": 0.0, "command_counts": {"READY": 9},
+           "children": [task], "children_omitted": 3, "user": "ana", "pool": "default", "start_time": None}
+    monkeypatch.setattr(jobs, "farm_for", lambda *_where: SimpleNamespace(graph=lambda _graph_id: job))
+    jobs.show(1, node="stub")
+    lines = [line.lstrip("│└├─ ") for line in capsys.readouterr().out.splitlines()]
+    assert lines[2] == "... 9 more command(s): puli-mesh commands --graph 2"
+    assert lines[3] == "... 3 more node(s): puli-mesh commands --graph 1"

@@ -95,3 +95,27 @@ def test_no_view_publishes_the_attempt_token():
     assert not {k for k in keys(views) if "token" in k}
     shown = core.command(x2.command_id)
     assert shown["attempts"] == 0 and shown["render_node"] == "a"
+
+
+def test_a_tree_view_is_bounded_and_says_what_it_left_out() -> None:
+    """A graph of 100,000 commands would make a view of ~30 MB: past the bounds, the start of
+    the depth-first order is shown, ancestors first, and the rest is counted, not listed."""
+    core = SchedulingCore()
+    g = core.submit_graph(graph([group("root", [1, 4]), group("top", [2, 3]), task("a", 4), task("b", 4),
+                                 task("c", 4)], name="big"), 0)
+    assert "omitted" not in core.graph_tree(g.graph_id)
+    nodes = core._st.nodes
+    bounded = queries.node_view(nodes[g.graph_id], True, nodes_max=4, commands_max=3)
+    # shown: the graph, then the root group's children both ("top", "c"), before going down; "a"
+    # and "b" are not; 3 of c's 4 commands
+    assert bounded["omitted"] == {"nodes": 2, "commands": 1 + 4 + 4}
+    (root,) = bounded["children"]
+    top, c = root["children"]
+    assert "children_omitted" not in root and (top["children"], top["children_omitted"]) == ([], 2)
+    assert [x["description"] for x in c["commands"]] == ["c_1_1", "c_2_2", "c_3_3"]
+    assert c["commands_omitted"] == 1
+    # every shown node's figures still count its whole subtree
+    for shown in (bounded, root, top, c):
+        own = queries.node_view(nodes[shown["id"]], False)
+        skip = ("children", "children_omitted", "omitted", "commands", "commands_omitted")
+        assert {k: v for k, v in shown.items() if k not in skip} == own
