@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from puli_mesh.coordinator import queries
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, SubmitResult
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
@@ -117,3 +118,9 @@ def flat_view(view: dict[str, Any]) -> list[dict[str, Any]]:
     """A ``graph_tree`` view as its nodes without their ``children``, parents first: what
     tests compare (``==`` on a deep view would recurse once per level)."""
     return [{k: v for k, v in n.items() if k != "children"} for n in view_nodes(view)]
+
+
+def whole_tree(core: SchedulingCore, graph_id: int) -> dict[str, Any]:
+    """A graph's tree view without the bounds a client's view has (``queries.TREE_*_MAX``):
+    the deep-graph tests look at every level."""
+    return queries.node_view(core._st.nodes[graph_id], True, nodes_max=10**9, commands_max=10**9)

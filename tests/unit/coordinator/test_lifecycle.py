@@ -21,6 +21,7 @@ from tests.unit.coordinator.graphs import (
     submit_unchecked,
     task,
     view_nodes,
+    whole_tree,
 )
 
 ERROR, DONE = CommandStatus.ERROR, CommandStatus.DONE
@@ -364,7 +365,7 @@ def _deep(slots: int = 2) -> tuple[SchedulingCore, int, list[int]]:
 
 def _statuses(core: SchedulingCore, gid: int) -> list[str]:
     """The graph's status, each group's from the root down, then ``bottom``'s and ``top``'s."""
-    return [n["status_name"] for n in view_nodes(core.graph_tree(gid))]
+    return [n["status_name"] for n in view_nodes(whole_tree(core, gid))]
 
 
 def test_a_deep_graph_runs_to_done_and_every_status_reaches_the_root():

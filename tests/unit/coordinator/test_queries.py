@@ -21,12 +21,13 @@ from tests.unit.coordinator.graphs import (
     single,
     submit_unchecked,
     task,
+    whole_tree,
 )
 
 
 def _tree_matches_own_views(core: SchedulingCore, gid: int) -> None:
     nodes: dict[int, TreeNode] = core._st.nodes
-    views = flat_view(core.graph_tree(gid))
+    views = flat_view(whole_tree(core, gid))
     assert len(views) == sum(1 for n in nodes.values() if n.graph.id == gid)
     for view in views:
         view.pop("commands", None)
@@ -55,7 +56,7 @@ def test_a_tree_view_of_a_deep_graph_nests_every_level():
     r = submit_unchecked(core, nested(DEEP), 0)
     (a, _b) = assigns(core.request_work("a", 2, 1))
     finish(core, a, 2)
-    view = core.graph_tree(r.graph_id)
+    view = whole_tree(core, r.graph_id)
     for level in range(DEEP):
         view = view["children"][0]
         assert view["name"] == f"g{level}" and view["commandCount"] == 2 + (not level)
