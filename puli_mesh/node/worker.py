@@ -318,7 +318,18 @@ class Worker:
         if len(ran) > RAN_REMEMBERED:
             del ran[next(iter(ran))]
         log.debug("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
-        execution.start()
+        try:
+            execution.start()
+        except Exception as exc:  # e.g. arguments no process can be made of: it fails, and frees its slot
+            log.exception("command %d attempt %d could not start", spec.command_id, spec.attempt)
+            try:
+                execution.kill(reason="it could not start")  # whatever part of it did start
+            except Exception:
+                log.exception("command %d: could not kill what started of it", spec.command_id)
+            self._handle_events(spec.command_id, [ExecutionEvent(
+                spec.command_id, spec.attempt, "end", status=CommandStatus.ERROR,
+                message=f"could not start: {type(exc).__name__}: {exc}"[:1000])])
+            return
         self._handle_events(spec.command_id, execution.check(time.monotonic()))
 
     def _on_kill(self, msg: KillMessage) -> None:

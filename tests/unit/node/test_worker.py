@@ -33,6 +33,7 @@ from puli_mesh.protocol import (
     WelcomeMessage,
     decode,
 )
+from puliclient.status import CommandStatus
 
 from .running import ASSIGN_FIELDS
 
@@ -261,3 +262,28 @@ def test_every_connection_has_a_fresh_unguessable_routing_id_zeromq_accepts() ->
     for name in ("", "\0rn", "é" * 300):  # ZeroMQ: 1 to 255 bytes, not starting with a zero byte
         routing_id = fresh_routing_id(name)
         assert 0 < len(routing_id) <= 255 and routing_id[0] != 0
+
+
+def test_a_command_that_cannot_start_fails_and_frees_its_slot(
+        worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the start raises (a MemoryError building a huge frame list was one), the command
+    ends in ERROR with the reason, and its slot takes the next command: it is not held for ever."""
+    from puli_mesh.node import worker as worker_mod
+
+    real_start = worker_mod.start_execution
+
+    def failing(spec: CommandSpec, *args: Any) -> Any:
+        execution = real_start(spec, *args)
+        if spec.command_id == 1:
+            def refuse() -> None:
+                raise MemoryError("frames")
+            execution.start = refuse
+        return execution
+
+    monkeypatch.setattr(worker_mod, "start_execution", failing)
+    worker.on_message(assign(1))
+    assert worker.running == {}
+    (final,) = [p.update for p in worker.pending.values() if p.update.command_id == 1]
+    assert final.status == int(CommandStatus.ERROR) and final.message == "could not start: MemoryError: frames"
+    worker.on_message(assign(2, cmd="true"))
+    assert list(worker.running) == [2]
