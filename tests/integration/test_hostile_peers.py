@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import zmq
-
 from puli_mesh.protocol import (
     AckMessage,
     AssignMessage,
@@ -25,7 +23,6 @@ from puli_mesh.protocol import (
     UpdateMessage,
     UpdatesMessage,
     WelcomeMessage,
-    decode,
 )
 from puliclient import Graph
 from puliclient.status import CommandStatus, NodeStatus
@@ -178,23 +175,11 @@ def test_a_peer_using_a_nodes_name_as_routing_id_neither_takes_its_link_nor_its_
     ASSIGNs and spoke as it. Now only the routing id of an accepted HELLO speaks for a node."""
     mesh.start_agent("member")
     mesh.wait_ready(1)
-    address = mesh.agents["member"].address
-    intruder = zmq.Context.instance().socket(zmq.DEALER)
-    intruder.setsockopt(zmq.IDENTITY, b"member")
-    intruder.setsockopt(zmq.LINGER, 0)
-    try:
-        intruder.connect(f"tcp://{address}")
-        intruder.send(ReadyMessage(8).encode())  # asks for work as the node
-        assert intruder.poll(5000), "the leader did not answer"
-        refused = decode(intruder.recv())
-        assert isinstance(refused, ErrorMessage) and refused.code == ErrorCode.HELLO_FIRST
-        graph = Graph("while-the-intruder-listens")
-        graph.addNewTask("t", {"cmd": "true"})
-        url, _ = graph.submit("127.0.0.1", mesh.agents["member"].port)
-        tree = mesh.wait_graph(int(url.rsplit("/", 1)[1]), {int(NodeStatus.DONE)})
-        assert tree["status"] == int(NodeStatus.DONE)  # the member got and ran its command
-        assert not intruder.poll(200), "the intruder received something meant for the node"
-    finally:
-        intruder.close(linger=0)
+    with raw_peer(mesh.agents["member"].address, b"member") as intruder:
+        refused = intruder.ask(ReadyMessage(8))  # asks for work as the node
+        assert isinstance(refused, ErrorMessage) and refused.code == ErrorCode.HELLO_FIRST, refused
+        graph_id = run_to_done(mesh, "while-the-intruder-listens")  # the member got and ran it
+        assert intruder.recv(0.2) is None, "the intruder received something meant for the node"
     names = [n["name"] for n in mesh.client_any().request("QUERY", what="status", args={})["nodes"]]
     assert names == ["member"]
+    assert_farm_runs(mesh, {graph_id: DONE})
