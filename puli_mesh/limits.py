@@ -47,6 +47,10 @@ MAX_VALUE_NESTING = MAX_NESTING - 7
 a node's tags...), the value itself counting as 1: a SUBMIT's map, the graph, its tasks, a task,
 its commands, a command and its arguments come first, so the SUBMIT stays within MAX_NESTING."""
 
+MAX_RID_CHARS = 128
+"""A client request's id (``rid``): the leader keeps the last SUBMITs' ids with their graphs
+(journal, snapshot), so a retry finds its graph after a failover. A uuid is 36 characters."""
+
 
 # Sockets: ZeroMQ bounds its queues by messages, each at most MAX_MESSAGE_BYTES.
 ROUTER_RCVHWM = 8

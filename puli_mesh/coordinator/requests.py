@@ -32,6 +32,7 @@ from puli_mesh.errors import (
     UnknownLicenceError,
     UnknownPoolError,
 )
+from puli_mesh.limits import MAX_RID_CHARS
 from puli_mesh.protocol import (
     ClientRequest,
     EditMessage,
@@ -87,6 +88,9 @@ class ClientRequests:
     def handle(self, msg: ClientRequest, now: float) -> bytes:
         """The reply to one client request (``now``: wall-clock seconds)."""
         rid = msg.rid
+        if len(rid) > MAX_RID_CHARS:  # remembered with a graph (``submitted``): it must stay small
+            return ErrorMessage(None, ErrorCode.INVALID, f"request id of {len(rid)} characters, above the "
+                                f"limit of {MAX_RID_CHARS}").encode()
         try:
             match msg:
                 case SubmitMessage():

@@ -12,6 +12,7 @@ from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.records import EditRecord, Record, Result, SubmitRecord, replay
 from puli_mesh.coordinator.requests import ClientRequests
 from puli_mesh.coordinator.stats import FarmStats
+from puli_mesh.limits import MAX_RID_CHARS
 from puli_mesh.protocol import (
     ClientRequest,
     EditMessage,
@@ -109,3 +110,14 @@ def test_refusals_carry_a_stable_code(request_: ClientRequest, code: ErrorCode) 
 def test_queries_get_the_time_passed_in() -> None:
     stats = result(ClientRequests(StubHost(), "leader"), QueryMessage("r", "stats", {}), now=123.0)
     assert stats["current"]["end"] == 123.0
+
+
+def test_a_request_id_above_the_limit_is_refused_before_anything_is_remembered() -> None:
+    """A SUBMIT's id is kept with its graph (journal, snapshot): a megabyte id 10,000 times over
+    would be gigabytes. Refused, and not echoed back."""
+    host = StubHost()
+    reply = ask(ClientRequests(host, "leader"), SubmitMessage("r" * (MAX_RID_CHARS + 1), single("t", 1)))
+    assert isinstance(reply, ErrorMessage) and (reply.rid, reply.code) == (None, ErrorCode.INVALID)
+    assert f"limit of {MAX_RID_CHARS}" in reply.message and host.ran == []
+    assert isinstance(ask(ClientRequests(host, "leader"), SubmitMessage("r" * MAX_RID_CHARS, single("t", 1))),
+                      ResultMessage)
