@@ -75,3 +75,16 @@ class JournalDamagedError(PuliMeshError):
     """The journal in ZooKeeper lacks something (a snapshot part, a batch between two stored ones):
     taking over from it would rebuild a wrong farm, so no agent leads until an operator restores
     or resets it."""
+
+
+class AccessError(PuliMeshError):
+    """A requester's role does not allow the request; ``needed`` is the role that would
+    (a ``puli_mesh.access.Role``; None when no role may make it)."""
+
+    def __init__(self, message: str, needed: str | None = None) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
+class KeyMaterialError(PuliMeshError):
+    """A key file or a key registry record is missing, unreadable, too open or malformed."""
