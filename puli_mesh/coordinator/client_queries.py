@@ -29,11 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from puli_mesh.coordinator import listings
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.stats import FarmStats
-from puli_mesh.errors import UnknownIdError
 from puliclient.patterns import NamePattern, any_matches
 from puliclient.status import CommandStatus, NodeStatus, parse_status
 
@@ -231,15 +228,6 @@ def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dic
     }
 
 
-def core_state(core: SchedulingCore) -> CoreState:
-    """The core's state, for the paged listings only.
-
-    The facade has no paged listing, and ``core.py`` is at its length limit: until it
-    forwards ``listings`` itself, this is the one place outside the core that reads its state.
-    """
-    return core._st  # noqa: SLF001
-
-
 def _cursor(q: QueryContext, kind: type[int] | type[str]) -> Any:
     value = q.args.get("cursor")
     return None if value is None else kind(value)
@@ -248,27 +236,21 @@ def _cursor(q: QueryContext, kind: type[int] | type[str]) -> Any:
 def _graphs(q: QueryContext) -> dict[str, Any]:
     """Filters (:class:`GraphFilter`), ``limit``, ``cursor``: a page of graph views."""
     match = GraphFilter.from_args(q.args).matches
-    return listings.graph_page(core_state(q.core).graphs, match, _cursor(q, int), q.args.get("limit")).to_map()
+    return q.core.graph_page(match, _cursor(q, int), q.args.get("limit")).to_map()
 
 
 def _commands(q: QueryContext) -> dict[str, Any]:
     """``{"id"?, "status"?, "node"?, "limit"?, "cursor"?}``: a page of the commands under a
     node (or all), filtered."""
-    st = core_state(q.core)
     node_id = q.args.get("id")
-    root = None
-    if node_id is not None:
-        root = st.nodes.get(int(node_id))
-        if root is None:
-            raise UnknownIdError(f"no graph, task group or task has id {int(node_id)}")
     statuses = _statuses(q.args.get("status"), CommandStatus)
-    return listings.command_page(st.commands, root, statuses, q.args.get("node") or None, _cursor(q, int),
-                                 q.args.get("limit")).to_map()
+    return q.core.command_page(None if node_id is None else int(node_id), statuses, q.args.get("node") or None,
+                               _cursor(q, int), q.args.get("limit")).to_map()
 
 
 def _render_nodes(q: QueryContext) -> dict[str, Any]:
     """``limit``, ``cursor`` (a name): a page of the core's render nodes."""
-    return listings.render_node_page(core_state(q.core).render_nodes, _cursor(q, str), q.args.get("limit")).to_map()
+    return q.core.render_node_page(_cursor(q, str), q.args.get("limit")).to_map()
 
 
 QUERIES: dict[str, Callable[[QueryContext], Any]] = {

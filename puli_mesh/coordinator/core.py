@@ -56,7 +56,7 @@ Not here: sockets, ZooKeeper, journalling (the service does them).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from puli_mesh.coordinator import (
@@ -64,6 +64,7 @@ from puli_mesh.coordinator import (
     dependencies,
     edits,
     lifecycle,
+    listings,
     queries,
     render_node_events,
     submission,
@@ -490,9 +491,24 @@ class SchedulingCore:
     def commands(self, node_id: int | None = None, statuses: Iterable[int] | None = None,
                  render_node: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Commands of a subtree (every graph when None), filtered by status and by the
-        render node that runs or last ran them, in id order, at most ``limit``."""
-        roots = list(self._st.graphs.values()) if node_id is None else [self._node(node_id)]
-        return queries.commands(roots, None if statuses is None else set(statuses), render_node, limit)
+        render node that runs or last ran them, in id order, at most ``limit``; unbounded,
+        for in-process callers (a client's request gets ``command_page``)."""
+        return self.command_page(node_id, None if statuses is None else set(statuses), render_node, None,
+                                 limit, listings.UNBOUNDED).items
+
+    def graph_page(self, match: Callable[[GraphNode], bool], after: int | None, limit: Any) -> listings.Page:
+        """A page of the graphs ``match`` accepts, after graph id ``after`` (``listings``)."""
+        return listings.graph_page(self._st.graphs, match, after, limit)
+
+    def command_page(self, node_id: int | None, statuses: set[int] | None, render_node: str | None,
+                     after: int | None, limit: Any,
+                     bounds: listings.ListingBounds = listings.COMMAND_BOUNDS) -> listings.Page:
+        """A page of the commands of node ``node_id``'s subtree (every graph's when None)."""
+        root = None if node_id is None else self._node(node_id)
+        return listings.command_page(self._st.commands, root, statuses, render_node, after, limit, bounds)
+
+    def render_node_page(self, after: str | None, limit: Any) -> listings.Page:
+        return listings.render_node_page(self._st.render_nodes, after, limit)
 
     def figures(self) -> dict[str, Any]:
         """Farm-wide gauges (queue depth, running commands, slots, licences) for stats."""

@@ -45,6 +45,8 @@ class ListingBounds:
 GRAPH_BOUNDS = ListingBounds(page_default=100, page_max=200, scan_max=2_000)
 COMMAND_BOUNDS = ListingBounds(page_default=200, page_max=500, scan_max=20_000)
 RENDER_NODE_BOUNDS = ListingBounds(page_default=200, page_max=500, scan_max=500)
+UNBOUNDED = ListingBounds(page_default=2**62, page_max=2**62, scan_max=2**62)
+"""For in-process callers (tests, tools), never for a client's request."""
 
 Key = TypeVar("Key", int, str)
 
@@ -107,7 +109,8 @@ def graph_page(graphs: Mapping[int, GraphNode], match: Callable[[GraphNode], boo
 
 
 def command_page(commands: Mapping[int, CommandNode], root: TreeNode | None, statuses: set[int] | None,
-                 render_node: str | None, after: int | None, limit: Any) -> Page:
+                 render_node: str | None, after: int | None, limit: Any,
+                 bounds: ListingBounds = COMMAND_BOUNDS) -> Page:
     """Commands of ``root``'s subtree (every graph's when None), by status and by the render
     node that runs or last ran them, after command id ``after``."""
     def take(cid: int) -> dict[str, Any] | None:
@@ -119,7 +122,7 @@ def command_page(commands: Mapping[int, CommandNode], root: TreeNode | None, sta
         return command_view(c)
 
     ids = _after(sorted(commands), after) if root is None else _subtree_ids(root, after)
-    return _scan(ids, limit, COMMAND_BOUNDS, take)
+    return _scan(ids, limit, bounds, take)
 
 
 def _subtree_ids(root: TreeNode, after: int | None) -> Iterator[int]:

@@ -20,7 +20,6 @@ more commands than it is sensible to send.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from puli_mesh.coordinator.render_nodes import RenderNode
@@ -227,24 +226,6 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "queued": [cid for cid, r in n.running.items() if r.after],  # pipelined, waiting for a slot
         "pipeline": n.pipeline,
     }
-
-
-def commands(roots: Iterable[TreeNode], statuses: set[int] | None, render_node: str | None,
-             limit: int | None) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for root in roots:
-        for t in iter_tasks(root):
-            if statuses is not None and not any(t.counts[s] for s in statuses if 0 <= s < len(t.counts)):
-                continue  # the per-status counters skip whole tasks cheaply
-            for c in t.commands:
-                if statuses is not None and c.status not in statuses:
-                    continue
-                if render_node is not None and c.last_node != render_node:
-                    continue
-                out.append(command_view(c))
-                if limit is not None and len(out) >= limit:
-                    return out
-    return out
 
 
 def figures(st: CoreState) -> dict[str, Any]:
