@@ -94,7 +94,7 @@ def node_view(n: TreeNode, children: bool, *, nodes_max: int = TREE_NODES_MAX,
     subtree again.
     """
     if not children:
-        return _own_view(n, iter_tasks(n), False)
+        return _own_view(n, iter_tasks(n))
     tasks: list[TaskNode] = []
     views: dict[int, dict[str, Any]] = {}  # of shown nodes whose parent's view is not built yet
     nodes_left, commands_left = nodes_max - 1, commands_max  # the top node is always shown
@@ -105,7 +105,7 @@ def node_view(n: TreeNode, children: bool, *, nodes_max: int = TREE_NODES_MAX,
         if isinstance(node, TaskNode):
             tasks.append(node)
             if shown:
-                view = _own_view(node, [node], False)
+                view = _own_view(node, [node])
                 listed = node.commands[:max(commands_left, 0)]
                 commands_left -= len(listed)
                 view["commands"] = [command_view(c) for c in listed]
@@ -123,7 +123,7 @@ def node_view(n: TreeNode, children: bool, *, nodes_max: int = TREE_NODES_MAX,
                 walk.append((child, -1, child_shown))
             stack.extend(reversed(walk))
         elif shown:
-            view = _own_view(node, tasks[start:], False)
+            view = _own_view(node, tasks[start:])
             view["children"] = [views.pop(c.id) for c in node.children if c.id in views]  # type: ignore[attr-defined]
             left_out = len(node.children) - len(view["children"])  # type: ignore[attr-defined]
             if left_out:
@@ -135,9 +135,9 @@ def node_view(n: TreeNode, children: bool, *, nodes_max: int = TREE_NODES_MAX,
     return top
 
 
-def _own_view(n: TreeNode, tasks: list[TaskNode], commands: bool) -> dict[str, Any]:
-    """A node's view without its children; ``tasks`` are its subtree's, in ``iter_tasks``
-    order; with ``commands``, a task's view lists them."""
+def _own_view(n: TreeNode, tasks: list[TaskNode]) -> dict[str, Any]:
+    """A node's view without its children or commands; ``tasks`` are its subtree's, in
+    ``iter_tasks`` order."""
     total, ready, done, completion, per_status = _counts(tasks)
     out: dict[str, Any] = {
         "id": n.id,
@@ -170,8 +170,6 @@ def _own_view(n: TreeNode, tasks: list[TaskNode], commands: bool) -> dict[str, A
         out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
                    maxNbCores=n.max_cores, ramUse=n.ram_use, maxAttempt=n.max_attempt,
                    requirements=dict(n.requirements), blocked=n.blocked)
-        if commands:
-            out["commands"] = [command_view(c) for c in n.commands]
     return out
 
 
