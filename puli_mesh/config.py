@@ -86,6 +86,12 @@ class Settings:
     """Extra characteristics matched against task requirements (``softs``...)."""
     performance: float = 1.0
     """Performance index: faster nodes are chosen first."""
+    keys: str = ""
+    """The agents' keys directory (``puli-mesh keys init``): the cluster's ZooKeeper credential,
+    the cluster's key pair and this host's agents' key. Required unless ``insecure``."""
+    insecure: bool = False
+    """Run without keys: no CURVE, no roles, open znodes. For a throwaway farm only; the mesh says
+    so in ``status``, ``top`` and every agent's log."""
     # The graph limits (``limits.GraphLimits``, where each is described), applied by this agent
     # when it leads. Set them alike on every agent: a successor replays what was accepted.
     graph_depth: int = _LIMITS.depth
@@ -133,12 +139,24 @@ class Settings:
             value = getattr(self, item.name)
             if isinstance(value, float) and not math.isfinite(value):  # NaN passes every comparison above
                 raise ConfigError(f"{item.name} must be a finite number, got {value}")
+        if self.keys and self.insecure:
+            raise ConfigError("give --keys or --insecure, not both")
         if self.performance <= 0:
             raise ConfigError(f"performance must be positive, got {self.performance}")
         problems = self.graph_limits().check()
         if problems:
             raise ConfigError(f"{GRAPH_PREFIX}{problems[0]}")
         return self
+
+    def keys_directory(self) -> Path | None:
+        """The agents' keys directory, None for an open (``insecure``) mesh; ``ConfigError`` when
+        neither is given: an agent never runs open by accident."""
+        if self.insecure:
+            return None
+        if not self.keys:
+            raise ConfigError("no keys: give the agents' keys directory (--keys DIR, PULI_KEYS; made by "
+                              "`puli-mesh keys init`), or run an open mesh with --insecure")
+        return Path(self.keys).expanduser()
 
     @property
     def endpoint(self) -> str:
@@ -147,6 +165,7 @@ class Settings:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 def _convert(key: str, value: Any) -> Any:
@@ -157,6 +176,13 @@ def _convert(key: str, value: Any) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in BOOLEANS:
+                raise ValueError(f"expected one of {', '.join(sorted(BOOLEANS))}")
+            return BOOLEANS[text]
         if kind == "Path":
             return Path(value).expanduser()
         if kind == "list[str]":

@@ -50,6 +50,16 @@ Z85_ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR
 PUBLIC_SUFFIX = ".key"
 SECRET_SUFFIX = ".key_secret"
 
+SERVER_KEY_FIELD = "server_key"
+"""The metadata of a client's key file naming the cluster's public key (the agents' CURVE server
+key), so a client with one file can reach any agent of its cluster."""
+CLUSTER_KEY = "cluster"
+"""In an agents' keys directory: the cluster's key pair, the CURVE server key of every agent
+(any agent may lead, so a client trusts the cluster, not one host)."""
+AGENT_KEY = "agent"
+"""In an agents' keys directory: this host's agents' own key (role ``node``), their identity
+as workers."""
+
 
 def check_key_name(name: Any) -> str:
     """``name`` if it may name a key; else :class:`KeyMaterialError` saying what a name may be."""
@@ -79,13 +89,15 @@ def check_public_key(key: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class KeyPair:
-    """A key loaded from its files: ``secret_key`` is None when only the public file was read."""
+    """A key loaded from its files: ``secret_key`` is None when only the public file was read;
+    ``server_key`` is the cluster's public key when the file names it (a client's file)."""
 
     name: str
     public_key: bytes
     secret_key: bytes | None
     public_file: Path
     secret_file: Path | None
+    server_key: bytes | None = None
 
 
 def key_files(directory: Path, name: str) -> tuple[Path, Path]:
@@ -94,15 +106,17 @@ def key_files(directory: Path, name: str) -> tuple[Path, Path]:
     return directory / f"{name}{PUBLIC_SUFFIX}", directory / f"{name}{SECRET_SUFFIX}"
 
 
-def create_key_pair(directory: Path, name: str) -> KeyPair:
+def create_key_pair(directory: Path, name: str, server_key: bytes | None = None) -> KeyPair:
     """A new key pair ``name`` in ``directory`` (created 0700 if missing): ``NAME.key`` 0644,
-    ``NAME.key_secret`` 0600. :class:`KeyMaterialError` if either file exists already."""
+    ``NAME.key_secret`` 0600. :class:`KeyMaterialError` if either file exists already.
+    ``server_key``: the cluster's public key, written in the files for a client to find."""
     public_file, secret_file = key_files(directory, name)
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".new-key-", dir=directory))  # 0700: nobody else looks in
     linked: list[Path] = []
     try:
-        made_public, made_secret = (Path(p) for p in zmq.auth.create_certificates(staging, name))
+        metadata = {SERVER_KEY_FIELD: check_public_key(server_key)} if server_key is not None else None
+        made_public, made_secret = (Path(p) for p in zmq.auth.create_certificates(staging, name, metadata))
         made_secret.chmod(0o600)
         made_public.chmod(0o644)
         for made, target in ((made_secret, secret_file), (made_public, public_file)):
@@ -118,28 +132,65 @@ def create_key_pair(directory: Path, name: str) -> KeyPair:
     return load_key_pair(secret_file)
 
 
-def load_key_pair(path: Path) -> KeyPair:
-    """The key in ``path``: a secret file (``NAME.key_secret``: both keys; refused if group or
-    others may read it) or a public one (``NAME.key``: ``secret_key`` None)."""
+def _server_key(path: Path) -> bytes | None:
+    """The ``server_key`` metadata of a key file, if it has one."""
+    for line in path.read_text(errors="replace").splitlines():
+        field, sep, value = line.strip().partition("=")
+        if sep and field.strip() == SERVER_KEY_FIELD:
+            return check_public_key(value.strip().strip('"')).encode()
+    return None
+
+
+def load_key_pair(path: Path, secret: bool | None = None) -> KeyPair:
+    """The key in ``path``: a secret file (``NAME.key_secret``, or any file when ``secret`` is
+    True: both keys; refused if group or others may read it) or a public one (``NAME.key``:
+    ``secret_key`` None)."""
+    secret = path.name.endswith(SECRET_SUFFIX) if secret is None else secret
     try:
         mode = path.stat().st_mode
     except OSError as exc:
         raise KeyMaterialError(f"cannot read key file {path}: {exc.strerror}") from None
-    if path.name.endswith(SECRET_SUFFIX) and stat.S_IMODE(mode) & 0o077:
+    if secret and stat.S_IMODE(mode) & 0o077:
         raise KeyMaterialError(f"secret key file {path} may be read by others (mode {stat.S_IMODE(mode):04o}); "
                                f"run `chmod 600 {path}`")
     try:
-        public, secret = zmq.auth.load_certificate(path)
+        public, secret_key = zmq.auth.load_certificate(path)
+        server_key = _server_key(path)
     except (OSError, ValueError) as exc:
         raise KeyMaterialError(f"{path} is not a key file: {exc}") from None
-    if path.name.endswith(SECRET_SUFFIX) and secret is None:
+    if secret and secret_key is None:
         raise KeyMaterialError(f"{path} holds no secret key; a client or an agent needs its NAME{SECRET_SUFFIX}")
     check_public_key(public)
-    if secret is not None:
-        check_public_key(secret)  # the same Z85 shape
+    if secret_key is not None:
+        check_public_key(secret_key)  # the same Z85 shape
     name = path.name.removesuffix(SECRET_SUFFIX).removesuffix(PUBLIC_SUFFIX)
-    return KeyPair(name, public, secret, path.with_name(name + PUBLIC_SUFFIX),
-                   path if secret is not None else None)
+    return KeyPair(name, public, secret_key, path.with_name(name + PUBLIC_SUFFIX),
+                   path if secret_key is not None else None, server_key)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentKeys:
+    """What an agent reads from its ``--keys`` directory: the cluster's server pair and its own."""
+
+    directory: Path
+    cluster: KeyPair
+    agent: KeyPair
+
+
+def load_agent_keys(directory: Path) -> AgentKeys:
+    """The agents' keys in ``directory`` (``cluster.key_secret``, ``agent.key_secret``)."""
+    cluster = load_key_pair(key_files(directory, CLUSTER_KEY)[1])
+    agent = load_key_pair(key_files(directory, AGENT_KEY)[1])
+    return AgentKeys(directory, cluster, agent)
+
+
+def load_client_key(path: Path) -> KeyPair:
+    """A client's key file (``PULI_KEY``): its own pair and the cluster's public key."""
+    pair = load_key_pair(path, secret=True)
+    if pair.server_key is None:
+        raise KeyMaterialError(f"{path} does not name the cluster's key ({SERVER_KEY_FIELD}); "
+                               "make client keys with `puli-mesh keys add`")
+    return pair
 
 
 def _time(value: Any, what: str) -> float:

@@ -79,15 +79,17 @@ def kill_machine(pid: int) -> None:
 
 def agent_command(name: str, zk: str, cluster: str, port: int, log_dir: Path, agent_log: Path,
                   slots: int = 1, pools: str = "default", session_timeout: float = 4.0,
-                  extra: list[str] | None = None) -> list[str]:
-    """The command line of one agent process."""
+                  extra: list[str] | None = None, keys: Path | None = None) -> list[str]:
+    """The command line of one agent process: with the agents' keys directory ``keys``, or an
+    open mesh (``--insecure``) without."""
     return [
         sys.executable, "-m", "puli_mesh", "agent",
         "--zk", zk, "--cluster", cluster, "--name", name, "--host", "127.0.0.1",
         "--port", str(port), "--slots", str(slots), "--pools", pools,
         "--log-dir", str(log_dir), "--agent-log", str(agent_log),
         "--session-timeout", str(session_timeout), "--heartbeat-interval", "0.5",
-        "--grace-period", "10", *(extra or []),
+        "--grace-period", "10", *(["--keys", str(keys)] if keys is not None else ["--insecure"]),
+        *(extra or []),
     ]
 
 

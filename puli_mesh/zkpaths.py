@@ -11,6 +11,8 @@ Layout under ``/puli-mesh/<cluster>``::
     journal/b-<seq>    persistent sequential: one group-committed batch (or part of one) of core events
     snapshot           persistent: pointer to the newest complete snapshot
     snapshots/s-<n>/p-<seq>  persistent: the compressed parts of one snapshot
+    keys               persistent: the key registry's change counter (bumped by every write)
+    keys/<name>        persistent: one key's record (name, role, public key, added, revoked)
 """
 
 from __future__ import annotations
@@ -72,3 +74,10 @@ class ClusterPaths:
     @property
     def snapshots(self) -> str:
         return f"{self.base}/snapshots"
+
+    @property
+    def keys(self) -> str:
+        return f"{self.base}/keys"
+
+    def key(self, name: str) -> str:
+        return f"{self.keys}/{name}"

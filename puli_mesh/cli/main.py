@@ -85,6 +85,10 @@ def agent(
     retry_delay: Annotated[float | None, typer.Option(help="Seconds before an ERROR is retried (default 20).")] = None,
     lost_grace: Annotated[float | None, typer.Option(help="Extra seconds before a lost node's work moves.")] = None,
     archive_after_days: Annotated[float | None, typer.Option(help="Archive finished graphs after N days.")] = None,
+    keys: Annotated[Path | None, typer.Option(
+        help="The agents' keys directory (`puli-mesh keys init`). [env PULI_KEYS]")] = None,
+    insecure: Annotated[bool | None, typer.Option(
+        "--insecure", help="Run an open mesh without keys: anyone who reaches it owns it.")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
     agent_log: Annotated[Path | None, typer.Option(help="Write the agent's own log here instead of stderr.")] = None,
 ) -> None:
@@ -102,7 +106,7 @@ def agent(
             "pipeline": pipeline, "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
             "heartbeat_interval": heartbeat_interval, "heartbeat_liveness": heartbeat_liveness,
             "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
-            "archive_after_days": archive_after_days,
+            "archive_after_days": archive_after_days, "keys": keys, "insecure": insecure,
         })
         code = Agent(settings).run()
     raise typer.Exit(code)
