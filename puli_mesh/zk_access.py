@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kazoo.client import KazooClient
+from kazoo.exceptions import NodeExistsError
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
 from puli_mesh.errors import ConfigError
+from puli_mesh.zkpaths import ROOT, ClusterPaths
 
 CREDENTIAL_FILE = "zookeeper"
 """The credential's file in an agents' keys directory."""
@@ -103,3 +105,20 @@ def connect(hosts: str, timeout: float, credential: ZooKeeperCredential | None) 
         return KazooClient(hosts=hosts, timeout=timeout)
     return KazooClient(hosts=hosts, timeout=timeout, auth_data=[("digest", credential.auth)],
                        default_acl=private_acl(credential))
+
+
+def lock_down(zk: KazooClient, paths: ClusterPaths, credential: ZooKeeperCredential) -> None:
+    """Make the cluster's base znode exist under ``credential`` (readable by anyone, so clients
+    find the leader under it). ``/puli-mesh`` itself stays open: other clusters live there too.
+    ``zk`` must be authenticated with ``credential``."""
+    if zk.exists(ROOT) is None:
+        try:
+            zk.create(ROOT, b"", acl=list(OPEN_ACL_UNSAFE))
+        except NodeExistsError:
+            pass
+    if zk.exists(paths.base) is None:
+        try:
+            zk.create(paths.base, b"", acl=public_read_acl(credential))
+        except NodeExistsError:
+            pass
+    zk.set_acls(paths.base, public_read_acl(credential))

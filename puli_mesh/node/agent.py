@@ -40,7 +40,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 
-from puli_mesh import cluster_state, protocol
+from puli_mesh import cluster_state, protocol, zk_access
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
@@ -53,6 +53,7 @@ from puli_mesh.node import logs, role
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
+from puli_mesh.node.security import AgentSecurity
 from puli_mesh.node.shell_execution import seal_inherited_descriptors
 from puli_mesh.node.worker import Worker
 from puli_mesh.protocol import (
@@ -112,7 +113,8 @@ class Agent:
         os.set_blocking(self._wake_w, False)
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.router: zmq.Socket[bytes] | None = None
-        self.zk = KazooClient(hosts=settings.zk, timeout=settings.session_timeout)
+        self.security = AgentSecurity.from_settings(settings)
+        self.zk: KazooClient = zk_access.connect(settings.zk, settings.session_timeout, self.security.credential)
         self.membership = Membership(self.zk, self.paths, settings.name, self.post)
         self.worker = Worker(settings, self.context)
         self.faults = Faults()  # units of the loop's work that failed (``puli_mesh.faults``)
