@@ -23,12 +23,14 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError, ProtocolError, PuliMeshError
+from puli_mesh.keys import KeyPair, load_client_key
 from puli_mesh.limits import CLIENT_HWM, MAX_MESSAGE_BYTES
 from puli_mesh.protocol import (
     KINDS,
@@ -63,6 +65,20 @@ def to_endpoint(address: str) -> str:
     return f"tcp://{address}"
 
 
+DEFAULT_KEY_FILE = Path("~/.puli-mesh/key")
+"""Where a client finds its key when ``PULI_KEY`` names none."""
+
+
+def client_key_from_environment() -> KeyPair | None:
+    """The client's key: the file ``PULI_KEY`` names, else ``~/.puli-mesh/key`` if it exists;
+    None (an open mesh's client) when neither. A named file that cannot be used is an error."""
+    named = os.environ.get("PULI_KEY")
+    if named:
+        return load_client_key(Path(named).expanduser())
+    default = DEFAULT_KEY_FILE.expanduser()
+    return load_client_key(default) if default.exists() else None
+
+
 def _probe(endpoint: str, timeout: float) -> None:
     """Fail fast with a clear reason when nothing listens (ZeroMQ would retry silently)."""
     host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
@@ -81,6 +97,8 @@ class MeshClient:
     cluster: str = "default"
     timeout: float = DEFAULT_TIMEOUT_S
     tries: int = DEFAULT_TRIES
+    key: KeyPair | None = field(default_factory=client_key_from_environment)
+    """This client's key (CURVE); None for an open (``--insecure``) mesh."""
 
     @classmethod
     def from_environment(cls, node: str | None = None, zk: str | None = None,
@@ -202,6 +220,11 @@ class MeshClient:
             sock.setsockopt(zmq.RCVHWM, CLIENT_HWM)
             sock.setsockopt(zmq.SNDHWM, CLIENT_HWM)
             sock.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))  # never hang on a send either
+            if self.key is not None:
+                assert self.key.secret_key is not None and self.key.server_key is not None  # load_client_key
+                sock.curve_secretkey = self.key.secret_key
+                sock.curve_publickey = self.key.public_key
+                sock.curve_serverkey = self.key.server_key
             try:
                 sock.connect(endpoint)
                 sock.send(data)
@@ -220,7 +243,8 @@ class MeshClient:
             finally:
                 sock.close(linger=0)
             log.debug("try %d to %s failed: %s", attempt + 1, endpoint, last_error)
-        raise MeshUnreachableError(f"no mesh reachable at {endpoint.removeprefix('tcp://')}: {last_error}")
+        hint = "" if self.key is not None else " (a secured mesh answers only a client with a key: set PULI_KEY)"
+        raise MeshUnreachableError(f"no mesh reachable at {endpoint.removeprefix('tcp://')}: {last_error}{hint}")
 
 
 def _request(kind: str, rid: str, fields: dict[str, Any]) -> ClientRequest:

@@ -86,5 +86,5 @@ class AccessError(PuliMeshError):
         self.needed = needed
 
 
-class KeyMaterialError(PuliMeshError):
+class KeyMaterialError(ConfigError):
     """A key file or a key registry record is missing, unreadable, too open or malformed."""

@@ -368,6 +368,7 @@ class ErrorCode(StrEnum):
     NOT_MEMBER = "not_member"  # a HELLO from a name that is not a live ZooKeeper member of the cluster
     LINKED = "linked"  # a HELLO for a node linked from another connection still heard from: said again later
     BUSY = "busy"  # too much of this client's already waits (or the journal is behind): retry later
+    FORBIDDEN = "forbidden"  # the requester's key may not make this request (its role, or revoked)
     PROTOCOL = "protocol"  # the message could not be decoded
     INTERNAL = "internal"  # the agent failed while handling it (a bug; its log says more)
 

@@ -137,6 +137,14 @@ class FarmBusyError(FarmError):
     code = "busy"
 
 
+class FarmForbiddenError(FarmError):
+    """Your key may not make this request: the message names the role it needs (``user`` for
+    your own jobs, ``operator`` for anyone's, ``admin`` for the cluster), or your key is
+    unknown or revoked. Ask an admin."""
+
+    code = "forbidden"
+
+
 class FarmProtocolError(FarmError):
     """A message between this client and the mesh could not be decoded."""
 
@@ -151,8 +159,8 @@ class FarmInternalError(FarmError):
 
 FARM_ERROR_CLASSES: dict[str, type[FarmError]] = {
     **{cls.code: cls for cls in (FarmInvalidRequestError, FarmNotFoundError, FarmIllegalEditError,
-                                 FarmRefusedError, FarmNoLeaderError, FarmBusyError, FarmProtocolError,
-                                 FarmInternalError)},
+                                 FarmRefusedError, FarmNoLeaderError, FarmBusyError, FarmForbiddenError,
+                                 FarmProtocolError, FarmInternalError)},
     # Answers to a worker's messages, never to a request; a client that meets one anyway
     # sees what it means to it (the error keeps the code itself).
     "not_leader": FarmNoLeaderError,

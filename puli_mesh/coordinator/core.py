@@ -140,6 +140,15 @@ class SchedulingCore:
             raise UnknownIdError(f"no graph, task group or task has id {node_id}")
         return n
 
+    def owner(self, node_id: int | None = None, command_id: int | None = None) -> str | None:
+        """The user of the job a node (or a command) belongs to; None for an unknown id, so an
+        access rule about the owner fails closed."""
+        if command_id is not None:
+            cmd = self._st.commands.get(command_id)
+            return None if cmd is None else cmd.task.graph.user
+        n = self._st.nodes.get(node_id) if node_id is not None else None
+        return None if n is None else n.graph.user
+
     def _graph(self, graph_id: int) -> GraphNode:
         n = self._node(graph_id)
         g = n.graph

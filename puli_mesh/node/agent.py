@@ -40,33 +40,23 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 
-from puli_mesh import cluster_state, protocol, zk_access
+from puli_mesh import cluster_state, zk_access
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
 from puli_mesh.coordinator.records import replay
 from puli_mesh.coordinator.service import CoordinatorService
-from puli_mesh.errors import ConfigError, ProtocolError, ZooKeeperError
+from puli_mesh.errors import ConfigError, ZooKeeperError
 from puli_mesh.faults import Faults, guarded
-from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BYTES_PER_TURN, ROUTER_RCVHWM, ROUTER_SNDHWM
-from puli_mesh.node import logs, role
+from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_RCVHWM, ROUTER_SNDHWM
+from puli_mesh.node import role
+from puli_mesh.node.desk import Desk
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
 from puli_mesh.node.security import AgentSecurity
 from puli_mesh.node.shell_execution import seal_inherited_descriptors
 from puli_mesh.node.worker import Worker
-from puli_mesh.protocol import (
-    ClientRequest,
-    EditMessage,
-    ErrorCode,
-    ErrorMessage,
-    LogsMessage,
-    Message,
-    RedirectMessage,
-    ResultMessage,
-    WorkerMessage,
-)
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
@@ -97,10 +87,6 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def _rid_of(msg: Message) -> str | None:
-    """The request id to echo in an ERROR about ``msg``: the kinds that carry one (replies too)."""
-    return getattr(msg, "rid", None)
-
 class Agent:
     """One render node's agent: worker always, coordinator while it leads."""
 
@@ -113,10 +99,12 @@ class Agent:
         os.set_blocking(self._wake_w, False)
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.router: zmq.Socket[bytes] | None = None
+        self.desk: Desk | None = None  # reads the ROUTER (``node.desk``)
         self.security = AgentSecurity.from_settings(settings)
         self.zk: KazooClient = zk_access.connect(settings.zk, settings.session_timeout, self.security.credential)
         self.membership = Membership(self.zk, self.paths, settings.name, self.post)
         self.worker = Worker(settings, self.context)
+        self.worker.secure = self.security.secure_client if self.security.secured else None
         self.faults = Faults()  # units of the loop's work that failed (``puli_mesh.faults``)
         self.service: CoordinatorService | None = None
         self.leader: cluster_state.LeaderInfo | None = None
@@ -141,7 +129,11 @@ class Agent:
     # -------------------------------------------------------------------- start
     def start(self) -> None:
         s = self.settings
+        self.security.start_zap(self.context)
         self.router = self.context.socket(zmq.ROUTER)
+        self.security.serve(self.router)
+        self.desk = Desk(self.router, s, self.security, self.worker, self,
+                         step_down=lambda: self._feed(role.StepDownAsked()))
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # No ROUTER_HANDOVER: a connection with a routing id already in use is refused, so nobody
         # takes a worker's link over (each worker connection has a fresh, unguessable id).
@@ -158,6 +150,7 @@ class Agent:
             self.zk.start(timeout=max(ZK_CONNECT_MIN_S, s.session_timeout))
         except KazooTimeoutError as exc:
             raise ZooKeeperError(f"ZooKeeper at {s.zk} did not answer; check --zk / PULI_ZK") from exc
+        self.security.follow(self.zk, self.paths)
         self.membership.register(self._member_data(), wait=s.session_timeout + REGISTER_MARGIN_S)
         # Registered: no other live agent has this name, so these are our previous life's.
         kill_orphans(s.name, s.log_dir)
@@ -223,8 +216,8 @@ class Agent:
             except BlockingIOError:
                 pass
         self._drain_events()
-        if ready.get(self.router):
-            self._drain_router()
+        if ready.get(self.router) and self.desk is not None:
+            self.desk.drain()
         sock = self.worker.socket
         if sock is not None and ready.get(sock):
             for _ in range(1000):
@@ -240,64 +233,6 @@ class Agent:
         if self.service is not None:
             guarded(self.faults, "coordinator", self.service.tick)
         guarded(self.faults, "housekeeping", self._housekeeping)
-
-    def _drain_router(self) -> None:
-        assert self.router is not None
-        budget = ROUTER_BYTES_PER_TURN
-        for _ in range(1000):
-            if budget <= 0:
-                return  # the rest next turn (ZeroMQ takes the peers in turn: each is heard)
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            budget -= sum(map(len, frames))
-            if len(frames) != 2:
-                log.warning("dropped a message with %d frames (expected identity + body)", len(frames))
-                continue
-            identity, body = frames
-            try:
-                msg = protocol.decode(body)
-            except ProtocolError as exc:
-                log.warning("bad message from %r: %s", identity[:32], exc)
-                self._reply(identity, ErrorMessage(None, ErrorCode.PROTOCOL, str(exc)).encode())
-                continue
-            try:
-                self._route(identity, msg)
-            except Exception as exc:  # a bug must not take the agent (and its running commands) down
-                log.exception("handling %s from %r failed", msg.kind, identity[:32])
-                self._reply(identity, ErrorMessage(_rid_of(msg), ErrorCode.INTERNAL,
-                                                   f"internal error: {exc}").encode())
-
-    def _route(self, identity: bytes, msg: Message) -> None:
-        if isinstance(msg, LogsMessage):
-            self._reply(identity, logs.serve(self.settings, msg, self.worker.ran.get(msg.command_id)))
-        elif isinstance(msg, ClientRequest):
-            if isinstance(msg, EditMessage) and msg.action == "step_down" and self.service is not None:
-                self._reply(identity, ResultMessage(msg.rid, {"leader": self.settings.name}).encode())
-                self._feed(role.StepDownAsked())
-            elif self.service is not None and self.service.dispatching:
-                self.service.on_client_request(identity, msg)
-            elif self.leader is not None and self.leader.name != self.settings.name:
-                self._reply(identity, RedirectMessage(msg.rid, self.leader.endpoint, self.leader.epoch).encode())
-            else:
-                self._reply(identity, ErrorMessage(
-                    msg.rid, ErrorCode.NO_LEADER, "no coordinator is elected yet; retry in a moment").encode())
-        elif isinstance(msg, WorkerMessage):
-            if self.service is not None:
-                self.service.on_worker_message(identity, msg)
-            else:
-                self._reply(identity, ErrorMessage(None, ErrorCode.NOT_LEADER, "this agent does not lead").encode())
-        else:
-            self._reply(identity, ErrorMessage(_rid_of(msg), ErrorCode.INVALID,
-                                               f"{msg.kind} is not a request").encode())
-
-    def _reply(self, identity: bytes, data: bytes) -> None:
-        assert self.router is not None
-        try:
-            self.router.send_multipart([identity, data], zmq.NOBLOCK)
-        except zmq.ZMQError as exc:
-            log.debug("reply to %r lost: %s", identity[:32], exc)
 
     # ------------------------------------------------------------------- events
     def _drain_events(self) -> None:
@@ -585,6 +520,7 @@ class Agent:
             pass
         if self.router is not None:
             self.router.close(linger=0)
+        self.security.stop()
         self.context.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -594,6 +530,6 @@ class Agent:
         assert sock is not None
         if sock.poll(50):
             self.worker.on_message(sock.recv())
-        if self.service is not None and self.router is not None and self.router.poll(0):
-            self._drain_router()
+        if self.service is not None and self.desk is not None and self.router is not None and self.router.poll(0):
+            self.desk.drain()
         self.worker.tick()

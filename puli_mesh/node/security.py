@@ -19,13 +19,23 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import zmq
+from kazoo.client import KazooClient
+from zmq.auth.thread import ThreadAuthenticator
+
 from puli_mesh import zk_access
 from puli_mesh.config import Settings
 from puli_mesh.errors import ConfigError, KeyMaterialError
 from puli_mesh.key_registry import KeyRegistry
-from puli_mesh.keys import AgentKeys, load_agent_keys
+from puli_mesh.keys import AgentKeys, KeyRecord, load_agent_keys
+from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
+
+ZAP_DOMAIN = "puli-mesh"
+USER_ID = "User-Id"
+"""The property ZeroMQ gives every message received over CURVE: what the ZAP handler answered
+for its sender's key (pyzmq's default: the key itself, in Z85)."""
 
 
 class AgentSecurity:
@@ -35,6 +45,7 @@ class AgentSecurity:
         self.keys = keys
         self.credential = credential
         self.registry = KeyRegistry()
+        self._authenticator: ThreadAuthenticator | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AgentSecurity:
@@ -52,3 +63,61 @@ class AgentSecurity:
     @property
     def secured(self) -> bool:
         return self.keys is not None
+
+    # ------------------------------------------------------------------ CURVE
+    def start_zap(self, context: zmq.Context[zmq.Socket[bytes]]) -> None:
+        """Start the ZAP handler, before any socket binds (every handshake is refused until
+        :meth:`follow` has read the registry)."""
+        if self.keys is None:
+            return
+        self._authenticator = ThreadAuthenticator(context, log=logging.getLogger(f"{__name__}.zap"))
+        self._authenticator.start()
+        self._authenticator.configure_curve_callback(ZAP_DOMAIN, credentials_provider=self)
+
+    def follow(self, zk: KazooClient, paths: ClusterPaths) -> None:
+        """Read the key registry now and after each change (``zk`` is started)."""
+        if self.keys is not None:
+            self.registry.follow(zk, paths)
+
+    def stop(self) -> None:
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
+
+    def callback(self, _domain: str, key: bytes) -> bool:
+        """The ZAP handler's question (on its thread): may this public key connect?"""
+        allowed = self.registry.lookup(key) is not None
+        if not allowed:
+            log.warning("refused a CURVE handshake from an unknown or revoked key %s", key.decode("ascii", "replace"))
+        return allowed
+
+    def serve(self, sock: zmq.Socket[bytes]) -> None:
+        """Make ``sock`` (before it binds) a CURVE server with the cluster's key."""
+        if self.keys is None:
+            return
+        pair = self.keys.cluster
+        assert pair.secret_key is not None  # load_agent_keys reads secret files
+        sock.curve_secretkey = pair.secret_key
+        sock.curve_publickey = pair.public_key
+        sock.curve_server = True
+        sock.zap_domain = ZAP_DOMAIN.encode()
+        sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)  # no handler answering: refuse, never let in unchecked
+
+    def secure_client(self, sock: zmq.Socket[bytes]) -> None:
+        """Make ``sock`` (before it connects) a CURVE client with this host's agents' key."""
+        if self.keys is None:
+            return
+        own = self.keys.agent
+        assert own.secret_key is not None
+        sock.curve_secretkey = own.secret_key
+        sock.curve_publickey = own.public_key
+        sock.curve_serverkey = self.keys.cluster.public_key
+
+    def requester(self, frame: zmq.Frame) -> KeyRecord | None:
+        """Who sent ``frame``, as the registry is now: None for a key not (or no longer) live."""
+        try:
+            user_id = frame.get(USER_ID)
+        except zmq.ZMQError:
+            return None  # no CURVE property: not a message that went through our handshake
+        return self.registry.lookup(user_id)
+

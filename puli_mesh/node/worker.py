@@ -113,6 +113,10 @@ class Worker:
         self.ran: dict[int, int] = {}
         """command id -> task id of the last ``RAN_REMEMBERED`` commands started here: a LOGS
         request finds their log without scanning every task's directory (``logs.find_log``)."""
+        self.ran_by: dict[int, str] = {}
+        """command id -> the user of its job, for the same commands: who may read its log."""
+        self.secure: Callable[[zmq.Socket[bytes]], None] | None = None
+        """Makes the link to the coordinator a CURVE client (``node.security``); None: open mesh."""
         self.pending: dict[tuple[int, int, int], PendingUpdate] = {}
         self._next_resend = 0.0  # when the oldest pending update is due to be sent again
         self._outbox: list[PendingUpdate] = []  # new updates gathered into the next UPDATES
@@ -155,6 +159,8 @@ class Worker:
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # a bigger frame is dropped by ZeroMQ, unread
         sock.setsockopt(zmq.SNDHWM, WORKER_HWM)
         sock.setsockopt(zmq.RCVHWM, WORKER_HWM)
+        if self.secure is not None:
+            self.secure(sock)
         sock.connect(self.leader_endpoint)
         self.socket = sock
         now = time.monotonic()
@@ -315,7 +321,9 @@ class Worker:
         self.running[spec.command_id] = RunningCommand(execution)
         ran = self.ran
         ran[spec.command_id] = spec.task_id
+        self.ran_by[spec.command_id] = spec.user
         if len(ran) > RAN_REMEMBERED:
+            self.ran_by.pop(next(iter(ran)), None)
             del ran[next(iter(ran))]
         log.debug("command %d attempt %d (%s) starting", spec.command_id, spec.attempt, spec.name)
         try:

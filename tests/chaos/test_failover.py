@@ -13,7 +13,6 @@ from pathlib import Path
 
 import msgpack
 import pytest
-from kazoo.client import KazooClient
 
 from puli_mesh.cluster_state import read_leader, set_licence
 from puli_mesh.local_farm import kill_machine
@@ -35,8 +34,7 @@ def submit(mesh: Mesh, graph: Graph, agent: str) -> int:
 
 
 def leader_epoch(mesh: Mesh) -> tuple[str, int]:
-    zk = KazooClient(hosts=mesh.zookeeper.hosts)
-    zk.start(timeout=5)
+    zk = mesh.zk_started()
     try:
         info = read_leader(zk, ClusterPaths(mesh.cluster))
     finally:
@@ -54,8 +52,7 @@ def assert_no_late_journal_writes(mesh: Mesh) -> int:
     many batches of older epochs the journal holds (written before the change).
     """
     paths = ClusterPaths(mesh.cluster)
-    zk = KazooClient(hosts=mesh.zookeeper.hosts)
-    zk.start(timeout=5)
+    zk = mesh.zk_started()
     try:
         raw, epoch_stat = zk.get(paths.epoch)
         current = int(raw.decode())
@@ -190,8 +187,7 @@ def test_zookeeper_restart_the_mesh_comes_back_and_finishes(mesh: Mesh, tmp_path
 
 def test_a_lost_worker_is_replaced_and_licences_are_never_exceeded(mesh: Mesh, tmp_path: Path) -> None:
     leader = start_agents(mesh, 4)
-    zk = KazooClient(hosts=mesh.zookeeper.hosts)
-    zk.start(timeout=5)
+    zk = mesh.zk_started()
     try:
         set_licence(zk, ClusterPaths(mesh.cluster), "chaos", 2)
     finally:

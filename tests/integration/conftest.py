@@ -11,10 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
+from kazoo.client import KazooClient
 
+from puli_mesh import key_registry, keys, zk_access
+from puli_mesh.access import Role
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
+from puli_mesh.keys import KeyPair, KeyRecord
 from puli_mesh.local_farm import AgentProcess, agent_command, stop_agents
+from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer, free_port
+
+NODE_PEER_KEY = "node-peer"
+"""A client key of role ``node`` each test mesh registers, for peers that speak the worker protocol."""
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -35,6 +44,56 @@ class Mesh:
     cluster: str
     base: Path
     agents: dict[str, AgentProcess] = field(default_factory=dict)
+    keys: Path | None = None
+    """The agents' keys directory; None: the mesh runs open (``--insecure``)."""
+
+    def secure(self) -> Path:
+        """Make the cluster's keys (as ``puli-mesh keys init`` does) and register an admin key
+        (the tests' ``PULI_KEY``) and a node peer key; returns the admin's key file."""
+        directory = self.base / "keys"
+        credential = zk_access.write_credential(directory)
+        keys.create_key_pair(directory, keys.CLUSTER_KEY)
+        agent = keys.create_key_pair(directory, keys.AGENT_KEY)
+        self.keys = directory
+        zk = zk_access.connect(self.zookeeper.hosts, 5.0, credential)
+        zk.start(timeout=10)
+        try:
+            paths = ClusterPaths(self.cluster)
+            zk_access.lock_down(zk, paths, credential)
+            key_registry.write_record(zk, paths, KeyRecord("test-host", Role.NODE, agent.public_key.decode(), 0.0))
+        finally:
+            zk.stop()
+            zk.close()
+        self.add_key(NODE_PEER_KEY, Role.NODE)
+        return self.add_key("admin", Role.ADMIN).secret_file or directory
+
+    def add_key(self, name: str, role: Role) -> KeyPair:
+        """A client key ``name`` of ``role``, registered in the cluster (in ``keys/clients``)."""
+        assert self.keys is not None, "the mesh runs open"
+        server_key = keys.load_key_pair(self.keys / f"{keys.CLUSTER_KEY}{keys.SECRET_SUFFIX}").public_key
+        pair = keys.create_key_pair(self.keys / "clients", name, server_key=server_key)
+        credential = zk_access.read_credential(self.keys)
+        zk = zk_access.connect(self.zookeeper.hosts, 5.0, credential)
+        zk.start(timeout=10)
+        try:
+            key_registry.write_record(zk, ClusterPaths(self.cluster),
+                                      KeyRecord(name, role, pair.public_key.decode(), time.time()))
+        finally:
+            zk.stop()
+            zk.close()
+        return pair
+
+    def zk_started(self) -> KazooClient:
+        """A started ZooKeeper client with the cluster's credential (anonymous when open); the
+        caller stops and closes it."""
+        credential = zk_access.read_credential(self.keys) if self.keys is not None else None
+        zk = zk_access.connect(self.zookeeper.hosts, 5.0, credential)
+        zk.start(timeout=10)
+        return zk
+
+    def key(self, name: str) -> KeyPair:
+        assert self.keys is not None, "the mesh runs open"
+        return keys.load_key_pair(self.keys / "clients" / f"{name}{keys.SECRET_SUFFIX}")
 
     def start_agent(self, name: str, slots: int = 1, pools: str = "default",
                     session_timeout: float = 2.0, extra: list[str] | None = None) -> AgentProcess:
@@ -42,7 +101,7 @@ class Mesh:
         proc = AgentProcess(name, port, self.base / name / "logs", self.base / name / "agent.log")
         cmd = agent_command(name, self.zookeeper.hosts, self.cluster, port, proc.log_dir, proc.agent_log,
                             slots=slots, pools=pools, session_timeout=session_timeout,
-                            extra=["--retry-delay", "0.5", "--log-level", "debug", *(extra or [])])
+                            extra=["--retry-delay", "0.5", "--log-level", "debug", *(extra or [])], keys=self.keys)
         proc.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         self.agents[name] = proc
@@ -116,11 +175,23 @@ class Mesh:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def use_key(sock: zmq.Socket[bytes], pair: KeyPair | None) -> None:
+    """Make ``sock`` (before it connects) a CURVE client with the client key ``pair`` (None: open)."""
+    if pair is None:
+        return
+    assert pair.secret_key is not None and pair.server_key is not None
+    sock.curve_secretkey = pair.secret_key
+    sock.curve_publickey = pair.public_key
+    sock.curve_serverkey = pair.server_key
+
+
 @pytest.fixture
-def mesh(zookeeper: ZooKeeperServer, zk_cluster: str, tmp_path: Path,
+def mesh(zookeeper: ZooKeeperServer, zk_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
          request: pytest.FixtureRequest) -> Iterator[Mesh]:
-    """An empty mesh on the shared ZooKeeper; the test starts the agents it needs."""
+    """An empty, secured mesh on the shared ZooKeeper (its admin key is this test's ``PULI_KEY``);
+    the test starts the agents it needs."""
     m = Mesh(zookeeper, zk_cluster, tmp_path)
+    monkeypatch.setenv("PULI_KEY", str(m.secure()))
     try:
         yield m
     finally:

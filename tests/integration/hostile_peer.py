@@ -108,8 +108,7 @@ def fake_member(mesh: Mesh, name: str) -> Iterator[None]:
 
 @contextmanager
 def _zk(mesh: Mesh) -> Iterator[KazooClient]:
-    zk = KazooClient(hosts=mesh.zookeeper.hosts)
-    zk.start(timeout=10)
+    zk = mesh.zk_started()
     try:
         yield zk
     finally:

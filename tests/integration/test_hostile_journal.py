@@ -6,7 +6,6 @@ Each test ends with "a new graph still runs to DONE and nothing earlier was lost
 from __future__ import annotations
 
 import pytest
-from kazoo.client import KazooClient
 
 from puli_mesh.protocol import ErrorCode, ErrorMessage, ResultMessage
 from puli_mesh.zkpaths import ClusterPaths
@@ -29,8 +28,7 @@ REFUSED = {ErrorCode.INVALID, ErrorCode.PROTOCOL}
 
 def zk_bytes(mesh: Mesh, path: str) -> int:
     """The bytes of every znode under ``path`` (ZooKeeper keeps them all in RAM)."""
-    zk = KazooClient(hosts=mesh.zookeeper.hosts)
-    zk.start(timeout=10)
+    zk = mesh.zk_started()
     try:
         total, todo = 0, [path]
         while todo:

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import psutil
-from kazoo.client import KazooClient
 
 from puli_mesh.cluster_state import set_licence
 from puli_mesh.zkpaths import ClusterPaths
@@ -56,8 +55,7 @@ def overlaps(spans: list[tuple[float, float]]) -> bool:
 
 
 def set_cluster_licence(mesh: Mesh, name: str, total: int) -> None:
-    zk = KazooClient(hosts=mesh.zookeeper.hosts)
-    zk.start(timeout=5)
+    zk = mesh.zk_started()
     try:
         set_licence(zk, ClusterPaths(mesh.cluster), name, total)
     finally:

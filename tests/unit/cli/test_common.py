@@ -18,6 +18,7 @@ from puliclient.errors import (
     FARM_ERROR_CLASSES,
     FarmBusyError,
     FarmError,
+    FarmForbiddenError,
     FarmIllegalEditError,
     FarmInternalError,
     FarmInvalidRequestError,
@@ -39,6 +40,7 @@ EXPECTED = {
     "refused": (FarmRefusedError, EXIT_FAILED),
     "no_leader": (FarmNoLeaderError, EXIT_FAILED),
     "busy": (FarmBusyError, EXIT_FAILED),
+    "forbidden": (FarmForbiddenError, EXIT_FAILED),
     "protocol": (FarmProtocolError, EXIT_FAILED),
     "internal": (FarmInternalError, EXIT_FAILED),
     # answers to a worker's messages: a client meeting one sees what it means to it
