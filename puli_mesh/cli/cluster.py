@@ -30,6 +30,8 @@ from puli_mesh.cli.common import (
 )
 
 # No help= on the groups: their callback's docstring (with its example) is the help.
+INSECURE_WARNING = "INSECURE: this mesh runs without keys (--insecure): anyone who reaches it owns it"
+
 licences_app = typer.Typer(invoke_without_command=True)
 pools_app = typer.Typer(invoke_without_command=True)
 
@@ -47,6 +49,8 @@ def status(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "defaul
         return
     console.print(Text.assemble("cluster ", (str(data["cluster"]), "bold"), "  leader ", (str(data["leader"]), "bold"),
                                 f"  epoch {data['epoch']}  graphs {data.get('graphs', 0)}"))
+    if not data.get("secured", True):
+        console.print(Text(INSECURE_WARNING, style="bold red"))
     journal = data.get("journal") or {}
     if journal:
         snap = journal.get("last_snapshot_time")

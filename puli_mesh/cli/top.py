@@ -85,6 +85,8 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
         (time.strftime("%H:%M:%S", time.localtime(data["at"])), "dim"), "  leader ",
         (str(status["leader"]), "bold"), f"  epoch {status['epoch']}  slots {busy}/{slots}  jobs {len(data['jobs'])}",
         ("  q quit", "dim"), f"  cluster {status['cluster']}", no_wrap=True, overflow="ellipsis")
+    if not status.get("secured", True):
+        header = Text.assemble(("INSECURE  ", "bold red"), header, no_wrap=True, overflow="ellipsis")
     if error:
         header = Text.assemble((error, "red"), no_wrap=True, overflow="ellipsis")
 

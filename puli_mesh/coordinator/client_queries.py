@@ -149,6 +149,8 @@ class StatusFacts:
     links: dict[str, LinkFacts] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     """The coordinator's periodic steps that failed, and how often (``puli_mesh.faults``)."""
+    secured: bool = False
+    """Keys and roles checked (False: an ``--insecure`` mesh, open to anyone who reaches it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,7 @@ def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dic
         "cluster": facts.cluster,
         "leader": facts.leader,
         "epoch": facts.epoch,
+        "secured": facts.secured,
         "nodes": nodes,
         "graphs": core.figures()["graphs"],
         "assignments_sent": facts.assignments_sent,

@@ -135,8 +135,11 @@ class CoordinatorService:
         snapshot_every: int = 50_000,
         snapshot_interval: float = 300.0,
         group_wait: float = GROUP_WAIT_S,
+        secured: bool = False,
     ) -> None:
         self.router = router
+        self.secured = secured
+        """Whether the mesh checks keys and roles (an ``--insecure`` one says so in ``status``)."""
         self.core = core
         self.epoch = epoch
         self.heartbeat_interval = heartbeat_interval
@@ -560,4 +563,4 @@ class CoordinatorService:
         journal = JournalFigures(self.pipeline.next_index - 1, self.pipeline.durable_index, self.journal_bytes,
                                  self.journal_batches, self.snapshots.last_index, self.last_snapshot_wall)
         return StatusFacts(self.cluster, self.leader_name, self.epoch, self.assignments_sent, journal, links,
-                           dict(self.faults.counts))
+                           dict(self.faults.counts), self.secured)

@@ -371,7 +371,7 @@ class Agent:
             leader_name=s.name, cluster=s.cluster,
             journal=JournalWriter(self.zk, self.paths, epoch, epoch_version), post=self.post,
             next_index=next_index, lost_grace=s.lost_grace,
-            snapshot_every=s.snapshot_every, snapshot_interval=s.snapshot_interval)
+            snapshot_every=s.snapshot_every, snapshot_interval=s.snapshot_interval, secured=self.security.secured)
         service.faults.counts.update(replay_faults.counts)  # records skipped at recovery, in status
         self.service = service
         self._licences_watched = set()

@@ -7,7 +7,7 @@ On a secured mesh the sender is the key its connection proved (CURVE, checked by
 handler at the handshake) and is looked up again in the registry for every message, so a key
 revoked while connected is refused from its next message on; what it asks is then checked
 against :mod:`puli_mesh.access`. A SUBMIT's graph belongs to the requester's key name (an
-operator or admin may submit for another user: the graph keeps who submitted it).
+operator or admin may submit for the user the graph names: the graph keeps who submitted it).
 
 Guarantees: nothing a peer sends stops the loop (a failure while handling one message is
 logged and answered ``internal``); a refused request gets an ERROR ``forbidden`` saying which
@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import zmq
 
 from puli_mesh import access, protocol
+from puli_mesh.access import Role
 from puli_mesh.cluster_state import LeaderInfo
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.service import CoordinatorService
@@ -52,7 +53,7 @@ from puli_mesh.protocol import (
 log = logging.getLogger(__name__)
 
 SUBMITTED_BY = "submitted_by"
-"""The tag a graph submitted on behalf of another user keeps: who submitted it."""
+"""The key of a graph's ``meta`` (which no edit changes) naming who submitted it for its user."""
 COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume"})
 """Edits whose ``id`` is a command's (the others' is a graph's, a group's or a task's)."""
 
@@ -173,19 +174,23 @@ class Desk:
         return msg
 
     def _submit_as(self, identity: bytes, msg: SubmitMessage, requester: KeyRecord) -> SubmitMessage | None:
-        """The SUBMIT with its graph's ``user`` set from the key: the requester's own name, or the
-        user an operator submits for (recorded in the tag ``submitted_by``)."""
+        """The SUBMIT with its graph's ``user`` set from the key. A ``user`` key submits as
+        itself whatever the graph says (puliclient fills in the login, which is no proof); an
+        operator or admin submits for the user the graph names, which the graph then keeps
+        with who submitted it (``meta["submitted_by"]``)."""
         graph = msg.graph
-        named = graph.get("user") if isinstance(graph, dict) else None
-        user = named if isinstance(named, str) and named else requester.name
-        if not self._allowed(identity, msg, requester, access.SUBMIT, None, user):
-            return None
         if not isinstance(graph, dict):
             return msg  # the service refuses it as invalid
+        named = graph.get("user")
+        user = requester.name
+        if requester.role is not Role.USER and isinstance(named, str) and named:
+            user = named
+        if not self._allowed(identity, msg, requester, access.SUBMIT, None, user):
+            return None
         graph = {**graph, "user": user}
         if user != requester.name:
-            tags = graph.get("tags")
-            graph["tags"] = {**(tags if isinstance(tags, dict) else {}), SUBMITTED_BY: requester.name}
+            meta = graph.get("meta")
+            graph["meta"] = {**(meta if isinstance(meta, dict) else {}), SUBMITTED_BY: requester.name}
             log.info("%s (role %s) submits a graph for user %r", requester.name, requester.role, user)
         return dataclasses.replace(msg, graph=graph)
 

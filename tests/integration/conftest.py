@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -81,7 +82,21 @@ class Mesh:
         finally:
             zk.stop()
             zk.close()
+        for proc in self.agents.values():  # each agent learns the key through its own registry watch
+            if proc.alive():
+                wait_for(lambda proc=proc: self.handshakes(proc, pair), 10, f"agent {proc.name} to know key {name}")
         return pair
+
+    @staticmethod
+    def handshakes(proc: AgentProcess, pair: KeyPair) -> bool:
+        """Whether ``proc`` lets ``pair`` in (any answer, a refusal included, proves the handshake)."""
+        try:
+            MeshClient(node=proc.address, key=pair, timeout=0.5, tries=1).request("QUERY", what="status", args={})
+        except MeshRequestError:
+            return True
+        except MeshUnreachableError:
+            return False
+        return True
 
     def zk_started(self) -> KazooClient:
         """A started ZooKeeper client with the cluster's credential (anonymous when open); the
@@ -173,6 +188,16 @@ class Mesh:
     def agent_log(self, name: str) -> str:
         path = self.agents[name].agent_log
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def peer_key(node: bool = False) -> KeyPair | None:
+    """The key a hand-made peer of this test uses: the test's admin key (``PULI_KEY``), or with
+    ``node`` the mesh's node peer key (for the worker protocol); None when the mesh runs open."""
+    admin = os.environ.get("PULI_KEY")
+    if not admin:
+        return None
+    path = Path(admin).with_name(f"{NODE_PEER_KEY}{keys.SECRET_SUFFIX}") if node else Path(admin)
+    return keys.load_client_key(path)
 
 
 def use_key(sock: zmq.Socket[bytes], pair: KeyPair | None) -> None:

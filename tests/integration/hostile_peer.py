@@ -15,19 +15,20 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 import zmq
 from kazoo.client import KazooClient
 
 from puli_mesh.cluster_state import dump
+from puli_mesh.keys import KeyPair
 from puli_mesh.protocol import PROTOCOL_VERSION, Message, decode
 from puli_mesh.zkpaths import ClusterPaths
 from puliclient import Graph
 from puliclient.status import NodeStatus
 
-from .conftest import Mesh, wait_for
+from .conftest import Mesh, peer_key, use_key, wait_for
 
 MSGPACK_MAX_DEPTH = 1024
 """msgpack decodes (and packs) maps nested up to this many levels."""
@@ -35,14 +36,22 @@ REPLY_TIMEOUT_S = 5.0
 """How long a peer waits for one reply: a loaded 2-core machine answers a QUERY in milliseconds."""
 
 
-class RawPeer:
-    """A DEALER socket connected to one agent, sending frames built by hand."""
+PeerKey = KeyPair | None | Literal["default"]
+"""A raw peer's key: one given, None (no CURVE at all), or ``"default"`` (see :class:`RawPeer`)."""
 
-    def __init__(self, address: str, identity: bytes | None = None) -> None:
+
+class RawPeer:
+    """A DEALER socket connected to one agent, sending frames built by hand. On a secured mesh
+    it has a key the mesh knows (``key``; by default the node peer key when it takes a worker's
+    routing ``identity``, else the test's admin key), so what it sends reaches the coordinator:
+    the hostile peer here is one with a valid key."""
+
+    def __init__(self, address: str, identity: bytes | None = None, key: PeerKey = "default") -> None:
         self.socket = zmq.Context.instance().socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         if identity is not None:
             self.socket.setsockopt(zmq.IDENTITY, identity)
+        use_key(self.socket, peer_key(node=identity is not None) if key == "default" else key)
         self.socket.connect(f"tcp://{address}")
 
     def send(self, *frames: bytes | Message) -> None:
@@ -73,8 +82,8 @@ class RawPeer:
 
 
 @contextmanager
-def raw_peer(address: str, identity: bytes | None = None) -> Iterator[RawPeer]:
-    peer = RawPeer(address, identity)
+def raw_peer(address: str, identity: bytes | None = None, key: PeerKey = "default") -> Iterator[RawPeer]:
+    peer = RawPeer(address, identity, key)
     try:
         yield peer
     finally:

@@ -20,13 +20,14 @@ from puli_mesh.protocol import (
 from puliclient import Graph
 from puliclient.status import NodeStatus
 
-from .conftest import Mesh
+from .conftest import Mesh, peer_key, use_key
 
 
 def _raw_exchange(address: str, frames: list[bytes], expect_reply: bool = True) -> ErrorMessage | None:
     """Send ``frames``; the ERROR they get back (None if ``expect_reply`` is false)."""
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    use_key(sock, peer_key())
     try:
         sock.connect(f"tcp://{address}")
         sock.send_multipart(frames)
@@ -112,6 +113,7 @@ def test_a_hello_from_outside_the_cluster_is_refused_and_the_farm_runs_on(mesh: 
     intruder = zmq.Context.instance().socket(zmq.DEALER)
     intruder.setsockopt(zmq.IDENTITY, b"intruder")
     intruder.setsockopt(zmq.LINGER, 0)
+    use_key(intruder, peer_key(node=True))  # a node key the cluster knows, on a host that is no member
     try:
         intruder.connect(f"tcp://{address}")
         intruder.send(HelloMessage(name="intruder", endpoint="tcp://127.0.0.1:1", pools=["default"], cores=64,

@@ -15,7 +15,7 @@ from puliclient import Graph
 from puliclient.farm import Farm
 from puliclient.status import NodeStatus
 
-from .conftest import Mesh
+from .conftest import Mesh, peer_key, use_key
 
 FLOOD_S = 4.0
 BIG = 4 * 1024 * 1024
@@ -35,6 +35,7 @@ def flood(address: str, stop: threading.Event, sent: list[int]) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 1000)
     sock.setsockopt(zmq.RCVHWM, 1)  # our side reads as little as ZeroMQ allows: replies back up
+    use_key(sock, peer_key())
     sock.connect(f"tcp://{address}")
     junk = b"\xc1" * BIG
     query = msgpack.packb({"v": PROTOCOL_VERSION, "k": "QUERY", "rid": "f", "what": "status",

@@ -15,7 +15,7 @@ from puli_mesh.client import MeshRequestError
 from puli_mesh.protocol import LogsMessage
 from puliclient.status import CommandStatus, NodeStatus
 
-from .conftest import Mesh, wait_for
+from .conftest import Mesh, peer_key, use_key, wait_for
 from .hostile_peer import assert_farm_runs, one_task_graph, raw_peer, run_to_done, submit
 
 DONE = int(NodeStatus.DONE)
@@ -63,6 +63,7 @@ def test_a_client_that_never_reads_its_answers_does_not_grow_the_agent(mesh: Mes
     flood.setsockopt(zmq.LINGER, 0)
     flood.setsockopt(zmq.RCVHWM, 1)
     flood.setsockopt(zmq.RCVBUF, 4096)
+    use_key(flood, peer_key())
     flood.connect(f"tcp://{mesh.agents['rn1'].address}")
     try:
         for i in range(300):
