@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from puli_mesh.errors import JobUserError
 from puli_mesh.node.command import (
     ExecutionEvent,
     _describe_exit,
@@ -210,8 +211,11 @@ class CommandExecution:
         try:
             self._spawn()
         except Exception as exc:  # noqa: BLE001 - anything here is the command's failure, not ours
-            log.exception("command %d attempt %d could not start", self.spec.command_id,
-                          self.spec.attempt)
+            if isinstance(exc, JobUserError):  # a refusal, not a fault: no traceback
+                log.error("command %d attempt %d refused: %s", self.spec.command_id, self.spec.attempt, exc)
+            else:
+                log.exception("command %d attempt %d could not start", self.spec.command_id,
+                              self.spec.attempt)
             self._abandon_child()
             self._close_pipes()
             append_to_log(self.log_path, f"could not start the command: {exc}")
