@@ -78,6 +78,14 @@ class Settings:
     """Extra seconds after a node's session expired before its commands are re-queued."""
     archive_after_days: float = 0.0
     """Finished (DONE or CANCELED) graphs are archived this many days after they ended; 0: never."""
+    command_env_passthrough: list[str] = field(default_factory=list)
+    """Variables of the agent's own environment a command also gets (e.g. a licence server's
+    ``RLM_LICENSE``), besides the few every command gets (``node.launch.INHERITED_VARIABLES``).
+    Never a ``PULI_*`` name: those are the agent's settings and credentials."""
+    run_as_job_user: bool = False
+    """Run each command as its job's user (uid, groups, ``HOME``) instead of the agent's. Needs
+    the agent to run as root and the job's users known on every node (NIS/LDAP); a job whose
+    user is unknown here or is root ends in ERROR."""
     snapshot_every: int = 50_000
     """Journal records between two snapshots of the coordinator's state."""
     snapshot_interval: float = 300.0
@@ -141,6 +149,14 @@ class Settings:
                 raise ConfigError(f"{item.name} must be a finite number, got {value}")
         if self.keys and self.insecure:
             raise ConfigError("give --keys or --insecure, not both")
+        agents_own = [name for name in self.command_env_passthrough if name.startswith("PULI_") or not name]
+        if agents_own:
+            raise ConfigError(f"command_env_passthrough names {agents_own[0]!r}: the agent's PULI_* variables "
+                              "(its settings and credentials) never reach a command; list other variables")
+        if self.run_as_job_user and os.geteuid() != 0:
+            raise ConfigError(f"run_as_job_user needs the agent to run as root (it runs as uid {os.geteuid()}) "
+                              "to switch to each job's user: start the agent as root, or turn "
+                              "run_as_job_user off")
         if self.performance <= 0:
             raise ConfigError(f"performance must be positive, got {self.performance}")
         problems = self.graph_limits().check()

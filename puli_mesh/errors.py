@@ -88,3 +88,8 @@ class AccessError(PuliMeshError):
 
 class KeyMaterialError(ConfigError):
     """A key file or a key registry record is missing, unreadable, too open or malformed."""
+
+
+class JobUserError(PuliMeshError):
+    """A command cannot run as its job's user on this node (``run_as_job_user``): the user is
+    empty, unknown here, or root. The command ends in ERROR; the agent never runs it as itself."""

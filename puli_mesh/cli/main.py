@@ -85,6 +85,12 @@ def agent(
     retry_delay: Annotated[float | None, typer.Option(help="Seconds before an ERROR is retried (default 20).")] = None,
     lost_grace: Annotated[float | None, typer.Option(help="Extra seconds before a lost node's work moves.")] = None,
     archive_after_days: Annotated[float | None, typer.Option(help="Archive finished graphs after N days.")] = None,
+    command_env_passthrough: Annotated[str | None, typer.Option(
+        help="Comma-separated variables of the agent's environment commands also get (e.g. a licence "
+             "server's). [env PULI_COMMAND_ENV_PASSTHROUGH]")] = None,
+    run_as_job_user: Annotated[bool | None, typer.Option(
+        "--run-as-job-user", help="Run each command as its job's user (the agent must run as root). "
+                                  "[env PULI_RUN_AS_JOB_USER]")] = None,
     keys: Annotated[Path | None, typer.Option(
         help="The agents' keys directory (`puli-mesh keys init`). [env PULI_KEYS]")] = None,
     insecure: Annotated[bool | None, typer.Option(
@@ -107,6 +113,7 @@ def agent(
             "heartbeat_interval": heartbeat_interval, "heartbeat_liveness": heartbeat_liveness,
             "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
             "archive_after_days": archive_after_days, "keys": keys, "insecure": insecure,
+            "command_env_passthrough": command_env_passthrough, "run_as_job_user": run_as_job_user,
         })
         code = Agent(settings).run()
     raise typer.Exit(code)

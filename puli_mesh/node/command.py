@@ -4,7 +4,11 @@ its log file. What to run is the ASSIGN's ``protocol.CommandSpec``.
 Shared by the two ways a command runs (``execution``: through a Python watcher;
 ``shell_execution``: shell frames spawned by the agent) and by the log server.
 Logs live at ``<log_dir>/<cluster>/<task_id>/<command_id>.log``, one header and
-one footer line per attempt. Nothing here starts or kills a process.
+one footer line per attempt, created ``LOG_FILE_MODE`` (0640) in directories made
+``LOG_DIRECTORY_MODE`` (0750), owned by the agent's account even when the command runs
+as its job's user: the agent opens the log and the command writes to the descriptor
+it inherits as its stdout and stderr. Nothing here starts or kills a process; what a
+command gets of the agent's environment is ``launch``'s.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +31,10 @@ from puliclient.status import CommandStatus
 log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 20
+LOG_FILE_MODE = 0o640
+"""A command's log: written by the agent (the command writes through the descriptor it inherits),
+readable by the agent's group, by nobody else on the node; clients read it through the agent."""
+LOG_DIRECTORY_MODE = 0o750
 _TAIL_MAX_BYTES = 64 * 1024
 
 EventKind = Literal["started", "completion", "message", "stats", "licence", "end"]
@@ -62,6 +71,44 @@ def log_file_for(log_dir: Path | str, cluster: str, task_id: int, command_id: in
     if not cluster or "/" in cluster or cluster in (".", ".."):
         raise ValueError(f"cluster {cluster!r} is not a valid directory name")
     return f"{os.fspath(log_dir)}/{cluster}/{int(task_id)}/{int(command_id)}.log"
+
+
+def open_log(path: str) -> int:
+    """A command's log opened for appending (close-on-exec), created ``LOG_FILE_MODE`` with its
+    missing directories ``LOG_DIRECTORY_MODE``. The directory is made only when missing: a stat
+    per command saved."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, LOG_FILE_MODE)
+    except FileNotFoundError:  # first command of the task, or a clean-up job removed the directory
+        make_log_directories(os.path.dirname(path))
+        return os.open(path, flags, LOG_FILE_MODE)
+
+
+def make_log_directories(directory: str) -> None:
+    """``os.makedirs`` giving every directory it makes ``LOG_DIRECTORY_MODE`` (makedirs gives its
+    mode to the last one only)."""
+    parent = os.path.dirname(directory)
+    if parent and parent != directory and not os.path.isdir(parent):
+        make_log_directories(parent)
+    try:
+        os.mkdir(directory, LOG_DIRECTORY_MODE)
+    except FileExistsError:
+        pass
+
+
+def append_to_log(path: Path | str | None, text: str) -> None:
+    """One line of the agent's in a command's log (why it could not start); logged if it cannot."""
+    if path is None:
+        return
+    try:
+        fd = open_log(os.fspath(path))
+        try:
+            os.write(fd, f"=== puli-mesh: {text} ===\n".encode())
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.warning("cannot write to %s: %s", path, exc)
 
 
 def read_log(path: Path | str, offset: int = 0, limit: int = 65536) -> tuple[bytes, int]:
@@ -103,24 +150,11 @@ def _describe_exit(code: int) -> str:
     return str(code)
 
 
-@functools.cache
-def _agent_environment_snapshot() -> dict[str, str]:
-    return dict(os.environ)
-
-
-def agent_environment() -> dict[str, str]:
-    """A copy of ``os.environ`` as it was at the first command (the agent does not change its own).
-
-    ``dict(os.environ)`` decodes every variable (~15 µs for 40 of them), a
-    noticeable share of a 1 ms command; the decoded copy is made once.
-    """
-    return _agent_environment_snapshot().copy()
-
-
 def command_environment(spec: CommandSpec, log_path: Path | str | None, node_name: str,
-                        execution_id: str) -> dict[str, str]:
-    """The environment of a command: the agent's, the task's, then Puli's and our PULI_* variables."""
-    env = agent_environment()
+                        execution_id: str, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a command: ``base`` (``launch.CommandLaunch.base_environment``: what it
+    gets of the agent's environment and its account's), the job's, then the PULI_* variables."""
+    env = dict(base)
     # The protocol checks that the environment is a map, not what it holds; the OS needs strings.
     env.update({str(k): str(v) for k, v in spec.environment.items()})
     env.update({
@@ -165,8 +199,11 @@ def log_footer(spec: CommandSpec, status: CommandStatus, exit_code: int | None) 
 
 def write_log_footer(log_path: Path, spec: CommandSpec, status: CommandStatus, exit_code: int | None) -> None:
     try:
-        with open(log_path, "ab") as f:
-            f.write(log_footer(spec, status, exit_code))
+        fd = open_log(os.fspath(log_path))
+        try:
+            os.write(fd, log_footer(spec, status, exit_code))
+        finally:
+            os.close(fd)
     except OSError as exc:
         log.warning("command %d: cannot write to %s: %s", spec.command_id, log_path, exc)
 

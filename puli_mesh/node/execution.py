@@ -23,6 +23,9 @@ Guarantees:
   interpreter) ends at once with an ERROR event;
 * exactly one final ``end`` event per execution, after the watcher is reaped,
   preceded by every progress event it wrote;
+* the watcher gets the environment and runs as the account ``launch.CommandLaunch``
+  says (with ``run_as_job_user``, its job's user; a user it must not run as ends
+  the command in ERROR, the reason in its log);
 * the timeout is enforced with the monotonic clock (Puli never did);
 * ``kill()`` takes the whole tree: SIGTERM to the process group, to every
   descendant collected beforehand (even those that called ``setsid``) and to
@@ -56,17 +59,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from puli_mesh.errors import JobUserError
 from puli_mesh.node.command import (
     ExecutionEvent,
     _describe_exit,
+    append_to_log,
     command_environment,
     log_header,
     log_path_for,
+    make_log_directories,
     message_with_tail,
+    open_log,
     read_log,
     tail_lines,
     write_log_footer,
 )
+from puli_mesh.node.launch import DEFAULT_LAUNCH, CommandLaunch
 from puli_mesh.node.process_tree import ProcessTree
 from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus, isFinalStatus
@@ -156,8 +164,9 @@ class CommandExecution:
 
     def __init__(self, spec: CommandSpec, log_dir: Path | str, node_name: str,
                  cluster: str = "default", kill_grace: float = DEFAULT_KILL_GRACE_S,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, launch: CommandLaunch = DEFAULT_LAUNCH) -> None:
         self.spec = spec
+        self.launch = launch
         self.log_dir = Path(log_dir)
         self.node_name = node_name
         self.cluster = cluster
@@ -202,10 +211,14 @@ class CommandExecution:
         try:
             self._spawn()
         except Exception as exc:  # noqa: BLE001 - anything here is the command's failure, not ours
-            log.exception("command %d attempt %d could not start", self.spec.command_id,
-                          self.spec.attempt)
+            if isinstance(exc, JobUserError):  # a refusal, not a fault: no traceback
+                log.error("command %d attempt %d refused: %s", self.spec.command_id, self.spec.attempt, exc)
+            else:
+                log.exception("command %d attempt %d could not start", self.spec.command_id,
+                              self.spec.attempt)
             self._abandon_child()
             self._close_pipes()
+            append_to_log(self.log_path, f"could not start the command: {exc}")
             self._finish(CommandStatus.ERROR, f"could not start the command: {exc}", None,
                          with_tail=False)
 
@@ -224,21 +237,26 @@ class CommandExecution:
         if self.log_path is None:
             raise ValueError(f"cluster {self.cluster!r} is not a valid directory name")
         spec = self.spec
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = self._environment()
+        make_log_directories(str(self.log_path.parent))
+        account = self.launch.account_for(spec.user)  # JobUserError: the command must not run here
+        env = command_environment(spec, self.log_path, self.node_name, self.execution_id,
+                                  self.launch.base_environment(account))
         payload = json.dumps({"runner": spec.runner, "arguments": spec.arguments,
                               "environment": env}).encode()
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
         self._pipes.report_r = report_r
         try:
-            with open(self.log_path, "ab") as logfile:
-                logfile.write(log_header(spec, self.node_name))
-                logfile.flush()
+            logfd = open_log(str(self.log_path))
+            try:
+                os.write(logfd, log_header(spec, self.node_name))
                 self._popen = subprocess.Popen(
                     [self.python, "-m", WATCHER_MODULE, "--report-fd", str(report_w)],
-                    stdin=subprocess.PIPE, stdout=logfile, stderr=logfile, env=env,
+                    stdin=subprocess.PIPE, stdout=logfd, stderr=logfd, env=env,
                     pass_fds=(report_w,), start_new_session=True, close_fds=True,
+                    **(account.spawn_arguments() if account is not None else {}),
                 )
+            finally:
+                os.close(logfd)
         finally:
             os.close(report_w)
         os.set_blocking(report_r, False)
@@ -253,9 +271,6 @@ class CommandExecution:
         log.info("command %d attempt %d started as pid %d on %s, log %s", spec.command_id,
                  spec.attempt, self.pid, self.node_name, self.log_path)
         self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "started", value=self.pid))
-
-    def _environment(self) -> dict[str, str]:
-        return command_environment(self.spec, self.log_path, self.node_name, self.execution_id)
 
     def _feed_stdin(self) -> None:
         """Write what the pipe takes of the spec; the rest goes on the next turn (never blocks)."""

@@ -15,8 +15,10 @@ ERROR ("frame 12: command exited with code 3" and the log tail); the timeout
 covers the whole command (TIMEOUT); ``kill()`` takes the frame's group, its
 descendants and anything carrying this execution's ``PULI_EXECUTION_ID``,
 SIGKILL after the grace. When a frame ends by itself, a cheap check (is its
-process group empty?) decides whether leftovers must be hunted down. Not done:
-runners other than ``DefaultCommandRunner``.
+process group empty?) decides whether leftovers must be hunted down. Each frame
+gets the environment and runs as the account ``launch.CommandLaunch`` says (its
+job's user with ``run_as_job_user``: a user it must not run as ends it in ERROR,
+the reason in its log). Not done: runners other than ``DefaultCommandRunner``.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import logging
 import os
 import secrets
 import signal
+import subprocess
 import time
 from pathlib import Path
 
+from puli_mesh.errors import JobUserError
 from puli_mesh.node.command import (
     ExecutionEvent,
     command_environment,
@@ -36,8 +40,10 @@ from puli_mesh.node.command import (
     log_footer,
     log_header,
     message_with_tail,
+    open_log,
 )
 from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution
+from puli_mesh.node.launch import DEFAULT_LAUNCH, Account, CommandLaunch
 from puli_mesh.node.process_tree import ProcessTree
 from puli_mesh.protocol import CommandSpec
 from puliclient.errors import CommandError
@@ -49,16 +55,6 @@ log = logging.getLogger(__name__)
 NATIVE_RUNNERS = frozenset({"puliclient.jobs.DefaultCommandRunner", "puliclient.jobs.runners.DefaultCommandRunner"})
 _ARGUMENTS = DefaultCommandRunner()
 """Only validates arguments (stateless): one instance for every command."""
-
-
-def _open_log(path: str) -> int:
-    """The log opened for appending; its directory is made only when missing (a stat per command saved)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-    try:
-        return os.open(path, flags, 0o666)
-    except FileNotFoundError:  # first command of the task, or a clean-up job removed the directory
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return os.open(path, flags, 0o666)
 
 
 @functools.cache
@@ -74,14 +70,24 @@ class _Frame:
     error pipe, Python-side argument and environment handling); on a farm of
     short frames that is most of what an agent spends per command. Only what
     this module needs: ``pid``, ``poll()`` and ``returncode`` (negative for a
-    signal, as with Popen).
+    signal, as with Popen). A frame run as its job's user (``account``) is started
+    with ``subprocess.Popen``, which can change the child's groups and ids before
+    exec (posix_spawn cannot); the Popen object only starts it: ``poll`` reaps it.
     """
 
-    __slots__ = ("pid", "returncode", "status_lost")
+    __slots__ = ("pid", "returncode", "status_lost", "_popen")
 
-    def __init__(self, line: str, env: dict[str, str], stdin: int, output: int) -> None:
+    def __init__(self, line: str, env: dict[str, str], stdin: int, output: int,
+                 account: Account | None = None) -> None:
         self.returncode: int | None = None
         self.status_lost = False
+        self._popen: subprocess.Popen[bytes] | None = None
+        if account is not None:
+            self._popen = subprocess.Popen(
+                [_SHELL, "-c", line], env=env, stdin=stdin, stdout=output, stderr=output,
+                start_new_session=True, close_fds=True, **account.spawn_arguments())
+            self.pid = self._popen.pid
+            return
         self.pid = os.posix_spawn(
             _SHELL, [_SHELL, "-c", line], env,
             file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, output, 1),
@@ -104,6 +110,9 @@ class _Frame:
                 return -1
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
+            if self._popen is not None and self.returncode is not None:
+                # Reaped here: the Popen must not wait for (nor warn about) a pid that is gone.
+                self._popen.returncode = self.returncode
         return self.returncode
 
 
@@ -146,10 +155,13 @@ class ShellFramesExecution:
     """
 
     def __init__(self, spec: CommandSpec, log_dir: Path | str, node_name: str,
-                 cluster: str = "default", kill_grace: float = DEFAULT_KILL_GRACE_S) -> None:
+                 cluster: str = "default", kill_grace: float = DEFAULT_KILL_GRACE_S,
+                 launch: CommandLaunch = DEFAULT_LAUNCH) -> None:
         self.spec = spec
         self.node_name = node_name
         self.kill_grace = kill_grace
+        self.launch = launch
+        self._account: Account | None = None
         self.execution_id = secrets.token_hex(16)  # as uuid4().hex, without the UUID object
         self._log_file: str | None = None
         self.pid: int | None = None
@@ -194,20 +206,28 @@ class ShellFramesExecution:
             self._frames = frame_command_lines(arguments)
             timeouts = [t for t in (spec.time_limit, arguments.get("timeout")) if t]
             self._timeout = float(min(timeouts)) if timeouts else None
-            self._logfd = _open_log(self._log_file)
+            self._logfd = open_log(self._log_file)
             os.write(self._logfd, log_header(spec, self.node_name))
-            self._env = command_environment(spec, self._log_file, self.node_name, self.execution_id)
+            self._account = self.launch.account_for(spec.user)
+            self._env = command_environment(spec, self._log_file, self.node_name, self.execution_id,
+                                            self.launch.base_environment(self._account))
             self.started_at = time.monotonic()
             self._spawn_next()
-        except (CommandError, ValueError, OSError) as exc:
-            self._finish(CommandStatus.ERROR, f"could not start the command: {exc}", None, with_tail=False)
+        except (CommandError, ValueError, OSError, subprocess.SubprocessError, JobUserError) as exc:
+            message = f"could not start the command: {exc}"
+            if self._logfd >= 0:  # the log says why, not only the command's message
+                try:
+                    os.write(self._logfd, f"=== puli-mesh: {message} ===\n".encode())
+                except OSError:
+                    pass
+            self._finish(CommandStatus.ERROR, message, None, with_tail=False)
             return
         self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "started", value=self.pid))
 
     def _spawn_next(self) -> None:
         frame, line = self._frames[self._next_frame]
         self._next_frame += 1
-        self._frame = _Frame(line, self._env, _devnull(), self._logfd)
+        self._frame = _Frame(line, self._env, _devnull(), self._logfd, self._account)
         self.pid = self._frame.pid
         self._tree = None  # built only when needed: psutil reads /proc, costly per command
         self._close_pidfd()
@@ -260,7 +280,7 @@ class ShellFramesExecution:
         if self._next_frame < len(self._frames):
             try:
                 self._spawn_next()
-            except OSError as exc:
+            except (OSError, subprocess.SubprocessError) as exc:
                 self._finish(CommandStatus.ERROR, f"frame {self._frames[self._next_frame - 1][0]}: "
                              f"could not start: {exc}", None)
             return
@@ -353,9 +373,10 @@ class ShellFramesExecution:
             self._pidfd = -1
 
 
-def start_execution(spec: CommandSpec, log_dir: Path | str, node_name: str,
-                    cluster: str = "default") -> ShellFramesExecution | CommandExecution:
-    """The execution for ``spec``: shell frames run natively, any other runner through its watcher."""
+def start_execution(spec: CommandSpec, log_dir: Path | str, node_name: str, cluster: str = "default",
+                    launch: CommandLaunch = DEFAULT_LAUNCH) -> ShellFramesExecution | CommandExecution:
+    """The execution for ``spec``: shell frames run natively, any other runner through its watcher;
+    either launched as ``launch`` says (environment, account)."""
     if spec.runner in NATIVE_RUNNERS and os.environ.get("PULI_NATIVE_SHELL", "1") != "0":
-        return ShellFramesExecution(spec, log_dir, node_name, cluster)
-    return CommandExecution(spec, log_dir, node_name, cluster)
+        return ShellFramesExecution(spec, log_dir, node_name, cluster, launch=launch)
+    return CommandExecution(spec, log_dir, node_name, cluster, launch=launch)

@@ -34,6 +34,7 @@ from puli_mesh.errors import ProtocolError
 from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM
 from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
+from puli_mesh.node.launch import CommandLaunch
 from puli_mesh.node.resources import read_resources
 from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
 from puli_mesh.protocol import (
@@ -130,6 +131,7 @@ class Worker:
         self._backoff = settings.heartbeat_interval
         self._reconnect_at = 0.0
         self.log_dir = Path(settings.log_dir)
+        self.launch = CommandLaunch.from_settings(settings)  # the commands' environment and account
         self._handlers: dict[type[Message], Callable[[Any], None]] = {
             WelcomeMessage: self._on_welcome, AssignMessage: self._on_assign, AssignsMessage: self._on_assigns,
             KillMessage: self._on_kill, AckMessage: self._on_ack, HeartbeatMessage: self._on_heartbeat,
@@ -317,7 +319,7 @@ class Worker:
             self._queue_update(spec.command_id, spec.attempt, int(CommandStatus.READY), message=reason)
 
     def _start(self, spec: CommandSpec) -> None:
-        execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster)
+        execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster, self.launch)
         self.running[spec.command_id] = RunningCommand(execution)
         ran = self.ran
         ran[spec.command_id] = spec.task_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,30 @@ def test_pipeline_defaults_to_two_per_slot_and_can_be_turned_off() -> None:
 
 def test_environment_list_is_comma_separated() -> None:
     assert load_settings(environ={"PULI_POOLS": "gpu, default"}).pools == ["gpu", "default"]
+
+
+def test_command_env_passthrough_is_a_list_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    assert load_settings(environ={}).command_env_passthrough == []
+    config = tmp_path / "agent.toml"
+    config.write_text('command_env_passthrough = ["RLM_LICENSE", "foundry_LICENSE"]\n')
+    assert load_settings(config, environ={}).command_env_passthrough == ["RLM_LICENSE", "foundry_LICENSE"]
+    assert load_settings(environ={"PULI_COMMAND_ENV_PASSTHROUGH": "RLM_LICENSE, LM_LICENSE_FILE"}
+                         ).command_env_passthrough == ["RLM_LICENSE", "LM_LICENSE_FILE"]
+
+
+def test_command_env_passthrough_never_hands_the_agents_puli_variables_to_commands() -> None:
+    with pytest.raises(ConfigError, match="names 'PULI_KEYS': the agent's PULI_\\* variables"):
+        load_settings(environ={"PULI_COMMAND_ENV_PASSTHROUGH": "RLM_LICENSE,PULI_KEYS"})
+
+
+def test_run_as_job_user_needs_an_agent_running_as_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(environ={}).run_as_job_user is False
+    if os.geteuid() == 0:  # as the suite runs here and in CI
+        assert load_settings(environ={"PULI_RUN_AS_JOB_USER": "yes"}).run_as_job_user is True
+        monkeypatch.setattr(os, "geteuid", lambda: 1000)  # the same agent started as an ordinary user
+    with pytest.raises(ConfigError, match="run_as_job_user needs the agent to run as root .*start the agent "
+                                          "as root, or turn run_as_job_user off"):
+        load_settings(environ={}, overrides={"run_as_job_user": True})
 
 
 @pytest.mark.parametrize(

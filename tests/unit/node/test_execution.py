@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from puli_mesh.node.execution import (
     read_log,
     tail_lines,
 )
+from puli_mesh.node.launch import CommandLaunch
 from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus
 from tests.unit.node.running import ASSIGN_FIELDS, Execution, Factory, drive, gone, make_spec, pid_gone, run, tree_of
@@ -364,3 +366,33 @@ def _link(path: Path) -> str:
         return os.readlink(path)
     except OSError:
         return ""
+
+
+def test_logs_are_created_0640_in_directories_0750(execution: Factory, tmp_path: Path) -> None:
+    """Nobody on the node but the agent's account (and its group) reads a command's log."""
+    ex = execution(make_spec(arguments={"cmd": "echo secret-ish"}))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+    assert ex.log_path is not None
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(ex.log_path.stat().st_mode) == 0o640 & ~umask
+    for directory in (ex.log_path.parent, ex.log_path.parent.parent, tmp_path / "logs"):  # task, cluster, log_dir
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o750 & ~umask, directory
+
+
+@pytest.mark.parametrize(("user", "says"), [
+    ("no-such-user-on-this-node", "user 'no-such-user-on-this-node' is not known on this node"),
+    ("root", "user 'root' has uid 0"),
+    ("", "the job has no user"),
+])
+def test_a_job_user_a_command_must_not_run_as_ends_it_in_error_with_the_reason_in_its_log(
+        execution: Factory, tmp_path: Path, user: str, says: str) -> None:
+    witness = tmp_path / "ran"
+    ex = execution(make_spec(user=user, arguments={"cmd": f"touch {witness}"}),
+                   launch=CommandLaunch(as_job_user=True))
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert ex.result.message.startswith("could not start the command: ") and says in ex.result.message
+    assert ex.log_path is not None and says in ex.log_path.read_text()
+    assert not witness.exists(), "nothing ran, not as the agent either"

@@ -9,13 +9,16 @@ selects on the report fd instead of sleeping.
 from __future__ import annotations
 
 import os
+import pwd
 import select
 import signal
+import stat
 from pathlib import Path
 
 import pytest
 
 from puli_mesh.node.execution import CommandExecution
+from puli_mesh.node.launch import CommandLaunch
 from puli_mesh.node.shell_execution import ShellFramesExecution, seal_inherited_descriptors, start_execution
 from puliclient.status import CommandStatus
 from tests.unit.node.running import Factory, drive, make_spec, pid_gone, run
@@ -145,3 +148,26 @@ def test_a_frame_reaped_by_someone_else_ends_in_error_not_done(native_execution:
     drive(ex, lambda: ex.finished, 20.0)
     assert ex.result is not None and ex.result.status == CommandStatus.ERROR
     assert "exit status was lost" in ex.result.message
+
+
+def test_a_frame_runs_as_its_jobs_user_with_its_groups_and_account_while_the_agent_writes_the_log(
+        native_execution: Factory) -> None:
+    """``run_as_job_user`` on an agent running as root (as the suite does here and in CI): the shell
+    is ``nobody``'s, with nobody's groups, HOME and USER, in ``/``; the log stays the agent's (0640)."""
+    nobody = pwd.getpwnam("nobody")
+    cmd = 'echo "uid $(id -u) gid $(id -g) groups $(id -G)"; echo "account $HOME $USER $LOGNAME"; pwd'
+    ex = native_execution(make_spec(user="nobody", arguments={"cmd": cmd, "start": 1, "end": 2}),
+                          launch=CommandLaunch(as_job_user=True))
+    run(ex)
+    assert ex.result is not None and ex.log_path is not None
+    if os.geteuid() != 0:  # an agent that is not root cannot switch users: the command fails, never runs as us
+        assert ex.result.status == CommandStatus.ERROR and "could not start" in ex.result.message
+        return
+    assert ex.result.status == CommandStatus.DONE, ex.result.message
+    text = ex.log_path.read_text()
+    groups = " ".join(str(g) for g in os.getgrouplist("nobody", nobody.pw_gid))
+    assert text.count(f"uid {nobody.pw_uid} gid {nobody.pw_gid} groups {groups}\n") == 2, text  # both frames
+    assert f"account {nobody.pw_dir} nobody nobody\n/\n" in text, text
+    info = ex.log_path.stat()
+    assert (info.st_uid, info.st_gid) == (os.geteuid(), os.getegid()), "the agent owns the log"
+    assert stat.S_IMODE(info.st_mode) & ~0o640 == 0
