@@ -88,3 +88,12 @@ class AccessError(PuliMeshError):
 
 class KeyMaterialError(PuliMeshError):
     """A key file or a key registry record is missing, unreadable, too open or malformed."""
+
+
+class UnknownKeyError(PuliMeshError):
+    """No key of the cluster's registry has this name."""
+
+
+class SettingsRefusedError(PuliMeshError):
+    """A change of the cluster's settings that its current state does not allow (a key name
+    in use, revoking the last admin key)."""
