@@ -95,7 +95,7 @@ def farm_for(node: str | None, zk: str | None, cluster: str) -> Farm:
 
 
 def settings_farm(zk: str | None, cluster: str) -> Farm:
-    """The farm whose cluster settings (licences, pools) are edited in ZooKeeper at ``zk``."""
+    """The farm whose pools and their members are read from ZooKeeper at ``zk`` (no leader needed)."""
     if not zk:
         raise fail(NO_ZOOKEEPER, EXIT_USAGE)
     return Farm(zk=zk, cluster=cluster)

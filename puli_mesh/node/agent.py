@@ -26,6 +26,7 @@ Not here: the role's rules and timers (``node/role.py``), scheduling
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -49,7 +50,7 @@ from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ConfigError, ProtocolError, ZooKeeperError
 from puli_mesh.faults import Faults, guarded
 from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BYTES_PER_TURN, ROUTER_RCVHWM, ROUTER_SNDHWM
-from puli_mesh.node import logs, role
+from puli_mesh.node import logs, role, settings_requests
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
@@ -276,6 +277,8 @@ class Agent:
             if isinstance(msg, EditMessage) and msg.action == "step_down" and self.service is not None:
                 self._reply(identity, ResultMessage(msg.rid, {"leader": self.settings.name}).encode())
                 self._feed(role.StepDownAsked())
+            elif isinstance(msg, protocol.SettingsMessage) and self.service is not None and self.service.dispatching:
+                self._reply(identity, settings_requests.answer(self.zk, self.paths, msg, None, time.time()).encode())
             elif self.service is not None and self.service.dispatching:
                 self.service.on_client_request(identity, msg)
             elif self.leader is not None and self.leader.name != self.settings.name:
@@ -572,17 +575,13 @@ class Agent:
             self._turn_worker_only()
         self.worker.close()
         self.membership.close()
-        try:
+        with contextlib.suppress(KazooException, KazooTimeoutError):
             if self.service is not None:
                 self.zk.delete(self.paths.leader)
-        except (KazooException, KazooTimeoutError):
-            pass
         self.service = None
-        try:
+        with contextlib.suppress(KazooException, KazooTimeoutError):
             self.zk.stop()
             self.zk.close()
-        except (KazooException, KazooTimeoutError):
-            pass
         if self.router is not None:
             self.router.close(linger=0)
         self.context.term()
