@@ -1,18 +1,29 @@
-"""Cluster settings through the leader (``SETTINGS``): licences, pools and keys reach ZooKeeper."""
+"""Cluster settings through the leader (``SETTINGS``): licences, pools and keys reach ZooKeeper;
+``keys init`` makes a new cluster's material on a real ZooKeeper."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import zmq
 from kazoo.client import KazooClient
+from kazoo.exceptions import NoAuthError
 
 from puli_mesh import key_registry
 from puli_mesh.access import Role
 from puli_mesh.client import MeshRequestError
 from puli_mesh.cluster_state import read_licences, read_pools
+from puli_mesh.keys import create_key_pair, load_agent_keys, load_client_key
+from puli_mesh.zk_access import connect, read_credential
 from puli_mesh.zkpaths import ClusterPaths
+from puli_mesh.zkserver import ZooKeeperServer
 
 from .conftest import Mesh, wait_for
 
@@ -91,3 +102,85 @@ def test_keys_are_added_listed_and_revoked_through_the_leader(mesh: Mesh, zk: Ka
     assert not key_registry.read_records(zk, paths)["root"].revoked
     assert mesh.status() is not None  # the leader is as healthy as before
 
+
+
+def puli_mesh(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("PULI_NODE", "PULI_ZK", "PULI_CLUSTER", "PULI_KEY")}
+    return subprocess.run([sys.executable, "-m", "puli_mesh", *args], capture_output=True, text=True, timeout=60,
+                          env={**clean, "COLUMNS": "200", **(env or {})})
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_keys_init_makes_the_material_registers_the_first_keys_and_refuses_a_second_init(
+        zookeeper: ZooKeeperServer, zk_cluster: str, tmp_path: Path) -> None:
+    directory = tmp_path / "keys"
+    made = puli_mesh("keys", "init", "--dir", str(directory), "--zk", zookeeper.hosts, "--cluster", zk_cluster,
+                     "--admin", "root", "--node-name", "rn01", "--json")
+    assert made.returncode == 0, made.stderr
+    report = json.loads(made.stdout)
+    assert report["environment"] == {"agents": f"PULI_KEYS={directory}",
+                                     "admin": f"PULI_KEY={directory / 'root.key_secret'}"}
+    assert mode(directory) == 0o700
+    assert {p.name: mode(p) for p in directory.iterdir()} == {
+        "zookeeper": 0o600, "cluster.key": 0o644, "cluster.key_secret": 0o600, "agent.key": 0o644,
+        "agent.key_secret": 0o600, "root.key": 0o644, "root.key_secret": 0o600}
+    agent_keys = load_agent_keys(directory)  # what an agent started with --keys reads
+    admin = load_client_key(directory / "root.key_secret")
+    assert admin.server_key == agent_keys.cluster.public_key
+
+    credential = read_credential(directory)
+    zk = connect(zookeeper.hosts, 10.0, credential)
+    zk.start(timeout=10)
+    try:
+        records = key_registry.read_records(zk, ClusterPaths(zk_cluster))
+    finally:
+        zk.stop()
+        zk.close()
+    assert {n: (r.role, r.public_key) for n, r in records.items()} == {
+        "root": (Role.ADMIN, admin.public_key.decode()), "rn01": (Role.NODE, agent_keys.agent.public_key.decode())}
+    anonymous = KazooClient(hosts=zookeeper.hosts)
+    anonymous.start(timeout=10)
+    try:
+        with pytest.raises(NoAuthError):  # the cluster's base is locked: nobody else writes under it
+            anonymous.create(f"{ClusterPaths(zk_cluster).base}/intruder", b"")
+    finally:
+        anonymous.stop()
+        anonymous.close()
+
+    again = puli_mesh("keys", "init", "--dir", str(tmp_path / "other"), "--zk", zookeeper.hosts,
+                      "--cluster", zk_cluster)
+    assert again.returncode == 1, again.stderr
+    assert "has a key registry already" in again.stderr and "keys add" in again.stderr
+    assert not (tmp_path / "other").exists()  # nothing written
+    same_dir = puli_mesh("keys", "init", "--dir", str(directory), "--zk", zookeeper.hosts,
+                         "--cluster", f"{zk_cluster}-b")
+    assert same_dir.returncode == 2 and "already holds a cluster's material" in same_dir.stderr
+
+
+def test_keys_add_list_revoke_from_the_cli_through_the_leader(mesh: Mesh, zk: KazooClient, tmp_path: Path) -> None:
+    mesh.start_agent("c1")
+    mesh.wait_ready(1)
+    cluster_public = zmq.curve_keypair()[0]
+    mine = create_key_pair(tmp_path / "mine", "root", server_key=cluster_public)
+    where = ["--zk", mesh.zookeeper.hosts, "--cluster", mesh.cluster]
+    env = {"PULI_KEY": str(mine.secret_file)}
+    assert puli_mesh("keys", "add", "root", "--role", "admin", "--public-key", mine.public_key.decode(),
+                     *where, env=env).returncode == 0
+    added = puli_mesh("keys", "add", "ana", "--role", "user", "--out", str(tmp_path / "ana.key_secret"), *where,
+                      env=env)
+    assert added.returncode == 0, added.stderr
+    ana = load_client_key(tmp_path / "ana.key_secret")
+    assert ana.server_key == cluster_public and mode(tmp_path / "ana.key_secret") == 0o600
+    records = key_registry.read_records(zk, ClusterPaths(mesh.cluster))
+    assert records["ana"].public_key == ana.public_key.decode() and records["ana"].role is Role.USER
+
+    listed = json.loads(puli_mesh("keys", "list", "--json", *where, env=env).stdout)
+    assert [(k["name"], k["role"], k["revoked_at"]) for k in listed] == [("ana", "user", None), ("root", "admin", None)]
+    revoked = puli_mesh("keys", "revoke", "ana", *where, env=env)
+    assert revoked.returncode == 0 and revoked.stdout.strip() == "key ana revoked"
+    assert key_registry.read_records(zk, ClusterPaths(mesh.cluster))["ana"].revoked
+    last = puli_mesh("keys", "revoke", "root", *where, env=env)
+    assert last.returncode == 1 and "last live admin key" in last.stderr and "(refused)" in last.stderr
