@@ -125,11 +125,11 @@ def parse(action: str, args: dict[str, Any]) -> SettingsAction:
     if cls is None:
         raise ConfigError(f"{action!r:.60} is not a settings action; known: {', '.join(ACTIONS)}")
     names = [f.name for f in fields(cls)]
-    unknown = sorted(str(k) for k in args if k not in names)
+    unknown = sorted(f"{k!s:.60}" for k in args if k not in names)[:10]  # a few, each short: a message stays small
     missing = [n for n in names if n not in args]
     if unknown or missing:
         raise ConfigError(f"{action} takes {', '.join(names) or 'no arguments'}"
-                          + (f"; unknown: {', '.join(unknown)}"[:200] if unknown else "")
+                          + (f"; unknown: {', '.join(unknown)}" if unknown else "")
                           + (f"; missing: {', '.join(missing)}" if missing else ""))
     return cls(**args)
 
