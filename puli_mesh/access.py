@@ -6,14 +6,16 @@ a field of the request). :func:`decide` says whether that requester may make one
 * ``user``: submit; every query; pause, resume, cancel, restart, set, tag, archive **their own**
   jobs (and commands of them); read logs of their own jobs;
 * ``operator`` (a wrangler): all of that on any job, for any user (a SUBMIT on behalf of
-  another user), any log, and the render nodes (pause, drain, resume, clear a quarantine);
-* ``admin``: all of that, and step-down (later: keys, roles, cluster settings);
+  another user), any log, the render nodes (pause, drain, resume, clear a quarantine), and the
+  licences and pools of the cluster;
+* ``admin``: all of that, step-down, and the keys of the cluster (add, revoke, list);
 * ``node``: the worker protocol only (HELLO, READY, UPDATE...); a node key cannot submit, query
   or edit, and no people's key may speak the worker protocol.
 
 The table, :data:`PERMISSIONS`, is keyed by ``(request kind, action or query)``: every edit
 action of ``edit_actions.EDIT_ACTIONS``, every query of ``client_queries.QUERIES``, ``SUBMIT``,
-``LOGS``, the ``step_down`` edit and every worker message kind (``protocol.WorkerMessage``).
+``LOGS``, the ``step_down`` edit, every ``SETTINGS`` action (:data:`SETTINGS_ROLES`) and every
+worker message kind (``protocol.WorkerMessage``).
 It is built from those tables, and ``tests/unit/test_access.py`` checks that nothing in them
 lacks a rule; a request with no rule is refused (deny by default).
 
@@ -40,7 +42,14 @@ from typing import get_args
 from puli_mesh.coordinator.client_queries import QUERIES
 from puli_mesh.coordinator.edit_actions import EDIT_ACTIONS
 from puli_mesh.errors import AccessError
-from puli_mesh.protocol import EditMessage, LogsMessage, QueryMessage, SubmitMessage, WorkerMessage
+from puli_mesh.protocol import (
+    EditMessage,
+    LogsMessage,
+    QueryMessage,
+    SettingsMessage,
+    SubmitMessage,
+    WorkerMessage,
+)
 
 
 class Role(StrEnum):
@@ -100,8 +109,21 @@ SUBMIT = SubmitMessage.kind
 QUERY = QueryMessage.kind
 EDIT = EditMessage.kind
 LOGS = LogsMessage.kind
+SETTINGS = SettingsMessage.kind
 WORKER_KINDS = frozenset(cls.kind for cls in get_args(WorkerMessage))
 """Every kind a worker sends its coordinator: the ``node`` role's, and only its."""
+
+
+SETTINGS_ROLES: dict[str, Role] = {
+    "licence_set": Role.OPERATOR,
+    "pool_define": Role.OPERATOR,
+    "key_add": Role.ADMIN,
+    "key_revoke": Role.ADMIN,
+    "key_list": Role.ADMIN,
+}
+"""Every action of a ``SETTINGS`` request and the least role it needs. What each action is (its
+arguments, its checks) is ``puli_mesh.cluster_settings``, which reads its names here: it checks
+keys, and ``puli_mesh.keys`` imports this module, so this module cannot import that one."""
 
 
 def _edit_rule(action: str) -> Permission | None:
@@ -127,13 +149,15 @@ def _table() -> dict[tuple[str, str], Permission]:
             table[(EDIT, action)] = rule
     for what in QUERIES:
         table[(QUERY, what)] = Permission(Role.USER)
+    for action, least in SETTINGS_ROLES.items():
+        table[(SETTINGS, action)] = Permission(least)
     for kind in WORKER_KINDS:
         table[(kind, "")] = Permission(Role.NODE)
     return table
 
 
 PERMISSIONS: dict[tuple[str, str], Permission] = _table()
-"""``(request kind, edit action or query name, "" for other kinds)`` -> who may."""
+"""``(request kind, edit action, query name or settings action, "" for other kinds)`` -> who may."""
 
 
 def _what(request_kind: str, action_or_query: str) -> str:
@@ -148,7 +172,8 @@ def _refused(needed: Role, request: str, name: str, role: Role, why: str = "") -
 def decide(role: Role, name: str, request_kind: str, action_or_query: str | None = None,
            owner: str | None = None) -> AccessDecision:
     """May ``name``, of ``role``, make this request (about a job of ``owner``; see the module
-    docstring)? ``action_or_query`` is an EDIT's action or a QUERY's ``what``, None otherwise."""
+    docstring)? ``action_or_query`` is an EDIT's or a SETTINGS's action or a QUERY's ``what``,
+    None otherwise."""
     key = action_or_query or ""
     rule = PERMISSIONS.get((request_kind, key))
     request = _what(request_kind, key)

@@ -5,7 +5,8 @@ A client reaches any agent (``--node HOST:PORT`` / ``PULI_NODE``, or Puli's
 ``PULI_ZK``). A follower answers REDIRECT; the client follows at most
 ``MAX_HOPS`` redirects. Every request has a timeout and a bounded number of
 tries (Lazy Pirate): a client never hangs forever. The cluster settings kept in
-ZooKeeper (licence totals, pools) are read and written here too.
+ZooKeeper (licence totals, pools, keys) are read here (licences and pools, which anyone may
+read) and changed through the leader (``SETTINGS``: a client holds no ZooKeeper credential).
 
 Guarantees: an agent's ERROR reply raises ``MeshRequestError`` with its ``code``;
 no answer raises ``MeshUnreachableError`` (both in :mod:`puli_mesh.errors`, also
@@ -24,13 +25,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zmq
 
 from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError, ProtocolError, PuliMeshError
-from puli_mesh.keys import KeyPair, load_client_key
+from puli_mesh.keys import KeyPair, client_key_file, load_client_key
 from puli_mesh.limits import CLIENT_HWM, MAX_MESSAGE_BYTES
 from puli_mesh.protocol import (
     KINDS,
@@ -65,18 +65,11 @@ def to_endpoint(address: str) -> str:
     return f"tcp://{address}"
 
 
-DEFAULT_KEY_FILE = Path("~/.puli-mesh/key")
-"""Where a client finds its key when ``PULI_KEY`` names none."""
-
-
 def client_key_from_environment() -> KeyPair | None:
-    """The client's key: the file ``PULI_KEY`` names, else ``~/.puli-mesh/key`` if it exists;
-    None (an open mesh's client) when neither. A named file that cannot be used is an error."""
-    named = os.environ.get("PULI_KEY")
-    if named:
-        return load_client_key(Path(named).expanduser())
-    default = DEFAULT_KEY_FILE.expanduser()
-    return load_client_key(default) if default.exists() else None
+    """The client's key (``keys.client_key_file``: ``PULI_KEY``, else ``~/.puli-mesh/key``); None
+    (an open mesh's client) when there is none. A named file that cannot be used is an error."""
+    path = client_key_file()
+    return None if path is None else load_client_key(path)
 
 
 def _probe(endpoint: str, timeout: float) -> None:
@@ -118,7 +111,7 @@ class MeshClient:
 
     @contextmanager
     def _zookeeper(self) -> Iterator[KazooClient]:
-        """A ZooKeeper session for one look-up or one settings change, closed on exit."""
+        """A ZooKeeper session for one look-up, closed on exit."""
         from kazoo.client import KazooClient
         from kazoo.handlers.threading import KazooTimeoutError
 
@@ -146,21 +139,35 @@ class MeshClient:
             raise MeshUnreachableError(f"cluster {self.cluster!r} at {self.zk} has no leader yet")
         return leader.endpoint
 
-    # Cluster settings are kept in ZooKeeper, not by the coordinator: they must be
-    # settable before any agent runs (a pool named by the first graph, licence totals).
+    # Cluster settings are kept in ZooKeeper, whose cluster znodes only agents may write: the
+    # leader writes them for a client whose role allows it (``puli_mesh.cluster_settings``).
+    def change_settings(self, action: str, **args: Any) -> Any:
+        """Send one ``SETTINGS`` action to the leader; its RESULT data. The arguments are checked
+        here first (``ConfigError`` / ``KeyMaterialError``), so a bad one costs no round trip."""
+        from puli_mesh.cluster_settings import parse
+
+        parse(action, args)
+        return self.request("SETTINGS", action=action, args=args)
+
     def set_licence(self, name: str, total: int) -> None:
         """Define a licence or change its total. Raises ``ConfigError`` for a bad name or total."""
-        from puli_mesh.cluster_state import set_licence
-
-        with self._zookeeper() as zk:
-            set_licence(zk, ClusterPaths(self.cluster), name, total)
+        self.change_settings("licence_set", name=name, total=total)
 
     def define_pool(self, name: str) -> None:
         """Define a pool (graphs may name it before any node joins it)."""
-        from puli_mesh.cluster_state import define_pool
+        self.change_settings("pool_define", name=name)
 
-        with self._zookeeper() as zk:
-            define_pool(zk, ClusterPaths(self.cluster), name)
+    def add_key(self, name: str, role: str, public_key: str) -> dict[str, Any]:
+        """Register the public key of ``name`` with ``role`` (admin only); the new record's data."""
+        return dict(self.change_settings("key_add", name=name, role=role, public_key=public_key))
+
+    def revoke_key(self, name: str) -> dict[str, Any]:
+        """Revoke key ``name`` (admin only): refused from its next message on; its record's data."""
+        return dict(self.change_settings("key_revoke", name=name))
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        """Every key of the cluster's registry (admin only), revoked ones included, by name."""
+        return list(self.change_settings("key_list"))
 
     def pool_members(self) -> dict[str, list[str]]:
         """Every pool defined or named by a live agent, with the live agents in it (sorted)."""

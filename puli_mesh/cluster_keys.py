@@ -17,18 +17,23 @@ of the files (``puli_mesh.keys``, ``puli_mesh.zk_access``).
 
 from __future__ import annotations
 
-import time
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kazoo.exceptions import NoNodeError
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
 from puli_mesh import key_registry, keys, zk_access
 from puli_mesh.access import Role
-from puli_mesh.errors import ConfigError, ZooKeeperError
-from puli_mesh.keys import KeyRecord
+from puli_mesh.errors import ConfigError, SettingsRefusedError, ZooKeeperError
+from puli_mesh.keys import AGENT_KEY, CLUSTER_KEY, PUBLIC_SUFFIX, SECRET_SUFFIX, KeyRecord
+from puli_mesh.zk_access import CREDENTIAL_FILE, ZooKeeperCredential
 from puli_mesh.zkpaths import ClusterPaths
+
+ZK_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,55 +44,63 @@ class ClusterMaterial:
     """The agents' keys directory (``--keys``, ``PULI_KEYS``)."""
     admin_key: Path
     """The first admin's client key file (``PULI_KEY``)."""
-    node_name: str
-    """The name this host's agents' key is registered under."""
+    registered: list[KeyRecord]
+    """The records written in the registry: the admin's and this host's agents'."""
 
 
-def init_cluster(directory: Path, zk_hosts: str, cluster: str, admin: str = "admin",
-                 node_name: str = "", timeout: float = 10.0) -> ClusterMaterial:
-    """Make a new cluster's keys in ``directory`` and register them in ZooKeeper (see the module)."""
-    keys.check_key_name(admin)
-    node_name = keys.check_key_name(node_name or "node")
-    if admin == node_name:
-        raise ConfigError(f"the admin's key and the agents' key need different names, both are {admin!r}")
-    taken = [p.name for p in (directory / zk_access.CREDENTIAL_FILE, *keys.key_files(directory, keys.CLUSTER_KEY),
-                              *keys.key_files(directory, keys.AGENT_KEY), *keys.key_files(directory, admin))
-             if p.exists()]
-    if taken:
-        raise ConfigError(f"{directory} holds a cluster's material already ({', '.join(taken)}); "
-                          "use another directory, or add keys to that cluster with `puli-mesh keys add`")
-    paths = ClusterPaths(cluster)
-    anonymous = zk_access.connect(zk_hosts, timeout, None)
+def cluster_material(directory: Path, admin: str) -> list[Path]:
+    """The files of a cluster's material :func:`init_cluster` would make in ``directory`` that exist."""
+    names = [CREDENTIAL_FILE, *(f"{key}{suffix}" for key in (CLUSTER_KEY, AGENT_KEY, admin)
+                                for suffix in (PUBLIC_SUFFIX, SECRET_SUFFIX))]
+    return [directory / name for name in names if (directory / name).exists()]
+
+
+@contextlib.contextmanager
+def zookeeper(hosts: str, credential: ZooKeeperCredential | None, timeout: float = ZK_TIMEOUT_S
+              ) -> Iterator[KazooClient]:
+    """A started ZooKeeper session (``credential``: the cluster's, or None for a look), closed on exit."""
+    zk = zk_access.connect(hosts, timeout, credential)
     try:
-        anonymous.start(timeout=timeout)
+        zk.start(timeout=timeout)
     except KazooTimeoutError as exc:
-        raise ZooKeeperError(f"ZooKeeper at {zk_hosts} did not answer; check --zk / PULI_ZK") from exc
+        raise ZooKeeperError(f"ZooKeeper at {hosts} did not answer; check --zk / PULI_ZK") from exc
     try:
-        try:
-            registered = anonymous.get_children(paths.keys)
-        except NoNodeError:
-            registered = []
-        except Exception:  # NoAuth: a registry exists under some credential
-            registered = ["?"]
-    finally:
-        anonymous.stop()
-        anonymous.close()
-    if registered:
-        raise ConfigError(f"cluster {cluster!r} has a key registry already; add keys to it with "
-                          "`puli-mesh keys add` (as an admin), or choose another cluster name")
-    credential = zk_access.write_credential(directory)
-    cluster_pair = keys.create_key_pair(directory, keys.CLUSTER_KEY)
-    agent_pair = keys.create_key_pair(directory, keys.AGENT_KEY)
-    admin_pair = keys.create_key_pair(directory, admin, server_key=cluster_pair.public_key)
-    zk = zk_access.connect(zk_hosts, timeout, credential)
-    zk.start(timeout=timeout)
-    try:
-        zk_access.lock_down(zk, paths, credential)
-        now = time.time()
-        key_registry.write_record(zk, paths, KeyRecord(admin, Role.ADMIN, admin_pair.public_key.decode(), now))
-        key_registry.write_record(zk, paths, KeyRecord(node_name, Role.NODE, agent_pair.public_key.decode(), now))
+        yield zk
+    except KazooException as exc:
+        raise ZooKeeperError(f"ZooKeeper at {hosts} refused an operation: {exc!r}") from exc
     finally:
         zk.stop()
         zk.close()
+
+
+def init_cluster(directory: Path, hosts: str, cluster: str, admin: str, node_name: str,
+                 now: float) -> ClusterMaterial:
+    """Make a new cluster's material in ``directory`` and register its first keys (see the module)."""
+    keys.check_key_name(admin)
+    keys.check_key_name(node_name)
+    if admin in (CLUSTER_KEY, AGENT_KEY):
+        raise ConfigError(f"--admin {admin!r} would share a file with the agents' keys; choose another name")
+    present = cluster_material(directory, admin)
+    if present:
+        raise ConfigError(f"{directory} already holds a cluster's material ({', '.join(p.name for p in present)}); "
+                          "choose a new directory (nothing was written)")
+    paths = ClusterPaths(cluster)
+    with zookeeper(hosts, None) as zk:
+        if zk.exists(paths.keys) is not None:
+            raise SettingsRefusedError(
+                f"cluster {cluster!r} at {hosts} has a key registry already: it was initialised before "
+                "(nothing was written). Add keys with `puli-mesh keys add NAME --role ROLE` (an admin's PULI_KEY)")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    credential = zk_access.write_credential(directory)
+    cluster_pair = keys.create_key_pair(directory, CLUSTER_KEY)
+    agent_pair = keys.create_key_pair(directory, AGENT_KEY)
+    admin_pair = keys.create_key_pair(directory, admin, server_key=cluster_pair.public_key)
+    records = [KeyRecord(admin, Role.ADMIN, admin_pair.public_key.decode(), now),
+               KeyRecord(node_name, Role.NODE, agent_pair.public_key.decode(), now)]
+    with zookeeper(hosts, credential) as zk:
+        zk_access.lock_down(zk, paths, credential)
+        for record in records:
+            key_registry.write_record(zk, paths, record)
     assert admin_pair.secret_file is not None
-    return ClusterMaterial(directory, admin_pair.secret_file, node_name)
+    return ClusterMaterial(directory, admin_pair.secret_file, records)

@@ -93,3 +93,12 @@ class KeyMaterialError(ConfigError):
 class JobUserError(PuliMeshError):
     """A command cannot run as its job's user on this node (``run_as_job_user``): the user is
     empty, unknown here, or root. The command ends in ERROR; the agent never runs it as itself."""
+
+
+class UnknownKeyError(PuliMeshError):
+    """No key of the cluster's registry has this name."""
+
+
+class SettingsRefusedError(PuliMeshError):
+    """A change of the cluster's settings that its current state does not allow (a key name
+    in use, revoking the last admin key)."""

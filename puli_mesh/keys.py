@@ -26,6 +26,7 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,40 @@ def create_key_pair(directory: Path, name: str, server_key: bytes | None = None)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return load_key_pair(secret_file)
+
+
+def create_key_file(path: Path, server_key: bytes | None = None) -> KeyPair:
+    """A new key pair whose secret file (both keys, 0600) is ``path``, with no public file: a
+    client's key made by ``puli-mesh keys add`` (its public half goes to the registry).
+    ``server_key`` as for :func:`create_key_pair`. :class:`KeyMaterialError` if ``path`` exists."""
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".new-key-", dir=directory))
+    try:
+        metadata = {SERVER_KEY_FIELD: check_public_key(server_key)} if server_key is not None else None
+        _public, made_secret = (Path(p) for p in zmq.auth.create_certificates(staging, "key", metadata))
+        made_secret.chmod(0o600)
+        os.link(made_secret, path)
+    except FileExistsError:
+        raise KeyMaterialError(f"{path} exists already; choose another file (--out) or remove it first") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return load_key_pair(path, secret=True)
+
+
+CLIENT_KEY_VARIABLE = "PULI_KEY"
+DEFAULT_CLIENT_KEY = Path("~/.puli-mesh/key")
+"""Where a client's key file is when ``PULI_KEY`` does not say (a ``NAME.key_secret`` copied there, 0600)."""
+
+
+def client_key_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The client's key file: ``PULI_KEY`` if set, else ``~/.puli-mesh/key`` if it exists, else None."""
+    environ = os.environ if environ is None else environ
+    given = environ.get(CLIENT_KEY_VARIABLE)
+    if given:
+        return Path(given).expanduser()
+    default = Path(os.path.expanduser(str(DEFAULT_CLIENT_KEY)))
+    return default if default.exists() else None
 
 
 def _server_key(path: Path) -> bytes | None:

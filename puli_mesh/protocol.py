@@ -23,8 +23,8 @@ Conversations:
   is the credit after all of them); ``HEARTBEAT`` both ways;
   ``KILL`` from the coordinator; ``BYE`` when the worker leaves; ``RELEASE``
   when a runner gives a licence token back before its command ends.
-* client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS`` ->
-  ``RESULT`` or ``ERROR``; a follower answers ``SUBMIT``/``QUERY``/``EDIT`` with
+* client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS``, ``SETTINGS`` ->
+  ``RESULT`` or ``ERROR``; a follower answers ``SUBMIT``/``QUERY``/``EDIT``/``SETTINGS`` with
   ``REDIRECT`` (the leader's endpoint). ``LOGS`` is answered by the agent that
   holds the log. An ``ERROR``'s ``code`` is one of :class:`ErrorCode`, the one table of them.
 
@@ -335,6 +335,17 @@ class LogsMessage(Message):
     limit: int
 
 
+@dataclass(frozen=True, slots=True)
+class SettingsMessage(Message):
+    """Change or read the cluster's settings kept in ZooKeeper (``action``: licences, pools,
+    keys; ``puli_mesh.cluster_settings``), written by the leader with the cluster's credential."""
+    kind: ClassVar[str] = "SETTINGS"
+
+    rid: str
+    action: str
+    args: dict[str, Any]
+
+
 # replies to clients
 @dataclass(frozen=True, slots=True)
 class ResultMessage(Message):
@@ -387,7 +398,7 @@ class ErrorMessage(Message):
 WorkerMessage = (HelloMessage | ReadyMessage | UpdateMessage | UpdatesMessage | HeartbeatMessage | ByeMessage
                  | ReleaseMessage)
 """What a worker sends its coordinator (also usable with ``isinstance``)."""
-ClientRequest = SubmitMessage | QueryMessage | EditMessage | LogsMessage
+ClientRequest = SubmitMessage | QueryMessage | EditMessage | LogsMessage | SettingsMessage
 """What a client sends any agent (also usable with ``isinstance``)."""
 
 
@@ -413,7 +424,7 @@ KINDS = _register(
     CommandSpec,  # first: AssignMessage spreads it
     HelloMessage, ReadyMessage, UpdateMessage, UpdatesMessage, HeartbeatMessage, ByeMessage, ReleaseMessage,
     WelcomeMessage, AssignMessage, AssignsMessage, AckMessage, KillMessage,
-    SubmitMessage, QueryMessage, EditMessage, LogsMessage,
+    SubmitMessage, QueryMessage, EditMessage, LogsMessage, SettingsMessage,
     ResultMessage, RedirectMessage, ErrorMessage,
 )
 """Every message class by its kind."""

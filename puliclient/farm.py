@@ -19,10 +19,10 @@ Query and edit, on one graph or by constraint (Puli's ``pul_query``/``pul_set_pa
     print(farm.tail_log(command_id, lines=20))                # served by the node that ran it
     farm.drain_node("rn12")                                   # finish what runs, take nothing new
 
-Cluster settings (kept in ZooKeeper: the farm must be given ``zk``)::
+Cluster settings (kept in ZooKeeper, changed by the leader for an operator's key)::
 
-    Farm(zk="zk1:2181").set_licence("mtoa", 20)
-    Farm(zk="zk1:2181").define_pool("gpu")
+    farm.set_licence("mtoa", 20)
+    farm.define_pool("gpu")
 
 Errors (:mod:`puliclient.errors`): a :class:`FarmError` subclass when the mesh
 refused (``FarmNotFoundError``: unknown id, pool or licence; ``FarmIllegalEditError``:
@@ -283,12 +283,13 @@ class Farm:
 
     # ---------------------------------------------------------- cluster settings
     def set_licence(self, name: str, total: int) -> None:
-        """Define a licence or change its total (lowering it never kills). Needs ``zk``."""
+        """Define a licence or change its total (lowering it never kills). The leader writes it
+        (role operator); keys are managed with ``puli-mesh keys`` (``MeshClient.add_key``...)."""
         with self._translated():
             self._client.set_licence(name, total)
 
     def define_pool(self, name: str) -> None:
-        """Define a pool; graphs may name it before any node joins it. Needs ``zk``."""
+        """Define a pool; graphs may name it before any node joins it. The leader writes it (role operator)."""
         with self._translated():
             self._client.define_pool(name)
 

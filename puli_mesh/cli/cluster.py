@@ -1,7 +1,7 @@
 """``puli-mesh`` commands about the cluster as a whole: status, step-down, licences, pools, stats.
 
 Guarantees: every command goes through :class:`puliclient.farm.Farm`, the
-cluster settings (licence totals, pools) included; its errors leave through
+cluster settings (licence totals, pools: changed by the leader) included; its errors leave through
 :func:`puli_mesh.cli.common.reported_errors`.
 
 Not here: jobs and commands (``jobs``), render nodes (``nodes``), the live view (``top``).
@@ -89,7 +89,7 @@ def licences(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster
     Without a subcommand: each licence with its total, tokens in use and the nodes
     using them (Puli's `stats()`).
 
-    Example: `puli-mesh licences set mtoa 20 --zk 127.0.0.1:2181`; `licences --json`
+    Example: `puli-mesh licences set mtoa 20 --node 127.0.0.1:8004`; `licences --json`
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -109,13 +109,15 @@ def licences(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster
 def licences_set(
     name: Annotated[str, typer.Argument(help="Licence name, as tasks give it in `lic`.")],
     total: Annotated[int, typer.Argument(help="Number of tokens.")],
-    zk: ZkOpt = None, cluster: ClusterOpt = "default",
+    node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
 ) -> None:
     """Define a licence or change its total (lowering it never kills running commands).
 
-    Example: `puli-mesh licences set shave 70 --zk 127.0.0.1:2181`
+    The leader writes it to ZooKeeper: a key of role operator or admin may.
+
+    Example: `puli-mesh licences set shave 70 --node 127.0.0.1:8004` (or `--zk 127.0.0.1:2181`)
     """
-    farm = settings_farm(zk, cluster)
+    farm = farm_for(node, zk, cluster)
     with reported_errors():
         farm.set_licence(name, total)
     console.print(Text(f"licence {name}: {total} tokens"))
@@ -130,7 +132,7 @@ def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: C
     Without a subcommand: the pools defined in the cluster and the live nodes in
     each (with --node: the coordinator's view, with the graphs of each pool).
 
-    Example: `puli-mesh pools add gpu --zk 127.0.0.1:2181`; `puli-mesh pools`
+    Example: `puli-mesh pools add gpu --node 127.0.0.1:8004`; `puli-mesh pools`
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -162,12 +164,14 @@ def pools(ctx: typer.Context, node: NodeOpt = None, zk: ZkOpt = None, cluster: C
 
 @pools_app.command("add")
 @pools_app.command("create", hidden=True)
-def pools_create(name: str, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+def pools_create(name: str, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
     """Define a pool (graphs may name it before any node joins it). `create` is an alias.
 
-    Example: `puli-mesh pools add gpu --zk 127.0.0.1:2181`
+    The leader writes it to ZooKeeper: a key of role operator or admin may.
+
+    Example: `puli-mesh pools add gpu --node 127.0.0.1:8004` (or `--zk 127.0.0.1:2181`)
     """
-    farm = settings_farm(zk, cluster)
+    farm = farm_for(node, zk, cluster)
     with reported_errors():
         farm.define_pool(name)
     console.print(Text(f"pool {name} defined"))

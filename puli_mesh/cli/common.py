@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from puli_mesh.errors import ConfigError, PuliMeshError, ZooKeeperError
+from puli_mesh.errors import ConfigError, MeshRequestError, MeshUnreachableError, PuliMeshError, ZooKeeperError
 from puliclient.errors import Error as PuliclientError
 from puliclient.errors import FarmError, FarmInvalidRequestError, FarmUnreachableError
 from puliclient.farm import Farm
@@ -39,6 +39,7 @@ EXIT_UNREACHABLE = 3
 EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (FarmUnreachableError, EXIT_UNREACHABLE),
     (ZooKeeperError, EXIT_UNREACHABLE),
+    (MeshUnreachableError, EXIT_UNREACHABLE),  # commands that use the wire itself (`keys`)
     (FarmInvalidRequestError, EXIT_USAGE),
     (ConfigError, EXIT_USAGE),
     (FarmError, EXIT_FAILED),
@@ -68,7 +69,7 @@ def exit_code(exc: Exception) -> int:
 
 def describe(exc: Exception) -> str:
     """The line printed for ``exc``; a refusal of the mesh ends with its code, for scripts and searches."""
-    if isinstance(exc, FarmError):
+    if isinstance(exc, FarmError | MeshRequestError):
         return f"{exc} ({exc.code})"
     return str(exc)
 
@@ -95,7 +96,7 @@ def farm_for(node: str | None, zk: str | None, cluster: str) -> Farm:
 
 
 def settings_farm(zk: str | None, cluster: str) -> Farm:
-    """The farm whose cluster settings (licences, pools) are edited in ZooKeeper at ``zk``."""
+    """The farm whose pools and their members are read from ZooKeeper at ``zk`` (no leader needed)."""
     if not zk:
         raise fail(NO_ZOOKEEPER, EXIT_USAGE)
     return Farm(zk=zk, cluster=cluster)

@@ -23,6 +23,7 @@ from rich.text import Text
 
 import puli_mesh.cli.cluster as cluster
 import puli_mesh.cli.jobs as jobs
+import puli_mesh.cli.keys as keys
 import puli_mesh.cli.logs as logs
 import puli_mesh.cli.nodes as nodes
 import puli_mesh.cli.submit as submit
@@ -185,3 +186,4 @@ app.command()(top.top)
 app.add_typer(cluster.licences_app, name="licences")
 app.add_typer(cluster.pools_app, name="pools")
 app.add_typer(nodes.nodes_app, name="nodes")
+app.add_typer(keys.keys_app, name="keys")

@@ -26,6 +26,7 @@ Not here: the role's rules and timers (``node/role.py``), scheduling
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -133,7 +134,7 @@ class Agent:
         self.router = self.context.socket(zmq.ROUTER)
         self.security.serve(self.router)
         self.desk = Desk(self.router, s, self.security, self.worker, self,
-                         step_down=lambda: self._feed(role.StepDownAsked()))
+                         step_down=lambda: self._feed(role.StepDownAsked()), zk=self.zk)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # No ROUTER_HANDOVER: a connection with a routing id already in use is refused, so nobody
         # takes a worker's link over (each worker connection has a fresh, unguessable id).
@@ -507,17 +508,13 @@ class Agent:
             self._turn_worker_only()
         self.worker.close()
         self.membership.close()
-        try:
+        with contextlib.suppress(KazooException, KazooTimeoutError):
             if self.service is not None:
                 self.zk.delete(self.paths.leader)
-        except (KazooException, KazooTimeoutError):
-            pass
         self.service = None
-        try:
+        with contextlib.suppress(KazooException, KazooTimeoutError):
             self.zk.stop()
             self.zk.close()
-        except (KazooException, KazooTimeoutError):
-            pass
         if self.router is not None:
             self.router.close(linger=0)
         self.security.stop()

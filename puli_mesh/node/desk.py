@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import zmq
+from kazoo.client import KazooClient
 
 from puli_mesh import access, protocol
 from puli_mesh.access import Role
@@ -34,7 +36,7 @@ from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ProtocolError
 from puli_mesh.keys import KeyRecord
 from puli_mesh.limits import ROUTER_BYTES_PER_TURN
-from puli_mesh.node import logs
+from puli_mesh.node import logs, settings_requests
 from puli_mesh.node.security import AgentSecurity
 from puli_mesh.node.worker import Worker
 from puli_mesh.protocol import (
@@ -46,9 +48,11 @@ from puli_mesh.protocol import (
     Message,
     RedirectMessage,
     ResultMessage,
+    SettingsMessage,
     SubmitMessage,
     WorkerMessage,
 )
+from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +78,10 @@ class Desk:
     """Reads the agent's ROUTER each turn and hands every message to whom answers it."""
 
     def __init__(self, router: zmq.Socket[bytes], settings: Settings, security: AgentSecurity, worker: Worker,
-                 agent: Leadership, step_down: Callable[[], None]) -> None:
+                 agent: Leadership, step_down: Callable[[], None], zk: KazooClient) -> None:
         self.router = router
+        self.zk = zk  # the cluster's settings requests write ZooKeeper (``node.settings_requests``)
+        self.paths = ClusterPaths(settings.cluster)
         self.settings = settings
         self.security = security
         self.worker = worker
@@ -137,6 +143,9 @@ class Desk:
                 if self._allowed(identity, msg, requester, access.EDIT, msg.action, None):
                     self.reply(identity, ResultMessage(msg.rid, {"leader": self.settings.name}).encode())
                     self.step_down()
+            elif isinstance(msg, SettingsMessage) and service is not None and service.dispatching:
+                answer = settings_requests.answer(self.zk, self.paths, msg, requester, time.time())
+                self.reply(identity, answer.encode())
             elif service is not None and service.dispatching:
                 checked = self._checked_request(identity, msg, requester, service)
                 if checked is not None:
@@ -209,6 +218,8 @@ class Desk:
         """Whether ``requester`` may; if not, the ERROR ``forbidden`` is sent and logged."""
         if requester is None:
             return True
+        if (kind, what or "") not in access.PERMISSIONS and kind in (access.QUERY, access.EDIT):
+            return True  # an unknown query or action: its handler refuses it as ``invalid``, to anyone
         decision = access.decide(requester.role, requester.name, kind, what, owner)
         if decision.allowed:
             return True

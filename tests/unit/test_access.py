@@ -14,12 +14,15 @@ from puli_mesh.access import (
     PERMISSIONS,
     QUERY,
     RENDER_NODE_EDITS,
+    SETTINGS,
+    SETTINGS_ROLES,
     SUBMIT,
     WORKER_KINDS,
     AccessDecision,
     Role,
     decide,
 )
+from puli_mesh.cluster_settings import ACTIONS
 from puli_mesh.coordinator.client_queries import QUERIES
 from puli_mesh.coordinator.edit_actions import EDIT_ACTIONS
 from puli_mesh.errors import AccessError, PuliMeshError
@@ -43,6 +46,11 @@ def test_every_client_request_and_worker_kind_has_a_rule() -> None:
     assert {cls.kind for cls in get_args(WorkerMessage)} == WORKER_KINDS <= kinds
 
 
+def test_every_settings_action_has_a_rule_and_the_roles_name_only_actions() -> None:
+    assert set(SETTINGS_ROLES) == set(ACTIONS)
+    assert set(ACTIONS) <= {name for kind, name in PERMISSIONS if kind == SETTINGS}
+
+
 def test_the_table_names_only_what_exists() -> None:
     for kind, name in PERMISSIONS:
         assert kind in KINDS
@@ -50,6 +58,8 @@ def test_the_table_names_only_what_exists() -> None:
             assert name in EDIT_ACTIONS or name == "step_down"
         elif kind == QUERY:
             assert name in QUERIES
+        elif kind == SETTINGS:
+            assert name in ACTIONS
         else:
             assert name == ""
 
@@ -121,6 +131,36 @@ def test_only_an_admin_steps_the_leader_down() -> None:
     refused = decide(Role.OPERATOR, "wrangler", EDIT, "step_down")
     assert not refused.allowed
     assert refused.needed is Role.ADMIN
+
+
+LICENCE_AND_POOL = ("licence_set", "pool_define")
+KEY_ACTIONS = ("key_add", "key_revoke", "key_list")
+
+
+def test_operators_set_licences_and_pools_and_users_may_not() -> None:
+    for action in LICENCE_AND_POOL:
+        assert decide(Role.OPERATOR, "wrangler", SETTINGS, action).allowed
+        assert decide(Role.ADMIN, "root", SETTINGS, action).allowed
+        refused = decide(Role.USER, "alice", SETTINGS, action)
+        assert not refused.allowed
+        assert refused.needed is Role.OPERATOR
+        assert f"SETTINGS {action!r} is not allowed for 'alice' (role user)" in refused.message
+
+
+def test_only_admins_manage_keys() -> None:
+    for action in KEY_ACTIONS:
+        assert decide(Role.ADMIN, "root", SETTINGS, action).allowed
+        for role in (Role.USER, Role.OPERATOR):
+            refused = decide(role, "someone", SETTINGS, action)
+            assert not refused.allowed
+            assert refused.needed is Role.ADMIN
+
+
+def test_a_node_key_changes_no_setting() -> None:
+    for action in (*LICENCE_AND_POOL, *KEY_ACTIONS):
+        refused = decide(Role.NODE, "rn-001", SETTINGS, action)
+        assert not refused.allowed
+        assert "only the worker protocol" in refused.message
 
 
 # ---------------------------------------------------------------- node

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("puli_mesh", "puliclient")
 SHELLS = {"puli_mesh.coordinator.service", "puli_mesh.coordinator.journal"}
-PURE = {"puli_mesh.node.role", "puli_mesh.access"}
+PURE = {"puli_mesh.node.role", "puli_mesh.access", "puli_mesh.cluster_settings"}
 MAX_LINES = 600
 IO_LIBRARIES = ("zmq", "kazoo")
 CLOCKS = {("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("time", "time_ns"),

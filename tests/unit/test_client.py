@@ -9,7 +9,8 @@ import pytest
 import zmq
 
 from puli_mesh.client import MeshClient
-from puli_mesh.protocol import RedirectMessage, ResultMessage, SubmitMessage, decode
+from puli_mesh.errors import ConfigError, KeyMaterialError
+from puli_mesh.protocol import RedirectMessage, ResultMessage, SettingsMessage, SubmitMessage, decode
 
 
 @pytest.fixture
@@ -60,3 +61,45 @@ def test_a_request_keeps_its_rid_across_redirects_and_tries(context: zmq.Context
         server.join(5)
         follower.close(linger=0)
         leader.close(linger=0)
+
+
+def test_settings_changes_are_settings_requests_to_the_leader(context: zmq.Context[zmq.Socket[bytes]]) -> None:
+    """``set_licence``, ``define_pool`` and the key methods send one SETTINGS each (no ZooKeeper
+    session: a client cannot write the cluster's znodes); a bad value is refused before sending."""
+    leader = context.socket(zmq.ROUTER)
+    port = leader.bind_to_random_port("tcp://127.0.0.1")
+    heard: list[tuple[str, dict[str, object]]] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            if not leader.poll(10):
+                continue
+            peer, frame = leader.recv_multipart()
+            msg = decode(frame)
+            assert isinstance(msg, SettingsMessage)
+            heard.append((msg.action, msg.args))
+            data: object = [] if msg.action == "key_list" else dict(msg.args)
+            leader.send_multipart([peer, ResultMessage(msg.rid, data).encode()])
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        client = MeshClient(node=f"127.0.0.1:{port}", timeout=2.0)
+        client.set_licence("mtoa", 20)
+        client.define_pool("gpu")
+        public = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+        assert client.add_key("bob", "user", public) == {"name": "bob", "role": "user", "public_key": public}
+        assert client.revoke_key("bob") == {"name": "bob"}
+        assert client.list_keys() == []
+        with pytest.raises(ConfigError, match="total must be a whole number"):
+            client.set_licence("mtoa", -1)
+        with pytest.raises(KeyMaterialError, match="Z85"):
+            client.add_key("eve", "user", "not a key")
+    finally:
+        stop.set()
+        server.join(timeout=5)
+        leader.close(linger=0)
+    assert heard == [("licence_set", {"name": "mtoa", "total": 20}), ("pool_define", {"name": "gpu"}),
+                     ("key_add", {"name": "bob", "role": "user", "public_key": public}),
+                     ("key_revoke", {"name": "bob"}), ("key_list", {})]

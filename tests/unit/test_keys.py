@@ -16,6 +16,8 @@ from puli_mesh.keys import (
     KeyRecord,
     check_key_name,
     check_public_key,
+    client_key_file,
+    create_key_file,
     create_key_pair,
     key_files,
     load_key_pair,
@@ -160,3 +162,23 @@ def test_a_record_is_checked_when_built_in_code_too() -> None:
         KeyRecord("alice", "admin", PUBLIC, 0.0)  # type: ignore[arg-type]
     with pytest.raises(KeyMaterialError):
         KeyRecord("alice", Role.ADMIN, "nope", 0.0)
+
+
+# ---------------------------------------------------------------- the client's key file
+def test_the_client_key_is_puli_key_else_the_default_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert client_key_file({}) is None
+    default = tmp_path / ".puli-mesh" / "key"
+    default.parent.mkdir()
+    default.write_text("")
+    assert client_key_file({}) == default
+    assert client_key_file({"PULI_KEY": "~/mine.key_secret"}) == tmp_path / "mine.key_secret"
+
+
+def test_create_key_file_never_overwrites(tmp_path: Path) -> None:
+    made = create_key_file(tmp_path / "a.key_secret", server_key=PUBLIC.encode())
+    assert made.server_key == PUBLIC.encode() and mode(tmp_path / "a.key_secret") == 0o600
+    with pytest.raises(KeyMaterialError, match="exists already"):
+        create_key_file(tmp_path / "a.key_secret")
+    assert load_key_pair(tmp_path / "a.key_secret").public_key == made.public_key
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.key_secret"]

@@ -30,6 +30,7 @@ from puli_mesh.protocol import (
     RedirectMessage,
     ReleaseMessage,
     ResultMessage,
+    SettingsMessage,
     SubmitMessage,
     UpdateMessage,
     UpdatesMessage,
@@ -72,6 +73,8 @@ EVERY_KIND: list[tuple[Message, dict[str, Any]]] = [
     (QueryMessage("r1", "graphs", {}), {"rid": "r1", "what": "graphs", "args": {}}),
     (EditMessage("r1", "pause", {"id": 3}), {"rid": "r1", "action": "pause", "args": {"id": 3}}),
     (LogsMessage("r1", 7, -100, 100), {"rid": "r1", "command_id": 7, "offset": -100, "limit": 100}),
+    (SettingsMessage("r1", "licence_set", {"name": "mtoa", "total": 20}),
+     {"rid": "r1", "action": "licence_set", "args": {"name": "mtoa", "total": 20}}),
     (ResultMessage("r1", [1, "two"]), {"rid": "r1", "data": [1, "two"]}),
     (RedirectMessage("r1", "tcp://leader:8004", 5), {"rid": "r1", "endpoint": "tcp://leader:8004", "epoch": 5}),
     (ErrorMessage(None, "not_found", "no such graph"), {"rid": None, "code": "not_found", "message": "no such graph"}),
@@ -198,7 +201,8 @@ def test_messages_are_frozen() -> None:
 
 
 def test_the_kinds_a_worker_or_a_client_sends() -> None:
-    assert {cls.kind for cls in typing.get_args(protocol.ClientRequest)} == {"SUBMIT", "QUERY", "EDIT", "LOGS"}
+    assert {cls.kind for cls in typing.get_args(protocol.ClientRequest)} == {
+        "SUBMIT", "QUERY", "EDIT", "LOGS", "SETTINGS"}
     assert {cls.kind for cls in typing.get_args(protocol.WorkerMessage)} == {
         "HELLO", "READY", "UPDATE", "UPDATES", "HEARTBEAT", "BYE", "RELEASE"}
 

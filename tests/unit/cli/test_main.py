@@ -10,7 +10,7 @@ from puli_mesh.cli.common import EXIT_USAGE
 
 COMMANDS = ["agent", "status", "step-down", "up", "version", "jobs", "show", "commands", "pause", "resume",
             "cancel", "restart", "set", "archive", "logs", "exec", "submit", "stats", "top", "licences", "pools",
-            "nodes"]
+            "nodes", "keys"]
 NOWHERE = "127.0.0.1:1"  # nothing listens: a test that reached the network would exit 3, not 2
 
 
@@ -39,8 +39,8 @@ def test_help_lists_every_command_in_order(runner: CliRunner) -> None:
     (["jobs", "--tag", "prod", "--node", NOWHERE], "write KEY=VALUE"),
     (["cancel", "--since", "last week", "--node", NOWHERE], "give a duration"),
     (["exec", "true", "--start", "5", "--end", "1", "--node", NOWHERE], "--start <= --end"),
-    (["licences", "set", "mtoa", "3"], "give --zk HOSTS"),
-    (["pools", "add", "gpu"], "give --zk HOSTS"),
+    (["licences", "set", "mtoa", "3"], "say where the mesh is"),
+    (["pools", "add", "gpu"], "say where the mesh is"),
     (["submit", "no/such/script.py", "--node", NOWHERE], "is not a file"),
 ])
 def test_bad_usage_exits_2_with_a_message(runner: CliRunner, args: list[str], message: str) -> None:

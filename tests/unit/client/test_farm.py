@@ -204,7 +204,7 @@ def test_submit_sends_the_validated_representation_and_names_the_graph_in_a_refu
 
 
 def test_cluster_settings_go_through_the_wire_and_bad_values_are_invalid_requests() -> None:
-    wire = StubWire(lambda kind, fields: pytest.fail("settings are not requests to the leader"))
+    wire = StubWire(lambda kind, fields: pytest.fail("the Farm calls the client's settings methods"))
     farm = Farm(client=wire)  # type: ignore[arg-type]
     farm.set_licence("mtoa", 20)
     farm.define_pool("gpu")

@@ -1,0 +1,170 @@
+"""What a ``SETTINGS`` request may ask: the cluster's settings kept in ZooKeeper, one action each.
+
+A client holds no ZooKeeper credential (the cluster's znodes are locked down): it asks the
+leader, which checks the requester's role (``access.SETTINGS_ROLES``) and writes ZooKeeper
+with the cluster's credential. The actions, each a dataclass of checked arguments:
+
+* ``licence_set {name, total}``: define a licence or change its total (operator);
+* ``pool_define {name}``: define a pool (operator);
+* ``key_add {name, role, public_key}``: register a key made elsewhere, by its public half (admin);
+* ``key_revoke {name}``: refuse a key from its next message on (admin);
+* ``key_list {}``: every key of the registry, revoked ones included (admin).
+
+:func:`parse` turns a request's ``(action, args)`` into one of them; :func:`added_key` and
+:func:`revoked_key` decide what a key change makes of the registry as it stands.
+
+Guarantees: pure (no I/O, no clock: the time is an argument); a parsed action's arguments are
+valid (names as ``cluster_state.validate_name`` and ``keys.check_key_name`` want them, a total
+within ``0..limits.INT64_MAX``, a known role, a Z85 public key), and any other argument, or a
+missing one, is refused; every refusal says what was wrong and what to do, as a
+:class:`~puli_mesh.errors.ConfigError` or :class:`~puli_mesh.errors.KeyMaterialError` (bad
+arguments), :class:`~puli_mesh.errors.UnknownKeyError` or
+:class:`~puli_mesh.errors.SettingsRefusedError` (what the registry does not allow).
+
+Not here: who may ask (``puli_mesh.access``), reading and writing ZooKeeper
+(``puli_mesh.node.settings_requests``), the key files (``puli_mesh.keys``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from puli_mesh.access import SETTINGS_ROLES, Role
+from puli_mesh.cluster_state import validate_name
+from puli_mesh.errors import ConfigError, SettingsRefusedError, UnknownKeyError
+from puli_mesh.keys import KeyRecord, check_key_name, check_public_key
+from puli_mesh.limits import INT64_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceSet:
+    """Define licence ``name`` or change its total (lowering it never kills running commands)."""
+
+    action: ClassVar[str] = "licence_set"
+    name: str
+    total: int
+
+    def __post_init__(self) -> None:
+        _text(self.action, "name", self.name)
+        validate_name("licence", self.name)
+        total = self.total
+        if isinstance(total, bool) or not isinstance(total, int) or not 0 <= total <= INT64_MAX:
+            raise ConfigError(f"licence {self.name!r}: total must be a whole number from 0 to {INT64_MAX}, "
+                              f"got {total!r:.60}")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolDefine:
+    """Define pool ``name`` (graphs may name it before any node joins it)."""
+
+    action: ClassVar[str] = "pool_define"
+    name: str
+
+    def __post_init__(self) -> None:
+        _text(self.action, "name", self.name)
+        validate_name("pool", self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAdd:
+    """Register the public key of ``name`` with ``role`` (the secret half stays with its owner)."""
+
+    action: ClassVar[str] = "key_add"
+    name: str
+    role: Role
+    public_key: str
+
+    def __post_init__(self) -> None:
+        check_key_name(self.name)
+        role: Role | None = None
+        with contextlib.suppress(ValueError, TypeError):
+            role = Role(self.role)
+        if role is None:
+            raise ConfigError(f"key {self.name!r}: role {self.role!r:.60} is not one of {', '.join(Role)}")
+        object.__setattr__(self, "role", role)  # "admin" from the wire is Role.ADMIN from here on
+        object.__setattr__(self, "public_key", check_public_key(self.public_key))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRevoke:
+    """Revoke key ``name``: refused from its next message on."""
+
+    action: ClassVar[str] = "key_revoke"
+    name: str
+
+    def __post_init__(self) -> None:
+        check_key_name(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyList:
+    """Every key of the registry, revoked ones included."""
+
+    action: ClassVar[str] = "key_list"
+
+
+SettingsAction = LicenceSet | PoolDefine | KeyAdd | KeyRevoke | KeyList
+
+ACTIONS: dict[str, type[SettingsAction]] = {
+    cls.action: cls for cls in (LicenceSet, PoolDefine, KeyAdd, KeyRevoke, KeyList)
+}
+"""Every ``SETTINGS`` action by name: the same names as ``access.SETTINGS_ROLES`` (a unit test
+checks it), which says who may ask each."""
+
+
+def _text(action: str, field: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{action}: {field} must be a string, got {type(value).__name__}")
+
+
+def parse(action: str, args: dict[str, Any]) -> SettingsAction:
+    """The action a ``SETTINGS`` request asks for, its arguments checked."""
+    cls = ACTIONS.get(action)
+    if cls is None:
+        raise ConfigError(f"{action!r:.60} is not a settings action; known: {', '.join(ACTIONS)}")
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(f"{k!s:.60}" for k in args if k not in names)[:10]  # a few, each short: a message stays small
+    missing = [n for n in names if n not in args]
+    if unknown or missing:
+        raise ConfigError(f"{action} takes {', '.join(names) or 'no arguments'}"
+                          + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+                          + (f"; missing: {', '.join(missing)}" if missing else ""))
+    return cls(**args)
+
+
+def role_needed(action: SettingsAction) -> Role:
+    """The least role that may ask for ``action``."""
+    return SETTINGS_ROLES[action.action]
+
+
+def live_admins(records: dict[str, KeyRecord]) -> list[str]:
+    """The names of the registry's live (not revoked) admin keys."""
+    return sorted(r.name for r in records.values() if r.role is Role.ADMIN and not r.revoked)
+
+
+def added_key(add: KeyAdd, records: dict[str, KeyRecord], now: float) -> KeyRecord:
+    """The record ``add`` makes, given the registry's ``records`` by name. A revoked key's name
+    may be given again (its record is replaced, so its old public key stays refused)."""
+    held = records.get(add.name)
+    if held is not None and not held.revoked:
+        raise SettingsRefusedError(f"key {add.name!r} is registered already (role {held.role}); revoke it "
+                                   f"first (`puli-mesh keys revoke {add.name}`) or choose another name")
+    for other in records.values():
+        if other.public_key == add.public_key and other.name != add.name:
+            raise SettingsRefusedError(f"this public key is registered already, as {other.name!r}; "
+                                       "every key pair belongs to one name: make a new pair")
+    return KeyRecord(add.name, add.role, add.public_key, now)
+
+
+def revoked_key(revoke: KeyRevoke, records: dict[str, KeyRecord], now: float) -> KeyRecord:
+    """The record of ``revoke.name`` revoked at ``now`` (unchanged if it was revoked already).
+    Refused for an unknown name, and for the last live admin key: nobody could manage keys."""
+    held = records.get(revoke.name)
+    if held is None:
+        raise UnknownKeyError(f"no key is named {revoke.name!r}; `puli-mesh keys list` shows them")
+    if held.role is Role.ADMIN and live_admins(records) == [held.name]:
+        raise SettingsRefusedError(f"key {held.name!r} is the last live admin key: revoking it would leave "
+                                   "nobody to manage keys; add another admin key first")
+    return held.revoke(now)
