@@ -23,7 +23,9 @@ import psutil
 from rich.text import Text
 
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
+from puli_mesh.cluster_keys import init_cluster
 from puli_mesh.errors import PuliMeshError
+from puli_mesh.keys import load_client_key
 from puli_mesh.zkserver import ZooKeeperServer, free_port
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,12 @@ class LocalFarm:
     cluster: str = "local"
     zookeeper: ZooKeeperServer | None = None
     processes: list[AgentProcess] = field(default_factory=list)
+    insecure: bool = False
+    """Run the agents open (``--insecure``); by default the farm makes its keys (``cluster_keys``)."""
+    keys: Path | None = None
+    """The agents' keys directory, once made."""
+    admin_key: Path | None = None
+    """The farm's admin key file (``PULI_KEY`` for its clients), once made."""
     _own_dir: bool = False
 
     def start(self, timeout: float = 60.0) -> None:
@@ -112,19 +120,33 @@ class LocalFarm:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.zookeeper = ZooKeeperServer(data_dir=self.data_dir / "zookeeper", port=free_port())
         self.zookeeper.start()
+        if not self.insecure:
+            made = init_cluster(self.data_dir / "keys", self.zookeeper.hosts, self.cluster, "admin", "local-host",
+                                time.time())
+            self.keys, self.admin_key = made.directory, made.admin_key
         for index in range(self.agents):
             port = self.base_port + 2 * index
             name = f"agent-{index + 1}"
             proc = AgentProcess(name, port, self.data_dir / name / "logs", self.data_dir / name / "agent.log")
             cmd = agent_command(name, self.zookeeper.hosts, self.cluster, port, proc.log_dir, proc.agent_log,
-                                slots=self.slots, session_timeout=self.session_timeout)
+                                slots=self.slots, session_timeout=self.session_timeout, keys=self.keys)
             proc.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
             self.processes.append(proc)
         self.wait_ready(timeout)
 
-    def client(self) -> MeshClient:
-        return MeshClient(node=self.processes[0].address, timeout=5.0)
+    def client(self, timeout: float = 5.0, tries: int = 3) -> MeshClient:
+        """A client of the farm (with its admin key when it has keys)."""
+        key = load_client_key(self.admin_key) if self.admin_key is not None else None
+        return MeshClient(node=self.processes[0].address, timeout=timeout, tries=tries, key=key)
+
+    def environment(self) -> dict[str, str]:
+        """What a shell needs to use this farm: where it is, and the admin key."""
+        first = self.processes[0]
+        env = {"PULI_NODE": first.address, "PULIHOST": "127.0.0.1", "PULIPORT": str(first.port)}
+        if self.admin_key is not None:
+            env["PULI_KEY"] = str(self.admin_key)
+        return env
 
     def wait_ready(self, timeout: float) -> dict[str, Any]:
         """Wait until a leader answers and sees every agent."""
@@ -136,8 +158,7 @@ class LocalFarm:
                     tail = proc.agent_log.read_text(errors="replace")[-3000:] if proc.agent_log.exists() else ""
                     raise PuliMeshError(f"agent {proc.name} exited at start:\n{tail}")
             try:
-                status = MeshClient(node=self.processes[0].address, timeout=1.0, tries=1).request(
-                    "QUERY", what="status", args={})
+                status = self.client(timeout=1.0, tries=1).request("QUERY", what="status", args={})
                 connected = [n for n in status["nodes"] if n.get("state") != "gone"]
                 if len(connected) >= len(self.processes):
                     return dict(status)
@@ -154,8 +175,10 @@ class LocalFarm:
             f"Local farm up: ZooKeeper {self.zookeeper.hosts}, cluster {self.cluster!r}, "
             f"{len(self.processes)} agents ({', '.join(p.address for p in self.processes)}).\n"
             f"Data and logs: {self.data_dir}\n"
-            f"Submit from another shell:\n"
-            f"  export PULI_NODE={first} PULIHOST=127.0.0.1 PULIPORT={first.split(':')[1]}\n"
+            + (f"Keys: {self.keys} (the agents'), {self.admin_key} (the admin's: PULI_KEY below)\n"
+               if self.keys is not None else "INSECURE: no keys (--insecure): anyone who reaches it owns it\n")
+            + f"Submit from another shell:\n"
+            f"  export {' '.join(f'{k}={v}' for k, v in self.environment().items())}\n"
             f"  python examples/simple_command.py\n"
             f"  puli-mesh status --node {first}\n"
             f"Press Ctrl-C to stop."
@@ -163,8 +186,7 @@ class LocalFarm:
 
     def submit_examples(self, console: Any) -> int:
         """Submit each example graph, wait for it, report its outcome. Returns 0 if all DONE."""
-        env = dict(os.environ, PULI_NODE=self.processes[0].address, PULIHOST="127.0.0.1",
-                   PULIPORT=str(self.processes[0].port))
+        env = dict(os.environ, **self.environment())
         failures = 0
         for script in EXAMPLE_SCRIPTS:
             path = EXAMPLES_DIR / script

@@ -128,18 +128,21 @@ def up(
     data_dir: Annotated[Path | None, typer.Option(help="ZooKeeper data and logs (default: temp dir).")] = None,
     submit_examples: Annotated[bool, typer.Option(help="Submit the example graphs once the mesh is up.")] = False,
     session_timeout: Annotated[float, typer.Option(help="Session timeout of the agents, s.")] = 4.0,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="No keys: an open farm (by default it makes its own keys).")] = False,
 ) -> None:
-    """Start a local farm: a private ZooKeeper and N agents on loopback. Ctrl-C stops everything.
+    """Start a local farm: a private ZooKeeper and N agents on loopback, with keys of its own
+    (an admin key for you: the banner prints the environment to use). Ctrl-C stops everything.
 
-    Example: `puli-mesh up --agents 3`, then in another shell:
+    Example: `puli-mesh up --agents 3`, then in another shell, with the banner's `export` line:
 
-    `PULI_NODE=127.0.0.1:8004 python examples/simple_command.py`
+    `PULI_NODE=127.0.0.1:8004 PULI_KEY=... python examples/simple_command.py`
     """
     from puli_mesh.local_farm import LocalFarm
 
     _setup_logging("info")
     farm = LocalFarm(agents=agents, slots=slots, base_port=base_port, data_dir=data_dir,
-                     session_timeout=session_timeout)
+                     session_timeout=session_timeout, insecure=insecure)
 
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the farm as cleanly as Ctrl-C

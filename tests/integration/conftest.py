@@ -15,7 +15,7 @@ import pytest
 import zmq
 from kazoo.client import KazooClient
 
-from puli_mesh import key_registry, keys, zk_access
+from puli_mesh import cluster_keys, key_registry, keys, zk_access
 from puli_mesh.access import Role
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
 from puli_mesh.keys import KeyPair, KeyRecord
@@ -49,24 +49,13 @@ class Mesh:
     """The agents' keys directory; None: the mesh runs open (``--insecure``)."""
 
     def secure(self) -> Path:
-        """Make the cluster's keys (as ``puli-mesh keys init`` does) and register an admin key
-        (the tests' ``PULI_KEY``) and a node peer key; returns the admin's key file."""
-        directory = self.base / "keys"
-        credential = zk_access.write_credential(directory)
-        keys.create_key_pair(directory, keys.CLUSTER_KEY)
-        agent = keys.create_key_pair(directory, keys.AGENT_KEY)
-        self.keys = directory
-        zk = zk_access.connect(self.zookeeper.hosts, 5.0, credential)
-        zk.start(timeout=10)
-        try:
-            paths = ClusterPaths(self.cluster)
-            zk_access.lock_down(zk, paths, credential)
-            key_registry.write_record(zk, paths, KeyRecord("test-host", Role.NODE, agent.public_key.decode(), 0.0))
-        finally:
-            zk.stop()
-            zk.close()
+        """Make the cluster's keys as ``puli-mesh keys init`` does, and a node peer key; returns
+        the admin's key file (the tests' ``PULI_KEY``)."""
+        made = cluster_keys.init_cluster(self.base / "keys", self.zookeeper.hosts, self.cluster, "admin",
+                                         "test-host", time.time())
+        self.keys = made.directory
         self.add_key(NODE_PEER_KEY, Role.NODE)
-        return self.add_key("admin", Role.ADMIN).secret_file or directory
+        return made.admin_key
 
     def add_key(self, name: str, role: Role) -> KeyPair:
         """A client key ``name`` of ``role``, registered in the cluster (in ``keys/clients``)."""

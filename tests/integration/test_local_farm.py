@@ -32,7 +32,11 @@ def test_up_then_the_examples_run_to_done(tmp_path: Path) -> None:
         assert up.poll() is None, out.read_text()
         agents = [p for p in psutil.Process(up.pid).children(recursive=True) if "agent" in p.cmdline()]
         assert len(agents) == 3
-        env = dict(os.environ, PULI_NODE=f"127.0.0.1:{base_port}")
+        # The banner's environment, as a user copies it: where the farm is and its admin key.
+        export = next(line for line in out.read_text().splitlines() if line.strip().startswith("export "))
+        given = dict(item.split("=", 1) for item in export.split()[1:])
+        assert given["PULI_NODE"] == f"127.0.0.1:{base_port}" and Path(given["PULI_KEY"]).exists()
+        env = dict(os.environ, **given)
         for example in EXAMPLES:
             result = subprocess.run([sys.executable, str(ROOT / "examples" / example), "--wait"], env=env,
                                     capture_output=True, text=True, timeout=120)
