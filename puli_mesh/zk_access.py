@@ -162,9 +162,12 @@ def lock_down(zk: KazooClient, paths: ClusterPaths, credential: ZooKeeperCredent
     ``zk`` must be authenticated with ``credential``; a znode that already belongs to another
     credential is a ``ConfigError`` (this tree is another cluster's)."""
     ensure_znode(zk, paths, paths.base, credential)
-    for path in _tree(zk, paths.base):
+    pending = [paths.base]
+    while pending:  # each znode's ACL before its children are listed: a parent may be private
+        path = pending.pop()
         try:
             zk.set_acls(path, acl_for(paths, path, credential))
+            pending.extend(f"{path}/{child}" for child in zk.get_children(path))
         except NoNodeError:
             continue  # an ephemeral znode gone meanwhile (a member, an election contender)
         except NoAuthError:
@@ -179,7 +182,7 @@ def check_tree(zk: KazooClient, paths: ClusterPaths) -> list[str]:
     ``zk`` must be able to read the whole tree: the cluster's credential, or an open mesh."""
     credential = client_credential(zk)
     problems: list[str] = []
-    for path in _tree(zk, paths.base):
+    for path in walk(zk, paths.base):
         try:
             found, _ = zk.get_acls(path)
         except NoNodeError:
@@ -190,7 +193,7 @@ def check_tree(zk: KazooClient, paths: ClusterPaths) -> list[str]:
     return problems
 
 
-def _tree(zk: KazooClient, top: str) -> list[str]:
+def walk(zk: KazooClient, top: str) -> list[str]:
     """``top`` and every znode under it, parents first; znodes gone during the walk are skipped."""
     found: list[str] = []
     pending = [top]
