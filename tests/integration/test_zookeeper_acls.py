@@ -2,10 +2,14 @@
 any ZooKeeper client without it (a real ZooKeeper): it cannot read the keys, the epoch, the
 election, the journal or the snapshots, and cannot write anything; it can read what clients need
 (the leader, the members, the licences, the pools). A cluster run insecure is secured afterwards
-by ``lock_down``; secured agents leave only znodes that follow the rule."""
+by ``lock_down``; secured agents leave only znodes that follow the rule. Over TLS (Debian's
+ZooKeeper with a Netty TLS port, certificates made with ``openssl``) the same holds, and a client
+without the right certificates does not connect."""
 
 from __future__ import annotations
 
+import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -18,6 +22,7 @@ import pytest
 import zmq
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
+from kazoo.handlers.threading import KazooTimeoutError
 
 from puli_mesh import cluster_state, zk_access
 from puli_mesh.access import Role
@@ -28,9 +33,9 @@ from puli_mesh.key_registry import read_records, write_record
 from puli_mesh.keys import AGENT_KEY, CLUSTER_KEY, KeyRecord, create_key_pair
 from puli_mesh.local_farm import AgentProcess, agent_command, stop_agents
 from puli_mesh.node.membership import Membership
-from puli_mesh.zk_access import ZooKeeperCredential
+from puli_mesh.zk_access import ZooKeeperCredential, ZooKeeperOptions
 from puli_mesh.zkpaths import ClusterPaths
-from puli_mesh.zkserver import ZooKeeperServer, free_port
+from puli_mesh.zkserver import ZOOKEEPER_JAR, ZooKeeperServer, free_port
 from tests.integration.conftest import wait_for
 
 CREDENTIAL = ZooKeeperCredential("puli-mesh", "the-cluster-secret")
@@ -252,3 +257,109 @@ def test_secured_agents_leave_only_znodes_that_follow_the_rule(zookeeper: ZooKee
         for zk in (owner, anonymous):
             zk.stop()
             zk.close()
+
+
+# ------------------------------------------------------------------ an ensemble that runs TLS
+NETTY_JARS = ("netty-codec.jar", "netty-resolver.jar", "netty-transport-native-unix-common.jar")
+"""What Debian's ZooKeeper jar does not list on its class path but its Netty server needs."""
+
+
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_certificate(directory: Path, name: str, ca: str, extension: str | None = None) -> tuple[Path, Path]:
+    """A key and a certificate signed by ``ca`` (``directory/<ca>.pem``, ``.key``), PEM."""
+    key, csr, cert = directory / f"{name}.key", directory / f"{name}.csr", directory / f"{name}.pem"
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
+    extra = ["-extfile", str(directory / "ext.cnf")] if extension else []
+    if extension:
+        (directory / "ext.cnf").write_text(extension + "\n")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(directory / f"{ca}.pem"), "-CAkey",
+            str(directory / f"{ca}.key"), "-CAcreateserial", "-out", str(cert), "-days", "2", *extra)
+    return key, cert
+
+
+@dataclass
+class TlsZooKeeper:
+    hosts: str
+    certificates: Path
+
+
+@pytest.fixture(scope="module")
+def tls_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsZooKeeper]:
+    """Debian's ZooKeeper on a TLS-only client port (Netty), asking for client certificates."""
+    base = tmp_path_factory.mktemp("zookeeper-tls")
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(base / f"{ca}.key"),
+                "-out", str(base / f"{ca}.pem"), "-days", "2", "-subj", f"/CN={ca}")
+    server_key, server_cert = make_certificate(base, "server", "ca", "subjectAltName=IP:127.0.0.1")
+    make_certificate(base, "agent", "ca")
+    (base / "server-bundle.pem").write_text(server_key.read_text() + server_cert.read_text())
+    port = free_port()
+    (base / "zoo.cfg").write_text("\n".join([
+        "tickTime=500", f"dataDir={base / 'data'}", f"secureClientPort={port}",
+        "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+        f"ssl.keyStore.location={base / 'server-bundle.pem'}", "ssl.keyStore.type=PEM",
+        f"ssl.trustStore.location={base / 'ca.pem'}", "ssl.trustStore.type=PEM", "ssl.clientAuth=need",
+        "admin.enableServer=false", "minSessionTimeout=1000", "maxSessionTimeout=60000", ""]))
+    java = shutil.which("java")
+    assert java is not None, "the ZooKeeper fixture needs java"
+    classpath = ":".join([str(ZOOKEEPER_JAR), *(str(ZOOKEEPER_JAR.parent / jar) for jar in NETTY_JARS)])
+    with open(base / "zookeeper.out", "wb") as out:
+        server = subprocess.Popen([java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", classpath,
+                                   "org.apache.zookeeper.server.ZooKeeperServerMain", str(base / "zoo.cfg")],
+                                  stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        hosts = f"127.0.0.1:{port}"
+        wait_for(lambda: server.poll() is None and listening(port), 30, "ZooKeeper's TLS port")
+        yield TlsZooKeeper(hosts, base)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def tls_options(tls: TlsZooKeeper, ca: str = "ca", certificate: bool = True) -> ZooKeeperOptions:
+    d = tls.certificates
+    return ZooKeeperOptions(zk_tls_ca=str(d / f"{ca}.pem"), zk_tls_cert=str(d / "agent.pem") if certificate else "",
+                            zk_tls_key=str(d / "agent.key") if certificate else "")
+
+
+def test_agents_reach_an_ensemble_over_tls_with_the_same_acls(tls_zookeeper: TlsZooKeeper) -> None:
+    paths = ClusterPaths("tls")
+    zk = started(zk_access.connect(tls_zookeeper.hosts, 5.0, CREDENTIAL, tls_options(tls_zookeeper)))
+    outsider = started(zk_access.connect(tls_zookeeper.hosts, 5.0, None, tls_options(tls_zookeeper)))
+    try:
+        zk_access.lock_down(zk, paths, CREDENTIAL)
+        epoch, _ = take_epoch(zk, paths)
+        cluster_state.set_licence(zk, paths, "mtoa", 2)
+        cluster_state.publish_leader(zk, paths, LeaderInfo("rn1", "tcp://127.0.0.1:1", epoch), CREDENTIAL)
+        assert zk_access.check_tree(zk, paths) == []
+        # A client with a certificate the ensemble trusts, but without the cluster's credential.
+        assert cluster_state.read_licences(outsider, paths) == {"mtoa": 2}
+        with pytest.raises(NoAuthError):
+            outsider.get(paths.epoch)
+        with pytest.raises(NoAuthError):
+            outsider.set(paths.leader, b"{}")
+    finally:
+        for client in (zk, outsider):
+            client.stop()
+            client.close()
+
+
+@pytest.mark.parametrize(("ca", "certificate"), [("other-ca", True), ("ca", False)],
+                         ids=["server-not-trusted", "no-client-certificate"])
+def test_a_tls_ensemble_is_not_reached_without_the_right_certificates(tls_zookeeper: TlsZooKeeper, ca: str,
+                                                                      certificate: bool) -> None:
+    client = zk_access.connect(tls_zookeeper.hosts, 2.0, CREDENTIAL, tls_options(tls_zookeeper, ca, certificate))
+    try:
+        with pytest.raises(KazooTimeoutError):
+            client.start(timeout=2)
+    finally:
+        client.stop()
+        client.close()
