@@ -249,14 +249,16 @@ class ZooKeeperOptions:
             raise ConfigError("zk_sasl_mechanism DIGEST-MD5 needs zk_sasl_user and zk_sasl_password_file")
 
     def client_arguments(self) -> dict[str, Any]:
-        """The keyword arguments of ``KazooClient`` these options stand for (the SASL password is
-        read from its file here: ``ConfigError`` if it cannot be, or if others may read it)."""
+        """The keyword arguments of ``KazooClient`` these options stand for. The files are looked
+        at here, so a wrong path is a ``ConfigError`` naming it rather than a connection that never
+        comes up; the SASL password is read from its file (refused if others may read it)."""
         self.check()
         arguments: dict[str, Any] = {}
         if self.zk_tls_ca:
-            arguments.update(use_ssl=True, verify_certs=True, ca=self.zk_tls_ca)
+            arguments.update(use_ssl=True, verify_certs=True, ca=_existing(self.zk_tls_ca, "zk_tls_ca"))
             if self.zk_tls_cert:
-                arguments.update(certfile=self.zk_tls_cert, keyfile=self.zk_tls_key)
+                arguments.update(certfile=_existing(self.zk_tls_cert, "zk_tls_cert"),
+                                 keyfile=_existing(self.zk_tls_key, "zk_tls_key"))
         if self.zk_sasl_mechanism == "DIGEST-MD5":
             password = read_secret_file(Path(self.zk_sasl_password_file).expanduser(), "the ZooKeeper SASL password")
             arguments["sasl_options"] = {"mechanism": "DIGEST-MD5", "username": self.zk_sasl_user,
@@ -268,6 +270,13 @@ class ZooKeeperOptions:
                 sasl["principal"] = self.zk_sasl_user
             arguments["sasl_options"] = sasl
         return arguments
+
+
+def _existing(path: str, setting: str) -> str:
+    found = Path(path).expanduser()
+    if not found.is_file():
+        raise ConfigError(f"{setting}: {found} is not a file")
+    return str(found)
 
 
 def options_from_environment(environ: Mapping[str, str] | None = None) -> ZooKeeperOptions:

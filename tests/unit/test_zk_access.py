@@ -114,15 +114,23 @@ def test_no_options_is_a_plain_connection() -> None:
     assert client.use_ssl is False
 
 
-def test_tls_options_map_to_kazoo() -> None:
-    options = ZooKeeperOptions(zk_tls_ca="/etc/zk/ca.pem", zk_tls_cert="/etc/zk/me.pem", zk_tls_key="/etc/zk/me.key")
-    assert options.client_arguments() == {"use_ssl": True, "verify_certs": True, "ca": "/etc/zk/ca.pem",
-                                          "certfile": "/etc/zk/me.pem", "keyfile": "/etc/zk/me.key"}
+def test_tls_options_map_to_kazoo(tmp_path: Path) -> None:
+    ca, cert, key = (tmp_path / name for name in ("ca.pem", "me.pem", "me.key"))
+    for path in (ca, cert, key):
+        path.write_text("PEM")
+    options = ZooKeeperOptions(zk_tls_ca=str(ca), zk_tls_cert=str(cert), zk_tls_key=str(key))
+    assert options.client_arguments() == {"use_ssl": True, "verify_certs": True, "ca": str(ca),
+                                          "certfile": str(cert), "keyfile": str(key)}
     client = zk_access.connect("127.0.0.1:1", 1.0, CREDENTIAL, options)
     assert (client.use_ssl, client.ca, client.certfile, client.keyfile, client.verify_certs) == (
-        True, "/etc/zk/ca.pem", "/etc/zk/me.pem", "/etc/zk/me.key", True)
-    assert ZooKeeperOptions(zk_tls_ca="/ca.pem").client_arguments() == {
-        "use_ssl": True, "verify_certs": True, "ca": "/ca.pem"}
+        True, str(ca), str(cert), str(key), True)
+    assert ZooKeeperOptions(zk_tls_ca=str(ca)).client_arguments() == {
+        "use_ssl": True, "verify_certs": True, "ca": str(ca)}
+
+
+def test_a_tls_file_that_is_not_there_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"zk_tls_ca: {tmp_path / 'nope.pem'} is not a file"):
+        ZooKeeperOptions(zk_tls_ca=str(tmp_path / "nope.pem")).client_arguments()
 
 
 def test_digest_md5_reads_its_password_from_a_private_file(tmp_path: Path) -> None:
