@@ -21,7 +21,6 @@ Guarantees:
   parts) is written regularly; its pointer is updated only once the journal is
   durable up to the snapshot's index, then older batches and snapshots are
   deleted.
-
 * **Private.** Every znode written here (epoch, batches, snapshots, their parents) carries the
   private ACL of ``zk_access`` for the credential of the client given: no one without the
   cluster's credential reads or writes the journal.
