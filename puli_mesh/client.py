@@ -112,12 +112,15 @@ class MeshClient:
     @contextmanager
     def _zookeeper(self) -> Iterator[KazooClient]:
         """A ZooKeeper session for one look-up, closed on exit."""
-        from kazoo.client import KazooClient
         from kazoo.handlers.threading import KazooTimeoutError
+
+        from puli_mesh import zk_access
 
         if not self.zk:
             raise ConfigError("cluster settings live in ZooKeeper: give the ZooKeeper hosts (zk, PULI_ZK)")
-        zk = KazooClient(hosts=self.zk, timeout=max(2.0, self.timeout))
+        # A client reads only what is public (leader, members, licences, pools): no credential;
+        # TLS/SASL to the ensemble as the environment says (PULI_ZK_TLS_CA, ...).
+        zk = zk_access.connect(self.zk, max(2.0, self.timeout), None, zk_access.options_from_environment())
         try:
             zk.start(timeout=self.timeout)
         except KazooTimeoutError as exc:

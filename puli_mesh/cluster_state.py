@@ -1,7 +1,9 @@
 """Small control data a cluster keeps in ZooKeeper: leader pointer, licences, pools, members.
 
 Values are JSON so an operator can read them with ``zkCli.sh``. This module
-reads and writes them; watching them is the caller's business.
+reads and writes them; watching them is the caller's business. Every znode it creates carries
+the ACL of ``zk_access.acl_for`` for the credential of the client it is given: readable by
+anyone, writable only with the cluster's credential.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
+from puli_mesh import zk_access
 from puli_mesh.errors import ConfigError
+from puli_mesh.zk_access import ZooKeeperCredential
 from puli_mesh.zkpaths import ClusterPaths
 
 
@@ -56,6 +60,16 @@ def read_leader(zk: KazooClient, paths: ClusterPaths) -> LeaderInfo | None:
     return parse_leader(data)
 
 
+def publish_leader(zk: KazooClient, paths: ClusterPaths, leader: LeaderInfo,
+                   credential: ZooKeeperCredential | None) -> None:
+    """Write the (ephemeral) leader znode: readable by anyone, written only with the credential."""
+    data = dump({"name": leader.name, "endpoint": leader.endpoint, "epoch": leader.epoch})
+    try:
+        zk.create(paths.leader, data, ephemeral=True, acl=zk_access.acl_for(paths, paths.leader, credential))
+    except NodeExistsError:
+        zk.set(paths.leader, data)
+
+
 def validate_name(kind: str, name: str) -> str:
     if not name or "/" in name or name.startswith(".") or any(c.isspace() for c in name):
         raise ConfigError(f"{kind} name {name!r} is invalid: use letters, digits, '-', '_' or '.'")
@@ -67,9 +81,10 @@ def set_licence(zk: KazooClient, paths: ClusterPaths, name: str, total: int) -> 
     if total < 0:
         raise ConfigError(f"licence {name!r}: total must be 0 or more, got {total}")
     path = paths.licence(name)
-    zk.ensure_path(paths.licences)
+    credential = zk_access.client_credential(zk)
+    zk_access.ensure_znode(zk, paths, paths.licences, credential)
     try:
-        zk.create(path, dump(total))
+        zk.create(path, dump(total), acl=zk_access.acl_for(paths, path, credential))
     except NodeExistsError:
         zk.set(path, dump(total))
 
@@ -93,7 +108,13 @@ def read_licences(zk: KazooClient, paths: ClusterPaths) -> dict[str, int]:
 
 def define_pool(zk: KazooClient, paths: ClusterPaths, name: str) -> None:
     validate_name("pool", name)
-    zk.ensure_path(paths.pool(name))
+    zk_access.ensure_znode(zk, paths, paths.pool(name), zk_access.client_credential(zk))
+
+
+def ensure_shared(zk: KazooClient, paths: ClusterPaths, credential: ZooKeeperCredential | None) -> None:
+    """Make the parents a leader watches exist (members, licences, pools), readable by anyone."""
+    for path in (paths.nodes, paths.licences, paths.pools):
+        zk_access.ensure_znode(zk, paths, path, credential)
 
 
 def read_pools(zk: KazooClient, paths: ClusterPaths) -> list[str]:

@@ -29,11 +29,13 @@ from typing import Any
 from puli_mesh.errors import ConfigError
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS as _LIMITS
 from puli_mesh.limits import GraphLimits
+from puli_mesh.zk_access import ZooKeeperOptions
 
 DEFAULT_PORT = 8004
 GRAPH_PREFIX = "graph_"
 """The settings of the graph limits are ``graph_<GraphLimits field>``."""
 _LIMIT_NAMES = tuple(f.name for f in dataclasses.fields(GraphLimits))
+_ZOOKEEPER_OPTION_NAMES = tuple(f.name for f in dataclasses.fields(ZooKeeperOptions))
 
 
 def _default_name() -> str:
@@ -100,6 +102,20 @@ class Settings:
     insecure: bool = False
     """Run without keys: no CURVE, no roles, open znodes. For a throwaway farm only; the mesh says
     so in ``status``, ``top`` and every agent's log."""
+    zk_tls_ca: str = ""
+    """CA file that signed the ZooKeeper ensemble's certificates: TLS to ZooKeeper is on when set
+    (the ensemble's secure client port in ``zk``)."""
+    zk_tls_cert: str = ""
+    """This agent's client certificate for ZooKeeper over TLS, when the ensemble asks for one."""
+    zk_tls_key: str = ""
+    """The private key of ``zk_tls_cert``."""
+    zk_sasl_mechanism: str = ""
+    """SASL to ZooKeeper, where the site runs it: ``DIGEST-MD5`` or ``GSSAPI`` (Kerberos, with
+    the process's ticket cache). The cluster's digest credential and ACLs apply in any case."""
+    zk_sasl_user: str = ""
+    """The SASL user (DIGEST-MD5) or Kerberos principal (GSSAPI, optional)."""
+    zk_sasl_password_file: str = ""
+    """File holding the DIGEST-MD5 password (mode 0600)."""
     # The graph limits (``limits.GraphLimits``, where each is described), applied by this agent
     # when it leads. Set them alike on every agent: a successor replays what was accepted.
     graph_depth: int = _LIMITS.depth
@@ -115,6 +131,10 @@ class Settings:
     def graph_limits(self) -> GraphLimits:
         """The ``graph_*`` settings as one :class:`~puli_mesh.limits.GraphLimits`."""
         return GraphLimits(**{name: getattr(self, GRAPH_PREFIX + name) for name in _LIMIT_NAMES})
+
+    def zookeeper_options(self) -> ZooKeeperOptions:
+        """The ``zk_tls_*`` and ``zk_sasl_*`` settings as one :class:`~puli_mesh.zk_access.ZooKeeperOptions`."""
+        return ZooKeeperOptions(**{name: getattr(self, name) for name in _ZOOKEEPER_OPTION_NAMES})
 
     def validate(self) -> Settings:
         """Raise ConfigError naming the first bad value; return self for chaining."""
@@ -159,6 +179,7 @@ class Settings:
                               "run_as_job_user off")
         if self.performance <= 0:
             raise ConfigError(f"performance must be positive, got {self.performance}")
+        self.zookeeper_options().check()
         problems = self.graph_limits().check()
         if problems:
             raise ConfigError(f"{GRAPH_PREFIX}{problems[0]}")

@@ -24,6 +24,7 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
+from puli_mesh import zk_access
 from puli_mesh.errors import KeyMaterialError
 from puli_mesh.keys import KeyRecord, check_key_name
 from puli_mesh.zkpaths import ClusterPaths
@@ -73,14 +74,15 @@ def write_record(zk: KazooClient, paths: ClusterPaths, record: KeyRecord) -> Non
     """Create or replace ``record``'s znode and bump the registry, in one transaction.
     :class:`KeyMaterialError` when another name already holds the same public key."""
     check_key_name(record.name)
-    zk.ensure_path(paths.keys)
+    credential = zk_access.client_credential(zk)
+    zk_access.ensure_znode(zk, paths, paths.keys, credential)
     for other in read_records(zk, paths).values():
         if other.public_key == record.public_key and other.name != record.name:
             raise KeyMaterialError(f"this public key is registered already, as {other.name!r}")
     path = paths.key(record.name)
     tx = zk.transaction()
     if zk.exists(path) is None:
-        tx.create(path, encode_record(record))
+        tx.create(path, encode_record(record), acl=zk_access.acl_for(paths, path, credential))
     else:
         tx.set_data(path, encode_record(record))
     tx.set_data(paths.keys, record.name.encode())  # every set_data fires the watch, same data or not

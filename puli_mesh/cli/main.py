@@ -96,6 +96,18 @@ def agent(
         help="The agents' keys directory (`puli-mesh keys init`). [env PULI_KEYS]")] = None,
     insecure: Annotated[bool | None, typer.Option(
         "--insecure", help="Run an open mesh without keys: anyone who reaches it owns it.")] = None,
+    zk_tls_ca: Annotated[Path | None, typer.Option(
+        help="CA of the ZooKeeper ensemble's certificates: TLS to ZooKeeper. [env PULI_ZK_TLS_CA]")] = None,
+    zk_tls_cert: Annotated[Path | None, typer.Option(
+        help="Client certificate for ZooKeeper over TLS. [env PULI_ZK_TLS_CERT]")] = None,
+    zk_tls_key: Annotated[Path | None, typer.Option(
+        help="Key of --zk-tls-cert. [env PULI_ZK_TLS_KEY]")] = None,
+    zk_sasl_mechanism: Annotated[str | None, typer.Option(
+        help="SASL to ZooKeeper: DIGEST-MD5 or GSSAPI. [env PULI_ZK_SASL_MECHANISM]")] = None,
+    zk_sasl_user: Annotated[str | None, typer.Option(
+        help="SASL user (DIGEST-MD5) or Kerberos principal (GSSAPI). [env PULI_ZK_SASL_USER]")] = None,
+    zk_sasl_password_file: Annotated[Path | None, typer.Option(
+        help="File holding the DIGEST-MD5 password (0600). [env PULI_ZK_SASL_PASSWORD_FILE]")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
     agent_log: Annotated[Path | None, typer.Option(help="Write the agent's own log here instead of stderr.")] = None,
 ) -> None:
@@ -115,6 +127,9 @@ def agent(
             "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
             "archive_after_days": archive_after_days, "keys": keys, "insecure": insecure,
             "command_env_passthrough": command_env_passthrough, "run_as_job_user": run_as_job_user,
+            "zk_tls_ca": zk_tls_ca, "zk_tls_cert": zk_tls_cert, "zk_tls_key": zk_tls_key,
+            "zk_sasl_mechanism": zk_sasl_mechanism, "zk_sasl_user": zk_sasl_user,
+            "zk_sasl_password_file": zk_sasl_password_file,
         })
         code = Agent(settings).run()
     raise typer.Exit(code)

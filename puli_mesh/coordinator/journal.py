@@ -21,6 +21,9 @@ Guarantees:
   parts) is written regularly; its pointer is updated only once the journal is
   durable up to the snapshot's index, then older batches and snapshots are
   deleted.
+* **Private.** Every znode written here (epoch, batches, snapshots, their parents) carries the
+  private ACL of ``zk_access`` for the credential of the client given: no one without the
+  cluster's credential reads or writes the journal.
 
 Not here: what the records mean (``records``), when to write or snapshot (``durability``).
 """
@@ -39,6 +42,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
 from kazoo.interfaces import IAsyncResult
 
+from puli_mesh import zk_access
 from puli_mesh.coordinator.durability import read_back
 from puli_mesh.errors import FencedError, JournalDamagedError, JournalFormatError
 from puli_mesh.zkpaths import ClusterPaths
@@ -105,8 +109,10 @@ class JournalWriter:
         self.paths = paths
         self.epoch = epoch
         self.epoch_version = epoch_version
-        zk.ensure_path(paths.journal)
-        zk.ensure_path(paths.snapshots)
+        self.credential = zk_access.client_credential(zk)
+        self.acl = zk_access.private_acl(self.credential)
+        zk_access.ensure_znode(zk, paths, paths.journal, self.credential)
+        zk_access.ensure_znode(zk, paths, paths.snapshots, self.credential)
 
     def _transaction(self) -> Any:
         tx = self.zk.transaction()
@@ -129,7 +135,7 @@ class JournalWriter:
         for index, part in enumerate(parts):
             data = msgpack.packb({"e": self.epoch, "b": batch_no, "p": index, "n": len(parts), "d": part})
             tx = self._transaction()
-            tx.create(name, data, sequence=True)
+            tx.create(name, data, acl=self.acl, sequence=True)
             results.append(tx.commit_async())
 
         def finished(result: IAsyncResult) -> None:
@@ -159,10 +165,10 @@ class JournalWriter:
         snap_dir = f"{self.paths.snapshots}/s-{self.epoch:06d}-{index:012d}"
         parts = _split(blob)
         try:
-            self.zk.ensure_path(snap_dir)
+            zk_access.ensure_znode(self.zk, self.paths, snap_dir, self.credential)
             for number, part in enumerate(parts):
                 tx = self._transaction()
-                tx.create(f"{snap_dir}/p-{number:05d}", part)
+                tx.create(f"{snap_dir}/p-{number:05d}", part, acl=self.acl)
                 if _is_fenced(tx.commit()):
                     raise FencedError(f"epoch {self.epoch} was superseded")
             deadline = time.monotonic() + wait
@@ -174,7 +180,7 @@ class JournalWriter:
             pointer = msgpack.packb({"dir": snap_dir, "parts": len(parts), "index": index, "epoch": self.epoch})
             tx = self._transaction()
             if self.zk.exists(self.paths.snapshot) is None:
-                tx.create(self.paths.snapshot, pointer)
+                tx.create(self.paths.snapshot, pointer, acl=self.acl)
             else:
                 tx.set_data(self.paths.snapshot, pointer)
             if _is_fenced(tx.commit()):
@@ -336,13 +342,14 @@ def check_format(batch: dict[str, Any], paths: ClusterPaths) -> None:
 
 def take_epoch(zk: KazooClient, paths: ClusterPaths) -> tuple[int, int]:
     """Increment the epoch with compare-and-set; return ``(epoch, version of the epoch znode)``."""
-    zk.ensure_path(paths.base)
+    credential = zk_access.client_credential(zk)
+    zk_access.ensure_znode(zk, paths, paths.base, credential)
     while True:
         try:
             data, stat = zk.get(paths.epoch)
         except NoNodeError:
             try:
-                zk.create(paths.epoch, b"1")
+                zk.create(paths.epoch, b"1", acl=zk_access.acl_for(paths, paths.epoch, credential))
                 return 1, 0
             except NodeExistsError:
                 continue

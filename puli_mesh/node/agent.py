@@ -38,7 +38,7 @@ from typing import Any
 
 import zmq
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 
 from puli_mesh import cluster_state, zk_access
@@ -102,7 +102,8 @@ class Agent:
         self.router: zmq.Socket[bytes] | None = None
         self.desk: Desk | None = None  # reads the ROUTER (``node.desk``)
         self.security = AgentSecurity.from_settings(settings)
-        self.zk: KazooClient = zk_access.connect(settings.zk, settings.session_timeout, self.security.credential)
+        self.zk: KazooClient = zk_access.connect(settings.zk, settings.session_timeout, self.security.credential,
+                                                 settings.zookeeper_options())
         self.membership = Membership(self.zk, self.paths, settings.name, self.post)
         self.worker = Worker(settings, self.context)
         self.worker.secure = self.security.secure_client if self.security.secured else None
@@ -376,8 +377,7 @@ class Agent:
         service.faults.counts.update(replay_faults.counts)  # records skipped at recovery, in status
         self.service = service
         self._licences_watched = set()
-        for path in (self.paths.nodes, self.paths.licences, self.paths.pools):
-            self.zk.ensure_path(path)
+        cluster_state.ensure_shared(self.zk, self.paths, self.security.credential)
         service.set_pools(cluster_state.read_pools(self.zk, self.paths))
         service.set_licences(cluster_state.read_licences(self.zk, self.paths))
         service.requests.members_data = cluster_state.read_members(self.zk, self.paths)
@@ -386,11 +386,8 @@ class Agent:
         self.zk.ChildrenWatch(self.paths.licences, self._watch_licences)
         self.zk.ChildrenWatch(self.paths.pools, self._watch_pools)
         # Publish only now that the state is rebuilt: workers follow this znode.
-        data = cluster_state.dump({"name": s.name, "endpoint": s.endpoint, "epoch": epoch})
-        try:
-            self.zk.create(self.paths.leader, data, ephemeral=True)
-        except NodeExistsError:
-            self.zk.set(self.paths.leader, data)
+        leader = cluster_state.LeaderInfo(name=s.name, endpoint=s.endpoint, epoch=epoch)
+        cluster_state.publish_leader(self.zk, self.paths, leader, self.security.credential)
         log.info("agent %s leads cluster %s with epoch %d (took over in %.3fs)",
                  s.name, s.cluster, epoch, time.monotonic() - started)
 

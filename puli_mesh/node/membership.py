@@ -12,6 +12,10 @@ itself (a recipe's callback must not block kazoo's event thread).
 What SUSPENDED and LOST mean for the caller, and what the agent does about them
 (stop dispatching, step down, rejoin), is decided by ``node/role.py``; this module
 only reports them (``zk_state``, ``elected``, ``election_failed``).
+
+The member znode is readable by anyone (clients list the members), the election's are private
+to the cluster's credential (``zk_access.acl_for``; the recipe's creates take the client's
+default ACL, which ``zk_access.connect`` makes private).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError, NoNodeError
 from kazoo.recipe.election import Election
+from kazoo.security import ACL
 
+from puli_mesh import zk_access
 from puli_mesh.cluster_state import dump
 from puli_mesh.errors import ZooKeeperError
 from puli_mesh.zkpaths import ClusterPaths
@@ -49,6 +55,7 @@ class Membership:
         self.name = name
         self.post = post
         self.election = Election(zk, paths.election, identifier=name)
+        self.credential = zk_access.client_credential(zk)
         self._stop_leading = threading.Event()
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -61,11 +68,11 @@ class Membership:
     def register(self, data: dict[str, Any], wait: float) -> None:
         """Create the member znode; wait up to ``wait`` s for a previous session's node to expire."""
         path = self.paths.node(self.name)
-        self.zk.ensure_path(self.paths.nodes)
+        zk_access.ensure_znode(self.zk, self.paths, self.paths.nodes, self.credential)
         deadline = time.monotonic() + wait
         while True:
             try:
-                self.zk.create(path, dump(data), ephemeral=True)
+                self.zk.create(path, dump(data), acl=self._member_acl(), ephemeral=True)
                 return
             except NodeExistsError:
                 try:
@@ -86,12 +93,16 @@ class Membership:
         try:
             self.zk.set(self.paths.node(self.name), dump(data))
         except NoNodeError:
-            self.zk.create(self.paths.node(self.name), dump(data), ephemeral=True)
+            self.zk.create(self.paths.node(self.name), dump(data), acl=self._member_acl(), ephemeral=True)
+
+    def _member_acl(self) -> list[ACL]:
+        return zk_access.acl_for(self.paths, self.paths.node(self.name), self.credential)
 
     def join_election(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
         self._drop_stale_contenders()
+        zk_access.ensure_znode(self.zk, self.paths, self.paths.election, self.credential)
         # A fresh recipe each time: a Lock whose release failed keeps stale state.
         self.election = Election(self.zk, self.paths.election, identifier=self.name)
         self._stop_leading.clear()

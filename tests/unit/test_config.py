@@ -99,3 +99,19 @@ def test_graph_limits_are_settings_with_the_limits_defaults(tmp_path: Path) -> N
     config.write_text("graph_depth = 8\ngraph-nodes = 500\n")
     settings = load_settings(config, environ={"PULI_GRAPH_STATS_ITEMS": "20"})
     assert settings.graph_limits() == GraphLimits(depth=8, nodes=500, stats_items=20)
+
+
+def test_zookeeper_tls_and_sasl_settings_come_from_the_environment_and_flags() -> None:
+    settings = load_settings(environ={"PULI_ZK_TLS_CA": "/etc/zk/ca.pem", "PULI_ZK_SASL_MECHANISM": "GSSAPI"},
+                             overrides={"zk_sasl_user": "rn1@STUDIO", "zk_tls_cert": Path("/etc/zk/rn1.pem"),
+                                        "zk_tls_key": Path("/etc/zk/rn1.key")})
+    options = settings.zookeeper_options()
+    assert (options.zk_tls_ca, options.zk_tls_cert, options.zk_tls_key) == (
+        "/etc/zk/ca.pem", "/etc/zk/rn1.pem", "/etc/zk/rn1.key")
+    assert (options.zk_sasl_mechanism, options.zk_sasl_user) == ("GSSAPI", "rn1@STUDIO")
+    assert load_settings(environ={}).zookeeper_options().client_arguments() == {}
+
+
+def test_inconsistent_zookeeper_options_are_refused_at_load() -> None:
+    with pytest.raises(ConfigError, match="DIGEST-MD5 or GSSAPI"):
+        load_settings(environ={"PULI_ZK_SASL_MECHANISM": "PLAIN"})

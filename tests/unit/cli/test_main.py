@@ -54,3 +54,15 @@ def test_version(runner: CliRunner) -> None:
 
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0 and result.output.strip() == __version__
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--zk-tls-cert", "/etc/zk/me.pem", "--zk-tls-key", "/etc/zk/me.key"], "need zk_tls_ca"),
+    (["--zk-sasl-mechanism", "PLAIN"], "DIGEST-MD5 or GSSAPI"),
+    (["--zk-sasl-mechanism", "DIGEST-MD5", "--zk-sasl-user", "rn"], "zk_sasl_password_file"),
+])
+def test_the_agents_zookeeper_tls_and_sasl_flags_reach_the_settings(runner: CliRunner, args: list[str],
+                                                                     message: str) -> None:
+    result = runner.invoke(app, ["agent", "--zk", NOWHERE, "--insecure", *args])
+    assert result.exit_code == EXIT_USAGE
+    assert message in result.output
