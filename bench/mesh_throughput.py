@@ -1,6 +1,6 @@
 """Mesh throughput and latency on loopback (run by hand; prints one JSON line at the end).
 
-    python bench/mesh_throughput.py [--commands 2000] [--rounds 2] [--rest 1.0]
+    python bench/mesh_throughput.py [--commands 2000] [--rounds 2] [--rest 1.0] [--insecure]
 
 1. 2,000 commands of `true` through 2 agents with 2 slots each, compared in the
    same run with a plain Python loop spawning the same 2,000 processes
@@ -19,6 +19,8 @@
    writes its logs (``TMPDIR``), taken before the farm starts: the mesh creates a
    log per command, so a figure far above 10 µs means the disk, not the mesh, set
    the pace (see the README's "Measuring").
+   The farm is secured (CURVE on every connection, roles checked) as ``make farm`` is;
+   ``--insecure`` runs it open, to compare the ratio with and without CURVE.
 2. Submit-to-start latency of one command on an idle mesh: from the moment
    ``submit()`` is called to the moment the command's process records its
    start time, over ``--latency-samples`` graphs.
@@ -105,15 +107,17 @@ def main() -> None:
     parser.add_argument("--rest", type=float, default=1.0, help="seconds of quiet before each timed run")
     parser.add_argument("--latency-samples", type=int, default=30)
     parser.add_argument("--warm-up", type=int, default=500, help="commands run before measuring")
+    parser.add_argument("--insecure", action="store_true", help="an open farm: no CURVE, no roles")
     args = parser.parse_args()
 
     loop_rates: list[float] = []
     mesh_rates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="puli-bench-") as tmp:
         create_us = file_create_us(Path(tmp) / "probe")
-        farm = LocalFarm(agents=2, slots=2, base_port=18004, data_dir=Path(tmp) / "farm")
+        farm = LocalFarm(agents=2, slots=2, base_port=18004, data_dir=Path(tmp) / "farm", insecure=args.insecure)
         try:
             farm.start()
+            os.environ.update(farm.environment())  # Graph.submit finds the farm and its key there
             port = farm.processes[0].port
             leader = farm.client().request("QUERY", what="status", args={})["leader"]
             watched = {p.name + (" (leader)" if p.name == leader else ""): psutil.Process(p.process.pid)
@@ -157,6 +161,7 @@ def main() -> None:
     result = {
         "commands": args.commands,
         "agents": 2,
+        "curve": not args.insecure,
         "slots_per_agent": 2,
         "mesh_rate_per_s": round(rate_mesh, 1),
         "loop_rate_per_s": round(rate_loop, 1),

@@ -168,7 +168,7 @@ def up(
     except (PuliMeshError, KeyboardInterrupt) as exc:
         farm.stop()
         raise fail(f"the local farm did not start: {exc}", EXIT_UNREACHABLE) from exc
-    console.print(Text(farm.banner()))  # it holds the data directory, a path the user chose
+    console.print(Text(farm.banner()), soft_wrap=True)  # it holds the data directory, a path the user chose
     code = 0
     try:
         if submit_examples:

@@ -185,7 +185,7 @@ def peer_key(node: bool = False) -> KeyPair | None:
     admin = os.environ.get("PULI_KEY")
     if not admin:
         return None
-    path = Path(admin).with_name(f"{NODE_PEER_KEY}{keys.SECRET_SUFFIX}") if node else Path(admin)
+    path = Path(admin).parent / "clients" / f"{NODE_PEER_KEY}{keys.SECRET_SUFFIX}" if node else Path(admin)
     return keys.load_client_key(path)
 
 

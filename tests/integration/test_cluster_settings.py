@@ -20,18 +20,18 @@ from puli_mesh import key_registry
 from puli_mesh.access import Role
 from puli_mesh.client import MeshRequestError
 from puli_mesh.cluster_state import read_licences, read_pools
-from puli_mesh.keys import create_key_pair, load_agent_keys, load_client_key
+from puli_mesh.keys import load_agent_keys, load_client_key, load_key_pair
 from puli_mesh.zk_access import connect, read_credential
 from puli_mesh.zkpaths import ClusterPaths
 from puli_mesh.zkserver import ZooKeeperServer
 
-from .conftest import Mesh, wait_for
+from .conftest import NODE_PEER_KEY, Mesh, wait_for
 
 
 @pytest.fixture
 def zk(mesh: Mesh) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=mesh.zookeeper.hosts)
-    client.start(timeout=10)
+    """A client with the cluster's credential: the registry is private to it."""
+    client = mesh.zk_started()
     yield client
     client.stop()
     client.close()
@@ -71,7 +71,7 @@ def test_licences_and_pools_are_written_by_the_leader_and_reach_the_coordinator(
 def test_keys_are_added_listed_and_revoked_through_the_leader(mesh: Mesh, zk: KazooClient) -> None:
     mesh.start_agent("k1")
     mesh.wait_ready(1)
-    client = mesh.client()
+    client = mesh.client()  # the test's admin key
     admin_public = zmq.curve_keypair()[0].decode()
     user_public = zmq.curve_keypair()[0].decode()
     added = client.add_key("root", "admin", admin_public)
@@ -80,9 +80,9 @@ def test_keys_are_added_listed_and_revoked_through_the_leader(mesh: Mesh, zk: Ka
 
     paths = ClusterPaths(mesh.cluster)
     records = key_registry.read_records(zk, paths)
-    assert {n: (r.role, r.public_key) for n, r in records.items()} == {
-        "root": (Role.ADMIN, admin_public), "alice": (Role.USER, user_public)}
-    assert [k["name"] for k in client.list_keys()] == ["alice", "root"]
+    assert (records["root"].role, records["root"].public_key) == (Role.ADMIN, admin_public)
+    assert (records["alice"].role, records["alice"].public_key) == (Role.USER, user_public)
+    assert [k["name"] for k in client.list_keys()] == ["admin", "alice", NODE_PEER_KEY, "root", "test-host"]
 
     with pytest.raises(MeshRequestError, match="'alice' is registered already") as again:
         client.add_key("alice", "user", zmq.curve_keypair()[0].decode())
@@ -93,15 +93,15 @@ def test_keys_are_added_listed_and_revoked_through_the_leader(mesh: Mesh, zk: Ka
     revoked = client.revoke_key("alice")
     assert revoked["revoked_at"] is not None
     assert key_registry.read_records(zk, paths)["alice"].revoked
+    client.revoke_key("root")
     with pytest.raises(MeshRequestError, match="last live admin key") as last:
-        client.revoke_key("root")
+        client.revoke_key("admin")
     assert last.value.code == "refused"
     with pytest.raises(MeshRequestError, match="no key is named 'nobody'") as unknown:
         client.revoke_key("nobody")
     assert unknown.value.code == "not_found"
-    assert not key_registry.read_records(zk, paths)["root"].revoked
+    assert not key_registry.read_records(zk, paths)["admin"].revoked
     assert mesh.status() is not None  # the leader is as healthy as before
-
 
 
 def puli_mesh(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -163,12 +163,10 @@ def test_keys_init_makes_the_material_registers_the_first_keys_and_refuses_a_sec
 def test_keys_add_list_revoke_from_the_cli_through_the_leader(mesh: Mesh, zk: KazooClient, tmp_path: Path) -> None:
     mesh.start_agent("c1")
     mesh.wait_ready(1)
-    cluster_public = zmq.curve_keypair()[0]
-    mine = create_key_pair(tmp_path / "mine", "root", server_key=cluster_public)
+    assert mesh.keys is not None
+    cluster_public = load_key_pair(mesh.keys / "cluster.key").public_key
     where = ["--zk", mesh.zookeeper.hosts, "--cluster", mesh.cluster]
-    env = {"PULI_KEY": str(mine.secret_file)}
-    assert puli_mesh("keys", "add", "root", "--role", "admin", "--public-key", mine.public_key.decode(),
-                     *where, env=env).returncode == 0
+    env = {"PULI_KEY": os.environ["PULI_KEY"]}  # the mesh's admin
     added = puli_mesh("keys", "add", "ana", "--role", "user", "--out", str(tmp_path / "ana.key_secret"), *where,
                       env=env)
     assert added.returncode == 0, added.stderr
@@ -176,11 +174,16 @@ def test_keys_add_list_revoke_from_the_cli_through_the_leader(mesh: Mesh, zk: Ka
     assert ana.server_key == cluster_public and mode(tmp_path / "ana.key_secret") == 0o600
     records = key_registry.read_records(zk, ClusterPaths(mesh.cluster))
     assert records["ana"].public_key == ana.public_key.decode() and records["ana"].role is Role.USER
+    # ana's new file is a working key: the leader knows her (as a user, who may not list keys)
+    wait_for(lambda: mesh.handshakes(mesh.agents["c1"], ana), 10, "the agent to know ana's key")
+    refused = puli_mesh("keys", "list", *where, env={"PULI_KEY": str(tmp_path / "ana.key_secret")})
+    assert refused.returncode == 1 and "needs role admin" in refused.stderr and "(forbidden)" in refused.stderr
 
     listed = json.loads(puli_mesh("keys", "list", "--json", *where, env=env).stdout)
-    assert [(k["name"], k["role"], k["revoked_at"]) for k in listed] == [("ana", "user", None), ("root", "admin", None)]
+    assert [(k["name"], k["role"], k["revoked_at"]) for k in listed] == [
+        ("admin", "admin", None), ("ana", "user", None), (NODE_PEER_KEY, "node", None), ("test-host", "node", None)]
     revoked = puli_mesh("keys", "revoke", "ana", *where, env=env)
     assert revoked.returncode == 0 and revoked.stdout.strip() == "key ana revoked"
     assert key_registry.read_records(zk, ClusterPaths(mesh.cluster))["ana"].revoked
-    last = puli_mesh("keys", "revoke", "root", *where, env=env)
+    last = puli_mesh("keys", "revoke", "admin", *where, env=env)
     assert last.returncode == 1 and "last live admin key" in last.stderr and "(refused)" in last.stderr
