@@ -6,6 +6,9 @@ clients holding keys of the roles they need (``Mesh.add_key``).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
 from puli_mesh.keys import KeyPair, create_key_pair
 from puli_mesh.protocol import ErrorCode, ErrorMessage, HelloMessage, QueryMessage, ResultMessage
 from puli_mesh.zkpaths import ClusterPaths
+from puli_mesh.zkserver import ZooKeeperServer
 from puliclient import Graph
 from puliclient.status import NodeStatus
 
@@ -174,3 +178,21 @@ def test_after_a_failover_the_new_leader_enforces_the_same_roles(mesh: Mesh, peo
     assert refused.value.code == ErrorCode.FORBIDDEN
     client(mesh, people["alice"]).request("EDIT", action="cancel", args={"id": graph_id})
     mesh.wait_graph(graph_id, {int(NodeStatus.CANCELED)})
+
+
+def test_an_open_mesh_runs_only_when_told_insecure_and_says_so(
+        zookeeper: ZooKeeperServer, zk_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULI_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.puli-mesh/key either: an open mesh's client
+    open_mesh = Mesh(zookeeper, f"{zk_cluster}-open", tmp_path)
+    try:
+        open_mesh.start_agent("plain")  # keys None: started with --insecure
+        status = open_mesh.wait_ready(1)
+        assert status["secured"] is False
+        assert "INSECURE mesh" in open_mesh.agent_log("plain")
+        address = open_mesh.agents["plain"].address
+        shown = subprocess.run([sys.executable, "-m", "puli_mesh", "status", "--node", address],
+                               capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+        assert shown.returncode == 0 and "INSECURE" in shown.stdout
+    finally:
+        open_mesh.stop()

@@ -66,3 +66,17 @@ def test_the_agents_zookeeper_tls_and_sasl_flags_reach_the_settings(runner: CliR
     result = runner.invoke(app, ["agent", "--zk", NOWHERE, "--insecure", *args])
     assert result.exit_code == EXIT_USAGE
     assert message in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "no keys: give the agents' keys directory"),
+    (["--keys", "/nowhere/keys"], "cannot read"),
+    (["--keys", "/nowhere/keys", "--insecure"], "not both"),
+])
+def test_an_agent_without_usable_keys_refuses_to_start_unless_told_insecure(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str) -> None:
+    monkeypatch.delenv("PULI_KEYS", raising=False)
+    monkeypatch.delenv("PULI_INSECURE", raising=False)
+    result = runner.invoke(app, ["agent", "--zk", NOWHERE, *args])
+    assert result.exit_code == EXIT_USAGE
+    assert message in result.output

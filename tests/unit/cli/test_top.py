@@ -34,3 +34,13 @@ def test_an_error_is_shown_as_given() -> None:
     out = console.file
     assert isinstance(out, io.StringIO)
     assert cells(out.getvalue().splitlines()[1]) == ["no graph [/] (not_found)"]
+
+
+def test_an_insecure_mesh_says_so_first() -> None:
+    farm = HostileFarm("rn1")
+    data = {"status": {**farm.status(), "secured": False}, "jobs": [], "running": [], "licences": [], "at": 0.0}
+    console = Console(file=io.StringIO(), width=120, height=10, color_system=None)
+    console.print(top.render(data, None))
+    out = console.file
+    assert isinstance(out, io.StringIO)
+    assert cells(out.getvalue().splitlines()[0])[0] == "INSECURE"
