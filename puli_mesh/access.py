@@ -36,7 +36,6 @@ Not here: authenticating anyone (CURVE and ZAP in the shells), the key registry
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import get_args
 
 from puli_mesh.coordinator.client_queries import QUERIES
@@ -50,19 +49,7 @@ from puli_mesh.protocol import (
     SubmitMessage,
     WorkerMessage,
 )
-
-
-class Role(StrEnum):
-    """What a key may do; stored with its public key in the key registry."""
-
-    USER = "user"
-    OPERATOR = "operator"
-    ADMIN = "admin"
-    NODE = "node"
-
-
-PEOPLE_RANK: dict[Role, int] = {Role.USER: 1, Role.OPERATOR: 2, Role.ADMIN: 3}
-"""The people's roles, each allowed everything the ones below it are. ``node`` is apart."""
+from puli_mesh.roles import PEOPLE_RANK, Role
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,9 @@ from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
 from puli_mesh import key_registry, keys, zk_access
-from puli_mesh.access import Role
 from puli_mesh.errors import ConfigError, SettingsRefusedError, ZooKeeperError
 from puli_mesh.keys import AGENT_KEY, CLUSTER_KEY, PUBLIC_SUFFIX, SECRET_SUFFIX, KeyRecord
+from puli_mesh.roles import Role
 from puli_mesh.zk_access import CREDENTIAL_FILE, ZooKeeperCredential
 from puli_mesh.zkpaths import ClusterPaths
 

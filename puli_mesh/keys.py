@@ -33,8 +33,8 @@ from typing import Any
 
 import zmq.auth
 
-from puli_mesh.access import Role
 from puli_mesh.errors import KeyMaterialError
+from puli_mesh.roles import Role
 
 KEY_NAME_LENGTH = 64
 """Characters a key's name may have: it names files and a znode (a limit for ``limits`` to adopt)."""

@@ -19,15 +19,13 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 import puli_mesh.cli.views as views
-from puli_mesh import keys
-from puli_mesh.access import Role
 from puli_mesh.cli.common import (
     EXIT_USAGE,
     ClusterOpt,
@@ -39,9 +37,12 @@ from puli_mesh.cli.common import (
     print_json,
     reported_errors,
 )
-from puli_mesh.client import MeshClient
 from puli_mesh.errors import ConfigError, KeyMaterialError
-from puli_mesh.keys import AGENT_KEY, SECRET_SUFFIX
+from puli_mesh.roles import Role
+
+if TYPE_CHECKING:  # loaded by the commands that use them: `puli-mesh --help` starts without zmq
+    from puli_mesh.client import MeshClient
+    from puli_mesh.keys import KeyPair
 
 # No help=: the callback's docstring (with its example) is the group's help.
 keys_app = typer.Typer(no_args_is_help=True)
@@ -108,6 +109,8 @@ def keys_init(
 # ---------------------------------------------------------------------------- add
 def mesh_client(node: str | None, zk: str | None, cluster: str) -> MeshClient:
     """The client that asks the leader: ``--node`` wins, else the leader read from ZooKeeper."""
+    from puli_mesh.client import MeshClient
+
     if not node and not zk:
         raise fail("say where the mesh is: --node HOST:PORT or --zk HOSTS (or PULI_NODE / PULI_ZK)", EXIT_USAGE)
     return MeshClient(node=node, zk=None if node else zk, cluster=cluster)
@@ -115,6 +118,8 @@ def mesh_client(node: str | None, zk: str | None, cluster: str) -> MeshClient:
 
 def cluster_public_key() -> bytes:
     """The cluster's public key, from the caller's own client key file (PULI_KEY)."""
+    from puli_mesh import keys
+
     path = keys.client_key_file()
     if path is None:
         raise KeyMaterialError(f"keys add writes the cluster's key into the new key file: set "
@@ -125,11 +130,13 @@ def cluster_public_key() -> bytes:
     return server_key
 
 
-def new_key(name: str, role: Role, out: Path | None) -> keys.KeyPair:
+def new_key(name: str, role: Role, out: Path | None) -> KeyPair:
     """The key pair ``keys add`` makes: a client's file, or for a node an agents' key directory."""
+    from puli_mesh import keys
+
     if role is Role.NODE:
-        return keys.create_key_pair(out or Path(name), AGENT_KEY)
-    return keys.create_key_file(out or Path(f"{name}{SECRET_SUFFIX}"), server_key=cluster_public_key())
+        return keys.create_key_pair(out or Path(name), keys.AGENT_KEY)
+    return keys.create_key_file(out or Path(f"{name}{keys.SECRET_SUFFIX}"), server_key=cluster_public_key())
 
 
 @keys_app.command("add")

@@ -29,7 +29,6 @@ import zmq
 from kazoo.client import KazooClient
 
 from puli_mesh import access, protocol
-from puli_mesh.access import Role
 from puli_mesh.cluster_state import LeaderInfo
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.service import CoordinatorService
@@ -52,6 +51,7 @@ from puli_mesh.protocol import (
     SubmitMessage,
     WorkerMessage,
 )
+from puli_mesh.roles import Role
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
