@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,4 +30,6 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperSer
 def zk_cluster(request: pytest.FixtureRequest) -> str:
     """A cluster name unique to this test, so tests sharing one ZooKeeper never collide."""
     safe = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
-    return f"t-{safe}-{id(request)}"
+    # Not id(request): an address is reused once its object is freed, and parametrized tests
+    # share their first 60 characters, so two tests got one cluster (and its stale znodes).
+    return f"t-{safe}-{uuid.uuid4().hex[:12]}"

@@ -182,6 +182,46 @@ def keys_add(
         console.print(Text(f"secret key: {made.secret_file} (mode 0600; give it to {name} only)"))
 
 
+# ---------------------------------------------------------------------------- new
+@keys_app.command("new")
+def keys_new(
+    out: Annotated[Path, typer.Argument(help="The new secret key file (0600); with --agents, a keys directory.")],
+    cluster_key: Annotated[str | None, typer.Option(
+        "--cluster-key", help="The cluster's public key: its `cluster.key` file (public; an admin hands "
+                              "it out) or the key itself (Z85). A client's file names it.")] = None,
+    agents: Annotated[bool, typer.Option(
+        "--agents", help="This host's agents' key: OUT/agent.key and agent.key_secret.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """A key pair made here, registered by nobody yet: the secret half never leaves this machine.
+    An admin then registers its public half with `keys add NAME --role ROLE --public-key KEY`.
+
+    Example: `puli-mesh keys new ~/.puli-mesh/key --cluster-key cluster.key`; on a render host,
+    `puli-mesh keys new /etc/puli-mesh/keys --agents`
+    """
+    from puli_mesh import keys
+
+    with reported_errors():
+        if agents:
+            made = keys.create_key_pair(out, keys.AGENT_KEY)
+        else:
+            if not cluster_key:
+                raise ConfigError("a client's key file names the cluster's key: give --cluster-key "
+                                  "(the public key in the cluster's `cluster.key`, from an admin)")
+            given = Path(cluster_key).expanduser()
+            server_key = (keys.load_key_pair(given).public_key if given.is_file()
+                          else keys.check_public_key(cluster_key.strip()).encode())
+            made = keys.create_key_file(out, server_key=server_key)
+    public = made.public_key.decode()
+    if json_:
+        print_json({"file": str(made.secret_file), "public_key": public})
+        return
+    console.print(Text(f"secret key: {made.secret_file} (mode 0600; it stays here)"))
+    console.print(Text(f"public key: {public}"))
+    console.print(Text(f"have an admin run: puli-mesh keys add NAME --role {'node' if agents else 'user'} "
+                       f"--public-key '{public}'"))
+
+
 # --------------------------------------------------------------- list and revoke
 @keys_app.command("list")
 def keys_list(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",

@@ -187,3 +187,11 @@ def test_keys_add_list_revoke_from_the_cli_through_the_leader(mesh: Mesh, zk: Ka
     assert key_registry.read_records(zk, ClusterPaths(mesh.cluster))["ana"].revoked
     last = puli_mesh("keys", "revoke", "admin", *where, env=env)
     assert last.returncode == 1 and "last live admin key" in last.stderr and "(refused)" in last.stderr
+    # A key made where it is used: only its public half reaches the admin and the registry.
+    made = puli_mesh("keys", "new", str(tmp_path / "bob.key_secret"), "--cluster-key", str(mesh.keys / "cluster.key"),
+                     "--json")
+    assert made.returncode == 0, made.stderr
+    public = json.loads(made.stdout)["public_key"]
+    assert puli_mesh("keys", "add", "bob", "--role", "user", "--public-key", public, *where, env=env).returncode == 0
+    bob = load_client_key(tmp_path / "bob.key_secret")
+    wait_for(lambda: mesh.handshakes(mesh.agents["c1"], bob), 10, "the agent to know bob's own key")

@@ -178,3 +178,27 @@ def test_init_refuses_a_directory_that_holds_a_clusters_material(runner: CliRunn
     assert result.exit_code == EXIT_USAGE, result.output
     assert "already holds a cluster's material (zookeeper)" in result.output
     assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["zookeeper"]
+
+
+def test_new_makes_a_client_key_here_naming_the_cluster_from_its_public_file(runner: CliRunner) -> None:
+    cluster = keys.create_key_pair(Path("material"), keys.CLUSTER_KEY)
+    result = runner.invoke(app, ["keys", "new", "mine.key_secret", "--cluster-key", "material/cluster.key", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    made = keys.load_client_key(Path("mine.key_secret"))
+    assert made.server_key == cluster.public_key and shown["public_key"] == made.public_key.decode()
+    assert stat.S_IMODE(Path("mine.key_secret").stat().st_mode) == 0o600
+    by_text = runner.invoke(app, ["keys", "new", "other.key_secret", "--cluster-key", cluster.public_key.decode()])
+    assert by_text.exit_code == 0 and "--public-key" in by_text.output
+
+
+def test_new_makes_this_hosts_agents_key_or_says_what_a_client_key_lacks(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["keys", "new", "agents", "--agents"])
+    assert result.exit_code == 0, result.output
+    assert keys.load_key_pair(Path("agents") / "agent.key_secret").secret_key is not None
+    assert "--role node" in result.output
+    missing = runner.invoke(app, ["keys", "new", "mine.key_secret"])
+    assert missing.exit_code == EXIT_USAGE and "--cluster-key" in missing.output
+    assert not Path("mine.key_secret").exists()
+    bad = runner.invoke(app, ["keys", "new", "mine.key_secret", "--cluster-key", "not-a-key"])
+    assert bad.exit_code == EXIT_USAGE and "Z85" in bad.output
