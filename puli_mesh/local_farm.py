@@ -26,7 +26,7 @@ from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
 from puli_mesh.cluster_keys import init_cluster
 from puli_mesh.errors import PuliMeshError
 from puli_mesh.keys import load_client_key
-from puli_mesh.zkserver import ZooKeeperServer, free_port
+from puli_mesh.zkserver import ZooKeeperEnsemble, ZooKeeperServer, free_port
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,9 @@ class LocalFarm:
     data_dir: Path | None = None
     session_timeout: float = 4.0
     cluster: str = "local"
-    zookeeper: ZooKeeperServer | None = None
+    zk_servers: int = 1
+    """ZooKeeper servers: 1 (standalone) or an ensemble of 3 or 5 on loopback."""
+    zookeeper: ZooKeeperServer | ZooKeeperEnsemble | None = None
     processes: list[AgentProcess] = field(default_factory=list)
     insecure: bool = False
     """Run the agents open (``--insecure``); by default the farm makes its keys (``cluster_keys``)."""
@@ -118,7 +120,10 @@ class LocalFarm:
             self.data_dir = Path(tempfile.mkdtemp(prefix="puli-mesh-farm-"))
             self._own_dir = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.zookeeper = ZooKeeperServer(data_dir=self.data_dir / "zookeeper", port=free_port())
+        if self.zk_servers > 1:
+            self.zookeeper = ZooKeeperEnsemble(self.data_dir / "zookeeper", size=self.zk_servers)
+        else:
+            self.zookeeper = ZooKeeperServer(data_dir=self.data_dir / "zookeeper", port=free_port())
         self.zookeeper.start()
         if not self.insecure:
             made = init_cluster(self.data_dir / "keys", self.zookeeper.hosts, self.cluster, "admin", "local-host",

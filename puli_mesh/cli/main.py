@@ -29,7 +29,7 @@ import puli_mesh.cli.nodes as nodes
 import puli_mesh.cli.submit as submit
 import puli_mesh.cli.top as top
 from puli_mesh import __version__
-from puli_mesh.cli.common import EXIT_UNREACHABLE, console, fail, reported_errors
+from puli_mesh.cli.common import EXIT_UNREACHABLE, EXIT_USAGE, console, fail, reported_errors
 from puli_mesh.errors import PuliMeshError
 
 APP_HELP = """Puli Mesh: a render farm of uniform agents. Try `puli-mesh up --agents 3`.
@@ -145,6 +145,8 @@ def up(
     session_timeout: Annotated[float, typer.Option(help="Session timeout of the agents, s.")] = 4.0,
     insecure: Annotated[bool, typer.Option(
         "--insecure", help="No keys: an open farm (by default it makes its own keys).")] = False,
+    zk_servers: Annotated[int, typer.Option(
+        help="ZooKeeper servers: 1, or an ensemble of 3 or 5 on loopback (kill one to see the farm go on).")] = 1,
 ) -> None:
     """Start a local farm: a private ZooKeeper and N agents on loopback, with keys of its own
     (an admin key for you: the banner prints the environment to use). Ctrl-C stops everything.
@@ -156,8 +158,10 @@ def up(
     from puli_mesh.local_farm import LocalFarm
 
     _setup_logging("info")
+    if zk_servers not in (1, 3, 5):
+        raise fail(f"--zk-servers {zk_servers}: give 1, 3 or 5 (an ensemble needs an odd number)", EXIT_USAGE)
     farm = LocalFarm(agents=agents, slots=slots, base_port=base_port, data_dir=data_dir,
-                     session_timeout=session_timeout, insecure=insecure)
+                     session_timeout=session_timeout, insecure=insecure, zk_servers=zk_servers)
 
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the farm as cleanly as Ctrl-C

@@ -42,6 +42,7 @@ def test_help_lists_every_command_in_order(runner: CliRunner) -> None:
     (["licences", "set", "mtoa", "3"], "say where the mesh is"),
     (["pools", "add", "gpu"], "say where the mesh is"),
     (["submit", "no/such/script.py", "--node", NOWHERE], "is not a file"),
+    (["up", "--zk-servers", "2"], "give 1, 3 or 5"),
 ])
 def test_bad_usage_exits_2_with_a_message(runner: CliRunner, args: list[str], message: str) -> None:
     result = runner.invoke(app, args)
