@@ -33,6 +33,7 @@ import os
 import queue
 import signal
 import time
+from collections.abc import Iterable
 from types import FrameType
 from typing import Any
 
@@ -380,8 +381,9 @@ class Agent:
         cluster_state.ensure_shared(self.zk, self.paths, self.security.credential)
         service.set_pools(cluster_state.read_pools(self.zk, self.paths))
         service.set_licences(cluster_state.read_licences(self.zk, self.paths))
-        service.requests.members_data = cluster_state.read_members(self.zk, self.paths)
-        service.set_members(set(self.zk.get_children(self.paths.nodes)))
+        members = set(self.zk.get_children(self.paths.nodes))
+        service.set_members(members)
+        self._read_members(service, members)
         self.zk.ChildrenWatch(self.paths.nodes, self._watch_members)
         self.zk.ChildrenWatch(self.paths.licences, self._watch_licences)
         self.zk.ChildrenWatch(self.paths.pools, self._watch_pools)
@@ -443,9 +445,33 @@ class Agent:
         return self.service is not None
 
     def _event_members(self, names: set[str]) -> None:
-        if self.service is not None:
-            self.service.requests.members_data = cluster_state.read_members(self.zk, self.paths)
-            self.service.set_members(names)
+        service = self.service
+        if service is not None:
+            known = service.requests.members_data
+            for gone in set(known) - names:
+                del known[gone]
+            service.set_members(names)
+            self._read_members(service, names - set(known))
+
+    def _read_members(self, service: CoordinatorService, names: Iterable[str]) -> None:
+        """Read these members' registration data without blocking the loop: one asynchronous
+        get each, its answer posted back (a synchronous re-read of every member held the loop
+        for a round trip per member, on every change of membership)."""
+        for name in names:
+            self.zk.get_async(self.paths.node(name)).rawlink(
+                lambda result, name=name: self.post("member_data", (service, name, result)))
+
+    def _event_member_data(self, payload: tuple[CoordinatorService, str, Any]) -> None:
+        service, name, result = payload
+        if service is not self.service or name not in service.members:
+            return  # a read for a coordinator that stepped down, or a member gone meanwhile
+        try:
+            data, _ = result.get_nowait()
+        except NoNodeError:
+            service.requests.members_data.pop(name, None)
+            return
+        value = cluster_state.load(data)
+        service.requests.members_data[name] = value if isinstance(value, dict) else {}
 
     def _event_licences(self, _payload: Any) -> None:
         if self.service is not None:
@@ -488,7 +514,7 @@ class Agent:
             try:
                 self.membership.update(self._member_data())
                 if self.service is not None:
-                    self.service.requests.members_data = cluster_state.read_members(self.zk, self.paths)
+                    self._read_members(self.service, self.service.members)
             except (KazooException, KazooTimeoutError) as exc:
                 log.debug("member refresh failed: %s", exc)
 
