@@ -202,11 +202,12 @@ def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dic
             "running": len(core_node.get("running", []) or []),
             "running_commands": list(core_node.get("running", []) or []),
             "queued_commands": list(core_node.get("queued", []) or []),  # pipelined, not started
-            "cores": known.get("cores", 0),
+            # the member's data is read after it joins: until then, what its HELLO said
+            "cores": known.get("cores", core_node.get("cores", 0)),
             "cpu_percent": known.get("cpu_percent", 0.0),
             "load": known.get("load", 0.0),
-            "ram_mb": known.get("ram_mb", 0),
-            "free_ram_mb": known.get("free_ram_mb", 0),
+            "ram_mb": known.get("ram_mb", core_node.get("ram_mb", 0)),
+            "free_ram_mb": known.get("free_ram_mb", core_node.get("free_ram_mb", 0)),
             "version": known.get("version", ""),
             "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
         })
