@@ -8,6 +8,8 @@ over ``--procs`` processes (``bench/simulated_nodes.py``: each node a ZooKeeper 
 CURVE link speaking the worker protocol; a frame "runs" for its ``sleep N`` without a process).
 Scenarios, in this order, with progress on stderr:
 
+* link: N nodes joining at once (a whole farm starting), seconds until the leader has
+  welcomed every one (``link_s_N``);
 * idle: the leader's CPU (% of one core) with N idle nodes (``leader_idle_cpu_pct_N``);
 * burst: a 20,000-frame job of ``sleep 10`` lands on the idle nodes: seconds until every
   node runs something (``busy_after_burst_s_N``);
@@ -63,6 +65,8 @@ SESSION_TIMEOUT_S = 4.0
 HEARTBEAT_S = 0.5  # local_farm.agent_command's
 LIVENESS = 3
 VIEWERS = 50
+LINK_TIMEOUT_S = 400.0
+"""How long N nodes joining at once may take to be linked (a whole farm starting: ``link_s_N``)."""
 
 
 def progress(text: str) -> None:
@@ -145,7 +149,9 @@ class ScaleRun:
         for sim in self.sims:
             sim.read()  # {"ready": n}: its members are registered
         progress(f"N={self.nodes}: {self.nodes} members registered; waiting for every node to be linked")
-        self.wait_attached(120)
+        t0 = time.time()
+        self.figures[f"link_s_{self.nodes}"] = round(self.wait_attached(LINK_TIMEOUT_S) - t0, 1)
+        progress(f"N={self.nodes}: every node linked in {self.figures[f'link_s_{self.nodes}']}s")
 
     def client(self, timeout: float = 5.0) -> MeshClient:
         port = next(port for proc, port in self.agents.values() if proc.poll() is None)
@@ -331,12 +337,15 @@ def main() -> None:
     parser.add_argument("--nodes", default="500,1000,2000")
     parser.add_argument("--procs", type=int, default=4, help="simulator processes")
     parser.add_argument("--quick", action="store_true", help="N=200, short phases (about a minute)")
+    parser.add_argument("--keep", type=Path, help="keep each N's ZooKeeper, keys and agent logs under this directory")
     args = parser.parse_args()
     sizes = [200] if args.quick else [int(x) for x in args.nodes.split(",")]
     figures: dict[str, Any] = {"session_timeout_s": SESSION_TIMEOUT_S, "heartbeat_s": HEARTBEAT_S}
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"puli-scale-{n}-") as tmp:
-            run = ScaleRun(Path(tmp), n, min(args.procs, n), args.quick)
+            base = Path(tmp) if args.keep is None else args.keep / f"n{n}"
+            base.mkdir(parents=True, exist_ok=True)
+            run = ScaleRun(base, n, min(args.procs, n), args.quick)
             try:
                 run.start()
                 for scenario in (run.idle, run.burst, run.steady, run.viewers, run.failover):

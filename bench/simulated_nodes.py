@@ -79,6 +79,8 @@ class Node:
     sent_at: dict[tuple[int, int, int], float] = field(default_factory=dict)
     welcome_epoch: int = 0
     welcomed_at: float = 0.0  # wall
+    backoff: float = 0.0  # as a worker's: doubles on each silent spell, up to 32 s; reset when heard
+    reconnect_at: float = 0.0
 
 
 class Simulator:
@@ -192,6 +194,7 @@ class Simulator:
     def on_frame(self, node: Node, frame: bytes, now: float) -> None:
         msg = decode(frame)
         node.last_heard = now
+        node.backoff = self.interval
         epoch = getattr(msg, "epoch", None)
         if epoch is not None:
             if epoch < self.epoch:
@@ -278,12 +281,18 @@ class Simulator:
             if leader is not None and leader.epoch >= self.epoch and leader.endpoint != self.endpoint:
                 self.endpoint = leader.endpoint
                 for node in self.nodes:
+                    node.backoff = self.interval
                     self.connect(node, now)
         for node in self.nodes:
             if node.socket is None:
+                if self.endpoint is not None and now >= node.reconnect_at:
+                    self.connect(node, now)
                 continue
             if now - node.last_heard > self.interval * self.liveness:
-                self.connect(node, now)
+                self.close(node)  # as worker.tick: reconnect after a back-off
+                node.backoff = max(node.backoff, self.interval)
+                node.reconnect_at = now + node.backoff
+                node.backoff = min(node.backoff * 2, 32.0)
                 continue
             if node.welcomed:
                 for key, sent in list(node.sent_at.items()):
