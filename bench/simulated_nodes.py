@@ -123,7 +123,7 @@ class Simulator:
         zk_access.ensure_znode(self.zk, self.paths, self.paths.nodes, self.credential)
         data = {"endpoint": "tcp://127.0.0.1:1", "slots": 1, "pools": ["default"], "running": 0,
                 "accepting": True, "pid": os.getpid(), "faults": 0, "cores": 8, "ram_mb": 32768,
-                "free_ram_mb": 30000, "load": 0.0, "os": "linux", "version": "simulated"}
+                "free_ram_mb": 30000, "load": 0.0, "cpu_percent": 0.0, "os": "linux", "version": "simulated"}
         results = [self.zk.create_async(self.paths.node(n.name), cluster_state.dump(data),
                                         acl=zk_access.acl_for(self.paths, self.paths.node(n.name), self.credential),
                                         ephemeral=True) for n in self.nodes]
