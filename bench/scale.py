@@ -16,7 +16,9 @@ Scenarios, in this order, with progress on stderr:
 * steady: the job keeps every node busy: dispatch latency from a node's request (READY, or a
   final UPDATE's credit) to its ASSIGN, p50/p99 (``dispatch_p50_ms_N``, ``dispatch_p99_ms_N``),
   the leader's CPU (``leader_steady_cpu_pct_N``) and memory (``leader_rss_mb_N``), the
-  simulator's CPU (``simulator_cpu_pct_N``, % of one core, all its processes);
+  simulator's CPU (``simulator_cpu_pct_N``, % of one core, all its processes). The burst starts
+  every node's frame within a moment, so frames end in waves of N every 10 s: a harsher load
+  than a farm whose frames end spread out;
 * viewers: 50 clients each taking what ``puli-mesh top`` shows (``cli.top.snapshot``: four
   requests) once a second: one snapshot's p99 (``query_p99_ms_N``), and the dispatch p99
   beside it (``dispatch_p99_viewers_ms_N``);
