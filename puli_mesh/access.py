@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import get_args
 
 from puli_mesh.coordinator.client_queries import QUERIES
-from puli_mesh.coordinator.edit_actions import EDIT_ACTIONS
+from puli_mesh.coordinator.edit_actions import COMMAND_EDITS, EDIT_ACTIONS
 from puli_mesh.errors import AccessError
 from puli_mesh.protocol import (
     EditMessage,
@@ -80,10 +80,7 @@ class AccessDecision:
 
 ALLOWED = AccessDecision(True)
 
-OWN_JOB_EDITS = frozenset({
-    "pause", "resume", "cancel", "restart", "set", "tags", "archive",
-    "command_cancel", "command_restart", "command_pause", "command_resume",
-})
+OWN_JOB_EDITS = frozenset({"pause", "resume", "cancel", "restart", "set", "tags", "archive"}) | COMMAND_EDITS
 """Edits of one job (a graph, a task group, a task, or one of its commands): its owner may."""
 
 RENDER_NODE_EDITS = frozenset({"node_pause", "node_drain", "node_resume", "clear_quarantine"})
@@ -145,6 +142,12 @@ def _table() -> dict[tuple[str, str], Permission]:
 
 PERMISSIONS: dict[tuple[str, str], Permission] = _table()
 """``(request kind, edit action, query name or settings action, "" for other kinds)`` -> who may."""
+
+
+def has_rule(request_kind: str, action_or_query: str | None = None) -> bool:
+    """Whether the table has a rule for this request: a request with none is an unknown action
+    or query, which its handler refuses as ``invalid`` to anyone."""
+    return (request_kind, action_or_query or "") in PERMISSIONS
 
 
 def _what(request_kind: str, action_or_query: str) -> str:

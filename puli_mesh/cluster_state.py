@@ -90,20 +90,8 @@ def set_licence(zk: KazooClient, paths: ClusterPaths, name: str, total: int) -> 
 
 
 def read_licences(zk: KazooClient, paths: ClusterPaths) -> dict[str, int]:
-    try:
-        names = zk.get_children(paths.licences)
-    except NoNodeError:
-        return {}
-    totals: dict[str, int] = {}
-    for name in sorted(names):
-        try:
-            data, _ = zk.get(paths.licence(name))
-        except NoNodeError:
-            continue
-        value = load(data)
-        if isinstance(value, int):
-            totals[name] = value
-    return totals
+    totals = {name: load(data) for name, data in zk_access.children_data(zk, paths.licences).items()}
+    return {name: total for name, total in totals.items() if isinstance(total, int)}
 
 
 def define_pool(zk: KazooClient, paths: ClusterPaths, name: str) -> None:
@@ -126,16 +114,5 @@ def read_pools(zk: KazooClient, paths: ClusterPaths) -> list[str]:
 
 def read_members(zk: KazooClient, paths: ClusterPaths) -> dict[str, dict[str, Any]]:
     """Every live agent's registration data, by name."""
-    try:
-        names = zk.get_children(paths.nodes)
-    except NoNodeError:
-        return {}
-    members: dict[str, dict[str, Any]] = {}
-    for name in sorted(names):
-        try:
-            data, _ = zk.get(paths.node(name))
-        except NoNodeError:
-            continue
-        value = load(data)
-        members[name] = value if isinstance(value, dict) else {}
-    return members
+    members = {name: load(data) for name, data in zk_access.children_data(zk, paths.nodes).items()}
+    return {name: value if isinstance(value, dict) else {} for name, value in members.items()}

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
 
 from puli_mesh import zk_access
 from puli_mesh.errors import KeyMaterialError
@@ -48,16 +46,8 @@ def decode_record(data: bytes) -> KeyRecord:
 def read_records(zk: KazooClient, paths: ClusterPaths) -> dict[str, KeyRecord]:
     """Every valid record of the registry by name (revoked ones included); a znode that holds
     no valid record is logged and left out. Empty when the cluster has no registry."""
-    try:
-        names = zk.get_children(paths.keys)
-    except NoNodeError:
-        return {}
     records: dict[str, KeyRecord] = {}
-    for name in sorted(names):
-        try:
-            data, _ = zk.get(paths.key(name))
-        except NoNodeError:
-            continue  # removed between the listing and the read
+    for name, data in zk_access.children_data(zk, paths.keys).items():
         try:
             record = decode_record(data)
         except KeyMaterialError as exc:
@@ -71,14 +61,12 @@ def read_records(zk: KazooClient, paths: ClusterPaths) -> dict[str, KeyRecord]:
 
 
 def write_record(zk: KazooClient, paths: ClusterPaths, record: KeyRecord) -> None:
-    """Create or replace ``record``'s znode and bump the registry, in one transaction.
-    :class:`KeyMaterialError` when another name already holds the same public key."""
+    """Create or replace ``record``'s znode and bump the registry, in one transaction. The
+    registry's rules (one name per public key, no live name given twice) are the caller's:
+    ``cluster_settings.added_key`` for a request."""
     check_key_name(record.name)
     credential = zk_access.client_credential(zk)
     zk_access.ensure_znode(zk, paths, paths.keys, credential)
-    for other in read_records(zk, paths).values():
-        if other.public_key == record.public_key and other.name != record.name:
-            raise KeyMaterialError(f"this public key is registered already, as {other.name!r}")
     path = paths.key(record.name)
     tx = zk.transaction()
     if zk.exists(path) is None:
@@ -96,28 +84,18 @@ class KeyRegistry:
     """The registry as this agent last read it, kept current by a watch on ``keys``."""
 
     def __init__(self) -> None:
-        self._by_public_key: dict[str, KeyRecord] = {}
-        self._listeners: list[Callable[[], None]] = []
+        self._live: dict[str, KeyRecord] = {}
+        """Public key -> its record, for the keys registered and not revoked."""
 
     def replace(self, records: dict[str, KeyRecord]) -> None:
         """Take ``records`` (by name) as the registry: in force for the next lookup."""
-        self._by_public_key = {r.public_key: r for r in records.values()}
-        for listener in self._listeners:
-            listener()
+        self._live = {r.public_key: r for r in records.values() if not r.revoked}
 
     def lookup(self, public_key: str | bytes | None) -> KeyRecord | None:
         """The record of a live (registered, not revoked) key, else None."""
         if isinstance(public_key, bytes):
             public_key = public_key.decode("ascii", "replace")
-        record = self._by_public_key.get(public_key) if public_key else None
-        return None if record is None or record.revoked else record
-
-    def records(self) -> list[KeyRecord]:
-        return sorted(self._by_public_key.values(), key=lambda r: r.name)
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` (from the watching thread) after every re-read."""
-        self._listeners.append(listener)
+        return self._live.get(public_key) if public_key else None
 
     def follow(self, zk: KazooClient, paths: ClusterPaths) -> None:
         """Read the registry now and again after every write to it (a kazoo DataWatch on ``keys``)."""

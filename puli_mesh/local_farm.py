@@ -25,7 +25,7 @@ from rich.text import Text
 from puli_mesh.client import MeshClient, MeshRequestError, MeshUnreachableError
 from puli_mesh.cluster_keys import init_cluster
 from puli_mesh.errors import PuliMeshError
-from puli_mesh.keys import load_client_key
+from puli_mesh.keys import KeyPair, load_client_key
 from puli_mesh.zkserver import ZooKeeperEnsemble, ZooKeeperServer, free_port
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class LocalFarm:
     admin_key: Path | None = None
     """The farm's admin key file (``PULI_KEY`` for its clients), once made."""
     _own_dir: bool = False
+    _key: KeyPair | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         if self.data_dir is None:
@@ -129,6 +130,7 @@ class LocalFarm:
             made = init_cluster(self.data_dir / "keys", self.zookeeper.hosts, self.cluster, "admin", "local-host",
                                 time.time())
             self.keys, self.admin_key = made.directory, made.admin_key
+            self._key = load_client_key(made.admin_key)  # read once: clients poll every 0.2 s at start
         for index in range(self.agents):
             port = self.base_port + 2 * index
             name = f"agent-{index + 1}"
@@ -142,8 +144,7 @@ class LocalFarm:
 
     def client(self, timeout: float = 5.0, tries: int = 3) -> MeshClient:
         """A client of the farm (with its admin key when it has keys)."""
-        key = load_client_key(self.admin_key) if self.admin_key is not None else None
-        return MeshClient(node=self.processes[0].address, timeout=timeout, tries=tries, key=key)
+        return MeshClient(node=self.processes[0].address, timeout=timeout, tries=tries, key=self._key)
 
     def environment(self) -> dict[str, str]:
         """What a shell needs to use this farm: where it is, and the admin key."""

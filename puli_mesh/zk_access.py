@@ -208,6 +208,22 @@ def walk(zk: KazooClient, top: str) -> list[str]:
     return found
 
 
+def children_data(zk: KazooClient, parent: str) -> dict[str, bytes]:
+    """Each child of ``parent`` with its data, by name in order; empty when ``parent`` does not
+    exist, and a child removed between the listing and its read is left out."""
+    try:
+        names = zk.get_children(parent)
+    except NoNodeError:
+        return {}
+    found: dict[str, bytes] = {}
+    for name in sorted(names):
+        try:
+            found[name], _ = zk.get(f"{parent}/{name}")
+        except NoNodeError:
+            continue
+    return found
+
+
 def _acl_key(acls: list[ACL]) -> set[tuple[int, str, str]]:
     return {(acl.perms, acl.id.scheme, acl.id.id) for acl in acls}
 

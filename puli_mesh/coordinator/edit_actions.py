@@ -216,6 +216,9 @@ def clear_quarantine(core: SchedulingCore, args: dict[str, Any], now: float) -> 
     return core.clear_quarantine(edit_name(args["name"], "name"), now)
 
 
+COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume"})
+"""The actions whose ``id`` is a command's (every other job edit's is a graph's, group's or task's)."""
+
 EDIT_ACTIONS: dict[str, EditAction] = {
     "pause": pause,
     "resume": resume,

@@ -31,6 +31,7 @@ from kazoo.client import KazooClient
 from puli_mesh import access, protocol
 from puli_mesh.cluster_state import LeaderInfo
 from puli_mesh.config import Settings
+from puli_mesh.coordinator.edit_actions import COMMAND_EDITS
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ProtocolError
 from puli_mesh.keys import KeyRecord
@@ -58,8 +59,6 @@ log = logging.getLogger(__name__)
 
 SUBMITTED_BY = "submitted_by"
 """The key of a graph's ``meta`` (which no edit changes) naming who submitted it for its user."""
-COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume"})
-"""Edits whose ``id`` is a command's (the others' is a graph's, a group's or a task's)."""
 
 
 class Leadership(Protocol):
@@ -218,7 +217,7 @@ class Desk:
         """Whether ``requester`` may; if not, the ERROR ``forbidden`` is sent and logged."""
         if requester is None:
             return True
-        if (kind, what or "") not in access.PERMISSIONS and kind in (access.QUERY, access.EDIT):
+        if kind in (access.QUERY, access.EDIT) and not access.has_rule(kind, what):
             return True  # an unknown query or action: its handler refuses it as ``invalid``, to anyone
         decision = access.decide(requester.role, requester.name, kind, what, owner)
         if decision.allowed:

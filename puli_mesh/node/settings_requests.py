@@ -52,7 +52,7 @@ def answer(zk: KazooClient, paths: ClusterPaths, msg: SettingsMessage, requester
     if len(rid) > MAX_RID_CHARS:
         return ErrorMessage(None, ErrorCode.INVALID, f"request id of {len(rid)} characters, above the "
                             f"limit of {MAX_RID_CHARS}")
-    if requester is not None and msg.action in access.SETTINGS_ROLES:  # an unknown one is refused below
+    if requester is not None and access.has_rule(access.SETTINGS, msg.action):  # an unknown one: refused below
         decision = access.decide(requester.role, requester.name, access.SETTINGS, msg.action)
         if not decision.allowed:
             log.warning("refused: %s", decision.message)

@@ -62,9 +62,7 @@ class Mesh:
         assert self.keys is not None, "the mesh runs open"
         server_key = keys.load_key_pair(self.keys / f"{keys.CLUSTER_KEY}{keys.SECRET_SUFFIX}").public_key
         pair = keys.create_key_pair(self.keys / "clients", name, server_key=server_key)
-        credential = zk_access.read_credential(self.keys)
-        zk = zk_access.connect(self.zookeeper.hosts, 5.0, credential)
-        zk.start(timeout=10)
+        zk = self.zk_started()
         try:
             key_registry.write_record(zk, ClusterPaths(self.cluster),
                                       KeyRecord(name, role, pair.public_key.decode(), time.time()))

@@ -209,3 +209,8 @@ def test_decisions_are_immutable_values() -> None:
     assert decision == AccessDecision(True)
     with pytest.raises(AttributeError):
         decision.allowed = False  # type: ignore[misc]
+
+
+def test_has_rule_tells_an_unknown_action_from_a_known_one() -> None:
+    assert access.has_rule("EDIT", "cancel") and access.has_rule("SUBMIT") and access.has_rule("SETTINGS", "key_add")
+    assert not access.has_rule("EDIT", "wipe") and not access.has_rule("QUERY", "everything")
