@@ -7,10 +7,11 @@ cluster's ``nodes/`` (all made by this process's one ZooKeeper session, with the
 the cluster's credential), and its own DEALER over CURVE (the simulator's one registered node
 key) speaking the worker protocol as ``node/worker.py`` does: HELLO (with what it runs) ->
 WELCOME, READY, ASSIGN(S), UPDATE(S) until ACKed, HEARTBEAT when it has said nothing for an
-interval, reconnection (fresh routing id, HELLO) when the leader is silent for ``liveness``
-intervals or when the leader znode names another leader. One slot, no pipeline. A command
-"runs" for the seconds of its ``sleep N`` argument (else the frame time set by the controller)
-without any process, then reports DONE with its credit.
+interval (the one the leader tells in WELCOME and HEARTBEAT), HELLO again after a jittered,
+doubling wait until welcomed, reconnection (fresh routing id, HELLO) when a welcomed node's
+leader is silent for ``liveness`` intervals or when the leader znode names another leader.
+One slot, no pipeline. A command "runs" for the seconds of its ``sleep N`` argument (else the
+frame time set by the controller) without any process, then reports DONE with its credit.
 
 Control: JSON lines on stdin (``{"op": "mark"}``, ``{"op": "stats"}``, ``{"op": "frame",
 "seconds": S}``, ``{"op": "quit"}``), one JSON line answer each on stdout. Times sent back are
@@ -24,6 +25,7 @@ from __future__ import annotations
 import heapq
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from puli_mesh import cluster_state, zk_access  # noqa: E402
 from puli_mesh.keys import load_key_pair  # noqa: E402
 from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM  # noqa: E402
-from puli_mesh.node.worker import fresh_routing_id  # noqa: E402
+from puli_mesh.node.worker import fresh_routing_id, interval_told  # noqa: E402
 from puli_mesh.protocol import (  # noqa: E402
     AckMessage,
     AssignMessage,
@@ -81,6 +83,9 @@ class Node:
     welcomed_at: float = 0.0  # wall
     backoff: float = 0.0  # as a worker's: doubles on each silent spell, up to 32 s; reset when heard
     reconnect_at: float = 0.0
+    beat: float = 0.0  # the heartbeat interval its leader told it (its own until then)
+    hello_wait: float = 0.0  # as a worker's: before the next HELLO if no WELCOME comes
+    hello_again_at: float = 0.0
 
 
 class Simulator:
@@ -154,6 +159,8 @@ class Simulator:
         self.by_socket[sock] = node
         self.poller.register(sock, zmq.POLLIN)
         node.last_heard = now
+        node.beat = self.interval
+        node.hello_wait = self.interval * self.liveness
         self.hello(node, now)
 
     def close(self, node: Node) -> None:
@@ -174,6 +181,8 @@ class Simulator:
             pass
 
     def hello(self, node: Node, now: float) -> None:
+        node.hello_again_at = now + node.hello_wait * (0.5 + random.random() / 2)
+        node.hello_wait = min(node.hello_wait * 2, 32.0)
         running = [list(node.running)] if node.running else []
         for cid, attempt, _ in node.pending:
             if [cid, attempt] not in running:
@@ -202,6 +211,7 @@ class Simulator:
             self.epoch = epoch
         if isinstance(msg, WelcomeMessage):
             node.welcomed = True
+            node.beat = interval_told(self.interval, msg.interval)
             node.welcome_epoch, node.welcomed_at = msg.epoch, time.time()
             if node.running and node.running[0] in msg.kill:
                 node.running = None
@@ -223,9 +233,12 @@ class Simulator:
                 node.running = None
                 self.finish(node, msg.command_id, msg.attempt, int(CommandStatus.CANCELED), now)
         elif isinstance(msg, ErrorMessage):
-            node.welcomed = False  # said again at the next heartbeat time, as a worker does
-        elif isinstance(msg, HeartbeatMessage):
-            pass
+            if node.welcomed:  # HELLO again after a wait, as a worker does
+                node.hello_wait = self.interval
+                node.hello_again_at = now + node.hello_wait * (0.5 + random.random() / 2)
+            node.welcomed = False
+        elif isinstance(msg, HeartbeatMessage) and msg.interval is not None:
+            node.beat = interval_told(self.interval, msg.interval)
 
     def take(self, node: Node, spec: CommandSpec, epoch: int, now: float) -> None:
         wall = time.time()
@@ -288,22 +301,22 @@ class Simulator:
                 if self.endpoint is not None and now >= node.reconnect_at:
                     self.connect(node, now)
                 continue
-            if now - node.last_heard > self.interval * self.liveness:
+            if not node.welcomed:
+                if now >= node.hello_again_at:
+                    self.hello(node, now)
+                continue
+            if now - node.last_heard > node.beat * self.liveness:
                 self.close(node)  # as worker.tick: reconnect after a back-off
                 node.backoff = max(node.backoff, self.interval)
                 node.reconnect_at = now + node.backoff
                 node.backoff = min(node.backoff * 2, 32.0)
                 continue
-            if node.welcomed:
-                for key, sent in list(node.sent_at.items()):
-                    if now - sent >= RESEND_AFTER_S:
-                        node.sent_at[key] = now
-                        self.send(node, node.pending[key].encode(), now)
-            if now - node.last_sent >= self.interval:
-                if node.welcomed:
-                    self.send(node, HeartbeatMessage(self.epoch).encode(), now)
-                else:
-                    self.hello(node, now)
+            for key, sent in list(node.sent_at.items()):
+                if now - sent >= RESEND_AFTER_S:
+                    node.sent_at[key] = now
+                    self.send(node, node.pending[key].encode(), now)
+            if now - node.last_sent >= node.beat:
+                self.send(node, HeartbeatMessage(self.epoch).encode(), now)
 
     # ------------------------------------------------------------------ control
     def control(self, line: str) -> dict[str, Any] | None:

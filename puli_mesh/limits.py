@@ -151,3 +151,8 @@ def bounded_report(message: str | None, stats: dict[str, Any] | None,
     if stats and count_items(stats, limits.stats_items) > limits.stats_items:
         stats = {DROPPED_STATS_KEY: f"more than {limits.stats_items} items, the limit (graph_stats_items)"}
     return message, stats
+
+MAX_HEARTBEAT_INTERVAL_S = 60.0
+"""The longest heartbeat interval a leader tells its workers and a worker takes from its leader
+(the interval grows with the farm: ``coordinator.worker_links``); a larger one is a bug or a
+hostile peer's, and a link silent for minutes could not be told from a dead one."""

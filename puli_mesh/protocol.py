@@ -222,10 +222,13 @@ class UpdatesMessage(Message):
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatMessage(Message):
-    """Both ways: still here. ``epoch``: the newest epoch the sender knows."""
+    """Both ways: still here. ``epoch``: the newest epoch the sender knows. A worker sends one
+    on a link it said nothing on for an interval; the leader answers it, with ``interval``:
+    the seconds its workers are to heartbeat at (it grows with the farm)."""
     kind: ClassVar[str] = "HEARTBEAT"
 
     epoch: int
+    interval: float | None = optional()
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,7 @@ class WelcomeMessage(Message):
     epoch: int
     keep: list[int]
     kill: list[int]
+    interval: float | None = optional()  # the heartbeat interval, as in HEARTBEAT
 
 
 @dataclass(frozen=True, slots=True)

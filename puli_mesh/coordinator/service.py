@@ -65,7 +65,7 @@ from puli_mesh.coordinator.records import (
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.requests import ClientRequests
 from puli_mesh.coordinator.stats import FarmStats
-from puli_mesh.coordinator.worker_links import LostNodes, WorkerLink, heartbeats_due
+from puli_mesh.coordinator.worker_links import LostNodes, WorkerLink, scale_heartbeat_interval
 from puli_mesh.errors import CoreError, FencedError, ProtocolError
 from puli_mesh.faults import Faults, guarded
 from puli_mesh.limits import bounded_report
@@ -93,7 +93,7 @@ from puli_mesh.protocol import (
 log = logging.getLogger(__name__)
 
 TICK_EVERY_S = 0.1
-"""Timers, expiry, snapshots and heartbeats are looked at this often, not every loop turn."""
+"""Timers, expiry and snapshots are looked at this often, not every loop turn."""
 
 
 class Router(Protocol):
@@ -143,6 +143,11 @@ class CoordinatorService:
         self.core = core
         self.epoch = epoch
         self.heartbeat_interval = heartbeat_interval
+        """The configured interval; the one workers are told grows with their number (``beat_interval``)."""
+        self.beat_interval = heartbeat_interval
+        """The interval this leader's workers heartbeat at (``worker_links.scale_heartbeat_interval``):
+        it only grows while this leader leads, so a link never counts as silent because the
+        interval it was told went down."""
         self.heartbeat_liveness = heartbeat_liveness
         self.leader_name = leader_name
         self.cluster = cluster
@@ -336,7 +341,9 @@ class CoordinatorService:
                     log.info("worker %s said BYE", name)
                     self._unlink(name)
                 case HeartbeatMessage():
-                    pass  # last_heard is enough
+                    # The worker's link was silent; answer unless this side spoke lately.
+                    if now_mono - link.last_sent >= self.beat_interval / 2:
+                        self._send(identity, HeartbeatMessage(self.epoch, self.beat_interval).encode())
         except CoreError as exc:
             log.warning("core refused %s from %s: %s", msg.kind, name, exc)
 
@@ -397,11 +404,18 @@ class CoordinatorService:
                 f"an agent of this cluster (puli-mesh agent --zk ... --cluster {self.cluster})")).encode())
             return
         older = self.links.get(name)
+        if older is not None and older.identity == identity and older.welcome_index > self.pipeline.durable_index:
+            # Said again while its WELCOME waits for the journal (a new leader meets every
+            # node's HELLO at once): the same HELLO, not run (nor journalled) again.
+            log.debug("HELLO from %s again while its WELCOME waits for the journal", name)
+            return
         if (older is not None and older.identity != identity
-                and older.alive(now_mono, self.heartbeat_interval, self.heartbeat_liveness)):
-            # The node's link is alive on another connection: a second connection speaking its
-            # name is not believed over it (a restarted worker's old link falls silent within
-            # the liveness, and its HELLO, said again every heartbeat interval, is taken then).
+                and older.alive(now_mono, self.beat_interval, self.heartbeat_liveness)
+                and self._send(older.identity, HeartbeatMessage(self.epoch, self.beat_interval).encode())):
+            # The node's link is alive on another connection (a HEARTBEAT sent on it went out:
+            # its connection is open): a second connection speaking its name is not believed
+            # over it. A restarted worker's old connection is closed, so the send fails, the old
+            # link is dropped and the new HELLO taken at once.
             log.warning("HELLO as %s refused: the node is linked from another connection, heard "
                         "%.1fs ago", name, now_mono - older.last_heard)
             self._send(identity, ErrorMessage(None, ErrorCode.LINKED, (
@@ -418,7 +432,10 @@ class CoordinatorService:
         keep, kill, _ = self.run(HelloRecord(info, running, time.time()))
         log.info("worker %s joined (epoch %d): %d slots, keeps %d, kills %d",
                  name, self.epoch, info.slots, len(keep), len(kill))
-        self.hold(identity, WelcomeMessage(self.epoch, keep, kill).encode())
+        link = self.links.get(name)
+        if link is not None:
+            link.welcome_index = self.pipeline.next_index - 1
+        self.hold(identity, WelcomeMessage(self.epoch, keep, kill, self.beat_interval).encode())
 
     def _link(self, link: WorkerLink) -> None:
         """Tie ``link``'s routing id to its node, dropping the node's older link (a restarted
@@ -431,6 +448,7 @@ class CoordinatorService:
             log.info("worker %s connected again: its older link is dropped", link.name)
             self.peers.pop(older.identity, None)
         self.links[link.name] = self.peers[link.identity] = link
+        self.beat_interval = max(self.beat_interval, scale_heartbeat_interval(self.heartbeat_interval, len(self.links)))
 
     def _unlink(self, name: str) -> None:
         link = self.links.pop(name, None)
@@ -526,17 +544,11 @@ class CoordinatorService:
                 guarded(self.faults, "timers", self._run_timers, now)
                 guarded(self.faults, "lost nodes", self._expire_lost, now_mono)
                 guarded(self.faults, "snapshot", self._maybe_snapshot, now_mono)
-            guarded(self.faults, "heartbeats", self._send_heartbeats, now_mono)
         guarded(self.faults, "journal", self.flush)
 
     def _run_timers(self, now: float) -> None:
         if self.core.tick_due(now):
             self.run(TickRecord(now))
-
-    def _send_heartbeats(self, now_mono: float) -> None:
-        beat = HeartbeatMessage(self.epoch).encode()
-        for link in heartbeats_due(self.links.values(), now_mono, self.heartbeat_interval):
-            self._send(link.identity, beat)
 
     # ------------------------------------------------------------------ clients
     def on_client_request(self, identity: bytes, msg: ClientRequest) -> None:
@@ -558,7 +570,7 @@ class CoordinatorService:
         """What the status query needs from this shell, read now."""
         now_mono = time.monotonic()
         links = {name: LinkFacts(link.endpoint, list((link.resources or {}).get("pools", [])),
-                                 link.alive(now_mono, self.heartbeat_interval, self.heartbeat_liveness))
+                                 link.alive(now_mono, self.beat_interval, self.heartbeat_liveness))
                  for name, link in self.links.items()}
         journal = JournalFigures(self.pipeline.next_index - 1, self.pipeline.durable_index, self.journal_bytes,
                                  self.journal_batches, self.snapshots.last_index, self.last_snapshot_wall)

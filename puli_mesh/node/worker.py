@@ -1,8 +1,12 @@
 """The worker part of an agent: pull commands from the leader, run them, report.
 
 Paranoid Pirate on the worker side: one DEALER connected to the leader's
-ROUTER, any message from the coordinator counts as a heartbeat, after
-``liveness`` silent intervals the worker reconnects with back-off. It follows
+ROUTER, any message from the coordinator counts as a heartbeat, a HEARTBEAT goes
+only on a link this side said nothing on for an interval (the leader's, told in
+WELCOME and HEARTBEAT: it grows with the farm), and after ``liveness`` silent
+intervals the worker reconnects with back-off. Until its WELCOME comes, it says
+HELLO again after a jittered, growing wait (a new leader meets every node's HELLO
+at once; saying it again every interval made a slow takeover slower). It follows
 the leader znode: when the leader changes it reconnects to the new endpoint and
 says HELLO with what it runs, so running commands survive a coordinator change.
 Every connection has a fresh, unguessable routing id (``fresh_routing_id``).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -31,7 +36,7 @@ import zmq
 
 from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
-from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM
+from puli_mesh.limits import MAX_HEARTBEAT_INTERVAL_S, MAX_MESSAGE_BYTES, WORKER_HWM
 from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.launch import CommandLaunch
@@ -61,6 +66,7 @@ from puliclient.status import CommandStatus
 log = logging.getLogger(__name__)
 
 RESEND_AFTER_S = 2.0
+HELLO_WAIT_MAX_S = 32.0
 RAN_REMEMBERED = 100_000
 """Commands whose log this agent finds at once (about 10 MB): far more than a node runs in days."""
 UPDATE_GATHER_S = 0.005
@@ -71,6 +77,14 @@ RUNNING_REPORT_DELAY_S = 0.05
 PROGRESS_EVERY_S = 1.0
 ROUTING_NAME_BYTES = 200
 """How much of the node's name its routing id shows (ZeroMQ allows 255 bytes in all)."""
+
+
+def interval_told(own: float, told: float | None) -> float:
+    """The heartbeat interval a worker keeps, given its own setting and what its leader told it
+    (None: nothing): never shorter than its own, never beyond ``MAX_HEARTBEAT_INTERVAL_S``."""
+    if told is None:
+        return own
+    return min(max(own, told), max(own, MAX_HEARTBEAT_INTERVAL_S))
 
 
 def fresh_routing_id(name: str) -> bytes:
@@ -129,6 +143,10 @@ class Worker:
         self._last_sent = 0.0
         self._welcomed = False
         self._backoff = settings.heartbeat_interval
+        self.beat_interval = settings.heartbeat_interval
+        """The interval this worker heartbeats at: its own, or the longer one its leader told it."""
+        self._hello_wait = settings.heartbeat_interval  # before the next HELLO, if no WELCOME comes
+        self._hello_again_at = 0.0
         self._reconnect_at = 0.0
         self.log_dir = Path(settings.log_dir)
         self.launch = CommandLaunch.from_settings(settings)  # the commands' environment and account
@@ -167,6 +185,8 @@ class Worker:
         self.socket = sock
         now = time.monotonic()
         self._last_heard = now
+        self.beat_interval = self.settings.heartbeat_interval  # until the new leader tells its own
+        self._hello_wait = self.settings.heartbeat_interval * self.settings.heartbeat_liveness
         log.info("worker %s connecting to coordinator %s", self.settings.name, self.leader_endpoint)
         self._send_hello()
 
@@ -190,6 +210,10 @@ class Worker:
             log.debug("worker send queue full; %s dropped (will be retried if it matters)", msg.kind)
 
     def _send_hello(self) -> None:
+        # The next one, if no WELCOME comes: after a wait that doubles up to 32 s, spread over
+        # half of it so that a farm's nodes do not say it again in one wave.
+        self._hello_again_at = time.monotonic() + self._hello_wait * (0.5 + random.random() / 2)
+        self._hello_wait = min(self._hello_wait * 2, HELLO_WAIT_MAX_S)
         res = read_resources()
         self._send(HelloMessage(
             name=self.settings.name,
@@ -255,6 +279,7 @@ class Worker:
 
     def _on_welcome(self, msg: WelcomeMessage) -> None:
         self._welcomed = True
+        self.beat_interval = interval_told(self.settings.heartbeat_interval, msg.interval)
         given_away = {int(cid) for cid in msg.kill}
         self.queued = [spec for spec in self.queued if spec.command_id not in given_away]
         for cid in given_away:
@@ -367,13 +392,17 @@ class Worker:
             self.pending.pop((command_id, attempt, seq), None)
 
     def _on_heartbeat(self, msg: HeartbeatMessage) -> None:
-        pass  # hearing from the coordinator is all it says
+        if msg.interval is not None:  # else it keeps the one it was told
+            self.beat_interval = interval_told(self.settings.heartbeat_interval, msg.interval)
 
     def _on_error(self, msg: ErrorMessage) -> None:
         log.warning("coordinator error: %s %s", msg.code, msg.message)
         if msg.code in (ErrorCode.NOT_LEADER, ErrorCode.HELLO_FIRST, ErrorCode.NOT_MEMBER, ErrorCode.LINKED):
-            # tick() says HELLO again (a new member's HELLO may reach the leader before the
-            # leader has seen its member znode)
+            # tick() says HELLO again after a wait (a new member's HELLO may reach the leader
+            # before the leader has seen its member znode)
+            if self._welcomed:
+                self._hello_wait = self.settings.heartbeat_interval
+                self._hello_again_at = time.monotonic() + self._hello_wait * (0.5 + random.random() / 2)
             self._welcomed = False
 
     # ------------------------------------------------------------------ execution
@@ -499,11 +528,17 @@ class Worker:
         self._flush_pending(now)
         if self.leader_endpoint is None:
             return
-        interval = self.settings.heartbeat_interval
         if self.socket is None:
             if now >= self._reconnect_at:
                 self._connect()
             return
+        if not self._welcomed:
+            # No reconnection for silence here: a leader busy welcoming a whole farm is slow, not
+            # gone (a dead one is replaced through ZooKeeper, and ``follow`` reconnects then).
+            if now >= self._hello_again_at:
+                self._send_hello()
+            return
+        interval = self.beat_interval
         if now - self._last_heard > interval * self.settings.heartbeat_liveness:
             log.warning("coordinator %s silent for %.1fs; reconnecting in %.1fs",
                         self.leader_endpoint, now - self._last_heard, self._backoff)
@@ -512,10 +547,7 @@ class Worker:
             self._backoff = min(self._backoff * 2, 32.0)
             return
         if now - self._last_sent >= interval:
-            if self._welcomed:
-                self._send(HeartbeatMessage(self.max_epoch_seen))
-            else:
-                self._send_hello()
+            self._send(HeartbeatMessage(self.max_epoch_seen))
 
     def stop_accepting(self) -> None:
         self.accepting = False

@@ -19,6 +19,7 @@ from puli_mesh.coordinator.durability import RETRY_WRITE_S
 from puli_mesh.coordinator.in_memory import InMemoryJournal, InMemoryRouter
 from puli_mesh.coordinator.records import SubmitRecord, decode_record
 from puli_mesh.coordinator.service import CoordinatorService
+from puli_mesh.coordinator.worker_links import HEARTBEATS_PER_S, WorkerLink
 from puli_mesh.errors import FencedError, ZooKeeperError
 from puli_mesh.limits import DROPPED_STATS_KEY
 from puli_mesh.protocol import (
@@ -30,6 +31,7 @@ from puli_mesh.protocol import (
     EditMessage,
     ErrorCode,
     ErrorMessage,
+    HeartbeatMessage,
     HelloMessage,
     QueryMessage,
     ReadyMessage,
@@ -38,6 +40,7 @@ from puli_mesh.protocol import (
     SubmitMessage,
     UpdateMessage,
     UpdatesMessage,
+    WelcomeMessage,
     WorkerMessage,
     decode,
 )
@@ -262,17 +265,49 @@ def test_worker_messages_before_hello_are_answered_with_hello_first(shell: Shell
     assert (reply.kind, reply.code) == ("ERROR", "hello_first")
 
 
-def test_idle_links_get_heartbeats(shell: Shell) -> None:
+def test_the_leader_answers_heartbeats_on_silent_links_and_never_beats_by_itself(shell: Shell) -> None:
     shell.hello()
     shell.service.flush()
     shell.acknowledge()
-    shell.router.take()
-    shell.clock.now += 0.5
-    shell.service.tick()
+    ((_, welcome),) = shell.router.take()
+    assert isinstance(welcome, WelcomeMessage) and welcome.interval == 1.0
+    for _ in range(5):  # an idle farm: the leader walks no link to beat it
+        shell.clock.now += 1.0
+        shell.service.tick()
     assert shell.heard() == []
-    shell.clock.now += 0.5
-    shell.service.tick()
-    assert shell.heard() == [(W1, "HEARTBEAT")]
+    shell.say(HeartbeatMessage(3))
+    ((_, beat),) = shell.router.take()
+    assert isinstance(beat, HeartbeatMessage) and beat.interval == 1.0
+    shell.clock.now += 0.2
+    shell.say(HeartbeatMessage(3))  # it spoke on this link 0.2 s ago: the worker heard it then
+    assert shell.heard() == []
+
+
+def test_the_interval_told_grows_with_the_links_and_never_shrinks_while_leading(shell: Shell) -> None:
+    service = shell.service
+    for i in range(1200):
+        service._link(WorkerLink(f"n{i}", f"n{i}#x".encode(), "", shell.clock.now))
+    assert service.beat_interval == 1200 / HEARTBEATS_PER_S
+    for i in range(1200):
+        service._unlink(f"n{i}")
+    assert service.beat_interval == 1200 / HEARTBEATS_PER_S
+    shell.hello()
+    service.flush()
+    shell.acknowledge()
+    ((_, welcome),) = shell.router.take()
+    assert isinstance(welcome, WelcomeMessage) and welcome.interval == 1200 / HEARTBEATS_PER_S
+
+
+def test_a_hello_said_again_while_its_welcome_waits_for_the_journal_is_not_run_again(shell: Shell) -> None:
+    shell.hello()
+    shell.hello()  # the worker's patience ran out before the journal wrote the first one
+    shell.service.flush()
+    assert len(shell.journal.pending) == 1 and len(shell.journal.pending[0].records) == 1
+    shell.acknowledge()
+    assert shell.heard() == [(W1, "WELCOME")]
+    shell.hello()  # welcomed already: a HELLO again on this link is run (a reconciliation)
+    shell.service.flush()
+    assert len(shell.journal.pending) == 1
 
 
 def test_a_node_gone_from_zookeeper_is_lost_after_the_grace_and_its_commands_requeued(
@@ -442,8 +477,9 @@ def test_a_restarted_worker_is_reconciled_by_its_hello_and_its_older_link_droppe
     service.flush()
     shell.acknowledge()
     (assigned,) = [m.spec for _, m in shell.router.take() if isinstance(m, AssignMessage)]
-    shell.hello(identity=second)  # the first connection is still heard from: not believed over it
-    assert [(to, m.kind, m.code) for to, m in shell.router.take()] == [(second, "ERROR", "linked")]
+    shell.hello(identity=second)  # the first connection is open and heard from: not believed over it
+    assert [(to, m.kind, getattr(m, "code", None)) for to, m in shell.router.take()] == [
+        (first, "HEARTBEAT", None), (second, "ERROR", "linked")]
     assert service.core.command(assigned.command_id)["status_name"] == "ASSIGNED"
     shell.clock.now += service.heartbeat_interval * service.heartbeat_liveness + 0.1  # it fell silent
     shell.hello(identity=second)  # restarted: it runs nothing
@@ -585,3 +621,27 @@ def test_a_client_with_too_many_replies_waiting_is_refused_before_anything_is_jo
     service.flush()
     shell.acknowledge()
     assert [(m.kind, m.rid) for _, m in shell.router.take()] == [("RESULT", "r3")]
+
+
+class ClosedConnection:
+    """A ROUTER (with ``ROUTER_MANDATORY``) on which one routing id's connection is closed."""
+
+    def __init__(self, router: InMemoryRouter, closed: bytes) -> None:
+        self.router, self.closed = router, closed
+
+    def send_multipart(self, parts: Any, flags: int = 0, /) -> None:
+        if parts[0] == self.closed:
+            raise zmq.ZMQError(zmq.EHOSTUNREACH)
+        self.router.send_multipart(parts, flags)
+
+
+def test_a_restarted_workers_hello_is_taken_at_once_when_its_old_connection_is_closed(shell: Shell) -> None:
+    service = shell.service
+    first, second = b"w1#first", b"w1#second"
+    shell.hello(identity=first)
+    service.flush()
+    shell.acknowledge()
+    shell.router.take()
+    service.router = ClosedConnection(shell.router, first)  # the old process is gone
+    shell.hello(identity=second)
+    assert set(service.peers) == {second} and service.links["w1"].identity == second

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from puli_mesh.coordinator.worker_links import LostNodes, WorkerLink, heartbeats_due
+from puli_mesh.coordinator.worker_links import HEARTBEATS_PER_S, LostNodes, WorkerLink, scale_heartbeat_interval
+from puli_mesh.limits import MAX_HEARTBEAT_INTERVAL_S
 
 
 def test_a_link_is_alive_while_heard_within_its_liveness() -> None:
@@ -11,10 +12,12 @@ def test_a_link_is_alive_while_heard_within_its_liveness() -> None:
     assert not link.alive(13.01, interval=1.0, liveness=3)
 
 
-def test_links_nothing_was_sent_on_for_an_interval_are_due_a_heartbeat() -> None:
-    quiet = WorkerLink("a", b"a", "", 0.0, last_sent=5.0)
-    chatty = WorkerLink("b", b"b", "", 0.0, last_sent=5.5)
-    assert heartbeats_due([quiet, chatty], 6.0, interval=1.0) == [quiet]
+def test_the_heartbeat_interval_grows_with_the_farm_to_keep_within_the_leaders_budget() -> None:
+    assert scale_heartbeat_interval(0.5, links=3) == 0.5
+    assert scale_heartbeat_interval(0.5, links=int(HEARTBEATS_PER_S)) == 1.0
+    assert scale_heartbeat_interval(1.0, links=2000) == 2000 / HEARTBEATS_PER_S
+    assert scale_heartbeat_interval(1.0, links=10**7) == MAX_HEARTBEAT_INTERVAL_S
+    assert scale_heartbeat_interval(90.0, links=10**7) == 90.0  # never below what was configured
 
 
 def test_a_node_gone_from_zookeeper_is_lost_after_the_grace_unless_it_comes_back() -> None:

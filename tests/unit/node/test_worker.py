@@ -18,6 +18,7 @@ import zmq
 
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
+from puli_mesh.limits import MAX_HEARTBEAT_INTERVAL_S
 from puli_mesh.node.worker import Worker, fresh_routing_id
 from puli_mesh.protocol import (
     AckMessage,
@@ -28,6 +29,7 @@ from puli_mesh.protocol import (
     HelloMessage,
     KillMessage,
     Message,
+    ReadyMessage,
     UpdateMessage,
     UpdatesMessage,
     WelcomeMessage,
@@ -287,3 +289,85 @@ def test_a_command_that_cannot_start_fails_and_frees_its_slot(
     assert final.status == int(CommandStatus.ERROR) and final.message == "could not start: MemoryError: frames"
     worker.on_message(assign(2, cmd="true"))
     assert list(worker.running) == [2]
+
+
+class Clock:
+    """The worker's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def heard(router: zmq.Socket[bytes]) -> list[tuple[bytes, Message]]:
+    out = []
+    while router.poll(200):
+        identity, frame = router.recv_multipart()
+        out.append((identity, decode(frame)))
+    return out
+
+
+@contextmanager
+def worker_on_router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     ) -> Iterator[tuple[Worker, zmq.Socket[bytes], Clock]]:
+    """A worker (1 s heartbeats, liveness 3) following a real ROUTER, on a clock moved by hand."""
+    from puli_mesh.node import worker as worker_mod
+
+    clock = Clock()
+    monkeypatch.setattr(worker_mod, "time", clock)
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    w = Worker(Settings(name="w1", slots=1, heartbeat_interval=1.0, heartbeat_liveness=3,
+                        log_dir=tmp_path / "logs"), context)
+    try:
+        w.follow(f"tcp://127.0.0.1:{port}", 4)
+        yield w, router, clock
+    finally:
+        w.close()
+        router.close(linger=0)
+        context.term()
+
+
+def test_until_welcomed_a_worker_says_hello_again_after_a_growing_jittered_wait(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new leader meets every node's HELLO at once: saying it again every interval, or
+    reconnecting because the busy leader is silent, only made the wave bigger."""
+    with worker_on_router(tmp_path, monkeypatch) as (w, router, clock):
+        ((identity, first),) = heard(router)
+        assert isinstance(first, HelloMessage)
+        waits = []
+        for _ in range(3):
+            started = clock.now
+            while not router.poll(50):  # what a tick sent has time to arrive before the clock moves
+                clock.now += 0.25
+                w.tick()
+                assert clock.now - started < 60, "no HELLO again"
+            ((again_from, again),) = heard(router)
+            assert isinstance(again, HelloMessage) and again_from == identity  # the same connection
+            waits.append(clock.now - started)
+        # liveness x interval = 3 s, doubling, each spread over the upper half of its wait
+        assert 1.5 <= waits[0] <= 3.25 and 3.0 <= waits[1] <= 6.25 and 6.0 <= waits[2] <= 12.25
+
+
+def test_a_welcomed_worker_heartbeats_only_when_silent_at_the_interval_its_leader_tells(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with worker_on_router(tmp_path, monkeypatch) as (w, router, clock):
+        heard(router)  # its HELLO
+        w.on_message(WelcomeMessage(epoch=4, keep=[], kill=[], interval=4.0).encode())
+        assert w.beat_interval == 4.0
+        assert [type(m) for _, m in heard(router)] == [ReadyMessage]
+        for _ in range(3):
+            clock.now += 1.3
+            w.on_message(HeartbeatMessage(epoch=4).encode())  # the leader's own: no interval in it
+            w.tick()
+        assert heard(router) == [] and w.beat_interval == 4.0
+        clock.now += 0.2  # 4.1 s since it said anything
+        w.tick()
+        assert [type(m) for _, m in heard(router)] == [HeartbeatMessage]
+        w.on_message(HeartbeatMessage(epoch=4, interval=1e9).encode())
+        assert w.beat_interval == MAX_HEARTBEAT_INTERVAL_S  # a leader's bug is bounded
+        w.on_message(HeartbeatMessage(epoch=4, interval=0.01).encode())
+        assert w.beat_interval == 1.0  # never shorter than its own setting
