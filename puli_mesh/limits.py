@@ -51,6 +51,10 @@ MAX_RID_CHARS = 128
 """A client request's id (``rid``): the leader keeps the last SUBMITs' ids with their graphs
 (journal, snapshot), so a retry finds its graph after a failover. A uuid is 36 characters."""
 
+STATUS_NODES_MAX = 500
+"""Nodes a bounded ``QUERY status`` (``nodes_limit``, what ``puli-mesh top`` asks) may list: a
+screen's worth and then some; the whole list is the plain ``status``."""
+
 
 # Sockets: ZeroMQ bounds its queues by messages, each at most MAX_MESSAGE_BYTES.
 ROUTER_RCVHWM = 8

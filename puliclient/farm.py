@@ -124,9 +124,15 @@ class Farm:
         return str(reply["url"]), str(reply["message"])
 
     # ------------------------------------------------------------------ queries
-    def status(self) -> dict[str, Any]:
-        """Cluster, leader, epoch and every node."""
-        return dict(self.query("status"))
+    def status(self, nodes_limit: int | None = None) -> dict[str, Any]:
+        """Cluster, leader, epoch and every node; with ``nodes_limit`` (0 to 500) only that many
+        nodes, those that may need someone first (gone, silent, connecting, quarantined,
+        draining, paused, busy, idle; then by name), and a ``summary`` counting every node
+        (``nodes``, ``states``, ``slots``, ``running``) as of ``summary["as_of"]``: the leader
+        builds it at most twice a second, so it may be up to half a second old."""
+        if nodes_limit is None:
+            return dict(self.query("status"))
+        return dict(self.query("status", nodes_limit=int(nodes_limit)))
 
     def graph(self, graph_id: int, children: bool = True) -> dict[str, Any]:
         """One graph's whole tree (task groups, tasks, commands) with statuses.

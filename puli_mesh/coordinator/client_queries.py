@@ -25,12 +25,15 @@ it knows in), formatting (the CLI does it).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from puli_mesh.coordinator.core import SchedulingCore
+from puli_mesh.coordinator.queries import RenderNodeBrief
 from puli_mesh.coordinator.stats import FarmStats
+from puli_mesh.limits import STATUS_NODES_MAX
 from puliclient.patterns import NamePattern, any_matches
 from puliclient.status import CommandStatus, NodeStatus, parse_status
 
@@ -164,9 +167,17 @@ class QueryContext:
     facts: Callable[[], StatusFacts]
     members: dict[str, dict[str, Any]]
     """ZooKeeper's member data per node name (endpoint, resources, accepting)."""
+    views: QueryViews = field(default_factory=lambda: QueryViews())
+    """Views kept between requests (the handler's; a fresh one keeps nothing)."""
 
 
-def node_state(member: dict[str, Any] | None, link: LinkFacts | None, core_node: dict[str, Any]) -> str:
+NODE_STATES = ("gone", "silent", "connecting", "quarantined", "draining", "paused", "busy", "idle")
+"""Every state ``puli-mesh status`` gives a node, those that may need someone first: the order
+of a bounded status's page of nodes (``nodes_limit``)."""
+NODE_STATE_RANK = {state: rank for rank, state in enumerate(NODE_STATES)}
+
+
+def node_state(member: dict[str, Any] | None, link: LinkFacts | None, core_node: RenderNodeBrief | None) -> str:
     """A node's state as ``puli-mesh status`` shows it, from the first fact that applies."""
     if member is None and link is None:
         return "gone"
@@ -174,50 +185,52 @@ def node_state(member: dict[str, Any] | None, link: LinkFacts | None, core_node:
         return "connecting"
     if not link.alive:
         return "silent"
-    for flag in ("draining", "paused", "quarantined"):
-        if core_node.get(flag):
-            return flag
+    if core_node is not None:
+        if core_node.draining:
+            return "draining"
+        if core_node.paused:
+            return "paused"
+        if core_node.quarantined:
+            return "quarantined"
     if (member or {}).get("accepting") is False:
         return "draining"
-    return "busy" if core_node.get("running") else "idle"
+    return "busy" if core_node is not None and core_node.running else "idle"
 
 
-def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The mesh as ``puli-mesh status`` shows it: the leader, the journal, every node known
-    to ZooKeeper, to the links or to the core."""
-    core_nodes = {n["name"]: n for n in core.render_nodes()}
-    nodes = []
-    for name in sorted(set(members) | set(facts.links) | set(core_nodes)):
-        member = members.get(name)
-        core_node = core_nodes.get(name, {})
-        link = facts.links.get(name)
-        known = member or {}
-        nodes.append({
-            "name": name,
-            "state": node_state(member, link, core_node),
-            "leader": name == facts.leader,
-            "endpoint": known.get("endpoint", link.endpoint if link else ""),
-            "pools": known.get("pools", link.pools if link else []),
-            "slots": known.get("slots", core_node.get("slots", 0)),
-            "running": len(core_node.get("running", []) or []),
-            "running_commands": list(core_node.get("running", []) or []),
-            "queued_commands": list(core_node.get("queued", []) or []),  # pipelined, not started
-            # the member's data is read after it joins: until then, what its HELLO said
-            "cores": known.get("cores", core_node.get("cores", 0)),
-            "cpu_percent": known.get("cpu_percent", 0.0),
-            "load": known.get("load", 0.0),
-            "ram_mb": known.get("ram_mb", core_node.get("ram_mb", 0)),
-            "free_ram_mb": known.get("free_ram_mb", core_node.get("free_ram_mb", 0)),
-            "version": known.get("version", ""),
-            "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
-        })
+def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, link: LinkFacts | None,
+             core_node: RenderNodeBrief | None) -> dict[str, Any]:
+    """One node of the status reply: what ZooKeeper's member data says, else its link, else the core."""
+    known = member or {}
+    running = core_node.running if core_node is not None else []
+    return {
+        "name": name,
+        "state": state,
+        "leader": name == leader,
+        "endpoint": known.get("endpoint", link.endpoint if link else ""),
+        "pools": known.get("pools", link.pools if link else []),
+        "slots": known.get("slots", core_node.slots if core_node else 0),
+        "running": len(running),
+        "running_commands": list(running),
+        "queued_commands": list(core_node.queued) if core_node else [],  # pipelined, not started
+        # the member's data is read after it joins: until then, what its HELLO said
+        "cores": known.get("cores", core_node.cores if core_node else 0),
+        "cpu_percent": known.get("cpu_percent", 0.0),
+        "load": known.get("load", 0.0),
+        "ram_mb": known.get("ram_mb", core_node.ram_mb if core_node else 0),
+        "free_ram_mb": known.get("free_ram_mb", core_node.free_ram_mb if core_node else 0),
+        "version": known.get("version", ""),
+        "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
+    }
+
+
+def _mesh_view(core: SchedulingCore, facts: StatusFacts) -> dict[str, Any]:
+    """The status reply without its nodes."""
     journal = facts.journal
     return {
         "cluster": facts.cluster,
         "leader": facts.leader,
         "epoch": facts.epoch,
         "secured": facts.secured,
-        "nodes": nodes,
         "graphs": core.figures()["graphs"],
         "assignments_sent": facts.assignments_sent,
         "faults": dict(facts.faults),
@@ -230,6 +243,79 @@ def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dic
             "last_snapshot_time": journal.last_snapshot_time,
         },
     }
+
+
+def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The mesh as ``puli-mesh status`` shows it: the leader, the journal, every node known
+    to ZooKeeper, to the links or to the core."""
+    core_nodes = core.render_node_briefs()
+    links = facts.links
+    nodes = []
+    for name in sorted(set(members) | set(links) | set(core_nodes)):
+        member, link, core_node = members.get(name), links.get(name), core_nodes.get(name)
+        nodes.append(node_row(name, node_state(member, link, core_node), facts.leader, member, link, core_node))
+    return {**_mesh_view(core, facts), "nodes": nodes}
+
+
+def status_summary_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dict[str, Any]],
+                        nodes_limit: int, now: float) -> dict[str, Any]:
+    """The status reply with a bounded page of nodes (what ``puli-mesh top`` shows on one
+    screen): the first ``nodes_limit`` nodes in :data:`NODE_STATES` order then by name, and
+    ``summary``: every node counted (``nodes``, per state in ``states``, ``slots`` of the nodes
+    not gone, commands ``running`` on them), ``as_of`` the time it was built."""
+    core_nodes = core.render_node_briefs()
+    links = facts.links
+    states: dict[str, int] = dict.fromkeys(NODE_STATES, 0)
+    ranked: list[tuple[int, str, str]] = []
+    slots = running = 0
+    for name in set(members) | set(links) | set(core_nodes):
+        member, link, core_node = members.get(name), links.get(name), core_nodes.get(name)
+        state = node_state(member, link, core_node)
+        states[state] += 1
+        ranked.append((NODE_STATE_RANK[state], name, state))
+        if state != "gone":
+            slots += (member or {}).get("slots", core_node.slots if core_node else 0)
+            running += len(core_node.running) if core_node else 0
+    nodes = [node_row(name, state, facts.leader, members.get(name), links.get(name), core_nodes.get(name))
+             for _, name, state in heapq.nsmallest(nodes_limit, ranked)]
+    summary = {"nodes": len(ranked), "states": {k: n for k, n in states.items() if n}, "slots": slots,
+               "running": running, "as_of": now}
+    return {**_mesh_view(core, facts), "nodes": nodes, "summary": summary}
+
+
+STATUS_SUMMARY_MAX_AGE_S = 0.5
+"""How stale a bounded status (``nodes_limit``) may be: it is built at most this often per
+``nodes_limit`` and the same reply served in between, so 50 ``top`` windows cost the leader
+about one build every half second, not fifty a second (each reads every node)."""
+
+
+class QueryViews:
+    """Views kept between requests (one per leader, owned by the request handler): the
+    bounded status, rebuilt when older than :data:`STATUS_SUMMARY_MAX_AGE_S` (or when the
+    clock went back)."""
+
+    __slots__ = ("status_summaries",)
+
+    def __init__(self) -> None:
+        self.status_summaries: dict[int, tuple[float, dict[str, Any]]] = {}
+
+    def status_summary(self, q: QueryContext, nodes_limit: int) -> dict[str, Any]:
+        kept = self.status_summaries.get(nodes_limit)
+        if kept is not None and 0.0 <= q.now - kept[0] < STATUS_SUMMARY_MAX_AGE_S:
+            return kept[1]
+        view = status_summary_view(q.core, q.facts(), q.members, nodes_limit, q.now)
+        self.status_summaries[nodes_limit] = (q.now, view)
+        return view
+
+
+def _status(q: QueryContext) -> dict[str, Any]:
+    """Every node (no argument), or ``nodes_limit``: a bounded page and a summary (:func:`status_summary_view`)."""
+    nodes_limit = q.args.get("nodes_limit")
+    if nodes_limit is None:
+        return status_view(q.core, q.facts(), q.members)
+    if isinstance(nodes_limit, bool) or not isinstance(nodes_limit, int) or not 0 <= nodes_limit <= STATUS_NODES_MAX:
+        raise ValueError(f"nodes_limit must be an integer from 0 to {STATUS_NODES_MAX}, not {nodes_limit!r}")
+    return q.views.status_summary(q, nodes_limit)
 
 
 def _cursor(q: QueryContext, kind: type[int] | type[str]) -> Any:
@@ -259,7 +345,9 @@ def _render_nodes(q: QueryContext) -> dict[str, Any]:
 
 QUERIES: dict[str, Callable[[QueryContext], Any]] = {
     # ``puli-mesh status``, ``nodes``, ``top``; ``Farm.status``, ``Farm.nodes``
-    "status": lambda q: status_view(q.core, q.facts(), q.members),
+    # ``{"nodes_limit"?}``: with it a bounded page of nodes and a summary, up to
+    # ``STATUS_SUMMARY_MAX_AGE_S`` old (``puli-mesh top``)
+    "status": _status,
     # ``puli-mesh jobs`` with its filters (``GraphFilter``), a page at a time; ``Farm.jobs``
     "graphs": _graphs,
     # ``puli-mesh show ID``: ``{"id", "children"?}``

@@ -35,7 +35,7 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     set_licence(name, total, now); release_licence(name, render_node, now)
     archive(graph_id, now); archive_finished(before, now) -> archived graph ids
     # queries (plain data)
-    graphs(); graph_tree(graph_id); node(node_id); command(command_id); render_nodes(); pools()
+    graphs(); graph_tree(graph_id); node(node_id); command(command_id); render_nodes(); render_node_briefs(); pools()
     commands(node_id=None, statuses=None, render_node=None, limit=None); licences.stats(); figures()
     snapshot() -> dict; SchedulingCore.restore(data, settings=None)
 
@@ -514,7 +514,8 @@ class SchedulingCore:
                      bounds: listings.ListingBounds = listings.COMMAND_BOUNDS) -> listings.Page:
         """A page of the commands of node ``node_id``'s subtree (every graph's when None)."""
         root = None if node_id is None else self._node(node_id)
-        return listings.command_page(self._st.commands, root, statuses, render_node, after, limit, bounds)
+        return listings.command_page(self._st.commands, root, statuses, render_node, after, limit, bounds,
+                                     self._st.render_nodes)
 
     def render_node_page(self, after: str | None, limit: Any) -> listings.Page:
         return listings.render_node_page(self._st.render_nodes, after, limit)
@@ -525,6 +526,10 @@ class SchedulingCore:
 
     def render_nodes(self) -> list[dict[str, Any]]:
         return [queries.render_node_view(n) for n in self._st.render_nodes.values()]
+
+    def render_node_briefs(self) -> dict[str, queries.RenderNodeBrief]:
+        """Every render node, by name, as much as ``puli-mesh status`` shows of it (cheaper than ``render_nodes``)."""
+        return {name: queries.render_node_brief(n) for name, n in self._st.render_nodes.items()}
 
     def pools(self) -> list[dict[str, Any]]:
         return queries.pools(self._st)

@@ -10,7 +10,8 @@ stops appearing, nothing is listed twice or skipped.
 Guarantees: one request looks at no more than its bounds' ``scan_max`` entries, whatever its
 filters match: a filter that matches little gives a short (even empty) page with a cursor,
 and the client asks again. A subtree's commands (``commands --graph ID``) are looked up
-through its tasks, so their cost is the subtree's, not the farm's.
+through its tasks, so their cost is the subtree's, not the farm's; the farm's running commands
+(``commands --status RUNNING``, what ``top`` shows) through the render nodes that hold them.
 
 Not here: parsing the client's filters (``client_queries``), the views themselves (``queries``).
 """
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 from puli_mesh.coordinator.queries import command_view, node_view, render_node_view
 from puli_mesh.coordinator.render_nodes import RenderNode
-from puli_mesh.coordinator.tree import CommandNode, GraphNode, TreeNode, iter_tasks
+from puli_mesh.coordinator.tree import C_HOLDING, CommandNode, GraphNode, TreeNode, iter_tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +111,14 @@ def graph_page(graphs: Mapping[int, GraphNode], match: Callable[[GraphNode], boo
 
 def command_page(commands: Mapping[int, CommandNode], root: TreeNode | None, statuses: set[int] | None,
                  render_node: str | None, after: int | None, limit: Any,
-                 bounds: ListingBounds = COMMAND_BOUNDS) -> Page:
+                 bounds: ListingBounds = COMMAND_BOUNDS, holders: Mapping[str, RenderNode] | None = None) -> Page:
     """Commands of ``root``'s subtree (every graph's when None), by status and by the render
-    node that runs or last ran them, after command id ``after``."""
+    node that runs or last ran them, after command id ``after``.
+
+    ``holders``: the render nodes; when only holding statuses (ASSIGNED, RUNNING, FINISHING)
+    are asked for across every graph, the ids looked at are those the nodes hold (a holding
+    command is exactly one a node holds), not the farm's: ``top`` asks for the running
+    commands every second, and 2,000 of them among 20,000 cost 20 times less to find."""
     def take(cid: int) -> dict[str, Any] | None:
         c = commands[cid]
         if statuses is not None and c.status not in statuses:
@@ -121,7 +127,12 @@ def command_page(commands: Mapping[int, CommandNode], root: TreeNode | None, sta
             return None
         return command_view(c)
 
-    ids = _after(sorted(commands), after) if root is None else _subtree_ids(root, after)
+    if root is not None:
+        ids = _subtree_ids(root, after)
+    elif statuses and holders is not None and statuses <= C_HOLDING:
+        ids = _after(sorted(cid for n in holders.values() for cid in n.running), after)
+    else:
+        ids = _after(sorted(commands), after)
     return _scan(ids, limit, bounds, take)
 
 

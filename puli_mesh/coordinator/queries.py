@@ -20,6 +20,7 @@ more commands than it is sensible to send.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from puli_mesh.coordinator.render_nodes import RenderNode
@@ -224,6 +225,35 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "queued": [cid for cid, r in n.running.items() if r.after],  # pipelined, waiting for a slot
         "pipeline": n.pipeline,
     }
+
+
+@dataclass(slots=True)  # not frozen: a frozen one takes 4 times as long to build, and one is built per node
+class RenderNodeBrief:
+    """What ``puli-mesh status`` shows of a render node the core knows: a few fields, so the
+    status of 2,000 nodes is not built from 2,000 whole ``render_node_view``s. Read only."""
+
+    name: str
+    slots: int
+    cores: int
+    ram_mb: int
+    free_ram_mb: int
+    paused: bool
+    draining: bool
+    quarantined: bool
+    running: list[int]
+    queued: list[int]
+    """Pipelined, waiting for a slot."""
+
+
+def render_node_brief(n: RenderNode) -> RenderNodeBrief:
+    running = n.running
+    if n.followers:
+        queued = [cid for cid, r in running.items() if r.after]
+        started = [cid for cid, r in running.items() if not r.after]
+    else:  # no pipelining: every run holds a slot (the common case, and the cheap one)
+        queued, started = [], list(running)
+    return RenderNodeBrief(n.name, n.slots, n.cores, n.ram_mb, n.free_ram_mb, n.paused, n.draining, n.quarantined,
+                           started, queued)
 
 
 def figures(st: CoreState) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from puli_mesh.coordinator.client_queries import QueryContext, StatusFacts, answer_query
+from puli_mesh.coordinator.client_queries import QueryContext, QueryViews, StatusFacts, answer_query
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import SubmitResult
 from puli_mesh.coordinator.edit_actions import check_edit
@@ -84,6 +84,8 @@ class ClientRequests:
         self.leader_name = leader_name
         self.members_data: dict[str, dict[str, Any]] = {}
         """ZooKeeper's member data per node name, set by the agent (read by the status query)."""
+        self.views = QueryViews()
+        """Views kept between queries (the bounded status)."""
 
     def handle(self, msg: ClientRequest, now: float) -> bytes:
         """The reply to one client request (``now``: wall-clock seconds)."""
@@ -132,7 +134,7 @@ class ClientRequests:
     def query(self, what: str, args: dict[str, Any], now: float) -> Any:
         host = self.host
         return answer_query(what, QueryContext(host.core, args, now, host.stats, host.status_facts,
-                                               self.members_data))
+                                               self.members_data, self.views))
 
     def edit(self, action: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         # Through the host: the edit is journalled and replayed by a successor. An unknown

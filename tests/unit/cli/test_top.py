@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich.console import Console
 
@@ -44,3 +45,45 @@ def test_an_insecure_mesh_says_so_first() -> None:
     out = console.file
     assert isinstance(out, io.StringIO)
     assert cells(out.getvalue().splitlines()[0])[0] == "INSECURE"
+
+
+class AskedFarm(HostileFarm):
+    """Records what a snapshot asks; its status is bounded to ``nodes_limit`` with a summary of 2,000 nodes."""
+
+    def __init__(self) -> None:
+        super().__init__("rn1")
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+
+    def status(self, nodes_limit: int | None = None) -> dict[str, Any]:  # type: ignore[override]
+        self.asked.append(("status", {"nodes_limit": nodes_limit}))
+        summary = {"nodes": 2000, "states": {"silent": 1, "busy": 1990, "idle": 9}, "slots": 4000, "running": 1990,
+                   "as_of": 0.0}
+        return {**super().status(), "summary": summary}
+
+    def commands(self, **filters: Any) -> list[dict[str, Any]]:
+        self.asked.append(("commands", filters))
+        return [self.command] * filters["limit"]
+
+
+def test_a_frame_asks_for_one_screen_of_nodes_and_running_commands_and_shows_the_whole_farm_counted() -> None:
+    farm = AskedFarm()
+    data = top.snapshot(farm)  # type: ignore[arg-type]
+    assert farm.asked == [("status", {"nodes_limit": top.TOP_NODES}),
+                          ("commands", {"status": top.RUNNING_NAMES, "limit": top.TOP_RUNNING})]
+    console = Console(file=io.StringIO(), width=160, height=40, color_system=None)
+    console.print(top.render(data, None))
+    out = console.file
+    assert isinstance(out, io.StringIO)
+    text = out.getvalue()
+    assert "slots 1990/4000" in text  # from the summary, not from the one node listed
+    assert "nodes (1 of 2000: silent 1, busy 1990, idle 9)" in text
+    assert f"running ({1990})" in text
+
+
+def test_a_leader_without_summaries_is_counted_from_its_nodes() -> None:
+    farm = HostileFarm("rn1")
+    busy = {**farm.node, "name": "rn2", "state": "busy", "running": 1}
+    gone = {**farm.node, "name": "rn3", "state": "gone"}
+    status = {**farm.status(), "nodes": [farm.node, busy, gone]}
+    assert top.summarise(status["nodes"]) == {"nodes": 3, "states": {"idle": 1, "busy": 1, "gone": 1},
+                                              "running": 1, "slots": 4}

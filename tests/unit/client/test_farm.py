@@ -63,6 +63,13 @@ def test_listings_are_read_page_after_page_up_to_the_limit() -> None:
     assert [f["args"] for _, f in farm.calls] == [{"user": "ana", "limit": 2}]
 
 
+def test_status_asks_for_a_bounded_page_of_nodes_only_when_told() -> None:
+    farm = ScriptedFarm(lambda kind, fields: {"nodes": []})
+    farm.status()
+    farm.status(nodes_limit=10)
+    assert [f["args"] for _, f in farm.calls] == [{}, {"nodes_limit": 10}]  # the plain one as before
+
+
 def test_a_node_name_filter_is_a_glob() -> None:
     nodes = [{"name": n, "state": "idle", "pools": ["default"]} for n in ("rn1", "rn12", "gpu1", "[x]")]
     farm = ScriptedFarm(lambda kind, fields: {"nodes": nodes})

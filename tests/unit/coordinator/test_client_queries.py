@@ -10,18 +10,22 @@ from typing import Any
 import pytest
 
 from puli_mesh.coordinator.client_queries import (
+    NODE_STATES,
     QUERIES,
+    STATUS_SUMMARY_MAX_AGE_S,
     GraphFilter,
     JournalFigures,
     LinkFacts,
     QueryContext,
+    QueryViews,
     StatusFacts,
     answer_query,
 )
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.listings import COMMAND_BOUNDS
 from puli_mesh.coordinator.stats import FarmStats
-from puliclient.status import NodeStatus
+from puli_mesh.limits import STATUS_NODES_MAX
+from puliclient.status import CommandStatus, NodeStatus
 
 from .graphs import group, rn, single, task
 
@@ -89,9 +93,10 @@ JOURNAL = JournalFigures(records=12, durable=10, bytes_written=900, batches_writ
 
 def context(core: SchedulingCore, what_args: dict[str, Any] | None = None,
             links: dict[str, LinkFacts] | None = None,
-            members: dict[str, dict[str, Any]] | None = None) -> QueryContext:
+            members: dict[str, dict[str, Any]] | None = None, now: float = 1000.0,
+            views: QueryViews | None = None) -> QueryContext:
     facts = StatusFacts("paris", "rn1", 7, 42, JOURNAL, links or {})
-    return QueryContext(core, what_args or {}, 1000.0, FarmStats(), lambda: facts, members or {})
+    return QueryContext(core, what_args or {}, now, FarmStats(), lambda: facts, members or {}, views or QueryViews())
 
 
 def test_status_tells_each_node_state_from_zookeeper_the_links_and_the_core() -> None:
@@ -206,3 +211,93 @@ def test_an_unknown_query_names_the_known_ones() -> None:
         answer_query("everything", context(SchedulingCore()))
     assert set(QUERIES) == {"status", "graphs", "graph", "command", "commands", "nodes", "licences", "pools",
                             "figures", "stats"}
+
+
+def mixed_farm() -> tuple[SchedulingCore, dict[str, LinkFacts], dict[str, dict[str, Any]]]:
+    """Two nodes of each state but ``gone`` and ``connecting`` (one each), the names in no state's order."""
+    core = SchedulingCore()
+    alive = LinkFacts("tcp://a:1", ["default"], alive=True)
+    links: dict[str, LinkFacts] = {}
+    for i, state in enumerate(("idle", "busy", "paused", "silent", "quarantined", "draining") * 2):
+        name = f"n{(i * 7) % 12:02d}-{state}"
+        core.node_joined(rn(name, slots=2), 0.0)
+        links[name] = LinkFacts("tcp://s:1", ["default"], alive=False) if state == "silent" else alive
+        if state == "busy":
+            core.submit_graph(single(f"for {name}", 1), 0.0)
+            core.request_work(name, 1, 0.0)
+        elif state == "paused":
+            core.pause_render_node(name, 0.0)
+        elif state == "draining":
+            core.pause_render_node(name, 0.0, drain=True)
+        elif state == "quarantined":
+            core._st.render_nodes[name].quarantined = True
+    core.node_joined(rn("zz-gone", slots=2), 0.0)
+    members = {name: {"endpoint": f"tcp://{name}:9", "slots": 2} for name in links}
+    members["aa-connecting"] = {"endpoint": "tcp://c:9", "slots": 4}
+    return core, links, members
+
+
+def test_a_bounded_status_lists_the_nodes_that_may_need_someone_first_and_counts_every_node() -> None:
+    core, links, members = mixed_farm()
+    full = answer_query("status", context(core, links=links, members=members))
+    assert "summary" not in full and len(full["nodes"]) == 14  # the plain status is as it was
+    bounded = answer_query("status", context(core, {"nodes_limit": 5}, links=links, members=members))
+    rank = {state: i for i, state in enumerate(NODE_STATES)}
+    expected = sorted(full["nodes"], key=lambda n: (rank[n["state"]], n["name"]))[:5]
+    assert bounded["nodes"] == expected  # each row as the full status gives it
+    assert [n["state"] for n in bounded["nodes"]] == ["gone", "silent", "silent", "connecting", "quarantined"]
+    assert bounded["summary"] == {
+        "nodes": 14, "states": {"gone": 1, "silent": 2, "connecting": 1, "quarantined": 2, "draining": 2,
+                                "paused": 2, "busy": 2, "idle": 2},
+        "slots": sum(n["slots"] for n in full["nodes"] if n["state"] != "gone"),
+        "running": sum(n["running"] for n in full["nodes"]), "as_of": 1000.0}
+    assert {k: v for k, v in bounded.items() if k not in ("nodes", "summary")} == \
+        {k: v for k, v in full.items() if k != "nodes"}
+    none = answer_query("status", context(core, {"nodes_limit": 0}, links=links, members=members))
+    assert none["nodes"] == [] and none["summary"]["nodes"] == 14
+
+
+@pytest.mark.parametrize("bad", [-1, STATUS_NODES_MAX + 1, "10", 2.5, True, [3]])
+def test_a_bad_nodes_limit_is_invalid(bad: Any) -> None:
+    with pytest.raises(ValueError, match=f"nodes_limit must be an integer from 0 to {STATUS_NODES_MAX}"):
+        answer_query("status", context(SchedulingCore(), {"nodes_limit": bad}))
+
+
+def test_a_bounded_status_is_kept_at_most_its_max_age_then_built_again() -> None:
+    core, links, members = mixed_farm()
+    views = QueryViews()
+
+    def ask(now: float, limit: int = 3) -> dict[str, Any]:
+        return answer_query("status", context(core, {"nodes_limit": limit}, links=links, members=members, now=now,
+                                              views=views))
+
+    first = ask(1000.0)
+    core.submit_graph(single("more", 1), 0.0)
+    idle = next(n["name"] for n in answer_query("status", context(core, links=links, members=members))["nodes"]
+                if n["state"] == "idle")
+    core.request_work(idle, 1, 0.0)
+    assert ask(1000.0 + STATUS_SUMMARY_MAX_AGE_S / 2) is first  # the same reply, not built again
+    assert ask(1000.0, limit=4)["summary"]["running"] == 3  # another limit: its own view
+    again = ask(1000.0 + STATUS_SUMMARY_MAX_AGE_S)
+    assert again["summary"]["running"] == 3 and again["summary"]["as_of"] == 1000.0 + STATUS_SUMMARY_MAX_AGE_S
+    assert ask(999.0)["summary"]["as_of"] == 999.0  # the clock went back: built again
+
+
+def test_running_commands_are_found_through_the_nodes_that_hold_them() -> None:
+    core = SchedulingCore()
+    for i in range(4):
+        core.node_joined(rn(f"rn{i}", slots=2), 0.0)
+    core.submit_graph(single("big", 40), 0.0)
+    given = [d for name in ("rn2", "rn0", "rn3") for d in core.request_work(name, 2, 0.0)]
+    held = [d.command_id for d in given]
+    core.command_started(held[0], given[0].attempt, 0.0)
+    everything = core.commands(statuses=None)
+    running = sorted(c["id"] for c in everything if c["status_name"] in ("ASSIGNED", "RUNNING", "FINISHING"))
+    assert sorted(held) == running
+    assert pages(core, "commands", {"status": "RUNNING,ASSIGNED,FINISHING", "limit": 4}) == running
+    assert pages(core, "commands", {"status": "RUNNING"}) == [held[0]]
+    assert pages(core, "commands", {"status": "ASSIGNED", "node": "rn3", "limit": 1}) == \
+        sorted(c["id"] for c in everything if c["render_node"] == "rn3")
+    # a command that ended is no longer held: not listed, though it ran
+    core.command_update(held[0], given[0].attempt, 0.0, status=CommandStatus.DONE)
+    assert held[0] not in pages(core, "commands", {"status": "RUNNING,ASSIGNED"})
