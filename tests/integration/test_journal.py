@@ -209,7 +209,7 @@ def test_a_journal_of_the_previous_format_is_read_as_it_was_written(
     take_epoch(zk, paths)
     zk.ensure_path(paths.journal)
     records = [["pool", "a"], ["licence", "mtoa", 2, 100.0]]
-    blob = journal_mod._pack({"epoch": 1, "batch": 1, "first": 1, "records": records})  # no "format"
+    blob = journal_mod.pack({"epoch": 1, "batch": 1, "first": 1, "records": records})  # no "format"
     zk.create(f"{paths.journal}/b-{1:012d}-{2:012d}-",
               msgpack.packb({"e": 1, "b": 1, "p": 0, "n": 1, "d": blob}), sequence=True)
     recovered = read_journal(zk, paths)
