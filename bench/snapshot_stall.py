@@ -7,13 +7,16 @@ Builds a core in memory holding N commands (default 1,000,000: 100 graphs of 100
 snapshot two ways while a stand-in loop dispatches (each turn: a command ends DONE, its
 node asks for more work; what the leader's loop does all day):
 
-* before (the old way): ``core.snapshot()`` on the loop, then a thread packs it
-  (msgpack holds the GIL for the whole call, so the loop waits for that too);
+* before (the old way): ``core.snapshot()`` on the loop, then a thread packs it (the
+  loop's gaps while the thread holds the GIL count too);
 * after: ``background_snapshot.start`` forks on the loop; the child dumps and packs;
   a thread reads the bytes from the pipe.
 
 The loop is "held" for the longest gap between two of its turns, the call itself
-included. Progress on stderr, ONE JSON line on stdout: ``snapshot_stall_ms_<N>`` before
+included. ``--ballast-mb M`` adds M MB of resident memory the child never touches: the
+fork of a larger leader (it copies page tables, in proportion to the resident set).
+
+Progress on stderr, ONE JSON line on stdout: ``snapshot_stall_ms_<N>`` before
 and after, the fork alone, the child's wall time, the packed size, the memory (the
 loop's resident set, and the most the child's own pages reached: copy-on-write), and
 ``python_loop_ns`` (a trivial Python loop's cost per turn) to judge the machine.
@@ -88,9 +91,12 @@ class Dispatch:
 def before(core: SchedulingCore, loop: Dispatch) -> tuple[float, float, float, int]:
     """The old way: the loop's stall (dump on the loop, then the loop's worst gap while a thread
     packs), the dump and pack times, the packed size."""
+    rss = psutil.Process().memory_info().rss
     t0 = time.perf_counter()
     state = core.snapshot()
     dump_s = time.perf_counter() - t0
+    grown = (psutil.Process().memory_info().rss - rss) / 2**20
+    log(f"  before: the dumped state grew the loop's process by {grown:.0f} MB")
     busy = threading.Event()
     busy.set()
     out: dict[str, Any] = {}
@@ -161,6 +167,9 @@ def python_loop_ns() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--commands", type=int, default=1_000_000)
+    parser.add_argument("--ballast-mb", type=int, default=0,
+                        help="grow the process by this much untouched-by-the-child memory, to see what "
+                             "the fork costs a larger leader (its page tables)")
     args = parser.parse_args()
     n = args.commands
     gc.set_threshold(*GC_THRESHOLDS)  # as the agent runs
@@ -171,6 +180,8 @@ def main() -> None:
     for _ in range(50_000):
         loop.turn()
     log(f"  built in {time.perf_counter() - t:.1f}s; {len(loop.queue)} running")
+    ballast = bytearray(args.ballast_mb * 2**20)
+    ballast[::4096] = bytes(len(range(0, len(ballast), 4096)))  # written: its pages are resident
     stall_before, dump_s, pack_s, _size = before(core, loop)
     stall_after, fork_s, child_s, size = after(core, loop)
     rss, child_peak = child_memory(core)
@@ -188,6 +199,7 @@ def main() -> None:
         "python_loop_ns": round(python_loop_ns(), 1),
     }
     print(json.dumps(result))
+    del ballast
 
 
 if __name__ == "__main__":
