@@ -304,11 +304,14 @@ def test_snapshots_are_taken_every_n_records(monkeypatch: pytest.MonkeyPatch) ->
     assert shell.journal.snapshots == []
     service.set_pools(["b"])
     shell.clock.now += 1.0
+    at_two = service.core.snapshot()
     service.tick()
+    service.set_pools(["c"])  # the loop goes on while the snapshot is taken
     thread = service._snapshot_thread
     assert thread is not None
     thread.join(5)
     assert [index for index, _ in shell.journal.snapshots] == [2]
+    assert shell.journal.snapshots[0][1] == at_two != service.core.snapshot()  # the state after record 2
     assert service.snapshots.last_index == 2 and service.last_snapshot_wall == shell.clock.now
 
 
