@@ -3,8 +3,10 @@ does meanwhile; a child that fails or dies is a SnapshotError, never a truncated
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import socket
 from typing import Any
 
 import pytest
@@ -92,3 +94,27 @@ def test_the_thread_keeps_the_failure_for_the_loop_and_writes_nothing(monkeypatc
     good.start()
     good.join(10)
     assert good.failure is None and unpack(written[0]) == through_msgpack(farm().snapshot())
+
+
+def test_the_child_holds_nothing_of_the_leader_but_its_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    core = farm()
+    listening = socket.socket()  # stands for the leader's port and its ZooKeeper connection
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # the agent handles SIGTERM
+
+    def inside() -> dict[str, Any]:  # what the child sees, sent back as its "state"
+        return {"fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+                "sigterm_default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+                "gc": gc.isenabled()}
+
+    monkeypatch.setattr(core, "snapshot", inside)
+    port_fd = listening.fileno()
+    try:
+        seen = unpack(background_snapshot.start(core).packed())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        listening.close()
+    assert port_fd not in seen["fds"]
+    assert len([fd for fd in seen["fds"] if fd > 2]) == 2  # its pipe, and the one listdir opened
+    assert seen["sigterm_default"] and not seen["gc"]
