@@ -7,8 +7,8 @@ second, on a thread). ``start`` forks on the loop, between two records, as Redis
 child is a copy-on-write image of the process at that instant; it dumps and packs the
 state, streams the bytes through a pipe and leaves with ``os._exit``, while the loop goes
 on at once. ``SnapshotThread`` reads the bytes, reaps the child and hands them to the
-journal. The loop pays for the fork itself, copying the page tables: 17 ms for the
-490 MB of a million commands, 54 ms at 2 GB, on the 2-core VM. The machine pays, while
+journal. The loop pays for the fork itself, copying the page tables: 15-17 ms for
+the 490 MB of a million commands, 54 ms at 2 GB, on the 2-core VM. The machine pays, while
 the child lives (4.5 s at a million commands), for the pages copied as either process
 writes them: the child's reads write reference counts, so its own pages grow to about
 the leader's heap plus the dumped state (780 MB at a million commands).
