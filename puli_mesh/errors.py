@@ -102,3 +102,8 @@ class UnknownKeyError(PuliMeshError):
 class SettingsRefusedError(PuliMeshError):
     """A change of the cluster's settings that its current state does not allow (a key name
     in use, revoking the last admin key)."""
+
+
+class SnapshotError(PuliMeshError):
+    """A snapshot of the core could not be taken (its dump failed, or the process taking it
+    died); nothing was written, and the next one is taken on schedule."""

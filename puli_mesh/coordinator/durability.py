@@ -327,8 +327,9 @@ class SnapshotSchedule:
     """When to snapshot the core: every ``every`` records or ``interval`` seconds (whichever
     comes first, and only if a record came since), never while one is being written.
 
-    A snapshot bounds what a new leader replays; taking one costs a pass over the whole
-    state on the loop, so neither too often nor while the previous one is still written.
+    A snapshot bounds what a new leader replays; taking one costs a fork on the loop and a
+    pass over the whole state in the child, so neither too often nor while the previous
+    one is still written.
     """
 
     every: int

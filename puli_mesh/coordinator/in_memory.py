@@ -24,6 +24,7 @@ from typing import Any
 
 import msgpack
 
+from puli_mesh.coordinator.journal import unpack
 from puli_mesh.protocol import Message, decode
 
 
@@ -84,6 +85,6 @@ class InMemoryJournal:
                 self.durable.setdefault(batch.first + offset, record)
         batch.done(exc)
 
-    def write_snapshot(self, state: dict[str, Any], index: int, durable_through: Callable[[], int]) -> bool:
-        self.snapshots.append((index, state))
+    def write_snapshot(self, blob: bytes, index: int, durable_through: Callable[[], int]) -> bool:
+        self.snapshots.append((index, unpack(blob)))
         return True

@@ -62,11 +62,14 @@ MAX_PART_BYTES = 900 * 1024
 """Under ZooKeeper's default 1 MB jute.maxbuffer, with room for the transaction's framing."""
 
 
-def _pack(value: Any) -> bytes:
+def pack(value: Any) -> bytes:
+    """What the journal stores for a batch or a snapshot: msgpack, compressed (zlib's
+    fastest level: a snapshot of a million commands is packed while the farm runs)."""
     return zlib.compress(msgpack.packb(value, use_bin_type=True), 1)
 
 
-def _unpack(blob: bytes) -> Any:
+def unpack(blob: bytes) -> Any:
+    """The value ``pack`` stored."""
     return msgpack.unpackb(zlib.decompress(blob), raw=False, strict_map_key=False)
 
 
@@ -127,7 +130,7 @@ class JournalWriter:
         Returns the size of the compressed batch.
         """
         last = first + len(records) - 1
-        blob = _pack({"format": FORMAT, "epoch": self.epoch, "batch": batch_no, "first": first,
+        blob = pack({"format": FORMAT, "epoch": self.epoch, "batch": batch_no, "first": first,
                       "records": records})
         parts = _split(blob)
         name = f"{self.paths.journal}/b-{first:012d}-{last:012d}-"
@@ -152,16 +155,16 @@ class JournalWriter:
         results[-1].rawlink(finished)
         return len(blob)
 
-    def write_snapshot(self, state: dict[str, Any], index: int, durable_through: Callable[[], int],
+    def write_snapshot(self, blob: bytes, index: int, durable_through: Callable[[], int],
                        wait: float = 30.0) -> bool:
-        """Write a snapshot of the state after record ``index``; blocking, for a worker thread.
+        """Write a snapshot of the state after record ``index``, packed (``pack(core.snapshot())``,
+        done by ``background_snapshot`` off the loop); blocking, for a worker thread.
 
         The pointer moves only once the journal is durable through ``index``
         (``durable_through()``), then what it covers is trimmed. Returns False if
         it had to give up (the journal did not catch up, or the epoch moved).
         """
         started = time.monotonic()
-        blob = _pack(state)
         snap_dir = f"{self.paths.snapshots}/s-{self.epoch:06d}-{index:012d}"
         parts = _split(blob)
         try:
@@ -269,7 +272,7 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
                 f"({exc.args[0] if exc.args else pointer['dir']}); no agent can take over from this journal. "
                 f"Restore the snapshot's znodes under {pointer['dir']}, or start the cluster afresh (delete "
                 f"{paths.journal}, {paths.snapshot} and {paths.snapshots}: queued work is lost)") from exc
-        snapshot = _unpack(blob)
+        snapshot = unpack(blob)
         snapshot_index = int(pointer["index"])
     try:
         children = zk.get_children(paths.journal)
@@ -307,7 +310,7 @@ def read_journal(zk: KazooClient, paths: ClusterPaths) -> Recovered:
             continue
         del pending[key]
         seen.add(key)
-        batch = _unpack(b"".join(chunks))
+        batch = unpack(b"".join(chunks))
         check_format(batch, paths)
         recovered.batches += 1
         complete.append((int(batch["first"]), batch["records"]))

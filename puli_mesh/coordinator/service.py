@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 import zmq
 
+from puli_mesh.coordinator import background_snapshot
 from puli_mesh.coordinator.client_queries import JournalFigures, LinkFacts, StatusFacts
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Decision, Kill
@@ -110,8 +111,8 @@ class Journal(Protocol):
         """Start writing; ``done(exc or None)`` later, on any thread. Returns the bytes written."""
         ...
 
-    def write_snapshot(self, state: dict[str, Any], index: int, durable_through: Callable[[], int]) -> bool:
-        """Write a snapshot of the state after record ``index`` (blocking, on a worker thread)."""
+    def write_snapshot(self, blob: bytes, index: int, durable_through: Callable[[], int]) -> bool:
+        """Write a snapshot of the state after record ``index``, packed (blocking, on a worker thread)."""
         ...
 
 
@@ -288,21 +289,27 @@ class CoordinatorService:
         if self.journal is None or not self.dispatching:
             return
         index = self.pipeline.next_index - 1
-        writing = self._snapshot_thread is not None and self._snapshot_thread.is_alive()
+        thread = self._snapshot_thread
+        writing = thread is not None and thread.is_alive()
+        if isinstance(thread, background_snapshot.SnapshotThread) and not writing and thread.failure:
+            self._snapshot_thread = None
+            raise thread.failure  # counted here, on the loop; the next one comes on schedule
         if not self.snapshots.due(index, now_mono, writing):
             return
         # Taken before the state is read: a snapshot that fails waits for its next turn, rather
         # than walking the whole tree again on every tick.
         self.snapshots.taken(index, now_mono)
-        state = self.core.snapshot()  # on the loop: the state must not move while it is read
+        # Forked here, between two records: the child is the state after ``index`` and dumps it
+        # while the loop goes on (``background_snapshot``).
+        pending = background_snapshot.start(self.core)
         writer = self.journal
         pipeline = self.pipeline
 
-        def write() -> None:
-            if writer.write_snapshot(state, index, lambda: pipeline.durable_index):
+        def write(blob: bytes) -> None:
+            if writer.write_snapshot(blob, index, lambda: pipeline.durable_index):
                 self.last_snapshot_wall = time.time()
 
-        self._snapshot_thread = threading.Thread(target=write, name="snapshot", daemon=True)
+        self._snapshot_thread = background_snapshot.SnapshotThread(pending, write)
         self._snapshot_thread.start()
 
     # ------------------------------------------------------------------ workers

@@ -74,17 +74,17 @@ def test_a_deposed_leader_cannot_write(zk: KazooClient, zk_cluster: str) -> None
     assert isinstance(write(old, 1, 1, [["pool", "late"]]), FencedError)
     assert write(new, 1, 1, [["pool", "fresh"]]) is None
     assert [r for _, r in read_journal(zk, paths).records] == [["pool", "fresh"]]
-    assert old.write_snapshot({"x": 1}, 1, lambda: 1) is False
+    assert old.write_snapshot(journal_mod.pack({"x": 1}), 1, lambda: 1) is False
 
 
 def test_a_deposed_leaders_trim_deletes_nothing_its_successor_wrote(zk: KazooClient, zk_cluster: str) -> None:
     paths = ClusterPaths(zk_cluster)
     old = JournalWriter(zk, paths, *take_epoch(zk, paths))
     assert write(old, 1, 1, [["pool", "a"], ["pool", "b"]]) is None
-    assert old.write_snapshot({"x": 1}, 1, lambda: 2)
+    assert old.write_snapshot(journal_mod.pack({"x": 1}), 1, lambda: 2)
     new = JournalWriter(zk, paths, *take_epoch(zk, paths))
     assert write(new, 1, 3, [["pool", "c"]]) is None
-    assert new.write_snapshot({"x": 2}, 3, lambda: 3)  # the successor's snapshot, newer
+    assert new.write_snapshot(journal_mod.pack({"x": 2}), 3, lambda: 3)  # the successor's snapshot, newer
     kept = sorted(zk.get_children(paths.snapshots))
     batches = sorted(zk.get_children(paths.journal))
     # The deposed leader's snapshot thread, slow, trims late, as if for a snapshot at record 2.
@@ -99,8 +99,8 @@ def test_a_trim_keeps_every_snapshot_at_or_past_its_own(zk: KazooClient, zk_clus
     paths = ClusterPaths(zk_cluster)
     writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
     assert write(writer, 1, 1, [["pool", "a"], ["pool", "b"], ["pool", "c"]]) is None
-    assert writer.write_snapshot({"x": 1}, 1, lambda: 3)
-    assert writer.write_snapshot({"x": 3}, 3, lambda: 3)  # trims the one at 1
+    assert writer.write_snapshot(journal_mod.pack({"x": 1}), 1, lambda: 3)
+    assert writer.write_snapshot(journal_mod.pack({"x": 3}), 3, lambda: 3)  # trims the one at 1
     assert zk.get_children(paths.snapshots) == [f"s-{writer.epoch:06d}-{3:012d}"]
     writer.trim(2, keep="none")  # a late trim for an older snapshot
     assert zk.get_children(paths.snapshots) == [f"s-{writer.epoch:06d}-{3:012d}"]
@@ -110,7 +110,7 @@ def test_a_missing_snapshot_part_is_a_loud_failure_not_an_empty_farm(zk: KazooCl
     paths = ClusterPaths(zk_cluster)
     writer = JournalWriter(zk, paths, *take_epoch(zk, paths))
     assert write(writer, 1, 1, [["pool", "a"]]) is None
-    assert writer.write_snapshot({"x": 1}, 1, lambda: 1)
+    assert writer.write_snapshot(journal_mod.pack({"x": 1}), 1, lambda: 1)
     (snapshot_dir,) = zk.get_children(paths.snapshots)
     zk.delete(f"{paths.snapshots}/{snapshot_dir}/p-00000")
     with pytest.raises(JournalDamagedError, match="missing a part"):
@@ -209,7 +209,7 @@ def test_a_journal_of_the_previous_format_is_read_as_it_was_written(
     take_epoch(zk, paths)
     zk.ensure_path(paths.journal)
     records = [["pool", "a"], ["licence", "mtoa", 2, 100.0]]
-    blob = journal_mod._pack({"epoch": 1, "batch": 1, "first": 1, "records": records})  # no "format"
+    blob = journal_mod.pack({"epoch": 1, "batch": 1, "first": 1, "records": records})  # no "format"
     zk.create(f"{paths.journal}/b-{1:012d}-{2:012d}-",
               msgpack.packb({"e": 1, "b": 1, "p": 0, "n": 1, "d": blob}), sequence=True)
     recovered = read_journal(zk, paths)
@@ -235,7 +235,7 @@ def test_snapshot_plus_tail_rebuilds_the_same_core(zk: KazooClient, zk_cluster: 
     for record in records:
         record.apply(live)
     assert write(writer, 1, 1, [r.to_data() for r in records]) is None
-    assert writer.write_snapshot(live.snapshot(), 3, lambda: 3)
+    assert writer.write_snapshot(journal_mod.pack(live.snapshot()), 3, lambda: 3)
     running = [c for c in live.render_nodes()[0]["running"]]
     tail = [UpdateRecord(running[0], 1, 102.0, int(CommandStatus.DONE), 1.0, "ok", {}), ReadyRecord("rn1", 1, 102.0)]
     for record in tail:

@@ -27,7 +27,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from puli_mesh import cluster_state, zk_access
 from puli_mesh.access import Role
 from puli_mesh.cluster_state import LeaderInfo
-from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
+from puli_mesh.coordinator.journal import JournalWriter, pack, read_journal, take_epoch
 from puli_mesh.errors import ConfigError
 from puli_mesh.key_registry import read_records, write_record
 from puli_mesh.keys import AGENT_KEY, CLUSTER_KEY, KeyRecord, create_key_pair
@@ -75,7 +75,7 @@ def build_cluster(zk: KazooClient, paths: ClusterPaths, credential: ZooKeeperCre
 
     writer.write_batch_async(1, 1, [["noop"]], done)
     assert stored.wait(10) and failures == [None]
-    assert writer.write_snapshot({"state": 1}, 1, lambda: 1)
+    assert writer.write_snapshot(pack({"state": 1}), 1, lambda: 1)
     stored.clear()
     writer.write_batch_async(2, 2, [["noop"]], done)  # the snapshot trimmed the first
     assert stored.wait(10) and failures == [None, None]

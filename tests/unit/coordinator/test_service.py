@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import zmq
 
-from puli_mesh.coordinator import durability
+from puli_mesh.coordinator import background_snapshot, durability
 from puli_mesh.coordinator import service as service_mod
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.durability import RETRY_WRITE_S
@@ -339,29 +339,45 @@ def test_snapshots_are_taken_every_n_records(monkeypatch: pytest.MonkeyPatch) ->
     assert shell.journal.snapshots == []
     service.set_pools(["b"])
     shell.clock.now += 1.0
+    at_two = service.core.snapshot()
     service.tick()
+    service.set_pools(["c"])  # the loop goes on while the snapshot is taken
     thread = service._snapshot_thread
     assert thread is not None
     thread.join(5)
     assert [index for index, _ in shell.journal.snapshots] == [2]
+    assert shell.journal.snapshots[0][1] == at_two != service.core.snapshot()  # the state after record 2
     assert service.snapshots.last_index == 2 and service.last_snapshot_wall == shell.clock.now
 
 
-def test_a_failing_snapshot_is_counted_waits_its_turn_and_dispatch_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_snapshot_is_counted_waits_its_turn_and_dispatch_goes_on(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     shell = make_shell(monkeypatch, snapshot_every=2)
     service = shell.service
     attempts: list[int] = []
+    start = background_snapshot.start
 
-    def broken_snapshot() -> dict[str, Any]:
+    def counted_start(core: SchedulingCore) -> background_snapshot.PendingSnapshot:
         attempts.append(1)
+        return start(core)
+
+    def broken_snapshot() -> dict[str, Any]:  # runs in the snapshot's own process
         raise RecursionError("maximum recursion depth exceeded")  # e.g. a graph nested too deep
 
+    monkeypatch.setattr(background_snapshot, "start", counted_start)
     monkeypatch.setattr(service.core, "snapshot", broken_snapshot)
     service.set_pools(["a", "b"])
-    for _ in range(3):  # three ticks: the failed snapshot is not tried again on each
+    shell.clock.now += 1.0
+    service.tick()
+    thread = service._snapshot_thread
+    assert attempts == [1] and thread is not None
+    thread.join(5)
+    for _ in range(3):  # three ticks: the failure is counted once, the snapshot not tried again on each
         shell.clock.now += 1.0
         service.tick()
     assert attempts == [1] and service.faults.counts == {"snapshot": 1}
+    assert "RecursionError: maximum recursion depth exceeded" in caplog.text
+    assert shell.journal.snapshots == []
     service.run(SubmitRecord(single("t", 1), shell.clock.now))  # the leader still dispatches
     shell.hello()
     shell.say(ReadyMessage(1))
