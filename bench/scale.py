@@ -1,6 +1,6 @@
 """A simulated farm against the real thing: how one leader holds N render nodes (run by hand).
 
-    python bench/scale.py [--nodes 500,1000,2000] [--procs 4] [--quick]
+    python bench/scale.py [--nodes 500,1000,2000] [--procs 4] [--quick] [--frame-spread 0.25]
 
 For each N: a real ZooKeeper, the cluster's keys, two real agents (a leader and a standby,
 pool ``agents``: they render nothing of the bench's job) and N simulated render nodes spread
@@ -17,8 +17,10 @@ Scenarios, in this order, with progress on stderr:
   final UPDATE's credit) to its ASSIGN, p50/p99 (``dispatch_p50_ms_N``, ``dispatch_p99_ms_N``),
   the leader's CPU (``leader_steady_cpu_pct_N``) and memory (``leader_rss_mb_N``), the
   simulator's CPU (``simulator_cpu_pct_N``, % of one core, all its processes). The burst starts
-  every node's frame within a moment, so frames end in waves of N every 10 s: a harsher load
-  than a farm whose frames end spread out;
+  every node's frame within a moment; each frame lasts its ``sleep 10`` times a factor drawn
+  from 1 +/- ``--frame-spread`` (0.25; real frames differ far more), so the waves of N ends
+  spread out over a few cycles as on a farm. ``--frame-spread 0`` keeps them in waves of N
+  every 10 s: a harsher load, whose p99 is the time to answer a whole wave;
 * viewers: 50 clients each taking what ``puli-mesh top`` shows (``cli.top.snapshot``: four
   requests) once a second: one snapshot's p99 (``query_p99_ms_N``), and the dispatch p99
   beside it (``dispatch_p99_viewers_ms_N``);
@@ -117,8 +119,9 @@ class SimulatorProcess:
 class ScaleRun:
     """One N: the farm, the simulators, the scenarios."""
 
-    def __init__(self, base: Path, nodes: int, procs: int, quick: bool) -> None:
+    def __init__(self, base: Path, nodes: int, procs: int, quick: bool, frame_spread: float) -> None:
         self.base, self.nodes, self.procs, self.quick = base, nodes, procs, quick
+        self.frame_spread = frame_spread
         self.zk = ZooKeeperServer(data_dir=base / "zk", port=free_port())
         self.agents: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
         self.sims: list[SimulatorProcess] = []
@@ -147,7 +150,8 @@ class ScaleRun:
         for p in range(self.procs):
             self.sims.append(SimulatorProcess({
                 "zk": self.zk.hosts, "cluster": CLUSTER, "keys": str(self.keys), "node_key": str(node_key.secret_file),
-                "names": names[p::self.procs], "heartbeat_interval": HEARTBEAT_S, "heartbeat_liveness": LIVENESS}))
+                "names": names[p::self.procs], "heartbeat_interval": HEARTBEAT_S, "heartbeat_liveness": LIVENESS,
+                "frame_spread": self.frame_spread, "seed": p}))
         for sim in self.sims:
             sim.read()  # {"ready": n}: its members are registered
         progress(f"N={self.nodes}: {self.nodes} members registered; waiting for every node to be linked")
@@ -339,15 +343,18 @@ def main() -> None:
     parser.add_argument("--nodes", default="500,1000,2000")
     parser.add_argument("--procs", type=int, default=4, help="simulator processes")
     parser.add_argument("--quick", action="store_true", help="N=200, short phases (about a minute)")
+    parser.add_argument("--frame-spread", type=float, default=0.25,
+                        help="each frame lasts its time x (1 +/- this), drawn at random (0: waves of N)")
     parser.add_argument("--keep", type=Path, help="keep each N's ZooKeeper, keys and agent logs under this directory")
     args = parser.parse_args()
     sizes = [200] if args.quick else [int(x) for x in args.nodes.split(",")]
-    figures: dict[str, Any] = {"session_timeout_s": SESSION_TIMEOUT_S, "heartbeat_s": HEARTBEAT_S}
+    figures: dict[str, Any] = {"session_timeout_s": SESSION_TIMEOUT_S, "heartbeat_s": HEARTBEAT_S,
+                               "frame_spread": args.frame_spread}
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"puli-scale-{n}-") as tmp:
             base = Path(tmp) if args.keep is None else args.keep / f"n{n}"
             base.mkdir(parents=True, exist_ok=True)
-            run = ScaleRun(base, n, min(args.procs, n), args.quick)
+            run = ScaleRun(base, n, min(args.procs, n), args.quick, args.frame_spread)
             try:
                 run.start()
                 for scenario in (run.idle, run.burst, run.steady, run.viewers, run.failover):

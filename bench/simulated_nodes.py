@@ -96,6 +96,8 @@ class Simulator:
         self.interval = float(config["heartbeat_interval"])
         self.liveness = int(config["heartbeat_liveness"])
         self.frame_s = float(config.get("frame_s", 1.0))
+        self.frame_spread = float(config.get("frame_spread", 0.0))
+        self.random = random.Random(config.get("seed", 0))
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         key = load_key_pair(Path(config["node_key"]))
         self.secret, self.public = key.secret_key, key.public_key
@@ -258,13 +260,15 @@ class Simulator:
         heapq.heappush(self.ends, (node.ends_at, spec.command_id, node.name))
 
     def frame_time(self, spec: CommandSpec) -> float:
+        """Its ``sleep N`` (else the controller's frame time), times 1 +/- the spread, at random."""
+        seconds = self.frame_s
         cmd = spec.arguments.get("cmd")
         if isinstance(cmd, str) and cmd.startswith("sleep "):
             try:
-                return float(cmd.split()[1])
+                seconds = float(cmd.split()[1])
             except ValueError:
                 pass
-        return self.frame_s
+        return seconds * self.random.uniform(1 - self.frame_spread, 1 + self.frame_spread)
 
     def finish(self, node: Node, cid: int, attempt: int, status: int, now: float, credit: bool = True) -> None:
         self.seq += 1
