@@ -4,7 +4,11 @@ A client reaches any agent (``--node HOST:PORT`` / ``PULI_NODE``, or Puli's
 ``PULIHOST``/``PULIPORT``), or reads the leader from ZooKeeper (``--zk`` /
 ``PULI_ZK``). A follower answers REDIRECT; the client follows at most
 ``MAX_HOPS`` redirects. Every request has a timeout and a bounded number of
-tries (Lazy Pirate): a client never hangs forever. The cluster settings kept in
+tries (Lazy Pirate): a client never hangs forever. A client keeps its connection to an agent
+open from one request to the next (per thread: ZeroMQ sockets are not shared between threads),
+so a tool that polls (``top``, a wrangler's script) pays the CURVE handshake once, not on every
+request; a try that gets no answer closes it, and the next try opens a new one (Lazy Pirate's
+rule: a late answer on the old one is never mistaken for the new). The cluster settings kept in
 ZooKeeper (licence totals, pools, keys) are read here (licences and pools, which anyone may
 read) and changed through the leader (``SETTINGS``: a client holds no ZooKeeper credential).
 
@@ -21,6 +25,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,6 +98,53 @@ class MeshClient:
     tries: int = DEFAULT_TRIES
     key: KeyPair | None = field(default_factory=client_key_from_environment)
     """This client's key (CURVE); None for an open (``--insecure``) mesh."""
+    _links: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
+    """Per thread: endpoint -> the DEALER kept open to it."""
+
+    def close(self) -> None:
+        """Close this thread's open connections (the others close with their threads' sockets)."""
+        for sock in self._open_links().values():
+            sock.close(linger=0)
+        self._open_links().clear()
+
+    def __enter__(self) -> MeshClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _open_links(self) -> dict[str, zmq.Socket[bytes]]:
+        links: dict[str, zmq.Socket[bytes]] | None = getattr(self._links, "sockets", None)
+        if links is None:
+            links = self._links.sockets = {}
+        return links
+
+    def _link(self, endpoint: str) -> zmq.Socket[bytes]:
+        """The open connection to ``endpoint``, or a new one (checked reachable first)."""
+        links = self._open_links()
+        sock = links.get(endpoint)
+        if sock is not None:
+            return sock
+        _probe(endpoint, self.timeout)
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        sock.setsockopt(zmq.RCVHWM, CLIENT_HWM)
+        sock.setsockopt(zmq.SNDHWM, CLIENT_HWM)
+        sock.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))  # never hang on a send either
+        if self.key is not None:
+            assert self.key.secret_key is not None and self.key.server_key is not None  # load_client_key
+            sock.curve_secretkey = self.key.secret_key
+            sock.curve_publickey = self.key.public_key
+            sock.curve_serverkey = self.key.server_key
+        sock.connect(endpoint)
+        links[endpoint] = sock
+        return sock
+
+    def _drop_link(self, endpoint: str) -> None:
+        sock = self._open_links().pop(endpoint, None)
+        if sock is not None:
+            sock.close(linger=0)
 
     @classmethod
     def from_environment(cls, node: str | None = None, zk: str | None = None,
@@ -219,27 +272,14 @@ class MeshClient:
                 raise MeshRequestError(ErrorCode.PROTOCOL, f"unexpected reply {reply.kind} from {endpoint}")
 
     def _exchange(self, endpoint: str, kind: str, fields: dict[str, Any], rid: str) -> Message:
-        _probe(endpoint, self.timeout)
         data = _request(kind, rid, fields).encode()
-        context = zmq.Context.instance()
         last_error = "no answer"
         for attempt in range(self.tries):
-            sock = context.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-            sock.setsockopt(zmq.RCVHWM, CLIENT_HWM)
-            sock.setsockopt(zmq.SNDHWM, CLIENT_HWM)
-            sock.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))  # never hang on a send either
-            if self.key is not None:
-                assert self.key.secret_key is not None and self.key.server_key is not None  # load_client_key
-                sock.curve_secretkey = self.key.secret_key
-                sock.curve_publickey = self.key.public_key
-                sock.curve_serverkey = self.key.server_key
+            sock = self._link(endpoint)
             try:
-                sock.connect(endpoint)
                 sock.send(data)
-                deadline_ms = int(self.timeout * 1000)
-                while sock.poll(deadline_ms):
+                deadline = time.monotonic() + self.timeout
+                while sock.poll(max(0, int((deadline - time.monotonic()) * 1000))):
                     try:
                         reply = decode(sock.recv())
                     except PuliMeshError as exc:
@@ -247,11 +287,12 @@ class MeshClient:
                         break
                     if getattr(reply, "rid", None) in (rid, None):
                         return reply
-                    # A late reply to an earlier try of another request: keep waiting.
+                    # A late reply to an earlier request on this connection: keep waiting.
                 else:
                     last_error = f"no answer within {self.timeout:.0f}s"
-            finally:
-                sock.close(linger=0)
+            except zmq.ZMQError as exc:  # e.g. the send timed out
+                last_error = str(exc)
+            self._drop_link(endpoint)  # Lazy Pirate: a try that failed closes its connection
             log.debug("try %d to %s failed: %s", attempt + 1, endpoint, last_error)
         hint = "" if self.key is not None else " (a secured mesh answers only a client with a key: set PULI_KEY)"
         raise MeshUnreachableError(f"no mesh reachable at {endpoint.removeprefix('tcp://')}: {last_error}{hint}")

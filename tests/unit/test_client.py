@@ -103,3 +103,38 @@ def test_settings_changes_are_settings_requests_to_the_leader(context: zmq.Conte
     assert heard == [("licence_set", {"name": "mtoa", "total": 20}), ("pool_define", {"name": "gpu"}),
                      ("key_add", {"name": "bob", "role": "user", "public_key": public}),
                      ("key_revoke", {"name": "bob"}), ("key_list", {})]
+
+
+def test_a_client_keeps_its_connection_between_requests_and_drops_it_after_a_try_unanswered(
+        context: zmq.Context[zmq.Socket[bytes]]) -> None:
+    """A polling tool pays one handshake, not one per request (on a secured mesh each costs the
+    leader a CURVE handshake); a try that got no answer leaves by a new connection, so a late
+    answer on the old one is never taken for the new try's."""
+    leader = context.socket(zmq.ROUTER)
+    port = leader.bind_to_random_port("tcp://127.0.0.1")
+    peers: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            if not leader.poll(10):
+                continue
+            peer, frame = leader.recv_multipart()
+            msg = decode(frame)
+            peers.append(peer)
+            if len(peers) != 3:  # the third request's first try is not answered
+                leader.send_multipart([peer, ResultMessage(msg.rid, len(peers)).encode()])
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        with MeshClient(node=f"127.0.0.1:{port}", timeout=0.5, tries=2) as client:
+            assert [client.request("QUERY", what="figures", args={}) for _ in range(2)] == [1, 2]
+            assert peers[0] == peers[1]  # one connection
+            assert client.request("QUERY", what="figures", args={}) == 4
+            assert peers[2] == peers[1] != peers[3]  # the unanswered try's connection was dropped
+            assert client.request("QUERY", what="figures", args={}) == 5 and peers[4] == peers[3]
+    finally:
+        stop.set()
+        server.join()
+        leader.close(linger=0)
