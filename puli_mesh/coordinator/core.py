@@ -527,6 +527,10 @@ class SchedulingCore:
     def render_nodes(self) -> list[dict[str, Any]]:
         return [queries.render_node_view(n) for n in self._st.render_nodes.values()]
 
+    def online_nodes(self) -> list[str]:
+        """The names of the render nodes the core has online."""
+        return [name for name, n in self._st.render_nodes.items() if n.online]
+
     def render_node_briefs(self) -> dict[str, queries.RenderNodeBrief]:
         """Every render node, by name, as much as ``puli-mesh status`` shows of it (cheaper than ``render_nodes``)."""
         return {name: queries.render_node_brief(n) for name, n in self._st.render_nodes.items()}

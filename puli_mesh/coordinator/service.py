@@ -464,7 +464,7 @@ class CoordinatorService:
 
     def set_members(self, names: set[str]) -> None:
         """ZooKeeper's live members: a node missing there is lost (after ``lost_grace``)."""
-        online = [n["name"] for n in self.core.render_nodes() if n.get("online")]
+        online = self.core.online_nodes()
         now_mono = time.monotonic()
         self.members = set(names)
         self.lost.observe(set(names), online, now_mono)
