@@ -467,6 +467,10 @@ class CoordinatorService:
         online = self.core.online_nodes()
         now_mono = time.monotonic()
         self.members = set(names)
+        # Sized for every member at once: a new leader's first WELCOMEs told the small interval
+        # of its first few links, and those workers, unanswered for 1.5 s while it welcomed the
+        # rest of a 2,000-node farm, took it for dead and reconnected.
+        self.beat_interval = max(self.beat_interval, scale_heartbeat_interval(self.heartbeat_interval, len(names)))
         self.lost.observe(set(names), online, now_mono)
         self._expire_lost(now_mono)
 

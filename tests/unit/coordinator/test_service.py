@@ -661,3 +661,12 @@ def test_a_restarted_workers_hello_is_taken_at_once_when_its_old_connection_is_c
     service.router = ClosedConnection(shell.router, first)  # the old process is gone
     shell.hello(identity=second)
     assert set(service.peers) == {second} and service.links["w1"].identity == second
+
+
+def test_a_new_leader_tells_its_first_workers_the_interval_of_the_whole_farm(shell: Shell) -> None:
+    shell.service.set_members({"w1"} | {f"n{i}" for i in range(1999)})
+    shell.hello()
+    shell.service.flush()
+    shell.acknowledge()
+    ((_, welcome),) = shell.router.take()
+    assert isinstance(welcome, WelcomeMessage) and welcome.interval == 2000 / HEARTBEATS_PER_S
