@@ -533,7 +533,7 @@ class Agent:
         if now - self._last_member_refresh >= MEMBER_REFRESH_S and self.zk.state == KazooState.CONNECTED:
             self._last_member_refresh = now
             try:
-                self.membership.update(self._member_data())
+                self.membership.update(self._member_data(), now)
             except (KazooException, KazooTimeoutError) as exc:
                 log.debug("member refresh failed: %s", exc)
         if (self.service is not None and now - self._last_member_reads >= 1.0

@@ -43,6 +43,9 @@ Post = Callable[[str, Any], None]
 REGISTER_POLL_S = 0.2
 """While a previous session's member znode waits to expire, look again this often."""
 CLOSE_JOIN_S = 5.0
+FIGURES = frozenset({"running", "free_ram_mb", "load", "cpu_percent"})
+"""What changes all the time in an agent's member data: written at most each ``FIGURES_EVERY_S``."""
+FIGURES_EVERY_S = 60.0
 """Closing waits this long for the election thread to release the lock (one ZooKeeper delete)."""
 
 
@@ -59,6 +62,8 @@ class Membership:
         self._stop_leading = threading.Event()
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._written: dict[str, Any] | None = None  # the member data last written by update()
+        self._written_at = 0.0
         self.zk.add_listener(self._on_state)
 
     def _on_state(self, state: str) -> None:
@@ -89,7 +94,19 @@ class Membership:
                     ) from None
                 time.sleep(REGISTER_POLL_S)
 
-    def update(self, data: dict[str, Any]) -> None:
+    def update(self, data: dict[str, Any], now: float) -> None:
+        """Write this agent's data if it changed beyond its figures (``FIGURES``), or if the
+        figures were last written ``FIGURES_EVERY_S`` ago: at 2,000 agents a write each 10 s
+        was 200 quorum writes a second, most of them a new load average."""
+        written = self._written
+        if (written is not None and now - self._written_at < FIGURES_EVERY_S
+                and all(data.get(k) == v for k, v in written.items() if k not in FIGURES)
+                and data.keys() == written.keys()):
+            return
+        self._write(data)
+        self._written, self._written_at = dict(data), now
+
+    def _write(self, data: dict[str, Any]) -> None:
         try:
             self.zk.set(self.paths.node(self.name), dump(data))
         except NoNodeError:
