@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from puli_mesh import cluster_state, zk_access  # noqa: E402
 from puli_mesh.keys import load_key_pair  # noqa: E402
 from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM  # noqa: E402
-from puli_mesh.node.worker import fresh_routing_id, interval_told  # noqa: E402
+from puli_mesh.node.worker import RECONNECT_IVL_MAX_MS, fresh_routing_id, interval_told  # noqa: E402
 from puli_mesh.protocol import (  # noqa: E402
     AckMessage,
     AssignMessage,
@@ -150,6 +150,7 @@ class Simulator:
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, fresh_routing_id(node.name))
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         sock.setsockopt(zmq.SNDHWM, WORKER_HWM)
         sock.setsockopt(zmq.RCVHWM, WORKER_HWM)

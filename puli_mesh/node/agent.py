@@ -459,11 +459,15 @@ class Agent:
     def _event_members(self, names: set[str]) -> None:
         service = self.service
         if service is not None:
+            before = service.members or set()
             known = service.requests.members_data
             for gone in set(known) - names:
                 del known[gone]
             service.set_members(names)
-            self._read_members(service, names - set(known))
+            # Only members new since the last change: the watch's first call after a takeover
+            # names all 2,000, whose reads (2,000 on the loop, 2,000 answers after) held the new
+            # leader's loop for 2 s before it took its first HELLO. The round of reads has them.
+            self._read_members(service, names - before)
 
     def _read_members(self, service: CoordinatorService, names: Iterable[str]) -> None:
         """Read these members' registration data without blocking the loop: one asynchronous
