@@ -52,7 +52,7 @@ from puli_mesh.coordinator.records import replay
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ConfigError, ZooKeeperError
 from puli_mesh.faults import Faults, guarded
-from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_RCVHWM, ROUTER_SNDHWM
+from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BACKLOG, ROUTER_RCVHWM, ROUTER_SNDHWM
 from puli_mesh.node import role
 from puli_mesh.node.desk import Desk
 from puli_mesh.node.membership import Membership
@@ -153,6 +153,7 @@ class Agent:
         self.router.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.router.setsockopt(zmq.RCVHWM, ROUTER_RCVHWM)
         self.router.setsockopt(zmq.SNDHWM, ROUTER_SNDHWM)
+        self.router.setsockopt(zmq.BACKLOG, ROUTER_BACKLOG)
         self.router.setsockopt(zmq.LINGER, 0)
         try:
             self.router.bind(s.endpoint)
