@@ -129,7 +129,7 @@ class Farm:
         nodes, those that may need someone first (gone, silent, connecting, quarantined,
         draining, paused, busy, idle; then by name), and a ``summary`` counting every node
         (``nodes``, ``states``, ``slots``, ``running``) as of ``summary["as_of"]``: the leader
-        builds it at most twice a second, so it may be up to half a second old."""
+        builds it at most once a second, so it may be up to a second old."""
         if nodes_limit is None:
             return dict(self.query("status"))
         return dict(self.query("status", nodes_limit=int(nodes_limit)))

@@ -580,7 +580,7 @@ class CoordinatorService:
     def status_facts(self) -> StatusFacts:
         """What the status query needs from this shell, read now."""
         now_mono = time.monotonic()
-        links = {name: LinkFacts(link.endpoint, list((link.resources or {}).get("pools", [])),
+        links = {name: LinkFacts(link.endpoint, (link.resources or {}).get("pools", []),  # read only
                                  link.alive(now_mono, self.beat_interval, self.heartbeat_liveness))
                  for name, link in self.links.items()}
         journal = JournalFigures(self.pipeline.next_index - 1, self.pipeline.durable_index, self.journal_bytes,
