@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,22 @@ class Dispatch:
         return worst, count
 
 
+def beside_the_loop(loop: Dispatch, work: Callable[[], dict[str, Any]]) -> tuple[float, int, dict[str, Any]]:
+    """Run ``work`` on a thread while the stand-in loop dispatches: the loop's worst gap, its
+    turns, and what ``work`` returned."""
+    busy = threading.Event()
+    busy.set()
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        out.update(work())
+        busy.clear()
+
+    threading.Thread(target=run).start()
+    gap, turns = loop.run_while(busy)
+    return gap, turns, out
+
+
 def before(core: SchedulingCore, loop: Dispatch) -> tuple[float, float, float, int]:
     """The old way: the loop's stall (dump on the loop, then the loop's worst gap while a thread
     packs), the dump and pack times, the packed size."""
@@ -97,18 +114,12 @@ def before(core: SchedulingCore, loop: Dispatch) -> tuple[float, float, float, i
     dump_s = time.perf_counter() - t0
     grown = (psutil.Process().memory_info().rss - rss) / 2**20
     log(f"  before: the dumped state grew the loop's process by {grown:.0f} MB")
-    busy = threading.Event()
-    busy.set()
-    out: dict[str, Any] = {}
-
-    def write() -> None:
+    def write() -> dict[str, Any]:
         t = time.perf_counter()
-        out["blob"] = pack(state)
-        out["pack_s"] = time.perf_counter() - t
-        busy.clear()
+        blob = pack(state)
+        return {"blob": blob, "pack_s": time.perf_counter() - t}
 
-    threading.Thread(target=write).start()
-    gap, turns = loop.run_while(busy)
+    gap, turns, out = beside_the_loop(loop, write)
     log(f"  before: dump on the loop {dump_s * 1e3:.0f} ms; pack on a thread {out['pack_s'] * 1e3:.0f} ms, "
         f"the loop's worst gap meanwhile {gap * 1e3:.0f} ms ({turns} turns)")
     return dump_s + gap, dump_s, out["pack_s"], len(out["blob"])
@@ -120,17 +131,11 @@ def after(core: SchedulingCore, loop: Dispatch) -> tuple[float, float, float, in
     t0 = time.perf_counter()
     pending = background_snapshot.start(core)
     fork_s = time.perf_counter() - t0
-    busy = threading.Event()
-    busy.set()
-    out: dict[str, Any] = {}
+    def read() -> dict[str, Any]:
+        blob = pending.packed()
+        return {"blob": blob, "child_s": time.perf_counter() - t0}
 
-    def read() -> None:
-        out["blob"] = pending.packed()
-        out["child_s"] = time.perf_counter() - t0
-        busy.clear()
-
-    threading.Thread(target=read).start()
-    gap, turns = loop.run_while(busy)
+    gap, turns, out = beside_the_loop(loop, read)
     log(f"  after: fork {fork_s * 1e3:.1f} ms; child {out['child_s']:.1f} s, the loop's worst gap "
         f"meanwhile {gap * 1e3:.1f} ms ({turns} turns)")
     return max(fork_s, gap), fork_s, out["child_s"], len(out["blob"])

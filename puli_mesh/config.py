@@ -55,7 +55,7 @@ class Settings:
     host: str = "127.0.0.1"
     """Address other agents and clients reach this agent at."""
     port: int = DEFAULT_PORT
-    """Client/coordinator port (ROUTER). The log server listens on ``port + 1``."""
+    """The agent's one port (its ROUTER): workers, clients, and the LOGS of the commands it ran."""
     slots: int = 1
     """Commands this agent runs at once."""
     pipeline: int = 16

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import zmq
 
 from puli_mesh.client import MeshClient
 from puli_mesh.errors import ConfigError, KeyMaterialError
-from puli_mesh.protocol import RedirectMessage, ResultMessage, SettingsMessage, SubmitMessage, decode
+from puli_mesh.protocol import (
+    Message,
+    QueryMessage,
+    RedirectMessage,
+    ResultMessage,
+    SettingsMessage,
+    SubmitMessage,
+    decode,
+)
 
 
 @pytest.fixture
@@ -63,12 +72,13 @@ def test_a_request_keeps_its_rid_across_redirects_and_tries(context: zmq.Context
         leader.close(linger=0)
 
 
-def test_settings_changes_are_settings_requests_to_the_leader(context: zmq.Context[zmq.Socket[bytes]]) -> None:
-    """``set_licence``, ``define_pool`` and the key methods send one SETTINGS each (no ZooKeeper
-    session: a client cannot write the cluster's znodes); a bad value is refused before sending."""
+@contextmanager
+def leader_answering(context: zmq.Context[zmq.Socket[bytes]],
+                     answer: Callable[[bytes, Message], Message | None]) -> Iterator[int]:
+    """A ROUTER playing the leader on a thread: ``answer(peer, request)`` is its reply (None: it
+    stays silent). Yields its port."""
     leader = context.socket(zmq.ROUTER)
     port = leader.bind_to_random_port("tcp://127.0.0.1")
-    heard: list[tuple[str, dict[str, object]]] = []
     stop = threading.Event()
 
     def serve() -> None:
@@ -76,15 +86,31 @@ def test_settings_changes_are_settings_requests_to_the_leader(context: zmq.Conte
             if not leader.poll(10):
                 continue
             peer, frame = leader.recv_multipart()
-            msg = decode(frame)
-            assert isinstance(msg, SettingsMessage)
-            heard.append((msg.action, msg.args))
-            data: object = [] if msg.action == "key_list" else dict(msg.args)
-            leader.send_multipart([peer, ResultMessage(msg.rid, data).encode()])
+            reply = answer(peer, decode(frame))
+            if reply is not None:
+                leader.send_multipart([peer, reply.encode()])
 
     server = threading.Thread(target=serve, daemon=True)
     server.start()
     try:
+        yield port
+    finally:
+        stop.set()
+        server.join(timeout=5)
+        leader.close(linger=0)
+
+
+def test_settings_changes_are_settings_requests_to_the_leader(context: zmq.Context[zmq.Socket[bytes]]) -> None:
+    """``set_licence``, ``define_pool`` and the key methods send one SETTINGS each (no ZooKeeper
+    session: a client cannot write the cluster's znodes); a bad value is refused before sending."""
+    heard: list[tuple[str, dict[str, object]]] = []
+
+    def answer(_peer: bytes, msg: Message) -> Message:
+        assert isinstance(msg, SettingsMessage)
+        heard.append((msg.action, msg.args))
+        return ResultMessage(msg.rid, [] if msg.action == "key_list" else dict(msg.args))
+
+    with leader_answering(context, answer) as port:
         client = MeshClient(node=f"127.0.0.1:{port}", timeout=2.0)
         client.set_licence("mtoa", 20)
         client.define_pool("gpu")
@@ -96,10 +122,6 @@ def test_settings_changes_are_settings_requests_to_the_leader(context: zmq.Conte
             client.set_licence("mtoa", -1)
         with pytest.raises(KeyMaterialError, match="Z85"):
             client.add_key("eve", "user", "not a key")
-    finally:
-        stop.set()
-        server.join(timeout=5)
-        leader.close(linger=0)
     assert heard == [("licence_set", {"name": "mtoa", "total": 20}), ("pool_define", {"name": "gpu"}),
                      ("key_add", {"name": "bob", "role": "user", "public_key": public}),
                      ("key_revoke", {"name": "bob"}), ("key_list", {})]
@@ -110,31 +132,17 @@ def test_a_client_keeps_its_connection_between_requests_and_drops_it_after_a_try
     """A polling tool pays one handshake, not one per request (on a secured mesh each costs the
     leader a CURVE handshake); a try that got no answer leaves by a new connection, so a late
     answer on the old one is never taken for the new try's."""
-    leader = context.socket(zmq.ROUTER)
-    port = leader.bind_to_random_port("tcp://127.0.0.1")
     peers: list[bytes] = []
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            if not leader.poll(10):
-                continue
-            peer, frame = leader.recv_multipart()
-            msg = decode(frame)
-            peers.append(peer)
-            if len(peers) != 3:  # the third request's first try is not answered
-                leader.send_multipart([peer, ResultMessage(msg.rid, len(peers)).encode()])
+    def answer(peer: bytes, msg: Message) -> Message | None:
+        assert isinstance(msg, QueryMessage)
+        peers.append(peer)
+        return None if len(peers) == 3 else ResultMessage(msg.rid, len(peers))  # the 3rd try: silence
 
-    server = threading.Thread(target=serve, daemon=True)
-    server.start()
-    try:
-        with MeshClient(node=f"127.0.0.1:{port}", timeout=0.5, tries=2) as client:
-            assert [client.request("QUERY", what="figures", args={}) for _ in range(2)] == [1, 2]
-            assert peers[0] == peers[1]  # one connection
-            assert client.request("QUERY", what="figures", args={}) == 4
-            assert peers[2] == peers[1] != peers[3]  # the unanswered try's connection was dropped
-            assert client.request("QUERY", what="figures", args={}) == 5 and peers[4] == peers[3]
-    finally:
-        stop.set()
-        server.join()
-        leader.close(linger=0)
+    with leader_answering(context, answer) as port, \
+            MeshClient(node=f"127.0.0.1:{port}", timeout=0.5, tries=2) as client:
+        assert [client.request("QUERY", what="figures", args={}) for _ in range(2)] == [1, 2]
+        assert peers[0] == peers[1]  # one connection
+        assert client.request("QUERY", what="figures", args={}) == 4
+        assert peers[2] == peers[1] != peers[3]  # the unanswered try's connection was dropped
+        assert client.request("QUERY", what="figures", args={}) == 5 and peers[4] == peers[3]

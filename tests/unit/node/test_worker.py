@@ -134,17 +134,14 @@ def test_one_ack_clears_every_update_it_lists_and_skips_a_malformed_entry(worker
 
 
 @contextmanager
-def welcomed_on_router(tmp_path: Path, pipeline: int) -> Iterator[tuple[Worker, zmq.Socket[bytes]]]:
-    """A worker (1 slot) connected to a real ROUTER that has read its HELLO and welcomed it."""
+def following_a_router(settings: Settings) -> Iterator[tuple[Worker, zmq.Socket[bytes]]]:
+    """A worker with these settings following a real ROUTER (its HELLO is on the way)."""
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     router = context.socket(zmq.ROUTER)
     port = router.bind_to_random_port("tcp://127.0.0.1")
-    w = Worker(Settings(name="w1", slots=1, pipeline=pipeline, log_dir=tmp_path / "logs"), context)
+    w = Worker(settings, context)
     try:
         w.follow(f"tcp://127.0.0.1:{port}", 4)
-        assert router.poll(5000), "no HELLO"
-        assert isinstance(decode(router.recv_multipart()[1]), HelloMessage)
-        w.on_message(WelcomeMessage(epoch=4, keep=[], kill=[]).encode())
         yield w, router
     finally:
         w.close()
@@ -152,14 +149,19 @@ def welcomed_on_router(tmp_path: Path, pipeline: int) -> Iterator[tuple[Worker, 
         context.term()
 
 
+@contextmanager
+def welcomed_on_router(tmp_path: Path, pipeline: int) -> Iterator[tuple[Worker, zmq.Socket[bytes]]]:
+    """A worker (1 slot) connected to a real ROUTER that has read its HELLO and welcomed it."""
+    with following_a_router(Settings(name="w1", slots=1, pipeline=pipeline, log_dir=tmp_path / "logs")) as (w, router):
+        assert router.poll(5000), "no HELLO"
+        assert isinstance(decode(router.recv_multipart()[1]), HelloMessage)
+        w.on_message(WelcomeMessage(epoch=4, keep=[], kill=[]).encode())
+        yield w, router
+
+
 def test_the_hello_says_what_the_coordinator_makes_of_this_node(tmp_path: Path) -> None:
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    router = context.socket(zmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
     settings = Settings(name="w1", slots=3, pipeline=5, pools=["gpu"], log_dir=tmp_path / "logs")
-    w = Worker(settings, context)
-    try:
-        w.follow(f"tcp://127.0.0.1:{port}", 4)
+    with following_a_router(settings) as (_, router):
         assert router.poll(5000), "no HELLO"
         identity, frame = router.recv_multipart()
         hello = decode(frame)
@@ -167,10 +169,6 @@ def test_the_hello_says_what_the_coordinator_makes_of_this_node(tmp_path: Path) 
         info = RenderNodeInfo.from_hello(hello)
         assert (info.name, info.pools, info.slots, info.pipeline) == ("w1", ["gpu"], 3, 5)
         assert info.cores >= 1 and info.ram_mb > 0 and "os" in info.characteristics
-    finally:
-        w.close()
-        router.close(linger=0)
-        context.term()
 
 
 def test_an_unacknowledged_result_is_sent_again_until_acknowledged(
@@ -317,18 +315,9 @@ def worker_on_router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     clock = Clock()
     monkeypatch.setattr(worker_mod, "time", clock)
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    router = context.socket(zmq.ROUTER)
-    port = router.bind_to_random_port("tcp://127.0.0.1")
-    w = Worker(Settings(name="w1", slots=1, heartbeat_interval=1.0, heartbeat_liveness=3,
-                        log_dir=tmp_path / "logs"), context)
-    try:
-        w.follow(f"tcp://127.0.0.1:{port}", 4)
+    settings = Settings(name="w1", slots=1, heartbeat_interval=1.0, heartbeat_liveness=3, log_dir=tmp_path / "logs")
+    with following_a_router(settings) as (w, router):
         yield w, router, clock
-    finally:
-        w.close()
-        router.close(linger=0)
-        context.term()
 
 
 def test_until_welcomed_a_worker_says_hello_again_after_a_growing_jittered_wait(
