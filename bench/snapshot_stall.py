@@ -70,6 +70,8 @@ class Dispatch:
         self.queue.extend(d for d in decisions if isinstance(d, Assign))
 
     def turn(self) -> None:
+        if not self.queue:
+            return  # every command ran (a small --commands): the loop only turns
         a = self.queue.popleft()
         self.now += 0.001
         self.core.command_started(a.command_id, a.attempt, self.now)
