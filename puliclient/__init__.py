@@ -46,6 +46,8 @@ from puliclient.status import (
     CMD_FINISHING,
     CMD_READY,
     CMD_RUNNING,
+    CMD_STATUS,
+    CMD_STATUS_NAME,
     CMD_TIMEOUT,
     DONE,
     ERROR,
@@ -61,11 +63,16 @@ from puliclient.status import (
     RUNNING,
     CommandStatus,
     NodeStatus,
+    isDoneStatus,
+    isErrorStatus,
+    isFinalStatus,
+    isRunningStatus,
 )
 
 if TYPE_CHECKING:
     from puliclient.graph import Graph
     from puliclient.hierarchical import HierarchicalDict
+    from puliclient.jobs import RunnerToolkit
     from puliclient.runner import CallableRunner
     from puliclient.task import Command, Task
     from puliclient.taskgroup import TaskGroup
@@ -80,6 +87,7 @@ _LAZY = {
     "Graph": "puliclient.graph",
     "HierarchicalDict": "puliclient.hierarchical",
     "CallableRunner": "puliclient.runner",
+    "RunnerToolkit": "puliclient.jobs",
     "Task": "puliclient.task",
     "TaskGroup": "puliclient.taskgroup",
 }
@@ -97,12 +105,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BLOCKED", "CANCELED", "CMD_ASSIGNED", "CMD_BLOCKED", "CMD_CANCELED", "CMD_DONE",
-    "CMD_ERROR", "CMD_FINISHING", "CMD_READY", "CMD_RUNNING", "CMD_TIMEOUT", "DONE", "ERROR",
+    "CMD_ERROR", "CMD_FINISHING", "CMD_READY", "CMD_RUNNING", "CMD_STATUS", "CMD_STATUS_NAME",
+    "CMD_TIMEOUT", "DONE", "ERROR",
     "NODE_BLOCKED", "NODE_CANCELED", "NODE_DONE", "NODE_ERROR", "NODE_PAUSED", "NODE_READY",
     "NODE_RUNNING", "PAUSED", "READY", "RUNNING",
     "CallableRunner", "Command", "CommandDone", "CommandError", "CommandStatus",
     "ConnectionError", "DependencyCycleError", "Error", "Graph", "GraphError", "GraphExecError",
     "GraphExecInterrupt", "GraphSubmissionError", "HierarchicalDict", "JobTypeImportError",
-    "NodeStatus", "RangeError", "RunnerTimeoutError", "Task", "TaskAlreadyDecomposedError",
+    "NodeStatus", "RangeError", "RunnerTimeoutError", "RunnerToolkit", "Task", "TaskAlreadyDecomposedError",
     "TaskGroup", "ValidationError",
+    "isDoneStatus", "isErrorStatus", "isFinalStatus", "isRunningStatus",
 ]

@@ -51,8 +51,10 @@ class GraphSubmissionError(Error):
     """The graph could not be submitted to the mesh."""
 
 
-class JobTypeImportError(Error):
-    """A runner, decomposer or expander named by dotted path could not be loaded."""
+class JobTypeImportError(Error, ImportError):
+    """A runner, decomposer or expander named by dotted path could not be loaded.
+
+    Also an ``ImportError``, as in Puli: scripts wrap a runner load in ``except ImportError``."""
 
 
 class CommandError(Error):

@@ -8,6 +8,8 @@ Functions defined in ``__main__`` (the submitting script), lambdas and nested
 functions are refused with a ``GraphError``: a render node cannot import
 them, and importing the script by its file path would run its top-level code
 (usually: build and submit the graph again). Move the function into a module.
+
+``RunnerToolkit`` is importable from here too, where Puli's runners found it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from puliclient.errors import CommandError, GraphError
-from puliclient.jobs import CommandRunner, StringListParameter, StringParameter
+from puliclient.jobs import CommandRunner, RunnerToolkit, StringListParameter, StringParameter
+
+# Puli's runner module held RunnerToolkit too: ``from puliclient.runner import RunnerToolkit``.
+__all__ = ["CallableRunner", "RunnerToolkit", "callable_arguments"]
 
 
 def _module_root(module_name: str) -> str | None:

@@ -86,6 +86,7 @@ NODE_ERROR = NodeStatus.ERROR
 NODE_CANCELED = NodeStatus.CANCELED
 NODE_PAUSED = NodeStatus.PAUSED
 
+CMD_STATUS = tuple(CommandStatus)  # Puli's tuple of every command status, in number order
 CMD_STATUS_NAME = tuple(s.name for s in CommandStatus)
 NODE_STATUS_NAMES = tuple(s.name for s in NodeStatus)
 RN_STATUS_NAMES = tuple(s.name.capitalize() for s in RenderNodeStatus)  # Puli spelled them so
@@ -96,6 +97,8 @@ FINAL_COMMAND_STATUSES = frozenset(
 RUNNING_COMMAND_STATUSES = frozenset(
     {CommandStatus.ASSIGNED, CommandStatus.RUNNING, CommandStatus.FINISHING}
 )
+# Puli's isErrorStatus counted CANCELED as an error and TIMEOUT not: kept so for old scripts.
+ERROR_COMMAND_STATUSES = frozenset({CommandStatus.ERROR, CommandStatus.CANCELED})
 FINAL_NODE_STATUSES = frozenset({NodeStatus.DONE, NodeStatus.ERROR, NodeStatus.CANCELED})
 
 
@@ -133,6 +136,16 @@ def parse_status(value: object, kind: type[AnyStatus]) -> AnyStatus:
     raise UnknownStatusError(
         f"unknown status {value!r}; known: {', '.join(kind.__members__)}"
     )
+
+
+def isDoneStatus(status: int) -> bool:
+    """True for the command status DONE (Puli's name)."""
+    return status == CommandStatus.DONE
+
+
+def isErrorStatus(status: int) -> bool:
+    """True for a command that ended in ERROR or CANCELED (not TIMEOUT), as Puli counted it."""
+    return status in ERROR_COMMAND_STATUSES
 
 
 def isFinalStatus(status: int) -> bool:

@@ -49,7 +49,8 @@ class TaskGroup(Node):
     @classmethod
     def createFromTask(cls, task: Task) -> TaskGroup:
         """A new group named after ``task`` with copies of its arguments, environment, tags,
-        timer, priority, dispatchKey and dependencies. The task itself is not added."""
+        timer, priority, dispatchKey, requirements and dependencies. The task itself is not
+        added."""
         group = cls(
             task.name,
             arguments=dict(task.arguments),
@@ -59,6 +60,7 @@ class TaskGroup(Node):
             priority=task.priority,
             dispatchKey=task.dispatchKey,
         )
+        group.requirements = dict(task.requirements)
         for node, statuses in task.dependencies.items():
             group.dependsOn(node, statuses)
         return group

@@ -12,7 +12,7 @@ import pytest
 
 from puliclient import CommandStatus, RangeError, ValidationError
 from puliclient.commandwatcher import watch
-from puliclient.errors import CommandError, JobTypeImportError, RunnerTimeoutError
+from puliclient.errors import CommandError, Error, JobTypeImportError, RunnerTimeoutError
 from puliclient.jobs import (
     BooleanParameter,
     CommandRunner,
@@ -109,6 +109,15 @@ def test_loader_errors_name_the_path_and_the_reason(
     for path, message in cases.items():
         with pytest.raises(JobTypeImportError, match=message):
             loadCommandRunner(path)
+
+
+def test_a_script_catching_import_error_around_a_runner_load_catches_it() -> None:
+    # Puli scripts guard optional runners with ``except ImportError``.
+    try:
+        loadCommandRunner("nosuchpkg_for_puli.Runner")
+    except ImportError as exc:
+        caught: BaseException = exc
+    assert isinstance(caught, JobTypeImportError) and isinstance(caught, Error)
 
 
 # ------------------------------------------------------------------------ DefaultCommandRunner

@@ -229,6 +229,14 @@ def test_create_from_task_copies_settings_but_not_the_task() -> None:
     assert group.dependencies == {source: [ERROR]} and group.tasks == []
 
 
+def test_create_from_task_keeps_the_requirements_as_a_copy() -> None:
+    task = Task("t", {}, requirements={"softs": ["nuke"], "os": "linux"})
+    group = TaskGroup.createFromTask(task)
+    assert group.requirements == {"softs": ["nuke"], "os": "linux"}
+    group.requirements["os"] = "windows"
+    assert task.requirements["os"] == "linux"
+
+
 def test_hierarchical_dict_falls_back_on_item_access_only() -> None:
     parent = HierarchicalDict(None, {"a": 1, "b": 1})
     child = HierarchicalDict(parent, {"b": 2})

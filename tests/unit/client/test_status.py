@@ -61,3 +61,17 @@ def test_is_status_refuses_bools_and_numbers_out_of_the_table():
 def test_known_statuses_lists_every_status_with_its_number():
     assert known_statuses(NodeStatus) == (
         "BLOCKED=0, READY=1, RUNNING=2, DONE=3, ERROR=4, CANCELED=5, PAUSED=6")
+
+
+def test_puli_command_status_tuple_and_predicates() -> None:
+    from puliclient.status import CMD_STATUS, isDoneStatus, isErrorStatus, isFinalStatus, isRunningStatus
+
+    assert CMD_STATUS == tuple(CommandStatus) and len(CMD_STATUS) == COMMAND_STATUS_COUNT
+    assert [CMD_STATUS_NAME[s] for s in CMD_STATUS] == [s.name for s in CommandStatus]
+    assert [s for s in CommandStatus if isDoneStatus(s)] == [CommandStatus.DONE]
+    # Puli counted CANCELED as an error, and not TIMEOUT: scripts that filter on it rely on that.
+    assert {s for s in CommandStatus if isErrorStatus(s)} == {CommandStatus.ERROR, CommandStatus.CANCELED}
+    assert {s for s in CommandStatus if isFinalStatus(s)} == {
+        CommandStatus.DONE, CommandStatus.ERROR, CommandStatus.CANCELED, CommandStatus.TIMEOUT}
+    assert {s for s in CommandStatus if isRunningStatus(s)} == {
+        CommandStatus.ASSIGNED, CommandStatus.RUNNING, CommandStatus.FINISHING}
