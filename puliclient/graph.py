@@ -224,7 +224,12 @@ class Graph:
             ) from None
 
     def __repr__(self) -> str:
-        return f"Graph({self.name!r}, root={self.root!r})"
+        """The graph as it stands, as indented JSON (what Puli printed): nothing is expanded,
+        decomposed or validated, so printing a graph never changes it."""
+        try:
+            return json.dumps(GraphDumper(self).as_built(), indent=4)
+        except GraphError as exc:  # a repr must not raise: say why there is no JSON instead
+            return f"<Graph {self.name!r}: not representable: {exc}>"
 
 
 def _tags(tags: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -238,18 +243,43 @@ def _tags(tags: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 class GraphDumper:
-    """Turns a :class:`Graph` into its representation (expands first), then validates it."""
+    """Turns a :class:`Graph` into its representation (expands first), then validates it.
 
-    def __init__(self, graph: Graph) -> None:
+    ``GraphDumper(graph).dump()`` or Puli's call shape ``GraphDumper().dumpGraph(graph)``.
+    """
+
+    def __init__(self, graph: Graph | None = None) -> None:
         self.graph = graph
 
+    def dumpGraph(self, graph: Graph) -> Representation:
+        """Puli's call shape: the representation of ``graph``, expanded and validated as
+        :meth:`dump` gives it (Puli's dumped what its caller had expanded, or empty command
+        lists; a representation the mesh would refuse is no use to a script)."""
+        self.graph = graph
+        return self.dump()
+
     def dump(self) -> Representation:
+        """Expand and decompose the graph, then its validated representation."""
+        data = self._representation(expand=True)
+        validateRepresentation(data)
+        return data
+
+    def as_built(self) -> Representation:
+        """The representation of the graph as it stands: nothing expanded, decomposed or
+        validated (tasks not decomposed yet have no commands). For ``repr``."""
+        return self._representation(expand=False)
+
+    def _representation(self, expand: bool) -> Representation:
+        if self.graph is None:
+            raise GraphError("GraphDumper needs a graph: GraphDumper(graph) or dumpGraph(graph)")
         root = self.graph.root
         if isinstance(root, TaskGroup):
-            root.expand(root)
+            if expand:
+                root.expand(root)
             nodes = root.walk()
         else:
-            root.decompose()
+            if expand:
+                root.decompose()
             nodes = [root]
         index = {id(node): i for i, node in enumerate(nodes)}
         dumped = [self._dump_node(node, index) for node in nodes]
@@ -263,10 +293,10 @@ class GraphDumper:
             "poolName": self.graph.poolName,
             "maxRN": self.graph.maxRN,
         }
-        validateRepresentation(data)
         return data
 
     def _dump_node(self, node: Node, index: Mapping[int, int]) -> dict[str, Any]:
+        assert self.graph is not None
         kind = "task" if isinstance(node, Task) else "group"
         where = f"{kind} '{node.name}'"
         dependencies = []

@@ -608,3 +608,35 @@ def test_a_graph_file_nested_deeper_than_json_reads_is_a_graph_error(tmp_path: P
     path.write_text('{"name": "deep", "meta": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(GraphError, match="nested deeper than Python reads JSON"):
         load_graph_file(path)
+
+
+# ------------------------------------------------------------------ Puli's repr and GraphDumper shape
+def test_repr_is_the_indented_json_of_the_graph_as_built_and_changes_nothing() -> None:
+    graph = sample_graph()
+    text = repr(graph)
+    assert text.startswith("{\n    \"")  # four spaces, as Puli printed it
+    data = json.loads(text)
+    assert data["name"] == "job" and data["user"] == "bob" and data["poolName"] == "linux"
+    by_name = {node["name"]: node for node in data["tasks"]}
+    assert by_name["beauty"]["commands"] == []  # printing decomposes nothing
+    beauty = graph.root.taskGroups[0].tasks[0]
+    assert beauty.commands == [] and not beauty.decomposed
+    assert json.loads(repr(graph))["tasks"] == data["tasks"]
+
+
+def test_repr_of_a_graph_that_cannot_be_represented_says_why_without_raising() -> None:
+    graph = Graph("job")
+    outside = Task("outside", {"cmd": "true"})
+    graph.addNewTask("t", {"cmd": "true"}).dependsOn(outside)
+    text = repr(graph)
+    assert text.startswith("<Graph 'job': not representable:") and "outside" in text
+
+
+def test_graph_dumper_has_puli_call_shape() -> None:
+    from puliclient.graph import GraphDumper
+
+    expected = sample_graph().prepareGraphRepresentation()
+    assert GraphDumper().dumpGraph(sample_graph()) == expected
+    assert GraphDumper(sample_graph()).dump() == expected
+    with pytest.raises(GraphError, match="needs a graph"):
+        GraphDumper().dump()
