@@ -20,6 +20,12 @@ writes one JSON object per line to file descriptor N for each event::
     {"event": "stats", "value": {...}}
     {"event": "end", "status": <CommandStatus int>, "message": "...", "completion": 1.0}
 
+:class:`CommandWatcher` is Puli's class of that name, with its constructor: building
+one runs the command in this process (Puli's ``Graph.execNode`` did so) and leaves the
+outcome in ``finalState``. Every runner, however it is run, finds the watcher running
+it as ``self.associatedWatcher`` (``id``, ``arguments``, ``completion``, ``message``,
+``stats``, ``startDate``, ``finalState``), as in Puli.
+
 Exit code 0 when DONE, 1 otherwise. SIGTERM is turned into an interruption,
 so the runner kills its frames before the watcher exits with status CANCELED.
 Importing this module has no side effects. It does not retry and knows
@@ -92,19 +98,65 @@ def _is_old_style(execute: Callable[..., Any]) -> bool:
     return len(positional) <= 1 and not variadic
 
 
-class _Reporter:
-    """Holds the latest completion/message/stats and forwards each update."""
+class CommandWatcher:
+    """Puli's ``CommandWatcher(serverFullName, workerPort, id, runner, runnerPackages,
+    validationExpression, arguments)``: building one runs the command here, now.
+
+    The outcome is ``finalState`` (a :class:`CommandStatus`) and ``result`` (the
+    :class:`WatchResult`); ``completion``, ``message`` and ``stats`` follow the runner
+    while it runs. ``serverFullName`` and ``workerPort`` are kept for scripts that read
+    them: nothing is reported over HTTP (Puli's local mode, worker port ``"0"``); on the
+    mesh the worker reads the program's events instead. ``start=False`` builds the watcher
+    without running it (:func:`watch` makes one so for every runner's ``associatedWatcher``).
+    """
 
     def __init__(
         self,
+        serverFullName: str,
+        workerPort: str | int,
+        id: int,  # noqa: A002 - Puli's parameter name
+        runner: str,
+        runnerPackages: str | None,
+        validationExpression: str,
+        arguments: Mapping[str, Any],
+        *,
+        environment: Mapping[str, str] | None = None,
+        start: bool = True,
+    ) -> None:
+        self.serverFullName = serverFullName
+        self.workerPort = str(workerPort)
+        self.id = id
+        self.runner = runner
+        self.runnerPackages = runnerPackages or ""
+        self.validationExpression = validationExpression
+        self.arguments = dict(arguments)
+        self.environment = dict(environment or {})
+        self.completion = 0.0
+        self.message = ""
+        self.stats: dict[str, Any] = {}
+        self.startDate = time.time()
+        self.finalState: CommandStatus | None = None
+        self.result: WatchResult | None = None
+        if start:
+            self.run()
+
+    def run(self) -> WatchResult:
+        """Run the command in this process (see :func:`watch`); also sets ``finalState``."""
+        return watch(self.runner, self.arguments, environment=self.environment, watcher=self)
+
+
+class _Reporter:
+    """Holds the latest completion/message/stats (on the watcher) and forwards each update."""
+
+    def __init__(
+        self,
+        watcher: CommandWatcher,
         on_completion: Callable[[float], None] | None,
         on_message: Callable[[str], None] | None,
         on_stats: Callable[[dict[str, Any]], None] | None,
         on_licence: Callable[[str], None] | None = None,
     ) -> None:
-        self.completion = 0.0
-        self.message = ""
-        self.stats: dict[str, Any] = {}
+        self.watcher = watcher
         self._on_completion = on_completion
         self._on_message = on_message
         self._on_stats = on_stats
@@ -118,17 +170,29 @@ class _Reporter:
         except Exception:
             log.exception("a reporting callback failed; the command goes on")
 
+    @property
+    def completion(self) -> float:
+        return self.watcher.completion
+
+    @property
+    def message(self) -> str:
+        return self.watcher.message
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return self.watcher.stats
+
     def update_completion(self, value: float) -> None:
-        self.completion = min(1.0, max(0.0, float(value)))
-        self._forward(self._on_completion, self.completion)
+        self.watcher.completion = min(1.0, max(0.0, float(value)))
+        self._forward(self._on_completion, self.watcher.completion)
 
     def update_message(self, value: str) -> None:
-        self.message = str(value)
-        self._forward(self._on_message, self.message)
+        self.watcher.message = str(value)
+        self._forward(self._on_message, self.watcher.message)
 
     def update_stats(self, value: Mapping[str, Any]) -> None:
-        self.stats.update(value)
-        self._forward(self._on_stats, dict(self.stats))
+        self.watcher.stats.update(value)
+        self._forward(self._on_stats, dict(self.watcher.stats))
 
     def update_license(self, request: Mapping[str, Any]) -> bool:
         """Puli's ``updateLicense``: ``{'action': 'release', 'licenseName': NAME}`` gives the
@@ -153,15 +217,23 @@ def watch(
     on_message: Callable[[str], None] | None = None,
     on_stats: Callable[[dict[str, Any]], None] | None = None,
     on_licence: Callable[[str], None] | None = None,
+    watcher: CommandWatcher | None = None,
 ) -> WatchResult:
     """Run the runner at dotted path ``runner`` on ``arguments``; see the module docstring.
 
     ``environment`` is set in ``os.environ`` while the runner runs (restored
     afterwards) and given to the runner as ``runner.environment`` for its
-    subprocesses. ``arguments`` is not modified.
+    subprocesses. ``arguments`` is not modified. ``watcher`` is the runner's
+    ``associatedWatcher`` (one is made from ``environment`` when not given); it
+    holds the progress and, at the end, ``finalState`` and ``result``.
     """
-    reporter = _Reporter(on_completion, on_message, on_stats, on_licence)
     environment = dict(environment or {})
+    if watcher is None:
+        watcher = CommandWatcher(
+            "", "0", _command_id(environment), runner, environment.get("PULI_RUNNER_PACKAGES", ""),
+            "0", arguments, environment=environment, start=False,
+        )
+    reporter = _Reporter(watcher, on_completion, on_message, on_stats, on_licence)
     started = time.monotonic()
     try:
         with _environment_applied(environment):
@@ -190,11 +262,21 @@ def watch(
     return _ended(CommandStatus.DONE, reporter.message, 1.0, reporter, runner)
 
 
+def _command_id(environment: Mapping[str, str]) -> int:
+    """The command id the mesh's worker put in the environment (0 when run by hand)."""
+    value = environment.get("PULI_COMMAND_ID") or os.environ.get("PULI_COMMAND_ID", "")
+    return int(value) if value.isdigit() else 0
+
+
 def _ended(
     status: CommandStatus, message: str, completion: float, reporter: _Reporter, runner: str
 ) -> WatchResult:
     log.info("runner %s ended %s%s", runner, status.name, f": {message}" if message else "")
-    return WatchResult(status, message, completion, dict(reporter.stats))
+    result = WatchResult(status, message, completion, dict(reporter.stats))
+    reporter.watcher.completion = completion
+    reporter.watcher.finalState = status
+    reporter.watcher.result = result
+    return result
 
 
 def _run(
@@ -202,8 +284,9 @@ def _run(
 ) -> None:
     runner = loadCommandRunner(runner_path)()
     runner.environment = environment
-    runner.startDate = time.time()
-    runner.runnerPackages = environment.get("PULI_RUNNER_PACKAGES", "")
+    runner.startDate = reporter.watcher.startDate
+    runner.runnerPackages = reporter.watcher.runnerPackages
+    runner.associatedWatcher = reporter.watcher
     runner.validate(arguments)
     execute = runner.execute
     if _is_old_style(execute):

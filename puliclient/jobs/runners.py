@@ -35,8 +35,9 @@ class CommandRunner:
     ``parameters`` lists the declared :class:`CommandRunnerParameter` of the
     class and of its bases (a subclass may redeclare a name). The watcher sets
     ``environment`` (the command's own environment, to merge over
-    ``os.environ`` for subprocesses), ``startDate`` and ``runnerPackages``
-    before calling :meth:`execute`.
+    ``os.environ`` for subprocesses), ``startDate``, ``runnerPackages`` and
+    ``associatedWatcher`` (the :class:`puliclient.commandwatcher.CommandWatcher`
+    running it, as in Puli) before calling :meth:`execute`.
     """
 
     parameters: ClassVar[list[CommandRunnerParameter]] = []
@@ -47,6 +48,8 @@ class CommandRunner:
         self.environment: dict[str, str] = {}
         self.startDate: float | None = None
         self.runnerPackages: str = ""
+        # Any, not CommandWatcher: that module imports this one (no cycle, even for typing).
+        self.associatedWatcher: Any = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

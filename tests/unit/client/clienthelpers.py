@@ -134,3 +134,14 @@ class ReleasingRunner(CommandRunner):
         gate = arguments["gate"]
         while gate and not os.path.exists(gate):
             time.sleep(0.02)  # the test opens the gate; bounded by its deadline
+
+
+class WatcherReadingRunner(CommandRunner):
+    """Reads ``self.associatedWatcher`` mid-run, as Puli runners did, and reports what it saw."""
+
+    def execute(self, arguments, updateCompletion, updateMessage, updateStats):  # type: ignore[no-untyped-def]
+        watcher = self.associatedWatcher
+        updateCompletion(0.5)
+        updateStats({"id": watcher.id, "arguments": dict(watcher.arguments),
+                     "completion_seen": watcher.completion, "same_start": watcher.startDate == self.startDate,
+                     "packages": watcher.runnerPackages, "final_yet": watcher.finalState})

@@ -214,3 +214,26 @@ def test_sigterm_kills_the_frames_and_reports_canceled(tmp_path: Path) -> None:
             break
         assert time.monotonic() < deadline, f"frame {frame_pid} survived the watcher's SIGTERM"
         time.sleep(0.01)
+
+
+# --------------------------------------------------------------------- Puli's CommandWatcher
+def test_a_runner_finds_the_watcher_running_it_as_associated_watcher() -> None:
+    result = watch("clienthelpers.WatcherReadingRunner", {"a": 1},
+                   environment={"PULI_COMMAND_ID": "42", "PULI_RUNNER_PACKAGES": "nuke-9"})
+    assert result.status == CommandStatus.DONE, result.message
+    assert result.stats == {"id": 42, "arguments": {"a": 1}, "completion_seen": 0.5, "same_start": True,
+                            "packages": "nuke-9", "final_yet": None}
+
+
+def test_command_watcher_has_puli_constructor_and_runs_the_command_when_built() -> None:
+    from octopus.commandwatcher.commandwatcher import CommandWatcher as FromPuliPath
+    from puliclient.commandwatcher import CommandWatcher
+
+    assert FromPuliPath is CommandWatcher
+    watcher = CommandWatcher("", "0", 7, "clienthelpers.WatcherReadingRunner", "maya-2016", "0", {"b": 2})
+    assert watcher.finalState == CommandStatus.DONE and watcher.completion == 1.0
+    assert watcher.stats["id"] == 7 and watcher.stats["packages"] == "maya-2016"
+    assert watcher.result is not None and watcher.result.stats == watcher.stats
+    failed = CommandWatcher("", "0", 8, OUTCOME, None, "0", {"outcome": "error"})
+    assert failed.finalState == CommandStatus.ERROR and failed.result is not None
+    assert "it went wrong" in failed.result.message

@@ -1,0 +1,1 @@
+"""Puli's ``octopus.commandwatcher`` package path (see :mod:`octopus`)."""
