@@ -1,0 +1,1 @@
+"""Puli's ``octopus.dispatcher`` package path (see :mod:`octopus`)."""

@@ -1,0 +1,1 @@
+"""Puli's ``octopus.dispatcher.licenses`` package path (see :mod:`octopus`)."""
