@@ -237,7 +237,7 @@ def watch(
     started = time.monotonic()
     try:
         with _environment_applied(environment):
-            _run(runner, dict(arguments), environment, reporter)
+            _run(runner, watcher.arguments, environment, reporter)
     except CommandDone as done:
         return _ended(CommandStatus.DONE, str(done) or reporter.message, 1.0, reporter, runner)
     except RunnerTimeoutError as exc:

@@ -139,6 +139,8 @@ class ReleasingRunner(CommandRunner):
 class WatcherReadingRunner(CommandRunner):
     """Reads ``self.associatedWatcher`` mid-run, as Puli runners did, and reports what it saw."""
 
+    frames = IntegerParameter(default=3)
+
     def execute(self, arguments, updateCompletion, updateMessage, updateStats):  # type: ignore[no-untyped-def]
         watcher = self.associatedWatcher
         updateCompletion(0.5)

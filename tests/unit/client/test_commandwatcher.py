@@ -221,7 +221,7 @@ def test_a_runner_finds_the_watcher_running_it_as_associated_watcher() -> None:
     result = watch("clienthelpers.WatcherReadingRunner", {"a": 1},
                    environment={"PULI_COMMAND_ID": "42", "PULI_RUNNER_PACKAGES": "nuke-9"})
     assert result.status == CommandStatus.DONE, result.message
-    assert result.stats == {"id": 42, "arguments": {"a": 1}, "completion_seen": 0.5, "same_start": True,
+    assert result.stats == {"id": 42, "arguments": {"a": 1, "frames": 3}, "completion_seen": 0.5, "same_start": True,
                             "packages": "nuke-9", "final_yet": None}
 
 
@@ -234,6 +234,12 @@ def test_command_watcher_has_puli_constructor_and_runs_the_command_when_built() 
     assert watcher.finalState == CommandStatus.DONE and watcher.completion == 1.0
     assert watcher.stats["id"] == 7 and watcher.stats["packages"] == "maya-2016"
     assert watcher.result is not None and watcher.result.stats == watcher.stats
+    given = {"b": 2}
+    unstarted = CommandWatcher("", "0", 9, "clienthelpers.WatcherReadingRunner", None, "0", given, start=False)
+    assert unstarted.finalState is None and unstarted.result is None
+    result = watch(unstarted.runner, unstarted.arguments, watcher=unstarted)
+    assert result is unstarted.result and result.stats["id"] == 9
+    assert unstarted.arguments == {"b": 2, "frames": 3} and given == {"b": 2}  # validated, as in Puli
     failed = CommandWatcher("", "0", 8, OUTCOME, None, "0", {"outcome": "error"})
     assert failed.finalState == CommandStatus.ERROR and failed.result is not None
     assert "it went wrong" in failed.result.message
