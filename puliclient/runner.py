@@ -9,6 +9,10 @@ functions are refused with a ``GraphError``: a render node cannot import
 them, and importing the script by its file path would run its top-level code
 (usually: build and submit the graph again). Move the function into a module.
 
+``sysPath`` is the callable's module root first, then the client's own
+``sys.path`` (as Puli sent it), so what the callable imports from the studio's
+paths is found on the render node too; the node appends what it lacks.
+
 ``RunnerToolkit`` is importable from here too, where Puli's runners found it.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +44,21 @@ def _module_root(module_name: str) -> str | None:
     for _ in range(depth):
         path = path.parent
     return str(path)
+
+
+def client_sys_path(first: str | None) -> list[str]:
+    """``first`` (when given), then this process's ``sys.path`` as absolute paths, each once.
+
+    Relative entries (``''`` is the current directory) are made absolute here: on a render
+    node they would name another directory."""
+    entries: list[str] = []
+    for entry in [first, *sys.path]:
+        if not isinstance(entry, str):  # None: no module root; sys.path may hold anything
+            continue
+        path = os.path.abspath(entry)
+        if path not in entries:
+            entries.append(path)
+    return entries
 
 
 def callable_arguments(
@@ -80,8 +100,7 @@ def callable_arguments(
             raise GraphError(f"'{label}' is a classmethod; CallableRunner calls instance methods")
     else:
         raise GraphError(f"callable '{label}' is nested too deep; use a top-level class")
-    root = _module_root(module_name)
-    arguments["sysPath"] = [root] if root else []
+    arguments["sysPath"] = client_sys_path(_module_root(module_name))
     try:
         arguments["user_args"] = json.dumps(list(user_args))
         arguments["user_kwargs"] = json.dumps(dict(user_kwargs or {}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import clienthelpers
@@ -29,7 +30,7 @@ def test_function_callable_runs_with_json_arguments(tmp_path: Path) -> None:
     assert isinstance(arguments, dict)
     assert arguments["execType"] == "function" and arguments["moduleName"] == "clienthelpers"
     assert json.loads(arguments["user_args"]) == [2, 3]
-    assert arguments["sysPath"] == [str(Path(clienthelpers.__file__).resolve().parent)]
+    assert arguments["sysPath"][0] == str(Path(clienthelpers.__file__).resolve().parent)
     result = watch("puliclient.CallableRunner", arguments)
     assert result.status == CommandStatus.DONE and out.read_text() == "5"
     assert result.message == "returned 5"
@@ -100,3 +101,20 @@ def test_callable_runner_bad_exec_type_and_missing_function() -> None:
                                                   "funcName": "nothing_here"})
     assert missing.status == CommandStatus.ERROR and "cannot find the callable" in missing.message
     assert CallableRunner.__name__ == "CallableRunner"
+
+
+def test_sys_path_is_the_module_root_then_the_client_path_as_puli_sent_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    studio = tmp_path / "studio_pipeline"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", ["", str(studio), *sys.path, str(studio)])
+    graph = Graph("g")
+    graph.addNewCallable(clienthelpers.add, user_args=(1, 1))
+    sys_path = callable_command(graph)["arguments"]["sysPath"]  # type: ignore[index]
+    root = str(Path(clienthelpers.__file__).resolve().parent)
+    assert sys_path[0] == root
+    # '' is the client's directory, which means another one on a render node: sent absolute.
+    assert sys_path[1:3] == [str(tmp_path), str(studio)]
+    assert sys_path.count(str(studio)) == 1 and sys_path.count(root) == 1
+    assert all(Path(entry).is_absolute() for entry in sys_path)
+
