@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("puli_mesh", "puliclient")
+PACKAGES = ("puli_mesh", "puliclient", "octopus")
 SHELLS = {"puli_mesh.coordinator.service", "puli_mesh.coordinator.journal"}
 PURE = {"puli_mesh.node.role", "puli_mesh.access", "puli_mesh.cluster_settings"}
 MAX_LINES = 600
