@@ -70,9 +70,12 @@ def _node_edit(ctx: typer.Context, where: tuple[str | None, str | None, str], na
     outer = ctx.obj or (None, None, "default")
     farm = farm_for(node or outer[0], zk or outer[1], cluster if cluster != "default" else outer[2])
     with reported_errors():
-        {"pause": farm.pause_node, "resume": farm.resume_node, "drain": farm.drain_node}[verb](name, **args)
+        method = {"pause": "pause_node", "resume": "resume_node", "drain": "drain_node",
+                  "unquarantine": "clear_quarantine"}[verb]
+        getattr(farm, method)(name, **args)
     killed = " (commands killed, they run again elsewhere)" if args.get("kill") else ""
-    console.print(Text(f"render node {name} {dict(pause='paused', drain='draining', resume='resumed')[verb]}{killed}"))
+    done = dict(pause="paused", drain="draining", resume="resumed", unquarantine="out of quarantine")[verb]
+    console.print(Text(f"render node {name} {done}{killed}"))
 
 
 @nodes_app.command("pause")
@@ -107,3 +110,12 @@ def nodes_resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="R
     _node_edit(ctx, (node, zk, cluster), name, "resume")
 
 
+@nodes_app.command("unquarantine")
+def nodes_unquarantine(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")],
+                       node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Take a node out of quarantine (after `quarantine_after` failures in a row it takes no work;
+    `resume` does not end a quarantine). A node not in quarantine: exit code 1.
+
+    Example: `puli-mesh nodes unquarantine rn12`
+    """
+    _node_edit(ctx, (node, zk, cluster), name, "unquarantine")

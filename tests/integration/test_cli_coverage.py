@@ -394,3 +394,23 @@ def test_top_quits_on_ctrl_c(mesh: Mesh, tmp_path: Path) -> None:
         assert "Traceback" not in err.read_text()
     finally:
         tmux("kill-session", "-t", session)
+
+
+# ------------------------------------------------------------ nodes unquarantine
+def test_nodes_unquarantine_gives_a_quarantined_node_work_again(mesh: Mesh, tmp_path: Path) -> None:
+    """Five failures in a row quarantine a node (Puli's RN_NB_ERRORS_TOLERANCE); `nodes resume`
+    does not end it, `nodes unquarantine` does."""
+    mesh.start_agent("q1")
+    mesh.wait_ready(1)
+    broken = cli(mesh, "exec", "exit 3", "--start", "1", "--end", "5", "--name", "broken", "--wait")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert node_states(mesh)["q1"] == "quarantined"
+    runs = tmp_path / "runs"
+    after = submitted(cli(mesh, "exec", f"echo %%MI_FRAME%% >> {runs}", "--start", "1", "--end", "1",
+                          "--name", "after"))
+    assert [c["status_name"] for c in commands_of(mesh, after)] == ["READY"]  # the only node takes nothing
+    assert ok(cli(mesh, "nodes", "unquarantine", "q1")).strip() == "render node q1 out of quarantine"
+    assert mesh.wait_graph(after, {3}, timeout=20)["status_name"] == "DONE"
+    assert runs.read_text().split() == ["1"]
+    again = cli(mesh, "nodes", "unquarantine", "q1")
+    assert again.returncode == 1 and "not in quarantine" in again.stdout + again.stderr
