@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from puli_mesh import cluster_state, zk_access  # noqa: E402
 from puli_mesh.keys import load_key_pair  # noqa: E402
 from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM  # noqa: E402
-from puli_mesh.node.worker import RECONNECT_IVL_MAX_MS, fresh_routing_id, interval_told  # noqa: E402
+from puli_mesh.node.worker import RECONNECT_IVL_MAX_MS, fresh_routing_id, interval_told, spread  # noqa: E402
 from puli_mesh.protocol import (  # noqa: E402
     AckMessage,
     AssignMessage,
@@ -184,7 +184,7 @@ class Simulator:
             pass
 
     def hello(self, node: Node, now: float) -> None:
-        node.hello_again_at = now + node.hello_wait * (0.5 + random.random() / 2)
+        node.hello_again_at = now + spread(node.hello_wait)
         node.hello_wait = min(node.hello_wait * 2, 32.0)
         running = [list(node.running)] if node.running else []
         for cid, attempt, _ in node.pending:
@@ -238,7 +238,7 @@ class Simulator:
         elif isinstance(msg, ErrorMessage):
             if node.welcomed:  # HELLO again after a wait, as a worker does
                 node.hello_wait = self.interval
-                node.hello_again_at = now + node.hello_wait * (0.5 + random.random() / 2)
+                node.hello_again_at = now + spread(node.hello_wait)
             node.welcomed = False
         elif isinstance(msg, HeartbeatMessage) and msg.interval is not None:
             node.beat = interval_told(self.interval, msg.interval)

@@ -165,3 +165,9 @@ MAX_HEARTBEAT_INTERVAL_S = 60.0
 """The longest heartbeat interval a leader tells its workers and a worker takes from its leader
 (the interval grows with the farm: ``coordinator.worker_links``); a larger one is a bug or a
 hostile peer's, and a link silent for minutes could not be told from a dead one."""
+
+
+def heartbeat_interval_within(own: float, wanted: float) -> float:
+    """``wanted`` as a heartbeat interval: never below ``own`` (the configured one), never above
+    ``MAX_HEARTBEAT_INTERVAL_S`` unless ``own`` already is."""
+    return min(max(own, wanted), max(own, MAX_HEARTBEAT_INTERVAL_S))

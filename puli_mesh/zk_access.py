@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -208,6 +208,26 @@ def walk(zk: KazooClient, top: str) -> list[str]:
     return found
 
 
+READ_WINDOW = 1000
+"""Znodes asked for at once by ``read_many``: one round trip each, one after the other, made a
+new leader read 2,900 journal batches in 2.1 s; asked for together, ZooKeeper answers them in
+order at its own pace."""
+
+
+def read_many(zk: KazooClient, paths: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+    """Each path with its data, in the order given, asked for ``READ_WINDOW`` at a time; a znode
+    removed meanwhile is left out."""
+    for start in range(0, len(paths), READ_WINDOW):
+        window = paths[start:start + READ_WINDOW]
+        results = [zk.get_async(path) for path in window]
+        for path, result in zip(window, results, strict=True):
+            try:
+                data, _ = result.get()
+            except NoNodeError:
+                continue
+            yield path, data
+
+
 def children_data(zk: KazooClient, parent: str) -> dict[str, bytes]:
     """Each child of ``parent`` with its data, by name in order; empty when ``parent`` does not
     exist, and a child removed between the listing and its read is left out."""
@@ -215,13 +235,7 @@ def children_data(zk: KazooClient, parent: str) -> dict[str, bytes]:
         names = zk.get_children(parent)
     except NoNodeError:
         return {}
-    found: dict[str, bytes] = {}
-    for name in sorted(names):
-        try:
-            found[name], _ = zk.get(f"{parent}/{name}")
-        except NoNodeError:
-            continue
-    return found
+    return {path.rpartition("/")[2]: data for path, data in read_many(zk, [f"{parent}/{n}" for n in sorted(names)])}
 
 
 def _acl_key(acls: list[ACL]) -> set[tuple[int, str, str]]:

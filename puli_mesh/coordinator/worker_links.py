@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from puli_mesh.limits import MAX_HEARTBEAT_INTERVAL_S
+from puli_mesh.limits import heartbeat_interval_within
 
 
 @dataclass(slots=True)
@@ -56,7 +56,7 @@ messages with the answers, and a loop turn for most) an idle 2,000-node farm cos
 def scale_heartbeat_interval(configured: float, links: int, per_second: float = HEARTBEATS_PER_S) -> float:
     """The heartbeat interval for a leader with ``links`` workers: the configured one, or longer
     so that the workers' heartbeats stay within ``per_second``; at most ``MAX_HEARTBEAT_INTERVAL_S``."""
-    return min(max(configured, links / per_second), max(configured, MAX_HEARTBEAT_INTERVAL_S))
+    return heartbeat_interval_within(configured, links / per_second)
 
 
 @dataclass(slots=True)

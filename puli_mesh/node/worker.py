@@ -36,7 +36,7 @@ import zmq
 
 from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
-from puli_mesh.limits import MAX_HEARTBEAT_INTERVAL_S, MAX_MESSAGE_BYTES, WORKER_HWM
+from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM, heartbeat_interval_within
 from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.launch import CommandLaunch
@@ -84,12 +84,15 @@ ROUTING_NAME_BYTES = 200
 """How much of the node's name its routing id shows (ZeroMQ allows 255 bytes in all)."""
 
 
+def spread(wait: float) -> float:
+    """A wait drawn from its upper half, so that a farm's nodes waiting alike do not act in one wave."""
+    return wait * (0.5 + random.random() / 2)
+
+
 def interval_told(own: float, told: float | None) -> float:
     """The heartbeat interval a worker keeps, given its own setting and what its leader told it
     (None: nothing): never shorter than its own, never beyond ``MAX_HEARTBEAT_INTERVAL_S``."""
-    if told is None:
-        return own
-    return min(max(own, told), max(own, MAX_HEARTBEAT_INTERVAL_S))
+    return own if told is None else heartbeat_interval_within(own, told)
 
 
 def fresh_routing_id(name: str) -> bytes:
@@ -216,9 +219,8 @@ class Worker:
             log.debug("worker send queue full; %s dropped (will be retried if it matters)", msg.kind)
 
     def _send_hello(self) -> None:
-        # The next one, if no WELCOME comes: after a wait that doubles up to 32 s, spread over
-        # half of it so that a farm's nodes do not say it again in one wave.
-        self._hello_again_at = time.monotonic() + self._hello_wait * (0.5 + random.random() / 2)
+        # The next one, if no WELCOME comes: after a wait that doubles up to 32 s, spread.
+        self._hello_again_at = time.monotonic() + spread(self._hello_wait)
         self._hello_wait = min(self._hello_wait * 2, HELLO_WAIT_MAX_S)
         res = read_resources()
         self._send(HelloMessage(
@@ -408,7 +410,7 @@ class Worker:
             # before the leader has seen its member znode)
             if self._welcomed:
                 self._hello_wait = self.settings.heartbeat_interval
-                self._hello_again_at = time.monotonic() + self._hello_wait * (0.5 + random.random() / 2)
+                self._hello_again_at = time.monotonic() + spread(self._hello_wait)
             self._welcomed = False
 
     # ------------------------------------------------------------------ execution
