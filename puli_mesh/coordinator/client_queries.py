@@ -26,7 +26,7 @@ it knows in), formatting (the CLI does it).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,7 +208,7 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         "leader": name == leader,
         "endpoint": known.get("endpoint", link.endpoint if link else ""),
         "pools": known.get("pools", link.pools if link else []),
-        "slots": known.get("slots", core_node.slots if core_node else 0),
+        "slots": _slots(member, core_node),
         "running": len(running),
         "running_commands": list(running),
         "queued_commands": list(core_node.queued) if core_node else [],  # pipelined, not started
@@ -221,6 +221,23 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         "version": known.get("version", ""),
         "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
     }
+
+
+def _slots(member: dict[str, Any] | None, core_node: RenderNodeBrief | None) -> int:
+    """A node's slots: its member data's, else what the core knows."""
+    return (member or {}).get("slots", core_node.slots if core_node else 0)
+
+
+NodeFacts = tuple[str, dict[str, Any] | None, LinkFacts | None, RenderNodeBrief | None, str]
+"""A node's name, member data, link, core brief and state."""
+
+
+def _every_node(members: dict[str, dict[str, Any]], links: dict[str, LinkFacts],
+                core_nodes: dict[str, RenderNodeBrief]) -> Iterator[NodeFacts]:
+    """Every node known to ZooKeeper, to the links or to the core, with what each knows and its state."""
+    for name in set(members) | set(links) | set(core_nodes):
+        member, link, core_node = members.get(name), links.get(name), core_nodes.get(name)
+        yield name, member, link, core_node, node_state(member, link, core_node)
 
 
 def _mesh_view(core: SchedulingCore, facts: StatusFacts) -> dict[str, Any]:
@@ -248,12 +265,9 @@ def _mesh_view(core: SchedulingCore, facts: StatusFacts) -> dict[str, Any]:
 def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The mesh as ``puli-mesh status`` shows it: the leader, the journal, every node known
     to ZooKeeper, to the links or to the core."""
-    core_nodes = core.render_node_briefs()
-    links = facts.links
-    nodes = []
-    for name in sorted(set(members) | set(links) | set(core_nodes)):
-        member, link, core_node = members.get(name), links.get(name), core_nodes.get(name)
-        nodes.append(node_row(name, node_state(member, link, core_node), facts.leader, member, link, core_node))
+    known = sorted(_every_node(members, facts.links, core.render_node_briefs()), key=lambda node: node[0])
+    nodes = [node_row(name, state, facts.leader, member, link, core_node)
+             for name, member, link, core_node, state in known]
     return {**_mesh_view(core, facts), "nodes": nodes}
 
 
@@ -263,21 +277,18 @@ def status_summary_view(core: SchedulingCore, facts: StatusFacts, members: dict[
     screen): the first ``nodes_limit`` nodes in :data:`NODE_STATES` order then by name, and
     ``summary``: every node counted (``nodes``, per state in ``states``, ``slots`` of the nodes
     not gone, commands ``running`` on them), ``as_of`` the time it was built."""
-    core_nodes = core.render_node_briefs()
-    links = facts.links
     states: dict[str, int] = dict.fromkeys(NODE_STATES, 0)
-    ranked: list[tuple[int, str, str]] = []
+    ranked: list[tuple[int, str, NodeFacts]] = []
     slots = running = 0
-    for name in set(members) | set(links) | set(core_nodes):
-        member, link, core_node = members.get(name), links.get(name), core_nodes.get(name)
-        state = node_state(member, link, core_node)
+    for node in _every_node(members, facts.links, core.render_node_briefs()):
+        name, member, _, core_node, state = node
         states[state] += 1
-        ranked.append((NODE_STATE_RANK[state], name, state))
+        ranked.append((NODE_STATE_RANK[state], name, node))
         if state != "gone":
-            slots += (member or {}).get("slots", core_node.slots if core_node else 0)
+            slots += _slots(member, core_node)
             running += len(core_node.running) if core_node else 0
-    nodes = [node_row(name, state, facts.leader, members.get(name), links.get(name), core_nodes.get(name))
-             for _, name, state in heapq.nsmallest(nodes_limit, ranked)]
+    nodes = [node_row(name, state, facts.leader, member, link, core_node)
+             for _, _, (name, member, link, core_node, state) in heapq.nsmallest(nodes_limit, ranked)]
     summary = {"nodes": len(ranked), "states": {k: n for k, n in states.items() if n}, "slots": slots,
                "running": running, "as_of": now}
     return {**_mesh_view(core, facts), "nodes": nodes, "summary": summary}
