@@ -83,7 +83,8 @@ class Server:
         if self._farm is None:
             from puliclient.farm import Farm
 
-            node = None if self.host is None else f"{self.host}:{self.port if self.port is not None else 8004}"
+            # A host without a port: the mesh client adds the agents' default port.
+            node = None if self.host is None else self.host if self.port is None else f"{self.host}:{self.port}"
             from puli_mesh.errors import PuliMeshError
 
             try:
