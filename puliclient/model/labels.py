@@ -1,0 +1,34 @@
+"""Puli's status labels of the query models (``statusLabel``, ``statusShortLabel``).
+
+Guarantees: every label comes from the enums of :mod:`puliclient.status`; Puli's one
+exception is spelled here once: READY's short label is ``I`` (Puli's "idle"), every other
+short label is the first letter of the status's name.
+Not here: the numbers and names themselves (``puliclient.status``).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from puliclient.status import RN_STATUS_NAMES, RenderNodeStatus
+
+
+def status_label(value: int, kind: type[IntEnum]) -> str:
+    """``NodeStatus``/``CommandStatus`` names as Puli printed them (``RUNNING``); render node
+    statuses capitalised (``Idle``); ``UNKNOWN`` for a number the enum does not have."""
+    try:
+        status = kind(value)
+    except ValueError:
+        return "UNKNOWN"
+    return RN_STATUS_NAMES[int(status)] if kind is RenderNodeStatus else status.name
+
+
+def status_short_label(value: int, kind: type[IntEnum]) -> str:
+    """Puli's one-letter label (``R``; READY is ``I``); ``?`` for an unknown number."""
+    try:
+        status = kind(value)
+    except ValueError:
+        return "?"
+    if status.name == "READY":
+        return "I"
+    return status.name[0]
