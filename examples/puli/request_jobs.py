@@ -2,14 +2,13 @@
 """Puli's request-edit example 02 (``scripts/examples/request-edit/02_request_jobs.py``), in Python 3.
 
 Finds jobs with ``QueueHandler``, Puli's query API, over the mesh protocol. Only ``print``
-changed (Python 3) and the status constants' import (``octopus.core.enums`` in Puli; the
-same names are in ``puliclient``). ``QueueHandler()`` asks the mesh of the environment
+changed (Python 3). ``QueueHandler()`` asks the mesh of the environment
 (``PULI_NODE``/``PULI_ZK``, ``PULI_KEY``); ``QueueHandler(Server(host, port))`` an agent.
 
     PULI_NODE=rn1:7100 python examples/puli/request_jobs.py
 """
 
-from puliclient import NODE_CANCELED, NODE_DONE, NODE_RUNNING
+from octopus.core import enums
 from puliclient.server.queueHandler import QueueHandler
 
 qh = QueueHandler()
@@ -19,7 +18,7 @@ for job in allJobsList:
     print("id:%s name:%s user:%s" % (job.id, job.name, job.user))
 
 print(qh.getAllJobs())
-print(qh.getJobsByStatus([NODE_CANCELED, NODE_RUNNING]))
+print(qh.getJobsByStatus([enums.NODE_CANCELED, enums.NODE_RUNNING]))
 print(qh.getJobsById(range(1, 100)))
 print(qh.getJobsByName(['.*test'], False))
 print(qh.getJobsByUser(['jsa'], False)[0])
@@ -32,7 +31,7 @@ print(qh.getJobs(
     idList=[28, 32],
     nameList=['.*test'],
     poolList=["default", "renderfarm"],
-    statusList=[NODE_DONE],
+    statusList=[enums.NODE_DONE],
     tagsDict={
         'prod': ['prodA', 'prodB'],
         'nbFrames': [100],

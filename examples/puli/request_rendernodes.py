@@ -2,14 +2,14 @@
 """Puli's request-edit example 01 (``scripts/examples/request-edit/01_request_rendernodes.py``), in Python 3.
 
 Finds render nodes with ``RenderNodeHandler`` over the mesh protocol. Only ``print`` changed
-(Python 3) and the status constant (``enums.RN_IDLE`` in Puli: ``RenderNodeStatus.IDLE``).
+(Python 3).
 A mesh node's ``id`` is its name.
 
     PULI_NODE=rn1:7100 python examples/puli/request_rendernodes.py
 """
 
+from octopus.core import enums
 from puliclient.server.renderNodeHandler import RenderNodeHandler
-from puliclient.status import RenderNodeStatus
 
 rnHandler = RenderNodeHandler()
 (allRnList, summary) = rnHandler.getAllRenderNodes()
@@ -24,7 +24,7 @@ if allRnList:
     hostList=["vfxpc64"],
     versionList=["dev"],
     poolList=["default", "renderfarm"],
-    statusList=[RenderNodeStatus.IDLE],
+    statusList=[enums.RN_IDLE],
 )
 
 print("")
