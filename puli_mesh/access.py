@@ -6,8 +6,8 @@ a field of the request). :func:`decide` says whether that requester may make one
 * ``user``: submit; every query; pause, resume, cancel, restart, set, tag, archive **their own**
   jobs (and commands of them); read logs of their own jobs;
 * ``operator`` (a wrangler): all of that on any job, for any user (a SUBMIT on behalf of
-  another user), any log, the render nodes (pause, drain, resume, clear a quarantine), and the
-  licences and pools of the cluster;
+  another user), any log, the render nodes (pause, drain, resume, clear a quarantine, set their
+  pools or performance, remove one), and the licences and pools of the cluster;
 * ``admin``: all of that, step-down, and the keys of the cluster (add, revoke, list);
 * ``node``: the worker protocol only (HELLO, READY, UPDATE...); a node key cannot submit, query
   or edit, and no people's key may speak the worker protocol.
@@ -83,7 +83,8 @@ ALLOWED = AccessDecision(True)
 OWN_JOB_EDITS = frozenset({"pause", "resume", "cancel", "restart", "set", "tags", "archive"}) | COMMAND_EDITS
 """Edits of one job (a graph, a task group, a task, or one of its commands): its owner may."""
 
-RENDER_NODE_EDITS = frozenset({"node_pause", "node_drain", "node_resume", "clear_quarantine"})
+RENDER_NODE_EDITS = frozenset({"node_pause", "node_drain", "node_resume", "clear_quarantine", "node_set",
+                               "pool_set_nodes", "node_remove"})
 """Edits of the render nodes: operators and admins only."""
 
 ADMIN_EDITS = frozenset({"step_down"})

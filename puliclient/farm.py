@@ -18,6 +18,7 @@ Query and edit, on one graph or by constraint (Puli's ``pul_query``/``pul_set_pa
     farm.commands(graph=graph_id, status=["ERROR"])
     print(farm.tail_log(command_id, lines=20))                # served by the node that ran it
     farm.drain_node("rn12")                                   # finish what runs, take nothing new
+    farm.set_node_pools("rn12", ["gpu"])                      # an operator's pools (None: its own)
 
 Cluster settings (kept in ZooKeeper, changed by the leader for an operator's key)::
 
@@ -279,6 +280,30 @@ class Farm:
 
     def clear_quarantine(self, name: str) -> None:
         self.edit("clear_quarantine", name=name)
+
+    def set_node(self, name: str, **values: Any) -> None:
+        """An operator's ``pools`` (a list of names) or ``performance`` (a number above 0) for a
+        render node, in one edit; a value None goes back to what the node's agent says."""
+        self.edit("node_set", name=name, values=values)
+
+    def set_node_pools(self, name: str, pools: list[str] | None) -> None:
+        """Put a render node in these pools (each must exist), over the ones its agent says, also
+        when it joins again; None goes back to its agent's. What it runs goes on."""
+        self.set_node(name, pools=None if pools is None else list(pools))
+
+    def set_pool_nodes(self, pool: str, names: list[str]) -> None:
+        """The render nodes of ``pool`` are ``names`` now (Puli's ``PUT /pools/<p>/rendernodes``):
+        each node that joins or leaves it gets an operator's pools (:meth:`set_node_pools`)."""
+        self.edit("pool_set_nodes", pool=pool, names=list(names))
+
+    def set_node_performance(self, name: str, value: float | None) -> None:
+        """A render node's performance (faster nodes are offered work first); None: its agent's."""
+        self.set_node(name, performance=value)
+
+    def remove_node(self, name: str) -> None:
+        """Forget a render node that left the mesh (its record, quarantine, pools, overrides);
+        a connected one is refused (``FarmIllegalEditError``): stop its agent first."""
+        self.edit("node_remove", name=name)
 
     def step_down(self) -> str:
         """Ask the leader to hand over now (before maintenance of its machine); return its name.

@@ -177,6 +177,22 @@ def pools_create(name: str, node: NodeOpt = None, zk: ZkOpt = None, cluster: Clu
     console.print(Text(f"pool {name} defined"))
 
 
+@pools_app.command("set-nodes")
+def pools_set_nodes(pool: str, names: Annotated[list[str] | None, typer.Argument(help="Render node names "
+                                                                                "(none: empty the pool).")] = None,
+                    node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Make these render nodes the pool's members (Puli's pool membership edit): nodes named join
+    it, the others leave it, kept when they join again (`puli-mesh nodes set NAME pools=` goes back
+    to a node's own pools). What runs goes on; new work follows the new pools.
+
+    Example: `puli-mesh pools set-nodes gpu rn12 rn13 --node 127.0.0.1:8004`
+    """
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        farm.set_pool_nodes(pool, names or [])
+    console.print(Text(f"pool {pool}: " + (", ".join(names) if names else "no render nodes")))
+
+
 # --------------------------------------------------------------------------- stats
 def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
     """The last hour, a line per minute: commands finished, queue depth, running, node use, licences.

@@ -1,4 +1,5 @@
-"""``puli-mesh nodes``: list the render nodes, pause, drain or resume one.
+"""``puli-mesh nodes``: list the render nodes, pause, drain or resume one, set its pools or
+performance, remove one that left.
 
 Guarantees: through :class:`puliclient.farm.Farm`; errors leave through
 :func:`puli_mesh.cli.common.reported_errors`. Not here: the cluster's status
@@ -15,12 +16,14 @@ from rich.text import Text
 
 import puli_mesh.cli.views as views
 from puli_mesh.cli.common import (
+    EXIT_USAGE,
     ClusterOpt,
     JsonOpt,
     NameOpt,
     NodeOpt,
     ZkOpt,
     console,
+    fail,
     farm_for,
     print_json,
     reported_errors,
@@ -55,7 +58,8 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
                   box=None, header_style="bold")
     for n in rows:
         name_text = n["name"] + (" *" if n.get("leader") else "")
-        views.add_row(table, name_text, views.status_text(n["state"]), ",".join(n.get("pools", [])),
+        pools_text = ",".join(n.get("pools", [])) + (" (set)" if n.get("pools_override") is not None else "")
+        views.add_row(table, name_text, views.status_text(n["state"]), pools_text,
                       str(n.get("slots", 0)), str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
                       f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
                       ",".join(str(c) for c in n.get("running_commands", [])) or "-")
@@ -71,10 +75,13 @@ def _node_edit(ctx: typer.Context, where: tuple[str | None, str | None, str], na
     farm = farm_for(node or outer[0], zk or outer[1], cluster if cluster != "default" else outer[2])
     with reported_errors():
         method = {"pause": "pause_node", "resume": "resume_node", "drain": "drain_node",
-                  "unquarantine": "clear_quarantine"}[verb]
+                  "unquarantine": "clear_quarantine", "set": "set_node", "remove": "remove_node"}[verb]
         getattr(farm, method)(name, **args)
     killed = " (commands killed, they run again elsewhere)" if args.get("kill") else ""
-    done = dict(pause="paused", drain="draining", resume="resumed", unquarantine="out of quarantine")[verb]
+    changed = ", ".join(f"{k} " + ("its own" if v is None else ",".join(v) if isinstance(v, list) else str(v))
+                        for k, v in args.items())
+    done = dict(pause="paused", drain="draining", resume="resumed", unquarantine="out of quarantine",
+                set=f"set: {changed}", remove="removed")[verb]
     console.print(Text(f"render node {name} {done}{killed}"))
 
 
@@ -119,3 +126,56 @@ def nodes_unquarantine(ctx: typer.Context, name: Annotated[str, typer.Argument(h
     Example: `puli-mesh nodes unquarantine rn12`
     """
     _node_edit(ctx, (node, zk, cluster), name, "unquarantine")
+
+
+NODE_SETTABLE = ("pools", "performance")
+"""What ``puli-mesh nodes set`` changes on a render node."""
+
+
+def parse_node_values(items: list[str]) -> dict[str, Any]:
+    """``pools=a,b performance=1.5`` -> ``{"pools": ["a", "b"], "performance": 1.5}``; an empty
+    value (``pools=``) is None: back to what the node's agent says. ``ValueError`` otherwise."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in NODE_SETTABLE:
+            raise ValueError(f"{item!r}: write pools=NAME,NAME or performance=NUMBER (an empty value "
+                             "goes back to the node's own)")
+        if not value:
+            values[key] = None
+        elif key == "pools":
+            values[key] = [p.strip() for p in value.split(",") if p.strip()]
+        else:
+            try:
+                values[key] = float(value)
+            except ValueError:
+                raise ValueError(f"performance must be a number, not {value!r}") from None
+    return values
+
+
+@nodes_app.command("set")
+def nodes_set(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")],
+              assignments: Annotated[list[str], typer.Argument(help="pools=a,b and/or performance=1.5 "
+                                                               "(pools= or performance=: the node's own again).")],
+              node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Set a node's pools or performance (faster nodes get work first), kept when it joins again,
+    until cleared with an empty value. Each pool must exist; what runs goes on.
+
+    Example: `puli-mesh nodes set rn12 pools=gpu,default performance=2`; `puli-mesh nodes set rn12 pools=`
+    """
+    try:
+        values = parse_node_values(assignments)
+    except ValueError as exc:
+        raise fail(str(exc), EXIT_USAGE) from exc
+    _node_edit(ctx, (node, zk, cluster), name, "set", **values)
+
+
+@nodes_app.command("remove")
+def nodes_remove(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")],
+                 node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Forget a node that left the mesh for good (its quarantine, pools, performance). A node still
+    connected is refused (exit code 1): stop its agent first. If it comes back, it joins as new.
+
+    Example: `puli-mesh nodes remove rn12`
+    """
+    _node_edit(ctx, (node, zk, cluster), name, "remove")

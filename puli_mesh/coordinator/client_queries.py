@@ -207,7 +207,12 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         "state": state,
         "leader": name == leader,
         "endpoint": known.get("endpoint", link.endpoint if link else ""),
-        "pools": known.get("pools", link.pools if link else []),
+        # an operator's pools win over what the agent says (``pools_override``: None when none)
+        "pools": (list(core_node.pools) if core_node is not None and core_node.pools_override is not None
+                  else known.get("pools", link.pools if link else [])),
+        "pools_override": None if core_node is None or core_node.pools_override is None
+        else list(core_node.pools_override),
+        "performance": core_node.performance if core_node is not None else None,
         "slots": _slots(member, core_node),
         "running": len(running),
         "running_commands": list(running),

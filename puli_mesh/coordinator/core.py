@@ -31,6 +31,8 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now); set_pool(graph_id, pool, now)
     define_pool(name); clear_quarantine(name, now)
     pause_render_node(name, now, kill=False, drain=False); resume_render_node(name, now)
+    set_node_pools(name, pools | None, now); set_pool_nodes(pool, names, now)  # operator's pools
+    set_node_performance(name, value | None, now); remove_render_node(name, now)  # a node that left
     set_tags(node_id, tags: dict, now)   # merge; a None value removes the tag
     set_licence(name, total, now); release_licence(name, render_node, now)
     archive(graph_id, now); archive_finished(before, now) -> archived graph ids
@@ -275,6 +277,28 @@ class SchedulingCore:
     def clear_quarantine(self, name: str, now: float) -> list[Decision]:
         self._start(now)
         render_node_events.clear_quarantine(self._st, name, now)
+        return self._done(now)
+
+    def set_node_pools(self, name: str, pools: list[str] | None, now: float) -> list[Decision]:
+        """An operator's pools for ``name``, kept over its HELLOs; None: its configured ones."""
+        self._start(now)
+        render_node_events.set_pools(self._st, name, pools, now)
+        return self._done(now)
+
+    def set_pool_nodes(self, pool: str, names: list[str], now: float) -> list[Decision]:
+        """``names`` are ``pool``'s members now (Puli's ``PUT /pools/<pool>/rendernodes``)."""
+        self._start(now)
+        render_node_events.set_pool_members(self._st, pool, names, now)
+        return self._done(now)
+
+    def set_node_performance(self, name: str, value: float | None, now: float) -> list[Decision]:
+        self._start(now)
+        render_node_events.set_performance(self._st, name, value, now)
+        return self._done(now)
+
+    def remove_render_node(self, name: str, now: float) -> list[Decision]:
+        self._start(now)
+        render_node_events.remove(self._st, name, now)
         return self._done(now)
 
     # ------------------------------------------------------------- licences

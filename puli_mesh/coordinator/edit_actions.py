@@ -216,6 +216,54 @@ def clear_quarantine(core: SchedulingCore, args: dict[str, Any], now: float) -> 
     return core.clear_quarantine(edit_name(args["name"], "name"), now)
 
 
+def edit_names(value: Any, what: str) -> list[str]:
+    """``value`` as a list of names (:func:`edit_name` each); else ``ValueError``."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{what} must be a list of names, got {type(value).__name__} {_shown(value)}")
+    return [edit_name(v, f"each of {what}") for v in value]
+
+
+def edit_performance(value: Any) -> float:
+    """``value`` as a render node's performance: a finite number above 0; else ``ValueError``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or number is None or not 0.0 < number < float("inf"):
+        raise ValueError(f"performance must be a number above 0, got {_shown(value)}")
+    return number
+
+
+def node_set(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"name", "values": {"pools": [names] | None, "performance": number | None}}``: an
+    operator's pools or performance for a render node, kept when it joins again; None goes
+    back to what its agent says. From ``puli-mesh nodes set NAME pools=a,b performance=1.5``,
+    ``Farm.set_node_pools``, ``Farm.set_node_performance``."""
+    name = edit_name(args["name"], "name")
+    decisions: list[Decision] = []
+    for key, value in dict(args["values"]).items():
+        if key == "pools":
+            decisions += core.set_node_pools(name, None if value is None else edit_names(value, key), now)
+        elif key == "performance":
+            decisions += core.set_node_performance(name, None if value is None else edit_performance(value), now)
+        else:
+            raise KeyError(f"{key!r} cannot be set on a render node (pools, performance)")
+    return decisions
+
+
+def pool_set_nodes(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"pool", "names": [render node names]}``: the pool's members now (Puli's ``PUT
+    /pools/<pool>/rendernodes``). From ``puli-mesh pools set-nodes POOL NAME...``,
+    ``Farm.set_pool_nodes``."""
+    return core.set_pool_nodes(edit_name(args["pool"], "pool"), edit_names(args["names"], "names"), now)
+
+
+def node_remove(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"name"}`` of a render node that left: forget it. From ``puli-mesh nodes remove NAME``,
+    ``Farm.remove_node``."""
+    return core.remove_render_node(edit_name(args["name"], "name"), now)
+
+
 COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume"})
 """The actions whose ``id`` is a command's (every other job edit's is a graph's, group's or task's)."""
 
@@ -235,6 +283,9 @@ EDIT_ACTIONS: dict[str, EditAction] = {
     "node_drain": node_drain,
     "node_resume": node_resume,
     "clear_quarantine": clear_quarantine,
+    "node_set": node_set,
+    "pool_set_nodes": pool_set_nodes,
+    "node_remove": node_remove,
 }
 
 

@@ -217,6 +217,9 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "credit": n.credit,
         "characteristics": dict(n.characteristics),
         "performance": n.performance,
+        "configured_pools": list(n.configured_pools),  # what its agent says; pools: what counts
+        "pools_override": None if n.pools_override is None else list(n.pools_override),
+        "performance_override": n.performance_override,
         "paused": n.paused,
         "draining": n.draining,
         "quarantined": n.quarantined,
@@ -243,6 +246,10 @@ class RenderNodeBrief:
     running: list[int]
     queued: list[int]
     """Pipelined, waiting for a slot."""
+    pools: tuple[str, ...]
+    pools_override: tuple[str, ...] | None
+    """An operator's pools (None: the agent's own)."""
+    performance: float
 
 
 def render_node_brief(n: RenderNode) -> RenderNodeBrief:
@@ -253,7 +260,7 @@ def render_node_brief(n: RenderNode) -> RenderNodeBrief:
     else:  # no pipelining: every run holds a slot (the common case, and the cheap one)
         queued, started = [], list(running)
     return RenderNodeBrief(n.name, n.slots, n.cores, n.ram_mb, n.free_ram_mb, n.paused, n.draining, n.quarantined,
-                           started, queued)
+                           started, queued, n.pools, n.pools_override, n.performance)
 
 
 def figures(st: CoreState) -> dict[str, Any]:

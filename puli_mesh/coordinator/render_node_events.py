@@ -1,12 +1,15 @@
 """What happens to render nodes: they join (or join again and say what they run), change,
-leave, are paused, resumed or taken out of quarantine, and give licences back early.
+leave, are paused, resumed or taken out of quarantine, give licences back early, are put in
+other pools or given another performance by an operator, and are removed for good.
 
 The core's facade (``core.SchedulingCore``) calls these between its ``_start`` and ``_done``;
 each works on the :class:`CoreState` it is given and leaves its decisions in ``st.out``.
 
 Guarantees: pure (``now`` is an argument); a HELLO re-attaches a READY command only for the
 render node last given that attempt (``reconcile``): another node listing it, even with the
-right token, is told to kill it.
+right token, is told to kill it. An operator's pools or performance (``set_pools``,
+``set_pool_members``, ``set_performance``) outlive the node's HELLOs until cleared; moving a
+node out of a pool never stops what it runs there. Only a node that left may be removed.
 
 Not here: asking for work (``core.request_work``, the hot path, kept inline), choosing work
 (``assignment``), liveness (the service decides when a node is gone).
@@ -117,12 +120,12 @@ def update(st: CoreState, name: str, now: float, *, free_ram_mb: int | None, cor
            characteristics: dict[str, Any] | None, performance: float | None) -> None:
     node = render_node(st, name)
     info = RenderNodeInfo(
-        name, list(pools) if pools is not None else list(node.pools),
+        name, list(pools) if pools is not None else list(node.configured_pools),
         node.cores if cores is None else cores, node.ram_mb if ram_mb is None else ram_mb,
         node.free_ram_mb if free_ram_mb is None else free_ram_mb,
         node.slots if slots is None else slots,
         node.characteristics if characteristics is None else characteristics,
-        node.performance if performance is None else performance)
+        node.configured_performance if performance is None else performance)
     if pools is not None or characteristics is not None or performance is not None:
         leave_pools(st, node)
         node.apply_info(info)
@@ -174,6 +177,70 @@ def clear_quarantine(st: CoreState, name: str, now: float) -> None:
     node.fail_streak = 0
     log.info("render node %s out of quarantine", name)
     assignment.dispatch_node(st, node, now)
+
+
+def set_pools(st: CoreState, name: str, pools: Iterable[str] | None, now: float) -> None:
+    """An operator puts node ``name`` in ``pools`` (None: back to the pools its agent
+    configured). Every pool must exist (:class:`UnknownIdError`); an empty list leaves the node
+    in no pool (it takes no work). What it runs goes on; new work comes from its new pools."""
+    node = render_node(st, name)
+    override = None if pools is None else tuple(dict.fromkeys(pools))
+    for p in override or ():
+        if p not in st.pools:
+            raise UnknownIdError(f"no pool is called {p!r}; define it first (puli-mesh pools add {p})")
+    leave_pools(st, node)
+    node.pools_override = override
+    node.pools = node.configured_pools if override is None else override
+    node.characteristics_changed()  # the profile names the pools
+    enter_pools(st, node)
+    log.info("render node %s now in pools %s%s", name, ",".join(node.pools) or "(none)",
+             "" if override is not None else " (its configured ones)")
+    if node.online:
+        assignment.dispatch_node(st, node, now)
+
+
+def set_pool_members(st: CoreState, pool: str, names: Iterable[str], now: float) -> None:
+    """Puli's ``PUT /pools/<pool>/rendernodes``: ``names`` are the pool's members now. Each node
+    that joins or leaves the pool gets an operator's pools (:func:`set_pools`); the others keep
+    theirs. Unknown pool or node: :class:`UnknownIdError`, before anything changes."""
+    if pool not in st.pools:
+        raise UnknownIdError(f"no pool is called {pool!r}; define it first (puli-mesh pools add {pool})")
+    wanted = list(dict.fromkeys(names))
+    for name in wanted:
+        render_node(st, name)
+    members = st.pools[pool].members
+    for name in sorted(n for n in members if n not in wanted):  # sorted: a restored core's order may differ
+        set_pools(st, name, [p for p in members[name].pools if p != pool], now)
+    for name in wanted:
+        if name not in members:
+            set_pools(st, name, [*st.render_nodes[name].pools, pool], now)
+
+
+def set_performance(st: CoreState, name: str, performance: float | None, now: float) -> None:
+    """An operator's performance for node ``name`` (None: back to its agent's): the key that
+    offers work to the faster waiting nodes first."""
+    node = render_node(st, name)
+    stop_waiting(st, node)  # the waiting lists are sorted by performance: re-enter with the new key
+    node.performance_override = None if performance is None else float(performance)
+    node.performance = node.configured_performance if performance is None else float(performance)
+    log.info("render node %s performance %s", name, node.performance)
+    if node.online:
+        assignment.dispatch_node(st, node, now)
+
+
+def remove(st: CoreState, name: str, now: float) -> None:
+    """Forget node ``name`` for good (Puli's ``DELETE /rendernodes/<name>``): its record,
+    quarantine, pools and overrides. Only a node that left (its commands went back to READY
+    then): a connected one is :class:`IllegalTransitionError`. Back later, it joins as new."""
+    node = render_node(st, name)
+    if node.online:
+        raise IllegalTransitionError(f"render node {name!r} is connected; stop its agent first, and "
+                                     f"remove it once it has left the mesh")
+    for run in list(node.running.values()):  # none once it left; never leave a reservation behind
+        lifecycle.requeue(st, run.command, now)
+    leave_pools(st, node)
+    del st.render_nodes[name]
+    log.info("render node %s removed", name)
 
 
 def release_licence(st: CoreState, name: str, node_name: str) -> None:

@@ -24,6 +24,11 @@ holds both; ``in_slots`` counts only those holding a slot.
 Quarantine: ``quarantine_after`` failures in a row (ERROR or TIMEOUT; DONE resets
 the streak; lost or killed commands do not count) stop new work until cleared.
 
+Operator overrides: ``pools_override`` and ``performance_override`` (set by a wrangler,
+``render_node_events.set_pools`` / ``set_performance``) win over what the node's agent
+says in its HELLO, also when it joins again, until cleared (None). ``configured_pools`` and
+``configured_performance`` keep what the agent said, to go back to.
+
 Not here: choosing work (``assignment``), liveness (the service decides when a
 node is gone and says ``node_left``).
 """
@@ -69,7 +74,8 @@ class RenderNode:
     __slots__ = ("name", "pools", "cores", "ram_mb", "free_ram_mb", "slots", "characteristics",
                  "performance", "online", "paused", "draining", "quarantined", "fail_streak", "credit",
                  "running", "used_cores", "used_ram", "compat", "profile", "joined_at",
-                 "pipeline", "followers", "slot_share")
+                 "pipeline", "followers", "slot_share", "configured_pools", "pools_override",
+                 "configured_performance", "performance_override")
 
     def __init__(self, info: RenderNodeInfo, now: float) -> None:
         self.name = info.name
@@ -86,17 +92,23 @@ class RenderNode:
         self.credit = 0
         self.online = True
         self.joined_at = now
+        self.pools_override: tuple[str, ...] | None = None
+        self.performance_override: float | None = None
         self.apply_info(info)
 
     def apply_info(self, info: RenderNodeInfo) -> None:
-        self.pools: tuple[str, ...] = tuple(dict.fromkeys(info.pools)) or ("default",)
+        self.configured_pools: tuple[str, ...] = tuple(dict.fromkeys(info.pools)) or ("default",)
+        self.pools: tuple[str, ...] = (self.configured_pools if self.pools_override is None
+                                       else self.pools_override)
         self.cores = max(int(info.cores), 1)
         self.ram_mb = int(info.ram_mb)
         self.free_ram_mb = int(info.free_ram_mb)
         self.slots = max(int(info.slots), 0)
         self.characteristics = dict(info.characteristics)
         self.characteristics.setdefault("softs", [])
-        self.performance = float(info.performance)
+        self.configured_performance = float(info.performance)
+        self.performance = (self.configured_performance if self.performance_override is None
+                            else self.performance_override)
         self.pipeline = max(int(info.pipeline), 0)
         # Cores a command gets when its task does not say (maxNbCores 0): an equal share.
         self.slot_share = max(1, self.core_capacity // max(self.slots, 1))

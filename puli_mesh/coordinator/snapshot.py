@@ -3,8 +3,8 @@
 ``dump`` returns dicts/lists/str/int/float/bool/None only (msgpack-able). It
 stores what cannot be derived: the tree with its definitions and edits
 (dispatchKey, maxRN, pause, pool), every command's runtime fields, the render
-nodes with their credit, quarantine and running commands (in assignment
-order), licence totals, pending retries, the id counters and the request ids of recent
+nodes with their credit, quarantine, operator's pools and performance and running
+commands (in assignment order), licence totals, pending retries, the id counters and the request ids of recent
 SUBMITs (``submitted``). ``load`` rebuilds
 everything else -- counters, statuses, dependency state, licence usage, the
 ready index and the waiting nodes -- with the same code paths as a submit.
@@ -83,9 +83,12 @@ def dump(st: CoreState) -> dict[str, Any]:
 
 def _dump_rn(n: RenderNode) -> dict[str, Any]:
     return {
-        "name": n.name, "pools": list(n.pools), "cores": n.cores, "ram_mb": n.ram_mb,
+        "name": n.name, "pools": list(n.configured_pools), "cores": n.cores, "ram_mb": n.ram_mb,
         "free_ram_mb": n.free_ram_mb, "slots": n.slots,
-        "characteristics": _plain(n.characteristics), "performance": n.performance,
+        "characteristics": _plain(n.characteristics), "performance": n.configured_performance,
+        # an operator's (None: the agent's own, above)
+        "pools_override": None if n.pools_override is None else list(n.pools_override),
+        "performance_override": n.performance_override,
         "online": n.online, "paused": n.paused, "draining": n.draining, "quarantined": n.quarantined,
         "fail_streak": n.fail_streak, "credit": n.credit, "joined_at": n.joined_at,
         "running": list(n.running), "pipeline": n.pipeline,
@@ -172,6 +175,10 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],
                               d["slots"], d["characteristics"], d["performance"], d.get("pipeline", 0))
         n = st.render_nodes[d["name"]] = RenderNode(info, d["joined_at"])
+        pools_override, n.performance_override = d.get("pools_override"), d.get("performance_override")
+        if pools_override is not None or n.performance_override is not None:  # older snapshots: neither
+            n.pools_override = None if pools_override is None else tuple(pools_override)
+            n.apply_info(info)
         n.online, n.paused, n.quarantined = d["online"], d["paused"], d["quarantined"]
         n.draining = d.get("draining", False)
         n.fail_streak, n.credit = d["fail_streak"], d["credit"]

@@ -53,8 +53,8 @@ BATCHES = 3
 """Batches of ``max_examples`` examples, each followed by a graph run to DONE; batch ``n`` draws
 with the fixed seed ``SEED + n``: every run tries the same examples."""
 SEED = 12
-SAFE_ACTIONS = sorted(a for a in EDIT_ACTIONS if not a.startswith("node_"))
-"""Edits the fuzzer may name: not those that pause or drain the one real node."""
+SAFE_ACTIONS = sorted(a for a in EDIT_ACTIONS if not a.startswith("node_") and a != "pool_set_nodes")
+"""Edits the fuzzer may name: not those that pause, drain, re-pool or remove the one real node."""
 FUZZ_SETTINGS = settings(max_examples=50, deadline=None, database=None,
                          phases=[Phase.explicit, Phase.generate], print_blob=False,
                          suppress_health_check=list(HealthCheck))

@@ -113,6 +113,13 @@ def test_a_user_edits_no_render_node_and_cannot_step_down(action: str) -> None:
     assert not decide(Role.USER, "alice", EDIT, action).allowed
 
 
+def test_setting_a_nodes_pools_or_performance_and_removing_it_are_operators_edits() -> None:
+    for action in ("node_set", "pool_set_nodes", "node_remove"):
+        assert action in RENDER_NODE_EDITS
+        assert decide(Role.OPERATOR, "wrangler", EDIT, action).allowed
+        assert not decide(Role.USER, "alice", EDIT, action).allowed
+
+
 # ---------------------------------------------------------------- operator and admin
 @pytest.mark.parametrize("role", [Role.OPERATOR, Role.ADMIN])
 def test_operators_and_admins_act_on_any_job_node_and_log(role: Role) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import typer
 
-from puli_mesh.cli import nodes
+from puli_mesh.cli import cluster, nodes
 
 from .conftest import HostileFarm, cells
 
@@ -23,3 +25,60 @@ def test_a_node_edit_echoes_the_name_as_given(hostile_farm: HostileFarm, capsys:
     context = typer.Context(typer.main.get_command(nodes.nodes_app))
     nodes.nodes_drain(context, hostile_farm.name, node="stub")
     assert capsys.readouterr().out == f"render node {hostile_farm.name} draining\n"
+
+
+class RecordingFarm:
+    """Keeps the node edits the commands ask for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, method: str) -> Any:
+        return lambda *args, **kwargs: self.calls.append((method, args, kwargs))
+
+
+@pytest.fixture
+def recording_farm(monkeypatch: pytest.MonkeyPatch) -> RecordingFarm:
+    farm = RecordingFarm()
+    for module in (nodes, cluster):
+        monkeypatch.setattr(module, "farm_for", lambda *_where: farm)
+    return farm
+
+
+def test_node_values_are_parsed_and_an_empty_one_clears() -> None:
+    assert nodes.parse_node_values(["pools=gpu, default", "performance=1.5"]) == {
+        "pools": ["gpu", "default"], "performance": 1.5}
+    assert nodes.parse_node_values(["pools=", "performance="]) == {"pools": None, "performance": None}
+    with pytest.raises(ValueError, match="write pools=NAME,NAME or performance=NUMBER"):
+        nodes.parse_node_values(["slots=3"])
+    with pytest.raises(ValueError, match="performance must be a number, not 'fast'"):
+        nodes.parse_node_values(["performance=fast"])
+
+
+def test_nodes_set_remove_and_pools_set_nodes_make_one_edit_each(
+        recording_farm: RecordingFarm, capsys: pytest.CaptureFixture[str]) -> None:
+    context = typer.Context(typer.main.get_command(nodes.nodes_app))
+    nodes.nodes_set(context, "rn1", ["pools=gpu,default", "performance=2"], node="stub")
+    nodes.nodes_remove(context, "rn2", node="stub")
+    cluster.pools_set_nodes("gpu", ["rn1", "rn3"], node="stub")
+    assert recording_farm.calls == [
+        ("set_node", ("rn1",), {"pools": ["gpu", "default"], "performance": 2.0}),
+        ("remove_node", ("rn2",), {}),
+        ("set_pool_nodes", ("gpu", ["rn1", "rn3"]), {}),
+    ]
+    assert capsys.readouterr().out.splitlines() == [
+        "render node rn1 set: pools gpu,default, performance 2.0", "render node rn2 removed", "pool gpu: rn1, rn3"]
+
+
+def test_nodes_set_refuses_an_unknown_key_as_a_usage_error(recording_farm: RecordingFarm) -> None:
+    context = typer.Context(typer.main.get_command(nodes.nodes_app))
+    with pytest.raises(typer.Exit) as exited:
+        nodes.nodes_set(context, "rn1", ["colour=red"], node="stub")
+    assert exited.value.exit_code == 2 and recording_farm.calls == []
+
+
+def test_a_node_with_an_operators_pools_is_marked(
+        hostile_farm: HostileFarm, capsys: pytest.CaptureFixture[str]) -> None:
+    hostile_farm.node = {**hostile_farm.node, "pools": ["gpu"], "pools_override": ["gpu"]}
+    nodes.nodes(typer.Context(typer.main.get_command(nodes.nodes_app)), node="stub")
+    assert cells(capsys.readouterr().out.splitlines()[1])[2] == "gpu (set)"

@@ -220,3 +220,19 @@ def test_cluster_settings_go_through_the_wire_and_bad_values_are_invalid_request
     with pytest.raises(FarmInvalidRequestError, match="must be 0 or more") as info:
         farm.set_licence("mtoa", -1)
     assert info.value.code == "invalid"
+
+
+def test_node_edits_are_one_edit_each_with_none_clearing_an_override() -> None:
+    farm = ScriptedFarm(lambda kind, fields: {"ok": True})
+    farm.set_node_pools("rn1", ("gpu",))
+    farm.set_node_pools("rn1", None)
+    farm.set_node_performance("rn1", 1.5)
+    farm.set_pool_nodes("gpu", ["rn1", "rn2"])
+    farm.remove_node("rn3")
+    assert [f for _k, f in farm.calls] == [
+        {"action": "node_set", "args": {"name": "rn1", "values": {"pools": ["gpu"]}}},
+        {"action": "node_set", "args": {"name": "rn1", "values": {"pools": None}}},
+        {"action": "node_set", "args": {"name": "rn1", "values": {"performance": 1.5}}},
+        {"action": "pool_set_nodes", "args": {"pool": "gpu", "names": ["rn1", "rn2"]}},
+        {"action": "node_remove", "args": {"name": "rn3"}},
+    ]

@@ -127,6 +127,21 @@ def test_status_tells_each_node_state_from_zookeeper_the_links_and_the_core() ->
     assert nodes["ghost"]["state"] == "gone" and nodes["silent"]["pools"] == ["gpu"]
 
 
+def test_status_shows_an_operators_pools_over_the_agents_and_the_performance() -> None:
+    core = SchedulingCore()
+    core.define_pool("gpu")
+    core.node_joined(rn("own"), 0.0)
+    core.node_joined(rn("set"), 0.0)
+    core.set_node_pools("set", ["gpu"], 1.0)
+    core.set_node_performance("set", 2.0, 1.0)
+    members = {name: {"endpoint": f"tcp://{name}:9", "pools": ["default"]} for name in ("own", "set")}
+    nodes = {n["name"]: n for n in answer_query("status", context(core, members=members))["nodes"]}
+    assert (nodes["own"]["pools"], nodes["own"]["pools_override"], nodes["own"]["performance"]) == (
+        ["default"], None, 1.0)
+    assert (nodes["set"]["pools"], nodes["set"]["pools_override"], nodes["set"]["performance"]) == (
+        ["gpu"], ["gpu"], 2.0)
+
+
 def test_graphs_are_filtered_in_the_one_table() -> None:
     core = SchedulingCore()
     core.submit_graph(single("mine", 1), 0.0)

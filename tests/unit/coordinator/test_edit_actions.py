@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 
 from puli_mesh.coordinator.core import SchedulingCore
@@ -78,6 +79,27 @@ def test_a_bad_edit_says_what_is_wrong(action: str, args: dict[str, Any], error:
         apply_edit(core, action, args, 1.0)
 
 
+def test_node_edits_replayed_from_the_journal_and_a_snapshot_keep_an_operators_pools() -> None:
+    """The operator's pools and performance survive replay, a snapshot and the node's next HELLO."""
+    live, _, _ = farm()
+    replayed, _, _ = farm()
+    records = [EditRecord("node_set", {"name": "rn1", "values": {"pools": ["gpu"], "performance": 2.5}}, 1.0),
+               EditRecord("pool_set_nodes", {"pool": "default", "names": ["rn1"]}, 2.0)]
+    for record in records:
+        record.apply(live)
+    assert replay(replayed, [(i, r.to_data()) for i, r in enumerate(records)]) == 0
+    assert replayed.snapshot() == live.snapshot()
+    packed = msgpack.packb(live.snapshot(), use_bin_type=True)  # as the journal stores it
+    restored = SchedulingCore.restore(msgpack.unpackb(packed, raw=False, strict_map_key=False))
+    assert restored.snapshot() == live.snapshot()
+    restored.node_left("rn1", 3.0)
+    restored.reconcile_node(rn("rn1", slots=2), [], 4.0)  # its agent still says "default" only
+    view = restored.render_nodes()[0]
+    assert view["pools"] == ["gpu", "default"] and view["performance"] == 2.5
+    with pytest.raises(KeyError, match="'colour' cannot be set on a render node"):
+        apply_edit(live, "node_set", {"name": "rn1", "values": {"colour": "red"}}, 5.0)
+
+
 def test_an_edit_replayed_from_the_journal_does_what_it_did_live() -> None:
     live, graph_id, _ = farm()
     replayed, _, _ = farm()
@@ -113,6 +135,15 @@ HUGE = 10**24  # what `puli-mesh set ID priority=1000000000000000000000000` send
     ("set", {"id": 1, "values": {"poolName": ["gpu"]}}, "poolName must be a string"),
     ("set", {"id": 1, "values": {"pool": "p" * 1025}}, "pool has 1025 characters, above the limit of 1024"),
     ("node_pause", {"name": 3}, "name must be a string"),
+    ("node_set", {"name": "rn1", "values": {"pools": "gpu"}}, "pools must be a list of names, got str"),
+    ("node_set", {"name": "rn1", "values": {"pools": ["gpu", 7]}}, "each of pools must be a string"),
+    ("node_set", {"name": "rn1", "values": {"performance": float("inf")}}, "performance must be a number above 0"),
+    ("node_set", {"name": "rn1", "values": {"performance": 0}}, "performance must be a number above 0"),
+    ("node_set", {"name": "rn1", "values": {"performance": True}}, "performance must be a number above 0"),
+    ("node_set", {"name": "rn1", "values": {"performance": "fast"}}, "performance must be a number above 0"),
+    ("pool_set_nodes", {"pool": "default", "names": "rn1"}, "names must be a list of names"),
+    ("pool_set_nodes", {"pool": "p" * 1025, "names": []}, "pool has 1025 characters"),
+    ("node_remove", {"name": None}, "name must be a string"),
 ])
 def test_a_value_that_cannot_be_stored_is_refused_before_any_core_sees_it(
         action: str, args: dict[str, Any], match: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from puli_mesh.coordinator.core import SchedulingCore
-from tests.unit.coordinator.graphs import assigns, rn, single
+from puli_mesh.errors import IllegalTransitionError, UnknownIdError
+from tests.unit.coordinator.graphs import assigns, finish, rn, single
 
 
 def test_only_the_node_last_given_an_attempt_may_reattach_it():
@@ -36,3 +39,114 @@ def test_a_node_cannot_claim_a_command_another_node_runs():
     keep, kill, _ = core.reconcile_node(rn("b"), [(x.command_id, x.attempt)], 1)
     assert keep == [] and kill == [x.command_id]
     assert core.command(x.command_id)["render_node"] == "a"
+
+
+# ------------------------------------------------------------ operator's pools, performance, removal
+def pool_members(core: SchedulingCore) -> dict[str, list[str]]:
+    return {p["name"]: p["render_nodes"] for p in core.pools()}
+
+
+def test_an_operators_pools_outlive_a_hello_with_other_pools_until_cleared():
+    core = SchedulingCore()
+    core.define_pool("gpu")
+    core.node_joined(rn("a", pools=["default"]), 0)
+    core.set_node_pools("a", ["gpu"], 1)
+    core.node_left("a", 2)
+    core.reconcile_node(rn("a", pools=["default", "farm"]), [], 3)  # its agent says other pools
+    view = core.render_nodes()[0]
+    assert view["pools"] == ["gpu"] and view["pools_override"] == ["gpu"]
+    assert view["configured_pools"] == ["default", "farm"]
+    assert pool_members(core)["gpu"] == ["a"] and pool_members(core)["default"] == []
+
+    core.set_node_pools("a", None, 4)  # cleared: what its agent said
+    view = core.render_nodes()[0]
+    assert view["pools"] == ["default", "farm"] and view["pools_override"] is None
+    assert pool_members(core)["gpu"] == [] and pool_members(core)["farm"] == ["a"]
+
+
+def test_new_work_follows_the_new_pools_and_what_runs_goes_on():
+    core = SchedulingCore()
+    core.define_pool("gpu")
+    core.node_joined(rn("a"), 0)
+    core.submit_graph(single("d", 2), 0)
+    core.submit_graph(single("g", 1, pool="gpu"), 0)
+    (running,) = assigns(core.request_work("a", 1, 1))
+    decisions = core.set_node_pools("a", ["gpu"], 2)
+    assert decisions == []  # nothing killed, and no free slot yet
+    assert core.command(running.command_id)["status_name"] == "ASSIGNED"
+    (nxt,) = assigns(finish(core, running, 3) + core.request_work("a", 1, 4))
+    assert core.command(nxt.command_id)["task_name"] == "g"  # the gpu job, not the default's second command
+
+
+def test_an_unknown_pool_is_refused_and_nothing_changes():
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    with pytest.raises(UnknownIdError, match="no pool is called 'nope'"):
+        core.set_node_pools("a", ["nope"], 1)
+    with pytest.raises(UnknownIdError):
+        core.set_pool_nodes("nope", ["a"], 1)
+    with pytest.raises(UnknownIdError, match="no render node"):
+        core.set_pool_nodes("default", ["a", "ghost"], 1)
+    assert core.render_nodes()[0]["pools"] == ["default"] and core.render_nodes()[0]["pools_override"] is None
+
+
+def test_a_pools_member_list_is_replaced_as_puli_did():
+    core = SchedulingCore()
+    core.define_pool("gpu")
+    for name in ("a", "b", "c"):
+        core.node_joined(rn(name, pools=["default", "gpu"] if name == "c" else ["default"]), 0)
+    core.set_pool_nodes("gpu", ["a", "b"], 1)
+    assert pool_members(core)["gpu"] == ["a", "b"]
+    views = {v["name"]: v for v in core.render_nodes()}
+    assert views["a"]["pools"] == ["default", "gpu"] and views["c"]["pools"] == ["default"]
+    assert views["c"]["pools_override"] == ["default"]  # it left the pool by an operator's word
+    core.set_pool_nodes("gpu", [], 2)
+    assert pool_members(core)["gpu"] == []
+
+
+def test_performance_orders_the_waiting_nodes_and_outlives_a_hello():
+    core = SchedulingCore()
+    for name in ("a", "b"):
+        core.node_joined(rn(name), 0)
+        core.request_work(name, 1, 0)  # both wait; equal performance: by name, a first
+    core.set_node_performance("b", 3.0, 1)
+    (x,) = assigns(core.submit_graph(single("t", 1), 2).decisions)
+    assert x.node == "b"
+    core.set_node_performance("b", None, 3)
+    (y,) = assigns(core.submit_graph(single("u", 1), 4).decisions)
+    assert y.node == "a"
+    core.set_node_performance("a", 0.5, 5)
+    core.node_left("a", 6)
+    core.reconcile_node(rn("a", perf=1.0), [], 7)
+    view = {v["name"]: v for v in core.render_nodes()}["a"]
+    assert view["performance"] == 0.5 and view["performance_override"] == 0.5
+
+
+def test_only_a_node_that_left_is_removed_and_it_comes_back_as_new():
+    core = SchedulingCore()
+    core.define_pool("gpu")
+    core.node_joined(rn("a"), 0)
+    core.set_node_pools("a", ["gpu"], 0)
+    core.submit_graph(single("t", 1), 0)
+    with pytest.raises(IllegalTransitionError, match="stop its agent first"):
+        core.remove_render_node("a", 1)
+    core.node_left("a", 2)
+    core.remove_render_node("a", 3)
+    assert core.render_nodes() == [] and pool_members(core)["gpu"] == []
+    with pytest.raises(UnknownIdError):
+        core.remove_render_node("a", 4)
+    core.node_joined(rn("a"), 5)
+    assert core.render_nodes()[0]["pools"] == ["default"] and core.render_nodes()[0]["pools_override"] is None
+
+
+def test_removing_forgets_quarantine_and_running_bookkeeping():
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    core.submit_graph(single("t", 1), 0)
+    (x,) = assigns(core.request_work("a", 1, 1))
+    core.node_left("a", 2)  # its command went back to READY then
+    assert core.command(x.command_id)["status_name"] == "READY"
+    core.remove_render_node("a", 3)
+    core.node_joined(rn("b"), 4)
+    (again,) = assigns(core.request_work("b", 1, 5))
+    assert again.command_id == x.command_id
