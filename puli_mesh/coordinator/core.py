@@ -26,8 +26,13 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     command_progress(command_id, attempt, now, *, completion=None, message=None, stats=None)
     held_by(command_id, attempt) -> render node name | None
     tick(now)                            # due retries and timers; graphs past archive_after_s archived
-    pause(node_id, now, kill=False); resume(node_id, now); cancel(node_id, now); restart(node_id, now, errors_only)
-    cancel_command(command_id, now); restart_command(command_id, now)
+    pause(node_id, now, kill=False); resume(node_id, now); cancel(node_id, now)
+    restart(node_id, now, errors_only=False, cascade=True); restart_command(command_id, now, cascade=True)
+    cancel_command(command_id, now); set_command_done(command_id, now)
+    edit_command(command_id, now, description=None, arguments=None)  # arguments: merge, None removes
+    set_timer(node_id, timer, now); set_max_attempt(node_id, n, now); set_ram_use(node_id, mb, now)
+    set_environment(node_id, changes, now); set_arguments(node_id, changes, now)  # merge, None removes
+    rename(node_id, name, now); set_user(graph_id, user, now)
     set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now); set_pool(graph_id, pool, now)
     define_pool(name); clear_quarantine(name, now)
     pause_render_node(name, now, kill=False, drain=False); resume_render_node(name, now)
@@ -432,9 +437,9 @@ class SchedulingCore:
         edits.cancel(self._st, self._node(node_id), now)
         return self._done(now)
 
-    def restart(self, node_id: int, now: float, errors_only: bool = False) -> list[Decision]:
+    def restart(self, node_id: int, now: float, errors_only: bool = False, cascade: bool = True) -> list[Decision]:
         self._start(now)
-        edits.restart(self._st, self._node(node_id), now, errors_only)
+        edits.restart(self._st, self._node(node_id), now, errors_only, cascade)
         return self._done(now)
 
     def cancel_command(self, command_id: int, now: float) -> list[Decision]:
@@ -455,13 +460,50 @@ class SchedulingCore:
         edits.resume_command(self._st, self._command(command_id), now)
         return self._done(now)
 
-    def restart_command(self, command_id: int, now: float) -> list[Decision]:
+    def restart_command(self, command_id: int, now: float, cascade: bool = True) -> list[Decision]:
         self._start(now)
         cmd = self._command(command_id)
         if cmd.status in (C_READY, C_BLOCKED) and cmd.attempts == 0:
             raise IllegalTransitionError(f"command {command_id} never ran; nothing to restart")
-        edits.restart_one(self._st, cmd, now)
+        edits.restart_one(self._st, cmd, now, cascade)
         return self._done(now)
+
+    def _edit(self, now: float, edit: Callable[..., None], *args: Any) -> list[Decision]:
+        """Run one of ``edits``' functions (``edit(state, *args, now)``) as an event."""
+        self._start(now)
+        edit(self._st, *args, now)
+        return self._done(now)
+
+    def set_command_done(self, command_id: int, now: float) -> list[Decision]:
+        return self._edit(now, edits.set_command_done, self._command(command_id))
+
+    def edit_command(self, command_id: int, now: float, description: str | None = None,
+                     arguments: dict[str, Any] | None = None) -> list[Decision]:
+        edits.edit_command(self._command(command_id), description, arguments)
+        return []
+
+    def set_timer(self, node_id: int, timer: float | None, now: float) -> list[Decision]:
+        return self._edit(now, edits.set_timer, self._node(node_id), timer)
+
+    def set_max_attempt(self, node_id: int, value: int, now: float) -> list[Decision]:
+        return self._edit(now, edits.set_max_attempt, self._node(node_id), value)
+
+    def set_ram_use(self, node_id: int, value: int, now: float) -> list[Decision]:
+        return self._edit(now, edits.set_ram_use, self._node(node_id), value)
+
+    def set_environment(self, node_id: int, changes: dict[str, str | None], now: float) -> list[Decision]:
+        return self._edit(now, edits.set_environment, self._node(node_id), changes)
+
+    def set_arguments(self, node_id: int, changes: dict[str, Any], now: float) -> list[Decision]:
+        return self._edit(now, edits.set_arguments, self._node(node_id), changes)
+
+    def rename(self, node_id: int, name: str, now: float) -> list[Decision]:
+        edits.rename(self._node(node_id), name)
+        return []
+
+    def set_user(self, graph_id: int, user: str, now: float) -> list[Decision]:
+        edits.set_user(self._graph(graph_id), user)
+        return []
 
     def set_dispatch_key(self, node_id: int, value: float, now: float) -> list[Decision]:
         self._start(now)
