@@ -33,7 +33,9 @@
 * ramUse (a task, or every task under a folder): for the next assignments; the task
   moves to the ready index of its new signature. What runs keeps its reservation.
 * environment, arguments (any node): merged into the node's like tags (None removes a
-  name); every task under it gets them from its next assigned command on.
+  name); every task under it gets them from its next assigned command on. The commands'
+  own copies of an edited argument (decomposers copy the task's into each) follow it;
+  their own values (a frame range) stay (``set_arguments``).
 * name (any node), user (a graph): display and the job's owner; the user is what the
   commands of the job's next assignments run as (``run_as_job_user``).
 * command: description and arguments (merged, None removes) for its next run; set
@@ -343,10 +345,24 @@ def set_environment(st: CoreState, node: TreeNode, changes: dict[str, str | None
 
 
 def set_arguments(st: CoreState, node: TreeNode, changes: dict[str, Any], now: float) -> None:
+    """Merge ``changes`` into the node's arguments. A decomposer copies its task's arguments into
+    every command, and a command's own value wins over the task's: so the commands' copies of an
+    edited name (their value equal to the one inherited before) change with it, while values of
+    their own (a frame range) stay."""
     merged = _merged(node.arguments, changes)
     _limited(f"node {node.id} ({node.name!r})", "arguments", merged)
+    tasks = iter_tasks(node)
+    before = [t.merged_args for t in tasks]
     node.arguments = merged
-    reinherit(st, iter_tasks(node), now)
+    reinherit(st, tasks, now)
+    for t, inherited in zip(tasks, before, strict=True):
+        for c in t.commands:
+            if c.args is None:
+                continue
+            own = c.own_arguments()
+            copies = {k: v for k, v in changes.items() if k in own and k in inherited and own[k] == inherited[k]}
+            if copies:
+                _set_own_arguments(c, _merged(own, copies))
     log.info("node %d (%s) arguments edited: %s", node.id, node.name, sorted(changes))
 
 
@@ -367,16 +383,20 @@ def edit_command(cmd: CommandNode, description: str | None, changes: dict[str, A
     if changes:
         merged = _merged(cmd.own_arguments(), changes)
         _limited(f"command {cmd.id}", "arguments", merged)
-        keys = cmd.task.cmd_arg_keys
-        if not merged:
-            cmd.args = None
-        elif keys and tuple(merged) == keys:
-            cmd.args = tuple(merged.values())  # the task's key layout, as at submission
-        else:
-            cmd.args = merged
+        _set_own_arguments(cmd, merged)
     if description is not None:
         cmd.description = description
     log.info("command %d edited", cmd.id)
+
+
+def _set_own_arguments(cmd: CommandNode, arguments: dict[str, Any]) -> None:
+    keys = cmd.task.cmd_arg_keys
+    if not arguments:
+        cmd.args = None
+    elif keys and tuple(arguments) == keys:
+        cmd.args = tuple(arguments.values())  # the task's key layout, as at submission
+    else:
+        cmd.args = arguments
 
 
 def set_command_done(st: CoreState, cmd: CommandNode, now: float) -> None:

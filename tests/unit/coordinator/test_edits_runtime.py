@@ -119,6 +119,19 @@ def test_environment_and_arguments_reach_the_next_command_and_an_empty_value_rem
     assert "extra" not in b.arguments and b.arguments["cmd"] == "echo new"
 
 
+def test_an_argument_edit_reaches_the_commands_copies_of_it_but_not_their_own_values() -> None:
+    rep = single("t", 2)
+    for c in rep["tasks"][1]["commands"]:  # as a decomposer makes them: the task's arguments copied in
+        c["arguments"] = {"cmd": "echo t", **c["arguments"]}
+    rep["tasks"][1]["commands"][1]["arguments"]["cmd"] = "echo special"
+    core, (_g, _root, t), (first, second) = core_with(rep)
+    edit(core, "arguments", 1.0, id=t, arguments={"cmd": "echo new", "start": 100})
+    assert core.command(first)["arguments"] == {"cmd": "echo new", "start": 1, "end": 1}  # start: its own
+    assert core.command(second)["arguments"]["cmd"] == "echo special"
+    (a,) = assigns(core.request_work("rn1", 1, 2.0))
+    assert (a.arguments["cmd"], a.arguments["start"]) == ("echo new", 1)
+
+
 def test_an_edit_beyond_the_graph_limits_is_refused_by_the_core_with_nothing_changed() -> None:
     core, (_g, _root, t), _ = core_with(single("t", 1))
     for i in range(10):  # each within the limits, their sum not
