@@ -3,11 +3,15 @@
 A requester is a name and a :class:`Role`, both taken from its authenticated key (never from
 a field of the request). :func:`decide` says whether that requester may make one request:
 
-* ``user``: submit; every query; pause, resume, cancel, restart, set, tag, archive **their own**
-  jobs (and commands of them); read logs of their own jobs;
+* ``user``: submit; every query; pause, resume, cancel, restart, set (timer, maxAttempt, ramUse,
+  name...), tag, edit the environment and arguments of, archive **their own** jobs (and edit,
+  set DONE... commands of them); read logs of their own jobs;
 * ``operator`` (a wrangler): all of that on any job, for any user (a SUBMIT on behalf of
-  another user), any log, the render nodes (pause, drain, resume, clear a quarantine, set their
-  pools or performance, remove one), and the licences and pools of the cluster;
+  another user), any log, giving a job to another user (``set_user``: an owner may not give a
+  job away, since the job's user is whom its commands run as on the nodes and whose quota and
+  access it counts against, which only a wrangler may decide), the render nodes (pause, drain,
+  resume, clear a quarantine, set their pools or performance, remove one), and the licences
+  and pools of the cluster;
 * ``admin``: all of that, step-down, and the keys of the cluster (add, revoke, list);
 * ``node``: the worker protocol only (HELLO, READY, UPDATE...); a node key cannot submit, query
   or edit, and no people's key may speak the worker protocol.
@@ -80,8 +84,12 @@ class AccessDecision:
 
 ALLOWED = AccessDecision(True)
 
-OWN_JOB_EDITS = frozenset({"pause", "resume", "cancel", "restart", "set", "tags", "archive"}) | COMMAND_EDITS
+OWN_JOB_EDITS = frozenset({"pause", "resume", "cancel", "restart", "set", "tags", "environment", "arguments",
+                           "archive"}) | COMMAND_EDITS
 """Edits of one job (a graph, a task group, a task, or one of its commands): its owner may."""
+
+OPERATOR_JOB_EDITS = frozenset({"set_user"})
+"""Edits of one job that its owner may not make: giving it to another user (module docstring)."""
 
 RENDER_NODE_EDITS = frozenset({"node_pause", "node_drain", "node_resume", "clear_quarantine", "node_set",
                                "pool_set_nodes", "node_remove"})
@@ -116,7 +124,7 @@ def _edit_rule(action: str) -> Permission | None:
     (the unit test names it), rather than an agent that fails to import."""
     if action in OWN_JOB_EDITS:
         return Permission(Role.USER, others=Role.OPERATOR)
-    if action in RENDER_NODE_EDITS:
+    if action in RENDER_NODE_EDITS or action in OPERATOR_JOB_EDITS:
         return Permission(Role.OPERATOR)
     if action in ADMIN_EDITS:
         return Permission(Role.ADMIN)

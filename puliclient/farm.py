@@ -41,7 +41,7 @@ a page at a time; :meth:`Farm.jobs` and :meth:`Farm.commands` ask page after pag
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -217,15 +217,31 @@ class Farm:
     def cancel(self, node_id: int) -> None:
         self.edit("cancel", id=int(node_id))
 
-    def restart(self, node_id: int, errors_only: bool = False) -> None:
-        """Run again: everything, or only the commands in ERROR/TIMEOUT."""
-        self.edit("restart", id=int(node_id), errors_only=errors_only)
+    def restart(self, node_id: int, errors_only: bool = False, cascade: bool = True) -> None:
+        """Run again: everything, or only the commands in ERROR/TIMEOUT. What depends on them is
+        restarted too (it ran on their old results) unless ``cascade`` is False."""
+        self.edit("restart", id=int(node_id), errors_only=errors_only, cascade=bool(cascade))
 
     def cancel_command(self, command_id: int) -> None:
         self.edit("command_cancel", id=int(command_id))
 
-    def restart_command(self, command_id: int) -> None:
-        self.edit("command_restart", id=int(command_id))
+    def restart_command(self, command_id: int, cascade: bool = True) -> None:
+        self.edit("command_restart", id=int(command_id), cascade=bool(cascade))
+
+    def done_command(self, command_id: int) -> None:
+        """Accept one command by hand as DONE (Puli's ``PUT /commands/<id>`` status DONE): killed
+        first if it runs; what depends on it runs as after a real DONE."""
+        self.edit("command_done", id=int(command_id))
+
+    def set_command(self, command_id: int, description: str | None = None,
+                    arguments: Mapping[str, Any] | None = None) -> None:
+        """A command's description and arguments (merged; a None value removes one), for its next run."""
+        args: dict[str, Any] = {"id": int(command_id)}
+        if description is not None:
+            args["description"] = description
+        if arguments is not None:
+            args["arguments"] = dict(arguments)
+        self.edit("command_set", **args)
 
     def pause_command(self, command_id: int, kill: bool = False) -> None:
         """Hold one command: it keeps its status but is not handed out until resumed;
@@ -236,12 +252,28 @@ class Farm:
         self.edit("command_resume", id=int(command_id))
 
     def set(self, node_id: int, **values: Any) -> None:
-        """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only)."""
-        self.edit("set", id=int(node_id), values=values)
+        """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only), ``timer`` (epoch seconds,
+        None clears it), ``maxAttempt``, ``ramUse`` (MB), ``name``; ``user`` (graphs only, an
+        operator's edit) gives the job to another user."""
+        user = values.pop("user", None)
+        if values:
+            self.edit("set", id=int(node_id), values=values)
+        if user is not None:
+            self.edit("set_user", id=int(node_id), user=user)
 
     def set_tags(self, node_id: int, **tags: Any) -> None:
         """Merge tags; a None value removes that tag."""
         self.edit("tags", id=int(node_id), tags=tags)
+
+    def set_environment(self, node_id: int, environment: Mapping[str, str | None]) -> None:
+        """Merge into a node's environment (a None value removes a variable): every task under
+        it runs its next commands with it (Puli's ``PUT /tasks/<id>/env``)."""
+        self.edit("environment", id=int(node_id), environment=dict(environment))
+
+    def set_arguments(self, node_id: int, arguments: Mapping[str, Any]) -> None:
+        """Merge into a node's arguments (a None value removes one), for the next commands of
+        every task under it (Puli's ``PUT /tasks/<id>/arguments``)."""
+        self.edit("arguments", id=int(node_id), arguments=dict(arguments))
 
     def archive(self, graph_id: int) -> None:
         """Remove a DONE or CANCELED graph from the farm."""

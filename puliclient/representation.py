@@ -244,10 +244,32 @@ def check_max_rn(value: int, where: str, *, graph: bool) -> None:
         )
 
 
-def _check_string_mapping(mapping: Mapping[str, Any], where: str) -> None:
+def check_environment(mapping: Mapping[str, Any], where: str) -> None:
+    """An environment maps str to str; ``GraphError`` otherwise (at submission and on every edit)."""
     for key, value in mapping.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise GraphError(f"{where}: environment {key!r}={value!r} must map str to str")
+
+
+def check_max_attempt(value: Any, where: str) -> None:
+    """``maxAttempt`` is a whole number >= 1 (at submission and on every edit); ``GraphError`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise GraphError(f"{where}: maxAttempt must be >= 1, not {value!r}")
+
+
+def check_resource(key: str, value: Any, where: str) -> None:
+    """``minNbCores``, ``maxNbCores``, ``ramUse``: a whole number >= 0 (at submission and on every edit)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise GraphError(f"{where}: '{key}' must be >= 0, not {value!r}")
+
+
+def check_timer(value: Any, where: str) -> None:
+    """A timer is None or a finite number of epoch seconds (at submission and on every edit):
+    an infinite or NaN one would hold its tasks for ever."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or value - value != 0:
+        raise GraphError(f"{where}: 'timer' must be epoch seconds (a finite number) or None, not {value!r}")
 
 
 def _check_dependencies(data: Mapping[str, Any], i: int, where: str) -> None:
@@ -329,11 +351,9 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits:
         _check_commands(node, where, limits)
         for key in ("runner", "lic", "licence"):
             _check_name(node[key], f"task {where}", key, limits)
-        if node.get("maxAttempt", 1) < 1:
-            raise GraphError(f"task {where}: maxAttempt must be >= 1, not {node['maxAttempt']}")
+        check_max_attempt(node.get("maxAttempt", 1), f"task {where}")
         for key in _TASK_RESOURCE_KEYS:
-            if node[key] < 0:
-                raise GraphError(f"task {where}: '{key}' must be >= 0, not {node[key]}")
+            check_resource(key, node[key], f"task {where}")
     elif kind == "TaskGroup":
         _check_keys(node, _GROUP_KEYS, _GROUP_OPTIONAL_KEYS, f"group {where}")
     else:
@@ -342,7 +362,8 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits:
         raise GraphError(f"{where}: 'name' is empty")
     _check_name(node["name"], where, "name", limits)
     check_max_rn(node["maxRN"], f"{'task' if kind == 'Task' else 'group'} {where}", graph=False)
-    _check_string_mapping(node["environment"], where)
+    check_timer(node.get("timer"), where)
+    check_environment(node["environment"], where)
     for key in ("arguments", "environment", "tags", "requirements"):
         if node[key]:
             check_value(node[key], where, key, limits)

@@ -10,7 +10,9 @@ make (is a status name, a pool or a job id known: the mesh answers).
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from puli_mesh.errors import ConfigError
@@ -93,3 +95,86 @@ def parse_assignments(items: list[str]) -> tuple[dict[str, Any], dict[str, str |
         else:
             raise ConfigError(f"{key!r} cannot be set; use priority, maxRN, pool or tag.KEY")
     return values, tags
+
+
+# What `puli-mesh set` changes at run time besides the above (Puli's node, task and command edits).
+RUNTIME_NUMBERS = ("maxAttempt", "ramUse")
+RUNTIME_TEXTS = ("name", "user", "description")
+TIMER_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", *DATE_FORMATS)
+ENV_PREFIX = "env."
+ARG_PREFIX = "arg."
+
+
+@dataclass(slots=True)
+class RuntimeEdits:
+    """The run-time edits of one ``puli-mesh set``: ``values`` go to ``Farm.set`` (timer,
+    maxAttempt, ramUse, name, user); ``environment`` and ``arguments`` are merged (None removes);
+    ``description`` is a command's."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str | None] = field(default_factory=dict)
+    arguments: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+
+
+def is_runtime_edit(item: str) -> bool:
+    """Whether ``KEY=VALUE`` is one :func:`parse_runtime_edits` reads (the rest: :func:`parse_assignments`)."""
+    key = item.partition("=")[0]
+    return (key in ("timer", *RUNTIME_NUMBERS, *RUNTIME_TEXTS)
+            or key.startswith((ENV_PREFIX, ARG_PREFIX)))
+
+
+def parse_timer(value: str) -> float | None:
+    """``none`` (or empty) -> None; epoch seconds; ``2026-05-01T20:00[:00]`` or ``2026-05-01 20:00`` (local time)."""
+    value = value.strip()
+    if value.lower() in ("", "none"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    for fmt in TIMER_FORMATS:
+        try:
+            return time.mktime(time.strptime(value, fmt))
+        except ValueError:
+            continue
+    raise ConfigError(f"timer={value!r}: give epoch seconds, a date (2026-05-01T20:00) or none")
+
+
+def _argument_value(text: str) -> Any:
+    """An ``arg.NAME=`` value: JSON when it reads as JSON (``5``, ``true``, ``[1, 2]``), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_runtime_edits(items: list[str]) -> RuntimeEdits:
+    """``timer=2026-05-01T20:00 maxAttempt=3 ramUse=4000 name=N user=U env.A=1 arg.cmd=... description=D``;
+    an empty ``env.``/``arg.`` value removes that name."""
+    out = RuntimeEdits()
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{item!r}: write KEY=VALUE (timer=..., maxAttempt=3, env.NAME=VALUE, arg.NAME=VALUE)")
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):]:
+            out.environment[key[len(ENV_PREFIX):]] = value or None
+        elif key.startswith(ARG_PREFIX) and key[len(ARG_PREFIX):]:
+            out.arguments[key[len(ARG_PREFIX):]] = _argument_value(value) if value else None
+        elif key == "timer":
+            out.values["timer"] = parse_timer(value)
+        elif key in RUNTIME_NUMBERS:
+            try:
+                number = int(value)
+            except ValueError as exc:
+                raise ConfigError(f"{key} must be a whole number, not {value!r}") from exc
+            if not INT64_MIN <= number <= INT64_MAX:
+                raise ConfigError(f"{key} must be a whole number from {INT64_MIN} to {INT64_MAX}, not {value}")
+            out.values[key] = number
+        elif key == "description":
+            out.description = value
+        elif key in RUNTIME_TEXTS:
+            out.values[key] = value
+        else:
+            raise ConfigError(f"{key!r}: name the variable or argument (env.NAME=VALUE, arg.NAME=VALUE)")
+    return out

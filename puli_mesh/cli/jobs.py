@@ -170,12 +170,13 @@ def _edit_targets(farm: Farm, ids: list[int] | None, filters: dict[str, Any]) ->
     return [int(j["id"]) for j in farm.jobs(**filters)]
 
 
-_PAST = {"pause": "paused", "resume": "resumed", "cancel": "canceled", "restart": "restarted"}
+_PAST = {"pause": "paused", "resume": "resumed", "cancel": "canceled", "restart": "restarted", "done": "set DONE"}
 
 
 def _command_edit(farm: Farm, verb: str) -> Callable[..., None]:
     """The Farm method that applies ``verb`` (not ``pause``: it takes ``kill``) to one command."""
-    return {"cancel": farm.cancel_command, "restart": farm.restart_command, "resume": farm.resume_command}[verb]
+    return {"cancel": farm.cancel_command, "restart": farm.restart_command, "resume": farm.resume_command,
+            "done": farm.done_command}[verb]
 
 
 def _run_edit(verb: str, ids: list[int] | None, command: bool, user: list[str] | None, status: list[str] | None,
@@ -188,9 +189,13 @@ def _run_edit(verb: str, ids: list[int] | None, command: bool, user: list[str] |
         targets = list(ids or []) if command else _edit_targets(farm, ids, filters)
         if command and not targets:
             raise fail("--command needs command ids", EXIT_USAGE)
+        if verb == "done" and not command:
+            raise fail("done accepts commands: give --command and their ids", EXIT_USAGE)
         for target in targets:
             if command and verb == "pause":
                 farm.pause_command(target, kill=bool(args.get("kill")))
+            elif command and verb == "restart":
+                farm.restart_command(target, cascade=bool(args.get("cascade", True)))
             elif command:
                 _command_edit(farm, verb)(target)
             else:
@@ -201,7 +206,7 @@ def _run_edit(verb: str, ids: list[int] | None, command: bool, user: list[str] |
 
 
 def _edit_command(verb: str, doc: str, with_kill: bool = False, with_errors: bool = False,
-                  on_commands: bool = False) -> Any:
+                  on_commands: bool = False, with_cascade: bool = False) -> Any:
     def command(ids: IdsArg = None, user: UserOpt = None, status: StatusOpt = None, name: NameOpt = None,
                 tag: TagOpt = None, pool: PoolOpt = None, since: SinceOpt = None,
                 kill: Annotated[bool, typer.Option("--kill", help="Also stop what runs (it runs again "
@@ -210,12 +215,17 @@ def _edit_command(verb: str, doc: str, with_kill: bool = False, with_errors: boo
                                                           "TIMEOUT.", hidden=not with_errors)] = False,
                 cmd: Annotated[bool, typer.Option("--command", "-c", help="The ids are command ids.",
                                                   hidden=not on_commands)] = False,
+                cascade: Annotated[bool, typer.Option("--cascade/--no-cascade", help="Also restart what depends "
+                                                      "on them (it ran on their old results).",
+                                                      hidden=not with_cascade)] = True,
                 node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
         args: dict[str, Any] = {}
         if with_kill:
             args["kill"] = kill
         if with_errors:
             args["errors_only"] = errors_only
+        if with_cascade:
+            args["cascade"] = cascade
         _run_edit(verb, ids, cmd and on_commands, user, status, name, tag, pool, since, node, zk, cluster, **args)
 
     command.__doc__ = doc
@@ -223,23 +233,48 @@ def _edit_command(verb: str, doc: str, with_kill: bool = False, with_errors: boo
     return command
 
 
-def set_values(node_id: Annotated[int, typer.Argument(help="Graph, task group or task id.")],
-               assignments: Annotated[list[str], typer.Argument(help="priority=N, maxRN=N, pool=NAME, tag.KEY=VALUE "
-                                                                "(tag.KEY= removes it).")],
-               node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
-    """Change a job's (or a task's) priority, maxRN, pool or tags; takes effect at once.
+def _set_command(farm: Farm, command_id: int, values: dict[str, Any], tags: dict[str, Any],
+                 runtime: arguments.RuntimeEdits) -> None:
+    """``set --command``: a command has a description and arguments only."""
+    if values or tags or runtime.values or runtime.environment:
+        raise fail("a command takes description=TEXT and arg.NAME=VALUE only", EXIT_USAGE)
+    farm.set_command(command_id, description=runtime.description, arguments=runtime.arguments or None)
 
-    Example: `puli-mesh set 12 priority=10 maxRN=4 tag.prod=film`
+
+def set_values(node_id: Annotated[int, typer.Argument(help="Graph, task group or task id (a command's with "
+                                                      "--command).")],
+               assignments: Annotated[list[str], typer.Argument(
+                   help="priority=N, maxRN=N, pool=NAME, tag.KEY=VALUE, timer=DATE|EPOCH|none, maxAttempt=N, "
+                        "ramUse=MB, name=TEXT, user=NAME, env.NAME=VALUE, arg.NAME=VALUE (an empty tag., env. or "
+                        "arg. value removes it); with --command: description=TEXT, arg.NAME=VALUE.")],
+               command: CommandFlag = False,
+               node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Change a job's (or a group's, a task's) priority, maxRN, pool, tags, timer, maxAttempt, ramUse,
+    environment, arguments, name or user (user: operators only), or a command's description and
+    arguments. Environment and arguments are for the next command run; the rest takes effect at once.
+
+    Example: `puli-mesh set 12 priority=10 maxRN=4 tag.prod=film timer=2026-05-01T20:00 env.SHOT=010`;
+    `puli-mesh set --command 57 arg.start=5`
     """
     with reported_errors():
-        values, tags = arguments.parse_assignments(assignments)
+        runtime = arguments.parse_runtime_edits([a for a in assignments if arguments.is_runtime_edit(a)])
+        values, tags = arguments.parse_assignments([a for a in assignments if not arguments.is_runtime_edit(a)])
+        if runtime.description is not None and not command:
+            raise fail("description= is a command's: add --command", EXIT_USAGE)
     farm = farm_for(node, zk, cluster)
     with reported_errors():
-        if values:
-            farm.set(node_id, **values)
-        if tags:
-            farm.set_tags(node_id, **tags)
-    console.print(Text(f"node {node_id}: " + ", ".join(assignments)))
+        if command:
+            _set_command(farm, node_id, values, tags, runtime)
+        else:
+            if values or runtime.values:
+                farm.set(node_id, **values, **runtime.values)
+            if tags:
+                farm.set_tags(node_id, **tags)
+            if runtime.environment:
+                farm.set_environment(node_id, runtime.environment)
+            if runtime.arguments:
+                farm.set_arguments(node_id, runtime.arguments)
+    console.print(Text(f"{'command' if command else 'node'} {node_id}: " + ", ".join(assignments)))
 
 
 def archive(ids: Annotated[list[int], typer.Argument(help="Graph ids (DONE or CANCELED).")],
@@ -274,7 +309,10 @@ def register(app: typer.Typer) -> None:
         "Example: `puli-mesh cancel 12`; `puli-mesh cancel --command 57`", on_commands=True))
     app.command("restart")(_edit_command(
         "restart", "Run jobs again: every command, or with --errors-only those in ERROR/TIMEOUT; "
-        "--command restarts single commands.\n\nExample: `puli-mesh restart --errors-only 12`",
-        with_errors=True, on_commands=True))
+        "--command restarts single commands; --no-cascade leaves what depends on them as it is.\n\n"
+        "Example: `puli-mesh restart --errors-only 12`", with_errors=True, on_commands=True, with_cascade=True))
+    app.command("done")(_edit_command(
+        "done", "Accept single commands by hand as DONE (--command): one that runs is killed first; what "
+        "depends on it runs as after a real DONE.\n\nExample: `puli-mesh done --command 57`", on_commands=True))
     app.command("set")(set_values)
     app.command()(archive)

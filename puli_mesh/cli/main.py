@@ -199,7 +199,7 @@ app.command()(cluster.status)
 app.command("step-down")(cluster.step_down)
 app.command()(up)
 app.command()(version)
-jobs.register(app)  # jobs, show, commands, pause, resume, cancel, restart, set, archive
+jobs.register(app)  # jobs, show, commands, pause, resume, cancel, restart, done, set, archive
 app.command()(logs.logs)
 app.command("exec")(submit.exec_command)
 app.command()(submit.submit)

@@ -26,8 +26,13 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     command_progress(command_id, attempt, now, *, completion=None, message=None, stats=None)
     held_by(command_id, attempt) -> render node name | None
     tick(now)                            # due retries and timers; graphs past archive_after_s archived
-    pause(node_id, now, kill=False); resume(node_id, now); cancel(node_id, now); restart(node_id, now, errors_only)
-    cancel_command(command_id, now); restart_command(command_id, now)
+    pause(node_id, now, kill=False); resume(node_id, now); cancel(node_id, now)
+    restart(node_id, now, errors_only=False, cascade=True); restart_command(command_id, now, cascade=True)
+    cancel_command(command_id, now); set_command_done(command_id, now)
+    edit_command(command_id, now, description=None, arguments=None)  # arguments: merge, None removes
+    set_timer(node_id, timer, now); set_max_attempt(node_id, n, now); set_ram_use(node_id, mb, now)
+    set_environment(node_id, changes, now); set_arguments(node_id, changes, now)  # merge, None removes
+    rename(node_id, name, now); set_user(graph_id, user, now)
     set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now); set_pool(graph_id, pool, now)
     define_pool(name); clear_quarantine(name, now)
     pause_render_node(name, now, kill=False, drain=False); resume_render_node(name, now)
@@ -66,12 +71,11 @@ from puli_mesh.coordinator import (
     dependencies,
     edits,
     lifecycle,
-    listings,
-    queries,
     render_node_events,
     submission,
 )
 from puli_mesh.coordinator import snapshot as snapshot_mod
+from puli_mesh.coordinator.core_views import CoreViews
 from puli_mesh.coordinator.decisions import Decision, SubmitResult
 from puli_mesh.coordinator.licences import LicenseManager
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
@@ -89,11 +93,8 @@ from puli_mesh.coordinator.tree import (
     C_TIMEOUT,
     N_CANCELED,
     N_DONE,
-    CommandNode,
-    GraphNode,
-    TreeNode,
 )
-from puli_mesh.errors import IllegalTransitionError, UnknownIdError
+from puli_mesh.errors import IllegalTransitionError
 from puliclient.status import CMD_STATUS_NAME
 
 __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
@@ -101,7 +102,7 @@ __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 
-class SchedulingCore:
+class SchedulingCore(CoreViews):
     """Events in, decisions out. See the module docstring for the whole facade."""
 
     def __init__(self, settings: CoreSettings | None = None) -> None:
@@ -135,35 +136,6 @@ class SchedulingCore:
             return []
         st.out = []
         return out
-
-    def _node(self, node_id: int) -> TreeNode:
-        n = self._st.nodes.get(node_id)
-        if n is None:
-            raise UnknownIdError(f"no graph, task group or task has id {node_id}")
-        return n
-
-    def owner(self, node_id: int | None = None, command_id: int | None = None) -> str | None:
-        """The user of the job a node (or a command) belongs to; None for an unknown id, so an
-        access rule about the owner fails closed."""
-        if command_id is not None:
-            cmd = self._st.commands.get(command_id)
-            return None if cmd is None else cmd.task.graph.user
-        n = self._st.nodes.get(node_id) if node_id is not None else None
-        return None if n is None else n.graph.user
-
-    def _graph(self, graph_id: int) -> GraphNode:
-        n = self._node(graph_id)
-        g = n.graph
-        if n is not g and not (g.children and g.children[0] is n):
-            raise UnknownIdError(f"node {graph_id} ({n.name!r}) is not a graph; its graph is "
-                                 f"{g.id}")
-        return g
-
-    def _command(self, command_id: int) -> CommandNode:
-        c = self._st.commands.get(command_id)
-        if c is None:
-            raise UnknownIdError(f"no command has id {command_id}")
-        return c
 
     # --------------------------------------------------------------- graphs
     def check_graph(self, representation: Any) -> list[int | None]:
@@ -456,9 +428,9 @@ class SchedulingCore:
         edits.cancel(self._st, self._node(node_id), now)
         return self._done(now)
 
-    def restart(self, node_id: int, now: float, errors_only: bool = False) -> list[Decision]:
+    def restart(self, node_id: int, now: float, errors_only: bool = False, cascade: bool = True) -> list[Decision]:
         self._start(now)
-        edits.restart(self._st, self._node(node_id), now, errors_only)
+        edits.restart(self._st, self._node(node_id), now, errors_only, cascade)
         return self._done(now)
 
     def cancel_command(self, command_id: int, now: float) -> list[Decision]:
@@ -479,13 +451,50 @@ class SchedulingCore:
         edits.resume_command(self._st, self._command(command_id), now)
         return self._done(now)
 
-    def restart_command(self, command_id: int, now: float) -> list[Decision]:
+    def restart_command(self, command_id: int, now: float, cascade: bool = True) -> list[Decision]:
         self._start(now)
         cmd = self._command(command_id)
         if cmd.status in (C_READY, C_BLOCKED) and cmd.attempts == 0:
             raise IllegalTransitionError(f"command {command_id} never ran; nothing to restart")
-        edits.restart_one(self._st, cmd, now)
+        edits.restart_one(self._st, cmd, now, cascade)
         return self._done(now)
+
+    def _edit(self, now: float, edit: Callable[..., None], *args: Any) -> list[Decision]:
+        """Run one of ``edits``' functions (``edit(state, *args, now)``) as an event."""
+        self._start(now)
+        edit(self._st, *args, now)
+        return self._done(now)
+
+    def set_command_done(self, command_id: int, now: float) -> list[Decision]:
+        return self._edit(now, edits.set_command_done, self._command(command_id))
+
+    def edit_command(self, command_id: int, now: float, description: str | None = None,
+                     arguments: dict[str, Any] | None = None) -> list[Decision]:
+        edits.edit_command(self._command(command_id), description, arguments)
+        return []
+
+    def set_timer(self, node_id: int, timer: float | None, now: float) -> list[Decision]:
+        return self._edit(now, edits.set_timer, self._node(node_id), timer)
+
+    def set_max_attempt(self, node_id: int, value: int, now: float) -> list[Decision]:
+        return self._edit(now, edits.set_max_attempt, self._node(node_id), value)
+
+    def set_ram_use(self, node_id: int, value: int, now: float) -> list[Decision]:
+        return self._edit(now, edits.set_ram_use, self._node(node_id), value)
+
+    def set_environment(self, node_id: int, changes: dict[str, str | None], now: float) -> list[Decision]:
+        return self._edit(now, edits.set_environment, self._node(node_id), changes)
+
+    def set_arguments(self, node_id: int, changes: dict[str, Any], now: float) -> list[Decision]:
+        return self._edit(now, edits.set_arguments, self._node(node_id), changes)
+
+    def rename(self, node_id: int, name: str, now: float) -> list[Decision]:
+        edits.rename(self._node(node_id), name)
+        return []
+
+    def set_user(self, graph_id: int, user: str, now: float) -> list[Decision]:
+        edits.set_user(self._graph(graph_id), user)
+        return []
 
     def set_dispatch_key(self, node_id: int, value: float, now: float) -> list[Decision]:
         self._start(now)
@@ -506,61 +515,6 @@ class SchedulingCore:
         self._start(now)
         edits.set_pool(self._st, self._graph(graph_id), pool)
         return self._done(now)
-
-    # ---------------------------------------------------------------- queries
-    def graphs(self) -> list[dict[str, Any]]:
-        return queries.graphs(self._st)
-
-    def graph_tree(self, graph_id: int, children: bool = True) -> dict[str, Any]:
-        """One graph's view; with ``children`` its whole tree down to the commands."""
-        return queries.node_view(self._graph(graph_id), children)
-
-    def node(self, node_id: int) -> dict[str, Any]:
-        return queries.node_view(self._node(node_id), True)
-
-    def command(self, command_id: int) -> dict[str, Any]:
-        return queries.command_view(self._command(command_id))
-
-    def commands(self, node_id: int | None = None, statuses: Iterable[int] | None = None,
-                 render_node: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """Commands of a subtree (every graph when None), filtered by status and by the
-        render node that runs or last ran them, in id order, at most ``limit``; unbounded,
-        for in-process callers (a client's request gets ``command_page``)."""
-        return self.command_page(node_id, None if statuses is None else set(statuses), render_node, None,
-                                 limit, listings.UNBOUNDED).items
-
-    def graph_page(self, match: Callable[[GraphNode], bool], after: int | None, limit: Any) -> listings.Page:
-        """A page of the graphs ``match`` accepts, after graph id ``after`` (``listings``)."""
-        return listings.graph_page(self._st.graphs, match, after, limit)
-
-    def command_page(self, node_id: int | None, statuses: set[int] | None, render_node: str | None,
-                     after: int | None, limit: Any,
-                     bounds: listings.ListingBounds = listings.COMMAND_BOUNDS) -> listings.Page:
-        """A page of the commands of node ``node_id``'s subtree (every graph's when None)."""
-        root = None if node_id is None else self._node(node_id)
-        return listings.command_page(self._st.commands, root, statuses, render_node, after, limit, bounds,
-                                     self._st.render_nodes)
-
-    def render_node_page(self, after: str | None, limit: Any) -> listings.Page:
-        return listings.render_node_page(self._st.render_nodes, after, limit)
-
-    def figures(self) -> dict[str, Any]:
-        """Farm-wide gauges (queue depth, running commands, slots, licences) for stats."""
-        return queries.figures(self._st)
-
-    def render_nodes(self) -> list[dict[str, Any]]:
-        return [queries.render_node_view(n) for n in self._st.render_nodes.values()]
-
-    def online_nodes(self) -> list[str]:
-        """The names of the render nodes the core has online."""
-        return [name for name, n in self._st.render_nodes.items() if n.online]
-
-    def render_node_briefs(self) -> dict[str, queries.RenderNodeBrief]:
-        """Every render node, by name, as much as ``puli-mesh status`` shows of it (cheaper than ``render_nodes``)."""
-        return {name: queries.render_node_brief(n) for name, n in self._st.render_nodes.items()}
-
-    def pools(self) -> list[dict[str, Any]]:
-        return queries.pools(self._st)
 
     # ------------------------------------------------------------ durability
     def snapshot(self) -> dict[str, Any]:

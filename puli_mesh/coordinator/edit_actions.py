@@ -35,6 +35,15 @@ from typing import Any, cast
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN
+from puliclient.errors import GraphError
+from puliclient.representation import (
+    check_environment,
+    check_max_attempt,
+    check_resource,
+    check_timer,
+    check_value,
+    plain_data,
+)
 
 EditAction = Callable[[SchedulingCore, dict[str, Any], float], list[Decision]]
 """``(core, args, now) -> decisions``: parses ``args`` and applies one edit."""
@@ -111,6 +120,50 @@ def check_tag_value(value: Any, key: str) -> None:
                              "(str, number, bool, None, list or map)")
 
 
+def submission_rule(check: Callable[..., None], *args: Any) -> None:
+    """Run one of the submission's checks (``puliclient.representation``) on an edited value:
+    its ``GraphError`` becomes the ``ValueError`` of a malformed edit."""
+    try:
+        check(*args)
+    except GraphError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def edit_timer(value: Any, what: str) -> float | None:
+    """``value`` as a timer: None, or finite epoch seconds (an integer within int64 or a float);
+    else ``ValueError``."""
+    submission_rule(check_timer, value, what)
+    if value is None:
+        return None
+    return edit_int(value, what) if isinstance(value, int) else float(value)
+
+
+def edit_key(value: Any, what: str) -> str:
+    """``value`` as the name of an argument or environment variable: a non-empty name."""
+    if not edit_name(value, what):
+        raise ValueError(f"{what} is empty")
+    return cast(str, value)
+
+
+def edit_changes(changes: Any, what: str, environment: bool = False) -> dict[str, Any]:
+    """``changes`` (name -> value, None removes the name) as the submission accepts them: plain
+    data within the default limits; an environment's values are strings."""
+    if not isinstance(changes, dict) or not changes:
+        raise ValueError(f"{what} must be a non-empty mapping of names to values, not {_shown(changes)}")
+    for key in changes:
+        edit_key(key, f"a name in {what}")
+    kept = {k: v for k, v in changes.items() if v is not None}
+    if environment:
+        submission_rule(check_environment, kept, what)
+    else:
+        try:
+            kept = plain_data(kept, what)
+        except GraphError as exc:
+            raise ValueError(str(exc)) from exc
+    submission_rule(check_value, kept, what, what, DEFAULT_GRAPH_LIMITS)
+    return {k: kept.get(k) for k in changes}
+
+
 def pause(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "kill"?}``: nothing new of a graph, group or task starts; ``kill`` also stops
     what runs. From ``puli-mesh pause ID [--kill]``, ``Farm.pause``, ``Farm.edit_jobs("pause")``."""
@@ -129,14 +182,29 @@ def cancel(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decis
 
 
 def restart(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
-    """``{"id", "errors_only"?}``: run a node's commands again (only ERROR/TIMEOUT ones with
-    ``errors_only``). From ``puli-mesh restart ID [--errors-only]``, ``Farm.restart``."""
-    return core.restart(edit_int(args["id"], "id"), now, errors_only=bool(args.get("errors_only", False)))
+    """``{"id", "errors_only"?, "cascade"?}``: run a node's commands again (only ERROR/TIMEOUT
+    ones with ``errors_only``; ``cascade`` False leaves their dependents as they are). From
+    ``puli-mesh restart ID [--errors-only] [--no-cascade]``, ``Farm.restart``."""
+    return core.restart(edit_int(args["id"], "id"), now, errors_only=bool(args.get("errors_only", False)),
+                        cascade=bool(args.get("cascade", True)))
+
+
+def _max_attempt(value: Any, key: str) -> int:
+    number = edit_int(value, key)
+    submission_rule(check_max_attempt, number, key)
+    return number
+
+
+def _ram_use(value: Any, key: str) -> int:
+    number = edit_int(value, key)
+    submission_rule(check_resource, "ramUse", number, key)
+    return number
 
 
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
-    """``{"id", "values": {"priority"|"dispatchKey"|"maxRN"|"pool"|"poolName": value}}``,
-    applied in their order. From ``puli-mesh set ID key=value...``, ``Farm.set``."""
+    """``{"id", "values": {key: value}}``, applied in their order; keys: ``priority``/``dispatchKey``,
+    ``maxRN``, ``pool``/``poolName``, ``timer`` (epoch seconds or None), ``maxAttempt`` (>= 1),
+    ``ramUse`` (MB >= 0), ``name``. From ``puli-mesh set ID key=value...``, ``Farm.set``."""
     node_id = edit_int(args["id"], "id")
     decisions: list[Decision] = []
     for key, value in dict(args["values"]).items():
@@ -146,9 +214,40 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
             decisions += core.set_max_rn(node_id, edit_int(value, key), now)
         elif key in ("pool", "poolName"):
             decisions += core.set_pool(node_id, edit_name(value, key), now)
+        elif key == "timer":
+            decisions += core.set_timer(node_id, edit_timer(value, key), now)
+        elif key == "maxAttempt":
+            decisions += core.set_max_attempt(node_id, _max_attempt(value, key), now)
+        elif key == "ramUse":
+            decisions += core.set_ram_use(node_id, _ram_use(value, key), now)
+        elif key == "name":
+            decisions += core.rename(node_id, edit_key(value, key), now)
         else:
-            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool)")
+            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, timer, maxAttempt, ramUse, name; "
+                           "a job's user with the set_user edit)")
     return decisions
+
+
+def set_environment(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"id", "environment": {name: value or None}}``: merge into a node's environment (None
+    removes a name), for the next command each task under it runs. From ``puli-mesh set ID
+    env.NAME=VALUE``, ``Farm.set_environment``."""
+    changes = edit_changes(args["environment"], "environment", environment=True)
+    return core.set_environment(edit_int(args["id"], "id"), changes, now)
+
+
+def set_arguments(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"id", "arguments": {name: value or None}}``: merge into a node's arguments, for the
+    next command each task under it runs. From ``puli-mesh set ID arg.NAME=VALUE``,
+    ``Farm.set_arguments``."""
+    changes = edit_changes(args["arguments"], "arguments")
+    return core.set_arguments(edit_int(args["id"], "id"), changes, now)
+
+
+def set_user(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"id", "user"}`` of a graph: give the job to another user (an operator's edit: see
+    ``access``). From ``puli-mesh set ID user=NAME``, ``Farm.set(ID, user=NAME)``."""
+    return core.set_user(edit_int(args["id"], "id"), edit_key(args["user"], "user"), now)
 
 
 def set_tags(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
@@ -177,8 +276,30 @@ def command_cancel(core: SchedulingCore, args: dict[str, Any], now: float) -> li
 
 
 def command_restart(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
-    """``{"id"}`` of a command. From ``puli-mesh restart --command ID``, ``Farm.restart_command``."""
-    return core.restart_command(edit_int(args["id"], "id"), now)
+    """``{"id", "cascade"?}`` of a command. From ``puli-mesh restart --command ID [--no-cascade]``,
+    ``Farm.restart_command``."""
+    return core.restart_command(edit_int(args["id"], "id"), now, cascade=bool(args.get("cascade", True)))
+
+
+def command_set(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"id", "description"?, "arguments"?: {name: value or None}}`` of a command, for its
+    next run. From ``puli-mesh set --command ID description=... arg.NAME=...``,
+    ``Farm.set_command``."""
+    description = args.get("description")
+    if description is not None:
+        edit_name(description, "description")
+    changes = args.get("arguments")
+    if changes is not None:
+        changes = edit_changes(changes, "arguments")
+    if description is None and changes is None:
+        raise KeyError("a command edit needs a description or arguments")
+    return core.edit_command(edit_int(args["id"], "id"), now, description, changes)
+
+
+def command_done(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"id"}`` of a command: accept it by hand as DONE (killed first if it runs). From
+    ``puli-mesh done --command ID``, ``Farm.done_command``."""
+    return core.set_command_done(edit_int(args["id"], "id"), now)
 
 
 def command_pause(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
@@ -264,7 +385,8 @@ def node_remove(core: SchedulingCore, args: dict[str, Any], now: float) -> list[
     return core.remove_render_node(edit_name(args["name"], "name"), now)
 
 
-COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume"})
+COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume",
+                           "command_set", "command_done"})
 """The actions whose ``id`` is a command's (every other job edit's is a graph's, group's or task's)."""
 
 EDIT_ACTIONS: dict[str, EditAction] = {
@@ -274,11 +396,16 @@ EDIT_ACTIONS: dict[str, EditAction] = {
     "restart": restart,
     "set": set_values,
     "tags": set_tags,
+    "environment": set_environment,
+    "arguments": set_arguments,
+    "set_user": set_user,
     "archive": archive,
     "command_cancel": command_cancel,
     "command_restart": command_restart,
     "command_pause": command_pause,
     "command_resume": command_resume,
+    "command_set": command_set,
+    "command_done": command_done,
     "node_pause": node_pause,
     "node_drain": node_drain,
     "node_resume": node_resume,

@@ -22,6 +22,27 @@
 * dispatchKey, maxRN, pool: take effect at once for new assignments; lowering a
   maxRN never kills anything.
 * tags: merged into the node's; a None value removes that tag. Display only.
+* timer (any node): the node's own timer; a task may start once its own and every
+  ancestor's timer have passed (the latest of the chain holds, as at submission), so a
+  group's timer holds back every task under it without overwriting their own (Puli
+  copied the group's timer over its tasks'). None clears it. Takes effect at once.
+* maxAttempt (a task, or every task under a group or graph, as Puli's was recursive):
+  lowering it ends the pending automatic retries of commands that used their attempts
+  up (they stay in ERROR); raising it gives the commands that failed for good and now
+  have attempts left their retry at once (no delay: a wrangler asked for it).
+* ramUse (a task, or every task under a folder): for the next assignments; the task
+  moves to the ready index of its new signature. What runs keeps its reservation.
+* environment, arguments (any node): merged into the node's like tags (None removes a
+  name); every task under it gets them from its next assigned command on. The commands'
+  own copies of an edited argument (decomposers copy the task's into each) follow it;
+  their own values (a frame range) stay (``set_arguments``).
+* name (any node), user (a graph): display and the job's owner; the user is what the
+  commands of the job's next assignments run as (``run_as_job_user``).
+* command: description and arguments (merged, None removes) for its next run; set
+  DONE by hand (a wrangler accepts a frame): a running one is killed first, no
+  attempt is counted, and its dependents unblock as for a real DONE.
+* restart ``cascade=False``: the restarted commands only; their dependents are left
+  as they are (their READY commands wait again while a dependency is unmet).
 * archive: only a DONE or CANCELED graph; it leaves the core entirely.
   ``archive_finished`` does it for every such graph that ended before a time.
 
@@ -32,8 +53,9 @@ from __future__ import annotations
 
 import heapq
 import logging
+from typing import Any
 
-from puli_mesh.coordinator import dependencies, lifecycle
+from puli_mesh.coordinator import dependencies, lifecycle, submission
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
@@ -46,6 +68,7 @@ from puli_mesh.coordinator.tree import (
     C_TIMEOUT,
     N_CANCELED,
     N_DONE,
+    PARK_TIMER,
     CommandNode,
     Folder,
     GraphNode,
@@ -55,8 +78,9 @@ from puli_mesh.coordinator.tree import (
     iter_tasks,
 )
 from puli_mesh.errors import IllegalTransitionError, UnknownPoolError
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS
 from puliclient.errors import GraphError
-from puliclient.representation import check_max_rn
+from puliclient.representation import check_max_rn, check_value
 from puliclient.status import CMD_STATUS_NAME, NodeStatus
 
 log = logging.getLogger(__name__)
@@ -101,14 +125,14 @@ def cancel(st: CoreState, node: TreeNode, now: float) -> None:
     log.info("node %d (%s): %d commands canceled", node.id, node.name, n)
 
 
-def restart(st: CoreState, node: TreeNode, now: float, errors_only: bool) -> int:
-    count = _restart(st, [(node, errors_only)], set(), now)
+def restart(st: CoreState, node: TreeNode, now: float, errors_only: bool, cascade: bool = True) -> int:
+    count = _restart(st, [(node, errors_only)], set(), now, cascade)
     if not count:
         raise IllegalTransitionError(
             f"node {node.id} ({node.name!r}) has nothing to restart"
             + (" (no command in ERROR or TIMEOUT)" if errors_only else " (nothing ran yet)"))
-    log.info("node %d (%s): %d commands restarted%s", node.id, node.name, count,
-             " (errors only)" if errors_only else "")
+    log.info("node %d (%s): %d commands restarted%s%s", node.id, node.name, count,
+             " (errors only)" if errors_only else "", "" if cascade else " (no cascade)")
     return count
 
 
@@ -137,11 +161,11 @@ def resume_command(st: CoreState, cmd: CommandNode, now: float) -> None:
     log.info("command %d resumed", cmd.id)
 
 
-def restart_one(st: CoreState, cmd: CommandNode, now: float) -> None:
+def restart_one(st: CoreState, cmd: CommandNode, now: float, cascade: bool = True) -> None:
     lifecycle.reset_command(st, cmd, now)
     full: set[int] = set()
-    _restart(st, _dependents_of(cmd.task, full), full, now)
-    log.info("command %d restarted", cmd.id)
+    _restart(st, _dependents_of(cmd.task, full) if cascade else [], full, now, cascade)
+    log.info("command %d restarted%s", cmd.id, "" if cascade else " (no cascade)")
 
 
 def _dependents_of(task: TaskNode, full: set[int]) -> list[tuple[TreeNode, bool]]:
@@ -155,7 +179,8 @@ def _dependents_of(task: TaskNode, full: set[int]) -> list[tuple[TreeNode, bool]
     return out
 
 
-def _restart(st: CoreState, queue: list[tuple[TreeNode, bool]], full: set[int], now: float) -> int:
+def _restart(st: CoreState, queue: list[tuple[TreeNode, bool]], full: set[int], now: float,
+             cascade: bool = True) -> int:
     count = 0
     while queue:
         target, only_errors = queue.pop(0)
@@ -171,7 +196,8 @@ def _restart(st: CoreState, queue: list[tuple[TreeNode, bool]], full: set[int], 
                 n += 1
             if n:
                 count += n
-                queue.extend(_dependents_of(t, full))
+                if cascade:
+                    queue.extend(_dependents_of(t, full))
     dependencies.process(st, now)
     return count
 
@@ -239,6 +265,153 @@ def set_tags(node: TreeNode, tags: dict[str, object]) -> None:
         else:
             node.tags[str(key)] = value
     log.info("node %d (%s) tags now %s", node.id, node.name, node.tags)
+
+
+def _limited(where: str, what: str, value: dict[str, Any]) -> None:
+    """The submission's size rule for a merged value (default limits: a replayed edit must mean
+    the same to every successor)."""
+    try:
+        check_value(value, where, what, DEFAULT_GRAPH_LIMITS)
+    except GraphError as exc:
+        raise IllegalTransitionError(str(exc)) from exc
+
+
+def _merged(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def reinherit(st: CoreState, tasks: list[TaskNode], now: float) -> None:
+    """Recompute what ``tasks`` inherit after an edit (``submission.inherit``): a task whose
+    signature changed moves to its new queue; one parked on a timer that moved is released
+    or waits for the new time."""
+    for t in tasks:
+        old_sig = t.sig
+        if t.bucketed:  # take it out of the bucket of its current signature
+            bucket = t.graph.buckets.get(old_sig.id)
+            if bucket is not None:
+                bucket.tasks = [e for e in bucket.tasks if e[1] is not t]
+                heapq.heapify(bucket.tasks)
+            t.bucketed = False
+        submission.inherit(st, t)
+        if t.parked == PARK_TIMER:
+            if t.eff_timer is None or t.eff_timer <= now:
+                lifecycle.unpark_task(st, t)
+            else:  # an earlier time than the entry it waits on; a later one re-parks when that passes
+                heapq.heappush(st.timers, (t.eff_timer, t.id))
+        lifecycle.make_available(st, t)
+        st.dirty_pools[t.graph.pool] = None
+
+
+def set_timer(st: CoreState, node: TreeNode, value: float | None, now: float) -> None:
+    node.timer = value
+    reinherit(st, iter_tasks(node), now)
+    log.info("node %d (%s) timer now %s", node.id, node.name, value)
+
+
+def set_max_attempt(st: CoreState, node: TreeNode, value: int, now: float) -> None:
+    for t in iter_tasks(node):
+        t.max_attempt = value
+        for c in t.commands:
+            if c.retry_at is not None:
+                if c.attempts >= value:
+                    lifecycle.clear_retry(c)  # no attempt left: it stays in ERROR
+            elif c.status in (C_ERROR, C_TIMEOUT) and c.attempts < value:
+                lifecycle.set_completion(c, 0.0)
+                lifecycle.set_command_status(st, c, lifecycle.waiting_status(t), now)
+        lifecycle.refresh_task(st, t, now)
+    log.info("node %d (%s) maxAttempt now %d", node.id, node.name, value)
+
+
+def set_ram_use(st: CoreState, node: TreeNode, value: int, now: float) -> None:
+    tasks = iter_tasks(node)
+    for t in tasks:
+        t.ram_use = value
+    reinherit(st, tasks, now)
+    log.info("node %d (%s) ramUse now %d MB", node.id, node.name, value)
+
+
+def set_environment(st: CoreState, node: TreeNode, changes: dict[str, str | None], now: float) -> None:
+    merged = _merged(node.environment, changes)
+    _limited(f"node {node.id} ({node.name!r})", "environment", merged)
+    node.environment = merged  # type: ignore[assignment]
+    reinherit(st, iter_tasks(node), now)
+    log.info("node %d (%s) environment edited: %s", node.id, node.name, sorted(changes))
+
+
+def set_arguments(st: CoreState, node: TreeNode, changes: dict[str, Any], now: float) -> None:
+    """Merge ``changes`` into the node's arguments. A decomposer copies its task's arguments into
+    every command, and a command's own value wins over the task's: so the commands' copies of an
+    edited name (their value equal to the one inherited before) change with it, while values of
+    their own (a frame range) stay."""
+    merged = _merged(node.arguments, changes)
+    _limited(f"node {node.id} ({node.name!r})", "arguments", merged)
+    tasks = iter_tasks(node)
+    before = [t.merged_args for t in tasks]
+    node.arguments = merged
+    reinherit(st, tasks, now)
+    for t, inherited in zip(tasks, before, strict=True):
+        for c in t.commands:
+            if c.args is None:
+                continue
+            own = c.own_arguments()
+            copies = {k: v for k, v in changes.items() if k in own and k in inherited and own[k] == inherited[k]}
+            if copies:
+                _set_own_arguments(c, _merged(own, copies))
+    log.info("node %d (%s) arguments edited: %s", node.id, node.name, sorted(changes))
+
+
+def rename(node: TreeNode, name: str) -> None:
+    log.info("node %d renamed from %r to %r", node.id, node.name, name)
+    node.name = name
+
+
+def set_user(graph: GraphNode, user: str) -> None:
+    log.info("graph %d (%s) given from user %r to %r", graph.id, graph.name, graph.user, user)
+    graph.user = user
+    for t in iter_tasks(graph):
+        t.env_cache = {}  # PULI_USER is in it
+
+
+def edit_command(cmd: CommandNode, description: str | None, changes: dict[str, Any] | None) -> None:
+    """A command's description and own arguments, for its next run."""
+    if changes:
+        merged = _merged(cmd.own_arguments(), changes)
+        _limited(f"command {cmd.id}", "arguments", merged)
+        _set_own_arguments(cmd, merged)
+    if description is not None:
+        cmd.description = description
+    log.info("command %d edited", cmd.id)
+
+
+def _set_own_arguments(cmd: CommandNode, arguments: dict[str, Any]) -> None:
+    keys = cmd.task.cmd_arg_keys
+    if not arguments:
+        cmd.args = None
+    elif keys and tuple(arguments) == keys:
+        cmd.args = tuple(arguments.values())  # the task's key layout, as at submission
+    else:
+        cmd.args = arguments
+
+
+def set_command_done(st: CoreState, cmd: CommandNode, now: float) -> None:
+    """Accept a command by hand (Puli's ``PUT /commands/<id>`` status DONE)."""
+    if cmd.status == C_DONE:
+        raise IllegalTransitionError(f"command {cmd.id} is already DONE")
+    if cmd.run is not None:
+        lifecycle.kill_decision(st, cmd, "set DONE")
+        lifecycle.release_run(st, cmd, now)
+    lifecycle.clear_retry(cmd)
+    cmd.held = False
+    lifecycle.set_completion(cmd, 1.0)
+    cmd.end_time = now
+    lifecycle.set_command_status(st, cmd, C_DONE, now)
+    log.info("command %d set DONE by hand", cmd.id)
 
 
 # Only a graph finished for good leaves the tree: an ERROR graph is kept, since

@@ -214,20 +214,27 @@ def _build_task(st: CoreState, t: TaskNode, node: dict[str, Any], cid: int) -> i
     return cid
 
 
+def inherit(st: CoreState, task: TaskNode) -> None:
+    """The task's values that come from its chain of ancestors (arguments, environment,
+    requirements, timer) and its signature: at submission, on restore and after an edit."""
+    chain = [*reversed(task.ancestors()), task]  # the root first
+    args = merge_inherited([n.arguments for n in chain])
+    req = merge_inherited([n.requirements for n in chain])
+    task.merged_args = args
+    task.merged_env = merge_inherited([n.environment for n in chain])
+    task.env_cache = {}
+    # Timers are not inherited but combined: the latest of the chain holds.
+    timers = [n.timer for n in chain if n.timer is not None]
+    task.eff_timer = max(timers) if timers else None
+    task.timeout = timeout_of(args.get("timeout"))
+    task.sig = st.signature(req, task.min_cores, task.max_cores, task.ram_use, task.lic)
+
+
 def finish_build(st: CoreState, graph: GraphNode, all_nodes: list[TreeNode], now: float) -> None:
     """Inherited values, signatures, counters and statuses of freshly built nodes."""
     for obj in all_nodes:
         if isinstance(obj, TaskNode):
-            chain = [*reversed(obj.ancestors()), obj]  # the root first
-            args = merge_inherited([n.arguments for n in chain])
-            req = merge_inherited([n.requirements for n in chain])
-            obj.merged_args = args
-            obj.merged_env = merge_inherited([n.environment for n in chain])
-            # Timers are not inherited but combined: the latest of the chain holds.
-            timers = [n.timer for n in chain if n.timer is not None]
-            obj.eff_timer = max(timers) if timers else None
-            obj.timeout = timeout_of(args.get("timeout"))
-            obj.sig = st.signature(req, obj.min_cores, obj.max_cores, obj.ram_use, obj.lic)
+            inherit(st, obj)
     # Counters and statuses, leaves first.
     for obj in reversed(all_nodes):
         if isinstance(obj, TaskNode):

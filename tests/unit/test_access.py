@@ -133,6 +133,19 @@ def test_operators_and_admins_act_on_any_job_node_and_log(role: Role) -> None:
     assert all(decide(role, "wrangler", QUERY, what).allowed for what in QUERIES)
 
 
+def test_only_an_operator_gives_a_job_to_another_user_not_even_its_owner() -> None:
+    refused = decide(Role.USER, "alice", EDIT, "set_user", owner="alice")
+    assert not refused.allowed and refused.needed is Role.OPERATOR
+    assert decide(Role.OPERATOR, "wrangler", EDIT, "set_user", owner="alice").allowed
+    assert decide(Role.ADMIN, "root", EDIT, "set_user", owner="alice").allowed
+
+
+def test_the_owner_edits_the_run_time_values_of_their_jobs_and_commands() -> None:
+    for action in ("environment", "arguments", "command_set", "command_done"):
+        assert decide(Role.USER, "alice", EDIT, action, owner="alice").allowed
+        assert not decide(Role.USER, "alice", EDIT, action, owner="bob").allowed
+
+
 def test_only_an_admin_steps_the_leader_down() -> None:
     assert decide(Role.ADMIN, "root", EDIT, "step_down").allowed
     refused = decide(Role.OPERATOR, "wrangler", EDIT, "step_down")

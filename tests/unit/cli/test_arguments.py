@@ -61,3 +61,34 @@ def test_set_assignments_split_into_values_and_tags() -> None:
 def test_set_assignments_refuse_what_cannot_be_set(item: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         arguments.parse_assignments(["priority=1", item])
+
+
+def test_run_time_edits_are_told_apart_from_the_other_assignments() -> None:
+    items = ["priority=1", "tag.a=b", "timer=none", "maxAttempt=3", "ramUse=4000", "name=N", "user=bob",
+             "env.SHOT=010", "arg.start=5", "description=d"]
+    assert [i for i in items if arguments.is_runtime_edit(i)] == items[2:]
+
+
+def test_run_time_edits_parse_timers_numbers_and_merges() -> None:
+    edits = arguments.parse_runtime_edits(["timer=2026-05-01T20:00", "maxAttempt=3", "ramUse=4000", "name=N",
+                                           "user=bob", "env.SHOT=010", "env.OLD=", "arg.start=5",
+                                           "arg.cmd=echo hi", "arg.gone=", "description=d"])
+    assert edits.values == {"timer": time.mktime((2026, 5, 1, 20, 0, 0, 0, 0, -1)), "maxAttempt": 3,
+                            "ramUse": 4000, "name": "N", "user": "bob"}
+    assert edits.environment == {"SHOT": "010", "OLD": None}
+    assert edits.arguments == {"start": 5, "cmd": "echo hi", "gone": None}  # JSON when it reads as JSON
+    assert edits.description == "d"
+    assert arguments.parse_timer("none") is None and arguments.parse_timer("1700000000") == 1.7e9
+    assert arguments.parse_timer("2026-05-01 20:00") == edits.values["timer"]
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("timer=tomorrow", "epoch seconds, a date"),
+    ("maxAttempt=many", "whole number"),
+    (f"ramUse={2**63}", "whole number from"),
+    ("env.=x", "name the variable"),
+    ("arg.", "write KEY=VALUE"),
+])
+def test_run_time_edits_refuse_what_cannot_be_parsed(item: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        arguments.parse_runtime_edits([item])

@@ -6,9 +6,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from puli_mesh.cli import jobs
-from puli_mesh.cli.common import console
+from puli_mesh.cli.common import EXIT_USAGE, console
 
 from .conftest import HostileFarm, cells
 
@@ -90,3 +92,53 @@ def test_show_says_what_a_bounded_view_left_out_and_where_to_see_it(
     lines = [line.lstrip("│└├─ ") for line in capsys.readouterr().out.splitlines()]
     assert lines[2] == "... 9 more command(s): puli-mesh commands --graph 2"
     assert lines[3] == "... 3 more node(s): puli-mesh commands --graph 1"
+
+
+class EditRecorder:
+    """A farm that records the edits the CLI asks for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self.calls.append((name, args, kwargs))
+
+
+def test_set_sends_each_kind_of_run_time_edit_to_its_farm_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    farm = EditRecorder()
+    monkeypatch.setattr(jobs, "farm_for", lambda *_args: farm)
+    jobs.set_values(12, ["maxRN=4", "timer=none", "maxAttempt=3", "user=bob", "tag.prod=film", "env.SHOT=010",
+                         "arg.start=5"], node="stub")
+    assert farm.calls == [("set", (12,), {"maxRN": 4, "timer": None, "maxAttempt": 3, "user": "bob"}),
+                          ("set_tags", (12,), {"prod": "film"}),
+                          ("set_environment", (12, {"SHOT": "010"}), {}),
+                          ("set_arguments", (12, {"start": 5}), {})]
+    farm.calls.clear()
+    jobs.set_values(57, ["description=d", "arg.start=5"], command=True, node="stub")
+    assert farm.calls == [("set_command", (57,), {"description": "d", "arguments": {"start": 5}})]
+
+
+@pytest.mark.parametrize(("items", "command"), [(["description=d"], False), (["maxRN=4"], True),
+                                                (["env.A=1"], True)])
+def test_set_refuses_a_value_of_the_wrong_kind_of_target(items: list[str], command: bool,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    farm = EditRecorder()
+    monkeypatch.setattr(jobs, "farm_for", lambda *_args: farm)
+    with pytest.raises(typer.Exit) as exit_info:
+        jobs.set_values(57, items, command=command, node="stub")
+    assert exit_info.value.exit_code == EXIT_USAGE and farm.calls == []
+
+
+def test_restart_no_cascade_and_done_reach_the_farm(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = typer.Typer()
+    jobs.register(app)
+    farm = EditRecorder()
+    monkeypatch.setattr(jobs, "farm_for", lambda *_args: farm)
+    runner = CliRunner()
+    assert runner.invoke(app, ["restart", "12", "--no-cascade"]).exit_code == 0
+    assert runner.invoke(app, ["restart", "--command", "57", "--no-cascade"]).exit_code == 0
+    assert runner.invoke(app, ["done", "--command", "57"]).exit_code == 0
+    assert runner.invoke(app, ["done", "12"]).exit_code == EXIT_USAGE
+    assert farm.calls == [("edit", ("restart",), {"id": 12, "errors_only": False, "cascade": False}),
+                          ("restart_command", (57,), {"cascade": False}),
+                          ("done_command", (57,), {})]

@@ -9,8 +9,8 @@ from puli_mesh.cli import app
 from puli_mesh.cli.common import EXIT_USAGE
 
 COMMANDS = ["agent", "status", "step-down", "up", "version", "jobs", "show", "commands", "pause", "resume",
-            "cancel", "restart", "set", "archive", "logs", "exec", "submit", "stats", "top", "licences", "pools",
-            "nodes", "keys"]
+            "cancel", "restart", "done", "set", "archive", "logs", "exec", "submit", "stats", "top", "licences",
+            "pools", "nodes", "keys"]
 NOWHERE = "127.0.0.1:1"  # nothing listens: a test that reached the network would exit 3, not 2
 
 

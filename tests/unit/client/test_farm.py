@@ -236,3 +236,24 @@ def test_node_edits_are_one_edit_each_with_none_clearing_an_override() -> None:
         {"action": "pool_set_nodes", "args": {"pool": "gpu", "names": ["rn1", "rn2"]}},
         {"action": "node_remove", "args": {"name": "rn3"}},
     ]
+
+
+def test_run_time_edits_name_their_edit_actions_and_a_user_change_is_its_own_edit() -> None:
+    farm = ScriptedFarm(lambda kind, fields: {"ok": True})
+    farm.set(7, timer=None, maxAttempt=3, user="bob")
+    farm.set_environment(7, {"SHOT": "010", "OLD": None})
+    farm.set_arguments(8, {"cmd": "echo"})
+    farm.restart(7, cascade=False)
+    farm.restart_command(57, cascade=False)
+    farm.set_command(57, description="d", arguments={"start": 3})
+    farm.done_command(57)
+    assert [f for _k, f in farm.calls] == [
+        {"action": "set", "args": {"id": 7, "values": {"timer": None, "maxAttempt": 3}}},
+        {"action": "set_user", "args": {"id": 7, "user": "bob"}},
+        {"action": "environment", "args": {"id": 7, "environment": {"SHOT": "010", "OLD": None}}},
+        {"action": "arguments", "args": {"id": 8, "arguments": {"cmd": "echo"}}},
+        {"action": "restart", "args": {"id": 7, "errors_only": False, "cascade": False}},
+        {"action": "command_restart", "args": {"id": 57, "cascade": False}},
+        {"action": "command_set", "args": {"id": 57, "description": "d", "arguments": {"start": 3}}},
+        {"action": "command_done", "args": {"id": 57}},
+    ]

@@ -64,7 +64,7 @@ def test_command_and_node_edits() -> None:
 
 
 @pytest.mark.parametrize(("action", "args", "error", "match"), [
-    ("explode", {"id": 1}, KeyError, "unknown edit 'explode'; known: archive, cancel"),
+    ("explode", {"id": 1}, KeyError, "unknown edit 'explode'; known: archive, arguments, cancel"),
     ("pause", {}, KeyError, "id"),
     ("set", {"id": 1, "values": {"colour": "red"}}, KeyError, "'colour' cannot be set"),
     ("tags", {"id": 1, "tags": ["prod"]}, ValueError, "tags must be a mapping"),
