@@ -245,6 +245,7 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         "ram_mb": known.get("ram_mb", core_node.ram_mb if core_node else 0),
         "free_ram_mb": known.get("free_ram_mb", core_node.free_ram_mb if core_node else 0),
         "version": known.get("version", ""),
+        "performance": core_node.performance if core_node else None,  # Puli's speed; the core's is the live one
         "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
     }
 

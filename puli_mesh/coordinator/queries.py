@@ -243,6 +243,8 @@ class RenderNodeBrief:
     running: list[int]
     queued: list[int]
     """Pipelined, waiting for a slot."""
+    performance: float = 1.0
+    """Puli's speed: the node's performance index."""
 
 
 def render_node_brief(n: RenderNode) -> RenderNodeBrief:
@@ -253,7 +255,7 @@ def render_node_brief(n: RenderNode) -> RenderNodeBrief:
     else:  # no pipelining: every run holds a slot (the common case, and the cheap one)
         queued, started = [], list(running)
     return RenderNodeBrief(n.name, n.slots, n.cores, n.ram_mb, n.free_ram_mb, n.paused, n.draining, n.quarantined,
-                           started, queued)
+                           started, queued, n.performance)
 
 
 def figures(st: CoreState) -> dict[str, Any]:
