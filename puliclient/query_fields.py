@@ -32,7 +32,7 @@ JOB_FIELDS = (
 """A row of ``Farm.jobs`` (the coordinator's graph view, without children)."""
 NODE_FIELDS = (
     "name", "state", "leader", "endpoint", "pools", "slots", "running", "running_commands", "queued_commands",
-    "cores", "cpu_percent", "load", "ram_mb", "free_ram_mb", "version", "faults", "performance",
+    "cores", "cpu_percent", "load", "ram_mb", "free_ram_mb", "version", "performance", "faults",
 )
 """A row of ``Farm.nodes`` (a node of the status reply)."""
 JOB_ALIASES = {
