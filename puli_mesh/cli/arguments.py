@@ -10,6 +10,7 @@ make (is a status name, a pool or a job id known: the mesh answers).
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -41,6 +42,19 @@ def parse_since(value: str, now: float | None = None, option: str = "--since") -
         except ValueError:
             continue
     raise ConfigError(f"{option} {value!r}: give a duration (2h, 30m, 1d) or a date (2024-05-01 12:00)")
+
+
+DELAY_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_delay(value: str) -> float:
+    """puliexec's ``--time-delay``: ``3h30m``, ``100m``, ``1d2h``, ``45s`` or plain seconds -> seconds."""
+    text = value.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if text and re.fullmatch(f"(?:{DELAY_PART.pattern})+", text):
+        return sum(float(n) * DURATION_UNITS[unit] for n, unit in DELAY_PART.findall(text))
+    raise ConfigError(f"--time-delay {value!r}: write a delay such as 3h30m, 100m, 1d or 90 (seconds)")
 
 
 def parse_tags(pairs: list[str] | None) -> dict[str, str]:
