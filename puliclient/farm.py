@@ -12,6 +12,8 @@ Example::
 Query and edit, on one graph or by constraint (Puli's ``pul_query``/``pul_set_pause``)::
 
     farm.jobs(user="ana", status=["ERROR"], name="shot01*")   # filters: AND across, OR within
+    farm.jobs(started_after=time.time() - 3600, sort="creationTime", reverse=True)
+    farm.nodes(speed="+2", ram="-8192", sort="ramSize")      # pul_rn's constraints
     farm.restart(graph_id, errors_only=True)
     farm.edit_jobs("pause", user="ana", pool="gpu")           # every matching job; their ids
     farm.set(graph_id, priority=10, maxRN=4)
@@ -45,6 +47,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from puliclient import query_fields
 from puliclient.errors import (
     FarmError,
     FarmInvalidRequestError,
@@ -164,15 +167,42 @@ class Farm:
     def jobs(self, *, ids: list[int] | None = None, user: str | list[str] | None = None,
              status: str | list[str | int] | None = None, name: str | list[str] | None = None,
              tags: dict[str, Any] | None = None, pool: str | list[str] | None = None,
-             since: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+             since: float | None = None, created_before: float | None = None,
+             started_after: float | None = None, started_before: float | None = None,
+             ended_after: float | None = None, ended_before: float | None = None,
+             sort: str | None = None, reverse: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
         """Jobs matching every given filter (AND); a list means any of them (OR); in id
         order, all of them or the first ``limit``.
 
         ``status`` takes names or numbers (``["RUNNING", "ERROR"]``); ``name`` is a glob
         (``shot01*_light``; without ``*`` or ``?``: contained in the name; case-sensitive;
-        see :mod:`puliclient.patterns`); ``tags={"prod": "film"}``; ``since`` is a
-        submission time (epoch seconds)."""
-        return self.graphs(limit, id=ids, user=user, status=status, name=name, tags=tags, pool=pool, since=since)
+        see :mod:`puliclient.patterns`); ``tags={"prod": "film"}``. Times are epoch seconds
+        (Puli's ``constraint_creationtime/starttime/endtime``): ``since`` submitted at or after,
+        ``created_before``, ``started_after``/``started_before``, ``ended_after``/``ended_before``
+        (a job not started or ended yet matches no range on that time); the leader filters.
+
+        ``sort``: a field of :data:`puliclient.query_fields.JOB_FIELDS`, a Puli name
+        (``creationTime``...) or ``tags:KEY``; ``reverse`` for descending. Sorting needs every
+        match, so ``limit`` then cuts the sorted list; ``FarmInvalidRequestError`` for an
+        unknown field."""
+        field = self._field(sort, query_fields.JOB_FIELDS, query_fields.JOB_ALIASES, tags=True)
+        rows = self.graphs(None if field else limit, id=ids, user=user, status=status, name=name, tags=tags,
+                           pool=pool, since=since, created_before=created_before, started_after=started_after,
+                           started_before=started_before, ended_after=ended_after, ended_before=ended_before)
+        if field is None:
+            return rows[::-1] if reverse else rows
+        rows = query_fields.sorted_rows(rows, field, reverse)
+        return rows if limit is None else rows[:limit]
+
+    @staticmethod
+    def _field(typed: str | None, fields: tuple[str, ...], aliases: dict[str, str], tags: bool = False) -> str | None:
+        """The listing field ``typed`` names (None: not given); an unknown one is a bad request."""
+        if typed is None:
+            return None
+        try:
+            return query_fields.field_name(typed, fields, aliases, tags)
+        except ValueError as exc:
+            raise FarmInvalidRequestError(str(exc)) from exc
 
     def commands(self, *, graph: int | None = None, status: str | list[str | int] | None = None,
                  node: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -181,18 +211,33 @@ class Farm:
         return self.listing("commands", limit, id=graph, status=status, node=node)
 
     def nodes(self, *, pool: str | None = None, state: str | list[str] | None = None,
-              name: str | None = None) -> list[dict[str, Any]]:
-        """Render nodes as ``status()`` shows them, filtered by pool, state (idle, busy,
-        paused, draining, ...) and name (a glob, as for :meth:`jobs`)."""
+              name: str | list[str] | None = None, speed: str | float | None = None,
+              ram: str | float | None = None, cores: str | float | None = None,
+              sort: str | None = None, reverse: bool = False) -> list[dict[str, Any]]:
+        """Render nodes as ``status()`` shows them (by name), filtered by pool, state (idle,
+        busy, paused, draining, ...), name (globs, as for :meth:`jobs`; a list: any of them) and
+        pul_rn's numeric constraints on ``speed`` (the performance index), ``ram`` (MB) and
+        ``cores``: ``"+2"`` more than 2, ``"-2"`` less than 2, ``2`` exactly 2.
+
+        ``sort``: a field of :data:`puliclient.query_fields.NODE_FIELDS` or a Puli name
+        (``ramSize``, ``speed``...); ``reverse`` for descending. ``FarmInvalidRequestError`` for
+        an unknown field or a bound that is not a number."""
         states = {state} if isinstance(state, str) else set(state or [])
+        names = [name] if isinstance(name, str) else list(name or [])
+        field = self._field(sort, query_fields.NODE_FIELDS, query_fields.NODE_ALIASES) or "name"
         try:
-            patterns = [NamePattern(name)] if name else []
+            patterns = [NamePattern(n) for n in names]
+            bounds = [(key, query_fields.NumberBound.parse(value, what)) for key, value, what in
+                      (("performance", speed, "speed"), ("ram_mb", ram, "ram"), ("cores", cores, "cores"))
+                      if value is not None]
         except ValueError as exc:
             raise FarmInvalidRequestError(str(exc)) from exc
-        return [n for n in self.status()["nodes"]
+        rows = [n for n in self.status()["nodes"]
                 if (pool is None or pool in n.get("pools", []))
                 and (not states or n["state"] in states)
-                and (not patterns or any_matches(patterns, n["name"]))]
+                and (not patterns or any_matches(patterns, n["name"]))
+                and all(bound.admits(n.get(key)) for key, bound in bounds)]
+        return query_fields.sorted_rows(rows, field, reverse)
 
     def pools(self) -> list[dict[str, Any]]:
         """Pools as the coordinator sees them: ``[{'name', 'render_nodes', 'graphs'}]``."""

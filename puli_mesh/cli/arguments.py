@@ -11,12 +11,14 @@ make (is a status name, a pool or a job id known: the mesh answers).
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from puli_mesh.errors import ConfigError
 from puli_mesh.limits import INT64_MAX, INT64_MIN
+from puliclient.query_fields import field_name
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
@@ -25,8 +27,9 @@ SETTABLE_NUMBERS = ("priority", "dispatchKey", "maxRN")
 POOL_KEYS = ("pool", "poolName")
 
 
-def parse_since(value: str, now: float | None = None) -> float:
-    """``2h``, ``30m``, ``1d``, ``45s``, an epoch or ``YYYY-mm-dd[ HH:MM[:SS]]`` -> epoch seconds."""
+def parse_since(value: str, now: float | None = None, option: str = "--since") -> float:
+    """``2h``, ``30m``, ``1d``, ``45s`` (that long ago), an epoch or ``YYYY-mm-dd[ HH:MM[:SS]]``
+    (Puli's ``"YYYY-mm-dd HH:MM:SS"``, local time) -> epoch seconds; ``option`` names it in the error."""
     now = time.time() if now is None else now
     value = value.strip()
     if value and value[-1] in DURATION_UNITS and value[:-1].replace(".", "", 1).isdigit():
@@ -40,7 +43,20 @@ def parse_since(value: str, now: float | None = None) -> float:
             return time.mktime(time.strptime(value, fmt))
         except ValueError:
             continue
-    raise ConfigError(f"--since {value!r}: give a duration (2h, 30m, 1d) or a date (2024-05-01 12:00)")
+    raise ConfigError(f"{option} {value!r}: give a duration (2h, 30m, 1d) or a date (2024-05-01 12:00)")
+
+
+DELAY_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_delay(value: str) -> float:
+    """puliexec's ``--time-delay``: ``3h30m``, ``100m``, ``1d2h``, ``45s`` or plain seconds -> seconds."""
+    text = value.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if text and re.fullmatch(f"(?:{DELAY_PART.pattern})+", text):
+        return sum(float(n) * DURATION_UNITS[unit] for n, unit in DELAY_PART.findall(text))
+    raise ConfigError(f"--time-delay {value!r}: write a delay such as 3h30m, 100m, 1d or 90 (seconds)")
 
 
 def parse_tags(pairs: list[str] | None) -> dict[str, str]:
@@ -66,6 +82,27 @@ def job_filters(user: list[str] | None, status: list[str] | None, name: list[str
     since_at = parse_since(since, now) if since else None
     return {"user": user or None, "status": upper_statuses(status), "name": name or None,
             "tags": parse_tags(tag) or None, "pool": pool or None, "since": since_at}
+
+
+TIME_RANGE_OPTIONS = ("created_before", "started_after", "started_before", "ended_after", "ended_before")
+"""The time ranges of ``puli-mesh jobs`` besides ``--since`` (created after), as the leader names them."""
+
+
+def time_ranges(given: dict[str, str | None], now: float | None = None) -> dict[str, float]:
+    """``{"started_after": "2h", "ended_before": "2024-05-01 12:00:00", ...}`` -> epoch seconds, for
+    :meth:`puliclient.farm.Farm.jobs`; the ranges not given are left out."""
+    return {key: parse_since(value, now, "--" + key.replace("_", "-"))
+            for key, value in given.items() if value is not None}
+
+
+def listing_fields(typed: list[str], fields: tuple[str, ...], aliases: dict[str, str],
+                   tags: bool = False) -> list[str]:
+    """The listing fields ``typed`` names (``-a``, ``--sort``: the mesh's or Puli's names,
+    ``tags:KEY`` for jobs); :class:`ConfigError` naming the known ones for an unknown one."""
+    try:
+        return [field_name(t, fields, aliases, tags) for t in typed]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def has_filter(filters: dict[str, Any]) -> bool:

@@ -195,7 +195,8 @@ def pools_set_nodes(pool: str, names: Annotated[list[str] | None, typer.Argument
 
 # --------------------------------------------------------------------------- stats
 def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
-    """The last hour, a line per minute: commands finished, queue depth, running, node use, licences.
+    """The last hour, a line per minute: commands finished, queue depth, running, node use, licences;
+    then jobs and render nodes by status now (Puli's /stats).
 
     Figures are kept in the coordinator's memory (a new leader starts afresh).
 
@@ -215,3 +216,7 @@ def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default
         views.add_row(table, label, str(s["done"]), str(s["failed"]), f"{s['finished_per_minute']:.1f}",
                       str(s["ready"]), str(s["running"]), str(s["nodes_online"]), views.bar(s["utilisation"], 10), lics)
     console.print(views.fit(table))
+    for title, counts in (("jobs", data.get("jobs_by_status", {})),
+                          ("render nodes", data.get("render_nodes_by_status", {}))):
+        parts = [views.status_text(name).append(f" {count}", style="") for name, count in counts.items()]
+        console.print(Text(f"{title}: ", style="bold").append_text(Text("  ").join(parts)))

@@ -12,6 +12,7 @@ Guarantees: the mesh's errors leave through
 
 # No `from __future__ import annotations`: the edit commands' options are built in a closure
 # (`hidden=not with_kill`), which typer can only read from annotations evaluated at definition.
+import sys
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -37,12 +38,14 @@ from puli_mesh.cli.common import (
     reported_errors,
 )
 from puliclient.farm import Farm
+from puliclient.query_fields import JOB_ALIASES, JOB_FIELDS
 
 UserOpt = Annotated[list[str] | None, typer.Option("--user", "-u", help="Owner (repeat for several).")]
 StatusOpt = Annotated[list[str] | None, typer.Option("--status", "-s", help="RUNNING, ERROR... (repeat).")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="KEY=VALUE tag (repeat).")]
 PoolOpt = Annotated[list[str] | None, typer.Option("--pool", "-p", help="Pool (repeat).")]
-SinceOpt = Annotated[str | None, typer.Option("--since", help="Submitted in the last 2h/30m/1d, or since a date.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", "--created-after",
+                                              help="Submitted in the last 2h/30m/1d, or since a date.")]
 IdsArg = Annotated[list[int] | None, typer.Argument(help="Graph, task group or task ids.", show_default=False)]
 LimitOpt = Annotated[int | None, typer.Option(
     "--limit", min=1, help="Show the first N (by id); all by default, fetched a page at a time.")]
@@ -50,26 +53,79 @@ CommandFlag = Annotated[bool, typer.Option("--command", "-c", help="The ids are 
 
 
 # ---------------------------------------------------------------------- jobs
+def _time_option(flag: str, help_: str) -> Any:
+    return Annotated[str | None, typer.Option(flag, help=help_ + " (2h/30m/1d ago, or 'YYYY-mm-dd HH:MM:SS').")]
+
+
+AttributeOpt = Annotated[list[str] | None, typer.Option(
+    "--attribute", "-a", help="A field to show (repeat; Puli's names too, tags:KEY): CSV unless --json.")]
+SortOpt = Annotated[str | None, typer.Option("--sort", "-o", help="Sort by this field (default: id).")]
+ReverseOpt = Annotated[bool, typer.Option("--reverse", "-r", help="Sort in descending order.")]
+CsvOpt = Annotated[bool, typer.Option("--csv", "-c", help="';'-separated values with a header row (pul_query).")]
+
+
+Columns = tuple[list[str], list[str]]
+"""The fields ``-a``/``--csv`` show and their headers (as the user typed them)."""
+
+
+def chosen_columns(attribute: list[str] | None, csv_: bool, known: tuple[str, ...], aliases: dict[str, str],
+                   defaults: tuple[str, ...], sort: str | None = None, tags: bool = False) -> Columns | None:
+    """The columns of pul_query's ``-a``/``--csv`` output (None: neither given), checked with
+    ``sort`` before the mesh is asked anything: a typo costs no listing (exit 2)."""
+    with reported_errors():
+        if sort is not None:
+            arguments.listing_fields([sort], known, aliases, tags)
+        if not (attribute or csv_):
+            return None
+        headers = list(attribute or defaults)
+        return arguments.listing_fields(headers, known, aliases, tags), headers
+
+
+def listing_output(rows: list[dict[str, Any]], columns: Columns | None, json_: bool) -> bool:
+    """Print ``rows`` as pul_query did for ``-a``/``--csv``/``--json`` (``-a`` implies CSV unless
+    ``--json``); False: neither was asked, the caller draws its table."""
+    if json_:
+        print_json(rows if columns is None else views.selected(rows, *columns))
+    elif columns is not None:
+        sys.stdout.write(views.csv_text(rows, *columns))
+    return json_ or columns is not None
+
+
 def jobs(user: UserOpt = None, status: StatusOpt = None, name: NameOpt = None, tag: TagOpt = None,
-         pool: PoolOpt = None, since: SinceOpt = None, limit: LimitOpt = None, node: NodeOpt = None,
+         pool: PoolOpt = None, since: SinceOpt = None,
+         created_before: _time_option("--created-before", "Submitted before") = None,
+         started_after: _time_option("--started-after", "Started at or after") = None,
+         started_before: _time_option("--started-before", "Started before") = None,
+         ended_after: _time_option("--ended-after", "Ended at or after") = None,
+         ended_before: _time_option("--ended-before", "Ended before") = None,
+         attribute: AttributeOpt = None, sort: SortOpt = None, reverse: ReverseOpt = False, csv_: CsvOpt = False,
+         limit: LimitOpt = None, node: NodeOpt = None,
          zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
     """Jobs (graphs) with their progress, command counts, start, elapsed time and ETA.
 
-    Filters combine with AND; a repeated option means any of its values.
+    Filters combine with AND; a repeated option means any of its values. Time ranges
+    (--since/--created-after, --started-after...) are Puli's constraint_creationtime/starttime/endtime.
+    -a picks the fields (pul_query's attributes) and prints CSV, or JSON with --json.
 
-    Example: `puli-mesh jobs --user ana --status RUNNING --status ERROR --since 2h`
+    Example: `puli-mesh jobs --user ana --status RUNNING --status ERROR --since 2h`;
+    `puli-mesh jobs -a id -a name -a startTime -o startTime -r --started-after '2024-05-01 08:00:00'`
     """
+    with reported_errors():
+        filters = arguments.job_filters(user, status, name, tag, pool, since)
+        filters |= arguments.time_ranges({"created_before": created_before, "started_after": started_after,
+                                          "started_before": started_before, "ended_after": ended_after,
+                                          "ended_before": ended_before})
+    columns = chosen_columns(attribute, csv_, JOB_FIELDS, JOB_ALIASES, views.JOB_CSV_FIELDS, sort, tags=True)
     farm = farm_for(node, zk, cluster)
     with reported_errors():
-        rows = farm.jobs(**arguments.job_filters(user, status, name, tag, pool, since), limit=limit)
-    if json_:
-        print_json(rows)
+        rows = farm.jobs(**filters, sort=sort, reverse=reverse, limit=limit)
+    if listing_output(rows, columns, json_):
         return
     wide = console.width >= 100  # the start time is the first thing an 80-column terminal drops
     table = Table("id", "name", "user", "status", "progress", "commands", *(["started"] if wide else []),
                   "elapsed", "eta", box=None, header_style="bold")
     now = time.time()
-    for j in sorted(rows, key=lambda r: r["id"]):
+    for j in rows:
         started, elapsed, eta = views.timing(j, now)
         views.add_row(table, str(j["id"]), j["name"], j.get("user", ""), views.status_text(j["status_name"]),
                       views.bar(j["completion"], 8 if wide else 6), views.counts(j.get("command_counts", {})),

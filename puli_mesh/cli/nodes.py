@@ -25,9 +25,10 @@ from puli_mesh.cli.common import (
     console,
     fail,
     farm_for,
-    print_json,
     reported_errors,
 )
+from puli_mesh.cli.jobs import AttributeOpt, CsvOpt, ReverseOpt, chosen_columns, listing_output
+from puliclient.query_fields import NODE_ALIASES, NODE_FIELDS
 
 # No help=: the callback's docstring (with its example) is the group's help.
 nodes_app = typer.Typer(invoke_without_command=True)
@@ -35,24 +36,35 @@ nodes_app = typer.Typer(invoke_without_command=True)
 
 @nodes_app.callback()
 def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool", "-p", help="Only this pool.")] = None,
-          state: Annotated[list[str] | None, typer.Option("--state", help="idle, busy, paused, draining...")] = None,
-          name: NameOpt = None, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
+          state: Annotated[list[str] | None, typer.Option("--state", "--status",
+                                                          help="idle, busy, paused, draining...")] = None,
+          name: NameOpt = None,
+          speed: Annotated[str | None, typer.Option(help="Performance index: +N above, -N below, N exactly.")] = None,
+          ram: Annotated[str | None, typer.Option(help="RAM in MB: +N above, -N below, N exactly.")] = None,
+          cores: Annotated[str | None, typer.Option(help="Cores: +N above, -N below, N exactly.")] = None,
+          attribute: AttributeOpt = None,
+          sort: Annotated[str | None, typer.Option("--sort", "-o", help="Sort by this field (default: name).")] = None,
+          reverse: ReverseOpt = False, csv_: CsvOpt = False,
+          node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
           json_: JsonOpt = False) -> None:
     """Render nodes: list them, pause, drain or resume one.
 
     Without a subcommand: each node with its pools, slots, running commands, CPU,
-    RAM and state.
+    RAM and state. pul_rn's constraints: --speed/--ram/--cores +N (more than N) or -N
+    (less than N); -a picks the fields (Puli's names too: ramSize, speed...) and prints CSV.
 
-    Example: `puli-mesh nodes --pool gpu --state idle`; `puli-mesh nodes drain rn12`
+    Example: `puli-mesh nodes --pool gpu --state idle`; `puli-mesh nodes --ram=+16000 -o speed -r`;
+    `puli-mesh nodes drain rn12`
     """
     if ctx.invoked_subcommand is not None:
         ctx.obj = (node, zk, cluster)
         return
+    columns = chosen_columns(attribute, csv_, NODE_FIELDS, NODE_ALIASES, views.NODE_CSV_FIELDS, sort)
     farm = farm_for(node, zk, cluster)
     with reported_errors():
-        rows = farm.nodes(pool=pool, state=state, name="|".join(name) if name else None)
-    if json_:
-        print_json(rows)
+        rows = farm.nodes(pool=pool, state=state, name=name, speed=speed, ram=ram, cores=cores, sort=sort,
+                          reverse=reverse)
+    if listing_output(rows, columns, json_):
         return
     table = Table("node", "state", "pools", "slots", "running", "cpu", "ram free/total MB", "commands",
                   box=None, header_style="bold")

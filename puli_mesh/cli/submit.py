@@ -17,10 +17,11 @@ import sys
 import time
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+import puli_mesh.cli.arguments as arguments
 import puli_mesh.cli.views as views
 from puli_mesh.cli.common import (
     EXIT_FAILED,
@@ -39,6 +40,26 @@ from puli_mesh.cli.common import (
 from puliclient.farm import Farm
 from puliclient.status import FINAL_NODE_STATUSES, NodeStatus
 
+if TYPE_CHECKING:
+    from puliclient.graph import Graph
+
+
+def exec_graph(cmd: str, start: int, end: int, packet_size: int, pool: str, name: str | None, priority: int,
+               max_rn: int, lic: str, timeout: float | None, timer: float | None, ram_use: int,
+               user: str | None, prod: str | None) -> Graph:
+    """puliexec's one-task graph: ``cmd`` over frames ``start``..``end``, ``packet_size`` a command;
+    ``timer``: the epoch it may start at; ``ram_use``: MB a node must have free; ``prod``: the prod tag."""
+    from puliclient import Graph
+
+    graph = Graph(name or f"exec: {cmd[:60]}", poolName=pool, maxRN=max_rn, user=user,
+                  tags={"prod": prod} if prod else None)
+    arguments: dict[str, Any] = {"cmd": cmd, "start": start, "end": end, "packetSize": packet_size}
+    if timeout is not None:
+        arguments["timeout"] = timeout
+    graph.addNewTask(name or "exec", arguments=arguments, lic=lic, dispatchKey=priority, timer=timer,
+                     ramUse=ram_use, tags={"prod": prod} if prod else None)
+    return graph
+
 
 def exec_command(
     cmd: Annotated[str, typer.Argument(help="Shell command; %%MI_FRAME%%, %%MI_START%%, %%MI_END%% are replaced.")],
@@ -51,25 +72,36 @@ def exec_command(
     max_rn: Annotated[int, typer.Option("--max-rn", help="At most this many nodes at once (-1: no cap).")] = -1,
     lic: Annotated[str, typer.Option("--lic", help="Licences, `a&b`.")] = "",
     timeout: Annotated[float | None, typer.Option(help="Seconds before a command is killed.")] = None,
+    time_delay: Annotated[str | None, typer.Option(
+        "--time-delay", help="Start no sooner than this from now: 3h30m, 100m, 90 (seconds).")] = None,
+    min_ram: Annotated[int, typer.Option("--min-ram", "--minRam", min=0,
+                                         help="MB of free RAM a node needs (ramUse).")] = 0,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Owner (default: you).")] = None,
+    prod: Annotated[str | None, typer.Option("--prod", "-P", help="The job's prod tag.")] = None,
+    local: Annotated[bool, typer.Option("--local", help="Run here, now (Graph.execute()), no mesh: "
+                                        "exit 0 if DONE, 1 otherwise.")] = False,
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Show progress; exit 0 if DONE, 1 otherwise.")] = False,
     node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
 ) -> None:
     """Run a shell command on the farm over a frame range (Puli's puliexec).
 
-    It prints the job's id (for `jobs`, `show`, `restart`); --wait follows it to the end.
+    It prints the job's id (for `jobs`, `show`, `restart`); --wait follows it to the end;
+    --local runs it on this machine instead.
 
-    Example: `puli-mesh exec 'render -f %%MI_FRAME%%' --end 100 --packet-size 10`
+    Example: `puli-mesh exec 'render -f %%MI_FRAME%%' --end 100 --packet-size 10 --time-delay 1h --prod film`
     """
-    from puliclient import Graph
-
     if end < start or packet_size < 1:
         raise fail("need --start <= --end and --packet-size >= 1", EXIT_USAGE)
+    with reported_errors():
+        timer = None if time_delay is None else time.time() + arguments.parse_delay(time_delay)
+    graph = exec_graph(cmd, start, end, packet_size, pool, name, priority, max_rn, lic, timeout, timer, min_ram,
+                       user, prod)
+    if local:
+        with reported_errors():
+            status = graph.execute()
+        console.print(f"{graph.name}: {NodeStatus(status).name}")
+        raise typer.Exit(EXIT_OK if status == NodeStatus.DONE else EXIT_FAILED)
     farm = farm_for(node, zk, cluster)
-    graph = Graph(name or f"exec: {cmd[:60]}", poolName=pool, maxRN=max_rn)
-    arguments: dict[str, Any] = {"cmd": cmd, "start": start, "end": end, "packetSize": packet_size}
-    if timeout is not None:
-        arguments["timeout"] = timeout
-    graph.addNewTask(name or "exec", arguments=arguments, lic=lic, dispatchKey=priority)
     with reported_errors():
         location, _message = farm.submit(graph)
     graph_id = Farm.graph_id(location)

@@ -12,13 +12,18 @@ Not here: talking to the mesh, printing. Render node states (``idle``,
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from puliclient.query_fields import field_value
 from puliclient.status import FINAL_NODE_STATUSES, CommandStatus, NodeStatus
 
 # Graphs, tasks and commands share most names (a graph is RUNNING, so is a command).
@@ -147,3 +152,40 @@ def fit(table: Table) -> Table:
             cells = [len(c.plain) if hasattr(c, "plain") else len(str(c)) for c in column._cells]
             column.min_width = max([len(header), *cells])
     return table
+
+
+JOB_CSV_FIELDS = ("id", "name", "user", "status_name", "completion", "dispatchKey", "maxRN", "running",
+                  "commandCount", "readyCommandCount", "doneCommandCount", "creation_time", "start_time",
+                  "end_time", "pool")
+"""The columns of ``jobs --csv`` when no ``-a`` picks them."""
+NODE_CSV_FIELDS = ("name", "state", "pools", "slots", "running", "cores", "ram_mb", "free_ram_mb", "performance",
+                   "version", "endpoint")
+"""The columns of ``nodes --csv`` when no ``-a`` picks them."""
+
+
+def csv_cell(value: Any) -> str:
+    """A value as one CSV cell: nothing for None, a list comma-joined, a map as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def csv_text(rows: Iterable[Mapping[str, Any]], fields: list[str], headers: list[str]) -> str:
+    """pul_query's ``--csv``: ``;``-separated, a header row (``headers``), one row each; quoted
+    by the ``csv`` module's rules (a ``;`` or a quote inside a cell), so any CSV reader given
+    ``delimiter=";"`` reads it back."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow([csv_cell(field_value(row, f)) for f in fields])
+    return out.getvalue()
+
+
+def selected(rows: Iterable[Mapping[str, Any]], fields: list[str], headers: list[str]) -> list[dict[str, Any]]:
+    """Only the chosen fields of each row, named as the user typed them (``--json -a``)."""
+    return [{h: field_value(row, f) for f, h in zip(fields, headers, strict=True)} for row in rows]

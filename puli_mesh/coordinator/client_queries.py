@@ -13,7 +13,11 @@ Filters follow Puli's ``/query/job`` semantics: AND across keys, OR within a key
 list), ``name`` is a glob (``puliclient.patterns``: never a regular expression, so no
 client string can stall the loop), ``user`` and ``pool`` are exact, ``tags``
 ``{"prod": "film"}`` match when every given tag has one of the given values. A key
-lists at most ``MAX_FILTER_VALUES`` values.
+lists at most ``MAX_FILTER_VALUES`` values. Time ranges (:data:`TIME_RANGES`, epoch
+seconds, Puli's ``constraint_creationtime/starttime/endtime``): ``since`` (created at or
+after), ``created_before``, ``started_after``/``started_before``,
+``ended_after``/``ended_before``; a graph not started (ended) yet matches no range on
+its start (end).
 
 Errors: an unknown query or a missing argument raises ``KeyError``, a bad filter
 ``ValueError`` (the client gets ``invalid``); the core raises ``UnknownIdError``
@@ -63,6 +67,17 @@ MAX_FILTER_VALUES = 256
 """Values one filter key may list (ids, users, name patterns...): each is tried on every graph looked at."""
 
 
+TIME_RANGES: dict[str, tuple[str, bool]] = {
+    "since": ("creation_time", True),
+    "created_before": ("creation_time", False),
+    "started_after": ("start_time", True),
+    "started_before": ("start_time", False),
+    "ended_after": ("end_time", True),
+    "ended_before": ("end_time", False),
+}
+"""The time-range filters of ``graphs``: key -> (the graph's time, True: at or after; False: before)."""
+
+
 def _bounded(key: str, values: list[Any]) -> list[Any]:
     if len(values) > MAX_FILTER_VALUES:
         raise ValueError(f"{key} filter lists {len(values)} values, above the limit of {MAX_FILTER_VALUES}; "
@@ -70,11 +85,18 @@ def _bounded(key: str, values: list[Any]) -> list[Any]:
     return values
 
 
+def _seconds(key: str, value: Any) -> float:
+    """A time-range bound as epoch seconds; ``ValueError`` for anything but a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
+        raise ValueError(f"{key} must be a time in epoch seconds, not {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class GraphFilter:
     """The graph filters of one query, parsed once: ``id``, ``user``, ``status``, ``name``
-    (globs, ``puliclient.patterns``), ``tags`` ({key: value or [values]}), ``pool``, ``since``
-    (submitted at or after, epoch s). :meth:`matches` is a few attribute tests per graph."""
+    (globs, ``puliclient.patterns``), ``tags`` ({key: value or [values]}), ``pool`` and the
+    time ranges of :data:`TIME_RANGES` (epoch s). :meth:`matches` is a few attribute tests per graph."""
 
     ids: frozenset[int]
     users: frozenset[str]
@@ -82,7 +104,8 @@ class GraphFilter:
     statuses: frozenset[int] | None
     names: tuple[NamePattern, ...]
     tags: dict[str, frozenset[str]]
-    since: float | None
+    times: tuple[tuple[str, bool, float], ...]
+    """(the graph's time attribute, at or after (else before), the bound) of each range given."""
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> GraphFilter:
@@ -91,7 +114,8 @@ class GraphFilter:
         raw_tags = args.get("tags") or {}
         if not isinstance(raw_tags, dict):
             raise ValueError(f"tags filter must be a map of tag to value(s), not {type(raw_tags).__name__}")
-        since = args.get("since")
+        times = tuple((attr, after, _seconds(key, args[key])) for key, (attr, after) in TIME_RANGES.items()
+                      if args.get(key) is not None)
         return cls(
             ids=frozenset(int(i) for i in _bounded("id", _as_list(args.get("id")))),
             users=frozenset(map(str, _bounded("user", _as_list(args.get("user"))))),
@@ -100,7 +124,7 @@ class GraphFilter:
             names=tuple(NamePattern(n) for n in _bounded("name", _as_list(args.get("name")))),
             tags={str(k): frozenset(str(x) for x in _bounded(f"tag {k}", _as_list(v)))
                   for k, v in _bounded("tags", list(raw_tags.items()))},
-            since=None if since is None else float(since),
+            times=times,
         )
 
     def matches(self, g: Any) -> bool:
@@ -115,8 +139,10 @@ class GraphFilter:
             return False
         if self.names and not any_matches(self.names, str(g.name)):
             return False
-        if self.since is not None and (g.creation_time or 0) < self.since:
-            return False
+        for attr, after, bound in self.times:
+            at = getattr(g, attr)
+            if at is None or (at < bound if after else at >= bound):
+                return False
         return not self.tags or all(str(g.tags.get(k)) in vs for k, vs in self.tags.items())
 
 

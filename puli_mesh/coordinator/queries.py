@@ -20,6 +20,8 @@ more commands than it is sensible to send.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,9 +265,19 @@ def render_node_brief(n: RenderNode) -> RenderNodeBrief:
                            started, queued, n.pools, n.pools_override, n.performance)
 
 
+def _by_status(names: Iterator[str]) -> dict[str, int]:
+    """How many of each status name, and ``TOTAL`` (Puli's /stats)."""
+    counted = Counter(names)
+    return {**dict(sorted(counted.items())), "TOTAL": sum(counted.values())}
+
+
 def figures(st: CoreState) -> dict[str, Any]:
+    """Farm-wide gauges, and Puli's /stats counts: jobs and render nodes by status (a walk of the
+    graphs and of the nodes, never of the commands)."""
     online = [n for n in st.render_nodes.values() if n.online]
     return {
+        "jobs_by_status": _by_status(NodeStatus(g.status).name for g in st.graphs.values()),
+        "render_nodes_by_status": _by_status(n.status().name for n in st.render_nodes.values()),
         "ready": sum(g.n_ready for g in st.graphs.values()),
         "running": sum(g.running for g in st.graphs.values()),
         "graphs": len(st.graphs),

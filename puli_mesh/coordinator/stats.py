@@ -9,7 +9,8 @@ Example::
 
 A ring buffer of one sample per minute (60 by default): commands finished in
 that minute (DONE and failed), and gauges read at its end -- queue depth (READY
-commands), running commands, nodes online, slots and busy slots, licence usage.
+commands), running commands, nodes online, slots and busy slots, licence usage. A report
+adds the counts of Puli's /stats as they are now: jobs and render nodes by status.
 Cost: a counter increment per finished command; one ``figures()`` call (a scan
 of graphs and nodes, not of commands) per minute.
 
@@ -76,7 +77,10 @@ class FarmStats:
         }
 
     def report(self, now: float, figures: dict[str, Any]) -> dict[str, Any]:
-        """Every closed minute, oldest first, and the minute in progress (gauges read now)."""
+        """Every closed minute, oldest first, the minute in progress (gauges read now), and as
+        Puli's /stats gave them now: jobs and render nodes by status, each with a ``TOTAL``."""
         start = self._start if self._start is not None else now
         return {"period_s": self.period, "minutes": list(self.samples),
-                "current": self._sample(start, now, figures)}
+                "current": self._sample(start, now, figures),
+                "jobs_by_status": dict(figures.get("jobs_by_status", {})),
+                "render_nodes_by_status": dict(figures.get("render_nodes_by_status", {}))}

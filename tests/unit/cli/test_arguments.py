@@ -92,3 +92,23 @@ def test_run_time_edits_parse_timers_numbers_and_merges() -> None:
 def test_run_time_edits_refuse_what_cannot_be_parsed(item: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         arguments.parse_runtime_edits([item])
+
+
+@pytest.mark.parametrize(("typed", "seconds"), [
+    ("3h30m", 12600.0), ("100m", 6000.0), ("1d2h", 93600.0), ("45s", 45.0), ("90", 90.0), (" 1.5h ", 5400.0),
+])
+def test_a_time_delay_is_puliexecs_hours_and_minutes(typed: str, seconds: float) -> None:
+    assert arguments.parse_delay(typed) == seconds
+
+
+@pytest.mark.parametrize("typed", ["", "h", "3x", "3h30", "-5", "nan", "..5m", "soon"])
+def test_a_time_delay_that_is_not_one_says_how_to_write_it(typed: str) -> None:
+    with pytest.raises(ConfigError, match="--time-delay .*: write a delay such as 3h30m"):
+        arguments.parse_delay(typed)
+
+
+def test_time_ranges_name_their_option_and_leave_out_what_was_not_given() -> None:
+    assert arguments.time_ranges({"started_after": "1h", "ended_before": None}, now=7200.0) == {
+        "started_after": 3600.0}
+    with pytest.raises(ConfigError, match="--ended-before 'later'"):
+        arguments.time_ranges({"ended_before": "later"})

@@ -51,3 +51,13 @@ def test_stats_show_licence_names_as_given(hostile_farm: HostileFarm, capsys: py
     lines = capsys.readouterr().out.splitlines()
     assert cells(lines[1]) == ["- (now)", "1", "0", "1.0", "0", "0", "1", "█████░░░░░", "50%",
                                f"{hostile_farm.name} 1/2"]
+
+
+def test_stats_end_with_jobs_and_render_nodes_by_status(hostile_farm: HostileFarm, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    data = {**hostile_farm.stats(), "jobs_by_status": {"ERROR": 2, "RUNNING": 1, "TOTAL": 3},
+            "render_nodes_by_status": {"IDLE": 4, "TOTAL": 4}}
+    monkeypatch.setattr(hostile_farm, "stats", lambda: data)
+    cluster.stats(node="stub")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == ["jobs: ERROR 2  RUNNING 1  TOTAL 3", "render nodes: IDLE 4  TOTAL 4"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -9,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from puli_mesh.cli import jobs
+from puli_mesh.cli import jobs, views
 from puli_mesh.cli.common import EXIT_USAGE, console
 
 from .conftest import HostileFarm, cells
@@ -142,3 +146,58 @@ def test_restart_no_cascade_and_done_reach_the_farm(monkeypatch: pytest.MonkeyPa
     assert farm.calls == [("edit", ("restart",), {"id": 12, "errors_only": False, "cascade": False}),
                           ("restart_command", (57,), {"cascade": False}),
                           ("done_command", (57,), {})]
+
+
+class ListingFarm:
+    """A farm that records what ``jobs`` and ``nodes`` ask for and answers fixed rows."""
+
+    def __init__(self) -> None:
+        self.asked: dict[str, Any] = {}
+        self.rows = [{"id": 1, "name": "a;b", "user": "ana", "status_name": "DONE", "start_time": 10.5,
+                      "tags": {"prod": "film"}, "pools": ["x", "y"]},
+                     {"id": 2, "name": 'say "hi"', "user": "bob", "status_name": "ERROR", "start_time": None,
+                      "tags": {}, "pools": []}]
+
+    def jobs(self, **asked: Any) -> list[dict[str, Any]]:
+        self.asked = asked
+        return self.rows
+
+
+@pytest.fixture
+def listing_farm(monkeypatch: pytest.MonkeyPatch) -> ListingFarm:
+    farm = ListingFarm()
+    monkeypatch.setattr(jobs, "farm_for", lambda *_where: farm)
+    return farm
+
+
+def test_jobs_pass_time_ranges_and_sort_to_the_farm(listing_farm: ListingFarm,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    jobs.jobs(since="2024-05-01 08:00:00", started_after="2024-05-01 09:30:00", ended_before="1000",
+              sort="startTime", reverse=True, node="stub", json_=True)
+    asked = listing_farm.asked
+    assert asked["since"] == time.mktime((2024, 5, 1, 8, 0, 0, 0, 0, -1))  # Puli's format, local time
+    assert asked["started_after"] == asked["since"] + 5400
+    assert asked["ended_before"] == 1000.0
+    assert "created_before" not in asked and "ended_after" not in asked  # not given: not sent
+    assert (asked["sort"], asked["reverse"]) == ("startTime", True)
+    capsys.readouterr()
+
+
+def test_jobs_attributes_print_semicolon_csv_with_a_header_that_csv_reads_back(
+        listing_farm: ListingFarm, capsys: pytest.CaptureFixture[str]) -> None:
+    jobs.jobs(attribute=["id", "name", "startTime", "tags:prod", "prod"], node="stub")
+    out = capsys.readouterr().out
+    assert list(csv.reader(io.StringIO(out), delimiter=";")) == [
+        ["id", "name", "startTime", "tags:prod", "prod"],
+        ["1", "a;b", "10.5", "film", "film"],
+        ["2", 'say "hi"', "", "", ""],
+    ]
+
+
+def test_jobs_csv_without_attributes_has_the_default_columns_and_json_picks_them(
+        listing_farm: ListingFarm, capsys: pytest.CaptureFixture[str]) -> None:
+    jobs.jobs(csv_=True, node="stub")
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.split(";") == list(views.JOB_CSV_FIELDS)
+    jobs.jobs(attribute=["id", "user"], json_=True, node="stub")
+    assert json.loads(capsys.readouterr().out) == [{"id": 1, "user": "ana"}, {"id": 2, "user": "bob"}]

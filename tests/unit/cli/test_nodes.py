@@ -82,3 +82,22 @@ def test_a_node_with_an_operators_pools_is_marked(
     hostile_farm.node = {**hostile_farm.node, "pools": ["gpu"], "pools_override": ["gpu"]}
     nodes.nodes(typer.Context(typer.main.get_command(nodes.nodes_app)), node="stub")
     assert cells(capsys.readouterr().out.splitlines()[1])[2] == "gpu (set)"
+
+
+def test_nodes_pass_pul_rn_constraints_and_print_csv(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    asked: dict[str, object] = {}
+
+    class Farm:
+        def nodes(self, **filters: object) -> list[dict[str, object]]:
+            asked.update(filters)
+            return [{"name": "rn1", "state": "idle", "pools": ["default", "gpu"], "ram_mb": 64000,
+                     "performance": 2.5}]
+
+    monkeypatch.setattr(nodes, "farm_for", lambda *_where: Farm())
+    nodes.nodes(typer.Context(typer.main.get_command(nodes.nodes_app)), name=["rn*"], speed="+2", ram="-65000",
+                cores="8", sort="ramSize", reverse=True, attribute=["name", "ramSize", "speed", "pools"],
+                node="stub")
+    assert asked == {"pool": None, "state": None, "name": ["rn*"], "speed": "+2", "ram": "-65000", "cores": "8",
+                     "sort": "ramSize", "reverse": True}
+    assert capsys.readouterr().out == 'name;ramSize;speed;pools\nrn1;64000;2.5;default,gpu\n'

@@ -257,3 +257,30 @@ def test_run_time_edits_name_their_edit_actions_and_a_user_change_is_its_own_edi
         {"action": "command_set", "args": {"id": 57, "description": "d", "arguments": {"start": 3}}},
         {"action": "command_done", "args": {"id": 57}},
     ]
+
+
+def test_jobs_pass_time_ranges_to_the_leader_and_sort_every_match_before_the_limit() -> None:
+    rows = [{"id": 1, "creation_time": 30.0}, {"id": 2, "creation_time": 10.0}, {"id": 3, "creation_time": 20.0}]
+    farm = ScriptedFarm(lambda kind, fields: {"items": rows, "cursor": None})
+    assert [j["id"] for j in farm.jobs(started_after=5.0, ended_before=9.0, sort="creationTime", limit=2)] == [2, 3]
+    assert [f["args"] for _, f in farm.calls] == [{"started_after": 5.0, "ended_before": 9.0, "limit": 1000}]
+    assert [j["id"] for j in farm.jobs(sort="creation_time", reverse=True)] == [1, 3, 2]
+    assert [j["id"] for j in farm.jobs(reverse=True)] == [3, 2, 1]  # by id, descending
+    with pytest.raises(FarmInvalidRequestError, match="unknown field 'colour'; known: id, name"):
+        farm.jobs(sort="colour")
+
+
+def test_nodes_take_pul_rn_constraints_and_sort() -> None:
+    nodes = [{"name": "rn1", "state": "idle", "pools": ["default"], "performance": 1.0, "ram_mb": 8000, "cores": 8},
+             {"name": "rn2", "state": "busy", "pools": ["gpu"], "performance": 3.0, "ram_mb": 64000, "cores": 32},
+             {"name": "rn3", "state": "idle", "pools": ["gpu"], "performance": 2.5, "ram_mb": 32000, "cores": 16}]
+    farm = ScriptedFarm(lambda kind, fields: {"nodes": nodes})
+    assert [n["name"] for n in farm.nodes(speed="+2")] == ["rn2", "rn3"]
+    assert [n["name"] for n in farm.nodes(ram="-40000", cores="+8")] == ["rn3"]
+    assert [n["name"] for n in farm.nodes(cores=32)] == ["rn2"]
+    assert [n["name"] for n in farm.nodes(name=["rn1", "rn3"], sort="ramSize", reverse=True)] == ["rn3", "rn1"]
+    assert [n["name"] for n in farm.nodes(sort="speed")] == ["rn1", "rn3", "rn2"]
+    with pytest.raises(FarmInvalidRequestError, match="ram: write \\+N"):
+        farm.nodes(ram="lots")
+    with pytest.raises(FarmInvalidRequestError, match="unknown field 'tags:prod'; known: name, state"):
+        farm.nodes(sort="tags:prod")

@@ -66,6 +66,32 @@ def test_graph_filters_and_across_keys_or_within(args: dict[str, object], ids: l
     assert [g["id"] for g in filter_graphs(GRAPHS, args)] == ids
 
 
+TIMED = [  # created, started, ended: 1 has not started, 2 runs, 3 ended
+    {**GRAPHS[0], "start_time": None, "end_time": None},
+    {**GRAPHS[1], "start_time": 250, "end_time": None},
+    {**GRAPHS[2], "start_time": 310, "end_time": 400},
+]
+
+
+@pytest.mark.parametrize(("args", "ids"), [
+    ({"since": 200, "created_before": 300}, [2]),
+    ({"created_before": 100}, []),  # before: strictly
+    ({"started_after": 250}, [2, 3]),  # after: at or after, as Puli's constraint_starttime
+    ({"started_before": 300}, [2]),  # a graph not started yet matches no range on its start
+    ({"ended_after": 0}, [3]),
+    ({"ended_before": 400}, []),
+    ({"started_after": 0, "ended_before": 401}, [3]),
+])
+def test_time_ranges_bound_creation_start_and_end(args: dict[str, object], ids: list[int]) -> None:
+    assert [g["id"] for g in filter_graphs(TIMED, args)] == ids
+
+
+@pytest.mark.parametrize("bound", ["yesterday", float("nan"), float("inf"), True, [1]])
+def test_a_time_range_takes_only_a_finite_epoch(bound: object) -> None:
+    with pytest.raises(ValueError, match="started_after must be a time in epoch seconds"):
+        filter_graphs(TIMED, {"started_after": bound})
+
+
 def test_bad_filters_say_what_is_wrong() -> None:
     with pytest.raises(ValueError, match="unknown status 'fine'; known: BLOCKED"):
         filter_graphs(GRAPHS, {"status": "fine"})

@@ -120,3 +120,19 @@ def test_a_tree_view_is_bounded_and_says_what_it_left_out() -> None:
         own = queries.node_view(nodes[shown["id"]], False)
         skip = ("children", "children_omitted", "omitted", "commands", "commands_omitted")
         assert {k: v for k, v in shown.items() if k not in skip} == own
+
+
+def test_the_listing_fields_clients_sort_and_select_by_are_those_of_the_views() -> None:
+    """puliclient.query_fields names the fields of a job row and of a node row; they must be
+    the ones the leader sends, or ``jobs -a``/``--sort`` would refuse a real field."""
+    from puli_mesh.coordinator.client_queries import node_row
+    from puliclient.query_fields import JOB_FIELDS, NODE_FIELDS
+
+    core = SchedulingCore()
+    core.node_joined(rn("rn1", perf=2.5), 0.0)
+    gid = core.submit_graph(single("t", 1), 0.0).graph_id
+    assert tuple(queries.node_view(core._st.graphs[gid], False)) == JOB_FIELDS
+    brief = core.render_node_briefs()["rn1"]
+    row = node_row("rn1", "idle", "rn1", None, None, brief)
+    assert tuple(row) == NODE_FIELDS
+    assert row["performance"] == 2.5  # Puli's speed, as the core knows it

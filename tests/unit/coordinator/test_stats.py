@@ -33,3 +33,20 @@ def test_stats_close_one_sample_a_minute_and_keep_the_last_hour() -> None:
     assert [s["start"] for s in stats.samples] == [120, 180, 240]  # ring of 3
     report = stats.report(330, FIGURES)
     assert report["current"]["start"] == 300 and report["current"]["done"] == 0
+
+
+def test_a_report_counts_jobs_and_render_nodes_by_status_as_puli_stats_did() -> None:
+    from puli_mesh.coordinator.core import SchedulingCore
+    from tests.unit.coordinator.graphs import rn, single
+
+    core = SchedulingCore()
+    for name in ("rn1", "rn2", "rn3"):
+        core.node_joined(rn(name), 0.0)
+    for i in range(3):
+        core.submit_graph(single(f"t{i}", 1), 0.0)
+    core.request_work("rn1", 1, 0.0)  # one job gets a node
+    core.pause_render_node("rn3", 0.0)
+    report = FarmStats().report(10.0, core.figures())
+    assert report["jobs_by_status"] == {"READY": 2, "RUNNING": 1, "TOTAL": 3}
+    assert report["render_nodes_by_status"] == {"ASSIGNED": 1, "IDLE": 1, "PAUSED": 1, "TOTAL": 3}
+    assert FarmStats().report(0.0, {})["jobs_by_status"] == {}  # figures without them: nothing to count
