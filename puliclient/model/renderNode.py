@@ -8,9 +8,10 @@ its name. ``host``/``port`` are its client endpoint's.
 
 Actions, which posted to the worker's HTTP port in Puli, go through the leader:
 ``pause()`` (Puli's "-1": kill what runs and pause; the mesh re-queues those commands
-without spending an attempt) and ``resume()``. Restarting a worker process (``restart``,
-``killAndRestart``), reading a worker's own log (``getLog``, ``tailLog``: the mesh serves
-commands' logs, ``Farm.tail_log``) and ``setPerformanceIndex`` raise
+without spending an attempt), ``resume()`` and ``setPerformanceIndex(value)`` (the
+operator's performance, kept by the leader; ``None`` goes back to the agent's own).
+Restarting a worker process (``restart``, ``killAndRestart``) and reading a worker's own log
+(``getLog``, ``tailLog``: the mesh serves commands' logs, ``Farm.tail_log``) raise
 ``MeshUnsupportedError``.
 
 Not here: finding nodes (``puliclient.server.renderNodeHandler``).
@@ -131,7 +132,14 @@ class RenderNodeModel:
         return ""
 
     def setPerformanceIndex(self, performance: float | None = None) -> bool:
-        return self._unsupported("set a node's performance from the query model", "start the agent with it")
+        """Set the node's performance (the order in which waiting nodes get work, faster first);
+        ``None`` goes back to the agent's own. An operator's edit: ``RequestError`` for others."""
+        server = self._server()
+        with server.translated():
+            server.farm.set_node_performance(self.name, performance)
+        if performance is not None:
+            self.performance = float(performance)
+        return True
 
     def encode(self) -> dict[str, Any]:
         """Puli's ``encode()``: the fields as a dict."""

@@ -5,8 +5,9 @@ the mesh's bound of commands (1,000 for the whole tree): a task whose commands w
 out fetches them all, page after page (``Farm.commands``), the first time ``commands`` is
 read. Times per frame are in milliseconds, as Puli's.
 
-Not here: ``arguments`` and ``environment`` (the mesh's task view does not carry them: they
-stay empty); editing a task (``Farm.pause``, ``Farm.set``... take a task's id).
+``arguments`` and ``environment`` are the task's own (what its group adds is the group's).
+
+Not here: editing a task (``Farm.pause``, ``Farm.set``... take a task's id).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class TaskModel:
                    averageTimeByFrame=per_frame_ms(view.get("avg_time_per_frame_s")),
                    minTimeByFrame=per_frame_ms(view.get("min_time_per_frame_s")),
                    maxTimeByFrame=per_frame_ms(view.get("max_time_per_frame_s")),
-                   runner=str(view.get("runner") or ""), maxAttempt=int(view.get("maxAttempt") or 1),
+                   runner=str(view.get("runner") or ""), arguments=dict(view.get("arguments") or {}),
+                   environment=dict(view.get("environment") or {}), maxAttempt=int(view.get("maxAttempt") or 1),
                    paused=bool(view.get("paused")), commandCount=int(view.get("commandCount") or 0),
                    listed=[CommandModel.from_view(c) for c in view.get("commands") or []], server=server)
 

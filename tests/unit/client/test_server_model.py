@@ -256,13 +256,15 @@ def test_render_nodes_with_pulis_fields_and_filters() -> None:
         rn_handler.getRenderNodesByStatus([99])
     assert rn1.pause() and wire.core.render_nodes()[0]["paused"]
     assert rn1.resume() and not wire.core.render_nodes()[0]["paused"]
+    assert rn1.setPerformanceIndex(2.5) and rn1.performance == 2.5
+    assert wire.core.render_nodes()[0]["performance"] == 2.5
 
 
 def test_what_the_mesh_cannot_do_says_so_and_is_a_not_implemented_error() -> None:
     wire = CoreWire()
     wire.join("rn1", ["default"])
     rn1 = RenderNodeHandler(Server(farm=Farm(client=wire))).getAllRenderNodes()[0][0]  # type: ignore[arg-type]
-    for action in (rn1.restart, rn1.killAndRestart, rn1.getLog, rn1.tailLog, rn1.setPerformanceIndex):
+    for action in (rn1.restart, rn1.killAndRestart, rn1.getLog, rn1.tailLog):
         with pytest.raises(MeshUnsupportedError, match="the mesh cannot") as raised:
             action()
         assert isinstance(raised.value, NotImplementedError) and raised.value.code == "unsupported"

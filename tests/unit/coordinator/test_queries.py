@@ -136,3 +136,13 @@ def test_the_listing_fields_clients_sort_and_select_by_are_those_of_the_views() 
     row = node_row("rn1", "idle", "rn1", None, None, brief)
     assert tuple(row) == NODE_FIELDS
     assert row["performance"] == 2.5  # Puli's speed, as the core knows it
+
+
+def test_a_task_view_carries_its_own_arguments_and_environment() -> None:
+    """Puli's task model has them (``puliclient.model``), and a run-time edit of them must show."""
+    core = SchedulingCore()
+    gid = core.submit_graph(single("t", 1, environment={"SHOT": "010"}), 0.0).graph_id
+    task_id = core.graph_tree(gid)["children"][0]["children"][0]["id"]
+    core.set_arguments(task_id, {"cmd": "echo edited"}, 1.0)
+    view = core.node(task_id)
+    assert (view["arguments"], view["environment"]) == ({"cmd": "echo edited"}, {"SHOT": "010"})
