@@ -219,6 +219,7 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "performance": n.performance,
         "paused": n.paused,
         "draining": n.draining,
+        "killfile": n.killfile,  # paused by its killfile, not an operator
         "quarantined": n.quarantined,
         "fail_streak": n.fail_streak,
         "running": [cid for cid, r in n.running.items() if not r.after],
@@ -243,6 +244,8 @@ class RenderNodeBrief:
     running: list[int]
     queued: list[int]
     """Pipelined, waiting for a slot."""
+    killfile: bool = False
+    """Paused (or draining) by its killfile, not an operator."""
 
 
 def render_node_brief(n: RenderNode) -> RenderNodeBrief:
@@ -253,7 +256,7 @@ def render_node_brief(n: RenderNode) -> RenderNodeBrief:
     else:  # no pipelining: every run holds a slot (the common case, and the cheap one)
         queued, started = [], list(running)
     return RenderNodeBrief(n.name, n.slots, n.cores, n.ram_mb, n.free_ram_mb, n.paused, n.draining, n.quarantined,
-                           started, queued)
+                           started, queued, n.killfile)
 
 
 def figures(st: CoreState) -> dict[str, Any]:

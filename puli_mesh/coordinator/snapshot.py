@@ -86,7 +86,8 @@ def _dump_rn(n: RenderNode) -> dict[str, Any]:
         "name": n.name, "pools": list(n.pools), "cores": n.cores, "ram_mb": n.ram_mb,
         "free_ram_mb": n.free_ram_mb, "slots": n.slots,
         "characteristics": _plain(n.characteristics), "performance": n.performance,
-        "online": n.online, "paused": n.paused, "draining": n.draining, "quarantined": n.quarantined,
+        "online": n.online, "paused": n.paused, "draining": n.draining, "killfile": n.killfile,
+        "quarantined": n.quarantined,
         "fail_streak": n.fail_streak, "credit": n.credit, "joined_at": n.joined_at,
         "running": list(n.running), "pipeline": n.pipeline,
     }
@@ -174,6 +175,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         n = st.render_nodes[d["name"]] = RenderNode(info, d["joined_at"])
         n.online, n.paused, n.quarantined = d["online"], d["paused"], d["quarantined"]
         n.draining = d.get("draining", False)
+        n.killfile = d.get("killfile", False)  # older snapshots have none
         n.fail_streak, n.credit = d["fail_streak"], d["credit"]
         for p in n.pools:
             if p not in st.pools:
