@@ -229,6 +229,7 @@ class Worker:
         self._hello_wait = min(self._hello_wait * 2, HELLO_WAIT_MAX_S)
         res = read_resources()
         self.free_ram.told(res.free_ram_mb)
+        self._figures_due = time.monotonic() + FIGURES_EVERY_S  # what it says now is not news then
         self._send(HelloMessage(
             name=self.settings.name,
             endpoint=self.settings.endpoint,
