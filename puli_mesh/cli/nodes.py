@@ -55,7 +55,10 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
                   box=None, header_style="bold")
     for n in rows:
         name_text = n["name"] + (" *" if n.get("leader") else "")
-        views.add_row(table, name_text, views.status_text(n["state"]), ",".join(n.get("pools", [])),
+        state = views.status_text(n["state"])
+        if n.get("reason"):  # e.g. paused by its killfile, not by an operator
+            state.append(f" ({n['reason']})")
+        views.add_row(table, name_text, state, ",".join(n.get("pools", [])),
                       str(n.get("slots", 0)), str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
                       f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
                       ",".join(str(c) for c in n.get("running_commands", [])) or "-")
