@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from puli_mesh.node.killfile import EXIT_KILLFILE_STOP
 from puli_mesh.node.resources import TEST_FREE_RAM_FILE
 from puliclient import Graph
 
@@ -75,3 +76,14 @@ def test_a_task_needing_more_ram_than_a_node_reports_waits_until_it_reports_more
     wait_for(lambda: command_of(mesh, graph_id)["status_name"] in ("ASSIGNED", "RUNNING"), 30,
              "the command to be given to the node once it reports more free RAM")
     assert node_row(mesh, "ram1")["free_ram_mb"] == 6000
+
+
+def test_minus_two_in_the_killfile_makes_the_agent_exit_with_its_code_leaving_the_file_empty(
+        mesh: Mesh, tmp_path: Path) -> None:
+    killfile = tmp_path / "killfile"
+    proc = mesh.start_agent("kf2", extra=["--killfile", str(killfile)])
+    mesh.wait_ready(1)
+    killfile.write_text("-2")
+    assert proc.process is not None
+    assert proc.process.wait(timeout=30) == EXIT_KILLFILE_STOP
+    assert killfile.read_text() == ""  # so the restarted agent stays paused instead of leaving again
