@@ -100,6 +100,9 @@ class Settings:
     """Extra characteristics matched against task requirements (``softs``...)."""
     performance: float = 1.0
     """Performance index: faster nodes are chosen first."""
+    killfile: str = ""
+    """Puli's worker killfile: a file whose presence pauses this node (``node.killfile`` says what
+    its content does: empty pauses, -1 kills and pauses, -2/-3 also exit/restart the agent); "": none."""
     keys: str = ""
     """The agents' keys directory (``puli-mesh keys init``): the cluster's ZooKeeper credential,
     the cluster's key pair and this host's agents' key. Required unless ``insecure``."""

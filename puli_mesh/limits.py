@@ -171,3 +171,17 @@ def heartbeat_interval_within(own: float, wanted: float) -> float:
     """``wanted`` as a heartbeat interval: never below ``own`` (the configured one), never above
     ``MAX_HEARTBEAT_INTERVAL_S`` unless ``own`` already is."""
     return min(max(own, wanted), max(own, MAX_HEARTBEAT_INTERVAL_S))
+
+
+MAX_REPORTED_RAM_MB = 1 << 30
+"""The most free RAM (MB, a petabyte) a worker's report is believed up to: a larger figure is
+taken as this one (and logged), a negative one is refused, so a broken or hostile report can
+neither crash the leader nor make every ``ramUse`` fit."""
+
+
+def reported_ram_within(value: int) -> int | None:
+    """A reported free RAM as the leader keeps it: None for a negative one (refused), else at
+    most :data:`MAX_REPORTED_RAM_MB`."""
+    if value < 0:
+        return None
+    return min(value, MAX_REPORTED_RAM_MB)

@@ -22,7 +22,8 @@ Conversations:
   finishing frames fast gathers its UPDATEs into one ``UPDATES``, whose ``free_slots``
   is the credit after all of them); ``HEARTBEAT`` both ways;
   ``KILL`` from the coordinator; ``BYE`` when the worker leaves; ``RELEASE``
-  when a runner gives a licence token back before its command ends.
+  when a runner gives a licence token back before its command ends; a worker's HEARTBEAT
+  may carry its free RAM (sent when it changed), and ``KILLFILE`` says its killfile's state.
 * client -> any agent's ROUTER: ``SUBMIT``, ``QUERY``, ``EDIT``, ``LOGS``, ``SETTINGS`` ->
   ``RESULT`` or ``ERROR``; a follower answers ``SUBMIT``/``QUERY``/``EDIT``/``SETTINGS`` with
   ``REDIRECT`` (the leader's endpoint). ``LOGS`` is answered by the agent that
@@ -229,6 +230,34 @@ class HeartbeatMessage(Message):
 
     epoch: int
     interval: float | None = optional()
+    free_ram_mb: int | None = optional()
+    """From a worker: its free RAM (MB) now, sent when it changed by more than a threshold
+    (``node.resources.FreeRamReport``); the leader matches ``ramUse`` against it."""
+
+
+class KillfileOrder(StrEnum):
+    """What a node's killfile asks of it (``node.killfile``), as a KILLFILE message says it."""
+
+    OFF = "off"  # no killfile (or "0"): the node takes work
+    PAUSE = "pause"  # an empty file: finish what runs, take nothing new
+    KILL = "kill"  # "-1", "-2", "-3": kill what runs (re-queued, no attempt spent) and pause
+
+
+def killfile_order(word: str) -> KillfileOrder | None:
+    """The :class:`KillfileOrder` a KILLFILE's ``order`` names, or None."""
+    try:
+        return KillfileOrder(word)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class KillfileMessage(Message):
+    """The worker's killfile state (a :class:`KillfileOrder` value; another word is refused by
+    the leader). Sent when it changes, and after a WELCOME while it is not ``off``."""
+    kind: ClassVar[str] = "KILLFILE"
+
+    order: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +429,7 @@ class ErrorMessage(Message):
 
 
 WorkerMessage = (HelloMessage | ReadyMessage | UpdateMessage | UpdatesMessage | HeartbeatMessage | ByeMessage
-                 | ReleaseMessage)
+                 | ReleaseMessage | KillfileMessage)
 """What a worker sends its coordinator (also usable with ``isinstance``)."""
 ClientRequest = SubmitMessage | QueryMessage | EditMessage | LogsMessage | SettingsMessage
 """What a client sends any agent (also usable with ``isinstance``)."""
@@ -427,7 +456,7 @@ def _register(*classes: type[WireFields]) -> dict[str, type[Message]]:
 KINDS = _register(
     CommandSpec,  # first: AssignMessage spreads it
     HelloMessage, ReadyMessage, UpdateMessage, UpdatesMessage, HeartbeatMessage, ByeMessage, ReleaseMessage,
-    WelcomeMessage, AssignMessage, AssignsMessage, AckMessage, KillMessage,
+    KillfileMessage, WelcomeMessage, AssignMessage, AssignsMessage, AckMessage, KillMessage,
     SubmitMessage, QueryMessage, EditMessage, LogsMessage, SettingsMessage,
     ResultMessage, RedirectMessage, ErrorMessage,
 )

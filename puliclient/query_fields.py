@@ -31,7 +31,7 @@ JOB_FIELDS = (
 )
 """A row of ``Farm.jobs`` (the coordinator's graph view, without children)."""
 NODE_FIELDS = (
-    "name", "state", "leader", "endpoint", "pools", "pools_override", "performance", "slots", "running",
+    "name", "state", "reason", "leader", "endpoint", "pools", "pools_override", "performance", "slots", "running",
     "running_commands", "queued_commands", "cores", "cpu_percent", "load", "ram_mb", "free_ram_mb", "version",
     "faults",
 )

@@ -13,6 +13,7 @@ Not here: talking to a mesh (every other command goes through
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -108,6 +109,9 @@ def agent(
         help="SASL user (DIGEST-MD5) or Kerberos principal (GSSAPI). [env PULI_ZK_SASL_USER]")] = None,
     zk_sasl_password_file: Annotated[Path | None, typer.Option(
         help="File holding the DIGEST-MD5 password (0600). [env PULI_ZK_SASL_PASSWORD_FILE]")] = None,
+    killfile: Annotated[Path | None, typer.Option(
+        help="Puli's killfile: present, the node pauses (-1 kills, -2 exits, -3 restarts). [env PULI_KILLFILE]")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
     agent_log: Annotated[Path | None, typer.Option(help="Write the agent's own log here instead of stderr.")] = None,
 ) -> None:
@@ -117,6 +121,7 @@ def agent(
     """
     from puli_mesh.config import load_settings
     from puli_mesh.node.agent import Agent
+    from puli_mesh.node.killfile import EXIT_KILLFILE_RESTART
 
     _setup_logging(log_level, agent_log)
     with reported_errors():  # bad settings exit 2, ZooKeeper out of reach 3
@@ -129,9 +134,12 @@ def agent(
             "command_env_passthrough": command_env_passthrough, "run_as_job_user": run_as_job_user,
             "zk_tls_ca": zk_tls_ca, "zk_tls_cert": zk_tls_cert, "zk_tls_key": zk_tls_key,
             "zk_sasl_mechanism": zk_sasl_mechanism, "zk_sasl_user": zk_sasl_user,
-            "zk_sasl_password_file": zk_sasl_password_file,
+            "zk_sasl_password_file": zk_sasl_password_file, "killfile": killfile,
         })
         code = Agent(settings).run()
+    if code == EXIT_KILLFILE_RESTART:  # its killfile said -3: the same command line again, in place
+        logging.getLogger(__name__).warning("agent restarting (killfile -3)")
+        os.execv(sys.executable, sys.orig_argv)
     raise typer.Exit(code)
 
 

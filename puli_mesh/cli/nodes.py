@@ -71,7 +71,10 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
     for n in rows:
         name_text = n["name"] + (" *" if n.get("leader") else "")
         pools_text = ",".join(n.get("pools", [])) + (" (set)" if n.get("pools_override") is not None else "")
-        views.add_row(table, name_text, views.status_text(n["state"]), pools_text,
+        state = views.status_text(n["state"])
+        if n.get("reason"):  # e.g. paused by its killfile, not by an operator
+            state.append(f" ({n['reason']})")
+        views.add_row(table, name_text, state, pools_text,
                       str(n.get("slots", 0)), str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
                       f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
                       ",".join(str(c) for c in n.get("running_commands", [])) or "-")

@@ -231,6 +231,7 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
     return {
         "name": name,
         "state": state,
+        "reason": "killfile" if core_node is not None and core_node.killfile else "",  # why paused or draining
         "leader": name == leader,
         "endpoint": known.get("endpoint", link.endpoint if link else ""),
         # an operator's pools win over what the agent says (``pools_override``: None when none)
@@ -248,7 +249,9 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         "cpu_percent": known.get("cpu_percent", 0.0),
         "load": known.get("load", 0.0),
         "ram_mb": known.get("ram_mb", core_node.ram_mb if core_node else 0),
-        "free_ram_mb": known.get("free_ram_mb", core_node.free_ram_mb if core_node else 0),
+        # the core's is what its worker reported last (``ramUse`` is matched against it); the
+        # member data's is at most a minute old, read slowly: only for a node the core lacks
+        "free_ram_mb": core_node.free_ram_mb if core_node else known.get("free_ram_mb", 0),
         "version": known.get("version", ""),
         "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
     }

@@ -38,6 +38,8 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     pause_render_node(name, now, kill=False, drain=False); resume_render_node(name, now)
     set_node_pools(name, pools | None, now); set_pool_nodes(pool, names, now)  # operator's pools
     set_node_performance(name, value | None, now); remove_render_node(name, now)  # a node that left
+    node_killfile(name, order: KillfileOrder, now)  # a node's killfile: pause, kill, or undo its own pause
+    free_ram_changes(name, free_ram_mb) -> bool; killfile_changes(name, order) -> bool  # news to journal?
     set_tags(node_id, tags: dict, now)   # merge; a None value removes the tag
     set_licence(name, total, now); release_licence(name, render_node, now)
     archive(graph_id, now); archive_finished(before, now) -> archived graph ids
@@ -95,6 +97,7 @@ from puli_mesh.coordinator.tree import (
     N_DONE,
 )
 from puli_mesh.errors import IllegalTransitionError
+from puli_mesh.protocol import KillfileOrder
 from puliclient.status import CMD_STATUS_NAME
 
 __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
@@ -240,6 +243,24 @@ class SchedulingCore(CoreViews):
         self._start(now)
         render_node_events.pause(self._st, name, now, kill, drain)
         return self._done(now)
+
+    def node_killfile(self, name: str, order: KillfileOrder, now: float) -> list[Decision]:
+        """The node's killfile says ``order`` (``render_node_events.killfile``)."""
+        self._start(now)
+        render_node_events.killfile(self._st, name, order, now)
+        return self._done(now)
+
+    def free_ram_changes(self, name: str, free_ram_mb: int) -> bool:
+        """Whether a node known here (and online) has another free RAM than ``free_ram_mb``."""
+        node = self._st.render_nodes.get(name)
+        return node is not None and node.online and node.free_ram_mb != free_ram_mb
+
+    def killfile_changes(self, name: str, order: KillfileOrder) -> bool:
+        """Whether ``node_killfile(name, order)`` would change anything (KILL always may)."""
+        node = self._st.render_nodes.get(name)
+        if node is None or not node.online:
+            return False
+        return order is KillfileOrder.KILL or node.killfile != (order is KillfileOrder.PAUSE)
 
     def resume_render_node(self, name: str, now: float) -> list[Decision]:
         self._start(now)

@@ -49,15 +49,17 @@ from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3
+FORMAT = 4
 """The batch format this version writes: 1 had no ``format`` field; 2 carries it, its records
-being ``records.AnyRecord.to_data()``; 3 adds the client's request id to a submit record.
+being ``records.AnyRecord.to_data()``; 3 adds the client's request id to a submit record; 4
+adds the ``free_ram`` and ``killfile`` records (a worker's reports).
 Bump it with any change of a batch or of a record."""
-READABLE_FORMATS = frozenset({1, 2, FORMAT})
+READABLE_FORMATS = frozenset({1, 2, 3, FORMAT})
 """What this version reads. Format 1 laid out its batches and records exactly as format 2 does
-(the records became classes, their data did not change), and format 2's submit records are
-format 3's without a request id, so a cluster upgraded from either keeps its queued work. A
-newer format is refused rather than misread."""
+(the records became classes, their data did not change), format 2's submit records are
+format 3's without a request id, and format 3 is format 4 without its two new kinds, so a
+cluster upgraded from any of them keeps its queued work. A newer format is refused rather than
+misread (an older agent would skip the records it does not know, and decide otherwise)."""
 MAX_PART_BYTES = 900 * 1024
 """Under ZooKeeper's default 1 MB jute.maxbuffer, with room for the transaction's framing."""
 

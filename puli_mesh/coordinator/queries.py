@@ -225,6 +225,7 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "performance_override": n.performance_override,
         "paused": n.paused,
         "draining": n.draining,
+        "killfile": n.killfile,  # paused by its killfile, not an operator
         "quarantined": n.quarantined,
         "fail_streak": n.fail_streak,
         "running": [cid for cid, r in n.running.items() if not r.after],
@@ -253,6 +254,8 @@ class RenderNodeBrief:
     pools_override: tuple[str, ...] | None
     """An operator's pools (None: the agent's own)."""
     performance: float
+    killfile: bool = False
+    """Paused (or draining) by its killfile, not an operator."""
 
 
 def render_node_brief(n: RenderNode) -> RenderNodeBrief:
@@ -263,7 +266,8 @@ def render_node_brief(n: RenderNode) -> RenderNodeBrief:
     else:  # no pipelining: every run holds a slot (the common case, and the cheap one)
         queued, started = [], list(running)
     return RenderNodeBrief(n.name, n.slots, n.cores, n.ram_mb, n.free_ram_mb, n.paused, n.draining, n.quarantined,
-                           started, queued, n.pools, n.pools_override, n.performance)
+                           started, queued, n.pools, n.pools_override, n.performance,
+                           n.killfile)
 
 
 def _by_status(names: Iterator[str]) -> dict[str, int]:

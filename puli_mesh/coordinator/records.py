@@ -34,7 +34,8 @@ from puli_mesh.coordinator.edit_actions import apply_edit
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.errors import CoreError
 from puli_mesh.faults import Faults
-from puli_mesh.limits import GraphLimits
+from puli_mesh.limits import GraphLimits, reported_ram_within
+from puli_mesh.protocol import HeartbeatMessage, KillfileMessage, KillfileOrder, killfile_order
 
 UNLIMITED_GRAPHS = GraphLimits(*(2**62,) * len(GraphLimits.__slots__))
 """Graph limits no graph reaches: those replay uses (see :func:`replay`)."""
@@ -200,6 +201,49 @@ class LeftRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FreeRamRecord:
+    """A worker reported its free RAM (a HEARTBEAT's ``free_ram_mb``, bounded): ``ramUse`` is
+    matched against it, so it is journalled for a successor to decide alike."""
+
+    KIND: ClassVar[str] = "free_ram"
+    node: str
+    free_ram_mb: int
+    now: float
+
+    def apply(self, core: SchedulingCore) -> list[Decision]:
+        return core.node_updated(self.node, self.now, free_ram_mb=self.free_ram_mb)
+
+    def to_data(self) -> list[Any]:
+        return [self.KIND, self.node, self.free_ram_mb, self.now]
+
+    @classmethod
+    def from_data(cls, data: list[Any]) -> FreeRamRecord:
+        _, node, free_ram_mb, now = data
+        return cls(str(node), int(free_ram_mb), now)
+
+
+@dataclass(frozen=True, slots=True)
+class KillfileRecord:
+    """A worker's killfile says ``order`` (a KILLFILE message)."""
+
+    KIND: ClassVar[str] = "killfile"
+    node: str
+    order: KillfileOrder
+    now: float
+
+    def apply(self, core: SchedulingCore) -> list[Decision]:
+        return core.node_killfile(self.node, self.order, self.now)
+
+    def to_data(self) -> list[Any]:
+        return [self.KIND, self.node, str(self.order), self.now]
+
+    @classmethod
+    def from_data(cls, data: list[Any]) -> KillfileRecord:
+        _, node, order, now = data
+        return cls(str(node), KillfileOrder(order), now)
+
+
+@dataclass(frozen=True, slots=True)
 class TickRecord:
     """Time passed: retries due, timers, archiving (only recorded when the core has one due)."""
 
@@ -280,11 +324,11 @@ class EditRecord:
 
 
 AnyRecord = (SubmitRecord | HelloRecord | ReadyRecord | UpdateRecord | ReleaseRecord | LeftRecord
-             | TickRecord | LicenceRecord | PoolRecord | EditRecord)
+             | FreeRamRecord | KillfileRecord | TickRecord | LicenceRecord | PoolRecord | EditRecord)
 
 RECORD_KINDS: dict[str, type[AnyRecord]] = {cls.KIND: cls for cls in (
-    SubmitRecord, HelloRecord, ReadyRecord, UpdateRecord, ReleaseRecord, LeftRecord, TickRecord,
-    LicenceRecord, PoolRecord, EditRecord)}
+    SubmitRecord, HelloRecord, ReadyRecord, UpdateRecord, ReleaseRecord, LeftRecord, FreeRamRecord,
+    KillfileRecord, TickRecord, LicenceRecord, PoolRecord, EditRecord)}
 
 
 def decode_record(data: Any) -> AnyRecord:
@@ -295,6 +339,28 @@ def decode_record(data: Any) -> AnyRecord:
     if cls is None:
         raise ValueError(f"unknown journal record kind {data[0]!r}; known: {', '.join(RECORD_KINDS)}")
     return cls.from_data(list(data))
+
+
+def report_record(core: SchedulingCore, node: str, msg: HeartbeatMessage | KillfileMessage,
+                  now: float) -> FreeRamRecord | KillfileRecord | None:
+    """The record of a worker's report of its free RAM (a HEARTBEAT's, bounded by
+    ``limits.reported_ram_within``) or of its killfile, or None when it changes nothing the
+    core knows (most reports: nothing is journalled) or is refused (logged)."""
+    if isinstance(msg, HeartbeatMessage):
+        if msg.free_ram_mb is None:
+            return None
+        free_ram = reported_ram_within(msg.free_ram_mb)
+        if free_ram != msg.free_ram_mb:
+            log.warning("free RAM of %d MB reported by %s %s", msg.free_ram_mb, node,
+                        "refused" if free_ram is None else f"taken as {free_ram} MB")
+        if free_ram is None or not core.free_ram_changes(node, free_ram):
+            return None
+        return FreeRamRecord(node, free_ram, now)
+    order = killfile_order(msg.order)
+    if order is None:
+        log.warning("KILLFILE from %s refused: %r is no killfile order", node, msg.order[:40])
+        return None
+    return KillfileRecord(node, order, now) if core.killfile_changes(node, order) else None
 
 
 def decisions_of(result: object) -> list[Decision]:

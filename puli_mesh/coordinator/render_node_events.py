@@ -27,6 +27,7 @@ from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import C_READY, C_RUNNING, Running
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
+from puli_mesh.protocol import KillfileOrder
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def pause(st: CoreState, name: str, now: float, kill: bool, drain: bool) -> None
     node = render_node(st, name)
     node.paused = True
     node.draining = drain and not kill
+    node.killfile = False  # an operator's pause from now on (``killfile`` sets it back for its own)
     stop_waiting(st, node)
     if kill:
         for run in list(node.running.values()):
@@ -166,7 +168,28 @@ def resume(st: CoreState, name: str, now: float) -> None:
         raise IllegalTransitionError(f"render node {name!r} is not paused")
     node.paused = False
     node.draining = False
+    node.killfile = False
     assignment.dispatch_node(st, node, now)
+
+
+def killfile(st: CoreState, name: str, order: KillfileOrder, now: float) -> None:
+    """The node's killfile says ``order`` (Puli's worker killfile): PAUSE drains it, KILL also
+    takes back what runs (no attempt spent), OFF undoes a pause its killfile made and no other.
+    A pause an operator made stays the operator's (the killfile's KILL still kills)."""
+    node = render_node(st, name)
+    kill = order is KillfileOrder.KILL
+    if order is KillfileOrder.OFF:
+        if node.killfile and node.paused:
+            resume(st, name, now)
+        node.killfile = False
+    elif node.paused and not node.killfile:
+        if kill:
+            for run in list(node.running.values()):
+                lifecycle.kill_decision(st, run.command, "render node's killfile")
+                lifecycle.requeue(st, run.command, now)
+    elif kill or not node.paused:
+        pause(st, name, now, kill=kill, drain=True)
+        node.killfile = True
 
 
 def clear_quarantine(st: CoreState, name: str, now: float) -> None:

@@ -72,7 +72,7 @@ class RenderNodeInfo:
 
 class RenderNode:
     __slots__ = ("name", "pools", "cores", "ram_mb", "free_ram_mb", "slots", "characteristics",
-                 "performance", "online", "paused", "draining", "quarantined", "fail_streak", "credit",
+                 "performance", "online", "paused", "draining", "killfile", "quarantined", "fail_streak", "credit",
                  "running", "used_cores", "used_ram", "compat", "profile", "joined_at",
                  "pipeline", "followers", "slot_share", "configured_pools", "pools_override",
                  "configured_performance", "performance_override")
@@ -87,6 +87,7 @@ class RenderNode:
         self.used_ram = 0
         self.paused = False
         self.draining = False  # paused by a drain: what runs finishes, nothing new comes
+        self.killfile = False  # the pause is its killfile's (``render_node_events.killfile``), not an operator's
         self.quarantined = False
         self.fail_streak = 0
         self.credit = 0

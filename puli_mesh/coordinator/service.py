@@ -62,6 +62,7 @@ from puli_mesh.coordinator.records import (
     TickRecord,
     UpdateRecord,
     decisions_of,
+    report_record,
 )
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.requests import ClientRequests
@@ -81,6 +82,7 @@ from puli_mesh.protocol import (
     ErrorMessage,
     HeartbeatMessage,
     HelloMessage,
+    KillfileMessage,
     KillMessage,
     QueryMessage,
     ReadyMessage,
@@ -351,6 +353,9 @@ class CoordinatorService:
                     # The worker's link was silent; answer unless this side spoke lately.
                     if now_mono - link.last_sent >= self.beat_interval / 2:
                         self._send(identity, HeartbeatMessage(self.epoch, self.beat_interval).encode())
+                    self._report(name, msg, now)
+                case KillfileMessage():
+                    self._report(name, msg, now)
         except CoreError as exc:
             log.warning("core refused %s from %s: %s", msg.kind, name, exc)
 
@@ -394,6 +399,12 @@ class CoordinatorService:
             except CoreError as exc:
                 log.warning("core refused an update from %s: %s", name, exc)
         self._credit(name, msg.free_slots, now)
+
+    def _report(self, name: str, msg: HeartbeatMessage | KillfileMessage, now: float) -> None:
+        """A worker's free RAM or killfile, journalled when it is news (``records.report_record``)."""
+        record = report_record(self.core, name, msg, now)
+        if record is not None and self.dispatching:
+            self.run(record)
 
     def _credit(self, name: str, free_slots: int | None, now: float) -> None:
         """An update's ``free_slots`` stands for a READY."""

@@ -89,7 +89,8 @@ def _dump_rn(n: RenderNode) -> dict[str, Any]:
         # an operator's (None: the agent's own, above)
         "pools_override": None if n.pools_override is None else list(n.pools_override),
         "performance_override": n.performance_override,
-        "online": n.online, "paused": n.paused, "draining": n.draining, "quarantined": n.quarantined,
+        "online": n.online, "paused": n.paused, "draining": n.draining, "killfile": n.killfile,
+        "quarantined": n.quarantined,
         "fail_streak": n.fail_streak, "credit": n.credit, "joined_at": n.joined_at,
         "running": list(n.running), "pipeline": n.pipeline,
     }
@@ -181,6 +182,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
             n.apply_info(info)
         n.online, n.paused, n.quarantined = d["online"], d["paused"], d["quarantined"]
         n.draining = d.get("draining", False)
+        n.killfile = d.get("killfile", False)  # older snapshots have none
         n.fail_streak, n.credit = d["fail_streak"], d["credit"]
         for p in n.pools:
             if p not in st.pools:

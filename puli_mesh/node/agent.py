@@ -36,6 +36,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -55,6 +56,7 @@ from puli_mesh.faults import Faults, guarded
 from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BACKLOG, ROUTER_RCVHWM, ROUTER_SNDHWM
 from puli_mesh.node import role
 from puli_mesh.node.desk import Desk
+from puli_mesh.node.killfile import KillfileWatch
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
@@ -121,6 +123,8 @@ class Agent:
         self.leader: cluster_state.LeaderInfo | None = None
         self.role = role.AgentRole(session_timeout=settings.session_timeout, grace_period=settings.grace_period)
         self.stopped = False
+        self.exit_code = 0  # what ``run`` returns: a killfile's -2/-3 sets its own
+        self.killfile = KillfileWatch(Path(settings.killfile), self.worker) if settings.killfile else None
         self._last_member_refresh = 0.0
         self._last_member_reads = 0.0
         self._members_to_read: deque[str] = deque()  # the leader's round of member reads
@@ -204,7 +208,7 @@ class Agent:
                 self._turn()
         finally:
             self._shutdown()
-        return 0
+        return self.exit_code
 
     def _turn(self) -> None:
         poller = zmq.Poller()
@@ -528,6 +532,8 @@ class Agent:
         if self.role.state is role.RoleState.STOPPING and not self.worker.running:
             self._feed(role.WorkerIdle())  # in the same turn as a handover that just ended
         now = time.monotonic()
+        if self.killfile is not None and (code := self.killfile.tick(now)) is not None:
+            self.exit_code, self.stopped = code, True  # its -2 or -3 (``node.killfile``)
         if now - self._last_seal >= MEMBER_REFRESH_S:
             # Frames are spawned without close_fds: a descriptor some library opened without
             # close-on-exec since the last look would reach them. Seal it, and say so.

@@ -1,7 +1,21 @@
-"""What a render node has: cores, RAM, load, OS, read with psutil."""
+"""What a render node has: cores, RAM, load, OS, read with psutil; and when its free RAM is news.
+
+Free RAM is what the leader matches a task's ``ramUse`` against, so a worker tells it again
+as it changes (Puli sent it every 8 s): :class:`FreeRamReport` says when a new reading is
+news (``FREE_RAM_STEP_MB`` from what the leader was told), the worker reads it every
+``FIGURES_EVERY_S`` (or its heartbeat interval, when the leader made that longer) and sends
+the news on a HEARTBEAT.
+
+For tests only: ``PULI_TEST_FREE_RAM_FILE`` names a file holding the free RAM (MB) to report
+instead of the system's (an integration test cannot make a machine's free RAM what it
+wants); unreadable, it is ignored.
+
+Not here: what the leader does with it (``coordinator.records.report_record``).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from dataclasses import asdict, dataclass
@@ -10,6 +24,14 @@ from typing import Any
 import psutil
 
 from puli_mesh import __version__
+
+log = logging.getLogger(__name__)
+
+FIGURES_EVERY_S = 8.0
+"""How often a worker reads its free RAM to see if it is news (Puli's ``WORKER_SYSINFO_DELAY``)."""
+FREE_RAM_STEP_MB = 256
+"""A change of free RAM smaller than this is not news: not sent, not journalled."""
+TEST_FREE_RAM_FILE = "PULI_TEST_FREE_RAM_FILE"
 
 
 @dataclass(frozen=True)
@@ -26,6 +48,47 @@ class Resources:
         return asdict(self)
 
 
+@dataclass(slots=True)
+class FreeRamReport:
+    """What the leader was last told of this node's free RAM, and whether a reading is news."""
+
+    told_mb: int | None = None
+
+    def told(self, free_ram_mb: int) -> None:
+        """The leader was told ``free_ram_mb`` (a HELLO carries it)."""
+        self.told_mb = free_ram_mb
+
+    def news(self, free_ram_mb: int) -> int | None:
+        """``free_ram_mb`` if it is news to the leader (then taken as told), else None."""
+        told = self.told_mb
+        if told is not None and abs(free_ram_mb - told) < FREE_RAM_STEP_MB:
+            return None
+        self.told_mb = free_ram_mb
+        return free_ram_mb
+
+
+def _test_free_ram_mb() -> int | None:
+    path = os.environ.get(TEST_FREE_RAM_FILE)
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError) as exc:
+        log.warning("%s=%s unreadable (%s): the system's free RAM is reported", TEST_FREE_RAM_FILE, path, exc)
+        return None
+
+
+def read_free_ram_mb(available_bytes: int | None = None) -> int:
+    """This node's free RAM (MB): what the system can give without swapping."""
+    forced = _test_free_ram_mb()
+    if forced is not None:
+        return forced
+    if available_bytes is None:
+        available_bytes = psutil.virtual_memory().available
+    return int(available_bytes // (1024 * 1024))
+
+
 def read_resources() -> Resources:
     memory = psutil.virtual_memory()
     try:
@@ -35,7 +98,7 @@ def read_resources() -> Resources:
     return Resources(
         cores=psutil.cpu_count(logical=True) or 1,
         ram_mb=int(memory.total // (1024 * 1024)),
-        free_ram_mb=int(memory.available // (1024 * 1024)),
+        free_ram_mb=read_free_ram_mb(memory.available),
         load=round(load, 2),
         cpu_percent=psutil.cpu_percent(interval=None),
         os=platform.system().lower(),

@@ -40,7 +40,7 @@ from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM, heartbeat_interval_w
 from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.launch import CommandLaunch
-from puli_mesh.node.resources import read_resources
+from puli_mesh.node.resources import FIGURES_EVERY_S, FreeRamReport, read_free_ram_mb, read_resources
 from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
 from puli_mesh.protocol import (
     AckMessage,
@@ -52,6 +52,8 @@ from puli_mesh.protocol import (
     ErrorMessage,
     HeartbeatMessage,
     HelloMessage,
+    KillfileMessage,
+    KillfileOrder,
     KillMessage,
     Message,
     ReadyMessage,
@@ -146,6 +148,9 @@ class Worker:
         self._outbox_due = 0.0
         self._last_update_sent = float("-inf")
         self.accepting = True
+        self.killfile: KillfileOrder | None = None  # the order of its killfile (``node.killfile``), if any
+        self.free_ram = FreeRamReport()
+        self._figures_due = 0.0
         self._seq = 0
         self._last_heard = 0.0
         self._last_sent = 0.0
@@ -223,6 +228,8 @@ class Worker:
         self._hello_again_at = time.monotonic() + spread(self._hello_wait)
         self._hello_wait = min(self._hello_wait * 2, HELLO_WAIT_MAX_S)
         res = read_resources()
+        self.free_ram.told(res.free_ram_mb)
+        self._figures_due = time.monotonic() + FIGURES_EVERY_S  # what it says now is not news then
         self._send(HelloMessage(
             name=self.settings.name,
             endpoint=self.settings.endpoint,
@@ -252,7 +259,7 @@ class Worker:
     @property
     def free_slots(self) -> int:
         """The credit it asks for: free slots, plus free places in its pipeline queue."""
-        if not self.accepting:
+        if not self.accepting or self.killfile is KillfileOrder.PAUSE:
             return 0
         capacity = self.settings.slots * (1 + self.settings.pipeline)
         return max(0, capacity - len(self.running) - len(self.queued))
@@ -301,6 +308,8 @@ class Worker:
         self._next_resend = 0.0
         self._flush_pending(time.monotonic())
         self._send_ready()
+        if self.killfile is not None:  # a new leader may know an older one (or none)
+            self._send(KillfileMessage(self.killfile))
 
     def _on_assigns(self, msg: AssignsMessage) -> None:
         """Several ASSIGNs in one message (one journal batch's for this worker), in order;
@@ -328,7 +337,8 @@ class Worker:
             self.queued.append(spec)
             self._start_queued()
             return
-        if not self.accepting or spec.after or len(self.running) >= self.settings.slots:
+        if not self.accepting or self.killfile is KillfileOrder.PAUSE or spec.after \
+                or len(self.running) >= self.settings.slots:
             log.warning("no room for command %d; reporting it back", spec.command_id)
             self._queue_update(spec.command_id, spec.attempt, int(CommandStatus.READY),
                                message="worker had no free slot")
@@ -554,12 +564,29 @@ class Worker:
             self._reconnect_at = now + self._backoff
             self._backoff = min(self._backoff * 2, 32.0)
             return
+        if now >= self._figures_due:  # a HEARTBEAT with the free RAM when it changed (few reads: not each turn)
+            self._figures_due = now + max(FIGURES_EVERY_S, interval)
+            free_ram = self.free_ram.news(read_free_ram_mb())
+            if free_ram is not None:
+                self._send(HeartbeatMessage(self.max_epoch_seen, free_ram_mb=free_ram))
         if now - self._last_sent >= interval:
             self._send(HeartbeatMessage(self.max_epoch_seen))
 
     def stop_accepting(self) -> None:
         self.accepting = False
         self._give_back_queued("the agent is stopping; not started")
+
+    def obey_killfile(self, order: KillfileOrder, report: KillfileOrder | None) -> None:
+        """Its killfile says ``order`` from now on; ``report`` (None: no change) goes to the leader,
+        who kills and re-queues what runs on a KILL. With no leader to tell, it kills here."""
+        held_before = self.killfile is KillfileOrder.PAUSE
+        self.killfile = order
+        if report is KillfileOrder.KILL and not self._welcomed:
+            self.kill_all("the node's killfile")
+        if report is not None and self._welcomed:
+            self._send(KillfileMessage(report))
+        if held_before and order is not KillfileOrder.PAUSE:
+            self._send_ready()
 
     def kill_all(self, reason: str) -> None:
         self._give_back_queued(f"{reason}; not started")

@@ -198,7 +198,9 @@ def test_a_journal_of_a_newer_format_is_refused_naming_both(
     monkeypatch.setattr(journal_mod, "FORMAT", current + 1)  # as a newer version would write it
     assert write(writer, 1, 1, [["pool", "a"]]) is None
     monkeypatch.setattr(journal_mod, "FORMAT", current)
-    with pytest.raises(JournalFormatError, match=f"format {current + 1}.*reads formats 1, 2, {current}"):
+    readable = ", ".join(map(str, sorted(journal_mod.READABLE_FORMATS)))
+    assert readable == f"1, 2, 3, {current}"
+    with pytest.raises(JournalFormatError, match=f"format {current + 1}.*reads formats {readable}"):
         read_journal(zk, paths)
 
 

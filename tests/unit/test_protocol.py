@@ -22,6 +22,7 @@ from puli_mesh.protocol import (
     ErrorMessage,
     HeartbeatMessage,
     HelloMessage,
+    KillfileMessage,
     KillMessage,
     LogsMessage,
     Message,
@@ -62,6 +63,8 @@ EVERY_KIND: list[tuple[Message, dict[str, Any]]] = [
     (UpdateMessage(**UPDATE_FIELDS, free_slots=2), {**UPDATE_FIELDS, "free_slots": 2}),
     (UpdatesMessage([UPDATE_FIELDS], None), {"updates": [UPDATE_FIELDS], "free_slots": None}),
     (HeartbeatMessage(5), {"epoch": 5}),
+    (HeartbeatMessage(5, free_ram_mb=2048), {"epoch": 5, "free_ram_mb": 2048}),  # a worker's, with news
+    (KillfileMessage("pause"), {"order": "pause"}),
     (ByeMessage(), {}),
     (ReleaseMessage(7, 2, "mtoa"), {"command_id": 7, "attempt": 2, "licence": "mtoa"}),
     (WelcomeMessage(5, [1, 2], [3]), {"epoch": 5, "keep": [1, 2], "kill": [3]}),
@@ -204,7 +207,7 @@ def test_the_kinds_a_worker_or_a_client_sends() -> None:
     assert {cls.kind for cls in typing.get_args(protocol.ClientRequest)} == {
         "SUBMIT", "QUERY", "EDIT", "LOGS", "SETTINGS"}
     assert {cls.kind for cls in typing.get_args(protocol.WorkerMessage)} == {
-        "HELLO", "READY", "UPDATE", "UPDATES", "HEARTBEAT", "BYE", "RELEASE"}
+        "HELLO", "READY", "UPDATE", "UPDATES", "HEARTBEAT", "BYE", "RELEASE", "KILLFILE"}
 
 
 def test_an_item_read_alone_must_be_a_map() -> None:
@@ -304,3 +307,10 @@ def test_only_kinds_with_list_or_map_fields_walk_their_nesting() -> None:
     walked = {kind for kind, cls in protocol.KINDS.items() if cls._decoded.__func__ is not plain}
     assert {"READY", "HEARTBEAT", "BYE", "KILL", "RELEASE", "RESULT"}.isdisjoint(walked)
     assert {"SUBMIT", "UPDATE", "UPDATES", "HELLO", "ASSIGN", "ASSIGNS", "QUERY", "EDIT"} <= walked
+
+
+def test_a_heartbeats_free_ram_is_optional_and_typed() -> None:
+    frame = msgpack.packb({"v": V, "k": "HEARTBEAT", "epoch": 5, "free_ram_mb": "lots"}, use_bin_type=True)
+    assert decode(frame) == HeartbeatMessage(5)  # of another type: read as absent, never acted on
+    assert protocol.killfile_order("kill") is protocol.KillfileOrder.KILL
+    assert protocol.killfile_order("-1") is None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 from typer.testing import CliRunner
 
 from puli_mesh.cli import app
 from puli_mesh.cli.common import EXIT_USAGE
+from puli_mesh.node.killfile import EXIT_KILLFILE_RESTART, EXIT_KILLFILE_STOP
 
 COMMANDS = ["agent", "status", "step-down", "up", "version", "jobs", "show", "commands", "pause", "resume",
             "cancel", "restart", "done", "set", "archive", "logs", "exec", "submit", "stats", "top", "licences",
@@ -86,3 +91,27 @@ def test_an_agent_without_usable_keys_refuses_to_start_unless_told_insecure(
     result = runner.invoke(app, ["agent", "--zk", NOWHERE, *args])
     assert result.exit_code == EXIT_USAGE
     assert message in result.output
+
+
+@pytest.mark.parametrize(("code", "reexecuted"), [(EXIT_KILLFILE_RESTART, True), (EXIT_KILLFILE_STOP, False)])
+def test_an_agent_whose_killfile_says_restart_runs_its_command_line_again(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int, reexecuted: bool) -> None:
+    from puli_mesh.cli import main
+    from puli_mesh.node import agent
+
+    seen: dict[str, Any] = {}
+
+    class Stub:
+        def __init__(self, settings: Any) -> None:
+            seen["killfile"] = settings.killfile
+
+        def run(self) -> int:
+            return code
+
+    execs: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(agent, "Agent", Stub)
+    monkeypatch.setattr(main.os, "execv", lambda path, argv: execs.append((path, list(argv))))
+    result = runner.invoke(app, ["agent", "--zk", NOWHERE, "--insecure", "--killfile", str(tmp_path / "kf")])
+    assert seen["killfile"] == str(tmp_path / "kf")
+    assert execs == ([(sys.executable, sys.orig_argv)] if reexecuted else [])
+    assert result.exit_code == code

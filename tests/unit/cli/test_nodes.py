@@ -21,6 +21,12 @@ def test_nodes_lists_a_node_and_its_pools_under_their_own_names(
     assert lines[2] == "* leader"
 
 
+def test_a_node_paused_by_its_killfile_says_so(hostile_farm: HostileFarm, capsys: pytest.CaptureFixture[str]) -> None:
+    hostile_farm.node.update(state="draining", reason="killfile")
+    nodes.nodes(typer.Context(typer.main.get_command(nodes.nodes_app)), node="stub")
+    assert cells(capsys.readouterr().out.splitlines()[1])[1] == "draining (killfile)"
+
+
 def test_a_node_edit_echoes_the_name_as_given(hostile_farm: HostileFarm, capsys: pytest.CaptureFixture[str]) -> None:
     context = typer.Context(typer.main.get_command(nodes.nodes_app))
     nodes.nodes_drain(context, hostile_farm.name, node="stub")

@@ -25,6 +25,7 @@ from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.listings import COMMAND_BOUNDS
 from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.limits import STATUS_NODES_MAX
+from puli_mesh.protocol import KillfileOrder
 from puliclient.status import CommandStatus, NodeStatus
 
 from .graphs import group, rn, single, task
@@ -166,6 +167,22 @@ def test_status_shows_an_operators_pools_over_the_agents_and_the_performance() -
         ["default"], None, 1.0)
     assert (nodes["set"]["pools"], nodes["set"]["pools_override"], nodes["set"]["performance"]) == (
         ["gpu"], ["gpu"], 2.0)
+
+
+def test_status_shows_the_free_ram_the_node_last_reported_and_a_killfiles_pause() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("rn1", ram=32000), 0.0)
+    core.node_updated("rn1", 1.0, free_ram_mb=1234)  # what its worker reported since its HELLO
+    core.node_killfile("rn1", KillfileOrder.PAUSE, 2.0)
+    core.node_joined(rn("rn2"), 0.0)
+    core.pause_render_node("rn2", 2.0)
+    alive = LinkFacts("tcp://a:1", ["default"], alive=True)
+    members = {"rn1": {"free_ram_mb": 30000}, "rn2": {}}  # ZooKeeper's figure: up to a minute old
+    status = answer_query("status", context(core, links={"rn1": alive, "rn2": alive}, members=members))
+    rows = {n["name"]: n for n in status["nodes"]}
+    assert rows["rn1"]["free_ram_mb"] == 1234
+    assert (rows["rn1"]["state"], rows["rn1"]["reason"]) == ("draining", "killfile")
+    assert (rows["rn2"]["state"], rows["rn2"]["reason"]) == ("paused", "")  # an operator's
 
 
 def test_graphs_are_filtered_in_the_one_table() -> None:

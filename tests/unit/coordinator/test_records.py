@@ -14,7 +14,9 @@ from puli_mesh.coordinator.records import (
     REPLAY_FAULT,
     AnyRecord,
     EditRecord,
+    FreeRamRecord,
     HelloRecord,
+    KillfileRecord,
     LeftRecord,
     LicenceRecord,
     PoolRecord,
@@ -26,10 +28,12 @@ from puli_mesh.coordinator.records import (
     decisions_of,
     decode_record,
     replay,
+    report_record,
 )
 from puli_mesh.errors import CoreError, InvalidGraphError
 from puli_mesh.faults import Faults
-from puli_mesh.limits import GraphLimits
+from puli_mesh.limits import MAX_REPORTED_RAM_MB, GraphLimits
+from puli_mesh.protocol import HeartbeatMessage, KillfileMessage, KillfileOrder
 from puliclient.status import CommandStatus
 
 from .graphs import assigns, rn, single
@@ -43,6 +47,8 @@ ONE_OF_EACH: list[AnyRecord] = [
     UpdateRecord(3, 1, 4.0, DONE, 1.0, "ok", {"frames": 1}),
     ReleaseRecord(3, 1, "shave", 5.0),
     LeftRecord("rn1", 6.0),
+    FreeRamRecord("rn1", 2048, 6.5),
+    KillfileRecord("rn1", KillfileOrder.KILL, 6.7),
     TickRecord(7.0),
     LicenceRecord("shave", 10, 8.0),
     PoolRecord("gpu"),
@@ -53,7 +59,7 @@ ONE_OF_EACH: list[AnyRecord] = [
 def test_there_is_one_class_per_kind_and_each_is_tested() -> None:
     assert {type(r) for r in ONE_OF_EACH} == set(RECORD_KINDS.values())
     assert sorted(RECORD_KINDS) == sorted({"submit", "hello", "ready", "update", "release", "left", "tick",
-                                           "licence", "pool", "edit"})
+                                           "licence", "pool", "edit", "free_ram", "killfile"})
 
 
 @pytest.mark.parametrize("record", ONE_OF_EACH, ids=lambda r: r.KIND)
@@ -135,3 +141,38 @@ def test_replay_rebuilds_a_graph_accepted_under_looser_limits_than_the_successor
         strict.check_graph(single("t", 3))
     assert replay(strict, [(1, record.to_data())]) == 0
     assert strict.snapshot() == loose.snapshot() and strict.settings.graph_limits.nodes == 1  # restored
+
+
+def test_a_workers_report_is_journalled_only_when_it_is_news(caplog: pytest.LogCaptureFixture) -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("rn1", ram=32000), 0.0)  # free RAM 32000 from its HELLO
+    assert report_record(core, "rn1", HeartbeatMessage(1), 1.0) is None  # a plain heartbeat
+    assert report_record(core, "rn1", HeartbeatMessage(1, free_ram_mb=32000), 1.0) is None  # no news
+    assert report_record(core, "rn1", HeartbeatMessage(1, free_ram_mb=900), 1.0) == FreeRamRecord("rn1", 900, 1.0)
+    assert report_record(core, "ghost", HeartbeatMessage(1, free_ram_mb=900), 1.0) is None  # unknown node
+    with caplog.at_level(logging.WARNING, logger="puli_mesh.coordinator.records"):
+        assert report_record(core, "rn1", HeartbeatMessage(1, free_ram_mb=-5), 1.0) is None
+        assert report_record(core, "rn1", HeartbeatMessage(1, free_ram_mb=1 << 60), 1.0) == FreeRamRecord(
+            "rn1", MAX_REPORTED_RAM_MB, 1.0)
+        assert report_record(core, "rn1", KillfileMessage("explode"), 1.0) is None
+    assert "-5 MB reported by rn1 refused" in caplog.text and "'explode' is no killfile order" in caplog.text
+    assert report_record(core, "rn1", KillfileMessage("off"), 1.0) is None  # not held: no news
+    assert report_record(core, "rn1", KillfileMessage("pause"), 1.0) == KillfileRecord(
+        "rn1", KillfileOrder.PAUSE, 1.0)
+    KillfileRecord("rn1", KillfileOrder.PAUSE, 1.0).apply(core)
+    assert report_record(core, "rn1", KillfileMessage("pause"), 2.0) is None  # said again after a WELCOME
+    assert report_record(core, "rn1", KillfileMessage("kill"), 2.0) is not None  # a kill always is
+
+
+def test_replayed_reports_give_the_live_decisions() -> None:
+    live = SchedulingCore()
+    records: list[AnyRecord] = [PoolRecord("default"), HelloRecord(rn("rn1", slots=2, ram=8000), (), 1.0),
+                                FreeRamRecord("rn1", 1000, 1.5),
+                                SubmitRecord(single("t", 2, ramUse=3000, maxNbCores=1), 2.0),
+                                ReadyRecord("rn1", 2, 3.0), FreeRamRecord("rn1", 7000, 4.0),
+                                KillfileRecord("rn1", KillfileOrder.KILL, 5.0)]
+    decisions = [d for record in records for d in decisions_of(record.apply(live))]
+    assert len(assigns(decisions)) == 2  # none at 1000 MB free, two once 7000 MB were reported
+    rebuilt = SchedulingCore()
+    assert replay(rebuilt, [(i, r.to_data()) for i, r in enumerate(records, 1)]) == 0
+    assert rebuilt.snapshot() == live.snapshot()

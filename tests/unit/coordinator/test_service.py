@@ -33,6 +33,7 @@ from puli_mesh.protocol import (
     ErrorMessage,
     HeartbeatMessage,
     HelloMessage,
+    KillfileMessage,
     QueryMessage,
     ReadyMessage,
     ReleaseMessage,
@@ -670,3 +671,21 @@ def test_a_new_leader_tells_its_first_workers_the_interval_of_the_whole_farm(she
     shell.acknowledge()
     ((_, welcome),) = shell.router.take()
     assert isinstance(welcome, WelcomeMessage) and welcome.interval == 2000 / HEARTBEATS_PER_S
+
+
+def test_a_workers_free_ram_and_killfile_are_journalled_when_news_and_bad_ones_refused(shell: Shell) -> None:
+    service = shell.service
+    shell.hello()
+    service.flush()
+    shell.acknowledge()
+    shell.router.take()
+    shell.say(HeartbeatMessage(3, free_ram_mb=1000))
+    shell.say(HeartbeatMessage(3, free_ram_mb=1000))  # the same: nothing new
+    shell.say(HeartbeatMessage(3, free_ram_mb=-1))  # refused, logged
+    shell.say(KillfileMessage("explode"))  # refused, logged
+    shell.say(KillfileMessage("pause"))
+    service.flush()
+    (batch,) = shell.journal.pending
+    assert [decode_record(r).KIND for r in batch.records] == ["free_ram", "killfile"]
+    (node,) = service.core.render_nodes()
+    assert node["free_ram_mb"] == 1000 and node["paused"] and node["killfile"]

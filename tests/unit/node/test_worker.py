@@ -19,6 +19,7 @@ import zmq
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.limits import MAX_HEARTBEAT_INTERVAL_S
+from puli_mesh.node.resources import FIGURES_EVERY_S
 from puli_mesh.node.worker import Worker, fresh_routing_id
 from puli_mesh.protocol import (
     AckMessage,
@@ -27,6 +28,8 @@ from puli_mesh.protocol import (
     CommandSpec,
     HeartbeatMessage,
     HelloMessage,
+    KillfileMessage,
+    KillfileOrder,
     KillMessage,
     Message,
     ReadyMessage,
@@ -360,3 +363,52 @@ def test_a_welcomed_worker_heartbeats_only_when_silent_at_the_interval_its_leade
         assert w.beat_interval == MAX_HEARTBEAT_INTERVAL_S  # a leader's bug is bounded
         w.on_message(HeartbeatMessage(epoch=4, interval=0.01).encode())
         assert w.beat_interval == 1.0  # never shorter than its own setting
+
+
+def test_free_ram_goes_on_a_heartbeat_when_it_moved_and_is_read_only_every_few_seconds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from puli_mesh.node import worker as worker_mod
+
+    free = [1000]
+    reads = []
+    monkeypatch.setattr(worker_mod, "read_free_ram_mb", lambda: reads.append(1) or free[0])
+    with worker_on_router(tmp_path, monkeypatch) as (w, router, clock):
+        heard(router)  # its HELLO
+        w.free_ram.told(1000)
+        w.on_message(WelcomeMessage(epoch=4, keep=[], kill=[], interval=1.0).encode())
+        heard(router)  # its READY
+        free[0] = 1100  # not news: under FREE_RAM_STEP_MB
+        clock.now += FIGURES_EVERY_S + 0.1
+        w.on_message(HeartbeatMessage(epoch=4).encode())
+        w.tick()
+        assert news(router) == [] and len(reads) == 1
+        free[0] = 5000
+        for _ in range(10):  # many turns, one read
+            clock.now += 0.1
+            w.on_message(HeartbeatMessage(epoch=4).encode())
+            w.tick()
+        assert news(router) == [] and len(reads) == 1
+        clock.now += FIGURES_EVERY_S
+        w.on_message(HeartbeatMessage(epoch=4).encode())
+        w.tick()
+        assert news(router) == [5000]
+
+
+def news(router: zmq.Socket[bytes]) -> list[int]:
+    """The free RAM figures the worker sent (plain heartbeats aside)."""
+    return [m.free_ram_mb for _, m in heard(router) if isinstance(m, HeartbeatMessage) and m.free_ram_mb is not None]
+
+
+def test_a_killfile_holds_the_worker_and_its_order_is_told_to_every_leader(worker: Worker, tmp_path: Path) -> None:
+    worker.obey_killfile(KillfileOrder.PAUSE, KillfileOrder.PAUSE)
+    assert worker.free_slots == 0
+    worker.on_message(assign(1))  # an assignment sent before the leader knew: given back, not run
+    assert worker.running == {} and [p.update.status for p in worker.pending.values()] == [CommandStatus.READY]
+    worker.obey_killfile(KillfileOrder.OFF, KillfileOrder.OFF)
+    assert worker.free_slots == 3
+    with welcomed_on_router(tmp_path, pipeline=0) as (w, router):
+        heard(router)
+        w.obey_killfile(KillfileOrder.PAUSE, KillfileOrder.KILL)
+        assert [m for _, m in heard(router)] == [KillfileMessage("kill")]
+        w.on_message(WelcomeMessage(epoch=5, keep=[], kill=[]).encode())  # a new leader: told what stands
+        assert [m for _, m in heard(router)] == [ReadyMessage(0), KillfileMessage("pause")]
