@@ -35,6 +35,8 @@ from typing import Any, cast
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN
+from puliclient.errors import GraphError
+from puliclient.strategies import strategy_name
 
 EditAction = Callable[[SchedulingCore, dict[str, Any], float], list[Decision]]
 """``(core, args, now) -> decisions``: parses ``args`` and applies one edit."""
@@ -72,6 +74,15 @@ def edit_name(value: Any, what: str) -> str:
     if len(value) > DEFAULT_GRAPH_LIMITS.name_length:
         raise ValueError(f"{what} has {len(value)} characters, above the limit of {DEFAULT_GRAPH_LIMITS.name_length}")
     return value
+
+
+def edit_strategy(value: Any) -> str:
+    """``value`` as a stored strategy name (``puliclient.strategies.strategy_name``: dotted,
+    class or short name); else ``ValueError`` naming the known ones."""
+    try:
+        return strategy_name(value)
+    except GraphError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def check_tag_value(value: Any, key: str) -> None:
@@ -135,7 +146,7 @@ def restart(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Deci
 
 
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
-    """``{"id", "values": {"priority"|"dispatchKey"|"maxRN"|"pool"|"poolName": value}}``,
+    """``{"id", "values": {"priority"|"dispatchKey"|"maxRN"|"pool"|"poolName"|"strategy": value}}``,
     applied in their order. From ``puli-mesh set ID key=value...``, ``Farm.set``."""
     node_id = edit_int(args["id"], "id")
     decisions: list[Decision] = []
@@ -146,8 +157,10 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
             decisions += core.set_max_rn(node_id, edit_int(value, key), now)
         elif key in ("pool", "poolName"):
             decisions += core.set_pool(node_id, edit_name(value, key), now)
+        elif key == "strategy":
+            decisions += core.set_strategy(node_id, edit_strategy(value), now)
         else:
-            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool)")
+            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, strategy)")
     return decisions
 
 
