@@ -235,7 +235,8 @@ class Farm:
         self.edit("command_resume", id=int(command_id))
 
     def set(self, node_id: int, **values: Any) -> None:
-        """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only)."""
+        """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only), ``strategy`` (a group's,
+        or a graph's root group's: ``puliclient.strategies``)."""
         self.edit("set", id=int(node_id), values=values)
 
     def set_tags(self, node_id: int, **tags: Any) -> None:

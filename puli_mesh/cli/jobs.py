@@ -224,10 +224,10 @@ def _edit_command(verb: str, doc: str, with_kill: bool = False, with_errors: boo
 
 
 def set_values(node_id: Annotated[int, typer.Argument(help="Graph, task group or task id.")],
-               assignments: Annotated[list[str], typer.Argument(help="priority=N, maxRN=N, pool=NAME, tag.KEY=VALUE "
-                                                                "(tag.KEY= removes it).")],
+               assignments: Annotated[list[str], typer.Argument(help="priority=N, maxRN=N, pool=NAME, strategy=NAME "
+                                                                "(a group's), tag.KEY=VALUE (tag.KEY= removes it).")],
                node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
-    """Change a job's (or a task's) priority, maxRN, pool or tags; takes effect at once.
+    """Change a job's (or a task's) priority, maxRN, pool, strategy (groups) or tags; takes effect at once.
 
     Example: `puli-mesh set 12 priority=10 maxRN=4 tag.prod=film`
     """

@@ -32,8 +32,9 @@ Task ordering inside a job follows the strategy of each task group
 ``order`` is the tuple of the keys of its ancestors and itself among their
 siblings (FIFO: id; AsIs: position; Priority: (-priority, id); Fair and
 WeighedFair: (count, id)). A job whose groups are all FIFO (``graph.ordered``
-false, the usual case) keeps the plain task id, as before: the job's tasks in
-submission order, at no extra cost. The counts of Fair/WeighedFair
+false, the usual case) keys a task by one integer instead, its ``rank`` in
+that order (groups by id, level by level, as Puli walked them), at no cost per
+decision. The counts of Fair/WeighedFair
 only grow, with each assignment (:func:`count_assignment`): an entry keyed
 before is then too small, so it reaches the top early and :func:`live_task`
 re-keys it there (the same lazy increase-key as the job heap). Known cost:
@@ -242,7 +243,7 @@ def add_task(task: TaskNode, pool: Pool) -> None:
         if q is None:
             q = pool.queues[sig.id] = SigQueue(sig, pool)
         bucket = graph.buckets[sig.id] = q.buckets[graph.id] = JobBucket(graph, q)
-    heapq.heappush(bucket.tasks, (task_order(task) if graph.ordered else task.id, task))
+    heapq.heappush(bucket.tasks, (task_order(task) if graph.ordered else task.rank, task))
     task.bucketed = True
     if not bucket.queued and not graph.parked:
         heapq.heappush(bucket.queue.heap, _own(bucket, job_key(graph, pool), graph.version))
@@ -336,9 +337,11 @@ def child_key(folder: Folder, child: TreeNode, position: int) -> Any:
 
 
 def order_graph(graph: GraphNode) -> None:
-    """Key every node of ``graph`` among its siblings; set ``graph.ordered``/``dynamic``."""
+    """Key every node of ``graph`` among its siblings; set ``graph.ordered``/``dynamic`` and,
+    for a job of FIFO groups only, each task's ``rank`` (its place, depth first, children by id)."""
     ordered = dynamic = False
-    for n in iter_nodes(graph):
+    nodes = iter_nodes(graph)
+    for n in nodes:
         if isinstance(n, Folder):
             strategy = n.strategy
             if strategy != FIFO_STRATEGY:
@@ -348,6 +351,20 @@ def order_graph(graph: GraphNode) -> None:
                 c.order_key = child_key(n, c, i)
     graph.ordered = ordered
     graph.dynamic = dynamic
+    if not ordered:
+        rank = 0
+        stack: list[TreeNode] = [graph]
+        while stack:  # a loop, not recursion: a job may be nested deeper than Python's stack
+            n = stack.pop()
+            if isinstance(n, TaskNode):
+                n.rank = rank
+                rank += 1
+            elif isinstance(n, Folder):
+                stack.extend(sorted(n.children, key=_by_id_desc))
+
+
+def _by_id_desc(n: TreeNode) -> int:
+    return -n.id
 
 
 def task_order(task: TaskNode) -> Any:
@@ -399,7 +416,7 @@ def reorder_graph(graph: GraphNode) -> None:
         if graph.ordered:
             b.tasks = [(task_order(t), t) for _, t in b.tasks]
         else:
-            b.tasks = [(t.id, t) for _, t in b.tasks]
+            b.tasks = [(t.rank, t) for _, t in b.tasks]
         heapq.heapify(b.tasks)
 
 

@@ -240,7 +240,7 @@ class TaskNode(TreeNode):
 
     KIND = "Task"
 
-    __slots__ = ("commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
+    __slots__ = ("rank", "commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
                  "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
                  "blocked", "completion_sum", "validation", "packages", "done_n", "done_s",
@@ -248,6 +248,7 @@ class TaskNode(TreeNode):
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
+        self.rank = nid  # its place in its job's FIFO walk (``pools.order_graph``)
         self.commands: list[CommandNode] = []
         self.counts = [0] * COMMAND_STATUS_COUNT
         self.n_retry = 0
