@@ -12,7 +12,6 @@ from puliclient.status import NodeStatus
 
 from .conftest import Mesh, wait_for
 
-
 RECORD = 'echo "$PULI_TASK_NAME $(date +%s.%N)" >> {rec}; sleep 0.05'
 
 
