@@ -28,19 +28,19 @@ exceed its proportional share when the others have nothing this node can run;
 nothing is ever pre-empted to restore the share.
 
 Task ordering inside a job follows the strategy of each task group
-(``puliclient.strategies``; Puli 3.10), applied level by level: a task's
-``order`` is the tuple of the keys of its ancestors and itself among their
-siblings (FIFO: id; AsIs: position; Priority: (-priority, id); Fair and
-WeighedFair: (count, id)). A job whose groups are all FIFO (``graph.ordered``
-false, the usual case) keys a task by one integer instead, its ``rank`` in
-that order (groups by id, level by level, as Puli walked them), at no cost per
-decision. The counts of Fair/WeighedFair
-only grow, with each assignment (:func:`count_assignment`): an entry keyed
-before is then too small, so it reaches the top early and :func:`live_task`
-re-keys it there (the same lazy increase-key as the job heap). Known cost:
-a Fair group's child that is itself a group with k tasks holding READY work
-makes k entries stale per command given to it (O(k log n) per decision
-under such a group; O(log n) when the fair children are tasks). The top level
+(``puliclient.strategies``), level by level: a task's order is the tuple of
+the keys of its ancestors and itself among their siblings (FIFO: id; AsIs:
+position; Priority: (-priority, id); Fair and WeighedFair: (count, id)). A job
+whose groups are all FIFO (``graph.ordered`` false, the usual case) keys a task
+by one integer instead, its ``rank`` in that order (depth first, children by
+id, as Puli walked them), at no cost per decision. Fair/WeighedFair counts only
+grow, with each assignment (:func:`count_assignment`): an entry keyed before is
+then too small, so it reaches the top early and :func:`live_task` re-keys it
+there (the same lazy increase-key as the job heap). Known cost: a Fair group's
+child that is itself a group with k tasks holding READY work makes k entries
+stale per command given to it (O(k log n) per decision under such a group;
+O(log n) when the fair children are tasks). Changing a strategy re-keys the
+job's tasks (:func:`reorder_graph`: O(tasks), once per edit). The top level
 (jobs of a pool) is not a strategy: Puli's root folder was FIFO under its
 pool-share policy, which is the fair share above.
 
