@@ -139,8 +139,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
         obj: TreeNode
         if node["type"] == "TaskGroup":
             obj = TaskGroupNode(ids[i], node["name"], parent)
-            if node.get("strategy"):  # checked by validate(); one stored form from here on
-                obj.strategy = strategy_name(node["strategy"])
+            obj.strategy = strategy_name(node["strategy"])  # checked by validate(): the stored form
         else:
             obj = TaskNode(ids[i], node["name"], parent)
         _common(obj, node, now)
