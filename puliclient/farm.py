@@ -297,9 +297,10 @@ class Farm:
         self.edit("command_resume", id=int(command_id))
 
     def set(self, node_id: int, **values: Any) -> None:
-        """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only), ``timer`` (epoch seconds,
-        None clears it), ``maxAttempt``, ``ramUse`` (MB), ``name``; ``user`` (graphs only, an
-        operator's edit) gives the job to another user."""
+        """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only), ``strategy`` (a group's, or
+        a graph's root group's: ``puliclient.strategies``), ``timer`` (epoch seconds, None clears
+        it), ``maxAttempt``, ``ramUse`` (MB), ``name``; ``user`` (graphs only, an operator's edit)
+        gives the job to another user."""
         user = values.pop("user", None)
         if values:
             self.edit("set", id=int(node_id), values=values)

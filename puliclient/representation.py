@@ -30,6 +30,7 @@ from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimit
 from puliclient.errors import DependencyCycleError, GraphError
 from puliclient.hierarchical import merge_inherited
 from puliclient.status import NodeStatus, is_status, known_statuses
+from puliclient.strategies import strategy_name
 
 Representation = dict[str, Any]
 
@@ -356,6 +357,10 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits:
             check_resource(key, node[key], f"task {where}")
     elif kind == "TaskGroup":
         _check_keys(node, _GROUP_KEYS, _GROUP_OPTIONAL_KEYS, f"group {where}")
+        try:
+            strategy_name(node["strategy"])
+        except GraphError as exc:
+            raise GraphError(f"group {where}: {exc}") from None
     else:
         raise GraphError(f"{where}: 'type' must be 'Task' or 'TaskGroup', not {kind!r}")
     if not node["name"]:

@@ -15,9 +15,9 @@ from puliclient.errors import GraphError
 from puliclient.jobs import TaskExpander, loadTaskExpander
 from puliclient.node import EMPTY, Node
 from puliclient.runner import callable_arguments
+from puliclient.strategies import FIFO_STRATEGY
 from puliclient.task import Task
 
-FIFO_STRATEGY = "octopus.dispatcher.strategies.FifoStrategy"
 CALLABLE_RUNNER = "puliclient.CallableRunner"
 
 

@@ -129,8 +129,10 @@ def parse_assignments(items: list[str]) -> tuple[dict[str, Any], dict[str, str |
             values[key] = number
         elif key in POOL_KEYS:
             values["pool"] = value
+        elif key == "strategy":  # a group's: FifoStrategy, PriorityStrategy... (the leader checks it)
+            values["strategy"] = value
         else:
-            raise ConfigError(f"{key!r} cannot be set; use priority, maxRN, pool or tag.KEY")
+            raise ConfigError(f"{key!r} cannot be set; use priority, maxRN, pool, strategy or tag.KEY")
     return values, tags
 
 

@@ -300,14 +300,15 @@ def _set_command(farm: Farm, command_id: int, values: dict[str, Any], tags: dict
 def set_values(node_id: Annotated[int, typer.Argument(help="Graph, task group or task id (a command's with "
                                                       "--command).")],
                assignments: Annotated[list[str], typer.Argument(
-                   help="priority=N, maxRN=N, pool=NAME, tag.KEY=VALUE, timer=DATE|EPOCH|none, maxAttempt=N, "
-                        "ramUse=MB, name=TEXT, user=NAME, env.NAME=VALUE, arg.NAME=VALUE (an empty tag., env. or "
-                        "arg. value removes it); with --command: description=TEXT, arg.NAME=VALUE.")],
+                   help="priority=N, maxRN=N, pool=NAME, strategy=NAME (a group's), tag.KEY=VALUE, "
+                        "timer=DATE|EPOCH|none, maxAttempt=N, ramUse=MB, name=TEXT, user=NAME, env.NAME=VALUE, "
+                        "arg.NAME=VALUE (an empty tag., env. or arg. value removes it); with --command: "
+                        "description=TEXT, arg.NAME=VALUE.")],
                command: CommandFlag = False,
                node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
-    """Change a job's (or a group's, a task's) priority, maxRN, pool, tags, timer, maxAttempt, ramUse,
-    environment, arguments, name or user (user: operators only), or a command's description and
-    arguments. Environment and arguments are for the next command run; the rest takes effect at once.
+    """Change a job's (or a group's, a task's) priority, maxRN, pool, strategy (a group's), tags, timer,
+    maxAttempt, ramUse, environment, arguments, name or user (user: operators only), or a command's
+    description and arguments. Environment and arguments are for the next command run; the rest takes effect at once.
 
     Example: `puli-mesh set 12 priority=10 maxRN=4 tag.prod=film timer=2026-05-01T20:00 env.SHOT=010`;
     `puli-mesh set --command 57 arg.start=5`

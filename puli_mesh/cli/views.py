@@ -68,6 +68,9 @@ def tree_label(n: dict[str, Any]) -> Text:
                           f"  {n['completion'] * 100:.0f}%  {counts(n.get('command_counts', {}))}")
     if n.get("paused"):
         label.append("  paused", style="blue")
+    strategy = n.get("strategy", "")
+    if strategy and not strategy.endswith(".FifoStrategy"):  # FIFO, the default, goes unsaid
+        label.append(f"  {strategy.rsplit('.', 1)[-1]}", style="dim")
     return label
 
 

@@ -34,6 +34,11 @@ gives up: the few seconds of work queued behind a slot are committed to it, so
 a more urgent job waits for them, and a long command of a task that looked
 short delays the ones behind it (they can be cancelled or killed as usual).
 
+Inside a job, tasks come in the order of their groups' strategies (Fifo, AsIs,
+Fair, WeighedFair, Priority: see ``pools``); a Fair count grows with each
+:func:`reserve`, so replaying the same events (or restoring a snapshot, which
+stores the counts) gives the same order.
+
 Known cost: waking a folder parked on its maxRN re-inserts every task parked on
 it (O(tasks parked under that folder) per command end under a capped folder).
 
@@ -49,7 +54,7 @@ import math
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.lifecycle import set_command_status
-from puli_mesh.coordinator.pools import SigQueue
+from puli_mesh.coordinator.pools import SigQueue, count_assignment, live_task
 from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
@@ -152,14 +157,22 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, Command
                 e = top(q)
                 if e is None:
                     continue
-                if best is None or e[:3] < best[:3] or (
-                        # Same job in two signatures: FIFO by task id decides between them.
-                        e[:3] == best[:3] and e[4].tasks[0][0] < best[4].tasks[0][0]):
+                if best is None or e[:3] < best[:3]:
                     best = e
+                elif e[:3] == best[:3]:
+                    # Same job in two signatures: the job's task order decides between them.
+                    if e[4].graph.dynamic:
+                        live_task(e[4].tasks)
+                        live_task(best[4].tasks)
+                    if e[4].tasks[0][0] < best[4].tasks[0][0]:
+                        best = e
         if best is None:
             return None
         tasks = best[4].tasks
+        dynamic = best[4].graph.dynamic
         while tasks:
+            if dynamic:  # Fair counts moved since some entries were keyed
+                live_task(tasks)
             task = tasks[0][1]
             if task.counts[C_READY] and not _task_parked(st, task, now):
                 cmd = _pop_ready(task)
@@ -209,7 +222,10 @@ def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, n
         n = n.parent
     # One more holding command only makes the job's fair-share key worse:
     # push_graph(worse=True), inlined (the lazy increase-key of ``pools``).
-    task.graph.version += 1
+    g = task.graph
+    g.version += 1
+    if g.dynamic:
+        count_assignment(task)
     return run
 
 

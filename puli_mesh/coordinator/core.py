@@ -34,6 +34,7 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     set_environment(node_id, changes, now); set_arguments(node_id, changes, now)  # merge, None removes
     rename(node_id, name, now); set_user(graph_id, user, now)
     set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now); set_pool(graph_id, pool, now)
+    set_strategy(node_id, strategy, now)  # a group's (or a graph's root group's) strategy
     define_pool(name); clear_quarantine(name, now)
     pause_render_node(name, now, kill=False, drain=False); resume_render_node(name, now)
     set_node_pools(name, pools | None, now); set_pool_nodes(pool, names, now)  # operator's pools
@@ -76,6 +77,7 @@ from puli_mesh.coordinator import (
     render_node_events,
     submission,
 )
+from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator import snapshot as snapshot_mod
 from puli_mesh.coordinator.core_views import CoreViews
 from puli_mesh.coordinator.decisions import Decision, SubmitResult
@@ -95,10 +97,14 @@ from puli_mesh.coordinator.tree import (
     C_TIMEOUT,
     N_CANCELED,
     N_DONE,
+    GraphNode,
+    TaskGroupNode,
 )
 from puli_mesh.errors import IllegalTransitionError
 from puli_mesh.protocol import KillfileOrder
+from puliclient.errors import GraphError
 from puliclient.status import CMD_STATUS_NAME
+from puliclient.strategies import strategy_name
 
 __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
 
@@ -535,6 +541,22 @@ class SchedulingCore(CoreViews):
     def set_pool(self, graph_id: int, pool: str, now: float) -> list[Decision]:
         self._start(now)
         edits.set_pool(self._st, self._graph(graph_id), pool)
+        return self._done(now)
+
+    def set_strategy(self, node_id: int, strategy: str, now: float) -> list[Decision]:
+        """How a group orders its children (``puliclient.strategies`` name); a graph's id
+        means its root group. IllegalTransitionError for a task or an unknown strategy."""
+        self._start(now)
+        node = self._node(node_id)
+        if isinstance(node, GraphNode) and node.children:
+            node = node.children[0]
+        if not isinstance(node, TaskGroupNode):
+            raise IllegalTransitionError(f"node {node_id} is a task: only a group has children to order")
+        try:
+            name = strategy_name(strategy)
+        except GraphError as exc:
+            raise IllegalTransitionError(str(exc)) from None
+        pools_mod.set_strategy(node.graph, node, name)
         return self._done(now)
 
     # ------------------------------------------------------------ durability

@@ -44,6 +44,7 @@ from puliclient.representation import (
     check_value,
     plain_data,
 )
+from puliclient.strategies import strategy_name
 
 EditAction = Callable[[SchedulingCore, dict[str, Any], float], list[Decision]]
 """``(core, args, now) -> decisions``: parses ``args`` and applies one edit."""
@@ -81,6 +82,15 @@ def edit_name(value: Any, what: str) -> str:
     if len(value) > DEFAULT_GRAPH_LIMITS.name_length:
         raise ValueError(f"{what} has {len(value)} characters, above the limit of {DEFAULT_GRAPH_LIMITS.name_length}")
     return value
+
+
+def edit_strategy(value: Any) -> str:
+    """``value`` as a stored strategy name (``puliclient.strategies.strategy_name``: dotted,
+    class or short name); else ``ValueError`` naming the known ones."""
+    try:
+        return strategy_name(value)
+    except GraphError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def check_tag_value(value: Any, key: str) -> None:
@@ -203,8 +213,9 @@ def _ram_use(value: Any, key: str) -> int:
 
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "values": {key: value}}``, applied in their order; keys: ``priority``/``dispatchKey``,
-    ``maxRN``, ``pool``/``poolName``, ``timer`` (epoch seconds or None), ``maxAttempt`` (>= 1),
-    ``ramUse`` (MB >= 0), ``name``. From ``puli-mesh set ID key=value...``, ``Farm.set``."""
+    ``maxRN``, ``pool``/``poolName``, ``strategy`` (a group's), ``timer`` (epoch seconds or None),
+    ``maxAttempt`` (>= 1), ``ramUse`` (MB >= 0), ``name``. From ``puli-mesh set ID key=value...``,
+    ``Farm.set``."""
     node_id = edit_int(args["id"], "id")
     decisions: list[Decision] = []
     for key, value in dict(args["values"]).items():
@@ -214,6 +225,8 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
             decisions += core.set_max_rn(node_id, edit_int(value, key), now)
         elif key in ("pool", "poolName"):
             decisions += core.set_pool(node_id, edit_name(value, key), now)
+        elif key == "strategy":
+            decisions += core.set_strategy(node_id, edit_strategy(value), now)
         elif key == "timer":
             decisions += core.set_timer(node_id, edit_timer(value, key), now)
         elif key == "maxAttempt":
@@ -223,7 +236,7 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
         elif key == "name":
             decisions += core.rename(node_id, edit_key(value, key), now)
         else:
-            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, timer, maxAttempt, ramUse, name; "
+            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, strategy, timer, maxAttempt, ramUse, name; "
                            "a job's user with the set_user edit)")
     return decisions
 

@@ -10,7 +10,7 @@ The ready index, per pool::
     Pool.queues[signature id] -> SigQueue
         .heap    : lazy min-heap of job entries (share, -dispatchKey, graph id, version, bucket)
         .buckets : graph id -> JobBucket
-                       .tasks : min-heap of (task id, task) that have READY commands
+                       .tasks : min-heap of (order, task) that have READY commands
     Task.ready   : min-heap of command indexes (FIFO by id)
 
 A *signature* groups tasks that make the same demands on a render node
@@ -27,6 +27,23 @@ desc, then submission order). Counting commands, not nodes, is what shares
 exceed its proportional share when the others have nothing this node can run;
 nothing is ever pre-empted to restore the share.
 
+Task ordering inside a job follows the strategy of each task group
+(``puliclient.strategies``), level by level: a task's order is the tuple of
+the keys of its ancestors and itself among their siblings (FIFO: id; AsIs:
+position; Priority: (-priority, id); Fair and WeighedFair: (count, id)). A job
+whose groups are all FIFO (``graph.ordered`` false, the usual case) keys a task
+by one integer instead, its ``rank`` in that order (depth first, children by
+id, as Puli walked them), at no cost per decision. Fair/WeighedFair counts only
+grow, with each assignment (:func:`count_assignment`): an entry keyed before is
+then too small, so it reaches the top early and :func:`live_task` re-keys it
+there (the same lazy increase-key as the job heap). Known cost: a Fair group's
+child that is itself a group with k tasks holding READY work makes k entries
+stale per command given to it (O(k log n) per decision under such a group;
+O(log n) when the fair children are tasks). Changing a strategy re-keys the
+job's tasks (:func:`reorder_graph`: O(tasks), once per edit). The top level
+(jobs of a pool) is not a strategy: Puli's root folder was FIFO under its
+pool-share policy, which is the fair share above.
+
 Heaps are lazy: an entry whose graph ``version`` moved on, or whose bucket is
 empty, is dropped when it reaches the top. Every change of a job's key pushes a
 fresh entry; the heap is rebuilt when stale entries outnumber live ones.
@@ -41,7 +58,14 @@ import heapq
 import logging
 from typing import Any
 
-from puli_mesh.coordinator.tree import GraphNode, TaskNode
+from puli_mesh.coordinator.tree import Folder, GraphNode, TaskNode, TreeNode, iter_nodes
+from puliclient.strategies import (
+    AS_IS_STRATEGY,
+    FAIR_STRATEGY,
+    FIFO_STRATEGY,
+    PRIORITY_STRATEGY,
+    WEIGHED_FAIR_STRATEGY,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +99,7 @@ class JobBucket:
     def __init__(self, graph: GraphNode, queue: SigQueue) -> None:
         self.graph = graph
         self.queue = queue
-        self.tasks: list[tuple[int, TaskNode]] = []
+        self.tasks: list[tuple[Any, TaskNode]] = []  # (order, task): see task_order
         self.queued = False  # this bucket owns an entry in queue.heap
         self.entry_version = -1  # the graph version of that entry
         self.entry_share = 0.0  # and the share it was keyed with
@@ -219,7 +243,7 @@ def add_task(task: TaskNode, pool: Pool) -> None:
         if q is None:
             q = pool.queues[sig.id] = SigQueue(sig, pool)
         bucket = graph.buckets[sig.id] = q.buckets[graph.id] = JobBucket(graph, q)
-    heapq.heappush(bucket.tasks, (task.id, task))
+    heapq.heappush(bucket.tasks, (task_order(task) if graph.ordered else task.rank, task))
     task.bucketed = True
     if not bucket.queued and not graph.parked:
         heapq.heappush(bucket.queue.heap, _own(bucket, job_key(graph, pool), graph.version))
@@ -297,3 +321,109 @@ def detach_graph(graph: GraphNode, pool: Pool) -> None:
     graph.buckets = {}
     graph.version += 1
     pool.graphs.pop(graph.id, None)
+
+
+# --------------------------------------------------------- task order (strategies)
+def child_key(folder: Folder, child: TreeNode, position: int) -> Any:
+    """``child``'s key among the children of ``folder`` (at ``position``) under its strategy."""
+    strategy = folder.strategy
+    if strategy == FIFO_STRATEGY:
+        return child.id
+    if strategy == AS_IS_STRATEGY:
+        return position
+    if strategy == PRIORITY_STRATEGY:
+        return (-child.priority, child.id)
+    return (child.assigned, child.id)  # FAIR_STRATEGY, WEIGHED_FAIR_STRATEGY
+
+
+def order_graph(graph: GraphNode) -> None:
+    """Key every node of ``graph`` among its siblings; set ``graph.ordered``/``dynamic`` and,
+    for a job of FIFO groups only, each task's ``rank`` (its place, depth first, children by id)."""
+    ordered = dynamic = False
+    nodes = iter_nodes(graph)
+    for n in nodes:
+        if isinstance(n, Folder):
+            strategy = n.strategy
+            if strategy != FIFO_STRATEGY:
+                ordered = True
+                dynamic = dynamic or strategy in (FAIR_STRATEGY, WEIGHED_FAIR_STRATEGY)
+            for i, c in enumerate(n.children):
+                c.order_key = child_key(n, c, i)
+    graph.ordered = ordered
+    graph.dynamic = dynamic
+    if not ordered:
+        rank = 0
+        stack: list[TreeNode] = [graph]
+        while stack:  # a loop, not recursion: a job may be nested deeper than Python's stack
+            n = stack.pop()
+            if isinstance(n, TaskNode):
+                n.rank = rank
+                rank += 1
+            elif isinstance(n, Folder):
+                stack.extend(sorted(n.children, key=_by_id_desc))
+
+
+def _by_id_desc(n: TreeNode) -> int:
+    return -n.id
+
+
+def task_order(task: TaskNode) -> Any:
+    """The key of ``task`` in its job's task heaps: the keys of its path, root first."""
+    keys = []
+    n: TreeNode = task
+    while n.parent is not None:
+        keys.append(n.order_key)
+        n = n.parent
+    keys.reverse()
+    return tuple(keys)
+
+
+def count_assignment(task: TaskNode) -> None:
+    """A command of ``task`` was given: count it for every Fair/WeighedFair group above it.
+    Called only for a ``graph.dynamic`` job."""
+    n: TreeNode = task
+    p = n.parent
+    while p is not None:
+        strategy = p.strategy
+        if strategy == FAIR_STRATEGY:
+            n.assigned += 1
+            n.order_key = (n.assigned, n.id)
+        elif strategy == WEIGHED_FAIR_STRATEGY:
+            # A negative weight would lower the count: the lazy re-keying needs counts that
+            # only grow (and a negative child would take every slot anyway): it counts as 0.
+            if n.dispatch_key > 0:
+                n.assigned += n.dispatch_key
+                n.order_key = (n.assigned, n.id)
+        n = p
+        p = n.parent
+
+
+def live_task(tasks: list[tuple[Any, TaskNode]]) -> None:
+    """Re-key the top of a ``dynamic`` job's task heap until its entry holds the task's
+    current order (counts only grow, so every other entry is then no better)."""
+    while tasks:
+        entry = tasks[0]
+        current = task_order(entry[1])
+        if entry[0] == current:
+            return
+        heapq.heapreplace(tasks, (current, entry[1]))
+
+
+def reorder_graph(graph: GraphNode) -> None:
+    """A strategy changed (or a key it reads): re-key the graph's tasks in every bucket."""
+    order_graph(graph)
+    for b in graph.buckets.values():
+        if graph.ordered:
+            b.tasks = [(task_order(t), t) for _, t in b.tasks]
+        else:
+            b.tasks = [(t.rank, t) for _, t in b.tasks]
+        heapq.heapify(b.tasks)
+
+
+def set_strategy(graph: GraphNode, group: Folder, strategy: str) -> None:
+    """``group`` orders its children by ``strategy`` (a stored name) from now on. Fair counts
+    start again from zero, as a new Puli strategy object's did."""
+    group.strategy = strategy
+    for c in group.children:
+        c.assigned = 0
+    reorder_graph(graph)

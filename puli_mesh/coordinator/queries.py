@@ -32,6 +32,7 @@ from puli_mesh.coordinator.tree import (
     C_READY,
     CommandNode,
     GraphNode,
+    TaskGroupNode,
     TaskNode,
     TreeNode,
     iter_tasks,
@@ -169,6 +170,8 @@ def _own_view(n: TreeNode, tasks: list[TaskNode]) -> dict[str, Any]:
     }
     if isinstance(n, GraphNode):
         out.update(user=n.user, pool=n.pool, meta=dict(n.meta))
+    if isinstance(n, TaskGroupNode):
+        out["strategy"] = n.strategy
     if isinstance(n, TaskNode):
         out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
                    maxNbCores=n.max_cores, ramUse=n.ram_use, maxAttempt=n.max_attempt,

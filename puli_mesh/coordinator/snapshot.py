@@ -49,6 +49,8 @@ from puli_mesh.coordinator.tree import (
     iter_nodes,
 )
 from puli_mesh.errors import CoreError
+from puliclient.errors import GraphError
+from puliclient.strategies import FIFO_STRATEGY, strategy_name
 
 FORMAT = 2
 """What ``dump`` writes: 2 stores each graph's nodes flat, each naming its ``parent``."""
@@ -102,6 +104,8 @@ def _dump_node(n: TreeNode) -> dict[str, Any]:
     for f in _NODE_FIELDS:
         out[f] = _plain(getattr(n, f))
     out["deps"] = [[d.source.id, sorted(d.statuses)] for d in n.deps]
+    if n.assigned:  # a Fair/WeighedFair parent's count (older snapshots have none)
+        out["assigned"] = n.assigned
     if isinstance(n, GraphNode):
         out.update(user=n.user, pool=n.pool, meta=_plain(n.meta), root_index=n.root_index)
     if isinstance(n, TaskGroupNode):
@@ -259,6 +263,15 @@ def _flat_graph(root: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _stored_strategy(value: object) -> str:
+    """A snapshotted strategy. Older cores stored any string a client sent, and ran every
+    group FIFO: an unknown name stays FIFO, so the successor keeps the order it replaces."""
+    try:
+        return strategy_name(value)
+    except GraphError:
+        return FIFO_STRATEGY
+
+
 def _load_graph(node_data: list[dict[str, Any]],
                 runs: dict[int, tuple[CommandNode, list[Any]]]) -> GraphNode:
     """The tree of one graph from its flat nodes (each after its parent, siblings in order)."""
@@ -288,11 +301,12 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
         n = g
     elif kind == "TaskGroup":
         n = TaskGroupNode(d["id"], d["name"], parent)
-        n.strategy = d["strategy"]
+        n.strategy = _stored_strategy(d["strategy"])
     else:
         n = TaskNode(d["id"], d["name"], parent)
     for f in _NODE_FIELDS:
         setattr(n, f, d[f])
+    n.assigned = d.get("assigned", 0)
     if isinstance(n, TaskNode):
         n.runner, n.min_cores, n.max_cores = d["runner"], d["min_cores"], d["max_cores"]
         n.ram_use, n.lic, n.max_attempt = d["ram_use"], tuple(d["lic"]), d["max_attempt"]

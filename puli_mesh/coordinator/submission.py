@@ -21,6 +21,8 @@ Choices:
   its root node's.
 * A dependency cycle, including one through the hierarchy (a task depending on
   its own group), is rejected: it could never be met (the client's check).
+* A group's ``strategy`` may be any name ``puliclient.strategies.strategy_name``
+  accepts (an unknown one is refused); it is stored in the dotted form.
 * Root tags ``paused: true`` submit the graph paused (Puli).
 
 Not here: deciding what runs (``assignment``).
@@ -51,6 +53,7 @@ from puliclient.errors import GraphError
 from puliclient.hierarchical import merge_inherited
 from puliclient.representation import node_label, parent_indices, validateRepresentation
 from puliclient.status import COMMAND_STATUS_COUNT, NODE_STATUS_COUNT
+from puliclient.strategies import strategy_name
 
 
 def licences_of(task: dict[str, Any]) -> tuple[str, ...]:
@@ -136,7 +139,7 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
         obj: TreeNode
         if node["type"] == "TaskGroup":
             obj = TaskGroupNode(ids[i], node["name"], parent)
-            obj.strategy = node.get("strategy") or obj.strategy
+            obj.strategy = strategy_name(node["strategy"])  # checked by validate(): the stored form
         else:
             obj = TaskNode(ids[i], node["name"], parent)
         _common(obj, node, now)
@@ -266,6 +269,7 @@ def index_graph(st: CoreState, graph: GraphNode, all_nodes: list[TreeNode]) -> N
     """Put the graph's READY work into its pool's ready index."""
     pool = st.pools[graph.pool]
     pool.graphs[graph.id] = graph
+    pools_mod.order_graph(graph)  # before any task enters a bucket: their keys read it
     pools_mod.set_active(graph, pool, graph.n_ready > 0 or graph.running > 0)
     for obj in all_nodes:
         if isinstance(obj, TaskNode):

@@ -38,6 +38,7 @@ from puliclient.status import (
     CommandStatus,
     NodeStatus,
 )
+from puliclient.strategies import FIFO_STRATEGY
 
 # Plain ints on the hot path (IntEnum arithmetic and hashing are slower).
 C_BLOCKED = int(CommandStatus.BLOCKED)
@@ -145,7 +146,7 @@ class TreeNode:
     __slots__ = ("id", "name", "parent", "graph", "status", "deps", "rdeps", "unmet",
                  "dispatch_key", "priority", "max_rn", "running", "tags", "timer", "paused",
                  "arguments", "environment", "requirements", "creation_time", "start_time",
-                 "end_time")
+                 "end_time", "order_key", "assigned")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         self.id = nid
@@ -169,6 +170,12 @@ class TreeNode:
         self.creation_time = 0.0
         self.start_time: float | None = None
         self.end_time: float | None = None
+        # Its place among its parent's children under the parent's strategy (``pools``)...
+        self.order_key: Any = nid
+        # ... and what a Fair/WeighedFair parent counted for it: commands given, or their
+        # dispatchKeys. Kept from the assignments themselves, so a successor that replays
+        # them (or restores a snapshot, which stores it) counts the same.
+        self.assigned: float = 0
 
     def ancestors(self) -> list[TreeNode]:
         out: list[TreeNode] = []
@@ -182,22 +189,21 @@ class TreeNode:
 class Folder(TreeNode):
     """A node with children: a graph or a task group."""
 
-    __slots__ = ("children", "child_counts", "parked_tasks")
+    __slots__ = ("children", "child_counts", "parked_tasks", "strategy")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
         self.children: list[TreeNode] = []
         self.child_counts = [0] * NODE_STATUS_COUNT
         self.parked_tasks: list[TaskNode] = []  # tasks waiting for this folder's maxRN to drop
+        # How it orders its children (``puliclient.strategies``, stored form). A graph's
+        # folder has one child, its root group: it stays FIFO.
+        self.strategy = FIFO_STRATEGY
 
 
 class TaskGroupNode(Folder):
     KIND = "TaskGroup"
-    __slots__ = ("strategy",)
-
-    def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
-        super().__init__(nid, name, parent)
-        self.strategy = "octopus.dispatcher.strategies.FifoStrategy"
+    __slots__ = ()
 
 
 class GraphNode(Folder):
@@ -209,7 +215,7 @@ class GraphNode(Folder):
     KIND = "Graph"
 
     __slots__ = ("user", "pool", "meta", "n_ready", "version", "parked", "buckets",
-                 "active", "root_index")
+                 "active", "root_index", "ordered", "dynamic")
 
     def __init__(self, nid: int, name: str) -> None:
         super().__init__(nid, name, None)
@@ -223,6 +229,10 @@ class GraphNode(Folder):
         self.buckets: dict[int, Any] = {}  # signature id -> JobBucket
         self.active = False  # has READY or holding commands (counts for the pool's weights)
         self.root_index = 0
+        # A group of the graph orders its children otherwise than FIFO (``ordered``), by
+        # counts that move with each assignment (``dynamic``): see ``pools``.
+        self.ordered = False
+        self.dynamic = False
 
 
 class TaskNode(TreeNode):
@@ -230,7 +240,7 @@ class TaskNode(TreeNode):
 
     KIND = "Task"
 
-    __slots__ = ("commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
+    __slots__ = ("rank", "commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
                  "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
                  "blocked", "completion_sum", "validation", "packages", "done_n", "done_s",
@@ -238,6 +248,7 @@ class TaskNode(TreeNode):
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
+        self.rank = nid  # its place in its job's FIFO walk (``pools.order_graph``)
         self.commands: list[CommandNode] = []
         self.counts = [0] * COMMAND_STATUS_COUNT
         self.n_retry = 0

@@ -48,6 +48,7 @@ def test_set_assignments_split_into_values_and_tags() -> None:
     assert values == {"priority": 10, "maxRN": 4, "pool": "gpu"}
     assert tags == {"prod": "film", "old": None}  # an empty value removes the tag
     assert arguments.parse_assignments(["dispatchKey=-3", "pool=farm"]) == ({"dispatchKey": -3, "pool": "farm"}, {})
+    assert arguments.parse_assignments(["strategy=PriorityStrategy"]) == ({"strategy": "PriorityStrategy"}, {})
 
 
 @pytest.mark.parametrize(("item", "message"), [

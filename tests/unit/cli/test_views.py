@@ -92,6 +92,14 @@ def test_a_row_keeps_the_renderables_it_is_given() -> None:
     assert [c._cells[0] for c in table.columns] == [status, progress]
 
 
+def test_a_group_s_label_names_its_strategy_unless_fifo() -> None:
+    group = {"id": 3, "name": "g", "status_name": "READY", "completion": 0.0, "command_counts": {}}
+    fifo = views.tree_label({**group, "strategy": "octopus.dispatcher.strategies.FifoStrategy"}).plain
+    assert fifo == views.tree_label(group).plain
+    prio = views.tree_label({**group, "strategy": "octopus.dispatcher.strategies.PriorityStrategy"}).plain
+    assert prio == fifo + "  PriorityStrategy"
+
+
 def test_tree_labels_show_names_descriptions_and_messages_as_given(hostile_name: str) -> None:
     name = hostile_name
     task = {"id": 7, "name": name, "status_name": "RUNNING", "completion": 0.5, "command_counts": {"RUNNING": 1},

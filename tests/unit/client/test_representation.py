@@ -556,7 +556,7 @@ def test_the_schema_check_loads_no_object_model() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()
     assert loaded == ["puliclient", "puliclient.errors", "puliclient.hierarchical",
-                      "puliclient.representation", "puliclient.status"]
+                      "puliclient.representation", "puliclient.status", "puliclient.strategies"]
 
 
 class IntEnumLike(enum.IntEnum):
