@@ -251,6 +251,9 @@ def finish(st: CoreState, cmd: CommandNode, status: int, now: float, message: st
     node = run.node if run is not None else None
     started = cmd.start_time if cmd.start_time is not None else (
         run.assigned_at if run is not None else now)
+    # A short command's start may never be reported (its worker sends the end alone): it
+    # started no later than it was assigned, which is what its times then say.
+    cmd.start_time = started
     release_run(st, cmd, now)
     cmd.end_time = now
     if message is not None:

@@ -50,6 +50,18 @@ def test_full_lifecycle_and_completion():
     assert g["status_name"] == "DONE" and g["completion"] == 1.0 and g["end_time"] == 4
 
 
+def test_a_command_whose_start_was_never_reported_started_when_it_was_assigned():
+    """A short command's worker may report only its end: its times must still say when it ran
+    (Puli's startTime; ``jobs --started-after`` filters on it)."""
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    core.submit_graph(single("t", 1), 0)
+    (a,) = assigns(core.request_work("a", 1, 5))
+    core.command_update(a.command_id, a.attempt, 6, status=DONE)
+    c = core.command(a.command_id)
+    assert (c["status_name"], c["start_time"], c["end_time"]) == ("DONE", 5, 6)
+
+
 def test_retry_after_the_delay_up_to_max_attempt():
     core = SchedulingCore(CoreSettings(retry_delay_s=20.0))
     core.node_joined(rn("a"), 0)
