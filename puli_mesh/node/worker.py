@@ -65,6 +65,8 @@ from puliclient.status import CommandStatus
 
 log = logging.getLogger(__name__)
 
+FAILED_STATUSES = frozenset({int(CommandStatus.ERROR), int(CommandStatus.TIMEOUT)})
+"""How a command that failed here ends (a CANCELED one was stopped on purpose)."""
 RESEND_AFTER_S = 2.0
 HELLO_WAIT_MAX_S = 32.0
 RECONNECT_IVL_MAX_MS = 2000
@@ -146,6 +148,8 @@ class Worker:
         self._outbox_due = 0.0
         self._last_update_sent = float("-inf")
         self.accepting = True
+        self.commands_run = 0  # ended here, any final status (``puli_mesh.metrics``)
+        self.commands_failed = 0  # ended here in ERROR or TIMEOUT
         self._seq = 0
         self._last_heard = 0.0
         self._last_sent = 0.0
@@ -248,6 +252,11 @@ class Worker:
             if update.status is not None:
                 ours.setdefault(update.command_id, update.attempt)
         return [[cid, attempt] for cid, attempt in sorted(ours.items())]
+
+    @property
+    def linked(self) -> bool:
+        """Welcomed by a leader on the current connection."""
+        return self._welcomed and self.socket is not None
 
     @property
     def free_slots(self) -> int:
@@ -437,6 +446,8 @@ class Worker:
         for event in events:
             if event.kind == "end":
                 del self.running[command_id]
+                self.commands_run += 1
+                self.commands_failed += int(event.status) in FAILED_STATUSES
                 # The final UPDATE carries the new credit: no separate READY needed.
                 self._queue_update(command_id, spec.attempt, int(event.status),
                                    completion=float(event.completion), message=event.message, with_credit=True)

@@ -248,10 +248,10 @@ def test_render_nodes_are_paged_by_name() -> None:
 
 
 def test_an_unknown_query_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="unknown query 'everything'; known: command, commands, figures"):
+    with pytest.raises(KeyError, match="unknown query 'everything'; known: command, commands, figures, graph"):
         answer_query("everything", context(SchedulingCore()))
     assert set(QUERIES) == {"status", "graphs", "graph", "command", "commands", "nodes", "licences", "pools",
-                            "figures", "stats"}
+                            "figures", "stats", "history"}
 
 
 def mixed_farm() -> tuple[SchedulingCore, dict[str, LinkFacts], dict[str, dict[str, Any]]]:
