@@ -355,7 +355,7 @@ def _history(q: QueryContext) -> dict[str, Any]:
     """``{"since"?}`` (epoch s; none: every sample kept): the per-minute samples since then, oldest
     first, kept across failovers (at most ``stats.HISTORY_HOURS`` hours), and the totals now."""
     since = q.args.get("since")
-    samples = q.stats.since(float("-inf") if since is None else _seconds("since", since))
+    samples = q.stats.since(0.0 if since is None else _seconds("since", since))
     return {"period_s": q.stats.period, "samples": samples,
             "totals": {"done": q.stats.done_total, "failed": q.stats.failed_total}}
 
