@@ -24,7 +24,7 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.coordinator.stats import FarmStats, hour_of
+from puli_mesh.coordinator.stats import SAMPLE_SECONDS, FarmStats, hour_of
 
 FARM_GAUGES_MAX_AGE_S = 10.0
 """How old the farm's gauges a scrape reads may be (the leader rebuilds them at most this often)."""
@@ -137,9 +137,10 @@ class FarmRecorder:
         """Journal batch number -> when it was first written."""
 
     @classmethod
-    def resumed(cls, store: HistoryStore | None) -> FarmRecorder:
-        """A new leader's: the figures of the leaders before it, read from ``store`` (blocking)."""
-        stats = FarmStats()
+    def resumed(cls, store: HistoryStore | None, period: float = SAMPLE_SECONDS) -> FarmRecorder:
+        """A new leader's: the figures of the leaders before it, read from ``store`` (blocking),
+        and a sample every ``period`` seconds."""
+        stats = FarmStats(period=period)
         if store is not None:
             stats.resume(store.read())
         return cls(stats, store)

@@ -50,7 +50,7 @@ from puli_mesh.coordinator.durability import (
     SendAcks,
     SnapshotSchedule,
 )
-from puli_mesh.coordinator.farm_metrics import FarmRecorder, HistoryStore
+from puli_mesh.coordinator.farm_metrics import FarmRecorder
 from puli_mesh.coordinator.records import (
     HelloRecord,
     LeftRecord,
@@ -137,7 +137,7 @@ class CoordinatorService:
         snapshot_interval: float = 300.0,
         group_wait: float = GROUP_WAIT_S,
         secured: bool = False,
-        history: HistoryStore | None = None,
+        recorder: FarmRecorder | None = None,
     ) -> None:
         self.router = router
         self.secured = secured
@@ -162,7 +162,7 @@ class CoordinatorService:
         taken as a node's (a worker's routing id is fresh and unguessable per connection)."""
         self.dispatching = True
         self.requests = ClientRequests(self, leader_name)
-        self.recorder = FarmRecorder.resumed(history)  # what ``puli_mesh.metrics`` reads; the history
+        self.recorder = recorder or FarmRecorder.resumed(None)  # the history; what ``puli_mesh.metrics`` reads
         self.stats = self.recorder.stats
         self.assignments_sent = 0
         self.pipeline = DurabilityPipeline(next_index, group_wait=group_wait)

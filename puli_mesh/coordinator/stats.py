@@ -18,8 +18,9 @@ A report adds the counts of Puli's /stats as they are now: jobs and render nodes
 The history is grouped in hours (:func:`hour_of` a sample's start): the shell stores each
 closed minute's hour whole (one ZooKeeper znode an hour, ``cluster_history``), and at most
 ``history_hours`` hours are kept (the oldest dropped first, :meth:`FarmStats.oldest_hour`).
-A sample names at most :data:`SAMPLE_KEYS_MAX` pools and licences (the busiest), so an hour of
-samples stays far below ZooKeeper's 1 MB node limit (60 samples of ~4 KB at most).
+A sample names at most :data:`SAMPLE_KEYS_MAX` pools and licences (the busiest) and an hour keeps
+at most :data:`HOUR_SAMPLES_MAX` samples, so an hour stays far below ZooKeeper's 1 MB node
+limit (60 samples of ~4 KB at most).
 
 Cost: a counter increment per finished command; one ``figures()`` call (a scan of graphs and
 nodes, not of commands) per minute.
@@ -43,6 +44,8 @@ KEEP_SAMPLES = 60
 HISTORY_HOURS = 24
 """Hours of samples kept for the charts and the history query."""
 HOUR_S = 3600
+HOUR_SAMPLES_MAX = 60
+"""Samples one hour keeps (a period under a minute, for tests, keeps the newest of each hour)."""
 SAMPLE_KEYS_MAX = 64
 """Pools (and licences) one sample names: the ones with the most READY commands (in use)."""
 
@@ -110,7 +113,9 @@ class FarmStats:
 
     def _keep(self, sample: dict[str, Any]) -> None:
         self.samples.append(sample)
-        self.hours.setdefault(hour_of(sample), []).append(sample)
+        hour = self.hours.setdefault(hour_of(sample), [])
+        hour.append(sample)
+        del hour[:-HOUR_SAMPLES_MAX]
         while len(self.hours) > self.history_hours:
             del self.hours[min(self.hours)]
 

@@ -48,6 +48,7 @@ from puli_mesh import cluster_state, zk_access
 from puli_mesh.cluster_history import ZooKeeperHistory
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
+from puli_mesh.coordinator.farm_metrics import FarmRecorder
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
 from puli_mesh.coordinator.records import replay
 from puli_mesh.coordinator.service import CoordinatorService
@@ -389,7 +390,7 @@ class Agent:
             journal=JournalWriter(self.zk, self.paths, epoch, epoch_version), post=self.post,
             next_index=next_index, lost_grace=s.lost_grace,
             snapshot_every=s.snapshot_every, snapshot_interval=s.snapshot_interval, secured=self.security.secured,
-            history=ZooKeeperHistory(self.zk, self.paths))
+            recorder=FarmRecorder.resumed(ZooKeeperHistory(self.zk, self.paths), s.history_period))
         service.faults.counts.update(replay_faults.counts)  # records skipped at recovery, in status
         self.service = service
         self._licences_watched = set()

@@ -74,7 +74,7 @@ def test_a_new_leader_resumes_the_history_and_stores_each_minute_it_closes(monke
     before = [{"start": 3600.0 * 10 + 60 * i, "end": 3600.0 * 10 + 60 * (i + 1), "done": 1, "failed": 0,
                "done_total": 40 + i, "failed_total": 2} for i in range(3)]
     store = MemoryHistory(before)
-    shell = make_shell(monkeypatch, history=store)
+    shell = make_shell(monkeypatch, recorder=FarmRecorder.resumed(store))
     service = shell.service
     assert (service.stats.done_total, service.stats.failed_total) == (42, 2)  # they go on
     shell.clock.now = 3600.0 * 11 + 1

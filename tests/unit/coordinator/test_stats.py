@@ -91,3 +91,12 @@ def test_resumed_totals_go_on_and_a_sample_names_a_bounded_number_of_pools() -> 
     assert len(sample["ready_by_pool"]) == len(sample["licences"]) == SAMPLE_KEYS_MAX
     assert min(sample["ready_by_pool"].values()) == 200 - SAMPLE_KEYS_MAX  # the busiest kept
     assert min(used for used, _ in sample["licences"].values()) == 200 - SAMPLE_KEYS_MAX
+
+
+def test_an_hour_keeps_at_most_its_share_of_samples_whatever_the_period() -> None:
+    from puli_mesh.coordinator.stats import HOUR_SAMPLES_MAX
+
+    stats = FarmStats(period=1.0)
+    for t in range(0, 500):
+        stats.tick(float(t), lambda: FIGURES)
+    assert len(stats.hour(0)) == HOUR_SAMPLES_MAX and stats.hour(0)[-1]["end"] == 499.0
