@@ -85,7 +85,7 @@ def test_stats_history_charts_each_pool_and_licence_as_named(hostile_farm: Hosti
     cluster.stats(node="stub", history=True, hours=2.0)
     out = capsys.readouterr().out
     assert "10 samples; done 45, failed 1 in all" in out
-    lines = out.splitlines()
+    lines = [line.strip() for line in out.splitlines()]
     assert [line for line in lines if line.startswith(f"queue {name} ")]  # the name as given, not markup
     assert [line for line in lines if line.startswith(f"licence {name} ")]
     (finished,) = [line for line in lines if line.startswith("finished/min")]
