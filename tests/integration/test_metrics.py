@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from puli_mesh import zk_access
+from puli_mesh.zkpaths import ClusterPaths
 from puliclient import Graph
 from puliclient.errors import FarmError
 from puliclient.farm import Farm
@@ -68,3 +70,11 @@ def test_the_history_and_the_commands_done_survive_a_leader_failover(mesh: Mesh,
     assert after[0]["start"] == kept_start  # the old leader's samples, read back from ZooKeeper
     assert after[-1]["done_total"] == done  # the total goes on from the kept samples
     assert new.stats()["totals"]["done"] == done
+    zk = mesh.zk_started()
+    try:
+        paths = ClusterPaths(mesh.cluster)
+        assert zk.get_children(paths.history)  # one znode an hour...
+        assert zk_access.check_tree(zk, paths) == []  # ...private to the cluster's credential
+    finally:
+        zk.stop()
+        zk.close()
