@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from puli_mesh import cluster_state, zk_access  # noqa: E402
 from puli_mesh.keys import load_key_pair  # noqa: E402
 from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM  # noqa: E402
-from puli_mesh.node.worker import RECONNECT_IVL_MAX_MS, fresh_routing_id, interval_told, spread  # noqa: E402
+from puli_mesh.node.leader_link import RECONNECT_IVL_MAX_MS, fresh_routing_id, interval_told, spread  # noqa: E402
 from puli_mesh.protocol import (  # noqa: E402
     AckMessage,
     AssignMessage,

@@ -96,6 +96,8 @@ class Settings:
     that holds that many raises this."""
     snapshot_interval: float = 300.0
     """Seconds between two snapshots when fewer records came in."""
+    history_period: float = 60.0
+    """Seconds between two samples of the farm's figures (``stats``, the history and its charts)."""
     characteristics: dict[str, Any] = field(default_factory=dict)
     """Extra characteristics matched against task requirements (``softs``...)."""
     performance: float = 1.0
@@ -168,6 +170,8 @@ class Settings:
             raise ConfigError("heartbeat_interval must be positive")
         if self.snapshot_every < 1 or self.snapshot_interval <= 0:
             raise ConfigError("snapshot_every and snapshot_interval must be positive")
+        if not 1.0 <= self.history_period <= 3600.0:
+            raise ConfigError(f"history_period must be from 1 to 3600 seconds, not {self.history_period}")
         if self.heartbeat_liveness < 1:
             raise ConfigError("heartbeat_liveness must be at least 1")
         for item in dataclasses.fields(self):

@@ -11,6 +11,7 @@ Layout under ``/puli-mesh/<cluster>``::
     journal/b-<seq>    persistent sequential: one group-committed batch (or part of one) of core events
     snapshot           persistent: pointer to the newest complete snapshot
     snapshots/s-<n>/p-<seq>  persistent: the compressed parts of one snapshot
+    history/h-<hour>   persistent: the farm's per-minute figures of one hour (hours since the epoch)
     keys               persistent: the key registry's change counter (bumped by every write)
     keys/<name>        persistent: one key's record (name, role, public key, added, revoked)
 """
@@ -74,6 +75,13 @@ class ClusterPaths:
     @property
     def snapshots(self) -> str:
         return f"{self.base}/snapshots"
+
+    @property
+    def history(self) -> str:
+        return f"{self.base}/history"
+
+    def history_hour(self, hour: int) -> str:
+        return f"{self.history}/h-{hour:010d}"
 
     @property
     def keys(self) -> str:

@@ -251,6 +251,15 @@ class Farm:
         """The last hour, a sample per minute: throughput, queue depth, utilisation, licences."""
         return dict(self.query("stats"))
 
+    def history(self, since: float | None = None) -> list[dict[str, Any]]:
+        """The farm's per-minute samples since ``since`` (epoch seconds; None: every one kept, the
+        last 24 hours), oldest first; kept across a leader failover. Each has ``start``, ``end``,
+        ``done``, ``failed`` (that minute), ``done_total``, ``failed_total``, ``finished_per_minute``,
+        ``ready``, ``ready_by_pool``, ``running``, ``nodes_online``, ``slots``, ``busy_slots``,
+        ``utilisation`` and ``licences`` ({name: [used, total]})."""
+        args = {} if since is None else {"since": float(since)}
+        return list(self.query("history", **args)["samples"])
+
     # -------------------------------------------------------------------- edits
     def pause(self, node_id: int, kill: bool = False) -> None:
         """Pause a graph, task group or task: nothing new starts; ``kill`` also stops what runs."""

@@ -10,7 +10,7 @@ Not here: jobs and commands (``jobs``), render nodes (``nodes``), the live view 
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -194,15 +194,62 @@ def pools_set_nodes(pool: str, names: Annotated[list[str] | None, typer.Argument
 
 
 # --------------------------------------------------------------------------- stats
-def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False) -> None:
+SPARKS = " ▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 60
+
+
+def sparkline(values: list[float], width: int = SPARK_WIDTH) -> str:
+    """``values`` as one line of at most ``width`` block characters (each the mean of its run of
+    values), scaled to their largest."""
+    if not values:
+        return ""
+    runs = max(1, -(-len(values) // width))
+    means = [sum(values[i:i + runs]) / len(values[i:i + runs]) for i in range(0, len(values), runs)]
+    top = max(means) or 1.0
+    return "".join(SPARKS[round(m / top * (len(SPARKS) - 1))] for m in means)
+
+
+def history_lines(samples: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(figure, sparkline, its last and largest values) per chart of ``stats --history``."""
+    series: dict[str, list[float]] = {
+        "finished/min": [s["finished_per_minute"] for s in samples],
+        "queue": [s["ready"] for s in samples],
+        "utilisation %": [100 * s["utilisation"] for s in samples],
+    }
+    for pool in sorted({p for s in samples for p in s.get("ready_by_pool", {})}):
+        series[f"queue {pool}"] = [s.get("ready_by_pool", {}).get(pool, 0) for s in samples]
+    for lic in sorted({k for s in samples for k in s.get("licences", {})}):
+        series[f"licence {lic}"] = [s.get("licences", {}).get(lic, (0, 0))[0] for s in samples]
+    return [(name, sparkline(values), f"{values[-1]:.0f} (max {max(values):.0f})") for name, values in series.items()]
+
+
+def stats(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default", json_: JsonOpt = False,
+          history: Annotated[bool, typer.Option("--history", help="Charts of the last hours instead.")] = False,
+          hours: Annotated[float, typer.Option(help="With --history: how many hours back.")] = 24.0) -> None:
     """The last hour, a line per minute: commands finished, queue depth, running, node use, licences;
-    then jobs and render nodes by status now (Puli's /stats).
+    then jobs and render nodes by status now (Puli's /stats). With `--history`: a sparkline per
+    figure over the last hours (a sample a minute, kept across a leader failover).
 
-    Figures are kept in the coordinator's memory (a new leader starts afresh).
-
-    Example: `puli-mesh stats --json > farm-stats.json`
+    Example: `puli-mesh stats --json > farm-stats.json`, `puli-mesh stats --history --hours 6`
     """
     farm = farm_for(node, zk, cluster)
+    if history:
+        with reported_errors():
+            samples = farm.history(since=time.time() - hours * 3600)
+        if json_:
+            print_json(samples)
+            return
+        if not samples:
+            console.print(Text("no samples yet: the leader takes one a minute"))
+            return
+        console.print(Text(f"{views.clock(samples[0]['start'])} .. {views.clock(samples[-1]['end'])}, "
+                           f"{len(samples)} samples; done {samples[-1]['done_total']}, "
+                           f"failed {samples[-1]['failed_total']} in all", style="bold"))
+        table = Table("figure", "chart", "last", box=None, header_style="bold")
+        for name, line, last in history_lines(samples):
+            views.add_row(table, name, line, last)
+        console.print(views.fit(table))
+        return
     with reported_errors():
         data = farm.stats()
     if json_:

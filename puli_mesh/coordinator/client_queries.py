@@ -354,6 +354,15 @@ class QueryViews:
         return view
 
 
+def _history(q: QueryContext) -> dict[str, Any]:
+    """``{"since"?}`` (epoch s; none: every sample kept): the per-minute samples since then, oldest
+    first, kept across failovers (at most ``stats.HISTORY_HOURS`` hours), and the totals now."""
+    since = q.args.get("since")
+    samples = q.stats.since(0.0 if since is None else _seconds("since", since))
+    return {"period_s": q.stats.period, "samples": samples,
+            "totals": {"done": q.stats.done_total, "failed": q.stats.failed_total}}
+
+
 def _status(q: QueryContext) -> dict[str, Any]:
     """Every node (no argument), or ``nodes_limit``: a bounded page and a summary (:func:`status_summary_view`)."""
     nodes_limit = q.args.get("nodes_limit")
@@ -409,6 +418,8 @@ QUERIES: dict[str, Callable[[QueryContext], Any]] = {
     "figures": lambda q: q.core.figures(),
     # ``puli-mesh stats``: the last hour, a sample a minute
     "stats": lambda q: q.stats.report(q.now, q.core.figures()),
+    # ``puli-mesh stats --history``, the charts; ``Farm.history``: ``{"since"?}``, a sample a minute
+    "history": _history,
 }
 
 

@@ -96,6 +96,10 @@ class CoreViews:
         """Farm-wide gauges (queue depth, running commands, slots, licences) for stats."""
         return queries.figures(self._st)
 
+    def command_counts(self) -> dict[str, int]:
+        """Every command of the farm per status name (a walk of every task: for the metrics)."""
+        return queries.command_counts(self._st)
+
     def render_nodes(self) -> list[dict[str, Any]]:
         return [queries.render_node_view(n) for n in self._st.render_nodes.values()]
 

@@ -283,10 +283,15 @@ def figures(st: CoreState) -> dict[str, Any]:
     """Farm-wide gauges, and Puli's /stats counts: jobs and render nodes by status (a walk of the
     graphs and of the nodes, never of the commands)."""
     online = [n for n in st.render_nodes.values() if n.online]
+    ready_by_pool: dict[str, int] = {}
+    for g in st.graphs.values():
+        if g.n_ready:
+            ready_by_pool[g.pool] = ready_by_pool.get(g.pool, 0) + g.n_ready
     return {
         "jobs_by_status": _by_status(NodeStatus(g.status).name for g in st.graphs.values()),
         "render_nodes_by_status": _by_status(n.status().name for n in st.render_nodes.values()),
-        "ready": sum(g.n_ready for g in st.graphs.values()),
+        "ready": sum(ready_by_pool.values()),
+        "ready_by_pool": ready_by_pool,
         "running": sum(g.running for g in st.graphs.values()),
         "graphs": len(st.graphs),
         "nodes_online": len(online),
@@ -294,6 +299,17 @@ def figures(st: CoreState) -> dict[str, Any]:
         "busy_slots": sum(n.in_slots for n in online),
         "licences": {lic.name: [lic.used, lic.total] for lic in st.licences.licences.values()},
     }
+
+
+def command_counts(st: CoreState) -> dict[str, int]:
+    """Every command of the farm per status name (a walk of every task, never of the commands:
+    for the metrics, asked at most every ``metrics.FARM_GAUGES_MAX_AGE_S``)."""
+    per_status = [0] * COMMAND_STATUS_COUNT
+    for g in st.graphs.values():
+        for t in iter_tasks(g):
+            for s, k in enumerate(t.counts):
+                per_status[s] += k
+    return dict(zip(CMD_STATUS_NAME, per_status, strict=True))
 
 
 def graphs(st: CoreState) -> list[dict[str, Any]]:

@@ -50,6 +50,7 @@ from puli_mesh.coordinator.durability import (
     SendAcks,
     SnapshotSchedule,
 )
+from puli_mesh.coordinator.farm_metrics import FarmRecorder
 from puli_mesh.coordinator.records import (
     HelloRecord,
     LeftRecord,
@@ -66,7 +67,6 @@ from puli_mesh.coordinator.records import (
 )
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.requests import ClientRequests
-from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.coordinator.worker_links import LostNodes, WorkerLink, scale_heartbeat_interval
 from puli_mesh.errors import CoreError, FencedError, ProtocolError
 from puli_mesh.faults import Faults, guarded
@@ -139,6 +139,7 @@ class CoordinatorService:
         snapshot_interval: float = 300.0,
         group_wait: float = GROUP_WAIT_S,
         secured: bool = False,
+        recorder: FarmRecorder | None = None,
     ) -> None:
         self.router = router
         self.secured = secured
@@ -163,7 +164,8 @@ class CoordinatorService:
         taken as a node's (a worker's routing id is fresh and unguessable per connection)."""
         self.dispatching = True
         self.requests = ClientRequests(self, leader_name)
-        self.stats = FarmStats()
+        self.recorder = recorder or FarmRecorder.resumed(None)  # the history; what ``puli_mesh.metrics`` reads
+        self.stats = self.recorder.stats
         self.assignments_sent = 0
         self.pipeline = DurabilityPipeline(next_index, group_wait=group_wait)
         self.journal_bytes = 0
@@ -269,6 +271,7 @@ class CoordinatorService:
         try:
             self.journal_bytes += self.journal.write_batch_async(number, batch.first, batch.records, done)
             self.journal_batches += 1
+            self.recorder.batch_written(number, time.monotonic())
         except Exception as exc:  # e.g. not connected: retry shortly
             log.warning("journal batch %d not written: %s", number, exc)
             self.pipeline.failed(number, time.monotonic())
@@ -284,6 +287,7 @@ class CoordinatorService:
             if self.pipeline.failed(number, time.monotonic()):
                 log.warning("journal batch %d failed (%s); retrying", number, exc)
             return
+        self.recorder.batch_durable(number, time.monotonic())
         self._deliver(self.pipeline.written(number))
         self.flush()
 
@@ -329,6 +333,7 @@ class CoordinatorService:
         name = link.name
         link.last_heard = now_mono
         now = time.time()
+        self.recorder.request_at = now_mono  # what an ASSIGN sent while handling it is timed from
         try:
             match msg:
                 case ReadyMessage():
@@ -358,6 +363,8 @@ class CoordinatorService:
                     self._report(name, msg, now)
         except CoreError as exc:
             log.warning("core refused %s from %s: %s", msg.kind, name, exc)
+        finally:
+            self.recorder.request_at = None
 
     def _on_update(self, identity: bytes, name: str, update: UpdateMessage, now: float) -> None:
         """One UPDATE (validated): a final status is journalled, progress is not. Only the node
@@ -517,13 +524,16 @@ class CoordinatorService:
             return
         if self.pipeline.all_durable:
             self._send(link.identity, self._assign_frame(a))
+            self.recorder.assign_sent(time.monotonic())
         else:  # held as its ASSIGNS item, validated now: never hold what a worker refuses
+            self.recorder.assign_held(link.identity)
             self._deliver(self.pipeline.hold_assign(link.identity, a.to_map()))
         self.assignments_sent += 1
 
     def _send_assigns(self, identity: bytes, items: list[AssignItem]) -> None:
         """Held ASSIGNs released together: one ASSIGN, or one ASSIGNS (its items are not
         validated again: they were when held, and the worker reads each alone)."""
+        self.recorder.assigns_released(identity, time.monotonic())
         if len(items) == 1:
             self._send(identity, self._assign_frame(CommandSpec.from_map(items[0])))
         else:
@@ -561,7 +571,8 @@ class CoordinatorService:
         if now_mono - self._last_tick >= TICK_EVERY_S:
             self._last_tick = now_mono
             now = time.time()
-            guarded(self.faults, "farm figures", self.stats.tick, now, self.core.figures)  # a sample a minute
+            guarded(self.faults, "farm figures", self.recorder.minute, now, self.core)  # a sample a minute, kept
+            guarded(self.faults, "farm metrics", self.recorder.refresh_gauges, now_mono, self.core)
             if self.dispatching:
                 guarded(self.faults, "timers", self._run_timers, now)
                 guarded(self.faults, "lost nodes", self._expire_lost, now_mono)

@@ -46,14 +46,17 @@ from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 
 from puli_mesh import cluster_state, zk_access
+from puli_mesh.cluster_history import ZooKeeperHistory
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
+from puli_mesh.coordinator.farm_metrics import FarmRecorder
 from puli_mesh.coordinator.journal import JournalWriter, read_journal, take_epoch
 from puli_mesh.coordinator.records import replay
 from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ConfigError, ZooKeeperError
 from puli_mesh.faults import Faults, guarded
 from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BACKLOG, ROUTER_RCVHWM, ROUTER_SNDHWM
+from puli_mesh.metrics import AgentMetrics
 from puli_mesh.node import role
 from puli_mesh.node.desk import Desk
 from puli_mesh.node.killfile import KillfileWatch
@@ -130,6 +133,7 @@ class Agent:
         self._members_to_read: deque[str] = deque()  # the leader's round of member reads
         self._last_seal = time.monotonic()  # run() seals once before the loop starts
         self._licences_watched: set[str] = set()  # licence znodes whose data this leader watches
+        self.metrics = AgentMetrics(self)  # its ``render()`` is served at /metrics
 
     # ----------------------------------------------------------------- plumbing
     def post(self, kind: str, payload: Any) -> None:
@@ -389,7 +393,8 @@ class Agent:
             leader_name=s.name, cluster=s.cluster,
             journal=JournalWriter(self.zk, self.paths, epoch, epoch_version), post=self.post,
             next_index=next_index, lost_grace=s.lost_grace,
-            snapshot_every=s.snapshot_every, snapshot_interval=s.snapshot_interval, secured=self.security.secured)
+            snapshot_every=s.snapshot_every, snapshot_interval=s.snapshot_interval, secured=self.security.secured,
+            recorder=FarmRecorder.resumed(ZooKeeperHistory(self.zk, self.paths), s.history_period))
         service.faults.counts.update(replay_faults.counts)  # records skipped at recovery, in status
         self.service = service
         self._licences_watched = set()

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,10 +34,11 @@ import zmq
 
 from puli_mesh.config import Settings
 from puli_mesh.errors import ProtocolError
-from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM, heartbeat_interval_within
+from puli_mesh.limits import MAX_MESSAGE_BYTES, WORKER_HWM
 from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.launch import CommandLaunch
+from puli_mesh.node.leader_link import RECONNECT_IVL_MAX_MS, fresh_routing_id, interval_told, spread
 from puli_mesh.node.resources import FIGURES_EVERY_S, FreeRamReport, read_free_ram_mb, read_resources
 from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
 from puli_mesh.protocol import (
@@ -67,13 +66,10 @@ from puliclient.status import CommandStatus
 
 log = logging.getLogger(__name__)
 
+FAILED_STATUSES = frozenset({int(CommandStatus.ERROR), int(CommandStatus.TIMEOUT)})
+"""How a command that failed here ends (a CANCELED one was stopped on purpose)."""
 RESEND_AFTER_S = 2.0
 HELLO_WAIT_MAX_S = 32.0
-RECONNECT_IVL_MAX_MS = 2000
-"""ZeroMQ tries a lost connection again after 100 ms, then after twice as long each time, up to
-this. Without a bound on the back-off a dead leader's 2,000 workers tried to reach its port 20,000
-times a second until a successor was published, and the machines' CPU went to refused connections
-(at 2,000 simulated nodes on 2 cores, ZooKeeper's news of the new leader came 2 s late)."""
 RAN_REMEMBERED = 100_000
 """Commands whose log this agent finds at once (about 10 MB): far more than a node runs in days."""
 UPDATE_GATHER_S = 0.005
@@ -82,28 +78,6 @@ and one READY record for the coordinator instead of one per command); an update 
 quiet spell goes at once."""
 RUNNING_REPORT_DELAY_S = 0.05
 PROGRESS_EVERY_S = 1.0
-ROUTING_NAME_BYTES = 200
-"""How much of the node's name its routing id shows (ZeroMQ allows 255 bytes in all)."""
-
-
-def spread(wait: float) -> float:
-    """A wait drawn from its upper half, so that a farm's nodes waiting alike do not act in one wave."""
-    return wait * (0.5 + random.random() / 2)
-
-
-def interval_told(own: float, told: float | None) -> float:
-    """The heartbeat interval a worker keeps, given its own setting and what its leader told it
-    (None: nothing): never shorter than its own, never beyond ``MAX_HEARTBEAT_INTERVAL_S``."""
-    return own if told is None else heartbeat_interval_within(own, told)
-
-
-def fresh_routing_id(name: str) -> bytes:
-    """A routing id for one connection to the leader: the name (for logs) and 96 random bits.
-    The leader ties it to the node at an accepted HELLO; being unguessable and new on every
-    connection, nobody can take it over (the leader's ROUTER has no handover) nor speak with it."""
-    return (name.encode()[:ROUTING_NAME_BYTES] + b"#" + secrets.token_hex(12).encode()).lstrip(b"\0")
-
-
 @dataclass(slots=True)
 class PendingUpdate:
     """An UPDATE not yet acknowledged."""
@@ -151,6 +125,8 @@ class Worker:
         self.killfile: KillfileOrder | None = None  # the order of its killfile (``node.killfile``), if any
         self.free_ram = FreeRamReport()
         self._figures_due = 0.0
+        self.commands_run = 0  # ended here, any final status (``puli_mesh.metrics``)
+        self.commands_failed = 0  # ended here in ERROR or TIMEOUT
         self._seq = 0
         self._last_heard = 0.0
         self._last_sent = 0.0
@@ -255,6 +231,11 @@ class Worker:
             if update.status is not None:
                 ours.setdefault(update.command_id, update.attempt)
         return [[cid, attempt] for cid, attempt in sorted(ours.items())]
+
+    @property
+    def linked(self) -> bool:
+        """Welcomed by a leader on the current connection."""
+        return self._welcomed and self.socket is not None
 
     @property
     def free_slots(self) -> int:
@@ -447,6 +428,8 @@ class Worker:
         for event in events:
             if event.kind == "end":
                 del self.running[command_id]
+                self.commands_run += 1
+                self.commands_failed += int(event.status) in FAILED_STATUSES
                 # The final UPDATE carries the new credit: no separate READY needed.
                 self._queue_update(command_id, spec.attempt, int(event.status),
                                    completion=float(event.completion), message=event.message, with_credit=True)

@@ -61,3 +61,33 @@ def test_stats_end_with_jobs_and_render_nodes_by_status(hostile_farm: HostileFar
     cluster.stats(node="stub")
     lines = capsys.readouterr().out.splitlines()
     assert lines[-2:] == ["jobs: ERROR 2  RUNNING 1  TOTAL 3", "render nodes: IDLE 4  TOTAL 4"]
+
+
+def test_sparklines_scale_to_their_largest_and_fit_their_width() -> None:
+    assert cluster.sparkline([0, 4, 8]) == " ▄█"
+    assert cluster.sparkline([]) == "" and cluster.sparkline([0, 0]) == "  "
+    assert len(cluster.sparkline([float(i) for i in range(1440)], width=60)) == 60
+
+
+def test_stats_history_charts_each_pool_and_licence_as_named(hostile_farm: HostileFarm, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    name = hostile_farm.name
+    samples = [{"start": 60.0 * i, "end": 60.0 * (i + 1), "finished_per_minute": float(i), "ready": 10 - i,
+                "utilisation": i / 10, "ready_by_pool": {name: 10 - i}, "licences": {name: [i % 2, 2]},
+                "done_total": 45, "failed_total": 1} for i in range(10)]
+    asked: list[float | None] = []
+
+    def history(since: float | None = None) -> list[dict[str, object]]:
+        asked.append(since)
+        return samples
+
+    monkeypatch.setattr(hostile_farm, "history", history, raising=False)
+    cluster.stats(node="stub", history=True, hours=2.0)
+    out = capsys.readouterr().out
+    assert "10 samples; done 45, failed 1 in all" in out
+    lines = [line.strip() for line in out.splitlines()]
+    assert [line for line in lines if line.startswith(f"queue {name} ")]  # the name as given, not markup
+    assert [line for line in lines if line.startswith(f"licence {name} ")]
+    (finished,) = [line for line in lines if line.startswith("finished/min")]
+    assert cluster.sparkline([float(i) for i in range(10)]) in finished and "9 (max 9)" in finished
+    assert asked[0] is not None and asked[0] > 0  # two hours back, as epoch seconds

@@ -265,10 +265,10 @@ def test_render_nodes_are_paged_by_name() -> None:
 
 
 def test_an_unknown_query_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="unknown query 'everything'; known: command, commands, figures"):
+    with pytest.raises(KeyError, match="unknown query 'everything'; known: command, commands, figures, graph"):
         answer_query("everything", context(SchedulingCore()))
     assert set(QUERIES) == {"status", "graphs", "graph", "command", "commands", "nodes", "licences", "pools",
-                            "figures", "stats"}
+                            "figures", "stats", "history"}
 
 
 def mixed_farm() -> tuple[SchedulingCore, dict[str, LinkFacts], dict[str, dict[str, Any]]]:
@@ -359,3 +359,16 @@ def test_running_commands_are_found_through_the_nodes_that_hold_them() -> None:
     # a command that ended is no longer held: not listed, though it ran
     core.command_update(held[0], given[0].attempt, 0.0, status=CommandStatus.DONE)
     assert held[0] not in pages(core, "commands", {"status": "RUNNING,ASSIGNED"})
+
+
+def test_history_answers_the_samples_since_a_time_and_the_totals() -> None:
+    q = context(SchedulingCore(), {"since": 150.0})
+    q.stats.resume([{"start": float(t), "done_total": t // 60} for t in (60, 120, 180, 240)])
+    reply = answer_query("history", q)
+    assert [s["start"] for s in reply["samples"]] == [180.0, 240.0]
+    assert reply["totals"] == {"done": 4, "failed": 0} and reply["period_s"] == 60.0
+    everything = context(SchedulingCore())
+    everything.stats.resume([{"start": 60.0}])
+    assert len(answer_query("history", everything)["samples"]) == 1
+    with pytest.raises(ValueError, match="since must be a time"):
+        answer_query("history", context(SchedulingCore(), {"since": "yesterday"}))

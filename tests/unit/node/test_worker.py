@@ -19,8 +19,9 @@ import zmq
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.limits import MAX_HEARTBEAT_INTERVAL_S
+from puli_mesh.node.leader_link import fresh_routing_id
 from puli_mesh.node.resources import FIGURES_EVERY_S
-from puli_mesh.node.worker import Worker, fresh_routing_id
+from puli_mesh.node.worker import Worker
 from puli_mesh.protocol import (
     AckMessage,
     AssignMessage,
