@@ -12,6 +12,8 @@ Guarantees: pure and deterministic (time is an argument); bounded (``hooks.OUTBO
 and events past ``hooks.GIVE_UP_S`` go when a new one comes); sequence numbers grow by one per
 event over the cluster's life (kept by snapshots).
 
+:class:`EventGate` holds what a record made until the record is durable (the service asks it).
+
 Not here: which hook wants an event (``puli_mesh.hooks``), delivering (``hook_delivery``).
 """
 
@@ -82,8 +84,15 @@ class EventOutbox:
         return event
 
     def after(self, seq: int) -> list[HookEvent]:
-        """The events kept with a sequence number above ``seq``, in order."""
-        return [e for e in self.events if e.seq > seq]
+        """The events kept with a sequence number above ``seq``, in order (from the newest end:
+        the service asks for the few a record just made)."""
+        out = []
+        for event in reversed(self.events):
+            if event.seq <= seq:
+                break
+            out.append(event)
+        out.reverse()
+        return out
 
     def snapshot(self) -> dict[str, Any]:
         return {"next_seq": self.next_seq, "events": [list(astuple(e)) for e in self.events]}
@@ -96,3 +105,30 @@ class EventOutbox:
             outbox.next_seq = int(data["next_seq"])
             outbox.events.extend(HookEvent(*fields) for fields in data["events"])
         return outbox
+
+
+class EventGate:
+    """Events whose record is not yet durable, held by the record's journal index: a hook hears
+    of a change only once a successor would know of it too."""
+
+    __slots__ = ("held", "next_seq")
+
+    def __init__(self, next_seq: int) -> None:
+        self.next_seq = next_seq
+        """The outbox's next sequence number when last looked at: events below it are held or handed over."""
+        self.held: deque[tuple[int, list[HookEvent]]] = deque()
+
+    def note(self, outbox: EventOutbox, index: int) -> None:
+        """The outbox's events since the last call were made by records up to ``index``."""
+        events = outbox.after(self.next_seq - 1)
+        self.next_seq = outbox.next_seq
+        if events:
+            self.held.append((index, events))
+
+    def durable(self, durable_index: int) -> list[HookEvent]:
+        """The held events whose record is durable now (records up to ``durable_index``), in order."""
+        out: list[HookEvent] = []
+        held = self.held
+        while held and held[0][0] <= durable_index:
+            out += held.popleft()[1]
+        return out

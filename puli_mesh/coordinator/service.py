@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import zmq
 
-from puli_mesh.coordinator import background_snapshot
+from puli_mesh.coordinator import background_snapshot, hook_delivery
 from puli_mesh.coordinator.client_queries import JournalFigures, LinkFacts, StatusFacts
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Decision, Kill
@@ -50,6 +50,7 @@ from puli_mesh.coordinator.durability import (
     SendAcks,
     SnapshotSchedule,
 )
+from puli_mesh.coordinator.hook_events import EventGate
 from puli_mesh.coordinator.records import (
     HelloRecord,
     LeftRecord,
@@ -172,6 +173,8 @@ class CoordinatorService:
         self._last_tick = float("-inf")
         self.lost = LostNodes(lost_grace)
         self.faults = Faults()
+        self.event_gate = EventGate(core.hook_events.next_seq)
+        self.hook_delivery = hook_delivery.start_for(self, journal, cluster, core.hook_events.after(0))
         self.members: set[str] | None = None
         """ZooKeeper's live members (``set_members``); None until known (then HELLO is not checked)."""
 
@@ -203,6 +206,8 @@ class CoordinatorService:
         if self.journal is not None:
             self.pipeline.add(record.to_data(), time.monotonic())
         result = record.apply(self.core)
+        if self.core.hook_events.next_seq != self.event_gate.next_seq:  # rare: a job ended, a node lost...
+            self.event_gate.note(self.core.hook_events, self.pipeline.next_index - 1)
         self.carry_out(decisions_of(result))
         return result
 
@@ -551,6 +556,8 @@ class CoordinatorService:
             self._last_tick = now_mono
             now = time.time()
             guarded(self.faults, "farm figures", self.stats.tick, now, self.core.figures)  # a sample a minute
+            if self.hook_delivery is not None and self.event_gate.held:
+                self.hook_delivery.offer(self.event_gate.durable(self.pipeline.durable_index))
             if self.dispatching:
                 guarded(self.faults, "timers", self._run_timers, now)
                 guarded(self.faults, "lost nodes", self._expire_lost, now_mono)

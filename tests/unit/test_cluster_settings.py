@@ -41,7 +41,8 @@ def test_each_action_parses_into_its_checked_arguments() -> None:
     assert isinstance(add, KeyAdd) and add.role is Role.OPERATOR  # the wire's str became the Role
     assert parse("key_revoke", {"name": "alice"}) == KeyRevoke("alice")
     assert parse("key_list", {}) == KeyList()
-    assert set(ACTIONS) == {"licence_set", "pool_define", "key_add", "key_revoke", "key_list"}
+    assert set(ACTIONS) == {"licence_set", "pool_define", "key_add", "key_revoke", "key_list", "hook_add",
+                            "hook_remove", "hook_list"}
 
 
 def test_each_action_names_the_role_it_needs() -> None:
