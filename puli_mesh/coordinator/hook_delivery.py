@@ -11,8 +11,9 @@ on the document's ``id``).
 Delivery: a URL gets ``POST`` with the JSON document (``Content-Type: application/json``), any
 2xx is success, ``hooks.HTTP_TIMEOUT_S`` at most; a command is split as a shell would
 (``shlex``, no shell), gets the document on stdin and ``PULI_EVENT*`` variables
-(``hooks.command_environment``), must exit 0 within ``hooks.COMMAND_TIMEOUT_S``; an agent running
-as root runs it as ``nobody``. A failure is retried after ``hooks.retry_delay`` (1 s doubling up
+(``hooks.command_environment``) over what a render command inherits (``node.launch``), must
+exit 0 within ``hooks.COMMAND_TIMEOUT_S``; an agent running as root runs it as ``nobody`` (in
+``/``), never as root. A failure is retried after ``hooks.retry_delay`` (1 s doubling up
 to 5 minutes); an event older than ``hooks.GIVE_UP_S`` is logged and dropped.
 
 Guarantees: never blocks the loop (``offer`` takes a lock for a list append); stops once its
@@ -28,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pwd
 import shlex
 import subprocess
 import threading
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from puli_mesh.coordinator.hook_events import HookEvent
-from puli_mesh.errors import FencedError
+from puli_mesh.errors import FencedError, JobUserError
 from puli_mesh.hooks import (
     COMMAND_TIMEOUT_S,
     HTTP_TIMEOUT_S,
@@ -52,6 +52,7 @@ from puli_mesh.hooks import (
     given_up,
     retry_delay,
 )
+from puli_mesh.node import launch
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ class HookDelivery(threading.Thread):
                 queue.url_done = True
             if hook.command is not None:
                 run_command(hook.command, body, command_environment(document, body))
-        except (OSError, ValueError, subprocess.SubprocessError, HookFailed) as exc:
+        except (OSError, ValueError, subprocess.SubprocessError, HookFailed, JobUserError) as exc:
             queue.failures += 1
             log.warning("hook %s: event %d (%s) not delivered (try %d): %s", hook.name, event.seq,
                         event.kind, queue.failures, exc)
@@ -259,12 +260,17 @@ def post(url: str, body: str, event_id: str) -> None:
         raise HookFailed(f"{url} answered {status}")
 
 
+HOOK_ACCOUNT = "nobody"
+"""Who a command hook runs as when the agent runs as root: never root."""
+
+
 def run_command(command: str, body: str, variables: dict[str, str]) -> None:
-    as_user: dict[str, int] = {}
-    if os.geteuid() == 0:  # a root agent does not run an operator's program as root
-        nobody = pwd.getpwnam("nobody")
-        as_user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-    done = subprocess.run(shlex.split(command), input=body.encode(), env={**os.environ, **variables},
-                          capture_output=True, timeout=COMMAND_TIMEOUT_S, check=False, **as_user)  # type: ignore[call-overload]
+    """Run a hook's command as a render command would be (``node.launch``: the same inherited
+    environment, never root), plus the event's variables."""
+    account = launch.job_account(HOOK_ACCOUNT) if os.geteuid() == 0 else None
+    env = {**launch.inherited_environment(os.environ, account=account), **variables}
+    spawn = account.spawn_arguments() if account is not None else {}
+    done = subprocess.run(shlex.split(command), input=body.encode(), env=env, capture_output=True,
+                          timeout=COMMAND_TIMEOUT_S, check=False, **spawn)
     if done.returncode != 0:
         raise HookFailed(f"{command!r:.80} exited {done.returncode}: {done.stderr[-300:].decode(errors='replace')}")
