@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from puli_mesh.cli import hooks
+from puli_mesh.cli.common import console
 from puli_mesh.hooks import EVENT_KINDS
 
 from .conftest import HOSTILE, cells
@@ -32,6 +34,7 @@ class HookFarm:
 @pytest.fixture
 def farm(monkeypatch: pytest.MonkeyPatch) -> HookFarm:
     stub = HookFarm()
+    monkeypatch.setattr(console, "width", 200)  # a wide terminal: nothing cut
     monkeypatch.setattr(hooks, "farm_for", lambda *_args: stub)
     return stub
 
@@ -46,7 +49,8 @@ def test_add_list_remove(farm: HookFarm, name: str, capsys: pytest.CaptureFixtur
     capsys.readouterr()
     hooks.hooks_list(node="stub")
     rows = [cells(line) for line in capsys.readouterr().out.splitlines() if "http://ci/x" in line]
-    assert [(r[0], r[2], r[3]) for r in rows] == [(name, "http://ci/x", name)]  # events may be cut to fit
-    assert rows[0][1].startswith("job_done,job_")
+    assert rows == [[name, ",".join(EVENT_KINDS), "http://ci/x", name]]
+    hooks.hooks_list(node="stub", json_=True)
+    assert json.loads(capsys.readouterr().out)[0]["events"] == list(EVENT_KINDS)
     hooks.hooks_remove(name, node="stub")
     assert list(farm.kept) == ["two"] and capsys.readouterr().out == f"hook {name} removed\n"
