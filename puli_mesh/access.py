@@ -113,10 +113,27 @@ SETTINGS_ROLES: dict[str, Role] = {
     "key_add": Role.ADMIN,
     "key_revoke": Role.ADMIN,
     "key_list": Role.ADMIN,
+    "hook_add": Role.OPERATOR,
+    "hook_remove": Role.OPERATOR,
+    "hook_list": Role.USER,
 }
 """Every action of a ``SETTINGS`` request and the least role it needs. What each action is (its
 arguments, its checks) is ``puli_mesh.cluster_settings``, which reads its names here: it checks
 keys, and ``puli_mesh.keys`` imports this module, so this module cannot import that one."""
+
+
+COMMAND_HOOK_ROLE = Role.ADMIN
+"""A hook with a command runs that program on the leader's host, as the agent's user (or
+``nobody`` for a root agent): an admin's decision, like the keys. A URL-only hook is an
+operator's (``hook_add`` above)."""
+
+
+def decide_least(role: Role, name: str, request: str, least: Role) -> AccessDecision:
+    """May ``name``, of ``role``, make ``request``, which needs at least ``least`` (a people's role)?
+    For a request whose arguments ask for more than its action's rule (a hook's command)."""
+    if role is Role.NODE or PEOPLE_RANK[role] < PEOPLE_RANK[least]:
+        return _refused(least, request, name, role)
+    return ALLOWED
 
 
 def _edit_rule(action: str) -> Permission | None:

@@ -8,7 +8,11 @@ with the cluster's credential. The actions, each a dataclass of checked argument
 * ``pool_define {name}``: define a pool (operator);
 * ``key_add {name, role, public_key}``: register a key made elsewhere, by its public half (admin);
 * ``key_revoke {name}``: refuse a key from its next message on (admin);
-* ``key_list {}``: every key of the registry, revoked ones included (admin).
+* ``key_list {}``: every key of the registry, revoked ones included (admin);
+* ``hook_add {name, events, url, command, user, pool}``: add or replace an event hook (operator;
+  admin for one with a command: it runs a program on the leader's host);
+* ``hook_remove {name}``: remove an event hook (operator);
+* ``hook_list {}``: every event hook (anyone).
 
 :func:`parse` turns a request's ``(action, args)`` into one of them; :func:`added_key` and
 :func:`revoked_key` decide what a key change makes of the registry as it stands.
@@ -31,9 +35,11 @@ import contextlib
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-from puli_mesh.access import SETTINGS_ROLES, Role
+from puli_mesh.access import COMMAND_HOOK_ROLE, SETTINGS_ROLES, Role
 from puli_mesh.cluster_state import validate_name
 from puli_mesh.errors import ConfigError, SettingsRefusedError, UnknownKeyError
+from puli_mesh.hooks import Hook
+from puli_mesh.hooks import check_name as check_hook_name
 from puli_mesh.keys import KeyRecord, check_key_name, check_public_key
 from puli_mesh.limits import INT64_MAX
 
@@ -105,10 +111,50 @@ class KeyList:
     action: ClassVar[str] = "key_list"
 
 
-SettingsAction = LicenceSet | PoolDefine | KeyAdd | KeyRevoke | KeyList
+@dataclass(frozen=True, slots=True)
+class HookAdd:
+    """Add event hook ``name`` (or replace it): ``events`` POSTed to ``url`` and/or given to
+    ``command``, optionally only a ``user``'s or a ``pool``'s jobs (``puli_mesh.hooks``)."""
+
+    action: ClassVar[str] = "hook_add"
+    name: str
+    events: list[str]
+    url: str | None
+    command: str | None
+    user: str | None
+    pool: str | None
+
+    def __post_init__(self) -> None:
+        self.hook(0.0)  # checks every argument
+
+    def hook(self, now: float) -> Hook:
+        """The hook this adds, added at ``now``."""
+        events = tuple(self.events) if isinstance(self.events, list) else self.events
+        return Hook(self.name, events, self.url, self.command, self.user, self.pool, now)
+
+
+@dataclass(frozen=True, slots=True)
+class HookRemove:
+    """Remove event hook ``name`` (events not yet delivered to it are not)."""
+
+    action: ClassVar[str] = "hook_remove"
+    name: str
+
+    def __post_init__(self) -> None:
+        check_hook_name(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class HookList:
+    """Every event hook, by name."""
+
+    action: ClassVar[str] = "hook_list"
+
+
+SettingsAction = LicenceSet | PoolDefine | KeyAdd | KeyRevoke | KeyList | HookAdd | HookRemove | HookList
 
 ACTIONS: dict[str, type[SettingsAction]] = {
-    cls.action: cls for cls in (LicenceSet, PoolDefine, KeyAdd, KeyRevoke, KeyList)
+    cls.action: cls for cls in (LicenceSet, PoolDefine, KeyAdd, KeyRevoke, KeyList, HookAdd, HookRemove, HookList)
 }
 """Every ``SETTINGS`` action by name: the same names as ``access.SETTINGS_ROLES`` (a unit test
 checks it), which says who may ask each."""
@@ -135,7 +181,10 @@ def parse(action: str, args: dict[str, Any]) -> SettingsAction:
 
 
 def role_needed(action: SettingsAction) -> Role:
-    """The least role that may ask for ``action``."""
+    """The least role that may ask for ``action``: a hook with a command needs more than its
+    action's rule (``access.COMMAND_HOOK_ROLE``)."""
+    if isinstance(action, HookAdd) and action.command is not None:
+        return COMMAND_HOOK_ROLE
     return SETTINGS_ROLES[action.action]
 
 

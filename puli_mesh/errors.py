@@ -99,6 +99,10 @@ class UnknownKeyError(PuliMeshError):
     """No key of the cluster's registry has this name."""
 
 
+class UnknownHookError(PuliMeshError):
+    """No event hook of the cluster has this name."""
+
+
 class SettingsRefusedError(PuliMeshError):
     """A change of the cluster's settings that its current state does not allow (a key name
     in use, revoking the last admin key)."""

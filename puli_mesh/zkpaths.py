@@ -14,6 +14,8 @@ Layout under ``/puli-mesh/<cluster>``::
     history/h-<hour>   persistent: the farm's per-minute figures of one hour (hours since the epoch)
     keys               persistent: the key registry's change counter (bumped by every write)
     keys/<name>        persistent: one key's record (name, role, public key, added, revoked)
+    hooks/<name>       persistent: one event hook (events, URL, command, filters, added)
+    hook_marks/<name>  persistent: the sequence number of the last event the hook was given
 """
 
 from __future__ import annotations
@@ -89,3 +91,17 @@ class ClusterPaths:
 
     def key(self, name: str) -> str:
         return f"{self.keys}/{name}"
+
+    @property
+    def hooks(self) -> str:
+        return f"{self.base}/hooks"
+
+    def hook(self, name: str) -> str:
+        return f"{self.hooks}/{name}"
+
+    @property
+    def hook_marks(self) -> str:
+        return f"{self.base}/hook_marks"
+
+    def hook_mark(self, name: str) -> str:
+        return f"{self.hook_marks}/{name}"

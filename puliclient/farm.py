@@ -26,6 +26,7 @@ Cluster settings (kept in ZooKeeper, changed by the leader for an operator's key
 
     farm.set_licence("mtoa", 20)
     farm.define_pool("gpu")
+    farm.add_hook("done", ["job_done", "job_error"], url="https://ci.example/puli")  # event hooks
 
 Errors (:mod:`puliclient.errors`): a :class:`FarmError` subclass when the mesh
 refused (``FarmNotFoundError``: unknown id, pool or licence; ``FarmIllegalEditError``:
@@ -410,6 +411,28 @@ class Farm:
         """Define a pool; graphs may name it before any node joins it. The leader writes it (role operator)."""
         with self._translated():
             self._client.define_pool(name)
+
+    # ------------------------------------------------------------- event hooks
+    def add_hook(self, name: str, events: list[str], url: str | None = None, command: str | None = None,
+                 user: str | None = None, pool: str | None = None) -> dict[str, Any]:
+        """Add (or replace) event hook ``name``: the ``events`` (``puli_mesh.hooks.EVENT_KINDS``:
+        ``job_done``, ``job_error``, ``job_canceled``, ``command_failed``, ``node_quarantined``,
+        ``node_lost``) are POSTed as JSON to ``url`` and/or given to ``command`` on the leader's
+        host, optionally only for ``user``'s or ``pool``'s jobs. Role operator; admin with a
+        command. Returns the hook as kept."""
+        with self._translated():
+            return dict(self._client.change_settings("hook_add", name=name, events=list(events), url=url,
+                                                     command=command, user=user, pool=pool))
+
+    def hooks(self) -> list[dict[str, Any]]:
+        """Every event hook (``{'name', 'events', 'url', 'command', 'user', 'pool', 'added_at'}``)."""
+        with self._translated():
+            return list(self._client.change_settings("hook_list"))
+
+    def remove_hook(self, name: str) -> None:
+        """Remove event hook ``name`` (``FarmNotFoundError`` if there is none). Role operator."""
+        with self._translated():
+            self._client.change_settings("hook_remove", name=name)
 
     def cluster_pools(self) -> list[dict[str, Any]]:
         """Pools defined in ZooKeeper or named by a live agent, with the live agents in each:

@@ -23,6 +23,7 @@ import typer
 from rich.text import Text
 
 import puli_mesh.cli.cluster as cluster
+import puli_mesh.cli.hooks as hooks
 import puli_mesh.cli.jobs as jobs
 import puli_mesh.cli.keys as keys
 import puli_mesh.cli.logs as logs
@@ -217,3 +218,4 @@ app.add_typer(cluster.licences_app, name="licences")
 app.add_typer(cluster.pools_app, name="pools")
 app.add_typer(nodes.nodes_app, name="nodes")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(hooks.hooks_app, name="hooks")

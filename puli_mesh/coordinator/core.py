@@ -48,6 +48,7 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     graphs(); graph_tree(graph_id); node(node_id); command(command_id); render_nodes(); render_node_briefs(); pools()
     commands(node_id=None, statuses=None, render_node=None, limit=None); licences.stats(); figures()
     snapshot() -> dict; SchedulingCore.restore(data, settings=None)
+    hook_events  # the EventOutbox: jobs ended, commands failed for good, nodes quarantined or lost
 
 Worker events about an unknown command or an older attempt token are ignored
 (they return ``[]``): they are late results of an assignment that no longer
@@ -81,6 +82,7 @@ from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator import snapshot as snapshot_mod
 from puli_mesh.coordinator.core_views import CoreViews
 from puli_mesh.coordinator.decisions import Decision, SubmitResult
+from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.licences import LicenseManager
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.state import CoreSettings, CoreState
@@ -125,6 +127,11 @@ class SchedulingCore(CoreViews):
     @property
     def licences(self) -> LicenseManager:
         return self._st.licences
+
+    @property
+    def hook_events(self) -> EventOutbox:
+        """The events hooks may ask for (``hook_events``): the service hands them to delivery."""
+        return self._st.events
 
     # ------------------------------------------------------------ plumbing
     def _start(self, now: float) -> None:

@@ -1,6 +1,6 @@
 """An in-memory journal and router: the service shell without ZooKeeper or sockets.
 
-Stand-ins with the interfaces the service uses (``service.Journal``, ``service.Router``),
+Stand-ins with the interfaces the service uses (``ports.Journal``, ``ports.Router``),
 for unit tests of the shell and for anyone driving a coordinator by hand::
 
     router, journal = InMemoryRouter(), InMemoryJournal()

@@ -45,6 +45,7 @@ from kazoo.interfaces import IAsyncResult
 from puli_mesh import zk_access
 from puli_mesh.coordinator.durability import read_back
 from puli_mesh.errors import FencedError, JournalDamagedError, JournalFormatError
+from puli_mesh.hook_store import ZooKeeperHookStore
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,10 @@ class JournalWriter:
         self.acl = zk_access.private_acl(self.credential)
         zk_access.ensure_znode(zk, paths, paths.journal, self.credential)
         zk_access.ensure_znode(zk, paths, paths.snapshots, self.credential)
+
+    def hook_store(self) -> ZooKeeperHookStore:
+        """Hooks and their marks for this leader's hook delivery, fenced by its epoch."""
+        return ZooKeeperHookStore(self.zk, self.paths, self.epoch_version)
 
     def _transaction(self) -> Any:
         tx = self.zk.transaction()

@@ -37,6 +37,9 @@ from puli_mesh.coordinator.tree import (
     C_HOLDING,
     C_READY,
     C_TIMEOUT,
+    N_CANCELED,
+    N_DONE,
+    N_ERROR,
     N_FINAL,
     N_RUNNING,
     PARK_GROUP_CAP,
@@ -51,6 +54,8 @@ from puli_mesh.coordinator.tree import (
     frames_of,
     task_status,
 )
+from puli_mesh.hooks import COMMAND_FAILED, JOB_CANCELED, JOB_DONE, JOB_ERROR, NODE_QUARANTINED
+from puliclient.status import CommandStatus, NodeStatus
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,8 @@ def set_node_status(st: CoreState, node: TreeNode, new: int, now: float) -> None
             st.dep_queue.append(node)
         p = node.parent
         if p is None:
+            if new in JOB_EVENT_OF:  # a job ended: rare next to the changes above, so the test is cheap
+                job_event(st, node, JOB_EVENT_OF[new], now)
             return
         cc = p.child_counts
         cc[old] -= 1
@@ -113,6 +120,16 @@ def set_node_status(st: CoreState, node: TreeNode, new: int, now: float) -> None
         if new == p.status:
             return
         node = p
+
+
+JOB_EVENT_OF = {N_DONE: JOB_DONE, N_ERROR: JOB_ERROR, N_CANCELED: JOB_CANCELED}
+"""The hook event of a job (a graph) entering each of these statuses."""
+
+
+def job_event(st: CoreState, graph: TreeNode, kind: str, now: float) -> None:
+    """Note that ``graph`` (a root: a job) ended, for the hooks (``hook_events``)."""
+    st.events.add(kind, now, job_id=graph.id, job_name=graph.name, user=getattr(graph, "user", None),
+                  pool=getattr(graph, "pool", None), status=NodeStatus(graph.status).name)
 
 
 def refresh_task(st: CoreState, task: TaskNode, now: float) -> None:
@@ -291,10 +308,17 @@ def finish(st: CoreState, cmd: CommandNode, status: int, now: float, message: st
                 node.quarantined = True
                 log.warning("render node %s quarantined after %d failures in a row "
                             "(last: command %d)", node.name, node.fail_streak, cmd.id)
+                st.events.add(NODE_QUARANTINED, now, node=node.name, command_id=cmd.id,
+                              attempt=cmd.attempts, message=message)
         if cmd.attempts < task.max_attempt:
             cmd.retry_at = now + st.settings.retry_delay_s
             task.n_retry += 1
             heapq.heappush(st.retries, (cmd.retry_at, cmd.id, cmd.token))
+        else:  # no attempt left: the command failed for good
+            g = task.graph
+            st.events.add(COMMAND_FAILED, now, job_id=g.id, job_name=g.name, user=g.user, pool=g.pool,
+                          status=CommandStatus(status).name, command_id=cmd.id, attempt=cmd.attempts,
+                          message=cmd.message, node=None if node is None else node.name)
     set_command_status(st, cmd, status, now)
 
 

@@ -27,6 +27,7 @@ from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import C_READY, C_RUNNING, Running
 from puli_mesh.errors import IllegalTransitionError, UnknownIdError
+from puli_mesh.hooks import NODE_LOST
 from puli_mesh.protocol import KillfileOrder
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ def leave(st: CoreState, name: str, now: float) -> None:
     node.credit = 0
     stop_waiting(st, node)
     log.info("render node %s left; its commands are back to READY", name)
+    st.events.add(NODE_LOST, now, node=name)
 
 
 def pause(st: CoreState, name: str, now: float, kill: bool, drain: bool) -> None:

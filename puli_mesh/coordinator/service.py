@@ -31,12 +31,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import zmq
 
-from puli_mesh.coordinator import background_snapshot
+from puli_mesh.coordinator import background_snapshot, hook_delivery
 from puli_mesh.coordinator.client_queries import JournalFigures, LinkFacts, StatusFacts
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Decision, Kill
@@ -51,6 +51,8 @@ from puli_mesh.coordinator.durability import (
     SnapshotSchedule,
 )
 from puli_mesh.coordinator.farm_metrics import FarmRecorder
+from puli_mesh.coordinator.hook_events import EventGate
+from puli_mesh.coordinator.ports import Journal, Router
 from puli_mesh.coordinator.records import (
     HelloRecord,
     LeftRecord,
@@ -97,25 +99,6 @@ log = logging.getLogger(__name__)
 
 TICK_EVERY_S = 0.1
 """Timers, expiry and snapshots are looked at this often, not every loop turn."""
-
-
-class Router(Protocol):
-    """Where the service sends: a zmq ROUTER socket, or ``in_memory.InMemoryRouter``."""
-
-    def send_multipart(self, msg_parts: Sequence[bytes], flags: int = ..., /) -> Any: ...
-
-
-class Journal(Protocol):
-    """Where batches and snapshots go: ``journal.JournalWriter``, or ``in_memory.InMemoryJournal``."""
-
-    def write_batch_async(self, batch_no: int, first: int, records: list[Any],
-                          done: Callable[[Exception | None], None]) -> int:
-        """Start writing; ``done(exc or None)`` later, on any thread. Returns the bytes written."""
-        ...
-
-    def write_snapshot(self, blob: bytes, index: int, durable_through: Callable[[], int]) -> bool:
-        """Write a snapshot of the state after record ``index``, packed (blocking, on a worker thread)."""
-        ...
 
 
 class CoordinatorService:
@@ -176,6 +159,8 @@ class CoordinatorService:
         self._last_tick = float("-inf")
         self.lost = LostNodes(lost_grace)
         self.faults = Faults()
+        self.event_gate = EventGate(core.hook_events.next_seq)
+        self.hook_delivery = hook_delivery.start_for(self, journal, cluster, core.hook_events.after(0))
         self.members: set[str] | None = None
         """ZooKeeper's live members (``set_members``); None until known (then HELLO is not checked)."""
 
@@ -207,6 +192,8 @@ class CoordinatorService:
         if self.journal is not None:
             self.pipeline.add(record.to_data(), time.monotonic())
         result = record.apply(self.core)
+        if self.core.hook_events.next_seq != self.event_gate.next_seq:  # rare: a job ended, a node lost...
+            self.event_gate.note(self.core.hook_events, self.pipeline.next_index - 1)
         self.carry_out(decisions_of(result))
         return result
 
@@ -573,6 +560,8 @@ class CoordinatorService:
             now = time.time()
             guarded(self.faults, "farm figures", self.recorder.minute, now, self.core)  # a sample a minute, kept
             guarded(self.faults, "farm metrics", self.recorder.refresh_gauges, now_mono, self.core)
+            if self.hook_delivery is not None and self.event_gate.held:
+                self.hook_delivery.offer(self.event_gate.durable(self.pipeline.durable_index))
             if self.dispatching:
                 guarded(self.faults, "timers", self._run_timers, now)
                 guarded(self.faults, "lost nodes", self._expire_lost, now_mono)

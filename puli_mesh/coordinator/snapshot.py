@@ -33,6 +33,7 @@ from typing import Any
 
 from puli_mesh.coordinator import dependencies, submission
 from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.lifecycle import hold_delta
 from puli_mesh.coordinator.pools import Pool
 from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
@@ -79,6 +80,7 @@ def dump(st: CoreState) -> dict[str, Any]:
         "timers": [list(t) for t in st.timers],
         "timer_parked": [n.id for n in st.nodes.values()
                          if isinstance(n, TaskNode) and n.parked == PARK_TIMER],
+        "hook_events": st.events.snapshot(),  # not yet delivered, maybe: a successor delivers them
         "submitted": st.submitted.dump(),  # SUBMIT request ids: a client's retry after recovery
     }
 
@@ -172,6 +174,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
     for name, total in data["licences"]:
         st.licences.set_total(name, total)
     st.submitted.load(data.get("submitted", []))  # older snapshots have none
+    st.events = EventOutbox.restore(data.get("hook_events"))  # nor hook events
     for name in data["pools"]:
         if name not in st.pools:
             st.pools[name] = Pool(name)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from puli_mesh.coordinator.decisions import Decision
+from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.licences import LicenseManager
 from puli_mesh.coordinator.pools import Pool, Signature, signature_key
 from puli_mesh.coordinator.render_nodes import RenderNode
@@ -63,6 +64,7 @@ class CoreState:
         self.timers: list[tuple[float, int]] = []  # heap (timer, task id) of tasks parked on a timer
         self.building = False  # while a graph is built: no ready-index updates
         self.submitted = SubmittedGraphs()  # request id -> graph, for a SUBMIT sent again
+        self.events = EventOutbox()  # what hooks may ask for (``hook_events``)
 
     def signature(self, requirements: dict[str, Any], min_cores: int, max_cores: int,
                   ram_use: int, licences: tuple[str, ...]) -> Signature:

@@ -25,9 +25,26 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
-from puli_mesh import access, cluster_settings, cluster_state, key_registry
-from puli_mesh.cluster_settings import KeyAdd, KeyList, KeyRevoke, LicenceSet, PoolDefine, SettingsAction
-from puli_mesh.errors import ConfigError, KeyMaterialError, SettingsRefusedError, UnknownKeyError, ZooKeeperError
+from puli_mesh import access, cluster_settings, cluster_state, hook_store, key_registry
+from puli_mesh.cluster_settings import (
+    HookAdd,
+    HookList,
+    HookRemove,
+    KeyAdd,
+    KeyList,
+    KeyRevoke,
+    LicenceSet,
+    PoolDefine,
+    SettingsAction,
+)
+from puli_mesh.errors import (
+    ConfigError,
+    KeyMaterialError,
+    SettingsRefusedError,
+    UnknownHookError,
+    UnknownKeyError,
+    ZooKeeperError,
+)
 from puli_mesh.keys import KeyRecord
 from puli_mesh.limits import MAX_RID_CHARS
 from puli_mesh.protocol import ErrorCode, ErrorMessage, Message, ResultMessage, SettingsMessage
@@ -37,6 +54,7 @@ log = logging.getLogger(__name__)
 
 ERROR_CODES: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (UnknownKeyError, ErrorCode.NOT_FOUND),
+    (UnknownHookError, ErrorCode.NOT_FOUND),
     (SettingsRefusedError, ErrorCode.REFUSED),
     (ConfigError, ErrorCode.INVALID),
     (KeyMaterialError, ErrorCode.INVALID),
@@ -59,12 +77,19 @@ def answer(zk: KazooClient, paths: ClusterPaths, msg: SettingsMessage, requester
             return ErrorMessage(rid, ErrorCode.FORBIDDEN, decision.message)
     try:
         action = cluster_settings.parse(msg.action, msg.args)
+        least = cluster_settings.role_needed(action)
+        if requester is not None and least is not access.SETTINGS_ROLES[action.action]:
+            decision = access.decide_least(requester.role, requester.name,
+                                           f"{access.SETTINGS} {msg.action!r} with a command", least)
+            if not decision.allowed:
+                log.warning("refused: %s", decision.message)
+                return ErrorMessage(rid, ErrorCode.FORBIDDEN, decision.message)
         data = carry_out(zk, paths, action, now)
     except (KazooException, KazooTimeoutError, ZooKeeperError) as exc:
         log.warning("SETTINGS %s: ZooKeeper failed: %r", msg.action, exc)
         return ErrorMessage(rid, ErrorCode.INTERNAL, f"{msg.action}: ZooKeeper failed ({exc!r:.200}); "
                             "nothing may have changed: look, then retry")
-    except (ConfigError, KeyMaterialError, SettingsRefusedError, UnknownKeyError) as exc:
+    except (ConfigError, KeyMaterialError, SettingsRefusedError, UnknownKeyError, UnknownHookError) as exc:
         code = next(c for cls, c in ERROR_CODES if isinstance(exc, cls))
         return ErrorMessage(rid, code, str(exc))
     who = "anyone (open mesh)" if requester is None else f"{requester.name!r} ({requester.role})"
@@ -94,3 +119,13 @@ def carry_out(zk: KazooClient, paths: ClusterPaths, action: SettingsAction, now:
             return record.to_data()
         case KeyList():
             return [r.to_data() for r in key_registry.read_records(zk, paths).values()]
+        case HookAdd():
+            hook = action.hook(now)
+            hook_store.write_hook(zk, paths, hook)
+            return hook.to_data()
+        case HookRemove(name=name):
+            if not hook_store.remove_hook(zk, paths, name):
+                raise UnknownHookError(f"no hook is named {name!r}; `puli-mesh hooks list` shows them")
+            return {"hook": name}
+        case HookList():
+            return [hook.to_data() for hook in hook_store.read_hooks(zk, paths).values()]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("puli_mesh", "puliclient", "octopus")
-SHELLS = {"puli_mesh.coordinator.service", "puli_mesh.coordinator.journal"}
+SHELLS = {"puli_mesh.coordinator.service", "puli_mesh.coordinator.journal", "puli_mesh.coordinator.hook_delivery"}
 PURE = {"puli_mesh.node.role", "puli_mesh.access", "puli_mesh.cluster_settings"}
 MAX_LINES = 600
 IO_LIBRARIES = ("zmq", "kazoo")

@@ -9,6 +9,9 @@ import pytest
 from puli_mesh.access import Role
 from puli_mesh.cluster_settings import (
     ACTIONS,
+    HookAdd,
+    HookList,
+    HookRemove,
     KeyAdd,
     KeyList,
     KeyRevoke,
@@ -41,7 +44,8 @@ def test_each_action_parses_into_its_checked_arguments() -> None:
     assert isinstance(add, KeyAdd) and add.role is Role.OPERATOR  # the wire's str became the Role
     assert parse("key_revoke", {"name": "alice"}) == KeyRevoke("alice")
     assert parse("key_list", {}) == KeyList()
-    assert set(ACTIONS) == {"licence_set", "pool_define", "key_add", "key_revoke", "key_list"}
+    assert set(ACTIONS) == {"licence_set", "pool_define", "key_add", "key_revoke", "key_list", "hook_add",
+                            "hook_remove", "hook_list"}
 
 
 def test_each_action_names_the_role_it_needs() -> None:
@@ -125,3 +129,23 @@ def test_the_last_live_admin_key_cannot_be_revoked() -> None:
     assert revoked_key(KeyRevoke("root"), {"root": root, "other": other}, 99.0).revoked
     assert live_admins({"root": root, "old": old, "other": other}) == ["other", "root"]
 
+
+
+# ---------------------------------------------------------------- hooks
+def test_hook_actions_parse_checked_and_a_command_hook_needs_an_admin() -> None:
+    args = {"name": "ci", "events": ["job_done"], "url": "https://ci.example/x", "command": None,
+            "user": None, "pool": None}
+    add = parse("hook_add", args)
+    assert isinstance(add, HookAdd) and add.hook(5.0).added_at == 5.0
+    assert role_needed(add) is Role.OPERATOR
+    assert role_needed(parse("hook_add", {**args, "command": "notify-send done"})) is Role.ADMIN
+    assert role_needed(parse("hook_remove", {"name": "ci"})) is Role.OPERATOR
+    assert role_needed(parse("hook_list", {})) is Role.USER
+    assert parse("hook_remove", {"name": "ci"}) == HookRemove("ci") and parse("hook_list", {}) == HookList()
+    for bad in ({**args, "url": "gopher://x"}, {**args, "events": ["job_exploded"]}, {**args, "url": None}):
+        with pytest.raises(ConfigError):
+            parse("hook_add", bad)
+    with pytest.raises(ConfigError, match="missing: command, user, pool"):
+        parse("hook_add", {"name": "ci", "events": ["job_done"], "url": "http://x"})
+    with pytest.raises(ConfigError):
+        parse("hook_remove", {"name": "../etc"})

@@ -689,3 +689,36 @@ def test_a_workers_free_ram_and_killfile_are_journalled_when_news_and_bad_ones_r
     assert [decode_record(r).KIND for r in batch.records] == ["free_ram", "killfile"]
     (node,) = service.core.render_nodes()
     assert node["free_ram_mb"] == 1000 and node["paused"] and node["killfile"]
+
+
+class OfferedEvents:
+    """Stands for the hook delivery thread: what the service offered it."""
+
+    def __init__(self) -> None:
+        self.offered: list[Any] = []
+
+    def offer(self, events: list[Any]) -> None:
+        self.offered += events
+
+
+def test_a_hook_event_is_offered_only_once_its_record_is_durable(shell: Shell) -> None:
+    service = shell.service
+    delivery = OfferedEvents()
+    service.hook_delivery = delivery  # type: ignore[assignment]  # an in-memory journal starts none
+    service.run(SubmitRecord(single("t", 1), 1000.0))
+    shell.hello(slots=1)
+    shell.say(ReadyMessage(1))
+    service.flush()
+    while shell.journal.pending:
+        shell.acknowledge()
+    (assigned,) = [m.spec for i, m in shell.router.take() if i == W1 and isinstance(m, AssignMessage)]
+    shell.say(UpdateMessage(command_id=assigned.command_id, attempt=assigned.attempt, seq=1, status=DONE,
+                            completion=1.0, message=None, stats=None))
+    shell.clock.now += 1.0
+    service.tick()  # the job_done is journalled (written now), not yet durable
+    assert delivery.offered == [] and shell.journal.pending
+    while shell.journal.pending:
+        shell.acknowledge()
+    shell.clock.now += 1.0
+    service.tick()
+    assert [(e.kind, e.job_id) for e in delivery.offered] == [("job_done", 1)]
