@@ -306,6 +306,7 @@ class SubmitMessage(Message):
 
     rid: str
     graph: dict[str, Any]
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +317,7 @@ class QueryMessage(Message):
     rid: str
     what: str
     args: dict[str, Any]
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +328,7 @@ class EditMessage(Message):
     rid: str
     action: str
     args: dict[str, Any]
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +340,7 @@ class LogsMessage(Message):
     command_id: int
     offset: int
     limit: int
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +352,7 @@ class SettingsMessage(Message):
     rid: str
     action: str
     args: dict[str, Any]
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 # replies to clients
