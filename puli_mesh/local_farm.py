@@ -198,7 +198,7 @@ class LocalFarm:
                if self.keys is not None else "INSECURE: no keys (--insecure): anyone who reaches it owns it\n")
             + "".join(f"Web monitor and API of {p.name}: {p.url} (API docs: {p.url}api/docs)\n"
                       for p in self.processes if p.url)
-            + ("Log in to the web pages with a token: PULI_KEY=... puli-mesh keys token\n"
+            + ("Log in to the web pages with a token: `puli-mesh keys token` (after the export below)\n"
                if self.keys is not None and self.http else "")
             + f"Submit from another shell:\n"
             f"  export {' '.join(f'{k}={v}' for k, v in self.environment().items())}\n"

@@ -162,3 +162,22 @@ def test_a_followers_api_keeps_answering_after_the_leader_is_killed(web: WebMesh
     status = web.get(follower, "/api/status", "alice").json()
     assert status["leader"] == follower
     assert web.post(follower, f"/api/jobs/{graph_id}/cancel", "alice").status_code == 200
+
+
+def test_a_commands_log_is_read_tailed_and_followed_over_http(web: WebMesh) -> None:
+    graph_id = submit_as(web.mesh, web.people["alice"], "talks", cmd="echo web-log-line-42")
+    web.mesh.wait_graph(graph_id, {int(NodeStatus.DONE)})
+    agent = web.follower()
+    commands = web.get(agent, "/api/commands", "alice", job=graph_id).json()["items"]
+    assert [c["id"] for c in commands] == [c["id"] for c in admin_farm(web).commands(graph=graph_id)]
+    command_id = commands[0]["id"]
+    piece = web.get(agent, f"/api/commands/{command_id}/log", "alice").json()
+    assert "web-log-line-42" in piece["data"] and piece["next_offset"] == piece["size"]
+    assert "web-log-line-42" in web.get(agent, f"/api/commands/{command_id}/log/tail", "alice", lines=5).json()["text"]
+    with httpx.stream("GET", web.url(agent) + f"/api/commands/{command_id}/log/follow", timeout=30,
+                      headers={"Authorization": f"Bearer {web.token('alice')}"}) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = "".join(stream.iter_text())
+    assert "web-log-line-42" in events and "event: end" in events
+    refused = web.get(agent, f"/api/commands/{command_id}/log", "bob")  # not bob's job
+    assert refused.status_code == 403
