@@ -164,3 +164,21 @@ def test_the_openapi_document_lists_the_api(http: TestClient) -> None:
     paths = http.get("/api/openapi.json").json()["paths"]
     assert {"/api/jobs", "/api/jobs/{job_id}", "/api/commands/{command_id}/log", "/api/nodes",
             "/api/whoami"} <= set(paths)
+
+
+def test_a_streamed_body_above_the_limit_is_refused_too(http: TestClient, context: StubContext) -> None:
+    def chunks() -> Any:
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b" " * 65536
+
+    answer = http.post("/api/jobs", headers=BEARER, content=chunks())
+    assert answer.status_code == 413
+    assert context.sent == []
+
+
+def test_an_unexpected_failure_is_a_json_500_and_the_app_goes_on(context: StubContext) -> None:
+    http = TestClient(create_app(context), raise_server_exceptions=False)  # type: ignore[arg-type]
+    context.answers["graphs"] = {"no items": True}  # an answer the route does not expect
+    answer = http.get("/api/jobs", headers=BEARER)
+    assert answer.status_code == 500 and answer.json()["code"] == "internal"
+    assert http.get("/api/whoami", headers=BEARER).status_code == 200
