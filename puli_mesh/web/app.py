@@ -30,12 +30,14 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from puli_mesh.errors import TokenError
 from puli_mesh.limits import MAX_MESSAGE_BYTES
@@ -61,12 +63,13 @@ HTTP_STATUS: dict[str, int] = {
     ErrorCode.PROTOCOL: 502, ErrorCode.INTERNAL: 500, UNREACHABLE: 503, UNAUTHORIZED: 401,
 }
 """The HTTP status of each error code (another code: 500)."""
+HTTP_ERROR_CODES: dict[int, str] = {401: UNAUTHORIZED, 404: ErrorCode.NOT_FOUND, 409: ErrorCode.ILLEGAL}
+"""The ``code`` of an error body for an HTTP status this app gives itself (else ``invalid``, or
+``internal`` from 500 on)."""
 
 
 def error_response(status: int, error: str, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": error, "code": code, "message": message}, status_code=status)
-
-
 
 
 class BodyLimit:
@@ -99,7 +102,7 @@ class BodyLimit:
 
     async def _refuse(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
                       send: Callable[[Any], Awaitable[None]]) -> None:
-        response = error_response(413, "PayloadTooLarge", ErrorCode.INVALID,
+        response = error_response(413, HTTPStatus(413).phrase, ErrorCode.INVALID,
                                   f"request body above {self.limit} bytes")
         await response(scope, receive, send)
 
@@ -115,13 +118,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unreachable(_request: Request, exc: FarmUnreachableError) -> JSONResponse:
         return error_response(503, type(exc).__name__, UNREACHABLE, str(exc))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = UNAUTHORIZED if exc.status_code == 401 else ErrorCode.INVALID if exc.status_code < 500 else "error"
-        if exc.status_code == 404:
-            code = ErrorCode.NOT_FOUND
-        response = error_response(exc.status_code, "HTTPException", code, str(exc.detail))
-        if exc.status_code == 401:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException, and the router's 404, 405
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = exc.status_code
+        code = HTTP_ERROR_CODES.get(status, ErrorCode.INVALID if status < 500 else ErrorCode.INTERNAL)
+        response = error_response(status, HTTPStatus(status).phrase, code, str(exc.detail))
+        if status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
 

@@ -182,3 +182,9 @@ def test_an_unexpected_failure_is_a_json_500_and_the_app_goes_on(context: StubCo
     answer = http.get("/api/jobs", headers=BEARER)
     assert answer.status_code == 500 and answer.json()["code"] == "internal"
     assert http.get("/api/whoami", headers=BEARER).status_code == 200
+
+
+def test_an_unknown_route_is_a_json_404(http: TestClient) -> None:
+    answer = http.get("/api/nothing-here", headers=BEARER)
+    assert answer.status_code == 404 and answer.json()["code"] == "not_found"
+    assert http.post("/api/commands/3/explode", headers=BEARER).json()["code"] == "not_found"
