@@ -1,9 +1,10 @@
 """The JSON API under ``/api/``: :class:`puliclient.farm.Farm` over HTTP.
 
 Reads: ``whoami``, ``status``, ``jobs`` (filtered, one page at a time: ``{"items", "cursor"}``,
-ask again with ``cursor`` for the next), a job's tree (``jobs/{id}``), ``commands`` (paged the
-same way), one command, its log (a piece from an ``offset``, the ``tail``, or ``follow``: the
-log as it grows, as server-sent events), ``nodes``, ``licences``, ``pools``, ``stats``.
+ask again with ``cursor`` for the next; or ``sort``-ed, the first ``limit``), a job's tree
+(``jobs/{id}``), ``commands`` (paged the same way), one command, its log (a piece from an
+``offset``, the ``tail``, or ``follow``: the log as it grows, as server-sent events),
+``nodes``, ``licences``, ``pools``, ``stats``.
 Edits (POST, the caller's role decides at the leader): a job's (or task group's, task's)
 ``pause``, ``resume``, ``cancel``, ``restart`` (``errors_only``), ``set`` (priority, maxRN...);
 a command's ``pause``, ``resume``, ``cancel``, ``restart``, ``done``; a render node's
@@ -83,10 +84,15 @@ def jobs(request: Request, id: Annotated[list[Id] | None, Query(max_length=MAX_F
          started_before: Epoch = None, ended_after: Epoch = None, ended_before: Epoch = None,
          limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
          cursor: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+         sort: Annotated[str | None, Query(max_length=MAX_TEXT)] = None, reverse: bool = False,
          who: Caller = CallerDependency) -> dict[str, Any]:
-    return page(farm(request, who), "graphs", limit, cursor, id=id, user=user, status=status, name=name,
-                pool=pool, since=since, created_before=created_before, started_after=started_after,
-                started_before=started_before, ended_after=ended_after, ended_before=ended_before)
+    filters = {"user": user, "status": status, "name": name, "pool": pool, "since": since,
+               "created_before": created_before, "started_after": started_after, "started_before": started_before,
+               "ended_after": ended_after, "ended_before": ended_before}
+    if sort is not None:  # sorting needs every match (Farm.jobs reads them all): the first `limit`, no cursor
+        rows = farm(request, who).jobs(ids=id, sort=sort, reverse=reverse, limit=limit, **filters)
+        return {"items": rows, "cursor": None}
+    return page(farm(request, who), "graphs", limit, cursor, id=id, **filters)
 
 
 @router.get("/jobs/{job_id}", summary="A job (or any node of it): its tree (Farm.graph)")

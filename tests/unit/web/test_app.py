@@ -188,3 +188,11 @@ def test_an_unknown_route_is_a_json_404(http: TestClient) -> None:
     answer = http.get("/api/nothing-here", headers=BEARER)
     assert answer.status_code == 404 and answer.json()["code"] == "not_found"
     assert http.post("/api/commands/3/explode", headers=BEARER).json()["code"] == "not_found"
+
+
+def test_sorted_jobs_read_every_match_and_answer_the_first_limit(http: TestClient, context: StubContext) -> None:
+    context.answers["graphs"] = {"items": [{"id": 1, "priority": 5}, {"id": 2, "priority": 9},
+                                           {"id": 3, "priority": 7}], "cursor": None}
+    answer = http.get("/api/jobs?sort=priority&reverse=true&limit=2", headers=BEARER).json()
+    assert answer == {"items": [{"id": 2, "priority": 9}, {"id": 3, "priority": 7}], "cursor": None}
+    assert http.get("/api/jobs?sort=nonsense", headers=BEARER).status_code == 400
