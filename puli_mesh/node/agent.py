@@ -37,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zmq
 from kazoo.client import KazooClient, KazooState
@@ -61,10 +61,8 @@ from puli_mesh.node.resources import read_resources
 from puli_mesh.node.security import AgentSecurity
 from puli_mesh.node.shell_execution import seal_inherited_descriptors
 from puli_mesh.node.worker import Worker
+from puli_mesh.web.server import WebServer
 from puli_mesh.zkpaths import ClusterPaths
-
-if TYPE_CHECKING:
-    from puli_mesh.web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +111,8 @@ class Agent:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.router: zmq.Socket[bytes] | None = None
         self.desk: Desk | None = None  # reads the ROUTER (``node.desk``)
-        self.web: WebServer | None = None  # the HTTP server, when ``http_port`` is set (``web.server``)
         self.security = AgentSecurity.from_settings(settings)
+        self.web = WebServer(settings, self.security)  # HTTP, started last, when ``http_port`` is set
         self.zk: KazooClient = zk_access.connect(settings.zk, settings.session_timeout, self.security.credential,
                                                  settings.zookeeper_options())
         self.membership = Membership(self.zk, self.paths, settings.name, self.post)
@@ -176,11 +174,7 @@ class Agent:
         self.membership.join_election()
         log.info("agent %s up on %s (cluster %s, %d slots, pools %s)",
                  s.name, s.endpoint, s.cluster, s.slots, ",".join(s.pools))
-        if s.http_port:  # after our own sockets: it reaches the mesh through this agent's ROUTER
-            from puli_mesh.web.server import WebServer  # FastAPI only in agents that serve HTTP
-
-            self.web = WebServer(s, self.security)
-            self.web.start()
+        self.web.start()  # after our own sockets: it reaches the mesh through this agent's ROUTER
 
     def _member_data(self) -> dict[str, Any]:
         res = read_resources()
@@ -557,8 +551,7 @@ class Agent:
 
     def _shutdown(self) -> None:
         log.info("agent %s stopping", self.settings.name)
-        if self.web is not None:
-            self.web.stop()
+        self.web.stop()
         deadline = time.monotonic() + SHUTDOWN_WAIT_S
         if self.worker.running:
             self.worker.kill_all("agent stopped")

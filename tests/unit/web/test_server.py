@@ -48,3 +48,10 @@ def test_a_port_in_use_is_logged_and_nothing_else_happens() -> None:
         server._thread.join(10)
         assert not server._thread.is_alive()  # the thread ended; no exception reached the caller
         server.stop()
+
+
+def test_with_http_port_zero_nothing_is_started() -> None:
+    server = WebServer(Settings(insecure=True, http_port=0), AgentSecurity(None, None))
+    server.start()
+    assert server.server is None and server._thread is None
+    server.stop()
