@@ -32,6 +32,9 @@ from puli_mesh.limits import GraphLimits
 from puli_mesh.zk_access import ZooKeeperOptions
 
 DEFAULT_PORT = 8004
+DEFAULT_HTTP_PORT = 8080
+"""HTTP's usual alternative port: 8004 (Puli's) is the agents' ZeroMQ port, and a studio's proxies
+and firewalls already know 8080 as "an internal web server"."""
 GRAPH_PREFIX = "graph_"
 """The settings of the graph limits are ``graph_<GraphLimits field>``."""
 _LIMIT_NAMES = tuple(f.name for f in dataclasses.fields(GraphLimits))
@@ -56,6 +59,10 @@ class Settings:
     """Address other agents and clients reach this agent at."""
     port: int = DEFAULT_PORT
     """The agent's one port (its ROUTER): workers, clients, and the LOGS of the commands it ran."""
+    http_port: int = DEFAULT_HTTP_PORT
+    """This agent's HTTP server (the monitor, the JSON API under ``/api/``); 0: no HTTP."""
+    http_host: str = ""
+    """The address the HTTP server binds (empty: the agent's ``host``)."""
     slots: int = 1
     """Commands this agent runs at once."""
     pipeline: int = 16
@@ -155,6 +162,8 @@ class Settings:
             raise ConfigError(f"name {self.name!r} is not a valid node name (no '/', not empty)")
         if not 1 <= self.port <= 65534:
             raise ConfigError(f"port {self.port} is out of range 1..65534")
+        if not 0 <= self.http_port <= 65535:
+            raise ConfigError(f"http_port {self.http_port} is out of range 0..65535 (0: no HTTP)")
         if self.slots < 1:
             raise ConfigError(f"slots must be at least 1, got {self.slots}")
         if self.pipeline < 0:

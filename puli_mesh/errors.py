@@ -111,3 +111,8 @@ class SettingsRefusedError(PuliMeshError):
 class SnapshotError(PuliMeshError):
     """A snapshot of the core could not be taken (its dump failed, or the process taking it
     died); nothing was written, and the next one is taken on schedule."""
+
+
+class TokenError(AccessError):
+    """A web token is malformed, expired, made for another cluster, altered, or names a key
+    that is not (or no longer) registered: its bearer is refused."""

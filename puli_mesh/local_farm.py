@@ -41,10 +41,17 @@ class AgentProcess:
     log_dir: Path
     agent_log: Path
     process: subprocess.Popen[bytes] | None = None
+    http_port: int = 0
+    """Its HTTP server's port (0: none)."""
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str | None:
+        """Its web monitor and API, when it serves HTTP."""
+        return f"http://127.0.0.1:{self.http_port}/" if self.http_port else None
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -81,9 +88,10 @@ def kill_machine(pid: int) -> None:
 
 def agent_command(name: str, zk: str, cluster: str, port: int, log_dir: Path, agent_log: Path,
                   slots: int = 1, pools: str = "default", session_timeout: float = 4.0,
-                  extra: list[str] | None = None, keys: Path | None = None) -> list[str]:
+                  extra: list[str] | None = None, keys: Path | None = None, http_port: int = 0) -> list[str]:
     """The command line of one agent process: with the agents' keys directory ``keys``, or an
-    open mesh (``--insecure``) without."""
+    open mesh (``--insecure``) without; HTTP on ``http_port`` (0, the default here: none, so
+    agents on one host never contend for the agents' default HTTP port)."""
     return [
         sys.executable, "-m", "puli_mesh", "agent",
         "--zk", zk, "--cluster", cluster, "--name", name, "--host", "127.0.0.1",
@@ -91,6 +99,7 @@ def agent_command(name: str, zk: str, cluster: str, port: int, log_dir: Path, ag
         "--log-dir", str(log_dir), "--agent-log", str(agent_log),
         "--session-timeout", str(session_timeout), "--heartbeat-interval", "0.5",
         "--grace-period", "10", *(["--keys", str(keys)] if keys is not None else ["--insecure"]),
+        "--http-port", str(http_port),
         *(extra or []),
     ]
 
@@ -113,6 +122,8 @@ class LocalFarm:
     """The agents' keys directory, once made."""
     admin_key: Path | None = None
     """The farm's admin key file (``PULI_KEY`` for its clients), once made."""
+    http: bool = False
+    """Give each agent an HTTP server on a free port of its own (``puli-mesh up`` does)."""
     _own_dir: bool = False
     _key: KeyPair | None = None
 
@@ -134,9 +145,11 @@ class LocalFarm:
         for index in range(self.agents):
             port = self.base_port + 2 * index
             name = f"agent-{index + 1}"
-            proc = AgentProcess(name, port, self.data_dir / name / "logs", self.data_dir / name / "agent.log")
+            proc = AgentProcess(name, port, self.data_dir / name / "logs", self.data_dir / name / "agent.log",
+                                http_port=free_port() if self.http else 0)
             cmd = agent_command(name, self.zookeeper.hosts, self.cluster, port, proc.log_dir, proc.agent_log,
-                                slots=self.slots, session_timeout=self.session_timeout, keys=self.keys)
+                                slots=self.slots, session_timeout=self.session_timeout, keys=self.keys,
+                                http_port=proc.http_port)
             proc.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)
             self.processes.append(proc)
@@ -183,6 +196,10 @@ class LocalFarm:
             f"Data and logs: {self.data_dir}\n"
             + (f"Keys: {self.keys} (the agents'), {self.admin_key} (the admin's: PULI_KEY below)\n"
                if self.keys is not None else "INSECURE: no keys (--insecure): anyone who reaches it owns it\n")
+            + "".join(f"Web monitor and API of {p.name}: {p.url} (API docs: {p.url}api/docs)\n"
+                      for p in self.processes if p.url)
+            + ("Log in to the web pages with a token: `puli-mesh keys token` (after the export below)\n"
+               if self.keys is not None and self.http else "")
             + f"Submit from another shell:\n"
             f"  export {' '.join(f'{k}={v}' for k, v in self.environment().items())}\n"
             f"  python examples/simple_command.py\n"

@@ -335,6 +335,7 @@ class SubmitMessage(Message):
 
     rid: str
     graph: dict[str, Any]
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +346,7 @@ class QueryMessage(Message):
     rid: str
     what: str
     args: dict[str, Any]
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +357,7 @@ class EditMessage(Message):
     rid: str
     action: str
     args: dict[str, Any]
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +369,7 @@ class LogsMessage(Message):
     command_id: int
     offset: int
     limit: int
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +381,7 @@ class SettingsMessage(Message):
     rid: str
     action: str
     args: dict[str, Any]
+    token: str | None = optional()  # a user's web token: an agent's web server acting for them
 
 
 # replies to clients

@@ -247,6 +247,30 @@ def when(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
 
 
+@keys_app.command("token")
+def keys_token(hours: Annotated[float, typer.Option(help="How long it is valid (at most 720: 30 days).")] = 12.0,
+               json_: JsonOpt = False) -> None:
+    """Print a web token made from your key (PULI_KEY) to log in to any agent's web pages and
+    HTTP API, made here with no round trip. It stops working when it expires or your key is
+    revoked; keep it as secret as your key for its lifetime.
+
+    Example: `curl -H "Authorization: Bearer $(puli-mesh keys token)" http://agent1:8080/api/whoami`
+    """
+    from puli_mesh import keys
+    from puli_mesh.web.auth import token_for
+
+    with reported_errors():
+        path = keys.client_key_file()
+        if path is None:
+            raise KeyMaterialError(f"a token is made from your key: set {keys.CLIENT_KEY_VARIABLE}=FILE "
+                                   f"(or copy it to {keys.DEFAULT_CLIENT_KEY})")
+        token, expires_at = token_for(keys.load_client_key(path), time.time(), hours)
+    if json_:
+        print_json({"token": token, "expires_at": expires_at})
+        return
+    print(token)  # alone on stdout, for $(puli-mesh keys token)
+
+
 @keys_app.command("revoke")
 def keys_revoke(name: str, node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
     """Revoke key NAME: refused from its next message on, open connections included (role admin).

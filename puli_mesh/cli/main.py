@@ -76,6 +76,8 @@ def agent(
     name: Annotated[str | None, typer.Option(help="Node name (default: host name). [env PULI_NAME]")] = None,
     host: Annotated[str | None, typer.Option(help="Address others reach this agent at. [env PULI_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Client/coordinator port (default 8004). [env PULI_PORT]")] = None,
+    http_port: Annotated[int | None, typer.Option(
+        help="HTTP port of the monitor and the JSON API (default 8080; 0: no HTTP). [env PULI_HTTP_PORT]")] = None,
     slots: Annotated[int | None, typer.Option(help="Commands run at once (default 1). [env PULI_SLOTS]")] = None,
     pipeline: Annotated[int | None, typer.Option(
         help="Short commands queued behind each running one (default 16; 0: off). [env PULI_PIPELINE]")] = None,
@@ -128,6 +130,7 @@ def agent(
     with reported_errors():  # bad settings exit 2, ZooKeeper out of reach 3
         settings = load_settings(config, overrides={
             "zk": zk, "cluster": cluster, "name": name, "host": host, "port": port, "slots": slots,
+            "http_port": http_port,
             "pipeline": pipeline, "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
             "heartbeat_interval": heartbeat_interval, "heartbeat_liveness": heartbeat_liveness,
             "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
@@ -156,6 +159,7 @@ def up(
         "--insecure", help="No keys: an open farm (by default it makes its own keys).")] = False,
     zk_servers: Annotated[int, typer.Option(
         help="ZooKeeper servers: 1, or an ensemble of 3 or 5 on loopback (kill one to see the farm go on).")] = 1,
+    http: Annotated[bool, typer.Option(help="Each agent serves the web monitor and API on a free port.")] = True,
 ) -> None:
     """Start a local farm: a private ZooKeeper and N agents on loopback, with keys of its own
     (an admin key for you: the banner prints the environment to use). Ctrl-C stops everything.
@@ -170,7 +174,7 @@ def up(
     if zk_servers not in (1, 3, 5):
         raise fail(f"--zk-servers {zk_servers}: give 1, 3 or 5 (an ensemble needs an odd number)", EXIT_USAGE)
     farm = LocalFarm(agents=agents, slots=slots, base_port=base_port, data_dir=data_dir,
-                     session_timeout=session_timeout, insecure=insecure, zk_servers=zk_servers)
+                     session_timeout=session_timeout, insecure=insecure, zk_servers=zk_servers, http=http)
 
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM stops the farm as cleanly as Ctrl-C

@@ -66,6 +66,7 @@ from puli_mesh.node.resources import read_resources
 from puli_mesh.node.security import AgentSecurity
 from puli_mesh.node.shell_execution import seal_inherited_descriptors
 from puli_mesh.node.worker import Worker
+from puli_mesh.web.server import WebServer
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ class Agent:
         self.router: zmq.Socket[bytes] | None = None
         self.desk: Desk | None = None  # reads the ROUTER (``node.desk``)
         self.security = AgentSecurity.from_settings(settings)
+        self.web = WebServer(settings, self.security)  # HTTP, started last, when ``http_port`` is set
         self.zk: KazooClient = zk_access.connect(settings.zk, settings.session_timeout, self.security.credential,
                                                  settings.zookeeper_options())
         self.membership = Membership(self.zk, self.paths, settings.name, self.post)
@@ -180,6 +182,7 @@ class Agent:
         self.membership.join_election()
         log.info("agent %s up on %s (cluster %s, %d slots, pools %s)",
                  s.name, s.endpoint, s.cluster, s.slots, ",".join(s.pools))
+        self.web.start()  # after our own sockets: it reaches the mesh through this agent's ROUTER
 
     def _member_data(self) -> dict[str, Any]:
         res = read_resources()
@@ -559,6 +562,7 @@ class Agent:
 
     def _shutdown(self) -> None:
         log.info("agent %s stopping", self.settings.name)
+        self.web.stop()
         deadline = time.monotonic() + SHUTDOWN_WAIT_S
         if self.worker.running:
             self.worker.kill_all("agent stopped")

@@ -6,8 +6,12 @@ coordinator), a request for a command's log (answered by the agent that ran it),
 On a secured mesh the sender is the key its connection proved (CURVE, checked by the ZAP
 handler at the handshake) and is looked up again in the registry for every message, so a key
 revoked while connected is refused from its next message on; what it asks is then checked
-against :mod:`puli_mesh.access`. A SUBMIT's graph belongs to the requester's key name (an
-operator or admin may submit for the user the graph names: the graph keeps who submitted it).
+against :mod:`puli_mesh.access`. A client request from a node key (an agent's web server) that
+carries a user's web token is that user's: the token is checked with the cluster's secret key
+and its key looked up in the registry, and the name and role found there are checked (a node
+key without a token is refused as before; a bad, expired or revoked token is ``forbidden``).
+A SUBMIT's graph belongs to the requester's key name (an operator or admin may submit for the
+user the graph names: the graph keeps who submitted it).
 
 Guarantees: nothing a peer sends stops the loop (a failure while handling one message is
 logged and answered ``internal``); a refused request gets an ERROR ``forbidden`` saying which
@@ -23,7 +27,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast, get_args
 
 import zmq
 from kazoo.client import KazooClient
@@ -33,7 +37,7 @@ from puli_mesh.cluster_state import LeaderInfo
 from puli_mesh.config import Settings
 from puli_mesh.coordinator.edit_actions import COMMAND_EDITS
 from puli_mesh.coordinator.service import CoordinatorService
-from puli_mesh.errors import ProtocolError
+from puli_mesh.errors import ProtocolError, TokenError
 from puli_mesh.keys import KeyRecord
 from puli_mesh.limits import ROUTER_BYTES_PER_TURN
 from puli_mesh.node import logs, settings_requests
@@ -56,6 +60,9 @@ from puli_mesh.roles import Role
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
+
+TOKEN_CARRIERS = frozenset(get_args(ClientRequest))
+"""The message classes that may carry a user's web token (``puli_mesh.web.auth``)."""
 
 SUBMITTED_BY = "submitted_by"
 """The key of a graph's ``meta`` (which no edit changes) naming who submitted it for its user."""
@@ -121,12 +128,34 @@ class Desk:
                                                   "your key is not registered or was revoked; "
                                                   "ask an admin (`puli-mesh keys list`)").encode())
                 continue
+            if requester is not None and type(msg) in TOKEN_CARRIERS:  # a set lookup: cheap for a worker's
+                requester = self._acting_for(identity, cast(ClientRequest, msg), requester)
+                if requester is None:
+                    continue
             try:
                 self.route(identity, msg, requester)
             except Exception as exc:  # a bug must not take the agent (and its running commands) down
                 log.exception("handling %s from %r failed", msg.kind, identity[:32])
                 self.reply(identity, ErrorMessage(rid_of(msg), ErrorCode.INTERNAL,
                                                   f"internal error: {exc}").encode())
+
+    def _acting_for(self, identity: bytes, msg: ClientRequest, requester: KeyRecord) -> KeyRecord | None:
+        """Who ``msg`` is from: ``requester``, or for a request carrying a web token, the key the
+        token was made with (an agent's web server acting for its user). A token is honoured from
+        a node key only (a person's key acts as itself), and is checked against the registry as it
+        is now; None when it was refused (the ERROR ``forbidden`` is sent)."""
+        if msg.token is None:
+            return requester
+        try:
+            if requester.role is not Role.NODE:
+                raise TokenError("a web token is honoured only from an agent's web server (a node key); "
+                                 "a person's key speaks for itself")
+            holder, _claim = self.security.token_holder(msg.token, time.time())
+        except TokenError as exc:
+            log.warning("refused %s from %s carrying a web token: %s", msg.kind, requester.name, exc)
+            self.reply(identity, ErrorMessage(msg.rid, ErrorCode.FORBIDDEN, f"web token refused: {exc}").encode())
+            return None
+        return holder
 
     def route(self, identity: bytes, msg: Message, requester: KeyRecord | None) -> None:
         """Answer ``msg`` from ``requester`` (None: an open mesh, nobody is checked)."""

@@ -8,7 +8,8 @@ lets in only live keys of the registry, every znode behind the cluster's credent
 Guarantees: a secured agent's ROUTER completes a handshake only with a key registered and not
 revoked at that moment, and :meth:`AgentSecurity.requester` re-checks the key of every message
 against the registry as it is now, so a revoked key is refused from its next message on, even
-on a connection opened before; an agent with keys that cannot be read does not start.
+on a connection opened before; an agent with keys that cannot be read does not start; a web
+token (:meth:`AgentSecurity.token_holder`) stands for a key only while the registry holds it live.
 
 Not here: what a role may do (``puli_mesh.access``), the registry's znodes
 (``puli_mesh.key_registry``), the ACLs (``puli_mesh.zk_access``).
@@ -16,6 +17,7 @@ Not here: what a role may do (``puli_mesh.access``), the registry's znodes
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Coroutine
@@ -28,9 +30,10 @@ from zmq.auth.base import Authenticator
 
 from puli_mesh import zk_access
 from puli_mesh.config import Settings
-from puli_mesh.errors import ConfigError, KeyMaterialError
+from puli_mesh.errors import ConfigError, KeyMaterialError, TokenError
 from puli_mesh.key_registry import KeyRegistry
-from puli_mesh.keys import AgentKeys, KeyRecord, load_agent_keys
+from puli_mesh.keys import AgentKeys, KeyPair, KeyRecord, load_agent_keys
+from puli_mesh.web.auth import TokenClaim, read_token
 from puli_mesh.zkpaths import ClusterPaths
 
 log = logging.getLogger(__name__)
@@ -174,3 +177,25 @@ class AgentSecurity:
             return None  # no CURVE property: not a message that went through our handshake
         return self.registry.lookup(user_id)
 
+
+    # ------------------------------------------------------------------ web tokens
+    def token_holder(self, token: str, now: float) -> tuple[KeyRecord, TokenClaim]:
+        """The live key a web token (``puli_mesh.web.auth``) was made with, as the registry is
+        now, and what the token says; :class:`TokenError` for a bad, expired or foreign token,
+        or a key not (or no longer) registered. Only a secured agent holds the cluster's secret key to check one."""
+        if self.keys is None:
+            raise TokenError("this mesh runs open (--insecure): it has no keys to check a token with")
+        cluster = self.keys.cluster
+        assert cluster.secret_key is not None  # load_agent_keys reads secret files
+        claim = read_token(token, cluster.secret_key, cluster.public_key, now)
+        record = self.registry.lookup(claim.public_key)
+        if record is None:
+            raise TokenError("the token's key is not registered or was revoked; ask an admin (`puli-mesh keys list`)")
+        return record, claim
+
+    def client_key(self) -> KeyPair | None:
+        """This agent's own key as a client's (CURVE client of the cluster's key): how its web
+        server reaches the mesh. None on an open mesh."""
+        if self.keys is None:
+            return None
+        return dataclasses.replace(self.keys.agent, server_key=self.keys.cluster.public_key)

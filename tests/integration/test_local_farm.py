@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import psutil
 
 from puli_mesh.zkserver import free_port
@@ -37,6 +39,15 @@ def test_up_then_the_examples_run_to_done(tmp_path: Path) -> None:
         given = dict(item.split("=", 1) for item in export.split()[1:])
         assert given["PULI_NODE"] == f"127.0.0.1:{base_port}" and Path(given["PULI_KEY"]).exists()
         env = dict(os.environ, **given)
+        # Each agent's web monitor and API, at the URL the banner prints, behind a token of the admin's key.
+        urls = re.findall(r"Web monitor and API of agent-\d: (http://\S+/) ", out.read_text())
+        assert len(urls) == 3
+        token = subprocess.run([sys.executable, "-m", "puli_mesh", "keys", "token"], env=env, check=True,
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+        for url in urls:
+            assert httpx.get(url + "api/whoami", timeout=10).status_code == 401
+            me = httpx.get(url + "api/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert me.json()["role"] == "admin"
         for example in EXAMPLES:
             result = subprocess.run([sys.executable, str(ROOT / "examples" / example), "--wait"], env=env,
                                     capture_output=True, text=True, timeout=120)

@@ -115,3 +115,16 @@ def test_zookeeper_tls_and_sasl_settings_come_from_the_environment_and_flags() -
 def test_inconsistent_zookeeper_options_are_refused_at_load() -> None:
     with pytest.raises(ConfigError, match="DIGEST-MD5 or GSSAPI"):
         load_settings(environ={"PULI_ZK_SASL_MECHANISM": "PLAIN"})
+
+
+def test_http_port_defaults_to_8080_comes_from_the_environment_and_zero_turns_http_off(tmp_path: Path) -> None:
+    assert load_settings(environ={}).http_port == 8080
+    assert load_settings(environ={"PULI_HTTP_PORT": "9090"}).http_port == 9090
+    assert load_settings(environ={}, overrides={"http_port": 0}).http_port == 0
+    config = tmp_path / "agent.toml"
+    config.write_text("http_port = 8181\nhttp_host = '0.0.0.0'\n")
+    settings = load_settings(config, environ={})
+    assert (settings.http_port, settings.http_host) == (8181, "0.0.0.0")
+    for bad in ("-1", "65536"):
+        with pytest.raises(ConfigError, match="http_port"):
+            load_settings(environ={"PULI_HTTP_PORT": bad})

@@ -75,6 +75,10 @@ EVERY_KIND: list[tuple[Message, dict[str, Any]]] = [
     (SubmitMessage("r1", {"name": "g"}), {"rid": "r1", "graph": {"name": "g"}}),
     (QueryMessage("r1", "graphs", {}), {"rid": "r1", "what": "graphs", "args": {}}),
     (EditMessage("r1", "pause", {"id": 3}), {"rid": "r1", "action": "pause", "args": {"id": 3}}),
+    (EditMessage("r1", "pause", {"id": 3}, token="pmt1.k.9.m"),  # an agent's web server, acting for a user
+     {"rid": "r1", "action": "pause", "args": {"id": 3}, "token": "pmt1.k.9.m"}),
+    (LogsMessage("r1", 7, 0, 10, token="pmt1.k.9.m"),
+     {"rid": "r1", "command_id": 7, "offset": 0, "limit": 10, "token": "pmt1.k.9.m"}),
     (LogsMessage("r1", 7, -100, 100), {"rid": "r1", "command_id": 7, "offset": -100, "limit": 100}),
     (SettingsMessage("r1", "licence_set", {"name": "mtoa", "total": 20}),
      {"rid": "r1", "action": "licence_set", "args": {"name": "mtoa", "total": 20}}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from puli_mesh import keys, zk_access
 from puli_mesh.cli import app
 from puli_mesh.cli.common import EXIT_FAILED, EXIT_USAGE
 from puli_mesh.client import MeshRequestError
+from puli_mesh.web.auth import read_token
 
 CLUSTER_PUBLIC = zmq.curve_keypair()[0]
 
@@ -202,3 +204,27 @@ def test_new_makes_this_hosts_agents_key_or_says_what_a_client_key_lacks(runner:
     assert not Path("mine.key_secret").exists()
     bad = runner.invoke(app, ["keys", "new", "mine.key_secret", "--cluster-key", "not-a-key"])
     assert bad.exit_code == EXIT_USAGE and "Z85" in bad.output
+
+
+# ---------------------------------------------------------------- token
+def test_token_prints_a_web_token_the_cluster_checks(runner: CliRunner, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster_public, cluster_secret = zmq.curve_keypair()
+    pair = keys.create_key_pair(tmp_path / "ana", "ana", server_key=cluster_public)
+    monkeypatch.setenv("PULI_KEY", str(pair.secret_file))
+    result = runner.invoke(app, ["keys", "token", "--hours", "2"])
+    assert result.exit_code == 0, result.output
+    now = time.time()
+    claim = read_token(result.stdout.strip(), cluster_secret, cluster_public, now)
+    assert claim.public_key == pair.public_key.decode()
+    assert 2 * 3600 - 60 < claim.expires_at - now <= 2 * 3600
+    as_json = json.loads(runner.invoke(app, ["keys", "token", "--json"]).stdout)
+    assert as_json["token"].startswith("pmt1.") and as_json["expires_at"] > now
+
+
+def test_token_refuses_a_life_beyond_thirty_days_and_a_missing_key(runner: CliRunner, admin_key: keys.KeyPair,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    assert runner.invoke(app, ["keys", "token", "--hours", "721"]).exit_code != 0
+    monkeypatch.delenv("PULI_KEY")
+    result = runner.invoke(app, ["keys", "token"])
+    assert result.exit_code != 0 and "PULI_KEY" in result.output

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import zmq
 
-from puli_mesh.node.security import ZAP_DOMAIN, ZapHandler, finish
+from puli_mesh.errors import TokenError
+from puli_mesh.keys import AGENT_KEY, CLUSTER_KEY, AgentKeys, KeyRecord, create_key_pair
+from puli_mesh.node.security import ZAP_DOMAIN, AgentSecurity, ZapHandler, finish
+from puli_mesh.roles import Role
+from puli_mesh.web.auth import TokenClaim, token_for
 
 
 def test_a_coroutine_that_never_waits_is_run_to_its_end_one_that_waits_is_refused() -> None:
@@ -77,3 +83,34 @@ def test_the_handler_lets_in_a_known_key_and_refuses_another(context: zmq.Contex
         for sock in sockets:
             sock.close(linger=0)
         zap.stop()
+
+
+# ------------------------------------------------------------------ web tokens
+def agent_security(tmp_path: Path) -> AgentSecurity:
+    cluster = create_key_pair(tmp_path / "keys", CLUSTER_KEY)
+    agent = create_key_pair(tmp_path / "keys", AGENT_KEY)
+    return AgentSecurity(AgentKeys(tmp_path / "keys", cluster, agent), None)
+
+
+def test_a_token_stands_for_its_key_while_the_registry_holds_it_live(tmp_path: Path) -> None:
+    security = agent_security(tmp_path)
+    cluster_public = security.keys.cluster.public_key  # type: ignore[union-attr]
+    ana = create_key_pair(tmp_path / "ana", "ana", server_key=cluster_public)
+    record = KeyRecord("ana", Role.USER, ana.public_key.decode(), 0.0)
+    security.registry.replace({"ana": record})
+    now = time.time()
+    token, expires_at = token_for(ana, now, hours=1)
+    assert security.token_holder(token, now) == (record, TokenClaim(record.public_key, expires_at))
+    security.registry.replace({"ana": record.revoke(now)})
+    with pytest.raises(TokenError, match="revoked"):
+        security.token_holder(token, now)
+
+
+def test_an_open_agent_checks_no_token_and_its_web_server_has_no_key(tmp_path: Path) -> None:
+    with pytest.raises(TokenError, match="open"):
+        AgentSecurity(None, None).token_holder("pmt1.x", 0.0)
+    assert AgentSecurity(None, None).client_key() is None
+    security = agent_security(tmp_path)
+    own = security.client_key()
+    assert own is not None and own.server_key == security.keys.cluster.public_key  # type: ignore[union-attr]
+    assert own.public_key == security.keys.agent.public_key  # type: ignore[union-attr]
