@@ -117,7 +117,6 @@ class Agent:
         self.router: zmq.Socket[bytes] | None = None
         self.desk: Desk | None = None  # reads the ROUTER (``node.desk``)
         self.security = AgentSecurity.from_settings(settings)
-        self.web = WebServer(settings, self.security)  # HTTP, started last, when ``http_port`` is set
         self.zk: KazooClient = zk_access.connect(settings.zk, settings.session_timeout, self.security.credential,
                                                  settings.zookeeper_options())
         self.membership = Membership(self.zk, self.paths, settings.name, self.post)
@@ -135,7 +134,8 @@ class Agent:
         self._members_to_read: deque[str] = deque()  # the leader's round of member reads
         self._last_seal = time.monotonic()  # run() seals once before the loop starts
         self._licences_watched: set[str] = set()  # licence znodes whose data this leader watches
-        self.metrics = AgentMetrics(self)  # its ``render()`` is served at /metrics
+        self.metrics = AgentMetrics(self)
+        self.web = WebServer(settings, self.security, self.metrics.render)  # HTTP (and /metrics), started last
 
     # ----------------------------------------------------------------- plumbing
     def post(self, kind: str, payload: Any) -> None:

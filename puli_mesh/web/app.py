@@ -6,6 +6,8 @@ Routes:
   token (``puli-mesh keys token``) and sets it as an HttpOnly, SameSite=Strict cookie;
   ``POST``/``GET /logout`` clears it;
 * ``/api/...``: the JSON API (``web.api``); OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``;
+* ``GET /metrics``: the agent's Prometheus metrics (``puli_mesh.metrics``), open to any scraper
+  like every Prometheus exporter (counts and gauges, no names of jobs or users);
 * ``/``: a small index until a monitor page takes its place.
 
 Every route under ``/api/`` needs a caller (``web.callers``): a valid token in the
@@ -198,8 +200,19 @@ def add_login_routes(app: FastAPI) -> None:
         return response
 
 
-def create_app(context: WebContext) -> FastAPI:
-    """The agent's web application over ``context``."""
+MetricsSource = Callable[[], tuple[bytes, str]]
+"""What ``/metrics`` serves: the exposition body and its content type (``AgentMetrics.render``)."""
+
+
+def add_metrics_route(app: FastAPI, metrics: MetricsSource) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_page() -> Response:
+        body, content_type = metrics()
+        return Response(body, media_type=content_type)
+
+
+def create_app(context: WebContext, metrics: MetricsSource | None = None) -> FastAPI:
+    """The agent's web application over ``context``; ``metrics`` serves ``/metrics``."""
     app = FastAPI(title="Puli Mesh", summary="The HTTP API of a Puli Mesh render farm (any agent answers).",
                   docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None,
                   swagger_ui_oauth2_redirect_url=None)
@@ -207,6 +220,8 @@ def create_app(context: WebContext) -> FastAPI:
     app.add_middleware(BodyLimit)
     install_error_handlers(app)
     add_login_routes(app)
+    if metrics is not None:
+        add_metrics_route(app, metrics)
     # The routers of the application, in order: add yours here (the monitor's pages, Puli's
     # endpoints, /metrics). The index below is a fallback for "/" when none serves it.
     for router in (api.router,):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from puli_mesh.config import Settings
@@ -39,9 +40,11 @@ class WebServer:
     """uvicorn on a daemon thread, serving ``create_app`` for this agent (nothing when its
     ``http_port`` is 0)."""
 
-    def __init__(self, settings: Settings, security: AgentSecurity) -> None:
+    def __init__(self, settings: Settings, security: AgentSecurity,
+                 metrics: Callable[[], tuple[bytes, str]] | None = None) -> None:
         self.settings = settings
         self.security = security
+        self.metrics = metrics
         self.host = settings.http_host or settings.host
         self.port = settings.http_port
         self.server: uvicorn.Server | None = None
@@ -59,7 +62,7 @@ class WebServer:
         from puli_mesh.web.app import create_app
         from puli_mesh.web.context import AgentWebContext
 
-        app = create_app(AgentWebContext(self.settings, self.security))
+        app = create_app(AgentWebContext(self.settings, self.security), self.metrics)
         config = uvicorn.Config(app, host=self.host, port=self.port, log_config=None, access_log=False,
                                 limit_concurrency=MAX_CONNECTIONS, timeout_graceful_shutdown=STOP_WAIT_S,
                                 lifespan="off")

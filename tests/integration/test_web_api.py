@@ -181,3 +181,36 @@ def test_a_commands_log_is_read_tailed_and_followed_over_http(web: WebMesh) -> N
     assert "web-log-line-42" in events and "event: end" in events
     refused = web.get(agent, f"/api/commands/{command_id}/log", "bob")  # not bob's job
     assert refused.status_code == 403
+
+
+def scrape(web: WebMesh, agent: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """An agent's ``/metrics``, read with ``prometheus_client``'s own parser: sample name ->
+    labels -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = httpx.get(web.url(agent) + "/metrics", timeout=15)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def test_every_agent_serves_its_metrics_and_the_leader_the_farms(web: WebMesh) -> None:
+    graph_id = submit_as(web.mesh, web.people["alice"], "counted")
+    web.mesh.wait_graph(graph_id, {int(NodeStatus.DONE)})
+    leader, follower = web.mesh.leader(), web.follower()
+
+    def farm_says_done() -> dict[str, dict[tuple[tuple[str, str], ...], float]] | None:
+        samples = scrape(web, leader)  # the first scrape asks the leader's loop for fresh gauges
+        done = samples.get("puli_mesh_jobs", {}).get((("status", "DONE"),), 0)
+        return samples if done >= 1 else None
+
+    samples = wait_for(farm_says_done, 30, "the leader's /metrics to count the job DONE")
+    assert samples["puli_mesh_leader"][()] == 1
+    assert samples["puli_mesh_commands"][(("status", "DONE"),)] >= 1
+    assert "puli_mesh_dispatch_latency_seconds_count" in samples
+    theirs = scrape(web, follower)
+    assert theirs["puli_mesh_leader"][()] == 0 and "puli_mesh_jobs" not in theirs  # the farm: the leader's
+    assert any(name.startswith("puli_mesh_node_") for name in theirs)  # its own node: every agent's
