@@ -4,7 +4,7 @@ Reads: ``whoami``, ``status``, ``jobs`` (filtered, one page at a time: ``{"items
 ask again with ``cursor`` for the next; or ``sort``-ed, the first ``limit``), a job's tree
 (``jobs/{id}``), ``commands`` (paged the same way), one command, its log (a piece from an
 ``offset``, the ``tail``, or ``follow``: the log as it grows, as server-sent events),
-``nodes``, ``licences``, ``pools``, ``stats``.
+``nodes``, ``licences``, ``pools``, ``stats``, ``history`` (the per-minute samples since ``since``).
 Edits (POST, the caller's role decides at the leader): a job's (or task group's, task's)
 ``pause``, ``resume``, ``cancel``, ``restart`` (``errors_only``), ``set`` (priority, maxRN...);
 a command's ``pause``, ``resume``, ``cancel``, ``restart``, ``done``; a render node's
@@ -177,6 +177,12 @@ def pools(request: Request, who: Caller = CallerDependency) -> list[dict[str, An
 @router.get("/stats", summary="The last hour, a sample per minute (Farm.stats)")
 def stats(request: Request, who: Caller = CallerDependency) -> dict[str, Any]:
     return farm(request, who).stats()
+
+
+@router.get("/history", summary="The farm's per-minute samples since `since` (epoch seconds), oldest first "
+                             "(Farm.history)")
+def history(request: Request, since: Epoch = None, who: Caller = CallerDependency) -> list[dict[str, Any]]:
+    return farm(request, who).history(since)
 
 
 # -------------------------------------------------------------------------- edits
