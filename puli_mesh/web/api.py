@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from puli_mesh.hooks import EVENT_KINDS, MAX_COMMAND_CHARS, MAX_FILTER_CHARS, MAX_HOOK_NAME_CHARS, MAX_URL_CHARS
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX
 from puli_mesh.node.logs import MAX_CHUNK
 from puli_mesh.web.callers import Caller, CallerDependency, context_of
 from puliclient.errors import Error as PuliclientError
@@ -46,6 +48,10 @@ TAIL_MAX_LINES = 10_000
 FOLLOW_SECONDS = 3600.0
 """How long one ``follow`` stream lasts at most (the browser reconnects from its last offset)."""
 FOLLOW_INTERVAL_S = 0.5
+TOTAL_HEADER = "X-Total-Count"
+"""The header of a listing answered as a plain list (``/api/nodes``): how many items match."""
+MAX_MAP_KEYS = DEFAULT_GRAPH_LIMITS.value_items
+"""Keys of a map a caller sends (tags, environment, arguments); the leader checks the rest."""
 
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 Texts = Annotated[list[Annotated[str, Field(max_length=MAX_TEXT)]] | None, Query(max_length=MAX_FILTER_VALUES)]
@@ -77,16 +83,29 @@ def status(request: Request, nodes_limit: Annotated[int | None, Query(ge=0, le=5
     return farm(request, who).status(nodes_limit)
 
 
-@router.get("/jobs", summary="Jobs matching every filter, one page (Farm.jobs)")
+def tags_filter(pairs: list[str] | None) -> dict[str, str] | None:
+    """``?tag=prod=film&tag=seq=010`` -> ``{"prod": "film", "seq": "010"}`` (None: no filter), as the
+    CLI's ``--tag``."""
+    tags: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise HTTPException(422, f"tag {pair[:60]!r}: write KEY=VALUE")
+        tags[key] = value
+    return tags or None
+
+
+@router.get("/jobs", summary="Jobs matching every filter (`tag=KEY=VALUE` repeated: all of them), one page "
+                             "(Farm.jobs)")
 def jobs(request: Request, id: Annotated[list[Id] | None, Query(max_length=MAX_FILTER_VALUES)] = None,  # noqa: A002
          user: Texts = None, status: Texts = None, name: Texts = None, pool: Texts = None,
-         since: Epoch = None, created_before: Epoch = None, started_after: Epoch = None,
+         tag: Texts = None, since: Epoch = None, created_before: Epoch = None, started_after: Epoch = None,
          started_before: Epoch = None, ended_after: Epoch = None, ended_before: Epoch = None,
          limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
          cursor: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
          sort: Annotated[str | None, Query(max_length=MAX_TEXT)] = None, reverse: bool = False,
          who: Caller = CallerDependency) -> dict[str, Any]:
-    filters = {"user": user, "status": status, "name": name, "pool": pool, "since": since,
+    filters = {"user": user, "status": status, "name": name, "tags": tags_filter(tag), "pool": pool, "since": since,
                "created_before": created_before, "started_after": started_after, "started_before": started_before,
                "ended_after": ended_after, "ended_before": ended_before}
     if sort is not None:  # sorting needs every match (Farm.jobs reads them all): the first `limit`, no cursor
@@ -100,13 +119,16 @@ def job(request: Request, job_id: Id, children: bool = True, who: Caller = Calle
     return farm(request, who).graph(job_id, children)
 
 
-@router.get("/commands", summary="Commands of a job, task group or task, one page (Farm.commands)")
-def commands(request: Request, job: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+@router.get("/commands", summary="Commands of a job, task group or task (`graph`, or `job`), by status and "
+                                 "by the node that runs or last ran them, one page (Farm.commands)")
+def commands(request: Request, graph: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+             job: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
              status: Texts = None, node: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
              limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
              cursor: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
              who: Caller = CallerDependency) -> dict[str, Any]:
-    return page(farm(request, who), "commands", limit, cursor, id=job, status=status, node=node)
+    return page(farm(request, who), "commands", limit, cursor, id=job if graph is None else graph,
+                status=status, node=node)
 
 
 @router.get("/commands/{command_id}", summary="One command (Farm.command)")
@@ -158,10 +180,21 @@ def command_log_follow(request: Request, command_id: Id, offset: Annotated[int, 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/nodes", summary="Render nodes, filtered (Farm.nodes)")
-def nodes(request: Request, pool: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
-          state: Texts = None, name: Texts = None, who: Caller = CallerDependency) -> list[dict[str, Any]]:
-    return farm(request, who).nodes(pool=pool, state=state, name=name)
+Bound = Annotated[str | None, Query(max_length=32, description="`+2` more than 2, `-2` less than 2, `2` exactly 2")]
+
+
+@router.get("/nodes", summary="Render nodes by name (or `sort`), filtered as Farm.nodes; from `offset`, at most "
+                              "`limit` (header X-Total-Count: how many match)")
+def nodes(request: Request, response: Response, pool: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+          state: Texts = None, name: Texts = None, speed: Bound = None, ram: Bound = None, cores: Bound = None,
+          sort: Annotated[str | None, Query(max_length=MAX_TEXT)] = None, reverse: bool = False,
+          offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+          limit: Annotated[int | None, Query(ge=1, le=PAGE_MAX)] = None,
+          who: Caller = CallerDependency) -> list[dict[str, Any]]:
+    rows = farm(request, who).nodes(pool=pool, state=state, name=name, speed=speed, ram=ram, cores=cores,
+                                    sort=sort, reverse=reverse)
+    response.headers[TOTAL_HEADER] = str(len(rows))
+    return rows[offset:] if limit is None else rows[offset:offset + limit]
 
 
 @router.get("/licences", summary="Licences: used / total (Farm.licences)")
@@ -174,7 +207,8 @@ def pools(request: Request, who: Caller = CallerDependency) -> list[dict[str, An
     return farm(request, who).pools()
 
 
-@router.get("/stats", summary="The last hour, a sample per minute (Farm.stats)")
+@router.get("/stats", summary="The last hour, a sample per minute, and jobs and render nodes by status "
+                              "(Farm.stats)")
 def stats(request: Request, who: Caller = CallerDependency) -> dict[str, Any]:
     return farm(request, who).stats()
 
@@ -199,8 +233,9 @@ class RestartBody(Edit):
     cascade: bool = True
 
 
-class JobValues(Edit):
-    """What ``set`` may change (Farm.set); the leader checks each value as for the CLI."""
+class JobSettings(Edit):
+    """What ``set`` may change of one job or of every job a filter matches (Farm.set,
+    Farm.edit_jobs); the leader checks each value as for the CLI."""
 
     priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
     maxRN: int | None = Field(None, ge=-1, le=1_000_000)  # noqa: N815 (Puli's name)
@@ -209,6 +244,13 @@ class JobValues(Edit):
     timer: float | None = Field(None, ge=0, le=1e11)
     pool: str | None = Field(None, max_length=MAX_TEXT)
     name: str | None = Field(None, max_length=MAX_TEXT)
+    strategy: str | None = Field(None, max_length=MAX_TEXT, description="a group's (or a graph's root group's) "
+                                 "strategy: FifoStrategy, PriorityStrategy... (puliclient.strategies)")
+
+
+class JobValues(JobSettings):
+    """:class:`JobSettings`, and ``user``: give a graph to another user (an operator's edit)."""
+
     user: str | None = Field(None, max_length=MAX_TEXT)
 
 
@@ -242,12 +284,80 @@ def restart(request: Request, job_id: Id, body: RestartBody | None = None,
     return OK
 
 
-@router.post("/jobs/{job_id}/set", summary="Set priority, maxRN, maxAttempt, ramUse, timer, pool, name, user")
+@router.post("/jobs/{job_id}/set", summary="Set priority, maxRN, maxAttempt, ramUse, timer, pool, name, strategy; "
+                                         "user (an operator's)")
 def set_values(request: Request, job_id: Id, body: JobValues, who: Caller = CallerDependency) -> dict[str, Any]:
     values = body.model_dump(exclude_unset=True)
     if values:
         farm(request, who).set(job_id, **values)
     return OK
+
+
+Map = Annotated[dict[Annotated[str, Field(max_length=DEFAULT_GRAPH_LIMITS.name_length)], Any],
+                Body(max_length=MAX_MAP_KEYS)]
+
+
+@router.post("/jobs/{job_id}/tags", summary="Merge tags into a job, task group or task (a null value removes one)")
+def set_tags(request: Request, job_id: Id, tags: Map, who: Caller = CallerDependency) -> dict[str, Any]:
+    # The EDIT Farm.set_tags sends, but with the map as it is: a keyword argument could not carry a tag
+    # named like Farm.set_tags' own parameter.
+    farm(request, who).edit("tags", id=job_id, tags=tags)
+    return OK
+
+
+@router.post("/jobs/{job_id}/environment",
+             summary="Merge into the environment of the next commands under it (a null value removes a variable)")
+def set_environment(request: Request, job_id: Id, environment: Map, who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).set_environment(job_id, environment)
+    return OK
+
+
+@router.post("/jobs/{job_id}/arguments",
+             summary="Merge into the arguments of the next commands under it (a null value removes one)")
+def set_arguments(request: Request, job_id: Id, arguments: Map, who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).set_arguments(job_id, arguments)
+    return OK
+
+
+@router.post("/jobs/{job_id}/archive", summary="Remove a DONE or CANCELED job from the farm")
+def archive(request: Request, job_id: Id, who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).archive(job_id)
+    return OK
+
+
+class JobFilters(Edit):
+    """Which jobs a bulk edit takes: those matching every filter given (as ``GET /api/jobs``)."""
+
+    ids: list[Id] | None = Field(None, max_length=MAX_FILTER_VALUES)
+    user: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(None, max_length=MAX_FILTER_VALUES)
+    status: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(None, max_length=MAX_FILTER_VALUES)
+    name: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(None, max_length=MAX_FILTER_VALUES)
+    pool: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(None, max_length=MAX_FILTER_VALUES)
+    tags: dict[Annotated[str, Field(max_length=MAX_TEXT)], Annotated[str, Field(max_length=MAX_TEXT)]] | None = \
+        Field(None, max_length=MAX_FILTER_VALUES)
+    since: float | None = Field(None, ge=0, le=1e11)
+    created_before: float | None = Field(None, ge=0, le=1e11)
+    started_after: float | None = Field(None, ge=0, le=1e11)
+    started_before: float | None = Field(None, ge=0, le=1e11)
+    ended_after: float | None = Field(None, ge=0, le=1e11)
+    ended_before: float | None = Field(None, ge=0, le=1e11)
+
+
+class BulkEdit(Edit):
+    action: Literal["pause", "resume", "cancel", "restart", "set", "archive"]
+    filters: JobFilters
+    kill: bool = False
+    errors_only: bool = False
+    values: JobSettings | None = None
+
+
+@router.post("/jobs/edit", summary="Pause, resume, cancel, restart, set or archive every job matching the "
+                                   "filters (at least one); the ids edited (Farm.edit_jobs)")
+def edit_jobs(request: Request, body: BulkEdit, who: Caller = CallerDependency) -> dict[str, Any]:
+    values = body.values.model_dump(exclude_unset=True) if body.values is not None else None
+    edited = farm(request, who).edit_jobs(body.action, kill=body.kill, errors_only=body.errors_only, values=values,
+                                          **body.filters.model_dump(exclude_unset=True))
+    return {"edited": edited}
 
 
 @router.post("/jobs", status_code=201, summary="Submit a graph (Puli's graph JSON, as Graph.submit sends it)")
@@ -257,8 +367,34 @@ def submit(request: Request, graph: Annotated[dict[str, Any], Body()],
     return dict(reply)
 
 
-COMMAND_EDITS = {"cancel": Farm.cancel_command, "restart": Farm.restart_command, "done": Farm.done_command,
-                 "resume": Farm.resume_command}
+COMMAND_EDITS = {"cancel": Farm.cancel_command, "done": Farm.done_command, "resume": Farm.resume_command}
+"""The command edits without a body (the others have their own routes, registered before these)."""
+
+
+class CommandRestartBody(Edit):
+    cascade: bool = True
+
+
+class CommandValues(Edit):
+    description: str | None = Field(None, max_length=DEFAULT_GRAPH_LIMITS.name_length)
+    arguments: dict[Annotated[str, Field(max_length=DEFAULT_GRAPH_LIMITS.name_length)], Any] | None = \
+        Field(None, max_length=MAX_MAP_KEYS)
+
+
+@router.post("/commands/{command_id}/restart", summary="Run one command again (and what depends on it, unless "
+                                                       "`cascade` is false)")
+def restart_command(request: Request, command_id: Id, body: CommandRestartBody | None = None,
+                    who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).restart_command(command_id, cascade=(body or CommandRestartBody()).cascade)
+    return OK
+
+
+@router.post("/commands/{command_id}/set", summary="A command's description and arguments (merged; a null "
+                                                   "argument removes it), for its next run")
+def set_command(request: Request, command_id: Id, body: CommandValues,
+                who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).set_command(command_id, description=body.description, arguments=body.arguments)
+    return OK
 
 
 @router.post("/commands/{command_id}/pause", summary="Hold one command (`kill` stops it if it runs)")
@@ -268,7 +404,7 @@ def pause_command(request: Request, command_id: Id, body: PauseBody | None = Non
     return OK
 
 
-@router.post("/commands/{command_id}/{action}", summary="A command's cancel, restart, done or resume")
+@router.post("/commands/{command_id}/{action}", summary="A command's cancel, done or resume")
 def edit_command(request: Request, command_id: Id, action: str, who: Caller = CallerDependency) -> dict[str, Any]:
     edit = COMMAND_EDITS.get(action)
     if edit is None:
@@ -296,4 +432,100 @@ def drain_node(request: Request, name: NodeName, who: Caller = CallerDependency)
 @router.post("/nodes/{name}/resume", summary="A paused or draining render node takes work again")
 def resume_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
     farm(request, who).resume_node(name)
+    return OK
+
+
+class NodeValues(Edit):
+    """An operator's values for a render node; a null goes back to what its agent says."""
+
+    pools: list[Annotated[str, Field(max_length=MAX_TEXT)]] | None = Field(None, max_length=MAX_FILTER_VALUES)
+    performance: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+@router.post("/nodes/{name}/set", summary="An operator's `pools` or `performance` for a render node (null: its "
+                                          "agent's)")
+def set_node(request: Request, name: NodeName, body: NodeValues, who: Caller = CallerDependency) -> dict[str, Any]:
+    values = body.model_dump(exclude_unset=True)
+    if values:
+        farm(request, who).set_node(name, **values)
+    return OK
+
+
+@router.post("/nodes/{name}/unquarantine", summary="Let a quarantined render node take work again")
+def unquarantine_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).clear_quarantine(name)
+    return OK
+
+
+@router.post("/nodes/{name}/remove", summary="Forget a render node that left the mesh (a connected one: 409)")
+def remove_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).remove_node(name)
+    return OK
+
+
+@router.post("/leader/step-down", summary="The leader hands over now (before maintenance); its name")
+def step_down(request: Request, who: Caller = CallerDependency) -> dict[str, Any]:
+    return {"leader": farm(request, who).step_down()}
+
+
+# -------------------------------------------------------------- cluster settings
+SettingName = Annotated[str, Field(min_length=1, max_length=DEFAULT_GRAPH_LIMITS.name_length)]
+
+
+class LicenceTotal(Edit):
+    total: int = Field(ge=0, le=INT64_MAX)
+
+
+@router.post("/licences/{name}", summary="Define a licence or change its total (lowering it never kills)")
+def set_licence(request: Request, name: SettingName, body: LicenceTotal,
+                who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).set_licence(name, body.total)
+    return OK
+
+
+@router.post("/pools/{name}", summary="Define a pool (jobs may name it before any node joins it)")
+def define_pool(request: Request, name: SettingName, who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).define_pool(name)
+    return OK
+
+
+class PoolNodes(Edit):
+    names: list[Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]] = Field(max_length=PAGE_MAX * 10)
+
+
+@router.post("/pools/{name}/nodes", summary="The render nodes of a pool are these now (each gets an operator's "
+                                            "pools)")
+def set_pool_nodes(request: Request, name: SettingName, body: PoolNodes,
+                   who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).set_pool_nodes(name, body.names)
+    return OK
+
+
+@router.get("/hooks", summary="Every event hook (Farm.hooks)")
+def hooks(request: Request, who: Caller = CallerDependency) -> list[dict[str, Any]]:
+    return farm(request, who).hooks()
+
+
+class HookValues(Edit):
+    """An event hook (``puli_mesh.hooks``: its events, where they go, whose jobs)."""
+
+    name: str = Field(min_length=1, max_length=MAX_HOOK_NAME_CHARS)
+    events: list[Annotated[str, Field(max_length=MAX_TEXT)]] = Field(min_length=1, max_length=len(EVENT_KINDS))
+    url: str | None = Field(None, max_length=MAX_URL_CHARS)
+    command: str | None = Field(None, max_length=MAX_COMMAND_CHARS)
+    user: str | None = Field(None, max_length=MAX_FILTER_CHARS)
+    pool: str | None = Field(None, max_length=MAX_FILTER_CHARS)
+
+
+@router.post("/hooks", status_code=201, summary="Add (or replace) an event hook; the hook as kept (operator; "
+                                                "admin with a command)")
+def add_hook(request: Request, body: HookValues, who: Caller = CallerDependency) -> dict[str, Any]:
+    return farm(request, who).add_hook(body.name, body.events, url=body.url, command=body.command, user=body.user,
+                                       pool=body.pool)
+
+
+@router.delete("/hooks/{name}", summary="Remove an event hook")
+def remove_hook(request: Request, name: Annotated[str, Field(min_length=1, max_length=MAX_HOOK_NAME_CHARS)],
+                who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).remove_hook(name)
     return OK
