@@ -214,3 +214,48 @@ def test_every_agent_serves_its_metrics_and_the_leader_the_farms(web: WebMesh) -
     theirs = scrape(web, follower)
     assert theirs["puli_mesh_leader"][()] == 0 and "puli_mesh_jobs" not in theirs  # the farm: the leader's
     assert any(name.startswith("puli_mesh_node_") for name in theirs)  # its own node: every agent's
+
+
+@pytest.fixture
+def history_each_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Agents started after this sample the farm each second, not each minute."""
+    monkeypatch.setenv("PULI_HISTORY_PERIOD", "1")
+
+
+def test_api_nodes_history_and_hooks_answer_what_farm_answers(history_each_second: None, web: WebMesh) -> None:
+    farm, agent = admin_farm(web), web.follower()
+    graph_id = submit_as(web.mesh, web.people["alice"], "sampled")
+    web.mesh.wait_graph(graph_id, {int(NodeStatus.DONE)})
+    # Live figures move between two reads: poll until one pair of reads agrees.
+    wait_for(lambda: web.get(agent, "/api/nodes", "bob").json() == farm.nodes(), 20, "/api/nodes == Farm.nodes()")
+    filtered = web.get(agent, "/api/nodes", "bob", name="web*", sort="name", reverse="true", limit=1)
+    assert [n["name"] for n in filtered.json()] == ["web2"] and filtered.headers["X-Total-Count"] == "2"
+
+    def sampled() -> list[dict[str, Any]] | None:
+        samples = farm.history()
+        return samples if any(s["done_total"] >= 1 for s in samples) else None
+
+    since = wait_for(sampled, 30, "a sample counting the job's command")[0]["start"]
+    assert web.get(agent, "/api/history", "bob", since=since).json() == farm.history(since)
+    assert web.post(agent, "/api/hooks", "admin", {"name": "ci", "events": ["job_done"],
+                                                   "url": "http://127.0.0.1:9/hook"}).status_code == 201
+    listed = web.get(agent, "/api/hooks", "bob").json()
+    assert listed == farm.hooks() and [h["name"] for h in listed] == ["ci"]
+
+
+def test_an_operator_edit_is_refused_for_a_user_token_and_done_for_the_admins(web: WebMesh) -> None:
+    agent, farm = web.follower(), admin_farm(web)
+    refused = web.post(agent, "/api/licences/mtoa", "alice", {"total": 3})
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    assert "mtoa" not in [lic["name"] for lic in farm.licences()]
+    assert web.post(agent, "/api/licences/mtoa", "admin", {"total": 3}).status_code == 200
+    wait_for(lambda: {"name": "mtoa", "total": 3} in [{k: lic[k] for k in ("name", "total")}
+                                                       for lic in farm.licences()], 20, "the licence defined")
+    graph_id = submit_as(web.mesh, web.people["alice"], "given", cmd="sleep 60")
+    assert web.post(agent, f"/api/jobs/{graph_id}/set", "alice", {"user": "bob"}).status_code == 403
+    assert web.post(agent, f"/api/jobs/{graph_id}/set", "admin", {"user": "bob", "priority": 7}).status_code == 200
+    job = farm.graph(graph_id, children=False)
+    assert (job["user"], job["dispatchKey"]) == ("bob", 7)  # `priority` sets the dispatch key (Puli's)
+    assert web.post(agent, "/api/hooks", "alice", {"name": "x", "events": ["job_done"],
+                                                   "url": "http://127.0.0.1:9/x"}).status_code == 403
+    farm.cancel(graph_id)
