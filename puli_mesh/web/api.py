@@ -1,14 +1,19 @@
 """The JSON API under ``/api/``: :class:`puliclient.farm.Farm` over HTTP.
 
-Reads: ``whoami``, ``status``, ``jobs`` (filtered, one page at a time: ``{"items", "cursor"}``,
-ask again with ``cursor`` for the next; or ``sort``-ed, the first ``limit``), a job's tree
-(``jobs/{id}``), ``commands`` (paged the same way), one command, its log (a piece from an
-``offset``, the ``tail``, or ``follow``: the log as it grows, as server-sent events),
-``nodes``, ``licences``, ``pools``, ``stats``, ``history`` (the per-minute samples since ``since``).
+Reads: ``whoami``, ``status``, ``jobs`` (filtered, tags too, one page at a time:
+``{"items", "cursor"}``, ask again with ``cursor`` for the next; or ``sort``-ed, the first
+``limit``), a job's tree (``jobs/{id}``), ``commands`` (paged the same way), one command, its log
+(a piece from an ``offset``, the ``tail``, or ``follow``: the log as it grows, as server-sent
+events), ``nodes`` (Farm.nodes' filters, a slice from ``offset``), ``licences``, ``pools``,
+``stats``, ``history`` (the per-minute samples since ``since``), ``hooks``.
 Edits (POST, the caller's role decides at the leader): a job's (or task group's, task's)
-``pause``, ``resume``, ``cancel``, ``restart`` (``errors_only``), ``set`` (priority, maxRN...);
-a command's ``pause``, ``resume``, ``cancel``, ``restart``, ``done``; a render node's
-``pause``, ``drain``, ``resume``; submitting a graph (``POST /api/jobs``, Puli's graph JSON).
+``pause``, ``resume``, ``cancel``, ``restart``, ``set`` (priority, maxRN, strategy, user...),
+``tags``, ``environment``, ``arguments``, ``archive``, and the same for every job a filter matches
+(``jobs/edit``); a command's ``pause``, ``resume``, ``cancel``, ``restart``, ``done``, ``set``; a
+render node's ``pause``, ``drain``, ``resume``, ``set``, ``unquarantine``, ``remove``; the
+leader's ``step-down``; the cluster settings (a licence, a pool and its nodes, event hooks);
+submitting a graph (``POST /api/jobs``, Puli's graph JSON). Which route does what each Farm
+method does: ``tests/unit/web/test_api.py`` (it fails when Farm gains a method without one).
 
 Guarantees: every route is a plain ``def`` (FastAPI runs it in its thread pool, off the event
 loop) that asks the mesh as the caller (``web.context``); every input is bounded (ids, page
