@@ -256,3 +256,16 @@ def test_what_the_leader_forbids_is_a_403(http: TestClient, context: StubContext
     context.answers["EDIT"] = MeshRequestError("forbidden", "set_user needs the operator role")
     answer = http.post("/api/jobs/7/set", headers=BEARER, json={"user": "bob"})
     assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/jobs/1/tags", {str(i): 1 for i in range(10_001)}),  # more keys than a value may hold
+    ("/api/jobs/1/environment", ["not", "a", "map"]),
+    ("/api/jobs/1/arguments", {"k" * 2000: 1}),  # a key longer than a name
+    ("/api/nodes/rn1/set", {"performance": "inf"}),
+    ("/api/commands/1/set", {"arguments": {"x": 1}, "extra": True}),
+])
+def test_unbounded_or_malformed_bodies_are_refused_unsent(http: TestClient, context: StubContext, path: str,
+                                                          body: Any) -> None:
+    assert http.post(path, headers=BEARER, json=body).status_code == 422
+    assert context.sent == []
