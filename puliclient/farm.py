@@ -306,7 +306,7 @@ class Farm:
     def resume_command(self, command_id: int) -> None:
         self.edit("command_resume", id=int(command_id))
 
-    def set(self, node_id: int, **values: Any) -> None:
+    def set(self, node_id: int, /, **values: Any) -> None:
         """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only), ``strategy`` (a group's, or
         a graph's root group's: ``puliclient.strategies``), ``timer`` (epoch seconds, None clears
         it), ``maxAttempt``, ``ramUse`` (MB), ``name``; ``user`` (graphs only, an operator's edit)
@@ -317,7 +317,7 @@ class Farm:
         if user is not None:
             self.edit("set_user", id=int(node_id), user=user)
 
-    def set_tags(self, node_id: int, **tags: Any) -> None:
+    def set_tags(self, node_id: int, /, **tags: Any) -> None:
         """Merge tags; a None value removes that tag."""
         self.edit("tags", id=int(node_id), tags=tags)
 

@@ -304,9 +304,7 @@ Map = Annotated[dict[Annotated[str, Field(max_length=DEFAULT_GRAPH_LIMITS.name_l
 
 @router.post("/jobs/{job_id}/tags", summary="Merge tags into a job, task group or task (a null value removes one)")
 def set_tags(request: Request, job_id: Id, tags: Map, who: Caller = CallerDependency) -> dict[str, Any]:
-    # The EDIT Farm.set_tags sends, but with the map as it is: a keyword argument could not carry a tag
-    # named like Farm.set_tags' own parameter.
-    farm(request, who).edit("tags", id=job_id, tags=tags)
+    farm(request, who).set_tags(job_id, **tags)
     return OK
 
 

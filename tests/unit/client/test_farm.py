@@ -284,3 +284,11 @@ def test_nodes_take_pul_rn_constraints_and_sort() -> None:
         farm.nodes(ram="lots")
     with pytest.raises(FarmInvalidRequestError, match="unknown field 'tags:prod'; known: name, state"):
         farm.nodes(sort="tags:prod")
+
+
+def test_a_tag_may_be_called_node_id_as_any_other() -> None:
+    """The id is positional only: a studio's tag ``node_id`` is a tag, not the id twice."""
+    farm = ScriptedFarm(lambda kind, fields: {"ok": True})
+    farm.set_tags(7, node_id="rn12", prod=None)
+    assert [f for _k, f in farm.calls] == [{"action": "tags", "args": {"id": 7, "tags": {"node_id": "rn12",
+                                                                                         "prod": None}}}]
