@@ -88,11 +88,13 @@ NODE_FIELD_EDITS = ("priority", "dispatchKey", "maxRN", "name", "user", "maxAtte
 # ------------------------------------------------------------------ pure mapping
 def job_json(job: JobModel, tree: bool) -> dict[str, Any]:
     """A job (or group, or task node) as Puli's node ``to_json``: the model's fields, Puli's
-    extras (``optimalMaxRN``, ``userDefinedMaxRn``), children nested when ``tree``."""
+    extras (``optimalMaxRN``, ``userDefinedMaxRn``), children nested when ``tree`` (the mesh's
+    ``priority`` is Puli's ``dispatchKey``)."""
     out = {name: getattr(job, name) for name in job.__dataclass_fields__
            if name not in ("known_children", "known_task", "server")}
     out["optimalMaxRN"] = 0
     out["userDefinedMaxRn"] = job.maxRN not in (-1, 0)
+    out["children"] = []  # Puli's answer without the tree: no children
     if tree:  # the properties fetch a listed job's tree once
         out["children"] = [job_json(child, tree) for child in job.children]
         if job.task is not None:
