@@ -95,14 +95,11 @@ def decoded(raw: bytes, content_type: str) -> Any:
 
 def token_from_key(now: float) -> str | None:
     """A web token made from the user's key file (``PULI_KEY``); None without a key file."""
-    from puli_mesh import keys
+    from puli_mesh.client import client_key_from_environment
     from puli_mesh.web.auth import token_for
 
-    path = keys.client_key_file()
-    if path is None:
-        return None
-    token, _ = token_for(keys.load_client_key(path), now)
-    return token
+    key = client_key_from_environment()
+    return None if key is None else token_for(key, now)[0]
 
 
 def endpoint_for(url: str, token: str | None = None, timeout: float = 10.0) -> HttpEndpoint:

@@ -14,10 +14,14 @@ from puliclient import Graph
 from puliclient.farm import Farm
 from puliclient.status import NodeStatus
 
+from . import test_web_api
 from .conftest import wait_for
 from .test_puli_scripts import ROOT, SCRIPTS
 from .test_security import submit_as
-from .test_web_api import WebMesh, admin_farm, web  # noqa: F401 (``web``: the fixture)
+from .test_web_api import WebMesh, admin_farm
+
+web = test_web_api.web
+"""The fixture: two agents serving HTTP on a secured mesh, alice's and bob's keys."""
 
 
 def graph_done(farm: Farm, graph_id: int) -> bool:
