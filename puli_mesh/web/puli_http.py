@@ -43,9 +43,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Path, Request
 from fastapi.responses import PlainTextResponse
 
+from puli_mesh.web.api import MAX_ID
 from puli_mesh.web.callers import Caller, CallerDependency, context_of
 from puliclient.errors import FarmError, FarmUnreachableError
 from puliclient.model.job import JobModel
@@ -78,7 +79,10 @@ TIME_CONSTRAINTS = {"creationtime": "since", "starttime": "started_after", "endt
 RN_BOUNDS = {"speed": "speed", "ramsize": "ramSize", "coresnumber": "coresNumber"}
 """pul_rn's numeric constraints (``+N`` more, ``-N`` less, ``N`` equal) and the field each bounds."""
 MAX_VALUES = 200
-"""Values one query parameter may repeat."""
+"""Query parameters one ``/query`` may carry."""
+MAX_BODY_VALUES = 1000
+"""Values one key of a ``/query/job`` body may list (each name is a regular expression to run)."""
+NodeId = Annotated[int, Path(ge=0, le=MAX_ID)]
 PULI_STATUS_EDITS = {NodeStatus.READY: "restart", NodeStatus.CANCELED: "cancel", NodeStatus.PAUSED: "pause"}
 """What ``PUT /nodes/<id>/status`` does for each status it takes."""
 NODE_FIELD_EDITS = ("priority", "dispatchKey", "maxRN", "name", "user", "maxAttempt")
@@ -252,7 +256,7 @@ def submit_graph(request: Request, graph: Annotated[dict[str, Any], Body()],
 
 
 @router.get("/nodes/{node_id}", summary="A job, group or task as Puli's to_json")
-def node(request: Request, node_id: int, who: Caller = CallerDependency) -> dict[str, Any]:
+def node(request: Request, node_id: NodeId, who: Caller = CallerDependency) -> dict[str, Any]:
     view = who.farm(context_of(request)).graph(node_id)
     return job_json(JobModel.from_view(view, None), tree=True)
 
@@ -300,6 +304,9 @@ def handler_args(body: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, 
     unknown = sorted(set(body) - set(keys) - {"recursive"})
     if unknown:
         raise InvalidParamError(f"unknown query keys {unknown[:5]}; known: {', '.join(sorted(keys))}")
+    for key, value in body.items():
+        if isinstance(value, list | dict) and len(value) > MAX_BODY_VALUES:
+            raise InvalidParamError(f"{key}: at most {MAX_BODY_VALUES} values")
     return {keys[k]: v for k, v in body.items() if k in keys and v is not None}
 
 
@@ -335,18 +342,18 @@ def field_of(body: Any, name: str) -> Any:
 
 
 @router.put("/nodes/{node_id}/paused", summary="Puli's pause/resume: {paused: bool}")
-def put_paused(request: Request, node_id: int, body: Annotated[Any, Body()] = None,
+def put_paused(request: Request, node_id: NodeId, body: Annotated[Any, Body()] = None,
                who: Caller = CallerDependency) -> PlainTextResponse:
     return pause_or_resume(request, who, node_id, body, kill=False)
 
 
 @router.put("/nodes/{node_id}/pauseKill", summary="Puli's pause (killing what runs) / resume: {paused: bool}")
-def put_pause_kill(request: Request, node_id: int, body: Annotated[Any, Body()] = None,
+def put_pause_kill(request: Request, node_id: NodeId, body: Annotated[Any, Body()] = None,
                    who: Caller = CallerDependency) -> PlainTextResponse:
     return pause_or_resume(request, who, node_id, body, kill=True)
 
 
-def pause_or_resume(request: Request, who: Caller, node_id: int, body: Any, kill: bool) -> PlainTextResponse:
+def pause_or_resume(request: Request, who: Caller, node_id: NodeId, body: Any, kill: bool) -> PlainTextResponse:
     paused = True if body is None else field_of(body, "paused")
     farm = who.farm(context_of(request))
     if paused in (True, 1, "true", "True", "1"):
@@ -358,7 +365,7 @@ def pause_or_resume(request: Request, who: Caller, node_id: int, body: Any, kill
 
 @router.put("/nodes/{node_id}/status", summary="Puli's status edit: READY restarts (?cmdStatus: failed only), "
                                                 "CANCELED cancels, PAUSED pauses")
-def put_status(request: Request, node_id: int, body: Annotated[Any, Body()],
+def put_status(request: Request, node_id: NodeId, body: Annotated[Any, Body()],
                who: Caller = CallerDependency) -> PlainTextResponse:
     raw = field_of(body, "status")
     try:
@@ -382,7 +389,7 @@ def put_status(request: Request, node_id: int, body: Annotated[Any, Body()],
 
 @router.put("/nodes/{node_id}/{field}", summary="Puli's single-field edits: priority, dispatchKey, maxRN, name, "
                                                  "user, maxAttempt, prod")
-def put_field(request: Request, node_id: int, field: str, body: Annotated[Any, Body()],
+def put_field(request: Request, node_id: NodeId, field: str, body: Annotated[Any, Body()],
               who: Caller = CallerDependency) -> PlainTextResponse:
     farm = who.farm(context_of(request))
     if field == "prod":

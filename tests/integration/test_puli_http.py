@@ -12,6 +12,8 @@ import pytest
 
 from puliclient import Graph
 from puliclient.farm import Farm
+from puliclient.server.queueHandler import QueueHandler
+from puliclient.server.server import RequestError, Server
 from puliclient.status import NodeStatus
 
 from . import test_web_api
@@ -40,6 +42,9 @@ def test_a_puli_era_query_is_answered_in_pulis_shape(web: WebMesh) -> None:
     nodes = web.get("web1", "/query/rn", "alice", constraint_coresnumber="+0", attr="name").json()["items"]
     assert sorted(n["name"] for n in nodes) == ["web1", "web2"]
     assert web.get("web1", "/query", None).status_code == 401  # the same caller rule as /api/
+    with pytest.raises(RequestError) as refused:  # puliclient over HTTP with a bad token
+        QueueHandler(Server(web.url("web1"), token="pmt1.bogus")).getAllJobs()
+    assert refused.value.code == "unauthorized"
 
 
 def test_a_graph_posted_to_graphs_gets_201_and_a_location_and_runs(web: WebMesh) -> None:

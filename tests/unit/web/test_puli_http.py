@@ -25,7 +25,7 @@ from puliclient.server import http as puli_http_client
 from puliclient.server.http import HttpAnswer
 from puliclient.server.queueHandler import QueueHandler
 from puliclient.server.renderNodeHandler import RenderNodeHandler
-from puliclient.server.server import InvalidParamError, RequestError, Server
+from puliclient.server.server import InvalidParamError, RequestError, RequestTimeoutError, Server
 from puliclient.status import NodeStatus, RenderNodeStatus
 from tests.unit.client.test_server_model import CoreWire, submit
 
@@ -324,3 +324,15 @@ def test_an_http_address_comes_from_the_arguments_or_puli_url(monkeypatch: pytes
     assert Server().endpoint == puli_http_client.HttpEndpoint("http://web:9000", "tok")
     assert submission.http_endpoint(None, None, 10.0).url == "http://web:9000"
     assert submission.http_endpoint("rn1", 7100, 10.0) is None
+
+
+def test_an_agent_not_answering_http_is_a_timeout_error() -> None:
+    server = Server("127.0.0.1", 1, http=True, token="t", timeout=0.5)
+    with pytest.raises(RequestTimeoutError) as silent:
+        QueueHandler(server).getAllJobs()
+    assert silent.value.code == "unreachable" and "127.0.0.1:1" in str(silent.value)
+
+
+def test_a_huge_body_list_is_refused(http: TestClient) -> None:
+    assert http.post("/query/job", json={"name": ["a"] * 1001}).status_code == 400
+    assert http.get("/nodes/-1").status_code == 422
