@@ -177,9 +177,11 @@ class Graph:
     def submit(self, host: str | None = None, port: int | None = None) -> tuple[str, str]:
         """Submit to the mesh: ``host:port`` if given, else env ``PULI_NODE``, ``PULI_ZK``, then
         ``PULIHOST``/``PULIPORT``, else puliserver:8004. Any agent will do: a follower
-        redirects to the leader.
+        redirects to the leader. Over HTTP, as Puli did, when ``host`` is an agent's web address
+        (``http://agent:8080``) or none is given and ``PULI_URL`` is set.
 
-        Returns ``(location, message)``; raises ``GraphSubmissionError``.
+        Returns ``(location, message)``: ``puli://<leader>/nodes/<id>`` over the mesh protocol,
+        Puli's ``http://host:port/nodes/<id>`` over HTTP; raises ``GraphSubmissionError``.
         """
         return submission.submit_representation(self.prepareGraphRepresentation(), host, port)
 

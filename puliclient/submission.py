@@ -6,6 +6,11 @@ Where the mesh is, in order: the ``host``/``port`` given; ``PULI_NODE``
 ``PULI_CLUSTER``: the leader is read there); Puli's ``PULIHOST``/``PULIPORT``;
 else ``puliserver:8004``. The transport lives in :mod:`puli_mesh.client`; this
 module only turns its outcome into Puli's return value and errors.
+
+Over HTTP, as Puli's client submitted: when ``host`` is an agent's web address
+(``http://agent:8080``), or none is given and ``PULI_URL`` is set, the graph is posted to the
+agent's ``/graphs/`` (with ``PULI_TOKEN``, or a token made from ``PULI_KEY``) and the
+location is Puli's ``http://host:port/nodes/<id>`` (:mod:`puliclient.server.http`).
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ def submit_representation(
     """
     from puli_mesh.client import MeshRequestError, MeshUnreachableError
 
+    endpoint = http_endpoint(host, port, timeout)
+    if endpoint is not None:
+        return submit_over_http(data, endpoint)
     client = mesh_client(host, port, timeout)
     log.info("submitting graph %r (%d nodes) to %s", data.get("name"), len(data["tasks"]), client.describe())
     try:
@@ -65,3 +73,29 @@ def submit_representation(
     except MeshRequestError as exc:
         raise GraphSubmissionError(f"the mesh refused graph {data.get('name')!r}: {exc}") from exc
     return str(reply["url"]), str(reply["message"])
+
+
+def http_endpoint(host: str | None, port: int | str | None, timeout: float) -> Any:
+    """The agent's HTTP API to submit to (a :class:`puliclient.server.http.HttpEndpoint`), or
+    None for the mesh protocol."""
+    from puliclient.server.http import endpoint_for, endpoint_from_environment, is_http_url
+
+    if is_http_url(host):
+        return endpoint_for(str(host).rstrip("/") + (f":{port}" if port else ""), timeout=timeout)
+    if host is None and port is None:
+        return endpoint_from_environment(timeout)
+    return None
+
+
+def submit_over_http(data: dict[str, Any], endpoint: Any) -> tuple[str, str]:
+    """``POST /graphs/`` as Puli's client did: ``(Location, the server's message)``."""
+    from puliclient.errors import FarmError, FarmUnreachableError
+
+    log.info("submitting graph %r (%d nodes) to %s", data.get("name"), len(data["tasks"]), endpoint.url)
+    try:
+        answer = endpoint.call("POST", "/graphs/", data)
+    except FarmUnreachableError as exc:
+        raise GraphSubmissionError(str(exc)) from exc
+    except FarmError as exc:
+        raise GraphSubmissionError(f"the mesh refused graph {data.get('name')!r}: {exc}") from exc
+    return str(answer.headers.get("location", "")), str(answer.body)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from puliclient.model.labels import status_label, status_short_label
+from puliclient.model.labels import fields_of, status_label, status_short_label
 from puliclient.status import CommandStatus
 
 
@@ -64,6 +64,11 @@ class CommandModel:
                    arguments=dict(view.get("arguments") or {}), startTime=start, endTime=end,
                    updateTime=view.get("update_time"), avgTimeByFrame=per_frame,
                    stats=dict(view.get("stats") or {}), paused=bool(view.get("paused")))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CommandModel:
+        """From Puli's JSON of a command (its ``encode()``)."""
+        return cls(**fields_of(cls, data))
 
     @property
     def statusLabel(self) -> str:

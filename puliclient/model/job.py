@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from puliclient.model.labels import status_label, status_short_label
+from puliclient.model.labels import fields_of, status_label, status_short_label
 from puliclient.model.task import TaskModel, per_frame_ms
 from puliclient.status import NodeStatus
 
@@ -53,6 +53,8 @@ class JobModel:
     readyCommandCount: int = 0
     dispatchKey: int = 0
     maxRN: int = 0
+    allocatedRN: int = 0
+    """Render nodes (slots) its commands hold now."""
     timer: float | None = None
     completion: float = 0.0
     averageTimeByFrame: float = 0.0
@@ -85,6 +87,7 @@ class JobModel:
                   doneCommandCount=int(view.get("doneCommandCount") or 0),
                   readyCommandCount=int(view.get("readyCommandCount") or 0),
                   dispatchKey=int(view.get("dispatchKey") or 0), maxRN=int(view.get("maxRN") or 0),
+                  allocatedRN=int(view.get("running") or 0),
                   timer=view.get("timer"), completion=float(view.get("completion") or 0.0),
                   averageTimeByFrame=per_frame_ms(view.get("avg_time_per_frame_s")),
                   minTimeByFrame=per_frame_ms(view.get("min_time_per_frame_s")),
@@ -100,6 +103,16 @@ class JobModel:
             job.known_children = [cls.from_view(c, server, user=user) for c in view["children"]]
         elif not recursive or server is None:
             job.known_children = []
+        return job
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], server: Server | None = None) -> JobModel:
+        """From Puli's JSON of a job (``/query/job``'s items, ``/nodes/<id>``): its fields, its
+        ``children`` and ``task`` when given (none: a job asked for without its tree)."""
+        job = cls(**fields_of(cls, data), server=server)
+        job.known_children = [cls.from_json(c, server) for c in data.get("children") or []]
+        if isinstance(data.get("task"), dict):
+            job.known_task = TaskModel.from_json(data["task"], server)
         return job
 
     def _tree(self) -> None:

@@ -1,4 +1,5 @@
-"""Puli's status labels of the query models (``statusLabel``, ``statusShortLabel``).
+"""Puli's status labels of the query models (``statusLabel``, ``statusShortLabel``), and the
+fields a model takes from Puli's JSON (:func:`fields_of`).
 
 Guarantees: every label comes from the enums of :mod:`puliclient.status`; Puli's one
 exception is spelled here once: READY's short label is ``I`` (Puli's "idle"), every other
@@ -9,6 +10,7 @@ Not here: the numbers and names themselves (``puliclient.status``).
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 from puliclient.status import RN_STATUS_NAMES, RenderNodeStatus
 
@@ -32,3 +34,14 @@ def status_short_label(value: int, kind: type[IntEnum]) -> str:
     if status.name == "READY":
         return "I"
     return status.name[0]
+
+
+MODEL_LINKS = frozenset({"server", "known_children", "known_task", "listed", "children", "task", "commands"})
+"""Fields of a model that are links or nested models, never taken as plain values by :func:`fields_of`."""
+
+
+def fields_of(model: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The plain fields of dataclass ``model`` that ``data`` (Puli's JSON of one) holds; the rest
+    is left out (a newer server's extra keys, the nested models each ``from_json`` builds)."""
+    names = model.__dataclass_fields__  # type: ignore[attr-defined]
+    return {k: v for k, v in data.items() if k in names and k not in MODEL_LINKS}

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from puliclient.model.labels import status_label, status_short_label
+from puliclient.model.labels import fields_of, status_label, status_short_label
 from puliclient.status import RenderNodeStatus
 
 if TYPE_CHECKING:
@@ -80,6 +80,13 @@ class RenderNodeModel:
                    port=port, caracteristics=characteristics, performance=float(core.get("performance") or 0.0),
                    excluded=bool(core.get("quarantined")), pools=list(row.get("pools") or []),
                    state=str(row.get("state") or ""), server=server)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], server: Server | None = None) -> RenderNodeModel:
+        """From Puli's JSON of a render node (its ``encode()``: ``/query/rendernode``'s items)."""
+        node = cls(**fields_of(cls, data), server=server)
+        node.commands = {int(k): v for k, v in (data.get("commands") or {}).items()}  # JSON keys are text
+        return node
 
     @property
     def statusLabel(self) -> str:

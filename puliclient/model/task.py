@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from puliclient.model.command import CommandModel
-from puliclient.model.labels import status_label, status_short_label
+from puliclient.model.labels import fields_of, status_label, status_short_label
 from puliclient.status import NodeStatus
 
 if TYPE_CHECKING:
@@ -72,6 +72,12 @@ class TaskModel:
                    environment=dict(view.get("environment") or {}), maxAttempt=int(view.get("maxAttempt") or 1),
                    paused=bool(view.get("paused")), commandCount=int(view.get("commandCount") or 0),
                    listed=[CommandModel.from_view(c) for c in view.get("commands") or []], server=server)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], server: Server | None = None) -> TaskModel:
+        """From Puli's JSON of a task (its ``encode()``), its commands included."""
+        return cls(**fields_of(cls, data), listed=[CommandModel.from_json(c) for c in data.get("commands") or []],
+                   server=server)
 
     @property
     def commands(self) -> list[CommandModel]:

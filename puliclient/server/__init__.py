@@ -12,7 +12,9 @@ Puli's modules, kept name for name::
 
 Puli sent these queries to its dispatcher's HTTP API; here they travel over the mesh
 protocol through :class:`puliclient.farm.Farm` (the same environment: ``PULI_NODE``,
-``PULI_ZK``, ``PULI_KEY``). The answers become :mod:`puliclient.model` objects.
+``PULI_ZK``, ``PULI_KEY``), or, given an agent's HTTP address (``Server(host, port,
+http=True)``, ``PULI_URL``), over its HTTP API as Puli's did (``puliclient.server.http``).
+The answers become :mod:`puliclient.model` objects.
 
-Not here: an HTTP API (the mesh has none), the models (:mod:`puliclient.model`).
+Not here: the models (:mod:`puliclient.model`), the agent's routes (``puli_mesh.web``).
 """

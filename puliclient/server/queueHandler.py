@@ -9,7 +9,12 @@ key out; an empty list raises ``InvalidParamError``. Jobs are the farm's graphs 
 children of Puli's ``/graphs``). ``recursive=False`` gives jobs without children; otherwise
 a job's tree is fetched the first time its ``children``/``task`` are read (:mod:`puliclient.model.job`).
 
-How: ids, users, pools and statuses are filtered by the mesh (``Farm.jobs``, page after
+Over HTTP (a :class:`~puliclient.server.server.Server` with an HTTP address) the query is
+Puli's: the arguments, checked here, are posted to the agent's ``/query/job``, which runs this
+same handler over the mesh; the answer's jobs come back whole (children included when
+``recursive``).
+
+How (over the mesh protocol): ids, users, pools and statuses are filtered by the mesh (``Farm.jobs``, page after
 page); names and tags here, because the mesh's own name filter is a glob (no client regular
 expression runs on the leader) and its tag filter ANDs the tags.
 
@@ -46,8 +51,11 @@ class QueueHandler:
     def getJobs(self, idList: Iterable[int] | None = None, nameList: Iterable[str] | None = None,
                 poolList: Iterable[str] | None = None, statusList: Iterable[int] | None = None,
                 userList: Iterable[str] | None = None, tagsDict: dict[str, Iterable[Any]] | None = None,
-                recursive: bool = True) -> tuple[list[JobModel], dict[str, Any]]:
-        """Jobs passing every given filter; ``(jobs, summary)``."""
+                recursive: bool = True, *,
+                meshFilters: dict[str, Any] | None = None) -> tuple[list[JobModel], dict[str, Any]]:
+        """Jobs passing every given filter; ``(jobs, summary)``. ``meshFilters``: more of
+        ``Farm.jobs``' filters (``since``, ``started_after``, ``ended_after``...; not Puli's,
+        for Puli's time constraints of ``/query``; not over HTTP)."""
         started = time.monotonic()
         ids = values("idList", idList)
         names = patterns("nameList", nameList)
@@ -59,7 +67,18 @@ class QueueHandler:
             if not isinstance(tagsDict, dict) or not tagsDict:
                 raise InvalidParamError(f"tagsDict must be a non-empty {{tag: [values]}} map, not {tagsDict!r}")
             wanted_tags = {str(k): {str(v) for v in required(f"tagsDict[{k!r}]", vs)} for k, vs in tagsDict.items()}
-        server_filters: dict[str, Any] = {"pool": pools, "status": wanted_statuses, "user": users}
+        if self.server.endpoint is not None:
+            if meshFilters:
+                raise InvalidParamError("meshFilters are not sent over HTTP: use Puli's /query constraints")
+            body = {"id": ids, "name": None if names is None else [n.pattern for n in names], "pool": pools,
+                    "status": wanted_statuses, "user": users, "recursive": recursive,
+                    "tags": None if wanted_tags is None else {k: sorted(v) for k, v in wanted_tags.items()}}
+            with self.server.translated():
+                answer = self.server.endpoint.json("POST", "/query/job", {k: v for k, v in body.items()
+                                                                          if v is not None})
+            return [JobModel.from_json(item, self.server) for item in answer["items"]], answer["summary"]
+        server_filters: dict[str, Any] = {"pool": pools, "status": wanted_statuses, "user": users,
+                                          **(meshFilters or {})}
         with self.server.translated():
             farm = self.server.farm
             if ids is None:

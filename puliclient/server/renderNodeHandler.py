@@ -7,7 +7,10 @@ with ``re.match``; ``id`` (a mesh node's id is its name), ``pool`` and ``version
 exact; ``status`` takes Puli's render node statuses (``RN_IDLE``... as numbers, or names);
 ``None`` leaves a key out; an empty list raises ``InvalidParamError``.
 
-How: two answers of the leader, the status of every node (``Farm.status``) and the core's
+Over HTTP (a :class:`~puliclient.server.server.Server` with an HTTP address) the checked
+arguments are posted to the agent's ``/query/rendernode``, as Puli's client did.
+
+How (over the mesh protocol): two answers of the leader, the status of every node (``Farm.status``) and the core's
 view of the nodes it knows (``Farm.listing("nodes")``), filtered here (a farm has at most a
 few thousand nodes).
 
@@ -43,6 +46,14 @@ class RenderNodeHandler:
         pools = values("poolList", poolList)
         wanted_statuses = statuses("statusList", statusList, RenderNodeStatus)
         versions = values("versionList", versionList)
+        if self.server.endpoint is not None:
+            body = {"host": None if hosts is None else [h.pattern for h in hosts], "id": ids,
+                    "name": None if names is None else [n.pattern for n in names], "pool": pools,
+                    "status": wanted_statuses, "version": versions}
+            with self.server.translated():
+                answer = self.server.endpoint.json("POST", "/query/rendernode",
+                                                   {k: list(v) for k, v in body.items() if v is not None})
+            return [RenderNodeModel.from_json(item, self.server) for item in answer["items"]], answer["summary"]
         with self.server.translated():
             rows = self.server.farm.status()["nodes"]
             cores = {n["name"]: n for n in self.server.farm.listing("nodes")}
