@@ -1,11 +1,14 @@
 # ruff: noqa: UP031, UP028, N816 - written as Puli-era scripts were (their style is what is tested)
 """Puli's request-edit example 02 (``scripts/examples/request-edit/02_request_jobs.py``), in Python 3.
 
-Finds jobs with ``QueueHandler``, Puli's query API, over the mesh protocol. Only ``print``
-changed (Python 3). ``QueueHandler()`` asks the mesh of the environment
-(``PULI_NODE``/``PULI_ZK``, ``PULI_KEY``); ``QueueHandler(Server(host, port))`` an agent.
+Finds jobs with ``QueueHandler``, Puli's query API. Only ``print`` changed (Python 3).
+``QueueHandler()`` asks the mesh of the environment: over the mesh protocol
+(``PULI_NODE``/``PULI_ZK``, ``PULI_KEY``), or over an agent's HTTP API when ``PULI_URL`` is set
+(with ``PULI_TOKEN``, or a token made from ``PULI_KEY``); ``QueueHandler(Server(host, port))``
+asks one agent.
 
     PULI_NODE=rn1:7100 python examples/puli/request_jobs.py
+    PULI_URL=http://rn1:8080 python examples/puli/request_jobs.py
 """
 
 from octopus.core import enums

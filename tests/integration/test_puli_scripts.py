@@ -4,7 +4,7 @@ The scripts are in ``examples/puli``: Puli's two request-edit examples (``QueueH
 ``RenderNodeHandler``), a custom runner importing ``from puliclient import RunnerToolkit``
 run by a real node, a submission script catching ``ImportError`` around a runner load, and
 a wrangler's script walking ``puliclient.model`` objects and pausing a job through them.
-The queries travel over the mesh protocol (the web API has not landed).
+The queries travel over the mesh protocol here; ``test_puli_http`` runs them over HTTP.
 """
 
 from __future__ import annotations
