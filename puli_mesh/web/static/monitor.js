@@ -39,9 +39,10 @@ function query(params) {
   return q.toString();
 }
 
-function bar(used, total, text) {
+// A bar of used/total; `whenFull` is its class when full ("full": a warning, "done": progress).
+function bar(used, total, text, whenFull = "full") {
   const share = total > 0 ? Math.min(1, used / total) : 0;
-  return h("span", {}, h("span", { class: "bar" + (share >= 1 ? " full" : "") },
+  return h("span", {}, h("span", { class: "bar" + (share >= 1 ? ` ${whenFull}` : "") },
                           h("span", { style: `width:${(share * 100).toFixed(1)}%` })), " ", text);
 }
 
@@ -81,7 +82,7 @@ function jobRow(job) {
     h("td", { class: "name" }, h("a", { onclick: () => openJob(job.id) }, job.name)),
     h("td", {}, job.user), h("td", {}, job.pool),
     h("td", { class: `status status-${job.status_name}` }, job.status_name),
-    h("td", { class: "progress" }, bar(job.doneCommandCount, job.commandCount, `${job.doneCommandCount}/${job.commandCount}`)),
+    h("td", { class: "progress" }, bar(job.doneCommandCount, job.commandCount, `${job.doneCommandCount}/${job.commandCount}`, "done")),
     h("td", { class: "eta" }, duration(eta(job))),
     h("td", {}, job.priority), h("td", {}, job.maxRN),
     jobActions(job));
@@ -100,7 +101,6 @@ async function refreshJobs() {
   state.next = page.cursor;
   document.querySelector("#jobs tbody").replaceChildren(...page.items.map(jobRow));
   document.getElementById("job-counts").replaceChildren(
-    h("span", {}, `${figures.graphs} jobs`),
     ...Object.entries(figures.jobs_by_status).map(([name, n]) => h("span", { class: `status-${name}` }, `${name} ${n}`)),
     h("span", {}, `${figures.running} commands running, ${figures.ready} ready`));
   document.getElementById("page-no").textContent = `page ${state.page + 1}`;
@@ -123,7 +123,7 @@ function commandRows(commands) {
 
 function treeNode(node) {
   const head = h("span", {}, `${node.type} ${node.name} `, h("span", { class: `status-${node.status_name}` }, node.status_name),
-                 " ", bar(node.doneCommandCount, node.commandCount, `${node.doneCommandCount}/${node.commandCount}`));
+                 " ", bar(node.doneCommandCount, node.commandCount, `${node.doneCommandCount}/${node.commandCount}`, "done"));
   const omitted = node.children_omitted || node.commands_omitted;
   return h("li", {}, head,
     node.children ? h("ul", {}, node.children.map(treeNode)) : null,
