@@ -123,6 +123,10 @@ def test_the_pause_button_pauses_a_job_and_a_user_sees_no_cancel_on_anothers_job
                                                                                                      timeout=WAIT_MS)
     admin.click("#tabs button[data-view=nodes]")
     expect(admin.locator("#nodes tr[data-node] button[data-action=drain]")).to_have_count(2, timeout=WAIT_MS)
+    shot(admin, "admin-nodes")
+    admin_farm(web).set_licence("nuke", 4)
+    admin.click("#tabs button[data-view=licences]")
+    expect(admin.locator("#licences tr[data-licence=nuke]")).to_contain_text("0/4", timeout=WAIT_MS)
     admin.click("#tabs button[data-view=charts]")
     expect(admin.locator("#charts")).not_to_be_empty(timeout=WAIT_MS)  # a sample a minute: maybe none yet
     admin.evaluate(CHART_SAMPLES)  # the charts drawn by this browser from two samples of Farm.history's shape
