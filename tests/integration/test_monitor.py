@@ -19,7 +19,7 @@ from puliclient.status import NodeStatus
 from .conftest import wait_for
 from .test_security import client, submit_as
 from .test_web_api import WebMesh, admin_farm
-from .test_web_api import web as web  # noqa: F401 (the fixture, by its name)
+from .test_web_api import web as web  # the fixture, by its name (a redundant alias: a re-export)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -77,7 +77,7 @@ def row(page: Page, job_id: int) -> object:
 
 
 def test_the_jobs_page_lists_a_job_its_progress_moves_and_the_log_shows_its_output(
-        web: WebMesh, browser: BrowserContext) -> None:  # noqa: F811
+        web: WebMesh, browser: BrowserContext) -> None:
     anonymous = browser.new_page()
     anonymous.goto(web.url(web.follower()) + "/")
     expect(anonymous).to_have_url(re.compile(r"/login$"), timeout=WAIT_MS)  # no token: sent to log in
@@ -99,7 +99,7 @@ def test_the_jobs_page_lists_a_job_its_progress_moves_and_the_log_shows_its_outp
 
 
 def test_the_pause_button_pauses_a_job_and_a_user_sees_no_cancel_on_anothers_job(
-        web: WebMesh, browser: BrowserContext) -> None:  # noqa: F811
+        web: WebMesh, browser: BrowserContext) -> None:
     mine = submit_as(web.mesh, web.people["alice"], "mine", cmd="sleep 60")
     theirs = submit_as(web.mesh, web.people["bob"], "theirs", cmd="sleep 60")
     page = logged_in(browser, web, "alice")
