@@ -9,6 +9,7 @@ need_apt=()
 [ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the monitor's browser tests (Playwright drives it)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     sudo=""

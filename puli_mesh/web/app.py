@@ -8,14 +8,13 @@ Routes:
 * ``/api/...``: the JSON API (``web.api``); OpenAPI at ``/api/openapi.json``, docs at ``/api/docs``;
 * ``GET /metrics``: the agent's Prometheus metrics (``puli_mesh.metrics``), open to any scraper
   like every Prometheus exporter (counts and gauges, no names of jobs or users);
-* ``/``: a small index until a monitor page takes its place.
+* ``/`` and ``/monitor...``: the monitor (``web.monitor``), the wrangler's page.
 
 Every route under ``/api/`` needs a caller (``web.callers``): a valid token in the
 ``Authorization: Bearer`` header or the cookie, on a secured mesh; nobody on an open one.
 
 Adding routes (the monitor, Puli's endpoints, ``/metrics``): write an ``APIRouter`` in its own
-module and add it to the routers :func:`create_app` includes -- before the fallback index, so
-a router of yours that serves ``/`` wins.
+module and add it to the routers :func:`create_app` includes.
 
 Guarantees: a refusal or failure of the mesh is a JSON ``{"error", "code", "message"}`` with
 the HTTP status of its code (:data:`HTTP_STATUS`); a request body above :data:`MAX_BODY_BYTES`
@@ -44,7 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from puli_mesh.errors import TokenError
 from puli_mesh.limits import MAX_MESSAGE_BYTES
 from puli_mesh.protocol import ErrorCode
-from puli_mesh.web import api, puli_http
+from puli_mesh.web import api, monitor, puli_http
 from puli_mesh.web.auth import TOKEN_LENGTH
 from puli_mesh.web.callers import TOKEN_COOKIE, context_of
 from puli_mesh.web.context import WebContext
@@ -146,12 +145,6 @@ LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Puli Mes
 <form method="post" action="/login"><label>Token (<code>puli-mesh keys token</code>)<br>
 <input name="token" autocomplete="off" autofocus></label><p><button>Log in</button></p></form></body></html>"""
 
-INDEX_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Puli Mesh</title></head>
-<body style="font-family:sans-serif"><h1>Puli Mesh</h1><ul>
-<li><a href="/api/docs">HTTP API (OpenAPI)</a></li><li><a href="/api/whoami">who am I</a></li>
-<li><a href="/login">log in</a> &middot; <a href="/logout">log out</a></li></ul></body></html>"""
-
-
 async def read_login_token(request: Request) -> str:
     """The token of a login POST: a form (``token=...``) or JSON (``{"token": ...}``)."""
     body = await request.body()
@@ -222,13 +215,7 @@ def create_app(context: WebContext, metrics: MetricsSource | None = None) -> Fas
     add_login_routes(app)
     if metrics is not None:
         add_metrics_route(app, metrics)
-    # The routers of the application, in order: add yours here (the monitor's pages, Puli's
-    # endpoints, /metrics). The index below is a fallback for "/" when none serves it.
-    for router in (api.router, puli_http.router):
+    # The routers of the application, in order: add yours here.
+    for router in (api.router, monitor.router, puli_http.router):
         app.include_router(router)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> HTMLResponse:
-        return HTMLResponse(INDEX_PAGE)
-
     return app
