@@ -12,9 +12,9 @@ Routes:
 * ``GET /monitor-api/figures``: the farm's gauges (jobs by status, queue depth per pool...).
 
 Everything else the page shows it reads from ``/api/`` (``web.api``; the charts:
-``/api/history``), as the caller: the page
-holds no rule of who may do what beyond hiding what the caller's role may not do (an owner's
-job for a ``user``, everything for an ``operator`` or ``admin``); the leader decides.
+``/api/history``), as the caller: the page holds no rule of who may do what beyond hiding what
+the caller's role may not do (an owner's job for a ``user``, everything for an ``operator`` or
+``admin``); the leader decides.
 
 Guarantees: the page never loads every job or node: jobs a page at a time through the API's
 cursor and filters, nodes as the bounded status (``nodes_limit``) with its summary.
