@@ -173,7 +173,7 @@ class Farm:
              ended_after: float | None = None, ended_before: float | None = None,
              sort: str | None = None, reverse: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
         """Jobs matching every given filter (AND); a list means any of them (OR); in id
-        order, all of them or the first ``limit``.
+        order (``reverse``: newest first), all of them or the first ``limit``.
 
         ``status`` takes names or numbers (``["RUNNING", "ERROR"]``); ``name`` is a glob
         (``shot01*_light``; without ``*`` or ``?``: contained in the name; case-sensitive;
@@ -187,11 +187,14 @@ class Farm:
         match, so ``limit`` then cuts the sorted list; ``FarmInvalidRequestError`` for an
         unknown field."""
         field = self._field(sort, query_fields.JOB_FIELDS, query_fields.JOB_ALIASES, tags=True)
+        # Without a field, ``reverse`` is newest first, which the leader pages: the first
+        # ``limit`` are the newest, never read them all.
         rows = self.graphs(None if field else limit, id=ids, user=user, status=status, name=name, tags=tags,
                            pool=pool, since=since, created_before=created_before, started_after=started_after,
-                           started_before=started_before, ended_after=ended_after, ended_before=ended_before)
+                           started_before=started_before, ended_after=ended_after, ended_before=ended_before,
+                           newest_first=(field is None and reverse) or None)
         if field is None:
-            return rows[::-1] if reverse else rows
+            return rows
         rows = query_fields.sorted_rows(rows, field, reverse)
         return rows if limit is None else rows[:limit]
 

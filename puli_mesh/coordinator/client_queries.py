@@ -337,13 +337,23 @@ once a second) cost the leader one build a second, not fifty (each reads every n
 
 class QueryViews:
     """Views kept between requests (one per leader, owned by the request handler): the
-    bounded status, rebuilt when older than :data:`STATUS_SUMMARY_MAX_AGE_S` (or when the
-    clock went back)."""
+    bounded status and the farm's figures (a walk of every job and node, which every open
+    monitor asks for every few seconds), rebuilt when older than
+    :data:`STATUS_SUMMARY_MAX_AGE_S` (or when the clock went back)."""
 
-    __slots__ = ("status_summaries",)
+    __slots__ = ("status_summaries", "kept_figures")
 
     def __init__(self) -> None:
         self.status_summaries: dict[int, tuple[float, dict[str, Any]]] = {}
+        self.kept_figures: tuple[float, dict[str, Any]] | None = None
+
+    def figures(self, q: QueryContext) -> dict[str, Any]:
+        kept = self.kept_figures
+        if kept is not None and 0.0 <= q.now - kept[0] < STATUS_SUMMARY_MAX_AGE_S:
+            return kept[1]
+        figures = q.core.figures()
+        self.kept_figures = (q.now, figures)
+        return figures
 
     def status_summary(self, q: QueryContext, nodes_limit: int) -> dict[str, Any]:
         kept = self.status_summaries.get(nodes_limit)
@@ -379,9 +389,12 @@ def _cursor(q: QueryContext, kind: type[int] | type[str]) -> Any:
 
 
 def _graphs(q: QueryContext) -> dict[str, Any]:
-    """Filters (:class:`GraphFilter`), ``limit``, ``cursor``: a page of graph views."""
+    """Filters (:class:`GraphFilter`), ``limit``, ``cursor``, ``newest_first``: a page of graph views."""
     match = GraphFilter.from_args(q.args).matches
-    return q.core.graph_page(match, _cursor(q, int), q.args.get("limit")).to_map()
+    newest_first = q.args.get("newest_first", False)
+    if not isinstance(newest_first, bool):
+        raise ValueError(f"newest_first must be true or false, not {newest_first!r}")
+    return q.core.graph_page(match, _cursor(q, int), q.args.get("limit"), newest_first).to_map()
 
 
 def _commands(q: QueryContext) -> dict[str, Any]:
@@ -415,9 +428,9 @@ QUERIES: dict[str, Callable[[QueryContext], Any]] = {
     "nodes": _render_nodes,
     "licences": lambda q: q.core.licences.stats(),
     "pools": lambda q: q.core.pools(),
-    "figures": lambda q: q.core.figures(),
+    "figures": lambda q: q.views.figures(q),
     # ``puli-mesh stats``: the last hour, a sample a minute
-    "stats": lambda q: q.stats.report(q.now, q.core.figures()),
+    "stats": lambda q: q.stats.report(q.now, q.views.figures(q)),
     # ``puli-mesh stats --history``, the charts; ``Farm.history``: ``{"since"?}``, a sample a minute
     "history": _history,
 }

@@ -77,9 +77,10 @@ class CoreViews:
         return self.command_page(node_id, None if statuses is None else set(statuses), render_node, None,
                                  limit, listings.UNBOUNDED).items
 
-    def graph_page(self, match: Callable[[GraphNode], bool], after: int | None, limit: Any) -> listings.Page:
+    def graph_page(self, match: Callable[[GraphNode], bool], after: int | None, limit: Any,
+                   newest_first: bool = False) -> listings.Page:
         """A page of the graphs ``match`` accepts, after graph id ``after`` (``listings``)."""
-        return listings.graph_page(self._st.graphs, match, after, limit)
+        return listings.graph_page(self._st.graphs, match, after, limit, newest_first)
 
     def command_page(self, node_id: int | None, statuses: set[int] | None, render_node: str | None,
                      after: int | None, limit: Any,

@@ -18,7 +18,7 @@ Not here: parsing the client's filters (``client_queries``), the views themselve
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
@@ -99,14 +99,19 @@ def _after(keys: list[Key], after: Key | None) -> Iterator[Key]:
 
 
 def graph_page(graphs: Mapping[int, GraphNode], match: Callable[[GraphNode], bool], after: int | None,
-               limit: Any) -> Page:
+               limit: Any, newest_first: bool = False) -> Page:
     """Graphs matching ``match``, as ``node_view`` without children, after graph id ``after``,
-    at most ``limit`` (the client's, None for the default)."""
+    at most ``limit`` (the client's, None for the default). ``newest_first``: in descending id
+    order, ``after`` then meaning the ids below it (a monitor shows the newest jobs first)."""
     def take(gid: int) -> dict[str, Any] | None:
         g = graphs[gid]
         return node_view(g, False) if match(g) else None
 
-    return _scan(_after(sorted(graphs), after), limit, GRAPH_BOUNDS, take)
+    ids = sorted(graphs)
+    if newest_first:
+        below = len(ids) if after is None else bisect_left(ids, after)
+        return _scan(reversed(ids[:below]), limit, GRAPH_BOUNDS, take)
+    return _scan(_after(ids, after), limit, GRAPH_BOUNDS, take)
 
 
 def command_page(commands: Mapping[int, CommandNode], root: TreeNode | None, statuses: set[int] | None,

@@ -116,7 +116,8 @@ def jobs(request: Request, id: Annotated[list[Id] | None, Query(max_length=MAX_F
     if sort is not None:  # sorting needs every match (Farm.jobs reads them all): the first `limit`, no cursor
         rows = farm(request, who).jobs(ids=id, sort=sort, reverse=reverse, limit=limit, **filters)
         return {"items": rows, "cursor": None}
-    return page(farm(request, who), "graphs", limit, cursor, id=id, **filters)
+    # `reverse` alone: newest first, paged at the leader like the id order
+    return page(farm(request, who), "graphs", limit, cursor, id=id, newest_first=reverse or None, **filters)
 
 
 @router.get("/jobs/{job_id}", summary="A job (or any node of it): its tree (Farm.graph)")

@@ -96,7 +96,7 @@ function jobFilters() {
 
 async function refreshJobs() {
   const [page, figures] = await Promise.all([
-    call(`/api/jobs?${query({ ...jobFilters(), limit: PAGE_SIZE, cursor: state.cursors[state.page] })}`),
+    call(`/api/jobs?${query({ ...jobFilters(), limit: PAGE_SIZE, reverse: true, cursor: state.cursors[state.page] })}`),
     call("/monitor-api/figures")]);
   state.next = page.cursor;
   document.querySelector("#jobs tbody").replaceChildren(...page.items.map(jobRow));

@@ -265,7 +265,11 @@ def test_jobs_pass_time_ranges_to_the_leader_and_sort_every_match_before_the_lim
     assert [j["id"] for j in farm.jobs(started_after=5.0, ended_before=9.0, sort="creationTime", limit=2)] == [2, 3]
     assert [f["args"] for _, f in farm.calls] == [{"started_after": 5.0, "ended_before": 9.0, "limit": 1000}]
     assert [j["id"] for j in farm.jobs(sort="creation_time", reverse=True)] == [1, 3, 2]
-    assert [j["id"] for j in farm.jobs(reverse=True)] == [3, 2, 1]  # by id, descending
+    by_id = ScriptedFarm(lambda kind, fields: {"items": sorted(rows, key=lambda r: r["id"],
+                                                               reverse=fields["args"].get("newest_first", False)),
+                                               "cursor": None})
+    assert [j["id"] for j in by_id.jobs(reverse=True, limit=2)] == [3, 2]  # the newest, paged by the leader
+    assert [f["args"] for _, f in by_id.calls] == [{"newest_first": True, "limit": 2}]
     with pytest.raises(FarmInvalidRequestError, match="unknown field 'colour'; known: id, name"):
         farm.jobs(sort="colour")
 

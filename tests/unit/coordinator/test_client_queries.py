@@ -226,6 +226,19 @@ def test_graph_pages_are_stable_under_inserts_and_archives() -> None:
     assert pages(core, "graphs", {"limit": 2, "name": "late*"}) == added
 
 
+def test_graph_pages_newest_first_page_down_from_the_newest_and_refuse_a_non_bool() -> None:
+    """A monitor lists the newest jobs first: the leader pages them, the first page is the newest."""
+    core = SchedulingCore()
+    ids = [core.submit_graph(single(f"g{i}", 1, pool="default"), 0.0).graph_id for i in range(5)]
+    newest = pages(core, "graphs", {"limit": 2, "newest_first": True})
+    assert newest == ids[::-1]
+    first = answer_query("graphs", context(core, {"limit": 2, "newest_first": True}))
+    assert [g["id"] for g in first["items"]] == ids[:-3:-1]  # the two newest, newest first
+    assert pages(core, "graphs", {"limit": 2, "newest_first": True, "name": "g1*"}) == [ids[1]]
+    with pytest.raises(ValueError, match="newest_first must be true or false"):
+        answer_query("graphs", context(core, {"newest_first": "yes"}))
+
+
 def test_command_pages_follow_ids_whole_farm_and_subtree() -> None:
     core = SchedulingCore()
     # Groups make the tree order differ from the id order (ids are given breadth first).
@@ -339,6 +352,21 @@ def test_a_bounded_status_is_kept_at_most_its_max_age_then_built_again() -> None
     again = ask(1000.0 + STATUS_SUMMARY_MAX_AGE_S)
     assert again["summary"]["running"] == 3 and again["summary"]["as_of"] == 1000.0 + STATUS_SUMMARY_MAX_AGE_S
     assert ask(999.0)["summary"]["as_of"] == 999.0  # the clock went back: built again
+
+
+def test_the_figures_every_monitor_asks_for_are_walked_at_most_once_per_max_age() -> None:
+    core = SchedulingCore()
+    core.submit_graph(single("one", 1), 0.0)
+    views = QueryViews()
+
+    def ask(now: float) -> dict[str, Any]:
+        return answer_query("figures", context(core, now=now, views=views))
+
+    first = ask(1000.0)
+    core.submit_graph(single("two", 1), 0.0)
+    assert ask(1000.0 + STATUS_SUMMARY_MAX_AGE_S / 2) is first and first["graphs"] == 1
+    assert ask(1000.0 + STATUS_SUMMARY_MAX_AGE_S)["graphs"] == 2
+    assert ask(999.0)["graphs"] == 2  # the clock went back: walked again
 
 
 def test_running_commands_are_found_through_the_nodes_that_hold_them() -> None:
