@@ -49,7 +49,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
 POLL_S = 2.0
-PAGE_REQUESTS = ("/api/jobs?limit=50", "/monitor-api/figures")
+PAGE_REQUESTS = ("/api/jobs?limit=50&reverse=true", "/monitor-api/figures")
 """What an open jobs page asks every ``POLL_S`` (``static/monitor.js``: refreshJobs)."""
 SHOWS = """([job, status]) =>
   document.querySelector(`#jobs tr[data-job='${job}'] .status`)?.textContent === status"""
