@@ -44,7 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from puli_mesh.errors import TokenError
 from puli_mesh.limits import MAX_MESSAGE_BYTES
 from puli_mesh.protocol import ErrorCode
-from puli_mesh.web import api, puli_http
+from puli_mesh.web import api, puli_edits, puli_http
 from puli_mesh.web.auth import TOKEN_LENGTH
 from puli_mesh.web.callers import TOKEN_COOKIE, context_of
 from puli_mesh.web.context import WebContext
@@ -224,7 +224,7 @@ def create_app(context: WebContext, metrics: MetricsSource | None = None) -> Fas
         add_metrics_route(app, metrics)
     # The routers of the application, in order: add yours here (the monitor's pages, Puli's
     # endpoints, /metrics). The index below is a fallback for "/" when none serves it.
-    for router in (api.router, puli_http.router):
+    for router in (api.router, puli_http.router, puli_edits.router):
         app.include_router(router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -16,7 +16,8 @@ Routes (Puli's paths and JSON shapes):
 * edits: ``PUT /nodes/<id>/paused`` and ``/pauseKill`` (``{"paused": bool}``),
   ``/status`` (``{"status": N}``: READY restarts, ``?cmdStatus=`` only the failed commands;
   CANCELED cancels; PAUSED pauses), ``/priority``, ``/dispatchKey``, ``/maxRN``, ``/name``,
-  ``/user``, ``/maxAttempt`` (``{"<field>": value}``), ``/prod`` (the tag).
+  ``/user``, ``/maxAttempt``, ``/strategy`` (``{"<field>": value}``; a strategy as
+  ``puliclient.strategies`` names it), ``/prod`` (the tag).
 
 What differs from Puli (the mesh's model is not Puli's): a render node's ``id`` is its name;
 a job has one pool (``poolShares`` lists its name, no pool share ids); there is no
@@ -31,8 +32,9 @@ Filtering follows ``puliclient.server``'s handlers (one place for Puli's filter 
 field names follow ``puliclient.query_fields``. Errors: 400 for a bad argument, the mesh's
 codes as ``/api/`` maps them (404, 403, 409, 503).
 
-Not here: the mesh's own JSON API (``web.api``), the endpoints of Puli's workers, Puli's bulk
-edits (``/edit/...``), pools, licences and render node edits (listed in the README).
+Not here: the mesh's own JSON API (``web.api``), the endpoints of Puli's workers; Puli's bulk
+edits (``/pause``, ``/edit/...``), commands, pools, licences and render node edits are in
+``web.puli_edits``.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ MAX_BODY_VALUES = 1000
 NodeId = Annotated[int, Path(ge=0, le=MAX_ID)]
 PULI_STATUS_EDITS = {NodeStatus.READY: "restart", NodeStatus.CANCELED: "cancel", NodeStatus.PAUSED: "pause"}
 """What ``PUT /nodes/<id>/status`` does for each status it takes."""
-NODE_FIELD_EDITS = ("priority", "dispatchKey", "maxRN", "name", "user", "maxAttempt")
+NODE_FIELD_EDITS = ("priority", "dispatchKey", "maxRN", "name", "user", "maxAttempt", "strategy")
 """The single-field edits of ``PUT /nodes/<id>/<field>`` that ``Farm.set`` does."""
 
 
