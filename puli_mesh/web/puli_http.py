@@ -29,7 +29,12 @@ cookie on a secured mesh). A token in the URL (``?token=``) is NOT accepted: URL
 access logs, proxies and shell history, where a token would outlive its purpose; a Puli-era
 tool adds the header (``puliclient.server`` does, from ``PULI_TOKEN`` or ``PULI_KEY``).
 Filtering follows ``puliclient.server``'s handlers (one place for Puli's filter semantics);
-field names follow ``puliclient.query_fields``. Errors: 400 for a bad argument, the mesh's
+field names follow ``puliclient.query_fields``. Name and host regular expressions
+(``constraint_name``, a body's ``name``/``host``) run on this agent's web thread: at most
+``filters.MAX_PATTERNS`` of at most ``filters.MAX_PATTERN_CHARS`` characters, compiled once per
+request, one that does not compile is a 400. Python's ``re`` has no timeout: a catastrophic
+pattern within those bounds costs the caller's own request thread only (never the leader,
+which filters no regular expression). Errors: 400 for a bad argument, the mesh's
 codes as ``/api/`` maps them (404, 403, 409, 503).
 
 Not here: the mesh's own JSON API (``web.api``), the endpoints of Puli's workers; Puli's bulk
