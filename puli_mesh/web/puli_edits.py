@@ -115,9 +115,8 @@ def time_admits(bound: tuple[str, float], value: float | None) -> bool:
 def bulk_answer(edited: list[int], refused: list[dict[str, Any]], found: int, total: int,
                 started: float) -> dict[str, Any]:
     """Puli's bulk edit answer (and the mesh's ``refusedJobs``)."""
-    head = summary(len(edited), total, started)
-    head = {"editedCount": len(edited), "filteredCount": found, "totalInDispatcher": total,
-            "requestTime": head["requestTime"], "requestDate": head["requestDate"]}
+    base = summary(len(edited), total, started)  # Puli's summary, its count named editedCount here
+    head = {"editedCount": base.pop("count"), "filteredCount": found, **base}
     return {"summary": head, "editedJobs": edited, "refusedJobs": refused}
 
 
@@ -175,6 +174,14 @@ def put_command(request: Request, command_id: CommandId, body: Annotated[Any, Bo
     return PlainTextResponse(f"Command {command_id} updated")
 
 
+def command_or_none(farm: Farm, command_id: int) -> dict[str, Any] | None:
+    """One command, None when there is none (a query finds nothing there; it is no error)."""
+    try:
+        return farm.command(command_id)
+    except FarmNotFoundError:
+        return None
+
+
 @router.get("/query/command", summary="Puli's command query: attr=, constraint_id/status/starttime (<, >), "
                                       "offset, limit")
 def query_commands(request: Request, offset: Annotated[int, Query(ge=0, le=MAX_COMMANDS_SCANNED)] = 0,
@@ -195,8 +202,8 @@ def query_commands(request: Request, offset: Annotated[int, Query(ge=0, le=MAX_C
                 ids = sorted({int(t) for t in constraints["id"]})
             except ValueError:
                 raise ValueError("constraint_id: command ids are numbers") from None
-            rows = [farm.command(i) for i in ids]
-            rows = [r for r in rows if wanted is None or int(r["status"]) in wanted]
+            rows = [r for r in (command_or_none(farm, i) for i in ids)
+                    if r is not None and (wanted is None or int(r["status"]) in wanted)]
         else:
             rows = farm.commands(status=wanted, limit=MAX_COMMANDS_SCANNED)  # type: ignore[arg-type]
     matching = [r for r in rows if all(time_admits(b, r.get("start_time")) for b in bounds)]
