@@ -43,7 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from puli_mesh.errors import TokenError
 from puli_mesh.limits import MAX_MESSAGE_BYTES
 from puli_mesh.protocol import ErrorCode
-from puli_mesh.web import api, monitor, puli_http
+from puli_mesh.web import api, monitor, puli_edits, puli_http
 from puli_mesh.web.auth import TOKEN_LENGTH
 from puli_mesh.web.callers import TOKEN_COOKIE, context_of
 from puli_mesh.web.context import WebContext
@@ -216,6 +216,6 @@ def create_app(context: WebContext, metrics: MetricsSource | None = None) -> Fas
     if metrics is not None:
         add_metrics_route(app, metrics)
     # The routers of the application, in order: add yours here.
-    for router in (api.router, monitor.router, puli_http.router):
+    for router in (api.router, monitor.router, puli_http.router, puli_edits.router):
         app.include_router(router)
     return app

@@ -16,7 +16,8 @@ Routes (Puli's paths and JSON shapes):
 * edits: ``PUT /nodes/<id>/paused`` and ``/pauseKill`` (``{"paused": bool}``),
   ``/status`` (``{"status": N}``: READY restarts, ``?cmdStatus=`` only the failed commands;
   CANCELED cancels; PAUSED pauses), ``/priority``, ``/dispatchKey``, ``/maxRN``, ``/name``,
-  ``/user``, ``/maxAttempt`` (``{"<field>": value}``), ``/prod`` (the tag).
+  ``/user``, ``/maxAttempt``, ``/strategy`` (``{"<field>": value}``; a strategy as
+  ``puliclient.strategies`` names it), ``/prod`` (the tag).
 
 What differs from Puli (the mesh's model is not Puli's): a render node's ``id`` is its name;
 a job has one pool (``poolShares`` lists its name, no pool share ids); there is no
@@ -28,11 +29,17 @@ cookie on a secured mesh). A token in the URL (``?token=``) is NOT accepted: URL
 access logs, proxies and shell history, where a token would outlive its purpose; a Puli-era
 tool adds the header (``puliclient.server`` does, from ``PULI_TOKEN`` or ``PULI_KEY``).
 Filtering follows ``puliclient.server``'s handlers (one place for Puli's filter semantics);
-field names follow ``puliclient.query_fields``. Errors: 400 for a bad argument, the mesh's
+field names follow ``puliclient.query_fields``. Name and host regular expressions
+(``constraint_name``, a body's ``name``/``host``) run on this agent's web thread: at most
+``filters.MAX_PATTERNS`` of at most ``filters.MAX_PATTERN_CHARS`` characters, compiled once per
+request, one that does not compile is a 400. Python's ``re`` has no timeout: a catastrophic
+pattern within those bounds costs the caller's own request thread only (never the leader,
+which filters no regular expression). Errors: 400 for a bad argument, the mesh's
 codes as ``/api/`` maps them (404, 403, 409, 503).
 
-Not here: the mesh's own JSON API (``web.api``), the endpoints of Puli's workers, Puli's bulk
-edits (``/edit/...``), pools, licences and render node edits (listed in the README).
+Not here: the mesh's own JSON API (``web.api``), the endpoints of Puli's workers; Puli's bulk
+edits (``/pause``, ``/edit/...``), commands, pools, licences and render node edits are in
+``web.puli_edits``.
 """
 
 from __future__ import annotations
@@ -85,7 +92,7 @@ MAX_BODY_VALUES = 1000
 NodeId = Annotated[int, Path(ge=0, le=MAX_ID)]
 PULI_STATUS_EDITS = {NodeStatus.READY: "restart", NodeStatus.CANCELED: "cancel", NodeStatus.PAUSED: "pause"}
 """What ``PUT /nodes/<id>/status`` does for each status it takes."""
-NODE_FIELD_EDITS = ("priority", "dispatchKey", "maxRN", "name", "user", "maxAttempt")
+NODE_FIELD_EDITS = ("priority", "dispatchKey", "maxRN", "name", "user", "maxAttempt", "strategy")
 """The single-field edits of ``PUT /nodes/<id>/<field>`` that ``Farm.set`` does."""
 
 

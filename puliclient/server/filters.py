@@ -2,7 +2,11 @@
 
 Guarantees: an argument list is checked before anything is sent (an empty list, a string
 where a list belongs, a bad regular expression or status: :class:`InvalidParamError`);
-``None`` means "no filter on that key", as in Puli.
+``None`` means "no filter on that key", as in Puli. Regular expressions are bounded in number
+and length (:data:`MAX_PATTERNS`, :data:`MAX_PATTERN_CHARS`) because an agent's web thread
+runs the ones an HTTP caller sends (``/query``, ``/query/job``); Python's ``re`` has no
+timeout, so a catastrophic pattern within those bounds still costs the thread that runs it:
+over HTTP, the caller's own request thread, not the leader's.
 Not here: asking the mesh (``queueHandler``, ``renderNodeHandler``).
 """
 
@@ -17,6 +21,11 @@ from typing import Any
 from puliclient.errors import UnknownStatusError
 from puliclient.server.server import InvalidParamError
 from puliclient.status import parse_status
+
+MAX_PATTERNS = 100
+"""Regular expressions one query may give for one key (each is tried on every job's name)."""
+MAX_PATTERN_CHARS = 256
+"""The longest regular expression a query may give."""
 
 
 def values(key: str, given: Iterable[Any] | None) -> list[Any] | None:
@@ -42,10 +51,16 @@ def required(key: str, given: Iterable[Any] | None) -> list[Any]:
 
 def patterns(key: str, given: Iterable[Any] | None) -> list[re.Pattern[str]] | None:
     """Puli's name and host filters: regular expressions tried with ``re.match`` (on this
-    machine: the mesh itself only takes globs)."""
+    machine: the mesh itself only takes globs), compiled once per query; at most
+    :data:`MAX_PATTERNS` of at most :data:`MAX_PATTERN_CHARS` characters each."""
     listed = values(key, given)
     if listed is None:
         return None
+    if len(listed) > MAX_PATTERNS:
+        raise InvalidParamError(f"{key}: at most {MAX_PATTERNS} regular expressions, not {len(listed)}")
+    for pattern in listed:
+        if len(str(pattern)) > MAX_PATTERN_CHARS:
+            raise InvalidParamError(f"{key}: a regular expression of at most {MAX_PATTERN_CHARS} characters")
     try:
         return [re.compile(str(p)) for p in listed]
     except re.error as exc:

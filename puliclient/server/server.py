@@ -97,10 +97,11 @@ class HttpFarm:
         return rows if limit is None else rows[:limit]
 
     def edit(self, action: str, **args: Any) -> Any:
-        """A job edit as ``Farm.edit`` takes it (``id`` and the action's arguments)."""
+        """A job edit as ``Farm.edit`` takes it (``id`` and the action's arguments): ``tags`` to
+        ``/api/jobs/<id>/tags``, the others to ``/api/jobs/<id>/<action>``."""
         node_id = int(args.pop("id"))
-        if action == "tags" and set(args.get("tags") or {}) == {"prod"}:
-            return self.endpoint.json("PUT", f"/nodes/{node_id}/prod", {"prod": args["tags"]["prod"]})
+        if action == "tags":
+            return self.endpoint.json("POST", f"/api/jobs/{node_id}/tags", dict(args["tags"]))
         if action not in self.JOB_EDITS:
             raise MeshUnsupportedError(f"edit {action!r} over HTTP: use the mesh protocol (PULI_NODE) or Farm")
         body = args.get("values", args) if action == "set" else args
@@ -113,7 +114,8 @@ class HttpFarm:
         self.endpoint.json("POST", f"/api/nodes/{quote(name, safe='')}/resume")
 
     def set_node_performance(self, name: str, value: float | None) -> None:
-        raise MeshUnsupportedError("a node's performance over HTTP: use the mesh protocol (PULI_NODE) or Farm")
+        """Puli's ``PUT /rendernodes/performance`` (None: the node's agent's own)."""
+        self.endpoint.json("PUT", "/rendernodes/performance", {name: value})
 
 
 def _no_http(url: str) -> MeshUnsupportedError:

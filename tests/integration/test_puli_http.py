@@ -1,13 +1,16 @@
 """Puli's own HTTP endpoints on real agents (``--http-port``), and Puli-era clients speaking them:
 a ``/query`` in Puli's shape, a submission by ``POST /graphs/`` that runs, Puli's request
-example run unchanged with ``PULI_URL``, and ``Graph.submit()`` returning Puli's URL."""
+example run unchanged with ``PULI_URL``, ``Graph.submit()`` returning Puli's URL, a bulk
+``PUT /pause`` and a ``PUT /rendernodes/performance``."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from typing import Any
 
+import httpx
 import pytest
 
 from puliclient import Graph
@@ -24,6 +27,11 @@ from .test_web_api import WebMesh, admin_farm
 
 web = test_web_api.web
 """The fixture: two agents serving HTTP on a secured mesh, alice's and bob's keys."""
+
+
+def put(web: WebMesh, agent: str, path: str, who: str, body: Any = None, **params: Any) -> httpx.Response:
+    return httpx.put(web.url(agent) + path, json=body, params=params, timeout=15,
+                     headers={"Authorization": f"Bearer {web.token(who)}"})
 
 
 def graph_done(farm: Farm, graph_id: int) -> bool:
@@ -86,3 +94,26 @@ def test_graph_submit_over_http_returns_pulis_url(web: WebMesh, monkeypatch: pyt
     graph_id = Farm.graph_id(location)
     wait_for(lambda: graph_done(admin_farm(web), graph_id), 60, "the submitted graph to finish")
     assert admin_farm(web).graph(graph_id, children=False)["user"] == "alice"
+
+
+def test_a_bulk_pause_pauses_the_constrained_jobs_only(web: WebMesh) -> None:
+    alices = [submit_as(web.mesh, web.people["alice"], f"long{i}", cmd="sleep 60") for i in range(2)]
+    bobs = submit_as(web.mesh, web.people["bob"], "bobs", cmd="sleep 60")
+    reply = put(web, web.follower(), "/pause", "alice", constraint_user="alice")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert sorted(body["editedJobs"]) == alices and body["summary"]["editedCount"] == 2
+    assert (body["summary"]["filteredCount"], body["summary"]["totalInDispatcher"]) == (2, 3)
+    farm = admin_farm(web)
+    assert [farm.graph(i, children=False)["paused"] for i in [*alices, bobs]] == [True, True, False]
+    for graph_id in [*alices, bobs]:
+        farm.cancel(graph_id)
+
+
+def test_a_render_nodes_performance_is_set_over_http(web: WebMesh) -> None:
+    reply = put(web, "web2", "/rendernodes/performance", "admin", {"web1": 7.5})
+    assert reply.status_code == 200, reply.text
+    performance = {n["name"]: n["performance"] for n in admin_farm(web).status()["nodes"]}
+    assert performance["web1"] == 7.5 and performance["web2"] != 7.5
+    refused = put(web, "web2", "/rendernodes/performance", "alice", {"web1": 1.0})
+    assert refused.status_code == 403  # an operator's edit

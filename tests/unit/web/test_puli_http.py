@@ -336,3 +336,17 @@ def test_an_agent_not_answering_http_is_a_timeout_error() -> None:
 def test_a_huge_body_list_is_refused(http: TestClient) -> None:
     assert http.post("/query/job", json={"name": ["a"] * 1001}).status_code == 400
     assert http.get("/nodes/-1").status_code == 422
+
+
+@pytest.mark.parametrize("names", [["a" * 257], [f"n{i}" for i in range(101)], ["(unclosed"]])
+def test_name_regexes_are_bounded_and_must_compile(http: TestClient, names: list[str]) -> None:
+    assert http.post("/query/job", json={"name": names}).status_code == 400
+    reply = http.get("/query", params=[("constraint_name", n) for n in names])
+    assert reply.status_code == 400 and reply.json()["code"] == "invalid"
+    assert http.post("/query/rendernode", json={"host": names}).status_code == 400
+
+
+def test_name_regexes_within_the_bounds_are_served(http: TestClient) -> None:
+    names = ["x" * 250 + "|shot0", *[f"nothing{i}" for i in range(99)]]
+    items = http.post("/query/job", json={"name": names, "recursive": False}).json()["items"]
+    assert [i["name"] for i in items] == ["shot010_light", "shot020_comp"]
