@@ -17,6 +17,7 @@ from puliclient import Graph
 from puliclient.status import NodeStatus
 
 from .conftest import wait_for
+from .test_cli_operating import cli_json
 from .test_security import client, submit_as
 from .test_web_api import WebMesh, admin_farm
 from .test_web_api import web as web  # the fixture, by its name (a redundant alias: a re-export)
@@ -110,8 +111,11 @@ def test_the_pause_button_pauses_a_job_and_a_user_sees_no_cancel_on_anothers_job
     shot(page, "user-view")
 
     own_row.locator("button[data-action=pause]").click()
-    wait_for(lambda: admin_farm(web).graph(mine, children=False)["status"] == int(NodeStatus.PAUSED), 20,
-             "alice's job paused from the monitor")
+    def paused_says_the_cli() -> bool:  # as a wrangler checks: `puli-mesh jobs`, a separate process
+        return any(j["id"] == mine and j["status_name"] == NodeStatus.PAUSED.name
+                   for j in cli_json(web.mesh, "jobs", "--user", "alice"))
+
+    wait_for(paused_says_the_cli, 20, "`puli-mesh jobs` to show alice's job paused from the monitor")
     expect(own_row.locator(".status")).to_have_text(NodeStatus.PAUSED.name, timeout=WAIT_MS)
 
     page.click("#tabs button[data-view=nodes]")  # a user sees the nodes, and no pause/drain/resume
