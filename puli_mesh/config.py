@@ -29,6 +29,7 @@ from typing import Any
 from puli_mesh.errors import ConfigError
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS as _LIMITS
 from puli_mesh.limits import GraphLimits
+from puli_mesh.node.nimby import check_settings as check_nimby
 from puli_mesh.zk_access import ZooKeeperOptions
 
 DEFAULT_PORT = 8004
@@ -112,6 +113,16 @@ class Settings:
     killfile: str = ""
     """Puli's worker killfile: a file whose presence pauses this node (``node.killfile`` says what
     its content does: empty pauses, -1 kills and pauses, -2/-3 also exit/restart the agent); "": none."""
+    nimby: str = "off"
+    """When this node, someone's workstation, takes work (``node.nimby``): ``off`` (always),
+    ``killfile`` (Puli's: the ``killfile`` setting), ``idle`` (only while nobody used it for
+    ``nimby_idle_minutes``, and inside ``nimby_window`` when set; a returning user's frames
+    are killed and re-queued without spending an attempt)."""
+    nimby_idle_minutes: float = 15.0
+    """With ``nimby = idle``: minutes without keyboard or mouse before the node takes work."""
+    nimby_window: str = ""
+    """With ``nimby = idle``: local hours it may render, ``"HH:MM-HH:MM"`` (``"20:00-08:00"``
+    wraps midnight); "": any hour."""
     keys: str = ""
     """The agents' keys directory (``puli-mesh keys init``): the cluster's ZooKeeper credential,
     the cluster's key pair and this host's agents' key. Required unless ``insecure``."""
@@ -199,6 +210,7 @@ class Settings:
                               "run_as_job_user off")
         if self.performance <= 0:
             raise ConfigError(f"performance must be positive, got {self.performance}")
+        check_nimby(self.nimby, self.killfile, self.nimby_idle_minutes, self.nimby_window)
         self.zookeeper_options().check()
         problems = self.graph_limits().check()
         if problems:

@@ -111,7 +111,10 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
     for n in status["nodes"]:
         use = n.get("running", 0) / n["slots"] if n.get("slots") else 0.0
         used = views.bar(use, 6, percent=False).append(f" {n.get('running', 0)}/{n.get('slots', 0)}")
-        views.add_row(nodes, n["name"] + ("*" if n.get("leader") else ""), views.status_text(n["state"]),
+        state = views.status_text(n["state"])
+        if n.get("reason"):  # the node paused itself: its killfile, or its user (``nimby: user active``)
+            state.append(f" ({n['reason']})")
+        views.add_row(nodes, n["name"] + ("*" if n.get("leader") else ""), state,
                       used, f"{n.get('cpu_percent', 0):.0f}%", f"{n.get('free_ram_mb', 0)}M")
     lics = Table("licence", "used", box=None, expand=True, header_style="bold")
     for lic in data["licences"]:

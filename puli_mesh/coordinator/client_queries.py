@@ -231,7 +231,7 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
     return {
         "name": name,
         "state": state,
-        "reason": "killfile" if core_node is not None and core_node.killfile else "",  # why paused or draining
+        "reason": pause_reason(known, core_node),  # why paused or draining, when the node did it itself
         "leader": name == leader,
         "endpoint": known.get("endpoint", link.endpoint if link else ""),
         # an operator's pools win over what the agent says (``pools_override``: None when none)
@@ -255,6 +255,19 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         "version": known.get("version", ""),
         "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
     }
+
+
+def pause_reason(member: dict[str, Any], core_node: RenderNodeBrief | None) -> str:
+    """Why a node paused itself: ``killfile``, or ``nimby: user active`` / ``nimby: outside
+    window`` when its agent watches its user (``node.nimby``: the member data's ``nimby`` says
+    why while it holds, read up to a member refresh late; until then just ``nimby``); "" for an
+    operator's pause."""
+    if core_node is None or not core_node.killfile:
+        return ""
+    nimby = member.get("nimby")
+    if nimby is None:
+        return "killfile"
+    return f"nimby: {nimby}" if nimby else "nimby"
 
 
 def _slots(member: dict[str, Any] | None, core_node: RenderNodeBrief | None) -> int:

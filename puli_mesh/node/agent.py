@@ -36,7 +36,6 @@ import signal
 import time
 from collections import deque
 from collections.abc import Iterable
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -59,8 +58,8 @@ from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BACKLOG, ROUTER_RCVHWM, R
 from puli_mesh.metrics import AgentMetrics
 from puli_mesh.node import role
 from puli_mesh.node.desk import Desk
-from puli_mesh.node.killfile import KillfileWatch
 from puli_mesh.node.membership import Membership
+from puli_mesh.node.nimby import watch_for
 from puli_mesh.node.orphans import kill_orphans
 from puli_mesh.node.resources import read_resources
 from puli_mesh.node.security import AgentSecurity
@@ -128,7 +127,8 @@ class Agent:
         self.role = role.AgentRole(session_timeout=settings.session_timeout, grace_period=settings.grace_period)
         self.stopped = False
         self.exit_code = 0  # what ``run`` returns: a killfile's -2/-3 sets its own
-        self.killfile = KillfileWatch(Path(settings.killfile), self.worker) if settings.killfile else None
+        self.nimby = watch_for(settings.nimby, settings.killfile, settings.nimby_idle_minutes,  # when it takes work
+                               settings.nimby_window, self.worker)
         self._last_member_refresh = 0.0
         self._last_member_reads = 0.0
         self._members_to_read: deque[str] = deque()  # the leader's round of member reads
@@ -195,6 +195,7 @@ class Agent:
             "pid": os.getpid(),
             "faults": self.faults.total,
             **res.as_dict(),
+            **self.nimby.member_data(),  # why a workstation holds (``node.nimby``)
         }
 
     def _on_leader_data(self, data: bytes | None, _stat: Any) -> None:
@@ -540,7 +541,7 @@ class Agent:
         if self.role.state is role.RoleState.STOPPING and not self.worker.running:
             self._feed(role.WorkerIdle())  # in the same turn as a handover that just ended
         now = time.monotonic()
-        if self.killfile is not None and (code := self.killfile.tick(now)) is not None:
+        if (code := self.nimby.tick(now)) is not None:
             self.exit_code, self.stopped = code, True  # its -2 or -3 (``node.killfile``)
         if now - self._last_seal >= MEMBER_REFRESH_S:
             # Frames are spawned without close_fds: a descriptor some library opened without
@@ -549,7 +550,8 @@ class Agent:
             sealed = seal_inherited_descriptors()
             if sealed:
                 log.warning("%d descriptor(s) of the agent were inheritable; made close-on-exec", sealed)
-        if now - self._last_member_refresh >= MEMBER_REFRESH_S and self.zk.state == KazooState.CONNECTED:
+        if (now - self._last_member_refresh >= MEMBER_REFRESH_S or self.nimby.news()) \
+                and self.zk.state == KazooState.CONNECTED:
             self._last_member_refresh = now
             try:
                 self.membership.update(self._member_data(), now)

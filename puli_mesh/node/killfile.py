@@ -33,7 +33,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from puli_mesh.protocol import KillfileOrder
 
@@ -130,6 +130,13 @@ class KillfileWatch:
             log.warning("killfile %s: the agent leaves (exit code %d)", self.path, step.exit_code)
             self._leave = (step.exit_code, now + EXIT_WAIT_MIN_S, now + EXIT_WAIT_S)
         return None
+
+    def member_data(self) -> dict[str, Any]:
+        """Nothing for the member data: the leader knows the pause (``node.nimby.NodeWatch``)."""
+        return {}
+
+    def news(self) -> bool:
+        return False
 
     def _read(self) -> str | None | bool:
         """The file's content (None: no file), or False when its ``stat`` did not change."""

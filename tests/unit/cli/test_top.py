@@ -29,6 +29,17 @@ def test_a_frame_shows_nodes_licences_commands_and_jobs_under_their_own_names(ho
     assert ["1", hostile_name, hostile_name[:8], "ERROR", "████████ 100%", "-"] in rows
 
 
+def test_a_node_that_paused_itself_shows_why() -> None:
+    farm = HostileFarm("rn1")
+    farm.node.update(state="paused", reason="nimby: user active")
+    data = {"status": farm.status(), "jobs": [], "running": [], "licences": [], "at": 0.0}
+    console = Console(file=io.StringIO(), width=120, height=10, color_system=None)
+    console.print(top.render(data, None))
+    out = console.file
+    assert isinstance(out, io.StringIO)
+    assert "paused (nimby: user active)" in out.getvalue()
+
+
 def test_an_error_is_shown_as_given() -> None:
     console = Console(file=io.StringIO(), width=80, height=5, color_system=None)
     console.print(top.render(None, "no graph [/] (not_found)"))

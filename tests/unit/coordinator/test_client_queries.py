@@ -185,6 +185,20 @@ def test_status_shows_the_free_ram_the_node_last_reported_and_a_killfiles_pause(
     assert (rows["rn2"]["state"], rows["rn2"]["reason"]) == ("paused", "")  # an operator's
 
 
+def test_a_node_paused_by_its_nimby_says_why_its_user_holds_it() -> None:
+    core = SchedulingCore()
+    for name in ("desk", "late", "kf", "op"):
+        core.node_joined(rn(name), 0.0)
+        core.node_killfile(name, KillfileOrder.KILL, 1.0)
+    core.pause_render_node("op", 2.0)  # an operator's pause from now on
+    alive = LinkFacts("tcp://a:1", ["default"], alive=True)
+    members = {"desk": {"nimby": "user active"}, "late": {"nimby": ""}, "kf": {}, "op": {"nimby": "user active"}}
+    status = answer_query("status", context(core, links=dict.fromkeys(members, alive), members=members))
+    reasons = {n["name"]: n["reason"] for n in status["nodes"]}
+    # "late": the member data still says it took work (read before its user came back)
+    assert reasons == {"desk": "nimby: user active", "late": "nimby", "kf": "killfile", "op": ""}
+
+
 def test_graphs_are_filtered_in_the_one_table() -> None:
     core = SchedulingCore()
     core.submit_graph(single("mine", 1), 0.0)
