@@ -115,6 +115,14 @@ def agent(
     killfile: Annotated[Path | None, typer.Option(
         help="Puli's killfile: present, the node pauses (-1 kills, -2 exits, -3 restarts). [env PULI_KILLFILE]")
     ] = None,
+    nimby: Annotated[str | None, typer.Option(
+        help="When this workstation renders: off, killfile, idle (no user input for --nimby-idle-minutes). "
+             "[env PULI_NIMBY]")] = None,
+    nimby_idle_minutes: Annotated[float | None, typer.Option(
+        help="With --nimby idle: minutes without user input first (default 15). [env PULI_NIMBY_IDLE_MINUTES]")
+    ] = None,
+    nimby_window: Annotated[str | None, typer.Option(
+        help="With --nimby idle: local hours it may render, e.g. 20:00-08:00. [env PULI_NIMBY_WINDOW]")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
     agent_log: Annotated[Path | None, typer.Option(help="Write the agent's own log here instead of stderr.")] = None,
 ) -> None:
@@ -139,6 +147,7 @@ def agent(
             "zk_tls_ca": zk_tls_ca, "zk_tls_cert": zk_tls_cert, "zk_tls_key": zk_tls_key,
             "zk_sasl_mechanism": zk_sasl_mechanism, "zk_sasl_user": zk_sasl_user,
             "zk_sasl_password_file": zk_sasl_password_file, "killfile": killfile,
+            "nimby": nimby, "nimby_idle_minutes": nimby_idle_minutes, "nimby_window": nimby_window,
         })
         code = Agent(settings).run()
     if code == EXIT_KILLFILE_RESTART:  # its killfile said -3: the same command line again, in place

@@ -80,6 +80,17 @@ def test_the_agents_zookeeper_tls_and_sasl_flags_reach_the_settings(runner: CliR
 
 
 @pytest.mark.parametrize(("args", "message"), [
+    (["--nimby", "idle", "--nimby-window", "after dinner"], "is not HH:MM-HH:MM"),
+    (["--nimby", "idle", "--nimby-idle-minutes", "-5"], "nimby_idle_minutes must not be negative"),
+    (["--nimby", "killfile"], "needs the killfile setting"),
+])
+def test_the_agents_nimby_flags_reach_the_settings(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["agent", "--zk", NOWHERE, "--insecure", *args])
+    assert result.exit_code == EXIT_USAGE
+    assert message in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
     ([], "no keys: give the agents' keys directory"),
     (["--keys", "/nowhere/keys"], "cannot read"),
     (["--keys", "/nowhere/keys", "--insecure"], "not both"),
