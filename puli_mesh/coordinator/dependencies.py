@@ -41,6 +41,9 @@ met per source command by ``puliclient.representation.BY_FRAME_COMMAND_STATUSES`
   finished are left as they are, unless the restart cascades (the default), which restarts
   the whole dependent task as for any dependency (``edits``).
 
+* The frame ranges are read once, at submit: a later edit of a command's ``start``/``end``
+  does not move what it waits for (nor what waits for it).
+
 Not here: cycle detection (``submission``), status rules (``tree``).
 """
 
@@ -265,7 +268,7 @@ def _wait_delta(st: CoreState, c: CommandNode, delta: int, now: float) -> None:
     n = wait.get(c.idx, 0) + delta
     if n:
         wait[c.idx] = n
-        if n == 1 and delta == 1 and c.status == C_READY:  # not started: it waits again
+        if delta == 1 and c.status == C_READY:  # not started: it waits again
             set_command_status(st, c, C_BLOCKED, now)
     else:
         del wait[c.idx]
