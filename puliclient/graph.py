@@ -30,6 +30,7 @@ from puliclient.errors import ConnectionError, GraphError, GraphExecInterrupt
 from puliclient.graphfile import load_graph_file
 from puliclient.node import DEFAULT_END_STATUS, EMPTY, Node
 from puliclient.representation import (
+    BY_FRAME,
     Representation,
     command_data,
     plain_data,
@@ -308,7 +309,10 @@ class GraphDumper:
                     f"{where} depends on '{source.name}', which is not in graph "
                     f"'{self.graph.name}'; add it to the graph first"
                 )
-            dependencies.append([index[id(source)], [int(s) for s in statuses]])
+            dependency: list[Any] = [index[id(source)], [int(s) for s in statuses]]
+            if source in node.frame_sources:
+                dependency.append({BY_FRAME: True})
+            dependencies.append(dependency)
         common = {
             "name": node.name,
             "arguments": plain_data(node.arguments, f"{where} arguments"),
@@ -357,4 +361,4 @@ class GraphDumper:
                     own = dumped[index[id(descendant)]]["dependencies"]
                     for dependency in dumped[i]["dependencies"]:
                         if dependency not in own:
-                            own.append([dependency[0], list(dependency[1])])
+                            own.append([dependency[0], list(dependency[1]), *dependency[2:]])

@@ -6,6 +6,11 @@ checked, by its real index, including those of its ancestor groups. Each pass
 runs every READY command, then re-evaluates the BLOCKED ones; it stops when a
 pass has nothing to run, so unmet dependencies never hang.
 
+A frame-by-frame dependency (``dependsOn(..., byFrame=True)``) is checked per command, as
+on the farm: a comp command runs as soon as the render commands covering its frames are
+done. Each pass runs the READY commands in graph order, so with a render task listed
+before its comp, comp frame N still runs after all of render (one command at a time).
+
 Statuses follow the farm: a task is CANCELED if a command was canceled, else
 ERROR if one failed (after its ``maxAttempt`` attempts; locally retried at
 once, without Puli's 20 s delay), else BLOCKED/READY while commands wait, else
@@ -35,7 +40,14 @@ from typing import Any
 from puliclient.commandwatcher import watch
 from puliclient.errors import GraphError, GraphExecError, GraphExecInterrupt
 from puliclient.processes import guarded_process, kill_process_tree
-from puliclient.representation import ancestry, parent_indices, resolved_command
+from puliclient.representation import (
+    BY_FRAME_COMMAND_STATUSES,
+    ancestry,
+    frame_range,
+    is_by_frame,
+    parent_indices,
+    resolved_command,
+)
 from puliclient.status import CommandStatus, NodeStatus
 
 log = logging.getLogger(__name__)
@@ -124,13 +136,50 @@ class LocalExecution:
                 statuses[i] = next((s for s in _GROUP_PRECEDENCE if s in children), NodeStatus.DONE)
         return statuses
 
-    def dependencies_met(self, task_index: int, statuses: Mapping[int, NodeStatus]) -> bool:
-        """True when every dependency of the task and of its ancestor groups is met."""
-        for i in ancestry(self.parents, task_index):
-            for source, accepted in self.data["tasks"][i]["dependencies"]:
+    def dependencies_met(self, command: LocalCommand, statuses: Mapping[int, NodeStatus]) -> bool:
+        """True when every dependency of the command's task and of its ancestor groups is met.
+
+        A frame-by-frame one is met when every command of its source whose frames meet this
+        command's is in one of the command statuses of the listed node statuses; where a
+        command of either side has no frame range, the whole source's status decides."""
+        for i in ancestry(self.parents, command.task_index):
+            for dependency in self.data["tasks"][i]["dependencies"]:
+                source, accepted = dependency[0], dependency[1]
+                if is_by_frame(dependency):
+                    met = self._frames_met(command, source, accepted)
+                    if met is not None:
+                        if not met:
+                            return False
+                        continue
                 if statuses[source] not in accepted:
                     return False
         return True
+
+    def _frames_met(self, command: LocalCommand, source: int, accepted: list[int]) -> bool | None:
+        """The frame-by-frame check of ``command`` against node ``source``; None when a command
+        of either side has no frame range (the whole-node rule then applies)."""
+        own = _frames(command)
+        sources = [c for i in self._tasks_under(source) for c in self.commands[i]]
+        if own is None or any(_frames(c) is None for c in sources):
+            return None
+        wanted = frozenset(cs for s in accepted for cs in BY_FRAME_COMMAND_STATUSES[NodeStatus(s)])
+        for c in sources:
+            frames = _frames(c)
+            assert frames is not None
+            if frames[0] <= own[1] and own[0] <= frames[1] and c.status not in wanted:
+                return False
+        return True
+
+    def _tasks_under(self, index: int) -> list[int]:
+        """The task indexes of node ``index``'s subtree (itself if it is a task)."""
+        out, stack = [], [index]
+        while stack:
+            i = stack.pop()
+            if i in self.commands:
+                out.append(i)
+            elif self.data["tasks"][i]["type"] == "TaskGroup":
+                stack.extend(self.data["tasks"][i]["tasks"])
+        return out
 
     def run(self) -> NodeStatus:
         started = time.monotonic()
@@ -140,7 +189,7 @@ class LocalExecution:
             statuses = self.node_statuses()
             for command in commands:
                 if command.status == CommandStatus.BLOCKED and self.dependencies_met(
-                    command.task_index, statuses
+                    command, statuses
                 ):
                     command.status = CommandStatus.READY
             ready = [command for command in commands if command.status == CommandStatus.READY]
@@ -193,6 +242,11 @@ class LocalExecution:
             timer = node.get("timer")
             if timer is not None and timer > now:
                 log.info("node %r: timer ignored in local execution", node["name"])
+
+
+def _frames(command: LocalCommand) -> tuple[int, int] | None:
+    arguments = command.spec["arguments"]
+    return frame_range(arguments.get("start"), arguments.get("end"))
 
 
 # --------------------------------------------------------------------------- one command

@@ -14,6 +14,7 @@ from typing import Any
 
 from puliclient.errors import ConnectionError, GraphError
 from puliclient.hierarchical import HierarchicalDict
+from puliclient.representation import BY_FRAME_COMMAND_STATUSES
 from puliclient.status import NodeStatus, is_status, known_statuses
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -61,16 +62,38 @@ class Node:
         self.requirements: dict[str, Any] = {}
         self.maxRN = 0
         self.dependencies: dict[Node, list[int]] = {}
+        self.frame_sources: set[Node] = set()  # the sources of ``dependencies`` waited for frame by frame
 
-    def dependsOn(self, node: Node, statusList: Iterable[int] = DEFAULT_END_STATUS) -> None:
-        """Wait until ``node`` is in any of ``statusList`` (node statuses, default [DONE])."""
+    def dependsOn(self, node: Node, statusList: Iterable[int] = DEFAULT_END_STATUS,
+                  byFrame: bool = False) -> None:
+        """Wait until ``node`` is in any of ``statusList`` (node statuses, default [DONE]).
+
+        ``byFrame=True``: each command waits only for the commands of ``node`` whose frame
+        range (``start``..``end`` arguments) meets its own, whatever the packet sizes; the
+        statuses must then be final ones (DONE, ERROR, CANCELED). On a group it holds for
+        every task inside it. Where a command of either side has no frame range, the
+        dependency is an ordinary whole-node one (see docs/graph-schema.md).
+        """
         if not isinstance(node, Node):
             raise ConnectionError(
                 f"'{self.name}' can only depend on a Task or a TaskGroup, not {node!r}"
             )
         if node is self:
             raise ConnectionError(f"'{self.name}' cannot depend on itself")
-        self.dependencies[node] = status_list(statusList, f"dependency of '{self.name}'")
+        if not isinstance(byFrame, bool):
+            raise ConnectionError(f"dependency of '{self.name}': byFrame must be True or False, "
+                                  f"not {byFrame!r}")
+        statuses = status_list(statusList, f"dependency of '{self.name}'")
+        if byFrame:
+            wrong = [s for s in statuses if s not in BY_FRAME_COMMAND_STATUSES]
+            if wrong:
+                allowed = ", ".join(s.name for s in BY_FRAME_COMMAND_STATUSES)
+                raise ConnectionError(f"dependency of '{self.name}': a frame-by-frame dependency "
+                                      f"waits for final statuses only ({allowed}), not {wrong!r}")
+            self.frame_sources.add(node)
+        else:
+            self.frame_sources.discard(node)
+        self.dependencies[node] = statuses
 
     def updateTags(self, pTags: Mapping[str, Any]) -> None:
         """Add or overwrite tags."""

@@ -29,10 +29,36 @@ from typing import Any
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimits, frame_count
 from puliclient.errors import DependencyCycleError, GraphError
 from puliclient.hierarchical import merge_inherited
-from puliclient.status import NodeStatus, is_status, known_statuses
+from puliclient.status import CommandStatus, NodeStatus, is_status, known_statuses
 from puliclient.strategies import strategy_name
 
 Representation = dict[str, Any]
+
+BY_FRAME = "byFrame"
+"""The option of a dependency (its third element, ``{"byFrame": true}``) that makes each command
+wait only for the source's commands covering its frames."""
+BY_FRAME_COMMAND_STATUSES: dict[NodeStatus, frozenset[CommandStatus]] = {
+    NodeStatus.DONE: frozenset({CommandStatus.DONE}),
+    NodeStatus.ERROR: frozenset({CommandStatus.ERROR, CommandStatus.TIMEOUT}),
+    NodeStatus.CANCELED: frozenset({CommandStatus.CANCELED}),
+}
+"""The node statuses a frame-by-frame dependency may wait for, and the command statuses that
+meet each one (a failed command meets ERROR only when it has no retry left)."""
+
+
+def is_by_frame(dependency: Any) -> bool:
+    """True for a valid dependency ``[index, [statuses], {"byFrame": true}]``."""
+    return len(dependency) > 2 and bool(dependency[2].get(BY_FRAME, False))
+
+
+def frame_range(start: Any, end: Any) -> tuple[int, int] | None:
+    """The frames ``start``..``end`` (both included) a command covers, or None when it has no
+    whole-number frame arguments (or ``end < start``). A ``step`` is ignored on purpose: a
+    frame-by-frame dependency then waits for every command whose range meets its own, which
+    can only wait for more, never less."""
+    if start.__class__ is not int or end.__class__ is not int or end < start:
+        return None
+    return start, end
 
 _INT = (int,)
 _NUMBER_OR_NONE = (int, float, type(None))
@@ -278,11 +304,12 @@ def _check_dependencies(data: Mapping[str, Any], i: int, where: str) -> None:
     for dependency in data["tasks"][i]["dependencies"]:
         if (
             not isinstance(dependency, list | tuple)
-            or len(dependency) != 2
+            or len(dependency) not in (2, 3)
             or not isinstance(dependency[1], list | tuple)
         ):
-            raise GraphError(f"{where}: dependency {dependency!r} is not [index, [statuses]]")
-        source, statuses = dependency
+            raise GraphError(f"{where}: dependency {dependency!r} is not [index, [statuses]] "
+                             "or [index, [statuses], {options}]")
+        source, statuses = dependency[0], dependency[1]
         if isinstance(source, bool) or not isinstance(source, int) or not 0 <= source < count:
             raise GraphError(f"{where}: depends on node {source!r}, which is not in the graph")
         if source == i:
@@ -295,6 +322,21 @@ def _check_dependencies(data: Mapping[str, Any], i: int, where: str) -> None:
                     f"{where}: unknown status {status!r} in dependency on "
                     f"{node_label(data, source)} (node statuses: {known_statuses(NodeStatus)})"
                 )
+        if len(dependency) == 3:
+            _check_dependency_options(dependency, where, data, source)
+
+
+def _check_dependency_options(dependency: Any, where: str, data: Mapping[str, Any], source: int) -> None:
+    """The third element of a dependency: ``{"byFrame": bool}``, nothing else."""
+    options = dependency[2]
+    if not isinstance(options, dict) or set(options) - {BY_FRAME} \
+            or not isinstance(options.get(BY_FRAME, False), bool):
+        raise GraphError(f"{where}: the options of the dependency on {node_label(data, source)} "
+                         f"must be {{{BY_FRAME!r}: true or false}}, not {options!r}")
+    if options.get(BY_FRAME) and any(s not in BY_FRAME_COMMAND_STATUSES for s in dependency[1]):
+        allowed = ", ".join(s.name for s in BY_FRAME_COMMAND_STATUSES)
+        raise GraphError(f"{where}: a frame-by-frame dependency on {node_label(data, source)} waits "
+                         f"for final statuses only ({allowed}), not {list(dependency[1])!r}")
 
 
 def _check_commands(node: dict[str, Any], where: str, limits: GraphLimits) -> None:

@@ -62,7 +62,7 @@ class TaskGroup(Node):
         )
         group.requirements = dict(task.requirements)
         for node, statuses in task.dependencies.items():
-            group.dependsOn(node, statuses)
+            group.dependsOn(node, statuses, byFrame=node in task.frame_sources)
         return group
 
     def addTask(self, task: Task) -> Task:

@@ -323,7 +323,7 @@ def set_max_attempt(st: CoreState, node: TreeNode, value: int, now: float) -> No
                     lifecycle.clear_retry(c)  # no attempt left: it stays in ERROR
             elif c.status in (C_ERROR, C_TIMEOUT) and c.attempts < value:
                 lifecycle.set_completion(c, 0.0)
-                lifecycle.set_command_status(st, c, lifecycle.waiting_status(t), now)
+                lifecycle.set_command_status(st, c, lifecycle.waiting_status(c), now)
         lifecycle.refresh_task(st, t, now)
     log.info("node %d (%s) maxAttempt now %d", node.id, node.name, value)
 

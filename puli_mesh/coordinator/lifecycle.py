@@ -71,6 +71,8 @@ def set_command_status(st: CoreState, cmd: CommandNode, new: int, now: float) ->
     counts[new] += 1
     cmd.status = new
     cmd.update_time = now
+    if task.frame_rdeps:  # a source of frame-by-frame dependencies: re-checked by ``dependencies``
+        st.dep_queue.append(cmd)
     g = task.graph
     if new == C_READY:
         g.n_ready += 1
@@ -138,9 +140,11 @@ def refresh_task(st: CoreState, task: TaskNode, now: float) -> None:
         set_node_status(st, task, s, now)
 
 
-def waiting_status(task: TaskNode) -> int:
-    """Where a command of this task goes when it may run again."""
-    return C_BLOCKED if task.blocked else C_READY
+def waiting_status(cmd: CommandNode) -> int:
+    """Where a command goes when it may run again: BLOCKED while its task's dependencies or
+    the source commands covering its frames are unmet."""
+    task = cmd.task
+    return C_BLOCKED if task.blocked or (task.frame_wait and cmd.idx in task.frame_wait) else C_READY
 
 
 # ------------------------------------------------------------ ready index
@@ -333,7 +337,7 @@ def retries_due(st: CoreState, now: float) -> None:
         set_completion(cmd, 0.0)
         log.info("command %d retried (attempt %d of %d)", cid, cmd.attempts + 1,
                  cmd.task.max_attempt)
-        set_command_status(st, cmd, waiting_status(cmd.task), now)
+        set_command_status(st, cmd, waiting_status(cmd), now)
 
 
 def requeue(st: CoreState, cmd: CommandNode, now: float) -> None:
@@ -341,7 +345,7 @@ def requeue(st: CoreState, cmd: CommandNode, now: float) -> None:
     release_run(st, cmd, now)
     set_completion(cmd, 0.0)
     cmd.start_time = None
-    set_command_status(st, cmd, waiting_status(cmd.task), now)
+    set_command_status(st, cmd, waiting_status(cmd), now)
 
 
 def kill_decision(st: CoreState, cmd: CommandNode, reason: str) -> None:
@@ -372,4 +376,4 @@ def reset_command(st: CoreState, cmd: CommandNode, now: float) -> None:
     set_completion(cmd, 0.0)
     cmd.message = ""
     cmd.start_time = cmd.end_time = None
-    set_command_status(st, cmd, waiting_status(cmd.task), now)
+    set_command_status(st, cmd, waiting_status(cmd), now)

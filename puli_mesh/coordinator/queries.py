@@ -163,7 +163,7 @@ def _own_view(n: TreeNode, tasks: list[TaskNode]) -> dict[str, Any]:
         "command_counts": {name: k for name, k in zip(CMD_STATUS_NAME, per_status, strict=True) if k},
         "dependencies": [
             {"node": d.source.id, "statuses": sorted(d.statuses), "met": d.met,
-             "unmeetable": d.unmeetable}
+             "unmeetable": d.unmeetable, "byFrame": d.by_frame}
             for d in n.deps
         ],
         **_times(n, tasks),

@@ -51,6 +51,7 @@ from puli_mesh.coordinator.tree import (
 )
 from puli_mesh.errors import CoreError
 from puliclient.errors import GraphError
+from puliclient.representation import BY_FRAME, is_by_frame
 from puliclient.strategies import FIFO_STRATEGY, strategy_name
 
 FORMAT = 2
@@ -105,7 +106,8 @@ def _dump_node(n: TreeNode) -> dict[str, Any]:
                            "parent": None if n.parent is None else n.parent.id}
     for f in _NODE_FIELDS:
         out[f] = _plain(getattr(n, f))
-    out["deps"] = [[d.source.id, sorted(d.statuses)] for d in n.deps]
+    out["deps"] = [[d.source.id, sorted(d.statuses), *([{BY_FRAME: True}] if d.by_frame else [])]
+                   for d in n.deps]
     if n.assigned:  # a Fair/WeighedFair parent's count (older snapshots have none)
         out["assigned"] = n.assigned
     if isinstance(n, GraphNode):
@@ -209,8 +211,11 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         for node_data in flat:
             for d in node_data:
                 node = by_id[d["id"]]
-                for src, statuses in d["deps"]:
-                    dependencies.install(node, by_id[src], frozenset(statuses))
+                for dep in d["deps"]:  # [source, statuses] or [source, statuses, {"byFrame": true}]
+                    if is_by_frame(dep):
+                        dependencies.install_by_frame(node, by_id[dep[0]], frozenset(dep[1]))
+                    else:
+                        dependencies.install(node, by_id[dep[0]], frozenset(dep[1]))
     finally:
         st.building = False
     for _g, nodes in graphs:

@@ -59,7 +59,8 @@ class CoreState:
         self.next_command_id = 1
         self.out: list[Decision] = []  # decisions of the event being handled
         self.dirty_pools: dict[str, None] = {}  # pools where waiting nodes may now find work
-        self.dep_queue: deque[TreeNode] = deque()  # nodes whose status changed (dependency sources)
+        # Dependency sources whose status changed: nodes, and commands of frame-by-frame sources.
+        self.dep_queue: deque[TreeNode | CommandNode] = deque()
         self.retries: list[tuple[float, int, int]] = []  # heap (retry_at, command id, token)
         self.timers: list[tuple[float, int]] = []  # heap (timer, task id) of tasks parked on a timer
         self.building = False  # while a graph is built: no ready-index updates

@@ -51,7 +51,7 @@ from puli_mesh.coordinator.tree import (
 from puli_mesh.errors import InvalidGraphError, UnknownLicenceError, UnknownPoolError
 from puliclient.errors import GraphError
 from puliclient.hierarchical import merge_inherited
-from puliclient.representation import node_label, parent_indices, validateRepresentation
+from puliclient.representation import is_by_frame, node_label, parent_indices, validateRepresentation
 from puliclient.status import COMMAND_STATUS_COUNT, NODE_STATUS_COUNT
 from puliclient.strategies import strategy_name
 
@@ -158,13 +158,20 @@ def build(st: CoreState, rep: dict[str, Any], parents: list[int | None],
     st.building = True
     try:
         for i, node in enumerate(tasks_rep):
-            for src, statuses in node.get("dependencies", []) or []:
+            for dependency in node.get("dependencies", []) or []:
+                src, statuses = dependency[0], frozenset(int(s) for s in dependency[1])
                 if src == i or not statuses:
                     continue  # Puli ignored self-dependencies and empty status lists
-                dependencies.install(objs[i], objs[src], frozenset(int(s) for s in statuses))  # type: ignore[arg-type]
+                if is_by_frame(dependency):
+                    dependencies.install_by_frame(objs[i], objs[src], statuses)  # type: ignore[arg-type]
+                else:
+                    dependencies.install(objs[i], objs[src], statuses)  # type: ignore[arg-type]
         for obj in all_nodes:
-            if isinstance(obj, TaskNode) and dependencies.effectively_blocked(obj):
-                dependencies._apply_task(st, obj, now)
+            if isinstance(obj, TaskNode):
+                if dependencies.effectively_blocked(obj):
+                    dependencies._apply_task(st, obj, now)
+                if obj.frame_wait:
+                    dependencies.block_waiting(st, obj, now)
         dependencies.process(st, now)
     finally:
         st.building = False

@@ -278,3 +278,22 @@ def test_a_graph_nested_deeper_than_the_stack_runs_to_done() -> None:
     assert set(execution.node_statuses().values()) == {NodeStatus.BLOCKED}
     assert execution.run() == NodeStatus.DONE and ran == ["bottom"]
     assert list(execution.node_statuses()) == list(reversed(range(1001)))  # children first
+
+
+def test_by_frame_runs_the_comp_frames_whose_render_frames_are_done(tmp_path: Path) -> None:
+    """Render frames 3-4 fail: with byFrame, comp 1-2 (one packet over two render commands)
+    still runs and comp 3-4 stays BLOCKED; an ordinary dependency runs no comp frame at all."""
+    log = tmp_path / "log"
+    for by_frame in (True, False):
+        log.unlink(missing_ok=True)
+        graph = Graph("frames")
+        graph.root.setEnv({"LOG": str(log)})
+        render = graph.addNewTask("render", {
+            "cmd": "test %%MI_FRAME%% -le 2 && " + APPEND.format(line="render_%%MI_FRAME%%"),
+            "start": 1, "end": 4})
+        comp = graph.addNewTask("comp", {"cmd": APPEND.format(line="comp_%%MI_START%%_%%MI_END%%"),
+                                         "start": 1, "end": 4, "packetSize": 2})
+        comp.dependsOn(render, byFrame=by_frame)
+        assert graph.execute() == NodeStatus.ERROR
+        lines = set(log.read_text().split())
+        assert lines == {"render_1", "render_2", *(["comp_1_2"] if by_frame else [])}

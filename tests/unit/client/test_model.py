@@ -7,6 +7,7 @@ import pytest
 from puliclient import (
     DONE,
     ERROR,
+    RUNNING,
     Command,
     ConnectionError,
     Graph,
@@ -271,3 +272,15 @@ def test_groups_nested_deeper_than_the_stack_are_expanded_and_walked_in_order() 
     for i in range(1000):
         expected += [f"g{i}", f"t{i}"]
     assert names == [*expected, "expanded1", "expanded2"]
+
+
+def test_depends_on_by_frame() -> None:
+    a, b = Task("a", {}), Task("b", {})
+    b.dependsOn(a, byFrame=True)
+    assert b.dependencies == {a: [DONE]} and b.frame_sources == {a}
+    with pytest.raises(ConnectionError, match="final statuses only"):
+        b.dependsOn(a, [RUNNING], byFrame=True)
+    with pytest.raises(ConnectionError, match="True or False"):
+        b.dependsOn(a, byFrame="yes")  # type: ignore[arg-type]
+    b.dependsOn(a)  # an ordinary dependency replaces it
+    assert b.frame_sources == set()

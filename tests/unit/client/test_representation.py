@@ -21,6 +21,7 @@ from puliclient import (
     Graph,
     GraphError,
     GraphSubmissionError,
+    NodeStatus,
     Task,
     TaskGroup,
 )
@@ -640,3 +641,47 @@ def test_graph_dumper_has_puli_call_shape() -> None:
     assert GraphDumper(sample_graph()).dump() == expected
     with pytest.raises(GraphError, match="needs a graph"):
         GraphDumper().dump()
+
+
+def frame_graph() -> Graph:
+    graph = Graph("frames")
+    render = graph.addNewTask("render", {"cmd": "echo r", "start": 1, "end": 4, "packetSize": 2})
+    comps = graph.addNewTaskGroup("comps")
+    comp = comps.addNewTask("comp", {"cmd": "echo c", "start": 1, "end": 4})
+    comps.dependsOn(render, [DONE], byFrame=True)
+    comp.dependsOn(render, [DONE, ERROR], byFrame=True)
+    return graph
+
+
+def test_a_by_frame_dependency_is_dumped_with_its_option_and_pushed_down() -> None:
+    data = frame_graph().prepareGraphRepresentation()
+    names = [node["name"] for node in data["tasks"]]
+    render, comps, comp = names.index("render"), names.index("comps"), names.index("comp")
+    assert data["tasks"][comps]["dependencies"] == [[render, [DONE], {"byFrame": True}]]
+    assert [render, [DONE], {"byFrame": True}] in data["tasks"][comp]["dependencies"]
+    assert [render, [DONE, ERROR], {"byFrame": True}] in data["tasks"][comp]["dependencies"]
+    assert msgpack.unpackb(msgpack.packb(data, strict_types=True)) == data
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    ({"byFrame": 1}, "must be"), ({"byframe": True}, "must be"), ("byFrame", "must be"),
+])
+def test_dependency_options_are_checked(options: Any, match: str) -> None:
+    data = frame_graph().prepareGraphRepresentation()
+    comp = [node["name"] for node in data["tasks"]].index("comp")
+    data["tasks"][comp]["dependencies"][0][2] = options
+    with pytest.raises(GraphError, match=match):
+        validateRepresentation(data)
+    data["tasks"][comp]["dependencies"][0].extend([{}, {}])
+    with pytest.raises(GraphError, match="is not"):
+        validateRepresentation(data)
+
+
+def test_a_by_frame_dependency_waits_for_final_statuses_only() -> None:
+    data = frame_graph().prepareGraphRepresentation()
+    comp = [node["name"] for node in data["tasks"]].index("comp")
+    data["tasks"][comp]["dependencies"][0][1] = [int(NodeStatus.RUNNING)]
+    with pytest.raises(GraphError, match="final statuses only"):
+        validateRepresentation(data)
+    data["tasks"][comp]["dependencies"][0][2] = {"byFrame": False}  # an ordinary one may
+    validateRepresentation(data)
