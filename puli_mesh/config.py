@@ -28,7 +28,7 @@ from typing import Any
 
 from puli_mesh.errors import ConfigError
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS as _LIMITS
-from puli_mesh.limits import GraphLimits
+from puli_mesh.limits import MAX_IDLE_TIMEOUT_S, GraphLimits
 from puli_mesh.zk_access import ZooKeeperOptions
 
 DEFAULT_PORT = 8004
@@ -112,6 +112,9 @@ class Settings:
     killfile: str = ""
     """Puli's worker killfile: a file whose presence pauses this node (``node.killfile`` says what
     its content does: empty pauses, -1 kills and pauses, -2/-3 also exit/restart the agent); "": none."""
+    idle_timeout: float = 0.0
+    """Seconds a command may go without output nor progress before it is killed as hung (TIMEOUT),
+    for tasks that set no ``idleTimeout`` of their own (``node.idle``); 0: no limit."""
     keys: str = ""
     """The agents' keys directory (``puli-mesh keys init``): the cluster's ZooKeeper credential,
     the cluster's key pair and this host's agents' key. Required unless ``insecure``."""
@@ -197,6 +200,9 @@ class Settings:
             raise ConfigError(f"run_as_job_user needs the agent to run as root (it runs as uid {os.geteuid()}) "
                               "to switch to each job's user: start the agent as root, or turn "
                               "run_as_job_user off")
+        if not 0 <= self.idle_timeout <= MAX_IDLE_TIMEOUT_S:
+            raise ConfigError(f"idle_timeout must be from 0 (off) to {MAX_IDLE_TIMEOUT_S:g} seconds, "
+                              f"got {self.idle_timeout}")
         if self.performance <= 0:
             raise ConfigError(f"performance must be positive, got {self.performance}")
         self.zookeeper_options().check()

@@ -185,3 +185,8 @@ def reported_ram_within(value: int) -> int | None:
     if value < 0:
         return None
     return min(value, MAX_REPORTED_RAM_MB)
+
+
+MAX_IDLE_TIMEOUT_S = 30 * 24 * 3600.0
+"""The longest ``idleTimeout`` (a task's, or an agent's ``idle_timeout``) accepted, in seconds: 30
+days. A frame silent longer than that is hung whatever it renders; a larger value is a typo."""

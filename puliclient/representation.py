@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimits, frame_count
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_IDLE_TIMEOUT_S, MAX_VALUE_NESTING, GraphLimits, frame_count
 from puliclient.errors import DependencyCycleError, GraphError
 from puliclient.hierarchical import merge_inherited
 from puliclient.status import NodeStatus, is_status, known_statuses
@@ -71,6 +71,7 @@ _TASK_KEYS: dict[str, tuple[type, ...]] = {
 _TASK_OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {
     "timer": _NUMBER_OR_NONE,
     "maxAttempt": _INT,
+    "idleTimeout": _NUMBER_OR_NONE,
     "runnerPackages": (str, type(None)),
     "watcherPackages": (str, type(None)),
     # Not in Puli's files: only read to decompose a task saved without commands.
@@ -273,6 +274,16 @@ def check_timer(value: Any, where: str) -> None:
         raise GraphError(f"{where}: 'timer' must be epoch seconds (a finite number) or None, not {value!r}")
 
 
+def check_idle_timeout(value: Any, where: str) -> None:
+    """``idleTimeout`` is None (the farm's default) or seconds from 0 (off) to ``MAX_IDLE_TIMEOUT_S``
+    (at submission and on every edit); ``GraphError`` otherwise."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_IDLE_TIMEOUT_S:
+        raise GraphError(f"{where}: 'idleTimeout' must be seconds from 0 (off) to {MAX_IDLE_TIMEOUT_S:g}, "
+                         f"or None (the farm's default), not {value!r}")
+
+
 def _check_dependencies(data: Mapping[str, Any], i: int, where: str) -> None:
     count = len(data["tasks"])
     for dependency in data["tasks"][i]["dependencies"]:
@@ -353,6 +364,7 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits:
         for key in ("runner", "lic", "licence"):
             _check_name(node[key], f"task {where}", key, limits)
         check_max_attempt(node.get("maxAttempt", 1), f"task {where}")
+        check_idle_timeout(node.get("idleTimeout"), f"task {where}")
         for key in _TASK_RESOURCE_KEYS:
             check_resource(key, node[key], f"task {where}")
     elif kind == "TaskGroup":

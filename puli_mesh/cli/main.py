@@ -115,6 +115,10 @@ def agent(
     killfile: Annotated[Path | None, typer.Option(
         help="Puli's killfile: present, the node pauses (-1 kills, -2 exits, -3 restarts). [env PULI_KILLFILE]")
     ] = None,
+    idle_timeout: Annotated[float | None, typer.Option(
+        help="Seconds a command may print nothing and report no progress before it is killed as hung "
+             "(TIMEOUT), for tasks without their own idleTimeout (default 0: off). [env PULI_IDLE_TIMEOUT]")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
     agent_log: Annotated[Path | None, typer.Option(help="Write the agent's own log here instead of stderr.")] = None,
 ) -> None:
@@ -139,6 +143,7 @@ def agent(
             "zk_tls_ca": zk_tls_ca, "zk_tls_cert": zk_tls_cert, "zk_tls_key": zk_tls_key,
             "zk_sasl_mechanism": zk_sasl_mechanism, "zk_sasl_user": zk_sasl_user,
             "zk_sasl_password_file": zk_sasl_password_file, "killfile": killfile,
+            "idle_timeout": idle_timeout,
         })
         code = Agent(settings).run()
     if code == EXIT_KILLFILE_RESTART:  # its killfile said -3: the same command line again, in place

@@ -244,7 +244,7 @@ class TaskNode(TreeNode):
                  "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
                  "blocked", "completion_sum", "validation", "packages", "done_n", "done_s",
-                 "env_cache", "frames_n", "tpf_sum", "tpf_min", "tpf_max")
+                 "env_cache", "frames_n", "tpf_sum", "tpf_min", "tpf_max", "idle_timeout")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
@@ -280,6 +280,8 @@ class TaskNode(TreeNode):
         self.tpf_sum = 0.0
         self.tpf_min: float | None = None
         self.tpf_max: float | None = None
+        # Its ``idleTimeout`` (seconds, 0: off; None: the agent's default): sent with each command.
+        self.idle_timeout: float | None = None
 
     @property
     def completion(self) -> float:
