@@ -182,14 +182,16 @@ def parse_timer(value: str) -> float | None:
 
 
 def parse_seconds(key: str, value: str) -> float | None:
-    """``none`` (or empty) -> None; else seconds (``600``, ``1.5``); the leader checks the range."""
-    value = value.strip()
-    if value.lower() in ("", "none"):
+    """``none`` (or empty) -> None; else a duration: seconds (``600``, ``1.5``) or ``10m``,
+    ``1h30m`` (as :func:`parse_delay`); the leader checks the range."""
+    text = value.strip()
+    if text.lower() in ("", "none"):
         return None
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ConfigError(f"{key} must be seconds or none, not {value!r}") from exc
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if re.fullmatch(f"(?:{DELAY_PART.pattern})+", text):
+        return sum(float(n) * DURATION_UNITS[unit] for n, unit in DELAY_PART.findall(text))
+    raise ConfigError(f"{key}={value!r}: give seconds (600), a duration (10m, 1h30m) or none")
 
 
 def _argument_value(text: str) -> Any:
