@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_IDLE_TIMEOUT_S, MAX_VALUE_NESTING, GraphLimits, frame_count
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimits, frame_count, idle_timeout_error
 from puliclient.errors import DependencyCycleError, GraphError
 from puliclient.hierarchical import merge_inherited
 from puliclient.status import NodeStatus, is_status, known_statuses
@@ -274,16 +274,6 @@ def check_timer(value: Any, where: str) -> None:
         raise GraphError(f"{where}: 'timer' must be epoch seconds (a finite number) or None, not {value!r}")
 
 
-def check_idle_timeout(value: Any, where: str) -> None:
-    """``idleTimeout`` is None (the farm's default) or seconds from 0 (off) to ``MAX_IDLE_TIMEOUT_S``
-    (at submission and on every edit); ``GraphError`` otherwise."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_IDLE_TIMEOUT_S:
-        raise GraphError(f"{where}: 'idleTimeout' must be seconds from 0 (off) to {MAX_IDLE_TIMEOUT_S:g}, "
-                         f"or None (the farm's default), not {value!r}")
-
-
 def _check_dependencies(data: Mapping[str, Any], i: int, where: str) -> None:
     count = len(data["tasks"])
     for dependency in data["tasks"][i]["dependencies"]:
@@ -364,7 +354,8 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits:
         for key in ("runner", "lic", "licence"):
             _check_name(node[key], f"task {where}", key, limits)
         check_max_attempt(node.get("maxAttempt", 1), f"task {where}")
-        check_idle_timeout(node.get("idleTimeout"), f"task {where}")
+        if (problem := idle_timeout_error(node.get("idleTimeout"))) is not None:
+            raise GraphError(f"task {where}: {problem}")
         for key in _TASK_RESOURCE_KEYS:
             check_resource(key, node[key], f"task {where}")
     elif kind == "TaskGroup":

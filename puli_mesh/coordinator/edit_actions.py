@@ -34,11 +34,10 @@ from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
-from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN, idle_timeout_error
 from puliclient.errors import GraphError
 from puliclient.representation import (
     check_environment,
-    check_idle_timeout,
     check_max_attempt,
     check_resource,
     check_timer,
@@ -222,7 +221,9 @@ def _idle_timeout(value: Any, key: str) -> float | None:
         seconds = float(value)
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{key} must be seconds (0: off) or None, got {_shown(value)}") from None
-    submission_rule(check_idle_timeout, seconds, key)
+    problem = idle_timeout_error(seconds)
+    if problem is not None:
+        raise ValueError(f"{key}: {problem}")
     return seconds
 
 
