@@ -28,7 +28,7 @@ from typing import Any
 
 from puli_mesh.errors import ConfigError
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS as _LIMITS
-from puli_mesh.limits import GraphLimits
+from puli_mesh.limits import MAX_IDLE_TIMEOUT_S, GraphLimits
 from puli_mesh.node.nimby import check_settings as check_nimby
 from puli_mesh.zk_access import ZooKeeperOptions
 
@@ -123,6 +123,9 @@ class Settings:
     nimby_window: str = ""
     """With ``nimby = idle``: local hours it may render, ``"HH:MM-HH:MM"`` (``"20:00-08:00"``
     wraps midnight); "": any hour."""
+    idle_timeout: float = 0.0
+    """Seconds a command may go without output nor progress before it is killed as hung (TIMEOUT),
+    for tasks that set no ``idleTimeout`` of their own (``node.idle``); 0: no limit."""
     keys: str = ""
     """The agents' keys directory (``puli-mesh keys init``): the cluster's ZooKeeper credential,
     the cluster's key pair and this host's agents' key. Required unless ``insecure``."""
@@ -208,6 +211,9 @@ class Settings:
             raise ConfigError(f"run_as_job_user needs the agent to run as root (it runs as uid {os.geteuid()}) "
                               "to switch to each job's user: start the agent as root, or turn "
                               "run_as_job_user off")
+        if not 0 <= self.idle_timeout <= MAX_IDLE_TIMEOUT_S:
+            raise ConfigError(f"idle_timeout must be from 0 (off) to {MAX_IDLE_TIMEOUT_S:g} seconds, "
+                              f"got {self.idle_timeout}")
         if self.performance <= 0:
             raise ConfigError(f"performance must be positive, got {self.performance}")
         check_nimby(self.nimby, self.killfile, self.nimby_idle_minutes, self.nimby_window)

@@ -185,3 +185,18 @@ def reported_ram_within(value: int) -> int | None:
     if value < 0:
         return None
     return min(value, MAX_REPORTED_RAM_MB)
+
+
+MAX_IDLE_TIMEOUT_S = 30 * 24 * 3600.0
+"""The longest ``idleTimeout`` (a task's, or an agent's ``idle_timeout``) accepted, in seconds: 30
+days. A frame silent longer than that is hung whatever it renders; a larger value is a typo."""
+
+
+def idle_timeout_error(value: object) -> str | None:
+    """Why ``value`` is not a task's ``idleTimeout``, or None when it is one: None (the farm's
+    default), or seconds from 0 (off) to :data:`MAX_IDLE_TIMEOUT_S` (NaN and infinities refused).
+    The one rule of the submission's check and of the ``set`` edit."""
+    if value is None or (value.__class__ in (int, float) and 0 <= value <= MAX_IDLE_TIMEOUT_S):  # type: ignore[operator]
+        return None
+    return (f"'idleTimeout' must be seconds from 0 (off) to {MAX_IDLE_TIMEOUT_S:g}, or None (the farm's default), "
+            f"not {value!r}")

@@ -57,7 +57,7 @@ Not here: how a field's type hint becomes its check (``wire_fields``), the limit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
@@ -98,6 +98,10 @@ class CommandSpec(WireFields):
     user: str
     name: str  # the command's description, e.g. "render_1_10"
     after: int  # sent ahead (pipelined): start it on the node when command ``after`` ends (0: now)
+    # Keyword-only: the core's ``Assign`` adds its positional ``node`` after these fields.
+    _: KW_ONLY
+    idle_timeout: float | None = optional()
+    """The task's ``idleTimeout`` in seconds (0: off); absent (None): the agent's ``idle_timeout``."""
 
     @property
     def time_limit(self) -> float | None:

@@ -333,7 +333,7 @@ class GraphDumper:
             command_data(command.description, node.name, command.arguments, where)
             for command in node.commands
         ]
-        return {
+        task: dict[str, Any] = {
             "type": "Task",
             **common,
             "runner": node.runner,
@@ -348,6 +348,9 @@ class GraphDumper:
             "runnerPackages": node.runnerPackages,
             "watcherPackages": node.watcherPackages,
         }
+        if node.idleTimeout is not None:  # absent otherwise: the files of tasks without one stay Puli's
+            task["idleTimeout"] = node.idleTimeout
+        return task
 
     @staticmethod
     def _push_down_group_dependencies(

@@ -127,6 +127,7 @@ def _decompose_saved_task(
             tags=node["tags"],
             timer=node.get("timer"),
             maxAttempt=node.get("maxAttempt", 1),
+            idleTimeout=node.get("idleTimeout"),
         )
     except JobTypeImportError as exc:
         raise GraphError(f"{where}: {exc}") from exc

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimits, frame_count
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimits, frame_count, idle_timeout_error
 from puliclient.errors import DependencyCycleError, GraphError
 from puliclient.hierarchical import merge_inherited
 from puliclient.status import CommandStatus, NodeStatus, is_status, known_statuses
@@ -97,6 +97,7 @@ _TASK_KEYS: dict[str, tuple[type, ...]] = {
 _TASK_OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {
     "timer": _NUMBER_OR_NONE,
     "maxAttempt": _INT,
+    "idleTimeout": _NUMBER_OR_NONE,
     "runnerPackages": (str, type(None)),
     "watcherPackages": (str, type(None)),
     # Not in Puli's files: only read to decompose a task saved without commands.
@@ -395,6 +396,8 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits:
         for key in ("runner", "lic", "licence"):
             _check_name(node[key], f"task {where}", key, limits)
         check_max_attempt(node.get("maxAttempt", 1), f"task {where}")
+        if (problem := idle_timeout_error(node.get("idleTimeout"))) is not None:
+            raise GraphError(f"task {where}: {problem}")
         for key in _TASK_RESOURCE_KEYS:
             check_resource(key, node[key], f"task {where}")
     elif kind == "TaskGroup":

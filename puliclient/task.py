@@ -59,7 +59,8 @@ def _default_watcher_packages() -> str:
 
 
 class Task(Node):
-    """A node holding commands. Parameters and defaults are Puli's (API reference 3.4).
+    """A node holding commands. Parameters and defaults are Puli's (API reference 3.4), plus
+    ``idleTimeout`` (Puli Mesh's: hung frames).
 
     ``runnerPackages``/``watcherPackages`` default, as in Puli, to the rez
     resolve of the submitting shell; they are carried, not used.
@@ -87,6 +88,7 @@ class Task(Node):
         tags: Mapping[str, Any] | None = EMPTY,
         timer: float | None = None,
         maxAttempt: int = 1,
+        idleTimeout: float | None = None,
     ) -> None:
         super().__init__(name, arguments, environment, tags, timer, priority, dispatchKey)
         if not isinstance(runner, str) or not runner:
@@ -106,6 +108,9 @@ class Task(Node):
         self.requirements = dict(requirements or {})
         self.lic = lic
         self.maxAttempt = maxAttempt
+        self.idleTimeout = idleTimeout
+        """Seconds without output nor progress after which a command is killed as hung (TIMEOUT,
+        an attempt spent); 0: never; None: the farm's default (the agents' ``idle_timeout``)."""
         self.commands: list[Command] = []
         self.decomposed = False
         self._decomposer: str | None = None

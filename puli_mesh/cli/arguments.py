@@ -138,6 +138,7 @@ def parse_assignments(items: list[str]) -> tuple[dict[str, Any], dict[str, str |
 
 # What `puli-mesh set` changes at run time besides the above (Puli's node, task and command edits).
 RUNTIME_NUMBERS = ("maxAttempt", "ramUse")
+RUNTIME_SECONDS = ("idleTimeout",)
 RUNTIME_TEXTS = ("name", "user", "description")
 TIMER_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", *DATE_FORMATS)
 ENV_PREFIX = "env."
@@ -159,7 +160,7 @@ class RuntimeEdits:
 def is_runtime_edit(item: str) -> bool:
     """Whether ``KEY=VALUE`` is one :func:`parse_runtime_edits` reads (the rest: :func:`parse_assignments`)."""
     key = item.partition("=")[0]
-    return (key in ("timer", *RUNTIME_NUMBERS, *RUNTIME_TEXTS)
+    return (key in ("timer", *RUNTIME_NUMBERS, *RUNTIME_SECONDS, *RUNTIME_TEXTS)
             or key.startswith((ENV_PREFIX, ARG_PREFIX)))
 
 
@@ -178,6 +179,19 @@ def parse_timer(value: str) -> float | None:
         except ValueError:
             continue
     raise ConfigError(f"timer={value!r}: give epoch seconds, a date (2026-05-01T20:00) or none")
+
+
+def parse_seconds(key: str, value: str) -> float | None:
+    """``none`` (or empty) -> None; else a duration: seconds (``600``, ``1.5``) or ``10m``,
+    ``1h30m`` (as :func:`parse_delay`); the leader checks the range."""
+    text = value.strip()
+    if text.lower() in ("", "none"):
+        return None
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    if re.fullmatch(f"(?:{DELAY_PART.pattern})+", text):
+        return sum(float(n) * DURATION_UNITS[unit] for n, unit in DELAY_PART.findall(text))
+    raise ConfigError(f"{key}={value!r}: give seconds (600), a duration (10m, 1h30m) or none")
 
 
 def _argument_value(text: str) -> Any:
@@ -202,6 +216,8 @@ def parse_runtime_edits(items: list[str]) -> RuntimeEdits:
             out.arguments[key[len(ARG_PREFIX):]] = _argument_value(value) if value else None
         elif key == "timer":
             out.values["timer"] = parse_timer(value)
+        elif key in RUNTIME_SECONDS:  # `none` (or empty): the farm's default
+            out.values[key] = parse_seconds(key, value)
         elif key in RUNTIME_NUMBERS:
             try:
                 number = int(value)

@@ -123,6 +123,10 @@ def agent(
     ] = None,
     nimby_window: Annotated[str | None, typer.Option(
         help="With --nimby idle: local hours it may render, e.g. 20:00-08:00. [env PULI_NIMBY_WINDOW]")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(
+        help="Seconds a command may print nothing and report no progress before it is killed as hung "
+             "(TIMEOUT), for tasks without their own idleTimeout (default 0: off). [env PULI_IDLE_TIMEOUT]")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
     agent_log: Annotated[Path | None, typer.Option(help="Write the agent's own log here instead of stderr.")] = None,
 ) -> None:
@@ -148,6 +152,7 @@ def agent(
             "zk_sasl_mechanism": zk_sasl_mechanism, "zk_sasl_user": zk_sasl_user,
             "zk_sasl_password_file": zk_sasl_password_file, "killfile": killfile,
             "nimby": nimby, "nimby_idle_minutes": nimby_idle_minutes, "nimby_window": nimby_window,
+            "idle_timeout": idle_timeout,
         })
         code = Agent(settings).run()
     if code == EXIT_KILLFILE_RESTART:  # its killfile said -3: the same command line again, in place

@@ -46,9 +46,10 @@ if TYPE_CHECKING:
 
 def exec_graph(cmd: str, start: int, end: int, packet_size: int, pool: str, name: str | None, priority: int,
                max_rn: int, lic: str, timeout: float | None, timer: float | None, ram_use: int,
-               user: str | None, prod: str | None) -> Graph:
+               user: str | None, prod: str | None, idle_timeout: float | None = None) -> Graph:
     """puliexec's one-task graph: ``cmd`` over frames ``start``..``end``, ``packet_size`` a command;
-    ``timer``: the epoch it may start at; ``ram_use``: MB a node must have free; ``prod``: the prod tag."""
+    ``timer``: the epoch it may start at; ``ram_use``: MB a node must have free; ``prod``: the prod tag;
+    ``idle_timeout``: the task's ``idleTimeout`` (None: the farm's default)."""
     from puliclient import Graph
 
     graph = Graph(name or f"exec: {cmd[:60]}", poolName=pool, maxRN=max_rn, user=user,
@@ -57,7 +58,7 @@ def exec_graph(cmd: str, start: int, end: int, packet_size: int, pool: str, name
     if timeout is not None:
         arguments["timeout"] = timeout
     graph.addNewTask(name or "exec", arguments=arguments, lic=lic, dispatchKey=priority, timer=timer,
-                     ramUse=ram_use, tags={"prod": prod} if prod else None)
+                     ramUse=ram_use, tags={"prod": prod} if prod else None, idleTimeout=idle_timeout)
     return graph
 
 
@@ -72,6 +73,9 @@ def exec_command(
     max_rn: Annotated[int, typer.Option("--max-rn", help="At most this many nodes at once (-1: no cap).")] = -1,
     lic: Annotated[str, typer.Option("--lic", help="Licences, `a&b`.")] = "",
     timeout: Annotated[float | None, typer.Option(help="Seconds before a command is killed.")] = None,
+    idle_timeout: Annotated[str | None, typer.Option(
+        "--idle-timeout", help="Kill a command as hung after this long without output nor progress: "
+                               "600, 10m, 1h30m; 0: never (default: the farm's).")] = None,
     time_delay: Annotated[str | None, typer.Option(
         "--time-delay", help="Start no sooner than this from now: 3h30m, 100m, 90 (seconds).")] = None,
     min_ram: Annotated[int, typer.Option("--min-ram", "--minRam", min=0,
@@ -94,8 +98,9 @@ def exec_command(
         raise fail("need --start <= --end and --packet-size >= 1", EXIT_USAGE)
     with reported_errors():
         timer = None if time_delay is None else time.time() + arguments.parse_delay(time_delay)
+        idle = None if idle_timeout is None else arguments.parse_seconds("--idle-timeout", idle_timeout)
     graph = exec_graph(cmd, start, end, packet_size, pool, name, priority, max_rn, lic, timeout, timer, min_ram,
-                       user, prod)
+                       user, prod, idle_timeout=idle)
     if local:
         with reported_errors():
             status = graph.execute()

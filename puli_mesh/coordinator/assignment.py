@@ -261,8 +261,11 @@ def assign(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, no
     env = task.env_cache.get((cores, memory))
     if env is None:
         env = _environment(task, cores, memory)
-    return Assign(cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
-                  cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after, node.name)
+    decision = Assign(cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
+                      cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after, node.name)
+    if task.idle_timeout is not None:  # set after: a keyword argument would cost every decision
+        decision.idle_timeout = task.idle_timeout
+    return decision
 
 
 def _environment(task: TaskNode, cores: int, memory: int) -> dict[str, str]:

@@ -34,7 +34,7 @@ from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
-from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN, idle_timeout_error
 from puliclient.errors import GraphError
 from puliclient.representation import (
     check_environment,
@@ -211,10 +211,27 @@ def _ram_use(value: Any, key: str) -> int:
     return number
 
 
+def _idle_timeout(value: Any, key: str) -> float | None:
+    """``value`` as an ``idleTimeout``: None (the agents' default), or seconds from 0 (off) up."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError("a bool is not seconds")
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{key} must be seconds (0: off) or None, got {_shown(value)}") from None
+    problem = idle_timeout_error(seconds)
+    if problem is not None:
+        raise ValueError(f"{key}: {problem}")
+    return seconds
+
+
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "values": {key: value}}``, applied in their order; keys: ``priority``/``dispatchKey``,
     ``maxRN``, ``pool``/``poolName``, ``strategy`` (a group's), ``timer`` (epoch seconds or None),
-    ``maxAttempt`` (>= 1), ``ramUse`` (MB >= 0), ``name``. From ``puli-mesh set ID key=value...``,
+    ``maxAttempt`` (>= 1), ``ramUse`` (MB >= 0), ``idleTimeout`` (seconds, 0: off, None: the agents'
+    default; for the commands started next), ``name``. From ``puli-mesh set ID key=value...``,
     ``Farm.set``."""
     node_id = edit_int(args["id"], "id")
     decisions: list[Decision] = []
@@ -233,10 +250,13 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
             decisions += core.set_max_attempt(node_id, _max_attempt(value, key), now)
         elif key == "ramUse":
             decisions += core.set_ram_use(node_id, _ram_use(value, key), now)
+        elif key == "idleTimeout":
+            decisions += core.set_idle_timeout(node_id, _idle_timeout(value, key), now)
         elif key == "name":
             decisions += core.rename(node_id, edit_key(value, key), now)
         else:
-            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, strategy, timer, maxAttempt, ramUse, name; "
+            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, strategy, timer, maxAttempt, ramUse, "
+                           "idleTimeout, name; "
                            "a job's user with the set_user edit)")
     return decisions
 

@@ -121,6 +121,8 @@ def _dump_node(n: TreeNode) -> dict[str, Any]:
                    ram_use=n.ram_use, lic=list(n.lic), max_attempt=n.max_attempt,
                    cmd_arg_keys=list(n.cmd_arg_keys), validation=n.validation,
                    packages=list(n.packages))
+        if n.idle_timeout is not None:
+            out["idle_timeout"] = n.idle_timeout
         out["commands"] = [_dump_command(c) for c in n.commands]
     return out
 
@@ -321,6 +323,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
         n.cmd_arg_keys, n.validation = tuple(d["cmd_arg_keys"]), d["validation"]
         n.packages = tuple(d["packages"])  # type: ignore[assignment]
         n.done_n, n.done_s = d.get("done_n", 0), d.get("done_s", 0.0)
+        n.idle_timeout = d.get("idle_timeout")  # older snapshots lack it
         for f in _TASK_FRAME_FIELDS:  # older snapshots also had them (unused) on folders
             setattr(n, f, d[f])
         for idx, row in enumerate(d["commands"]):

@@ -203,6 +203,8 @@ def _build_task(st: CoreState, t: TaskNode, node: dict[str, Any], cid: int) -> i
     t.ram_use = int(node.get("ramUse", 0))
     t.lic = licences_of(node)
     t.max_attempt = int(node.get("maxAttempt", 1) or 1)
+    idle = node.get("idleTimeout")
+    t.idle_timeout = None if idle is None else float(idle)
     t.validation = node.get("validationExpression", "") or ""
     t.packages = (node.get("runnerPackages", "") or "", node.get("watcherPackages", "") or "")
     cmds = node["commands"]

@@ -244,7 +244,8 @@ class TaskNode(TreeNode):
                  "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
                  "blocked", "completion_sum", "validation", "packages", "done_n", "done_s",
-                 "env_cache", "frames_n", "tpf_sum", "tpf_min", "tpf_max", "frame_rdeps", "frame_wait")
+                 "env_cache", "frames_n", "tpf_sum", "tpf_min", "tpf_max", "frame_rdeps", "frame_wait",
+                 "idle_timeout")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
@@ -284,6 +285,8 @@ class TaskNode(TreeNode):
         # command idx -> how many source commands covering its frames are unmet (absent: none).
         self.frame_rdeps: list[Any] = []
         self.frame_wait: dict[int, int] = {}
+        # Its ``idleTimeout`` (seconds, 0: off; None: the agent's default): sent with each command.
+        self.idle_timeout: float | None = None
 
     @property
     def completion(self) -> float:

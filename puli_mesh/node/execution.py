@@ -26,7 +26,9 @@ Guarantees:
 * the watcher gets the environment and runs as the account ``launch.CommandLaunch``
   says (with ``run_as_job_user``, its job's user; a user it must not run as ends
   the command in ERROR, the reason in its log);
-* the timeout is enforced with the monotonic clock (Puli never did);
+* the timeout is enforced with the monotonic clock (Puli never did); so is the idle limit
+  (``idle``: no output in the log and no progress report for that long ends it as TIMEOUT,
+  the whole tree killed as by ``kill()``);
 * ``kill()`` takes the whole tree: SIGTERM to the process group, to every
   descendant collected beforehand (even those that called ``setsid``) and to
   every process carrying this execution's ``PULI_EXECUTION_ID`` (orphans of
@@ -74,6 +76,7 @@ from puli_mesh.node.command import (
     tail_lines,
     write_log_footer,
 )
+from puli_mesh.node.idle import IdleClock, idle_message
 from puli_mesh.node.launch import DEFAULT_LAUNCH, CommandLaunch
 from puli_mesh.node.process_tree import ProcessTree
 from puli_mesh.protocol import CommandSpec
@@ -164,8 +167,11 @@ class CommandExecution:
 
     def __init__(self, spec: CommandSpec, log_dir: Path | str, node_name: str,
                  cluster: str = "default", kill_grace: float = DEFAULT_KILL_GRACE_S,
-                 python: str = sys.executable, launch: CommandLaunch = DEFAULT_LAUNCH) -> None:
+                 python: str = sys.executable, launch: CommandLaunch = DEFAULT_LAUNCH,
+                 idle_limit: float | None = None) -> None:
         self.spec = spec
+        self.idle_limit = idle_limit
+        """Seconds without output nor progress that end it as TIMEOUT (``idle.idle_limit``); None: never."""
         self.launch = launch
         self.log_dir = Path(log_dir)
         self.node_name = node_name
@@ -186,6 +192,7 @@ class CommandExecution:
         self._reported_end: ExecutionEvent | None = None
         self._reported_end_at: float | None = None
         self._kill: _Kill | None = None
+        self._idle: IdleClock | None = None
         try:
             self.log_path = log_path_for(self.log_dir, cluster, spec.task_id, spec.command_id)
         except ValueError as exc:
@@ -261,6 +268,9 @@ class CommandExecution:
             os.close(report_w)
         os.set_blocking(report_r, False)
         self.started_at = time.monotonic()
+        if self.idle_limit is not None:
+            self._idle = IdleClock(self.idle_limit, self.started_at)
+            self._idle.saw_output(self._log_size(), self.started_at)  # the header: not output
         self.pid = self._popen.pid
         self._tree = ProcessTree(self._popen.pid, marker=self.execution_id)
         assert self._popen.stdin is not None
@@ -347,6 +357,8 @@ class CommandExecution:
             return  # emitted by _finish once the watcher is reaped
         if event.kind == "completion":
             self.completion = event.value
+        if self._idle is not None and event.kind != "licence":  # completion, message, stats: progress
+            self._idle.saw_progress(time.monotonic())
         self._queue.append(event)
 
     # ----------------------------------------------------------------------- check
@@ -379,10 +391,29 @@ class CommandExecution:
                 log.warning("command %d: watcher reported its end but still runs; killing it",
                             spec.command_id)
                 self.kill(reason="watcher did not exit after its end")
+            elif self._idle is not None and self._reported_end is None and self._idle_expired(now):
+                log.warning("command %d attempt %d: no output nor progress for %gs; killing it as hung",
+                            spec.command_id, spec.attempt, self._idle.limit)
+                self.kill(reason=idle_message(self._idle.limit), status=CommandStatus.TIMEOUT)
             return
         self._tree.collect(scan_marked=False)
         if self._kill.sigkill_at is None and now >= self._kill.term_deadline:
             self._sigkill(now)
+
+    def _idle_expired(self, now: float) -> bool:
+        """Whether the command has been idle for its idle limit (its log looked at when due)."""
+        idle = self._idle
+        assert idle is not None
+        if idle.look_due(now):
+            idle.saw_output(self._log_size(), now)
+        return idle.expired(now)
+
+    def _log_size(self) -> int:
+        """The log's size in bytes; -1 when it cannot be read (then no output is ever seen)."""
+        try:
+            return os.stat(self.log_path).st_size if self.log_path is not None else -1
+        except OSError:
+            return -1
 
     def _check_exited(self, code: int, now: float) -> None:
         assert self._tree is not None

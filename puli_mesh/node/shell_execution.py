@@ -12,7 +12,8 @@ frame exits, so the loop wakes at once instead of polling.
 
 Guarantees: one ``end`` event; a frame exiting non-zero stops the command with
 ERROR ("frame 12: command exited with code 3" and the log tail); the timeout
-covers the whole command (TIMEOUT); ``kill()`` takes the frame's group, its
+covers the whole command (TIMEOUT), and so does the idle limit (``idle``: no output in the
+log and no frame ended for that long: TIMEOUT saying so); ``kill()`` takes the frame's group, its
 descendants and anything carrying this execution's ``PULI_EXECUTION_ID``,
 SIGKILL after the grace. When a frame ends by itself, a cheap check (is its
 process group empty?) decides whether leftovers must be hunted down. Each frame
@@ -43,6 +44,7 @@ from puli_mesh.node.command import (
     open_log,
 )
 from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution
+from puli_mesh.node.idle import IdleClock, idle_limit, idle_message
 from puli_mesh.node.launch import DEFAULT_LAUNCH, Account, CommandLaunch
 from puli_mesh.node.process_tree import ProcessTree
 from puli_mesh.protocol import CommandSpec
@@ -156,8 +158,10 @@ class ShellFramesExecution:
 
     def __init__(self, spec: CommandSpec, log_dir: Path | str, node_name: str,
                  cluster: str = "default", kill_grace: float = DEFAULT_KILL_GRACE_S,
-                 launch: CommandLaunch = DEFAULT_LAUNCH) -> None:
+                 launch: CommandLaunch = DEFAULT_LAUNCH, idle_limit: float | None = None) -> None:
         self.spec = spec
+        self.idle_limit = idle_limit
+        """Seconds without output nor a frame's end that end it as TIMEOUT (``idle.idle_limit``); None: never."""
         self.node_name = node_name
         self.kill_grace = kill_grace
         self.launch = launch
@@ -179,6 +183,7 @@ class ShellFramesExecution:
         self._kill: tuple[CommandStatus, str, float] | None = None
         self._tree: ProcessTree | None = None
         self._sigkill_at: float | None = None
+        self._idle: IdleClock | None = None
         try:
             self._log_file = log_file_for(log_dir, cluster, spec.task_id, spec.command_id)
         except ValueError as exc:
@@ -212,6 +217,9 @@ class ShellFramesExecution:
             self._env = command_environment(spec, self._log_file, self.node_name, self.execution_id,
                                             self.launch.base_environment(self._account))
             self.started_at = time.monotonic()
+            if self.idle_limit is not None:
+                self._idle = IdleClock(self.idle_limit, self.started_at)
+                self._idle.saw_output(os.fstat(self._logfd).st_size, self.started_at)  # the header: not output
             self._spawn_next()
         except (CommandError, ValueError, OSError, subprocess.SubprocessError, JobUserError) as exc:
             message = f"could not start the command: {exc}"
@@ -244,7 +252,8 @@ class ShellFramesExecution:
     def check(self, now: float) -> list[ExecutionEvent]:
         """Every loop turn: timeouts and kills. With a pidfd, a frame's end is seen by
         ``read_reports`` (the loop polls the pidfd), so no wait call is made here."""
-        if self._kill is None and self._timeout is None and self._pidfd >= 0 and not self._queue:
+        if self._kill is None and self._timeout is None and self._idle is None and self._pidfd >= 0 \
+                and not self._queue:
             return []  # nothing but the frame's end can happen, and its pidfd will say so
         return self._check(now, reap=self._pidfd < 0 or self._kill is not None)
 
@@ -258,10 +267,25 @@ class ShellFramesExecution:
                     log.warning("command %d attempt %d timed out after %gs", self.spec.command_id,
                                 self.spec.attempt, self._timeout)
                     self.kill(reason=f"timed out after {self._timeout:g}s", status=CommandStatus.TIMEOUT)
+                elif self._idle is not None and self._idle_expired(now):
+                    log.warning("command %d attempt %d: no output nor progress for %gs; killing it as hung",
+                                self.spec.command_id, self.spec.attempt, self._idle.limit)
+                    self.kill(reason=idle_message(self._idle.limit), status=CommandStatus.TIMEOUT)
             else:
                 self._frame_exited(code)
         events, self._queue = self._queue, []
         return events
+
+    def _idle_expired(self, now: float) -> bool:
+        """Whether the command has been idle for its idle limit (its log looked at when due)."""
+        idle = self._idle
+        assert idle is not None
+        if idle.look_due(now) and self._logfd >= 0:
+            try:
+                idle.saw_output(os.fstat(self._logfd).st_size, now)
+            except OSError:
+                pass
+        return idle.expired(now)
 
     def _frame_exited(self, code: int) -> None:
         spec = self.spec
@@ -276,6 +300,8 @@ class ShellFramesExecution:
             self._finish(CommandStatus.ERROR, f"frame {frame}: command {what}", code)
             return
         self.completion = self._next_frame / len(self._frames)
+        if self._idle is not None:  # a frame done is progress
+            self._idle.saw_progress(time.monotonic())
         self._queue.append(ExecutionEvent(spec.command_id, spec.attempt, "completion", value=self.completion))
         if self._next_frame < len(self._frames):
             try:
@@ -374,9 +400,12 @@ class ShellFramesExecution:
 
 
 def start_execution(spec: CommandSpec, log_dir: Path | str, node_name: str, cluster: str = "default",
-                    launch: CommandLaunch = DEFAULT_LAUNCH) -> ShellFramesExecution | CommandExecution:
+                    launch: CommandLaunch = DEFAULT_LAUNCH,
+                    idle_timeout: float = 0.0) -> ShellFramesExecution | CommandExecution:
     """The execution for ``spec``: shell frames run natively, any other runner through its watcher;
-    either launched as ``launch`` says (environment, account)."""
+    either launched as ``launch`` says (environment, account). ``idle_timeout`` is the agent's
+    default idle limit (0: none), for a spec that gives none (``idle.idle_limit``)."""
+    limit = idle_limit(spec.idle_timeout, idle_timeout)
     if spec.runner in NATIVE_RUNNERS and os.environ.get("PULI_NATIVE_SHELL", "1") != "0":
-        return ShellFramesExecution(spec, log_dir, node_name, cluster, launch=launch)
-    return CommandExecution(spec, log_dir, node_name, cluster, launch=launch)
+        return ShellFramesExecution(spec, log_dir, node_name, cluster, launch=launch, idle_limit=limit)
+    return CommandExecution(spec, log_dir, node_name, cluster, launch=launch, idle_limit=limit)

@@ -343,7 +343,8 @@ class Worker:
             self._queue_update(spec.command_id, spec.attempt, int(CommandStatus.READY), message=reason)
 
     def _start(self, spec: CommandSpec) -> None:
-        execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster, self.launch)
+        execution = start_execution(spec, self.log_dir, self.settings.name, self.settings.cluster, self.launch,
+                                    self.settings.idle_timeout)
         self.running[spec.command_id] = RunningCommand(execution)
         ran = self.ran
         ran[spec.command_id] = spec.task_id

@@ -128,3 +128,11 @@ def test_http_port_defaults_to_8080_comes_from_the_environment_and_zero_turns_ht
     for bad in ("-1", "65536"):
         with pytest.raises(ConfigError, match="http_port"):
             load_settings(environ={"PULI_HTTP_PORT": bad})
+
+
+def test_the_farms_idle_timeout_defaults_to_off_and_is_bounded() -> None:
+    assert load_settings(environ={}).idle_timeout == 0.0
+    assert load_settings(environ={"PULI_IDLE_TIMEOUT": "900"}).idle_timeout == 900.0
+    for bad in ("-1", str(30 * 24 * 3600 + 1), "nan"):
+        with pytest.raises(ConfigError, match="idle_timeout"):
+            load_settings(environ={"PULI_IDLE_TIMEOUT": bad})

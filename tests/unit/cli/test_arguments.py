@@ -113,3 +113,16 @@ def test_time_ranges_name_their_option_and_leave_out_what_was_not_given() -> Non
         "started_after": 3600.0}
     with pytest.raises(ConfigError, match="--ended-before 'later'"):
         arguments.time_ranges({"ended_before": "later"})
+
+
+@pytest.mark.parametrize(("typed", "seconds"), [("600", 600.0), ("1.5", 1.5), ("10m", 600.0), ("1h30m", 5400.0),
+                                                ("0", 0.0), ("none", None), ("", None)])
+def test_an_idle_timeout_is_seconds_a_duration_or_none(typed: str, seconds: float | None) -> None:
+    assert arguments.is_runtime_edit(f"idleTimeout={typed}")
+    assert arguments.parse_runtime_edits([f"idleTimeout={typed}"]).values == {"idleTimeout": seconds}
+
+
+@pytest.mark.parametrize("typed", ["soon", "-5", "5x", "nan"])
+def test_an_idle_timeout_that_is_not_one_says_how_to_write_it(typed: str) -> None:
+    with pytest.raises(ConfigError, match="idleTimeout=.*give seconds"):
+        arguments.parse_runtime_edits([f"idleTimeout={typed}"])

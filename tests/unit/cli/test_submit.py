@@ -49,3 +49,12 @@ def test_exec_refuses_a_delay_it_cannot_read_before_any_mesh(runner: CliRunner) 
     result = runner.invoke(app, ["exec", "true", "--time-delay", "soon", "--node", "127.0.0.1:1"])
     assert result.exit_code == EXIT_USAGE
     assert "--time-delay 'soon'" in result.output
+
+
+def test_exec_idle_timeout_becomes_the_tasks_and_a_bad_one_is_refused(runner: CliRunner) -> None:
+    graph = submit.exec_graph("true", 1, 1, 1, "default", None, 0, -1, "", None, None, 0, None, None,
+                              idle_timeout=600.0)
+    assert graph.prepareGraphRepresentation()["tasks"][1]["idleTimeout"] == 600.0
+    result = runner.invoke(app, ["exec", "true", "--idle-timeout", "soon", "--local"])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--idle-timeout='soon'" in result.output

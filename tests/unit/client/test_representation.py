@@ -685,3 +685,26 @@ def test_a_by_frame_dependency_waits_for_final_statuses_only() -> None:
         validateRepresentation(data)
     data["tasks"][comp]["dependencies"][0][2] = {"byFrame": False}  # an ordinary one may
     validateRepresentation(data)
+
+
+# ---------------------------------------------------------------- idleTimeout (hung frames)
+def test_a_tasks_idle_timeout_is_in_its_representation_only_when_given() -> None:
+    graph = Graph("job", user="bob")
+    graph.addNewTask("sim", {"cmd": "echo sim"}, idleTimeout=600)
+    graph.addNewTask("plain", {"cmd": "echo plain"})
+    sim, plain = graph.prepareGraphRepresentation()["tasks"][1:]
+    assert sim["idleTimeout"] == 600
+    assert "idleTimeout" not in plain  # a task without one stays as Puli wrote it
+
+
+@pytest.mark.parametrize("value", [-1, 30 * 24 * 3600 + 1, "600", True, float("nan"), float("inf")])
+def test_a_bad_idle_timeout_is_refused_naming_the_task(value: Any) -> None:
+    graph = Graph("job", user="bob")
+    graph.addNewTask("sim", {"cmd": "echo sim"}, idleTimeout=value)
+    with pytest.raises(GraphError, match="task .*sim.*idleTimeout"):
+        graph.prepareGraphRepresentation()
+
+
+def test_a_saved_task_keeps_its_idle_timeout_when_decomposed() -> None:
+    saved = saved_graph([saved_group("job", [1]), saved_task("sim", {"cmd": "echo sim"}, idleTimeout=0)])
+    assert decompose_saved_tasks(saved)["tasks"][1]["idleTimeout"] == 0

@@ -34,6 +34,7 @@ from puli_mesh.node.execution import (
 from puli_mesh.node.launch import CommandLaunch
 from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus
+from tests.unit.node.runners import REPOSITORY_PATH
 from tests.unit.node.running import ASSIGN_FIELDS, Execution, Factory, drive, gone, make_spec, pid_gone, run, tree_of
 
 
@@ -396,3 +397,43 @@ def test_a_job_user_a_command_must_not_run_as_ends_it_in_error_with_the_reason_i
     assert ex.result.message.startswith("could not start the command: ") and says in ex.result.message
     assert ex.log_path is not None and says in ex.log_path.read_text()
     assert not witness.exists(), "nothing ran, not as the agent either"
+
+
+# ------------------------------------------------------------------ hung frames (idleTimeout)
+def test_a_command_silent_for_its_idle_limit_ends_timeout_with_its_tree_gone(
+        execution: Factory, tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    ex = execution(make_spec(arguments={"cmd": f"echo hello; sleep 60 & echo $! > {pidfile}; wait"}),
+                   idle_limit=1.0)
+    started = time.monotonic()
+    ex.start()
+    drive(ex, lambda: pidfile.exists() and pidfile.read_text().strip() != "", timeout=10)
+    child = psutil.Process(int(pidfile.read_text()))
+    drive(ex, lambda: ex.finished)
+    assert ex.result is not None and ex.result.status == CommandStatus.TIMEOUT
+    assert ex.result.message == "no output nor progress for 1 s (idleTimeout): killed as hung"
+    assert time.monotonic() - started < 4
+    assert gone(child)
+
+
+def test_a_command_that_keeps_printing_outlives_its_idle_limit(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": "for i in 1 2 3 4 5 6; do echo $i; sleep 0.4; done"}),
+                   idle_limit=1.0)
+    events = run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+    assert [e.kind for e in events if e.kind == "end"] == ["end"]
+
+
+def test_frames_that_end_are_progress_even_without_output(execution: Factory) -> None:
+    # 4 silent frames of 0.6 s each: 2.4 s in all, never 1 s without a frame ending.
+    ex = execution(make_spec(arguments={"cmd": "sleep 0.6 > /dev/null", "start": 1, "end": 4}), idle_limit=1.0)
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+
+
+
+def test_a_runners_progress_reports_keep_a_silent_command_alive(watcher_execution: Factory) -> None:
+    ex = watcher_execution(make_spec(runner="tests.unit.node.runners.SilentProgressRunner", arguments={},
+                                     environment={"PYTHONPATH": REPOSITORY_PATH}), idle_limit=1.0)
+    run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message

@@ -106,6 +106,18 @@ def test_start_execution_runs_default_runner_commands_natively(runner: str, tmp_
     assert isinstance(start_execution(make_spec(runner=runner), tmp_path, "rn1"), CommandExecution)
 
 
+@pytest.mark.parametrize("runner", ["puliclient.jobs.DefaultCommandRunner", "tests.SomeRunner"])
+def test_start_execution_gives_the_tasks_idle_timeout_else_the_agents(runner: str, tmp_path: Path) -> None:
+    def limit(task_value: float | None, agents: float) -> float | None:
+        spec = make_spec(runner=runner, idle_timeout=task_value) if task_value is not None else make_spec(runner=runner)
+        return start_execution(spec, tmp_path, "rn1", idle_timeout=agents).idle_limit
+
+    assert limit(None, 0.0) is None
+    assert limit(None, 900.0) == 900.0
+    assert limit(60, 900.0) == 60.0
+    assert limit(0, 900.0) is None  # the task turned it off
+
+
 def test_start_execution_gives_other_runners_to_the_watcher(tmp_path: Path) -> None:
     spec = make_spec(runner="examples.runners.SleepRunner")
     assert isinstance(start_execution(spec, tmp_path, "rn1", cluster="paris"), CommandExecution)
