@@ -52,6 +52,7 @@ import logging
 import math
 
 from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator import sick_hosts
 from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.pools import SigQueue, count_assignment, live_task
@@ -107,6 +108,20 @@ def _pop_ready(task: TaskNode) -> CommandNode | None:
 
 def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, CommandNode] | None:
     """The best READY command this node may run now, removed from the index."""
+    if not st.sick.active:  # nothing avoids any node: the usual path
+        return pick_among(st, node, now, None)
+    avoid = sick_hosts.avoidance(st, node.name, now)
+    if avoid is None:
+        return pick_among(st, node, now, None)
+    try:
+        return pick_among(st, node, now, avoid)
+    finally:
+        sick_hosts.put_back(st, avoid)
+
+
+def pick_among(st: CoreState, node: RenderNode, now: float,
+               avoid: sick_hosts.Avoidance | None) -> tuple[TaskNode, CommandNode] | None:
+    """``pick``, passing over the jobs and commands that avoid the node (``sick_hosts``)."""
     cands: list[SigQueue] = []
     pools = st.pools
     # Whether the node fits a signature (requirements, cores, RAM, licences), with the
@@ -168,6 +183,8 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, Command
                         best = e
         if best is None:
             return None
+        if avoid is not None and sick_hosts.job_avoided(st, avoid, best, now):
+            continue
         tasks = best[4].tasks
         dynamic = best[4].graph.dynamic
         while tasks:
@@ -176,6 +193,8 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, Command
             task = tasks[0][1]
             if task.counts[C_READY] and not _task_parked(st, task, now):
                 cmd = _pop_ready(task)
+                while avoid is not None and cmd is not None and sick_hosts.command_avoided(st, avoid, cmd, now):
+                    cmd = _pop_ready(task)
                 if cmd is not None:
                     if not task.counts[C_READY]:
                         heapq.heappop(tasks)
@@ -305,7 +324,7 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = Fal
                 break
             out.append(assign(st, node, got[0], got[1], now))
             n += 1
-        if ahead and node.pipeline and node.credit > 0:
+        if ahead and node.pipeline and node.credit > 0 and not (st.sick.active and st.sick.concerns(node.name)):
             n += fill_ahead(st, node, now)
     # Credit left beyond the free slots was for the queue: it is asked for again with
     # each READY. Kept, it would put a busy node first in line for the next free
@@ -410,7 +429,8 @@ def flush_waiting(st: CoreState, now: float) -> None:
                     pool.remove_waiting(key[1])
                 else:
                     profile = (node.profile, node.free_cores, node.available_ram)
-                    if profile not in failed and dispatch_node(st, node, now) == 0:
+                    if (profile not in failed and dispatch_node(st, node, now) == 0
+                            and not st.sick.concerns(node.name)):  # passed over: not the profile's answer
                         failed.add(profile)
                 if i < len(waiting) and waiting[i] is key:
                     i += 1
