@@ -36,5 +36,5 @@ class SickHostEdits:
         return self._done(now)
 
     def avoidance_reasons(self, name: str, now: float) -> dict[str, Any]:
-        """Why ``name`` is passed over: ``avoidedBy`` [{job, until}], ``avoidedByCommands`` [ids]."""
+        """Why ``name`` is passed over: ``avoided_by`` [{job, until}], ``avoided_by_commands`` [ids]."""
         return sick_hosts.reasons(self._st, name, now)

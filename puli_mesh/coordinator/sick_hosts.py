@@ -50,6 +50,7 @@ from puli_mesh.errors import IllegalTransitionError
 
 if TYPE_CHECKING:
     from puli_mesh.coordinator.pools import Signature
+    from puli_mesh.coordinator.queries import RenderNodeBrief
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,20 @@ def reasons(st: CoreState, name: str, now: float) -> dict[str, Any]:
     """Why ``name`` is passed over: the jobs avoiding it (until when), the commands avoiding it."""
     sick = st.sick
     jobs = [{"job": gid, "until": until} for gid, until in (sick.jobs.get(name) or {}).items() if until > now]
-    return {"avoidedBy": jobs, "avoidedByCommands": sorted(sick.commands_of.get(name) or ())}
+    return {"avoided_by": jobs, "avoided_by_commands": sorted(sick.commands_of.get(name) or ())}
+
+
+def add_reasons(sick: SickHosts, briefs: dict[str, RenderNodeBrief]) -> None:
+    """Fill each brief's ``avoided_by`` and ``avoided_by_commands`` (an avoidance past its time
+    shows until the tick that forgives it, a second or so)."""
+    for name, jobs in sick.jobs.items():
+        brief = briefs.get(name)
+        if brief is not None:
+            brief.avoided_by = tuple(sorted(jobs.items()))
+    for name, cids in sick.commands_of.items():
+        brief = briefs.get(name)
+        if brief is not None:
+            brief.avoided_by_commands = tuple(sorted(cids))
 
 
 # ---------------------------------------------------------------- snapshot

@@ -35,7 +35,7 @@ def test_a_retry_avoids_the_node_it_failed_on_when_another_can_run_it():
     assert core.request_work("a", 1, 4) == []  # a asks first, but the command failed there
     (again,) = assigns(core.request_work("b", 1, 5))
     assert again.command_id == a.command_id and again.node == "b"
-    assert core.avoidance_reasons("a", 5)["avoidedByCommands"] == [a.command_id]
+    assert core.avoidance_reasons("a", 5)["avoided_by_commands"] == [a.command_id]
 
 
 def test_a_waiting_node_of_the_same_profile_is_offered_the_retry():
@@ -71,11 +71,11 @@ def test_k_failures_make_the_job_avoid_the_node_until_forgiven():
     core.resume_render_node("b", 3)
     core.tick(3)
     assert core.request_work("a", 1, 4) == []  # the whole job avoids a now, not only those two
-    assert core.avoidance_reasons("a", 4)["avoidedBy"] == [{"job": gid, "until": 102.0}]
+    assert core.avoidance_reasons("a", 4)["avoided_by"] == [{"job": gid, "until": 102.0}]
     assert not core.tick_due(101.0) and core.tick_due(102.0)
     (given,) = assigns(core.tick(102.0))  # forgiven: a, waiting with credit, is offered the job again
     assert given.node == "a" and given.graph_id == gid
-    assert core.avoidance_reasons("a", 102)["avoidedBy"] == []
+    assert core.avoidance_reasons("a", 102)["avoided_by"] == []
 
 
 def test_the_jobs_tags_win_over_the_farm_defaults():
@@ -83,7 +83,7 @@ def test_the_jobs_tags_win_over_the_farm_defaults():
     gid = core.submit_graph(sick_graph(2, sickAfter=1, forgiveAfter=10), 0).graph_id
     (a,) = assigns(core.request_work("a", 1, 1))
     finish(core, a, 1, status=ERROR)
-    assert core.avoidance_reasons("a", 1)["avoidedBy"] == [{"job": gid, "until": 11.0}]
+    assert core.avoidance_reasons("a", 1)["avoided_by"] == [{"job": gid, "until": 11.0}]
 
 
 @pytest.mark.parametrize("tags", [{"sickAfter": 0}, {"sickAfter": "3"}, {"forgiveAfter": -1},
@@ -100,10 +100,10 @@ def test_clear_node_forgives_quarantine_jobs_and_commands():
     finish(core, a, 1, status=ERROR)
     assert core.request_work("a", 1, 1) == []  # quarantined; its credit is kept
     assert core.render_nodes()[0]["quarantined"]
-    assert core.avoidance_reasons("a", 1)["avoidedBy"] and core.avoidance_reasons("a", 1)["avoidedByCommands"]
+    assert core.avoidance_reasons("a", 1)["avoided_by"] and core.avoidance_reasons("a", 1)["avoided_by_commands"]
     (first,) = assigns(core.clear_node("a", 2))  # forgiven, it takes work again at once
     assert first.node == "a"
-    assert core.avoidance_reasons("a", 2) == {"avoidedBy": [], "avoidedByCommands": []}
+    assert core.avoidance_reasons("a", 2) == {"avoided_by": [], "avoided_by_commands": []}
     assert not core.render_nodes()[0]["quarantined"]
     with pytest.raises(IllegalTransitionError, match="neither quarantined nor avoided"):
         core.clear_node("a", 3)
@@ -117,7 +117,7 @@ def test_done_forgets_the_commands_avoidance():
     core.tick(3)
     (again,) = assigns(core.request_work("b", 1, 4))
     finish(core, again, 5)
-    assert core.avoidance_reasons("a", 5)["avoidedByCommands"] == []
+    assert core.avoidance_reasons("a", 5)["avoided_by_commands"] == []
 
 
 def test_avoidance_survives_a_snapshot_and_gives_the_same_decisions():
