@@ -74,6 +74,9 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
         state = views.status_text(n["state"])
         if n.get("reason"):  # e.g. paused by its killfile, not by an operator
             state.append(f" ({n['reason']})")
+        avoided = views.avoidance_text(n)
+        if avoided:  # why it gets less work than it could (``nodes clear`` forgives it)
+            state.append(f" ({avoided})")
         views.add_row(table, name_text, state, pools_text,
                       str(n.get("slots", 0)), str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
                       f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",

@@ -128,3 +128,15 @@ def test_http_port_defaults_to_8080_comes_from_the_environment_and_zero_turns_ht
     for bad in ("-1", "65536"):
         with pytest.raises(ConfigError, match="http_port"):
             load_settings(environ={"PULI_HTTP_PORT": bad})
+
+
+def test_sick_host_settings_from_file_environment_and_flags(tmp_path: Path) -> None:
+    defaults = load_settings(environ={})
+    assert (defaults.quarantine_after, defaults.sick_after, defaults.forgive_after) == (5, 3, 1800.0)
+    config = tmp_path / "agent.toml"
+    config.write_text("quarantine_after = 8\nsick_after = 2\n")
+    settings = load_settings(config, environ={"PULI_FORGIVE_AFTER": "600"}, overrides={"sick_after": 4})
+    assert (settings.quarantine_after, settings.sick_after, settings.forgive_after) == (8, 4, 600.0)
+    for bad in ({"PULI_QUARANTINE_AFTER": "0"}, {"PULI_SICK_AFTER": "0"}, {"PULI_FORGIVE_AFTER": "-1"}):
+        with pytest.raises(ConfigError):
+            load_settings(environ=bad)
