@@ -39,6 +39,12 @@ Fair, WeighedFair, Priority: see ``pools``); a Fair count grows with each
 :func:`reserve`, so replaying the same events (or restoring a snapshot, which
 stores the counts) gives the same order.
 
+Sick hosts (``sick_hosts``): while some command or job avoids some node,
+:func:`pick_avoiding` passes over, for the node they avoid, those jobs and
+commands (put back after the pick, waking no one), and that node's profile is
+not remembered as "found nothing": a node like it may still take them. Nothing
+is avoided: :func:`pick` as before, one test per :func:`dispatch_node`.
+
 Known cost: waking a folder parked on its maxRN re-inserts every task parked on
 it (O(tasks parked under that folder) per command end under a capped folder).
 
@@ -106,22 +112,22 @@ def _pop_ready(task: TaskNode) -> CommandNode | None:
     return None
 
 
-def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, CommandNode] | None:
-    """The best READY command this node may run now, removed from the index."""
-    if not st.sick.active:  # nothing avoids any node: the usual path
-        return pick_among(st, node, now, None)
+def pick_avoiding(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, CommandNode] | None:
+    """``pick`` while some command or job avoids some node (``sick_hosts``): what avoids this one
+    is passed over during the pick and put back after it."""
     avoid = sick_hosts.avoidance(st, node.name, now)
     if avoid is None:
-        return pick_among(st, node, now, None)
+        return pick(st, node, now)
     try:
-        return pick_among(st, node, now, avoid)
+        return pick(st, node, now, avoid)
     finally:
         sick_hosts.put_back(st, avoid)
 
 
-def pick_among(st: CoreState, node: RenderNode, now: float,
-               avoid: sick_hosts.Avoidance | None) -> tuple[TaskNode, CommandNode] | None:
-    """``pick``, passing over the jobs and commands that avoid the node (``sick_hosts``)."""
+def pick(st: CoreState, node: RenderNode, now: float,
+         avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
+    """The best READY command this node may run now, removed from the index; ``avoid``: the jobs
+    and commands to pass over (``pick_avoiding``)."""
     cands: list[SigQueue] = []
     pools = st.pools
     # Whether the node fits a signature (requirements, cores, RAM, licences), with the
@@ -318,8 +324,10 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = Fal
     n = 0
     out = st.out
     if node.online and not node.paused and not node.quarantined:
+        sick = st.sick
+        avoiding = bool(sick.commands_of or sick.jobs)  # sick.active, inlined; assigning changes neither
         while node.credit > 0 and len(node.running) - len(node.followers) < node.slots:  # in_slots, inlined
-            got = pick(st, node, now)
+            got = pick(st, node, now) if not avoiding else pick_avoiding(st, node, now)
             if got is None:
                 break
             out.append(assign(st, node, got[0], got[1], now))
