@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from puli_mesh.coordinator.core import CoreSettings, SchedulingCore
+from puli_mesh.coordinator.records import EditRecord, replay
 from puli_mesh.errors import IllegalTransitionError, InvalidGraphError
 from puliclient.status import CommandStatus
 from tests.unit.coordinator.graphs import assigns, finish, rn, single
@@ -135,3 +136,16 @@ def test_avoidance_survives_a_snapshot_and_gives_the_same_decisions():
         c.tick(3)
     assert twin.request_work("a", 1, 4) == core.request_work("a", 1, 4) == []
     assert twin.tick(52) == core.tick(52) != []  # both forgive a at 52 and offer it the job
+
+
+def test_clear_node_replayed_from_the_journal_gives_the_same_state():
+    core = two_nodes(CoreSettings(retry_delay_s=0.0, sick_after=1))
+    core.submit_graph(sick_graph(2), 0)
+    (a,) = assigns(core.request_work("a", 1, 1))
+    finish(core, a, 1, status=ERROR)
+    successor = SchedulingCore.restore(core.snapshot(), core.settings)
+    record = EditRecord("clear_node", {"name": "a"}, 2.0)
+    record.apply(core)
+    assert replay(successor, [(0, record.to_data())]) == 0
+    assert successor.snapshot() == core.snapshot()
+    assert core.snapshot()["sick"] == {"commands": [], "jobs": [], "failures": []}
