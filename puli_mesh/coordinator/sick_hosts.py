@@ -12,9 +12,10 @@ Two rules, both kept here as plain bookkeeping on the core's state (``CoreState.
   restarted or canceled.
 * **A job with K failures on a node avoids that node for T seconds.** Each ERROR or TIMEOUT of
   a job's command on a node counts; the K-th makes the whole job avoid the node until
-  ``now + T``, and the count starts again. The same escape: the job is passed over only while
-  another member of its pool could run that work (so a pool of one node behaves as before,
-  and the node-wide quarantine still catches a node that fails everything). K and T are the
+  ``now + T``, and the count starts again (a DONE does not reset it: K failures, however
+  spread). The same escape: the job is passed over only while another member of its pool
+  could run that work (so a pool of one node behaves as before, and the node-wide quarantine
+  still catches a node that fails everything). K and T are the
   job's ``sickAfter`` / ``forgiveAfter`` tags (a positive integer / positive seconds), else
   the farm's ``CoreSettings.sick_after`` / ``forgive_after_s``. Forgiveness is a timer of the
   core (:func:`forgive_due`, from ``tick``): time is an argument, so a successor replaying the
@@ -24,12 +25,15 @@ Two rules, both kept here as plain bookkeeping on the core's state (``CoreState.
 avoidance and count, and every command's avoidance of it.
 
 Cost: nothing per decision while nothing avoids anything (``active`` is false: ``pick`` takes
-its usual path). Otherwise only a node some command or job avoids pays: its ``Avoidance``
-(the ids that avoid it) is built once per pick, the job entries and commands it must not take
-are set aside during that pick and put back after it (O(avoided ones · log n)).
+its usual path, one test per ``dispatch_node``). Otherwise only a node some command or job
+avoids pays (``assignment.pick_avoiding``): its ``Avoidance`` is built once per pick, the job
+entries and commands it must pass over are set aside during that pick and put back after it
+(O(avoided ones · log n)), each after an escape check that walks the pool's members until one
+could run the work (usually the first). Known cost: a pool where every other member is gone,
+paused or unfit walks them all, per avoided job or command, per pick by the avoided node.
 
 Guarantees: pure (no I/O, no clock); deterministic (dicts, a heap of totally ordered tuples);
-everything here is in the snapshot (:func:`dump` / :func:`load`).
+everything that can still decide something is in the snapshot (:func:`dump` / :func:`load`).
 Not here: choosing work (``assignment`` calls :func:`avoidance` and :func:`put_back`), the
 node-wide quarantine streak (``lifecycle.finish``), how the reasons are shown (``client_queries``).
 """
@@ -279,10 +283,14 @@ def add_reasons(sick: SickHosts, briefs: dict[str, RenderNodeBrief]) -> None:
 
 
 # ---------------------------------------------------------------- snapshot
-def dump(sick: SickHosts) -> dict[str, Any]:
-    return {"commands": [[cid, list(nodes)] for cid, nodes in sick.commands.items()],
-            "jobs": [[name, gid, until] for name, jobs in sick.jobs.items() for gid, until in jobs.items()],
-            "failures": [[gid, name, n] for (gid, name), n in sick.failures.items()]}
+def dump(st: CoreState) -> dict[str, Any]:
+    """Plain data; what concerns an archived job or command is left out (it can decide nothing
+    any more), so a farm's snapshot does not keep every failure it ever saw."""
+    sick, graphs, commands = st.sick, st.graphs, st.commands
+    return {"commands": [[cid, list(nodes)] for cid, nodes in sick.commands.items() if cid in commands],
+            "jobs": [[name, gid, until] for name, jobs in sick.jobs.items() for gid, until in jobs.items()
+                     if gid in graphs],
+            "failures": [[gid, name, n] for (gid, name), n in sick.failures.items() if gid in graphs]}
 
 
 def load(sick: SickHosts, data: dict[str, Any] | None) -> None:

@@ -82,7 +82,7 @@ def dump(st: CoreState) -> dict[str, Any]:
                          if isinstance(n, TaskNode) and n.parked == PARK_TIMER],
         "hook_events": st.events.snapshot(),  # not yet delivered, maybe: a successor delivers them
         "submitted": st.submitted.dump(),  # SUBMIT request ids: a client's retry after recovery
-        "sick": sick_hosts.dump(st.sick),  # which commands and jobs avoid which nodes, until when
+        "sick": sick_hosts.dump(st),  # which commands and jobs avoid which nodes, until when
     }
 
 
