@@ -284,10 +284,12 @@ def add_reasons(sick: SickHosts, briefs: dict[str, RenderNodeBrief]) -> None:
 
 # ---------------------------------------------------------------- snapshot
 def dump(st: CoreState) -> dict[str, Any]:
-    """Plain data; what concerns an archived job or command is left out (it can decide nothing
-    any more), so a farm's snapshot does not keep every failure it ever saw."""
+    """Plain data; what concerns an archived job, or a command that ended (``avoidance`` drops
+    those lazily), is left out: it decides nothing, and a farm's snapshot does not keep every
+    failure it ever saw, whenever the lazy clean-up ran."""
     sick, graphs, commands = st.sick, st.graphs, st.commands
-    return {"commands": [[cid, list(nodes)] for cid, nodes in sick.commands.items() if cid in commands],
+    return {"commands": [[cid, list(nodes)] for cid, nodes in sick.commands.items()
+                         if (c := commands.get(cid)) is not None and c.status not in (C_DONE, C_CANCELED)],
             "jobs": [[name, gid, until] for name, jobs in sick.jobs.items() for gid, until in jobs.items()
                      if gid in graphs],
             "failures": [[gid, name, n] for (gid, name), n in sick.failures.items() if gid in graphs]}
