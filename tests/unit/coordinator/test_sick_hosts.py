@@ -149,3 +149,18 @@ def test_clear_node_replayed_from_the_journal_gives_the_same_state():
     assert replay(successor, [(0, record.to_data())]) == 0
     assert successor.snapshot() == core.snapshot()
     assert core.snapshot()["sick"] == {"commands": [], "jobs": [], "failures": []}
+
+
+def test_a_retry_waits_for_a_busy_other_node_rather_than_go_back():
+    """Busy does not matter to the escape: b could run it, so a, idle, still passes it over."""
+    core = two_nodes()
+    core.submit_graph(sick_graph(), 0)
+    other = core.submit_graph(single("long", 1), 0).graph_id
+    (a,) = assigns(core.request_work("a", 1, 1))
+    (b,) = assigns(core.request_work("b", 1, 1))
+    assert b.graph_id == other
+    finish(core, a, 2, status=ERROR)
+    core.tick(3)
+    assert core.request_work("a", 1, 4) == []
+    (again,) = assigns(finish(core, b, 5) + core.request_work("b", 1, 5))
+    assert again.command_id == a.command_id and again.node == "b"
