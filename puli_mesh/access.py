@@ -91,7 +91,7 @@ OWN_JOB_EDITS = frozenset({"pause", "resume", "cancel", "restart", "set", "tags"
 OPERATOR_JOB_EDITS = frozenset({"set_user"})
 """Edits of one job that its owner may not make: giving it to another user (module docstring)."""
 
-RENDER_NODE_EDITS = frozenset({"node_pause", "node_drain", "node_resume", "clear_quarantine", "node_set",
+RENDER_NODE_EDITS = frozenset({"node_pause", "node_drain", "node_resume", "clear_quarantine", "clear_node", "node_set",
                                "pool_set_nodes", "node_remove"})
 """Edits of the render nodes: operators and admins only."""
 

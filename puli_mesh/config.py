@@ -84,6 +84,12 @@ class Settings:
     """On SIGTERM: seconds running commands may take to finish before they are killed."""
     retry_delay: float = 20.0
     """Seconds before an ERROR command with attempts left goes back to READY (Puli: 20)."""
+    quarantine_after: int = 5
+    """Failures (ERROR or TIMEOUT) in a row after which a node takes no work until cleared (Puli: 5)."""
+    sick_after: int = 3
+    """A job that failed this many times on one node avoids that node (a job's ``sickAfter`` tag wins)."""
+    forgive_after: float = 1800.0
+    """... for this many seconds, then forgives it (a job's ``forgiveAfter`` tag wins)."""
     lost_grace: float = 0.0
     """Extra seconds after a node's session expired before its commands are re-queued."""
     archive_after_days: float = 0.0
@@ -186,7 +192,8 @@ class Settings:
             raise ConfigError("pools is empty: a node must belong to at least one pool")
         if self.session_timeout < 1.0:
             raise ConfigError(f"session_timeout {self.session_timeout}s is below ZooKeeper's 1s minimum")
-        for attr in ("heartbeat_interval", "grace_period", "retry_delay", "lost_grace", "archive_after_days"):
+        for attr in ("heartbeat_interval", "grace_period", "retry_delay", "lost_grace", "archive_after_days",
+                     "forgive_after"):
             if getattr(self, attr) < 0:
                 raise ConfigError(f"{attr} must not be negative, got {getattr(self, attr)}")
         if self.heartbeat_interval <= 0:
@@ -195,6 +202,8 @@ class Settings:
             raise ConfigError("snapshot_every and snapshot_interval must be positive")
         if not 1.0 <= self.history_period <= 3600.0:
             raise ConfigError(f"history_period must be from 1 to 3600 seconds, not {self.history_period}")
+        if self.quarantine_after < 1 or self.sick_after < 1:
+            raise ConfigError("quarantine_after and sick_after must be at least 1")
         if self.heartbeat_liveness < 1:
             raise ConfigError("heartbeat_liveness must be at least 1")
         for item in dataclasses.fields(self):

@@ -373,6 +373,11 @@ class Farm:
     def clear_quarantine(self, name: str) -> None:
         self.edit("clear_quarantine", name=name)
 
+    def clear_node(self, name: str) -> None:
+        """Forgive a render node: end its quarantine and every job's and failed command's
+        avoidance of it (a node neither quarantined nor avoided: ``FarmIllegalEditError``)."""
+        self.edit("clear_node", name=name)
+
     def set_node(self, name: str, **values: Any) -> None:
         """An operator's ``pools`` (a list of names) or ``performance`` (a number above 0) for a
         render node, in one edit; a value None goes back to what the node's agent says."""

@@ -89,6 +89,12 @@ def agent(
     grace_period: Annotated[float | None, typer.Option(help="On SIGTERM, seconds commands get to finish.")] = None,
     retry_delay: Annotated[float | None, typer.Option(help="Seconds before an ERROR is retried (default 20).")] = None,
     lost_grace: Annotated[float | None, typer.Option(help="Extra seconds before a lost node's work moves.")] = None,
+    quarantine_after: Annotated[int | None, typer.Option(
+        help="Failures in a row that quarantine a node (default 5). [env PULI_QUARANTINE_AFTER]")] = None,
+    sick_after: Annotated[int | None, typer.Option(
+        help="A job's failures on one node before it avoids the node (default 3). [env PULI_SICK_AFTER]")] = None,
+    forgive_after: Annotated[float | None, typer.Option(
+        help="Seconds a job avoids such a node (default 1800). [env PULI_FORGIVE_AFTER]")] = None,
     archive_after_days: Annotated[float | None, typer.Option(help="Archive finished graphs after N days.")] = None,
     command_env_passthrough: Annotated[str | None, typer.Option(
         help="Comma-separated variables of the agent's environment commands also get (e.g. a licence "
@@ -146,6 +152,7 @@ def agent(
             "pipeline": pipeline, "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
             "heartbeat_interval": heartbeat_interval, "heartbeat_liveness": heartbeat_liveness,
             "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
+            "quarantine_after": quarantine_after, "sick_after": sick_after, "forgive_after": forgive_after,
             "archive_after_days": archive_after_days, "keys": keys, "insecure": insecure,
             "command_env_passthrough": command_env_passthrough, "run_as_job_user": run_as_job_user,
             "zk_tls_ca": zk_tls_ca, "zk_tls_cert": zk_tls_cert, "zk_tls_key": zk_tls_key,

@@ -74,6 +74,9 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
         state = views.status_text(n["state"])
         if n.get("reason"):  # e.g. paused by its killfile, not by an operator
             state.append(f" ({n['reason']})")
+        avoided = views.avoidance_text(n)
+        if avoided:  # why it gets less work than it could (``nodes clear`` forgives it)
+            state.append(f" ({avoided})")
         views.add_row(table, name_text, state, pools_text,
                       str(n.get("slots", 0)), str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
                       f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
@@ -90,12 +93,14 @@ def _node_edit(ctx: typer.Context, where: tuple[str | None, str | None, str], na
     farm = farm_for(node or outer[0], zk or outer[1], cluster if cluster != "default" else outer[2])
     with reported_errors():
         method = {"pause": "pause_node", "resume": "resume_node", "drain": "drain_node",
-                  "unquarantine": "clear_quarantine", "set": "set_node", "remove": "remove_node"}[verb]
+                  "unquarantine": "clear_quarantine", "clear": "clear_node", "set": "set_node",
+                  "remove": "remove_node"}[verb]
         getattr(farm, method)(name, **args)
     killed = " (commands killed, they run again elsewhere)" if args.get("kill") else ""
     changed = ", ".join(f"{k} " + ("its own" if v is None else ",".join(v) if isinstance(v, list) else str(v))
                         for k, v in args.items())
     done = dict(pause="paused", drain="draining", resume="resumed", unquarantine="out of quarantine",
+                clear="forgiven: out of quarantine, avoided by no job or command",
                 set=f"set: {changed}", remove="removed")[verb]
     console.print(Text(f"render node {name} {done}{killed}"))
 
@@ -130,6 +135,18 @@ def nodes_resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="R
     Example: `puli-mesh nodes resume rn12`
     """
     _node_edit(ctx, (node, zk, cluster), name, "resume")
+
+
+@nodes_app.command("clear")
+def nodes_clear(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Render node name.")],
+                node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default") -> None:
+    """Forgive a node: end its quarantine and every job's and failed command's avoidance of it
+    (a job avoids a node after `sick_after` failures there, for `forgive_after` seconds; `nodes`
+    shows why a node is avoided). A node neither quarantined nor avoided: exit code 1.
+
+    Example: `puli-mesh nodes clear rn12`
+    """
+    _node_edit(ctx, (node, zk, cluster), name, "clear")
 
 
 @nodes_app.command("unquarantine")

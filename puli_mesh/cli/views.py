@@ -192,3 +192,13 @@ def csv_text(rows: Iterable[Mapping[str, Any]], fields: list[str], headers: list
 def selected(rows: Iterable[Mapping[str, Any]], fields: list[str], headers: list[str]) -> list[dict[str, Any]]:
     """Only the chosen fields of each row, named as the user typed them (``--json -a``)."""
     return [{h: field_value(row, f) for f, h in zip(fields, headers, strict=True)} for row in rows]
+
+
+def avoidance_text(node: Mapping[str, Any], now: float | None = None) -> str:
+    """Why a node row gets less work than it could: ``avoided by job 3 until 14:02, 2 retries``
+    (a row's ``avoided_by`` / ``avoided_by_commands``); empty when nothing avoids it."""
+    parts = [f"avoided by job {a['job']} until {clock(a['until'], now)}" for a in node.get("avoided_by") or ()]
+    retries = len(node.get("avoided_by_commands") or ())
+    if retries:
+        parts.append(f"{retries} failed command{'s' if retries > 1 else ''} retry elsewhere")
+    return ", ".join(parts)

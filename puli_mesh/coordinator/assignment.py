@@ -39,6 +39,12 @@ Fair, WeighedFair, Priority: see ``pools``); a Fair count grows with each
 :func:`reserve`, so replaying the same events (or restoring a snapshot, which
 stores the counts) gives the same order.
 
+Sick hosts (``sick_hosts``): while some command or job avoids some node,
+:func:`pick_avoiding` passes over, for the node they avoid, those jobs and
+commands (put back after the pick, waking no one), and that node's profile is
+not remembered as "found nothing": a node like it may still take them. Nothing
+is avoided: :func:`pick` as before, one test per :func:`dispatch_node`.
+
 Known cost: waking a folder parked on its maxRN re-inserts every task parked on
 it (O(tasks parked under that folder) per command end under a capped folder).
 
@@ -52,6 +58,7 @@ import logging
 import math
 
 from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator import sick_hosts
 from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.pools import SigQueue, count_assignment, live_task
@@ -105,8 +112,22 @@ def _pop_ready(task: TaskNode) -> CommandNode | None:
     return None
 
 
-def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, CommandNode] | None:
-    """The best READY command this node may run now, removed from the index."""
+def pick_avoiding(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, CommandNode] | None:
+    """``pick`` while some command or job avoids some node (``sick_hosts``): what avoids this one
+    is passed over during the pick and put back after it."""
+    avoid = sick_hosts.avoidance(st, node.name, now)
+    if avoid is None:
+        return pick(st, node, now)
+    try:
+        return pick(st, node, now, avoid)
+    finally:
+        sick_hosts.put_back(st, avoid)
+
+
+def pick(st: CoreState, node: RenderNode, now: float,
+         avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
+    """The best READY command this node may run now, removed from the index; ``avoid``: the jobs
+    and commands to pass over (``pick_avoiding``)."""
     cands: list[SigQueue] = []
     pools = st.pools
     # Whether the node fits a signature (requirements, cores, RAM, licences), with the
@@ -168,6 +189,8 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, Command
                         best = e
         if best is None:
             return None
+        if avoid is not None and sick_hosts.job_avoided(st, avoid, best, now):
+            continue
         tasks = best[4].tasks
         dynamic = best[4].graph.dynamic
         while tasks:
@@ -176,6 +199,8 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, Command
             task = tasks[0][1]
             if task.counts[C_READY] and not _task_parked(st, task, now):
                 cmd = _pop_ready(task)
+                while avoid is not None and cmd is not None and sick_hosts.command_avoided(st, avoid, cmd, now):
+                    cmd = _pop_ready(task)
                 if cmd is not None:
                     if not task.counts[C_READY]:
                         heapq.heappop(tasks)
@@ -302,13 +327,15 @@ def dispatch_node(st: CoreState, node: RenderNode, now: float, ahead: bool = Fal
     n = 0
     out = st.out
     if node.online and not node.paused and not node.quarantined:
+        sick = st.sick
+        avoiding = bool(sick.commands_of or sick.jobs)  # sick.active, inlined; assigning changes neither
         while node.credit > 0 and len(node.running) - len(node.followers) < node.slots:  # in_slots, inlined
-            got = pick(st, node, now)
+            got = pick(st, node, now) if not avoiding else pick_avoiding(st, node, now)
             if got is None:
                 break
             out.append(assign(st, node, got[0], got[1], now))
             n += 1
-        if ahead and node.pipeline and node.credit > 0:
+        if ahead and node.pipeline and node.credit > 0 and not (st.sick.active and st.sick.concerns(node.name)):
             n += fill_ahead(st, node, now)
     # Credit left beyond the free slots was for the queue: it is asked for again with
     # each READY. Kept, it would put a busy node first in line for the next free
@@ -413,7 +440,8 @@ def flush_waiting(st: CoreState, now: float) -> None:
                     pool.remove_waiting(key[1])
                 else:
                     profile = (node.profile, node.free_cores, node.available_ram)
-                    if profile not in failed and dispatch_node(st, node, now) == 0:
+                    if (profile not in failed and dispatch_node(st, node, now) == 0
+                            and not st.sick.concerns(node.name)):  # passed over: not the profile's answer
                         failed.add(profile)
                 if i < len(waiting) and waiting[i] is key:
                     i += 1

@@ -254,6 +254,9 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         "free_ram_mb": core_node.free_ram_mb if core_node else known.get("free_ram_mb", 0),
         "version": known.get("version", ""),
         "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
+        # why it is passed over (``sick_hosts``): jobs that failed there too often, until when; failed commands
+        "avoided_by": [{"job": job, "until": until} for job, until in core_node.avoided_by] if core_node else [],
+        "avoided_by_commands": list(core_node.avoided_by_commands) if core_node else [],
     }
 
 

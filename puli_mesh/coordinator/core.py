@@ -35,7 +35,7 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     rename(node_id, name, now); set_user(graph_id, user, now)
     set_dispatch_key(node_id, value, now); set_max_rn(node_id, value, now); set_pool(graph_id, pool, now)
     set_strategy(node_id, strategy, now)  # a group's (or a graph's root group's) strategy
-    define_pool(name); clear_quarantine(name, now)
+    define_pool(name); clear_quarantine(name, now); clear_node(name, now)  # sick_host_edits
     pause_render_node(name, now, kill=False, drain=False); resume_render_node(name, now)
     set_node_pools(name, pools | None, now); set_pool_nodes(pool, names, now)  # operator's pools
     set_node_performance(name, value | None, now); remove_render_node(name, now)  # a node that left
@@ -86,6 +86,7 @@ from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.idle_timeouts import IdleTimeoutEdits
 from puli_mesh.coordinator.licences import LicenseManager
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
+from puli_mesh.coordinator.sick_host_edits import SickHostEdits
 from puli_mesh.coordinator.state import CoreSettings, CoreState
 from puli_mesh.coordinator.tree import (
     C_ASSIGNED,
@@ -114,7 +115,7 @@ __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 
-class SchedulingCore(CoreViews, IdleTimeoutEdits):
+class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits):
     """Events in, decisions out. See the module docstring for the whole facade."""
 
     def __init__(self, settings: CoreSettings | None = None) -> None:
@@ -420,7 +421,7 @@ class SchedulingCore(CoreViews, IdleTimeoutEdits):
         st = self._st
         keep_for = self.settings.archive_after_s
         return bool((st.retries and st.retries[0][0] <= now) or (st.timers and st.timers[0][0] <= now)
-                    or (keep_for > 0 and (now // 60.0) * 60.0 - keep_for > self._archive_cutoff))
+                    or st.sick.due(now) or (keep_for > 0 and (now // 60.0) * 60.0 - keep_for > self._archive_cutoff))
 
     def tick(self, now: float) -> list[Decision]:
         self._start(now)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from puli_mesh.coordinator import listings, queries
+from puli_mesh.coordinator import listings, queries, sick_hosts
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import CommandNode, GraphNode, TreeNode
 from puli_mesh.errors import UnknownIdError
@@ -110,7 +110,10 @@ class CoreViews:
 
     def render_node_briefs(self) -> dict[str, queries.RenderNodeBrief]:
         """Every render node, by name, as much as ``puli-mesh status`` shows of it (cheaper than ``render_nodes``)."""
-        return {name: queries.render_node_brief(n) for name, n in self._st.render_nodes.items()}
+        briefs = {name: queries.render_node_brief(n) for name, n in self._st.render_nodes.items()}
+        if self._st.sick.active:
+            sick_hosts.add_reasons(self._st.sick, briefs)
+        return briefs
 
     def pools(self) -> list[dict[str, Any]]:
         return queries.pools(self._st)

@@ -370,6 +370,12 @@ def clear_quarantine(core: SchedulingCore, args: dict[str, Any], now: float) -> 
     return core.clear_quarantine(edit_name(args["name"], "name"), now)
 
 
+def clear_node(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"name"}``: forgive a node: its quarantine, every job's and command's avoidance of it
+    (``sick_hosts``). From ``puli-mesh nodes clear NAME``, ``Farm.clear_node``."""
+    return core.clear_node(edit_name(args["name"], "name"), now)
+
+
 def edit_names(value: Any, what: str) -> list[str]:
     """``value`` as a list of names (:func:`edit_name` each); else ``ValueError``."""
     if not isinstance(value, list | tuple):
@@ -443,6 +449,7 @@ EDIT_ACTIONS: dict[str, EditAction] = {
     "node_drain": node_drain,
     "node_resume": node_resume,
     "clear_quarantine": clear_quarantine,
+    "clear_node": clear_node,
     "node_set": node_set,
     "pool_set_nodes": pool_set_nodes,
     "node_remove": node_remove,

@@ -8,7 +8,8 @@ rest of the core calls the named transitions below:
 * :func:`finish` -- a holding command ended (DONE/ERROR/TIMEOUT/CANCELED):
   frees its slot, cores, RAM and licences, counts the attempt, schedules an
   automatic retry (``retry_delay_s``) while attempts remain, updates the node's
-  failure streak (quarantine) and the time-per-frame figures;
+  failure streak (quarantine), what avoids the node now (``sick_hosts``) and the
+  time-per-frame figures;
 * :func:`requeue` -- the command lost its node (node gone, pause-and-kill,
   worker refused it): back to READY without spending an attempt;
 * :func:`cancel_command`, :func:`reset_command` -- edits, with a ``Kill``
@@ -27,6 +28,7 @@ import heapq
 import logging
 
 from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator import sick_hosts
 from puli_mesh.coordinator.decisions import Kill
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
@@ -291,6 +293,8 @@ def finish(st: CoreState, cmd: CommandNode, status: int, now: float, message: st
         task.done_s += took
         if node is not None:
             node.fail_streak = 0
+        if st.sick.commands:
+            sick_hosts.forget_command(st.sick, cmd.id)
         step = task.merged_args.get("step")
         own = cmd.args
         if own is not None and (own.__class__ is dict or "step" in task.cmd_arg_keys):
@@ -314,6 +318,7 @@ def finish(st: CoreState, cmd: CommandNode, status: int, now: float, message: st
                             "(last: command %d)", node.name, node.fail_streak, cmd.id)
                 st.events.add(NODE_QUARANTINED, now, node=node.name, command_id=cmd.id,
                               attempt=cmd.attempts, message=message)
+            sick_hosts.command_failed(st, cmd, node.name, cmd.attempts < task.max_attempt, now)
         if cmd.attempts < task.max_attempt:
             cmd.retry_at = now + st.settings.retry_delay_s
             task.n_retry += 1
@@ -327,6 +332,8 @@ def finish(st: CoreState, cmd: CommandNode, status: int, now: float, message: st
 
 
 def retries_due(st: CoreState, now: float) -> None:
+    if st.sick.expiry:  # the jobs' forgiveness of sick nodes: timers of the same tick
+        sick_hosts.forgive_due(st, now)
     retries = st.retries
     while retries and retries[0][0] <= now:
         at, cid, token = heapq.heappop(retries)
@@ -362,6 +369,8 @@ def cancel_command(st: CoreState, cmd: CommandNode, now: float) -> bool:
         release_run(st, cmd, now)
         cmd.end_time = now
     clear_retry(cmd)
+    if st.sick.commands:
+        sick_hosts.forget_command(st.sick, cmd.id)
     set_command_status(st, cmd, C_CANCELED, now)
     return True
 
@@ -372,6 +381,8 @@ def reset_command(st: CoreState, cmd: CommandNode, now: float) -> None:
         kill_decision(st, cmd, "restarted")
         release_run(st, cmd, now)
     clear_retry(cmd)
+    if st.sick.commands:  # as if never run: it avoids nothing
+        sick_hosts.forget_command(st.sick, cmd.id)
     cmd.attempts = 0
     set_completion(cmd, 0.0)
     cmd.message = ""

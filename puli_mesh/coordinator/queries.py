@@ -260,6 +260,10 @@ class RenderNodeBrief:
     performance: float
     killfile: bool = False
     """Paused (or draining) by its killfile, not an operator."""
+    avoided_by: tuple[tuple[int, float], ...] = ()
+    """(job id, until when) of the jobs avoiding it (``sick_hosts``)."""
+    avoided_by_commands: tuple[int, ...] = ()
+    """The failed commands whose retries avoid it."""
 
 
 def render_node_brief(n: RenderNode) -> RenderNodeBrief:

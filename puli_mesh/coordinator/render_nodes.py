@@ -22,7 +22,9 @@ task and start the moment it ends (``assignment`` says when). ``running``
 holds both; ``in_slots`` counts only those holding a slot.
 
 Quarantine: ``quarantine_after`` failures in a row (ERROR or TIMEOUT; DONE resets
-the streak; lost or killed commands do not count) stop new work until cleared.
+the streak; lost or killed commands do not count) stop new work until cleared
+(``clear_quarantine``, or ``sick_hosts.clear_node``, which also forgives the jobs'
+and commands' avoidances of the node).
 
 Operator overrides: ``pools_override`` and ``performance_override`` (set by a wrangler,
 ``render_node_events.set_pools`` / ``set_performance``) win over what the node's agent

@@ -4,8 +4,8 @@
 stores what cannot be derived: the tree with its definitions and edits
 (dispatchKey, maxRN, pause, pool), every command's runtime fields, the render
 nodes with their credit, quarantine, operator's pools and performance and running
-commands (in assignment order), licence totals, pending retries, the id counters and the request ids of recent
-SUBMITs (``submitted``). ``load`` rebuilds
+commands (in assignment order), licence totals, pending retries, sick hosts (``sick_hosts``),
+the id counters and the request ids of recent SUBMITs (``submitted``). ``load`` rebuilds
 everything else -- counters, statuses, dependency state, licence usage, the
 ready index and the waiting nodes -- with the same code paths as a submit.
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-from puli_mesh.coordinator import dependencies, submission
+from puli_mesh.coordinator import dependencies, sick_hosts, submission
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.lifecycle import hold_delta
@@ -83,6 +83,7 @@ def dump(st: CoreState) -> dict[str, Any]:
                          if isinstance(n, TaskNode) and n.parked == PARK_TIMER],
         "hook_events": st.events.snapshot(),  # not yet delivered, maybe: a successor delivers them
         "submitted": st.submitted.dump(),  # SUBMIT request ids: a client's retry after recovery
+        "sick": sick_hosts.dump(st),  # which commands and jobs avoid which nodes, until when
     }
 
 
@@ -179,6 +180,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         st.licences.set_total(name, total)
     st.submitted.load(data.get("submitted", []))  # older snapshots have none
     st.events = EventOutbox.restore(data.get("hook_events"))  # nor hook events
+    sick_hosts.load(st.sick, data.get("sick"))  # nor sick hosts
     for name in data["pools"]:
         if name not in st.pools:
             st.pools[name] = Pool(name)

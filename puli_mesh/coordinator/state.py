@@ -31,6 +31,10 @@ class CoreSettings:
 
     retry_delay_s: float = 20.0  # Puli's DELAY_BEFORE_AUTORETRY
     quarantine_after: int = 5  # Puli's RN_NB_ERRORS_TOLERANCE
+    # A job with this many failures on a node avoids it for this long (``sick_hosts``);
+    # a job's ``sickAfter`` / ``forgiveAfter`` tags win.
+    sick_after: int = 3
+    forgive_after_s: float = 1800.0
     default_pool: str = "default"
     archive_after_s: float = 0.0  # finished graphs leave the core this long after their end; 0: never
     # Pipelining (``assignment``): a task is short once this many of its commands
@@ -43,6 +47,36 @@ class CoreSettings:
     # What a submitted graph and a running command's reports may hold (the agent's ``graph_*``
     # settings). Checked when a graph is accepted, not when a successor replays it.
     graph_limits: GraphLimits = field(default_factory=GraphLimits)
+
+
+@dataclass(slots=True)
+class SickHosts:
+    """Which commands and jobs avoid which render nodes: the rules are ``sick_hosts``'s, the only
+    module that changes it."""
+
+    commands: dict[int, dict[str, None]] = field(default_factory=dict)
+    """command id -> the nodes it failed on (its retries avoid them)."""
+    commands_of: dict[str, dict[int, None]] = field(default_factory=dict)
+    """node -> the command ids avoiding it (the index ``pick`` reads)."""
+    jobs: dict[str, dict[int, float]] = field(default_factory=dict)
+    """node -> graph id -> until when that job avoids it."""
+    failures: dict[tuple[int, str], int] = field(default_factory=dict)
+    """(graph id, node) -> that job's failures on that node since it last avoided it."""
+    expiry: list[tuple[float, str, int]] = field(default_factory=list)
+    """heap (until, node, graph id): the forgiveness timers."""
+
+    @property
+    def active(self) -> bool:
+        """Whether anything avoids any node (else ``pick`` takes its usual path)."""
+        return bool(self.commands_of or self.jobs)
+
+    def concerns(self, name: str) -> bool:
+        """Whether some command or job avoids node ``name`` (it may be passed over)."""
+        return name in self.commands_of or name in self.jobs
+
+    def due(self, now: float) -> bool:
+        """Whether :func:`forgive_due` would forgive something at ``now``."""
+        return bool(self.expiry) and self.expiry[0][0] <= now
 
 
 class CoreState:
@@ -66,6 +100,7 @@ class CoreState:
         self.building = False  # while a graph is built: no ready-index updates
         self.submitted = SubmittedGraphs()  # request id -> graph, for a SUBMIT sent again
         self.events = EventOutbox()  # what hooks may ask for (``hook_events``)
+        self.sick = SickHosts()  # which commands and jobs avoid which nodes (``sick_hosts``)
 
     def signature(self, requirements: dict[str, Any], min_cores: int, max_cores: int,
                   ram_use: int, licences: tuple[str, ...]) -> Signature:

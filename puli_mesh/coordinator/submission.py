@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from puli_mesh.coordinator import dependencies, lifecycle
+from puli_mesh.coordinator import dependencies, lifecycle, sick_hosts
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.assignment import timeout_of
 from puli_mesh.coordinator.state import CoreState
@@ -82,6 +82,9 @@ def validate(st: CoreState, rep: Any) -> list[int | None]:
             f"{where} wants pool {pool!r}, which is not defined (known: "
             f"{', '.join(sorted(st.pools))}); define it with `puli-mesh pools add {pool}` "
             f"or start agents with pools = [\"{pool}\"]")
+    wrong = sick_hosts.check_tags(rep["tasks"][rep["root"]].get("tags"))
+    if wrong is not None:
+        raise InvalidGraphError(f"{where}: {wrong}")
     for i, node in enumerate(rep["tasks"]):
         if node["type"] != "Task":
             continue

@@ -422,14 +422,13 @@ class Agent:
     def _recover(self, epoch: int, faults: Faults) -> tuple[SchedulingCore, int]:
         """Rebuild the core from the newest snapshot and the journal after it."""
         started = time.monotonic()
-        settings = CoreSettings(retry_delay_s=self.settings.retry_delay,
-                                archive_after_s=self.settings.archive_after_days * 86400.0,
-                                graph_limits=self.settings.graph_limits())
+        s = self.settings
+        settings = CoreSettings(retry_delay_s=s.retry_delay, quarantine_after=s.quarantine_after,
+                                sick_after=s.sick_after, forgive_after_s=s.forgive_after,
+                                archive_after_s=s.archive_after_days * 86400.0, graph_limits=s.graph_limits())
         recovered = read_journal(self.zk, self.paths)
-        if recovered.snapshot is not None:
-            core = SchedulingCore.restore(recovered.snapshot, settings)
-        else:
-            core = SchedulingCore(settings)
+        snapshot = recovered.snapshot
+        core = SchedulingCore(settings) if snapshot is None else SchedulingCore.restore(snapshot, settings)
         refused = replay(core, recovered.records, faults)
         log.info("epoch %d recovered %s snapshot + %d record(s) in %d batch(es) (%d refused as live) in %.3fs",
                  epoch, "a" if recovered.snapshot is not None else "no", len(recovered.records),

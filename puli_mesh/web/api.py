@@ -10,7 +10,7 @@ Edits (POST, the caller's role decides at the leader): a job's (or task group's,
 ``pause``, ``resume``, ``cancel``, ``restart``, ``set`` (priority, maxRN, strategy, user...),
 ``tags``, ``environment``, ``arguments``, ``archive``, and the same for every job a filter matches
 (``jobs/edit``); a command's ``pause``, ``resume``, ``cancel``, ``restart``, ``done``, ``set``; a
-render node's ``pause``, ``drain``, ``resume``, ``set``, ``unquarantine``, ``remove``; the
+render node's ``pause``, ``drain``, ``resume``, ``set``, ``unquarantine``, ``clear``, ``remove``; the
 leader's ``step-down``; the cluster settings (a licence, a pool and its nodes, event hooks);
 submitting a graph (``POST /api/jobs``, Puli's graph JSON). Which route does what each Farm
 method does: ``tests/unit/web/test_api.py`` (it fails when Farm gains a method without one).
@@ -458,6 +458,13 @@ def set_node(request: Request, name: NodeName, body: NodeValues, who: Caller = C
 @router.post("/nodes/{name}/unquarantine", summary="Let a quarantined render node take work again")
 def unquarantine_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
     farm(request, who).clear_quarantine(name)
+    return OK
+
+
+@router.post("/nodes/{name}/clear", summary="Forgive a render node: its quarantine, every job's and command's "
+             "avoidance of it (nothing to forgive: 409)")
+def clear_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
+    farm(request, who).clear_node(name)
     return OK
 
 

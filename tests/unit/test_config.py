@@ -136,3 +136,15 @@ def test_the_farms_idle_timeout_defaults_to_off_and_is_bounded() -> None:
     for bad in ("-1", str(30 * 24 * 3600 + 1), "nan"):
         with pytest.raises(ConfigError, match="idle_timeout"):
             load_settings(environ={"PULI_IDLE_TIMEOUT": bad})
+
+
+def test_sick_host_settings_from_file_environment_and_flags(tmp_path: Path) -> None:
+    defaults = load_settings(environ={})
+    assert (defaults.quarantine_after, defaults.sick_after, defaults.forgive_after) == (5, 3, 1800.0)
+    config = tmp_path / "agent.toml"
+    config.write_text("quarantine_after = 8\nsick_after = 2\n")
+    settings = load_settings(config, environ={"PULI_FORGIVE_AFTER": "600"}, overrides={"sick_after": 4})
+    assert (settings.quarantine_after, settings.sick_after, settings.forgive_after) == (8, 4, 600.0)
+    for bad in ({"PULI_QUARANTINE_AFTER": "0"}, {"PULI_SICK_AFTER": "0"}, {"PULI_FORGIVE_AFTER": "-1"}):
+        with pytest.raises(ConfigError):
+            load_settings(environ=bad)

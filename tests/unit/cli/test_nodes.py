@@ -107,3 +107,18 @@ def test_nodes_pass_pul_rn_constraints_and_print_csv(monkeypatch: pytest.MonkeyP
     assert asked == {"pool": None, "state": None, "name": ["rn*"], "speed": "+2", "ram": "-65000", "cores": "8",
                      "sort": "ramSize", "reverse": True}
     assert capsys.readouterr().out == 'name;ramSize;speed;pools\nrn1;64000;2.5;default,gpu\n'
+
+
+def test_an_avoided_node_says_by_which_jobs_and_commands(
+        hostile_farm: HostileFarm, capsys: pytest.CaptureFixture[str]) -> None:
+    hostile_farm.node.update(avoided_by=[{"job": 7, "until": 1.0}], avoided_by_commands=[12, 13])
+    nodes.nodes(typer.Context(typer.main.get_command(nodes.nodes_app)), node="stub")
+    state = capsys.readouterr().out.splitlines()[1]
+    assert "avoided by job 7 until" in state and "2 failed commands retry elsewhere" in state
+
+
+def test_nodes_clear_forgives_through_the_farm(recording_farm: RecordingFarm,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    nodes.nodes_clear(typer.Context(typer.main.get_command(nodes.nodes_app)), "rn1", node="stub")
+    assert recording_farm.calls == [("clear_node", ("rn1",), {})]
+    assert capsys.readouterr().out.startswith("render node rn1 forgiven")

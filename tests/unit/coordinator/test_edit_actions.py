@@ -72,6 +72,9 @@ def test_command_and_node_edits() -> None:
     ("resume", {"id": 999}, UnknownIdError, "999"),
     ("archive", {"id": 1}, IllegalTransitionError, "archive"),
     ("clear_quarantine", {"name": "rn1"}, IllegalTransitionError, "not in quarantine"),
+    ("clear_node", {"name": "rn1"}, IllegalTransitionError, "neither quarantined nor avoided"),
+    ("clear_node", {"name": "nowhere"}, UnknownIdError, "nowhere"),
+    ("clear_node", {"name": ["rn1"]}, ValueError, "name"),
 ])
 def test_a_bad_edit_says_what_is_wrong(action: str, args: dict[str, Any], error: type[Exception], match: str) -> None:
     core, _, _ = farm()

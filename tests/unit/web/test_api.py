@@ -68,6 +68,7 @@ ROUTES: dict[str, str] = {
     "restart_command": "POST /api/commands/{command_id}/restart", "set_command": "POST /api/commands/{command_id}/set",
     "pause_node": "POST /api/nodes/{name}/pause", "drain_node": "POST /api/nodes/{name}/drain",
     "resume_node": "POST /api/nodes/{name}/resume", "clear_quarantine": "POST /api/nodes/{name}/unquarantine",
+    "clear_node": "POST /api/nodes/{name}/clear",
     "set_node": "POST /api/nodes/{name}/set", "set_node_pools": "POST /api/nodes/{name}/set",
     "set_node_performance": "POST /api/nodes/{name}/set", "remove_node": "POST /api/nodes/{name}/remove",
     "set_pool_nodes": "POST /api/pools/{name}/nodes", "step_down": "POST /api/leader/step-down",
@@ -214,11 +215,13 @@ def test_node_edits_and_step_down(http: TestClient, context: StubContext) -> Non
     assert http.post("/api/nodes/rn1/set", headers=BEARER, json={"pools": ["gpu"], "performance": None}
                      ).status_code == 200
     assert http.post("/api/nodes/rn1/unquarantine", headers=BEARER).status_code == 200
+    assert http.post("/api/nodes/rn1/clear", headers=BEARER).status_code == 200
     assert http.post("/api/nodes/rn1/remove", headers=BEARER).status_code == 200
     assert http.post("/api/leader/step-down", headers=BEARER).json() == {"leader": "agent-2"}
     assert sent(context) == [
         ("EDIT", "node_set", {"name": "rn1", "values": {"pools": ["gpu"], "performance": None}}),
         ("EDIT", "clear_quarantine", {"name": "rn1"}),
+        ("EDIT", "clear_node", {"name": "rn1"}),
         ("EDIT", "node_remove", {"name": "rn1"}),
         ("EDIT", "step_down", {}),
     ]
