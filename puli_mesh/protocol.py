@@ -57,7 +57,7 @@ Not here: how a field's type hint becomes its check (``wire_fields``), the limit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
@@ -98,6 +98,8 @@ class CommandSpec(WireFields):
     user: str
     name: str  # the command's description, e.g. "render_1_10"
     after: int  # sent ahead (pipelined): start it on the node when command ``after`` ends (0: now)
+    _: KW_ONLY  # so ``Assign`` keeps its positional ``node`` after it
+    gpus: Sequence[str] | None = optional()  # the node's GPUs it may use (CUDA_VISIBLE_DEVICES); None: none
 
     @property
     def time_limit(self) -> float | None:
@@ -185,6 +187,7 @@ class HelloMessage(Message):
     running: list[list[int]]  # [[command_id, attempt], ...], queued ones included
     last_epoch: int
     pipeline: int  # commands of short tasks it queues behind each running one
+    gpus: list[str] | None = optional()  # its GPUs' ids (bounded by the leader: ``limits.reported_gpus_within``)
 
 
 @dataclass(frozen=True, slots=True)

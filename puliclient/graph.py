@@ -329,6 +329,7 @@ class GraphDumper:
             command_data(command.description, node.name, command.arguments, where)
             for command in node.commands
         ]
+        gpus = {"gpus": node.gpus} if node.gpus else {}  # absent from Puli's graphs: only when asked
         return {
             "type": "Task",
             **common,
@@ -343,6 +344,7 @@ class GraphDumper:
             "maxAttempt": node.maxAttempt,
             "runnerPackages": node.runnerPackages,
             "watcherPackages": node.watcherPackages,
+            **gpus,
         }
 
     @staticmethod

@@ -127,6 +127,7 @@ def _decompose_saved_task(
             tags=node["tags"],
             timer=node.get("timer"),
             maxAttempt=node.get("maxAttempt", 1),
+            gpus=node.get("gpus", 0),
         )
     except JobTypeImportError as exc:
         raise GraphError(f"{where}: {exc}") from exc

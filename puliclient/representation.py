@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimits, frame_count
+from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_GPUS, MAX_VALUE_NESTING, GraphLimits, frame_count
 from puliclient.errors import DependencyCycleError, GraphError
 from puliclient.hierarchical import merge_inherited
 from puliclient.status import NodeStatus, is_status, known_statuses
@@ -71,6 +71,7 @@ _TASK_KEYS: dict[str, tuple[type, ...]] = {
 _TASK_OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {
     "timer": _NUMBER_OR_NONE,
     "maxAttempt": _INT,
+    "gpus": _INT,
     "runnerPackages": (str, type(None)),
     "watcherPackages": (str, type(None)),
     # Not in Puli's files: only read to decompose a task saved without commands.
@@ -264,6 +265,12 @@ def check_resource(key: str, value: Any, where: str) -> None:
         raise GraphError(f"{where}: '{key}' must be >= 0, not {value!r}")
 
 
+def check_gpus(value: Any, where: str) -> None:
+    """A task's ``gpus``: a whole number from 0 to ``limits.MAX_GPUS`` (at submission and on every edit)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GPUS:
+        raise GraphError(f"{where}: 'gpus' must be from 0 to {MAX_GPUS} (limits.MAX_GPUS), not {value!r}")
+
+
 def check_timer(value: Any, where: str) -> None:
     """A timer is None or a finite number of epoch seconds (at submission and on every edit):
     an infinite or NaN one would hold its tasks for ever."""
@@ -355,6 +362,7 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits:
         check_max_attempt(node.get("maxAttempt", 1), f"task {where}")
         for key in _TASK_RESOURCE_KEYS:
             check_resource(key, node[key], f"task {where}")
+        check_gpus(node.get("gpus", 0), f"task {where}")
     elif kind == "TaskGroup":
         _check_keys(node, _GROUP_KEYS, _GROUP_OPTIONAL_KEYS, f"group {where}")
         try:

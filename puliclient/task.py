@@ -87,6 +87,7 @@ class Task(Node):
         tags: Mapping[str, Any] | None = EMPTY,
         timer: float | None = None,
         maxAttempt: int = 1,
+        gpus: int = 0,
     ) -> None:
         super().__init__(name, arguments, environment, tags, timer, priority, dispatchKey)
         if not isinstance(runner, str) or not runner:
@@ -106,6 +107,7 @@ class Task(Node):
         self.requirements = dict(requirements or {})
         self.lic = lic
         self.maxAttempt = maxAttempt
+        self.gpus = gpus  # GPUs each command books on its node (not Puli's: its graphs have none)
         self.commands: list[Command] = []
         self.decomposed = False
         self._decomposer: str | None = None
