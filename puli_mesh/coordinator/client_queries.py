@@ -254,6 +254,8 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         "free_ram_mb": core_node.free_ram_mb if core_node else known.get("free_ram_mb", 0),
         "version": known.get("version", ""),
         "faults": known.get("faults", 0),  # units of work of that agent that failed (its log says why)
+        "gpus": core_node.gpus if core_node else 0,
+        "gpus_used": core_node.gpus_used if core_node else 0,
     }
 
 

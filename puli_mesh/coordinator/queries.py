@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from puli_mesh.coordinator.render_nodes import RenderNode
+from puli_mesh.coordinator.render_nodes import RenderNode, gpus_used
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_DONE,
@@ -234,6 +234,8 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "running": [cid for cid, r in n.running.items() if not r.after],
         "queued": [cid for cid, r in n.running.items() if r.after],  # pipelined, waiting for a slot
         "pipeline": n.pipeline,
+        "gpus": list(n.gpus),
+        "free_gpus": list(n.free_gpus),
     }
 
 
@@ -259,6 +261,8 @@ class RenderNodeBrief:
     performance: float
     killfile: bool = False
     """Paused (or draining) by its killfile, not an operator."""
+    gpus: int = 0
+    gpus_used: int = 0
 
 
 def render_node_brief(n: RenderNode) -> RenderNodeBrief:
@@ -270,7 +274,7 @@ def render_node_brief(n: RenderNode) -> RenderNodeBrief:
         queued, started = [], list(running)
     return RenderNodeBrief(n.name, n.slots, n.cores, n.ram_mb, n.free_ram_mb, n.paused, n.draining, n.quarantined,
                            started, queued, n.pools, n.pools_override, n.performance,
-                           n.killfile)
+                           n.killfile, len(n.gpus), gpus_used(n))
 
 
 def _by_status(names: Iterator[str]) -> dict[str, int]:

@@ -128,3 +128,19 @@ def test_http_port_defaults_to_8080_comes_from_the_environment_and_zero_turns_ht
     for bad in ("-1", "65536"):
         with pytest.raises(ConfigError, match="http_port"):
             load_settings(environ={"PULI_HTTP_PORT": bad})
+
+
+def test_gpus_are_a_number_or_ids_and_unset_means_detected(tmp_path: Path) -> None:
+    assert load_settings(environ={}).gpus is None  # detected by the agent (nvidia-smi)
+    assert load_settings(environ={"PULI_GPUS": "2"}).gpus == ["0", "1"]
+    assert load_settings(environ={"PULI_GPUS": "0"}).gpus == []  # none, and no detection
+    assert load_settings(environ={}, overrides={"gpus": "1,3"}).gpus == ["1", "3"]
+    config = tmp_path / "agent.toml"
+    config.write_text('gpus = ["GPU-a", 2]\n')
+    assert load_settings(config, environ={}).gpus == ["GPU-a", "2"]
+    config.write_text("gpus = 3\n")
+    assert load_settings(config, environ={}).gpus == ["0", "1", "2"]
+    for bad in ("gpus = 1000\n", "gpus = true\n", 'gpus = ["a", "a"]\n', f'gpus = ["{"x" * 200}"]\n'):
+        config.write_text(bad)
+        with pytest.raises(ConfigError, match="gpus"):
+            load_settings(config, environ={})
