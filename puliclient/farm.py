@@ -312,7 +312,7 @@ class Farm:
     def set(self, node_id: int, /, **values: Any) -> None:
         """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only), ``strategy`` (a group's, or
         a graph's root group's: ``puliclient.strategies``), ``timer`` (epoch seconds, None clears
-        it), ``maxAttempt``, ``ramUse`` (MB), ``name``; ``user`` (graphs only, an operator's edit)
+        it), ``maxAttempt``, ``ramUse`` (MB), ``gpus``, ``name``; ``user`` (graphs only, an operator's edit)
         gives the job to another user."""
         user = values.pop("user", None)
         if values:

@@ -38,6 +38,7 @@ from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN
 from puliclient.errors import GraphError
 from puliclient.representation import (
     check_environment,
+    check_gpus,
     check_max_attempt,
     check_resource,
     check_timer,
@@ -211,11 +212,17 @@ def _ram_use(value: Any, key: str) -> int:
     return number
 
 
+def _gpus(value: Any, key: str) -> int:
+    number = edit_int(value, key)
+    submission_rule(check_gpus, number, key)
+    return number
+
+
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "values": {key: value}}``, applied in their order; keys: ``priority``/``dispatchKey``,
     ``maxRN``, ``pool``/``poolName``, ``strategy`` (a group's), ``timer`` (epoch seconds or None),
-    ``maxAttempt`` (>= 1), ``ramUse`` (MB >= 0), ``name``. From ``puli-mesh set ID key=value...``,
-    ``Farm.set``."""
+    ``maxAttempt`` (>= 1), ``ramUse`` (MB >= 0), ``gpus`` (0 to ``limits.MAX_GPUS``), ``name``. From
+    ``puli-mesh set ID key=value...``, ``Farm.set``."""
     node_id = edit_int(args["id"], "id")
     decisions: list[Decision] = []
     for key, value in dict(args["values"]).items():
@@ -233,11 +240,13 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
             decisions += core.set_max_attempt(node_id, _max_attempt(value, key), now)
         elif key == "ramUse":
             decisions += core.set_ram_use(node_id, _ram_use(value, key), now)
+        elif key == "gpus":
+            decisions += core.set_gpus(node_id, _gpus(value, key), now)
         elif key == "name":
             decisions += core.rename(node_id, edit_key(value, key), now)
         else:
-            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, strategy, timer, maxAttempt, ramUse, name; "
-                           "a job's user with the set_user edit)")
+            raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, strategy, timer, maxAttempt, ramUse, "
+                           "gpus, name; a job's user with the set_user edit)")
     return decisions
 
 

@@ -174,7 +174,7 @@ def _own_view(n: TreeNode, tasks: list[TaskNode]) -> dict[str, Any]:
         out["strategy"] = n.strategy
     if isinstance(n, TaskNode):
         out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
-                   maxNbCores=n.max_cores, ramUse=n.ram_use, maxAttempt=n.max_attempt,
+                   maxNbCores=n.max_cores, ramUse=n.ram_use, gpus=n.gpus, maxAttempt=n.max_attempt,
                    requirements=dict(n.requirements), blocked=n.blocked,
                    arguments=dict(n.arguments), environment=dict(n.environment))
     return out
