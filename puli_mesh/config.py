@@ -28,7 +28,7 @@ from typing import Any
 
 from puli_mesh.errors import ConfigError
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS as _LIMITS
-from puli_mesh.limits import MAX_IDLE_TIMEOUT_S, GraphLimits
+from puli_mesh.limits import MAX_GPU_ID_CHARS, MAX_GPUS, MAX_IDLE_TIMEOUT_S, GraphLimits
 from puli_mesh.node.nimby import check_settings as check_nimby
 from puli_mesh.zk_access import ZooKeeperOptions
 
@@ -73,6 +73,10 @@ class Settings:
     sends ahead only about a quarter of a second of the task's work per slot, so the
     full depth is for commands of a few tens of milliseconds."""
     pools: list[str] = field(default_factory=lambda: ["default"])
+    gpus: list[str] | None = None
+    """This node's GPUs, the ids ``CUDA_VISIBLE_DEVICES`` names: a number N (GPUs ``0`` to
+    ``N-1``; 0: none) or a list of ids (``["0", "2"]``, UUIDs; ``--gpus 0,2``). None (unset):
+    detected with ``nvidia-smi`` (``node.resources.detect_gpus``); set, it wins over detection."""
     log_dir: Path = field(default_factory=lambda: Path.home() / ".puli-mesh" / "logs")
     session_timeout: float = 10.0
     """ZooKeeper session timeout in seconds (tests use 2)."""
@@ -188,6 +192,12 @@ class Settings:
             raise ConfigError(f"slots must be at least 1, got {self.slots}")
         if self.pipeline < 0:
             raise ConfigError(f"pipeline must not be negative, got {self.pipeline}")
+        if self.gpus is not None:
+            if len(self.gpus) > MAX_GPUS or len(set(self.gpus)) != len(self.gpus):
+                raise ConfigError(f"gpus: at most {MAX_GPUS} GPUs (limits.MAX_GPUS), each named once; got {self.gpus}")
+            if not all(0 < len(g) <= MAX_GPU_ID_CHARS for g in self.gpus):
+                raise ConfigError(f"gpus: an id is 1 to {MAX_GPU_ID_CHARS} characters (limits.MAX_GPU_ID_CHARS); "
+                                  f"got {self.gpus}")
         if not self.pools:
             raise ConfigError("pools is empty: a node must belong to at least one pool")
         if self.session_timeout < 1.0:
@@ -252,10 +262,32 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
+def gpu_ids(value: Any) -> list[str]:
+    """The ``gpus`` setting as GPU ids: a whole number N (as a number or a text, e.g.
+    ``PULI_GPUS=2``) is ``0`` to ``N-1``; a list, or a comma-separated text, names them."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            value = int(text)
+        else:
+            return [v.strip() for v in text.split(",") if v.strip()]
+    if isinstance(value, bool):
+        raise TypeError("expected a number of GPUs or a list of GPU ids")
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_GPUS:
+            raise ValueError(f"a number of GPUs from 0 to {MAX_GPUS} (limits.MAX_GPUS)")
+        return [str(i) for i in range(value)]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    raise TypeError("expected a number of GPUs or a list of GPU ids")
+
+
 def _convert(key: str, value: Any) -> Any:
     """Convert a raw value (TOML or environment string) to the field's type."""
     kind = _FIELDS[key].type
     try:
+        if key == "gpus":
+            return gpu_ids(value)
         if kind == "int":
             return int(value)
         if kind == "float":

@@ -200,3 +200,24 @@ def idle_timeout_error(value: object) -> str | None:
         return None
     return (f"'idleTimeout' must be seconds from 0 (off) to {MAX_IDLE_TIMEOUT_S:g}, or None (the farm's default), "
             f"not {value!r}")
+
+
+MAX_GPUS = 64
+"""The most GPUs a node reports (more are ignored, and logged) and a task may ask for: a
+GPU server has 8 or 16; a larger figure is a mistake or a hostile peer's."""
+MAX_GPU_ID_CHARS = 64
+"""The longest GPU id a node reports (an index or a UUID: ``GPU-`` and 36 characters)."""
+
+
+def reported_gpus_within(gpus: object) -> list[str]:
+    """A HELLO's ``gpus`` as the leader keeps them: strings of at most ``MAX_GPU_ID_CHARS``
+    (longer ones, empty ones and duplicates are dropped), at most ``MAX_GPUS`` of them."""
+    if not isinstance(gpus, list | tuple):
+        return []
+    kept: dict[str, None] = {}
+    for g in gpus:
+        if isinstance(g, str | int) and not isinstance(g, bool) and 0 < len(str(g)) <= MAX_GPU_ID_CHARS:
+            kept[str(g)] = None
+            if len(kept) >= MAX_GPUS:
+                break
+    return list(kept)

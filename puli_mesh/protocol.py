@@ -102,6 +102,7 @@ class CommandSpec(WireFields):
     _: KW_ONLY
     idle_timeout: float | None = optional()
     """The task's ``idleTimeout`` in seconds (0: off); absent (None): the agent's ``idle_timeout``."""
+    gpus: Sequence[str] | None = optional()  # the node's GPUs it may use (CUDA_VISIBLE_DEVICES); None: none
 
     @property
     def time_limit(self) -> float | None:
@@ -189,6 +190,7 @@ class HelloMessage(Message):
     running: list[list[int]]  # [[command_id, attempt], ...], queued ones included
     last_epoch: int
     pipeline: int  # commands of short tasks it queues behind each running one
+    gpus: list[str] | None = optional()  # its GPUs' ids (bounded by the leader: ``limits.reported_gpus_within``)
 
 
 @dataclass(frozen=True, slots=True)

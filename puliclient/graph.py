@@ -333,6 +333,7 @@ class GraphDumper:
             command_data(command.description, node.name, command.arguments, where)
             for command in node.commands
         ]
+        gpus = {"gpus": node.gpus} if node.gpus else {}  # absent from Puli's graphs: only when asked
         task: dict[str, Any] = {
             "type": "Task",
             **common,
@@ -347,6 +348,7 @@ class GraphDumper:
             "maxAttempt": node.maxAttempt,
             "runnerPackages": node.runnerPackages,
             "watcherPackages": node.watcherPackages,
+            **gpus,
         }
         if node.idleTimeout is not None:  # absent otherwise: the files of tasks without one stay Puli's
             task["idleTimeout"] = node.idleTimeout

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from puliclient.errors import GraphError, JobTypeImportError
-from puliclient.hierarchical import HierarchicalDict
+from puliclient.hierarchical import HierarchicalDict, ancestry
 from puliclient.representation import (
     Representation,
-    ancestry,
     command_data,
     node_label,
     parent_indices,
@@ -128,6 +127,7 @@ def _decompose_saved_task(
             timer=node.get("timer"),
             maxAttempt=node.get("maxAttempt", 1),
             idleTimeout=node.get("idleTimeout"),
+            gpus=node.get("gpus", 0),
         )
     except JobTypeImportError as exc:
         raise GraphError(f"{where}: {exc}") from exc

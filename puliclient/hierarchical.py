@@ -2,7 +2,7 @@
 
 Guarantees: :func:`merge_inherited` is the only place that decides how
 arguments, environment and requirements are inherited (the client's
-``HierarchicalDict.flattened``, the representation's ``resolved_command`` and
+``HierarchicalDict.flattened``, :func:`resolved_command` (a graph representation's) and
 the coordinator's build of a submitted graph all call it): layers are merged
 from the farthest (the root group) to the nearest (the task, then the
 command), so the nearest value wins (docs/graph-schema.md).
@@ -59,3 +59,33 @@ class HierarchicalDict(dict[str, Any]):
             chain.append(node)
             node = node.parent
         return merge_inherited(reversed(chain))
+
+
+# ------------------------------------------------------ a submitted graph's commands
+def ancestry(parents: Mapping[int, int], index: int) -> list[int]:
+    """``index`` and its ancestors, the root first."""
+    chain = [index]
+    while chain[-1] in parents:
+        chain.append(parents[chain[-1]])
+    return chain[::-1]
+
+
+def resolved_command(
+    data: Mapping[str, Any], parents: Mapping[int, int], task_index: int, command_index: int
+) -> dict[str, Any]:
+    """What a render node runs: runner, arguments and environment with inheritance applied.
+
+    Nearest value wins: command arguments > task > parent group > ... > root.
+    """
+    task = data["tasks"][task_index]
+    command = task["commands"][command_index]
+    chain = [data["tasks"][i] for i in ancestry(parents, task_index)]
+    arguments = merge_inherited([*(node["arguments"] for node in chain), command["arguments"]])
+    environment = merge_inherited([node["environment"] for node in chain])
+    return {
+        "runner": task["runner"],
+        "arguments": arguments,
+        "environment": environment,
+        "description": command["description"],
+        "task": task["name"],
+    }

@@ -39,15 +39,9 @@ from typing import Any
 
 from puliclient.commandwatcher import watch
 from puliclient.errors import GraphError, GraphExecError, GraphExecInterrupt
+from puliclient.hierarchical import ancestry, resolved_command
 from puliclient.processes import guarded_process, kill_process_tree
-from puliclient.representation import (
-    BY_FRAME_COMMAND_STATUSES,
-    ancestry,
-    frame_range,
-    is_by_frame,
-    parent_indices,
-    resolved_command,
-)
+from puliclient.representation import BY_FRAME_COMMAND_STATUSES, frame_range, is_by_frame, parent_indices
 from puliclient.status import CommandStatus, NodeStatus
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ JOB_FIELDS = (
 NODE_FIELDS = (
     "name", "state", "reason", "leader", "endpoint", "pools", "pools_override", "performance", "slots", "running",
     "running_commands", "queued_commands", "cores", "cpu_percent", "load", "ram_mb", "free_ram_mb", "version",
-    "faults", "avoided_by", "avoided_by_commands",
+    "faults", "avoided_by", "avoided_by_commands", "gpus", "gpus_used",
 )
 """A row of ``Farm.nodes`` (a node of the status reply)."""
 JOB_ALIASES = {

@@ -1,12 +1,11 @@
-"""The graph representation (docs/graph-schema.md): its one check, and what a command runs.
+"""The graph representation (docs/graph-schema.md): its one check.
 
 Guarantees: :func:`validateRepresentation` is the one schema check of a
 graph representation; the client runs it before ``save``/``submit``/
 ``execute`` and on every loaded file, and the coordinator runs it on every
 submission (adding only what the client cannot know: pools, licences).
-Every ``GraphError`` it raises names the node. :func:`resolved_command`
-gives what a render node runs for one command, inherited values applied
-(:func:`puliclient.hierarchical.merge_inherited`: nearest value wins).
+Every ``GraphError`` it raises names the node. What a render node runs for one command,
+inherited values applied, is :func:`puliclient.hierarchical.resolved_command`.
 
 Limits: the graph is checked against a :class:`puli_mesh.limits.GraphLimits` (the client
 passes none: the defaults; the coordinator its configured ones): its depth, its nodes, the
@@ -26,9 +25,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, MAX_VALUE_NESTING, GraphLimits, frame_count, idle_timeout_error
+from puli_mesh.limits import (
+    DEFAULT_GRAPH_LIMITS,
+    MAX_GPUS,
+    MAX_VALUE_NESTING,
+    GraphLimits,
+    frame_count,
+    idle_timeout_error,
+)
 from puliclient.errors import DependencyCycleError, GraphError
-from puliclient.hierarchical import merge_inherited
 from puliclient.status import CommandStatus, NodeStatus, is_status, known_statuses
 from puliclient.strategies import strategy_name
 
@@ -98,6 +103,7 @@ _TASK_OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {
     "timer": _NUMBER_OR_NONE,
     "maxAttempt": _INT,
     "idleTimeout": _NUMBER_OR_NONE,
+    "gpus": _INT,
     "runnerPackages": (str, type(None)),
     "watcherPackages": (str, type(None)),
     # Not in Puli's files: only read to decompose a task saved without commands.
@@ -291,6 +297,12 @@ def check_resource(key: str, value: Any, where: str) -> None:
         raise GraphError(f"{where}: '{key}' must be >= 0, not {value!r}")
 
 
+def check_gpus(value: Any, where: str) -> None:
+    """A task's ``gpus``: a whole number from 0 to ``limits.MAX_GPUS`` (at submission and on every edit)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GPUS:
+        raise GraphError(f"{where}: 'gpus' must be from 0 to {MAX_GPUS} (limits.MAX_GPUS), not {value!r}")
+
+
 def check_timer(value: Any, where: str) -> None:
     """A timer is None or a finite number of epoch seconds (at submission and on every edit):
     an infinite or NaN one would hold its tasks for ever."""
@@ -400,6 +412,7 @@ def _check_node(data: Mapping[str, Any], i: int, require_commands: bool, limits:
             raise GraphError(f"task {where}: {problem}")
         for key in _TASK_RESOURCE_KEYS:
             check_resource(key, node[key], f"task {where}")
+        check_gpus(node.get("gpus", 0), f"task {where}")
     elif kind == "TaskGroup":
         _check_keys(node, _GROUP_KEYS, _GROUP_OPTIONAL_KEYS, f"group {where}")
         try:
@@ -565,32 +578,3 @@ def validateRepresentation(data: Any, *, require_commands: bool = True,
 def parent_indices(data: Mapping[str, Any]) -> dict[int, int]:
     """Child index → parent group index, for a valid representation."""
     return _parents(data)
-
-
-def ancestry(parents: Mapping[int, int], index: int) -> list[int]:
-    """``index`` and its ancestors, the root first."""
-    chain = [index]
-    while chain[-1] in parents:
-        chain.append(parents[chain[-1]])
-    return chain[::-1]
-
-
-def resolved_command(
-    data: Mapping[str, Any], parents: Mapping[int, int], task_index: int, command_index: int
-) -> dict[str, Any]:
-    """What a render node runs: runner, arguments and environment with inheritance applied.
-
-    Nearest value wins: command arguments > task > parent group > ... > root.
-    """
-    task = data["tasks"][task_index]
-    command = task["commands"][command_index]
-    chain = [data["tasks"][i] for i in ancestry(parents, task_index)]
-    arguments = merge_inherited([*(node["arguments"] for node in chain), command["arguments"]])
-    environment = merge_inherited([node["environment"] for node in chain])
-    return {
-        "runner": task["runner"],
-        "arguments": arguments,
-        "environment": environment,
-        "description": command["description"],
-        "task": task["name"],
-    }

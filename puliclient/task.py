@@ -89,6 +89,7 @@ class Task(Node):
         timer: float | None = None,
         maxAttempt: int = 1,
         idleTimeout: float | None = None,
+        gpus: int = 0,
     ) -> None:
         super().__init__(name, arguments, environment, tags, timer, priority, dispatchKey)
         if not isinstance(runner, str) or not runner:
@@ -111,6 +112,7 @@ class Task(Node):
         self.idleTimeout = idleTimeout
         """Seconds without output nor progress after which a command is killed as hung (TIMEOUT,
         an attempt spent); 0: never; None: the farm's default (the agents' ``idle_timeout``)."""
+        self.gpus = gpus  # GPUs each command books on its node (not Puli's: its graphs have none)
         self.commands: list[Command] = []
         self.decomposed = False
         self._decomposer: str | None = None

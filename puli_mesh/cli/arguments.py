@@ -137,7 +137,7 @@ def parse_assignments(items: list[str]) -> tuple[dict[str, Any], dict[str, str |
 
 
 # What `puli-mesh set` changes at run time besides the above (Puli's node, task and command edits).
-RUNTIME_NUMBERS = ("maxAttempt", "ramUse")
+RUNTIME_NUMBERS = ("maxAttempt", "ramUse", "gpus")
 RUNTIME_SECONDS = ("idleTimeout",)
 RUNTIME_TEXTS = ("name", "user", "description")
 TIMER_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", *DATE_FORMATS)

@@ -82,6 +82,9 @@ def agent(
     pipeline: Annotated[int | None, typer.Option(
         help="Short commands queued behind each running one (default 16; 0: off). [env PULI_PIPELINE]")] = None,
     pools: Annotated[str | None, typer.Option(help="Comma-separated pools (default `default`).")] = None,
+    gpus: Annotated[str | None, typer.Option(
+        help="This node's GPUs: a number N (ids 0..N-1) or comma-separated ids (default: what nvidia-smi "
+             "finds). [env PULI_GPUS]")] = None,
     log_dir: Annotated[Path | None, typer.Option(help="Where command logs go. [env PULI_LOG_DIR]")] = None,
     session_timeout: Annotated[float | None, typer.Option(help="ZooKeeper session timeout, s (default 10).")] = None,
     heartbeat_interval: Annotated[float | None, typer.Option(help="Heartbeat interval, s (default 1).")] = None,
@@ -149,7 +152,7 @@ def agent(
         settings = load_settings(config, overrides={
             "zk": zk, "cluster": cluster, "name": name, "host": host, "port": port, "slots": slots,
             "http_port": http_port,
-            "pipeline": pipeline, "pools": pools, "log_dir": log_dir, "session_timeout": session_timeout,
+            "pipeline": pipeline, "pools": pools, "gpus": gpus, "log_dir": log_dir, "session_timeout": session_timeout,
             "heartbeat_interval": heartbeat_interval, "heartbeat_liveness": heartbeat_liveness,
             "grace_period": grace_period, "retry_delay": retry_delay, "lost_grace": lost_grace,
             "quarantine_after": quarantine_after, "sick_after": sick_after, "forgive_after": forgive_after,

@@ -66,8 +66,8 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
                           reverse=reverse)
     if listing_output(rows, columns, json_):
         return
-    table = Table("node", "state", "pools", "slots", "running", "cpu", "ram free/total MB", "commands",
-                  box=None, header_style="bold")
+    table = Table("node", "state", "pools", "slots", "running", "cpu", "ram free/total MB", "gpus used/total",
+                  "commands", box=None, header_style="bold")
     for n in rows:
         name_text = n["name"] + (" *" if n.get("leader") else "")
         pools_text = ",".join(n.get("pools", [])) + (" (set)" if n.get("pools_override") is not None else "")
@@ -80,6 +80,7 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
         views.add_row(table, name_text, state, pools_text,
                       str(n.get("slots", 0)), str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
                       f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
+                      f"{n.get('gpus_used', 0)}/{n['gpus']}" if n.get("gpus") else "-",
                       ",".join(str(c) for c in n.get("running_commands", [])) or "-")
     console.print(views.fit(table))
     console.print("[dim]* leader[/dim]")

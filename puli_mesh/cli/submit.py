@@ -46,10 +46,11 @@ if TYPE_CHECKING:
 
 def exec_graph(cmd: str, start: int, end: int, packet_size: int, pool: str, name: str | None, priority: int,
                max_rn: int, lic: str, timeout: float | None, timer: float | None, ram_use: int,
-               user: str | None, prod: str | None, idle_timeout: float | None = None) -> Graph:
+               user: str | None, prod: str | None, idle_timeout: float | None = None, gpus: int = 0) -> Graph:
     """puliexec's one-task graph: ``cmd`` over frames ``start``..``end``, ``packet_size`` a command;
     ``timer``: the epoch it may start at; ``ram_use``: MB a node must have free; ``prod``: the prod tag;
-    ``idle_timeout``: the task's ``idleTimeout`` (None: the farm's default)."""
+    ``idle_timeout``: the task's ``idleTimeout`` (None: the farm's default); ``gpus``: GPUs each
+    command books."""
     from puliclient import Graph
 
     graph = Graph(name or f"exec: {cmd[:60]}", poolName=pool, maxRN=max_rn, user=user,
@@ -58,7 +59,7 @@ def exec_graph(cmd: str, start: int, end: int, packet_size: int, pool: str, name
     if timeout is not None:
         arguments["timeout"] = timeout
     graph.addNewTask(name or "exec", arguments=arguments, lic=lic, dispatchKey=priority, timer=timer,
-                     ramUse=ram_use, tags={"prod": prod} if prod else None, idleTimeout=idle_timeout)
+                     ramUse=ram_use, tags={"prod": prod} if prod else None, idleTimeout=idle_timeout, gpus=gpus)
     return graph
 
 
@@ -80,6 +81,7 @@ def exec_command(
         "--time-delay", help="Start no sooner than this from now: 3h30m, 100m, 90 (seconds).")] = None,
     min_ram: Annotated[int, typer.Option("--min-ram", "--minRam", min=0,
                                          help="MB of free RAM a node needs (ramUse).")] = 0,
+    gpus: Annotated[int, typer.Option("--gpus", min=0, help="GPUs each command books on its node.")] = 0,
     user: Annotated[str | None, typer.Option("--user", "-u", help="Owner (default: you).")] = None,
     prod: Annotated[str | None, typer.Option("--prod", "-P", help="The job's prod tag.")] = None,
     local: Annotated[bool, typer.Option("--local", help="Run here, now (Graph.execute()), no mesh: "
@@ -100,7 +102,7 @@ def exec_command(
         timer = None if time_delay is None else time.time() + arguments.parse_delay(time_delay)
         idle = None if idle_timeout is None else arguments.parse_seconds("--idle-timeout", idle_timeout)
     graph = exec_graph(cmd, start, end, packet_size, pool, name, priority, max_rn, lic, timeout, timer, min_ram,
-                       user, prod, idle_timeout=idle)
+                       user, prod, idle_timeout=idle, gpus=gpus)
     if local:
         with reported_errors():
             status = graph.execute()

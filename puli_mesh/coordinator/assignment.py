@@ -62,7 +62,7 @@ from puli_mesh.coordinator import sick_hosts
 from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.pools import SigQueue, count_assignment, live_task
-from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
+from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements, take_gpus
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_ASSIGNED,
@@ -138,6 +138,7 @@ def pick(st: CoreState, node: RenderNode, now: float,
     ram = node.ram_mb - node.used_ram  # available_ram
     if node.free_ram_mb < ram:
         ram = node.free_ram_mb
+    gpus = len(node.free_gpus)
     lics = st.licences.licences
     for pname in node.pools:
         pool = pools.get(pname)
@@ -158,6 +159,8 @@ def pick(st: CoreState, node: RenderNode, now: float,
             elif used:  # minNbCores 0: the command wants every core free
                 continue
             if sig.ram_use and ram < sig.ram_use:
+                continue
+            if sig.gpus > gpus:
                 continue
             if sig.licences:
                 for name in sig.licences:
@@ -237,6 +240,8 @@ def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, n
             cores = free if sig.min_cores == 0 else min(free, node.slot_share)
         ram = sig.ram_use
         cmd.run = run = Running(cmd, node, cores, ram, lic, now)
+        if sig.gpus:
+            run.gpus = take_gpus(node, sig.gpus)
         node.used_cores += cores
         node.used_ram += ram
     cmd.last_node = node.name
@@ -257,12 +262,12 @@ def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, n
 def assign(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, now: float,
            behind: Running | None = None) -> Assign:
     run = reserve(st, node, task, cmd, now, behind)
-    cores, ram, lic = run.cores, run.ram_mb, run.licences
+    cores, ram, lic, gpus = run.cores, run.ram_mb, run.licences, run.gpus
     if behind is not None:  # what it will have once it holds the slot
         slot = behind
         while slot.after:
             slot = slot.node.running[slot.after]
-        cores, ram = slot.cores, slot.ram_mb
+        cores, ram, gpus = slot.cores, slot.ram_mb, slot.gpus
     g = task.graph
     cmd.token += 1
     cmd.start_time = None
@@ -286,8 +291,12 @@ def assign(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, no
     env = task.env_cache.get((cores, memory))
     if env is None:
         env = _environment(task, cores, memory)
-    decision = Assign(cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
-                      cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after, node.name)
+    if gpus:  # a keyword argument costs every decision a little: only GPU commands pay it
+        decision = Assign(cmd.id, cmd.token, task.runner, arguments, env, timeout, lic, cores, ram,
+                          task.id, task.name, g.id, g.user, cmd.description, run.after, node.name, gpus=gpus)
+    else:
+        decision = Assign(cmd.id, cmd.token, task.runner, arguments, env, timeout, lic,
+                          cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after, node.name)
     if task.idle_timeout is not None:  # set after: a keyword argument would cost every decision
         decision.idle_timeout = task.idle_timeout
     return decision
@@ -428,7 +437,7 @@ def flush_waiting(st: CoreState, now: float) -> None:
             pool = st.pools.get(pname)
             if pool is None or not pool.waiting:
                 continue
-            failed: set[tuple[object, int, int]] = set()
+            failed: set[tuple[object, int, int, int]] = set()
             # Walked in place, not copied: a pass usually stops after a node or two, and
             # the list holds every idle node. Only the node at ``i`` can leave it meanwhile.
             waiting = pool.waiting
@@ -439,7 +448,7 @@ def flush_waiting(st: CoreState, now: float) -> None:
                 if node is None or not node.can_take_work():
                     pool.remove_waiting(key[1])
                 else:
-                    profile = (node.profile, node.free_cores, node.available_ram)
+                    profile = (node.profile, node.free_cores, node.available_ram, len(node.free_gpus))
                     if (profile not in failed and dispatch_node(st, node, now) == 0
                             and not st.sick.concerns(node.name)):  # passed over: not the profile's answer
                         failed.add(profile)

@@ -257,6 +257,8 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         # why it is passed over (``sick_hosts``): jobs that failed there too often, until when; failed commands
         "avoided_by": [{"job": job, "until": until} for job, until in core_node.avoided_by] if core_node else [],
         "avoided_by_commands": list(core_node.avoided_by_commands) if core_node else [],
+        "gpus": core_node.gpus if core_node else 0,
+        "gpus_used": core_node.gpus_used if core_node else 0,
     }
 
 

@@ -82,6 +82,7 @@ from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator import snapshot as snapshot_mod
 from puli_mesh.coordinator.core_views import CoreViews
 from puli_mesh.coordinator.decisions import Decision, SubmitResult
+from puli_mesh.coordinator.gpu_edits import GpuEdits
 from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.idle_timeouts import IdleTimeoutEdits
 from puli_mesh.coordinator.licences import LicenseManager
@@ -115,7 +116,7 @@ __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 
-class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits):
+class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits):
     """Events in, decisions out. See the module docstring for the whole facade."""
 
     def __init__(self, settings: CoreSettings | None = None) -> None:

@@ -38,6 +38,7 @@ from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN, idle_ti
 from puliclient.errors import GraphError
 from puliclient.representation import (
     check_environment,
+    check_gpus,
     check_max_attempt,
     check_resource,
     check_timer,
@@ -227,12 +228,18 @@ def _idle_timeout(value: Any, key: str) -> float | None:
     return seconds
 
 
+def _gpus(value: Any, key: str) -> int:
+    number = edit_int(value, key)
+    submission_rule(check_gpus, number, key)
+    return number
+
+
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "values": {key: value}}``, applied in their order; keys: ``priority``/``dispatchKey``,
     ``maxRN``, ``pool``/``poolName``, ``strategy`` (a group's), ``timer`` (epoch seconds or None),
     ``maxAttempt`` (>= 1), ``ramUse`` (MB >= 0), ``idleTimeout`` (seconds, 0: off, None: the agents'
-    default; for the commands started next), ``name``. From ``puli-mesh set ID key=value...``,
-    ``Farm.set``."""
+    default; for the commands started next), ``gpus`` (0 to ``limits.MAX_GPUS``), ``name``. From
+    ``puli-mesh set ID key=value...``, ``Farm.set``."""
     node_id = edit_int(args["id"], "id")
     decisions: list[Decision] = []
     for key, value in dict(args["values"]).items():
@@ -252,11 +259,13 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
             decisions += core.set_ram_use(node_id, _ram_use(value, key), now)
         elif key == "idleTimeout":
             decisions += core.set_idle_timeout(node_id, _idle_timeout(value, key), now)
+        elif key == "gpus":
+            decisions += core.set_gpus(node_id, _gpus(value, key), now)
         elif key == "name":
             decisions += core.rename(node_id, edit_key(value, key), now)
         else:
             raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, strategy, timer, maxAttempt, ramUse, "
-                           "idleTimeout, name; "
+                           "idleTimeout, gpus, name; "
                            "a job's user with the set_user edit)")
     return decisions
 

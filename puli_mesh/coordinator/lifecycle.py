@@ -30,6 +30,7 @@ import logging
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator import sick_hosts
 from puli_mesh.coordinator.decisions import Kill
+from puli_mesh.coordinator.render_nodes import give_back_gpus
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_BLOCKED,
@@ -208,6 +209,7 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
     node.running.pop(cmd.id, None)
     node.used_cores -= run.cores
     node.used_ram -= run.ram_mb
+    gpus = run.gpus  # given back unless a follower takes the slot with them
     follower = None
     if node.followers:  # pipelining: it waited behind one, or one waits behind it
         if run.after and node.followers.get(run.after) is run:
@@ -219,10 +221,13 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
             node.followers[run.after] = follower
         else:
             follower.after = 0
-            follower.cores, follower.ram_mb = run.cores, run.ram_mb
+            follower.cores, follower.ram_mb, follower.gpus = run.cores, run.ram_mb, gpus
+            gpus = ()
             follower.assigned_at = now
             node.used_cores += run.cores
             node.used_ram += run.ram_mb
+    if gpus:
+        give_back_gpus(node, gpus)
     if run.licences:
         st.licences.release(run.licences, node.name)
         st.mark_all_pools_dirty()

@@ -73,10 +73,10 @@ log = logging.getLogger(__name__)
 class Signature:
     """The demands a task makes on a render node (shared by similar tasks)."""
 
-    __slots__ = ("id", "key", "requirements", "min_cores", "max_cores", "ram_use", "licences")
+    __slots__ = ("id", "key", "requirements", "min_cores", "max_cores", "ram_use", "licences", "gpus")
 
     def __init__(self, sid: int, key: Any, requirements: dict[str, Any], min_cores: int,
-                 max_cores: int, ram_use: int, licences: tuple[str, ...]) -> None:
+                 max_cores: int, ram_use: int, licences: tuple[str, ...], gpus: int = 0) -> None:
         self.id = sid
         self.key = key
         self.requirements = requirements
@@ -84,11 +84,12 @@ class Signature:
         self.max_cores = max_cores
         self.ram_use = ram_use
         self.licences = licences
+        self.gpus = gpus
 
 
 def signature_key(requirements: dict[str, Any], min_cores: int, max_cores: int, ram_use: int,
-                  licences: tuple[str, ...]) -> tuple[Any, ...]:
-    return (repr(sorted(requirements.items())), min_cores, max_cores, ram_use, licences)
+                  licences: tuple[str, ...], gpus: int = 0) -> tuple[Any, ...]:
+    return (repr(sorted(requirements.items())), min_cores, max_cores, ram_use, licences, gpus)
 
 
 class JobBucket:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from puli_mesh.coordinator.render_nodes import RenderNode
+from puli_mesh.coordinator.render_nodes import RenderNode, gpus_used
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_DONE,
@@ -174,7 +174,7 @@ def _own_view(n: TreeNode, tasks: list[TaskNode]) -> dict[str, Any]:
         out["strategy"] = n.strategy
     if isinstance(n, TaskNode):
         out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
-                   maxNbCores=n.max_cores, ramUse=n.ram_use, maxAttempt=n.max_attempt,
+                   maxNbCores=n.max_cores, ramUse=n.ram_use, gpus=n.gpus, maxAttempt=n.max_attempt,
                    idleTimeout=n.idle_timeout,
                    requirements=dict(n.requirements), blocked=n.blocked,
                    arguments=dict(n.arguments), environment=dict(n.environment))
@@ -235,6 +235,8 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "running": [cid for cid, r in n.running.items() if not r.after],
         "queued": [cid for cid, r in n.running.items() if r.after],  # pipelined, waiting for a slot
         "pipeline": n.pipeline,
+        "gpus": list(n.gpus),
+        "free_gpus": list(n.free_gpus),
     }
 
 
@@ -264,6 +266,8 @@ class RenderNodeBrief:
     """(job id, until when) of the jobs avoiding it (``sick_hosts``)."""
     avoided_by_commands: tuple[int, ...] = ()
     """The failed commands whose retries avoid it."""
+    gpus: int = 0
+    gpus_used: int = 0
 
 
 def render_node_brief(n: RenderNode) -> RenderNodeBrief:
@@ -275,7 +279,7 @@ def render_node_brief(n: RenderNode) -> RenderNodeBrief:
         queued, started = [], list(running)
     return RenderNodeBrief(n.name, n.slots, n.cores, n.ram_mb, n.free_ram_mb, n.paused, n.draining, n.quarantined,
                            started, queued, n.pools, n.pools_override, n.performance,
-                           n.killfile)
+                           n.killfile, gpus=len(n.gpus), gpus_used=gpus_used(n))
 
 
 def _by_status(names: Iterator[str]) -> dict[str, int]:

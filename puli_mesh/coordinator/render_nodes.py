@@ -13,6 +13,12 @@ cores and RAM on it (Puli 3.12):
   is ``min(reported free RAM, RAM - reserved)``. ``ramUse == 0`` reserves nothing
   (Puli reserved "all free RAM", which made packing impossible).
 
+GPUs: a node has GPU ids (``gpus``, from its HELLO: detected or configured) and keeps those
+no command holds in ``free_gpus``, in the node's order. A task's ``gpus > 0`` is booked like
+cores: a command goes only to a node with that many free (``assignment.pick``), takes the
+first free ids (:func:`take_gpus`, so replaying the same events gives the same ids) and gives
+them back when it ends (:func:`give_back_gpus`, from ``lifecycle.release_run``).
+
 Credit: a node receives work only after it asked (``request_work``); ``credit``
 is what it may still take, never more than its free slots.
 
@@ -41,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from puli_mesh.coordinator.tree import C_ASSIGNED, C_RUNNING, Running
+from puli_mesh.limits import reported_gpus_within
 from puliclient.status import RenderNodeStatus
 
 if TYPE_CHECKING:
@@ -61,6 +68,8 @@ class RenderNodeInfo:
     performance: float = 1.0
     pipeline: int = 0
     """Commands of short tasks it queues behind each running one (0: none)."""
+    gpus: list[str] = field(default_factory=list)
+    """Its GPUs' ids (what ``CUDA_VISIBLE_DEVICES`` names), in order."""
 
     @classmethod
     def from_hello(cls, hello: HelloMessage) -> RenderNodeInfo:
@@ -69,7 +78,7 @@ class RenderNodeInfo:
         return cls(name=hello.name, pools=[str(p) for p in hello.pools], cores=hello.cores,
                    ram_mb=hello.ram_mb, free_ram_mb=hello.free_ram_mb, slots=hello.slots,
                    characteristics=dict(hello.characteristics), performance=float(hello.performance),
-                   pipeline=hello.pipeline)
+                   pipeline=hello.pipeline, gpus=reported_gpus_within(hello.gpus))
 
 
 class RenderNode:
@@ -77,7 +86,7 @@ class RenderNode:
                  "performance", "online", "paused", "draining", "killfile", "quarantined", "fail_streak", "credit",
                  "running", "used_cores", "used_ram", "compat", "profile", "joined_at",
                  "pipeline", "followers", "slot_share", "configured_pools", "pools_override",
-                 "configured_performance", "performance_override")
+                 "configured_performance", "performance_override", "gpus", "free_gpus")
 
     def __init__(self, info: RenderNodeInfo, now: float) -> None:
         self.name = info.name
@@ -115,6 +124,9 @@ class RenderNode:
         self.pipeline = max(int(info.pipeline), 0)
         # Cores a command gets when its task does not say (maxNbCores 0): an equal share.
         self.slot_share = max(1, self.core_capacity // max(self.slots, 1))
+        self.gpus: tuple[str, ...] = tuple(dict.fromkeys(str(g) for g in info.gpus))
+        held = {g for run in self.running.values() for g in run.gpus}
+        self.free_gpus: list[str] = [g for g in self.gpus if g not in held]
         self.characteristics_changed()
 
     def characteristics_changed(self) -> None:
@@ -164,6 +176,25 @@ class RenderNode:
         if C_ASSIGNED in statuses:
             return RenderNodeStatus.ASSIGNED
         return RenderNodeStatus.FINISHING
+
+
+def take_gpus(node: RenderNode, count: int) -> tuple[str, ...]:
+    """Reserve ``count`` of ``node``'s free GPUs (the first free ones: deterministic)."""
+    free = node.free_gpus
+    taken = tuple(free[:count])
+    del free[:count]
+    return taken
+
+
+def give_back_gpus(node: RenderNode, gpus: tuple[str, ...]) -> None:
+    """``gpus`` are free again on ``node`` (ids it no longer has, after a new HELLO, are dropped)."""
+    free = set(node.free_gpus).union(gpus)
+    node.free_gpus = [g for g in node.gpus if g in free]
+
+
+def gpus_used(node: RenderNode) -> int:
+    """How many of ``node``'s GPUs commands hold."""
+    return len(node.gpus) - len(node.free_gpus)
 
 
 def matches_requirements(requirements: dict[str, Any], characteristics: dict[str, Any]) -> bool:

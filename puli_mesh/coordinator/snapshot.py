@@ -98,7 +98,7 @@ def _dump_rn(n: RenderNode) -> dict[str, Any]:
         "online": n.online, "paused": n.paused, "draining": n.draining, "killfile": n.killfile,
         "quarantined": n.quarantined,
         "fail_streak": n.fail_streak, "credit": n.credit, "joined_at": n.joined_at,
-        "running": list(n.running), "pipeline": n.pipeline,
+        "running": list(n.running), "pipeline": n.pipeline, "gpus": list(n.gpus),
     }
 
 
@@ -119,7 +119,7 @@ def _dump_node(n: TreeNode) -> dict[str, Any]:
         for f in _TASK_FRAME_FIELDS:
             out[f] = getattr(n, f)
         out.update(done_n=n.done_n, done_s=n.done_s, runner=n.runner, min_cores=n.min_cores, max_cores=n.max_cores,
-                   ram_use=n.ram_use, lic=list(n.lic), max_attempt=n.max_attempt,
+                   ram_use=n.ram_use, gpus=n.gpus, lic=list(n.lic), max_attempt=n.max_attempt,
                    cmd_arg_keys=list(n.cmd_arg_keys), validation=n.validation,
                    packages=list(n.packages))
         if n.idle_timeout is not None:
@@ -138,7 +138,8 @@ def _dump_command(c: CommandNode) -> list[Any]:
     return [c.id, c.description, args, c.status, c.completion, c.attempts, c.token,
             c.start_time, c.end_time, c.update_time, c.message, _plain(c.stats), c.retry_at,
             None if run is None else [run.node.name, run.cores, run.ram_mb, list(run.licences),
-                                      run.assigned_at, run.after], c.last_node, c.held]
+                                      run.assigned_at, run.after, *([list(run.gpus)] if run.gpus else [])],
+            c.last_node, c.held]
 
 
 def _plain(v: Any) -> Any:
@@ -187,7 +188,8 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
     now0 = 0.0
     for d in data["render_nodes"]:
         info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],
-                              d["slots"], d["characteristics"], d["performance"], d.get("pipeline", 0))
+                              d["slots"], d["characteristics"], d["performance"], d.get("pipeline", 0),
+                              d.get("gpus", []))  # older snapshots: none
         n = st.render_nodes[d["name"]] = RenderNode(info, d["joined_at"])
         pools_override, n.performance_override = d.get("pools_override"), d.get("performance_override")
         if pools_override is not None or n.performance_override is not None:  # older snapshots: neither
@@ -232,6 +234,9 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         for cid in d["running"]:
             cmd, r = runs[cid]
             run = Running(cmd, node, r[1], r[2], tuple(r[3]), r[4], r[5] if len(r) > 5 else 0)
+            if len(r) > 6:  # it holds GPUs
+                run.gpus = tuple(r[6])
+                node.free_gpus = [g for g in node.free_gpus if g not in run.gpus]
             cmd.run = run
             node.running[cid] = run
             if run.after:  # pipelined: waiting on the node behind command run.after
@@ -322,6 +327,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
     if isinstance(n, TaskNode):
         n.runner, n.min_cores, n.max_cores = d["runner"], d["min_cores"], d["max_cores"]
         n.ram_use, n.lic, n.max_attempt = d["ram_use"], tuple(d["lic"]), d["max_attempt"]
+        n.gpus = d.get("gpus", 0)  # older snapshots: none
         n.cmd_arg_keys, n.validation = tuple(d["cmd_arg_keys"]), d["validation"]
         n.packages = tuple(d["packages"])  # type: ignore[assignment]
         n.done_n, n.done_s = d.get("done_n", 0), d.get("done_s", 0.0)

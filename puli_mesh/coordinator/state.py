@@ -103,12 +103,12 @@ class CoreState:
         self.sick = SickHosts()  # which commands and jobs avoid which nodes (``sick_hosts``)
 
     def signature(self, requirements: dict[str, Any], min_cores: int, max_cores: int,
-                  ram_use: int, licences: tuple[str, ...]) -> Signature:
-        key = signature_key(requirements, min_cores, max_cores, ram_use, licences)
+                  ram_use: int, licences: tuple[str, ...], gpus: int = 0) -> Signature:
+        key = signature_key(requirements, min_cores, max_cores, ram_use, licences, gpus)
         sig = self.signatures.get(key)
         if sig is None:
             sig = Signature(len(self.signatures) + 1, key, dict(requirements), min_cores,
-                            max_cores, ram_use, licences)
+                            max_cores, ram_use, licences, gpus)
             self.signatures[key] = sig
         return sig
 

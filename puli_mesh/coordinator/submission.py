@@ -204,6 +204,7 @@ def _build_task(st: CoreState, t: TaskNode, node: dict[str, Any], cid: int) -> i
     t.min_cores = int(node.get("minNbCores", 0))
     t.max_cores = int(node.get("maxNbCores", 0))
     t.ram_use = int(node.get("ramUse", 0))
+    t.gpus = int(node.get("gpus", 0) or 0)
     t.lic = licences_of(node)
     t.max_attempt = int(node.get("maxAttempt", 1) or 1)
     idle = node.get("idleTimeout")
@@ -242,7 +243,7 @@ def inherit(st: CoreState, task: TaskNode) -> None:
     timers = [n.timer for n in chain if n.timer is not None]
     task.eff_timer = max(timers) if timers else None
     task.timeout = timeout_of(args.get("timeout"))
-    task.sig = st.signature(req, task.min_cores, task.max_cores, task.ram_use, task.lic)
+    task.sig = st.signature(req, task.min_cores, task.max_cores, task.ram_use, task.lic, task.gpus)
 
 
 def finish_build(st: CoreState, graph: GraphNode, all_nodes: list[TreeNode], now: float) -> None:

@@ -77,12 +77,14 @@ class Running:
     ``after`` is 0 for a command that holds one of the node's slots. A command
     sent ahead (pipelining, see ``assignment``) waits on the node behind command
     ``after`` and holds no cores or RAM until that one ends and hands it its slot.
+    ``gpus``: the ids of the node's GPUs it holds (its task's ``gpus``; empty for most).
     """
 
-    __slots__ = ("command", "node", "cores", "ram_mb", "licences", "assigned_at", "after")
+    __slots__ = ("command", "node", "cores", "ram_mb", "licences", "assigned_at", "after", "gpus")
 
     def __init__(self, command: CommandNode, node: Any, cores: int, ram_mb: int,
-                 licences: tuple[str, ...], assigned_at: float, after: int = 0) -> None:
+                 licences: tuple[str, ...], assigned_at: float, after: int = 0,
+                 gpus: tuple[str, ...] = ()) -> None:
         self.command = command
         self.node = node  # RenderNode
         self.cores = cores
@@ -90,6 +92,7 @@ class Running:
         self.licences = licences
         self.assigned_at = assigned_at  # when it was given its slot: the start of its run time
         self.after = after
+        self.gpus = gpus
 
 
 class CommandNode:
@@ -241,7 +244,7 @@ class TaskNode(TreeNode):
     KIND = "Task"
 
     __slots__ = ("rank", "commands", "counts", "n_retry", "ready", "bucketed", "parked", "sig",
-                 "runner", "min_cores", "max_cores", "ram_use", "lic", "max_attempt",
+                 "runner", "min_cores", "max_cores", "ram_use", "gpus", "lic", "max_attempt",
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
                  "blocked", "completion_sum", "validation", "packages", "done_n", "done_s",
                  "env_cache", "frames_n", "tpf_sum", "tpf_min", "tpf_max", "frame_rdeps", "frame_wait",
@@ -261,6 +264,7 @@ class TaskNode(TreeNode):
         self.min_cores = 1
         self.max_cores = 0
         self.ram_use = 0
+        self.gpus = 0  # GPUs each command books (``render_nodes``)
         self.lic: tuple[str, ...] = ()
         self.max_attempt = 1
         self.cmd_arg_keys: tuple[str, ...] = ()

@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from puli_mesh.node.launch import gpu_environment
 from puli_mesh.node.process_tree import MARKER_VARIABLE
 from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus
@@ -170,6 +171,8 @@ def command_environment(spec: CommandSpec, log_path: Path | str | None, node_nam
         "PULI_ATTEMPT": str(spec.attempt),
         MARKER_VARIABLE: execution_id,
     })
+    if spec.gpus:
+        env.update(gpu_environment(spec.gpus))
     return env
 
 

@@ -10,7 +10,10 @@ by :func:`inherited_environment` and ``command.command_environment``, both pure:
    the node's user database, when the command runs as that user (``run_as_job_user``), else the
    agent's own;
 3. the job's environment (the graph's task or command ``environment``);
-4. the ``PULI_*`` variables the agent sets (``PULI_USER``, ``PULI_LOG``, ...).
+4. the ``PULI_*`` variables the agent sets (``PULI_USER``, ``PULI_LOG``, ...), and
+   ``CUDA_VISIBLE_DEVICES`` naming the GPUs the leader booked for the command
+   (:func:`gpu_environment`), when it booked any: the job's own value would let it use
+   GPUs another command holds.
 
 Guarantees: nothing else of the agent's environment reaches a command (not its ``PULI_KEYS``,
 ``PULI_ZK``, ``PYTHONPATH``, ``LD_LIBRARY_PATH``...: a studio that needs one lists it in
@@ -28,7 +31,7 @@ from __future__ import annotations
 import functools
 import os
 import pwd
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +50,18 @@ ACCOUNT_VARIABLES = ("HOME", "USER", "LOGNAME", "SHELL")
 JOB_USER_DIRECTORY = "/"
 """Where a command run as its job's user starts: the agent's own working directory may be closed
 to that user, and a home on NFS may be closed to root (root squash) who changes into it."""
+
+
+GPU_VARIABLE = "CUDA_VISIBLE_DEVICES"
+
+
+def gpu_environment(gpus: Sequence[object] | None) -> dict[str, str]:
+    """The variable that gives a command the GPUs booked for it (``CommandSpec.gpus``); none
+    when it booked none (then it sees what the job's environment says)."""
+    if not gpus:
+        return {}
+    # The protocol checks the field is a list, not what it holds: the OS needs a string.
+    return {GPU_VARIABLE: ",".join(str(g) for g in gpus)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,12 @@ For tests only: ``PULI_TEST_FREE_RAM_FILE`` names a file holding the free RAM (M
 instead of the system's (an integration test cannot make a machine's free RAM what it
 wants); unreadable, it is ignored.
 
-Not here: what the leader does with it (``coordinator.records.report_record``).
+GPUs: :func:`detect_gpus` asks ``nvidia-smi`` (when on the PATH) for the GPUs' indexes, the ids
+``CUDA_VISIBLE_DEVICES`` takes; :func:`node_gpus` prefers the configured ones (the ``gpus``
+setting), so a node without NVIDIA's tools, or a test, says what it has.
+
+Not here: what the leader does with it (``coordinator.records.report_record``), which GPUs a
+command gets (the leader's ``render_nodes``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import shutil
+import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,6 +40,10 @@ FIGURES_EVERY_S = 8.0
 FREE_RAM_STEP_MB = 256
 """A change of free RAM smaller than this is not news: not sent, not journalled."""
 TEST_FREE_RAM_FILE = "PULI_TEST_FREE_RAM_FILE"
+NVIDIA_SMI = "nvidia-smi"
+GPU_QUERY = ("--query-gpu=index,name,memory.total", "--format=csv,noheader")
+GPU_QUERY_TIMEOUT_S = 10.0
+"""A driver that hangs ``nvidia-smi`` must not hold the agent's start for ever: no GPUs then."""
 
 
 @dataclass(frozen=True)
@@ -104,3 +116,35 @@ def read_resources() -> Resources:
         os=platform.system().lower(),
         version=__version__,
     )
+
+
+def parse_gpu_query(output: str) -> list[str]:
+    """The GPU ids (indexes) in ``nvidia-smi --query-gpu=index,name,memory.total
+    --format=csv,noheader``'s output: one ``0, NVIDIA RTX A6000, 49140 MiB`` line per GPU."""
+    ids: list[str] = []
+    for line in output.splitlines():
+        index = line.split(",", 1)[0].strip()
+        if index.isdigit():
+            ids.append(index)
+    return ids
+
+
+def detect_gpus() -> list[str]:
+    """This node's NVIDIA GPUs, from ``nvidia-smi``; none when it is absent or fails (logged)."""
+    path = shutil.which(NVIDIA_SMI)
+    if path is None:
+        return []
+    try:
+        done = subprocess.run([path, *GPU_QUERY], capture_output=True, text=True,
+                              timeout=GPU_QUERY_TIMEOUT_S, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("%s failed (%s): no GPUs reported; set them with the gpus setting", NVIDIA_SMI, exc)
+        return []
+    ids = parse_gpu_query(done.stdout)
+    log.info("%s found %d GPU(s): %s", NVIDIA_SMI, len(ids), ",".join(ids) or "none")
+    return ids
+
+
+def node_gpus(configured: Sequence[str] | None) -> list[str]:
+    """This node's GPU ids: the configured ones when set (even none), else detected."""
+    return list(configured) if configured is not None else detect_gpus()

@@ -39,7 +39,13 @@ from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import CommandExecution
 from puli_mesh.node.launch import CommandLaunch
 from puli_mesh.node.leader_link import RECONNECT_IVL_MAX_MS, fresh_routing_id, interval_told, spread
-from puli_mesh.node.resources import FIGURES_EVERY_S, FreeRamReport, read_free_ram_mb, read_resources
+from puli_mesh.node.resources import (
+    FIGURES_EVERY_S,
+    FreeRamReport,
+    node_gpus,
+    read_free_ram_mb,
+    read_resources,
+)
 from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
 from puli_mesh.protocol import (
     AckMessage,
@@ -124,6 +130,7 @@ class Worker:
         self.accepting = True
         self.killfile: KillfileOrder | None = None  # the order of its killfile (``node.killfile``), if any
         self.free_ram = FreeRamReport()
+        self.gpus = node_gpus(settings.gpus)  # said in every HELLO; detected once
         self._figures_due = 0.0
         self.commands_run = 0  # ended here, any final status (``puli_mesh.metrics``)
         self.commands_failed = 0  # ended here in ERROR or TIMEOUT
@@ -219,6 +226,7 @@ class Worker:
             running=self._still_ours(),
             last_epoch=self.max_epoch_seen,
             pipeline=self.settings.pipeline,
+            gpus=self.gpus or None,
         ))
 
     def _still_ours(self) -> list[list[int]]:

@@ -148,3 +148,19 @@ def test_sick_host_settings_from_file_environment_and_flags(tmp_path: Path) -> N
     for bad in ({"PULI_QUARANTINE_AFTER": "0"}, {"PULI_SICK_AFTER": "0"}, {"PULI_FORGIVE_AFTER": "-1"}):
         with pytest.raises(ConfigError):
             load_settings(environ=bad)
+
+
+def test_gpus_are_a_number_or_ids_and_unset_means_detected(tmp_path: Path) -> None:
+    assert load_settings(environ={}).gpus is None  # detected by the agent (nvidia-smi)
+    assert load_settings(environ={"PULI_GPUS": "2"}).gpus == ["0", "1"]
+    assert load_settings(environ={"PULI_GPUS": "0"}).gpus == []  # none, and no detection
+    assert load_settings(environ={}, overrides={"gpus": "1,3"}).gpus == ["1", "3"]
+    config = tmp_path / "agent.toml"
+    config.write_text('gpus = ["GPU-a", 2]\n')
+    assert load_settings(config, environ={}).gpus == ["GPU-a", "2"]
+    config.write_text("gpus = 3\n")
+    assert load_settings(config, environ={}).gpus == ["0", "1", "2"]
+    for bad in ("gpus = 1000\n", "gpus = true\n", 'gpus = ["a", "a"]\n', f'gpus = ["{"x" * 200}"]\n'):
+        config.write_text(bad)
+        with pytest.raises(ConfigError, match="gpus"):
+            load_settings(config, environ={})

@@ -24,6 +24,12 @@ def test_exec_options_become_the_tasks_timer_ram_user_and_prod_tag() -> None:
     assert "prod" not in plain.prepareGraphRepresentation()["tasks"][0]["tags"]
 
 
+
+def test_exec_gpus_book_that_many_gpus_per_command() -> None:
+    graph = submit.exec_graph("render", 1, 1, 1, "gpu", None, 0, -1, "", None, None, 0, None, None, gpus=2)
+    assert graph.prepareGraphRepresentation()["tasks"][1]["gpus"] == 2
+
+
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     for name in ("PULI_NODE", "PULI_ZK", "PULI_CLUSTER"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from puliclient import Graph
-from puliclient.hierarchical import HierarchicalDict, merge_inherited
-from puliclient.representation import parent_indices, resolved_command
+from puliclient.hierarchical import HierarchicalDict, merge_inherited, resolved_command
+from puliclient.representation import parent_indices
 
 
 def nested_graph() -> Graph:

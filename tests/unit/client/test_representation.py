@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from puli_mesh.limits import MAX_VALUE_NESTING
+from puli_mesh.limits import MAX_GPUS, MAX_VALUE_NESTING
 from puliclient import (
     DONE,
     ERROR,
@@ -169,6 +169,19 @@ def test_wrong_type_names_the_node() -> None:
     graph.addNewTask("t", {}, ramUse="lots")
     with pytest.raises(GraphError, match="task node 1 \\('t'\\): 'ramUse' must be int"):
         graph.prepareGraphRepresentation()
+
+
+def test_a_task_asks_for_gpus_in_its_representation_only_when_it_needs_some() -> None:
+    graph = Graph("g")
+    plain = graph.addNewTask("cpu", {})
+    gpu = graph.addNewTask("gpu", {}, gpus=2)
+    tasks = graph.prepareGraphRepresentation()["tasks"]
+    assert "gpus" not in tasks[1] and tasks[2]["gpus"] == 2  # Puli's graphs stay as Puli wrote them
+    assert plain.gpus == 0 and gpu.gpus == 2
+    for bad in (-1, MAX_GPUS + 1, True):
+        gpu.gpus = bad
+        with pytest.raises(GraphError, match="'gpus' must be"):
+            graph.prepareGraphRepresentation()
 
 
 # ---------------------------------------------------------------- validating raw data
@@ -556,8 +569,8 @@ def test_the_schema_check_loads_no_object_model() -> None:
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('puliclient'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()
-    assert loaded == ["puliclient", "puliclient.errors", "puliclient.hierarchical",
-                      "puliclient.representation", "puliclient.status", "puliclient.strategies"]
+    assert loaded == ["puliclient", "puliclient.errors", "puliclient.representation", "puliclient.status",
+                      "puliclient.strategies"]
 
 
 class IntEnumLike(enum.IntEnum):

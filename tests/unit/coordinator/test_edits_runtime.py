@@ -103,6 +103,23 @@ def test_lowering_ram_use_offers_the_task_to_a_node_already_waiting() -> None:
     assert a.task_id == t
 
 
+
+def test_a_gpus_edit_sends_the_task_to_nodes_with_that_many_free_gpus_from_its_next_assignment() -> None:
+    core, (_g, _root, t), _ = core_with(single("t", 2))  # rn1 has no GPU
+    edit(core, "set", 1.0, id=t, values={"gpus": 1})
+    assert core.node(t)["gpus"] == 1
+    assert core.request_work("rn1", 1, 2.0) == []
+    gpu = rn("gpu1")
+    gpu.gpus = ["7"]
+    core.node_joined(gpu, 3.0)
+    (a,) = assigns(core.request_work("gpu1", 1, 4.0))
+    assert a.gpus == ("7",) and a.task_id == t
+    (b,) = assigns(edit(core, "set", 5.0, id=t, values={"gpus": 0}))  # rn1 waits: offered at once
+    assert b.node == "rn1" and b.gpus is None
+    for bad in (-1, 65, "many"):
+        with pytest.raises(ValueError, match="gpus"):
+            check_edit("set", {"id": t, "values": {"gpus": bad}})
+
 # ------------------------------------------------- environment and arguments
 def test_environment_and_arguments_reach_the_next_command_and_an_empty_value_removes() -> None:
     core, (_g, root, t), _ = core_with(single("t", 3))

@@ -172,3 +172,26 @@ def test_how_deep_a_node_is_filled_follows_the_task_s_run_time() -> None:
         sent = assigns(core.request_work("a", 9, now))
         assert [a.after for a in sent][1:] == [a.command_id for a in sent][:-1]  # one chain
         assert len(sent) == 1 + depth, duration
+
+
+def test_commands_sent_ahead_of_a_gpu_command_get_its_gpus_and_keep_them_booked() -> None:
+    core = SchedulingCore()
+    info = rn("a", slots=2, pipeline=2)
+    info.gpus = ["0", "1"]
+    core.node_joined(info, 0)
+    core.submit_graph(single("t", 10, gpus=1, maxNbCores=1), 0)
+    now = warm_up(core)
+    got = assigns(core.request_work("a", 6, now))
+    slots = [a for a in got if not a.after]
+    assert sorted(a.gpus or () for a in slots) == [("0",), ("1",)]
+    by_id = {a.command_id: a for a in got}
+    for a in got:  # what waits behind a slot will use that slot's GPU
+        root = a
+        while root.after:
+            root = by_id[root.after]
+        assert a.gpus == root.gpus
+    node = core._st.render_nodes["a"]
+    first = slots[0]
+    follower = next(a for a in got if a.after == first.command_id)
+    end(core, first, now + 0.1)  # its follower takes the slot with its GPU: none is freed
+    assert node.running[follower.command_id].gpus == first.gpus and node.free_gpus == []

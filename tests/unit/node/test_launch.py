@@ -17,8 +17,10 @@ from puli_mesh.errors import JobUserError
 from puli_mesh.node.command import command_environment
 from puli_mesh.node.launch import (
     ACCOUNT_VARIABLES,
+    GPU_VARIABLE,
     Account,
     CommandLaunch,
+    gpu_environment,
     inherited_environment,
     job_account,
 )
@@ -94,3 +96,13 @@ def test_the_account_of_a_known_user_has_its_ids_groups_and_home() -> None:
 def test_a_user_a_command_must_not_run_as_is_refused(user: str, says: str) -> None:
     with pytest.raises(JobUserError, match=says):
         CommandLaunch(as_job_user=True).account_for(user)
+
+
+def test_a_command_sees_exactly_the_gpus_booked_for_it_whatever_its_job_says() -> None:
+    base = inherited_environment(AGENT_ENV)
+    spec = make_spec(environment={"CUDA_VISIBLE_DEVICES": "0,1,2,3"}, gpus=["1", "3"])
+    assert command_environment(spec, "/l", "rn1", "x" * 32, base)["CUDA_VISIBLE_DEVICES"] == "1,3"
+    unbooked = make_spec(environment={"CUDA_VISIBLE_DEVICES": "2"})  # none booked: its job's own
+    assert command_environment(unbooked, "/l", "rn1", "x" * 32, base)["CUDA_VISIBLE_DEVICES"] == "2"
+    assert "CUDA_VISIBLE_DEVICES" not in command_environment(make_spec(), "/l", "rn1", "x" * 32, base)
+    assert gpu_environment([0, "GPU-9"]) == {GPU_VARIABLE: "0,GPU-9"} and gpu_environment(None) == {}

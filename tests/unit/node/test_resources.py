@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from puli_mesh.node.resources import FREE_RAM_STEP_MB, TEST_FREE_RAM_FILE, FreeRamReport, read_free_ram_mb
+from puli_mesh.node import resources
+from puli_mesh.node.resources import (
+    FREE_RAM_STEP_MB,
+    TEST_FREE_RAM_FILE,
+    FreeRamReport,
+    detect_gpus,
+    node_gpus,
+    parse_gpu_query,
+    read_free_ram_mb,
+)
 
 
 def test_free_ram_is_news_when_it_moved_a_step_from_what_the_leader_was_told() -> None:
@@ -25,3 +35,26 @@ def test_tests_may_set_the_free_ram_reported(tmp_path: Path, monkeypatch: pytest
     assert read_free_ram_mb() == 1234
     forced.write_text("lots")
     assert read_free_ram_mb(2048 * 1024 * 1024) == 2048  # unreadable: the system's
+
+
+def test_gpus_are_the_indexes_nvidia_smi_lists_and_configured_ones_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    output = "0, NVIDIA RTX A6000, 49140 MiB\n1, NVIDIA RTX A6000, 49140 MiB\n\nNo devices were found\n"
+    assert parse_gpu_query(output) == ["0", "1"]
+    monkeypatch.setattr(resources.shutil, "which", lambda _name: None)
+    assert detect_gpus() == [] and node_gpus(None) == []  # no nvidia-smi: no GPUs
+    assert node_gpus(["GPU-a"]) == ["GPU-a"]
+
+    def smi(args: list[str], **_kw: object) -> subprocess.CompletedProcess[str]:
+        assert args[1:] == list(resources.GPU_QUERY)
+        return subprocess.CompletedProcess(args, 0, output, "")
+
+    monkeypatch.setattr(resources.shutil, "which", lambda _name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(resources.subprocess, "run", smi)
+    assert node_gpus(None) == ["0", "1"]
+    assert node_gpus([]) == [], "configured to none: detection is not asked"
+
+    def broken(args: list[str], **_kw: object) -> subprocess.CompletedProcess[str]:
+        raise subprocess.TimeoutExpired(args, 10.0)
+
+    monkeypatch.setattr(resources.subprocess, "run", broken)
+    assert detect_gpus() == []
