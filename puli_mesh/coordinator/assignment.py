@@ -56,6 +56,7 @@ from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.pools import SigQueue, count_assignment, live_task
 from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
+from puli_mesh.coordinator.shares import rank
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_ASSIGNED,
@@ -118,10 +119,13 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, Command
     if node.free_ram_mb < ram:
         ram = node.free_ram_mb
     lics = st.licences.licences
+    shared = False
     for pname in node.pools:
         pool = pools.get(pname)
         if pool is None:
             continue
+        if pool.shares is not None:
+            shared = True
         for q in pool.queues.values():
             if not q.heap:
                 continue
@@ -147,6 +151,8 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, Command
                     cands.append(q)
                 continue
             cands.append(q)
+    if shared:
+        return pick_shared(st, cands, now)
     top = pools_mod.top
     while cands:
         if len(cands) == 1:
@@ -168,23 +174,58 @@ def pick(st: CoreState, node: RenderNode, now: float) -> tuple[TaskNode, Command
                         best = e
         if best is None:
             return None
-        tasks = best[4].tasks
-        dynamic = best[4].graph.dynamic
-        while tasks:
-            if dynamic:  # Fair counts moved since some entries were keyed
-                live_task(tasks)
-            task = tasks[0][1]
-            if task.counts[C_READY] and not _task_parked(st, task, now):
-                cmd = _pop_ready(task)
-                if cmd is not None:
-                    if not task.counts[C_READY]:
-                        heapq.heappop(tasks)
-                        task.bucketed = False
-                    return task, cmd
-            heapq.heappop(tasks)
-            task.bucketed = False
+        got = take(st, best[4].tasks, best[4].graph.dynamic, now)
+        if got is not None:
+            return got
         # That bucket is exhausted; its entry is dropped by the next top().
     return None
+
+
+def take(st: CoreState, tasks: list[tuple[object, TaskNode]], dynamic: bool,
+         now: float) -> tuple[TaskNode, CommandNode] | None:
+    """The first READY command of a bucket's tasks, dropping the tasks that have none."""
+    while tasks:
+        if dynamic:  # Fair counts moved since some entries were keyed
+            live_task(tasks)
+        task = tasks[0][1]
+        if task.counts[C_READY] and not _task_parked(st, task, now):
+            cmd = _pop_ready(task)
+            if cmd is not None:
+                if not task.counts[C_READY]:
+                    heapq.heappop(tasks)
+                    task.bucketed = False
+                return task, cmd
+        heapq.heappop(tasks)
+        task.bucketed = False
+    return None
+
+
+def pick_shared(st: CoreState, cands: list[SigQueue], now: float) -> tuple[TaskNode, CommandNode] | None:
+    """``pick`` among queues of which some belong to share accounts (``shares``): accounts at
+    their cap are left out, the best account (``shares.rank``) goes first, then the job order.
+    A queue of a pool without shares ranks as an account at its guarantee with no use."""
+    top = pools_mod.top
+    cands = [q for q in cands if q.account is None or not q.account.capped()]
+    while cands:
+        best = None
+        best_key = None
+        for q in cands:
+            e = top(q)
+            if e is None:
+                continue
+            key = (rank(q.account) if q.account is not None else UNSHARED_RANK, e[:3])
+            if best_key is None or key < best_key:
+                best, best_key = e, key
+        if best is None:
+            return None
+        got = take(st, best[4].tasks, best[4].graph.dynamic, now)
+        if got is not None:
+            return got
+    return None
+
+
+UNSHARED_RANK = (True, 0.0, True, 0.0)
+"""The ``shares.rank`` of a queue of a pool without a share tree (see :func:`pick_shared`)."""
 
 
 def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, now: float,
@@ -226,6 +267,8 @@ def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, n
     g.version += 1
     if g.dynamic:
         count_assignment(task)
+    if g.share is not None:
+        g.share.charge(1)
     return run
 
 
