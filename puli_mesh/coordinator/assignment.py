@@ -31,7 +31,7 @@ predecessor ends.
 Being of the same task they fit the same slot (pool, requirements, cores, RAM);
 they take their licences and count for maxRN from their assignment. What this
 gives up: the few seconds of work queued behind a slot are committed to it, so
-a more urgent job waits for them, and a long command of a task that looked
+a more urgent job (or a share account below its guarantee) waits for them, and a long command of a task that looked
 short delays the ones behind it (they can be cancelled or killed as usual).
 
 Inside a job, tasks come in the order of their groups' strategies (Fifo, AsIs,
@@ -402,6 +402,9 @@ def _may_run_more(st: CoreState, task: TaskNode, now: float) -> bool:
         if 0 < p.max_rn <= p.running:
             return False
         p = p.parent
+    share = task.graph.share
+    if share is not None and share.capped():  # a share account's cap holds for work sent ahead too
+        return False
     return st.licences.available(task.lic)
 
 

@@ -23,6 +23,9 @@ Guarantees: pure (no I/O, no clock); a pool without a share tree is never looked
 (one ``pool.shares is None`` check per pool in ``pick``); :func:`parse_accounts` refuses a
 malformed definition with ``ValueError`` before it is journalled.
 
+Known limits: commands sent ahead (``assignment.fill_ahead``) respect the caps but not the
+order: a guarantee may wait for the few seconds of short work queued behind a borrower's slot.
+
 Not here: preemption (a borrower is never killed to give a slot back: the guarantee is
 restored as commands end); quotas across pools; where the definitions are kept (cluster
 settings in ZooKeeper, fed by the leader: ``node.share_feed``).

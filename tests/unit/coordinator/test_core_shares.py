@@ -196,3 +196,22 @@ def test_guarantees_first_caps_never_exceeded_and_no_starvation(
         if not running:
             break
     assert not any(ready.values()), ready
+
+
+def sent(cap: int) -> int:
+    """Commands a one-slot node with a queue holds once the job has shown it is short."""
+    core = SchedulingCore()
+    core.node_joined(rn("rn0", pipeline=4), 0.0)
+    core.set_shares("default", {("a",): ShareSpec(0, cap, 1.0)}, 0.0)
+    core.submit_graph(job("a", 30), 0.0)
+    t = 1.0
+    for _ in range(4):  # short commands: a few milliseconds each
+        (a,) = assigns(core.request_work("rn0", 1, t))
+        end(core, a, t + 0.001)
+        t += 0.01
+    return len(assigns(core.request_work("rn0", 5, t)))
+
+
+def test_commands_sent_ahead_stay_within_the_cap() -> None:
+    assert sent(cap=0) > 1  # no cap: the node is sent some ahead
+    assert sent(cap=1) == 1
