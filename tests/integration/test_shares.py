@@ -5,14 +5,27 @@ project gets its slots back as the borrower's commands end (gated: the test ends
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from puliclient.farm import Farm
 
 from .conftest import Mesh, wait_for
-from .test_cli_coverage import Gates, gates, ok, submitted  # noqa: F401  (gates: the fixture)
+from .test_cli_coverage import Gates, ok, submitted
 from .test_cli_operating import cli
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Iterator[Gates]:
+    """Opened all at once at teardown, so no command outlives a failed test."""
+    g = Gates(tmp_path / "gates")
+    try:
+        yield g
+    finally:
+        g.open("ALL")
 
 
 def use(farm: Farm) -> dict[str, int]:
@@ -20,7 +33,7 @@ def use(farm: Farm) -> dict[str, int]:
 
 
 def test_a_guaranteed_project_gets_its_slots_back_as_the_borrowers_commands_end(
-        mesh: Mesh, gates: Gates, tmp_path: Path) -> None:
+        mesh: Mesh, gates: Gates) -> None:
     # No pipelining: the gated commands end fast once opened, so they would look short and the
     # node would be sent more of them ahead (the few seconds of work a guarantee may wait for).
     node = mesh.start_agent("rn1", slots=4, extra=["--pipeline", "0"])
