@@ -56,7 +56,6 @@ from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.pools import SigQueue, count_assignment, live_task
 from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
-from puli_mesh.coordinator.shares import rank
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_ASSIGNED,
@@ -203,28 +202,47 @@ def take(st: CoreState, tasks: list[tuple[object, TaskNode]], dynamic: bool,
 def pick_shared(st: CoreState, cands: list[SigQueue], now: float) -> tuple[TaskNode, CommandNode] | None:
     """``pick`` among queues of which some belong to share accounts (``shares``): accounts at
     their cap are left out, the best account (``shares.rank``) goes first, then the job order.
-    A queue of a pool without shares ranks as an account at its guarantee with no use."""
+    A queue of a pool without shares ranks as an account at its guarantee with no use.
+    Ranks are read, not computed (``ShareAccount.charge`` keeps them), and only the queues of
+    the best rank are looked into (usually one ``top`` per decision, as without shares).
+    Known cost: a pool's queues are per (signature, account), so a decision scans
+    O(signatures x accounts with work): measured +16% per command with 3 accounts, +45% with
+    15, against the same farm without a tree."""
     top = pools_mod.top
-    cands = [q for q in cands if q.account is None or not q.account.capped()]
     while cands:
-        best = None
-        best_key = None
+        low = None
+        tied: list[SigQueue] = []
         for q in cands:
+            a = q.account
+            if a is None:
+                r = UNSHARED_RANK
+            else:
+                p = a.parent
+                if a.full or p.full:
+                    continue
+                r = (p.key, a.key)
+            if low is None or r < low:
+                low = r
+                tied = [q]
+            elif r == low:
+                tied.append(q)
+        best = None
+        for q in tied:  # the queues of the best rank: the job order decides between them
             e = top(q)
-            if e is None:
-                continue
-            key = (rank(q.account) if q.account is not None else UNSHARED_RANK, e[:3])
-            if best_key is None or key < best_key:
-                best, best_key = e, key
+            if e is not None and (best is None or e[:3] < best[:3]):
+                best = e
         if best is None:
-            return None
+            if not tied:
+                return None
+            cands = [q for q in cands if q not in tied]  # that rank has no work left: the next one
+            continue
         got = take(st, best[4].tasks, best[4].graph.dynamic, now)
         if got is not None:
             return got
     return None
 
 
-UNSHARED_RANK = (True, 0.0, True, 0.0)
+UNSHARED_RANK = ((True, 0.0), (True, 0.0))
 """The ``shares.rank`` of a queue of a pool without a share tree (see :func:`pick_shared`)."""
 
 

@@ -61,7 +61,7 @@ IMPLICIT = ShareSpec()
 class ShareAccount:
     """One account's definition and its use (holding commands of its jobs in the pool)."""
 
-    __slots__ = ("path", "spec", "use", "parent", "defined")
+    __slots__ = ("path", "spec", "use", "parent", "defined", "key", "full")
 
     def __init__(self, path: tuple[str, ...], spec: ShareSpec, parent: ShareAccount | None,
                  defined: bool) -> None:
@@ -70,30 +70,30 @@ class ShareAccount:
         self.use = 0
         self.parent = parent  # the project account of a user account
         self.defined = defined
+        # Kept up to date by charge(), read by every pick: (at or above its guarantee, use per
+        # weight), smaller first; and whether it is at its cap.
+        self.key = (spec.min <= 0, 0.0)
+        self.full = False
 
     def charge(self, n: int) -> None:
-        self.use += n
-        self.parent.use += n  # type: ignore[union-attr]  # charged on user accounts only
+        """``n`` more (or fewer) holding commands, on this user account and its project's."""
+        a: ShareAccount | None = self
+        while a is not None:
+            use = a.use = a.use + n
+            spec = a.spec
+            a.key = (use >= spec.min, use / spec.weight)
+            a.full = 0 < spec.max <= use
+            a = a.parent
 
     def capped(self) -> bool:
         """At its cap or its project's: no more slots until a command ends."""
-        m = self.spec.max
-        if 0 < m <= self.use:
-            return True
-        p = self.parent
-        if p is not None:
-            m = p.spec.max
-            return 0 < m <= p.use
-        return False
+        return self.full or self.parent.full  # type: ignore[union-attr]  # a user account's
 
 
-def rank(account: ShareAccount) -> tuple[bool, float, bool, float]:
-    """The order of a user account's work (smaller first): its project's (at or above its
+def rank(account: ShareAccount) -> tuple[tuple[bool, float], tuple[bool, float]]:
+    """The order of a user account's work (smaller first): its project's key (at or above its
     guarantee, use per weight), then its own. Capping is :meth:`ShareAccount.capped`."""
-    p = account.parent
-    assert p is not None
-    ps, us = p.spec, account.spec
-    return (p.use >= ps.min, p.use / ps.weight, account.use >= us.min, account.use / us.weight)
+    return (account.parent.key, account.key)  # type: ignore[union-attr]  # a user account's
 
 
 def project_of(tags: dict[str, Any]) -> str:
