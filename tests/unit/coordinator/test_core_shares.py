@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.edit_actions import apply_edit, check_edit
+from puli_mesh.coordinator.records import EditRecord, ReadyRecord, SubmitRecord, decisions_of, replay
 from puli_mesh.coordinator.shares import ShareSpec
 from puliclient.status import CommandStatus
 from tests.unit.coordinator.graphs import assigns, graph, group, rn, task
@@ -215,3 +216,22 @@ def sent(cap: int) -> int:
 def test_commands_sent_ahead_stay_within_the_cap() -> None:
     assert sent(cap=0) > 1  # no cap: the node is sent some ahead
     assert sent(cap=1) == 1
+
+
+def test_a_successor_replaying_the_journal_takes_the_same_decisions() -> None:
+    """The tree is a journalled edit: replayed after a snapshot taken before it, the same
+    commands go to the same nodes, and the cap holds in the successor."""
+    before = farm(3)
+    base = before.snapshot()
+    journal = [
+        EditRecord("pool_shares", {"pool": "default", "accounts": [["b", 2, 0, 1], ["a", 0, 1, 1]]}, 1.0),
+        SubmitRecord(job("a", 5), 1.0, "r1"),
+        SubmitRecord(job("b", 5), 1.0, "r2"),
+        ReadyRecord("rn0", 1, 2.0), ReadyRecord("rn1", 1, 2.0), ReadyRecord("rn2", 1, 2.0),
+    ]
+    live = SchedulingCore.restore(base)
+    given = [a for r in journal for a in assigns(decisions_of(r.apply(live)))]
+    successor = SchedulingCore.restore(base)
+    assert replay(successor, enumerate(r.to_data() for r in journal)) == 0
+    assert use(successor) == use(live) and use(live)["b"] == 2 and use(live)["a"] == 1
+    assert len(given) == 3 and all(successor.held_by(a.command_id, a.attempt) == a.node for a in given)
