@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from puliclient.errors import FarmError
 from puliclient.farm import Farm
 
 from .conftest import Mesh, wait_for
@@ -60,3 +61,28 @@ def test_a_guaranteed_project_gets_its_slots_back_as_the_borrowers_commands_end(
     wait_for(lambda: all(not r["defined"] for r in farm.shares()), 10, "the account to be gone")
     refused = cli(mesh, "shares", "remove", "default/show")
     assert refused.returncode == 1 and "has no share account 'show'" in refused.stderr
+
+
+def test_a_share_tree_survives_the_leaders_death(mesh: Mesh) -> None:
+    mesh.start_agent("a1")
+    mesh.start_agent("a2")
+    mesh.wait_ready(2)
+    client = mesh.client_any()
+    client.request("SETTINGS", action="share_set",
+                   args={"pool": "default", "account": "film/ana", "min": 1, "max": 2, "weight": 3})
+    old = mesh.leader()
+    mesh.kill9(old)
+    survivor = next(name for name in mesh.agents if name != old)
+
+    def shares() -> list[dict[str, Any]] | None:
+        try:
+            status = mesh.status()
+            if status is None or status["leader"] != survivor:
+                return None
+            return list(Farm(node=mesh.agents[survivor].address).shares())
+        except FarmError:  # the new leader may still be taking over
+            return None
+
+    rows = wait_for(shares, 30, "the new leader to answer with the share tree")
+    assert {"pool": "default", "account": "film/ana", "min": 1, "max": 2, "weight": 3.0, "use": 0,
+            "defined": True} in rows
