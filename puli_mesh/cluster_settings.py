@@ -12,7 +12,9 @@ with the cluster's credential. The actions, each a dataclass of checked argument
 * ``hook_add {name, events, url, command, user, pool}``: add or replace an event hook (operator;
   admin for one with a command: it runs a program on the leader's host);
 * ``hook_remove {name}``: remove an event hook (operator);
-* ``hook_list {}``: every event hook (anyone).
+* ``hook_list {}``: every event hook (anyone);
+* ``share_set {pool, account, min, max, weight}``: define or change a share account (operator);
+* ``share_remove {pool, account}``: remove a share account (operator).
 
 :func:`parse` turns a request's ``(action, args)`` into one of them; :func:`added_key` and
 :func:`revoked_key` decide what a key change makes of the registry as it stands.
@@ -37,6 +39,7 @@ from typing import Any, ClassVar
 
 from puli_mesh.access import COMMAND_HOOK_ROLE, SETTINGS_ROLES, Role
 from puli_mesh.cluster_state import validate_name
+from puli_mesh.coordinator.shares import ShareSpec, check_path, check_spec
 from puli_mesh.errors import ConfigError, SettingsRefusedError, UnknownKeyError
 from puli_mesh.hooks import Hook
 from puli_mesh.hooks import check_name as check_hook_name
@@ -151,10 +154,63 @@ class HookList:
     action: ClassVar[str] = "hook_list"
 
 
-SettingsAction = LicenceSet | PoolDefine | KeyAdd | KeyRevoke | KeyList | HookAdd | HookRemove | HookList
+@dataclass(frozen=True, slots=True)
+class ShareSet:
+    """Define share account ``account`` (``PROJECT`` or ``PROJECT/USER``) of ``pool``, or change it:
+    ``min`` slots guaranteed, at most ``max`` (0: no cap), ``weight`` (``coordinator.shares``)."""
+
+    action: ClassVar[str] = "share_set"
+    pool: str
+    account: str
+    min: int
+    max: int
+    weight: float
+
+    def __post_init__(self) -> None:
+        _text(self.action, "pool", self.pool)
+        validate_name("pool", self.pool)
+        try:
+            check_path(self.account)
+            check_spec(self.min, self.max, self.weight)
+        except ValueError as exc:
+            raise ConfigError(f"{self.action}: {exc}") from None
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return check_path(self.account)
+
+    @property
+    def spec(self) -> ShareSpec:
+        return check_spec(self.min, self.max, self.weight)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRemove:
+    """Remove share account ``account`` of ``pool`` (its jobs fall back to an implicit account)."""
+
+    action: ClassVar[str] = "share_remove"
+    pool: str
+    account: str
+
+    def __post_init__(self) -> None:
+        _text(self.action, "pool", self.pool)
+        validate_name("pool", self.pool)
+        try:
+            check_path(self.account)
+        except ValueError as exc:
+            raise ConfigError(f"{self.action}: {exc}") from None
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return check_path(self.account)
+
+
+SettingsAction = (LicenceSet | PoolDefine | KeyAdd | KeyRevoke | KeyList | HookAdd | HookRemove | HookList
+                  | ShareSet | ShareRemove)
 
 ACTIONS: dict[str, type[SettingsAction]] = {
-    cls.action: cls for cls in (LicenceSet, PoolDefine, KeyAdd, KeyRevoke, KeyList, HookAdd, HookRemove, HookList)
+    cls.action: cls for cls in (LicenceSet, PoolDefine, KeyAdd, KeyRevoke, KeyList, HookAdd, HookRemove, HookList,
+                                ShareSet, ShareRemove)
 }
 """Every ``SETTINGS`` action by name: the same names as ``access.SETTINGS_ROLES`` (a unit test
 checks it), which says who may ask each."""

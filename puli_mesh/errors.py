@@ -103,6 +103,10 @@ class UnknownHookError(PuliMeshError):
     """No event hook of the cluster has this name."""
 
 
+class UnknownShareError(PuliMeshError):
+    """The pool has no share account of this name."""
+
+
 class SettingsRefusedError(PuliMeshError):
     """A change of the cluster's settings that its current state does not allow (a key name
     in use, revoking the last admin key)."""

@@ -16,6 +16,7 @@ Layout under ``/puli-mesh/<cluster>``::
     keys/<name>        persistent: one key's record (name, role, public key, added, revoked)
     hooks/<name>       persistent: one event hook (events, URL, command, filters, added)
     hook_marks/<name>  persistent: the sequence number of the last event the hook was given
+    shares/<pool>      persistent: the share tree of one pool ([[account, min, max, weight], ...])
 """
 
 from __future__ import annotations
@@ -105,3 +106,10 @@ class ClusterPaths:
 
     def hook_mark(self, name: str) -> str:
         return f"{self.hook_marks}/{name}"
+
+    @property
+    def shares(self) -> str:
+        return f"{self.base}/shares"
+
+    def share(self, pool: str) -> str:
+        return f"{self.shares}/{pool}"

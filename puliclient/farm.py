@@ -421,6 +421,26 @@ class Farm:
         with self._translated():
             self._client.define_pool(name)
 
+    # ------------------------------------------------------------- share trees
+    def set_share(self, pool: str, account: str, min: int = 0, max: int = 0,  # noqa: A002
+                  weight: float = 1.0) -> None:
+        """Define (or change) share account ``account`` of ``pool``: ``PROJECT`` (a job's ``prod``
+        tag, else its ``project`` tag) or ``PROJECT/USER``, with ``min`` slots guaranteed, at most
+        ``max`` (0: no cap) and a ``weight``. In force at the next free slot. Role operator."""
+        with self._translated():
+            self._client.change_settings("share_set", pool=pool, account=account, min=min, max=max,
+                                         weight=weight)
+
+    def remove_share(self, pool: str, account: str) -> None:
+        """Remove share account ``account`` of ``pool`` (``FarmNotFoundError`` if there is none). Role operator."""
+        with self._translated():
+            self._client.change_settings("share_remove", pool=pool, account=account)
+
+    def shares(self) -> list[dict[str, Any]]:
+        """Each share account in use or defined: ``[{'pool', 'account', 'min', 'max', 'weight',
+        'use', 'defined'}]`` (``use``: its commands holding a slot now)."""
+        return list(self.query("shares"))
+
     # ------------------------------------------------------------- event hooks
     def add_hook(self, name: str, events: list[str], url: str | None = None, command: str | None = None,
                  user: str | None = None, pool: str | None = None) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import puli_mesh.cli.jobs as jobs
 import puli_mesh.cli.keys as keys
 import puli_mesh.cli.logs as logs
 import puli_mesh.cli.nodes as nodes
+import puli_mesh.cli.shares as shares
 import puli_mesh.cli.submit as submit
 import puli_mesh.cli.top as top
 from puli_mesh import __version__
@@ -247,3 +248,4 @@ app.add_typer(cluster.pools_app, name="pools")
 app.add_typer(nodes.nodes_app, name="nodes")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(hooks.hooks_app, name="hooks")
+app.add_typer(shares.shares_app, name="shares")

@@ -31,7 +31,7 @@ predecessor ends.
 Being of the same task they fit the same slot (pool, requirements, cores, RAM);
 they take their licences and count for maxRN from their assignment. What this
 gives up: the few seconds of work queued behind a slot are committed to it, so
-a more urgent job waits for them, and a long command of a task that looked
+a more urgent job (or a share account below its guarantee) waits for them, and a long command of a task that looked
 short delays the ones behind it (they can be cancelled or killed as usual).
 
 Inside a job, tasks come in the order of their groups' strategies (Fifo, AsIs,
@@ -140,10 +140,13 @@ def pick(st: CoreState, node: RenderNode, now: float,
         ram = node.free_ram_mb
     gpus = len(node.free_gpus)
     lics = st.licences.licences
+    shared = False
     for pname in node.pools:
         pool = pools.get(pname)
         if pool is None:
             continue
+        if pool.shares is not None:
+            shared = True
         for q in pool.queues.values():
             if not q.heap:
                 continue
@@ -171,6 +174,8 @@ def pick(st: CoreState, node: RenderNode, now: float,
                     cands.append(q)
                 continue
             cands.append(q)
+    if shared:
+        return pick_shared(st, cands, now, avoid)
     top = pools_mod.top
     while cands:
         if len(cands) == 1:
@@ -194,25 +199,83 @@ def pick(st: CoreState, node: RenderNode, now: float,
             return None
         if avoid is not None and sick_hosts.job_avoided(st, avoid, best, now):
             continue
-        tasks = best[4].tasks
-        dynamic = best[4].graph.dynamic
-        while tasks:
-            if dynamic:  # Fair counts moved since some entries were keyed
-                live_task(tasks)
-            task = tasks[0][1]
-            if task.counts[C_READY] and not _task_parked(st, task, now):
-                cmd = _pop_ready(task)
-                while avoid is not None and cmd is not None and sick_hosts.command_avoided(st, avoid, cmd, now):
-                    cmd = _pop_ready(task)
-                if cmd is not None:
-                    if not task.counts[C_READY]:
-                        heapq.heappop(tasks)
-                        task.bucketed = False
-                    return task, cmd
-            heapq.heappop(tasks)
-            task.bucketed = False
+        got = take(st, best[4].tasks, best[4].graph.dynamic, now, avoid)
+        if got is not None:
+            return got
         # That bucket is exhausted; its entry is dropped by the next top().
     return None
+
+
+def take(st: CoreState, tasks: list[tuple[object, TaskNode]], dynamic: bool, now: float,
+         avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
+    """The first READY command of a bucket's tasks, dropping the tasks that have none; with
+    ``avoid``, none whose retries avoid that node (``sick_hosts``: set aside, put back after)."""
+    while tasks:
+        if dynamic:  # Fair counts moved since some entries were keyed
+            live_task(tasks)
+        task = tasks[0][1]
+        if task.counts[C_READY] and not _task_parked(st, task, now):
+            cmd = _pop_ready(task)
+            while avoid is not None and cmd is not None and sick_hosts.command_avoided(st, avoid, cmd, now):
+                cmd = _pop_ready(task)
+            if cmd is not None:
+                if not task.counts[C_READY]:
+                    heapq.heappop(tasks)
+                    task.bucketed = False
+                return task, cmd
+        heapq.heappop(tasks)
+        task.bucketed = False
+    return None
+
+
+def pick_shared(st: CoreState, cands: list[SigQueue], now: float,
+                avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
+    """``pick`` among queues of which some belong to share accounts (``shares``): accounts at
+    their cap are left out, the best account (``shares.rank``) goes first, then the job order.
+    A queue of a pool without shares ranks as an account at its guarantee with no use.
+    Ranks are read, not computed (``ShareAccount.charge`` keeps them), and only the queues of
+    the best rank are looked into (usually one ``top`` per decision, as without shares).
+    Known cost: a pool's queues are per (signature, account), so a decision scans
+    O(signatures x accounts with work): measured +16% per command with 3 accounts, +45% with
+    15, against the same farm without a tree."""
+    top = pools_mod.top
+    while cands:
+        low = None
+        tied: list[SigQueue] = []
+        for q in cands:
+            a = q.account
+            if a is None:
+                r = UNSHARED_RANK
+            else:
+                p = a.parent
+                if a.full or p.full:
+                    continue
+                r = (p.key, a.key)
+            if low is None or r < low:
+                low = r
+                tied = [q]
+            elif r == low:
+                tied.append(q)
+        best = None
+        for q in tied:  # the queues of the best rank: the job order decides between them
+            e = top(q)
+            if e is not None and (best is None or e[:3] < best[:3]):
+                best = e
+        if best is None:
+            if not tied:
+                return None
+            cands = [q for q in cands if q not in tied]  # that rank has no work left: the next one
+            continue
+        if avoid is not None and sick_hosts.job_avoided(st, avoid, best, now):
+            continue
+        got = take(st, best[4].tasks, best[4].graph.dynamic, now, avoid)
+        if got is not None:
+            return got
+    return None
+
+
+UNSHARED_RANK = ((True, 0.0), (True, 0.0))
+"""The ``shares.rank`` of a queue of a pool without a share tree (see :func:`pick_shared`)."""
 
 
 def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, now: float,
@@ -256,6 +319,8 @@ def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, n
     g.version += 1
     if g.dynamic:
         count_assignment(task)
+    if g.share is not None:
+        g.share.charge(1)
     return run
 
 
@@ -398,6 +463,9 @@ def _may_run_more(st: CoreState, task: TaskNode, now: float) -> bool:
         if 0 < p.max_rn <= p.running:
             return False
         p = p.parent
+    share = task.graph.share
+    if share is not None and share.capped():  # a share account's cap holds for work sent ahead too
+        return False
     return st.licences.available(task.lic)
 
 

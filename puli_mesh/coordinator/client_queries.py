@@ -446,6 +446,8 @@ QUERIES: dict[str, Callable[[QueryContext], Any]] = {
     "nodes": _render_nodes,
     "licences": lambda q: q.core.licences.stats(),
     "pools": lambda q: q.core.pools(),
+    # ``puli-mesh shares list``, ``Farm.shares``: each account's use against its guarantee and cap
+    "shares": lambda q: q.core.share_use(),
     "figures": lambda q: q.views.figures(q),
     # ``puli-mesh stats``: the last hour, a sample a minute
     "stats": lambda q: q.stats.report(q.now, q.views.figures(q)),

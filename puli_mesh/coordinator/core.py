@@ -80,6 +80,7 @@ from puli_mesh.coordinator import (
 )
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator import snapshot as snapshot_mod
+from puli_mesh.coordinator.core_shares import CoreShares
 from puli_mesh.coordinator.core_views import CoreViews
 from puli_mesh.coordinator.decisions import Decision, SubmitResult
 from puli_mesh.coordinator.gpu_edits import GpuEdits
@@ -116,7 +117,7 @@ __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 
-class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits):
+class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreShares):
     """Events in, decisions out. See the module docstring for the whole facade."""
 
     def __init__(self, settings: CoreSettings | None = None) -> None:
@@ -530,7 +531,7 @@ class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits):
         return []
 
     def set_user(self, graph_id: int, user: str, now: float) -> list[Decision]:
-        edits.set_user(self._graph(graph_id), user)
+        edits.set_user(self._st, self._graph(graph_id), user)
         return []
 
     def set_dispatch_key(self, node_id: int, value: float, now: float) -> list[Decision]:
@@ -545,7 +546,7 @@ class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits):
 
     def set_tags(self, node_id: int, tags: dict[str, Any], now: float) -> list[Decision]:
         self._start(now)
-        edits.set_tags(self._node(node_id), tags)
+        edits.set_tags(self._st, self._node(node_id), tags)
         return self._done(now)
 
     def set_pool(self, graph_id: int, pool: str, now: float) -> list[Decision]:

@@ -34,6 +34,7 @@ from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
+from puli_mesh.coordinator.shares import parse_accounts
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN, idle_timeout_error
 from puliclient.errors import GraphError
 from puliclient.representation import (
@@ -433,6 +434,13 @@ def node_remove(core: SchedulingCore, args: dict[str, Any], now: float) -> list[
     return core.remove_render_node(edit_name(args["name"], "name"), now)
 
 
+def pool_shares(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"pool", "accounts": [[PROJECT or PROJECT/USER, min, max, weight], ...]}``: the pool's
+    share tree from now on (``[]``: none). From the leader, fed by the cluster settings
+    (``puli-mesh shares set``, ``Farm.set_share``), journalled so a successor replays it alike."""
+    return core.set_shares(edit_name(args["pool"], "pool"), parse_accounts(args["accounts"]), now)
+
+
 COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume",
                            "command_set", "command_done"})
 """The actions whose ``id`` is a command's (every other job edit's is a graph's, group's or task's)."""
@@ -462,6 +470,7 @@ EDIT_ACTIONS: dict[str, EditAction] = {
     "node_set": node_set,
     "pool_set_nodes": pool_set_nodes,
     "node_remove": node_remove,
+    "pool_shares": pool_shares,
 }
 
 

@@ -57,6 +57,7 @@ from typing import Any
 
 from puli_mesh.coordinator import dependencies, lifecycle, submission
 from puli_mesh.coordinator import pools as pools_mod
+from puli_mesh.coordinator.core_shares import account_moved
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     C_BLOCKED,
@@ -251,6 +252,7 @@ def set_pool(st: CoreState, graph: GraphNode, pool_name: str) -> None:
     graph.parked = False
     new = st.pools[pool_name]
     new.graphs[graph.id] = graph
+    pools_mod.bind_share(graph, new)
     pools_mod.set_active(graph, new, graph.n_ready > 0 or graph.running > 0)
     for t in iter_tasks(graph):
         lifecycle.make_available(st, t)
@@ -258,12 +260,14 @@ def set_pool(st: CoreState, graph: GraphNode, pool_name: str) -> None:
     log.info("graph %d moved from pool %s to %s", graph.id, old.name, pool_name)
 
 
-def set_tags(node: TreeNode, tags: dict[str, object]) -> None:
+def set_tags(st: CoreState, node: TreeNode, tags: dict[str, object]) -> None:
     for key, value in tags.items():
         if value is None:
             node.tags.pop(str(key), None)
         else:
             node.tags[str(key)] = value
+    if isinstance(node, GraphNode):  # a job's project is a tag: its share account may change
+        account_moved(st, node)
     log.info("node %d (%s) tags now %s", node.id, node.name, node.tags)
 
 
@@ -371,9 +375,10 @@ def rename(node: TreeNode, name: str) -> None:
     node.name = name
 
 
-def set_user(graph: GraphNode, user: str) -> None:
+def set_user(st: CoreState, graph: GraphNode, user: str) -> None:
     log.info("graph %d (%s) given from user %r to %r", graph.id, graph.name, graph.user, user)
     graph.user = user
+    account_moved(st, graph)
     for t in iter_tasks(graph):
         t.env_cache = {}  # PULI_USER is in it
 

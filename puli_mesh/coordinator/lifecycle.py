@@ -237,6 +237,8 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
         n.running -= 1
         n = n.parent
     g = task.graph
+    if g.share is not None:
+        g.share.charge(-1)
     pool = st.pools[g.pool]
     if task.parked == PARK_TASK_CAP and not 0 < task.max_rn <= task.running:
         task.parked = PARK_NONE

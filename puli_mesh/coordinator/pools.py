@@ -107,28 +107,31 @@ class JobBucket:
 
 
 class SigQueue:
-    __slots__ = ("sig", "pool", "heap", "buckets")
+    __slots__ = ("sig", "pool", "heap", "buckets", "account")
 
-    def __init__(self, sig: Signature, pool: Pool) -> None:
+    def __init__(self, sig: Signature, pool: Pool, account: Any = None) -> None:
         self.sig = sig
         self.pool = pool
+        self.account = account  # in a pool with a share tree: the one ShareAccount it holds
         self.heap: list[tuple[Any, ...]] = []
         self.buckets: dict[int, JobBucket] = {}
 
 
 class Pool:
     __slots__ = ("name", "members", "queues", "waiting", "waiting_keys", "graphs", "dk_counts",
-                 "min_dk")
+                 "min_dk", "shares")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: dict[str, Any] = {}  # render node name -> RenderNode
-        self.queues: dict[int, SigQueue] = {}
+        # signature id -> SigQueue; with a share tree, (signature id, account path) -> SigQueue
+        self.queues: dict[Any, SigQueue] = {}
         self.waiting: list[tuple[float, str]] = []  # sorted (-performance, name): nodes with credit
         self.waiting_keys: dict[str, tuple[float, str]] = {}
         self.graphs: dict[int, GraphNode] = {}
         self.dk_counts: dict[float, int] = {}  # dispatchKey -> active graphs
         self.min_dk: float = 0
+        self.shares: Any = None  # its ShareTree, if it has one (``shares``)
 
     # --------------------------------------------------------- waiting nodes
     def add_waiting(self, name: str, performance: float) -> None:
@@ -240,9 +243,11 @@ def add_task(task: TaskNode, pool: Pool) -> None:
     sig = task.sig
     bucket = graph.buckets.get(sig.id)
     if bucket is None:
-        q = pool.queues.get(sig.id)
+        account = graph.share
+        qkey = sig.id if account is None else (sig.id, account.path)  # one queue per account
+        q = pool.queues.get(qkey)
         if q is None:
-            q = pool.queues[sig.id] = SigQueue(sig, pool)
+            q = pool.queues[qkey] = SigQueue(sig, pool, account)
         bucket = graph.buckets[sig.id] = q.buckets[graph.id] = JobBucket(graph, q)
     heapq.heappush(bucket.tasks, (task_order(task) if graph.ordered else task.rank, task))
     task.bucketed = True
@@ -310,10 +315,8 @@ def set_active(graph: GraphNode, pool: Pool, active: bool) -> None:
 def detach_graph(graph: GraphNode, pool: Pool) -> None:
     """Take a graph out of a pool's index (archive, pool change)."""
     set_active(graph, pool, False)
-    for sid, b in graph.buckets.items():
-        q = pool.queues.get(sid)
-        if q is not None:
-            q.buckets.pop(graph.id, None)
+    for b in graph.buckets.values():
+        b.queue.buckets.pop(graph.id, None)
         # Its entry may still sit in the queue's heap: make it stale, or a node of
         # this pool would still be given the graph's commands.
         _disown(b)
@@ -322,6 +325,16 @@ def detach_graph(graph: GraphNode, pool: Pool) -> None:
     graph.buckets = {}
     graph.version += 1
     pool.graphs.pop(graph.id, None)
+    if graph.share is not None:  # its holding commands leave the account with it
+        graph.share.charge(-graph.running)
+        graph.share = None
+
+
+def bind_share(graph: GraphNode, pool: Pool) -> None:
+    """In a pool with a share tree, charge ``graph`` (entering the pool's index) to its account.
+    Call before any of its tasks enters a bucket: the bucket's queue is the account's."""
+    if pool.shares is not None:
+        graph.share = pool.shares.bind(graph)
 
 
 # --------------------------------------------------------- task order (strategies)

@@ -37,6 +37,7 @@ from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.lifecycle import hold_delta
 from puli_mesh.coordinator.pools import Pool
 from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
+from puli_mesh.coordinator.shares import ShareTree, account_rows, parse_accounts
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import (
     PARK_TIMER,
@@ -73,6 +74,7 @@ def dump(st: CoreState) -> dict[str, Any]:
         "next_command_id": st.next_command_id,
         "licences": [[lic.name, lic.total] for lic in st.licences.licences.values()],
         "pools": list(st.pools),
+        "shares": {name: account_rows(p.shares.specs) for name, p in st.pools.items() if p.shares is not None},
         "render_nodes": [_dump_rn(n) for n in st.render_nodes.values()],
         "graphs": [[_dump_node(n) for n in iter_nodes(g)] for g in st.graphs.values()],
         "retries": [list(r) for r in st.retries],
@@ -185,6 +187,8 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
     for name in data["pools"]:
         if name not in st.pools:
             st.pools[name] = Pool(name)
+    for name, rows in data.get("shares", {}).items():  # older snapshots have none
+        st.pools[name].shares = ShareTree(parse_accounts(rows))  # before any job is indexed
     now0 = 0.0
     for d in data["render_nodes"]:
         info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],

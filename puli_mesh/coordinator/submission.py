@@ -282,6 +282,7 @@ def index_graph(st: CoreState, graph: GraphNode, all_nodes: list[TreeNode]) -> N
     """Put the graph's READY work into its pool's ready index."""
     pool = st.pools[graph.pool]
     pool.graphs[graph.id] = graph
+    pools_mod.bind_share(graph, pool)
     pools_mod.order_graph(graph)  # before any task enters a bucket: their keys read it
     pools_mod.set_active(graph, pool, graph.n_ready > 0 or graph.running > 0)
     for obj in all_nodes:

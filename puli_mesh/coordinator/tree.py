@@ -218,7 +218,7 @@ class GraphNode(Folder):
     KIND = "Graph"
 
     __slots__ = ("user", "pool", "meta", "n_ready", "version", "parked", "buckets",
-                 "active", "root_index", "ordered", "dynamic")
+                 "active", "root_index", "ordered", "dynamic", "share")
 
     def __init__(self, nid: int, name: str) -> None:
         super().__init__(nid, name, None)
@@ -236,6 +236,7 @@ class GraphNode(Folder):
         # counts that move with each assignment (``dynamic``): see ``pools``.
         self.ordered = False
         self.dynamic = False
+        self.share: Any = None  # its ShareAccount when its pool has a share tree (``shares``)
 
 
 class TaskNode(TreeNode):

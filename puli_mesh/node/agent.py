@@ -56,7 +56,7 @@ from puli_mesh.errors import ConfigError, ZooKeeperError
 from puli_mesh.faults import Faults, guarded
 from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BACKLOG, ROUTER_RCVHWM, ROUTER_SNDHWM
 from puli_mesh.metrics import AgentMetrics
-from puli_mesh.node import role
+from puli_mesh.node import role, share_feed
 from puli_mesh.node.desk import Desk
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.nimby import watch_for
@@ -406,6 +406,7 @@ class Agent:
         cluster_state.ensure_shared(self.zk, self.paths, self.security.credential)
         service.set_pools(cluster_state.read_pools(self.zk, self.paths))
         service.set_licences(cluster_state.read_licences(self.zk, self.paths))
+        share_feed.feed(self.zk, self.paths, service)  # a tree written but not journalled by a leader gone
         # Their registration data (the load figures ``status`` shows) is read in the round of
         # member reads, not here: 2,000 reads queued ahead of the leader znode's publication
         # held a takeover up by a second.

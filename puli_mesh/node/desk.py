@@ -40,7 +40,7 @@ from puli_mesh.coordinator.service import CoordinatorService
 from puli_mesh.errors import ProtocolError, TokenError
 from puli_mesh.keys import KeyRecord
 from puli_mesh.limits import ROUTER_BYTES_PER_TURN
-from puli_mesh.node import logs, settings_requests
+from puli_mesh.node import logs, settings_requests, share_feed
 from puli_mesh.node.security import AgentSecurity
 from puli_mesh.node.worker import Worker
 from puli_mesh.protocol import (
@@ -173,6 +173,8 @@ class Desk:
                     self.step_down()
             elif isinstance(msg, SettingsMessage) and service is not None and service.dispatching:
                 answer = settings_requests.answer(self.zk, self.paths, msg, requester, time.time())
+                if msg.action in share_feed.SHARE_ACTIONS and isinstance(answer, ResultMessage):
+                    share_feed.feed(self.zk, self.paths, service)  # in force before the client hears
                 self.reply(identity, answer.encode())
             elif service is not None and service.dispatching:
                 checked = self._checked_request(identity, msg, requester, service)

@@ -3,7 +3,8 @@
 A client cannot write the cluster's znodes (``puli_mesh.zk_access``); it asks the leader, which
 checks the requester's role, parses the action (``puli_mesh.cluster_settings``), and reads or
 writes ZooKeeper: licence totals and pools (``cluster_state``), the key registry
-(``key_registry``). The coordinator learns of a licence or a pool as it does of any change in
+(``key_registry``), share trees (``share_store``: the leader feeds them to its core at once,
+``node.share_feed``). The coordinator learns of a licence or a pool as it does of any change in
 ZooKeeper: through the agent's watches.
 
 Guarantees: :func:`answer` returns a RESULT or an ERROR for anything the request holds (bad
@@ -25,7 +26,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
-from puli_mesh import access, cluster_settings, cluster_state, hook_store, key_registry
+from puli_mesh import access, cluster_settings, cluster_state, hook_store, key_registry, share_store
 from puli_mesh.cluster_settings import (
     HookAdd,
     HookList,
@@ -36,6 +37,8 @@ from puli_mesh.cluster_settings import (
     LicenceSet,
     PoolDefine,
     SettingsAction,
+    ShareRemove,
+    ShareSet,
 )
 from puli_mesh.errors import (
     ConfigError,
@@ -43,6 +46,7 @@ from puli_mesh.errors import (
     SettingsRefusedError,
     UnknownHookError,
     UnknownKeyError,
+    UnknownShareError,
     ZooKeeperError,
 )
 from puli_mesh.keys import KeyRecord
@@ -55,6 +59,7 @@ log = logging.getLogger(__name__)
 ERROR_CODES: tuple[tuple[type[Exception], ErrorCode], ...] = (
     (UnknownKeyError, ErrorCode.NOT_FOUND),
     (UnknownHookError, ErrorCode.NOT_FOUND),
+    (UnknownShareError, ErrorCode.NOT_FOUND),
     (SettingsRefusedError, ErrorCode.REFUSED),
     (ConfigError, ErrorCode.INVALID),
     (KeyMaterialError, ErrorCode.INVALID),
@@ -89,7 +94,8 @@ def answer(zk: KazooClient, paths: ClusterPaths, msg: SettingsMessage, requester
         log.warning("SETTINGS %s: ZooKeeper failed: %r", msg.action, exc)
         return ErrorMessage(rid, ErrorCode.INTERNAL, f"{msg.action}: ZooKeeper failed ({exc!r:.200}); "
                             "nothing may have changed: look, then retry")
-    except (ConfigError, KeyMaterialError, SettingsRefusedError, UnknownKeyError, UnknownHookError) as exc:
+    except (ConfigError, KeyMaterialError, SettingsRefusedError, UnknownKeyError, UnknownHookError,
+            UnknownShareError) as exc:
         code = next(c for cls, c in ERROR_CODES if isinstance(exc, cls))
         return ErrorMessage(rid, code, str(exc))
     who = "anyone (open mesh)" if requester is None else f"{requester.name!r} ({requester.role})"
@@ -129,3 +135,11 @@ def carry_out(zk: KazooClient, paths: ClusterPaths, action: SettingsAction, now:
             return {"hook": name}
         case HookList():
             return [hook.to_data() for hook in hook_store.read_hooks(zk, paths).values()]
+        case ShareSet(pool=pool, account=account):
+            share_store.set_account(zk, paths, pool, action.path, action.spec)
+            return {"pool": pool, "account": account}
+        case ShareRemove(pool=pool, account=account):
+            if not share_store.remove_account(zk, paths, pool, action.path):
+                raise UnknownShareError(f"pool {pool!r} has no share account {account!r}; "
+                                        "`puli-mesh shares list` shows them")
+            return {"pool": pool, "account": account}

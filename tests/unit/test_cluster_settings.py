@@ -17,12 +17,15 @@ from puli_mesh.cluster_settings import (
     KeyRevoke,
     LicenceSet,
     PoolDefine,
+    ShareRemove,
+    ShareSet,
     added_key,
     live_admins,
     parse,
     revoked_key,
     role_needed,
 )
+from puli_mesh.coordinator.shares import ShareSpec
 from puli_mesh.errors import ConfigError, KeyMaterialError, SettingsRefusedError, UnknownKeyError
 from puli_mesh.keys import KeyRecord
 from puli_mesh.limits import INT64_MAX
@@ -44,8 +47,11 @@ def test_each_action_parses_into_its_checked_arguments() -> None:
     assert isinstance(add, KeyAdd) and add.role is Role.OPERATOR  # the wire's str became the Role
     assert parse("key_revoke", {"name": "alice"}) == KeyRevoke("alice")
     assert parse("key_list", {}) == KeyList()
+    share = parse("share_set", {"pool": "default", "account": "film/ana", "min": 2, "max": 0, "weight": 2})
+    assert isinstance(share, ShareSet) and share.path == ("film", "ana") and share.spec == ShareSpec(2, 0, 2.0)
+    assert parse("share_remove", {"pool": "default", "account": "film"}) == ShareRemove("default", "film")
     assert set(ACTIONS) == {"licence_set", "pool_define", "key_add", "key_revoke", "key_list", "hook_add",
-                            "hook_remove", "hook_list"}
+                            "hook_remove", "hook_list", "share_set", "share_remove"}
 
 
 def test_each_action_names_the_role_it_needs() -> None:
@@ -74,6 +80,15 @@ def test_each_action_names_the_role_it_needs() -> None:
      "role 'root' is not one of user, operator, admin, node"),
     ("key_add", {"name": "bob", "role": "user", "public_key": "short"}, KeyMaterialError, "40 characters of Z85"),
     ("key_revoke", {"name": ""}, KeyMaterialError, "non-empty string"),
+    ("share_set", {"pool": "default", "account": "a/b/c", "min": 0, "max": 0, "weight": 1}, ConfigError,
+     "share_set: a share account is PROJECT or PROJECT/USER"),
+    ("share_set", {"pool": "default", "account": "a", "min": 5, "max": 2, "weight": 1}, ConfigError,
+     "max (2) is below its min (5)"),
+    ("share_set", {"pool": "default", "account": "a", "min": 0, "max": 0, "weight": 0}, ConfigError,
+     "weight must be a number above 0"),
+    ("share_set", {"pool": "a/b", "account": "a", "min": 0, "max": 0, "weight": 1}, ConfigError,
+     "pool name 'a/b' is invalid"),
+    ("share_remove", {"pool": "default", "account": ""}, ConfigError, "share_remove: a share account's"),
 ])
 def test_bad_arguments_are_refused_saying_what_is_wrong(action: str, args: dict[str, Any],
                                                          error: type[Exception], message: str) -> None:

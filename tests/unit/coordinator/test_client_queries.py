@@ -23,12 +23,13 @@ from puli_mesh.coordinator.client_queries import (
 )
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.listings import COMMAND_BOUNDS
+from puli_mesh.coordinator.shares import ShareSpec
 from puli_mesh.coordinator.stats import FarmStats
 from puli_mesh.limits import STATUS_NODES_MAX
 from puli_mesh.protocol import KillfileOrder
 from puliclient.status import CommandStatus, NodeStatus
 
-from .graphs import group, rn, single, task
+from .graphs import graph, group, rn, single, task
 
 RUNNING, ERROR, DONE = int(NodeStatus.RUNNING), int(NodeStatus.ERROR), int(NodeStatus.DONE)
 GRAPHS = [
@@ -295,7 +296,19 @@ def test_an_unknown_query_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="unknown query 'everything'; known: command, commands, figures, graph"):
         answer_query("everything", context(SchedulingCore()))
     assert set(QUERIES) == {"status", "graphs", "graph", "command", "commands", "nodes", "licences", "pools",
-                            "figures", "stats", "history"}
+                            "figures", "stats", "history", "shares"}
+
+
+def test_the_shares_query_shows_each_accounts_use_against_its_guarantee_and_cap() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("rn1"), 0.0)
+    core.set_shares("default", {("film",): ShareSpec(2, 4, 1.0)}, 0.0)
+    core.submit_graph(graph([group("root", [1], tags={"prod": "film"}), task("t", 2)], user="ana"), 0.0)
+    core.request_work("rn1", 1, 1.0)
+    rows = {r["account"]: r for r in answer_query("shares", context(core))}
+    assert rows["film"] == {"pool": "default", "account": "film", "min": 2, "max": 4, "weight": 1.0,
+                            "use": 1, "defined": True}
+    assert rows["film/ana"]["use"] == 1 and not rows["film/ana"]["defined"]
 
 
 def mixed_farm() -> tuple[SchedulingCore, dict[str, LinkFacts], dict[str, dict[str, Any]]]:

@@ -73,7 +73,7 @@ ROUTES: dict[str, str] = {
     "set_node_performance": "POST /api/nodes/{name}/set", "remove_node": "POST /api/nodes/{name}/remove",
     "set_pool_nodes": "POST /api/pools/{name}/nodes", "step_down": "POST /api/leader/step-down",
     "set_licence": "POST /api/licences/{name}", "define_pool": "POST /api/pools/{name}",
-    "add_hook": "POST /api/hooks", "remove_hook": "DELETE /api/hooks/{name}",
+    "add_hook": "POST /api/hooks", "remove_hook": "DELETE /api/hooks/{name}", "shares": "GET /api/shares",
 }
 """The route that does what each public method of Farm does."""
 
@@ -86,6 +86,9 @@ NOT_OVER_HTTP: dict[str, str] = {
     "graph_id": "parses a submit() location, no mesh involved",
     "cluster_pools": "reads ZooKeeper directly, with the agent's own credentials and no role check at the leader; "
                      "GET /api/pools answers the leader's view",
+    "set_share": "share trees are set by operators with `puli-mesh shares set` or Farm; the web shows them "
+                 "(GET /api/shares)",
+    "remove_share": "as set_share: `puli-mesh shares remove` or Farm",
 }
 """Public methods of Farm deliberately not offered over HTTP, and why."""
 

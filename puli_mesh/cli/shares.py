@@ -1,0 +1,111 @@
+"""``puli-mesh shares``: share accounts of a pool set, listed with their use, and removed.
+
+``set`` and ``remove`` ask the leader (``SETTINGS``: ``share_set``, ``share_remove``), which keeps
+the trees in ZooKeeper with the other cluster settings and feeds them to its core at once;
+``list`` asks the core (``QUERY shares``): each account's use against its guarantee and cap.
+
+Guarantees: an account is given as ``POOL/PROJECT`` or ``POOL/PROJECT/USER`` and split here;
+errors leave through :func:`puli_mesh.cli.common.reported_errors`.
+
+Not here: the rule (``coordinator.shares``), where trees are kept (``share_store``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+import puli_mesh.cli.views as views
+from puli_mesh.cli.common import (
+    EXIT_USAGE,
+    ClusterOpt,
+    JsonOpt,
+    NodeOpt,
+    ZkOpt,
+    console,
+    fail,
+    farm_for,
+    print_json,
+    reported_errors,
+)
+
+# No help=: the callback's docstring (with its example) is the group's help.
+shares_app = typer.Typer(no_args_is_help=True)
+
+AccountArg = Annotated[str, typer.Argument(help="POOL/PROJECT or POOL/PROJECT/USER (a job's project is its "
+                                                "prod tag, else its project tag, else '-').")]
+
+
+def split_account(text: str) -> tuple[str, str]:
+    """``POOL/PROJECT[/USER]`` as (pool, ``PROJECT[/USER]``); a usage error otherwise."""
+    pool, sep, account = text.partition("/")
+    if not sep or not pool or not account:
+        raise fail(f"{text!r}: an account is POOL/PROJECT or POOL/PROJECT/USER", EXIT_USAGE)
+    return pool, account
+
+
+@shares_app.callback()
+def shares_group() -> None:
+    """Share trees: per pool, accounts (project, then user) with guaranteed slots, a cap and a weight.
+    Free slots go to whoever has work; an account below its guarantee gets the next free slot.
+
+    Example: `puli-mesh shares set default/film --min 40 --max 80 --weight 2`
+    """
+
+
+@shares_app.command("set")
+def shares_set(
+    account: AccountArg,
+    min_slots: Annotated[int, typer.Option("--min", help="Slots guaranteed when it has work.")] = 0,
+    max_slots: Annotated[int, typer.Option("--max", help="Slots at most (0: no cap).")] = 0,
+    weight: Annotated[float, typer.Option("--weight", help="Its share of the slots above the guarantees.")] = 1.0,
+    node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
+) -> None:
+    """Define a share account or change it (role operator).
+
+    Example: `puli-mesh shares set default/film/ana --min 4 --weight 1`
+    """
+    pool, name = split_account(account)
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        farm.set_share(pool, name, min=min_slots, max=max_slots, weight=weight)
+    console.print(Text(f"share {pool}/{name}: min {min_slots}, max {max_slots or 'none'}, weight {weight:g}"))
+
+
+@shares_app.command("list")
+def shares_list(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
+                json_: JsonOpt = False) -> None:
+    """Each account defined or in use: its slots in use against its guarantee and cap.
+
+    Example: `puli-mesh shares list`
+    """
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        data = farm.shares()
+    if json_:
+        print_json(data)
+        return
+    table = Table("account", "use", "min", "max", "weight", "")
+    for row in data:
+        state = "below guarantee" if row["use"] < row["min"] else (
+            "at cap" if 0 < row["max"] <= row["use"] else "")
+        views.add_row(table, f"{row['pool']}/{row['account']}" + ("" if row["defined"] else " (implicit)"),
+                      str(row["use"]), str(row["min"]), str(row["max"] or "-"), f"{row['weight']:g}", state)
+    console.print(table)
+
+
+@shares_app.command("remove")
+def shares_remove(account: AccountArg, node: NodeOpt = None, zk: ZkOpt = None,
+                  cluster: ClusterOpt = "default") -> None:
+    """Remove a share account (role operator): its jobs fall back to an implicit account.
+
+    Example: `puli-mesh shares remove default/film`
+    """
+    pool, name = split_account(account)
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        farm.remove_share(pool, name)
+    console.print(Text(f"share {pool}/{name} removed"))

@@ -1,0 +1,52 @@
+"""The leader feeds the share trees kept in ZooKeeper into its core, as journalled edits.
+
+A tree changes through a ``SETTINGS`` request the leader itself answers (``share_set``,
+``share_remove``): the desk calls :func:`feed` right after writing ZooKeeper, so the change
+takes effect at the next free slot. A new leader calls it once it has replayed the journal:
+the trees are already in its core (the ``pool_shares`` edits are journalled and snapshotted),
+unless a leader died between writing ZooKeeper and journalling the edit.
+
+Guarantees: only a pool whose tree differs from the core's is fed, with one ``pool_shares``
+edit (journalled, so a successor replays the same decisions); a tree for a pool the core does
+not know is logged and left for the next feed, never fatal.
+Not here: the rule (``coordinator.shares``), ZooKeeper's layout (``share_store``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kazoo.client import KazooClient
+
+from puli_mesh import share_store
+from puli_mesh.coordinator.records import EditRecord
+from puli_mesh.coordinator.service import CoordinatorService
+from puli_mesh.errors import CoreError
+from puli_mesh.zkpaths import ClusterPaths
+
+log = logging.getLogger(__name__)
+
+SHARE_ACTIONS = frozenset({"share_set", "share_remove"})
+"""The ``SETTINGS`` actions after which the desk feeds the trees."""
+
+
+def feed(zk: KazooClient, paths: ClusterPaths, service: CoordinatorService) -> int:
+    """Bring the core's share trees to what ZooKeeper holds; how many pools changed."""
+    wanted = share_store.read_trees(zk, paths)
+    known = service.core.share_rows()
+    pools = {p["name"] for p in service.core.pools()}
+    changed = 0
+    for pool in sorted(set(wanted) | set(known)):
+        rows = wanted.get(pool, [])
+        if rows == known.get(pool, []):
+            continue
+        if pool not in pools:  # not journalled: the record would be refused on every replay too
+            log.warning("share tree of pool %s not applied: no such pool (`puli-mesh pools add %s`)", pool, pool)
+            continue
+        try:
+            service.run(EditRecord("pool_shares", {"pool": pool, "accounts": rows}, time.time()))
+            changed += 1
+        except CoreError as exc:
+            log.warning("share tree of pool %s not applied: %s", pool, exc)
+    return changed

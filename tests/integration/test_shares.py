@@ -1,0 +1,88 @@
+"""Share trees through real agents: an operator's ``puli-mesh shares set`` reaches the leader's
+core, a borrower holds every slot while the guaranteed project is idle, and the guaranteed
+project gets its slots back as the borrower's commands end (gated: the test ends each one)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from puliclient.errors import FarmError
+from puliclient.farm import Farm
+
+from .conftest import Mesh, wait_for
+from .test_cli_coverage import Gates, ok, submitted
+from .test_cli_operating import cli
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Iterator[Gates]:
+    """Opened all at once at teardown, so no command outlives a failed test."""
+    g = Gates(tmp_path / "gates")
+    try:
+        yield g
+    finally:
+        g.open("ALL")
+
+
+def use(farm: Farm) -> dict[str, int]:
+    return {row["account"]: row["use"] for row in farm.shares()}
+
+
+def test_a_guaranteed_project_gets_its_slots_back_as_the_borrowers_commands_end(
+        mesh: Mesh, gates: Gates) -> None:
+    # No pipelining: the gated commands end fast once opened, so they would look short and the
+    # node would be sent more of them ahead (the few seconds of work a guarantee may wait for).
+    node = mesh.start_agent("rn1", slots=4, extra=["--pipeline", "0"])
+    mesh.wait_ready(1)
+    farm = Farm(node=node.address)
+    assert "default/show" in ok(cli(mesh, "shares", "set", "default/show", "--min", "3", "--weight", "1"))
+    rows: list[dict[str, Any]] = json.loads(ok(cli(mesh, "shares", "list", "--json")))
+    assert rows == [{"pool": "default", "account": "show", "min": 3, "max": 0, "weight": 1.0, "use": 0,
+                     "defined": True}]
+
+    submitted(cli(mesh, "exec", gates.command("r%%MI_FRAME%%"), "--end", "8", "--prod", "rnd", "--name", "rnd"))
+    wait_for(lambda: use(farm).get("rnd") == 4, 20, "the borrower to hold every slot (work conserving)")
+    submitted(cli(mesh, "exec", gates.command("s%%MI_FRAME%%"), "--end", "6", "--prod", "show", "--name", "show"))
+    for n in (1, 2, 3):  # each slot the borrower frees goes back to the project below its guarantee
+        gates.open(f"r{n}")
+        wait_for(lambda n=n: use(farm).get("show") == n and use(farm).get("rnd") == 4 - n, 20,
+                 f"show to hold {n} slot(s)")
+    gates.open("r4")  # show is at its guarantee: the next free slot is shared by use, rnd has none
+    wait_for(lambda: use(farm).get("rnd") == 1 and use(farm).get("show") == 3, 20, "rnd to get a slot back")
+
+    shown = ok(cli(mesh, "shares", "list"))
+    assert "default/show" in shown and "default/rnd (implicit)" in shown
+    farm.remove_share("default", "show")
+    wait_for(lambda: all(not r["defined"] for r in farm.shares()), 10, "the account to be gone")
+    refused = cli(mesh, "shares", "remove", "default/show")
+    assert refused.returncode == 1 and "has no share account 'show'" in refused.stderr
+
+
+def test_a_share_tree_survives_the_leaders_death(mesh: Mesh) -> None:
+    mesh.start_agent("a1")
+    mesh.start_agent("a2")
+    mesh.wait_ready(2)
+    client = mesh.client_any()
+    client.request("SETTINGS", action="share_set",
+                   args={"pool": "default", "account": "film/ana", "min": 1, "max": 2, "weight": 3})
+    old = mesh.leader()
+    mesh.kill9(old)
+    survivor = next(name for name in mesh.agents if name != old)
+
+    def shares() -> list[dict[str, Any]] | None:
+        try:
+            status = mesh.status()
+            if status is None or status["leader"] != survivor:
+                return None
+            return list(Farm(node=mesh.agents[survivor].address).shares())
+        except FarmError:  # the new leader may still be taking over
+            return None
+
+    rows = wait_for(shares, 30, "the new leader to answer with the share tree")
+    assert {"pool": "default", "account": "film/ana", "min": 1, "max": 2, "weight": 3.0, "use": 0,
+            "defined": True} in rows

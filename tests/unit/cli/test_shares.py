@@ -1,0 +1,60 @@
+"""``puli-mesh shares set|list|remove``: accounts split and passed on, use shown against guarantee and cap."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import typer
+
+from puli_mesh.cli import shares
+from puli_mesh.cli.common import console
+
+from .conftest import HOSTILE, cells
+
+
+class ShareFarm:
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def set_share(self, pool: str, account: str, min: int = 0, max: int = 0, weight: float = 1.0) -> None:  # noqa: A002
+        self.kept[(pool, account)] = {"pool": pool, "account": account, "min": min, "max": max,
+                                      "weight": weight, "use": 3, "defined": True}
+
+    def shares(self) -> list[dict[str, Any]]:
+        return list(self.kept.values())
+
+    def remove_share(self, pool: str, account: str) -> None:
+        del self.kept[(pool, account)]
+
+
+@pytest.fixture
+def farm(monkeypatch: pytest.MonkeyPatch) -> ShareFarm:
+    stub = ShareFarm()
+    monkeypatch.setattr(console, "width", 200)
+    monkeypatch.setattr(shares, "farm_for", lambda *_args: stub)
+    return stub
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_set_list_remove(farm: ShareFarm, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    shares.shares_set(f"default/{name}/bob", min_slots=4, max_slots=0, weight=2.0, node="stub")
+    assert farm.kept[("default", f"{name}/bob")]["min"] == 4
+    shares.shares_set("gpu/film", min_slots=1, max_slots=3, weight=1.0, node="stub")
+    capsys.readouterr()
+    shares.shares_list(node="stub")
+    rows = [cells(line) for line in capsys.readouterr().out.splitlines() if "default/" in line or "gpu/" in line]
+    assert rows == [[f"default/{name}/bob", "3", "4", "-", "2", "below guarantee"],
+                    ["gpu/film", "3", "1", "3", "1", "at cap"]]
+    shares.shares_list(node="stub", json_=True)
+    assert json.loads(capsys.readouterr().out)[1]["max"] == 3
+    shares.shares_remove("gpu/film", node="stub")
+    assert list(farm.kept) == [("default", f"{name}/bob")]
+
+
+@pytest.mark.parametrize("bad", ["default", "/film", "default/"])
+def test_an_account_without_pool_and_project_is_a_usage_error(farm: ShareFarm, bad: str) -> None:
+    with pytest.raises(typer.Exit) as exc:
+        shares.shares_set(bad, node="stub")
+    assert exc.value.exit_code == 2 and not farm.kept
