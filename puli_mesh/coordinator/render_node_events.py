@@ -127,7 +127,8 @@ def update(st: CoreState, name: str, now: float, *, free_ram_mb: int | None, cor
         node.free_ram_mb if free_ram_mb is None else free_ram_mb,
         node.slots if slots is None else slots,
         node.characteristics if characteristics is None else characteristics,
-        node.configured_performance if performance is None else performance, gpus=list(node.gpus))
+        node.configured_performance if performance is None else performance, pipeline=node.pipeline,
+        gpus=list(node.gpus))
     if pools is not None or characteristics is not None or performance is not None:
         leave_pools(st, node)
         node.apply_info(info)

@@ -207,3 +207,12 @@ def test_the_killfiles_pause_survives_a_snapshot():
     assert restored.render_nodes()[0]["killfile"] and restored.render_node_briefs()["a"].killfile
     restored.node_killfile("a", KillfileOrder.OFF, 2)
     assert not restored.render_nodes()[0]["paused"]
+
+
+def test_an_update_of_a_nodes_characteristics_keeps_its_pipeline():
+    """``node_updated`` rebuilt the node's info without its pipeline: short commands then stopped
+    being sent ahead to it."""
+    core = SchedulingCore()
+    core.node_joined(rn("a", pipeline=16), 0)
+    core.node_updated("a", 1, characteristics={"softs": ["nuke"]}, free_ram_mb=1000)
+    assert core._st.render_nodes["a"].pipeline == 16
