@@ -33,6 +33,13 @@ def node_row(mesh: Mesh, name: str) -> dict[str, Any]:
     return next((n for n in status["nodes"] if n["name"] == name), {})
 
 
+def cancel_and_wait(mesh: Mesh, graph_id: int, node: str) -> None:
+    """End a test's long command, so its agent stops at once at teardown (a SIGTERM'd agent
+    lets what runs finish: a two-minute frame held every teardown 15 s, until SIGKILL)."""
+    assert cli(mesh, "cancel", str(graph_id)).returncode == 0
+    wait_for(lambda: node_row(mesh, node)["running"] == 0, 20, "the cancelled command to end")
+
+
 def test_a_killfile_pauses_the_node_and_minus_one_requeues_its_command_without_an_attempt(
         mesh: Mesh, tmp_path: Path) -> None:
     killfile = tmp_path / "killfile"
@@ -57,6 +64,7 @@ def test_a_killfile_pauses_the_node_and_minus_one_requeues_its_command_without_a
     killfile.unlink()
     wait_for(lambda: command_of(mesh, graph_id)["status_name"] == "RUNNING", 20, "the node to take work again")
     assert node_row(mesh, "kf1")["reason"] == ""
+    cancel_and_wait(mesh, graph_id, "kf1")
 
 
 def test_a_task_needing_more_ram_than_a_node_reports_waits_until_it_reports_more(
@@ -76,6 +84,7 @@ def test_a_task_needing_more_ram_than_a_node_reports_waits_until_it_reports_more
     wait_for(lambda: command_of(mesh, graph_id)["status_name"] in ("ASSIGNED", "RUNNING"), 30,
              "the command to be given to the node once it reports more free RAM")
     assert node_row(mesh, "ram1")["free_ram_mb"] == 6000
+    cancel_and_wait(mesh, graph_id, "ram1")
 
 
 def test_minus_two_in_the_killfile_makes_the_agent_exit_with_its_code_leaving_the_file_empty(

@@ -17,7 +17,7 @@ from puliclient import Graph
 
 from .conftest import Mesh, wait_for
 from .test_cli_operating import cli
-from .test_live_node import command_of, node_row, submit
+from .test_live_node import cancel_and_wait, command_of, node_row, submit
 
 
 def test_a_returning_user_takes_the_node_back_at_once_and_its_command_waits_without_an_attempt(
@@ -49,3 +49,4 @@ def test_a_returning_user_takes_the_node_back_at_once_and_its_command_waits_with
     idle.write_text("1000")  # the user left more than 15 minutes ago
     wait_for(lambda: command_of(mesh, graph_id)["status_name"] == "RUNNING", 20, "the node to take work again")
     assert node_row(mesh, "ws1")["reason"] == ""
+    cancel_and_wait(mesh, graph_id, "ws1")
