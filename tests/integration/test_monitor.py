@@ -78,16 +78,23 @@ def row(page: Page, job_id: int) -> object:
 
 
 def test_the_jobs_page_lists_a_job_its_progress_moves_and_the_log_shows_its_output(
-        web: WebMesh, browser: BrowserContext) -> None:
+        web: WebMesh, browser: BrowserContext, tmp_path: Path) -> None:
     anonymous = browser.new_page()
     anonymous.goto(web.url(web.follower()) + "/")
     expect(anonymous).to_have_url(re.compile(r"/login$"), timeout=WAIT_MS)  # no token: sent to log in
     page = logged_in(browser, web, "alice")
-    job = submit_frames(web, web.people["alice"], "lighting", 3, "echo frame-{frame}-rendered; sleep 2")
+    # Each frame ends when the test opens its gate (a file): the page is seen at 0/3, then 1/3,
+    # then 3/3 whatever the machine's speed (timed frames could all end between two polls).
+    job = submit_frames(web, web.people["alice"], "lighting", 3,
+                        f"echo frame-{{frame}}-rendered; until [ -e {tmp_path}/gate{{frame}} ]; do sleep 0.05; done")
     listed = page.locator(f"#jobs tr[data-job='{job}']")
     expect(listed).to_be_visible(timeout=WAIT_MS)
-    expect(listed.locator(".progress")).to_have_text(re.compile(r"^\s*[0-2]/3$"), timeout=WAIT_MS)
+    expect(listed.locator(".progress")).to_have_text(re.compile(r"^\s*0/3$"), timeout=WAIT_MS)
     shot(page, "jobs-running")
+    (tmp_path / "gate0").touch()
+    expect(listed.locator(".progress")).to_have_text(re.compile(r"^\s*1/3$"), timeout=WAIT_MS)
+    (tmp_path / "gate1").touch()
+    (tmp_path / "gate2").touch()
     expect(listed.locator(".progress")).to_have_text("3/3", timeout=WAIT_MS)
     expect(listed.locator(".status")).to_have_text(NodeStatus.DONE.name, timeout=WAIT_MS)
 
