@@ -348,7 +348,9 @@ class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreS
             log.debug("stale start of command %s attempt %s ignored", command_id, attempt)
             return []
         if cmd.status == C_ASSIGNED:
-            cmd.start_time = now
+            # Its worker started it when it got its slot; the report comes later (after at
+            # least RUNNING_REPORT_DELAY_S, and after the ends of shorter ones).
+            cmd.start_time = cmd.run.assigned_at
             lifecycle.set_command_status(st, cmd, C_RUNNING, now)
         if not (st.dep_queue or st.dirty_pools or st.out):  # the usual case: nothing follows
             return []
@@ -381,7 +383,7 @@ class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreS
             return self._done(now)
         if status in (C_RUNNING, C_FINISHING):
             if cmd.start_time is None:
-                cmd.start_time = now
+                cmd.start_time = cmd.run.assigned_at  # when it got its slot: see command_started
             lifecycle.set_command_status(st, cmd, status, now)
         if completion is not None and cmd.status in (C_RUNNING, C_FINISHING, C_ERROR, C_TIMEOUT):
             lifecycle.set_completion(cmd, min(max(float(completion), 0.0), 1.0))

@@ -290,7 +290,7 @@ def test_time_per_frame_on_tasks_and_graphs():
     core = SchedulingCore()
     core.node_joined(rn("a"), 0)
     r = core.submit_graph(single("t", 2, packet=10), 0)
-    (a,) = assigns(core.request_work("a", 1, 0))
+    (a,) = assigns(core.request_work("a", 1, 100))
     core.command_started(a.command_id, a.attempt, 100)
     core.command_update(a.command_id, a.attempt, 120, status=DONE)  # 10 frames in 20 s
     (b,) = assigns(core.request_work("a", 1, 120))
@@ -302,6 +302,20 @@ def test_time_per_frame_on_tasks_and_graphs():
         assert n["avg_time_per_frame_s"] == pytest.approx(3.0)
         assert n["min_time_per_frame_s"] == pytest.approx(2.0)
         assert n["max_time_per_frame_s"] == pytest.approx(4.0)
+
+
+def test_a_late_running_report_does_not_move_the_start_to_when_it_arrived():
+    # The worker starts a command when it gets it and says RUNNING only later (never, for a
+    # short one; after a shorter neighbour's end, sometimes): its start is its slot's time.
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    r = core.submit_graph(single("t", 1), 0)
+    (a,) = assigns(core.request_work("a", 1, 10))
+    core.command_update(a.command_id, a.attempt, 15, status=int(CommandStatus.RUNNING))
+    assert core.command(a.command_id)["start_time"] == 10
+    core.command_update(a.command_id, a.attempt, 20, status=DONE)
+    assert core.command(a.command_id)["start_time"] == 10
+    assert core.graph_tree(r.graph_id)["status_name"] == "DONE"
 
 
 def test_unknown_ids_raise_clear_errors():

@@ -97,6 +97,28 @@ def test_user_values_nested_deeper_than_the_stack_are_dumped():
     assert dumped == "bottom"
 
 
+START = 7  # a command row's start time in a snapshot
+RUN_TIMES = ("tpf_sum", "tpf_min", "tpf_max", "done_s", "avg_time_per_frame_s",
+             "min_time_per_frame_s", "max_time_per_frame_s")
+
+
+def without_run_times(data: Any) -> Any:
+    """``data`` without the commands' start times and the per-frame times drawn from them.
+
+    Format 1 was written when a command started at the time its RUNNING report arrived; it
+    now starts when it got its slot, which is 4 in ``farm()``, and 10, 11 and 13 in the file.
+    """
+    if isinstance(data, dict):
+        command = "attempts" in data
+        return {k: None if k in RUN_TIMES or (command and k == "start_time") else without_run_times(v)
+                for k, v in data.items() if k != "sick"}
+    if isinstance(data, list):
+        if len(data) > 14 and isinstance(data[0], int) and isinstance(data[6], int):  # a command row
+            return [None if i == START else without_run_times(v) for i, v in enumerate(data)]
+        return [without_run_times(v) for v in data]
+    return data
+
+
 def test_a_format_1_snapshot_loads_to_the_same_state():
     old = json.loads(FORMAT_1.read_text())
     assert old["format"] == 1 and "children" in old["graphs"][0]
@@ -104,9 +126,10 @@ def test_a_format_1_snapshot_loads_to_the_same_state():
     restored = SchedulingCore.restore(old)
     # Format 1 predates sick hosts: a restored core knows of no avoidance, all else is equal.
     assert restored.snapshot()["sick"] == {"commands": [], "jobs": [], "failures": []}
-    assert {**restored.snapshot(), "sick": None} == {**live.snapshot(), "sick": None}
+    assert without_run_times(restored.snapshot()) == without_run_times(live.snapshot())
+    assert restored.snapshot()["graphs"][1][2]["commands"][0][START] == 10  # as the file says
     for g in live.graphs():
-        assert restored.graph_tree(g["id"]) == live.graph_tree(g["id"])
+        assert without_run_times(restored.graph_tree(g["id"])) == without_run_times(live.graph_tree(g["id"]))
     assert restored.render_nodes() == live.render_nodes()
     assert restored.request_work("a", 2, 20) == live.request_work("a", 2, 20)
 
