@@ -118,7 +118,7 @@ def build_core(n_nodes: int, n_graphs: int, tasks_per_graph: int, per_task: int,
     for g in range(n_graphs):
         policy: dict[str, Any] = {} if studio is None else {
             "by_frame_every": studio.by_frame_every, "project": f"p{g % studio.projects}",
-            "user": f"u{g % (studio.users + 1)}"}  # one user of each project has no account
+            "user": f"u{g // studio.projects % (studio.users + 1)}"}  # u{users}: no account of its own
         rep = make_graph(f"job{g}", tasks_per_graph, per_task, first_task=g * tasks_per_graph,
                          graph_max_rn=400 if g % 10 == 0 else -1, group_max_rn=300 if g % 10 == 5 else 0,
                          **policy)
