@@ -1,4 +1,5 @@
-"""``puli-mesh top``: a live full-screen view of the mesh (leader, nodes, running commands, jobs, licences).
+"""``puli-mesh top``: a live full-screen view of the mesh (leader, nodes, running commands, jobs, licences,
+and the share accounts' use when some pool has a share tree: ``top_shares``).
 
 Redraws in place once a second with rich ``Live`` on the alternate screen (no
 flicker, the terminal is restored on exit) and fits an 80-column terminal.
@@ -28,6 +29,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+import puli_mesh.cli.top_shares as top_shares
 import puli_mesh.cli.views as views
 from puli_mesh.cli.common import ClusterOpt, NodeOpt, ZkOpt, console, farm_for
 from puliclient.errors import Error as PuliclientError
@@ -71,13 +73,27 @@ TOP_RUNNING = 12
 """Running commands one frame lists (their panel's rows); the summary counts them all."""
 
 
-def snapshot(farm: Farm) -> dict[str, Any]:
-    """Everything one frame shows, in four requests."""
+SHARES_RECHECK_S = 10.0
+"""While no pool has a share tree (the last ``QUERY shares`` listed no account), how long the
+frames go without asking again: a farm without shares pays one small request per 10 s, not one a
+frame, and a tree set meanwhile shows within that time."""
+
+
+def asks_shares(last: dict[str, Any] | None, asked_at: float, now: float) -> bool:
+    """Whether a frame asks for the shares: when the last frame listed some, or the last ask is
+    ``SHARES_RECHECK_S`` old (monotonic seconds)."""
+    return bool(last and last.get("shares")) or now - asked_at >= SHARES_RECHECK_S
+
+
+def snapshot(farm: Farm, with_shares: bool = True) -> dict[str, Any]:
+    """Everything one frame shows, in four requests, five ``with_shares`` (else ``shares`` is empty)."""
     status = farm.status(nodes_limit=TOP_NODES)
     jobs = farm.jobs()
     running = farm.commands(status=RUNNING_NAMES, limit=TOP_RUNNING)
     licences = farm.licences()
-    return {"status": status, "jobs": jobs, "running": running, "licences": licences, "at": time.time()}
+    shares = farm.shares() if with_shares else []
+    return {"status": status, "jobs": jobs, "running": running, "licences": licences, "shares": shares,
+            "at": time.time()}
 
 
 def summarise(nodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -147,27 +163,35 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
     running_rows = min(max(len(data["running"]), 1), 8)
     # a full page is only the first ones: the summary counts every command holding a slot
     running_count = len(data["running"]) if len(data["running"]) < TOP_RUNNING else max(busy, len(data["running"]))
-    layout["bottom"].split_column(
-        Layout(Panel(running, title=f"running ({running_count})"), size=running_rows + 3),
-        Layout(Panel(Group(jobs), title="jobs")))
+    bottom = [Layout(Panel(running, title=f"running ({running_count})"), size=running_rows + 3)]
+    shares = data.get("shares") or []  # none: no pool has a share tree, and no panel
+    if shares:
+        lines = top_shares.share_lines(shares, data["jobs"])
+        bottom.append(Layout(Panel(top_shares.shares_table(lines), title=top_shares.shares_title(
+            len(lines), len(shares))), size=len(lines) + 3))
+    layout["bottom"].split_column(*bottom, Layout(Panel(Group(jobs), title="jobs")))
     return layout
 
 
 def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
         interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0) -> None:
-    """A live view of the mesh: leader, nodes with their use, running commands, jobs, licences. q quits.
+    """A live view of the mesh: leader, nodes with their use, running commands, share accounts, jobs, licences. q quits.
 
     Example: `puli-mesh top --node 127.0.0.1:8004`
     """
     farm = farm_for(node, zk, cluster)
     data: dict[str, Any] | None = None
     error: str | None = None
+    shares_asked_at = -SHARES_RECHECK_S  # the first frame asks
     try:
         with cbreak_keys() as poll, Live(render(None, None), console=console, screen=True,
                                           auto_refresh=False, transient=True) as live:
             while True:
                 try:
-                    data, error = snapshot(farm), None
+                    now = time.monotonic()
+                    with_shares = asks_shares(data, shares_asked_at, now)
+                    data, error = snapshot(farm, with_shares), None
+                    shares_asked_at = now if with_shares else shares_asked_at
                 except PuliclientError as exc:  # the farm's errors: shown, and the next frame tries again
                     error = f"{exc} (retrying)"
                 live.update(render(data, error), refresh=True)

@@ -1,4 +1,5 @@
-"""The monitor: the wrangler's web page (jobs, a job's tree and logs, nodes, licences, charts).
+"""The monitor: the wrangler's web page (jobs, a job's tree and logs, nodes, licences, share
+accounts (a tab offered only while some pool has a share tree), charts).
 
 Routes:
 

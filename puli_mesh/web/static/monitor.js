@@ -6,8 +6,9 @@ import { drawCharts } from "/monitor/static/charts.js";
 const PAGE_SIZE = 50;
 const NODES_SHOWN = 200;
 const CHARTS_EVERY_S = 30;
+const SHARES_CHECK_S = 30;  // from the other views: whether to offer the Shares tab
 const state = { meta: null, view: "jobs", filters: {}, cursors: [null], page: 0, next: null,
-                job: null, timer: null, chartsAt: 0, follow: null };
+                job: null, timer: null, chartsAt: 0, sharesAt: 0, follow: null };
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -208,6 +209,49 @@ async function refreshLicences() {
     h("tr", { "data-licence": l.name }, h("td", {}, l.name), h("td", {}, bar(l.used, l.total, `${l.used}/${l.total}`)))));
 }
 
+// ------------------------------------------------------------------------------ shares
+// The words of `puli-mesh shares list`: at its cap (no slot until a command ends), below its guarantee.
+export function shareState(s) {
+  return s.max > 0 && s.use >= s.max ? "at cap" : s.use < s.min ? "below guarantee" : "";
+}
+
+// An account's use as a bar on its pool's scale (the largest cap, guarantee or use of the pool's
+// accounts), so the accounts of a pool compare at a glance; a mark at its guarantee, another at its
+// cap. Fields the page does not read are ignored.
+function shareBar(s, scale) {
+  const at = (v) => `${(Math.min(1, v / scale) * 100).toFixed(1)}%`;
+  const kind = { "at cap": " full", "below guarantee": " below" }[shareState(s)] || "";
+  return h("span", { class: `bar share${kind}`, title: `${s.use} used, ${s.min} guaranteed, cap ${s.max || "none"}` },
+    h("span", { style: `width:${at(s.use)}` }),
+    s.min > 0 ? h("i", { class: "guarantee", style: `left:${at(s.min)}` }) : null,
+    s.max > 0 ? h("i", { class: "cap", style: `left:${at(s.max)}` }) : null);
+}
+
+function shareRow(s, scale) {
+  const name = `${s.pool}/${s.account}`;
+  return h("tr", { "data-share": name },
+    h("td", { class: "name" }, name, s.defined ? "" : " (implicit)"),
+    h("td", {}, shareBar(s, scale)),
+    h("td", { class: "use" }, s.use), h("td", { class: "min" }, s.min), h("td", { class: "max" }, s.max || "-"),
+    h("td", { class: "weight" }, s.weight), h("td", { class: "state" }, shareState(s)));
+}
+
+// The Shares tab is offered only while some pool has a share tree (the listing is empty otherwise).
+function showShares(shares) {
+  state.sharesAt = Date.now() / 1000;
+  document.querySelector("#tabs button[data-view=shares]").hidden = shares.length === 0;
+  document.getElementById("shares-none").hidden = shares.length > 0;
+  const scales = {};
+  for (const s of shares) scales[s.pool] = Math.max(scales[s.pool] || 1, s.max, s.min, s.use);
+  document.querySelector("#shares tbody").replaceChildren(...shares.map(s => shareRow(s, scales[s.pool])));
+}
+
+async function refreshShares() { showShares(await call("/api/shares")); }
+
+async function checkShares() {
+  if (state.view !== "shares" && Date.now() / 1000 - state.sharesAt >= SHARES_CHECK_S) await refreshShares();
+}
+
 async function refreshCharts() {
   const now = Date.now() / 1000;
   if (now - state.chartsAt < CHARTS_EVERY_S) return;
@@ -218,10 +262,11 @@ async function refreshCharts() {
 }
 
 // ------------------------------------------------------------------------------ polling
-const REFRESH = { jobs: refreshJobs, nodes: refreshNodes, licences: refreshLicences, charts: refreshCharts };
+const REFRESH = { jobs: refreshJobs, nodes: refreshNodes, licences: refreshLicences, shares: refreshShares,
+                  charts: refreshCharts };
 
 async function refresh() {
-  try { await REFRESH[state.view](); showError(""); } catch (e) { showError(e.message); }
+  try { await REFRESH[state.view](); await checkShares(); showError(""); } catch (e) { showError(e.message); }
 }
 
 function schedule() {

@@ -55,6 +55,9 @@ class HostileFarm:
     def licences(self) -> list[dict[str, Any]]:
         return [{"name": self.name, "used": 1, "total": 2, "rns": [self.name]}]
 
+    def shares(self) -> list[dict[str, Any]]:
+        return []  # no pool has a share tree
+
     def pools(self) -> list[dict[str, Any]]:
         return [{"name": self.name, "render_nodes": [self.name], "graphs": [1]}]
 

@@ -1,0 +1,99 @@
+"""``puli-mesh top``'s shares panel: each share account's use against its guarantee and cap.
+
+The leader's ``QUERY shares`` (``Farm.shares``) lists the accounts of every pool that has a
+share tree and none otherwise, so an empty answer means "no panel": a farm without share
+trees sees ``top`` as before. The panel lists, per account, ``POOL/PROJECT[/USER]``, its use
+(holding commands), its guarantee (``min``), its cap (``max``, ``-`` for none), its weight, and
+a flag: :data:`BELOW_MIN` when it is below its guarantee while work of it waits (READY commands
+of a job that is not paused, read from the jobs ``top`` already has), :data:`AT_CAP` when its
+use has reached its cap. Flagged accounts are listed first: on a fixed screen they are what
+someone may need to look at.
+
+Guarantees: pure (data in, rows out: no request, no clock); a row's fields other than those
+read here are ignored, so a leader adding fields to ``QUERY shares`` changes nothing here.
+
+Not here: the rule and the figures (``coordinator.shares``, the leader's core), fetching the
+data (``top.snapshot``), ``puli-mesh shares list`` (``cli.shares``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+import puli_mesh.cli.views as views
+from puli_mesh.coordinator.shares import project_of
+
+TOP_SHARES = 6
+"""Accounts one frame lists (the panel's rows); the title counts them all."""
+
+BELOW_MIN = "below min"
+"""The flag of an account below its guarantee while work of it waits: it gets the next free slot."""
+AT_CAP = "at cap"
+"""The flag of an account whose use has reached its cap: it gets no slot until a command ends."""
+FLAG_STYLES = {BELOW_MIN: "bold yellow", AT_CAP: "magenta"}
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLine:
+    """One row of the panel."""
+
+    account: str  # POOL/PROJECT or POOL/PROJECT/USER
+    use: int
+    min: int
+    max: int  # 0: no cap
+    weight: float
+    flag: str  # "", BELOW_MIN or AT_CAP
+
+
+def waiting_accounts(jobs: Iterable[dict[str, Any]]) -> set[tuple[str, ...]]:
+    """``(pool, project)`` and ``(pool, project, user)`` of every job with READY commands that is
+    not paused: the accounts with work waiting for a slot."""
+    out: set[tuple[str, ...]] = set()
+    for job in jobs:
+        if job.get("readyCommandCount", 0) > 0 and not job.get("paused", False):
+            pool, project = job.get("pool", ""), project_of(job.get("tags") or {})
+            out.add((pool, project))
+            out.add((pool, project, job.get("user", "")))
+    return out
+
+
+def flag_of(row: dict[str, Any], waiting: set[tuple[str, ...]]) -> str:
+    """:data:`AT_CAP`, :data:`BELOW_MIN` (only with work waiting) or ``""``."""
+    use, cap = row["use"], row["max"]
+    if 0 < cap <= use:
+        return AT_CAP
+    if use < row["min"] and (row["pool"], *row["account"].split("/")) in waiting:
+        return BELOW_MIN
+    return ""
+
+
+def share_lines(shares: list[dict[str, Any]], jobs: Iterable[dict[str, Any]],
+                limit: int = TOP_SHARES) -> list[ShareLine]:
+    """The first ``limit`` rows of the panel: flagged accounts first, each group in the leader's
+    order (pool, then account)."""
+    waiting = waiting_accounts(jobs)
+    lines = [ShareLine(f"{row['pool']}/{row['account']}", row["use"], row["min"], row["max"], row["weight"],
+                       flag_of(row, waiting)) for row in shares]
+    lines.sort(key=lambda line: not line.flag)  # stable: the leader's order inside each group
+    return lines[:limit]
+
+
+def shares_table(lines: list[ShareLine]) -> Table:
+    """The panel's table of ``lines``; every cell one line, cut with an ellipsis."""
+    table = Table("account", "use", "min", "max", "weight", "", box=None, expand=True, header_style="bold")
+    for line in lines:
+        views.add_row(table, line.account, str(line.use), str(line.min), str(line.max or "-"), f"{line.weight:g}",
+                      Text(line.flag, style=FLAG_STYLES.get(line.flag, "")))
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ellipsis"
+    return table
+
+
+def shares_title(shown: int, total: int) -> str:
+    return "shares" if shown >= total else f"shares ({shown} of {total})"
