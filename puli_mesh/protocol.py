@@ -103,6 +103,8 @@ class CommandSpec(WireFields):
     idle_timeout: float | None = optional()
     """The task's ``idleTimeout`` in seconds (0: off); absent (None): the agent's ``idle_timeout``."""
     gpus: Sequence[str] | None = optional()  # the node's GPUs it may use (CUDA_VISIBLE_DEVICES); None: none
+    kill_on_ram_overuse: bool | None = optional()
+    """The task's ``killOnRamOveruse``: a command using more RAM than ``ram_mb`` is killed (``node.ram_watch``)."""
 
     @property
     def time_limit(self) -> float | None:
