@@ -175,7 +175,7 @@ def _own_view(n: TreeNode, tasks: list[TaskNode]) -> dict[str, Any]:
     if isinstance(n, TaskNode):
         out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
                    maxNbCores=n.max_cores, ramUse=n.ram_use, gpus=n.gpus, maxAttempt=n.max_attempt,
-                   idleTimeout=n.idle_timeout,
+                   idleTimeout=n.idle_timeout, killOnRamOveruse=n.kill_on_ram_overuse,
                    requirements=dict(n.requirements), blocked=n.blocked,
                    arguments=dict(n.arguments), environment=dict(n.environment))
     return out

@@ -126,6 +126,8 @@ def _dump_node(n: TreeNode) -> dict[str, Any]:
                    packages=list(n.packages))
         if n.idle_timeout is not None:
             out["idle_timeout"] = n.idle_timeout
+        if n.kill_on_ram_overuse:
+            out["kill_on_ram_overuse"] = True
         out["commands"] = [_dump_command(c) for c in n.commands]
     return out
 
@@ -336,6 +338,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
         n.packages = tuple(d["packages"])  # type: ignore[assignment]
         n.done_n, n.done_s = d.get("done_n", 0), d.get("done_s", 0.0)
         n.idle_timeout = d.get("idle_timeout")  # older snapshots lack it
+        n.kill_on_ram_overuse = d.get("kill_on_ram_overuse", False)  # absent: not set (or older)
         for f in _TASK_FRAME_FIELDS:  # older snapshots also had them (unused) on folders
             setattr(n, f, d[f])
         for idx, row in enumerate(d["commands"]):
