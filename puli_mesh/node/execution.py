@@ -548,6 +548,8 @@ class CommandExecution:
         if completion is None:
             completion = self.completion
         self.completion = completion
+        if self._ram is not None:
+            message = self._ram.end_message(message)
         if with_tail:
             message = message_with_tail(message, self.log_path)
         self.result = ExecutionEvent(spec.command_id, spec.attempt, "end", status=status,

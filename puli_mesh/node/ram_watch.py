@@ -88,6 +88,13 @@ class RamWatch:
         """The over-use as the command's message says it (its peak against its booking)."""
         return overuse_message(self.peak_mb, self.booked_mb)
 
+    def end_message(self, message: str) -> str:
+        """A command's final ``message`` with its over-use said after it, when it was reported
+        (the progress message saying so is replaced by the final one); a kill's says it already."""
+        if not self.reported or self.kill:
+            return message
+        return f"{message}; {self.message}" if message else self.message
+
 
 def ram_watch_for(ram_mb: int, kill: bool | None) -> RamWatch | None:
     """The watch of a command that booked ``ram_mb`` (its task's ``ramUse``), or None when it

@@ -376,6 +376,8 @@ class ShellFramesExecution:
 
     def _finish(self, status: CommandStatus, message: str, exit_code: int | None, with_tail: bool = True) -> None:
         spec = self.spec
+        if self._ram is not None:
+            message = self._ram.end_message(message)
         if with_tail:
             message = message_with_tail(message, self._log_file)
         if status == CommandStatus.DONE:

@@ -464,6 +464,8 @@ def test_a_command_using_more_ram_than_it_booked_says_so_once_and_keeps_running(
     ex.kill()
     events += drive(ex, lambda: ex.finished)
     assert [e.value for e in events if e.kind == "message"] == messages, "reported once"
+    assert ex.result is not None and ex.result.message.startswith("canceled; used 1")
+    assert ex.result.message.endswith(" MB, booked 50 MB (ramUse)"), "the end keeps the over-use said"
 
 
 def test_a_command_over_its_booking_is_killed_when_its_task_asks(execution: Factory) -> None:

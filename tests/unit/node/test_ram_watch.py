@@ -44,6 +44,18 @@ def test_an_overuse_is_reported_once_with_its_peak() -> None:
     assert watch.message == "used 5.9 GB, booked 4 GB (ramUse)"
 
 
+def test_the_final_message_keeps_a_reported_overuse() -> None:
+    watch = RamWatch(50)
+    assert watch.end_message("1 frame(s) done") == "1 frame(s) done", "nothing to add before an over-use"
+    watch.saw(200, 0.0)
+    watch.saw(250, 2.0)
+    assert watch.end_message("1 frame(s) done") == "1 frame(s) done; used 250 MB, booked 50 MB (ramUse)"
+    assert watch.end_message("") == "used 250 MB, booked 50 MB (ramUse)"
+    killing = RamWatch(50, kill=True)
+    killing.saw(200, 0.0)
+    assert killing.end_message("killed") == "killed", "a kill's message says it already"
+
+
 def test_an_overuse_kills_when_the_task_asks_for_it() -> None:
     watch = RamWatch(50, kill=True)
     assert watch.saw(40, 0.0) is RamVerdict.NOTHING
