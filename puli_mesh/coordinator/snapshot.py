@@ -92,7 +92,7 @@ def dump(st: CoreState) -> dict[str, Any]:
 def _dump_rn(n: RenderNode) -> dict[str, Any]:
     return {
         "name": n.name, "pools": list(n.configured_pools), "cores": n.cores, "ram_mb": n.ram_mb,
-        "free_ram_mb": n.free_ram_mb, "slots": n.slots,
+        "free_ram_mb": n.free_ram_mb, "slots": n.slots, "load": n.load,
         "characteristics": _plain(n.characteristics), "performance": n.configured_performance,
         # an operator's (None: the agent's own, above)
         "pools_override": None if n.pools_override is None else list(n.pools_override),
@@ -195,7 +195,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
     for d in data["render_nodes"]:
         info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],
                               d["slots"], d["characteristics"], d["performance"], d.get("pipeline", 0),
-                              d.get("gpus", []))  # older snapshots: none
+                              d.get("gpus", []), d.get("load", 0.0))  # older snapshots: none
         n = st.render_nodes[d["name"]] = RenderNode(info, d["joined_at"])
         pools_override, n.performance_override = d.get("pools_override"), d.get("performance_override")
         if pools_override is not None or n.performance_override is not None:  # older snapshots: neither
