@@ -8,8 +8,8 @@ watch in ``puli-mesh nodes``, so a worker tells both again as they change (Puli 
 HEARTBEAT.
 
 For tests only: ``PULI_TEST_FREE_RAM_FILE`` names a file holding the free RAM (MB) to report
-instead of the system's (an integration test cannot make a machine's free RAM what it
-wants); unreadable, it is ignored.
+instead of the system's, ``PULI_TEST_LOAD_FILE`` one holding the load average (an integration
+test cannot make a machine's free RAM or load what it wants); unreadable, it is ignored.
 
 GPUs: :func:`detect_gpus` asks ``nvidia-smi`` (when on the PATH) for the GPUs' indexes, the ids
 ``CUDA_VISIBLE_DEVICES`` takes; :func:`node_gpus` prefers the configured ones (the ``gpus``
@@ -26,7 +26,7 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
@@ -44,6 +44,7 @@ LOAD_STEP = 0.5
 """A change of the 1-minute load average smaller than this is not news: not sent (a busy node's
 load wanders by a few tenths all the time; half a core is what an operator notices)."""
 TEST_FREE_RAM_FILE = "PULI_TEST_FREE_RAM_FILE"
+TEST_LOAD_FILE = "PULI_TEST_LOAD_FILE"
 NVIDIA_SMI = "nvidia-smi"
 GPU_QUERY = ("--query-gpu=index,name,memory.total", "--format=csv,noheader")
 GPU_QUERY_TIMEOUT_S = 10.0
@@ -88,21 +89,22 @@ class FigureReport(Generic[Figure]):
         return value
 
 
-def _test_free_ram_mb() -> int | None:
-    path = os.environ.get(TEST_FREE_RAM_FILE)
+def _test_figure(variable: str, parse: Callable[[str], Figure]) -> Figure | None:
+    """The figure the file named by ``variable`` holds (tests only), or None: the system's."""
+    path = os.environ.get(variable)
     if not path:
         return None
     try:
         with open(path) as f:
-            return int(f.read().strip())
+            return parse(f.read().strip())
     except (OSError, ValueError) as exc:
-        log.warning("%s=%s unreadable (%s): the system's free RAM is reported", TEST_FREE_RAM_FILE, path, exc)
+        log.warning("%s=%s unreadable (%s): the system's figure is reported", variable, path, exc)
         return None
 
 
 def read_free_ram_mb(available_bytes: int | None = None) -> int:
     """This node's free RAM (MB): what the system can give without swapping."""
-    forced = _test_free_ram_mb()
+    forced = _test_figure(TEST_FREE_RAM_FILE, int)
     if forced is not None:
         return forced
     if available_bytes is None:
@@ -112,6 +114,9 @@ def read_free_ram_mb(available_bytes: int | None = None) -> int:
 
 def read_load() -> float:
     """This node's 1-minute load average, to two decimals (0 where the system has none)."""
+    forced = _test_figure(TEST_LOAD_FILE, float)
+    if forced is not None:
+        return forced
     try:
         return round(os.getloadavg()[0], 2)
     except OSError:
