@@ -187,6 +187,19 @@ def reported_ram_within(value: int) -> int | None:
     return min(value, MAX_REPORTED_RAM_MB)
 
 
+MAX_REPORTED_LOAD = 1_000_000.0
+"""The highest load average a worker's report is believed up to (a larger one is taken as this
+one): a broken or hostile report must not put absurd figures in every listing."""
+
+
+def reported_load_within(value: float) -> float | None:
+    """A reported load average as the leader keeps it, to two decimals: None for a negative or
+    non-finite one (refused), else at most :data:`MAX_REPORTED_LOAD`."""
+    if not value >= 0:  # negative, or NaN
+        return None
+    return round(min(value, MAX_REPORTED_LOAD), 2)
+
+
 MAX_IDLE_TIMEOUT_S = 30 * 24 * 3600.0
 """The longest ``idleTimeout`` (a task's, or an agent's ``idle_timeout``) accepted, in seconds: 30
 days. A frame silent longer than that is hung whatever it renders; a larger value is a typo."""

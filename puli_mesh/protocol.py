@@ -103,6 +103,8 @@ class CommandSpec(WireFields):
     idle_timeout: float | None = optional()
     """The task's ``idleTimeout`` in seconds (0: off); absent (None): the agent's ``idle_timeout``."""
     gpus: Sequence[str] | None = optional()  # the node's GPUs it may use (CUDA_VISIBLE_DEVICES); None: none
+    kill_on_ram_overuse: bool | None = optional()
+    """The task's ``killOnRamOveruse``: a command using more RAM than ``ram_mb`` is killed (``node.ram_watch``)."""
 
     @property
     def time_limit(self) -> float | None:
@@ -191,6 +193,7 @@ class HelloMessage(Message):
     last_epoch: int
     pipeline: int  # commands of short tasks it queues behind each running one
     gpus: list[str] | None = optional()  # its GPUs' ids (bounded by the leader: ``limits.reported_gpus_within``)
+    load: float | None = optional()  # its 1-minute load average (``HeartbeatMessage.load``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +241,10 @@ class HeartbeatMessage(Message):
     interval: float | None = optional()
     free_ram_mb: int | None = optional()
     """From a worker: its free RAM (MB) now, sent when it changed by more than a threshold
-    (``node.resources.FreeRamReport``); the leader matches ``ramUse`` against it."""
+    (``node.resources.FigureReport``); the leader matches ``ramUse`` against it."""
+    load: float | None = optional()
+    """From a worker: its 1-minute load average now, sent when it changed by more than a
+    threshold (``node.resources.LOAD_STEP``); shown, never used to decide."""
 
 
 class KillfileOrder(StrEnum):

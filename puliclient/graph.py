@@ -352,6 +352,8 @@ class GraphDumper:
         }
         if node.idleTimeout is not None:  # absent otherwise: the files of tasks without one stay Puli's
             task["idleTimeout"] = node.idleTimeout
+        if node.killOnRamOveruse:  # as idleTimeout: absent unless set
+            task["killOnRamOveruse"] = node.killOnRamOveruse
         return task
 
     @staticmethod

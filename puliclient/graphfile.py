@@ -128,6 +128,7 @@ def _decompose_saved_task(
             maxAttempt=node.get("maxAttempt", 1),
             idleTimeout=node.get("idleTimeout"),
             gpus=node.get("gpus", 0),
+            killOnRamOveruse=node.get("killOnRamOveruse", False),
         )
     except JobTypeImportError as exc:
         raise GraphError(f"{where}: {exc}") from exc

@@ -103,7 +103,7 @@ _TASK_OPTIONAL_KEYS: dict[str, tuple[type, ...]] = {
     "timer": _NUMBER_OR_NONE,
     "maxAttempt": _INT,
     "idleTimeout": _NUMBER_OR_NONE,
-    "gpus": _INT,
+    "gpus": _INT, "killOnRamOveruse": (bool,),  # Puli Mesh's: hung frames, GPUs, RAM over-use
     "runnerPackages": (str, type(None)),
     "watcherPackages": (str, type(None)),
     # Not in Puli's files: only read to decompose a task saved without commands.

@@ -60,7 +60,8 @@ def _default_watcher_packages() -> str:
 
 class Task(Node):
     """A node holding commands. Parameters and defaults are Puli's (API reference 3.4), plus
-    ``idleTimeout`` (Puli Mesh's: hung frames).
+    ``idleTimeout`` (Puli Mesh's: hung frames) and ``killOnRamOveruse`` (Puli Mesh's: a command
+    whose processes hold more RAM than ``ramUse`` is killed, ERROR; without it, only reported).
 
     ``runnerPackages``/``watcherPackages`` default, as in Puli, to the rez
     resolve of the submitting shell; they are carried, not used.
@@ -90,6 +91,7 @@ class Task(Node):
         maxAttempt: int = 1,
         idleTimeout: float | None = None,
         gpus: int = 0,
+        killOnRamOveruse: bool = False,
     ) -> None:
         super().__init__(name, arguments, environment, tags, timer, priority, dispatchKey)
         if not isinstance(runner, str) or not runner:
@@ -113,6 +115,8 @@ class Task(Node):
         """Seconds without output nor progress after which a command is killed as hung (TIMEOUT,
         an attempt spent); 0: never; None: the farm's default (the agents' ``idle_timeout``)."""
         self.gpus = gpus  # GPUs each command books on its node (not Puli's: its graphs have none)
+        self.killOnRamOveruse = killOnRamOveruse
+        """Kill (ERROR, an attempt spent) a command using more RAM than ``ramUse``; False: say so only."""
         self.commands: list[Command] = []
         self.decomposed = False
         self._decomposer: str | None = None

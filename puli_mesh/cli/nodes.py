@@ -66,7 +66,7 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
                           reverse=reverse)
     if listing_output(rows, columns, json_):
         return
-    table = Table("node", "state", "pools", "slots", "running", "cpu", "ram free/total MB", "gpus used/total",
+    table = Table("node", "state", "pools", "slots", "running", "cpu", "load", "ram free/total MB", "gpus used/total",
                   "commands", box=None, header_style="bold")
     for n in rows:
         name_text = n["name"] + (" *" if n.get("leader") else "")
@@ -79,7 +79,7 @@ def nodes(ctx: typer.Context, pool: Annotated[str | None, typer.Option("--pool",
             state.append(f" ({avoided})")
         views.add_row(table, name_text, state, pools_text,
                       str(n.get("slots", 0)), str(n.get("running", 0)), f"{n.get('cpu_percent', 0):.0f}%",
-                      f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
+                      f"{n.get('load', 0):.2f}", f"{n.get('free_ram_mb', 0)}/{n.get('ram_mb', 0)}",
                       f"{n.get('gpus_used', 0)}/{n['gpus']}" if n.get("gpus") else "-",
                       ",".join(str(c) for c in n.get("running_commands", [])) or "-")
     console.print(views.fit(table))

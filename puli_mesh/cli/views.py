@@ -161,8 +161,8 @@ JOB_CSV_FIELDS = ("id", "name", "user", "status_name", "completion", "dispatchKe
                   "commandCount", "readyCommandCount", "doneCommandCount", "creation_time", "start_time",
                   "end_time", "pool")
 """The columns of ``jobs --csv`` when no ``-a`` picks them."""
-NODE_CSV_FIELDS = ("name", "state", "pools", "slots", "running", "cores", "ram_mb", "free_ram_mb", "performance",
-                   "version", "endpoint")
+NODE_CSV_FIELDS = ("name", "state", "pools", "slots", "running", "cores", "load", "ram_mb", "free_ram_mb",
+                   "performance", "version", "endpoint")
 """The columns of ``nodes --csv`` when no ``-a`` picks them."""
 
 

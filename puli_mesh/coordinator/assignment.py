@@ -364,6 +364,8 @@ def assign(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, no
                           cores, ram, task.id, task.name, g.id, g.user, cmd.description, run.after, node.name)
     if task.idle_timeout is not None:  # set after: a keyword argument would cost every decision
         decision.idle_timeout = task.idle_timeout
+    if task.kill_on_ram_overuse:
+        decision.kill_on_ram_overuse = True
     return decision
 
 

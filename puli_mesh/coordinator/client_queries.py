@@ -247,7 +247,8 @@ def node_row(name: str, state: str, leader: str, member: dict[str, Any] | None, 
         # the member's data is read after it joins: until then, what its HELLO said
         "cores": known.get("cores", core_node.cores if core_node else 0),
         "cpu_percent": known.get("cpu_percent", 0.0),
-        "load": known.get("load", 0.0),
+        # the core's as for free RAM: its worker reports it as it changes; the member data's is slow
+        "load": core_node.load if core_node else known.get("load", 0.0),
         "ram_mb": known.get("ram_mb", core_node.ram_mb if core_node else 0),
         # the core's is what its worker reported last (``ramUse`` is matched against it); the
         # member data's is at most a minute old, read slowly: only for a node the core lacks

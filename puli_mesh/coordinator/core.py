@@ -41,6 +41,7 @@ except ``submit_graph``, whose :class:`SubmitResult` holds them, and ``reconcile
     set_node_performance(name, value | None, now); remove_render_node(name, now)  # a node that left
     node_killfile(name, order: KillfileOrder, now)  # a node's killfile: pause, kill, or undo its own pause
     free_ram_changes(name, free_ram_mb) -> bool; killfile_changes(name, order) -> bool  # news to journal?
+    node_load(name, load)  # a worker's load average, not journalled: shown, never decided on (live_load)
     set_tags(node_id, tags: dict, now)   # merge; a None value removes the tag
     set_licence(name, total, now); release_licence(name, render_node, now)
     archive(graph_id, now); archive_finished(before, now) -> archived graph ids
@@ -87,6 +88,7 @@ from puli_mesh.coordinator.gpu_edits import GpuEdits
 from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.idle_timeouts import IdleTimeoutEdits
 from puli_mesh.coordinator.licences import LicenseManager
+from puli_mesh.coordinator.live_load import LiveLoad
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.sick_host_edits import SickHostEdits
 from puli_mesh.coordinator.state import CoreSettings, CoreState
@@ -117,7 +119,7 @@ __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 
-class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreShares):
+class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreShares, LiveLoad):
     """Events in, decisions out. See the module docstring for the whole facade."""
 
     def __init__(self, settings: CoreSettings | None = None) -> None:

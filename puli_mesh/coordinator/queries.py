@@ -175,7 +175,7 @@ def _own_view(n: TreeNode, tasks: list[TaskNode]) -> dict[str, Any]:
     if isinstance(n, TaskNode):
         out.update(runner=n.runner, lic="&".join(n.lic), minNbCores=n.min_cores,
                    maxNbCores=n.max_cores, ramUse=n.ram_use, gpus=n.gpus, maxAttempt=n.max_attempt,
-                   idleTimeout=n.idle_timeout,
+                   idleTimeout=n.idle_timeout, killOnRamOveruse=n.kill_on_ram_overuse,
                    requirements=dict(n.requirements), blocked=n.blocked,
                    arguments=dict(n.arguments), environment=dict(n.environment))
     return out
@@ -219,6 +219,7 @@ def render_node_view(n: RenderNode) -> dict[str, Any]:
         "free_cores": n.free_cores,
         "ram_mb": n.ram_mb,
         "free_ram_mb": n.free_ram_mb,
+        "load": n.load,
         "reserved_ram_mb": n.used_ram,
         "slots": n.slots,
         "credit": n.credit,
@@ -268,6 +269,8 @@ class RenderNodeBrief:
     """The failed commands whose retries avoid it."""
     gpus: int = 0
     gpus_used: int = 0
+    load: float = 0.0
+    """Its 1-minute load average, as its worker last reported it."""
 
 
 def render_node_brief(n: RenderNode) -> RenderNodeBrief:
@@ -279,7 +282,7 @@ def render_node_brief(n: RenderNode) -> RenderNodeBrief:
         queued, started = [], list(running)
     return RenderNodeBrief(n.name, n.slots, n.cores, n.ram_mb, n.free_ram_mb, n.paused, n.draining, n.quarantined,
                            started, queued, n.pools, n.pools_override, n.performance,
-                           n.killfile, gpus=len(n.gpus), gpus_used=gpus_used(n))
+                           n.killfile, gpus=len(n.gpus), gpus_used=gpus_used(n), load=n.load)
 
 
 def _by_status(names: Iterator[str]) -> dict[str, int]:

@@ -34,7 +34,7 @@ from puli_mesh.coordinator.edit_actions import apply_edit
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.errors import CoreError
 from puli_mesh.faults import Faults
-from puli_mesh.limits import GraphLimits, reported_ram_within
+from puli_mesh.limits import GraphLimits, reported_load_within, reported_ram_within
 from puli_mesh.protocol import HeartbeatMessage, KillfileMessage, KillfileOrder, killfile_order
 
 UNLIMITED_GRAPHS = GraphLimits(*(2**62,) * len(GraphLimits.__slots__))
@@ -345,8 +345,11 @@ def report_record(core: SchedulingCore, node: str, msg: HeartbeatMessage | Killf
                   now: float) -> FreeRamRecord | KillfileRecord | None:
     """The record of a worker's report of its free RAM (a HEARTBEAT's, bounded by
     ``limits.reported_ram_within``) or of its killfile, or None when it changes nothing the
-    core knows (most reports: nothing is journalled) or is refused (logged)."""
+    core knows (most reports: nothing is journalled) or is refused (logged). A HEARTBEAT's load
+    is set on the core here, never journalled: no decision reads it (``live_load``)."""
     if isinstance(msg, HeartbeatMessage):
+        if msg.load is not None and (load := reported_load_within(msg.load)) is not None:
+            core.node_load(node, load)
         if msg.free_ram_mb is None:
             return None
         free_ram = reported_ram_within(msg.free_ram_mb)

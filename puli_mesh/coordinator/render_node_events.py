@@ -128,7 +128,7 @@ def update(st: CoreState, name: str, now: float, *, free_ram_mb: int | None, cor
         node.slots if slots is None else slots,
         node.characteristics if characteristics is None else characteristics,
         node.configured_performance if performance is None else performance, pipeline=node.pipeline,
-        gpus=list(node.gpus))
+        gpus=list(node.gpus), load=node.load)
     if pools is not None or characteristics is not None or performance is not None:
         leave_pools(st, node)
         node.apply_info(info)

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from puli_mesh.coordinator.tree import C_ASSIGNED, C_RUNNING, Running
-from puli_mesh.limits import reported_gpus_within
+from puli_mesh.limits import reported_gpus_within, reported_load_within
 from puliclient.status import RenderNodeStatus
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ class RenderNodeInfo:
     """Commands of short tasks it queues behind each running one (0: none)."""
     gpus: list[str] = field(default_factory=list)
     """Its GPUs' ids (what ``CUDA_VISIBLE_DEVICES`` names), in order."""
+    load: float = 0.0
+    """Its 1-minute load average, as last reported (HELLO, then HEARTBEATs): shown, never decided on."""
 
     @classmethod
     def from_hello(cls, hello: HelloMessage) -> RenderNodeInfo:
@@ -78,7 +80,8 @@ class RenderNodeInfo:
         return cls(name=hello.name, pools=[str(p) for p in hello.pools], cores=hello.cores,
                    ram_mb=hello.ram_mb, free_ram_mb=hello.free_ram_mb, slots=hello.slots,
                    characteristics=dict(hello.characteristics), performance=float(hello.performance),
-                   pipeline=hello.pipeline, gpus=reported_gpus_within(hello.gpus))
+                   pipeline=hello.pipeline, gpus=reported_gpus_within(hello.gpus),
+                   load=reported_load_within(hello.load or 0.0) or 0.0)
 
 
 class RenderNode:
@@ -86,7 +89,7 @@ class RenderNode:
                  "performance", "online", "paused", "draining", "killfile", "quarantined", "fail_streak", "credit",
                  "running", "used_cores", "used_ram", "compat", "profile", "joined_at",
                  "pipeline", "followers", "slot_share", "configured_pools", "pools_override",
-                 "configured_performance", "performance_override", "gpus", "free_gpus")
+                 "configured_performance", "performance_override", "gpus", "free_gpus", "load")
 
     def __init__(self, info: RenderNodeInfo, now: float) -> None:
         self.name = info.name
@@ -115,6 +118,7 @@ class RenderNode:
         self.cores = max(int(info.cores), 1)
         self.ram_mb = int(info.ram_mb)
         self.free_ram_mb = int(info.free_ram_mb)
+        self.load = float(info.load)
         self.slots = max(int(info.slots), 0)
         self.characteristics = dict(info.characteristics)
         self.characteristics.setdefault("softs", [])

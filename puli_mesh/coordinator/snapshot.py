@@ -92,7 +92,7 @@ def dump(st: CoreState) -> dict[str, Any]:
 def _dump_rn(n: RenderNode) -> dict[str, Any]:
     return {
         "name": n.name, "pools": list(n.configured_pools), "cores": n.cores, "ram_mb": n.ram_mb,
-        "free_ram_mb": n.free_ram_mb, "slots": n.slots,
+        "free_ram_mb": n.free_ram_mb, "slots": n.slots, "load": n.load,
         "characteristics": _plain(n.characteristics), "performance": n.configured_performance,
         # an operator's (None: the agent's own, above)
         "pools_override": None if n.pools_override is None else list(n.pools_override),
@@ -126,6 +126,8 @@ def _dump_node(n: TreeNode) -> dict[str, Any]:
                    packages=list(n.packages))
         if n.idle_timeout is not None:
             out["idle_timeout"] = n.idle_timeout
+        if n.kill_on_ram_overuse:
+            out["kill_on_ram_overuse"] = True
         out["commands"] = [_dump_command(c) for c in n.commands]
     return out
 
@@ -193,7 +195,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
     for d in data["render_nodes"]:
         info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],
                               d["slots"], d["characteristics"], d["performance"], d.get("pipeline", 0),
-                              d.get("gpus", []))  # older snapshots: none
+                              d.get("gpus", []), d.get("load", 0.0))  # older snapshots: none
         n = st.render_nodes[d["name"]] = RenderNode(info, d["joined_at"])
         pools_override, n.performance_override = d.get("pools_override"), d.get("performance_override")
         if pools_override is not None or n.performance_override is not None:  # older snapshots: neither
@@ -336,6 +338,7 @@ def _load_node(d: dict[str, Any], parent: Folder | None,
         n.packages = tuple(d["packages"])  # type: ignore[assignment]
         n.done_n, n.done_s = d.get("done_n", 0), d.get("done_s", 0.0)
         n.idle_timeout = d.get("idle_timeout")  # older snapshots lack it
+        n.kill_on_ram_overuse = d.get("kill_on_ram_overuse", False)  # absent: not set (or older)
         for f in _TASK_FRAME_FIELDS:  # older snapshots also had them (unused) on folders
             setattr(n, f, d[f])
         for idx, row in enumerate(d["commands"]):

@@ -209,6 +209,7 @@ def _build_task(st: CoreState, t: TaskNode, node: dict[str, Any], cid: int) -> i
     t.max_attempt = int(node.get("maxAttempt", 1) or 1)
     idle = node.get("idleTimeout")
     t.idle_timeout = None if idle is None else float(idle)
+    t.kill_on_ram_overuse = node.get("killOnRamOveruse") is True
     t.validation = node.get("validationExpression", "") or ""
     t.packages = (node.get("runnerPackages", "") or "", node.get("watcherPackages", "") or "")
     cmds = node["commands"]

@@ -249,7 +249,7 @@ class TaskNode(TreeNode):
                  "cmd_arg_keys", "merged_args", "merged_env", "timeout", "eff_timer",
                  "blocked", "completion_sum", "validation", "packages", "done_n", "done_s",
                  "env_cache", "frames_n", "tpf_sum", "tpf_min", "tpf_max", "frame_rdeps", "frame_wait",
-                 "idle_timeout")
+                 "idle_timeout", "kill_on_ram_overuse")
 
     def __init__(self, nid: int, name: str, parent: Folder | None) -> None:
         super().__init__(nid, name, parent)
@@ -292,6 +292,7 @@ class TaskNode(TreeNode):
         self.frame_wait: dict[int, int] = {}
         # Its ``idleTimeout`` (seconds, 0: off; None: the agent's default): sent with each command.
         self.idle_timeout: float | None = None
+        self.kill_on_ram_overuse = False  # its ``killOnRamOveruse``: sent with each command when set
 
     @property
     def completion(self) -> float:

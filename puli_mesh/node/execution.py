@@ -79,6 +79,7 @@ from puli_mesh.node.command import (
 from puli_mesh.node.idle import IdleClock, idle_message
 from puli_mesh.node.launch import DEFAULT_LAUNCH, CommandLaunch
 from puli_mesh.node.process_tree import ProcessTree
+from puli_mesh.node.ram_watch import PEAK_RSS_STAT, RamVerdict, RamWatch, ram_watch_for
 from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus, isFinalStatus
 
@@ -138,6 +139,25 @@ def parse_report(line: bytes, command_id: int, attempt: int) -> ExecutionEvent |
         return None
 
 
+def ram_look(spec: CommandSpec, watch: RamWatch, tree: ProcessTree, now: float,
+             runner_stats: dict[str, Any]) -> tuple[list[ExecutionEvent], str | None]:
+    """Read a running command's memory (``ram_watch``): the events it gives (a new peak in its
+    stats, the over-use's message once) and the reason to kill it, or None."""
+    peak = watch.peak_mb
+    verdict = watch.saw(tree.resident_mb(), now)
+    events: list[ExecutionEvent] = []
+    if watch.peak_mb > peak + 1 and watch.peak_mb > watch.booked_mb:  # an over-user's new peak: its stats
+        events.append(ExecutionEvent(spec.command_id, spec.attempt, "stats",
+                                     value={**runner_stats, PEAK_RSS_STAT: round(watch.peak_mb)}))
+    if verdict is RamVerdict.REPORT:
+        log.warning("command %d attempt %d: %s", spec.command_id, spec.attempt, watch.message)
+        events.append(ExecutionEvent(spec.command_id, spec.attempt, "message", value=watch.message))
+    elif verdict is RamVerdict.KILL:
+        log.warning("command %d attempt %d: %s; killing it", spec.command_id, spec.attempt, watch.message)
+        return events, f"{watch.message}: killed (killOnRamOveruse)"
+    return events, None
+
+
 # ------------------------------------------------------------------------ execution
 @dataclass(slots=True)
 class _Kill:
@@ -193,6 +213,9 @@ class CommandExecution:
         self._reported_end_at: float | None = None
         self._kill: _Kill | None = None
         self._idle: IdleClock | None = None
+        self._ram = ram_watch_for(spec.ram_mb, spec.kill_on_ram_overuse)
+        """Its memory against its ``ramUse`` (``ram_watch``); None: it booked none, never looked at."""
+        self._runner_stats: dict[str, Any] = {}  # the runner's last stats: the peak is added to them
         try:
             self.log_path = log_path_for(self.log_dir, cluster, spec.task_id, spec.command_id)
         except ValueError as exc:
@@ -271,6 +294,8 @@ class CommandExecution:
         if self.idle_limit is not None:
             self._idle = IdleClock(self.idle_limit, self.started_at)
             self._idle.saw_output(self._log_size(), self.started_at)  # the header: not output
+        if self._ram is not None:
+            self._ram.started(self.started_at)
         self.pid = self._popen.pid
         self._tree = ProcessTree(self._popen.pid, marker=self.execution_id)
         assert self._popen.stdin is not None
@@ -357,6 +382,10 @@ class CommandExecution:
             return  # emitted by _finish once the watcher is reaped
         if event.kind == "completion":
             self.completion = event.value
+        if event.kind == "stats" and self._ram is not None:  # the peak stays in what it reports
+            self._runner_stats = event.value
+            if self._ram.peak_mb:
+                event.value = {**event.value, PEAK_RSS_STAT: round(self._ram.peak_mb)}
         if self._idle is not None and event.kind != "licence":  # completion, message, stats: progress
             self._idle.saw_progress(time.monotonic())
         self._queue.append(event)
@@ -395,10 +424,18 @@ class CommandExecution:
                 log.warning("command %d attempt %d: no output nor progress for %gs; killing it as hung",
                             spec.command_id, spec.attempt, self._idle.limit)
                 self.kill(reason=idle_message(self._idle.limit), status=CommandStatus.TIMEOUT)
+            elif self._ram is not None and self._reported_end is None and self._ram.look_due(now):
+                self._watch_ram(self._ram, self._tree, now)
             return
         self._tree.collect(scan_marked=False)
         if self._kill.sigkill_at is None and now >= self._kill.term_deadline:
             self._sigkill(now)
+
+    def _watch_ram(self, watch: RamWatch, tree: ProcessTree, now: float) -> None:
+        events, kill_reason = ram_look(self.spec, watch, tree, now, self._runner_stats)
+        self._queue += events
+        if kill_reason is not None:
+            self.kill(reason=kill_reason, status=CommandStatus.ERROR)
 
     def _idle_expired(self, now: float) -> bool:
         """Whether the command has been idle for its idle limit (its log looked at when due)."""
@@ -511,6 +548,8 @@ class CommandExecution:
         if completion is None:
             completion = self.completion
         self.completion = completion
+        if self._ram is not None:
+            message = self._ram.end_message(message)
         if with_tail:
             message = message_with_tail(message, self.log_path)
         self.result = ExecutionEvent(spec.command_id, spec.attempt, "end", status=status,

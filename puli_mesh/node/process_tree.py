@@ -94,6 +94,19 @@ class ProcessTree:
                 continue  # gone meanwhile, or not ours to read
         return marked
 
+    def resident_mb(self) -> float:
+        """The resident memory (MB) of the tree now: the sum of the RSS of every tracked process
+        still running, descendants collected first (not the marker scan: too costly to repeat)."""
+        self.collect(scan_marked=False)
+        total = 0
+        for proc in self._tracked.values():
+            try:
+                if proc.is_running():  # its pid may name another process by now
+                    total += proc.memory_info().rss
+            except psutil.Error:  # gone meanwhile: it holds nothing
+                continue
+        return total / (1024 * 1024)
+
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the group and to every tracked process still running."""
         try:

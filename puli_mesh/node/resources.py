@@ -1,14 +1,15 @@
-"""What a render node has: cores, RAM, load, OS, read with psutil; and when its free RAM is news.
+"""What a render node has: cores, RAM, load, OS, read with psutil; and when its figures are news.
 
-Free RAM is what the leader matches a task's ``ramUse`` against, so a worker tells it again
-as it changes (Puli sent it every 8 s): :class:`FreeRamReport` says when a new reading is
-news (``FREE_RAM_STEP_MB`` from what the leader was told), the worker reads it every
-``FIGURES_EVERY_S`` (or its heartbeat interval, when the leader made that longer) and sends
-the news on a HEARTBEAT.
+Free RAM is what the leader matches a task's ``ramUse`` against, and the load is what people
+watch in ``puli-mesh nodes``, so a worker tells both again as they change (Puli sent them every
+8 s): a :class:`FigureReport` per figure says when a new reading is news (``FREE_RAM_STEP_MB``,
+``LOAD_STEP`` from what the leader was told), the worker reads them every ``FIGURES_EVERY_S``
+(or its heartbeat interval, when the leader made that longer) and sends the news on one
+HEARTBEAT.
 
 For tests only: ``PULI_TEST_FREE_RAM_FILE`` names a file holding the free RAM (MB) to report
-instead of the system's (an integration test cannot make a machine's free RAM what it
-wants); unreadable, it is ignored.
+instead of the system's, ``PULI_TEST_LOAD_FILE`` one holding the load average (an integration
+test cannot make a machine's free RAM or load what it wants); unreadable, it is ignored.
 
 GPUs: :func:`detect_gpus` asks ``nvidia-smi`` (when on the PATH) for the GPUs' indexes, the ids
 ``CUDA_VISIBLE_DEVICES`` takes; :func:`node_gpus` prefers the configured ones (the ``gpus``
@@ -25,9 +26,9 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psutil
 
@@ -39,7 +40,11 @@ FIGURES_EVERY_S = 8.0
 """How often a worker reads its free RAM to see if it is news (Puli's ``WORKER_SYSINFO_DELAY``)."""
 FREE_RAM_STEP_MB = 256
 """A change of free RAM smaller than this is not news: not sent, not journalled."""
+LOAD_STEP = 0.5
+"""A change of the 1-minute load average smaller than this is not news: not sent (a busy node's
+load wanders by a few tenths all the time; half a core is what an operator notices)."""
 TEST_FREE_RAM_FILE = "PULI_TEST_FREE_RAM_FILE"
+TEST_LOAD_FILE = "PULI_TEST_LOAD_FILE"
 NVIDIA_SMI = "nvidia-smi"
 GPU_QUERY = ("--query-gpu=index,name,memory.total", "--format=csv,noheader")
 GPU_QUERY_TIMEOUT_S = 10.0
@@ -60,40 +65,46 @@ class Resources:
         return asdict(self)
 
 
+Figure = TypeVar("Figure", int, float)
+
+
 @dataclass(slots=True)
-class FreeRamReport:
-    """What the leader was last told of this node's free RAM, and whether a reading is news."""
+class FigureReport(Generic[Figure]):
+    """What the leader was last told of one of this node's figures (free RAM, load), and whether
+    a reading is news: it moved ``step`` or more from that."""
 
-    told_mb: int | None = None
+    step: Figure
+    told_value: Figure | None = None
 
-    def told(self, free_ram_mb: int) -> None:
-        """The leader was told ``free_ram_mb`` (a HELLO carries it)."""
-        self.told_mb = free_ram_mb
+    def told(self, value: Figure) -> None:
+        """The leader was told ``value`` (a HELLO carries it)."""
+        self.told_value = value
 
-    def news(self, free_ram_mb: int) -> int | None:
-        """``free_ram_mb`` if it is news to the leader (then taken as told), else None."""
-        told = self.told_mb
-        if told is not None and abs(free_ram_mb - told) < FREE_RAM_STEP_MB:
+    def news(self, value: Figure) -> Figure | None:
+        """``value`` if it is news to the leader (then taken as told), else None."""
+        told = self.told_value
+        if told is not None and abs(value - told) < self.step:
             return None
-        self.told_mb = free_ram_mb
-        return free_ram_mb
+        self.told_value = value
+        return value
 
 
-def _test_free_ram_mb() -> int | None:
-    path = os.environ.get(TEST_FREE_RAM_FILE)
+def _test_figure(variable: str, parse: Callable[[str], Figure]) -> Figure | None:
+    """The figure the file named by ``variable`` holds (tests only), or None: the system's."""
+    path = os.environ.get(variable)
     if not path:
         return None
     try:
         with open(path) as f:
-            return int(f.read().strip())
+            return parse(f.read().strip())
     except (OSError, ValueError) as exc:
-        log.warning("%s=%s unreadable (%s): the system's free RAM is reported", TEST_FREE_RAM_FILE, path, exc)
+        log.warning("%s=%s unreadable (%s): the system's figure is reported", variable, path, exc)
         return None
 
 
 def read_free_ram_mb(available_bytes: int | None = None) -> int:
     """This node's free RAM (MB): what the system can give without swapping."""
-    forced = _test_free_ram_mb()
+    forced = _test_figure(TEST_FREE_RAM_FILE, int)
     if forced is not None:
         return forced
     if available_bytes is None:
@@ -101,17 +112,24 @@ def read_free_ram_mb(available_bytes: int | None = None) -> int:
     return int(available_bytes // (1024 * 1024))
 
 
+def read_load() -> float:
+    """This node's 1-minute load average, to two decimals (0 where the system has none)."""
+    forced = _test_figure(TEST_LOAD_FILE, float)
+    if forced is not None:
+        return forced
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return 0.0
+
+
 def read_resources() -> Resources:
     memory = psutil.virtual_memory()
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
     return Resources(
         cores=psutil.cpu_count(logical=True) or 1,
         ram_mb=int(memory.total // (1024 * 1024)),
         free_ram_mb=read_free_ram_mb(memory.available),
-        load=round(load, 2),
+        load=read_load(),
         cpu_percent=psutil.cpu_percent(interval=None),
         os=platform.system().lower(),
         version=__version__,

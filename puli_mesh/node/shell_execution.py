@@ -43,10 +43,11 @@ from puli_mesh.node.command import (
     message_with_tail,
     open_log,
 )
-from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution
+from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution, ram_look
 from puli_mesh.node.idle import IdleClock, idle_limit, idle_message
 from puli_mesh.node.launch import DEFAULT_LAUNCH, Account, CommandLaunch
 from puli_mesh.node.process_tree import ProcessTree
+from puli_mesh.node.ram_watch import ram_watch_for
 from puli_mesh.protocol import CommandSpec
 from puliclient.errors import CommandError
 from puliclient.jobs.runners import DefaultCommandRunner, frame_command_lines
@@ -184,6 +185,7 @@ class ShellFramesExecution:
         self._tree: ProcessTree | None = None
         self._sigkill_at: float | None = None
         self._idle: IdleClock | None = None
+        self._ram = ram_watch_for(spec.ram_mb, spec.kill_on_ram_overuse)  # None: it booked no RAM
         try:
             self._log_file = log_file_for(log_dir, cluster, spec.task_id, spec.command_id)
         except ValueError as exc:
@@ -220,6 +222,8 @@ class ShellFramesExecution:
             if self.idle_limit is not None:
                 self._idle = IdleClock(self.idle_limit, self.started_at)
                 self._idle.saw_output(os.fstat(self._logfd).st_size, self.started_at)  # the header: not output
+            if self._ram is not None:
+                self._ram.started(self.started_at)
             self._spawn_next()
         except (CommandError, ValueError, OSError, subprocess.SubprocessError, JobUserError) as exc:
             message = f"could not start the command: {exc}"
@@ -252,8 +256,8 @@ class ShellFramesExecution:
     def check(self, now: float) -> list[ExecutionEvent]:
         """Every loop turn: timeouts and kills. With a pidfd, a frame's end is seen by
         ``read_reports`` (the loop polls the pidfd), so no wait call is made here."""
-        if self._kill is None and self._timeout is None and self._idle is None and self._pidfd >= 0 \
-                and not self._queue:
+        if self._kill is None and self._timeout is None and self._idle is None and self._ram is None \
+                and self._pidfd >= 0 and not self._queue:
             return []  # nothing but the frame's end can happen, and its pidfd will say so
         return self._check(now, reap=self._pidfd < 0 or self._kill is not None)
 
@@ -271,6 +275,11 @@ class ShellFramesExecution:
                     log.warning("command %d attempt %d: no output nor progress for %gs; killing it as hung",
                                 self.spec.command_id, self.spec.attempt, self._idle.limit)
                     self.kill(reason=idle_message(self._idle.limit), status=CommandStatus.TIMEOUT)
+                elif self._ram is not None and self._ram.look_due(now):
+                    events, kill_reason = ram_look(self.spec, self._ram, self._process_tree(), now, {})
+                    self._queue += events
+                    if kill_reason is not None:
+                        self.kill(reason=kill_reason, status=CommandStatus.ERROR)
             else:
                 self._frame_exited(code)
         events, self._queue = self._queue, []
@@ -367,6 +376,8 @@ class ShellFramesExecution:
 
     def _finish(self, status: CommandStatus, message: str, exit_code: int | None, with_tail: bool = True) -> None:
         spec = self.spec
+        if self._ram is not None:
+            message = self._ram.end_message(message)
         if with_tail:
             message = message_with_tail(message, self._log_file)
         if status == CommandStatus.DONE:

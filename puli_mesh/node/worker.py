@@ -41,9 +41,12 @@ from puli_mesh.node.launch import CommandLaunch
 from puli_mesh.node.leader_link import RECONNECT_IVL_MAX_MS, fresh_routing_id, interval_told, spread
 from puli_mesh.node.resources import (
     FIGURES_EVERY_S,
-    FreeRamReport,
+    FREE_RAM_STEP_MB,
+    LOAD_STEP,
+    FigureReport,
     node_gpus,
     read_free_ram_mb,
+    read_load,
     read_resources,
 )
 from puli_mesh.node.shell_execution import ShellFramesExecution, start_execution
@@ -129,7 +132,8 @@ class Worker:
         self._last_update_sent = float("-inf")
         self.accepting = True
         self.killfile: KillfileOrder | None = None  # the order of its killfile (``node.killfile``), if any
-        self.free_ram = FreeRamReport()
+        self.free_ram = FigureReport(FREE_RAM_STEP_MB)
+        self.load = FigureReport(LOAD_STEP)
         self.gpus = node_gpus(settings.gpus)  # said in every HELLO; detected once
         self._figures_due = 0.0
         self.commands_run = 0  # ended here, any final status (``puli_mesh.metrics``)
@@ -212,6 +216,7 @@ class Worker:
         self._hello_wait = min(self._hello_wait * 2, HELLO_WAIT_MAX_S)
         res = read_resources()
         self.free_ram.told(res.free_ram_mb)
+        self.load.told(res.load)
         self._figures_due = time.monotonic() + FIGURES_EVERY_S  # what it says now is not news then
         self._send(HelloMessage(
             name=self.settings.name,
@@ -227,6 +232,7 @@ class Worker:
             last_epoch=self.max_epoch_seen,
             pipeline=self.settings.pipeline,
             gpus=self.gpus or None,
+            load=res.load,
         ))
 
     def _still_ours(self) -> list[list[int]]:
@@ -556,11 +562,11 @@ class Worker:
             self._reconnect_at = now + self._backoff
             self._backoff = min(self._backoff * 2, 32.0)
             return
-        if now >= self._figures_due:  # a HEARTBEAT with the free RAM when it changed (few reads: not each turn)
+        if now >= self._figures_due:  # a HEARTBEAT with the figures that changed (few reads: not each turn)
             self._figures_due = now + max(FIGURES_EVERY_S, interval)
-            free_ram = self.free_ram.news(read_free_ram_mb())
-            if free_ram is not None:
-                self._send(HeartbeatMessage(self.max_epoch_seen, free_ram_mb=free_ram))
+            free_ram, load = self.free_ram.news(read_free_ram_mb()), self.load.news(read_load())
+            if free_ram is not None or load is not None:
+                self._send(HeartbeatMessage(self.max_epoch_seen, free_ram_mb=free_ram, load=load))
         if now - self._last_sent >= interval:
             self._send(HeartbeatMessage(self.max_epoch_seen))
 

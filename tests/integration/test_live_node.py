@@ -1,4 +1,4 @@
-"""A render node's live state through real agents: its killfile, and the free RAM it reports as it changes.
+"""A render node's live state through real agents: its killfile, and the free RAM and load it reports as they change.
 
 Through real agent processes, a real ZooKeeper and real ZeroMQ; what the node runs and how
 the leader sees it are read back with queries and ``puli-mesh nodes``.
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from puli_mesh.node.killfile import EXIT_KILLFILE_STOP
-from puli_mesh.node.resources import TEST_FREE_RAM_FILE
+from puli_mesh.node.resources import TEST_FREE_RAM_FILE, TEST_LOAD_FILE
 from puliclient import Graph
 
 from .conftest import Mesh, wait_for
@@ -85,6 +85,20 @@ def test_a_task_needing_more_ram_than_a_node_reports_waits_until_it_reports_more
              "the command to be given to the node once it reports more free RAM")
     assert node_row(mesh, "ram1")["free_ram_mb"] == 6000
     cancel_and_wait(mesh, graph_id, "ram1")
+
+
+def test_a_nodes_load_reaches_the_listings_as_it_changes_not_a_minute_late(
+        mesh: Mesh, tmp_path: Path, monkeypatch: Any) -> None:
+    load = tmp_path / "load"
+    load.write_text("0.5")
+    monkeypatch.setenv(TEST_LOAD_FILE, str(load))
+    mesh.start_agent("load1")
+    mesh.wait_ready(1)
+    wait_for(lambda: node_row(mesh, "load1").get("load") == 0.5, 10, "the HELLO's load")
+    load.write_text("7.25")  # read within the worker's figures interval (8 s); member data: 60 s
+    wait_for(lambda: node_row(mesh, "load1").get("load") == 7.25, 20, "the new load on a HEARTBEAT")
+    listed = cli(mesh, "nodes")
+    assert listed.returncode == 0 and "7.25" in listed.stdout, listed.stdout + listed.stderr
 
 
 def test_minus_two_in_the_killfile_makes_the_agent_exit_with_its_code_leaving_the_file_empty(

@@ -77,3 +77,12 @@ def test_a_report_above_the_limits_is_cut_and_marked_never_refused() -> None:
 def test_count_items_stops_past_its_cap() -> None:
     assert count_items({"a": [1, 2], "b": {}}, 100) == 4
     assert count_items([list(range(1000))] * 1000, 10) <= 1001 + 10  # stops: not a million
+
+
+def test_a_reported_load_is_bounded_rounded_and_a_negative_one_refused() -> None:
+    assert limits.reported_load_within(3.14159) == 3.14
+    assert limits.reported_load_within(0.0) == 0.0
+    assert limits.reported_load_within(1e300) == limits.MAX_REPORTED_LOAD
+    assert limits.reported_load_within(float("inf")) == limits.MAX_REPORTED_LOAD
+    assert limits.reported_load_within(-0.5) is None
+    assert limits.reported_load_within(float("nan")) is None

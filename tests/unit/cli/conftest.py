@@ -33,7 +33,8 @@ class HostileFarm:
         self.job = {"id": 1, "name": name, "user": name, "status": 4, "status_name": "ERROR", "completion": 1.0,
                     "command_counts": {"ERROR": 1}, "start_time": None, "end_time": None, "pool": name}
         self.node = {"name": name, "state": "idle", "pools": [name], "slots": 2, "running": 0, "cpu_percent": 5,
-                     "free_ram_mb": 100, "ram_mb": 200, "running_commands": [], "endpoint": name, "leader": False}
+                     "load": 1.5, "free_ram_mb": 100, "ram_mb": 200, "running_commands": [], "endpoint": name,
+                     "leader": False}
 
     def jobs(self, **_filters: Any) -> list[dict[str, Any]]:
         return [self.job]

@@ -17,7 +17,7 @@ def test_nodes_lists_a_node_and_its_pools_under_their_own_names(
     name = hostile_farm.name
     nodes.nodes(typer.Context(typer.main.get_command(nodes.nodes_app)), node="stub")
     lines = capsys.readouterr().out.splitlines()
-    assert cells(lines[1]) == [name, "idle", name, "2", "0", "5%", "100/200", "-", "-"]  # no GPUs, no commands
+    assert cells(lines[1]) == [name, "idle", name, "2", "0", "5%", "1.50", "100/200", "-", "-"]  # no GPUs, no commands
     assert lines[2] == "* leader"
 
 
@@ -25,7 +25,7 @@ def test_nodes_shows_the_gpus_in_use_of_a_node_that_has_some(
         hostile_farm: HostileFarm, capsys: pytest.CaptureFixture[str]) -> None:
     hostile_farm.node.update(gpus=2, gpus_used=1)
     nodes.nodes(typer.Context(typer.main.get_command(nodes.nodes_app)), node="stub")
-    assert cells(capsys.readouterr().out.splitlines()[1])[7] == "1/2"
+    assert cells(capsys.readouterr().out.splitlines()[1])[8] == "1/2"
 
 
 def test_a_node_paused_by_its_killfile_says_so(hostile_farm: HostileFarm, capsys: pytest.CaptureFixture[str]) -> None:

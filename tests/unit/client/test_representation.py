@@ -721,3 +721,26 @@ def test_a_bad_idle_timeout_is_refused_naming_the_task(value: Any) -> None:
 def test_a_saved_task_keeps_its_idle_timeout_when_decomposed() -> None:
     saved = saved_graph([saved_group("job", [1]), saved_task("sim", {"cmd": "echo sim"}, idleTimeout=0)])
     assert decompose_saved_tasks(saved)["tasks"][1]["idleTimeout"] == 0
+
+
+# ---------------------------------------------------------------- killOnRamOveruse (RAM over-use)
+def test_the_kill_on_ram_overuse_flag_is_in_the_representation_only_when_set() -> None:
+    graph = Graph("job", user="bob")
+    graph.addNewTask("sim", {"cmd": "echo sim"}, ramUse=4096, killOnRamOveruse=True)
+    graph.addNewTask("plain", {"cmd": "echo plain"}, ramUse=4096)
+    sim, plain = graph.prepareGraphRepresentation()["tasks"][1:]
+    assert sim["killOnRamOveruse"] is True
+    assert "killOnRamOveruse" not in plain  # a task without it stays as Puli wrote it
+
+
+@pytest.mark.parametrize("value", [1, "yes", [True]])
+def test_a_kill_on_ram_overuse_that_is_no_bool_is_refused_naming_the_task(value: Any) -> None:
+    graph = Graph("job", user="bob")
+    graph.addNewTask("sim", {"cmd": "echo sim"}, ramUse=4096, killOnRamOveruse=value)
+    with pytest.raises(GraphError, match="sim.*killOnRamOveruse"):
+        graph.prepareGraphRepresentation()
+
+
+def test_a_saved_task_keeps_its_kill_on_ram_overuse_when_decomposed() -> None:
+    saved = saved_graph([saved_group("job", [1]), saved_task("sim", {"cmd": "echo sim"}, killOnRamOveruse=True)])
+    assert decompose_saved_tasks(saved)["tasks"][1]["killOnRamOveruse"] is True

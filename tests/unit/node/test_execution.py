@@ -15,6 +15,7 @@ read_reports/check until a condition holds or a deadline passes.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import stat
@@ -25,6 +26,7 @@ import psutil
 import pytest
 
 from puli_mesh.errors import ProtocolError
+from puli_mesh.node.command import ExecutionEvent
 from puli_mesh.node.execution import (
     log_path_for,
     parse_report,
@@ -437,3 +439,48 @@ def test_a_runners_progress_reports_keep_a_silent_command_alive(watcher_executio
                                      environment={"PYTHONPATH": REPOSITORY_PATH}), idle_limit=1.0)
     run(ex)
     assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+
+
+# ------------------------------------------------------------------ RAM over-use (ramUse)
+GROW = "python3 -c 'b = b\"x\" * (120 << 20); import time; time.sleep(30)'"
+"""A command holding about 120 MB resident for 30 s."""
+
+
+def test_a_command_using_more_ram_than_it_booked_says_so_once_and_keeps_running(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": GROW}, ram_mb=50))
+    ex.start()
+    events: list[ExecutionEvent] = []
+    deadline = time.monotonic() + 15
+    while not any(e.kind == "message" for e in events):  # the agent's loop, until it says so
+        assert time.monotonic() < deadline and not ex.finished, events
+        select.select([ex.report_fd] if ex.report_fd >= 0 else [], [], [], 0.05)
+        events += ex.read_reports() + ex.check(time.monotonic())
+    messages = [e.value for e in events if e.kind == "message"]
+    assert len(messages) == 1 and messages[0].startswith("used 1") and messages[0].endswith(
+        " MB, booked 50 MB (ramUse)"), messages
+    peaks = [e.value["peak_rss_mb"] for e in events if e.kind == "stats"]
+    assert peaks and peaks[-1] >= 100
+    assert not ex.finished, "no kill unless the task asks for it"
+    ex.kill()
+    events += drive(ex, lambda: ex.finished)
+    assert [e.value for e in events if e.kind == "message"] == messages, "reported once"
+    assert ex.result is not None and ex.result.message.startswith("canceled; used 1")
+    assert ex.result.message.endswith(" MB, booked 50 MB (ramUse)"), "the end keeps the over-use said"
+
+
+def test_a_command_over_its_booking_is_killed_when_its_task_asks(execution: Factory) -> None:
+    ex = execution(make_spec(arguments={"cmd": GROW}, ram_mb=50, kill_on_ram_overuse=True))
+    started = time.monotonic()
+    run(ex, timeout=15)
+    assert ex.result is not None and ex.result.status == CommandStatus.ERROR
+    assert ex.result.message.startswith("used 1") and ex.result.message.endswith(
+        " MB, booked 50 MB (ramUse): killed (killOnRamOveruse)"), ex.result.message
+    assert time.monotonic() - started < 10
+
+
+def test_a_command_that_booked_no_ram_is_never_looked_at(execution: Factory) -> None:
+    held = "python3 -c 'b = b\"x\" * (120 << 20); import time; time.sleep(2.5)'"  # past a look
+    ex = execution(make_spec(arguments={"cmd": held}, ram_mb=0, kill_on_ram_overuse=True))
+    events = run(ex)
+    assert ex.result is not None and ex.result.status == CommandStatus.DONE, ex.result.message
+    assert not [e for e in events if "ramUse" in str(e.value) or "peak_rss_mb" in str(e.value)]

@@ -10,8 +10,9 @@ import pytest
 from puli_mesh.node import resources
 from puli_mesh.node.resources import (
     FREE_RAM_STEP_MB,
+    LOAD_STEP,
     TEST_FREE_RAM_FILE,
-    FreeRamReport,
+    FigureReport,
     detect_gpus,
     node_gpus,
     parse_gpu_query,
@@ -20,12 +21,20 @@ from puli_mesh.node.resources import (
 
 
 def test_free_ram_is_news_when_it_moved_a_step_from_what_the_leader_was_told() -> None:
-    report = FreeRamReport()
+    report = FigureReport(FREE_RAM_STEP_MB)
     assert report.news(5000) == 5000  # nothing told yet
     assert report.news(5000 + FREE_RAM_STEP_MB - 1) is None
     assert report.news(5000 - FREE_RAM_STEP_MB) == 5000 - FREE_RAM_STEP_MB
     report.told(100)  # a HELLO said it
     assert report.news(100 + FREE_RAM_STEP_MB // 2) is None
+
+
+def test_the_load_is_news_when_it_moved_its_own_step() -> None:
+    report = FigureReport(LOAD_STEP)
+    report.told(2.0)
+    assert report.news(2.0 + LOAD_STEP / 2) is None
+    assert report.news(2.0 - LOAD_STEP) == 2.0 - LOAD_STEP
+    assert report.news(1.6) is None  # within a step of what was sent last
 
 
 def test_tests_may_set_the_free_ram_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

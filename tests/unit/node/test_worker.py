@@ -395,6 +395,37 @@ def test_free_ram_goes_on_a_heartbeat_when_it_moved_and_is_read_only_every_few_s
         assert news(router) == [5000]
 
 
+def test_the_load_goes_on_the_same_heartbeat_when_it_moved_a_step(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from puli_mesh.node import worker as worker_mod
+
+    load = [1.0]
+    monkeypatch.setattr(worker_mod, "read_free_ram_mb", lambda: 1000)
+    monkeypatch.setattr(worker_mod, "read_load", lambda: load[0])
+    with worker_on_router(tmp_path, monkeypatch) as (w, router, clock):
+        heard(router)  # its HELLO
+        w.free_ram.told(1000)
+        w.load.told(1.0)
+        w.on_message(WelcomeMessage(epoch=4, keep=[], kill=[], interval=1.0).encode())
+        heard(router)  # its READY
+        load[0] = 1.2  # not news: under LOAD_STEP
+        clock.now += FIGURES_EVERY_S + 0.1
+        w.on_message(HeartbeatMessage(epoch=4).encode())
+        w.tick()
+        assert figures(router) == []  # plain heartbeats only
+        load[0] = 6.0
+        clock.now += FIGURES_EVERY_S + 0.1
+        w.on_message(HeartbeatMessage(epoch=4).encode())
+        w.tick()
+        assert figures(router) == [(6.0, None)]  # one message, the load only
+
+
+def figures(router: zmq.Socket[bytes]) -> list[tuple[float | None, int | None]]:
+    """(load, free RAM) of each heartbeat the worker sent with a figure."""
+    return [(m.load, m.free_ram_mb) for _, m in heard(router)
+            if isinstance(m, HeartbeatMessage) and (m.load is not None or m.free_ram_mb is not None)]
+
+
 def news(router: zmq.Socket[bytes]) -> list[int]:
     """The free RAM figures the worker sent (plain heartbeats aside)."""
     return [m.free_ram_mb for _, m in heard(router) if isinstance(m, HeartbeatMessage) and m.free_ram_mb is not None]
