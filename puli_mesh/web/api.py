@@ -234,10 +234,10 @@ def nodes(request: Request, response: Response, pool: Annotated[str | None, Quer
           offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
           limit: Annotated[int | None, Query(ge=1, le=PAGE_MAX)] = None,
           who: Caller = CallerDependency) -> list[dict[str, Any]]:
-    rows = farm(request, who).nodes(pool=pool, state=state, name=name, speed=speed, ram=ram, cores=cores,
-                                    sort=sort, reverse=reverse)
-    response.headers[TOTAL_HEADER] = str(len(rows))
-    return rows[offset:] if limit is None else rows[offset:offset + limit]
+    answer = farm(request, who).node_page(pool=pool, state=state, name=name, speed=speed, ram=ram, cores=cores,
+                                          sort=sort, reverse=reverse, offset=offset, limit=limit)
+    response.headers[TOTAL_HEADER] = str(answer["total"])
+    return list(answer["items"])
 
 
 read_route("/licences", "Licences: used / total (Farm.licences)", Farm.licences)
