@@ -55,6 +55,10 @@ STATUS_NODES_MAX = 500
 """Nodes a bounded ``QUERY status`` (``nodes_limit``, what ``puli-mesh top`` asks) may list: a
 screen's worth and then some; the whole list is the plain ``status``."""
 
+MAX_FILTER_VALUES = 256
+"""Values one filter key of a listing query may list (ids, users, name patterns, node states...):
+each is tried on every graph or node looked at."""
+
 
 # Sockets: ZeroMQ bounds its queues by messages, each at most MAX_MESSAGE_BYTES.
 ROUTER_RCVHWM = 8

@@ -55,7 +55,6 @@ from puliclient.errors import (
     FarmNotFoundError,
     FarmUnreachableError,
 )
-from puliclient.patterns import NamePattern, any_matches
 from puliclient.status import FINAL_COMMAND_STATUSES, FINAL_NODE_STATUSES
 
 if TYPE_CHECKING:
@@ -217,31 +216,29 @@ class Farm:
     def nodes(self, *, pool: str | None = None, state: str | list[str] | None = None,
               name: str | list[str] | None = None, speed: str | float | None = None,
               ram: str | float | None = None, cores: str | float | None = None,
-              sort: str | None = None, reverse: bool = False) -> list[dict[str, Any]]:
+              sort: str | None = None, reverse: bool = False, offset: int = 0,
+              limit: int | None = None) -> list[dict[str, Any]]:
         """Render nodes as ``status()`` shows them (by name), filtered by pool, state (idle,
         busy, paused, draining, ...), name (globs, as for :meth:`jobs`; a list: any of them) and
         pul_rn's numeric constraints on ``speed`` (the performance index), ``ram`` (MB) and
-        ``cores``: ``"+2"`` more than 2, ``"-2"`` less than 2, ``2`` exactly 2.
+        ``cores``: ``"+2"`` more than 2, ``"-2"`` less than 2, ``2`` exactly 2; from ``offset``,
+        at most ``limit`` (all when None).
 
         ``sort``: a field of :data:`puliclient.query_fields.NODE_FIELDS` or a Puli name
-        (``ramSize``, ``speed``...); ``reverse`` for descending. ``FarmInvalidRequestError`` for
-        an unknown field or a bound that is not a number."""
-        states = {state} if isinstance(state, str) else set(state or [])
-        names = [name] if isinstance(name, str) else list(name or [])
-        field = self._field(sort, query_fields.NODE_FIELDS, query_fields.NODE_ALIASES) or "name"
-        try:
-            patterns = [NamePattern(n) for n in names]
-            bounds = [(key, query_fields.NumberBound.parse(value, what)) for key, value, what in
-                      (("performance", speed, "speed"), ("ram_mb", ram, "ram"), ("cores", cores, "cores"))
-                      if value is not None]
-        except ValueError as exc:
-            raise FarmInvalidRequestError(str(exc)) from exc
-        rows = [n for n in self.status()["nodes"]
-                if (pool is None or pool in n.get("pools", []))
-                and (not states or n["state"] in states)
-                and (not patterns or any_matches(patterns, n["name"]))
-                and all(bound.admits(n.get(key)) for key, bound in bounds)]
-        return query_fields.sorted_rows(rows, field, reverse)
+        (``ramSize``, ``speed``...); ``reverse`` for descending. The leader filters, sorts and
+        slices (``query_fields.node_listing``): only the rows asked for travel.
+        ``FarmInvalidRequestError`` for an unknown field or a bound that is not a number."""
+        return list(self.node_page(pool=pool, state=state, name=name, speed=speed, ram=ram, cores=cores, sort=sort,
+                                   reverse=reverse, offset=offset, limit=limit)["items"])
+
+    def node_page(self, **args: Any) -> dict[str, Any]:
+        """:meth:`nodes`' rows as the leader answers them, ``{"items", "total"}`` (``total``: how
+        many match, before ``offset`` and ``limit``); the same arguments."""
+        args = {k: v for k, v in args.items() if v is not None and v != [] and v != ""}
+        for key, default in (("reverse", False), ("offset", 0)):  # what an older request did not say
+            if args.get(key) == default:
+                args.pop(key)
+        return dict(self.query("node_rows", **args))
 
     def pools(self) -> list[dict[str, Any]]:
         """Pools as the coordinator sees them: ``[{'name', 'render_nodes', 'graphs'}]``."""

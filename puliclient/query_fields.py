@@ -12,6 +12,8 @@ What Puli's ``pul_query`` and ``pul_rn`` did with ``-a/--attribute``, ``-o/--sor
   the known ones; :func:`field_value` reads it from a row; :func:`sorted_rows` sorts by it
   (rows without a value last, whatever the direction).
 * :class:`NumberBound`: ``+2`` means more than 2, ``-2`` less than 2, ``2`` exactly 2.
+* :func:`node_listing`: the render-node listing the leader answers (``node_rows``): filtered
+  (:class:`NodeFilter`), sorted and sliced there, so only the rows asked for travel.
 
 Guarantees: pure functions on plain rows: no I/O, no clock. Not here: filters the leader
 applies (``puli_mesh.coordinator.client_queries``), formatting (``puli_mesh.cli.views``).
@@ -22,6 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from puli_mesh.limits import INT64_MAX, MAX_FILTER_VALUES
+from puliclient.patterns import NamePattern, any_matches
 
 JOB_FIELDS = (
     "id", "name", "type", "status", "status_name", "completion", "dispatchKey", "priority", "maxRN", "running",
@@ -118,3 +123,64 @@ class NumberBound:
         if self.sign < 0:
             return number < self.value
         return number == self.value
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFilter:
+    """``Farm.nodes``' filters of render-node rows, parsed once: a pool, states (any of them),
+    name globs (any of them, :mod:`puliclient.patterns`) and pul_rn's :class:`NumberBound` on
+    ``speed`` (the performance), ``ram`` (MB) and ``cores``."""
+
+    pool: str | None
+    states: frozenset[str]
+    names: tuple[NamePattern, ...]
+    bounds: tuple[tuple[str, NumberBound], ...]
+
+    @classmethod
+    def parse(cls, args: Mapping[str, Any]) -> NodeFilter:
+        """The filters in a ``node_rows`` query's ``args``; ``ValueError`` for a bad one."""
+        state, name, pool = args.get("state"), args.get("name"), args.get("pool")
+        states = [state] if isinstance(state, str) else list(state or [])
+        names = [name] if isinstance(name, str) else list(name or [])
+        for key, values in (("state", states), ("name", names)):
+            if len(values) > MAX_FILTER_VALUES:
+                raise ValueError(f"{key} filter lists {len(values)} values, above the limit of {MAX_FILTER_VALUES}")
+        return cls(None if pool is None else str(pool), frozenset(map(str, states)),
+                   tuple(NamePattern(str(n)) for n in names),
+                   tuple((key, NumberBound.parse(args[what], what)) for key, what in
+                         (("performance", "speed"), ("ram_mb", "ram"), ("cores", "cores"))
+                         if args.get(what) is not None))
+
+    def admits(self, row: Mapping[str, Any]) -> bool:
+        return ((self.pool is None or self.pool in row.get("pools", []))
+                and (not self.states or row.get("state") in self.states)
+                and (not self.names or any_matches(self.names, str(row.get("name"))))
+                and all(bound.admits(row.get(key)) for key, bound in self.bounds))
+
+
+def _count(args: Mapping[str, Any], key: str, least: int) -> int | None:
+    """``args[key]`` as a whole number from ``least`` to ``limits.INT64_MAX`` (None: not given)."""
+    value = args.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= INT64_MAX:
+        raise ValueError(f"{key} must be a whole number from {least} to {INT64_MAX}, not {value!r}")
+    return value
+
+
+def node_listing(rows: Iterable[Mapping[str, Any]], args: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``Farm.nodes`` and ``/api/nodes`` ask the leader (the ``node_rows`` query): the rows
+    :class:`NodeFilter` admits, by ``sort`` (a field of :data:`NODE_FIELDS` or a Puli name;
+    ``name`` when not given; ``reverse``: descending), from ``offset``, at most ``limit`` (all
+    when not given): ``{"items", "total"}``, ``total`` counting every match. ``ValueError`` for
+    a bad argument."""
+    node_filter = NodeFilter.parse(args)
+    sort = args.get("sort")
+    field = "name" if sort is None else field_name(str(sort), NODE_FIELDS, NODE_ALIASES)
+    reverse = args.get("reverse", False)
+    if not isinstance(reverse, bool):
+        raise ValueError(f"reverse must be true or false, not {reverse!r}")
+    offset = _count(args, "offset", 0) or 0
+    limit = _count(args, "limit", 1)
+    matching = sorted_rows((r for r in rows if node_filter.admits(r)), field, reverse)
+    return {"items": matching[offset:] if limit is None else matching[offset:offset + limit], "total": len(matching)}

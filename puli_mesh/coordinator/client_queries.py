@@ -37,8 +37,9 @@ from typing import Any
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.queries import RenderNodeBrief
 from puli_mesh.coordinator.stats import FarmStats
-from puli_mesh.limits import STATUS_NODES_MAX
+from puli_mesh.limits import MAX_FILTER_VALUES, STATUS_NODES_MAX
 from puliclient.patterns import NamePattern, any_matches
+from puliclient.query_fields import node_listing
 from puliclient.status import CommandStatus, NodeStatus, parse_status
 
 
@@ -61,10 +62,6 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, list | tuple | set):
         return list(value)
     return [value]
-
-
-MAX_FILTER_VALUES = 256
-"""Values one filter key may list (ids, users, name patterns...): each is tried on every graph looked at."""
 
 
 TIME_RANGES: dict[str, tuple[str, bool]] = {
@@ -318,10 +315,14 @@ def _mesh_view(core: SchedulingCore, facts: StatusFacts) -> dict[str, Any]:
 def status_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The mesh as ``puli-mesh status`` shows it: the leader, the journal, every node known
     to ZooKeeper, to the links or to the core."""
+    return {**_mesh_view(core, facts), "nodes": node_rows(core, facts, members)}
+
+
+def node_rows(core: SchedulingCore, facts: StatusFacts, members: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every node known to ZooKeeper, to the links or to the core, as a row (:func:`node_row`), by name."""
     known = sorted(_every_node(members, facts.links, core.render_node_briefs()), key=lambda node: node[0])
-    nodes = [node_row(name, state, facts.leader, member, link, core_node)
-             for name, member, link, core_node, state in known]
-    return {**_mesh_view(core, facts), "nodes": nodes}
+    return [node_row(name, state, facts.leader, member, link, core_node)
+            for name, member, link, core_node, state in known]
 
 
 def status_summary_view(core: SchedulingCore, facts: StatusFacts, members: dict[str, dict[str, Any]],
@@ -435,6 +436,9 @@ QUERIES: dict[str, Callable[[QueryContext], Any]] = {
     # ``{"nodes_limit"?}``: with it a bounded page of nodes and a summary, up to
     # ``STATUS_SUMMARY_MAX_AGE_S`` old (``puli-mesh top``)
     "status": _status,
+    # ``Farm.nodes``, ``/api/nodes``, ``puli-mesh nodes``: the status's node rows filtered, sorted
+    # and sliced here, so only those asked for travel (``puliclient.query_fields.node_listing``)
+    "node_rows": lambda q: node_listing(node_rows(q.core, q.facts(), q.members), q.args),
     # ``puli-mesh jobs`` with its filters (``GraphFilter``), a page at a time; ``Farm.jobs``
     "graphs": _graphs,
     # ``puli-mesh show ID``: ``{"id", "children"?}``

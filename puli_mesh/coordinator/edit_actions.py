@@ -201,38 +201,27 @@ def restart(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Deci
                         cascade=bool(args.get("cascade", True)))
 
 
-def _max_attempt(value: Any, key: str) -> int:
+def _ruled_int(value: Any, key: str, check: Callable[..., None], *before: Any) -> int:
+    """``value`` as an integer (:func:`edit_int`) that passes the submission's own rule for
+    ``key`` (``puliclient.representation``), called as ``check(*before, number, key)``."""
     number = edit_int(value, key)
-    submission_rule(check_max_attempt, number, key)
-    return number
-
-
-def _ram_use(value: Any, key: str) -> int:
-    number = edit_int(value, key)
-    submission_rule(check_resource, "ramUse", number, key)
+    submission_rule(check, *before, number, key)
     return number
 
 
 def _idle_timeout(value: Any, key: str) -> float | None:
-    """``value`` as an ``idleTimeout``: None (the agents' default), or seconds from 0 (off) up."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, bool):
-            raise TypeError("a bool is not seconds")
-        seconds = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{key} must be seconds (0: off) or None, got {_shown(value)}") from None
-    problem = idle_timeout_error(seconds)
+    """``value`` as an ``idleTimeout`` by the submission's rule (``limits.idle_timeout_error``):
+    None (the agents' default) or seconds; a number given as text is read as one, as
+    :func:`edit_int` reads integers."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass  # left to the rule, which names what it accepts
+    problem = idle_timeout_error(value)
     if problem is not None:
         raise ValueError(f"{key}: {problem}")
-    return seconds
-
-
-def _gpus(value: Any, key: str) -> int:
-    number = edit_int(value, key)
-    submission_rule(check_gpus, number, key)
-    return number
+    return None if value is None else float(value)
 
 
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
@@ -255,13 +244,13 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
         elif key == "timer":
             decisions += core.set_timer(node_id, edit_timer(value, key), now)
         elif key == "maxAttempt":
-            decisions += core.set_max_attempt(node_id, _max_attempt(value, key), now)
+            decisions += core.set_max_attempt(node_id, _ruled_int(value, key, check_max_attempt), now)
         elif key == "ramUse":
-            decisions += core.set_ram_use(node_id, _ram_use(value, key), now)
+            decisions += core.set_ram_use(node_id, _ruled_int(value, key, check_resource, "ramUse"), now)
         elif key == "idleTimeout":
             decisions += core.set_idle_timeout(node_id, _idle_timeout(value, key), now)
         elif key == "gpus":
-            decisions += core.set_gpus(node_id, _gpus(value, key), now)
+            decisions += core.set_gpus(node_id, _ruled_int(value, key, check_gpus), now)
         elif key == "name":
             decisions += core.rename(node_id, edit_key(value, key), now)
         else:

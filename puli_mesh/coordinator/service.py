@@ -22,7 +22,8 @@ Guarantees: one thread (the agent's loop) calls every method; journal callbacks 
 back through ``post("journal_written", (service, number, exc))`` and the loop's
 ``on_written``. Only this module and ``journal`` (kazoo) read clocks in the coordinator.
 
-Not here: the policy (``SchedulingCore``), what a request means (``requests``), watching
+Not here: the policy (``SchedulingCore``), what a request means (``requests``), what a linked
+worker reports (``worker_reports``, a base class), watching
 ZooKeeper (the agent feeds membership, licence and pool changes in).
 """
 
@@ -63,16 +64,14 @@ from puli_mesh.coordinator.records import (
     ReleaseRecord,
     Result,
     TickRecord,
-    UpdateRecord,
     decisions_of,
-    report_record,
 )
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.requests import ClientRequests
 from puli_mesh.coordinator.worker_links import LostNodes, WorkerLink, scale_heartbeat_interval
+from puli_mesh.coordinator.worker_reports import WorkerReports
 from puli_mesh.errors import CoreError, FencedError, ProtocolError
 from puli_mesh.faults import Faults, guarded
-from puli_mesh.limits import bounded_report
 from puli_mesh.protocol import (
     AckMessage,
     AssignMessage,
@@ -101,7 +100,7 @@ TICK_EVERY_S = 0.1
 """Timers, expiry and snapshots are looked at this often, not every loop turn."""
 
 
-class CoordinatorService:
+class CoordinatorService(WorkerReports):
     """Feeds one ROUTER socket's traffic into a SchedulingCore, journals it, sends its decisions."""
 
     def __init__(
@@ -327,10 +326,10 @@ class CoordinatorService:
                     if self.dispatching:
                         self.run(ReadyRecord(name, msg.free_slots, now))
                 case UpdateMessage():
-                    self._on_update(identity, name, msg, now)
-                    self._credit(name, msg.free_slots, now)
+                    self.on_update(identity, name, msg, now)
+                    self.credit(name, msg.free_slots, now)
                 case UpdatesMessage():
-                    self._on_updates(identity, name, msg, now)
+                    self.on_updates(identity, name, msg, now)
                 case ReleaseMessage():
                     holder = self.core.held_by(msg.command_id, msg.attempt)
                     if holder is not None and holder != name:
@@ -345,65 +344,13 @@ class CoordinatorService:
                     # The worker's link was silent; answer unless this side spoke lately.
                     if now_mono - link.last_sent >= self.beat_interval / 2:
                         self._send(identity, HeartbeatMessage(self.epoch, self.beat_interval).encode())
-                    self._report(name, msg, now)
+                    self.report(name, msg, now)
                 case KillfileMessage():
-                    self._report(name, msg, now)
+                    self.report(name, msg, now)
         except CoreError as exc:
             log.warning("core refused %s from %s: %s", msg.kind, name, exc)
         finally:
             self.recorder.request_at = None
-
-    def _on_update(self, identity: bytes, name: str, update: UpdateMessage, now: float) -> None:
-        """One UPDATE (validated): a final status is journalled, progress is not. Only the node
-        that holds the attempt may report on it. An attempt nobody holds is stale (the command
-        was taken back, or ended): the core would ignore it, so it is acknowledged, for its
-        sender to stop sending it, and neither applied nor journalled."""
-        holder = self.core.held_by(update.command_id, update.attempt)
-        if holder != name:
-            if holder is not None:
-                log.warning("update of command %d refused from %s: %s holds it", update.command_id, name, holder)
-                return  # neither applied nor acknowledged
-            log.debug("stale update of command %d attempt %d from %s: acknowledged only",
-                      update.command_id, update.attempt, name)
-            self.hold_ack(identity, update.command_id, update.attempt, update.seq)
-            return
-        status = update.status
-        message, stats = update.message, update.stats
-        limits = self.core.settings.graph_limits
-        if stats or (message is not None and len(message) > limits.message_length):
-            message, stats = bounded_report(message, stats, limits)  # kept within the limits, marked
-        if status is None:
-            # Progress only: not journalled, so the core changes no decision for it.
-            self.core.command_progress(update.command_id, update.attempt, now, completion=update.completion,
-                                       message=message, stats=stats)
-        else:
-            self.run(UpdateRecord(update.command_id, update.attempt, now, status,
-                                  update.completion, message, stats))
-            self.stats.command_finished(status)  # counts finals only
-        self.hold_ack(identity, update.command_id, update.attempt, update.seq)
-
-    def _on_updates(self, identity: bytes, name: str, msg: UpdatesMessage, now: float) -> None:
-        """Several UPDATEs in their order, then one READY with the credit after them. A
-        malformed or refused item is dropped alone (the worker sends it again unacknowledged)."""
-        for item in msg.updates:
-            try:
-                self._on_update(identity, name, UpdateMessage.from_map(item), now)
-            except ProtocolError as exc:
-                log.warning("dropped a bad update from %s: %s", name, exc)
-            except CoreError as exc:
-                log.warning("core refused an update from %s: %s", name, exc)
-        self._credit(name, msg.free_slots, now)
-
-    def _report(self, name: str, msg: HeartbeatMessage | KillfileMessage, now: float) -> None:
-        """A worker's free RAM or killfile, journalled when it is news (``records.report_record``)."""
-        record = report_record(self.core, name, msg, now)
-        if record is not None and self.dispatching:
-            self.run(record)
-
-    def _credit(self, name: str, free_slots: int | None, now: float) -> None:
-        """An update's ``free_slots`` stands for a READY."""
-        if free_slots is not None and self.dispatching:
-            self.run(ReadyRecord(name, free_slots, now))
 
     def _on_hello(self, identity: bytes, msg: HelloMessage, now_mono: float) -> None:
         name = msg.name

@@ -20,7 +20,8 @@ leading, handing over, stopping) is decided by ``node.role.AgentRole`` alone; th
 module feeds it events (ZooKeeper states, the election, step-down requests, journal
 fencing, signals, a tick every turn) and carries out the actions it returns.
 
-Not here: the role's rules and timers (``node/role.py``), scheduling
+Not here: the role's rules and timers (``node/role.py``), what a leader watches in ZooKeeper
+(``node/leader_watches``, a base class), scheduling
 (``coordinator/``), running commands (``node/worker.py``).
 """
 
@@ -29,13 +30,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import math
 import os
 import queue
 import signal
 import time
 from collections import deque
-from collections.abc import Iterable
 from types import FrameType
 from typing import Any
 
@@ -58,6 +57,7 @@ from puli_mesh.limits import MAX_MESSAGE_BYTES, ROUTER_BACKLOG, ROUTER_RCVHWM, R
 from puli_mesh.metrics import AgentMetrics
 from puli_mesh.node import role, share_feed
 from puli_mesh.node.desk import Desk
+from puli_mesh.node.leader_watches import MEMBER_REFRESH_S, LeaderWatches
 from puli_mesh.node.membership import Membership
 from puli_mesh.node.nimby import watch_for
 from puli_mesh.node.orphans import kill_orphans
@@ -71,13 +71,6 @@ from puli_mesh.zkpaths import ClusterPaths
 log = logging.getLogger(__name__)
 
 LOOP_TIMEOUT_MS = 50
-MEMBER_REFRESH_S = 10.0
-MEMBER_READS_PER_S = 20
-"""The leader re-reads members' data (the load and memory figures ``status`` shows) a slice a
-second: every member each ``MEMBER_REFRESH_S`` on a small farm, at most this many a second on a
-big one (each figure then up to members / 20 seconds old). Re-reading all 2,000 members of a
-farm at once queued 2,000 reads ahead of the journal's writes on the leader's one ZooKeeper
-session, and dispatch waited for them: up to 1.4 s every 10 s."""
 ZK_CONNECT_MIN_S = 5.0
 """The first connection to ZooKeeper may take this long even with a shorter session timeout
 (a TCP handshake and a session to create, on a busy ensemble)."""
@@ -102,7 +95,7 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-class Agent:
+class Agent(LeaderWatches):
     """One render node's agent: worker always, coordinator while it leads."""
 
     def __init__(self, settings: Settings) -> None:
@@ -131,9 +124,9 @@ class Agent:
                                settings.nimby_window, self.worker)
         self._last_member_refresh = 0.0
         self._last_member_reads = 0.0
-        self._members_to_read: deque[str] = deque()  # the leader's round of member reads
+        self.members_to_read: deque[str] = deque()  # the leader's round of member reads
         self._last_seal = time.monotonic()  # run() seals once before the loop starts
-        self._licences_watched: set[str] = set()  # licence znodes whose data this leader watches
+        self.licences_watched: set[str] = set()  # licence znodes whose data this leader watches
         self.metrics = AgentMetrics(self)
         self.web = WebServer(settings, self.security, self.metrics.render)  # HTTP (and /metrics), started last
 
@@ -401,8 +394,6 @@ class Agent:
             recorder=FarmRecorder.resumed(ZooKeeperHistory(self.zk, self.paths), s.history_period))
         service.faults.counts.update(replay_faults.counts)  # records skipped at recovery, in status
         self.service = service
-        self._licences_watched = set()
-        self._members_to_read.clear()
         cluster_state.ensure_shared(self.zk, self.paths, self.security.credential)
         service.set_pools(cluster_state.read_pools(self.zk, self.paths))
         service.set_licences(cluster_state.read_licences(self.zk, self.paths))
@@ -411,9 +402,7 @@ class Agent:
         # member reads, not here: 2,000 reads queued ahead of the leader znode's publication
         # held a takeover up by a second.
         service.set_members(set(self.zk.get_children(self.paths.nodes)))
-        self.zk.ChildrenWatch(self.paths.nodes, self._watch_members)
-        self.zk.ChildrenWatch(self.paths.licences, self._watch_licences)
-        self.zk.ChildrenWatch(self.paths.pools, self._watch_pools)
+        self.watch_cluster()
         # Publish only now that the state is rebuilt: workers follow this znode.
         leader = cluster_state.LeaderInfo(name=s.name, endpoint=s.endpoint, epoch=epoch)
         cluster_state.publish_leader(self.zk, self.paths, leader, self.security.credential)
@@ -457,82 +446,6 @@ class Agent:
             return role.RejoinFailed()
         return None
 
-    # ------------------------------------------------------------ watches (kazoo threads)
-    def _watch_members(self, children: list[str]) -> bool:
-        self.post("members", set(children))
-        return self.service is not None
-
-    def _watch_licences(self, _children: list[str]) -> bool:
-        self.post("licences", None)
-        return self.service is not None
-
-    def _watch_pools(self, _children: list[str]) -> bool:
-        self.post("pools", None)
-        return self.service is not None
-
-    def _event_members(self, names: set[str]) -> None:
-        service = self.service
-        if service is not None:
-            before = service.members or set()
-            known = service.requests.members_data
-            for gone in set(known) - names:
-                del known[gone]
-            service.set_members(names)
-            # Only members new since the last change: the watch's first call after a takeover
-            # names all 2,000, whose reads (2,000 on the loop, 2,000 answers after) held the new
-            # leader's loop for 2 s before it took its first HELLO. The round of reads has them.
-            self._read_members(service, names - before)
-
-    def _read_members(self, service: CoordinatorService, names: Iterable[str]) -> None:
-        """Read these members' registration data without blocking the loop: one asynchronous
-        get each, its answer posted back (a synchronous re-read of every member held the loop
-        for a round trip per member, on every change of membership)."""
-        for name in names:
-            self.zk.get_async(self.paths.node(name)).rawlink(
-                lambda result, name=name: self.post("member_data", (service, name, result)))
-
-    def _read_some_members(self, service: CoordinatorService) -> None:
-        """This second's slice of the round of member reads (see ``MEMBER_READS_PER_S``)."""
-        members = service.members or set()
-        if not self._members_to_read:
-            self._members_to_read.extend(sorted(members))
-        count = min(len(self._members_to_read), MEMBER_READS_PER_S,
-                    max(1, math.ceil(len(members) / MEMBER_REFRESH_S)))
-        self._read_members(service, [self._members_to_read.popleft() for _ in range(count)])
-
-    def _event_member_data(self, payload: tuple[CoordinatorService, str, Any]) -> None:
-        service, name, result = payload
-        if service is not self.service or name not in service.members:
-            return  # a read for a coordinator that stepped down, or a member gone meanwhile
-        try:
-            data, _ = result.get_nowait()
-        except NoNodeError:
-            service.requests.members_data.pop(name, None)
-            return
-        value = cluster_state.load(data)
-        service.requests.members_data[name] = value if isinstance(value, dict) else {}
-
-    def _event_licences(self, _payload: Any) -> None:
-        if self.service is not None:
-            self._watch_each_licence(self.service)
-            self.service.set_licences(cluster_state.read_licences(self.zk, self.paths))
-
-    def _watch_each_licence(self, service: CoordinatorService) -> None:
-        """A new total is a change of the licence znode's data, which the children watch
-        does not see: watch each licence's data too, for as long as this service leads."""
-        def changed(_data: bytes | None, _stat: Any) -> bool:  # on a kazoo thread
-            self.post("licences", None)
-            return self.service is service  # False ends the watch once this service is gone
-
-        for name in self.zk.get_children(self.paths.licences):
-            if name not in self._licences_watched:
-                self._licences_watched.add(name)
-                self.zk.DataWatch(self.paths.licence(name), changed)
-
-    def _event_pools(self, _payload: Any) -> None:
-        if self.service is not None:
-            self.service.set_pools(cluster_state.read_pools(self.zk, self.paths))
-
     # ------------------------------------------------------------- housekeeping
     def _housekeeping(self) -> None:
         self._feed(role.Tick())  # the role's timers: suspension, handover deadline, rejoin, grace period
@@ -560,7 +473,7 @@ class Agent:
         if (self.service is not None and now - self._last_member_reads >= 1.0
                 and self.zk.state == KazooState.CONNECTED):
             self._last_member_reads = now
-            self._read_some_members(self.service)
+            self.read_some_members(self.service)
 
     def _shutdown(self) -> None:
         log.info("agent %s stopping", self.settings.name)

@@ -26,7 +26,7 @@ monitor's pages, Puli's own endpoints.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
@@ -61,6 +61,9 @@ MAX_MAP_KEYS = DEFAULT_GRAPH_LIMITS.value_items
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 Texts = Annotated[list[Annotated[str, Field(max_length=MAX_TEXT)]] | None, Query(max_length=MAX_FILTER_VALUES)]
 Epoch = Annotated[float | None, Query(ge=0, le=1e11)]
+NodeName = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
+OK = {"ok": True}
+"""What an edit answers once the leader took it."""
 
 
 def farm(request: Request, who: Caller) -> Farm:
@@ -74,6 +77,40 @@ def page(farm_: Farm, what: str, limit: int, cursor: int | None, **args: Any) ->
         args["cursor"] = cursor
     answer = farm_.query(what, **args, limit=limit)
     return {"items": answer["items"], "cursor": answer["cursor"]}
+
+
+def read_route(path: str, summary: str, call: Callable[[Farm], Any]) -> None:
+    """GET ``path`` (no parameters): what ``call`` answers of the caller's Farm."""
+    def route(request: Request, who: Caller = CallerDependency) -> Any:
+        return call(farm(request, who))
+
+    router.get(path, summary=summary, name=call.__name__)(route)
+
+
+def job_edit(action: str, summary: str, call: Callable[[Farm, int], object]) -> None:
+    """POST ``/jobs/{job_id}/<action>`` without a body: ``call(farm, job_id)``, answered :data:`OK`."""
+    def route(request: Request, job_id: Id, who: Caller = CallerDependency) -> dict[str, Any]:
+        call(farm(request, who), job_id)
+        return OK
+
+    router.post(f"/jobs/{{job_id}}/{action}", summary=summary, name=call.__name__)(route)
+
+
+def node_edit(action: str, summary: str, call: Callable[[Farm, str], object]) -> None:
+    """POST ``/nodes/{name}/<action>`` without a body: ``call(farm, name)``, answered :data:`OK`."""
+    def route(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
+        call(farm(request, who), name)
+        return OK
+
+    router.post(f"/nodes/{{name}}/{action}", summary=summary, name=call.__name__)(route)
+
+
+def set_given(call: Callable[..., object], key: int | str, body: BaseModel) -> dict[str, Any]:
+    """``call(key, **values)`` with the values the body gives (none given: nothing sent), answered :data:`OK`."""
+    values = body.model_dump(exclude_unset=True)
+    if values:
+        call(key, **values)
+    return OK
 
 
 # -------------------------------------------------------------------------- reads
@@ -197,31 +234,17 @@ def nodes(request: Request, response: Response, pool: Annotated[str | None, Quer
           offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
           limit: Annotated[int | None, Query(ge=1, le=PAGE_MAX)] = None,
           who: Caller = CallerDependency) -> list[dict[str, Any]]:
-    rows = farm(request, who).nodes(pool=pool, state=state, name=name, speed=speed, ram=ram, cores=cores,
-                                    sort=sort, reverse=reverse)
-    response.headers[TOTAL_HEADER] = str(len(rows))
-    return rows[offset:] if limit is None else rows[offset:offset + limit]
+    answer = farm(request, who).node_page(pool=pool, state=state, name=name, speed=speed, ram=ram, cores=cores,
+                                          sort=sort, reverse=reverse, offset=offset, limit=limit)
+    response.headers[TOTAL_HEADER] = str(answer["total"])
+    return list(answer["items"])
 
 
-@router.get("/licences", summary="Licences: used / total (Farm.licences)")
-def licences(request: Request, who: Caller = CallerDependency) -> list[dict[str, Any]]:
-    return farm(request, who).licences()
-
-
-@router.get("/pools", summary="Pools as the leader sees them (Farm.pools)")
-def pools(request: Request, who: Caller = CallerDependency) -> list[dict[str, Any]]:
-    return farm(request, who).pools()
-
-
-@router.get("/shares", summary="Share accounts: use against guarantee (min) and cap (max) (Farm.shares)")
-def shares(request: Request, who: Caller = CallerDependency) -> list[dict[str, Any]]:
-    return farm(request, who).shares()
-
-
-@router.get("/stats", summary="The last hour, a sample per minute, and jobs and render nodes by status "
-                              "(Farm.stats)")
-def stats(request: Request, who: Caller = CallerDependency) -> dict[str, Any]:
-    return farm(request, who).stats()
+read_route("/licences", "Licences: used / total (Farm.licences)", Farm.licences)
+read_route("/pools", "Pools as the leader sees them (Farm.pools)", Farm.pools)
+read_route("/shares", "Share accounts: use against guarantee (min) and cap (max) (Farm.shares)", Farm.shares)
+read_route("/stats", "The last hour, a sample per minute, and jobs and render nodes by status (Farm.stats)",
+           Farm.stats)
 
 
 @router.get("/history", summary="The farm's per-minute samples since `since` (epoch seconds), oldest first "
@@ -265,8 +288,6 @@ class JobValues(JobSettings):
     user: str | None = Field(None, max_length=MAX_TEXT)
 
 
-OK = {"ok": True}
-
 
 @router.post("/jobs/{job_id}/pause", summary="Pause a job, task group or task (`kill` stops what runs)")
 def pause(request: Request, job_id: Id, body: PauseBody | None = None,
@@ -275,16 +296,8 @@ def pause(request: Request, job_id: Id, body: PauseBody | None = None,
     return OK
 
 
-@router.post("/jobs/{job_id}/resume", summary="Resume a job, task group or task")
-def resume(request: Request, job_id: Id, who: Caller = CallerDependency) -> dict[str, Any]:
-    farm(request, who).resume(job_id)
-    return OK
-
-
-@router.post("/jobs/{job_id}/cancel", summary="Cancel a job, task group or task")
-def cancel(request: Request, job_id: Id, who: Caller = CallerDependency) -> dict[str, Any]:
-    farm(request, who).cancel(job_id)
-    return OK
+job_edit("resume", "Resume a job, task group or task", Farm.resume)
+job_edit("cancel", "Cancel a job, task group or task", Farm.cancel)
 
 
 @router.post("/jobs/{job_id}/restart", summary="Run again: all, or `errors_only`")
@@ -298,10 +311,7 @@ def restart(request: Request, job_id: Id, body: RestartBody | None = None,
 @router.post("/jobs/{job_id}/set", summary="Set priority, maxRN, maxAttempt, ramUse, timer, pool, name, strategy; "
                                          "user (an operator's)")
 def set_values(request: Request, job_id: Id, body: JobValues, who: Caller = CallerDependency) -> dict[str, Any]:
-    values = body.model_dump(exclude_unset=True)
-    if values:
-        farm(request, who).set(job_id, **values)
-    return OK
+    return set_given(farm(request, who).set, job_id, body)
 
 
 Map = Annotated[dict[Annotated[str, Field(max_length=DEFAULT_GRAPH_LIMITS.name_length)], Any],
@@ -328,10 +338,7 @@ def set_arguments(request: Request, job_id: Id, arguments: Map, who: Caller = Ca
     return OK
 
 
-@router.post("/jobs/{job_id}/archive", summary="Remove a DONE or CANCELED job from the farm")
-def archive(request: Request, job_id: Id, who: Caller = CallerDependency) -> dict[str, Any]:
-    farm(request, who).archive(job_id)
-    return OK
+job_edit("archive", "Remove a DONE or CANCELED job from the farm", Farm.archive)
 
 
 class JobFilters(Edit):
@@ -422,8 +429,6 @@ def edit_command(request: Request, command_id: Id, action: str, who: Caller = Ca
     return OK
 
 
-NodeName = Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]
-
 
 @router.post("/nodes/{name}/pause", summary="No new work for a render node (`kill` re-queues what runs)")
 def pause_node(request: Request, name: NodeName, body: PauseBody | None = None,
@@ -432,16 +437,8 @@ def pause_node(request: Request, name: NodeName, body: PauseBody | None = None,
     return OK
 
 
-@router.post("/nodes/{name}/drain", summary="Finish what runs on a render node, take nothing new")
-def drain_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
-    farm(request, who).drain_node(name)
-    return OK
-
-
-@router.post("/nodes/{name}/resume", summary="A paused or draining render node takes work again")
-def resume_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
-    farm(request, who).resume_node(name)
-    return OK
+node_edit("drain", "Finish what runs on a render node, take nothing new", Farm.drain_node)
+node_edit("resume", "A paused or draining render node takes work again", Farm.resume_node)
 
 
 class NodeValues(Edit):
@@ -454,29 +451,13 @@ class NodeValues(Edit):
 @router.post("/nodes/{name}/set", summary="An operator's `pools` or `performance` for a render node (null: its "
                                           "agent's)")
 def set_node(request: Request, name: NodeName, body: NodeValues, who: Caller = CallerDependency) -> dict[str, Any]:
-    values = body.model_dump(exclude_unset=True)
-    if values:
-        farm(request, who).set_node(name, **values)
-    return OK
+    return set_given(farm(request, who).set_node, name, body)
 
 
-@router.post("/nodes/{name}/unquarantine", summary="Let a quarantined render node take work again")
-def unquarantine_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
-    farm(request, who).clear_quarantine(name)
-    return OK
-
-
-@router.post("/nodes/{name}/clear", summary="Forgive a render node: its quarantine, every job's and command's "
-             "avoidance of it (nothing to forgive: 409)")
-def clear_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
-    farm(request, who).clear_node(name)
-    return OK
-
-
-@router.post("/nodes/{name}/remove", summary="Forget a render node that left the mesh (a connected one: 409)")
-def remove_node(request: Request, name: NodeName, who: Caller = CallerDependency) -> dict[str, Any]:
-    farm(request, who).remove_node(name)
-    return OK
+node_edit("unquarantine", "Let a quarantined render node take work again", Farm.clear_quarantine)
+node_edit("clear", "Forgive a render node: its quarantine, every job's and command's avoidance of it (nothing to "
+          "forgive: 409)", Farm.clear_node)
+node_edit("remove", "Forget a render node that left the mesh (a connected one: 409)", Farm.remove_node)
 
 
 @router.post("/leader/step-down", summary="The leader hands over now (before maintenance); its name")
@@ -517,9 +498,7 @@ def set_pool_nodes(request: Request, name: SettingName, body: PoolNodes,
     return OK
 
 
-@router.get("/hooks", summary="Every event hook (Farm.hooks)")
-def hooks(request: Request, who: Caller = CallerDependency) -> list[dict[str, Any]]:
-    return farm(request, who).hooks()
+read_route("/hooks", "Every event hook (Farm.hooks)", Farm.hooks)
 
 
 class HookValues(Edit):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from puliclient.model.labels import fields_of, status_label, status_short_label
+from puliclient.model.labels import StatusModel, fields_of
 from puliclient.status import CommandStatus
 
 
@@ -30,8 +30,10 @@ def frames_of(description: str) -> int:
 
 
 @dataclass(slots=True, eq=False)
-class CommandModel:
+class CommandModel(StatusModel):
     """One command; its fields are Puli's ``puliclient.model.command.Command``'s."""
+
+    STATUS_KIND = CommandStatus
 
     id: int = 0
     description: str = ""
@@ -69,18 +71,6 @@ class CommandModel:
     def from_json(cls, data: dict[str, Any]) -> CommandModel:
         """From Puli's JSON of a command (its ``encode()``)."""
         return cls(**fields_of(cls, data))
-
-    @property
-    def statusLabel(self) -> str:
-        return status_label(self.status, CommandStatus)
-
-    @property
-    def statusShortLabel(self) -> str:
-        return status_short_label(self.status, CommandStatus)
-
-    def encode(self) -> dict[str, Any]:
-        """Puli's ``encode()``: the fields as a dict."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     def __repr__(self) -> str:
         return f"Command({self.description})"

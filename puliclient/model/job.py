@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from puliclient.model.labels import fields_of, status_label, status_short_label
+from puliclient.model.labels import StatusModel, fields_of
 from puliclient.model.task import TaskModel, per_frame_ms
 from puliclient.status import NodeStatus
 
@@ -36,8 +36,11 @@ TASK_KIND = "Task"
 
 
 @dataclass(slots=True, eq=False)
-class JobModel:
+class JobModel(StatusModel):
     """A job, a task group or a task's node; its fields are Puli's ``puliclient.model.job.Job``'s."""
+
+    STATUS_KIND = NodeStatus
+    NOT_ENCODED = frozenset({"known_children", "known_task", "server"})
 
     id: int = 0
     name: str = ""
@@ -141,14 +144,6 @@ class JobModel:
         self._tree()
         return self.known_task
 
-    @property
-    def statusLabel(self) -> str:
-        return status_label(self.status, NodeStatus)
-
-    @property
-    def statusShortLabel(self) -> str:
-        return status_short_label(self.status, NodeStatus)
-
     # ----------------------------------------------------------------- mutators
     def _edit(self, action: str, **args: Any) -> bool:
         if self.server is None:
@@ -217,8 +212,7 @@ class JobModel:
 
     def encode(self) -> dict[str, Any]:
         """Puli's ``encode()``: the fields as a dict, ``children`` and ``task`` encoded."""
-        skip = ("known_children", "known_task", "server")
-        out = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in skip}
+        out = self.encoded_fields()
         out["children"] = [c.encode() for c in self.children]
         if self.task is not None:
             out["task"] = self.task.encode()

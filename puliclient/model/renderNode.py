@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from puliclient.model.labels import fields_of, status_label, status_short_label
+from puliclient.model.labels import StatusModel, fields_of
 from puliclient.status import RenderNodeStatus
 
 if TYPE_CHECKING:
@@ -36,8 +36,11 @@ def endpoint_address(endpoint: str) -> tuple[str, int]:
 
 
 @dataclass(slots=True, eq=False)
-class RenderNodeModel:
+class RenderNodeModel(StatusModel):
     """One render node; its fields are Puli's ``puliclient.model.renderNode.RenderNode``'s."""
+
+    STATUS_KIND = RenderNodeStatus
+    NOT_ENCODED = frozenset({"server"})
 
     id: str = ""
     name: str = ""
@@ -87,14 +90,6 @@ class RenderNodeModel:
         node = cls(**fields_of(cls, data), server=server)
         node.commands = {int(k): v for k, v in (data.get("commands") or {}).items()}  # JSON keys are text
         return node
-
-    @property
-    def statusLabel(self) -> str:
-        return status_label(self.status, RenderNodeStatus)
-
-    @property
-    def statusShortLabel(self) -> str:
-        return status_short_label(self.status, RenderNodeStatus)
 
     def _server(self) -> Server:
         from puliclient.server.server import RequestError
@@ -147,10 +142,6 @@ class RenderNodeModel:
         if performance is not None:
             self.performance = float(performance)
         return True
-
-    def encode(self) -> dict[str, Any]:
-        """Puli's ``encode()``: the fields as a dict."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "server"}
 
     def __repr__(self) -> str:
         return f"RenderNode({self.name})"

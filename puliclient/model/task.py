@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from puliclient.model.command import CommandModel
-from puliclient.model.labels import fields_of, status_label, status_short_label
+from puliclient.model.labels import StatusModel, fields_of
 from puliclient.status import NodeStatus
 
 if TYPE_CHECKING:
@@ -29,8 +29,11 @@ def per_frame_ms(seconds: float | None) -> float:
 
 
 @dataclass(slots=True, eq=False)
-class TaskModel:
+class TaskModel(StatusModel):
     """One task; its fields are Puli's ``puliclient.model.task.Task``'s."""
+
+    STATUS_KIND = NodeStatus
+    NOT_ENCODED = frozenset({"listed", "server"})
 
     id: int = 0
     name: str = ""
@@ -89,17 +92,9 @@ class TaskModel:
             self.listed = [CommandModel.from_view(c) for c in views]
         return self.listed
 
-    @property
-    def statusLabel(self) -> str:
-        return status_label(self.status, NodeStatus)
-
-    @property
-    def statusShortLabel(self) -> str:
-        return status_short_label(self.status, NodeStatus)
-
     def encode(self) -> dict[str, Any]:
         """Puli's ``encode()``: the fields as a dict, the commands encoded."""
-        out = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("listed", "server")}
+        out = self.encoded_fields()
         out["commands"] = [c.encode() for c in self.commands]
         return out
 

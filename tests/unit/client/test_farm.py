@@ -18,6 +18,7 @@ from puliclient.errors import (
     GraphError,
 )
 from puliclient.farm import Farm, FarmError
+from puliclient.query_fields import node_listing
 
 
 class ScriptedFarm(Farm):
@@ -72,7 +73,7 @@ def test_status_asks_for_a_bounded_page_of_nodes_only_when_told() -> None:
 
 def test_a_node_name_filter_is_a_glob() -> None:
     nodes = [{"name": n, "state": "idle", "pools": ["default"]} for n in ("rn1", "rn12", "gpu1", "[x]")]
-    farm = ScriptedFarm(lambda kind, fields: {"nodes": nodes})
+    farm = ScriptedFarm(leader_node_rows(nodes))
     assert [n["name"] for n in farm.nodes(name="rn1*")] == ["rn1", "rn12"]
     assert [n["name"] for n in farm.nodes(name="[x]")] == ["[x]"]  # no character classes
     with pytest.raises(FarmInvalidRequestError, match="above the 256-character limit"):
@@ -274,11 +275,38 @@ def test_jobs_pass_time_ranges_to_the_leader_and_sort_every_match_before_the_lim
         farm.jobs(sort="colour")
 
 
+def leader_node_rows(nodes: list[dict[str, Any]]) -> Any:
+    """A leader answering ``node_rows`` over ``nodes`` by its own rule, its refusal as the wire's ``invalid``."""
+    def answer(kind: str, fields: dict[str, Any]) -> Any:
+        assert (kind, fields["what"]) == ("QUERY", "node_rows")
+        try:
+            return node_listing(nodes, fields["args"])
+        except ValueError as exc:
+            raise FarmInvalidRequestError(str(exc)) from exc
+
+    return answer
+
+
+def test_nodes_are_filtered_sorted_and_sliced_at_the_leader() -> None:
+    nodes = [{"name": f"rn{i}", "state": "idle", "pools": ["default"], "cores": i} for i in range(1, 6)]
+    farm = ScriptedFarm(leader_node_rows(nodes))
+    assert [n["name"] for n in farm.nodes(sort="cores", reverse=True, offset=1, limit=2)] == ["rn4", "rn3"]
+    assert farm.node_page(cores="+3", limit=1) == {"items": [nodes[3]], "total": 2}
+    assert [f["args"] for _, f in farm.calls] == [{"sort": "cores", "reverse": True, "offset": 1, "limit": 2},
+                                                 {"cores": "+3", "limit": 1}]
+    farm.calls.clear()
+    farm.nodes(cores=0)  # exactly 0 cores is a bound, not "no filter"
+    assert [f["args"] for _, f in farm.calls] == [{"cores": 0}]
+    for bad in ({"limit": 0}, {"offset": -1}, {"limit": True}):
+        with pytest.raises(FarmInvalidRequestError, match="whole number"):
+            farm.nodes(**bad)
+
+
 def test_nodes_take_pul_rn_constraints_and_sort() -> None:
     nodes = [{"name": "rn1", "state": "idle", "pools": ["default"], "performance": 1.0, "ram_mb": 8000, "cores": 8},
              {"name": "rn2", "state": "busy", "pools": ["gpu"], "performance": 3.0, "ram_mb": 64000, "cores": 32},
              {"name": "rn3", "state": "idle", "pools": ["gpu"], "performance": 2.5, "ram_mb": 32000, "cores": 16}]
-    farm = ScriptedFarm(lambda kind, fields: {"nodes": nodes})
+    farm = ScriptedFarm(leader_node_rows(nodes))
     assert [n["name"] for n in farm.nodes(speed="+2")] == ["rn2", "rn3"]
     assert [n["name"] for n in farm.nodes(ram="-40000", cores="+8")] == ["rn3"]
     assert [n["name"] for n in farm.nodes(cores=32)] == ["rn2"]

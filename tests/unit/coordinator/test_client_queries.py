@@ -155,6 +155,23 @@ def test_status_tells_each_node_state_from_zookeeper_the_links_and_the_core() ->
     assert nodes["ghost"]["state"] == "gone" and nodes["silent"]["pools"] == ["gpu"]
 
 
+def test_node_rows_are_the_status_rows_filtered_sorted_and_sliced_at_the_leader() -> None:
+    core = SchedulingCore()
+    links = {name: LinkFacts(f"tcp://{name}:1", ["default"], alive=True) for name in ("rn1", "rn2", "rn3", "gpu1")}
+    members = {name: {"endpoint": f"tcp://{name}:9", "cores": cores}
+               for name, cores in (("rn1", 8), ("rn2", 32), ("rn3", 16), ("gpu1", 64))}
+    everything = answer_query("status", context(core, links=links, members=members))["nodes"]
+    assert answer_query("node_rows", context(core, links=links, members=members)) == {"items": everything, "total": 4}
+    page = answer_query("node_rows", context(core, {"name": "rn*", "sort": "coresNumber", "reverse": True,
+                                                    "offset": 1, "limit": 1}, links=links, members=members))
+    assert [n["name"] for n in page["items"]] == ["rn3"] and page["total"] == 3
+    for bad, problem in (({"sort": "colour"}, "unknown field 'colour'"), ({"limit": 0}, "limit must be"),
+                         ({"offset": "1"}, "offset must be"), ({"reverse": "yes"}, "reverse must be"),
+                         ({"cores": "many"}, "cores: write"), ({"state": ["idle"] * 257}, "above the limit")):
+        with pytest.raises(ValueError, match=problem):
+            answer_query("node_rows", context(core, bad, links=links, members=members))
+
+
 def test_status_shows_an_operators_pools_over_the_agents_and_the_performance() -> None:
     core = SchedulingCore()
     core.define_pool("gpu")
@@ -295,8 +312,8 @@ def test_render_nodes_are_paged_by_name() -> None:
 def test_an_unknown_query_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="unknown query 'everything'; known: command, commands, figures, graph"):
         answer_query("everything", context(SchedulingCore()))
-    assert set(QUERIES) == {"status", "graphs", "graph", "command", "commands", "nodes", "licences", "pools",
-                            "figures", "stats", "history", "shares"}
+    assert set(QUERIES) == {"status", "graphs", "graph", "command", "commands", "nodes", "node_rows", "licences",
+                            "pools", "figures", "stats", "history", "shares"}
 
 
 def test_the_shares_query_shows_each_accounts_use_against_its_guarantee_and_cap() -> None:

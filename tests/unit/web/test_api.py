@@ -15,6 +15,7 @@ from puli_mesh.errors import MeshRequestError
 from puli_mesh.web.api import TOTAL_HEADER, router
 from puli_mesh.web.app import create_app
 from puliclient.farm import Farm
+from puliclient.query_fields import node_listing
 from tests.unit.web.test_app import BEARER, StubClient, StubContext
 
 
@@ -52,7 +53,8 @@ def sent(context: StubContext) -> list[tuple[str, str, dict[str, Any]]]:
 ROUTES: dict[str, str] = {
     "status": "GET /api/status", "graph": "GET /api/jobs/{job_id}", "graphs": "GET /api/jobs",
     "jobs": "GET /api/jobs", "commands": "GET /api/commands", "command": "GET /api/commands/{command_id}",
-    "nodes": "GET /api/nodes", "pools": "GET /api/pools", "licences": "GET /api/licences",
+    "nodes": "GET /api/nodes", "node_page": "GET /api/nodes", "pools": "GET /api/pools",
+    "licences": "GET /api/licences",
     "stats": "GET /api/stats", "history": "GET /api/history", "hooks": "GET /api/hooks",
     "read_log": "GET /api/commands/{command_id}/log", "tail_log": "GET /api/commands/{command_id}/log/tail",
     "follow_log": "GET /api/commands/{command_id}/log/follow", "submit": "POST /api/jobs",
@@ -148,12 +150,23 @@ NODES = [{"name": f"rn{i}", "state": "idle" if i % 2 else "busy", "pools": ["def
           "ram_mb": 1024 * i, "cores": i} for i in range(1, 8)]
 
 
+def leader_node_rows(args: dict[str, Any]) -> dict[str, Any] | MeshRequestError:
+    """The leader's answer to ``node_rows`` over :data:`NODES` (its refusal: ``invalid``)."""
+    try:
+        return node_listing(NODES, args)
+    except ValueError as exc:
+        return MeshRequestError("invalid", str(exc))
+
+
 def test_nodes_filter_sort_and_page_as_farm_nodes(http: TestClient, context: StubContext) -> None:
-    context.answers["status"] = {"nodes": NODES}
+    context.answers["node_rows"] = leader_node_rows
     answer = http.get("/api/nodes?state=idle&speed=%2B2&sort=speed&reverse=true&offset=1&limit=2", headers=BEARER)
     assert answer.status_code == 200
     assert [n["name"] for n in answer.json()] == ["rn5", "rn3"]  # idle, faster than 2: rn7 rn5 rn3; from the 2nd
     assert answer.headers[TOTAL_HEADER] == "3"
+    # sorted and sliced at the leader: only the two rows asked for travel
+    assert sent(context) == [("QUERY", "node_rows", {"state": ["idle"], "speed": "+2", "sort": "speed",
+                                                     "reverse": True, "offset": 1, "limit": 2})]
     everything = http.get("/api/nodes", headers=BEARER)
     assert everything.json() == NODES[:] and everything.headers[TOTAL_HEADER] == "7"
     assert http.get("/api/nodes?ram=lots", headers=BEARER).status_code == 400
