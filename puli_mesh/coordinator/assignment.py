@@ -58,7 +58,7 @@ import logging
 import math
 
 from puli_mesh.coordinator import pools as pools_mod
-from puli_mesh.coordinator import sick_hosts
+from puli_mesh.coordinator import preemption, sick_hosts
 from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.pools import SigQueue, count_assignment, live_task
@@ -524,3 +524,5 @@ def flush_waiting(st: CoreState, now: float) -> None:
                     i += 1
         # Assignments do not create work elsewhere, but parking a graph or a task
         # never dirties a pool either, so this loop ends.
+    if st.preempting and preemption.preempt(st, now):  # share trees that preempt: the freed slots are offered
+        flush_waiting(st, now)

@@ -34,7 +34,7 @@ from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
-from puli_mesh.coordinator.shares import parse_accounts
+from puli_mesh.coordinator.shares import check_preempt_after, parse_accounts
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN, idle_timeout_error
 from puliclient.errors import GraphError
 from puliclient.representation import (
@@ -435,10 +435,13 @@ def node_remove(core: SchedulingCore, args: dict[str, Any], now: float) -> list[
 
 
 def pool_shares(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
-    """``{"pool", "accounts": [[PROJECT or PROJECT/USER, min, max, weight], ...]}``: the pool's
-    share tree from now on (``[]``: none). From the leader, fed by the cluster settings
-    (``puli-mesh shares set``, ``Farm.set_share``), journalled so a successor replays it alike."""
-    return core.set_shares(edit_name(args["pool"], "pool"), parse_accounts(args["accounts"]), now)
+    """``{"pool", "accounts": [[PROJECT or PROJECT/USER, min, max, weight], ...], "preempt_after"?}``:
+    the pool's share tree from now on (``[]``: none), preempting borrowers' commands older than
+    ``preempt_after`` seconds (absent or None: never; ``preemption``). From the leader, fed by the
+    cluster settings (``puli-mesh shares set|preempt``, ``Farm.set_share``, ``Farm.set_share_preempt``),
+    journalled so a successor replays it alike."""
+    return core.set_shares(edit_name(args["pool"], "pool"), parse_accounts(args["accounts"]), now,
+                           check_preempt_after(args.get("preempt_after")))
 
 
 COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume",

@@ -341,6 +341,8 @@ def finish(st: CoreState, cmd: CommandNode, status: int, now: float, message: st
 def retries_due(st: CoreState, now: float) -> None:
     if st.sick.expiry:  # the jobs' forgiveness of sick nodes: timers of the same tick
         sick_hosts.forgive_due(st, now)
+    if st.preempting:  # a borrower's command may have grown old enough to preempt (``preemption``)
+        st.dirty_pools.update(dict.fromkeys(st.preempting))
     retries = st.retries
     while retries and retries[0][0] <= now:
         at, cid, token = heapq.heappop(retries)

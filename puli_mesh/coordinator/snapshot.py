@@ -75,6 +75,8 @@ def dump(st: CoreState) -> dict[str, Any]:
         "licences": [[lic.name, lic.total] for lic in st.licences.licences.values()],
         "pools": list(st.pools),
         "shares": {name: account_rows(p.shares.specs) for name, p in st.pools.items() if p.shares is not None},
+        "share_preempt": {name: p.shares.preempt_after for name, p in st.pools.items()
+                          if p.shares is not None and p.shares.preempt_after is not None},
         "render_nodes": [_dump_rn(n) for n in st.render_nodes.values()],
         "graphs": [[_dump_node(n) for n in iter_nodes(g)] for g in st.graphs.values()],
         "retries": [list(r) for r in st.retries],
@@ -188,7 +190,10 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         if name not in st.pools:
             st.pools[name] = Pool(name)
     for name, rows in data.get("shares", {}).items():  # older snapshots have none
-        st.pools[name].shares = ShareTree(parse_accounts(rows))  # before any job is indexed
+        after = data.get("share_preempt", {}).get(name)  # older snapshots: no preemption
+        st.pools[name].shares = ShareTree(parse_accounts(rows), after)  # before any job is indexed
+        if after is not None:
+            st.preempting[name] = None  # as ``preemption.register``, but nothing to look at yet
     now0 = 0.0
     for d in data["render_nodes"]:
         info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],
