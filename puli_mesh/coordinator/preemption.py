@@ -194,7 +194,7 @@ def preempt_pool(st: CoreState, pool: Pool, tree: ShareTree, after: float, now: 
                     st.preempt_wake[pool.name] = min(st.preempt_wake.get(pool.name, wake), wake)
             if victim is None:
                 break
-            kill(st, victim, f"{pool.name}/{'/'.join(needy.path)}", now)
+            kill(st, victim, f"{pool.name}/{'/'.join(needy.path[:1] if across else needy.path)}", now)
             killed = True
             need -= 1
     return killed
