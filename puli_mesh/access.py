@@ -118,6 +118,7 @@ SETTINGS_ROLES: dict[str, Role] = {
     "hook_list": Role.USER,
     "share_set": Role.OPERATOR,
     "share_remove": Role.OPERATOR,
+    "share_preempt": Role.OPERATOR,
 }
 """Every action of a ``SETTINGS`` request and the least role it needs. What each action is (its
 arguments, its checks) is ``puli_mesh.cluster_settings``, which reads its names here: it checks

@@ -436,9 +436,18 @@ class Farm:
         with self._translated():
             self._client.change_settings("share_remove", pool=pool, account=account)
 
+    def set_share_preempt(self, pool: str, after: float | None) -> None:
+        """Pool ``pool``'s share tree preempts: an account below its guarantee that finds no room gets
+        slots from borrowers, by killing and requeuing (no attempt spent) their youngest commands
+        older than ``after`` seconds (`puli-mesh shares preempt` says 60). None: never (the default).
+        Role operator."""
+        with self._translated():
+            self._client.change_settings("share_preempt", pool=pool, preempt_after=after)
+
     def shares(self) -> list[dict[str, Any]]:
         """Each share account in use or defined: ``[{'pool', 'account', 'min', 'max', 'weight',
-        'use', 'defined'}]`` (``use``: its commands holding a slot now)."""
+        'use', 'defined', 'preempt_after'}]`` (``use``: its commands holding a slot now;
+        ``preempt_after``: its pool's, None when it does not preempt)."""
         return list(self.query("shares"))
 
     # ------------------------------------------------------------- event hooks

@@ -37,9 +37,11 @@ from puli_mesh.cluster_settings import (
     LicenceSet,
     PoolDefine,
     SettingsAction,
+    SharePreempt,
     ShareRemove,
     ShareSet,
 )
+from puli_mesh.coordinator.shares import check_preempt_after
 from puli_mesh.errors import (
     ConfigError,
     KeyMaterialError,
@@ -143,3 +145,6 @@ def carry_out(zk: KazooClient, paths: ClusterPaths, action: SettingsAction, now:
                 raise UnknownShareError(f"pool {pool!r} has no share account {account!r}; "
                                         "`puli-mesh shares list` shows them")
             return {"pool": pool, "account": account}
+        case SharePreempt(pool=pool, preempt_after=after):
+            share_store.set_preempt(zk, paths, pool, check_preempt_after(after))
+            return {"pool": pool, "preempt_after": after}

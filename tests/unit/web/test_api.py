@@ -89,6 +89,7 @@ NOT_OVER_HTTP: dict[str, str] = {
     "set_share": "share trees are set by operators with `puli-mesh shares set` or Farm; the web shows them "
                  "(GET /api/shares)",
     "remove_share": "as set_share: `puli-mesh shares remove` or Farm",
+    "set_share_preempt": "as set_share: `puli-mesh shares preempt` or Farm; GET /api/shares shows preempt_after",
 }
 """Public methods of Farm deliberately not offered over HTTP, and why."""
 
