@@ -497,7 +497,8 @@ def fill_ahead(st: CoreState, node: RenderNode, now: float) -> int:
 
 
 def flush_waiting(st: CoreState, now: float) -> None:
-    """Offer new work to the nodes that hold credit, in the pools where it may be."""
+    """Offer new work to the nodes that hold credit, in the pools where it may be; then, if some
+    pool's share tree preempts, let ``preemption`` free slots for a waiting guarantee."""
     while st.dirty_pools:
         dirty = list(st.dirty_pools)
         st.dirty_pools.clear()
