@@ -534,7 +534,7 @@ class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreS
 
     def set_user(self, graph_id: int, user: str, now: float) -> list[Decision]:
         edits.set_user(self._st, self._graph(graph_id), user)
-        return []
+        return self._done(now)  # its quotas (or share account) may have room: work may start
 
     def set_dispatch_key(self, node_id: int, value: float, now: float) -> list[Decision]:
         self._start(now)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from puli_mesh.coordinator import lifecycle, preemption
+from puli_mesh.coordinator import lifecycle, preemption, quotas
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.decisions import Decision
 from puli_mesh.coordinator.shares import ShareSpec, ShareTree, account_rows, project_of
@@ -44,6 +44,7 @@ def account_moved(st: CoreState, graph: GraphNode) -> None:
     account = graph.share
     if account is not None and account.path != (project_of(graph.tags), graph.user):
         reindex_graph(st, graph)
+    quotas.moved(st, graph)
 
 
 def set_share_tree(st: CoreState, pool_name: str, specs: dict[tuple[str, ...], ShareSpec],
@@ -89,6 +90,20 @@ class CoreShares:
         self._start(now)
         set_share_tree(self._st, pool, specs, preempt_after)
         return self._done(now)
+
+    def set_quotas(self, limits: dict[tuple[str, str], int], now: float) -> list[Decision]:
+        """The quotas across pools are ``limits`` ((``user``|``project``, name) -> max) from now on."""
+        self._start(now)
+        quotas.set_quotas(self._st, limits)
+        return self._done(now)
+
+    def quota_rows(self) -> list[list[Any]]:
+        """The quotas, as journalled (``quotas.quota_rows``)."""
+        return quotas.quota_rows({c.key: c.max for c in self._st.quotas.values()})
+
+    def quota_use(self) -> list[dict[str, Any]]:
+        """Each quota's use against its max."""
+        return quotas.use_rows(self._st)
 
     def share_preempt(self) -> dict[str, float]:
         """Each preempting pool's ``preempt_after`` (pools that never preempt are left out)."""

@@ -34,6 +34,7 @@ from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
+from puli_mesh.coordinator.quotas import parse_quotas
 from puli_mesh.coordinator.shares import check_preempt_after, parse_accounts
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN, idle_timeout_error
 from puliclient.errors import GraphError
@@ -444,6 +445,13 @@ def pool_shares(core: SchedulingCore, args: dict[str, Any], now: float) -> list[
                            check_preempt_after(args.get("preempt_after")))
 
 
+def share_quotas(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"quotas": [[user|project, name, max], ...]}``: the quotas across pools from now on (``[]``:
+    none). From the leader, fed by the cluster settings (``puli-mesh shares quota``,
+    ``Farm.set_share_quota``), journalled so a successor replays it alike."""
+    return core.set_quotas(parse_quotas(args["quotas"]), now)
+
+
 COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume",
                            "command_set", "command_done"})
 """The actions whose ``id`` is a command's (every other job edit's is a graph's, group's or task's)."""
@@ -474,6 +482,7 @@ EDIT_ACTIONS: dict[str, EditAction] = {
     "pool_set_nodes": pool_set_nodes,
     "node_remove": node_remove,
     "pool_shares": pool_shares,
+    "share_quotas": share_quotas,
 }
 
 

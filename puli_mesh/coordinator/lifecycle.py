@@ -28,7 +28,7 @@ import heapq
 import logging
 
 from puli_mesh.coordinator import pools as pools_mod
-from puli_mesh.coordinator import sick_hosts
+from puli_mesh.coordinator import quotas, sick_hosts
 from puli_mesh.coordinator.decisions import Kill
 from puli_mesh.coordinator.render_nodes import give_back_gpus
 from puli_mesh.coordinator.state import CoreState
@@ -239,6 +239,8 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
     g = task.graph
     if g.share is not None:
         g.share.charge(-1)
+    if st.quotas:
+        quotas.charge(st, g, -1)
     pool = st.pools[g.pool]
     if task.parked == PARK_TASK_CAP and not 0 < task.max_rn <= task.running:
         task.parked = PARK_NONE
