@@ -120,6 +120,7 @@ SETTINGS_ROLES: dict[str, Role] = {
     "share_set": Role.OPERATOR,
     "share_remove": Role.OPERATOR,
     "share_preempt": Role.OPERATOR,
+    "share_quota": Role.OPERATOR,
 }
 """Every action of a ``SETTINGS`` request and the least role it needs. What each action is (its
 arguments, its checks) is ``puli_mesh.cluster_settings``, which reads its names here: it checks

@@ -5,6 +5,9 @@ the form the leader journals (the ``pool_shares`` edit), or, for a pool whose tr
 ``{"accounts": [...], "preempt_after": seconds}``. An account or the preemption is changed by
 rewriting its pool's znode with a version check, so two operators' concurrent changes both land.
 
+The quotas across pools are one znode, ``share_quotas``: ``[[user|project, name, max], ...]``
+(``coordinator.quotas.quota_rows``), changed the same way.
+
 Guarantees: what is written has passed ``coordinator.shares.parse_accounts``; an unreadable
 znode is left out of :func:`read_trees` and logged, never fatal.
 Not here: who may change them (``access``), feeding them to the core (``node.share_feed``).
@@ -21,6 +24,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
 from puli_mesh import zk_access
+from puli_mesh.coordinator.quotas import parse_quotas, quota_rows
 from puli_mesh.coordinator.shares import ShareSpec, account_rows, check_preempt_after, parse_accounts
 from puli_mesh.zkpaths import ClusterPaths
 
@@ -111,3 +115,42 @@ def set_account(zk: KazooClient, paths: ClusterPaths, pool: str, path: tuple[str
 def remove_account(zk: KazooClient, paths: ClusterPaths, pool: str, path: tuple[str, ...]) -> bool:
     """Remove account ``path`` of ``pool`` (its jobs fall back to an implicit account); whether it existed."""
     return _change(zk, paths, pool, path, None)
+
+
+def read_quotas(zk: KazooClient, paths: ClusterPaths) -> list[list[Any]]:
+    """The quotas across pools, as rows (none if unset or unreadable: logged)."""
+    try:
+        data, _stat = zk.get(paths.share_quotas)
+    except NoNodeError:
+        return []
+    try:
+        return quota_rows(parse_quotas(json.loads(data.decode())))
+    except (ValueError, UnicodeDecodeError, TypeError) as exc:
+        log.warning("quotas znode is unreadable, left out: %s", exc)
+        return []
+
+
+def set_quota(zk: KazooClient, paths: ClusterPaths, kind: str, name: str, cap: int) -> bool:
+    """Quota ``(kind, name)`` is ``cap`` (0: removed); whether it existed before."""
+    znode = paths.share_quotas
+    while True:
+        try:
+            data, stat = zk.get(znode)
+            limits, version = parse_quotas(json.loads(data.decode())), stat.version
+        except NoNodeError:
+            limits, version = {}, -1
+        existed = (kind, name) in limits
+        if cap:
+            limits[(kind, name)] = cap
+        else:
+            limits.pop((kind, name), None)
+        payload = json.dumps(quota_rows(limits)).encode()
+        try:
+            if version < 0:
+                credential = zk_access.client_credential(zk)
+                zk.create(znode, payload, acl=zk_access.acl_for(paths, znode, credential))
+            else:
+                zk.set(znode, payload, version=version)
+            return existed
+        except (BadVersionError, NodeExistsError):
+            continue  # changed meanwhile: read it again

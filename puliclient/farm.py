@@ -450,6 +450,16 @@ class Farm:
         ``preempt_after``: its pool's, None when it does not preempt)."""
         return list(self.query("shares"))
 
+    def set_share_quota(self, kind: str, name: str, max: int) -> None:  # noqa: A002
+        """``kind`` ``'user'`` or ``'project'`` (a job's ``prod`` tag, else its ``project`` tag)
+        ``name`` holds at most ``max`` commands, whatever the pool (0: no quota). Role operator."""
+        with self._translated():
+            self._client.change_settings("share_quota", kind=kind, name=name, max=max)
+
+    def quotas(self) -> list[dict[str, Any]]:
+        """Each quota across pools: ``[{'kind', 'name', 'max', 'use'}]``."""
+        return list(self.query("quotas"))
+
     # ------------------------------------------------------------- event hooks
     def add_hook(self, name: str, events: list[str], url: str | None = None, command: str | None = None,
                  user: str | None = None, pool: str | None = None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ the trees in ZooKeeper with the other cluster settings and feeds them to its cor
 Guarantees: an account is given as ``POOL/PROJECT`` or ``POOL/PROJECT/USER`` and split here;
 errors leave through :func:`puli_mesh.cli.common.reported_errors`.
 
+``quota user/NAME|project/NAME --max N`` sets a quota across pools (``share_quota``);
 ``preempt POOL on|off`` turns the pool's preemption on or off (``SETTINGS``: ``share_preempt``).
 
 Not here: the rules (``coordinator.shares``, ``coordinator.preemption``), where trees are kept
@@ -102,6 +103,26 @@ def shares_preempt(
                        else f"pool {pool} does not preempt"))
 
 
+@shares_app.command("quota")
+def shares_quota(
+    who: Annotated[str, typer.Argument(help="user/NAME or project/NAME (a job's prod tag, else its project tag).")],
+    max_slots: Annotated[int, typer.Option("--max", help="Commands held at most, in all pools (0: no quota).")],
+    node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
+) -> None:
+    """A quota across pools (role operator): a user or a project holds at most --max commands
+    whatever the pool; its jobs get no new slot until one ends. --max 0 removes it.
+
+    Example: `puli-mesh shares quota project/film --max 200`
+    """
+    kind, sep, name = who.partition("/")
+    if not sep or kind not in ("user", "project") or not name:
+        raise fail(f"{who!r}: a quota is for user/NAME or project/NAME", EXIT_USAGE)
+    farm = farm_for(node, zk, cluster)
+    with reported_errors():
+        farm.set_share_quota(kind, name, max_slots)
+    console.print(Text(f"quota {kind}/{name}: " + (f"at most {max_slots}" if max_slots else "removed")))
+
+
 @shares_app.command("list")
 def shares_list(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
                 json_: JsonOpt = False) -> None:
@@ -112,8 +133,9 @@ def shares_list(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "d
     farm = farm_for(node, zk, cluster)
     with reported_errors():
         data = farm.shares()
+        quotas = farm.quotas()
     if json_:
-        print_json(data)
+        print_json(data)  # the accounts, as before; `--json` of the quotas: Farm.quotas or GET /api/quotas
         return
     table = Table("account", "use", "min", "max", "weight", "preempt", "")
     for row in data:
@@ -124,6 +146,12 @@ def shares_list(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "d
                       str(row["use"]), str(row["min"]), str(row["max"] or "-"), f"{row['weight']:g}",
                       "-" if after is None else f"after {after:g} s", state)
     console.print(table)
+    if quotas:
+        quota_table = Table("quota", "use", "max", "")
+        for row in quotas:
+            views.add_row(quota_table, f"{row['kind']}/{row['name']}", str(row["use"]), str(row["max"]),
+                          "at quota" if row["use"] >= row["max"] else "")
+        console.print(quota_table)
 
 
 @shares_app.command("remove")

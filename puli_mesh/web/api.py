@@ -5,7 +5,7 @@ Reads: ``whoami``, ``status``, ``jobs`` (filtered, tags too, one page at a time:
 ``limit``), a job's tree (``jobs/{id}``), ``commands`` (paged the same way), one command, its log
 (a piece from an ``offset``, the ``tail``, or ``follow``: the log as it grows, as server-sent
 events), ``nodes`` (Farm.nodes' filters, a slice from ``offset``), ``licences``, ``pools``,
-``stats``, ``history`` (the per-minute samples since ``since``), ``hooks``, ``shares``.
+``stats``, ``history`` (the per-minute samples since ``since``), ``hooks``, ``shares``, ``quotas``.
 Edits (POST, the caller's role decides at the leader): a job's (or task group's, task's)
 ``pause``, ``resume``, ``cancel``, ``restart``, ``set`` (priority, maxRN, strategy, user...),
 ``tags``, ``environment``, ``arguments``, ``archive``, and the same for every job a filter matches
@@ -216,6 +216,11 @@ def pools(request: Request, who: Caller = CallerDependency) -> list[dict[str, An
 @router.get("/shares", summary="Share accounts: use against guarantee (min) and cap (max) (Farm.shares)")
 def shares(request: Request, who: Caller = CallerDependency) -> list[dict[str, Any]]:
     return farm(request, who).shares()
+
+
+@router.get("/quotas", summary="Quotas across pools: each user's or project's use against its max (Farm.quotas)")
+def quotas(request: Request, who: Caller = CallerDependency) -> list[dict[str, Any]]:
+    return farm(request, who).quotas()
 
 
 @router.get("/stats", summary="The last hour, a sample per minute, and jobs and render nodes by status "

@@ -296,7 +296,7 @@ def test_an_unknown_query_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="unknown query 'everything'; known: command, commands, figures, graph"):
         answer_query("everything", context(SchedulingCore()))
     assert set(QUERIES) == {"status", "graphs", "graph", "command", "commands", "nodes", "licences", "pools",
-                            "figures", "stats", "history", "shares"}
+                            "figures", "stats", "history", "shares", "quotas"}
 
 
 def test_the_shares_query_shows_each_accounts_use_against_its_guarantee_and_cap() -> None:
