@@ -111,3 +111,24 @@ def test_preemption_kills_a_borrowers_command_for_a_waiting_guarantee_without_sp
     assert farm.commands(graph=show)[0]["status_name"] == "DONE"
     assert "does not preempt" in ok(cli(mesh, "shares", "preempt", "default", "off"))
     wait_for(lambda: all(r["preempt_after"] is None for r in farm.shares()), 10, "preemption to be off")
+
+
+def test_a_projects_quota_holds_across_pools(mesh: Mesh, gates: Gates) -> None:
+    node = mesh.start_agent("rn1", slots=2, extra=["--pipeline", "0"])
+    mesh.start_agent("rn2", slots=2, pools="gpu", extra=["--pipeline", "0"])
+    mesh.wait_ready(2)
+    farm = Farm(node=node.address)
+    assert "at most 3" in ok(cli(mesh, "shares", "quota", "project/film", "--max", "3"))
+    wait_for(lambda: farm.quotas() == [{"kind": "project", "name": "film", "max": 3, "use": 0}], 10,
+             "the leader to hold the quota")
+    submitted(cli(mesh, "exec", gates.command("a%%MI_FRAME%%"), "--end", "4", "--prod", "film", "--name", "a"))
+    submitted(cli(mesh, "exec", gates.command("g%%MI_FRAME%%"), "--end", "4", "--prod", "film", "--name", "g",
+                  "--pool", "gpu"))
+    gates.wait_runs(3, "three film commands to run")
+    wait_for(lambda: farm.quotas()[0]["use"] == 3, 10, "the quota to count them")
+    assert len(gates.runs()) == 3  # four slots, two pools, one quota
+    assert "at quota" in ok(cli(mesh, "shares", "list"))
+    first = gates.runs()[0]
+    gates.open(f"{'a' if first.node == 'rn1' else 'g'}{first.frame}")  # one ends: the next one starts
+    gates.wait_runs(4, "a fourth film command once one ended")
+    assert farm.quotas()[0]["use"] == 3
