@@ -14,6 +14,7 @@ work, is given room by killing commands of *borrowers*:
   pipelined command waiting behind it (that one would take the slot);
 * which: the youngest first (latest slot, then highest command id), on a node where the
   waiting work fits once that command is gone;
+* for work that could take the slot: not at a quota across pools (``quotas``);
 * how many: just enough: the waiting account's missing guarantee, at most its READY commands,
   less the room there already is; later rounds see the freed slots as room, so they never kill
   again for the same slot.
@@ -42,7 +43,7 @@ from __future__ import annotations
 import logging
 import math
 
-from puli_mesh.coordinator import lifecycle
+from puli_mesh.coordinator import lifecycle, quotas
 from puli_mesh.coordinator.pools import Pool, Signature, SigQueue, top
 from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
 from puli_mesh.coordinator.shares import ShareAccount, ShareTree
@@ -101,7 +102,10 @@ def waiting(st: CoreState, pool: Pool) -> list[tuple[ShareAccount, SigQueue]]:
             continue
         if a.use >= a.spec.min and a.parent.use >= a.parent.spec.min:  # type: ignore[union-attr]
             continue
-        if st.licences.available(q.sig.licences) and top(q) is not None:
+        if not st.licences.available(q.sig.licences):
+            continue
+        e = top(q)
+        if e is not None and not (st.quotas and quotas.full(st, e[4].graph)):  # at its quota: no slot helps
             found[a.path] = (a, q)
     return sorted(found.values(), key=lambda aq: (aq[0].parent.key, aq[0].key, aq[0].path))  # type: ignore[union-attr]
 

@@ -96,6 +96,17 @@ def test_no_preemption_when_off_when_young_or_when_a_node_has_room() -> None:
     assert len(kills(core.submit_graph(job("show", 5), 100.0).decisions)) == 1  # rn2 is free: one kill
 
 
+def test_a_guarantee_whose_user_is_at_its_quota_preempts_nobody() -> None:
+    for user, killed in (("bob", 0), ("carl", 2)):  # bob is at his quota, carl has none
+        core, _ = borrowed({("show",): ShareSpec(2, 0, 1.0)})
+        core.define_pool("side")
+        core.node_joined(rn("rn4", pools=["side"]), 50.0)
+        core.set_quotas({("user", "bob"): 1}, 50.0)
+        core.submit_graph(job("misc", 1, user="bob") | {"poolName": "side"}, 50.0)
+        assert len(assigns(core.request_work("rn4", 1, 51.0))) == 1
+        assert len(kills(core.submit_graph(job("show", 5, user=user), 100.0).decisions)) == killed
+
+
 def test_a_user_below_its_guarantee_takes_from_its_projects_other_users_only() -> None:
     core, _ = borrowed({("film",): ShareSpec(0, 0, 1.0), ("film", "ana"): ShareSpec(2, 0, 1.0)})
     core.submit_graph(job("film", 8, user="bob"), 0.0)  # film/bob: nothing running, not over
