@@ -92,8 +92,9 @@ OPERATOR_JOB_EDITS = frozenset({"set_user"})
 """Edits of one job that its owner may not make: giving it to another user (module docstring)."""
 
 RENDER_NODE_EDITS = frozenset({"node_pause", "node_drain", "node_resume", "clear_quarantine", "clear_node", "node_set",
-                               "pool_set_nodes", "node_remove", "pool_shares"})
-"""Edits of the render nodes and their pools (members, share trees): operators and admins only."""
+                               "pool_set_nodes", "node_remove", "pool_shares",
+                               "share_quotas"})
+"""Edits of the render nodes and their pools (members, share trees, quotas): operators and admins only."""
 
 ADMIN_EDITS = frozenset({"step_down"})
 """Edits of the cluster itself, handled by the agent before the service sees them: admins only."""
@@ -118,6 +119,8 @@ SETTINGS_ROLES: dict[str, Role] = {
     "hook_list": Role.USER,
     "share_set": Role.OPERATOR,
     "share_remove": Role.OPERATOR,
+    "share_preempt": Role.OPERATOR,
+    "share_quota": Role.OPERATOR,
 }
 """Every action of a ``SETTINGS`` request and the least role it needs. What each action is (its
 arguments, its checks) is ``puli_mesh.cluster_settings``, which reads its names here: it checks

@@ -14,7 +14,10 @@ with the cluster's credential. The actions, each a dataclass of checked argument
 * ``hook_remove {name}``: remove an event hook (operator);
 * ``hook_list {}``: every event hook (anyone);
 * ``share_set {pool, account, min, max, weight}``: define or change a share account (operator);
-* ``share_remove {pool, account}``: remove a share account (operator).
+* ``share_remove {pool, account}``: remove a share account (operator);
+* ``share_preempt {pool, preempt_after}``: a pool's tree preempts borrowers' commands older than
+  ``preempt_after`` seconds, or never (None) (operator);
+* ``share_quota {kind, name, max}``: a user's or project's quota across pools, 0 removes it (operator).
 
 :func:`parse` turns a request's ``(action, args)`` into one of them; :func:`added_key` and
 :func:`revoked_key` decide what a key change makes of the registry as it stands.
@@ -39,7 +42,8 @@ from typing import Any, ClassVar
 
 from puli_mesh.access import COMMAND_HOOK_ROLE, SETTINGS_ROLES, Role
 from puli_mesh.cluster_state import validate_name
-from puli_mesh.coordinator.shares import ShareSpec, check_path, check_spec
+from puli_mesh.coordinator.quotas import parse_quotas
+from puli_mesh.coordinator.shares import ShareSpec, check_path, check_preempt_after, check_spec
 from puli_mesh.errors import ConfigError, SettingsRefusedError, UnknownKeyError
 from puli_mesh.hooks import Hook
 from puli_mesh.hooks import check_name as check_hook_name
@@ -205,12 +209,47 @@ class ShareRemove:
         return check_path(self.account)
 
 
+@dataclass(frozen=True, slots=True)
+class SharePreempt:
+    """Pool ``pool``'s share tree preempts borrowers' commands older than ``preempt_after`` seconds
+    to give an account below its guarantee its slots (None: never, the default; ``preemption``)."""
+
+    action: ClassVar[str] = "share_preempt"
+    pool: str
+    preempt_after: float | None
+
+    def __post_init__(self) -> None:
+        _text(self.action, "pool", self.pool)
+        validate_name("pool", self.pool)
+        try:
+            check_preempt_after(self.preempt_after)
+        except ValueError as exc:
+            raise ConfigError(f"{self.action}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ShareQuota:
+    """``kind`` (``user`` or ``project``) ``name`` holds at most ``max`` commands whatever the pool
+    (0: no quota; ``coordinator.quotas``)."""
+
+    action: ClassVar[str] = "share_quota"
+    kind: str
+    name: str
+    max: int
+
+    def __post_init__(self) -> None:
+        try:
+            parse_quotas([[self.kind, self.name, self.max]] if self.max != 0 else [[self.kind, self.name, 1]])
+        except ValueError as exc:
+            raise ConfigError(f"{self.action}: {exc}") from None
+
+
 SettingsAction = (LicenceSet | PoolDefine | KeyAdd | KeyRevoke | KeyList | HookAdd | HookRemove | HookList
-                  | ShareSet | ShareRemove)
+                  | ShareSet | ShareRemove | SharePreempt | ShareQuota)
 
 ACTIONS: dict[str, type[SettingsAction]] = {
     cls.action: cls for cls in (LicenceSet, PoolDefine, KeyAdd, KeyRevoke, KeyList, HookAdd, HookRemove, HookList,
-                                ShareSet, ShareRemove)
+                                ShareSet, ShareRemove, SharePreempt, ShareQuota)
 }
 """Every ``SETTINGS`` action by name: the same names as ``access.SETTINGS_ROLES`` (a unit test
 checks it), which says who may ask each."""

@@ -17,6 +17,7 @@ Layout under ``/puli-mesh/<cluster>``::
     hooks/<name>       persistent: one event hook (events, URL, command, filters, added)
     hook_marks/<name>  persistent: the sequence number of the last event the hook was given
     shares/<pool>      persistent: the share tree of one pool ([[account, min, max, weight], ...])
+    share_quotas       persistent: the quotas across pools ([[user|project, name, max], ...])
 """
 
 from __future__ import annotations
@@ -113,3 +114,7 @@ class ClusterPaths:
 
     def share(self, pool: str) -> str:
         return f"{self.shares}/{pool}"
+
+    @property
+    def share_quotas(self) -> str:
+        return f"{self.base}/share_quotas"

@@ -433,10 +433,29 @@ class Farm:
         with self._translated():
             self._client.change_settings("share_remove", pool=pool, account=account)
 
+    def set_share_preempt(self, pool: str, after: float | None) -> None:
+        """Pool ``pool``'s share tree preempts: an account below its guarantee that finds no room gets
+        slots from borrowers, by killing and requeuing (no attempt spent) their youngest commands
+        older than ``after`` seconds (`puli-mesh shares preempt` says 60). None: never (the default).
+        Role operator."""
+        with self._translated():
+            self._client.change_settings("share_preempt", pool=pool, preempt_after=after)
+
     def shares(self) -> list[dict[str, Any]]:
         """Each share account in use or defined: ``[{'pool', 'account', 'min', 'max', 'weight',
-        'use', 'defined'}]`` (``use``: its commands holding a slot now)."""
+        'use', 'defined', 'preempt_after'}]`` (``use``: its commands holding a slot now;
+        ``preempt_after``: its pool's, None when it does not preempt)."""
         return list(self.query("shares"))
+
+    def set_share_quota(self, kind: str, name: str, max: int) -> None:  # noqa: A002
+        """``kind`` ``'user'`` or ``'project'`` (a job's ``prod`` tag, else its ``project`` tag)
+        ``name`` holds at most ``max`` commands, whatever the pool (0: no quota). Role operator."""
+        with self._translated():
+            self._client.change_settings("share_quota", kind=kind, name=name, max=max)
+
+    def quotas(self) -> list[dict[str, Any]]:
+        """Each quota across pools: ``[{'kind', 'name', 'max', 'use'}]``."""
+        return list(self.query("quotas"))
 
     # ------------------------------------------------------------- event hooks
     def add_hook(self, name: str, events: list[str], url: str | None = None, command: str | None = None,

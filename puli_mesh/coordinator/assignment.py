@@ -58,7 +58,7 @@ import logging
 import math
 
 from puli_mesh.coordinator import pools as pools_mod
-from puli_mesh.coordinator import sick_hosts
+from puli_mesh.coordinator import preemption, quotas, sick_hosts
 from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.lifecycle import set_command_status
 from puli_mesh.coordinator.pools import SigQueue, count_assignment, live_task
@@ -197,6 +197,8 @@ def pick(st: CoreState, node: RenderNode, now: float,
                         best = e
         if best is None:
             return None
+        if st.quotas and quotas.blocked(st, best[4].graph):  # its user or project is at its quota
+            continue
         if avoid is not None and sick_hosts.job_avoided(st, avoid, best, now):
             continue
         got = take(st, best[4].tasks, best[4].graph.dynamic, now, avoid)
@@ -266,6 +268,8 @@ def pick_shared(st: CoreState, cands: list[SigQueue], now: float,
                 return None
             cands = [q for q in cands if q not in tied]  # that rank has no work left: the next one
             continue
+        if st.quotas and quotas.blocked(st, best[4].graph):
+            continue
         if avoid is not None and sick_hosts.job_avoided(st, avoid, best, now):
             continue
         got = take(st, best[4].tasks, best[4].graph.dynamic, now, avoid)
@@ -321,6 +325,8 @@ def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, n
         count_assignment(task)
     if g.share is not None:
         g.share.charge(1)
+    if st.quotas:
+        quotas.charge(st, g, 1)
     return run
 
 
@@ -468,6 +474,8 @@ def _may_run_more(st: CoreState, task: TaskNode, now: float) -> bool:
     share = task.graph.share
     if share is not None and share.capped():  # a share account's cap holds for work sent ahead too
         return False
+    if st.quotas and quotas.full(st, task.graph):  # and so do quotas
+        return False
     return st.licences.available(task.lic)
 
 
@@ -499,7 +507,8 @@ def fill_ahead(st: CoreState, node: RenderNode, now: float) -> int:
 
 
 def flush_waiting(st: CoreState, now: float) -> None:
-    """Offer new work to the nodes that hold credit, in the pools where it may be."""
+    """Offer new work to the nodes that hold credit, in the pools where it may be; then, if some
+    pool's share tree preempts, let ``preemption`` free slots for a waiting guarantee."""
     while st.dirty_pools:
         dirty = list(st.dirty_pools)
         st.dirty_pools.clear()
@@ -526,3 +535,5 @@ def flush_waiting(st: CoreState, now: float) -> None:
                     i += 1
         # Assignments do not create work elsewhere, but parking a graph or a task
         # never dirties a pool either, so this loop ends.
+    if st.preempting and preemption.preempt(st, now):  # share trees that preempt: the freed slots are offered
+        flush_waiting(st, now)

@@ -453,6 +453,8 @@ QUERIES: dict[str, Callable[[QueryContext], Any]] = {
     "pools": lambda q: q.core.pools(),
     # ``puli-mesh shares list``, ``Farm.shares``: each account's use against its guarantee and cap
     "shares": lambda q: q.core.share_use(),
+    # ``puli-mesh shares list``, ``Farm.quotas``: each quota across pools, its use against its max
+    "quotas": lambda q: q.core.quota_use(),
     "figures": lambda q: q.views.figures(q),
     # ``puli-mesh stats``: the last hour, a sample a minute
     "stats": lambda q: q.stats.report(q.now, q.views.figures(q)),

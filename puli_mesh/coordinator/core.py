@@ -422,12 +422,12 @@ class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreS
         return run.node.name if run is not None else None
 
     def tick_due(self, now: float) -> bool:
-        """Whether ``tick(now)`` would change anything (a retry delay or a timer has passed,
-        or a new minute's archive cutoff is due)."""
-        st = self._st
-        keep_for = self.settings.archive_after_s
-        return bool((st.retries and st.retries[0][0] <= now) or (st.timers and st.timers[0][0] <= now)
-                    or st.sick.due(now) or (keep_for > 0 and (now // 60.0) * 60.0 - keep_for > self._archive_cutoff))
+        """Whether ``tick(now)`` would change anything (a retry delay or a timer has passed, a
+        borrower may be preempted, or a new minute's archive cutoff is due)."""
+        st, keep_for = self._st, self.settings.archive_after_s
+        return bool((st.retries and st.retries[0][0] <= now) or (st.timers and st.timers[0][0] <= now) or
+                    st.sick.due(now) or self.preempt_due(now) or (keep_for > 0 and (now // 60.0) * 60.0 - keep_for
+                                                                  > self._archive_cutoff))
 
     def tick(self, now: float) -> list[Decision]:
         self._start(now)
@@ -536,7 +536,7 @@ class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreS
 
     def set_user(self, graph_id: int, user: str, now: float) -> list[Decision]:
         edits.set_user(self._st, self._graph(graph_id), user)
-        return []
+        return self._done(now)  # its quotas (or share account) may have room: work may start
 
     def set_dispatch_key(self, node_id: int, value: float, now: float) -> list[Decision]:
         self._start(now)

@@ -34,7 +34,8 @@ from typing import Any, cast
 
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Decision
-from puli_mesh.coordinator.shares import parse_accounts
+from puli_mesh.coordinator.quotas import parse_quotas
+from puli_mesh.coordinator.shares import check_preempt_after, parse_accounts
 from puli_mesh.limits import DEFAULT_GRAPH_LIMITS, INT64_MAX, INT64_MIN, idle_timeout_error
 from puliclient.errors import GraphError
 from puliclient.representation import (
@@ -424,10 +425,20 @@ def node_remove(core: SchedulingCore, args: dict[str, Any], now: float) -> list[
 
 
 def pool_shares(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
-    """``{"pool", "accounts": [[PROJECT or PROJECT/USER, min, max, weight], ...]}``: the pool's
-    share tree from now on (``[]``: none). From the leader, fed by the cluster settings
-    (``puli-mesh shares set``, ``Farm.set_share``), journalled so a successor replays it alike."""
-    return core.set_shares(edit_name(args["pool"], "pool"), parse_accounts(args["accounts"]), now)
+    """``{"pool", "accounts": [[PROJECT or PROJECT/USER, min, max, weight], ...], "preempt_after"?}``:
+    the pool's share tree from now on (``[]``: none), preempting borrowers' commands older than
+    ``preempt_after`` seconds (absent or None: never; ``preemption``). From the leader, fed by the
+    cluster settings (``puli-mesh shares set|preempt``, ``Farm.set_share``, ``Farm.set_share_preempt``),
+    journalled so a successor replays it alike."""
+    return core.set_shares(edit_name(args["pool"], "pool"), parse_accounts(args["accounts"]), now,
+                           check_preempt_after(args.get("preempt_after")))
+
+
+def share_quotas(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
+    """``{"quotas": [[user|project, name, max], ...]}``: the quotas across pools from now on (``[]``:
+    none). From the leader, fed by the cluster settings (``puli-mesh shares quota``,
+    ``Farm.set_share_quota``), journalled so a successor replays it alike."""
+    return core.set_quotas(parse_quotas(args["quotas"]), now)
 
 
 COMMAND_EDITS = frozenset({"command_cancel", "command_restart", "command_pause", "command_resume",
@@ -460,6 +471,7 @@ EDIT_ACTIONS: dict[str, EditAction] = {
     "pool_set_nodes": pool_set_nodes,
     "node_remove": node_remove,
     "pool_shares": pool_shares,
+    "share_quotas": share_quotas,
 }
 
 

@@ -28,7 +28,7 @@ import heapq
 import logging
 
 from puli_mesh.coordinator import pools as pools_mod
-from puli_mesh.coordinator import sick_hosts
+from puli_mesh.coordinator import quotas, sick_hosts
 from puli_mesh.coordinator.decisions import Kill
 from puli_mesh.coordinator.render_nodes import give_back_gpus
 from puli_mesh.coordinator.state import CoreState
@@ -239,6 +239,8 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
     g = task.graph
     if g.share is not None:
         g.share.charge(-1)
+    if st.quotas:
+        quotas.charge(st, g, -1)
     pool = st.pools[g.pool]
     if task.parked == PARK_TASK_CAP and not 0 < task.max_rn <= task.running:
         task.parked = PARK_NONE
@@ -341,6 +343,8 @@ def finish(st: CoreState, cmd: CommandNode, status: int, now: float, message: st
 def retries_due(st: CoreState, now: float) -> None:
     if st.sick.expiry:  # the jobs' forgiveness of sick nodes: timers of the same tick
         sick_hosts.forgive_due(st, now)
+    if st.preempting:  # a borrower's command may have grown old enough to preempt (``preemption``)
+        st.dirty_pools.update(dict.fromkeys(st.preempting))
     retries = st.retries
     while retries and retries[0][0] <= now:
         at, cid, token = heapq.heappop(retries)

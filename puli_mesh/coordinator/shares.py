@@ -26,9 +26,12 @@ malformed definition with ``ValueError`` before it is journalled.
 Known limits: commands sent ahead (``assignment.fill_ahead``) respect the caps but not the
 order: a guarantee may wait for the few seconds of short work queued behind a borrower's slot.
 
-Not here: preemption (a borrower is never killed to give a slot back: the guarantee is
-restored as commands end); quotas across pools; where the definitions are kept (cluster
-settings in ZooKeeper, fed by the leader: ``node.share_feed``).
+A pool's tree may also *preempt* (:attr:`ShareTree.preempt_after`, off by default): then a
+borrower's youngest commands older than that many seconds are killed and requeued to give an
+account below its guarantee its slots back at once (``preemption``), instead of as commands end.
+
+Not here: the preemption rule (``preemption``); quotas across pools; where the definitions are
+kept (cluster settings in ZooKeeper, fed by the leader: ``node.share_feed``).
 """
 
 from __future__ import annotations
@@ -108,10 +111,12 @@ def project_of(tags: dict[str, Any]) -> str:
 class ShareTree:
     """The accounts of one pool: defined ones, and implicit ones made as jobs need them."""
 
-    __slots__ = ("specs", "accounts")
+    __slots__ = ("specs", "accounts", "preempt_after")
 
-    def __init__(self, specs: dict[tuple[str, ...], ShareSpec]) -> None:
+    def __init__(self, specs: dict[tuple[str, ...], ShareSpec], preempt_after: float | None = None) -> None:
         self.specs = dict(specs)  # defined accounts: path -> spec
+        # None: no preemption; else the age (s) from which a borrower's command may be preempted
+        self.preempt_after = preempt_after
         self.accounts: dict[tuple[str, ...], ShareAccount] = {}
         for path, spec in sorted(self.specs.items()):  # projects before their users
             if len(path) == 1:
@@ -146,7 +151,8 @@ class ShareTree:
             if a.defined or a.use:
                 s = a.spec
                 out.append({"account": "/".join(path), "min": s.min, "max": s.max,
-                            "weight": s.weight, "use": a.use, "defined": a.defined})
+                            "weight": s.weight, "use": a.use, "defined": a.defined,
+                            "preempt_after": self.preempt_after})
         return out
 
 
@@ -177,6 +183,23 @@ def check_spec(min_slots: Any, max_slots: Any, weight: Any) -> ShareSpec:
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
         raise ValueError(f"a share's weight must be a number above 0, got {weight!r}")
     return ShareSpec(values[0], values[1], float(weight))
+
+
+PREEMPT_AFTER_S = 60.0
+"""The default age (s) before which a command is never preempted: a guard against churn."""
+
+MAX_PREEMPT_AFTER_S = 7 * 86400.0
+"""The longest ``preempt_after`` accepted (a week): a bound for hostile input."""
+
+
+def check_preempt_after(value: Any) -> float | None:
+    """A pool's ``preempt_after``: None (off) or seconds from 0 to a week; else ``ValueError``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_PREEMPT_AFTER_S:
+        raise ValueError(f"a share tree's preempt_after is None (off) or seconds from 0 to "
+                         f"{MAX_PREEMPT_AFTER_S:g}, got {str(value)[:60]!r}")
+    return float(value)
 
 
 MAX_ACCOUNTS = 10_000

@@ -31,7 +31,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
-from puli_mesh.coordinator import dependencies, sick_hosts, submission
+from puli_mesh.coordinator import dependencies, quotas, sick_hosts, submission
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator.hook_events import EventOutbox
 from puli_mesh.coordinator.lifecycle import hold_delta
@@ -75,6 +75,9 @@ def dump(st: CoreState) -> dict[str, Any]:
         "licences": [[lic.name, lic.total] for lic in st.licences.licences.values()],
         "pools": list(st.pools),
         "shares": {name: account_rows(p.shares.specs) for name, p in st.pools.items() if p.shares is not None},
+        "quotas": quotas.quota_rows({c.key: c.max for c in st.quotas.values()}),
+        "share_preempt": {name: p.shares.preempt_after for name, p in st.pools.items()
+                          if p.shares is not None and p.shares.preempt_after is not None},
         "render_nodes": [_dump_rn(n) for n in st.render_nodes.values()],
         "graphs": [[_dump_node(n) for n in iter_nodes(g)] for g in st.graphs.values()],
         "retries": [list(r) for r in st.retries],
@@ -190,7 +193,10 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
         if name not in st.pools:
             st.pools[name] = Pool(name)
     for name, rows in data.get("shares", {}).items():  # older snapshots have none
-        st.pools[name].shares = ShareTree(parse_accounts(rows))  # before any job is indexed
+        after = data.get("share_preempt", {}).get(name)  # older snapshots: no preemption
+        st.pools[name].shares = ShareTree(parse_accounts(rows), after)  # before any job is indexed
+        if after is not None:
+            st.preempting[name] = None  # as ``preemption.register``, but nothing to look at yet
     now0 = 0.0
     for d in data["render_nodes"]:
         info = RenderNodeInfo(d["name"], d["pools"], d["cores"], d["ram_mb"], d["free_ram_mb"],
@@ -263,6 +269,7 @@ def load(st: CoreState, data: dict[str, Any]) -> None:
     for g, nodes in graphs:
         submission.index_graph(st, g, nodes)
         pools_mod.push_graph(g, st.pools[g.pool])
+    quotas.set_quotas(st, quotas.parse_quotas(data.get("quotas", [])))  # older snapshots: none; use from the runs
     st.retries = [tuple(r) for r in data["retries"]]  # type: ignore[misc]
     heapq.heapify(st.retries)
     st.next_node_id = data["next_node_id"]

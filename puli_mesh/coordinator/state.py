@@ -101,6 +101,10 @@ class CoreState:
         self.submitted = SubmittedGraphs()  # request id -> graph, for a SUBMIT sent again
         self.events = EventOutbox()  # what hooks may ask for (``hook_events``)
         self.sick = SickHosts()  # which commands and jobs avoid which nodes (``sick_hosts``)
+        self.preempting: dict[str, None] = {}  # pools whose share tree preempts (``preemption``)
+        self.preempt_wake: dict[str, float] = {}  # pool -> when a borrower's command grows old enough
+        self.quotas: dict[tuple[str, str], Any] = {}  # (user|project, name) -> QuotaCounter (``quotas``)
+        self.quota_of: dict[int, tuple[Any, ...]] = {}  # graph id -> its QuotaCounters
 
     def signature(self, requirements: dict[str, Any], min_cores: int, max_cores: int,
                   ram_use: int, licences: tuple[str, ...], gpus: int = 0) -> Signature:

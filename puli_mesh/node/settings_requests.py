@@ -37,9 +37,12 @@ from puli_mesh.cluster_settings import (
     LicenceSet,
     PoolDefine,
     SettingsAction,
+    SharePreempt,
+    ShareQuota,
     ShareRemove,
     ShareSet,
 )
+from puli_mesh.coordinator.shares import check_preempt_after
 from puli_mesh.errors import (
     ConfigError,
     KeyMaterialError,
@@ -143,3 +146,9 @@ def carry_out(zk: KazooClient, paths: ClusterPaths, action: SettingsAction, now:
                 raise UnknownShareError(f"pool {pool!r} has no share account {account!r}; "
                                         "`puli-mesh shares list` shows them")
             return {"pool": pool, "account": account}
+        case ShareQuota(kind=kind, name=name, max=cap):
+            share_store.set_quota(zk, paths, kind, name, cap)
+            return {"kind": kind, "name": name, "max": cap}
+        case SharePreempt(pool=pool, preempt_after=after):
+            share_store.set_preempt(zk, paths, pool, check_preempt_after(after))
+            return {"pool": pool, "preempt_after": after}

@@ -5,7 +5,7 @@ Reads: ``whoami``, ``status``, ``jobs`` (filtered, tags too, one page at a time:
 ``limit``), a job's tree (``jobs/{id}``), ``commands`` (paged the same way), one command, its log
 (a piece from an ``offset``, the ``tail``, or ``follow``: the log as it grows, as server-sent
 events), ``nodes`` (Farm.nodes' filters, a slice from ``offset``), ``licences``, ``pools``,
-``stats``, ``history`` (the per-minute samples since ``since``), ``hooks``, ``shares``.
+``stats``, ``history`` (the per-minute samples since ``since``), ``hooks``, ``shares``, ``quotas``.
 Edits (POST, the caller's role decides at the leader): a job's (or task group's, task's)
 ``pause``, ``resume``, ``cancel``, ``restart``, ``set`` (priority, maxRN, strategy, user...),
 ``tags``, ``environment``, ``arguments``, ``archive``, and the same for every job a filter matches
@@ -243,6 +243,8 @@ def nodes(request: Request, response: Response, pool: Annotated[str | None, Quer
 read_route("/licences", "Licences: used / total (Farm.licences)", Farm.licences)
 read_route("/pools", "Pools as the leader sees them (Farm.pools)", Farm.pools)
 read_route("/shares", "Share accounts: use against guarantee (min) and cap (max) (Farm.shares)", Farm.shares)
+read_route("/quotas", "Quotas across pools: each user's or project's use against its max (Farm.quotas)",
+           Farm.quotas)
 read_route("/stats", "The last hour, a sample per minute, and jobs and render nodes by status (Farm.stats)",
            Farm.stats)
 

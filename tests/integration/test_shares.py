@@ -43,7 +43,7 @@ def test_a_guaranteed_project_gets_its_slots_back_as_the_borrowers_commands_end(
     assert "default/show" in ok(cli(mesh, "shares", "set", "default/show", "--min", "3", "--weight", "1"))
     rows: list[dict[str, Any]] = json.loads(ok(cli(mesh, "shares", "list", "--json")))
     assert rows == [{"pool": "default", "account": "show", "min": 3, "max": 0, "weight": 1.0, "use": 0,
-                     "defined": True}]
+                     "defined": True, "preempt_after": None}]
 
     submitted(cli(mesh, "exec", gates.command("r%%MI_FRAME%%"), "--end", "8", "--prod", "rnd", "--name", "rnd"))
     wait_for(lambda: use(farm).get("rnd") == 4, 20, "the borrower to hold every slot (work conserving)")
@@ -85,4 +85,50 @@ def test_a_share_tree_survives_the_leaders_death(mesh: Mesh) -> None:
 
     rows = wait_for(shares, 30, "the new leader to answer with the share tree")
     assert {"pool": "default", "account": "film/ana", "min": 1, "max": 2, "weight": 3.0, "use": 0,
-            "defined": True} in rows
+            "defined": True, "preempt_after": None} in rows
+
+
+def test_preemption_kills_a_borrowers_command_for_a_waiting_guarantee_without_spending_an_attempt(
+        mesh: Mesh, gates: Gates) -> None:
+    node = mesh.start_agent("rn1", slots=1, extra=["--pipeline", "0"])
+    mesh.wait_ready(1)
+    farm = Farm(node=node.address)
+    ok(cli(mesh, "shares", "set", "default/show", "--min", "1"))
+    assert "preempts commands older than 1 s" in ok(cli(mesh, "shares", "preempt", "default", "on", "--after", "1"))
+    wait_for(lambda: all(r["preempt_after"] == 1.0 for r in farm.shares()), 10, "the leader to preempt")
+    rnd = submitted(cli(mesh, "exec", gates.command("r%%MI_FRAME%%"), "--end", "1", "--prod", "rnd", "--name", "rnd"))
+    gates.wait_runs(1, "the borrower's long command to run")
+    show = submitted(cli(mesh, "exec", gates.command("s%%MI_FRAME%%"), "--end", "1", "--prod", "show",
+                         "--name", "show"))
+    wait_for(lambda: use(farm).get("show") == 1 and not use(farm).get("rnd"), 20,
+             "the guarantee to take the borrower's slot")
+    (borrowed,) = farm.commands(graph=rnd)
+    assert borrowed["status_name"] == "READY" and borrowed["attempts"] == 0  # requeued, no attempt spent
+    assert "preempted for share account default/show" in borrowed["message"]
+    assert "after 1 s" in ok(cli(mesh, "shares", "list"))
+    gates.open("s1")  # show's command ends: the borrower gets its slot back and runs again
+    wait_for(lambda: use(farm).get("rnd") == 1, 20, "rnd to run again")
+    assert farm.commands(graph=show)[0]["status_name"] == "DONE"
+    assert "does not preempt" in ok(cli(mesh, "shares", "preempt", "default", "off"))
+    wait_for(lambda: all(r["preempt_after"] is None for r in farm.shares()), 10, "preemption to be off")
+
+
+def test_a_projects_quota_holds_across_pools(mesh: Mesh, gates: Gates) -> None:
+    node = mesh.start_agent("rn1", slots=2, extra=["--pipeline", "0"])
+    mesh.start_agent("rn2", slots=2, pools="gpu", extra=["--pipeline", "0"])
+    mesh.wait_ready(2)
+    farm = Farm(node=node.address)
+    assert "at most 3" in ok(cli(mesh, "shares", "quota", "project/film", "--max", "3"))
+    wait_for(lambda: farm.quotas() == [{"kind": "project", "name": "film", "max": 3, "use": 0}], 10,
+             "the leader to hold the quota")
+    submitted(cli(mesh, "exec", gates.command("a%%MI_FRAME%%"), "--end", "4", "--prod", "film", "--name", "a"))
+    submitted(cli(mesh, "exec", gates.command("g%%MI_FRAME%%"), "--end", "4", "--prod", "film", "--name", "g",
+                  "--pool", "gpu"))
+    gates.wait_runs(3, "three film commands to run")
+    wait_for(lambda: farm.quotas()[0]["use"] == 3, 10, "the quota to count them")
+    assert len(gates.runs()) == 3  # four slots, two pools, one quota
+    assert "at quota" in ok(cli(mesh, "shares", "list"))
+    first = gates.runs()[0]
+    gates.open(f"{'a' if first.node == 'rn1' else 'g'}{first.frame}")  # one ends: the next one starts
+    gates.wait_runs(4, "a fourth film command once one ended")
+    assert farm.quotas()[0]["use"] == 3

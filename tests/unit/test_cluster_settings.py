@@ -17,6 +17,8 @@ from puli_mesh.cluster_settings import (
     KeyRevoke,
     LicenceSet,
     PoolDefine,
+    SharePreempt,
+    ShareQuota,
     ShareRemove,
     ShareSet,
     added_key,
@@ -50,8 +52,12 @@ def test_each_action_parses_into_its_checked_arguments() -> None:
     share = parse("share_set", {"pool": "default", "account": "film/ana", "min": 2, "max": 0, "weight": 2})
     assert isinstance(share, ShareSet) and share.path == ("film", "ana") and share.spec == ShareSpec(2, 0, 2.0)
     assert parse("share_remove", {"pool": "default", "account": "film"}) == ShareRemove("default", "film")
+    assert parse("share_preempt", {"pool": "gpu", "preempt_after": 60}) == SharePreempt("gpu", 60)
+    assert parse("share_preempt", {"pool": "gpu", "preempt_after": None}) == SharePreempt("gpu", None)
     assert set(ACTIONS) == {"licence_set", "pool_define", "key_add", "key_revoke", "key_list", "hook_add",
-                            "hook_remove", "hook_list", "share_set", "share_remove"}
+                            "hook_remove", "hook_list", "share_set", "share_remove", "share_preempt",
+                            "share_quota"}
+    assert parse("share_quota", {"kind": "user", "name": "ana", "max": 0}) == ShareQuota("user", "ana", 0)
 
 
 def test_each_action_names_the_role_it_needs() -> None:
@@ -89,6 +95,10 @@ def test_each_action_names_the_role_it_needs() -> None:
     ("share_set", {"pool": "a/b", "account": "a", "min": 0, "max": 0, "weight": 1}, ConfigError,
      "pool name 'a/b' is invalid"),
     ("share_remove", {"pool": "default", "account": ""}, ConfigError, "share_remove: a share account's"),
+    ("share_quota", {"kind": "team", "name": "x", "max": 1}, ConfigError, "share_quota: a quota is [user|project"),
+    ("share_quota", {"kind": "user", "name": "x", "max": -1}, ConfigError, "share_quota: a quota's max"),
+    ("share_preempt", {"pool": "default", "preempt_after": -1}, ConfigError, "share_preempt: a share tree's"),
+    ("share_preempt", {"pool": "default", "preempt_after": "soon"}, ConfigError, "preempt_after is None (off)"),
 ])
 def test_bad_arguments_are_refused_saying_what_is_wrong(action: str, args: dict[str, Any],
                                                          error: type[Exception], message: str) -> None:

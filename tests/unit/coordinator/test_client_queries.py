@@ -313,7 +313,8 @@ def test_an_unknown_query_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="unknown query 'everything'; known: command, commands, figures, graph"):
         answer_query("everything", context(SchedulingCore()))
     assert set(QUERIES) == {"status", "graphs", "graph", "command", "commands", "nodes", "node_rows", "licences",
-                            "pools", "figures", "stats", "history", "shares"}
+                            "pools", "figures", "stats", "history", "shares",
+                            "quotas"}
 
 
 def test_the_shares_query_shows_each_accounts_use_against_its_guarantee_and_cap() -> None:
@@ -324,7 +325,7 @@ def test_the_shares_query_shows_each_accounts_use_against_its_guarantee_and_cap(
     core.request_work("rn1", 1, 1.0)
     rows = {r["account"]: r for r in answer_query("shares", context(core))}
     assert rows["film"] == {"pool": "default", "account": "film", "min": 2, "max": 4, "weight": 1.0,
-                            "use": 1, "defined": True}
+                            "use": 1, "defined": True, "preempt_after": None}
     assert rows["film/ana"]["use"] == 1 and not rows["film/ana"]["defined"]
 
 

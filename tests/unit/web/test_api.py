@@ -76,6 +76,7 @@ ROUTES: dict[str, str] = {
     "set_pool_nodes": "POST /api/pools/{name}/nodes", "step_down": "POST /api/leader/step-down",
     "set_licence": "POST /api/licences/{name}", "define_pool": "POST /api/pools/{name}",
     "add_hook": "POST /api/hooks", "remove_hook": "DELETE /api/hooks/{name}", "shares": "GET /api/shares",
+    "quotas": "GET /api/quotas",
 }
 """The route that does what each public method of Farm does."""
 
@@ -91,6 +92,8 @@ NOT_OVER_HTTP: dict[str, str] = {
     "set_share": "share trees are set by operators with `puli-mesh shares set` or Farm; the web shows them "
                  "(GET /api/shares)",
     "remove_share": "as set_share: `puli-mesh shares remove` or Farm",
+    "set_share_quota": "as set_share: `puli-mesh shares quota` or Farm; GET /api/quotas shows them",
+    "set_share_preempt": "as set_share: `puli-mesh shares preempt` or Farm; GET /api/shares shows preempt_after",
 }
 """Public methods of Farm deliberately not offered over HTTP, and why."""
 
