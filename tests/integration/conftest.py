@@ -25,6 +25,12 @@ from puli_mesh.zkserver import ZooKeeperServer, free_port
 
 NODE_PEER_KEY = "node-peer"
 """A client key of role ``node`` each test mesh registers, for peers that speak the worker protocol."""
+HANDSHAKE_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
+"""How long each try to shake hands with a key just registered waits for an answer. A refused
+handshake is never answered, so each try that comes before the agent's registry watch costs its
+whole wait: the agent learns a key within milliseconds and answers a QUERY in a few, so short
+tries first (one fixed 0.5-s try cost 0.6 s a key and agent); longer ones after, for a loaded
+machine."""
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -71,14 +77,18 @@ class Mesh:
             zk.close()
         for proc in self.agents.values():  # each agent learns the key through its own registry watch
             if proc.alive():
-                wait_for(lambda proc=proc: self.handshakes(proc, pair), 10, f"agent {proc.name} to know key {name}")
+                waits = iter(HANDSHAKE_WAITS)
+                wait_for(lambda proc=proc, waits=waits: self.handshakes(proc, pair, next(waits, HANDSHAKE_WAITS[-1])),
+                         10, f"agent {proc.name} to know key {name}", interval=0.02)
         return pair
 
     @staticmethod
-    def handshakes(proc: AgentProcess, pair: KeyPair) -> bool:
-        """Whether ``proc`` lets ``pair`` in (any answer, a refusal included, proves the handshake)."""
+    def handshakes(proc: AgentProcess, pair: KeyPair, timeout: float = 0.5) -> bool:
+        """Whether ``proc`` lets ``pair`` in within ``timeout`` s (any answer, a refusal included,
+        proves the handshake)."""
         try:
-            MeshClient(node=proc.address, key=pair, timeout=0.5, tries=1).request("QUERY", what="status", args={})
+            MeshClient(node=proc.address, key=pair, timeout=timeout, tries=1).request(
+                "QUERY", what="status", args={})
         except MeshRequestError:
             return True
         except MeshUnreachableError:

@@ -18,7 +18,7 @@ def run_in_pool(farm: Farm, name: str, pool: str, frames: int) -> int:
 
 
 def nodes_ran(farm: Farm, graph_id: int) -> set[str]:
-    final = farm.wait(graph_id, timeout=60)
+    final = farm.wait(graph_id, timeout=60, interval=0.1)  # frames of `true`: done in a tenth of a second
     assert final["status_name"] == "DONE", final
     return {c["last_node"] for c in farm.commands(graph=graph_id)}
 
@@ -42,7 +42,8 @@ def test_an_operators_pools_decide_where_work_runs_and_outlive_a_reconnection(me
 
     # Its agent stops and starts again, still saying "default" only: the operator's pools stay.
     mesh.kill9(with_gpu)
-    wait_for(lambda: {n["name"]: n["state"] for n in cli_json(mesh, "nodes")}.get(with_gpu) == "gone", 30, "lost")
+    # Polled in-process: each `nodes` through the CLI is a new process (half a second of imports).
+    wait_for(lambda: {n["name"]: n["state"] for n in farm.nodes()}.get(with_gpu) == "gone", 30, "lost")
     mesh.start_agent(with_gpu, slots=2)
     mesh.wait_ready(3)
     assert nodes_ran(farm, run_in_pool(farm, "gpu-again", "gpu", 2)) == {with_gpu}
