@@ -101,7 +101,9 @@ class JobBucket:
         self.graph = graph
         self.queue = queue
         self.tasks: list[tuple[Any, TaskNode]] = []  # (order, task): see task_order
-        self.queued = False  # this bucket owns an entry in queue.heap
+        # this bucket owns an entry in queue.heap (counted in its account's n_queued: set and
+        # cleared only in _own, _disown and push_graph)
+        self.queued = False
         self.entry_version = -1  # the graph version of that entry
         self.entry_share = 0.0  # and the share it was keyed with
 
@@ -118,7 +120,7 @@ class SigQueue:
 
 
 class Pool:
-    __slots__ = ("name", "members", "queues", "waiting", "waiting_keys", "graphs", "dk_counts",
+    __slots__ = ("name", "members", "queues", "by_sig", "waiting", "waiting_keys", "graphs", "dk_counts",
                  "min_dk", "shares")
 
     def __init__(self, name: str) -> None:
@@ -126,6 +128,9 @@ class Pool:
         self.members: dict[str, Any] = {}  # render node name -> RenderNode
         # signature id -> SigQueue; with a share tree, (signature id, account path) -> SigQueue
         self.queues: dict[Any, SigQueue] = {}
+        # signature id -> its queues (one; with a share tree, one per account): a node's fit to
+        # a signature is checked once, however many accounts have work of it (``assignment.pick``)
+        self.by_sig: dict[int, list[SigQueue]] = {}
         self.waiting: list[tuple[float, str]] = []  # sorted (-performance, name): nodes with credit
         self.waiting_keys: dict[str, tuple[float, str]] = {}
         self.graphs: dict[int, GraphNode] = {}
@@ -151,10 +156,13 @@ class Pool:
             del self.waiting[i]
 
     def has_work(self, licences: Any) -> bool:
-        """Cheap over-approximation: some queue has entries and its licences are free."""
+        """Cheap over-approximation: some queue has entries, its licences are free and, in a
+        pool with a share tree, its account is below its cap (``ShareAccount.capped``)."""
         for q in self.queues.values():
             if q.heap and licences.available(q.sig.licences):
-                return True
+                a = q.account
+                if a is None or not (a.full or a.parent.full):  # not a.capped(), inlined
+                    return True
         return False
 
 
@@ -200,7 +208,10 @@ def push_graph(graph: GraphNode, pool: Pool, worse: bool = False, better: bool =
             q = b.queue
             heap = q.heap
             heapq.heappush(heap, (k0, k1, k2, v, b))  # _own(b, ...), inlined: once per command end
-            b.queued = True
+            if not b.queued:
+                b.queued = True
+                if q.account is not None:
+                    q.account.n_queued += 1
             b.entry_version = v
             b.entry_share = k0
             n = len(heap)
@@ -212,7 +223,11 @@ def push_graph(graph: GraphNode, pool: Pool, worse: bool = False, better: bool =
 
 def _own(b: JobBucket, key: tuple[float, float, int], version: int) -> tuple[Any, ...]:
     """The heap entry ``b`` now owns: its job's ``key`` at graph ``version``."""
-    b.queued = True
+    if not b.queued:
+        b.queued = True
+        a = b.queue.account
+        if a is not None:
+            a.n_queued += 1
     b.entry_version = version
     b.entry_share = key[0]
     return (*key, version, b)
@@ -220,7 +235,11 @@ def _own(b: JobBucket, key: tuple[float, float, int], version: int) -> tuple[Any
 
 def _disown(b: JobBucket) -> None:
     """``b`` owns no live entry any more: any it left in a heap is stale."""
-    b.queued = False
+    if b.queued:
+        b.queued = False
+        a = b.queue.account
+        if a is not None:
+            a.n_queued -= 1
     b.entry_version = -1
 
 
@@ -248,6 +267,9 @@ def add_task(task: TaskNode, pool: Pool) -> None:
         q = pool.queues.get(qkey)
         if q is None:
             q = pool.queues[qkey] = SigQueue(sig, pool, account)
+            pool.by_sig.setdefault(sig.id, []).append(q)
+            if account is not None:
+                account.queues.append(q)
         bucket = graph.buckets[sig.id] = q.buckets[graph.id] = JobBucket(graph, q)
     heapq.heappush(bucket.tasks, (task_order(task) if graph.ordered else task.rank, task))
     task.bucketed = True

@@ -36,6 +36,7 @@ kept (cluster settings in ZooKeeper, fed by the leader: ``node.share_feed``).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -64,10 +65,11 @@ IMPLICIT = ShareSpec()
 class ShareAccount:
     """One account's definition and its use (holding commands of its jobs in the pool)."""
 
-    __slots__ = ("path", "spec", "use", "parent", "defined", "key", "full")
+    __slots__ = ("path", "spec", "use", "parent", "defined", "key", "full", "queues", "n_queued",
+                 "children", "siblings", "entry")
 
     def __init__(self, path: tuple[str, ...], spec: ShareSpec, parent: ShareAccount | None,
-                 defined: bool) -> None:
+                 defined: bool, siblings: list[tuple[Any, ...]], seq: int) -> None:
         self.path = path  # (project,) or (project, user)
         self.spec = spec
         self.use = 0
@@ -77,6 +79,14 @@ class ShareAccount:
         # weight), smaller first; and whether it is at its cap.
         self.key = (spec.min <= 0, 0.0)
         self.full = False
+        self.queues: list[Any] = []  # a user account's queues in its pool, one per signature (``pools``)
+        self.n_queued = 0  # its job buckets that own an entry in those queues: 0, no work to look at
+        # A project's user accounts, and the tree's projects, are kept sorted by key (then by
+        # when they were made): a pick walks them best first and stops at the first with work.
+        self.children: list[tuple[Any, ...]] = []  # a project's: (key, seq, user account), sorted
+        self.siblings = siblings  # the sorted list this account's entry is in
+        self.entry = (self.key, seq, self)
+        bisect.insort(siblings, self.entry)
 
     def charge(self, n: int) -> None:
         """``n`` more (or fewer) holding commands, on this user account and its project's."""
@@ -84,8 +94,19 @@ class ShareAccount:
         while a is not None:
             use = a.use = a.use + n
             spec = a.spec
-            a.key = (use >= spec.min, use / spec.weight)
+            key = (use >= spec.min, use / spec.weight)
             a.full = 0 < spec.max <= use
+            if key != a.key:  # its place among its siblings may move
+                siblings = a.siblings
+                old = a.entry
+                i = bisect.bisect_left(siblings, old)
+                a.key = key
+                a.entry = entry = (key, old[1], a)
+                if (i == 0 or siblings[i - 1] < entry) and (i + 1 == len(siblings) or entry < siblings[i + 1]):
+                    siblings[i] = entry  # still between its neighbours
+                else:
+                    del siblings[i]
+                    bisect.insort(siblings, entry)
             a = a.parent
 
     def capped(self) -> bool:
@@ -111,16 +132,17 @@ def project_of(tags: dict[str, Any]) -> str:
 class ShareTree:
     """The accounts of one pool: defined ones, and implicit ones made as jobs need them."""
 
-    __slots__ = ("specs", "accounts", "preempt_after")
+    __slots__ = ("specs", "accounts", "order", "preempt_after")
 
     def __init__(self, specs: dict[tuple[str, ...], ShareSpec], preempt_after: float | None = None) -> None:
         self.specs = dict(specs)  # defined accounts: path -> spec
         # None: no preemption; else the age (s) from which a borrower's command may be preempted
         self.preempt_after = preempt_after
         self.accounts: dict[tuple[str, ...], ShareAccount] = {}
+        self.order: list[tuple[Any, ...]] = []  # (key, seq, project account), sorted: best first
         for path, spec in sorted(self.specs.items()):  # projects before their users
             if len(path) == 1:
-                self.accounts[path] = ShareAccount(path, spec, None, True)
+                self.accounts[path] = ShareAccount(path, spec, None, True, self.order, len(self.accounts))
         for path in sorted(self.specs):
             if len(path) == 2:
                 self.account_for(path[0], path[1])
@@ -132,10 +154,11 @@ class ShareTree:
             return leaf
         proj = self.accounts.get((project,))
         if proj is None:
-            proj = self.accounts[(project,)] = ShareAccount((project,), IMPLICIT, None, False)
+            proj = self.accounts[(project,)] = ShareAccount((project,), IMPLICIT, None, False, self.order,
+                                                           len(self.accounts))
         spec = self.specs.get((project, user))
         leaf = self.accounts[(project, user)] = ShareAccount(
-            (project, user), spec or IMPLICIT, proj, spec is not None)
+            (project, user), spec or IMPLICIT, proj, spec is not None, proj.children, len(self.accounts))
         return leaf
 
     def bind(self, graph: Any) -> ShareAccount:
