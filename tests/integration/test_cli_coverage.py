@@ -382,8 +382,8 @@ def test_top_quits_on_ctrl_c(mesh: Mesh, tmp_path: Path) -> None:
     command = (f"trap true INT; {sys.executable} -m puli_mesh top --node {address} --interval 0.5 2> {err}; "
                f"echo $? > {rc}.tmp; mv {rc}.tmp {rc}")
 
-    def tmux(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10)
+    def tmux(*args: str) -> subprocess.CompletedProcess[str]:  # a server of its own: its environment is ours
+        return subprocess.run(["tmux", "-L", session, *args], capture_output=True, text=True, timeout=10)
 
     assert tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "30", command).returncode == 0
     try:
@@ -393,7 +393,7 @@ def test_top_quits_on_ctrl_c(mesh: Mesh, tmp_path: Path) -> None:
         assert status == "0", err.read_text()
         assert "Traceback" not in err.read_text()
     finally:
-        tmux("kill-session", "-t", session)
+        tmux("kill-server")
 
 
 # ------------------------------------------------------------ nodes unquarantine

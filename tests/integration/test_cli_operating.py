@@ -199,14 +199,17 @@ def test_top_shows_the_mesh_in_an_80_column_terminal_and_quits_on_q(mesh: Mesh, 
     session = f"top-{os.getpid()}-{int(time.time())}"
     address = mesh.agents["topa"].address
     command = f"{sys.executable} -m puli_mesh top --node {address} --interval 0.5"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "30", command], check=True)
+    # A tmux server of its own: a shared one runs the command with the environment of whoever
+    # started it (another test's PULI_KEY, under pytest-xdist).
+    tmux = ["tmux", "-L", session]
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "80", "-y", "30", command], check=True)
 
     def screen() -> str:
-        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
+        out = subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True)
         return out.stdout
 
     def alive() -> bool:
-        return subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0
+        return subprocess.run([*tmux, "has-session", "-t", session], capture_output=True).returncode == 0
 
     try:
         def showing() -> str | None:
@@ -216,11 +219,11 @@ def test_top_shows_the_mesh_in_an_80_column_terminal_and_quits_on_q(mesh: Mesh, 
         text = wait_for(showing, 30, "top to show the node and the job")
         assert "leader topa" in text and "licences" in text and "running" in text
         assert all(len(line) <= 80 for line in text.splitlines())
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", session, "q"], check=True)
         wait_for(lambda: not alive(), 10, "top to quit on q")
     finally:
         if alive():
-            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+            subprocess.run([*tmux, "kill-server"], check=False)
         mesh.client_any().request("EDIT", action="cancel", args={"id": graph_id})
 
 

@@ -24,14 +24,18 @@ def rows(screen: str) -> list[list[str]]:
 
 
 class Terminal:
-    """A command running in a detached tmux session of 80 x 30."""
+    """A command running in a detached tmux session of 80 x 30, on a tmux server of its own: a
+    shared server would run the command with the environment of whoever started the server
+    (another test's ``PULI_KEY``, under pytest-xdist)."""
 
     def __init__(self, command: str) -> None:
         self.session = f"topshares-{os.getpid()}-{time.monotonic_ns()}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", "80", "-y", "30", command], check=True)
+        self.tmux = ["tmux", "-L", self.session]
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.session, "-x", "80", "-y", "30", command],
+                       check=True)
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True,
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.session], capture_output=True,
                               text=True).stdout
 
     def showing(self, *expected: list[str]) -> str | None:
@@ -43,7 +47,7 @@ class Terminal:
         return text if all(any(run in line for line in shown) for run in runs) else None
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True, check=False)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True, check=False)
 
 
 def test_top_shows_each_accounts_use_against_its_guarantee_and_cap(mesh: Mesh, gates: Gates) -> None:
