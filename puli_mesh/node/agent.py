@@ -484,8 +484,12 @@ class Agent(LeaderWatches):
             while self.worker.running and time.monotonic() < deadline:
                 self.worker.tick()
                 time.sleep(0.05)
-        # Give final UPDATEs a moment to reach the coordinator.
-        while self.worker.pending and time.monotonic() < deadline and self.worker.socket is not None:
+        # Give final UPDATEs a moment to reach the coordinator -- if there is one: with no leader
+        # published, or this agent the leader it was and stepped down, nobody would acknowledge
+        # them (and leader changes are not followed from here).
+        leader = self.leader
+        answered = leader is not None and (self.service is not None or leader.name != self.settings.name)
+        while answered and self.worker.pending and time.monotonic() < deadline and self.worker.socket is not None:
             self._turn_worker_only()
         self.worker.close()
         self.membership.close()
