@@ -166,7 +166,7 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
     bottom = [Layout(Panel(running, title=f"running ({running_count})"), size=running_rows + 3)]
     shares = data.get("shares") or []  # none: no pool has a share tree, and no panel
     if shares:
-        lines = top_shares.share_lines(shares, data["jobs"])
+        lines = top_shares.share_lines(shares)
         bottom.append(Layout(Panel(top_shares.shares_table(lines), title=top_shares.shares_title(
             len(lines), len(shares))), size=len(lines) + 3))
     layout["bottom"].split_column(*bottom, Layout(Panel(Group(jobs), title="jobs")))

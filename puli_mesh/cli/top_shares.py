@@ -4,8 +4,8 @@ The leader's ``QUERY shares`` (``Farm.shares``) lists the accounts of every pool
 share tree and none otherwise, so an empty answer means "no panel": a farm without share
 trees sees ``top`` as before. The panel lists, per account, ``POOL/PROJECT[/USER]``, its use
 (holding commands), its guarantee (``min``), its cap (``max``, ``-`` for none), its weight, and
-a flag: :data:`BELOW_MIN` when it is below its guarantee while work of it waits (READY commands
-of a job that is not paused, read from the jobs ``top`` already has), :data:`AT_CAP` when its
+a flag: :data:`BELOW_MIN` when it is below its guarantee while work of it waits (the row's
+``ready``: READY commands of its jobs that are not paused, counted by the leader), :data:`AT_CAP` when its
 use has reached its cap. Flagged accounts are listed first: on a fixed screen they are what
 someone may need to look at.
 
@@ -18,7 +18,6 @@ data (``top.snapshot``), ``puli-mesh shares list`` (``cli.shares``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,6 @@ from rich.table import Table
 from rich.text import Text
 
 import puli_mesh.cli.views as views
-from puli_mesh.coordinator.shares import project_of
 
 TOP_SHARES = 6
 """Accounts one frame lists (the panel's rows); the title counts them all."""
@@ -50,35 +48,21 @@ class ShareLine:
     flag: str  # "", BELOW_MIN or AT_CAP
 
 
-def waiting_accounts(jobs: Iterable[dict[str, Any]]) -> set[tuple[str, ...]]:
-    """``(pool, project)`` and ``(pool, project, user)`` of every job with READY commands that is
-    not paused: the accounts with work waiting for a slot."""
-    out: set[tuple[str, ...]] = set()
-    for job in jobs:
-        if job.get("readyCommandCount", 0) > 0 and not job.get("paused", False):
-            pool, project = job.get("pool", ""), project_of(job.get("tags") or {})
-            out.add((pool, project))
-            out.add((pool, project, job.get("user", "")))
-    return out
-
-
-def flag_of(row: dict[str, Any], waiting: set[tuple[str, ...]]) -> str:
-    """:data:`AT_CAP`, :data:`BELOW_MIN` (only with work waiting) or ``""``."""
+def flag_of(row: dict[str, Any]) -> str:
+    """:data:`AT_CAP`, :data:`BELOW_MIN` (only with work waiting: ``ready``) or ``""``."""
     use, cap = row["use"], row["max"]
     if 0 < cap <= use:
         return AT_CAP
-    if use < row["min"] and (row["pool"], *row["account"].split("/")) in waiting:
+    if use < row["min"] and row.get("ready", 0) > 0:  # no ``ready`` from a leader before it: no flag
         return BELOW_MIN
     return ""
 
 
-def share_lines(shares: list[dict[str, Any]], jobs: Iterable[dict[str, Any]],
-                limit: int = TOP_SHARES) -> list[ShareLine]:
+def share_lines(shares: list[dict[str, Any]], limit: int = TOP_SHARES) -> list[ShareLine]:
     """The first ``limit`` rows of the panel: flagged accounts first, each group in the leader's
     order (pool, then account)."""
-    waiting = waiting_accounts(jobs)
     lines = [ShareLine(f"{row['pool']}/{row['account']}", row["use"], row["min"], row["max"], row["weight"],
-                       flag_of(row, waiting)) for row in shares]
+                       flag_of(row)) for row in shares]
     lines.sort(key=lambda line: not line.flag)  # stable: the leader's order inside each group
     return lines[:limit]
 

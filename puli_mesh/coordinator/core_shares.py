@@ -121,10 +121,10 @@ class CoreShares:
                 if p.shares is not None}
 
     def share_use(self) -> list[dict[str, Any]]:
-        """Each account's use against its guarantee and cap, pool by pool."""
+        """Each account's use against its guarantee and cap, and its waiting (READY) work, pool by pool."""
         out = []
         for name, p in sorted(self._st.pools.items()):
             if p.shares is not None:
-                for row in p.shares.listing():
+                for row in p.shares.listing(p.graphs.values()):
                     out.append({"pool": name, **row})
         return out

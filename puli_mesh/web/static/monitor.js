@@ -210,9 +210,10 @@ async function refreshLicences() {
 }
 
 // ------------------------------------------------------------------------------ shares
-// The words of `puli-mesh shares list`: at its cap (no slot until a command ends), below its guarantee.
+// The words of `puli-mesh shares list`: at its cap (no slot until a command ends), below its
+// guarantee while work of it waits (`ready`: an idle account below its guarantee is owed nothing).
 export function shareState(s) {
-  return s.max > 0 && s.use >= s.max ? "at cap" : s.use < s.min ? "below guarantee" : "";
+  return s.max > 0 && s.use >= s.max ? "at cap" : s.use < s.min && s.ready > 0 ? "below guarantee" : "";
 }
 
 // An account's use as a bar on its pool's scale (the largest cap, guarantee or use of the pool's
@@ -232,7 +233,8 @@ function shareRow(s, scale) {
   return h("tr", { "data-share": name },
     h("td", { class: "name" }, name, s.defined ? "" : " (implicit)"),
     h("td", {}, shareBar(s, scale)),
-    h("td", { class: "use" }, s.use), h("td", { class: "min" }, s.min), h("td", { class: "max" }, s.max || "-"),
+    h("td", { class: "use" }, s.use), h("td", { class: "ready" }, s.ready ?? ""),
+    h("td", { class: "min" }, s.min), h("td", { class: "max" }, s.max || "-"),
     h("td", { class: "weight" }, s.weight), h("td", { class: "state" }, shareState(s)));
 }
 

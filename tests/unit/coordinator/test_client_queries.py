@@ -325,7 +325,7 @@ def test_the_shares_query_shows_each_accounts_use_against_its_guarantee_and_cap(
     core.request_work("rn1", 1, 1.0)
     rows = {r["account"]: r for r in answer_query("shares", context(core))}
     assert rows["film"] == {"pool": "default", "account": "film", "min": 2, "max": 4, "weight": 1.0,
-                            "use": 1, "defined": True, "preempt_after": None}
+                            "use": 1, "ready": 1, "defined": True, "preempt_after": None}
     assert rows["film/ana"]["use"] == 1 and not rows["film/ana"]["defined"]
 
 
