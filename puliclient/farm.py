@@ -443,8 +443,9 @@ class Farm:
 
     def shares(self) -> list[dict[str, Any]]:
         """Each share account in use or defined: ``[{'pool', 'account', 'min', 'max', 'weight',
-        'use', 'defined', 'preempt_after'}]`` (``use``: its commands holding a slot now;
-        ``preempt_after``: its pool's, None when it does not preempt)."""
+        'use', 'ready', 'defined', 'preempt_after'}]`` (``use``: its commands holding a slot now;
+        ``ready``: READY commands of its jobs that are not paused; ``preempt_after``: its pool's,
+        None when it does not preempt)."""
         return list(self.query("shares"))
 
     def set_share_quota(self, kind: str, name: str, max: int) -> None:  # noqa: A002

@@ -1,5 +1,5 @@
 """``puli-mesh top``: a live full-screen view of the mesh (leader, nodes, running commands, jobs, licences,
-and the share accounts' use when some pool has a share tree: ``top_shares``).
+and the share accounts' and quotas' use when some pool has a share tree or a quota exists: ``top_shares``).
 
 Redraws in place once a second with rich ``Live`` on the alternate screen (no
 flicker, the terminal is restored on exit) and fits an 80-column terminal.
@@ -86,14 +86,15 @@ def asks_shares(last: dict[str, Any] | None, asked_at: float, now: float) -> boo
 
 
 def snapshot(farm: Farm, with_shares: bool = True) -> dict[str, Any]:
-    """Everything one frame shows, in four requests, five ``with_shares`` (else ``shares`` is empty)."""
+    """Everything one frame shows, in four requests, six ``with_shares`` (else ``shares`` and ``quotas`` are empty)."""
     status = farm.status(nodes_limit=TOP_NODES)
     jobs = farm.jobs()
     running = farm.commands(status=RUNNING_NAMES, limit=TOP_RUNNING)
     licences = farm.licences()
     shares = farm.shares() if with_shares else []
+    quotas = farm.quotas() if with_shares else []
     return {"status": status, "jobs": jobs, "running": running, "licences": licences, "shares": shares,
-            "at": time.time()}
+            "quotas": quotas, "at": time.time()}
 
 
 def summarise(nodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,11 +165,11 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
     # a full page is only the first ones: the summary counts every command holding a slot
     running_count = len(data["running"]) if len(data["running"]) < TOP_RUNNING else max(busy, len(data["running"]))
     bottom = [Layout(Panel(running, title=f"running ({running_count})"), size=running_rows + 3)]
-    shares = data.get("shares") or []  # none: no pool has a share tree, and no panel
-    if shares:
-        lines = top_shares.share_lines(shares)
+    shares, quotas = data.get("shares") or [], data.get("quotas") or []  # none: no panel
+    if shares or quotas:
+        lines = top_shares.share_lines(shares, quotas)
         bottom.append(Layout(Panel(top_shares.shares_table(lines), title=top_shares.shares_title(
-            len(lines), len(shares))), size=len(lines) + 3))
+            len(lines), len(shares) + len(quotas), top_shares.preempting(shares))), size=len(lines) + 3))
     layout["bottom"].split_column(*bottom, Layout(Panel(Group(jobs), title="jobs")))
     return layout
 

@@ -1,6 +1,7 @@
 """The monitor's Shares tab in a real browser (Debian's chromium, headless, driven by Playwright)
 against real agents: offered only once a pool has a share tree, it shows each account's use
-against its guarantee and cap, and the figures follow the jobs of two projects as their frames
+against its guarantee and cap, its waiting work, its pool's preemption and the quotas across
+pools, and the figures follow the jobs of two projects as their frames
 end (gated: the test ends each one). Screenshots go to ``test-artifacts/`` (git-ignored)."""
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def test_the_shares_tab_shows_each_accounts_use_against_its_guarantee_and_cap(
     farm = admin_farm(web)
     farm.set_share("default", "film", min=4, weight=2)
     farm.set_share("default", "rnd", max=1)
+    farm.set_share_preempt("default", 600)  # shown; never reached in this test's time
+    farm.set_share_quota("project", "rnd", 1)
     try:
         page.reload()
         expect(tab).to_be_visible(timeout=WAIT_MS)
@@ -53,6 +56,10 @@ def test_the_shares_tab_shows_each_accounts_use_against_its_guarantee_and_cap(
         # below its guarantee, but no work of it waits: nothing is owed (as `puli-mesh shares list` says)
         figures(page, "default/film", "0", "0", "4", "-", "")
         figures(page, "default/rnd", "0", "0", "0", "1", "")
+        expect(page.locator("#shares tr[data-share='default/film'] td.preempt")).to_have_text("after 600 s")
+        quota = page.locator("#quotas tr[data-quota='project/rnd']")
+        expect(quota.locator("td.max")).to_have_text("1", timeout=WAIT_MS)
+        expect(quota.locator("td.state")).to_have_text("")
 
         # 4 slots on the two agents: rnd is capped at 1, film (4 frames) takes the other 3: one waits.
         submit_project(web, "rnd", 3, gates)
@@ -65,6 +72,8 @@ def test_the_shares_tab_shows_each_accounts_use_against_its_guarantee_and_cap(
         expect(film.locator(".cap")).to_have_count(0)
         expect(rnd.locator(".cap")).to_have_attribute("style", "left:25.0%")
         expect(rnd.locator(".guarantee")).to_have_count(0)
+        expect(quota.locator("td.use")).to_have_text("1", timeout=WAIT_MS)
+        expect(quota.locator("td.state")).to_have_text("at quota")
         shot(page, "shares")
 
         for frame in range(4):

@@ -235,20 +235,37 @@ function shareRow(s, scale) {
     h("td", {}, shareBar(s, scale)),
     h("td", { class: "use" }, s.use), h("td", { class: "ready" }, s.ready ?? ""),
     h("td", { class: "min" }, s.min), h("td", { class: "max" }, s.max || "-"),
-    h("td", { class: "weight" }, s.weight), h("td", { class: "state" }, shareState(s)));
+    h("td", { class: "weight" }, s.weight),
+    // its pool's preemption: borrowers' commands older than this are taken back for a guarantee
+    h("td", { class: "preempt" }, s.preempt_after === null || s.preempt_after === undefined ? "-" : `after ${s.preempt_after} s`),
+    h("td", { class: "state" }, shareState(s)));
 }
 
-// The Shares tab is offered only while some pool has a share tree (the listing is empty otherwise).
-function showShares(shares) {
-  state.sharesAt = Date.now() / 1000;
-  document.querySelector("#tabs button[data-view=shares]").hidden = shares.length === 0;
+// A quota across pools, as `puli-mesh shares list` shows it: at quota, no slot in any pool.
+function quotaRow(q) {
+  const name = `${q.kind}/${q.name}`;
+  return h("tr", { "data-quota": name },
+    h("td", { class: "name" }, name), h("td", {}, bar(q.use, q.max, "")),
+    h("td", { class: "use" }, q.use), h("td", { class: "max" }, q.max),
+    h("td", { class: "state" }, q.use >= q.max ? "at quota" : ""));
+}
+
+// The Shares tab is offered only while some pool has a share tree or a quota exists.
+function showShares(shares, quotas) {
+  document.querySelector("#tabs button[data-view=shares]").hidden = shares.length === 0 && quotas.length === 0;
   document.getElementById("shares-none").hidden = shares.length > 0;
   const scales = {};
   for (const s of shares) scales[s.pool] = Math.max(scales[s.pool] || 1, s.max, s.min, s.use);
   document.querySelector("#shares tbody").replaceChildren(...shares.map(s => shareRow(s, scales[s.pool])));
+  document.getElementById("quotas").hidden = quotas.length === 0;
+  document.querySelector("#quotas tbody").replaceChildren(...quotas.map(quotaRow));
 }
 
-async function refreshShares() { showShares(await call("/api/shares")); }
+async function refreshShares() {
+  const [shares, quotas] = await Promise.all([call("/api/shares"), call("/api/quotas")]);
+  state.sharesAt = Date.now() / 1000;
+  showShares(shares, quotas);
+}
 
 async function checkShares() {
   if (state.view !== "shares" && Date.now() / 1000 - state.sharesAt >= SHARES_CHECK_S) await refreshShares();

@@ -91,3 +91,27 @@ def test_a_frame_asks_for_the_shares_while_there_are_some_else_every_few_seconds
     assert not top.asks_shares({"shares": []}, 100.0, 100.0 + top.SHARES_RECHECK_S - 0.5)
     assert top.asks_shares({"shares": []}, 100.0, 100.0 + top.SHARES_RECHECK_S)
     assert top.asks_shares(some, 100.0, 100.5)
+
+
+def test_quotas_follow_the_accounts_and_the_title_names_the_pools_that_preempt() -> None:
+    shares = [account("default", "film", 2, min_=1, preempt_after=60.0), account("gpu", "rnd", 0, min_=2)]
+    quotas = [{"kind": "user", "name": "ana", "max": 2, "use": 2},
+              {"kind": "project", "name": "tv", "max": 5, "use": 1}]
+    lines = top_shares.share_lines(shares, quotas)
+    assert [(line.account, line.flag) for line in lines] == [
+        ("quota user/ana", top_shares.AT_QUOTA), ("default/film", ""), ("gpu/rnd", ""), ("quota project/tv", "")]
+    assert top_shares.preempting(shares) == {"default": 60.0}
+    assert top_shares.shares_title(4, 4, {"default": 60.0}) == "shares, preempts: default after 60 s"
+    text = frame({"status": HostileFarm("rn1").status(), "jobs": [], "running": [], "licences": [],
+                  "shares": shares, "quotas": quotas, "at": 0.0}, width=80)
+    rows = [cells(line) for line in text.splitlines()]
+    assert ["quota user/ana", "2", "-", "2", "-", top_shares.AT_QUOTA] in rows
+    assert ["quota project/tv", "1", "-", "5", "-"] in rows
+    assert any("preempts: default after 60 s" in line for line in text.splitlines())
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_farm_with_only_quotas_sees_the_panel() -> None:
+    text = frame({"status": HostileFarm("rn1").status(), "jobs": [], "running": [], "licences": [], "shares": [],
+                  "quotas": [{"kind": "user", "name": "bo", "max": 1, "use": 0}], "at": 0.0})
+    assert any(cells(line)[:1] == ["quota user/bo"] for line in text.splitlines())
