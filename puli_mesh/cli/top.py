@@ -73,24 +73,15 @@ TOP_RUNNING = 12
 """Running commands one frame lists (their panel's rows); the summary counts them all."""
 
 
-SHARES_RECHECK_S = 10.0
-"""While no pool has a share tree (the last ``QUERY shares`` listed no account), how long the
-frames go without asking again: a farm without shares pays one small request per 10 s, not one a
-frame, and a tree set meanwhile shows within that time."""
-
-
-def asks_shares(last: dict[str, Any] | None, asked_at: float, now: float) -> bool:
-    """Whether a frame asks for the shares: when the last frame listed some, or the last ask is
-    ``SHARES_RECHECK_S`` old (monotonic seconds)."""
-    return bool(last and last.get("shares")) or now - asked_at >= SHARES_RECHECK_S
-
-
-def snapshot(farm: Farm, with_shares: bool = True) -> dict[str, Any]:
-    """Everything one frame shows, in four requests, six ``with_shares`` (else ``shares`` and ``quotas`` are empty)."""
+def snapshot(farm: Farm) -> dict[str, Any]:
+    """Everything one frame shows, in four requests; six when the status says some pool has a share
+    tree or a quota exists (its ``shares``; a leader without that field: always), else ``shares``
+    and ``quotas`` are empty. So a farm without shares pays nothing for the panel."""
     status = farm.status(nodes_limit=TOP_NODES)
     jobs = farm.jobs()
     running = farm.commands(status=RUNNING_NAMES, limit=TOP_RUNNING)
     licences = farm.licences()
+    with_shares = status.get("shares", True)
     shares = farm.shares() if with_shares else []
     quotas = farm.quotas() if with_shares else []
     return {"status": status, "jobs": jobs, "running": running, "licences": licences, "shares": shares,
@@ -183,16 +174,12 @@ def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
     farm = farm_for(node, zk, cluster)
     data: dict[str, Any] | None = None
     error: str | None = None
-    shares_asked_at = -SHARES_RECHECK_S  # the first frame asks
     try:
         with cbreak_keys() as poll, Live(render(None, None), console=console, screen=True,
                                           auto_refresh=False, transient=True) as live:
             while True:
                 try:
-                    now = time.monotonic()
-                    with_shares = asks_shares(data, shares_asked_at, now)
-                    data, error = snapshot(farm, with_shares), None
-                    shares_asked_at = now if with_shares else shares_asked_at
+                    data, error = snapshot(farm), None
                 except PuliclientError as exc:  # the farm's errors: shown, and the next frame tries again
                     error = f"{exc} (retrying)"
                 live.update(render(data, error), refresh=True)

@@ -50,8 +50,7 @@ def test_the_shares_tab_shows_each_accounts_use_against_its_guarantee_and_cap(
     farm.set_share_preempt("default", 600)  # shown; never reached in this test's time
     farm.set_share_quota("project", "rnd", 1)
     try:
-        page.reload()
-        expect(tab).to_be_visible(timeout=WAIT_MS)
+        expect(tab).to_be_visible(timeout=WAIT_MS)  # the jobs view's next poll: its figures say so
         tab.click()
         # below its guarantee, but no work of it waits: nothing is owed (as `puli-mesh shares list` says)
         figures(page, "default/film", "0", "0", "4", "-", "")

@@ -63,7 +63,7 @@ def test_top_shows_each_accounts_use_against_its_guarantee_and_cap(mesh: Mesh, g
         wait_for(lambda: terminal.showing(["default/film", "0", "2", "-", "2"], ["default/rnd", "0", "0", "1", "1"],
                                           ["quota project/rnd", "0", "-", "1", "-"]),
                  30, "the shares panel with the quota")
-        assert "preempts: default after 600 s" in terminal.screen()
+        wait_for(lambda: "preempts: default after 600 s" in terminal.screen(), 30, "the pool's preemption in the title")
 
         submitted(cli(mesh, "exec", gates.command("r%%MI_FRAME%%"), "--end", "3", "--prod", "rnd", "--name", "rnd"))
         gates.wait_runs(1, "rnd to get its one slot (its cap)")

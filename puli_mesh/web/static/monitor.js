@@ -6,9 +6,8 @@ import { drawCharts } from "/monitor/static/charts.js";
 const PAGE_SIZE = 50;
 const NODES_SHOWN = 200;
 const CHARTS_EVERY_S = 30;
-const SHARES_CHECK_S = 30;  // from the other views: whether to offer the Shares tab
 const state = { meta: null, view: "jobs", filters: {}, cursors: [null], page: 0, next: null,
-                job: null, timer: null, chartsAt: 0, sharesAt: 0, follow: null };
+                job: null, timer: null, chartsAt: 0, follow: null };
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -100,6 +99,7 @@ async function refreshJobs() {
     call(`/api/jobs?${query({ ...jobFilters(), limit: PAGE_SIZE, reverse: true, cursor: state.cursors[state.page] })}`),
     call("/monitor-api/figures")]);
   state.next = page.cursor;
+  offerShares(figures.shares);
   document.querySelector("#jobs tbody").replaceChildren(...page.items.map(jobRow));
   document.getElementById("job-counts").replaceChildren(
     ...Object.entries(figures.jobs_by_status).map(([name, n]) => h("span", { class: `status-${name}` }, `${name} ${n}`)),
@@ -195,6 +195,7 @@ async function refreshNodes() {
   } else {
     const status = await call(`/api/status?nodes_limit=${NODES_SHOWN}`);
     nodes = status.nodes; summary = status.summary;
+    offerShares(status.shares);
   }
   document.querySelector("#nodes tbody").replaceChildren(...nodes.map(nodeRow));
   document.getElementById("node-counts").replaceChildren(...(summary ? [
@@ -250,9 +251,14 @@ function quotaRow(q) {
     h("td", { class: "state" }, q.use >= q.max ? "at quota" : ""));
 }
 
-// The Shares tab is offered only while some pool has a share tree or a quota exists.
+// The Shares tab is offered only while some pool has a share tree or a quota exists: the figures
+// and the status the other views poll say so (`shares`), so no view asks for the shares to know.
+function offerShares(some) {
+  if (some !== undefined) document.querySelector("#tabs button[data-view=shares]").hidden = !some;
+}
+
 function showShares(shares, quotas) {
-  document.querySelector("#tabs button[data-view=shares]").hidden = shares.length === 0 && quotas.length === 0;
+  offerShares(shares.length > 0 || quotas.length > 0);
   document.getElementById("shares-none").hidden = shares.length > 0;
   const scales = {};
   for (const s of shares) scales[s.pool] = Math.max(scales[s.pool] || 1, s.max, s.min, s.use);
@@ -263,12 +269,7 @@ function showShares(shares, quotas) {
 
 async function refreshShares() {
   const [shares, quotas] = await Promise.all([call("/api/shares"), call("/api/quotas")]);
-  state.sharesAt = Date.now() / 1000;
   showShares(shares, quotas);
-}
-
-async function checkShares() {
-  if (state.view !== "shares" && Date.now() / 1000 - state.sharesAt >= SHARES_CHECK_S) await refreshShares();
 }
 
 async function refreshCharts() {
@@ -285,7 +286,7 @@ const REFRESH = { jobs: refreshJobs, nodes: refreshNodes, licences: refreshLicen
                   charts: refreshCharts };
 
 async function refresh() {
-  try { await REFRESH[state.view](); await checkShares(); showError(""); } catch (e) { showError(e.message); }
+  try { await REFRESH[state.view](); showError(""); } catch (e) { showError(e.message); }
 }
 
 function schedule() {

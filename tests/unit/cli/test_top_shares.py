@@ -72,25 +72,32 @@ def test_a_farm_without_share_trees_sees_no_shares_panel() -> None:
         assert "shares" not in text and "weight" not in text
 
 
-def test_a_frame_asks_for_the_shares_while_there_are_some_else_every_few_seconds() -> None:
+def test_a_frame_asks_for_the_shares_only_when_the_status_says_there_are_some() -> None:
     asked: list[str] = []
 
     class CountingFarm(HostileFarm):
+        has_shares: bool | None = False
+
         def status(self, nodes_limit: int | None = None) -> dict[str, Any]:  # type: ignore[override]
-            return super().status()
+            flag = {} if self.has_shares is None else {"shares": self.has_shares}
+            return {**super().status(), **flag}
 
         def shares(self) -> list[dict[str, Any]]:
             asked.append("shares")
+            return [account("default", "film", 0)]
+
+        def quotas(self) -> list[dict[str, Any]]:
+            asked.append("quotas")
             return []
 
     farm = CountingFarm("rn1")
-    assert top.snapshot(farm)["shares"] == [] and asked == ["shares"]  # type: ignore[arg-type]
-    assert top.snapshot(farm, with_shares=False)["shares"] == [] and asked == ["shares"]  # type: ignore[arg-type]
-    some = {"shares": [account("default", "film", 0)]}
-    assert top.asks_shares(None, -top.SHARES_RECHECK_S, 0.0)  # the first frame
-    assert not top.asks_shares({"shares": []}, 100.0, 100.0 + top.SHARES_RECHECK_S - 0.5)
-    assert top.asks_shares({"shares": []}, 100.0, 100.0 + top.SHARES_RECHECK_S)
-    assert top.asks_shares(some, 100.0, 100.5)
+    data = top.snapshot(farm)  # type: ignore[arg-type]
+    assert data["shares"] == [] and data["quotas"] == [] and asked == []
+    farm.has_shares = True
+    assert len(top.snapshot(farm)["shares"]) == 1 and asked == ["shares", "quotas"]  # type: ignore[arg-type]
+    farm.has_shares = None  # a leader before the flag: asked every frame, as the panel may have rows
+    top.snapshot(farm)  # type: ignore[arg-type]
+    assert asked == ["shares", "quotas"] * 2
 
 
 def test_quotas_follow_the_accounts_and_the_title_names_the_pools_that_preempt() -> None:
