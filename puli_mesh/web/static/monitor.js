@@ -181,6 +181,8 @@ function nodeRow(node) {
     h("td", {}, node.state, node.reason ? ` (${node.reason})` : ""),
     h("td", {}, bar(node.running, node.slots, `${node.running}/${node.slots}`)),
     h("td", {}, bar(node.cpu_percent, 100, `${Math.round(node.cpu_percent)}%`)),
+    // the load average as its worker reports it (live: it goes to the leader as it changes)
+    h("td", { class: "load" }, typeof node.load === "number" ? node.load.toFixed(2) : ""),
     h("td", {}, bar(used, node.ram_mb, `${Math.round(used / 1024)}/${Math.round(node.ram_mb / 1024)} GB`)),
     h("td", { class: "name" }, node.running_commands.join(" ")),
     h("td", { class: "actions" }, state.meta.offered.nodes.map(action =>
