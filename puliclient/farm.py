@@ -310,7 +310,8 @@ class Farm:
         """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only), ``strategy`` (a group's, or
         a graph's root group's: ``puliclient.strategies``), ``timer`` (epoch seconds, None clears
         it), ``maxAttempt``, ``ramUse`` (MB), ``idleTimeout`` (seconds, 0: off, None: the farm's
-        default; for the commands started next), ``gpus``, ``name``; ``user`` (graphs only, an operator's edit)
+        default; for the commands started next), ``gpus``, ``killOnRamOveruse`` (bool, for the commands
+        started next), ``name``; ``user`` (graphs only, an operator's edit)
         gives the job to another user."""
         user = values.pop("user", None)
         if values:
