@@ -463,8 +463,8 @@ class Farm:
     def add_hook(self, name: str, events: list[str], url: str | None = None, command: str | None = None,
                  user: str | None = None, pool: str | None = None) -> dict[str, Any]:
         """Add (or replace) event hook ``name``: the ``events`` (``puli_mesh.hooks.EVENT_KINDS``:
-        ``job_done``, ``job_error``, ``job_canceled``, ``command_failed``, ``node_quarantined``,
-        ``node_lost``) are POSTed as JSON to ``url`` and/or given to ``command`` on the leader's
+        ``job_done``, ``job_error``, ``job_canceled``, ``command_failed``, ``command_preempted``,
+        ``node_quarantined``, ``node_lost``) are POSTed as JSON to ``url`` and/or given to ``command`` on the leader's
         host, optionally only for ``user``'s or ``pool``'s jobs. Role operator; admin with a
         command. Returns the hook as kept."""
         with self._translated():
