@@ -4,7 +4,7 @@ A requester is a name and a :class:`Role`, both taken from its authenticated key
 a field of the request). :func:`decide` says whether that requester may make one request:
 
 * ``user``: submit; every query; pause, resume, cancel, restart, set (timer, maxAttempt, ramUse,
-  name...), tag, edit the environment and arguments of, archive **their own** jobs (and edit,
+  killOnRamOveruse, name...), tag, edit the environment and arguments of, archive **their own** jobs (and edit,
   set DONE... commands of them); read logs of their own jobs;
 * ``operator`` (a wrangler): all of that on any job, for any user (a SUBMIT on behalf of
   another user), any log, giving a job to another user (``set_user``: an owner may not give a

@@ -31,11 +31,12 @@ JOB_DONE = "job_done"
 JOB_ERROR = "job_error"
 JOB_CANCELED = "job_canceled"
 COMMAND_FAILED = "command_failed"
+COMMAND_PREEMPTED = "command_preempted"
 NODE_QUARANTINED = "node_quarantined"
 NODE_LOST = "node_lost"
-EVENT_KINDS = (JOB_DONE, JOB_ERROR, JOB_CANCELED, COMMAND_FAILED, NODE_QUARANTINED, NODE_LOST)
+EVENT_KINDS = (JOB_DONE, JOB_ERROR, JOB_CANCELED, COMMAND_FAILED, COMMAND_PREEMPTED, NODE_QUARANTINED, NODE_LOST)
 """Every event a hook may ask for, in the order the CLI lists them."""
-JOB_EVENTS = frozenset({JOB_DONE, JOB_ERROR, JOB_CANCELED, COMMAND_FAILED})
+JOB_EVENTS = frozenset({JOB_DONE, JOB_ERROR, JOB_CANCELED, COMMAND_FAILED, COMMAND_PREEMPTED})
 """Events about a job (they carry its user and pool, which a hook may filter on)."""
 
 MAX_HOOKS = 32

@@ -310,7 +310,8 @@ class Farm:
         """``priority`` (dispatchKey), ``maxRN``, ``pool`` (graphs only), ``strategy`` (a group's, or
         a graph's root group's: ``puliclient.strategies``), ``timer`` (epoch seconds, None clears
         it), ``maxAttempt``, ``ramUse`` (MB), ``idleTimeout`` (seconds, 0: off, None: the farm's
-        default; for the commands started next), ``gpus``, ``name``; ``user`` (graphs only, an operator's edit)
+        default; for the commands started next), ``gpus``, ``killOnRamOveruse`` (bool, for the commands
+        started next), ``name``; ``user`` (graphs only, an operator's edit)
         gives the job to another user."""
         user = values.pop("user", None)
         if values:
@@ -443,8 +444,9 @@ class Farm:
 
     def shares(self) -> list[dict[str, Any]]:
         """Each share account in use or defined: ``[{'pool', 'account', 'min', 'max', 'weight',
-        'use', 'defined', 'preempt_after'}]`` (``use``: its commands holding a slot now;
-        ``preempt_after``: its pool's, None when it does not preempt)."""
+        'use', 'ready', 'defined', 'preempt_after'}]`` (``use``: its commands holding a slot now;
+        ``ready``: READY commands of its jobs that are not paused; ``preempt_after``: its pool's,
+        None when it does not preempt)."""
         return list(self.query("shares"))
 
     def set_share_quota(self, kind: str, name: str, max: int) -> None:  # noqa: A002
@@ -461,8 +463,8 @@ class Farm:
     def add_hook(self, name: str, events: list[str], url: str | None = None, command: str | None = None,
                  user: str | None = None, pool: str | None = None) -> dict[str, Any]:
         """Add (or replace) event hook ``name``: the ``events`` (``puli_mesh.hooks.EVENT_KINDS``:
-        ``job_done``, ``job_error``, ``job_canceled``, ``command_failed``, ``node_quarantined``,
-        ``node_lost``) are POSTed as JSON to ``url`` and/or given to ``command`` on the leader's
+        ``job_done``, ``job_error``, ``job_canceled``, ``command_failed``, ``command_preempted``,
+        ``node_quarantined``, ``node_lost``) are POSTed as JSON to ``url`` and/or given to ``command`` on the leader's
         host, optionally only for ``user``'s or ``pool``'s jobs. Role operator; admin with a
         command. Returns the hook as kept."""
         with self._translated():

@@ -139,6 +139,7 @@ def parse_assignments(items: list[str]) -> tuple[dict[str, Any], dict[str, str |
 # What `puli-mesh set` changes at run time besides the above (Puli's node, task and command edits).
 RUNTIME_NUMBERS = ("maxAttempt", "ramUse", "gpus")
 RUNTIME_SECONDS = ("idleTimeout",)
+RUNTIME_FLAGS = ("killOnRamOveruse",)  # true or false
 RUNTIME_TEXTS = ("name", "user", "description")
 TIMER_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", *DATE_FORMATS)
 ENV_PREFIX = "env."
@@ -160,7 +161,7 @@ class RuntimeEdits:
 def is_runtime_edit(item: str) -> bool:
     """Whether ``KEY=VALUE`` is one :func:`parse_runtime_edits` reads (the rest: :func:`parse_assignments`)."""
     key = item.partition("=")[0]
-    return (key in ("timer", *RUNTIME_NUMBERS, *RUNTIME_SECONDS, *RUNTIME_TEXTS)
+    return (key in ("timer", *RUNTIME_NUMBERS, *RUNTIME_SECONDS, *RUNTIME_FLAGS, *RUNTIME_TEXTS)
             or key.startswith((ENV_PREFIX, ARG_PREFIX)))
 
 
@@ -203,7 +204,8 @@ def _argument_value(text: str) -> Any:
 
 
 def parse_runtime_edits(items: list[str]) -> RuntimeEdits:
-    """``timer=2026-05-01T20:00 maxAttempt=3 ramUse=4000 name=N user=U env.A=1 arg.cmd=... description=D``;
+    """``timer=2026-05-01T20:00 maxAttempt=3 ramUse=4000 killOnRamOveruse=true name=N user=U env.A=1
+    arg.cmd=... description=D``;
     an empty ``env.``/``arg.`` value removes that name."""
     out = RuntimeEdits()
     for item in items:
@@ -218,6 +220,10 @@ def parse_runtime_edits(items: list[str]) -> RuntimeEdits:
             out.values["timer"] = parse_timer(value)
         elif key in RUNTIME_SECONDS:  # `none` (or empty): the farm's default
             out.values[key] = parse_seconds(key, value)
+        elif key in RUNTIME_FLAGS:
+            if value.lower() not in ("true", "false"):
+                raise ConfigError(f"{key} must be true or false, not {value!r}")
+            out.values[key] = value.lower() == "true"
         elif key in RUNTIME_NUMBERS:
             try:
                 number = int(value)

@@ -301,7 +301,8 @@ def set_values(node_id: Annotated[int, typer.Argument(help="Graph, task group or
                                                       "--command).")],
                assignments: Annotated[list[str], typer.Argument(
                    help="priority=N, maxRN=N, pool=NAME, strategy=NAME (a group's), tag.KEY=VALUE, "
-                        "timer=DATE|EPOCH|none, maxAttempt=N, ramUse=MB, idleTimeout=SECONDS|none, name=TEXT, "
+                        "timer=DATE|EPOCH|none, maxAttempt=N, ramUse=MB, idleTimeout=SECONDS|none, "
+                        "killOnRamOveruse=true|false, name=TEXT, "
                         "user=NAME, env.NAME=VALUE, "
                         "arg.NAME=VALUE (an empty tag., env. or arg. value removes it); with --command: "
                         "description=TEXT, arg.NAME=VALUE.")],

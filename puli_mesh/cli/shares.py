@@ -126,7 +126,7 @@ def shares_quota(
 @shares_app.command("list")
 def shares_list(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
                 json_: JsonOpt = False) -> None:
-    """Each account defined or in use: its slots in use against its guarantee and cap.
+    """Each account defined or in use: its slots in use against its guarantee and cap, its READY commands waiting.
 
     Example: `puli-mesh shares list`
     """
@@ -137,13 +137,15 @@ def shares_list(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "d
     if json_:
         print_json(data)  # the accounts, as before; `--json` of the quotas: Farm.quotas or GET /api/quotas
         return
-    table = Table("account", "use", "min", "max", "weight", "preempt", "")
+    table = Table("account", "use", "ready", "min", "max", "weight", "preempt", "")
     for row in data:
-        state = "below guarantee" if row["use"] < row["min"] else (
+        ready = row.get("ready", 0)  # READY commands waiting; none from a leader before this field
+        # a guarantee is owed only to work that waits: an idle account below its min is fine
+        state = "below guarantee" if row["use"] < row["min"] and ready > 0 else (
             "at cap" if 0 < row["max"] <= row["use"] else "")
         after = row.get("preempt_after")
         views.add_row(table, f"{row['pool']}/{row['account']}" + ("" if row["defined"] else " (implicit)"),
-                      str(row["use"]), str(row["min"]), str(row["max"] or "-"), f"{row['weight']:g}",
+                      str(row["use"]), str(ready), str(row["min"]), str(row["max"] or "-"), f"{row['weight']:g}",
                       "-" if after is None else f"after {after:g} s", state)
     console.print(table)
     if quotas:

@@ -1,5 +1,5 @@
 """``puli-mesh top``: a live full-screen view of the mesh (leader, nodes, running commands, jobs, licences,
-and the share accounts' use when some pool has a share tree: ``top_shares``).
+and the share accounts' and quotas' use when some pool has a share tree or a quota exists: ``top_shares``).
 
 Redraws in place once a second with rich ``Live`` on the alternate screen (no
 flicker, the terminal is restored on exit) and fits an 80-column terminal.
@@ -73,27 +73,19 @@ TOP_RUNNING = 12
 """Running commands one frame lists (their panel's rows); the summary counts them all."""
 
 
-SHARES_RECHECK_S = 10.0
-"""While no pool has a share tree (the last ``QUERY shares`` listed no account), how long the
-frames go without asking again: a farm without shares pays one small request per 10 s, not one a
-frame, and a tree set meanwhile shows within that time."""
-
-
-def asks_shares(last: dict[str, Any] | None, asked_at: float, now: float) -> bool:
-    """Whether a frame asks for the shares: when the last frame listed some, or the last ask is
-    ``SHARES_RECHECK_S`` old (monotonic seconds)."""
-    return bool(last and last.get("shares")) or now - asked_at >= SHARES_RECHECK_S
-
-
-def snapshot(farm: Farm, with_shares: bool = True) -> dict[str, Any]:
-    """Everything one frame shows, in four requests, five ``with_shares`` (else ``shares`` is empty)."""
+def snapshot(farm: Farm) -> dict[str, Any]:
+    """Everything one frame shows, in four requests; six when the status says some pool has a share
+    tree or a quota exists (its ``shares``; a leader without that field: always), else ``shares``
+    and ``quotas`` are empty. So a farm without shares pays nothing for the panel."""
     status = farm.status(nodes_limit=TOP_NODES)
     jobs = farm.jobs()
     running = farm.commands(status=RUNNING_NAMES, limit=TOP_RUNNING)
     licences = farm.licences()
+    with_shares = status.get("shares", True)
     shares = farm.shares() if with_shares else []
+    quotas = farm.quotas() if with_shares else []
     return {"status": status, "jobs": jobs, "running": running, "licences": licences, "shares": shares,
-            "at": time.time()}
+            "quotas": quotas, "at": time.time()}
 
 
 def summarise(nodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,11 +156,11 @@ def render(data: dict[str, Any] | None, error: str | None) -> Layout:
     # a full page is only the first ones: the summary counts every command holding a slot
     running_count = len(data["running"]) if len(data["running"]) < TOP_RUNNING else max(busy, len(data["running"]))
     bottom = [Layout(Panel(running, title=f"running ({running_count})"), size=running_rows + 3)]
-    shares = data.get("shares") or []  # none: no pool has a share tree, and no panel
-    if shares:
-        lines = top_shares.share_lines(shares, data["jobs"])
+    shares, quotas = data.get("shares") or [], data.get("quotas") or []  # none: no panel
+    if shares or quotas:
+        lines = top_shares.share_lines(shares, quotas)
         bottom.append(Layout(Panel(top_shares.shares_table(lines), title=top_shares.shares_title(
-            len(lines), len(shares))), size=len(lines) + 3))
+            len(lines), len(shares) + len(quotas), top_shares.preempting(shares))), size=len(lines) + 3))
     layout["bottom"].split_column(*bottom, Layout(Panel(Group(jobs), title="jobs")))
     return layout
 
@@ -182,16 +174,12 @@ def top(node: NodeOpt = None, zk: ZkOpt = None, cluster: ClusterOpt = "default",
     farm = farm_for(node, zk, cluster)
     data: dict[str, Any] | None = None
     error: str | None = None
-    shares_asked_at = -SHARES_RECHECK_S  # the first frame asks
     try:
         with cbreak_keys() as poll, Live(render(None, None), console=console, screen=True,
                                           auto_refresh=False, transient=True) as live:
             while True:
                 try:
-                    now = time.monotonic()
-                    with_shares = asks_shares(data, shares_asked_at, now)
-                    data, error = snapshot(farm, with_shares), None
-                    shares_asked_at = now if with_shares else shares_asked_at
+                    data, error = snapshot(farm), None
                 except PuliclientError as exc:  # the farm's errors: shown, and the next frame tries again
                     error = f"{exc} (retrying)"
                 live.update(render(data, error), refresh=True)

@@ -299,6 +299,7 @@ def _mesh_view(core: SchedulingCore, facts: StatusFacts) -> dict[str, Any]:
         "epoch": facts.epoch,
         "secured": facts.secured,
         "graphs": core.figures()["graphs"],
+        "shares": core.has_shares(),  # whether asking QUERY shares / quotas shows anything
         "assignments_sent": facts.assignments_sent,
         "faults": dict(facts.faults),
         "journal": {
@@ -371,7 +372,8 @@ class QueryViews:
         kept = self.kept_figures
         if kept is not None and 0.0 <= q.now - kept[0] < STATUS_SUMMARY_MAX_AGE_S:
             return kept[1]
-        figures = q.core.figures()
+        # ``shares``: as in the status, so the monitor's jobs view knows whether to offer the Shares tab
+        figures = {**q.core.figures(), "shares": q.core.has_shares()}
         self.kept_figures = (q.now, figures)
         return figures
 

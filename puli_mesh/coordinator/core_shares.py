@@ -116,16 +116,21 @@ class CoreShares:
         waits (``tick`` then preempts it: the shell journals a tick for it)."""
         return preemption.wake_at(self._st) <= now
 
+    def has_shares(self) -> bool:
+        """Whether some pool has a share tree or some quota exists: what ``top`` and the monitor
+        poll (``QUERY status``, ``figures``) to know whether to ask for the shares at all."""
+        return bool(self._st.quotas) or any(p.shares is not None for p in self._st.pools.values())
+
     def share_rows(self) -> dict[str, list[list[Any]]]:
         """Every pool's definitions, as journalled (``shares.account_rows``)."""
         return {name: account_rows(p.shares.specs) for name, p in sorted(self._st.pools.items())
                 if p.shares is not None}
 
     def share_use(self) -> list[dict[str, Any]]:
-        """Each account's use against its guarantee and cap, pool by pool."""
+        """Each account's use against its guarantee and cap, and its waiting (READY) work, pool by pool."""
         out = []
         for name, p in sorted(self._st.pools.items()):
             if p.shares is not None:
-                for row in p.shares.listing():
+                for row in p.shares.listing(p.graphs.values()):
                     out.append({"pool": name, **row})
         return out

@@ -225,11 +225,25 @@ def _idle_timeout(value: Any, key: str) -> float | None:
     return None if value is None else float(value)
 
 
+FLAG_WORDS = {"true": True, "false": False}
+"""The words a flag may be given as (any case), as well as a boolean: what ``puli-mesh set`` sends."""
+
+
+def edit_flag(value: Any, what: str) -> bool:
+    """``value`` as a flag: a boolean, or ``true``/``false`` as text; else ``ValueError``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in FLAG_WORDS:
+        return FLAG_WORDS[value.lower()]
+    raise ValueError(f"{what} must be true or false, got {_shown(value)}")
+
+
 def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[Decision]:
     """``{"id", "values": {key: value}}``, applied in their order; keys: ``priority``/``dispatchKey``,
     ``maxRN``, ``pool``/``poolName``, ``strategy`` (a group's), ``timer`` (epoch seconds or None),
     ``maxAttempt`` (>= 1), ``ramUse`` (MB >= 0), ``idleTimeout`` (seconds, 0: off, None: the agents'
-    default; for the commands started next), ``gpus`` (0 to ``limits.MAX_GPUS``), ``name``. From
+    default; for the commands started next), ``gpus`` (0 to ``limits.MAX_GPUS``),
+    ``killOnRamOveruse`` (true/false, for the commands started next), ``name``. From
     ``puli-mesh set ID key=value...``, ``Farm.set``."""
     node_id = edit_int(args["id"], "id")
     decisions: list[Decision] = []
@@ -252,11 +266,13 @@ def set_values(core: SchedulingCore, args: dict[str, Any], now: float) -> list[D
             decisions += core.set_idle_timeout(node_id, _idle_timeout(value, key), now)
         elif key == "gpus":
             decisions += core.set_gpus(node_id, _ruled_int(value, key, check_gpus), now)
+        elif key == "killOnRamOveruse":
+            decisions += core.set_kill_on_ram_overuse(node_id, edit_flag(value, key), now)
         elif key == "name":
             decisions += core.rename(node_id, edit_key(value, key), now)
         else:
             raise KeyError(f"{key!r} cannot be set (priority, maxRN, pool, strategy, timer, maxAttempt, ramUse, "
-                           "idleTimeout, gpus, name; "
+                           "idleTimeout, gpus, killOnRamOveruse, name; "
                            "a job's user with the set_user edit)")
     return decisions
 

@@ -2,11 +2,12 @@
 
 The core notes an event where the change happens (``lifecycle``: a job entering DONE, ERROR or
 CANCELED, a command failing with no attempt left, a node quarantined; ``render_node_events``: a
-node lost). The change comes from a journalled record, so the event is journalled with it: a
-successor that replays the journal (or restores a snapshot, which holds the outbox) has the same
-events under the same sequence numbers. That is what makes delivery at least once across a
-failover: the leader's delivery (``hook_delivery``) keeps, per hook, the sequence number it
-delivered up to in ZooKeeper, and a successor delivers every event after it again.
+node lost; ``preemption``: a command preempted for a share account). The change comes from a
+journalled record, so the event is journalled with it: a successor that replays the journal (or
+restores a snapshot, which holds the outbox) has the same events under the same sequence numbers.
+That is what makes delivery at least once across a failover: the leader's delivery
+(``hook_delivery``) keeps, per hook, the sequence number it delivered up to in ZooKeeper, and a
+successor delivers every event after it again.
 
 Guarantees: pure and deterministic (time is an argument); bounded (``hooks.OUTBOX_MAX_EVENTS``,
 and events past ``hooks.GIVE_UP_S`` go when a new one comes); sequence numbers grow by one per

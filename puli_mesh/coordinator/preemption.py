@@ -49,6 +49,8 @@ from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
 from puli_mesh.coordinator.shares import ShareAccount, ShareTree
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import Running
+from puli_mesh.hooks import COMMAND_PREEMPTED
+from puliclient.status import NodeStatus
 
 log = logging.getLogger(__name__)
 
@@ -217,3 +219,7 @@ def kill(st: CoreState, run: Running, account: str, now: float) -> None:
     lifecycle.kill_decision(st, cmd, f"preempted for share account {account}")
     lifecycle.requeue(st, cmd, now)
     cmd.message = f"preempted for share account {account} (requeued, no attempt spent)"
+    g = cmd.task.graph  # a hook may tell the job's owner why a frame restarted (``hooks``)
+    st.events.add(COMMAND_PREEMPTED, now, job_id=g.id, job_name=g.name, user=g.user, pool=g.pool,
+                  status=NodeStatus(g.status).name, command_id=cmd.id, attempt=cmd.attempts,
+                  message=cmd.message, node=run.node.name)

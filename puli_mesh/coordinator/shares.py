@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,15 +168,24 @@ class ShareTree:
         account.charge(graph.running)
         return account
 
-    def listing(self) -> list[dict[str, Any]]:
-        """Every defined account and every account in use: path, guarantee, cap, weight, use."""
+    def listing(self, graphs: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Every defined account and every account in use: path, guarantee, cap, weight, use, and
+        ``ready``: the READY commands of its jobs among ``graphs`` (the pool's ``GraphNode``s)
+        that are not paused -- the work waiting for a slot, counted here when asked rather than
+        kept up to date on every decision."""
+        ready: dict[tuple[str, ...], int] = {}
+        for g in graphs:
+            a = g.share
+            if g.n_ready and a is not None and not g.paused:
+                ready[a.path] = ready.get(a.path, 0) + g.n_ready
+                ready[a.parent.path] = ready.get(a.parent.path, 0) + g.n_ready
         out = []
         for path, a in sorted(self.accounts.items()):
             if a.defined or a.use:
                 s = a.spec
                 out.append({"account": "/".join(path), "min": s.min, "max": s.max,
-                            "weight": s.weight, "use": a.use, "defined": a.defined,
-                            "preempt_after": self.preempt_after})
+                            "weight": s.weight, "use": a.use, "ready": ready.get(path, 0),
+                            "defined": a.defined, "preempt_after": self.preempt_after})
         return out
 
 

@@ -128,6 +128,8 @@ def test_the_pause_button_pauses_a_job_and_a_user_sees_no_cancel_on_anothers_job
     page.click("#tabs button[data-view=nodes]")  # a user sees the nodes, and no pause/drain/resume
     expect(page.locator("#nodes tr[data-node]")).to_have_count(2, timeout=WAIT_MS)
     expect(page.locator("#nodes button")).to_have_count(0)
+    for name in ("web1", "web2"):  # each node's load average, as its worker reports it
+        expect(page.locator(f"#nodes tr[data-node={name}] td.load")).to_have_text(re.compile(r"^\d+\.\d\d$"))
 
     admin = logged_in(browser, web, "admin")  # an operator or admin: every job's actions, the nodes'
     expect(admin.locator(f"#jobs tr[data-job='{theirs}'] button[data-action=cancel]")).to_have_count(1,

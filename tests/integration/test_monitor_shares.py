@@ -1,6 +1,7 @@
 """The monitor's Shares tab in a real browser (Debian's chromium, headless, driven by Playwright)
 against real agents: offered only once a pool has a share tree, it shows each account's use
-against its guarantee and cap, and the figures follow the jobs of two projects as their frames
+against its guarantee and cap, its waiting work, its pool's preemption and the quotas across
+pools, and the figures follow the jobs of two projects as their frames
 end (gated: the test ends each one). Screenshots go to ``test-artifacts/`` (git-ignored)."""
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def submit_project(web: WebMesh, project: str, frames: int, gates: Path) -> int:
     return int(reply["graph_id"])
 
 
-def figures(page: Page, account: str, use: str, min_: str, max_: str, state: str) -> None:
+def figures(page: Page, account: str, use: str, ready: str, min_: str, max_: str, state: str) -> None:
     row = page.locator(f"#shares tr[data-share='{account}']")
-    for cell, text in (("use", use), ("min", min_), ("max", max_), ("state", state)):
+    for cell, text in (("use", use), ("ready", ready), ("min", min_), ("max", max_), ("state", state)):
         expect(row.locator(f"td.{cell}")).to_have_text(text, timeout=WAIT_MS)
 
 
@@ -44,34 +45,42 @@ def test_the_shares_tab_shows_each_accounts_use_against_its_guarantee_and_cap(
     expect(tab).to_be_hidden()  # no share tree: nothing to show
 
     farm = admin_farm(web)
-    farm.set_share("default", "film", min=2, weight=2)
+    farm.set_share("default", "film", min=4, weight=2)
     farm.set_share("default", "rnd", max=1)
+    farm.set_share_preempt("default", 600)  # shown; never reached in this test's time
+    farm.set_share_quota("project", "rnd", 1)
     try:
-        page.reload()
-        expect(tab).to_be_visible(timeout=WAIT_MS)
+        expect(tab).to_be_visible(timeout=WAIT_MS)  # the jobs view's next poll: its figures say so
         tab.click()
-        figures(page, "default/film", "0", "2", "-", "below guarantee")  # as `puli-mesh shares list` says
-        figures(page, "default/rnd", "0", "0", "1", "")
+        # below its guarantee, but no work of it waits: nothing is owed (as `puli-mesh shares list` says)
+        figures(page, "default/film", "0", "0", "4", "-", "")
+        figures(page, "default/rnd", "0", "0", "0", "1", "")
+        expect(page.locator("#shares tr[data-share='default/film'] td.preempt")).to_have_text("after 600 s")
+        quota = page.locator("#quotas tr[data-quota='project/rnd']")
+        expect(quota.locator("td.max")).to_have_text("1", timeout=WAIT_MS)
+        expect(quota.locator("td.state")).to_have_text("")
 
-        # 4 slots on the two agents: rnd is capped at 1, film (3 frames) takes the other 3.
+        # 4 slots on the two agents: rnd is capped at 1, film (4 frames) takes the other 3: one waits.
         submit_project(web, "rnd", 3, gates)
-        submit_project(web, "film", 3, gates)
-        figures(page, "default/film", "3", "2", "-", "")
-        figures(page, "default/rnd", "1", "0", "1", "at cap")
-        # film's bar has a mark at its guarantee, rnd's at its cap (the pool's scale: 3 slots)
+        submit_project(web, "film", 4, gates)
+        figures(page, "default/film", "3", "1", "4", "-", "below guarantee")
+        figures(page, "default/rnd", "1", "2", "0", "1", "at cap")
+        # film's bar has a mark at its guarantee, rnd's at its cap (the pool's scale: 4 slots)
         film, rnd = (page.locator(f"#shares tr[data-share='default/{name}'] .bar") for name in ("film", "rnd"))
-        expect(film.locator(".guarantee")).to_have_attribute("style", "left:66.7%")
+        expect(film.locator(".guarantee")).to_have_attribute("style", "left:100.0%")
         expect(film.locator(".cap")).to_have_count(0)
-        expect(rnd.locator(".cap")).to_have_attribute("style", "left:33.3%")
+        expect(rnd.locator(".cap")).to_have_attribute("style", "left:25.0%")
         expect(rnd.locator(".guarantee")).to_have_count(0)
+        expect(quota.locator("td.use")).to_have_text("1", timeout=WAIT_MS)
+        expect(quota.locator("td.state")).to_have_text("at quota")
         shot(page, "shares")
 
-        for frame in range(3):
+        for frame in range(4):
             (gates / f"film-{frame}").touch()
-        figures(page, "default/film", "0", "2", "-", "below guarantee")  # done: nothing holds a slot
-        figures(page, "default/rnd", "1", "0", "1", "at cap")  # still one frame at a time
+        figures(page, "default/film", "0", "0", "4", "-", "")  # done: nothing holds a slot, nothing waits
+        figures(page, "default/rnd", "1", "2", "0", "1", "at cap")  # still one frame at a time
         for frame in range(3):
             (gates / f"rnd-{frame}").touch()
-        figures(page, "default/rnd", "0", "0", "1", "")
+        figures(page, "default/rnd", "0", "0", "0", "1", "")
     finally:
         (gates / "ALL").touch()

@@ -1,10 +1,13 @@
 """Share trees through real agents: an operator's ``puli-mesh shares set`` reaches the leader's
 core, a borrower holds every slot while the guaranteed project is idle, and the guaranteed
-project gets its slots back as the borrower's commands end (gated: the test ends each one)."""
+project gets its slots back as the borrower's commands end (gated: the test ends each one);
+a preempted command is a hook event."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,18 @@ def gates(tmp_path: Path) -> Iterator[Gates]:
         g.open("ALL")
 
 
+@pytest.fixture
+def heard() -> Iterator[Path]:
+    """A directory a hook's command may write in: a root agent runs it as nobody, who cannot
+    reach pytest's own temporary directories."""
+    out = Path(tempfile.mkdtemp(prefix="puli-hook-"))
+    out.chmod(0o777)
+    try:
+        yield out
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def use(farm: Farm) -> dict[str, int]:
     return {row["account"]: row["use"] for row in farm.shares()}
 
@@ -43,11 +58,13 @@ def test_a_guaranteed_project_gets_its_slots_back_as_the_borrowers_commands_end(
     assert "default/show" in ok(cli(mesh, "shares", "set", "default/show", "--min", "3", "--weight", "1"))
     rows: list[dict[str, Any]] = json.loads(ok(cli(mesh, "shares", "list", "--json")))
     assert rows == [{"pool": "default", "account": "show", "min": 3, "max": 0, "weight": 1.0, "use": 0,
-                     "defined": True, "preempt_after": None}]
+                     "ready": 0, "defined": True, "preempt_after": None}]
 
     submitted(cli(mesh, "exec", gates.command("r%%MI_FRAME%%"), "--end", "8", "--prod", "rnd", "--name", "rnd"))
     wait_for(lambda: use(farm).get("rnd") == 4, 20, "the borrower to hold every slot (work conserving)")
     submitted(cli(mesh, "exec", gates.command("s%%MI_FRAME%%"), "--end", "6", "--prod", "show", "--name", "show"))
+    # the work waiting for a slot, per account: show's 6 frames, rnd's 4 not running
+    assert {r["account"]: r["ready"] for r in farm.shares() if "/" not in r["account"]} == {"rnd": 4, "show": 6}
     for n in (1, 2, 3):  # each slot the borrower frees goes back to the project below its guarantee
         gates.open(f"r{n}")
         wait_for(lambda n=n: use(farm).get("show") == n and use(farm).get("rnd") == 4 - n, 20,
@@ -84,15 +101,16 @@ def test_a_share_tree_survives_the_leaders_death(mesh: Mesh) -> None:
             return None
 
     rows = wait_for(shares, 30, "the new leader to answer with the share tree")
-    assert {"pool": "default", "account": "film/ana", "min": 1, "max": 2, "weight": 3.0, "use": 0,
+    assert {"pool": "default", "account": "film/ana", "min": 1, "max": 2, "weight": 3.0, "use": 0, "ready": 0,
             "defined": True, "preempt_after": None} in rows
 
 
 def test_preemption_kills_a_borrowers_command_for_a_waiting_guarantee_without_spending_an_attempt(
-        mesh: Mesh, gates: Gates) -> None:
+        mesh: Mesh, gates: Gates, heard: Path) -> None:
     node = mesh.start_agent("rn1", slots=1, extra=["--pipeline", "0"])
     mesh.wait_ready(1)
     farm = Farm(node=node.address)
+    farm.add_hook("preempted", ["command_preempted"], command=f"sh -c 'cat > {heard}/$PULI_EVENT_KIND.json'")
     ok(cli(mesh, "shares", "set", "default/show", "--min", "1"))
     assert "preempts commands older than 1 s" in ok(cli(mesh, "shares", "preempt", "default", "on", "--after", "1"))
     wait_for(lambda: all(r["preempt_after"] == 1.0 for r in farm.shares()), 10, "the leader to preempt")
@@ -105,6 +123,11 @@ def test_preemption_kills_a_borrowers_command_for_a_waiting_guarantee_without_sp
     (borrowed,) = farm.commands(graph=rnd)
     assert borrowed["status_name"] == "READY" and borrowed["attempts"] == 0  # requeued, no attempt spent
     assert "preempted for share account default/show" in borrowed["message"]
+    said = heard / "command_preempted.json"  # the owner's hook hears why the frame restarted
+    wait_for(lambda: said.exists() and said.stat().st_size > 0, 30, "the command_preempted hook")
+    document = json.loads(said.read_text())
+    assert (document["job"]["id"], document["command"]["id"], document["node"]) == (rnd, borrowed["id"], "rn1")
+    assert "preempted for share account default/show" in document["command"]["message"]
     assert "after 1 s" in ok(cli(mesh, "shares", "list"))
     gates.open("s1")  # show's command ends: the borrower gets its slot back and runs again
     wait_for(lambda: use(farm).get("rnd") == 1, 20, "rnd to run again")

@@ -1,7 +1,8 @@
 """``puli-mesh top``'s shares panel through real agents, in a real 80-column terminal (tmux):
 with a share tree set, each account's use is shown against its guarantee and cap, flagged
-when it is below its guarantee with work waiting or at its cap, and the figures follow the
-commands as they end (gated: the test ends each one)."""
+when it is below its guarantee with work waiting or at its cap, a quota against its max, the
+pool's preemption in the title, and the figures follow the commands as they end (gated: the
+test ends each one)."""
 
 from __future__ import annotations
 
@@ -61,14 +62,19 @@ def test_top_shows_each_accounts_use_against_its_guarantee_and_cap(mesh: Mesh, g
 
         ok(cli(mesh, "shares", "set", "default/film", "--min", "2", "--weight", "2"))
         ok(cli(mesh, "shares", "set", "default/rnd", "--max", "1"))
-        wait_for(lambda: terminal.showing(["default/film", "0", "2", "-", "2"], ["default/rnd", "0", "0", "1", "1"]),
-                 30, "the shares panel, within a recheck of the shares once they exist")
+        ok(cli(mesh, "shares", "quota", "project/rnd", "--max", "1"))
+        ok(cli(mesh, "shares", "preempt", "default", "on", "--after", "600"))  # shown; never reached here
+        wait_for(lambda: terminal.showing(["default/film", "0", "2", "-", "2"], ["default/rnd", "0", "0", "1", "1"],
+                                          ["quota project/rnd", "0", "-", "1", "-"]),
+                 30, "the shares panel with the quota")
+        wait_for(lambda: "preempts: default after 600 s" in terminal.screen(), 30, "the pool's preemption in the title")
 
         submitted(cli(mesh, "exec", gates.command("r%%MI_FRAME%%"), "--end", "3", "--prod", "rnd", "--name", "rnd"))
         gates.wait_runs(1, "rnd to get its one slot (its cap)")
         submitted(cli(mesh, "exec", gates.command("f%%MI_FRAME%%"), "--end", "3", "--prod", "film", "--name", "film"))
         text = wait_for(lambda: terminal.showing(["default/film", "1", "2", "-", "2", "below min"],
-                                                 ["default/rnd", "1", "0", "1", "1", "at cap"]),
+                                                 ["default/rnd", "1", "0", "1", "1", "at cap"],
+                                                 ["quota project/rnd", "1", "-", "1", "-", "at quota"]),
                         30, "film below its guarantee with frames waiting, rnd at its cap")
         assert all(len(line) <= 80 for line in text.splitlines())
 

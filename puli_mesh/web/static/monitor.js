@@ -6,9 +6,8 @@ import { drawCharts } from "/monitor/static/charts.js";
 const PAGE_SIZE = 50;
 const NODES_SHOWN = 200;
 const CHARTS_EVERY_S = 30;
-const SHARES_CHECK_S = 30;  // from the other views: whether to offer the Shares tab
 const state = { meta: null, view: "jobs", filters: {}, cursors: [null], page: 0, next: null,
-                job: null, timer: null, chartsAt: 0, sharesAt: 0, follow: null };
+                job: null, timer: null, chartsAt: 0, follow: null };
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -100,6 +99,7 @@ async function refreshJobs() {
     call(`/api/jobs?${query({ ...jobFilters(), limit: PAGE_SIZE, reverse: true, cursor: state.cursors[state.page] })}`),
     call("/monitor-api/figures")]);
   state.next = page.cursor;
+  offerShares(figures.shares);
   document.querySelector("#jobs tbody").replaceChildren(...page.items.map(jobRow));
   document.getElementById("job-counts").replaceChildren(
     ...Object.entries(figures.jobs_by_status).map(([name, n]) => h("span", { class: `status-${name}` }, `${name} ${n}`)),
@@ -181,6 +181,8 @@ function nodeRow(node) {
     h("td", {}, node.state, node.reason ? ` (${node.reason})` : ""),
     h("td", {}, bar(node.running, node.slots, `${node.running}/${node.slots}`)),
     h("td", {}, bar(node.cpu_percent, 100, `${Math.round(node.cpu_percent)}%`)),
+    // the load average as its worker reports it (live: it goes to the leader as it changes)
+    h("td", { class: "load" }, typeof node.load === "number" ? node.load.toFixed(2) : ""),
     h("td", {}, bar(used, node.ram_mb, `${Math.round(used / 1024)}/${Math.round(node.ram_mb / 1024)} GB`)),
     h("td", { class: "name" }, node.running_commands.join(" ")),
     h("td", { class: "actions" }, state.meta.offered.nodes.map(action =>
@@ -195,6 +197,7 @@ async function refreshNodes() {
   } else {
     const status = await call(`/api/status?nodes_limit=${NODES_SHOWN}`);
     nodes = status.nodes; summary = status.summary;
+    offerShares(status.shares);
   }
   document.querySelector("#nodes tbody").replaceChildren(...nodes.map(nodeRow));
   document.getElementById("node-counts").replaceChildren(...(summary ? [
@@ -210,9 +213,10 @@ async function refreshLicences() {
 }
 
 // ------------------------------------------------------------------------------ shares
-// The words of `puli-mesh shares list`: at its cap (no slot until a command ends), below its guarantee.
+// The words of `puli-mesh shares list`: at its cap (no slot until a command ends), below its
+// guarantee while work of it waits (`ready`: an idle account below its guarantee is owed nothing).
 export function shareState(s) {
-  return s.max > 0 && s.use >= s.max ? "at cap" : s.use < s.min ? "below guarantee" : "";
+  return s.max > 0 && s.use >= s.max ? "at cap" : s.use < s.min && s.ready > 0 ? "below guarantee" : "";
 }
 
 // An account's use as a bar on its pool's scale (the largest cap, guarantee or use of the pool's
@@ -232,24 +236,42 @@ function shareRow(s, scale) {
   return h("tr", { "data-share": name },
     h("td", { class: "name" }, name, s.defined ? "" : " (implicit)"),
     h("td", {}, shareBar(s, scale)),
-    h("td", { class: "use" }, s.use), h("td", { class: "min" }, s.min), h("td", { class: "max" }, s.max || "-"),
-    h("td", { class: "weight" }, s.weight), h("td", { class: "state" }, shareState(s)));
+    h("td", { class: "use" }, s.use), h("td", { class: "ready" }, s.ready ?? ""),
+    h("td", { class: "min" }, s.min), h("td", { class: "max" }, s.max || "-"),
+    h("td", { class: "weight" }, s.weight),
+    // its pool's preemption: borrowers' commands older than this are taken back for a guarantee
+    h("td", { class: "preempt" }, s.preempt_after === null || s.preempt_after === undefined ? "-" : `after ${s.preempt_after} s`),
+    h("td", { class: "state" }, shareState(s)));
 }
 
-// The Shares tab is offered only while some pool has a share tree (the listing is empty otherwise).
-function showShares(shares) {
-  state.sharesAt = Date.now() / 1000;
-  document.querySelector("#tabs button[data-view=shares]").hidden = shares.length === 0;
+// A quota across pools, as `puli-mesh shares list` shows it: at quota, no slot in any pool.
+function quotaRow(q) {
+  const name = `${q.kind}/${q.name}`;
+  return h("tr", { "data-quota": name },
+    h("td", { class: "name" }, name), h("td", {}, bar(q.use, q.max, "")),
+    h("td", { class: "use" }, q.use), h("td", { class: "max" }, q.max),
+    h("td", { class: "state" }, q.use >= q.max ? "at quota" : ""));
+}
+
+// The Shares tab is offered only while some pool has a share tree or a quota exists: the figures
+// and the status the other views poll say so (`shares`), so no view asks for the shares to know.
+function offerShares(some) {
+  if (some !== undefined) document.querySelector("#tabs button[data-view=shares]").hidden = !some;
+}
+
+function showShares(shares, quotas) {
+  offerShares(shares.length > 0 || quotas.length > 0);
   document.getElementById("shares-none").hidden = shares.length > 0;
   const scales = {};
   for (const s of shares) scales[s.pool] = Math.max(scales[s.pool] || 1, s.max, s.min, s.use);
   document.querySelector("#shares tbody").replaceChildren(...shares.map(s => shareRow(s, scales[s.pool])));
+  document.getElementById("quotas").hidden = quotas.length === 0;
+  document.querySelector("#quotas tbody").replaceChildren(...quotas.map(quotaRow));
 }
 
-async function refreshShares() { showShares(await call("/api/shares")); }
-
-async function checkShares() {
-  if (state.view !== "shares" && Date.now() / 1000 - state.sharesAt >= SHARES_CHECK_S) await refreshShares();
+async function refreshShares() {
+  const [shares, quotas] = await Promise.all([call("/api/shares"), call("/api/quotas")]);
+  showShares(shares, quotas);
 }
 
 async function refreshCharts() {
@@ -266,7 +288,7 @@ const REFRESH = { jobs: refreshJobs, nodes: refreshNodes, licences: refreshLicen
                   charts: refreshCharts };
 
 async function refresh() {
-  try { await REFRESH[state.view](); await checkShares(); showError(""); } catch (e) { showError(e.message); }
+  try { await REFRESH[state.view](); showError(""); } catch (e) { showError(e.message); }
 }
 
 function schedule() {

@@ -59,6 +59,9 @@ class HostileFarm:
     def shares(self) -> list[dict[str, Any]]:
         return []  # no pool has a share tree
 
+    def quotas(self) -> list[dict[str, Any]]:
+        return []  # and no quota
+
     def pools(self) -> list[dict[str, Any]]:
         return [{"name": self.name, "render_nodes": [self.name], "graphs": [1]}]
 

@@ -126,3 +126,15 @@ def test_an_idle_timeout_is_seconds_a_duration_or_none(typed: str, seconds: floa
 def test_an_idle_timeout_that_is_not_one_says_how_to_write_it(typed: str) -> None:
     with pytest.raises(ConfigError, match="idleTimeout=.*give seconds"):
         arguments.parse_runtime_edits([f"idleTimeout={typed}"])
+
+
+@pytest.mark.parametrize(("typed", "flag"), [("true", True), ("False", False), ("TRUE", True)])
+def test_kill_on_ram_overuse_is_a_runtime_flag(typed: str, flag: bool) -> None:
+    assert arguments.is_runtime_edit(f"killOnRamOveruse={typed}")
+    assert arguments.parse_runtime_edits([f"killOnRamOveruse={typed}"]).values == {"killOnRamOveruse": flag}
+
+
+@pytest.mark.parametrize("typed", ["", "yes", "1"])
+def test_kill_on_ram_overuse_is_true_or_false(typed: str) -> None:
+    with pytest.raises(ConfigError, match="killOnRamOveruse must be true or false"):
+        arguments.parse_runtime_edits([f"killOnRamOveruse={typed}"])

@@ -22,7 +22,8 @@ class ShareFarm:
 
     def set_share(self, pool: str, account: str, min: int = 0, max: int = 0, weight: float = 1.0) -> None:  # noqa: A002
         self.kept[(pool, account)] = {"pool": pool, "account": account, "min": min, "max": max,
-                                      "weight": weight, "use": 3, "defined": True,
+                                      "weight": weight, "use": 3, "ready": 0 if account == "idle" else 5,
+                                      "defined": True,
                                       "preempt_after": self.preempt.get(pool)}
 
     def set_share_preempt(self, pool: str, after: float | None) -> None:
@@ -57,10 +58,16 @@ def test_set_list_remove(farm: ShareFarm, name: str, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     shares.shares_list(node="stub")
     rows = [cells(line) for line in capsys.readouterr().out.splitlines() if "default/" in line or "gpu/" in line]
-    assert rows == [[f"default/{name}/bob", "3", "4", "-", "2", "-", "below guarantee"],
-                    ["gpu/film", "3", "1", "3", "1", "-", "at cap"]]
+    assert rows == [[f"default/{name}/bob", "3", "5", "4", "-", "2", "-", "below guarantee"],
+                    ["gpu/film", "3", "5", "1", "3", "1", "-", "at cap"]]
     shares.shares_list(node="stub", json_=True)
     assert json.loads(capsys.readouterr().out)[1]["max"] == 3
+    shares.shares_set("default/idle", min_slots=4, node="stub")  # below its min, but nothing waits
+    capsys.readouterr()
+    shares.shares_list(node="stub")
+    assert [cells(line) for line in capsys.readouterr().out.splitlines() if "default/idle" in line] == [
+        ["default/idle", "3", "0", "4", "-", "1", "-"]]
+    farm.remove_share("default", "idle")
     shares.shares_remove("gpu/film", node="stub")
     assert list(farm.kept) == [("default", f"{name}/bob")]
 
@@ -80,7 +87,7 @@ def test_preempt_on_and_off(farm: ShareFarm, capsys: pytest.CaptureFixture[str])
     capsys.readouterr()
     shares.shares_list(node="stub")
     assert [cells(line) for line in capsys.readouterr().out.splitlines() if "gpu/" in line] == [
-        ["gpu/film", "3", "1", "-", "1", "after 120 s"]]
+        ["gpu/film", "3", "5", "1", "-", "1", "after 120 s"]]
     shares.shares_preempt("gpu", "off", node="stub")
     assert farm.preempt == {"gpu": None}
     with pytest.raises(typer.Exit) as exc:

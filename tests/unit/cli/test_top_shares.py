@@ -1,4 +1,4 @@
-"""``puli-mesh top``'s shares panel: rows from the leader's share listing and the jobs, flagged
+"""``puli-mesh top``'s shares panel: rows from the leader's share listing, flagged
 accounts first; the panel only when some pool has a share tree; the query asked sparingly."""
 
 from __future__ import annotations
@@ -20,42 +20,27 @@ def account(pool: str, name: str, use: int, min_: int = 0, max_: int = 0, weight
             "defined": True, **extra}
 
 
-def job(pool: str, user: str, ready: int, paused: bool = False, **tags: str) -> dict[str, Any]:
-    return {"pool": pool, "user": user, "readyCommandCount": ready, "paused": paused, "tags": tags}
-
-
 def test_an_account_below_its_guarantee_is_flagged_only_while_work_of_it_waits() -> None:
-    shares = [account("default", "film", 1, min_=4), account("default", "film/ana", 0, min_=2),
-              account("default", "rnd", 0, min_=3)]
-    waiting = [job("default", "ana", 5, prod="film")]
-    assert top_shares.share_lines(shares, waiting) == [
+    shares = [account("default", "film", 1, min_=4, ready=5), account("default", "film/ana", 0, min_=2, ready=5),
+              account("default", "rnd", 0, min_=3, ready=0)]
+    assert top_shares.share_lines(shares) == [
         ShareLine("default/film", 1, 4, 0, 1.0, BELOW_MIN), ShareLine("default/film/ana", 0, 2, 0, 1.0, BELOW_MIN),
         ShareLine("default/rnd", 0, 3, 0, 1.0, "")]  # rnd: below its guarantee, but nothing to run
-    # the same work paused, or in another pool, or of another project, waits for nothing
-    for idle in (job("default", "ana", 5, paused=True, prod="film"), job("gpu", "ana", 5, prod="film"),
-                 job("default", "ana", 5, prod="rnd2"), job("default", "ana", 0, prod="film")):
-        assert [line.flag for line in top_shares.share_lines(shares, [idle])] == ["", "", ""]
-
-
-def test_a_jobs_project_is_its_prod_tag_else_its_project_tag_else_none() -> None:
-    shares = [account("default", "tv", 0, min_=1), account("default", "-", 0, min_=1)]
-    assert top_shares.waiting_accounts([job("default", "bo", 1, project="tv"), job("default", "cy", 1)]) == {
-        ("default", "tv"), ("default", "tv", "bo"), ("default", "-"), ("default", "-", "cy")}
-    assert [line.flag for line in top_shares.share_lines(shares, [job("default", "bo", 1, prod="x", project="tv")])
-            ] == ["", ""]
+    # a row without ``ready`` (a leader before it) is never flagged below its guarantee
+    assert top_shares.flag_of(account("default", "old", 0, min_=3)) == ""
 
 
 def test_an_account_at_its_cap_is_flagged_and_flagged_accounts_come_first() -> None:
     shares = [account("default", "a", 2), account("default", "b", 2, max_=4), account("default", "c", 4, max_=4),
-              account("gpu", "d", 0, min_=1)]
-    lines = top_shares.share_lines(shares, [job("gpu", "u", 1, prod="d")])
+              account("gpu", "d", 0, min_=1, ready=1)]
+    lines = top_shares.share_lines(shares)
     assert [(line.account, line.flag) for line in lines] == [
         ("default/c", AT_CAP), ("gpu/d", BELOW_MIN), ("default/a", ""), ("default/b", "")]
 
 
 def test_the_panel_lists_at_most_a_screen_of_accounts_and_ignores_fields_it_does_not_know() -> None:
     shares = [account("default", f"p{i:02}", i, preemptible=True, quota={"x": 1}) for i in range(20)]
-    lines = top_shares.share_lines(shares, [])
+    lines = top_shares.share_lines(shares)
     assert len(lines) == top_shares.TOP_SHARES and lines[0].account == "default/p00"
     assert top_shares.shares_title(len(lines), len(shares)) == f"shares ({top_shares.TOP_SHARES} of 20)"
     assert top_shares.shares_title(3, 3) == "shares"
@@ -71,8 +56,8 @@ def frame(data: dict[str, Any], width: int = 120, height: int = 40) -> str:
 
 def test_a_frame_shows_each_accounts_use_guarantee_cap_and_weight_with_its_flag(hostile_name: str) -> None:
     farm = HostileFarm(hostile_name)
-    shares = [account(hostile_name, "film", 3, min_=4, weight=2.5), account(hostile_name, "rnd", 6, max_=6)]
-    jobs = [{**farm.job, "readyCommandCount": 2, "paused": False, "tags": {"prod": "film"}}]
+    shares = [account(hostile_name, "film", 3, min_=4, weight=2.5, ready=2), account(hostile_name, "rnd", 6, max_=6)]
+    jobs = [farm.job]
     text = frame({"status": farm.status(), "jobs": jobs, "running": [], "licences": [], "shares": shares, "at": 0.0})
     rows = [cells(line) for line in text.splitlines()]
     assert [f"{hostile_name}/rnd", "6", "0", "6", "1", AT_CAP] in rows
@@ -87,22 +72,53 @@ def test_a_farm_without_share_trees_sees_no_shares_panel() -> None:
         assert "shares" not in text and "weight" not in text
 
 
-def test_a_frame_asks_for_the_shares_while_there_are_some_else_every_few_seconds() -> None:
+def test_a_frame_asks_for_the_shares_only_when_the_status_says_there_are_some() -> None:
     asked: list[str] = []
 
     class CountingFarm(HostileFarm):
+        has_shares: bool | None = False
+
         def status(self, nodes_limit: int | None = None) -> dict[str, Any]:  # type: ignore[override]
-            return super().status()
+            flag = {} if self.has_shares is None else {"shares": self.has_shares}
+            return {**super().status(), **flag}
 
         def shares(self) -> list[dict[str, Any]]:
             asked.append("shares")
+            return [account("default", "film", 0)]
+
+        def quotas(self) -> list[dict[str, Any]]:
+            asked.append("quotas")
             return []
 
     farm = CountingFarm("rn1")
-    assert top.snapshot(farm)["shares"] == [] and asked == ["shares"]  # type: ignore[arg-type]
-    assert top.snapshot(farm, with_shares=False)["shares"] == [] and asked == ["shares"]  # type: ignore[arg-type]
-    some = {"shares": [account("default", "film", 0)]}
-    assert top.asks_shares(None, -top.SHARES_RECHECK_S, 0.0)  # the first frame
-    assert not top.asks_shares({"shares": []}, 100.0, 100.0 + top.SHARES_RECHECK_S - 0.5)
-    assert top.asks_shares({"shares": []}, 100.0, 100.0 + top.SHARES_RECHECK_S)
-    assert top.asks_shares(some, 100.0, 100.5)
+    data = top.snapshot(farm)  # type: ignore[arg-type]
+    assert data["shares"] == [] and data["quotas"] == [] and asked == []
+    farm.has_shares = True
+    assert len(top.snapshot(farm)["shares"]) == 1 and asked == ["shares", "quotas"]  # type: ignore[arg-type]
+    farm.has_shares = None  # a leader before the flag: asked every frame, as the panel may have rows
+    top.snapshot(farm)  # type: ignore[arg-type]
+    assert asked == ["shares", "quotas"] * 2
+
+
+def test_quotas_follow_the_accounts_and_the_title_names_the_pools_that_preempt() -> None:
+    shares = [account("default", "film", 2, min_=1, preempt_after=60.0), account("gpu", "rnd", 0, min_=2)]
+    quotas = [{"kind": "user", "name": "ana", "max": 2, "use": 2},
+              {"kind": "project", "name": "tv", "max": 5, "use": 1}]
+    lines = top_shares.share_lines(shares, quotas)
+    assert [(line.account, line.flag) for line in lines] == [
+        ("quota user/ana", top_shares.AT_QUOTA), ("default/film", ""), ("gpu/rnd", ""), ("quota project/tv", "")]
+    assert top_shares.preempting(shares) == {"default": 60.0}
+    assert top_shares.shares_title(4, 4, {"default": 60.0}) == "shares, preempts: default after 60 s"
+    text = frame({"status": HostileFarm("rn1").status(), "jobs": [], "running": [], "licences": [],
+                  "shares": shares, "quotas": quotas, "at": 0.0}, width=80)
+    rows = [cells(line) for line in text.splitlines()]
+    assert ["quota user/ana", "2", "-", "2", "-", top_shares.AT_QUOTA] in rows
+    assert ["quota project/tv", "1", "-", "5", "-"] in rows
+    assert any("preempts: default after 60 s" in line for line in text.splitlines())
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_farm_with_only_quotas_sees_the_panel() -> None:
+    text = frame({"status": HostileFarm("rn1").status(), "jobs": [], "running": [], "licences": [], "shares": [],
+                  "quotas": [{"kind": "user", "name": "bo", "max": 1, "use": 0}], "at": 0.0})
+    assert any(cells(line)[:1] == ["quota user/bo"] for line in text.splitlines())

@@ -325,8 +325,27 @@ def test_the_shares_query_shows_each_accounts_use_against_its_guarantee_and_cap(
     core.request_work("rn1", 1, 1.0)
     rows = {r["account"]: r for r in answer_query("shares", context(core))}
     assert rows["film"] == {"pool": "default", "account": "film", "min": 2, "max": 4, "weight": 1.0,
-                            "use": 1, "defined": True, "preempt_after": None}
+                            "use": 1, "ready": 1, "defined": True, "preempt_after": None}
     assert rows["film/ana"]["use"] == 1 and not rows["film/ana"]["defined"]
+
+
+def test_the_status_and_the_figures_say_whether_there_are_shares_to_ask_for() -> None:
+    core = SchedulingCore()
+    core.node_joined(rn("rn1"), 0.0)
+
+    def flags() -> tuple[bool, bool, bool]:  # a new context each time: nothing kept from the last ask
+        return (answer_query("status", context(core))["shares"],
+                answer_query("status", context(core, {"nodes_limit": 5}))["shares"],
+                answer_query("figures", context(core))["shares"])
+
+    assert flags() == (False, False, False)
+    core.set_quotas({("user", "ana"): 3}, 0.0)
+    assert flags() == (True, True, True)  # a quota alone is something to show
+    core.set_quotas({}, 0.0)
+    core.set_shares("default", {("film",): ShareSpec(2, 4, 1.0)}, 0.0)
+    assert flags() == (True, True, True)
+    core.set_shares("default", {}, 0.0)
+    assert flags() == (False, False, False)
 
 
 def mixed_farm() -> tuple[SchedulingCore, dict[str, LinkFacts], dict[str, dict[str, Any]]]:

@@ -235,3 +235,20 @@ def test_a_successor_replaying_the_journal_takes_the_same_decisions() -> None:
     assert replay(successor, enumerate(r.to_data() for r in journal)) == 0
     assert use(successor) == use(live) and use(live)["b"] == 2 and use(live)["a"] == 1
     assert len(given) == 3 and all(successor.held_by(a.command_id, a.attempt) == a.node for a in given)
+
+
+def test_each_account_lists_its_waiting_work_and_a_paused_job_waits_for_nothing() -> None:
+    core = farm(1)
+    core.set_shares("default", {("show",): ShareSpec(2, 0, 1.0), ("rnd",): ShareSpec(0, 0, 1.0)}, 0.0)
+    alice = core.submit_graph(job("show", 4), 0.0).graph_id
+    assert len(assigns(core.request_work("rn0", 1, 1.0))) == 1
+    core.submit_graph(job("show", 3, user="bob"), 1.0)
+
+    def ready(c: SchedulingCore) -> dict[str, int]:
+        return {r["account"]: r["ready"] for r in c.share_use()}
+
+    # an implicit account is listed while in use (alice), its waiting work counts in its project
+    assert ready(core) == {"rnd": 0, "show": 6, "show/alice": 3}
+    assert ready(SchedulingCore.restore(core.snapshot())) == ready(core)  # counted, not kept
+    core.pause(alice, 2.0)
+    assert ready(core) == {"rnd": 0, "show": 3, "show/alice": 0}

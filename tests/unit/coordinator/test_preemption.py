@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from puli_mesh import hooks
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign, Kill
 from puli_mesh.coordinator.edit_actions import check_edit
@@ -58,6 +59,18 @@ def test_a_waiting_guarantee_kills_the_youngest_borrowed_commands_once_old_enoug
     (a,) = assigns(core.request_work("rn2", 1, 91.0))  # the freed slot goes to the guarantee
     assert a.graph_id != running["rn0"].graph_id and use(core)["show"] == 1
     assert not kills(core.tick(200.0))  # guarantee met: nothing more
+
+
+def test_a_preempted_command_is_a_hook_event_naming_the_job_the_node_and_the_account() -> None:
+    core, running = borrowed({("show",): ShareSpec(1, 0, 1.0)}, times=(1.0, 10.0, 30.0, 20.0))
+    before = core.hook_events.last_seq
+    (k,) = kills(core.submit_graph(job("show", 5), 95.0).decisions)
+    (event,) = core.hook_events.after(before)
+    assert (event.kind, event.command_id, event.node, event.user) == (
+        hooks.COMMAND_PREEMPTED, k.command_id, "rn2", "alice")
+    assert event.job_id == running["rn2"].graph_id and event.time == 95.0
+    assert event.message == "preempted for share account default/show (requeued, no attempt spent)"
+    assert hooks.COMMAND_PREEMPTED in hooks.JOB_EVENTS  # a hook may filter it by user or pool
 
 
 def test_no_command_is_preempted_before_its_minimum_age_and_a_tick_comes_when_one_reaches_it() -> None:
