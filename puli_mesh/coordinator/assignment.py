@@ -251,32 +251,40 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
     top = pools_mod.top
     while True:
         tied: list[SigQueue] = [q for q in cands if q.heap] if cands else []
-        low_p = low_a = UNSHARED_KEY if tied else None  # the best rank so far: (project key, user key)
+        # The best rank so far, (project key, user key) as in ``shares.rank``, flat.
+        low = UNSHARED_RANK if tied else None
         for tree, fits in shared:
-            for pk, _, p in tree.order:  # projects, best first
-                if low_p is not None and pk > low_p:
+            for pf, pr, _, p in tree.order:  # projects, best first
+                if low is not None and (pf, pr) > low[:2]:
                     break
                 if p.full:
                     continue
-                for ak, _, a in p.children:  # its users, best first
-                    if low_p is not None and pk == low_p and ak > low_a:  # type: ignore[operator]
-                        break
+                for af, ar, _, a in p.children:  # its users, best first
                     if a.full or not a.n_queued:
                         continue
-                    qs = [q for q in a.queues if q.heap and q.sig.id in fits]
-                    if not qs:
-                        continue
-                    if low_p is None or pk < low_p or ak < low_a:  # type: ignore[operator]
-                        low_p, low_a, tied = pk, ak, qs
-                    else:  # the same rank: the job order decides between them
-                        tied += qs
+                    if low is not None:
+                        r = (pf, pr, af, ar)
+                        if r > low:
+                            break  # this user and the next ones rank below the best so far
+                    else:
+                        r = None
+                    for q in a.queues:
+                        if q.heap and q.sig.id in fits:
+                            if r is None or r < low:  # type: ignore[operator]
+                                low = r = (pf, pr, af, ar)
+                                tied = [q]
+                            else:  # the same rank: the job order decides between them
+                                tied.append(q)
         if not tied:
             return None
-        best = None
-        for q in tied:  # the queues of the best rank: the job order decides between them
-            e = top(q)
-            if e is not None and (best is None or e[:3] < best[:3]):
-                best = e
+        if len(tied) == 1:
+            best = top(tied[0])
+        else:
+            best = None
+            for q in tied:  # the queues of the best rank: the job order decides between them
+                e = top(q)
+                if e is not None and (best is None or e[:3] < best[:3]):
+                    best = e
         if best is None:
             continue  # top() emptied those queues of stale entries: the next rank
         if st.quotas and quotas.blocked(st, best[4].graph):
@@ -288,9 +296,9 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
             return got
 
 
-UNSHARED_KEY = (True, 0.0)
-"""The project and user keys (``shares.rank``) of a queue of a pool without a share tree: an
-account at its guarantee with no use (see :func:`pick_shared`)."""
+UNSHARED_RANK = (True, 0.0, True, 0.0)
+"""The rank (``shares.rank``, flat: project key, then user key) of a queue of a pool without a
+share tree: an account at its guarantee with no use (see :func:`pick_shared`)."""
 
 
 def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, now: float,

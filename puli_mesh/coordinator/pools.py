@@ -158,11 +158,22 @@ class Pool:
     def has_work(self, licences: Any) -> bool:
         """Cheap over-approximation: some queue has entries, its licences are free and, in a
         pool with a share tree, its account is below its cap (``ShareAccount.capped``)."""
-        for q in self.queues.values():
-            if q.heap and licences.available(q.sig.licences):
-                a = q.account
-                if a is None or not (a.full or a.parent.full):  # not a.capped(), inlined
+        if self.shares is None:
+            for q in self.queues.values():
+                if q.heap and licences.available(q.sig.licences):
                     return True
+            return False
+        # With a tree, a signature's licences are asked about once, not once per account.
+        for qs in self.by_sig.values():
+            lics = None
+            for q in qs:
+                a = q.account
+                if q.heap and (a is None or not (a.full or a.parent.full)):  # not a.capped(), inlined
+                    if lics is None:
+                        lics = licences.available(q.sig.licences)
+                    if lics:
+                        return True
+                    break
         return False
 
 
