@@ -141,16 +141,17 @@ def pick(st: CoreState, node: RenderNode, now: float,
         ram = node.free_ram_mb
     gpus = len(node.free_gpus)
     lics = st.licences.licences
-    shared: list[tuple[ShareTree, set[int]]] = []  # pools with a share tree, and the signatures that fit
+    shared: list[tuple[ShareTree, list[int]]] = []  # pools with a share tree, and the signatures that fit
     for pname in node.pools:
         pool = pools.get(pname)
         if pool is None:
             continue
         tree = pool.shares
-        fits: set[int] | None = None if tree is None else set()
+        fits: list[int] | None = None if tree is None else []
+        queued = pool.sig_queued
         for qs in pool.by_sig.values():  # one queue per signature; with a tree, one per account
             q = qs[0]
-            if fits is None and not q.heap:
+            if not q.heap if fits is None else not queued[q.sig.id]:
                 continue
             sig = q.sig
             ok = compat.get(sig.id)
@@ -179,7 +180,7 @@ def pick(st: CoreState, node: RenderNode, now: float,
             if fits is None:
                 cands.append(q)
             else:
-                fits.add(sig.id)
+                fits.append(sig.id)
         if fits:
             shared.append((tree, fits))
     if shared:
@@ -238,7 +239,7 @@ def take(st: CoreState, tasks: list[tuple[object, TaskNode]], dynamic: bool, now
     return None
 
 
-def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTree, set[int]]], now: float,
+def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTree, list[int]]], now: float,
                 avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
     """``pick`` when some of the node's pools have a share tree (``shared``: each tree, and the
     signatures the node fits): accounts at their cap are left out, the best account
@@ -268,8 +269,8 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
                             break  # this user and the next ones rank below the best so far
                     else:
                         r = None
-                    for q in a.queues:
-                        if q.heap and q.sig.id in fits:
+                    for sid, q in a.by_sig.items():
+                        if q.heap and sid in fits:
                             if r is None or r < low:  # type: ignore[operator]
                                 low = r = (pf, pr, af, ar)
                                 tied = [q]
@@ -283,7 +284,9 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
             best = None
             for q in tied:  # the queues of the best rank: the job order decides between them
                 e = top(q)
-                if e is not None and (best is None or e[:3] < best[:3]):
+                if e is None:
+                    continue
+                if best is None or e[:3] < best[:3]:
                     best = e
         if best is None:
             continue  # top() emptied those queues of stale entries: the next rank

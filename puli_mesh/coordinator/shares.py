@@ -65,7 +65,7 @@ IMPLICIT = ShareSpec()
 class ShareAccount:
     """One account's definition and its use (holding commands of its jobs in the pool)."""
 
-    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "queues", "n_queued",
+    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "by_sig", "n_queued",
                  "children", "siblings", "entry")
 
     def __init__(self, path: tuple[str, ...], spec: ShareSpec, parent: ShareAccount | None,
@@ -76,7 +76,7 @@ class ShareAccount:
         self.parent = parent  # the project account of a user account
         self.defined = defined
         self.full = False  # at its own cap: kept up to date by charge()
-        self.queues: list[Any] = []  # a user account's queues in its pool, one per signature (``pools``)
+        self.by_sig: dict[int, Any] = {}  # a user account's queues in its pool: signature id -> SigQueue
         self.n_queued = 0  # its job buckets that own an entry in those queues: 0, no work to look at
         # A project's user accounts, and the tree's projects, are kept sorted by key (then by
         # when they were made): a pick walks them best first and stops at the first with work.
