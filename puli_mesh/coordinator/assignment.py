@@ -283,10 +283,15 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
         else:
             best = None
             for q in tied:  # the queues of the best rank: the job order decides between them
+                heap = q.heap
+                if best is not None and heap:
+                    # A heap's first entry never ranks after its best live one (stale entries
+                    # under-estimate: see ``pools``): one no better than ``best`` needs no top().
+                    e = heap[0]
+                    if e[0] > best[0] or (e[0] == best[0] and e[:3] >= best[:3]):
+                        continue
                 e = top(q)
-                if e is None:
-                    continue
-                if best is None or e[:3] < best[:3]:
+                if e is not None and (best is None or e[:3] < best[:3]):
                     best = e
         if best is None:
             continue  # top() emptied those queues of stale entries: the next rank
