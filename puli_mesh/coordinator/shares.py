@@ -96,27 +96,27 @@ class ShareAccount:
 
     def charge(self, n: int) -> None:
         """``n`` more (or fewer) holding commands, on this user account and its project's."""
+        if not n:
+            return
         a: ShareAccount | None = self
         while a is not None:
             use = a.use = a.use + n
             spec = a.spec
             a.full = 0 < spec.max <= use
             old = a.entry
-            entry = (use >= spec.min, use / spec.weight, old[2], a)
-            if entry[1] != old[1] or entry[0] != old[0]:  # its place among its siblings may move
-                a.entry = entry
-                siblings = a.siblings
-                i = bisect.bisect_left(siblings, old)
-                # More use only moves it back, less only forward: one neighbour to look at.
-                if n > 0:
-                    stays = i + 1 == len(siblings) or entry < siblings[i + 1]
-                else:
-                    stays = i == 0 or siblings[i - 1] < entry
-                if stays:
-                    siblings[i] = entry  # still between its neighbours
-                else:
-                    del siblings[i]
-                    bisect.insort(siblings, entry)
+            a.entry = entry = (use >= spec.min, use / spec.weight, old[2], a)
+            siblings = a.siblings
+            i = bisect.bisect_left(siblings, old)
+            # More use only moves it back, less only forward: one neighbour says if it stays.
+            if n > 0:
+                stays = i + 1 == len(siblings) or entry < siblings[i + 1]
+            else:
+                stays = i == 0 or siblings[i - 1] < entry
+            if stays:
+                siblings[i] = entry
+            else:
+                del siblings[i]
+                bisect.insort(siblings, entry)
             a = a.parent
 
     def capped(self) -> bool:
