@@ -141,16 +141,17 @@ def pick(st: CoreState, node: RenderNode, now: float,
         ram = node.free_ram_mb
     gpus = len(node.free_gpus)
     lics = st.licences.licences
-    shared: list[tuple[ShareTree, set[int]]] = []  # pools with a share tree, and the signatures that fit
+    shared: list[tuple[ShareTree, list[int]]] = []  # pools with a share tree, and the signatures that fit
     for pname in node.pools:
         pool = pools.get(pname)
         if pool is None:
             continue
         tree = pool.shares
-        fits: set[int] | None = None if tree is None else set()
+        fits: list[int] | None = None if tree is None else []
+        queued = pool.sig_queued
         for qs in pool.by_sig.values():  # one queue per signature; with a tree, one per account
             q = qs[0]
-            if fits is None and not q.heap:
+            if not q.heap if fits is None else not queued[q.sig.id]:
                 continue
             sig = q.sig
             ok = compat.get(sig.id)
@@ -179,7 +180,7 @@ def pick(st: CoreState, node: RenderNode, now: float,
             if fits is None:
                 cands.append(q)
             else:
-                fits.add(sig.id)
+                fits.append(sig.id)
         if fits:
             shared.append((tree, fits))
     if shared:
@@ -238,7 +239,7 @@ def take(st: CoreState, tasks: list[tuple[object, TaskNode]], dynamic: bool, now
     return None
 
 
-def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTree, set[int]]], now: float,
+def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTree, list[int]]], now: float,
                 avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
     """``pick`` when some of the node's pools have a share tree (``shared``: each tree, and the
     signatures the node fits): accounts at their cap are left out, the best account
@@ -251,32 +252,47 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
     top = pools_mod.top
     while True:
         tied: list[SigQueue] = [q for q in cands if q.heap] if cands else []
-        low_p = low_a = UNSHARED_KEY if tied else None  # the best rank so far: (project key, user key)
+        # The best rank so far, (project key, user key) as in ``shares.rank``, flat.
+        low = UNSHARED_RANK if tied else None
         for tree, fits in shared:
-            for pk, _, p in tree.order:  # projects, best first
-                if low_p is not None and pk > low_p:
+            for pf, pr, _, p in tree.order:  # projects, best first
+                if low is not None and (pf, pr) > low[:2]:
                     break
                 if p.full:
                     continue
-                for ak, _, a in p.children:  # its users, best first
-                    if low_p is not None and pk == low_p and ak > low_a:  # type: ignore[operator]
-                        break
+                for af, ar, _, a in p.children:  # its users, best first
                     if a.full or not a.n_queued:
                         continue
-                    qs = [q for q in a.queues if q.heap and q.sig.id in fits]
-                    if not qs:
-                        continue
-                    if low_p is None or pk < low_p or ak < low_a:  # type: ignore[operator]
-                        low_p, low_a, tied = pk, ak, qs
-                    else:  # the same rank: the job order decides between them
-                        tied += qs
+                    if low is not None:
+                        r = (pf, pr, af, ar)
+                        if r > low:
+                            break  # this user and the next ones rank below the best so far
+                    else:
+                        r = None
+                    for sid, q in a.by_sig.items():
+                        if q.heap and sid in fits:
+                            if r is None or r < low:  # type: ignore[operator]
+                                low = r = (pf, pr, af, ar)
+                                tied = [q]
+                            else:  # the same rank: the job order decides between them
+                                tied.append(q)
         if not tied:
             return None
-        best = None
-        for q in tied:  # the queues of the best rank: the job order decides between them
-            e = top(q)
-            if e is not None and (best is None or e[:3] < best[:3]):
-                best = e
+        if len(tied) == 1:
+            best = top(tied[0])
+        else:
+            best = None
+            for q in tied:  # the queues of the best rank: the job order decides between them
+                heap = q.heap
+                if best is not None and heap:
+                    # A heap's first entry never ranks after its best live one (stale entries
+                    # under-estimate: see ``pools``): one no better than ``best`` needs no top().
+                    e = heap[0]
+                    if e[0] > best[0] or (e[0] == best[0] and e[:3] >= best[:3]):
+                        continue
+                e = top(q)
+                if e is not None and (best is None or e[:3] < best[:3]):
+                    best = e
         if best is None:
             continue  # top() emptied those queues of stale entries: the next rank
         if st.quotas and quotas.blocked(st, best[4].graph):
@@ -288,9 +304,9 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
             return got
 
 
-UNSHARED_KEY = (True, 0.0)
-"""The project and user keys (``shares.rank``) of a queue of a pool without a share tree: an
-account at its guarantee with no use (see :func:`pick_shared`)."""
+UNSHARED_RANK = (True, 0.0, True, 0.0)
+"""The rank (``shares.rank``, flat: project key, then user key) of a queue of a pool without a
+share tree: an account at its guarantee with no use (see :func:`pick_shared`)."""
 
 
 def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, now: float,

@@ -120,8 +120,8 @@ class SigQueue:
 
 
 class Pool:
-    __slots__ = ("name", "members", "queues", "by_sig", "waiting", "waiting_keys", "graphs", "dk_counts",
-                 "min_dk", "shares")
+    __slots__ = ("name", "members", "queues", "by_sig", "sig_queued", "waiting", "waiting_keys", "graphs",
+                 "dk_counts", "min_dk", "shares")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -131,6 +131,9 @@ class Pool:
         # signature id -> its queues (one; with a share tree, one per account): a node's fit to
         # a signature is checked once, however many accounts have work of it (``assignment.pick``)
         self.by_sig: dict[int, list[SigQueue]] = {}
+        # with a share tree, signature id -> the job buckets owning an entry in its queues (all
+        # accounts): a node is never walked through the accounts for a signature without work
+        self.sig_queued: dict[int, int] = {}
         self.waiting: list[tuple[float, str]] = []  # sorted (-performance, name): nodes with credit
         self.waiting_keys: dict[str, tuple[float, str]] = {}
         self.graphs: dict[int, GraphNode] = {}
@@ -158,11 +161,25 @@ class Pool:
     def has_work(self, licences: Any) -> bool:
         """Cheap over-approximation: some queue has entries, its licences are free and, in a
         pool with a share tree, its account is below its cap (``ShareAccount.capped``)."""
-        for q in self.queues.values():
-            if q.heap and licences.available(q.sig.licences):
-                a = q.account
-                if a is None or not (a.full or a.parent.full):  # not a.capped(), inlined
+        if self.shares is None:
+            for q in self.queues.values():
+                if q.heap and licences.available(q.sig.licences):
                     return True
+            return False
+        # With a tree, a signature's licences are asked about once, not once per account.
+        counts = self.sig_queued
+        for sid, qs in self.by_sig.items():
+            if not counts[sid]:
+                continue
+            lics = None
+            for q in qs:
+                a = q.account
+                if q.heap and (a is None or not (a.full or a.parent.full)):  # not a.capped(), inlined
+                    if lics is None:
+                        lics = licences.available(q.sig.licences)
+                    if lics:
+                        return True
+                    break
         return False
 
 
@@ -212,6 +229,7 @@ def push_graph(graph: GraphNode, pool: Pool, worse: bool = False, better: bool =
                 b.queued = True
                 if q.account is not None:
                     q.account.n_queued += 1
+                    pool.sig_queued[q.sig.id] += 1
             b.entry_version = v
             b.entry_share = k0
             n = len(heap)
@@ -225,9 +243,11 @@ def _own(b: JobBucket, key: tuple[float, float, int], version: int) -> tuple[Any
     """The heap entry ``b`` now owns: its job's ``key`` at graph ``version``."""
     if not b.queued:
         b.queued = True
-        a = b.queue.account
+        q = b.queue
+        a = q.account
         if a is not None:
             a.n_queued += 1
+            q.pool.sig_queued[q.sig.id] += 1
     b.entry_version = version
     b.entry_share = key[0]
     return (*key, version, b)
@@ -237,9 +257,11 @@ def _disown(b: JobBucket) -> None:
     """``b`` owns no live entry any more: any it left in a heap is stale."""
     if b.queued:
         b.queued = False
-        a = b.queue.account
+        q = b.queue
+        a = q.account
         if a is not None:
             a.n_queued -= 1
+            q.pool.sig_queued[q.sig.id] -= 1
     b.entry_version = -1
 
 
@@ -269,7 +291,8 @@ def add_task(task: TaskNode, pool: Pool) -> None:
             q = pool.queues[qkey] = SigQueue(sig, pool, account)
             pool.by_sig.setdefault(sig.id, []).append(q)
             if account is not None:
-                account.queues.append(q)
+                account.by_sig[sig.id] = q
+                pool.sig_queued.setdefault(sig.id, 0)
         bucket = graph.buckets[sig.id] = q.buckets[graph.id] = JobBucket(graph, q)
     heapq.heappush(bucket.tasks, (task_order(task) if graph.ordered else task.rank, task))
     task.bucketed = True

@@ -66,7 +66,7 @@ IMPLICIT = ShareSpec()
 class ShareAccount:
     """One account's definition and its use (holding commands of its jobs in the pool)."""
 
-    __slots__ = ("path", "spec", "use", "parent", "defined", "key", "full", "queues", "n_queued",
+    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "by_sig", "n_queued",
                  "children", "siblings", "entry")
 
     def __init__(self, path: tuple[str, ...], spec: ShareSpec, parent: ShareAccount | None,
@@ -76,38 +76,48 @@ class ShareAccount:
         self.use = 0
         self.parent = parent  # the project account of a user account
         self.defined = defined
-        # Kept up to date by charge(), read by every pick: (at or above its guarantee, use per
-        # weight), smaller first; and whether it is at its cap.
-        self.key = (spec.min <= 0, 0.0)
-        self.full = False
-        self.queues: list[Any] = []  # a user account's queues in its pool, one per signature (``pools``)
+        self.full = False  # at its own cap: kept up to date by charge()
+        self.by_sig: dict[int, Any] = {}  # a user account's queues in its pool: signature id -> SigQueue
         self.n_queued = 0  # its job buckets that own an entry in those queues: 0, no work to look at
         # A project's user accounts, and the tree's projects, are kept sorted by key (then by
         # when they were made): a pick walks them best first and stops at the first with work.
-        self.children: list[tuple[Any, ...]] = []  # a project's: (key, seq, user account), sorted
+        # An entry is flat, (at or above its guarantee, use per weight, seq, account): flat
+        # tuples compare faster than nested ones, and ``seq`` (unique in a tree) settles every
+        # tie before the account itself would be compared.
+        self.children: list[tuple[Any, ...]] = []  # a project's user accounts' entries, sorted
         self.siblings = siblings  # the sorted list this account's entry is in
-        self.entry = (self.key, seq, self)
+        self.entry: tuple[bool, float, int, ShareAccount] = (spec.min <= 0, 0.0, seq, self)
         bisect.insort(siblings, self.entry)
+
+    @property
+    def key(self) -> tuple[bool, float]:
+        """(at or above its guarantee, use per weight): smaller goes first (:func:`rank`)."""
+        e = self.entry
+        return (e[0], e[1])
 
     def charge(self, n: int) -> None:
         """``n`` more (or fewer) holding commands, on this user account and its project's."""
+        if not n:
+            return
         a: ShareAccount | None = self
         while a is not None:
             use = a.use = a.use + n
             spec = a.spec
-            key = (use >= spec.min, use / spec.weight)
             a.full = 0 < spec.max <= use
-            if key != a.key:  # its place among its siblings may move
-                siblings = a.siblings
-                old = a.entry
-                i = bisect.bisect_left(siblings, old)
-                a.key = key
-                a.entry = entry = (key, old[1], a)
-                if (i == 0 or siblings[i - 1] < entry) and (i + 1 == len(siblings) or entry < siblings[i + 1]):
-                    siblings[i] = entry  # still between its neighbours
-                else:
-                    del siblings[i]
-                    bisect.insort(siblings, entry)
+            old = a.entry
+            a.entry = entry = (use >= spec.min, use / spec.weight, old[2], a)
+            siblings = a.siblings
+            i = bisect.bisect_left(siblings, old)
+            # More use only moves it back, less only forward: one neighbour says if it stays.
+            if n > 0:
+                stays = i + 1 == len(siblings) or entry < siblings[i + 1]
+            else:
+                stays = i == 0 or siblings[i - 1] < entry
+            if stays:
+                siblings[i] = entry
+            else:
+                del siblings[i]
+                bisect.insort(siblings, entry)
             a = a.parent
 
     def capped(self) -> bool:
@@ -140,7 +150,7 @@ class ShareTree:
         # None: no preemption; else the age (s) from which a borrower's command may be preempted
         self.preempt_after = preempt_after
         self.accounts: dict[tuple[str, ...], ShareAccount] = {}
-        self.order: list[tuple[Any, ...]] = []  # (key, seq, project account), sorted: best first
+        self.order: list[tuple[Any, ...]] = []  # its project accounts' entries, sorted: best first
         for path, spec in sorted(self.specs.items()):  # projects before their users
             if len(path) == 1:
                 self.accounts[path] = ShareAccount(path, spec, None, True, self.order, len(self.accounts))

@@ -20,6 +20,7 @@ from puli_mesh.coordinator.records import (
     decisions_of,
     replay,
 )
+from puli_mesh.coordinator.shares import ShareSpec
 from puli_mesh.errors import IllegalTransitionError, InvalidGraphError
 from puli_mesh.faults import Faults
 from puliclient.status import CommandStatus
@@ -272,3 +273,30 @@ def test_a_successor_replaying_the_journal_counts_and_orders_the_same() -> None:
     replay(restored, journal[taken:], Faults())
     assert fresh.snapshot() == live.snapshot() == restored.snapshot()
     assert drain(fresh, start=now) == drain(restored, start=now) == drain(live, start=now)
+
+
+def _owned_per_signature(pool: Any) -> dict[int, int]:
+    """What Pool.sig_queued must say: the buckets owning a heap entry, per signature."""
+    return {sid: sum(b.queued for q in qs for b in q.buckets.values()) for sid, qs in pool.by_sig.items()}
+
+
+def test_a_share_tree_pool_counts_the_queued_buckets_of_each_signature() -> None:
+    core = SchedulingCore()
+    for i in range(3):
+        core.node_joined(rn(f"rn{i}"), 0.0)
+    core.set_shares("default", {("show",): ShareSpec(1, 2, 1.0)}, 0.0)
+    for project, user in (("show", "a"), ("show", "b"), ("rnd", "a")):
+        core.submit_graph(graph([group("root", [1], tags={"prod": project}), task("t", 3)],
+                                user=user, name=f"{project}-{user}"), 0.0)
+    pool = core._st.pools["default"]
+    assert pool.sig_queued == _owned_per_signature(pool) and sum(pool.sig_queued.values()) == 3
+    now = 1.0
+    running = [a for i in range(3) for a in assigns(core.request_work(f"rn{i}", 1, now))]
+    while running:  # drain: the counts follow every bucket that gains or loses its entry
+        a = running.pop(0)
+        now += 1.0
+        core.command_started(a.command_id, a.attempt, now)
+        core.command_update(a.command_id, a.attempt, now, status=CommandStatus.DONE.value)
+        running += assigns(core.request_work(a.node, 1, now))
+        assert pool.sig_queued == _owned_per_signature(pool)
+    assert sum(pool.sig_queued.values()) == 0 and not pool.has_work(core._st.licences)
