@@ -66,6 +66,23 @@ def read_trees(zk: KazooClient, paths: ClusterPaths) -> dict[str, PoolShares]:
     return trees
 
 
+def _written(zk: KazooClient, paths: ClusterPaths, znode: str, payload: bytes, version: int,
+             parent: str | None = None) -> bool:
+    """Write ``payload`` over ``version`` of ``znode`` (-1: create it, and ``parent`` first if
+    given); False if someone changed it meanwhile (read it again and retry)."""
+    try:
+        if version < 0:
+            credential = zk_access.client_credential(zk)
+            if parent is not None:
+                zk_access.ensure_znode(zk, paths, parent, credential)
+            zk.create(znode, payload, acl=zk_access.acl_for(paths, znode, credential))
+        else:
+            zk.set(znode, payload, version=version)
+        return True
+    except (BadVersionError, NodeExistsError):
+        return False
+
+
 NOT_CHANGED = object()
 """``_change``'s ``spec`` and ``preempt_after`` when that part is kept as it is."""
 
@@ -89,17 +106,8 @@ def _change(zk: KazooClient, paths: ClusterPaths, pool: str, path: tuple[str, ..
             specs[path] = spec
         if preempt_after is not NOT_CHANGED:
             after = preempt_after
-        payload = tree_data(specs, after)
-        try:
-            if version < 0:
-                credential = zk_access.client_credential(zk)
-                zk_access.ensure_znode(zk, paths, paths.shares, credential)
-                zk.create(znode, payload, acl=zk_access.acl_for(paths, znode, credential))
-            else:
-                zk.set(znode, payload, version=version)
+        if _written(zk, paths, znode, tree_data(specs, after), version, parent=paths.shares):
             return existed
-        except (BadVersionError, NodeExistsError):
-            continue  # changed meanwhile: read it again
 
 
 def set_preempt(zk: KazooClient, paths: ClusterPaths, pool: str, preempt_after: float | None) -> None:
@@ -144,13 +152,5 @@ def set_quota(zk: KazooClient, paths: ClusterPaths, kind: str, name: str, cap: i
             limits[(kind, name)] = cap
         else:
             limits.pop((kind, name), None)
-        payload = json.dumps(quota_rows(limits)).encode()
-        try:
-            if version < 0:
-                credential = zk_access.client_credential(zk)
-                zk.create(znode, payload, acl=zk_access.acl_for(paths, znode, credential))
-            else:
-                zk.set(znode, payload, version=version)
+        if _written(zk, paths, znode, json.dumps(quota_rows(limits)).encode(), version):
             return existed
-        except (BadVersionError, NodeExistsError):
-            continue  # changed meanwhile: read it again
