@@ -258,7 +258,7 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
             for pf, pr, _, p in tree.order:  # projects, best first
                 if low is not None and (pf, pr) > low[:2]:
                     break
-                if p.full:
+                if p.full or not p.n_queued:
                     continue
                 for af, ar, _, a in p.children:  # its users, best first
                     if a.full or not a.n_queued:

@@ -101,7 +101,8 @@ class JobBucket:
         self.graph = graph
         self.queue = queue
         self.tasks: list[tuple[Any, TaskNode]] = []  # (order, task): see task_order
-        # this bucket owns an entry in queue.heap (counted in its account's n_queued: set and
+        # this bucket owns an entry in queue.heap (counted in its account's n_queued and its
+        # project's: set and
         # cleared only in _own, _disown and push_graph)
         self.queued = False
         self.entry_version = -1  # the graph version of that entry
@@ -227,8 +228,10 @@ def push_graph(graph: GraphNode, pool: Pool, worse: bool = False, better: bool =
             heapq.heappush(heap, (k0, k1, k2, v, b))  # _own(b, ...), inlined: once per command end
             if not b.queued:
                 b.queued = True
-                if q.account is not None:
-                    q.account.n_queued += 1
+                a = q.account
+                if a is not None:
+                    a.n_queued += 1
+                    a.parent.n_queued += 1
                     pool.sig_queued[q.sig.id] += 1
             b.entry_version = v
             b.entry_share = k0
@@ -247,6 +250,7 @@ def _own(b: JobBucket, key: tuple[float, float, int], version: int) -> tuple[Any
         a = q.account
         if a is not None:
             a.n_queued += 1
+            a.parent.n_queued += 1
             q.pool.sig_queued[q.sig.id] += 1
     b.entry_version = version
     b.entry_share = key[0]
@@ -261,6 +265,7 @@ def _disown(b: JobBucket) -> None:
         a = q.account
         if a is not None:
             a.n_queued -= 1
+            a.parent.n_queued -= 1
             q.pool.sig_queued[q.sig.id] -= 1
     b.entry_version = -1
 

@@ -78,7 +78,8 @@ class ShareAccount:
         self.defined = defined
         self.full = False  # at its own cap: kept up to date by charge()
         self.by_sig: dict[int, Any] = {}  # a user account's queues in its pool: signature id -> SigQueue
-        self.n_queued = 0  # its job buckets that own an entry in those queues: 0, no work to look at
+        # its job buckets that own an entry in those queues (a project's: its users'): 0, no work
+        self.n_queued = 0
         # A project's user accounts, and the tree's projects, are kept sorted by key (then by
         # when they were made): a pick walks them best first and stops at the first with work.
         # An entry is flat, (at or above its guarantee, use per weight, seq, account): flat

@@ -280,6 +280,13 @@ def _owned_per_signature(pool: Any) -> dict[int, int]:
     return {sid: sum(b.queued for q in qs for b in q.buckets.values()) for sid, qs in pool.by_sig.items()}
 
 
+def _projects_count_their_users(pool: Any) -> bool:
+    """A project account's n_queued is its users' (a pick passes over a project with none)."""
+    accounts = pool.shares.accounts.values()
+    return all(p.n_queued == sum(u.n_queued for u in accounts if u.parent is p)
+               for p in accounts if p.parent is None)
+
+
 def test_a_share_tree_pool_counts_the_queued_buckets_of_each_signature() -> None:
     core = SchedulingCore()
     for i in range(3):
@@ -290,6 +297,7 @@ def test_a_share_tree_pool_counts_the_queued_buckets_of_each_signature() -> None
                                 user=user, name=f"{project}-{user}"), 0.0)
     pool = core._st.pools["default"]
     assert pool.sig_queued == _owned_per_signature(pool) and sum(pool.sig_queued.values()) == 3
+    assert _projects_count_their_users(pool) and pool.shares.accounts[("show",)].n_queued == 2
     now = 1.0
     running = [a for i in range(3) for a in assigns(core.request_work(f"rn{i}", 1, now))]
     while running:  # drain: the counts follow every bucket that gains or loses its entry
@@ -298,5 +306,5 @@ def test_a_share_tree_pool_counts_the_queued_buckets_of_each_signature() -> None
         core.command_started(a.command_id, a.attempt, now)
         core.command_update(a.command_id, a.attempt, now, status=CommandStatus.DONE.value)
         running += assigns(core.request_work(a.node, 1, now))
-        assert pool.sig_queued == _owned_per_signature(pool)
+        assert pool.sig_queued == _owned_per_signature(pool) and _projects_count_their_users(pool)
     assert sum(pool.sig_queued.values()) == 0 and not pool.has_work(core._st.licences)
