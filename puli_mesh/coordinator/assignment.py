@@ -141,13 +141,13 @@ def pick(st: CoreState, node: RenderNode, now: float,
         ram = node.free_ram_mb
     gpus = len(node.free_gpus)
     lics = st.licences.licences
-    shared: list[tuple[ShareTree, list[int]]] = []  # pools with a share tree, and the signatures that fit
+    shared: list[tuple[ShareTree, int]] = []  # pools with a share tree, and the signatures that fit (bits)
     for pname in node.pools:
         pool = pools.get(pname)
         if pool is None:
             continue
         tree = pool.shares
-        fits: list[int] | None = None if tree is None else []
+        fits: int | None = None if tree is None else 0
         queued = pool.sig_queued
         for qs in pool.by_sig.values():  # one queue per signature; with a tree, one per account
             q = qs[0]
@@ -180,7 +180,7 @@ def pick(st: CoreState, node: RenderNode, now: float,
             if fits is None:
                 cands.append(q)
             else:
-                fits.append(sig.id)
+                fits |= q.bit
         if fits:
             shared.append((tree, fits))
     if shared:
@@ -239,13 +239,15 @@ def take(st: CoreState, tasks: list[tuple[object, TaskNode]], dynamic: bool, now
     return None
 
 
-def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTree, list[int]]], now: float,
+def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTree, int]], now: float,
                 avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
     """``pick`` when some of the node's pools have a share tree (``shared``: each tree, and the
     signatures the node fits): accounts at their cap are left out, the best account
     (``shares.rank``) goes first, then the job order between the queues of the accounts of that
-    rank. ``cands``: the fitting queues of the node's pools without a tree, ranked as an
-    account at its guarantee with no use.
+    rank. The signatures are bits (``SigQueue.bit``), as are the ones each account has queued
+    work of (``ShareAccount.mask``): an account without work this node fits costs one test.
+    ``cands``: the fitting queues of the node's pools without a tree, ranked as an account at
+    its guarantee with no use.
     Ranks are read, not computed: ``ShareAccount.charge`` keeps each tree's projects, and each
     project's users, sorted by key, so the walk stops at the first rank with work for this node
     (and the accounts of the same rank); usually one ``top`` per decision, as without shares."""
@@ -258,10 +260,13 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
             for pf, pr, _, p in tree.order:  # projects, best first
                 if low is not None and (pf, pr) > low[:2]:
                     break
-                if p.full:
+                if p.full or not p.mask & fits:
                     continue
                 for af, ar, _, a in p.children:  # its users, best first
-                    if a.full or not a.n_queued:
+                    if a.full:
+                        continue
+                    m = a.mask & fits
+                    if not m:
                         continue
                     if low is not None:
                         r = (pf, pr, af, ar)
@@ -269,8 +274,8 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
                             break  # this user and the next ones rank below the best so far
                     else:
                         r = None
-                    for sid, q in a.by_sig.items():
-                        if q.heap and sid in fits:
+                    for q in a.by_sig.values():  # (a heap set aside by sick_hosts may be empty)
+                        if q.bit & m and q.heap:
                             if r is None or r < low:  # type: ignore[operator]
                                 low = r = (pf, pr, af, ar)
                                 tied = [q]

@@ -58,9 +58,14 @@ from puli_mesh.coordinator.tree import (
     task_status,
 )
 from puli_mesh.hooks import COMMAND_FAILED, JOB_CANCELED, JOB_DONE, JOB_ERROR, NODE_QUARANTINED
+from puliclient.representation import BY_FRAME_COMMAND_STATUSES
 from puliclient.status import CommandStatus, NodeStatus
 
 log = logging.getLogger(__name__)
+
+FRAME_MEETING = frozenset(int(c) for meeting in BY_FRAME_COMMAND_STATUSES.values() for c in meeting)
+"""The command statuses that may meet a frame-by-frame dependency (final ones): a source
+command's change between two others (READY, ASSIGNED, RUNNING...) meets none and unmeets none."""
 
 
 # ----------------------------------------------------------------- statuses
@@ -74,8 +79,8 @@ def set_command_status(st: CoreState, cmd: CommandNode, new: int, now: float) ->
     counts[new] += 1
     cmd.status = new
     cmd.update_time = now
-    if task.frame_rdeps:  # a source of frame-by-frame dependencies: re-checked by ``dependencies``
-        st.dep_queue.append(cmd)
+    if task.frame_rdeps and (old in FRAME_MEETING or new in FRAME_MEETING):
+        st.dep_queue.append(cmd)  # a source of frame-by-frame dependencies: ``dependencies`` re-checks it
     g = task.graph
     if new == C_READY:
         g.n_ready += 1

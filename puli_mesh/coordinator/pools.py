@@ -101,7 +101,8 @@ class JobBucket:
         self.graph = graph
         self.queue = queue
         self.tasks: list[tuple[Any, TaskNode]] = []  # (order, task): see task_order
-        # this bucket owns an entry in queue.heap (counted in its account's n_queued: set and
+        # this bucket owns an entry in queue.heap (with an account, counted in its queue's
+        # n_queued and its pool's sig_queued: set and
         # cleared only in _own, _disown and push_graph)
         self.queued = False
         self.entry_version = -1  # the graph version of that entry
@@ -109,14 +110,18 @@ class JobBucket:
 
 
 class SigQueue:
-    __slots__ = ("sig", "pool", "heap", "buckets", "account")
+    __slots__ = ("sig", "pool", "heap", "buckets", "account", "bit", "n_queued")
 
-    def __init__(self, sig: Signature, pool: Pool, account: Any = None) -> None:
+    def __init__(self, sig: Signature, pool: Pool, account: Any = None, bit: int = 0) -> None:
         self.sig = sig
         self.pool = pool
         self.account = account  # in a pool with a share tree: the one ShareAccount it holds
         self.heap: list[tuple[Any, ...]] = []
         self.buckets: dict[int, JobBucket] = {}
+        # its signature's bit in its pool (1 << the signature's place in Pool.by_sig): a pick
+        # asks an account "work of a signature this node fits?" with one ``&`` (``ShareAccount.mask``)
+        self.bit = bit
+        self.n_queued = 0  # with an account: its buckets owning an entry in ``heap``
 
 
 class Pool:
@@ -228,7 +233,9 @@ def push_graph(graph: GraphNode, pool: Pool, worse: bool = False, better: bool =
             if not b.queued:
                 b.queued = True
                 if q.account is not None:
-                    q.account.n_queued += 1
+                    q.n_queued += 1
+                    if q.n_queued == 1:
+                        q.account.gained(q.bit)
                     pool.sig_queued[q.sig.id] += 1
             b.entry_version = v
             b.entry_share = k0
@@ -246,7 +253,9 @@ def _own(b: JobBucket, key: tuple[float, float, int], version: int) -> tuple[Any
         q = b.queue
         a = q.account
         if a is not None:
-            a.n_queued += 1
+            q.n_queued += 1
+            if q.n_queued == 1:
+                a.gained(q.bit)
             q.pool.sig_queued[q.sig.id] += 1
     b.entry_version = version
     b.entry_share = key[0]
@@ -260,7 +269,9 @@ def _disown(b: JobBucket) -> None:
         q = b.queue
         a = q.account
         if a is not None:
-            a.n_queued -= 1
+            q.n_queued -= 1
+            if not q.n_queued:
+                a.lost(q.bit)
             q.pool.sig_queued[q.sig.id] -= 1
     b.entry_version = -1
 
@@ -288,8 +299,14 @@ def add_task(task: TaskNode, pool: Pool) -> None:
         qkey = sig.id if account is None else (sig.id, account.path)  # one queue per account
         q = pool.queues.get(qkey)
         if q is None:
-            q = pool.queues[qkey] = SigQueue(sig, pool, account)
-            pool.by_sig.setdefault(sig.id, []).append(q)
+            same = pool.by_sig.get(sig.id)
+            if same is None:
+                same = pool.by_sig[sig.id] = []
+                bit = 1 << (len(pool.by_sig) - 1)
+            else:
+                bit = same[0].bit
+            q = pool.queues[qkey] = SigQueue(sig, pool, account, bit)
+            same.append(q)
             if account is not None:
                 account.by_sig[sig.id] = q
                 pool.sig_queued.setdefault(sig.id, 0)

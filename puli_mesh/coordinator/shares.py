@@ -66,7 +66,7 @@ IMPLICIT = ShareSpec()
 class ShareAccount:
     """One account's definition and its use (holding commands of its jobs in the pool)."""
 
-    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "by_sig", "n_queued",
+    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "by_sig", "mask", "bit_users",
                  "children", "siblings", "entry")
 
     def __init__(self, path: tuple[str, ...], spec: ShareSpec, parent: ShareAccount | None,
@@ -78,7 +78,11 @@ class ShareAccount:
         self.defined = defined
         self.full = False  # at its own cap: kept up to date by charge()
         self.by_sig: dict[int, Any] = {}  # a user account's queues in its pool: signature id -> SigQueue
-        self.n_queued = 0  # its job buckets that own an entry in those queues: 0, no work to look at
+        # The signatures (``SigQueue.bit``) of which it has queued work (a project: its users
+        # have), and for a project, per bit, how many of its users have: a pick passes over an
+        # account without work the node fits in one test (``assignment.pick_shared``).
+        self.mask = 0
+        self.bit_users: dict[int, int] = {}
         # A project's user accounts, and the tree's projects, are kept sorted by key (then by
         # when they were made): a pick walks them best first and stops at the first with work.
         # An entry is flat, (at or above its guarantee, use per weight, seq, account): flat
@@ -119,6 +123,24 @@ class ShareAccount:
                 del siblings[i]
                 bisect.insort(siblings, entry)
             a = a.parent
+
+    def gained(self, bit: int) -> None:
+        """This user account's queue of signature ``bit`` has queued work again (``pools``)."""
+        self.mask |= bit
+        p = self.parent
+        n = p.bit_users.get(bit, 0)  # type: ignore[union-attr]  # a user account's
+        p.bit_users[bit] = n + 1  # type: ignore[union-attr]
+        if not n:
+            p.mask |= bit  # type: ignore[union-attr]
+
+    def lost(self, bit: int) -> None:
+        """This user account's queue of signature ``bit`` has no queued work left (``pools``)."""
+        self.mask &= ~bit
+        p = self.parent
+        n = p.bit_users[bit] - 1  # type: ignore[union-attr]  # a user account's
+        p.bit_users[bit] = n  # type: ignore[union-attr]
+        if not n:
+            p.mask &= ~bit  # type: ignore[union-attr]
 
     def capped(self) -> bool:
         """At its cap or its project's: no more slots until a command ends."""

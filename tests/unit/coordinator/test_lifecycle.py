@@ -426,3 +426,28 @@ def test_a_deep_graph_is_cancelled_restarted_paused_and_edited():
     assert len(assigns(core.request_work("a", 2, 7))) == 1  # the deepest group's maxRN
     assert core.node(ids[DEEP - 1])["tags"] == {"shot": "deep"}
     assert core.graph_tree(gid)["status_name"] == "RUNNING"
+
+
+def test_a_frame_source_command_is_rechecked_only_for_statuses_that_may_meet_a_frame(monkeypatch):
+    from puli_mesh.coordinator import dependencies
+    from puliclient.status import NodeStatus
+
+    rechecked: list[str] = []
+    real = dependencies._source_command_changed
+
+    def counting(st, cmd, now):
+        rechecked.append(cmd.description)
+        real(st, cmd, now)
+
+    monkeypatch.setattr(dependencies, "_source_command_changed", counting)
+    core = SchedulingCore()
+    core.node_joined(rn("a"), 0)
+    r = core.submit_graph(graph([group("root", [1, 2]), task("render", 2),
+                                 task("comp", 2, deps=[[1, [NodeStatus.DONE], {"byFrame": True}]])]), 0)
+    (a,) = assigns(core.request_work("a", 1, 1))
+    core.command_started(a.command_id, a.attempt, 1)
+    assert rechecked == []  # READY -> ASSIGNED -> RUNNING meets no frame and unmeets none
+    core.command_update(a.command_id, a.attempt, 2, status=DONE)
+    assert rechecked == ["render_1_1"]
+    comp = {c["description"]: c["status_name"] for c in core.commands(r.node_ids[2])}
+    assert comp == {"comp_1_1": "READY", "comp_2_2": "BLOCKED"}

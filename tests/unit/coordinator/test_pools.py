@@ -280,6 +280,27 @@ def _owned_per_signature(pool: Any) -> dict[int, int]:
     return {sid: sum(b.queued for q in qs for b in q.buckets.values()) for sid, qs in pool.by_sig.items()}
 
 
+def _masks_follow_the_buckets(pool: Any) -> bool:
+    """What ShareAccount.mask must say: a user account's, the signature bits of its queues with a
+    bucket owning an entry; a project's, its users' together (a pick passes over the others)."""
+    accounts = pool.shares.accounts.values()
+    for a in accounts:
+        if a.parent is not None:
+            owned = {q: sum(b.queued for b in q.buckets.values()) for q in a.by_sig.values()}
+            if any(q.n_queued != n for q, n in owned.items()):
+                return False
+            if a.mask != sum(q.bit for q, n in owned.items() if n):
+                return False
+    return all(p.mask == _union(u.mask for u in accounts if u.parent is p) for p in accounts if p.parent is None)
+
+
+def _union(masks: Any) -> int:
+    out = 0
+    for m in masks:
+        out |= m
+    return out
+
+
 def test_a_share_tree_pool_counts_the_queued_buckets_of_each_signature() -> None:
     core = SchedulingCore()
     for i in range(3):
@@ -290,6 +311,7 @@ def test_a_share_tree_pool_counts_the_queued_buckets_of_each_signature() -> None
                                 user=user, name=f"{project}-{user}"), 0.0)
     pool = core._st.pools["default"]
     assert pool.sig_queued == _owned_per_signature(pool) and sum(pool.sig_queued.values()) == 3
+    assert _masks_follow_the_buckets(pool) and pool.shares.accounts[("show",)].mask == 1
     now = 1.0
     running = [a for i in range(3) for a in assigns(core.request_work(f"rn{i}", 1, now))]
     while running:  # drain: the counts follow every bucket that gains or loses its entry
@@ -298,5 +320,6 @@ def test_a_share_tree_pool_counts_the_queued_buckets_of_each_signature() -> None
         core.command_started(a.command_id, a.attempt, now)
         core.command_update(a.command_id, a.attempt, now, status=CommandStatus.DONE.value)
         running += assigns(core.request_work(a.node, 1, now))
-        assert pool.sig_queued == _owned_per_signature(pool)
+        assert pool.sig_queued == _owned_per_signature(pool) and _masks_follow_the_buckets(pool)
     assert sum(pool.sig_queued.values()) == 0 and not pool.has_work(core._st.licences)
+    assert not any(a.mask for a in pool.shares.accounts.values())
