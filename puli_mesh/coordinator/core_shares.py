@@ -63,9 +63,7 @@ def set_share_tree(st: CoreState, pool_name: str, specs: dict[tuple[str, ...], S
     graphs = list(pool.graphs.values())
     for g in graphs:
         pools_mod.detach_graph(g, pool)
-    pool.queues = {}  # the queues were per account (or per signature): rebuilt below
-    pool.by_sig = {}
-    pool.sig_queued = {}
+    pool.drop_queues()  # the queues were per account (or per signature): rebuilt below
     pool.shares = ShareTree(specs, preempt_after) if specs else None
     for g in graphs:
         g.parked = False

@@ -101,9 +101,8 @@ class JobBucket:
         self.graph = graph
         self.queue = queue
         self.tasks: list[tuple[Any, TaskNode]] = []  # (order, task): see task_order
-        # this bucket owns an entry in queue.heap (with an account, counted in its queue's
-        # n_queued and its pool's sig_queued: set and
-        # cleared only in _own, _disown and push_graph)
+        # this bucket owns an entry in queue.heap (set and cleared only in _own, _disown and
+        # push_graph: with an account, counted by count_queued)
         self.queued = False
         self.entry_version = -1  # the graph version of that entry
         self.entry_share = 0.0  # and the share it was keyed with
@@ -145,6 +144,12 @@ class Pool:
         self.dk_counts: dict[float, int] = {}  # dispatchKey -> active graphs
         self.min_dk: float = 0
         self.shares: Any = None  # its ShareTree, if it has one (``shares``)
+
+    def drop_queues(self) -> None:
+        """Forget every queue (a share tree came, changed or went: the queues are rebuilt)."""
+        self.queues = {}
+        self.by_sig = {}
+        self.sig_queued = {}
 
     # --------------------------------------------------------- waiting nodes
     def add_waiting(self, name: str, performance: float) -> None:
@@ -233,10 +238,7 @@ def push_graph(graph: GraphNode, pool: Pool, worse: bool = False, better: bool =
             if not b.queued:
                 b.queued = True
                 if q.account is not None:
-                    q.n_queued += 1
-                    if q.n_queued == 1:
-                        q.account.gained(q.bit)
-                    pool.sig_queued[q.sig.id] += 1
+                    count_queued(q, 1)
             b.entry_version = v
             b.entry_share = k0
             n = len(heap)
@@ -250,13 +252,8 @@ def _own(b: JobBucket, key: tuple[float, float, int], version: int) -> tuple[Any
     """The heap entry ``b`` now owns: its job's ``key`` at graph ``version``."""
     if not b.queued:
         b.queued = True
-        q = b.queue
-        a = q.account
-        if a is not None:
-            q.n_queued += 1
-            if q.n_queued == 1:
-                a.gained(q.bit)
-            q.pool.sig_queued[q.sig.id] += 1
+        if b.queue.account is not None:
+            count_queued(b.queue, 1)
     b.entry_version = version
     b.entry_share = key[0]
     return (*key, version, b)
@@ -266,14 +263,20 @@ def _disown(b: JobBucket) -> None:
     """``b`` owns no live entry any more: any it left in a heap is stale."""
     if b.queued:
         b.queued = False
-        q = b.queue
-        a = q.account
-        if a is not None:
-            q.n_queued -= 1
-            if not q.n_queued:
-                a.lost(q.bit)
-            q.pool.sig_queued[q.sig.id] -= 1
+        if b.queue.account is not None:
+            count_queued(b.queue, -1)
     b.entry_version = -1
+
+
+def count_queued(q: SigQueue, n: int) -> None:
+    """A bucket of account queue ``q`` came to own (1) or stopped owning (-1) a heap entry: the
+    counts a pick reads (``SigQueue.n_queued``, ``Pool.sig_queued``, ``ShareAccount.mask``)."""
+    q.n_queued += n
+    if n > 0 and q.n_queued == 1:
+        q.account.gained(q.bit)
+    elif n < 0 and not q.n_queued:
+        q.account.lost(q.bit)
+    q.pool.sig_queued[q.sig.id] += n
 
 
 def compact(q: SigQueue) -> None:
