@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 
 from puli_mesh.access import COMMAND_HOOK_ROLE, SETTINGS_ROLES, Role
 from puli_mesh.cluster_state import validate_name
-from puli_mesh.coordinator.quotas import parse_quotas
+from puli_mesh.coordinator.quotas import check_quota
 from puli_mesh.coordinator.shares import ShareSpec, check_path, check_preempt_after, check_spec
 from puli_mesh.errors import ConfigError, SettingsRefusedError, UnknownKeyError
 from puli_mesh.hooks import Hook
@@ -239,7 +239,7 @@ class ShareQuota:
 
     def __post_init__(self) -> None:
         try:
-            parse_quotas([[self.kind, self.name, self.max]] if self.max != 0 else [[self.kind, self.name, 1]])
+            check_quota([self.kind, self.name, self.max], least=0)  # 0: the quota is removed
         except ValueError as exc:
             raise ConfigError(f"{self.action}: {exc}") from None
 

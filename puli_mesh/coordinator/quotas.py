@@ -53,14 +53,20 @@ def parse_quotas(rows: Any) -> dict[tuple[str, str], int]:
         raise ValueError(f"quotas are a list of at most {MAX_QUOTAS} [kind, name, max]")
     out: dict[tuple[str, str], int] = {}
     for row in rows:
-        if not isinstance(row, (list, tuple)) or len(row) != 3 or row[0] not in QUOTA_KINDS:
-            raise ValueError(f"a quota is [user|project, name, max], got {str(row)[:60]!r}")
-        (name,) = check_path(row[1:2])
-        cap = row[2]
-        if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= INT64_MAX:
-            raise ValueError(f"a quota's max must be a whole number from 1 to {INT64_MAX}, got {cap!r}")
-        out[(row[0], name)] = cap
+        key, cap = check_quota(row)
+        out[key] = cap
     return out
+
+
+def check_quota(row: Any, least: int = 1) -> tuple[tuple[str, str], int]:
+    """``[kind, name, max]`` checked, with ``max`` from ``least`` (0 where it means "remove")."""
+    if not isinstance(row, (list, tuple)) or len(row) != 3 or row[0] not in QUOTA_KINDS:
+        raise ValueError(f"a quota is [user|project, name, max], got {str(row)[:60]!r}")
+    (name,) = check_path(row[1:2])
+    cap = row[2]
+    if isinstance(cap, bool) or not isinstance(cap, int) or not least <= cap <= INT64_MAX:
+        raise ValueError(f"a quota's max must be a whole number from {least} to {INT64_MAX}, got {cap!r}")
+    return (row[0], name), cap
 
 
 def quota_rows(limits: dict[tuple[str, str], int]) -> list[list[Any]]:
