@@ -327,8 +327,23 @@ def _read_request(stdin: IO[str]) -> tuple[str, dict[str, Any], dict[str, str]]:
     return runner, arguments, {str(k): str(v) for k, v in environment.items()}
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+class _InterruptOnce:
+    """The SIGTERM handler: the first SIGTERM becomes a KeyboardInterrupt, later ones do nothing.
+
+    The agent signals the watcher's process group and then each process of the command, so the
+    watcher often gets SIGTERM twice; a second interruption would break into the cleanup the
+    first one started (the runner killing its frames), which must run to its end.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.interrupted:
+            log.info("signal %d again: already stopping", signum)
+            return
+        self.interrupted = True
+        raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -344,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         os.set_inheritable(options.report_fd, False)
         stream = os.fdopen(options.report_fd, "w", buffering=1)
     emit = _EventWriter(stream)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _InterruptOnce())
     try:
         runner, arguments, environment = _read_request(sys.stdin)
     except ValueError as exc:

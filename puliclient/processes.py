@@ -153,11 +153,11 @@ def kill_process_group(process: subprocess.Popen[bytes], grace: float = GRACE_SE
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
-        process.wait()
+        reap(process)
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        process.poll()  # reap our own child so it stops counting as a group member
+        reap(process, block=False)  # our own child, reaped, stops counting as a group member
         if not _group_alive(pgid):
             break
         time.sleep(_POLL_SECONDS)
@@ -167,7 +167,28 @@ def kill_process_group(process: subprocess.Popen[bytes], grace: float = GRACE_SE
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    process.wait()
+    reap(process)
+
+
+def reap(process: subprocess.Popen[Any], block: bool = True) -> None:
+    """Reap ``process`` (set its ``returncode``) once it has exited; ``block``: wait for that.
+
+    ``os.waitpid`` rather than ``Popen.wait``/``poll``: those take a lock of the Popen's own,
+    and an interruption raised by a signal handler at the wrong instant inside them (between
+    taking it and the ``with``/``try`` that gives it back) leaves it taken for good; every
+    later ``wait()`` then blocks forever. Seen: a command watcher given two SIGTERMs hung in
+    the ``wait()`` that ends this module's kill, until the agent's SIGKILL.
+    """
+    if process.returncode is not None:
+        return
+    try:
+        pid, status = os.waitpid(process.pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        # Reaped elsewhere meanwhile: its status is lost; 0, as Popen itself says then.
+        process.returncode = 0
+        return
+    if pid:
+        process.returncode = os.waitstatus_to_exitcode(status)
 
 
 def kill_process_tree(pid: int, grace: float = GRACE_SECONDS) -> None:

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from puliclient import CommandStatus
-from puliclient.commandwatcher import WatchResult, watch
+from puliclient.commandwatcher import WatchResult, _InterruptOnce, watch
 
 OUTCOME = "clienthelpers.OutcomeRunner"
 
@@ -204,6 +204,10 @@ def test_sigterm_kills_the_frames_and_reports_canceled(tmp_path: Path) -> None:
         end = json.loads(stream.readlines()[-1])
     assert process.wait() == 1
     assert end["status"] == int(CommandStatus.CANCELED)
+    _assert_gone(frame_pid)
+
+
+def _assert_gone(frame_pid: int) -> None:
     # The signal is sent; the kernel may take a moment to finish the process off.
     deadline = time.monotonic() + 10
     while True:
@@ -214,6 +218,35 @@ def test_sigterm_kills_the_frames_and_reports_canceled(tmp_path: Path) -> None:
             break
         assert time.monotonic() < deadline, f"frame {frame_pid} survived the watcher's SIGTERM"
         time.sleep(0.01)
+
+
+def test_only_the_first_sigterm_interrupts_the_watcher() -> None:
+    # The agent signals the group and each pid: a second SIGTERM must not break into the cleanup.
+    handler = _InterruptOnce()
+    with pytest.raises(KeyboardInterrupt):
+        handler(signal.SIGTERM, None)
+    handler(signal.SIGTERM, None)  # returns: the kill of the frames goes on
+
+
+def test_two_sigterms_end_the_watcher_canceled_with_its_frames_gone(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    process, read_fd = _spawn({"runner": "puliclient.jobs.DefaultCommandRunner",
+                               "arguments": {"cmd": f"sleep 30 & echo $! > {pid_file}; wait"}})
+    assert read_fd is not None
+    with os.fdopen(read_fd) as stream:
+        assert json.loads(stream.readline()) == {"event": "completion", "value": 0.0}
+        deadline = time.monotonic() + 10
+        while not (pid_file.exists() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the frame never wrote its pid"
+            time.sleep(0.01)
+        frame_pid = int(pid_file.read_text())
+        process.send_signal(signal.SIGTERM)  # the agent signals the group, then each pid
+        process.send_signal(signal.SIGTERM)
+        end = json.loads(stream.readlines()[-1])
+    assert process.wait(timeout=10) == 1
+    assert end == {"event": "end", "status": int(CommandStatus.CANCELED), "message": "interrupted",
+                   "completion": 0.0}
+    _assert_gone(frame_pid)
 
 
 # --------------------------------------------------------------------- Puli's CommandWatcher

@@ -137,6 +137,22 @@ def test_sigterm_in_the_body_kills_the_process() -> None:
     _assert_group_gone(process.pid)
 
 
+def test_the_kill_reaps_even_when_popens_own_lock_was_left_taken() -> None:
+    # An interruption raised inside Popen.wait at the wrong instant leaves its lock taken; a
+    # command watcher given two SIGTERMs then hung in the kill's final wait() until SIGKILL.
+    process = subprocess.Popen(GROUP, start_new_session=True)
+    process._waitpid_lock.acquire()  # the state such an interruption leaves
+    try:
+        killer = threading.Thread(target=kill_process_group, args=(process,), daemon=True)
+        killer.start()
+        killer.join(timeout=10)
+        assert not killer.is_alive(), "kill_process_group blocked on the Popen's lock"
+    finally:
+        process._waitpid_lock.release()
+    assert process.returncode == -signal.SIGTERM
+    _assert_group_gone(process.pid)
+
+
 def test_a_process_the_body_already_reaped_is_not_killed_again() -> None:
     killed, kill = _recording_kill()
     with pytest.raises(RuntimeError, match="gave up"), guarded_process(GROUP, kill, start_new_session=True) as process:
