@@ -32,9 +32,10 @@ successor replaying the journal preempts the same commands at the same events.
 Guarantees: pure (no I/O, no clock); a farm without a preempting pool pays one test per event
 (``st.preempting`` in ``assignment.flush_waiting``).
 Known limits: READY work is seen through the ready index (a task whose READY commands are all
-held still counts as waiting); a command's room is judged on requirements, cores, reserved RAM
-and GPUs (not live free RAM); an account's READY demand is counted by job; a successor that
-restores a snapshot learns when to wake again at its next event.
+held still counts as waiting); a command's room is judged by ``render_nodes.fits_signature``:
+requirements, cores, reserved RAM and GPUs (not live free RAM, once a borrower's run is gone);
+an account's READY demand is counted by job; a successor that restores a snapshot learns when to
+wake again at its next event.
 Not here: the ordering rule (``shares``), the definitions (``core_shares``).
 """
 
@@ -44,8 +45,8 @@ import logging
 import math
 
 from puli_mesh.coordinator import lifecycle, quotas
-from puli_mesh.coordinator.pools import Pool, Signature, SigQueue, top
-from puli_mesh.coordinator.render_nodes import RenderNode, matches_requirements
+from puli_mesh.coordinator.pools import Pool, SigQueue, top
+from puli_mesh.coordinator.render_nodes import fits_signature
 from puli_mesh.coordinator.shares import ShareAccount, ShareTree
 from puli_mesh.coordinator.state import CoreState
 from puli_mesh.coordinator.tree import Running
@@ -119,24 +120,6 @@ def demand(account: ShareAccount, pool: Pool) -> int:
     return sum(graphs.values())
 
 
-def fits(node: RenderNode, sig: Signature, run: Running | None = None) -> bool:
-    """Whether work of ``sig`` fits on ``node`` now (``run`` None) or once ``run`` is gone."""
-    if not node.online or node.paused or node.quarantined:
-        return False
-    if not matches_requirements(sig.requirements, node.characteristics):
-        return False
-    cores, ram, gpus, slot = (run.cores, run.ram_mb, len(run.gpus), 1) if run is not None else (0, 0, 0, 0)
-    if node.in_slots - slot >= node.slots:
-        return False
-    if sig.min_cores > 0:
-        if node.free_cores + cores < sig.min_cores:
-            return False
-    elif node.used_cores - cores:  # minNbCores 0: every core free
-        return False
-    free_ram = node.ram_mb - node.used_ram + ram if run is not None else node.available_ram
-    return not (sig.ram_use and free_ram < sig.ram_use) and len(node.free_gpus) + gpus >= sig.gpus
-
-
 def lenders(tree: ShareTree, needy: ShareAccount, across: bool) -> list[ShareAccount]:
     """The user accounts that may lose a command to ``needy``: above their guarantee (and, across
     projects, in a project above its own), most over it first."""
@@ -168,7 +151,7 @@ def preempt_pool(st: CoreState, pool: Pool, tree: ShareTree, after: float, now: 
         missing, across = deficit(needy)
         sig = q.sig
         members = [pool.members[name] for name in sorted(pool.members)]  # sorted: the same order after a restore
-        room = sum(1 for node in members if fits(node, sig))
+        room = sum(1 for node in members if fits_signature(node, sig))
         need = min(missing, demand(needy, pool)) - room
         if need <= 0:
             continue
@@ -180,7 +163,7 @@ def preempt_pool(st: CoreState, pool: Pool, tree: ShareTree, after: float, now: 
             for run in node.running.values():
                 a = run.command.task.graph.share
                 if (a is not None and a.path in held and held_by(tree, a) and not run.after
-                        and run.command.id not in node.followers and fits(node, sig, run)):
+                        and run.command.id not in node.followers and fits_signature(node, sig, run)):
                     held[a.path].append(run)
         for runs in held.values():
             runs.sort(key=lambda r: (r.assigned_at, r.command.id))  # youngest last

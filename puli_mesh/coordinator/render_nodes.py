@@ -19,6 +19,11 @@ cores: a command goes only to a node with that many free (``assignment.pick``), 
 first free ids (:func:`take_gpus`, so replaying the same events gives the same ids) and gives
 them back when it ends (:func:`give_back_gpus`, from ``lifecycle.release_run``).
 
+Fitting work: :func:`can_run` (online, not paused or quarantined, requirements met: busy or not)
+and :func:`fits_signature` (that, and a free slot, cores, RAM and GPUs, now or once a run is gone)
+say whether a node can take work of a signature (``preemption``, ``sick_hosts``);
+``assignment.pick`` inlines the same rules on its hot path.
+
 Credit: a node receives work only after it asked (``request_work``); ``credit``
 is what it may still take, never more than its free slots.
 
@@ -51,6 +56,7 @@ from puli_mesh.limits import reported_gpus_within, reported_load_within
 from puliclient.status import RenderNodeStatus
 
 if TYPE_CHECKING:
+    from puli_mesh.coordinator.pools import Signature
     from puli_mesh.protocol import HelloMessage
 
 
@@ -199,6 +205,44 @@ def give_back_gpus(node: RenderNode, gpus: tuple[str, ...]) -> None:
 def gpus_used(node: RenderNode) -> int:
     """How many of ``node``'s GPUs commands hold."""
     return len(node.gpus) - len(node.free_gpus)
+
+
+def can_run(node: RenderNode, sig: Signature) -> bool:
+    """Whether ``node`` could run work of ``sig`` at all, busy or not: online, not paused or
+    quarantined, and its requirements met (cached per signature in ``node.compat``)."""
+    if not node.online or node.paused or node.quarantined:
+        return False
+    ok = node.compat.get(sig.id)
+    if ok is None:
+        ok = node.compat[sig.id] = matches_requirements(sig.requirements, node.characteristics)
+    return ok
+
+
+def fits_signature(node: RenderNode, sig: Signature, gone: Running | None = None) -> bool:
+    """Whether work of ``sig`` fits on ``node`` now (``gone`` None), or once ``gone``'s command
+    has left it (its slot, cores, reserved RAM and GPUs given back): :func:`can_run`, a free slot,
+    the cores (``minNbCores`` 0: every core free), the RAM and the GPUs.
+
+    RAM: now, what ``assignment.pick`` would see (``available_ram``: the node's live free RAM
+    counts); with ``gone``, only what is reserved, since the live free RAM the node reported
+    still includes what ``gone``'s command uses. Licences are not looked at (callers do).
+    ``assignment.pick`` inlines the same rules for speed: a change here goes there too."""
+    if not can_run(node, sig):
+        return False
+    if gone is None:
+        cores, gpus, slot = 0, 0, 0
+        free_ram = node.available_ram
+    else:
+        cores, gpus, slot = gone.cores, len(gone.gpus), 1
+        free_ram = node.ram_mb - node.used_ram + gone.ram_mb
+    if node.in_slots - slot >= node.slots:
+        return False
+    if sig.min_cores > 0:
+        if node.free_cores + cores < sig.min_cores:
+            return False
+    elif node.used_cores - cores:  # minNbCores 0: every core free
+        return False
+    return not (sig.ram_use and free_ram < sig.ram_use) and len(node.free_gpus) + gpus >= sig.gpus
 
 
 def matches_requirements(requirements: dict[str, Any], characteristics: dict[str, Any]) -> bool:

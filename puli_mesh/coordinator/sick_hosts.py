@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from puli_mesh.coordinator import pools as pools_mod
-from puli_mesh.coordinator.render_nodes import matches_requirements
+from puli_mesh.coordinator.render_nodes import can_run
 from puli_mesh.coordinator.state import CoreState, SickHosts
 from puli_mesh.coordinator.tree import C_CANCELED, C_DONE, PARK_NONE, CommandNode, GraphNode, TaskNode
 from puli_mesh.errors import IllegalTransitionError
@@ -227,20 +227,18 @@ def command_avoided(st: CoreState, avoid: Avoidance, cmd: CommandNode, now: floa
 
 def others_can_run(st: CoreState, g: GraphNode, sig: Signature, avoided: dict[str, None], now: float) -> bool:
     """Whether a member of ``g``'s pool, not in ``avoided`` nor avoided by ``g``, could run a
-    command of signature ``sig`` (online, not paused or quarantined, its requirements met)."""
+    command of signature ``sig`` (``render_nodes.can_run``: online, not paused or quarantined, its
+    requirements met)."""
     pool = st.pools.get(g.pool)
     if pool is None:
         return False
     for name, node in pool.members.items():
-        if name in avoided or not node.online or node.paused or node.quarantined:
+        if name in avoided:
             continue
         jobs = st.sick.jobs.get(name)
         if jobs and jobs.get(g.id, now) > now:
             continue
-        ok = node.compat.get(sig.id)
-        if ok is None:
-            ok = node.compat[sig.id] = matches_requirements(sig.requirements, node.characteristics)
-        if ok:
+        if can_run(node, sig):  # busy or not: it will free up
             return True
     return False
 

@@ -1,9 +1,9 @@
-"""Render nodes as the core sees them: what a worker's HELLO makes of one."""
+"""Render nodes as the core sees them: what a worker's HELLO makes of one, and whether work fits on one."""
 
 from __future__ import annotations
 
 from puli_mesh.coordinator.core import SchedulingCore
-from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo
+from puli_mesh.coordinator.render_nodes import RenderNode, RenderNodeInfo, can_run, fits_signature
 from puli_mesh.protocol import HelloMessage, decode
 from tests.unit.coordinator.graphs import assigns, finish, rn, single
 
@@ -115,3 +115,62 @@ def test_a_node_that_joins_again_keeps_the_gpus_its_commands_hold_booked() -> No
     core.reconcile_node(gpu_info("rn0", 2), [(a.command_id, a.attempt)], 4)
     node = core._st.render_nodes["rn0"]
     assert node.free_gpus == [g for g in ("0", "1") if (g,) != a.gpus]
+
+
+# ------------------------------------------------------------ fitting work
+def busy_node(node_gpus: int = 0, **task_fields: object) -> tuple[SchedulingCore, RenderNode]:
+    """A core whose node ``rn0`` (8 cores, 32000 MB, 2 slots, ``node_gpus`` GPUs) runs one command
+    of ``task_fields``."""
+    core = SchedulingCore()
+    info = rn("rn0", slots=2, os="linux")
+    info.gpus = [str(g) for g in range(node_gpus)]
+    core.node_joined(info, 0)
+    core.submit_graph(single("t", 1, **task_fields), 1)  # type: ignore[arg-type]
+    assert len(assigns(core.request_work("rn0", 2, 2))) == 1
+    return core, core._st.render_nodes["rn0"]
+
+
+def test_can_run_asks_only_state_and_requirements_busy_or_not() -> None:
+    core, node = busy_node(maxNbCores=8)  # every core taken: busy, still able
+    linux = core._st.signature({"os": "linux"}, 1, 0, 0, ())
+    windows = core._st.signature({"os": "windows"}, 1, 0, 0, ())
+    assert can_run(node, linux) and not can_run(node, windows)
+    assert node.compat[linux.id] and not node.compat[windows.id]  # cached, as pick caches it
+    for flag in ("paused", "quarantined"):
+        setattr(node, flag, True)
+        assert not can_run(node, linux)
+        setattr(node, flag, False)
+    node.online = False
+    assert not can_run(node, linux)
+
+
+def test_fits_signature_counts_slots_cores_and_gpus_and_what_a_gone_run_gives_back() -> None:
+    core, node = busy_node(node_gpus=1, maxNbCores=6, gpus=1)
+    (run,) = node.running.values()
+    st = core._st
+    small = st.signature({}, 2, 2, 0, ())
+    assert fits_signature(node, small)  # a slot and 2 cores free
+    assert not fits_signature(node, st.signature({}, 3, 3, 0, ()))  # 3 cores: not now...
+    assert fits_signature(node, st.signature({}, 3, 3, 0, ()), gone=run)  # ...once the run is gone
+    assert not fits_signature(node, st.signature({"os": "windows"}, 1, 1, 0, ()), gone=run)
+    whole = st.signature({}, 0, 0, 0, ())  # minNbCores 0: every core free
+    assert not fits_signature(node, whole) and fits_signature(node, whole, gone=run)
+    gpu = st.signature({}, 1, 1, 0, (), gpus=1)
+    assert not fits_signature(node, gpu) and fits_signature(node, gpu, gone=run)
+    node.slots = 1  # the run's slot is the only one
+    assert not fits_signature(node, small) and fits_signature(node, small, gone=run)
+    node.paused = True
+    assert not fits_signature(node, small, gone=run)
+
+
+def test_fits_signature_reads_live_free_ram_now_and_only_reserved_ram_once_a_run_is_gone() -> None:
+    core, node = busy_node(maxNbCores=1, ramUse=20000)
+    (run,) = node.running.values()
+    st = core._st
+    need = st.signature({}, 1, 1, 15000, ())
+    assert not fits_signature(node, need)  # 32000 - 20000 reserved
+    assert fits_signature(node, need, gone=run)
+    node.free_ram_mb = 1000  # what the node reports free includes the run's use: ignored once it is gone
+    assert not fits_signature(node, st.signature({}, 1, 1, 2000, ()))  # now: live free RAM counts
+    assert fits_signature(node, need, gone=run)
+    assert fits_signature(node, st.signature({}, 1, 1, 0, ()))  # ramUse 0 asks for nothing
