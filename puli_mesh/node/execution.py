@@ -57,6 +57,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,23 +140,22 @@ def parse_report(line: bytes, command_id: int, attempt: int) -> ExecutionEvent |
         return None
 
 
-def ram_look(spec: CommandSpec, watch: RamWatch, tree: ProcessTree, now: float,
-             runner_stats: dict[str, Any]) -> tuple[list[ExecutionEvent], str | None]:
-    """Read a running command's memory (``ram_watch``): the events it gives (a new peak in its
-    stats, the over-use's message once) and the reason to kill it, or None."""
+def watch_ram(spec: CommandSpec, watch: RamWatch, tree: ProcessTree, now: float, runner_stats: dict[str, Any],
+              queue: list[ExecutionEvent], kill: Callable[[str, CommandStatus], object]) -> None:
+    """Read a running command's memory (``ram_watch``) for either execution: the events it gives
+    go on ``queue`` (a new peak in its stats, the over-use's message once), and an over-use its
+    task kills for is killed with ``kill(reason, ERROR)``."""
     peak = watch.peak_mb
     verdict = watch.saw(tree.resident_mb(), now)
-    events: list[ExecutionEvent] = []
     if watch.peak_mb > peak + 1 and watch.peak_mb > watch.booked_mb:  # an over-user's new peak: its stats
-        events.append(ExecutionEvent(spec.command_id, spec.attempt, "stats",
-                                     value={**runner_stats, PEAK_RSS_STAT: round(watch.peak_mb)}))
+        queue.append(ExecutionEvent(spec.command_id, spec.attempt, "stats",
+                                    value={**runner_stats, PEAK_RSS_STAT: round(watch.peak_mb)}))
     if verdict is RamVerdict.REPORT:
         log.warning("command %d attempt %d: %s", spec.command_id, spec.attempt, watch.message)
-        events.append(ExecutionEvent(spec.command_id, spec.attempt, "message", value=watch.message))
+        queue.append(ExecutionEvent(spec.command_id, spec.attempt, "message", value=watch.message))
     elif verdict is RamVerdict.KILL:
         log.warning("command %d attempt %d: %s; killing it", spec.command_id, spec.attempt, watch.message)
-        return events, f"{watch.message}: killed (killOnRamOveruse)"
-    return events, None
+        kill(f"{watch.message}: killed (killOnRamOveruse)", CommandStatus.ERROR)
 
 
 # ------------------------------------------------------------------------ execution
@@ -425,17 +425,11 @@ class CommandExecution:
                             spec.command_id, spec.attempt, self._idle.limit)
                 self.kill(reason=idle_message(self._idle.limit), status=CommandStatus.TIMEOUT)
             elif self._ram is not None and self._reported_end is None and self._ram.look_due(now):
-                self._watch_ram(self._ram, self._tree, now)
+                watch_ram(spec, self._ram, self._tree, now, self._runner_stats, self._queue, self.kill)
             return
         self._tree.collect(scan_marked=False)
         if self._kill.sigkill_at is None and now >= self._kill.term_deadline:
             self._sigkill(now)
-
-    def _watch_ram(self, watch: RamWatch, tree: ProcessTree, now: float) -> None:
-        events, kill_reason = ram_look(self.spec, watch, tree, now, self._runner_stats)
-        self._queue += events
-        if kill_reason is not None:
-            self.kill(reason=kill_reason, status=CommandStatus.ERROR)
 
     def _idle_expired(self, now: float) -> bool:
         """Whether the command has been idle for its idle limit (its log looked at when due)."""

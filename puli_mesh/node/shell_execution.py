@@ -43,7 +43,7 @@ from puli_mesh.node.command import (
     message_with_tail,
     open_log,
 )
-from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution, ram_look
+from puli_mesh.node.execution import DEFAULT_KILL_GRACE_S, SETTLE_AFTER_SIGKILL_S, CommandExecution, watch_ram
 from puli_mesh.node.idle import IdleClock, idle_limit, idle_message
 from puli_mesh.node.launch import DEFAULT_LAUNCH, Account, CommandLaunch
 from puli_mesh.node.process_tree import ProcessTree
@@ -276,10 +276,7 @@ class ShellFramesExecution:
                                 self.spec.command_id, self.spec.attempt, self._idle.limit)
                     self.kill(reason=idle_message(self._idle.limit), status=CommandStatus.TIMEOUT)
                 elif self._ram is not None and self._ram.look_due(now):
-                    events, kill_reason = ram_look(self.spec, self._ram, self._process_tree(), now, {})
-                    self._queue += events
-                    if kill_reason is not None:
-                        self.kill(reason=kill_reason, status=CommandStatus.ERROR)
+                    watch_ram(self.spec, self._ram, self._process_tree(), now, {}, self._queue, self.kill)
             else:
                 self._frame_exited(code)
         events, self._queue = self._queue, []

@@ -21,6 +21,7 @@ import signal
 import stat
 import time
 from pathlib import Path
+from typing import cast
 
 import psutil
 import pytest
@@ -32,8 +33,11 @@ from puli_mesh.node.execution import (
     parse_report,
     read_log,
     tail_lines,
+    watch_ram,
 )
 from puli_mesh.node.launch import CommandLaunch
+from puli_mesh.node.process_tree import ProcessTree
+from puli_mesh.node.ram_watch import RamWatch
 from puli_mesh.protocol import CommandSpec
 from puliclient.status import CommandStatus
 from tests.unit.node.runners import REPOSITORY_PATH
@@ -476,6 +480,41 @@ def test_a_command_over_its_booking_is_killed_when_its_task_asks(execution: Fact
     assert ex.result.message.startswith("used 1") and ex.result.message.endswith(
         " MB, booked 50 MB (ramUse): killed (killOnRamOveruse)"), ex.result.message
     assert time.monotonic() - started < 10
+
+
+class ReadTree:
+    """A process tree whose resident memory is set by the test (``watch_ram`` reads only that)."""
+
+    def __init__(self) -> None:
+        self.mb = 0.0
+
+    def resident_mb(self) -> float:
+        return self.mb
+
+
+@pytest.mark.parametrize("kill_on_overuse", [False, True], ids=["report", "kill"])
+def test_watch_ram_queues_the_peak_and_the_message_once_and_kills_only_when_asked(kill_on_overuse: bool) -> None:
+    tree = ReadTree()
+    queue: list[ExecutionEvent] = []
+    kills: list[tuple[str, CommandStatus]] = []
+
+    def look(now: float, mb: float) -> None:
+        tree.mb = mb
+        watch_ram(make_spec(), watch, cast(ProcessTree, tree), now, {"frames": 1}, queue,
+                  lambda reason, status: kills.append((reason, status)))
+
+    watch = RamWatch(50, kill_on_overuse)
+    look(0.0, 40)
+    assert queue == [] and kills == []  # within its booking: nothing
+    look(2.0, 120)
+    assert [(e.kind, e.value) for e in queue[:1]] == [("stats", {"frames": 1, "peak_rss_mb": 120})]
+    if kill_on_overuse:
+        assert len(queue) == 1
+        assert kills == [("used 120 MB, booked 50 MB (ramUse): killed (killOnRamOveruse)", CommandStatus.ERROR)]
+    else:
+        assert [(e.kind, e.value) for e in queue[1:]] == [("message", "used 120 MB, booked 50 MB (ramUse)")]
+        look(4.0, 120)
+        assert len(queue) == 2 and kills == []  # said once; no new peak, no kill
 
 
 def test_a_command_that_booked_no_ram_is_never_looked_at(execution: Factory) -> None:
