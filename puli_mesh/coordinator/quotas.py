@@ -46,6 +46,11 @@ class QuotaCounter:
         self.use = 0
         self.parked: dict[int, GraphNode] = {}  # graph id -> a job parked while this quota is full
 
+    @property
+    def full(self) -> bool:
+        """Whether its commands are at its max: no job charged to it gets a new slot."""
+        return self.use >= self.max
+
 
 def parse_quotas(rows: Any) -> dict[tuple[str, str], int]:
     """``[[kind, name, max], ...]`` (the journalled form) checked, as (kind, name) -> max (>= 1)."""
@@ -111,12 +116,12 @@ def moved(st: CoreState, graph: GraphNode) -> None:
 
 def full(st: CoreState, graph: GraphNode) -> bool:
     """Whether ``graph``'s user or project is at its quota."""
-    return any(c.use >= c.max for c in counters_of(st, graph))
+    return any(c.full for c in counters_of(st, graph))
 
 
 def blocked(st: CoreState, graph: GraphNode) -> bool:
     """If ``graph`` is at a quota, park it (out of every queue until that quota has room)."""
-    over = [c for c in counters_of(st, graph) if c.use >= c.max]
+    over = [c for c in counters_of(st, graph) if c.full]
     if not over:
         return False
     graph.parked = True
@@ -130,7 +135,7 @@ def charge(st: CoreState, graph: GraphNode, n: int) -> None:
     """``n`` more (or fewer) commands held by ``graph``; a quota that gets room wakes its jobs."""
     for c in counters_of(st, graph):
         c.use += n
-        if n < 0 and c.parked and c.use < c.max:
+        if n < 0 and c.parked and not c.full:
             parked, c.parked = c.parked, {}
             for g in parked.values():
                 wake(st, g)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from puli_mesh.coordinator.core import SchedulingCore
 from puli_mesh.coordinator.decisions import Assign
 from puli_mesh.coordinator.edit_actions import apply_edit, check_edit
+from puli_mesh.coordinator.quotas import QuotaCounter
 from puliclient.status import CommandStatus
 from tests.unit.coordinator.graphs import assigns, graph, group, rn, task
 
@@ -37,6 +38,15 @@ def two_pools() -> SchedulingCore:
 
 def ask_all(core: SchedulingCore, now: float) -> list[Assign]:
     return [a for i in range(3) for name in (f"a{i}", f"g{i}") for a in assigns(core.request_work(name, 1, now))]
+
+
+def test_a_counter_is_full_from_its_max_on() -> None:
+    c = QuotaCounter(("user", "alice"), 2)
+    assert not c.full
+    c.use = 2
+    assert c.full
+    c.use = 3  # a quota lowered below what runs: still full
+    assert c.full
 
 
 def test_a_users_quota_holds_across_pools_and_other_users_are_not_held() -> None:
