@@ -56,6 +56,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+from typing import Any
 
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator import preemption, quotas, sick_hosts
@@ -185,25 +186,8 @@ def pick(st: CoreState, node: RenderNode, now: float,
             shared.append((tree, fits))
     if shared:
         return pick_shared(st, cands, shared, now, avoid)
-    top = pools_mod.top
     while cands:
-        if len(cands) == 1:
-            best = top(cands[0])
-        else:
-            best = None
-            for q in cands:
-                e = top(q)
-                if e is None:
-                    continue
-                if best is None or e[:3] < best[:3]:
-                    best = e
-                elif e[:3] == best[:3]:
-                    # Same job in two signatures: the job's task order decides between them.
-                    if e[4].graph.dynamic:
-                        live_task(e[4].tasks)
-                        live_task(best[4].tasks)
-                    if e[4].tasks[0][0] < best[4].tasks[0][0]:
-                        best = e
+        best = best_entry(cands)
         if best is None:
             return None
         if st.quotas and quotas.blocked(st, best[4].graph):  # its user or project is at its quota
@@ -251,53 +235,43 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
     Ranks are read, not computed: ``ShareAccount.charge`` keeps each tree's projects, and each
     project's users, sorted by key, so the walk stops at the first rank with work for this node
     (and the accounts of the same rank); usually one ``top`` per decision, as without shares."""
-    top = pools_mod.top
     while True:
         tied: list[SigQueue] = [q for q in cands if q.heap] if cands else []
-        # The best rank so far, (project key, user key) as in ``shares.rank``, flat.
-        low = UNSHARED_RANK if tied else None
+        # The best rank so far, (project key, user key) as in ``shares.rank``, flat, in four
+        # locals (comparing them costs no tuples); meaningful once ``found``.
+        found = bool(tied)
+        lpf, lpr, luf, lur = UNSHARED_RANK
         for tree, fits in shared:
             for pf, pr, _, p in tree.order:  # projects, best first
-                if low is not None and (pf, pr) > low[:2]:
-                    break
+                if found and (pf > lpf or (pf == lpf and pr > lpr)):
+                    break  # this project and the next ones rank below the best so far
                 if p.full or not p.mask & fits:
                     continue
+                same_project = found and pf == lpf and pr == lpr
                 for af, ar, _, a in p.children:  # its users, best first
                     if a.full:
                         continue
                     m = a.mask & fits
                     if not m:
                         continue
-                    if low is not None:
-                        r = (pf, pr, af, ar)
-                        if r > low:
+                    if same_project:
+                        if af > luf or (af == luf and ar > lur):
                             break  # this user and the next ones rank below the best so far
+                        better = af != luf or ar != lur
                     else:
-                        r = None
+                        better = True
                     for q in a.by_sig.values():  # (a heap set aside by sick_hosts may be empty)
                         if q.bit & m and q.heap:
-                            if r is None or r < low:  # type: ignore[operator]
-                                low = r = (pf, pr, af, ar)
+                            if better:
+                                lpf, lpr, luf, lur = pf, pr, af, ar
+                                found = same_project = True
+                                better = False
                                 tied = [q]
                             else:  # the same rank: the job order decides between them
                                 tied.append(q)
         if not tied:
             return None
-        if len(tied) == 1:
-            best = top(tied[0])
-        else:
-            best = None
-            for q in tied:  # the queues of the best rank: the job order decides between them
-                heap = q.heap
-                if best is not None and heap:
-                    # A heap's first entry never ranks after its best live one (stale entries
-                    # under-estimate: see ``pools``): one no better than ``best`` needs no top().
-                    e = heap[0]
-                    if e[0] > best[0] or (e[0] == best[0] and e[:3] >= best[:3]):
-                        continue
-                e = top(q)
-                if e is not None and (best is None or e[:3] < best[:3]):
-                    best = e
+        best = best_entry(tied)  # the queues of the best rank: the job order decides between them
         if best is None:
             continue  # top() emptied those queues of stale entries: the next rank
         if st.quotas and quotas.blocked(st, best[4].graph):
@@ -307,6 +281,37 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
         got = take(st, best[4].tasks, best[4].graph.dynamic, now, avoid)
         if got is not None:
             return got
+
+
+def best_entry(queues: list[SigQueue]) -> tuple[Any, ...] | None:
+    """The best live entry (``pools.top``) of ``queues`` by the job order; the same job in two
+    of them (two signatures): its task order decides. The answer does not depend on the order
+    of ``queues``, which only says which ones are looked at first."""
+    top = pools_mod.top
+    if len(queues) == 1:
+        return top(queues[0])
+    best = None
+    for q in queues:
+        heap = q.heap
+        if not heap:
+            continue
+        if best is not None and heap[0][0] > best[0]:
+            # A heap's first entry never ranks after its best live one (stale entries
+            # under-estimate: see ``pools``): one of a greater share needs no top().
+            continue
+        e = top(q)
+        if e is None:
+            continue
+        if best is None or e[:3] < best[:3]:
+            best = e
+        elif e[:3] == best[:3]:
+            # Same job in two signatures: the job's task order decides between them.
+            if e[4].graph.dynamic:
+                live_task(e[4].tasks)
+                live_task(best[4].tasks)
+            if e[4].tasks[0][0] < best[4].tasks[0][0]:
+                best = e
+    return best
 
 
 UNSHARED_RANK = (True, 0.0, True, 0.0)

@@ -252,3 +252,20 @@ def test_each_account_lists_its_waiting_work_and_a_paused_job_waits_for_nothing(
     assert ready(SchedulingCore.restore(core.snapshot())) == ready(core)  # counted, not kept
     core.pause(alice, 2.0)
     assert ready(core) == {"rnd": 0, "show": 3, "show/alice": 0}
+
+
+def test_inside_an_account_a_job_in_two_signatures_keeps_its_task_order() -> None:
+    # As without shares: the job's task order decides between its queues, not which of the
+    # account's queues happened to be made first (here the second task's, by an earlier job).
+    for shares in (False, True):
+        core = farm(1)
+        if shares:
+            core.set_shares("default", {("show",): ShareSpec(1, 0, 1.0)}, 0.0)
+        core.submit_graph(graph([group("root", [1], tags={"prod": "show"}), task("early", 1, ramUse=100)],
+                                name="early"), 0.0)
+        (a,) = assigns(core.request_work("rn0", 1, 1.0))
+        end(core, a, 2.0)
+        core.submit_graph(graph([group("root", [1, 2], tags={"prod": "show"}), task("first", 1),
+                                 task("second", 1, ramUse=100)], name="later"), 3.0)
+        (a,) = assigns(core.request_work("rn0", 1, 4.0))
+        assert a.arguments["cmd"] == "echo first", (shares, a)
