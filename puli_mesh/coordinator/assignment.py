@@ -232,9 +232,13 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
     work of (``ShareAccount.mask``): an account without work this node fits costs one test.
     ``cands``: the fitting queues of the node's pools without a tree, ranked as an account at
     its guarantee with no use.
-    Ranks are read, not computed: ``ShareAccount.charge`` keeps each tree's projects, and each
-    project's users, sorted by key, so the walk stops at the first rank with work for this node
-    (and the accounts of the same rank); usually one ``top`` per decision, as without shares."""
+    Keys are read, not computed (``ShareAccount.charge`` keeps them, at no other cost: two
+    charges per command). A pick passes over a tree's projects twice: once for the best key
+    among those with room and work this node fits, once for the users of the projects of that
+    key; a project of another key costs a few tests, its users nothing. So a pick costs the
+    tree's projects plus the users of the best ones, and usually one ``top``, as without
+    shares. (Projects and users kept sorted would spare the passes, but re-sorting on every
+    charge cost more than they did at the sizes of a studio's trees: tens of accounts.)"""
     while True:
         tied: list[SigQueue] = [q for q in cands if q.heap] if cands else []
         # The best rank so far, (project key, user key) as in ``shares.rank``, flat, in four
@@ -242,33 +246,51 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
         found = bool(tied)
         lpf, lpr, luf, lur = UNSHARED_RANK
         for tree, fits in shared:
-            for pf, pr, _, p in tree.order:  # projects, best first
-                if found and (pf > lpf or (pf == lpf and pr > lpr)):
-                    break  # this project and the next ones rank below the best so far
-                if p.full or not p.mask & fits:
-                    continue
-                same_project = found and pf == lpf and pr == lpr
-                for af, ar, _, a in p.children:  # its users, best first
-                    if a.full:
+            floor: tuple[bool, float] | None = None  # project keys up to this one had nothing
+            while True:
+                # The best key among the projects with room and work this node fits, above floor.
+                pf = pr = None
+                for p in tree.projects:
+                    if p.full or not p.mask & fits:
                         continue
-                    m = a.mask & fits
-                    if not m:
+                    f, r = p.above, p.ratio
+                    if floor is not None and (f < floor[0] or (f == floor[0] and r <= floor[1])):
                         continue
-                    if same_project:
-                        if af > luf or (af == luf and ar > lur):
-                            break  # this user and the next ones rank below the best so far
-                        better = af != luf or ar != lur
-                    else:
-                        better = True
-                    for q in a.by_sig.values():  # (a heap set aside by sick_hosts may be empty)
-                        if q.bit & m and q.heap:
-                            if better:
-                                lpf, lpr, luf, lur = pf, pr, af, ar
-                                found = same_project = True
-                                better = False
-                                tied = [q]
-                            else:  # the same rank: the job order decides between them
-                                tied.append(q)
+                    if pf is None or f < pf or (f == pf and r < pr):  # type: ignore[operator]
+                        pf, pr = f, r
+                if pf is None or (found and (pf > lpf or (pf == lpf and pr > lpr))):  # type: ignore[operator]
+                    break  # none, or all rank below the best so far
+                hit = False
+                for p in tree.projects:  # the projects of that key: their users, the same way
+                    if p.above != pf or p.ratio != pr or p.full or not p.mask & fits:
+                        continue
+                    same_project = found and pf == lpf and pr == lpr
+                    for a in p.children:
+                        if a.full:
+                            continue
+                        m = a.mask & fits
+                        if not m:
+                            continue
+                        af, ar = a.above, a.ratio
+                        if same_project:
+                            if af > luf or (af == luf and ar > lur):
+                                continue  # ranks below the best so far
+                            better = af != luf or ar != lur
+                        else:
+                            better = True
+                        for q in a.by_sig.values():  # (a heap set aside by sick_hosts may be empty)
+                            if q.bit & m and q.heap:
+                                hit = True
+                                if better:
+                                    lpf, lpr, luf, lur = pf, pr, af, ar
+                                    found = same_project = True
+                                    better = False
+                                    tied = [q]
+                                else:  # the same rank: the job order decides between them
+                                    tied.append(q)
+                if hit:
+                    break  # this key had work: worse keys cannot beat it
+                floor = (pf, pr)  # its users were all at their cap: the next key
         if not tied:
             return None
         best = best_entry(tied)  # the queues of the best rank: the job order decides between them

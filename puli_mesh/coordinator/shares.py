@@ -36,7 +36,6 @@ kept (cluster settings in ZooKeeper, fed by the leader: ``node.share_feed``).
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -66,62 +65,45 @@ IMPLICIT = ShareSpec()
 class ShareAccount:
     """One account's definition and its use (holding commands of its jobs in the pool)."""
 
-    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "by_sig", "mask", "bit_users",
-                 "children", "siblings", "entry")
+    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "above", "ratio", "by_sig", "mask",
+                 "bit_users", "children")
 
     def __init__(self, path: tuple[str, ...], spec: ShareSpec, parent: ShareAccount | None,
-                 defined: bool, siblings: list[tuple[Any, ...]], seq: int) -> None:
+                 defined: bool) -> None:
         self.path = path  # (project,) or (project, user)
         self.spec = spec
         self.use = 0
         self.parent = parent  # the project account of a user account
         self.defined = defined
-        self.full = False  # at its own cap: kept up to date by charge()
+        # Kept up to date by charge(): at its own cap; its key (at or above its guarantee, use
+        # per weight), read by every pick (``assignment.pick_shared``).
+        self.full = False
+        self.above = spec.min <= 0
+        self.ratio = 0.0
         self.by_sig: dict[int, Any] = {}  # a user account's queues in its pool: signature id -> SigQueue
         # The signatures (``SigQueue.bit``) of which it has queued work (a project: its users
         # have), and for a project, per bit, how many of its users have: a pick passes over an
         # account without work the node fits in one test (``assignment.pick_shared``).
         self.mask = 0
         self.bit_users: dict[int, int] = {}
-        # A project's user accounts, and the tree's projects, are kept sorted by key (then by
-        # when they were made): a pick walks them best first and stops at the first with work.
-        # An entry is flat, (at or above its guarantee, use per weight, seq, account): flat
-        # tuples compare faster than nested ones, and ``seq`` (unique in a tree) settles every
-        # tie before the account itself would be compared.
-        self.children: list[tuple[Any, ...]] = []  # a project's user accounts' entries, sorted
-        self.siblings = siblings  # the sorted list this account's entry is in
-        self.entry: tuple[bool, float, int, ShareAccount] = (spec.min <= 0, 0.0, seq, self)
-        bisect.insort(siblings, self.entry)
+        self.children: list[ShareAccount] = []  # a project's user accounts, in the order made
+        if parent is not None:
+            parent.children.append(self)
 
     @property
     def key(self) -> tuple[bool, float]:
         """(at or above its guarantee, use per weight): smaller goes first (:func:`rank`)."""
-        e = self.entry
-        return (e[0], e[1])
+        return (self.above, self.ratio)
 
     def charge(self, n: int) -> None:
         """``n`` more (or fewer) holding commands, on this user account and its project's."""
-        if not n:
-            return
         a: ShareAccount | None = self
         while a is not None:
             use = a.use = a.use + n
             spec = a.spec
             a.full = 0 < spec.max <= use
-            old = a.entry
-            a.entry = entry = (use >= spec.min, use / spec.weight, old[2], a)
-            siblings = a.siblings
-            i = bisect.bisect_left(siblings, old)
-            # More use only moves it back, less only forward: one neighbour says if it stays.
-            if n > 0:
-                stays = i + 1 == len(siblings) or entry < siblings[i + 1]
-            else:
-                stays = i == 0 or siblings[i - 1] < entry
-            if stays:
-                siblings[i] = entry
-            else:
-                del siblings[i]
-                bisect.insort(siblings, entry)
+            a.above = use >= spec.min
+            a.ratio = use / spec.weight
             a = a.parent
 
     def gained(self, bit: int) -> None:
@@ -165,17 +147,18 @@ def project_of(tags: dict[str, Any]) -> str:
 class ShareTree:
     """The accounts of one pool: defined ones, and implicit ones made as jobs need them."""
 
-    __slots__ = ("specs", "accounts", "order", "preempt_after")
+    __slots__ = ("specs", "accounts", "projects", "preempt_after")
 
     def __init__(self, specs: dict[tuple[str, ...], ShareSpec], preempt_after: float | None = None) -> None:
         self.specs = dict(specs)  # defined accounts: path -> spec
         # None: no preemption; else the age (s) from which a borrower's command may be preempted
         self.preempt_after = preempt_after
         self.accounts: dict[tuple[str, ...], ShareAccount] = {}
-        self.order: list[tuple[Any, ...]] = []  # its project accounts' entries, sorted: best first
+        self.projects: list[ShareAccount] = []  # its project accounts, in the order made
         for path, spec in sorted(self.specs.items()):  # projects before their users
             if len(path) == 1:
-                self.accounts[path] = ShareAccount(path, spec, None, True, self.order, len(self.accounts))
+                self.accounts[path] = proj = ShareAccount(path, spec, None, True)
+                self.projects.append(proj)
         for path in sorted(self.specs):
             if len(path) == 2:
                 self.account_for(path[0], path[1])
@@ -187,11 +170,11 @@ class ShareTree:
             return leaf
         proj = self.accounts.get((project,))
         if proj is None:
-            proj = self.accounts[(project,)] = ShareAccount((project,), IMPLICIT, None, False, self.order,
-                                                           len(self.accounts))
+            proj = self.accounts[(project,)] = ShareAccount((project,), IMPLICIT, None, False)
+            self.projects.append(proj)
         spec = self.specs.get((project, user))
         leaf = self.accounts[(project, user)] = ShareAccount(
-            (project, user), spec or IMPLICIT, proj, spec is not None, proj.children, len(self.accounts))
+            (project, user), spec or IMPLICIT, proj, spec is not None)
         return leaf
 
     def bind(self, graph: Any) -> ShareAccount:
