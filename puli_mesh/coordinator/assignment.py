@@ -278,7 +278,7 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
                             better = af != luf or ar != lur
                         else:
                             better = True
-                        for q in a.by_sig.values():  # (a heap set aside by sick_hosts may be empty)
+                        for q in a.queues:  # (a heap set aside by sick_hosts may be empty)
                             if q.bit & m and q.heap:
                                 hit = True
                                 if better:

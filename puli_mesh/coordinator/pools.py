@@ -311,7 +311,7 @@ def add_task(task: TaskNode, pool: Pool) -> None:
             q = pool.queues[qkey] = SigQueue(sig, pool, account, bit)
             same.append(q)
             if account is not None:
-                account.by_sig[sig.id] = q
+                account.queues.append(q)
                 pool.sig_queued.setdefault(sig.id, 0)
         bucket = graph.buckets[sig.id] = q.buckets[graph.id] = JobBucket(graph, q)
     heapq.heappush(bucket.tasks, (task_order(task) if graph.ordered else task.rank, task))

@@ -65,7 +65,7 @@ IMPLICIT = ShareSpec()
 class ShareAccount:
     """One account's definition and its use (holding commands of its jobs in the pool)."""
 
-    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "above", "ratio", "by_sig", "mask",
+    __slots__ = ("path", "spec", "use", "parent", "defined", "full", "above", "ratio", "queues", "mask",
                  "bit_users", "children")
 
     def __init__(self, path: tuple[str, ...], spec: ShareSpec, parent: ShareAccount | None,
@@ -80,7 +80,7 @@ class ShareAccount:
         self.full = False
         self.above = spec.min <= 0
         self.ratio = 0.0
-        self.by_sig: dict[int, Any] = {}  # a user account's queues in its pool: signature id -> SigQueue
+        self.queues: list[Any] = []  # a user account's queues in its pool (SigQueue), one per signature
         # The signatures (``SigQueue.bit``) of which it has queued work (a project: its users
         # have), and for a project, per bit, how many of its users have: a pick passes over an
         # account without work the node fits in one test (``assignment.pick_shared``).

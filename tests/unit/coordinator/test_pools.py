@@ -286,7 +286,7 @@ def _masks_follow_the_buckets(pool: Any) -> bool:
     accounts = pool.shares.accounts.values()
     for a in accounts:
         if a.parent is not None:
-            owned = {q: sum(b.queued for b in q.buckets.values()) for q in a.by_sig.values()}
+            owned = {q: sum(b.queued for b in q.buckets.values()) for q in a.queues}
             if any(q.n_queued != n for q, n in owned.items()):
                 return False
             if a.mask != sum(q.bit for q, n in owned.items() if n):
