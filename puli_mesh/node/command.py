@@ -142,7 +142,7 @@ def tail_lines(path: Path | str, n: int) -> list[str]:
 
 
 
-def _describe_exit(code: int) -> str:
+def describe_exit(code: int) -> str:
     if code < 0:
         try:
             return f"{code} ({signal.Signals(-code).name})"

@@ -65,9 +65,9 @@ from typing import Any
 from puli_mesh.errors import JobUserError
 from puli_mesh.node.command import (
     ExecutionEvent,
-    _describe_exit,
     append_to_log,
     command_environment,
+    describe_exit,
     log_header,
     log_path_for,
     make_log_directories,
@@ -485,19 +485,19 @@ class CommandExecution:
             self._finish(self._kill.status, self._kill.reason, code, with_tail=False)
         elif reported is None:
             self._finish(CommandStatus.ERROR,
-                         f"command process exited with code {_describe_exit(code)}"
+                         f"command process exited with code {describe_exit(code)}"
                          " without reporting an end", code)
         elif not isFinalStatus(reported.status or 0):
             self._finish(CommandStatus.ERROR,
                          f"watcher reported a non-final status {reported.status}"
-                         f" (exit code {_describe_exit(code)})", code, reported.completion)
+                         f" (exit code {describe_exit(code)})", code, reported.completion)
         elif reported.status == CommandStatus.ERROR:
-            message = reported.message or f"command failed with exit code {_describe_exit(code)}"
+            message = reported.message or f"command failed with exit code {describe_exit(code)}"
             self._finish(CommandStatus.ERROR, message, code, reported.completion)
         else:
             if (code == 0) != (reported.status == CommandStatus.DONE):
                 log.warning("command %d: watcher reported %s but exited with %s",
-                            self.spec.command_id, reported.status, _describe_exit(code))
+                            self.spec.command_id, reported.status, describe_exit(code))
             self._finish(CommandStatus(reported.status), reported.message, code,
                          reported.completion, with_tail=False)
 
