@@ -1,6 +1,6 @@
 """Benchmark of the pure scheduling core (run by hand).
 
-    python bench/core_dispatch.py [--quick]
+    python bench/core_dispatch.py [--quick] [--rounds N]
 
 Measures, with progress on stderr and ONE JSON line on stdout:
 
@@ -17,7 +17,9 @@ Measures, with progress on stderr and ONE JSON line on stdout:
   each job belongs to a project (its ``prod`` tag) and a user, and every fifth task depends
   frame by frame (``byFrame``) on the task before it, so its commands become READY one by one
   as the frames they wait for end. ``studio_vs_plain`` is its ratio to the first figure,
-  measured side by side in the same process.
+  measured side by side in the same process. With ``--rounds N`` the two drains alternate N
+  times and each figure is the median of its N runs (``studio_vs_plain``: the median of the N
+  pairs' ratios): on a machine whose speed wanders, one pair can be off by a tenth.
 * ``decisions_per_s_1m``: the same as the first with 1,000,000 commands (same task count).
 * ``submit_s_100k``: ``submit_graph`` of one graph of 100,000 commands.
 * ``bytes_per_command``: memory the core retains per queued command
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import statistics
 import sys
 import time
 import tracemalloc
@@ -224,11 +227,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the 1M-command runs")
     parser.add_argument("--projects", type=int, default=4, help="projects in the studio workload's share tree")
     parser.add_argument("--users", type=int, default=3, help="user accounts in its first project")
+    parser.add_argument("--rounds", type=int, default=1, help="plain and studio drains, alternated (medians)")
     args = parser.parse_args()
     result: dict[str, Any] = {}
-    result["decisions_per_s_100k"] = round(bench_drain(100_000))
-    result["decisions_per_s_100k_studio"] = round(bench_drain(100_000, Studio(args.projects, args.users)))
-    result["studio_vs_plain"] = round(result["decisions_per_s_100k_studio"] / result["decisions_per_s_100k"], 3)
+    plain, studio = [], []
+    for _ in range(args.rounds):  # alternated, so both see the machine's same moods
+        plain.append(bench_drain(100_000))
+        studio.append(bench_drain(100_000, Studio(args.projects, args.users)))
+    result["decisions_per_s_100k"] = round(statistics.median(plain))
+    result["decisions_per_s_100k_studio"] = round(statistics.median(studio))
+    result["studio_vs_plain"] = round(statistics.median(s / p for p, s in zip(plain, studio, strict=True)), 3)
     result["submit_s_100k"] = round(bench_submit(), 3)
     if not args.quick:
         result["decisions_per_s_1m"] = round(bench_drain(1_000_000))

@@ -242,8 +242,14 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
         n.running -= 1
         n = n.parent
     g = task.graph
-    if g.share is not None:
-        g.share.charge(-1)
+    # Whether nodes already waiting (others ask themselves) may find work they could not: a job
+    # or an account that had reached its cap gets room. A freed licence, a task or group below
+    # its maxRN again and a quota with room again mark the pools themselves (make_available).
+    room = False
+    share = g.share
+    if share is not None:
+        room = share.full or share.parent.full  # type: ignore[union-attr]  # capped(), inlined
+        share.charge(-1)
     if st.quotas:
         quotas.charge(st, g, -1)
     pool = st.pools[g.pool]
@@ -257,10 +263,11 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
         p = p.parent
     if g.parked and not 0 < g.max_rn <= g.running:
         g.parked = False
+        room = True
     pools_mod.push_graph(g, pool, better=True)
     if g.running == 0 and g.n_ready == 0:
         pools_mod.set_active(g, pool, False)
-    if pool.waiting:  # only nodes already waiting need the offer; others ask themselves
+    if room and pool.waiting:
         st.dirty_pools[g.pool] = None
     if node.credit > 0 and node.can_take_work():  # it had credit but no room: offer it work again
         for name in node.pools:
