@@ -249,7 +249,8 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
             floor: tuple[bool, float] | None = None  # project keys up to this one had nothing
             while True:
                 # The best key among the projects with room and work this node fits, above floor.
-                pf = pr = None
+                pf = pr = first = None
+                alone = True  # no other project of that key: only ``first`` is walked
                 for p in tree.projects:
                     if p.full or not p.mask & fits:
                         continue
@@ -257,11 +258,13 @@ def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTr
                     if floor is not None and (f < floor[0] or (f == floor[0] and r <= floor[1])):
                         continue
                     if pf is None or f < pf or (f == pf and r < pr):  # type: ignore[operator]
-                        pf, pr = f, r
-                if pf is None or (found and (pf > lpf or (pf == lpf and pr > lpr))):  # type: ignore[operator]
+                        pf, pr, first, alone = f, r, p, True
+                    elif f == pf and r == pr:
+                        alone = False
+                if first is None or (found and (pf > lpf or (pf == lpf and pr > lpr))):  # type: ignore[operator]
                     break  # none, or all rank below the best so far
                 hit = False
-                for p in tree.projects:  # the projects of that key: their users, the same way
+                for p in (first,) if alone else tree.projects:  # that key's projects: their users
                     if p.above != pf or p.ratio != pr or p.full or not p.mask & fits:
                         continue
                     same_project = found and pf == lpf and pr == lpr
