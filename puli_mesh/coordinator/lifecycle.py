@@ -237,25 +237,15 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
         st.licences.release(run.licences, node.name)
         st.mark_all_pools_dirty()
     task = cmd.task
-    # Whether nodes already waiting (others ask themselves) may find work they could not: the
-    # task, a group or the job was at its maxRN, or its share account, its project or a quota
-    # at its cap (a freed licence marks every pool itself). Counted, never read from what the
-    # ready index parked lazily: a successor restored from a snapshot must decide the same.
-    room = False
     n: TreeNode | None = task
     while n is not None:  # hold_delta(task, -1), inlined: once per command end
-        if 0 < n.max_rn <= n.running:
-            room = True
         n.running -= 1
         n = n.parent
     g = task.graph
-    share = g.share
-    if share is not None:
-        if share.full or share.parent.full:  # type: ignore[union-attr]  # capped(), inlined
-            room = True
-        share.charge(-1)
-    if st.quotas and quotas.charge(st, g, -1):
-        room = True
+    if g.share is not None:
+        g.share.charge(-1)
+    if st.quotas:
+        quotas.charge(st, g, -1)
     pool = st.pools[g.pool]
     if task.parked == PARK_TASK_CAP and not 0 < task.max_rn <= task.running:
         task.parked = PARK_NONE
@@ -270,7 +260,7 @@ def release_run(st: CoreState, cmd: CommandNode, now: float) -> None:
     pools_mod.push_graph(g, pool, better=True)
     if g.running == 0 and g.n_ready == 0:
         pools_mod.set_active(g, pool, False)
-    if room and pool.waiting:
+    if pool.waiting:  # only nodes already waiting need the offer; others ask themselves
         st.dirty_pools[g.pool] = None
     if node.credit > 0 and node.can_take_work():  # it had credit but no room: offer it work again
         for name in node.pools:

@@ -131,19 +131,14 @@ def blocked(st: CoreState, graph: GraphNode) -> bool:
     return True
 
 
-def charge(st: CoreState, graph: GraphNode, n: int) -> bool:
-    """``n`` more (or fewer) commands held by ``graph``; a quota that gets room wakes its jobs.
-    Returns whether one of its quotas was full before (counted: not whether a job was parked)."""
-    was_full = False
+def charge(st: CoreState, graph: GraphNode, n: int) -> None:
+    """``n`` more (or fewer) commands held by ``graph``; a quota that gets room wakes its jobs."""
     for c in counters_of(st, graph):
-        if c.full:
-            was_full = True
         c.use += n
         if n < 0 and c.parked and not c.full:
             parked, c.parked = c.parked, {}
             for g in parked.values():
                 wake(st, g)
-    return was_full
 
 
 def wake(st: CoreState, graph: GraphNode) -> None:
