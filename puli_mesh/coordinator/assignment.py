@@ -56,7 +56,6 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-from typing import Any
 
 from puli_mesh.coordinator import pools as pools_mod
 from puli_mesh.coordinator import preemption, quotas, sick_hosts
@@ -184,164 +183,147 @@ def pick(st: CoreState, node: RenderNode, now: float,
                 fits |= q.bit
         if fits:
             shared.append((tree, fits))
-    if shared:
-        return pick_shared(st, cands, shared, now, avoid)
-    while cands:
-        best = best_entry(cands)
+    # Which queues' jobs compete: the fitting ones; with share trees, those of the best rank.
+    # Then the job order between them, then the job's first task with a READY command this node
+    # may take; when a pass finds nothing (stale entries, a job at its quota or avoided, a
+    # bucket exhausted), top() has dropped what stood in the way and the next pass goes on.
+    top = pools_mod.top
+    while True:
+        queues = ranked_queues(cands, shared) if shared else cands
+        # The best live entry (``pools.top``) of ``queues`` by the job order; the same job in two
+        # of them (two signatures): its task order decides. The answer does not depend on the
+        # order of ``queues``, which only says which ones are looked at first.
+        if len(queues) == 1:
+            best = top(queues[0])
+        else:
+            best = None
+            for q in queues:
+                heap = q.heap
+                if not heap:
+                    continue
+                if best is not None and heap[0][0] > best[0]:
+                    # A heap's first entry never ranks after its best live one (stale entries
+                    # under-estimate: see ``pools``): one of a greater share needs no top().
+                    continue
+                e = top(q)
+                if e is None:
+                    continue
+                if best is None or e[:3] < best[:3]:
+                    best = e
+                elif e[:3] == best[:3]:
+                    # Same job in two signatures: the job's task order decides between them.
+                    if e[4].graph.dynamic:
+                        live_task(e[4].tasks)
+                        live_task(best[4].tasks)
+                    if e[4].tasks[0][0] < best[4].tasks[0][0]:
+                        best = e
         if best is None:
+            if shared and queues:
+                continue  # top() emptied those queues of stale entries: the next rank
             return None
-        if st.quotas and quotas.blocked(st, best[4].graph):  # its user or project is at its quota
+        g = best[4].graph
+        if st.quotas and quotas.blocked(st, g):  # its user or project is at its quota
             continue
         if avoid is not None and sick_hosts.job_avoided(st, avoid, best, now):
             continue
-        got = take(st, best[4].tasks, best[4].graph.dynamic, now, avoid)
-        if got is not None:
-            return got
-        # That bucket is exhausted; its entry is dropped by the next top().
-    return None
-
-
-def take(st: CoreState, tasks: list[tuple[object, TaskNode]], dynamic: bool, now: float,
-         avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
-    """The first READY command of a bucket's tasks, dropping the tasks that have none; with
-    ``avoid``, none whose retries avoid that node (``sick_hosts``: set aside, put back after)."""
-    while tasks:
-        if dynamic:  # Fair counts moved since some entries were keyed
-            live_task(tasks)
-        task = tasks[0][1]
-        if task.counts[C_READY] and not _task_parked(st, task, now):
-            cmd = _pop_ready(task)
-            while avoid is not None and cmd is not None and sick_hosts.command_avoided(st, avoid, cmd, now):
+        # The first READY command of the bucket's tasks, dropping the tasks that have none; with
+        # ``avoid``, none whose retries avoid this node (``sick_hosts``: set aside, put back after).
+        tasks = best[4].tasks
+        dynamic = g.dynamic
+        while tasks:
+            if dynamic:  # Fair counts moved since some entries were keyed
+                live_task(tasks)
+            task = tasks[0][1]
+            if task.counts[C_READY] and not _task_parked(st, task, now):
                 cmd = _pop_ready(task)
-            if cmd is not None:
-                if not task.counts[C_READY]:
-                    heapq.heappop(tasks)
-                    task.bucketed = False
-                return task, cmd
-        heapq.heappop(tasks)
-        task.bucketed = False
-    return None
+                while avoid is not None and cmd is not None and sick_hosts.command_avoided(st, avoid, cmd, now):
+                    cmd = _pop_ready(task)
+                if cmd is not None:
+                    if not task.counts[C_READY]:
+                        heapq.heappop(tasks)
+                        task.bucketed = False
+                    return task, cmd
+            heapq.heappop(tasks)
+            task.bucketed = False
+        # That bucket is exhausted; its entry is dropped by the next top().
 
 
-def pick_shared(st: CoreState, cands: list[SigQueue], shared: list[tuple[ShareTree, int]], now: float,
-                avoid: sick_hosts.Avoidance | None = None) -> tuple[TaskNode, CommandNode] | None:
-    """``pick`` when some of the node's pools have a share tree (``shared``: each tree, and the
-    signatures the node fits): accounts at their cap are left out, the best account
-    (``shares.rank``) goes first, then the job order between the queues of the accounts of that
-    rank. The signatures are bits (``SigQueue.bit``), as are the ones each account has queued
-    work of (``ShareAccount.mask``): an account without work this node fits costs one test.
+def ranked_queues(cands: list[SigQueue], shared: list[tuple[ShareTree, int]]) -> list[SigQueue]:
+    """The queues ``pick`` chooses between when some of the node's pools have a share tree
+    (``shared``: each tree, and the signatures the node fits): accounts at their cap are left
+    out, the queues of the best account(s) (``shares.rank``) are returned, for the job order to
+    decide between them. The signatures are bits (``SigQueue.bit``), as are the ones each account
+    has queued work of (``ShareAccount.mask``): an account without work this node fits costs one
+    test.
     ``cands``: the fitting queues of the node's pools without a tree, ranked as an account at
     its guarantee with no use.
     Keys are read, not computed (``ShareAccount.charge`` keeps them, at no other cost: two
     charges per command). A pick passes over a tree's projects twice: once for the best key
     among those with room and work this node fits, once for the users of the projects of that
     key; a project of another key costs a few tests, its users nothing. So a pick costs the
-    tree's projects plus the users of the best ones, and usually one ``top``, as without
-    shares. (Projects and users kept sorted would spare the passes, but re-sorting on every
-    charge cost more than they did at the sizes of a studio's trees: tens of accounts.)"""
-    while True:
-        tied: list[SigQueue] = [q for q in cands if q.heap] if cands else []
-        # The best rank so far, (project key, user key) as in ``shares.rank``, flat, in four
-        # locals (comparing them costs no tuples); meaningful once ``found``.
-        found = bool(tied)
-        lpf, lpr, luf, lur = UNSHARED_RANK
-        for tree, fits in shared:
-            floor: tuple[bool, float] | None = None  # project keys up to this one had nothing
-            while True:
-                # The best key among the projects with room and work this node fits, above floor.
-                pf = pr = first = None
-                alone = True  # no other project of that key: only ``first`` is walked
-                for p in tree.projects:
-                    if p.full or not p.mask & fits:
+    tree's projects plus the users of the best ones. (Projects and users kept sorted would spare
+    the passes, but re-sorting them on every charge cost more than the passes at the sizes of a
+    studio's trees: tens of accounts.)"""
+    tied: list[SigQueue] = [q for q in cands if q.heap] if cands else []
+    # The best rank so far, (project key, user key) as in ``shares.rank``, flat, in four
+    # locals (comparing them costs no tuples); meaningful once ``found``.
+    found = bool(tied)
+    lpf, lpr, luf, lur = UNSHARED_RANK
+    for tree, fits in shared:
+        floor: tuple[bool, float] | None = None  # project keys up to this one had nothing
+        while True:
+            # The best key among the projects with room and work this node fits, above floor.
+            pf = pr = first = None
+            alone = True  # no other project of that key: only ``first`` is walked
+            for p in tree.projects:
+                if p.full or not p.mask & fits:
+                    continue
+                f, r = p.above, p.ratio
+                if floor is not None and (f < floor[0] or (f == floor[0] and r <= floor[1])):
+                    continue
+                if pf is None or f < pf or (f == pf and r < pr):  # type: ignore[operator]
+                    pf, pr, first, alone = f, r, p, True
+                elif f == pf and r == pr:
+                    alone = False
+            if first is None or (found and (pf > lpf or (pf == lpf and pr > lpr))):  # type: ignore[operator]
+                break  # none, or all rank below the best so far
+            hit = False
+            for p in (first,) if alone else tree.projects:  # that key's projects: their users
+                if p.above != pf or p.ratio != pr or p.full or not p.mask & fits:
+                    continue
+                same_project = found and pf == lpf and pr == lpr
+                for a in p.children:
+                    if a.full:
                         continue
-                    f, r = p.above, p.ratio
-                    if floor is not None and (f < floor[0] or (f == floor[0] and r <= floor[1])):
+                    m = a.mask & fits
+                    if not m:
                         continue
-                    if pf is None or f < pf or (f == pf and r < pr):  # type: ignore[operator]
-                        pf, pr, first, alone = f, r, p, True
-                    elif f == pf and r == pr:
-                        alone = False
-                if first is None or (found and (pf > lpf or (pf == lpf and pr > lpr))):  # type: ignore[operator]
-                    break  # none, or all rank below the best so far
-                hit = False
-                for p in (first,) if alone else tree.projects:  # that key's projects: their users
-                    if p.above != pf or p.ratio != pr or p.full or not p.mask & fits:
-                        continue
-                    same_project = found and pf == lpf and pr == lpr
-                    for a in p.children:
-                        if a.full:
-                            continue
-                        m = a.mask & fits
-                        if not m:
-                            continue
-                        af, ar = a.above, a.ratio
-                        if same_project:
-                            if af > luf or (af == luf and ar > lur):
-                                continue  # ranks below the best so far
-                            better = af != luf or ar != lur
-                        else:
-                            better = True
-                        for q in a.queues:  # (a heap set aside by sick_hosts may be empty)
-                            if q.bit & m and q.heap:
-                                hit = True
-                                if better:
-                                    lpf, lpr, luf, lur = pf, pr, af, ar
-                                    found = same_project = True
-                                    better = False
-                                    tied = [q]
-                                else:  # the same rank: the job order decides between them
-                                    tied.append(q)
-                if hit:
-                    break  # this key had work: worse keys cannot beat it
-                floor = (pf, pr)  # its users were all at their cap: the next key
-        if not tied:
-            return None
-        best = best_entry(tied)  # the queues of the best rank: the job order decides between them
-        if best is None:
-            continue  # top() emptied those queues of stale entries: the next rank
-        if st.quotas and quotas.blocked(st, best[4].graph):
-            continue
-        if avoid is not None and sick_hosts.job_avoided(st, avoid, best, now):
-            continue
-        got = take(st, best[4].tasks, best[4].graph.dynamic, now, avoid)
-        if got is not None:
-            return got
-
-
-def best_entry(queues: list[SigQueue]) -> tuple[Any, ...] | None:
-    """The best live entry (``pools.top``) of ``queues`` by the job order; the same job in two
-    of them (two signatures): its task order decides. The answer does not depend on the order
-    of ``queues``, which only says which ones are looked at first."""
-    top = pools_mod.top
-    if len(queues) == 1:
-        return top(queues[0])
-    best = None
-    for q in queues:
-        heap = q.heap
-        if not heap:
-            continue
-        if best is not None and heap[0][0] > best[0]:
-            # A heap's first entry never ranks after its best live one (stale entries
-            # under-estimate: see ``pools``): one of a greater share needs no top().
-            continue
-        e = top(q)
-        if e is None:
-            continue
-        if best is None or e[:3] < best[:3]:
-            best = e
-        elif e[:3] == best[:3]:
-            # Same job in two signatures: the job's task order decides between them.
-            if e[4].graph.dynamic:
-                live_task(e[4].tasks)
-                live_task(best[4].tasks)
-            if e[4].tasks[0][0] < best[4].tasks[0][0]:
-                best = e
-    return best
+                    af, ar = a.above, a.ratio
+                    if same_project:
+                        if af > luf or (af == luf and ar > lur):
+                            continue  # ranks below the best so far
+                        better = af != luf or ar != lur
+                    else:
+                        better = True
+                    for q in a.queues:  # (a heap set aside by sick_hosts may be empty)
+                        if q.bit & m and q.heap:
+                            hit = True
+                            if better:
+                                lpf, lpr, luf, lur = pf, pr, af, ar
+                                found = same_project = True
+                                better = False
+                                tied = [q]
+                            else:  # the same rank: the job order decides between them
+                                tied.append(q)
+            if hit:
+                break  # this key had work: worse keys cannot beat it
+            floor = (pf, pr)  # its users were all at their cap: the next key
+    return tied
 
 
 UNSHARED_RANK = (True, 0.0, True, 0.0)
 """The rank (``shares.rank``, flat: project key, then user key) of a queue of a pool without a
-share tree: an account at its guarantee with no use (see :func:`pick_shared`)."""
+share tree: an account at its guarantee with no use (see :func:`ranked_queues`)."""
 
 
 def reserve(st: CoreState, node: RenderNode, task: TaskNode, cmd: CommandNode, now: float,

@@ -76,14 +76,14 @@ class ShareAccount:
         self.parent = parent  # the project account of a user account
         self.defined = defined
         # Kept up to date by charge(): at its own cap; its key (at or above its guarantee, use
-        # per weight), read by every pick (``assignment.pick_shared``).
+        # per weight), read by every pick (``assignment.ranked_queues``).
         self.full = False
         self.above = spec.min <= 0
         self.ratio = 0.0
         self.queues: list[Any] = []  # a user account's queues in its pool (SigQueue), one per signature
         # The signatures (``SigQueue.bit``) of which it has queued work (a project: its users
         # have), and for a project, per bit, how many of its users have: a pick passes over an
-        # account without work the node fits in one test (``assignment.pick_shared``).
+        # account without work the node fits in one test (``assignment.ranked_queues``).
         self.mask = 0
         self.bit_users: dict[int, int] = {}
         self.children: list[ShareAccount] = []  # a project's user accounts, in the order made
