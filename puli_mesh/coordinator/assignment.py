@@ -289,7 +289,7 @@ def ranked_queues(cands: list[SigQueue], shared: list[tuple[ShareTree, int]]) ->
                 break  # none, or all rank below the best so far
             hit = False
             for p in (first,) if alone else tree.projects:  # that key's projects: their users
-                if p.above != pf or p.ratio != pr or p.full or not p.mask & fits:
+                if not alone and (p.above != pf or p.ratio != pr or p.full or not p.mask & fits):
                     continue
                 same_project = found and pf == lpf and pr == lpr
                 for a in p.children:
