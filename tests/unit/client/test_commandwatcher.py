@@ -190,20 +190,27 @@ def test_protocol_bad_request_ends_in_error(request_text: str) -> None:
     assert events[0]["message"].startswith("bad request on stdin")
 
 
-def test_sigterm_kills_the_frames_and_reports_canceled(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigterms", [1, 2])
+def test_sigterm_kills_the_frames_and_reports_canceled(tmp_path: Path, sigterms: int) -> None:
+    # Two: the agent signals the watcher's group, then each pid; the second must not break
+    # into the cleanup the first started (it once left the watcher hung until SIGKILL).
     pid_file = tmp_path / "pid"
     process, read_fd = _spawn({"runner": "puliclient.jobs.DefaultCommandRunner",
                                "arguments": {"cmd": f"sleep 30 & echo $! > {pid_file}; wait"}})
     assert read_fd is not None
     with os.fdopen(read_fd) as stream:
         assert json.loads(stream.readline()) == {"event": "completion", "value": 0.0}
+        deadline = time.monotonic() + 10
         while not (pid_file.exists() and pid_file.read_text().strip()):
-            pass  # the frame writes its pid right after starting; bounded by pytest's timeout
+            assert time.monotonic() < deadline, "the frame never wrote its pid"
+            time.sleep(0.01)
         frame_pid = int(pid_file.read_text())
-        process.send_signal(signal.SIGTERM)
+        for _ in range(sigterms):
+            process.send_signal(signal.SIGTERM)
         end = json.loads(stream.readlines()[-1])
-    assert process.wait() == 1
-    assert end["status"] == int(CommandStatus.CANCELED)
+    assert process.wait(timeout=10) == 1
+    assert end == {"event": "end", "status": int(CommandStatus.CANCELED), "message": "interrupted",
+                   "completion": 0.0}
     _assert_gone(frame_pid)
 
 
@@ -226,27 +233,6 @@ def test_only_the_first_sigterm_interrupts_the_watcher() -> None:
     with pytest.raises(KeyboardInterrupt):
         handler(signal.SIGTERM, None)
     handler(signal.SIGTERM, None)  # returns: the kill of the frames goes on
-
-
-def test_two_sigterms_end_the_watcher_canceled_with_its_frames_gone(tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
-    process, read_fd = _spawn({"runner": "puliclient.jobs.DefaultCommandRunner",
-                               "arguments": {"cmd": f"sleep 30 & echo $! > {pid_file}; wait"}})
-    assert read_fd is not None
-    with os.fdopen(read_fd) as stream:
-        assert json.loads(stream.readline()) == {"event": "completion", "value": 0.0}
-        deadline = time.monotonic() + 10
-        while not (pid_file.exists() and pid_file.read_text().strip()):
-            assert time.monotonic() < deadline, "the frame never wrote its pid"
-            time.sleep(0.01)
-        frame_pid = int(pid_file.read_text())
-        process.send_signal(signal.SIGTERM)  # the agent signals the group, then each pid
-        process.send_signal(signal.SIGTERM)
-        end = json.loads(stream.readlines()[-1])
-    assert process.wait(timeout=10) == 1
-    assert end == {"event": "end", "status": int(CommandStatus.CANCELED), "message": "interrupted",
-                   "completion": 0.0}
-    _assert_gone(frame_pid)
 
 
 # --------------------------------------------------------------------- Puli's CommandWatcher
