@@ -176,24 +176,20 @@ class Pool:
                 if q.heap and licences.available(q.sig.licences):
                     return True
             return False
-        # With a tree, through its accounts: those at their cap, and those without queued work
-        # (their masks), cost a test each, so a pool whose work is all capped costs its
-        # projects; a signature's licences are asked about once (``refused``: bits said no).
-        refused = 0
-        for p in self.shares.projects:
-            if p.full or not p.mask:
+        # With a tree, a signature's licences are asked about once, not once per account.
+        counts = self.sig_queued
+        for sid, qs in self.by_sig.items():
+            if not counts[sid]:
                 continue
-            for a in p.children:
-                m = a.mask & ~refused
-                if a.full or not m:
-                    continue
-                for q in a.queues:
-                    bit = q.bit
-                    if bit & m and q.heap:
-                        if licences.available(q.sig.licences):
-                            return True
-                        refused |= bit
-                        m &= ~bit
+            lics = None
+            for q in qs:
+                a = q.account
+                if q.heap and (a is None or not (a.full or a.parent.full)):  # not a.capped(), inlined
+                    if lics is None:
+                        lics = licences.available(q.sig.licences)
+                    if lics:
+                        return True
+                    break
         return False
 
 
