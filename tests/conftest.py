@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,25 @@ from pathlib import Path
 import pytest
 
 from puli_mesh.zkserver import ZooKeeperServer
+
+
+@pytest.fixture(autouse=True)
+def signal_handling_left_as_found() -> Iterator[None]:
+    """Fail (and undo) a test that leaves this process's SIGINT/SIGTERM handlers or its blocked
+    signals changed: a later test in the same worker (the Ctrl-C tests) would break instead."""
+    watched = (signal.SIGINT, signal.SIGTERM)
+    handlers = {sig: signal.getsignal(sig) for sig in watched}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    changed = [f"{sig.name}: {handlers[sig]!r} -> {signal.getsignal(sig)!r}"
+               for sig in watched if signal.getsignal(sig) != handlers[sig]]
+    now_blocked = signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    if now_blocked != mask:
+        changed.append(f"blocked signals: {sorted(mask)} -> {sorted(now_blocked)}")
+    for sig, handler in handlers.items():
+        if handler is not None:
+            signal.signal(sig, handler)
+    assert not changed, f"the test left signal handling changed: {changed}"
 
 
 @pytest.fixture(scope="session")
