@@ -12,19 +12,40 @@ import pytest
 from puli_mesh.zkserver import ZooKeeperServer
 
 
+def os_ignored_signals() -> int:
+    """The signals the kernel discards for this process (``SigIgn`` of /proc/self/status): what a
+    native library may set with sigaction behind Python's back (0 where there is no /proc)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("SigIgn:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
 @pytest.fixture(autouse=True)
 def signal_handling_left_as_found() -> Iterator[None]:
-    """Fail (and undo) a test that leaves this process's SIGINT/SIGTERM handlers or its blocked
-    signals changed: a later test in the same worker (the Ctrl-C tests) would break instead."""
+    """Fail (and undo) a test that leaves this process's SIGINT/SIGTERM handlers, its blocked
+    signals or its ignored ones changed: a later test in the same worker (the Ctrl-C tests)
+    would break instead."""
     watched = (signal.SIGINT, signal.SIGTERM)
     handlers = {sig: signal.getsignal(sig) for sig in watched}
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    ignored = os_ignored_signals()
     yield
     changed = [f"{sig.name}: {handlers[sig]!r} -> {signal.getsignal(sig)!r}"
                for sig in watched if signal.getsignal(sig) != handlers[sig]]
     now_blocked = signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     if now_blocked != mask:
         changed.append(f"blocked signals: {sorted(mask)} -> {sorted(now_blocked)}")
+    now_ignored = os_ignored_signals()
+    if now_ignored != ignored:
+        changed.append(f"signals the kernel ignores: {ignored:#x} -> {now_ignored:#x}")
+        for sig, handler in handlers.items():  # installed again, at the kernel too
+            if handler is not None:
+                signal.signal(sig, handler)
     for sig, handler in handlers.items():
         if handler is not None:
             signal.signal(sig, handler)

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -210,15 +211,30 @@ def test_interrupt_in_process_raises_graph_exec_interrupt() -> None:
         graph.execute(subprocess=False)
 
 
-def _interrupt_main_once(pid_file: Path, main_thread: int) -> threading.Thread:
+def _interrupt_main_once(pid_file: Path, main_thread: int, sent: list[float]) -> threading.Thread:
     def run() -> None:
+        deadline = time.monotonic() + 20
         while not (pid_file.exists() and pid_file.read_text().strip()):
-            pass  # bounded by pytest's timeout
+            if time.monotonic() > deadline:
+                return  # the test then says the frame never started
+            time.sleep(0.005)
         signal.pthread_kill(main_thread, signal.SIGINT)
+        sent.append(time.monotonic())
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+def _signal_state() -> str:
+    """How this process handles SIGINT, for a failure message: Python's handler and the kernel's
+    view (/proc/self/status: pending, blocked, ignored, caught)."""
+    try:
+        with open("/proc/self/status") as f:
+            kernel = " ".join(line.strip() for line in f if line.startswith(("SigPnd", "SigBlk", "SigIgn", "SigCgt")))
+    except OSError:
+        kernel = "no /proc"
+    return f"handler {signal.getsignal(signal.SIGINT)!r}, thread {threading.current_thread().name}; {kernel}"
 
 
 @pytest.mark.parametrize("subprocess", [False, True], ids=["in-process", "subprocess"])
@@ -228,9 +244,16 @@ def test_ctrl_c_kills_what_runs(tmp_path: Path, subprocess: bool) -> None:
     graph.addNewTask("long", {"cmd": f"sleep 30 & echo $! > {pid_file}; wait"})
     after = graph.addNewTask("after", {"cmd": f"touch {tmp_path / 'after'}"})
     after.dependsOn(graph.root.tasks[0], [DONE, ERROR, CANCELED])
-    thread = _interrupt_main_once(pid_file, threading.main_thread().ident or 0)
+    sent: list[float] = []
+    thread = _interrupt_main_once(pid_file, threading.main_thread().ident or 0, sent)
+    started = time.monotonic()
     with pytest.raises(GraphExecInterrupt, match="'long'"):
-        graph.execute(subprocess=subprocess)
+        try:
+            graph.execute(subprocess=subprocess)
+        finally:  # what to look at if the SIGINT is lost (it once was, twice in one worker)
+            state = (f"SIGINT sent {sent[0] - started:.2f} s after start" if sent else "SIGINT not sent") \
+                + f"; {_signal_state()}"
+            print(state, file=sys.stderr)
     thread.join()
     sleeper = int(pid_file.read_text())
     try:
