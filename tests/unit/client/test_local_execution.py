@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +237,18 @@ def _signal_state() -> str:
     return f"handler {signal.getsignal(signal.SIGINT)!r}, thread {threading.current_thread().name}; {kernel}"
 
 
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as in a terminal, whatever this process inherited: a shell
+    starts a background job (``make test &``) with SIGINT ignored, and Python keeps it so."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c")
 @pytest.mark.parametrize("subprocess", [False, True], ids=["in-process", "subprocess"])
 def test_ctrl_c_kills_what_runs(tmp_path: Path, subprocess: bool) -> None:
     pid_file = tmp_path / "pid"
