@@ -86,13 +86,12 @@ from puli_mesh.coordinator.core_views import CoreViews
 from puli_mesh.coordinator.decisions import Decision, SubmitResult
 from puli_mesh.coordinator.gpu_edits import GpuEdits
 from puli_mesh.coordinator.hook_events import EventOutbox
-from puli_mesh.coordinator.idle_timeouts import IdleTimeoutEdits
 from puli_mesh.coordinator.licences import LicenseManager
 from puli_mesh.coordinator.live_load import LiveLoad
-from puli_mesh.coordinator.ram_overuse_edits import RamOveruseEdits
 from puli_mesh.coordinator.render_nodes import RenderNodeInfo
 from puli_mesh.coordinator.sick_host_edits import SickHostEdits
 from puli_mesh.coordinator.state import CoreSettings, CoreState
+from puli_mesh.coordinator.task_run_edits import TaskRunEdits
 from puli_mesh.coordinator.tree import (
     C_ASSIGNED,
     C_BLOCKED,
@@ -120,7 +119,7 @@ __all__ = ["CoreSettings", "RenderNodeInfo", "SchedulingCore", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 
-class SchedulingCore(CoreViews, IdleTimeoutEdits, SickHostEdits, GpuEdits, CoreShares, LiveLoad, RamOveruseEdits):
+class SchedulingCore(CoreViews, TaskRunEdits, SickHostEdits, GpuEdits, CoreShares, LiveLoad):
     """Events in, decisions out. See the module docstring for the whole facade."""
 
     def __init__(self, settings: CoreSettings | None = None) -> None:
